@@ -1,0 +1,533 @@
+"""Reading a client's transaction export into clean transactions and rejected rows.
+
+Every row read ends either in ``LoadResult.transactions`` (used) or in
+``LoadResult.rejected`` with a reason code; ``rows_read == used + rejected`` always.
+Input files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, closest
+from .params import DataSource
+
+# --------------------------------------------------------------------------- roles
+
+ROLES = ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
+         "customer_name")
+
+# Header synonyms, compared after normalisation (lower case, no spaces/punctuation).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "customer_id": ("customerid", "customer", "customerno", "customernumber", "custid",
+                    "clientid", "memberid", "accountid", "userid", "buyerid",
+                    "客户编号", "客户id", "客户号", "客户代码", "会员号", "会员id", "会员编号",
+                    "用户id", "买家id", "客户"),
+    "order_date": ("orderdate", "invoicedate", "date", "transactiondate", "purchasedate",
+                   "saledate", "orderdatetime", "timestamp", "orderedat", "createdat",
+                   "订单日期", "下单时间", "下单日期", "日期", "交易日期", "交易时间", "购买日期",
+                   "购买时间", "销售日期", "订单时间"),
+    "order_id": ("orderid", "invoiceno", "invoice", "invoicenumber", "orderno", "ordernumber",
+                 "transactionid", "receiptno", "订单号", "订单编号", "单号", "发票号", "交易号",
+                 "订单id"),
+    "amount": ("amount", "sales", "revenue", "total", "totalamount", "netamount", "value",
+               "ordervalue", "linetotal", "salesamount", "金额", "实付金额", "销售额", "订单金额",
+               "交易金额", "消费金额", "实收金额", "总金额", "应付金额"),
+    "quantity": ("quantity", "qty", "units", "数量", "销售数量", "购买数量"),
+    "unit_price": ("unitprice", "price", "单价", "销售单价", "价格"),
+    "customer_name": ("customername", "name", "clientname", "companyname", "客户名称",
+                      "客户名", "姓名", "会员名称", "公司名称"),
+}
+
+REASONS: dict[str, tuple[str, str]] = {
+    # code: (category, description)
+    "excluded_value": ("excluded", "excluded by data.exclude"),
+    "missing_customer_id": ("invalid", "customer id is blank"),
+    "bad_date": ("invalid", "order date is blank or not a date"),
+    "implausible_date": ("invalid", "order date is before 1900"),
+    "bad_amount": ("invalid", "amount is blank or not a number"),
+    "zero_amount": ("excluded", "amount is zero (free item or adjustment)"),
+    "before_window": ("excluded", "before the analysis window"),
+    "after_as_of": ("excluded", "on or after the as-of date"),
+    "duplicate_row": ("excluded", "exact duplicate of an earlier row"),
+}
+
+_MAX_HEADER_SCAN = 30
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Clean transactions, rejected rows and a description of the source.
+
+    ``transactions`` columns: ``row`` (row number in the file, header = row 1),
+    ``customer_id`` (str), ``order_id`` (str), ``order_date`` (datetime64),
+    ``amount`` (float, negative for returns), ``is_return`` (bool), ``customer_name``
+    (str, when present) and the attribute columns (str) under their own headers.
+    ``rejected``: ``row, reason, category, detail`` followed by the original columns.
+    ``quality``: one row per reason with ``reason, category, description, rows``.
+    """
+
+    transactions: pd.DataFrame
+    rejected: pd.DataFrame
+    quality: pd.DataFrame
+    source: dict
+    as_of: dt.date
+    window_start: dt.date | None
+    attributes: tuple[str, ...] = field(default=())
+
+    @property
+    def rows_read(self) -> int:
+        return self.source["rows_read"]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix, fmt in ((".csv.gz", "csv"), (".tsv.gz", "tsv"), (".txt.gz", "csv"),
+                        (".csv", "csv"), (".txt", "csv"), (".tsv", "tsv"), (".tab", "tsv"),
+                        (".xlsx", "xlsx"), (".xlsm", "xlsx"), (".parquet", "parquet"),
+                        (".pq", "parquet")):
+        if name.endswith(suffix):
+            return fmt
+    raise DataError(f"Cannot tell the format of {path.name!r} from its name",
+                    where=str(path),
+                    hint="use a .csv, .csv.gz, .tsv, .xlsx or .parquet file, or set data.format")
+
+
+def _head_bytes(path: Path, n: int = 256 * 1024) -> bytes:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        return fh.read(n)
+
+
+def detect_encoding(sample: bytes) -> str:
+    """Encoding of a text sample: BOMs first, then strict UTF-8, then GB18030, then a guess."""
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    trimmed = sample[:-4] if len(sample) >= 256 * 1024 else sample  # may end mid-character
+    for enc in ("utf-8", "gb18030"):
+        try:
+            trimmed.decode(enc)
+            return enc
+        except UnicodeDecodeError:
+            continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    return best.encoding if best else "latin-1"
+
+
+def detect_delimiter(text: str) -> str:
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: sum(ln.count(d) for ln in lines) for d in ",;\t|"}
+        return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
+def read_table(src: DataSource) -> tuple[pd.DataFrame, dict]:
+    """Read the file as a grid of strings with no header interpretation.
+
+    Returns the grid (column labels 0..n-1, index = 1-based row number in the file)
+    and facts about the source (format, encoding, delimiter, sheet, sha256).
+    """
+    path = Path(src.path)
+    if not path.is_file():
+        raise DataError(f"Data file not found: {path}", where="data.path",
+                        hint="check the path; relative paths are resolved against the "
+                             "folder of the parameter file")
+    fmt = detect_format(path) if src.format == "auto" else src.format
+    info = {"path": str(path), "format": fmt, "sha256": sha256_file(path),
+            "bytes": path.stat().st_size}
+    try:
+        if fmt in ("csv", "tsv"):
+            grid = _read_csv(path, src, fmt, info)
+        elif fmt == "xlsx":
+            grid = _read_excel(path, src, info)
+        else:
+            grid = _read_parquet(path)
+    except DataError:
+        raise
+    except (ValueError, OSError, UnicodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"Could not read {path.name} as {fmt}: {exc}", where=str(path),
+                        hint="check the file opens in a spreadsheet; set data.format, "
+                             "data.encoding or data.delimiter if they were guessed wrong") from None
+    return grid, info
+
+
+def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame:
+    sample = _head_bytes(path)
+    if not sample.strip():
+        raise DataError(f"The file {path.name} is empty", where=str(path),
+                        hint="export the data again; the file has no rows")
+    enc = detect_encoding(sample) if src.encoding == "auto" else src.encoding
+    text = sample.decode(enc, errors="replace")
+    delim = src.delimiter or ("\t" if fmt == "tsv" else detect_delimiter(text))
+    info.update(encoding=enc, delimiter=delim)
+    grid = pd.read_csv(path, sep=delim, header=None, dtype=str, keep_default_na=False,
+                       na_filter=False, encoding=enc, skiprows=src.skip_rows,
+                       skip_blank_lines=False, compression="infer", engine="c",
+                       quoting=csv.QUOTE_MINIMAL, on_bad_lines="error")
+    grid.index = pd.RangeIndex(src.skip_rows + 1, src.skip_rows + 1 + len(grid))
+    return grid
+
+
+def _read_excel(path: Path, src: DataSource, info: dict) -> pd.DataFrame:
+    with pd.ExcelFile(path, engine="openpyxl") as book:
+        sheets = book.sheet_names
+        sheet = src.sheet if src.sheet is not None else sheets[0]
+        if isinstance(sheet, str) and sheet not in sheets:
+            hint = closest(sheet, sheets)
+            raise DataError(f"Sheet {sheet!r} not found in {path.name}", where="data.sheet",
+                            hint=(f"did you mean {hint!r}? " if hint else "")
+                            + f"sheets in the file: {', '.join(sheets)}")
+        if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+            raise DataError(f"Sheet number {sheet} does not exist in {path.name}",
+                            where="data.sheet",
+                            hint=f"the file has {len(sheets)} sheets: {', '.join(sheets)}")
+        grid = book.parse(sheet, header=None, dtype=str, keep_default_na=False,
+                          skiprows=src.skip_rows)
+    info.update(sheet=sheet if isinstance(sheet, str) else sheets[sheet], sheets=sheets)
+    grid = grid.fillna("")
+    grid.index = pd.RangeIndex(src.skip_rows + 1, src.skip_rows + 1 + len(grid))
+    return grid
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    header = pd.DataFrame([list(map(str, frame.columns))], columns=range(frame.shape[1]))
+    body = pd.DataFrame({i: _to_text(frame[c]) for i, c in enumerate(frame.columns)})
+    grid = pd.concat([header, body], ignore_index=True)
+    grid.index = pd.RangeIndex(1, len(grid) + 1)
+    return grid
+
+
+def _to_text(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+    return col.astype(object).where(col.notna(), "").map(str)
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def _norm(name: str) -> str:
+    name = unicodedata.normalize("NFKC", str(name)).lower()
+    return re.sub(r"[\s_\-./()（）:：#]+", "", name)
+
+
+def _auto_map(headers: list[str]) -> dict[str, str]:
+    normed = {_norm(h): h for h in reversed(headers) if h}
+    found: dict[str, str] = {}
+    for role, names in SYNONYMS.items():
+        for n in names:
+            if n in normed and normed[n] not in found.values():
+                found[role] = normed[n]
+                break
+    return found
+
+
+def _roles_ok(mapping: dict[str, str]) -> bool:
+    return ("customer_id" in mapping and "order_date" in mapping
+            and ("amount" in mapping or {"quantity", "unit_price"} <= mapping.keys()))
+
+
+def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[int, dict[str, str]]:
+    """Find the header row and map roles to headers. Returns (header row position, mapping)."""
+    explicit = {k: v for k, v in src.columns.model_dump().items() if v}
+    best = None
+    for pos in range(min(_MAX_HEADER_SCAN, len(grid))):
+        headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[pos].tolist()]
+        if not any(headers):
+            continue
+        mapping = {**_auto_map(headers), **{k: v for k, v in explicit.items() if v in headers}}
+        wanted = set(explicit.values()) | set(src.attributes)
+        if wanted <= set(headers) and _roles_ok(mapping):
+            return pos, mapping
+        if best is None:
+            best = (pos, headers)
+    if best is None:
+        raise DataError(f"The file {Path(src.path).name} has no rows", where=src.path.name,
+                        hint="export the data again with a header row and data rows")
+    pos, headers = best
+    row_no = int(grid.index[pos])
+    shown = ", ".join(repr(h) for h in headers if h)
+    for role, name in explicit.items():
+        if name not in headers:
+            hint = closest(name, [h for h in headers if h])
+            raise DataError(
+                f"Column {name!r} (data.columns.{role}) not found",
+                where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
+                hint=(f"did you mean {hint!r}? " if hint else "") + f"columns found: {shown}")
+    for name in src.attributes:
+        if name not in headers:
+            hint = closest(name, [h for h in headers if h])
+            raise DataError(
+                f"Attribute column {name!r} (data.attributes) not found",
+                where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
+                hint=(f"did you mean {hint!r}? " if hint else "") + f"columns found: {shown}")
+    mapping = {**_auto_map(headers), **explicit}
+    missing = [r for r in ("customer_id", "order_date") if r not in mapping]
+    if "amount" not in mapping and not {"quantity", "unit_price"} <= mapping.keys():
+        missing.append("amount (or quantity and unit_price)")
+    raise DataError(
+        f"Required column{'s' if len(missing) > 1 else ''} not recognised: {', '.join(missing)}",
+        where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
+        hint=f"name them in data.columns, e.g. data.columns.{missing[0].split()[0]}: <header>; "
+             f"columns found: {shown}")
+
+
+def _sheet(info: dict) -> str:
+    return f", sheet {info['sheet']!r}" if info.get("sheet") else ""
+
+
+# --------------------------------------------------------------------------- parsing
+
+_CURRENCY = r"[\s\u00a0¥￥$€£]|RMB|CNY|USD|EUR|GBP|元"
+_EURO_NUMBER = r"^-?\d{1,3}(\.\d{3})+,\d{1,2}$|^-?\d+,\d{1,2}$"
+
+
+def parse_amounts(values: pd.Series) -> pd.Series:
+    """Parse money written as text: ``¥1,234.50``, ``$1,234.50``, ``(12.00)``, ``1.234,50``,
+    ``12.00-``. Unparseable or blank values become NaN."""
+    t = values.astype(str).str.strip()
+    negative = t.str.match(r"^\(.*\)$") | t.str.match(r"^[^-]*\d-$")
+    t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.replace(r"-$", "", regex=True)
+    t = t.str.replace(_CURRENCY, "", regex=True)
+    euro = t.str.match(_EURO_NUMBER)
+    if euro.any():
+        t = t.where(~euro, t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    t = t.str.replace(",", "", regex=False)
+    out = pd.to_numeric(t, errors="coerce").astype("float64")
+    out[~np.isfinite(out)] = np.nan
+    return out.where(~negative, -out)
+
+
+_TZ = r"(?<=\d)(?:Z|[+-]\d{2}:?\d{2})$"
+_FALLBACK_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d",
+                     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日", "%Y%m%d")
+_DAYFIRST = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d/%m/%Y %H:%M:%S",
+             "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y")
+_MONTHFIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y")
+
+
+def parse_dates(values: pd.Series, *, dayfirst: bool = False) -> pd.Series:
+    """Parse dates in the common export formats (ISO, ``2024/1/5``, ``05.01.2024``,
+    Excel serial numbers, ``2024年1月5日``, timestamps with a time zone, which keep their
+    local wall-clock time). Unparseable values become NaT."""
+    t = values.astype(str).str.strip().str.replace(_TZ, "", regex=True).str.replace("T", " ", regex=False)
+    out = pd.to_datetime(t, format="ISO8601", errors="coerce")
+    todo = out.isna() & (t != "")
+    formats = _FALLBACK_FORMATS + ((_DAYFIRST + _MONTHFIRST) if dayfirst else (_MONTHFIRST + _DAYFIRST))
+    for fmt in formats:
+        if not todo.any():
+            break
+        got = pd.to_datetime(t[todo], format=fmt, errors="coerce")
+        out[got.index] = out[got.index].fillna(got)
+        todo = out.isna() & (t != "")
+    if todo.any():
+        serial = pd.to_numeric(t[todo], errors="coerce")
+        ok = serial.between(1, 2_958_465)  # Excel's 1900-01-01 .. 9999-12-31
+        if ok.any():
+            got = pd.Timestamp("1899-12-30") + pd.to_timedelta(serial[ok], unit="D")
+            out[got.index] = got.dt.round("s")
+    return out.astype("datetime64[ns]")
+
+
+def normalise_ids(values: pd.Series) -> pd.Series:
+    """IDs stay strings: ``00123`` keeps its zeros; a float export ``17850.0`` is ``17850``."""
+    t = values.astype(str).str.strip()
+    return t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load(src: DataSource, *, as_of: dt.date | None = None, window_start: dt.date | None = None,
+         window_months: int | None = None) -> LoadResult:
+    """Read, map, parse and screen the transactions of one data source."""
+    grid, info = read_table(src)
+    # blank lines are not rows
+    nonblank = grid.astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
+    grid = grid[nonblank]
+    if grid.empty:
+        raise DataError(f"The file {Path(src.path).name} is empty", where=str(src.path),
+                        hint="export the data again; the file has no rows")
+    header_pos, mapping = resolve_columns(grid, src, info)
+    headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[header_pos].tolist()]
+    dupes = sorted({h for h in headers if h and headers.count(h) > 1})
+    used_headers = set(mapping.values()) | set(src.attributes) | set(src.exclude)
+    clash = [h for h in dupes if h in used_headers]
+    if clash:
+        raise DataError(f"Column name {clash[0]!r} appears more than once in the header",
+                        where=f"{Path(src.path).name}{_sheet(info)}, header row "
+                              f"{int(grid.index[header_pos])}",
+                        hint="rename the duplicate columns in the export, or map another "
+                             "column in data.columns")
+    headers = [h if h else f"column_{i + 1}" for i, h in enumerate(headers)]
+    headers = _dedupe(headers)
+    body = grid.iloc[header_pos + 1:].copy()
+    body.columns = headers
+    info.update(header_row=int(grid.index[header_pos]), columns=mapping,
+                attributes=list(src.attributes), rows_read=len(body))
+    if body.empty:
+        raise DataError(f"The file {Path(src.path).name} has a header but no data rows",
+                        where=f"{Path(src.path).name}{_sheet(info)}",
+                        hint="export the data again including the transactions")
+    for name in src.exclude:
+        if name not in headers:
+            hint = closest(name, headers)
+            raise DataError(f"Column {name!r} in data.exclude not found",
+                            where=f"{Path(src.path).name}{_sheet(info)}",
+                            hint=(f"did you mean {hint!r}? " if hint else "")
+                            + f"columns found: {', '.join(headers)}")
+    return _screen(body, src, mapping, info, as_of=as_of, window_start=window_start,
+                   window_months=window_months)
+
+
+def _dedupe(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        if h in seen:
+            seen[h] += 1
+            out.append(f"{h}_{seen[h]}")
+        else:
+            seen[h] = 0
+            out.append(h)
+    return out
+
+
+def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: dict, *,
+            as_of, window_start, window_months) -> LoadResult:
+    n = len(body)
+    reason = pd.Series(pd.NA, index=body.index, dtype="object")
+    detail = pd.Series("", index=body.index, dtype="object")
+
+    def mark(mask: pd.Series, code: str, text: pd.Series | str = "") -> None:
+        new = mask & reason.isna()
+        reason[new] = code
+        if isinstance(text, pd.Series):
+            detail[new] = text[new]
+        elif text:
+            detail[new] = text
+
+    for col, values in src.exclude.items():
+        hit = body[col].astype(str).str.strip().isin([str(v) for v in values])
+        mark(hit, "excluded_value", col + " = " + body[col].astype(str))
+
+    cust = normalise_ids(body[mapping["customer_id"]])
+    mark(cust == "", "missing_customer_id")
+
+    raw_dates = body[mapping["order_date"]]
+    dates = parse_dates(raw_dates, dayfirst=src.dayfirst)
+    mark(dates.isna(), "bad_date", "value: " + raw_dates.astype(str).str.slice(0, 40))
+    mark(dates < pd.Timestamp("1900-01-01"), "implausible_date",
+         "value: " + raw_dates.astype(str).str.slice(0, 40))
+
+    if "amount" in mapping:
+        amount = parse_amounts(body[mapping["amount"]])
+        raw_amount = body[mapping["amount"]].astype(str).str.slice(0, 40)
+    else:
+        qty = parse_amounts(body[mapping["quantity"]])
+        price = parse_amounts(body[mapping["unit_price"]])
+        amount = qty * price
+        raw_amount = ("quantity " + body[mapping["quantity"]].astype(str).str.slice(0, 20)
+                      + " x price " + body[mapping["unit_price"]].astype(str).str.slice(0, 20))
+    mark(amount.isna(), "bad_amount", "value: " + raw_amount)
+    mark(amount == 0, "zero_amount")
+
+    if "order_id" in mapping:
+        order = body[mapping["order_id"]].astype(str).str.strip()
+    else:
+        order = pd.Series("", index=body.index, dtype="object")
+    day_key = cust + "|" + dates.dt.strftime("%Y-%m-%d").fillna("")
+    order = order.where(order != "", day_key)
+
+    prefixes = tuple(src.cancellations.order_id_prefixes)
+    is_return = order.str.startswith(prefixes) if prefixes else pd.Series(False, index=body.index)
+    if src.cancellations.negative_amounts:
+        is_return = is_return | (amount < 0)
+    amount = amount.where(~is_return, -amount.abs())
+
+    # as-of date and analysis window are fixed from the valid rows
+    valid = reason.isna()
+    if as_of is None:
+        last = dates[valid].max()
+        if pd.isna(last):
+            as_of = dt.date.today()
+        else:
+            as_of = (last + pd.Timedelta(days=1)).date()
+    if window_months is not None:
+        window_start = (pd.Timestamp(as_of) - pd.DateOffset(months=window_months)).date()
+    mark(dates >= pd.Timestamp(as_of), "after_as_of",
+         "date " + dates.dt.strftime("%Y-%m-%d").fillna("") + f" >= as_of {as_of}")
+    if window_start is not None:
+        mark(dates < pd.Timestamp(window_start), "before_window",
+             "date " + dates.dt.strftime("%Y-%m-%d").fillna("") + f" < start {window_start}")
+
+    dup = body.duplicated(keep="first")
+    info["duplicate_rows"] = int(dup.sum())
+    if src.duplicate_rows == "reject":
+        mark(dup, "duplicate_row", "duplicate of an earlier row")
+
+    used = reason.isna()
+    tx = pd.DataFrame({
+        "row": body.index[used].astype("int64"),
+        "customer_id": cust[used].astype(str).to_numpy(),
+        "order_id": order[used].astype(str).to_numpy(),
+        "order_date": dates[used].to_numpy(),
+        "amount": amount[used].round(6).to_numpy(),
+        "is_return": is_return[used].to_numpy(dtype=bool),
+    })
+    if "customer_name" in mapping:
+        tx["customer_name"] = body.loc[used, mapping["customer_name"]].astype(str).str.strip().to_numpy()
+    for name in src.attributes:
+        tx[name] = body.loc[used, name].astype(str).str.strip().to_numpy()
+
+    rej_mask = ~used
+    rejected = pd.concat([
+        pd.DataFrame({"row": body.index[rej_mask].astype("int64"),
+                      "reason": reason[rej_mask].astype(str).to_numpy(),
+                      "category": reason[rej_mask].map(lambda c: REASONS[c][0]).to_numpy(),
+                      "detail": detail[rej_mask].astype(str).to_numpy()}),
+        body[rej_mask].reset_index(drop=True).rename(columns=lambda c: f"src_{c}")
+        .set_axis(range(int(rej_mask.sum())), axis=0),
+    ], axis=1)
+    counts = reason[rej_mask].value_counts()
+    quality = pd.DataFrame(
+        [{"reason": code, "category": cat, "description": desc, "rows": int(counts.get(code, 0))}
+         for code, (cat, desc) in REASONS.items() if counts.get(code, 0)],
+        columns=["reason", "category", "description", "rows"])
+    info.update(rows_used=int(used.sum()), rows_rejected=int(rej_mask.sum()),
+                return_rows=int(tx["is_return"].sum()),
+                return_value=float(-tx.loc[tx["is_return"], "amount"].sum()))
+    return LoadResult(transactions=tx, rejected=rejected, quality=quality, source=info,
+                      as_of=as_of, window_start=window_start,
+                      attributes=tuple(src.attributes))
+

@@ -1,0 +1,353 @@
+"""The report's sections as HTML fragments, in English or Chinese.
+
+Each ``section_*`` function takes an :class:`tiering.pipeline.Analysis` and returns
+one HTML string for the notebook to display. Every value that comes from the data or
+the parameters is escaped. Class names follow the report template's vocabulary
+(``h2.section``, ``.kpis``, ``table.data``, ``.tier-badge``, ``figure.chart``,
+``.note``, ``.warning``, ``.strategy-card``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from . import __version__, charts, stats, strategy
+from .i18n import t
+from .pipeline import Analysis
+from .style import tier_css_classes
+
+esc = html.escape
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_int(n, language: str = "en") -> str:
+    return f"{int(n):,}"
+
+
+def fmt_pct(x, language: str = "en", digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if 0 < x < 0.5 * 10 ** -(digits + 2):
+        return f"<{10 ** -digits:.{digits}f}%"
+    return f"{x * 100:.{digits}f}%"
+
+
+def fmt_money(x, language: str = "en", currency: str = "¥", *, compact: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    sign = "-" if x < 0 else ""
+    v = abs(float(x))
+    if compact and language == "zh" and v >= 1e4:
+        if v >= 1e8:
+            return f"{sign}{currency}{v / 1e8:,.2f}亿"
+        return f"{sign}{currency}{v / 1e4:,.1f}万"
+    if compact and language == "en" and v >= 1e6:
+        return f"{sign}{currency}{v / 1e6:,.2f}m"
+    return f"{sign}{currency}{v:,.0f}" if v >= 100 else f"{sign}{currency}{v:,.2f}"
+
+
+def fmt_num(x, digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_date(d, language: str = "en") -> str:
+    d = pd.Timestamp(d)
+    if language == "zh":
+        return f"{d.year}年{d.month}月{d.day}日"
+    return f"{d.day} {d.strftime('%b')} {d.year}"
+
+
+def fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# --------------------------------------------------------------------------- html helpers
+
+
+def heading(key: str, language: str, *, anchor: str, appendix: bool = False) -> str:
+    cls = "section appendix" if appendix else "section"
+    return f'<h2 id="sec-{anchor}" class="{cls}">{esc(t(key, language))}</h2>'
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence], *, numeric: Sequence[int] = (),
+          raw: Sequence[int] = (), caption: str | None = None) -> str:
+    """An HTML table. Cells are escaped except the columns listed in ``raw``."""
+    head = "".join(f'<th class="num">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>"
+                   for i, h in enumerate(headers))
+    body = []
+    for row in rows:
+        cells = []
+        for i, v in enumerate(row):
+            text = str(v) if i in raw else esc(str(v))
+            cells.append(f'<td class="num">{text}</td>' if i in numeric else f"<td>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return (f'<table class="data">{cap}<thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def badge(label: str, classes: dict[str, str]) -> str:
+    return f'<span class="tier-badge {classes.get(label, "tier-1")}">{esc(label)}</span>'
+
+
+def _kpis(items: Sequence[tuple[str, str]]) -> str:
+    tiles = "".join(f'<div class="kpi"><span class="kpi-value">{esc(v)}</span>'
+                    f'<span class="kpi-label">{esc(k)}</span></div>' for k, v in items)
+    return f'<div class="kpis">{tiles}</div>'
+
+
+def _fig(fig, language: str, caption_key: str) -> str:
+    caption = t(caption_key, language)
+    return charts.figure_html(fig, alt=caption, caption=caption)
+
+
+def _lang(a: Analysis) -> str:
+    return a.params.language
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def section_summary(a: Analysis) -> str:
+    lang, cur = _lang(a), a.params.currency
+    s = a.tier_summary
+    top = s.iloc[0]
+    total_rev = float(s["revenue"].sum())
+    end = pd.Timestamp(a.as_of) - pd.Timedelta(days=1)
+    lead = t("report.summary_lead", lang,
+             customers=fmt_int(s["customers"].sum()), revenue=fmt_money(total_rev, lang, cur, compact=True),
+             start=fmt_date(a.period_start, lang), end=fmt_date(end, lang),
+             top_customers=fmt_int(top["customers"]), top_customer_share=fmt_pct(top["customer_share"]),
+             top=top["tier"], top_revenue_share=fmt_pct(top["revenue_share"]))
+    kpis = _kpis([
+        (t("report.kpi_customers", lang), fmt_int(s["customers"].sum())),
+        (t("report.kpi_revenue", lang), fmt_money(total_rev, lang, cur, compact=True)),
+        (t("report.kpi_top_share", lang, tier=top["tier"]), fmt_pct(top["revenue_share"])),
+        (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
+    ])
+    findings = stats.describe_findings(a.comparison, language=lang, limit=3)
+    bottom = s.iloc[-1]
+    findings.append(t("report.finding_bottom", lang, tier=bottom["tier"],
+                      customer_share=fmt_pct(bottom["customer_share"]),
+                      revenue_share=fmt_pct(bottom["revenue_share"])))
+    src = a.source
+    gross = float(a.tiers["gross_revenue"].sum())
+    if src.get("return_rows"):
+        findings.append(t("report.finding_returns", lang,
+                          value=fmt_money(src["return_value"], lang, cur, compact=True),
+                          share=fmt_pct(src["return_value"] / gross if gross else 0)))
+    if src.get("rows_rejected"):
+        findings.append(t("report.finding_rejected", lang, rows=fmt_int(src["rows_rejected"]),
+                          total=fmt_int(src["rows_read"]),
+                          share=fmt_pct(src["rows_rejected"] / src["rows_read"])))
+    items = "".join(f"<li>{esc(f)}</li>" for f in findings[:5])
+    return (heading("report.sec_summary", lang, anchor="summary")
+            + f'<p class="lead">{esc(lead)}</p>' + kpis
+            + f"<h3>{esc(t('report.summary_findings', lang))}</h3>"
+            + f'<ul class="findings">{items}</ul>')
+
+
+def section_data(a: Analysis) -> str:
+    lang = _lang(a)
+    src = a.source
+    read = src["rows_read"]
+    end = pd.Timestamp(a.as_of) - pd.Timedelta(days=1)
+    dup_note = t("report.data_duplicates_rejected" if a.params.data.duplicate_rows == "reject"
+                 else "report.data_duplicates_kept", lang)
+    facts = [
+        (t("report.data_file", lang), _file_name(src)),
+        (t("report.data_rows_read", lang), fmt_int(read)),
+        (t("report.data_rows_used", lang), f"{fmt_int(src['rows_used'])} ({fmt_pct(src['rows_used'] / read)})"),
+        (t("report.data_rows_rejected", lang),
+         f"{fmt_int(src['rows_rejected'])} ({fmt_pct(src['rows_rejected'] / read)})"),
+        (t("report.data_returns", lang), fmt_int(src.get("return_rows", 0))),
+        (t("report.data_duplicates", lang), f"{fmt_int(src.get('duplicate_rows', 0))} – {dup_note}"),
+        (t("report.data_customers", lang), fmt_int(len(a.tiers))),
+        (t("report.data_period", lang), f"{fmt_date(a.period_start, lang)} – {fmt_date(end, lang)}"),
+        (t("report.data_as_of", lang), fmt_date(a.as_of, lang)),
+    ]
+    out = [heading("report.sec_data", lang, anchor="data"),
+           f'<p class="lead">{esc(t("report.data_lead", lang))}</p>',
+           table([t("report.col_item", lang), t("report.col_value", lang)], facts, numeric=(1,))]
+    out.append(f"<h3>{esc(t('report.data_reasons', lang))}</h3>")
+    if a.quality.empty:
+        out.append(f'<p>{esc(t("report.data_no_rejects", lang))}</p>')
+    else:
+        rows = [(t(f"report.reason_{r.reason}", lang), t(f"report.cat_{r.category}", lang),
+                 fmt_int(r.rows), fmt_pct(r.rows / read)) for r in a.quality.itertuples()]
+        out.append(table([t("report.col_reason", lang), t("report.col_category", lang),
+                          t("report.col_rows", lang), t("report.col_share", lang)], rows,
+                         numeric=(2, 3)))
+    return "".join(out)
+
+
+def _file_name(src: dict) -> str:
+    from pathlib import Path
+
+    name = Path(src["path"]).name
+    return f"{name} ({src['sheet']})" if src.get("sheet") else name
+
+
+def section_method(a: Analysis) -> str:
+    lang = _lang(a)
+    p = a.tiering_params
+    classes = tier_css_classes(a.labels)
+    if p["method"] == "abc":
+        text = t("report.method_abc", lang, top=a.labels[0], first_cut=fmt_pct(p["cutoffs"][0], digits=0))
+        rules = [t("report.rule_abc", lang, lower=fmt_pct(r.lower, digits=0), upper=fmt_pct(r.upper, digits=0))
+                 for r in a.thresholds.itertuples()]
+    else:
+        w = p["weights"]
+        text = t("report.method_rfm", lang, bins=p["bins"], wr=fmt_num(w["recency"]),
+                 wf=fmt_num(w["frequency"]), wm=fmt_num(w["monetary"]))
+        rules = [t("report.rule_rfm_top", lang, lower=f"{r.lower:.2f}") if i == 0 else
+                 t("report.rule_rfm", lang, lower=f"{r.lower:.2f}", upper=f"{r.upper:.2f}")
+                 for i, r in enumerate(a.thresholds.itertuples())]
+    s = a.tier_summary
+    rows = [(badge(str(tier), classes), rule, fmt_int(n))
+            for tier, rule, n in zip(a.thresholds["tier"], rules, s["customers"])]
+    out = [heading("report.sec_method", lang, anchor="method"),
+           f"<p>{esc(text)}</p>",
+           table([t("metrics.tier", lang), t("report.col_rule", lang), t("report.col_customers", lang)],
+                 rows, numeric=(2,), raw=(0,))]
+    for code, fields in a.warnings:
+        out.append(f'<div class="warning">{esc(t("report.warn_" + code, lang, **fields))}</div>')
+    return "".join(out)
+
+
+def section_profiles(a: Analysis) -> str:
+    lang, cur = _lang(a), a.params.currency
+    classes = tier_css_classes(a.labels)
+    s = a.tier_summary
+    rows = [(badge(str(r.tier), classes), fmt_int(r.customers), fmt_pct(r.customer_share),
+             fmt_money(r.revenue, lang, cur), fmt_pct(r.revenue_share),
+             fmt_money(r.monetary_median, lang, cur), fmt_num(r.frequency_median),
+             fmt_num(r.recency_median), fmt_money(r.aov_median, lang, cur))
+            for r in s.itertuples()]
+    heads = [t("metrics.tier", lang)] + [t(f"report.col_{c}", lang) for c in (
+        "customers", "customer_share", "revenue", "revenue_share", "monetary_median",
+        "frequency_median", "recency_median", "aov_median")]
+    tiered = a.tiers
+    cutoffs = tuple(a.tiering_params.get("cutoffs", ())) or None
+    pareto_kw = {"cutoffs": cutoffs} if cutoffs else {"cutoffs": ()}
+    return "".join([
+        heading("report.sec_profiles", lang, anchor="profiles"),
+        f'<p class="lead">{esc(t("report.profiles_lead", lang))}</p>',
+        table(heads, rows, numeric=tuple(range(1, 9)), raw=(0,)),
+        _fig(charts.tier_overview(s, language=lang, currency=cur).get_figure(), lang, "report.cap_overview"),
+        _fig(charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(), lang, "report.cap_pareto"),
+        _fig(charts.metric_distributions(tiered, language=lang), lang, "report.cap_distributions"),
+        _fig(charts.recency_frequency_map(tiered, language=lang).get_figure(), lang, "report.cap_rf"),
+    ])
+
+
+def section_stats(a: Analysis) -> str:
+    lang = _lang(a)
+    tests = a.comparison.tests
+    omni = tests[tests["test"].isin(["kruskal_wallis", "welch_anova", "chi_square"])]
+    rows = []
+    for r in omni.itertuples():
+        metric = t(f"metrics.{r.metric}", lang) if _has_metric(r.metric) else str(r.metric)
+        rows.append((metric, str(r.test).replace("_", " "), fmt_num(r.statistic, 2), fmt_p(r.p_adj),
+                     f"{r.effect_size_name.replace('_', ' ')} = {fmt_num(r.effect_size, 3)}"
+                     if isinstance(r.effect_size_name, str) else "–",
+                     _magnitude(r.magnitude, lang)))
+    sentences = stats.describe_findings(a.comparison, language=lang)
+    items = "".join(f"<li>{esc(x)}</li>" for x in sentences)
+    parts = [heading("report.sec_stats", lang, anchor="stats"),
+             f'<p class="lead">{esc(t("report.stats_lead", lang))}</p>',
+             f"<h3>{esc(t('report.stats_findings', lang))}</h3>",
+             f'<ul class="findings">{items}</ul>',
+             f'<div class="note">{esc(t("report.stats_caveat", lang))}</div>',
+             f"<h3>{esc(t('report.stats_omnibus', lang))}</h3>",
+             table([t("report.col_metric", lang), t("report.col_test", lang),
+                    t("report.col_statistic", lang), t("report.col_p_adj", lang),
+                    t("report.col_effect", lang), t("report.col_magnitude", lang)], rows,
+                   numeric=(2, 3))]
+    if (a.comparison.summary["metric"] == "monetary").any():
+        parts.append(_fig(charts.median_forest(a.comparison.summary, metric="monetary",
+                                               language=lang).get_figure(), lang, "report.cap_forest"))
+    if (tests["test"] == "dunn").any():
+        parts.append(_fig(charts.effect_size_heatmap(tests, language=lang).get_figure(), lang,
+                          "report.cap_effects"))
+    return "".join(parts)
+
+
+def _has_metric(name: str) -> bool:
+    from .i18n import has
+
+    return has(f"metrics.{name}")
+
+
+def _magnitude(m, lang: str) -> str:
+    from .i18n import has
+
+    if not isinstance(m, str) or not m:
+        return "–"
+    key = f"stats.magnitude_{m}"
+    return t(key, lang) if has(key) else m
+
+
+def section_strategy(a: Analysis) -> str:
+    lang = _lang(a)
+    playbook = strategy.load_playbook(a.params.strategy.playbook)
+    return "".join([
+        heading("report.sec_strategy", lang, anchor="strategy"),
+        f'<p class="lead">{esc(t("report.strategy_lead", lang))}</p>',
+        strategy.strategy_cards_html(a.strategies, language=lang),
+        strategy.dormant_note_html(language=lang, playbook=playbook),
+    ])
+
+
+def section_appendix(a: Analysis) -> str:
+    lang = _lang(a)
+    src = a.source
+    enc = src.get("encoding") or "–"
+    delim = {",": ",", ";": ";", "\t": "TAB", "|": "|"}.get(src.get("delimiter", ""), "–")
+    cols = ", ".join(f"{role} = {name}" for role, name in src.get("columns", {}).items())
+    method = t(f"report.method_name_{a.tiering_params['method']}", lang)
+    rows = [
+        (t("report.data_file", lang), _file_name(src)),
+        (t("report.prov_sha", lang), src["sha256"]),
+        (t("report.prov_encoding", lang), f"{enc} / {delim}"),
+        (t("report.prov_columns", lang), cols),
+        (t("report.prov_method", lang), method),
+        (t("report.prov_version", lang), __version__),
+    ]
+    return "".join([
+        heading("report.sec_appendix", lang, anchor="appendix", appendix=True),
+        f"<h3>{esc(t('report.appendix_method', lang))}</h3>",
+        f"<p>{esc(t('report.appendix_conventions', lang, alpha=a.params.stats.alpha))}</p>",
+        f"<h3>{esc(t('report.appendix_provenance', lang))}</h3>",
+        table([t("report.col_item", lang), t("report.col_value", lang)], rows),
+        f'<p class="note">{esc(t("report.prov_outputs", lang))}</p>',
+    ])
+
+
+def report_metadata(a: Analysis, *, generated: dt.date | None = None) -> dict:
+    """Cover-page metadata for the template (``nb.metadata['tiering']``)."""
+    lang = _lang(a)
+    end = pd.Timestamp(a.as_of) - pd.Timedelta(days=1)
+    return {
+        "title": a.params.title or t("report.title", lang),
+        "client": a.params.client,
+        "subtitle": t(f"report.subtitle_{a.tiering_params['method']}", lang),
+        "consultant": a.params.consultant,
+        "period": f"{fmt_date(a.period_start, lang)} – {fmt_date(end, lang)}",
+        "as_of": fmt_date(a.as_of, lang),
+        "generated": fmt_date(generated or a.as_of, lang),
+        "language": lang,
+    }

@@ -1,0 +1,183 @@
+"""One analysis, end to end in memory: load → features → tiers → compare → strategies.
+
+``run(params)`` is pure computation (no files written) and deterministic for the same
+input and parameters. The report builder saves its result; the notebook either loads
+that saved result or, run on its own (JupyterLab), calls ``run`` itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import features as _features
+from . import io as _io
+from . import methods, stats, strategy
+from .errors import TieringError
+from .params import Params
+
+SUMMARY_COLUMNS = ("tier", "tier_rank", "customers", "customer_share", "revenue", "revenue_share",
+                   "cum_revenue_share", "monetary_mean", "monetary_median", "frequency_median",
+                   "recency_median", "aov_median", "tenure_median", "returns_value")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report shows. Tables are tidy DataFrames:
+
+    - ``tiers``: the customer features plus the method's scores, ``tier`` and
+      ``tier_rank`` (written as tiers.csv).
+    - ``tier_summary``: one row per tier, columns ``SUMMARY_COLUMNS``.
+    - ``quality``: rejected rows by reason (``reason, category, description, rows``).
+    - ``monthly``: net revenue per month and tier (``month, tier, revenue, customers``).
+    - ``comparison``: a :class:`tiering.stats.Comparison`.
+    - ``strategies``: one row per tier (see :func:`tiering.strategy.tier_strategies`).
+    """
+
+    params: Params
+    source: dict
+    as_of: dt.date
+    window_start: dt.date | None
+    period_start: dt.date
+    quality: pd.DataFrame
+    tiers: pd.DataFrame
+    thresholds: pd.DataFrame
+    tiering_params: dict
+    tier_summary: pd.DataFrame
+    monthly: pd.DataFrame
+    comparison: stats.Comparison
+    strategies: pd.DataFrame
+    warnings: tuple[tuple[str, dict], ...] = ()
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.tiers["tier"].cat.categories)
+
+
+@contextmanager
+def _timed(timings: dict, step: str):
+    t0 = time.perf_counter()
+    yield
+    timings[step] = round(time.perf_counter() - t0, 3)
+
+
+def tier_summary(tiers: pd.DataFrame) -> pd.DataFrame:
+    """Per tier: size, revenue, shares and median profile (columns ``SUMMARY_COLUMNS``)."""
+    g = tiers.groupby("tier", observed=False, sort=True)
+    out = pd.DataFrame({
+        "customers": g.size(),
+        "revenue": g["monetary"].sum(),
+        "monetary_mean": g["monetary"].mean(),
+        "monetary_median": g["monetary"].median(),
+        "frequency_median": g["frequency"].median(),
+        "recency_median": g["recency_days"].median(),
+        "aov_median": g["aov"].median(),
+        "tenure_median": g["tenure_days"].median(),
+        "returns_value": g["returns_value"].sum(),
+    })
+    out.index = out.index.astype(str)
+    out = out.rename_axis("tier").reset_index()
+    out["tier_rank"] = range(1, len(out) + 1)
+    total_c = out["customers"].sum()
+    total_r = out["revenue"].sum()
+    out["customer_share"] = out["customers"] / total_c if total_c else 0.0
+    out["revenue_share"] = out["revenue"] / total_r if total_r else 0.0
+    out["cum_revenue_share"] = out["revenue_share"].cumsum()
+    return out[list(SUMMARY_COLUMNS)]
+
+
+def _monthly(transactions: pd.DataFrame, tiers: pd.DataFrame) -> pd.DataFrame:
+    tier_of = tiers.set_index("customer_id")["tier"]
+    tx = transactions[["customer_id", "order_date", "amount"]].copy()
+    tx["tier"] = tx["customer_id"].map(tier_of).astype(tiers["tier"].dtype)
+    tx["month"] = tx["order_date"].dt.to_period("M").dt.to_timestamp()
+    out = (tx.groupby(["month", "tier"], observed=False, sort=True)
+           .agg(revenue=("amount", "sum"), customers=("customer_id", "nunique"))
+           .reset_index())
+    out["revenue"] = out["revenue"].round(6)
+    return out
+
+
+def _checks(tiers: pd.DataFrame, summary: pd.DataFrame, min_size: int) -> list[tuple[str, dict]]:
+    """Warnings worth showing: empty or small tiers, tiers out of value order."""
+    out: list[tuple[str, dict]] = []
+    for row in summary.itertuples():
+        if row.customers == 0:
+            out.append(("empty_tier", {"tier": row.tier}))
+        elif row.customers < min_size:
+            out.append(("small_tier", {"tier": row.tier, "n": int(row.customers), "min": min_size}))
+    med = summary.loc[summary["customers"] > 0, ["tier", "monetary_median"]]
+    for a, b in zip(med.itertuples(), list(med.itertuples())[1:]):
+        if a.monetary_median < b.monetary_median:
+            out.append(("tier_order", {"upper": a.tier, "lower": b.tier}))
+    return out
+
+
+def run(params: Params) -> tuple[Analysis, _io.LoadResult]:
+    """Run the whole analysis. Returns the analysis and the load result (with the
+    clean transactions and the rejected rows)."""
+    timings: dict = {}
+    window = params.window
+    with _timed(timings, "load"):
+        loaded = _io.load(params.data, as_of=params.as_of, window_start=window.start,
+                          window_months=window.months)
+    if loaded.transactions.empty:
+        reasons = ", ".join(f"{r.reason} ({r.rows:,})" for r in loaded.quality.itertuples())
+        raise TieringError(f"No usable transactions: all {loaded.rows_read:,} rows were rejected",
+                           where=str(params.data.path),
+                           hint=f"reasons: {reasons}; see data.columns, as_of and window")
+    with _timed(timings, "features"):
+        feats = _features.customer_features(loaded.transactions, as_of=loaded.as_of,
+                                            attributes=loaded.attributes)
+    with _timed(timings, "tiering"):
+        result = methods.fit(feats, params.tiering)
+        scores = result.assignments.drop(columns=["customer_id"])
+        tiers = pd.concat([feats, scores], axis=1)
+        lead = ["customer_id"] + (["customer_name"] if "customer_name" in tiers else [])
+        order = lead + ["tier", "tier_rank"] + [c for c in tiers.columns
+                                                 if c not in lead + ["tier", "tier_rank"]]
+        tiers = tiers[order]
+        summary = tier_summary(tiers)
+        monthly = _monthly(loaded.transactions, tiers)
+    with _timed(timings, "statistics"):
+        categorical = [a for a in loaded.attributes
+                       if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
+        comparison = stats.compare_tiers(
+            tiers, metrics=list(params.stats.metrics), categorical=categorical,
+            alpha=params.stats.alpha, min_group_size=params.stats.min_group_size,
+            n_boot=params.stats.n_boot, seed=params.seed)
+    with _timed(timings, "strategy"):
+        playbook = strategy.load_playbook(params.strategy.playbook)
+        strategies = strategy.tier_strategies(summary, language=params.language,
+                                              playbook=playbook, currency=params.currency)
+    first = loaded.transactions["order_date"].min()
+    analysis = Analysis(
+        params=params, source=loaded.source, as_of=loaded.as_of,
+        window_start=loaded.window_start,
+        period_start=loaded.window_start or first.date(),
+        quality=loaded.quality, tiers=tiers, thresholds=result.thresholds,
+        tiering_params={"method": result.method, **result.params},
+        tier_summary=summary, monthly=monthly, comparison=comparison, strategies=strategies,
+        warnings=tuple(_checks(tiers, summary, params.tiering.min_tier_size)), timings=timings)
+    return analysis, loaded
+
+
+def save(analysis: Analysis, path: str | Path) -> None:
+    """Save an analysis for the report notebook (a file this package wrote itself)."""
+    with open(path, "wb") as fh:
+        pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_or_run(params: Params, analysis_path: str | Path | None = None) -> Analysis:
+    """The saved analysis when ``analysis_path`` is given, else a fresh run."""
+    if analysis_path:
+        with open(analysis_path, "rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - written by save() in the same run
+    return run(params)[0]
