@@ -68,6 +68,9 @@ _LABEL_SIZE = 8.5
 _TICK_SIZE = 8
 _NOTE_SIZE = 7.5
 _BAND_ALPHA = 0.38
+# Horizontal box plots: ``orientation`` since matplotlib 3.10 (``vert`` is deprecated there).
+_HORIZONTAL = ({"orientation": "horizontal"}
+               if tuple(int(p) for p in mpl.__version__.split(".")[:2]) >= (3, 10) else {"vert": False})
 
 # Columns whose values are money (formatted with the currency symbol).
 _MONEY_COLUMNS = frozenset({"monetary", "aov", "gross_revenue", "returns_value", "revenue",
@@ -291,7 +294,7 @@ def _fmt_number(value: float, language: str) -> str:
     a = abs(float(value))
     if language == "zh" and a >= 1e8:
         return f"{sign}{_trim(f'{a / 1e8:,.2f}')}亿"
-    if language == "zh" and a >= 1e5:
+    if language == "zh" and a >= 1e4:
         return f"{sign}{_trim(f'{a / 1e4:,.1f}')}万"
     if language == "en" and a >= 1e9:
         return f"{sign}{_trim(f'{a / 1e9:,.2f}')}B"
@@ -327,10 +330,17 @@ def _money(metric: str, currency: str | None) -> str | None:
     return currency if metric in _MONEY_COLUMNS else None
 
 
-def _set_log_axis(axis, low: float, high: float, language: str, currency: str | None) -> None:
-    """Plain-number ticks on a log axis: 1, 10, 100 ... (plus 2 and 5 on a narrow range)."""
-    decades = math.log10(max(high, low * 1.0001)) - math.log10(low)
-    subs = (1.0,) if decades > 2.5 else (1.0, 2.0, 5.0)
+def _set_log_axis(axis, low: float, high: float, language: str, currency: str | None, *,
+                  max_ticks: int = 8) -> None:
+    """Plain-number ticks on a log axis: 1, 10, 100 ... (with 2 and 5, or 3, when they fit)."""
+    low, high = max(low, 1e-300), max(high, low)
+    subs = (1.0,)
+    for option in ((1.0, 2.0, 5.0), (1.0, 3.0)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+                 for m in option]
+        if sum(low <= v <= high for v in ticks) <= max_ticks:
+            subs = option
+            break
     axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(_value_formatter(language, currency))
     axis.set_minor_formatter(NullFormatter())
@@ -372,9 +382,10 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
     colours = [palette[lab] for lab in shown]
     bars_c = ax.bar(x - width / 2, cust, width, color=[mpl.colors.to_rgba(c, 0.28) for c in colours],
                     edgecolor=colours, linewidth=1.0, hatch="////")
-    for bar, c in zip(bars_c, colours):  # hatch in the tier colour, so greyscale prints differ
-        bar.set_hatchcolor(mpl.colors.to_rgba(c, 0.7))
-        bar.set_hatch_linewidth(0.6)
+    for bar, c in zip(bars_c, colours):  # hatch in the tier colour (matplotlib >= 3.10)
+        if hasattr(bar, "set_hatchcolor"):
+            bar.set_hatchcolor(mpl.colors.to_rgba(c, 0.7))
+            bar.set_hatch_linewidth(0.6)
     bars_r = ax.bar(x + width / 2, rev, width, color=colours, edgecolor=colours, linewidth=1.0)
     label_size = _NOTE_SIZE if len(shown) <= 5 else 6.5
     ax.bar_label(bars_c, labels=[_fmt_share(v) for v in cust], padding=2, fontsize=label_size,
@@ -518,6 +529,17 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     return ax
 
 
+def _denoise(values: np.ndarray) -> np.ndarray:
+    """Set floating-point residue (e.g. 1e-15 left by summing sales and returns) to zero."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return values
+    scale = float(np.max(np.abs(values[finite])))
+    out = values.copy()
+    out[finite & (np.abs(values) < scale * 1e-9)] = 0.0
+    return out
+
+
 def _scale_plan(values: np.ndarray) -> tuple[str, int, float]:
     """('linear'|'log'|'symlog', number of values dropped, symlog linear threshold)."""
     v = values[np.isfinite(values)]
@@ -580,7 +602,7 @@ def metric_distributions(tiered: pd.DataFrame, *,
 
     positions = np.arange(len(labels))
     for i, (metric, a) in enumerate(zip(metrics, axes)):
-        values = pd.to_numeric(tiered[metric], errors="coerce").to_numpy(dtype=float)
+        values = _denoise(pd.to_numeric(tiered[metric], errors="coerce").to_numpy(dtype=float))
         scale, dropped, linthresh = _scale_plan(values)
         keep = np.isfinite(values) & ((values > 0) if scale == "log" else True)
         stats, pos, colours = [], [], []
@@ -592,7 +614,7 @@ def metric_distributions(tiered: pd.DataFrame, *,
                 colours.append(palette[lab])
         _style(a, grid="x")
         if stats:
-            art = a.bxp(stats, positions=pos, orientation="horizontal", widths=0.62,
+            art = a.bxp(stats, positions=pos, **_HORIZONTAL, widths=0.62,
                         patch_artist=True, showfliers=False, manage_ticks=False,
                         boxprops=dict(linewidth=0.8, edgecolor=_TEXT_COLOR),
                         medianprops=dict(color="white", linewidth=1.8, solid_capstyle="butt"),
@@ -607,7 +629,7 @@ def metric_distributions(tiered: pd.DataFrame, *,
             a.set_xscale("log")
             lo = min(s["whislo"] for s in stats) if stats else 1.0
             hi = max(s["whishi"] for s in stats) if stats else 10.0
-            _set_log_axis(a.xaxis, lo, hi, language, money)
+            _set_log_axis(a.xaxis, lo, hi, language, money, max_ticks=5 if len(axes) > 1 else 8)
             note = (t("charts.scale_log_dropped", language, n=_fmt_number(dropped, language))
                     if dropped else t("charts.scale_log", language))
         elif scale == "symlog":
@@ -651,6 +673,7 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
     palette = tier_palette(labels)
     n_all = len(tiered)
+    monetary_all = _denoise(pd.to_numeric(tiered["monetary"], errors="coerce").to_numpy(dtype=float))
     data = tiered
     sampled = n_all > max_points
     if sampled:
@@ -658,11 +681,11 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
         take = np.sort(rng.choice(n_all, size=int(max_points), replace=False))
         data = tiered.iloc[take]
     rec = pd.to_numeric(data["recency_days"], errors="coerce").to_numpy(dtype=float)
-    mon = pd.to_numeric(data["monetary"], errors="coerce").to_numpy(dtype=float)
+    mon = monetary_all[take] if sampled else monetary_all
     tiers = data["tier"].astype(str).to_numpy()
     ok = np.isfinite(rec) & np.isfinite(mon)
     positive = ok & (mon > 0)
-    dropped_all = int((pd.to_numeric(tiered["monetary"], errors="coerce") <= 0).sum())
+    dropped_all = int((monetary_all <= 0).sum())
 
     fig, ax = _new_axes(ax, (FIG_WIDTH, 3.6))
     _style(ax, grid="both")
@@ -804,8 +827,8 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
     are used. Pairs are oriented better tier first (the sign of delta is flipped where
     needed), so a positive delta means the better tier tends to have higher values.
     Colour: diverging scale -1..1; each cell shows delta and stars for the adjusted
-    p-value (``p_adj``). Metrics are rows and pairs columns; with more than 10 pairs
-    (5+ tiers) the table is transposed so labels stay legible.
+    p-value (``p_adj``). Metrics are rows and pairs columns; with more than 6 pairs
+    (5+ tiers) the table is transposed (pairs as rows) so cells stay legible.
     """
     _check_language(language)
     _require_columns(tests, ["metric", "test", "group1", "group2", "effect_size_name",
@@ -838,7 +861,7 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
                 matrix[i, j], pvals[i, j] = cells[(m, p)]
     metric_labels = [_metric_name(m, language) for m in metrics]
     pair_labels = [t("charts.effect_pair", language, a=a, b=b) for a, b in pair_list]
-    transpose = len(pair_list) > 10
+    transpose = len(pair_list) > 6
     if transpose:
         matrix, pvals = matrix.T, pvals.T
         row_labels, col_labels = pair_labels, metric_labels
@@ -859,11 +882,11 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
                 ax.text(j, i, "–", ha="center", va="center", fontsize=size, color=MUTED)
                 continue
             rgba = cmap((d + 1) / 2)
-            ax.text(j, i, f"{d:+.2f}{_stars(pvals[i, j])}", ha="center", va="center", fontsize=size,
+            shown = f"{d:+.2f}" if abs(d) >= 0.005 else "0.00"
+            ax.text(j, i, f"{shown}{_stars(pvals[i, j])}", ha="center", va="center", fontsize=size,
                     color=_colour_text(mpl.colors.to_hex(rgba)))
     # Column labels: wrap to the column width; rotate only if a single word is too wide.
-    col_width = (FIG_WIDTH - 2.4) / max(nc, 1) if ax.figure.get_figwidth() >= FIG_WIDTH else \
-        ax.get_position().width * ax.figure.get_figwidth() / max(nc, 1)
+    col_width = max(ax.get_position().width * fig.get_figwidth() - 0.8, 1.0) / max(nc, 1)
     wrapped = [_wrap(lab, col_width) for lab in col_labels]
     ax.set_xticks(np.arange(nc), wrapped)
     ax.set_yticks(np.arange(nr), row_labels)

@@ -235,18 +235,18 @@ def section_profiles(a: Analysis) -> str:
     rows = [(badge(str(r.tier), classes), fmt_int(r.customers), fmt_pct(r.customer_share),
              fmt_money(r.revenue, lang, cur), fmt_pct(r.revenue_share),
              fmt_money(r.monetary_median, lang, cur), fmt_num(r.frequency_median),
-             fmt_num(r.recency_median), fmt_money(r.aov_median, lang, cur))
+             fmt_num(r.recency_median))
             for r in s.itertuples()]
     heads = [t("metrics.tier", lang)] + [t(f"report.col_{c}", lang) for c in (
         "customers", "customer_share", "revenue", "revenue_share", "monetary_median",
-        "frequency_median", "recency_median", "aov_median")]
+        "frequency_median", "recency_median")]
     tiered = a.tiers
     cutoffs = tuple(a.tiering_params.get("cutoffs", ())) or None
     pareto_kw = {"cutoffs": cutoffs} if cutoffs else {"cutoffs": ()}
     return "".join([
         heading("report.sec_profiles", lang, anchor="profiles"),
         f'<p class="lead">{esc(t("report.profiles_lead", lang))}</p>',
-        table(heads, rows, numeric=tuple(range(1, 9)), raw=(0,)),
+        table(heads, rows, numeric=tuple(range(1, 8)), raw=(0,)),
         _fig(charts.tier_overview(s, language=lang, currency=cur).get_figure(), lang, "report.cap_overview"),
         _fig(charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(), lang, "report.cap_pareto"),
         _fig(charts.metric_distributions(tiered, language=lang), lang, "report.cap_distributions"),
@@ -261,9 +261,10 @@ def section_stats(a: Analysis) -> str:
     rows = []
     for r in omni.itertuples():
         metric = t(f"metrics.{r.metric}", lang) if _has_metric(r.metric) else str(r.metric)
-        rows.append((metric, str(r.test).replace("_", " "), fmt_num(r.statistic, 2), fmt_p(r.p_adj),
-                     f"{r.effect_size_name.replace('_', ' ')} = {fmt_num(r.effect_size, 3)}"
-                     if isinstance(r.effect_size_name, str) else "–",
+        rows.append((metric, _label("report.test_", r.test, lang), fmt_num(r.statistic, 2),
+                     fmt_p(r.p_adj),
+                     f"{_label('report.effect_', r.effect_size_name, lang)} = {fmt_num(r.effect_size, 3)}"
+                     if isinstance(r.effect_size_name, str) and r.effect_size_name else "–",
                      _magnitude(r.magnitude, lang)))
     sentences = stats.describe_findings(a.comparison, language=lang)
     items = "".join(f"<li>{esc(x)}</li>" for x in sentences)
@@ -284,6 +285,14 @@ def section_stats(a: Analysis) -> str:
         parts.append(_fig(charts.effect_size_heatmap(tests, language=lang).get_figure(), lang,
                           "report.cap_effects"))
     return "".join(parts)
+
+
+def _label(prefix: str, code, lang: str) -> str:
+    """Translated name of a test or effect size code; the code itself when unknown."""
+    from .i18n import has
+
+    code = str(code)
+    return t(prefix + code, lang) if has(prefix + code) else code.replace("_", " ")
 
 
 def _has_metric(name: str) -> bool:

@@ -90,6 +90,7 @@ def notebook_to_html(nb: Any, *, language: str | None = None) -> str:
         exclude_output_prompt=True,
         embed_images=True,
         sanitize_html=False,
+        log=log.getChild("nbconvert"),
     )
     try:
         html, _ = exporter.from_notebook_node(clean, resources={"tiering": context})
@@ -195,9 +196,11 @@ def _report_cells(nb):
             if cell.outputs:
                 cells.append(cell)
         elif cell.cell_type == "markdown":
+            cell.source = _joined(cell.source)
             if cell.source.strip():
                 cells.append(cell)
         elif cell.cell_type == "raw":
+            cell.source = _joined(cell.source)
             if cell.get("metadata", {}).get("raw_mimetype", "").lower() == "text/html":
                 cells.append(cell)
     clean.cells = cells
@@ -212,11 +215,16 @@ def _shown_output(output):
                         "of the report", output.get("ename", "error"))
         return None
     data = output.get("data", {})
-    shown = {mime: data[mime] for mime in _SHOWN_MIMETYPES if mime in data}
+    shown = {mime: _joined(data[mime]) for mime in _SHOWN_MIMETYPES if mime in data}
     if not shown:
         return None
     output.data = shown
     return output
+
+
+def _joined(text: Any) -> str:
+    """Notebook text fields may be stored as lists of lines."""
+    return "".join(text) if isinstance(text, list) else text
 
 
 class _SectionCollector(HTMLParser):
@@ -249,22 +257,23 @@ class _SectionCollector(HTMLParser):
 
 
 def _table_of_contents(nb) -> list[dict[str, Any]]:
-    collector = _SectionCollector()
+    fragments = []
     for cell in nb.cells:
         if cell.cell_type == "code":
             for out in cell.outputs:
-                html = out.get("data", {}).get("text/html")
-                if html:
-                    collector.feed("".join(html) if isinstance(html, list) else html)
-                    collector.close()
-                    collector.reset()
-        elif cell.cell_type == "raw":
-            collector.feed(cell.source)
-            collector.close()
-            collector.reset()
+                data = out.get("data", {})
+                fragments += [data[m] for m in ("text/html", "text/markdown") if m in data]
+        else:  # markdown and raw HTML cells may hold literal <h2 class="section">
+            fragments.append(cell.source)
+    sections = []
+    for fragment in fragments:
+        collector = _SectionCollector()
+        collector.feed(fragment)
+        collector.close()
+        sections += collector.sections
     seen: set[str] = set()
     toc = []
-    for entry in collector.sections:
+    for entry in sections:
         if entry["id"] in seen:
             log.warning("Duplicate section id %r in the report; the contents link only to "
                         "the first", entry["id"])
@@ -331,21 +340,20 @@ def _dynamic_css(values: Mapping[str, str], lang: str) -> str:
     page = f"""
 @page {{
   size: A4;
-  margin: 22mm 19mm 20mm 19mm;
+  margin: 20mm 19mm 20mm 19mm;
   font-family: "Noto Sans CJK SC", "Noto Sans SC", "Noto Sans", "DejaVu Sans", sans-serif;
   font-size: 7.5pt;
   color: {MUTED};
+  /* the header rule: the page area's top border spans the full text width */
+  border-top: 0.5pt solid #c5ccd3;
+  padding-top: 5mm;
   @top-left {{
     content: {_css_string(header_left)};
-    vertical-align: bottom; padding-bottom: 2.5mm; border-bottom: 0.5pt solid #c5ccd3;
-  }}
-  @top-center {{
-    content: "";
-    vertical-align: bottom; padding-bottom: 2.5mm; border-bottom: 0.5pt solid #c5ccd3;
+    vertical-align: bottom; padding-bottom: 2.5mm;
   }}
   @top-right {{
     content: {_css_string(header_right)};
-    vertical-align: bottom; padding-bottom: 2.5mm; border-bottom: 0.5pt solid #c5ccd3;
+    vertical-align: bottom; padding-bottom: 2.5mm;
   }}
   @bottom-left {{
     content: {_css_string(t("render.confidential", lang))};
@@ -358,9 +366,10 @@ def _dynamic_css(values: Mapping[str, str], lang: str) -> str:
 }}
 @page cover {{
   margin: 0;
-  @top-left {{ content: none; border: none; }}
-  @top-center {{ content: none; border: none; }}
-  @top-right {{ content: none; border: none; }}
+  border: none;
+  padding: 0;
+  @top-left {{ content: none; }}
+  @top-right {{ content: none; }}
   @bottom-left {{ content: none; }}
   @bottom-right {{ content: none; }}
 }}

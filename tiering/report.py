@@ -132,6 +132,10 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
 
     from . import narrative, render
 
+    if generated is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
+        generated = (dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).date() if epoch
+                     else dt.date.today())
     final = output_dir_for(params, output)
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
@@ -174,8 +178,19 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
         (work / ".analysis.pkl").unlink(missing_ok=True)
         os.replace(work, failed)
         raise
+    _publish_permissions(work)
     _swap(work, final)
     return final
+
+
+def _publish_permissions(folder: Path) -> None:
+    """The temporary folder is private (0700); the published report follows the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for p in folder.iterdir():
+        if p.is_file():
+            os.chmod(p, 0o666 & ~umask)
 
 
 def _swap(work: Path, final: Path) -> None:

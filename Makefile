@@ -1,0 +1,64 @@
+# Customer tiering: `make report` builds the demo report, `make test` runs the tests.
+# Both set everything up on a fresh machine: the .venv virtual environment, the
+# project with its dev extra, and (through apt, when available and permitted) the
+# system packages: Noto CJK fonts, poppler-utils (tests), HarfBuzz subsetting (PDF).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+APT_PACKAGES := fonts-noto-cjk poppler-utils libharfbuzz-subset0
+PARAMS ?= params/demo.yaml
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system-deps report report-zh test test-fast benchmark clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) system-deps ## create .venv, install the project and the system packages
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+system-deps: ## install fonts-noto-cjk, poppler-utils and libharfbuzz-subset0 via apt when missing
+	@missing=""; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "Installing system packages:$$missing"; \
+	  $$SUDO apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq >/dev/null 2>&1 && $$SUDO apt-get install -y -qq $$missing >/dev/null; } || \
+	  echo "WARNING: apt-get could not install:$$missing"; \
+	  fc-cache -f >/dev/null 2>&1 || true; \
+	else \
+	  echo "WARNING: missing system packages:$$missing"; \
+	  echo "  Install them with your package manager, e.g.: sudo apt-get install$$missing"; \
+	  echo "  Without fonts-noto-cjk, Chinese reports fall back to another font (may show boxes);"; \
+	  echo "  without poppler-utils, the PDF text tests are skipped."; \
+	fi
+
+report: setup ## build the demo report into reports/demo (PARAMS=... for another file)
+	$(VENV)/bin/tiering report $(PARAMS)
+
+report-zh: setup ## build the demo report in Chinese into reports/demo-zh
+	$(VENV)/bin/tiering report $(PARAMS) --set language=zh --output reports/demo-zh
+
+test: setup ## run the whole test suite
+	$(PY) -m pytest
+
+test-fast: setup ## run the tests without the slow end-to-end reports
+	$(PY) -m pytest -m "not slow"
+
+benchmark: setup ## time the pipeline steps (see benchmarks/README.md)
+	$(PY) benchmarks/run.py
+
+clean: ## remove generated reports and caches (keeps .venv)
+	rm -rf reports/*/ reports/.*tmp* .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
