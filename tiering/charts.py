@@ -730,7 +730,8 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
 
     ``stats_summary`` needs ``metric, tier, n, median, median_ci_low, median_ci_high``.
     Tiers are ordered by ``tier_order``, else by the categories of ``tier``, else as they
-    appear. The x-axis is logarithmic when all values are positive and span more than a
+    appear; tiers without a median (no customers) are left out, keeping their colours. A
+    missing interval (n < 2) leaves the dot alone. The x-axis is logarithmic when all values are positive and span more than a
     factor 10. Each dot is labelled with the median.
     """
     _check_language(language)
@@ -746,11 +747,14 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
     labels = _tier_labels(stats_summary["tier"], order=tier_order)
     palette = tier_palette(labels)
     rows = stats_summary[stats_summary["metric"] == metric]
-    by_tier = {str(r.tier): r for r in rows.itertuples(index=False)}
+    by_tier = {str(r.tier): r for r in rows.itertuples(index=False)
+               if pd.notna(r.median) and np.isfinite(float(r.median))}  # empty tiers: no row
+    require(len(by_tier) > 0, f"stats_summary has no median for metric {metric!r}",
+            where="stats_summary", error=DataError)
     shown = [lab for lab in labels if lab in by_tier]
     med = np.array([float(by_tier[lab].median) for lab in shown])
-    lo = np.array([float(by_tier[lab].median_ci_low) for lab in shown])
-    hi = np.array([float(by_tier[lab].median_ci_high) for lab in shown])
+    lo = np.array([_float(by_tier[lab].median_ci_low) for lab in shown])
+    hi = np.array([_float(by_tier[lab].median_ci_high) for lab in shown])
     lo = np.where(np.isfinite(lo), lo, med)
     hi = np.where(np.isfinite(hi), hi, med)
 
@@ -790,9 +794,9 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
 
 
 def _text_width(text: str, size: float = _TICK_SIZE) -> float:
-    """Rough width in inches of one line of text (CJK characters count double)."""
-    units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-    return units * size * 0.55 / 72
+    """Rough width in inches of one line of text: 1 em per CJK character, 0.52 em otherwise."""
+    ems = sum(1.0 if ord(ch) > 0x2E80 else 0.52 for ch in text)
+    return ems * size / 72
 
 
 def _wrap(text: str, width_in: float) -> str:
@@ -811,6 +815,10 @@ def _wrap(text: str, width_in: float) -> str:
             line = candidate
     lines.append(line)
     return "\n".join(lines)
+
+
+def _float(value) -> float:
+    return float(value) if pd.notna(value) else np.nan
 
 
 def _stars(p: float) -> str:
@@ -847,7 +855,8 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
     cells: dict[tuple[str, tuple[str, str]], tuple[float, float]] = {}
     pairs: set[tuple[str, str]] = set()
     for r in rows.itertuples(index=False):
-        g1, g2, d = str(r.group1), str(r.group2), float(r.effect_size)
+        g1, g2 = str(r.group1), str(r.group2)
+        d = float(r.effect_size) if pd.notna(r.effect_size) else np.nan
         if order.get(g1, 0) > order.get(g2, 0):
             g1, g2, d = g2, g1, -d
         pairs.add((g1, g2))
@@ -886,7 +895,7 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
             ax.text(j, i, f"{shown}{_stars(pvals[i, j])}", ha="center", va="center", fontsize=size,
                     color=_colour_text(mpl.colors.to_hex(rgba)))
     # Column labels: wrap to the column width; rotate only if a single word is too wide.
-    col_width = max(ax.get_position().width * fig.get_figwidth() - 0.8, 1.0) / max(nc, 1)
+    col_width = max(ax.get_position().width * fig.get_figwidth() - 0.3, 1.0) / max(nc, 1)
     wrapped = [_wrap(lab, col_width) for lab in col_labels]
     ax.set_xticks(np.arange(nc), wrapped)
     ax.set_yticks(np.arange(nr), row_labels)

@@ -138,7 +138,7 @@ def section_summary(a: Analysis) -> str:
         (t("report.kpi_top_share", lang, tier=top["tier"]), fmt_pct(top["revenue_share"])),
         (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
     ])
-    findings = stats.describe_findings(a.comparison, language=lang, limit=3)
+    findings = stats.describe_findings(a.comparison, language=lang, limit=3)[:3]
     bottom = s.iloc[-1]
     findings.append(t("report.finding_bottom", lang, tier=bottom["tier"],
                       customer_share=fmt_pct(bottom["customer_share"]),
@@ -249,8 +249,8 @@ def section_profiles(a: Analysis) -> str:
         table(heads, rows, numeric=tuple(range(1, 8)), raw=(0,)),
         _fig(charts.tier_overview(s, language=lang, currency=cur).get_figure(), lang, "report.cap_overview"),
         _fig(charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(), lang, "report.cap_pareto"),
-        _fig(charts.metric_distributions(tiered, language=lang), lang, "report.cap_distributions"),
-        _fig(charts.recency_frequency_map(tiered, language=lang).get_figure(), lang, "report.cap_rf"),
+        _fig(charts.metric_distributions(tiered, language=lang, currency=cur), lang, "report.cap_distributions"),
+        _fig(charts.recency_frequency_map(tiered, language=lang, currency=cur).get_figure(), lang, "report.cap_rf"),
     ])
 
 
@@ -280,7 +280,7 @@ def section_stats(a: Analysis) -> str:
                    numeric=(2, 3))]
     if (a.comparison.summary["metric"] == "monetary").any():
         parts.append(_fig(charts.median_forest(a.comparison.summary, metric="monetary",
-                                               language=lang).get_figure(), lang, "report.cap_forest"))
+                                               language=lang, currency=a.params.currency).get_figure(), lang, "report.cap_forest"))
     if (tests["test"] == "dunn").any():
         parts.append(_fig(charts.effect_size_heatmap(tests, language=lang).get_figure(), lang,
                           "report.cap_effects"))

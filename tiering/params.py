@@ -361,3 +361,14 @@ def slug(text: str) -> str:
     """A file-system-safe folder name for a client (keeps CJK letters)."""
     s = re.sub(r"[^\w\-]+", "-", text.strip(), flags=re.UNICODE).strip("-_.").lower()
     return s[:60] or "client"
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: the working directory) that
+    holds a ``params/`` folder and a ``pyproject.toml``: what the notebook's relative
+    default paths are relative to, whether it runs from ``notebooks/`` or the root."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params").is_dir() and (folder / "pyproject.toml").is_file():
+            return folder
+    return here

@@ -29,11 +29,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RenderError, require
 from .i18n import LANGUAGES, t
 from .style import ACCENT, MUTED, NEGATIVE, POSITIVE, TIER_COLORS
+
+if TYPE_CHECKING:
+    import nbformat
 
 __all__ = ["TEMPLATE_DIR", "TEMPLATE_NAME", "notebook_to_html", "html_to_pdf", "tier_css"]
 
@@ -56,7 +59,8 @@ _WARNING_COLOR = TIER_COLORS[3]
 # ---- public API ----------------------------------------------------------------
 
 
-def notebook_to_html(nb: Any, *, language: str | None = None) -> str:
+def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
+                     language: str | None = None) -> str:
     """Render an executed report notebook as one self-contained HTML page.
 
     ``nb`` is a ``nbformat.NotebookNode`` or the path of an ``.ipynb`` file. The
@@ -124,19 +128,12 @@ def html_to_pdf(html: str, pdf_path: str | os.PathLike[str], *, base_url: str | 
             document.write_pdf(tmp)
         os.chmod(tmp, _new_file_mode())
         os.replace(tmp, target)
-    except Exception as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, RenderError):
+        if isinstance(exc, RenderError) or not isinstance(exc, Exception):
             raise
         raise RenderError(f"Could not write the PDF report: {exc}", where=str(target),
                           hint="see the log for WeasyPrint's messages") from exc
-
-
-def _new_file_mode() -> int:
-    """The mode a newly created file gets under the current umask (mkstemp uses 0600)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def tier_css(colors: tuple[str, ...] = TIER_COLORS) -> str:
@@ -425,6 +422,13 @@ def _text_on(color: str) -> str:
     r, g, b = (channel(c) for c in _rgb(color))
     lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
     return "#1f2933" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
+
+
+def _new_file_mode() -> int:
+    """The mode a newly created file gets under the current umask (mkstemp uses 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 # ---- WeasyPrint plumbing ----------------------------------------------------------

@@ -466,7 +466,8 @@ def compare_tiers(
     require(bool(metrics) or bool(categorical), "Nothing to compare",
             where="compare_tiers(metrics=..., categorical=...)",
             hint="name at least one metric or categorical column")
-    require(isinstance(tier_col, str), "tier_col must be a column name", where="compare_tiers(tier_col)")
+    require(isinstance(tier_col, str), "tier_col must be a column name",
+            where="compare_tiers(tier_col)")
     _require_column(tiered, tier_col, "tier")
     for name in metrics:
         _require_column(tiered, name, "metric")
@@ -481,10 +482,11 @@ def compare_tiers(
     overlap = (set(metrics) | set(categorical)) & {tier_col}
     require(not overlap, f"The tier column {tier_col!r} cannot also be compared",
             where="compare_tiers(metrics / categorical)")
-    require(not set(metrics) & set(categorical),
-            f"Columns listed as both metric and categorical: {sorted(set(metrics) & set(categorical))}",
+    both = sorted(set(metrics) & set(categorical))
+    require(not both, f"Columns listed as both metric and categorical: {both}",
             where="compare_tiers(metrics, categorical)")
-    require(isinstance(alpha, (int, float)) and 0 < alpha < 1, f"alpha must be between 0 and 1, got {alpha!r}",
+    require(isinstance(alpha, (int, float)) and 0 < alpha < 1,
+            f"alpha must be between 0 and 1, got {alpha!r}",
             where="compare_tiers(alpha)", hint="the usual choice is 0.05")
     require(isinstance(min_group_size, (int, np.integer)) and min_group_size >= 2,
             f"min_group_size must be an integer of at least 2, got {min_group_size!r}",
@@ -554,7 +556,8 @@ def compare_tiers(
         tested = [groups[i] for i in testable]
         pooled = np.concatenate(tested)
         if np.ptp(pooled) == 0:
-            tests.append(_empty_test_row(metric, "not_tested: no variance (every value is the same)"))
+            tests.append(_empty_test_row(metric,
+                                         "not_tested: no variance (every value is the same)"))
             f = _empty_finding(metric, "not_tested")
             f["note"] = "no_variance"
             findings.append(f)
@@ -573,7 +576,7 @@ def compare_tiers(
 
         # Pairwise: Dunn (p from scikit-posthocs, Holm across pairs) and Cliff's delta.
         post = []
-        for pos, i in enumerate(testable):
+        for i in testable:
             sample = groups[i]
             if max_posthoc_n is not None and len(sample) > max_posthoc_n:
                 sample = _subsample(sample, int(max_posthoc_n), _rng(seed, _RNG_POSTHOC, mi, i))
@@ -609,7 +612,7 @@ def compare_tiers(
                 sub_rng=_rng(seed, _RNG_SUBSAMPLE, mi, testable[a], testable[b]),
                 subsampled=boot_subsampled))
 
-    for ci_, attribute in enumerate(categorical):
+    for attribute in categorical:
         col = tiered[attribute]
         valid = col.notna().to_numpy() & (codes >= 0)
         counts = np.bincount(codes[valid], minlength=k_all) if k_all else np.zeros(0, int)
@@ -825,7 +828,11 @@ def _pair_text(t1: str, t2: str, language: str) -> str:
 
 
 def _metric_name(column: str, language: str, *, mid_sentence: bool) -> str:
-    name = t(f"metrics.{column}", language) if has(f"metrics.{column}") else column
+    """Display name from ``metrics.yaml``; else the column name (``_`` as space in English)."""
+    if has(f"metrics.{column}"):
+        name = t(f"metrics.{column}", language)
+    else:
+        name = column.replace("_", " ") if language == "en" else column
     if mid_sentence and language == "en" and len(name) > 1 and name[1:2].islower():
         name = name[0].lower() + name[1:]
     return name
@@ -846,13 +853,18 @@ def _num(value: float) -> str:
     return f"{v:.2f}"
 
 
-def _ratio_text(value: float) -> str:
+def _ratio_decimals(value: float) -> int:
+    """Decimals for a ratio: 1.24×, 6.1×, 12×."""
     a = abs(value)
-    if a < 1.995:
-        return f"{value:.2f}"
-    if a < 9.95:
-        return f"{value:.1f}"
-    return f"{value:,.0f}"
+    return 2 if a < 1.995 else 1 if a < 9.95 else 0
+
+
+def _ratio_text(value: float, decimals: int | None = None) -> str:
+    """A ratio for reading; ``decimals`` defaults to what suits the value itself."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    d = _ratio_decimals(value) if decimals is None else decimals
+    return f"{value:,.{d}f}"
 
 
 def _delta_text(value: float) -> str:
@@ -935,9 +947,12 @@ def _pair_sentence(row, language: str) -> str:
     who = _tier_text("tier_customers", g1, language)
     ref = _tier_text("tier_ref", g2, language)
     if row["kind"] == "ratio":
-        low, high = _ratio_text(row["ratio_ci_low"]), _ratio_text(row["ratio_ci_high"])
+        # One precision for the estimate and its interval, chosen by the estimate.
+        decimals = _ratio_decimals(row["ratio"])
         return t("stats.finding_ratio", language, g1=who, g2=ref, metric=metric,
-                 ratio=_ratio_text(row["ratio"]), low=low, high=high,
+                 ratio=_ratio_text(row["ratio"], decimals),
+                 low=_ratio_text(row["ratio_ci_low"], decimals),
+                 high=_ratio_text(row["ratio_ci_high"], decimals),
                  magnitude=magnitude, delta=delta)
     diff = float(row["difference"])
     low, high = _interval(row["difference_ci_low"], row["difference_ci_high"], diff, _num)

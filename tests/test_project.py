@@ -1,0 +1,51 @@
+"""Project files stay consistent: environment.yml mirrors pyproject.toml."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+from .conftest import ROOT
+
+
+def _name(spec: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", spec)
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = dict(_name(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    have = dict(_name(s.split("#")[0]) for s in conda)
+    have.pop("python")
+    have.pop("pip")
+    assert have == wanted
+    pip = [d for d in env["dependencies"] if isinstance(d, dict)]
+    assert pip == [{"pip": ["-e .[dev]"]}]
+    assert env["dependencies"][-1] == {"pip": ["-e .[dev]"]}
+
+
+def test_notebook_defaults_match_demo_params():
+    """The notebook's parameter defaults run on the demo data, like params/demo.yaml."""
+    import ast
+
+    import nbformat
+
+    from tiering import params
+
+    nb = nbformat.read(ROOT / "notebooks" / "tiering_report.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    defaults = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.AnnAssign):
+            defaults[node.target.id] = ast.literal_eval(node.value)
+    defaults.pop("analysis_path")
+    defaults["title"] = defaults["title"] or None
+    defaults["as_of"] = defaults["as_of"] or None
+    from_nb = params.validate(defaults, base_dir=ROOT)
+    from_yaml = params.load(ROOT / "params" / "demo.yaml")
+    assert from_nb == from_yaml
