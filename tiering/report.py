@@ -117,7 +117,9 @@ def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path) -> None
         papermill.execute_notebook(
             str(NOTEBOOK), str(out_nb), parameters=values, cwd=str(NOTEBOOK.parent),
             kernel_name="python3", progress_bar=False, log_output=False,
-            request_save_on_cell_execute=False)
+            request_save_on_cell_execute=False,
+            # the kernel's own start-up chatter (e.g. "running over TCP") is not for users
+            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as exc:
         raise RenderError(f"The report notebook failed in cell {exc.exec_count}: "
                           f"{exc.ename}: {exc.evalue}",
