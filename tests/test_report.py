@@ -75,7 +75,7 @@ def test_demo_pdf_content(demo_report):
     assert html.count('<figure class="chart">') >= 4
     assert "<script src" not in html and "cdn." not in html
     for tier in ("A", "B", "C"):
-        assert f'tier-badge' in html and f">{tier}</span>" in html
+        assert 'tier-badge' in html and f">{tier}</span>" in html
 
 
 @pytest.mark.slow

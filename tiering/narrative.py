@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from . import __version__, charts, stats, strategy
+from . import __version__, charts, stats
 from .i18n import t
 from .pipeline import Analysis
 from .style import tier_css_classes
@@ -119,6 +119,27 @@ def _lang(a: Analysis) -> str:
 
 
 # --------------------------------------------------------------------------- sections
+# The method, statistics and strategy sections live with their modules
+# (tiering.methods.report, tiering.stats_report, tiering.strategy_report); they are
+# re-exported here so the notebook has one place to call.
+
+
+def section_method(a: Analysis) -> str:
+    from .methods.report import section_method as _section
+
+    return _section(a)
+
+
+def section_stats(a: Analysis) -> str:
+    from .stats_report import section_stats as _section
+
+    return _section(a)
+
+
+def section_strategy(a: Analysis) -> str:
+    from .strategy_report import section_strategy as _section
+
+    return _section(a)
 
 
 def section_summary(a: Analysis) -> str:
@@ -201,33 +222,6 @@ def _file_name(src: dict) -> str:
     return f"{name} ({src['sheet']})" if src.get("sheet") else name
 
 
-def section_method(a: Analysis) -> str:
-    lang = _lang(a)
-    p = a.tiering_params
-    classes = tier_css_classes(a.labels)
-    if p["method"] == "abc":
-        text = t("report.method_abc", lang, top=a.labels[0], first_cut=fmt_pct(p["cutoffs"][0], digits=0))
-        rules = [t("report.rule_abc", lang, lower=fmt_pct(r.lower, digits=0), upper=fmt_pct(r.upper, digits=0))
-                 for r in a.thresholds.itertuples()]
-    else:
-        w = p["weights"]
-        text = t("report.method_rfm", lang, bins=p["bins"], wr=fmt_num(w["recency"]),
-                 wf=fmt_num(w["frequency"]), wm=fmt_num(w["monetary"]))
-        rules = [t("report.rule_rfm_top", lang, lower=f"{r.lower:.2f}") if i == 0 else
-                 t("report.rule_rfm", lang, lower=f"{r.lower:.2f}", upper=f"{r.upper:.2f}")
-                 for i, r in enumerate(a.thresholds.itertuples())]
-    s = a.tier_summary
-    rows = [(badge(str(tier), classes), rule, fmt_int(n))
-            for tier, rule, n in zip(a.thresholds["tier"], rules, s["customers"])]
-    out = [heading("report.sec_method", lang, anchor="method"),
-           f"<p>{esc(text)}</p>",
-           table([t("metrics.tier", lang), t("report.col_rule", lang), t("report.col_customers", lang)],
-                 rows, numeric=(2,), raw=(0,))]
-    for code, fields in a.warnings:
-        out.append(f'<div class="warning">{esc(t("report.warn_" + code, lang, **fields))}</div>')
-    return "".join(out)
-
-
 def section_profiles(a: Analysis) -> str:
     lang, cur = _lang(a), a.params.currency
     classes = tier_css_classes(a.labels)
@@ -251,73 +245,6 @@ def section_profiles(a: Analysis) -> str:
         _fig(charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(), lang, "report.cap_pareto"),
         _fig(charts.metric_distributions(tiered, language=lang, currency=cur), lang, "report.cap_distributions"),
         _fig(charts.recency_frequency_map(tiered, language=lang, currency=cur).get_figure(), lang, "report.cap_rf"),
-    ])
-
-
-def section_stats(a: Analysis) -> str:
-    lang = _lang(a)
-    tests = a.comparison.tests
-    omni = tests[tests["test"].isin(["kruskal_wallis", "welch_anova", "chi_square"])]
-    rows = []
-    for r in omni.itertuples():
-        metric = t(f"metrics.{r.metric}", lang) if _has_metric(r.metric) else str(r.metric)
-        rows.append((metric, _label("report.test_", r.test, lang), fmt_num(r.statistic, 2),
-                     fmt_p(r.p_adj),
-                     f"{_label('report.effect_', r.effect_size_name, lang)} = {fmt_num(r.effect_size, 3)}"
-                     if isinstance(r.effect_size_name, str) and r.effect_size_name else "–",
-                     _magnitude(r.magnitude, lang)))
-    sentences = stats.describe_findings(a.comparison, language=lang)
-    items = "".join(f"<li>{esc(x)}</li>" for x in sentences)
-    parts = [heading("report.sec_stats", lang, anchor="stats"),
-             f'<p class="lead">{esc(t("report.stats_lead", lang))}</p>',
-             f"<h3>{esc(t('report.stats_findings', lang))}</h3>",
-             f'<ul class="findings">{items}</ul>',
-             f'<div class="note">{esc(t("report.stats_caveat", lang))}</div>',
-             f"<h3>{esc(t('report.stats_omnibus', lang))}</h3>",
-             table([t("report.col_metric", lang), t("report.col_test", lang),
-                    t("report.col_statistic", lang), t("report.col_p_adj", lang),
-                    t("report.col_effect", lang), t("report.col_magnitude", lang)], rows,
-                   numeric=(2, 3))]
-    if (a.comparison.summary["metric"] == "monetary").any():
-        parts.append(_fig(charts.median_forest(a.comparison.summary, metric="monetary",
-                                               language=lang, currency=a.params.currency).get_figure(), lang, "report.cap_forest"))
-    if (tests["test"] == "dunn").any():
-        parts.append(_fig(charts.effect_size_heatmap(tests, language=lang).get_figure(), lang,
-                          "report.cap_effects"))
-    return "".join(parts)
-
-
-def _label(prefix: str, code, lang: str) -> str:
-    """Translated name of a test or effect size code; the code itself when unknown."""
-    from .i18n import has
-
-    code = str(code)
-    return t(prefix + code, lang) if has(prefix + code) else code.replace("_", " ")
-
-
-def _has_metric(name: str) -> bool:
-    from .i18n import has
-
-    return has(f"metrics.{name}")
-
-
-def _magnitude(m, lang: str) -> str:
-    from .i18n import has
-
-    if not isinstance(m, str) or not m:
-        return "–"
-    key = f"stats.magnitude_{m}"
-    return t(key, lang) if has(key) else m
-
-
-def section_strategy(a: Analysis) -> str:
-    lang = _lang(a)
-    playbook = strategy.load_playbook(a.params.strategy.playbook)
-    return "".join([
-        heading("report.sec_strategy", lang, anchor="strategy"),
-        f'<p class="lead">{esc(t("report.strategy_lead", lang))}</p>',
-        strategy.strategy_cards_html(a.strategies, language=lang),
-        strategy.dormant_note_html(language=lang, playbook=playbook),
     ])
 
 
