@@ -38,6 +38,8 @@ class Analysis:
     - ``monthly``: net revenue per month and tier (``month, tier, revenue, customers``).
     - ``comparison``: a :class:`tiering.stats.Comparison`.
     - ``strategies``: one row per tier (see :func:`tiering.strategy.tier_strategies`).
+    - ``extras``: optional results of further analyses by name (method comparison,
+      stability, holdout validation, migration, action lists); absent when not run.
     """
 
     params: Params
@@ -55,6 +57,7 @@ class Analysis:
     strategies: pd.DataFrame
     warnings: tuple[tuple[str, dict], ...] = ()
     timings: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:

@@ -21,9 +21,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-import pandas as pd
 
-from . import __version__, pipeline
+from . import __version__, outputs, pipeline
 from .errors import RenderError, TieringError
 from .io import sha256_file
 from .params import Params, slug
@@ -34,8 +33,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 NOTEBOOK = PROJECT_DIR / "notebooks" / "tiering_report.ipynb"
 ANALYSIS_PARAMETER = "analysis_path"
-TABLES = ("tiers.csv", "tier_summary.csv", "comparisons.csv", "rejected_rows.csv",
-          "data_quality.csv", "strategies.csv")
 _VERSIONED = ("tiering", "pandas", "numpy", "scipy", "scikit-posthocs", "statsmodels", "duckdb",
               "matplotlib", "seaborn", "papermill", "nbconvert", "weasyprint", "pydantic")
 
@@ -62,25 +59,6 @@ def notebook_parameters(params: Params, analysis_path: str | Path, notebook: Pat
                            where=str(notebook),
                            hint="only the notebook's declared parameters can be passed")
     return values
-
-
-def _write_tables(analysis: pipeline.Analysis, loaded, out: Path) -> None:
-    def csv(df: pd.DataFrame, name: str) -> None:
-        df.to_csv(out / name, index=False, lineterminator="\n", encoding="utf-8",
-                  date_format="%Y-%m-%d %H:%M:%S")
-
-    tiers = analysis.tiers.copy()
-    tiers["tier"] = tiers["tier"].astype(str)
-    csv(tiers, "tiers.csv")
-    csv(analysis.tier_summary, "tier_summary.csv")
-    csv(analysis.comparison.tests, "comparisons.csv")
-    csv(loaded.rejected, "rejected_rows.csv")
-    csv(analysis.quality, "data_quality.csv")
-    strat = analysis.strategies.copy()
-    for col in strat.columns:
-        if strat[col].map(lambda v: isinstance(v, list)).any():
-            strat[col] = strat[col].map(lambda v: " | ".join(v) if isinstance(v, list) else v)
-    csv(strat, "strategies.csv")
 
 
 def _versions() -> dict:
@@ -147,7 +125,7 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
         analysis, loaded = pipeline.run(params)
         timings.update(analysis.timings)
         t0 = time.perf_counter()
-        _write_tables(analysis, loaded, work)
+        outputs.write_tables(analysis, loaded, work)
         analysis_file = work / ".analysis.pkl"
         pipeline.save(analysis, analysis_file)
         timings["tables"] = round(time.perf_counter() - t0, 3)
