@@ -7,12 +7,16 @@ Input files are only ever opened for reading.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import difflib
 import gzip
 import hashlib
+import io
 import re
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +113,9 @@ def detect_format(path: Path) -> str:
                         (".pq", "parquet")):
         if name.endswith(suffix):
             return fmt
+    if name.endswith(".xls"):
+        raise DataError(f"{path.name!r} is an old Excel .xls workbook", where=str(path),
+                        hint="open it in Excel and save it as .xlsx (or export it as CSV)")
     raise DataError(f"Cannot tell the format of {path.name!r} from its name",
                     where=str(path),
                     hint="use a .csv, .csv.gz, .tsv, .xlsx or .parquet file, or set data.format")
@@ -126,6 +133,14 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-8-sig"
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
+    head = sample[:4096]
+    if b"\x00" in head:  # UTF-16 without a BOM: ASCII characters have a zero byte
+        half = max(len(head) // 2, 1)
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if odd >= 0.2 * half and even <= 0.02 * half:
+            return "utf-16-le"
+        if even >= 0.2 * half and odd <= 0.02 * half:
+            return "utf-16-be"
     trimmed = sample[:-4] if len(sample) >= 256 * 1024 else sample  # may end mid-character
     for enc in ("utf-8", "gb18030"):
         try:
@@ -173,28 +188,98 @@ def read_table(src: DataSource) -> tuple[pd.DataFrame, dict]:
             grid = _read_parquet(path)
     except DataError:
         raise
-    except (ValueError, OSError, UnicodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"Could not read {path.name} as {fmt}: {exc}", where=str(path),
-                        hint="check the file opens in a spreadsheet; set data.format, "
-                             "data.encoding or data.delimiter if they were guessed wrong") from None
+    except _read_errors() as exc:
+        raise DataError(f"Could not read {path.name} as {fmt}: {type(exc).__name__}: {exc}",
+                        where=str(path), hint=_READ_HINTS[fmt]) from None
     return grid, info
+
+
+_READ_HINTS = {
+    "csv": "check the file opens in a spreadsheet; set data.format, data.encoding or "
+           "data.delimiter if they were guessed wrong",
+    "xlsx": "check the file opens in Excel and save it again as .xlsx (an old .xls or a "
+            "renamed CSV is not an .xlsx workbook), or set data.format",
+    "parquet": "check the file is a complete Parquet file (export it again), or set data.format",
+}
+_READ_HINTS["tsv"] = _READ_HINTS["csv"]
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions of the readers that mean "this file cannot be read as that format"."""
+    import pyarrow as pa
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    return (ValueError, OSError, UnicodeError, KeyError, EOFError, csv.Error, zipfile.BadZipFile,
+            InvalidFileException, pa.ArrowException, pd.errors.ParserError)
 
 
 def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame:
     sample = _head_bytes(path)
-    if not sample.strip():
+    enc = detect_encoding(sample) if src.encoding == "auto" else src.encoding
+    try:
+        codecs.lookup(enc)
+    except LookupError:
+        raise DataError(f"Unknown text encoding {enc!r}", where="data.encoding",
+                        hint="use auto, utf-8, utf-8-sig, gb18030, utf-16 or latin-1") from None
+    text = sample.decode(enc, errors="replace")
+    if not text.strip("\ufeff \t\r\n\x00"):
         raise DataError(f"The file {path.name} is empty", where=str(path),
                         hint="export the data again; the file has no rows")
-    enc = detect_encoding(sample) if src.encoding == "auto" else src.encoding
-    text = sample.decode(enc, errors="replace")
     delim = src.delimiter or ("\t" if fmt == "tsv" else detect_delimiter(text))
     info.update(encoding=enc, delimiter=delim)
-    grid = pd.read_csv(path, sep=delim, header=None, dtype=str, keep_default_na=False,
-                       na_filter=False, encoding=enc, skiprows=src.skip_rows,
-                       skip_blank_lines=False, compression="infer", engine="c",
-                       quoting=csv.QUOTE_MINIMAL, on_bad_lines="error")
+    # Title lines above the header often have fewer fields than the table: give the
+    # parser the widest line of the sample so that they do not stop it.
+    width = _field_count(text, delim, src.skip_rows, truncated=len(sample) >= 256 * 1024)
+    try:
+        grid = _read_csv_grid(path, enc, delim, width, src.skip_rows)
+    except UnicodeDecodeError:
+        if src.encoding != "auto" or enc != "utf-8":
+            raise DataError(f"{path.name} is not valid {enc} text", where=str(path),
+                            hint="set data.encoding to the file's encoding, e.g. utf-8, "
+                                 "gb18030, utf-16 or latin-1") from None
+        # The sample was UTF-8 but a later part is not: GB18030 is the usual culprit.
+        try:
+            grid = _read_csv_grid(path, "gb18030", delim, width, src.skip_rows)
+        except UnicodeDecodeError:
+            raise DataError(f"{path.name} is neither UTF-8 nor GB18030 text after its first "
+                            f"{len(sample) // 1024} KB", where=str(path),
+                            hint="set data.encoding to the file's encoding, e.g. latin-1 or "
+                                 "cp1252, or export it again as UTF-8") from None
+        info["encoding"] = "gb18030"
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if not m:
+            raise
+        expected, line, saw = m.groups()
+        raise DataError(f"Line {line} of {path.name} has {saw} fields where the lines before "
+                        f"it have {expected}", where=f"{path.name}, line {line}",
+                        hint=f"a value probably contains the delimiter {delim!r} without "
+                             "quotes: quote such values in the export, or set data.delimiter "
+                             "if it was guessed wrong") from None
     grid.index = pd.RangeIndex(src.skip_rows + 1, src.skip_rows + 1 + len(grid))
     return grid
+
+
+def _read_csv_grid(path: Path, enc: str, delim: str, width: int | None,
+                   skip_rows: int) -> pd.DataFrame:
+    grid = pd.read_csv(path, sep=delim, header=None, dtype=str, keep_default_na=False,
+                       na_filter=False, encoding=enc, skiprows=skip_rows,
+                       names=range(width) if width else None,
+                       skip_blank_lines=False, compression="infer", engine="c",
+                       quoting=csv.QUOTE_MINIMAL, on_bad_lines="error")
+    return grid.fillna("")
+
+
+def _field_count(text: str, delim: str, skip_rows: int, *, truncated: bool) -> int | None:
+    """The largest number of fields on a line of the sample (None when it cannot tell)."""
+    lines = text.splitlines(keepends=True)[skip_rows:]
+    if truncated and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a sample may be cut short
+    try:
+        counts = [len(r) for r in csv.reader(io.StringIO("".join(lines)), delimiter=delim)]
+    except csv.Error:
+        return None
+    return max(counts) if counts else None
 
 
 def _read_excel(path: Path, src: DataSource, info: dict) -> pd.DataFrame:
@@ -209,9 +294,10 @@ def _read_excel(path: Path, src: DataSource, info: dict) -> pd.DataFrame:
         if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
             raise DataError(f"Sheet number {sheet} does not exist in {path.name}",
                             where="data.sheet",
-                            hint=f"the file has {len(sheets)} sheets: {', '.join(sheets)}")
-        grid = book.parse(sheet, header=None, dtype=str, keep_default_na=False,
-                          skiprows=src.skip_rows)
+                            hint=f"sheets are numbered from 0; the file has {len(sheets)} "
+                                 f"sheets: {', '.join(sheets)}")
+        grid = pd.read_excel(book, sheet_name=sheet, header=None, dtype=str,
+                             keep_default_na=False, skiprows=src.skip_rows)
     info.update(sheet=sheet if isinstance(sheet, str) else sheets[sheet], sheets=sheets)
     grid = grid.fillna("")
     grid.index = pd.RangeIndex(src.skip_rows + 1, src.skip_rows + 1 + len(grid))
@@ -238,6 +324,8 @@ def _to_text(col: pd.Series) -> pd.Series:
 
 def _norm(name: str) -> str:
     name = unicodedata.normalize("NFKC", str(name)).lower()
+    # a unit or note in brackets at the end does not change the role: 金额(元), Amount [USD]
+    name = re.sub(r"(?<=\S)\s*[(\[【][^()\[\]【】]*[)\]】]\s*$", "", name)
     return re.sub(r"[\s_\-./()（）:：#]+", "", name)
 
 
@@ -260,17 +348,20 @@ def _roles_ok(mapping: dict[str, str]) -> bool:
 def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[int, dict[str, str]]:
     """Find the header row and map roles to headers. Returns (header row position, mapping)."""
     explicit = {k: v for k, v in src.columns.model_dump().items() if v}
-    best = None
+    wanted = set(explicit.values()) | set(src.attributes)
+    best, best_score = None, None
     for pos in range(min(_MAX_HEADER_SCAN, len(grid))):
         headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[pos].tolist()]
         if not any(headers):
             continue
         mapping = {**_auto_map(headers), **{k: v for k, v in explicit.items() if v in headers}}
-        wanted = set(explicit.values()) | set(src.attributes)
         if wanted <= set(headers) and _roles_ok(mapping):
             return pos, mapping
-        if best is None:
-            best = (pos, headers)
+        # For the error message: the row that looks most like a header (most roles and
+        # wanted names recognised, then most filled cells), not merely the first line.
+        score = (len(mapping) + len(wanted & set(headers)), sum(1 for h in headers if h))
+        if best_score is None or score > best_score:
+            best, best_score = (pos, headers), score
     if best is None:
         raise DataError(f"The file {Path(src.path).name} has no rows", where=src.path.name,
                         hint="export the data again with a header row and data rows")
@@ -295,11 +386,39 @@ def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[in
     missing = [r for r in ("customer_id", "order_date") if r not in mapping]
     if "amount" not in mapping and not {"quantity", "unit_price"} <= mapping.keys():
         missing.append("amount (or quantity and unit_price)")
+    free = [h for h in headers if h and h not in mapping.values()]
+    guesses = []
+    for item in missing:
+        role = item.split()[0]
+        guess = _closest_header(role, free)
+        if guess:
+            guesses.append(f"data.columns.{role}: {guess!r}")
+    suggestion = (f"did you mean {' and '.join(guesses)}? " if guesses else
+                  f"name them in data.columns, e.g. data.columns.{missing[0].split()[0]}: <header>; ")
+    cells = [h for h in headers if h]
+    if len(cells) == 1 and info.get("format") in ("csv", "tsv"):
+        seps = [d for d in ",;\t|" if d in cells[0]]
+        if seps:
+            suggestion = (f"the header is one cell containing {seps[0]!r}: set data.delimiter: "
+                          f"{seps[0]!r} (read with {info.get('delimiter')!r}); ")
     raise DataError(
         f"Required column{'s' if len(missing) > 1 else ''} not recognised: {', '.join(missing)}",
         where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
-        hint=f"name them in data.columns, e.g. data.columns.{missing[0].split()[0]}: <header>; "
-             f"columns found: {shown}")
+        hint=f"{suggestion}columns found: {shown}")
+
+
+def _closest_header(role: str, headers: list[str], cutoff: float = 0.6) -> str | None:
+    """The header most similar to one of the role's synonyms, or None."""
+    best, best_ratio = None, cutoff
+    for h in headers:
+        n = _norm(h)
+        if not n:
+            continue
+        for syn in SYNONYMS[role]:
+            ratio = difflib.SequenceMatcher(None, syn, n).ratio()
+            if ratio > best_ratio or (ratio == best_ratio and best is None):
+                best, best_ratio = h, ratio
+    return best
 
 
 def _sheet(info: dict) -> str:
@@ -310,17 +429,35 @@ def _sheet(info: dict) -> str:
 
 _CURRENCY = r"[\s\u00a0¥￥$€£]|RMB|CNY|USD|EUR|GBP|元"
 _EURO_NUMBER = r"^-?\d{1,3}(\.\d{3})+,\d{1,2}$|^-?\d+,\d{1,2}$"
+_US_NUMBER = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$|^-?\d*\.\d{1,2}$"
+_NON_ASCII = r"[^\x00-\x7f]"
+
+
+def _fold_unicode(t: pd.Series) -> pd.Series:
+    """NFKC-normalise the non-ASCII values only (full-width digits ``１２３``, ``－``, ``：``)
+    and turn the Unicode minus sign into ``-``; ASCII values are left as they are (fast)."""
+    wide = t.str.contains(_NON_ASCII, regex=True)
+    if wide.any():
+        folded = t[wide].str.normalize("NFKC").str.replace("\u2212", "-", regex=False)
+        t = t.where(~wide, folded)
+    return t
 
 
 def parse_amounts(values: pd.Series) -> pd.Series:
-    """Parse money written as text: ``¥1,234.50``, ``$1,234.50``, ``(12.00)``, ``1.234,50``,
-    ``12.00-``. Unparseable or blank values become NaN."""
-    t = values.astype(str).str.strip()
+    """Parse money written as text: ``¥1,234.50``, ``$1,234.50``, ``(12.00)``, ``$(12.00)``,
+    ``1.234,50``, ``12.00-``, full-width digits. ``1.234`` is 1234 when other values of the
+    column are European (``12,50``) and none is US-style. Unparseable or blank values
+    become NaN."""
+    t = _fold_unicode(values.astype(str).str.strip())
+    t = t.str.replace(_CURRENCY, "", regex=True)
     negative = t.str.match(r"^\(.*\)$") | t.str.match(r"^[^-]*\d-$")
     t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.replace(r"-$", "", regex=True)
-    t = t.str.replace(_CURRENCY, "", regex=True)
     euro = t.str.match(_EURO_NUMBER)
     if euro.any():
+        # In a column written the European way (and with no US-style decimals), a value
+        # with only dot groups is thousands too: "1.234" is 1234, not 1.234.
+        if not t.str.match(_US_NUMBER).any():
+            euro = euro | t.str.match(r"^-?\d{1,3}(\.\d{3})+$")
         t = t.where(~euro, t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
     t = t.str.replace(",", "", regex=False)
     out = pd.to_numeric(t, errors="coerce").astype("float64")
@@ -328,41 +465,109 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     return out.where(~negative, -out)
 
 
-_TZ = r"(?<=\d)(?:Z|[+-]\d{2}:?\d{2})$"
-_FALLBACK_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d",
-                     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日", "%Y%m%d")
+# A time zone after a time of day (``10:30:00+08:00``, ``10:30Z``, ``10:30:00 +0800``,
+# ``10:30 UTC``); a date alone (``05-01-2024``) has no time zone to strip.
+_TZ = r"(\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+_FALLBACK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+                     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d",
+                     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
+                     "%Y年%m月%d日%H:%M:%S", "%Y年%m月%d日%H:%M", "%Y%m%d")
 _DAYFIRST = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d/%m/%Y %H:%M:%S",
-             "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y")
+             "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y")
 _MONTHFIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y")
+_TZ_END = r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"  # necessary for _TZ, and fast
+_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
 
 
-def parse_dates(values: pd.Series, *, dayfirst: bool = False) -> pd.Series:
-    """Parse dates in the common export formats (ISO, ``2024/1/5``, ``05.01.2024``,
-    Excel serial numbers, ``2024年1月5日``, timestamps with a time zone, which keep their
-    local wall-clock time). Unparseable values become NaT."""
-    t = values.astype(str).str.strip().str.replace(_TZ, "", regex=True).str.replace("T", " ", regex=False)
-    out = pd.to_datetime(t, format="ISO8601", errors="coerce")
+def _replace_where(t: pd.Series, where: pd.Series, pattern: str, repl: str) -> pd.Series:
+    if not where.any():
+        return t
+    return t.where(~where, t[where].str.replace(pattern, repl, regex=True))
+
+
+def _to_datetime(t: pd.Series, fmt: str) -> pd.Series:
+    """``pd.to_datetime`` that never raises and returns naive wall-clock microseconds."""
+    try:
+        out = pd.to_datetime(t, format=fmt, errors="coerce")
+    except (ValueError, OverflowError):  # mixed time zones left in the text
+        out = pd.to_datetime(t, format=fmt, errors="coerce", utc=True)
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[us]")
+
+
+def _parse_dates_us(values: pd.Series, *, dayfirst: bool = False) -> pd.Series:
+    """Like :func:`parse_dates` but in microseconds, so that years 1..9999 survive (the
+    loader rejects dates before 1900 with their own reason)."""
+    t = _fold_unicode(values.astype(str).str.strip())
+    # The full patterns run in Python's re; a cheap test first keeps them off most rows.
+    t = _replace_where(t, t.str.contains(_TZ_END, regex=True), _TZ, r"\1")
+    t = _replace_where(t, t.str.contains("T", regex=False), r"(\d)T(\d)", r"\1 \2")
+    out = _to_datetime(t, "ISO8601")
     todo = out.isna() & (t != "")
-    formats = _FALLBACK_FORMATS + ((_DAYFIRST + _MONTHFIRST) if dayfirst else (_MONTHFIRST + _DAYFIRST))
-    for fmt in formats:
+    for fmt in _FALLBACK_FORMATS:
         if not todo.any():
             break
-        got = pd.to_datetime(t[todo], format=fmt, errors="coerce")
+        got = _to_datetime(t[todo], fmt)
         out[got.index] = out[got.index].fillna(got)
+        todo = out.isna() & (t != "")
+    if todo.any():
+        sub = t[todo]
+        month, day = _first_format(sub, _MONTHFIRST), _first_format(sub, _DAYFIRST)
+        day_first = dayfirst
+        if not day_first:
+            # A column is written one way: when some dates can only be day-first
+            # (13/01/2024) and none only month-first (01/13/2024), read them all day-first.
+            slash = sub.str.contains("/", regex=False)
+            day_first = bool((day.notna() & month.isna() & slash).any()
+                             and not (month.notna() & day.isna() & slash).any())
+        out[sub.index] = (day.fillna(month) if day_first else month.fillna(day))
         todo = out.isna() & (t != "")
     if todo.any():
         serial = pd.to_numeric(t[todo], errors="coerce")
         ok = serial.between(1, 2_958_465)  # Excel's 1900-01-01 .. 9999-12-31
         if ok.any():
             got = pd.Timestamp("1899-12-30") + pd.to_timedelta(serial[ok], unit="D")
-            out[got.index] = got.dt.round("s")
-    return out.astype("datetime64[ns]")
+            out[got.index] = got.dt.round("s").astype("datetime64[us]")
+    return out
+
+
+def _first_format(t: pd.Series, formats: tuple[str, ...]) -> pd.Series:
+    out = pd.Series(pd.NaT, index=t.index, dtype="datetime64[us]")
+    for fmt in formats:
+        todo = out.isna()
+        if not todo.any():
+            break
+        got = _to_datetime(t[todo], fmt)
+        out[got.index] = got
+    return out
+
+
+def _to_ns(dates: pd.Series) -> pd.Series:
+    inside = (dates >= _NS_MIN) & (dates <= _NS_MAX)
+    return dates.where(inside).astype("datetime64[ns]")
+
+
+def parse_dates(values: pd.Series, *, dayfirst: bool = False) -> pd.Series:
+    """Parse dates in the common export formats (ISO, ``2024/1/5``, ``05.01.2024``,
+    Excel serial numbers, ``2024年1月5日``, timestamps with a time zone, which keep their
+    local wall-clock time). ``05/01/2024`` is read month-first unless ``dayfirst`` is set
+    or the values include day-first-only dates (``13/01/2024``) and no month-first-only
+    ones; ``05.01.2024`` and ``05-01-2024`` are day-first. Unparseable values, and dates
+    outside 1677..2262 (which ``datetime64[ns]`` cannot hold), become NaT."""
+    return _to_ns(_parse_dates_us(values, dayfirst=dayfirst))
+
+
+# Placeholders that exports write for "no value"; as an ID they mean "no customer".
+_NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>")
 
 
 def normalise_ids(values: pd.Series) -> pd.Series:
-    """IDs stay strings: ``00123`` keeps its zeros; a float export ``17850.0`` is ``17850``."""
+    """IDs stay strings: ``00123`` keeps its zeros; a float export ``17850.0`` is ``17850``;
+    a placeholder for a missing value (``NULL``, ``nan``, ``N/A``, ``-``) is blank."""
     t = values.astype(str).str.strip()
-    return t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    t = t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    return t.where(~t.str.lower().isin(_NULL_IDS), "")
 
 
 # --------------------------------------------------------------------------- load
@@ -389,6 +594,8 @@ def load(src: DataSource, *, as_of: dt.date | None = None, window_start: dt.date
                               f"{int(grid.index[header_pos])}",
                         hint="rename the duplicate columns in the export, or map another "
                              "column in data.columns")
+    if info["format"] in ("csv", "tsv"):
+        _check_row_width(grid, header_pos, headers, src, info)
     headers = [h if h else f"column_{i + 1}" for i, h in enumerate(headers)]
     headers = _dedupe(headers)
     body = grid.iloc[header_pos + 1:].copy()
@@ -410,6 +617,27 @@ def load(src: DataSource, *, as_of: dt.date | None = None, window_start: dt.date
                    window_months=window_months)
 
 
+def _check_row_width(grid: pd.DataFrame, header_pos: int, headers: list[str],
+                     src: DataSource, info: dict) -> None:
+    """A text row with values beyond the last header was split in the wrong places
+    (usually an unquoted delimiter inside a value): stop rather than shift its values."""
+    width = max(i for i, h in enumerate(headers) if h) + 1
+    if width >= grid.shape[1]:
+        return
+    extra = grid.iloc[header_pos + 1:, width:]
+    bad = extra.apply(lambda c: c.astype(str).str.strip() != "").any(axis=1)
+    if bad.any():
+        row = int(bad.index[bad.to_numpy()][0])
+        n_bad = int(bad.sum())
+        fields = int(grid.loc[row].astype(str).str.strip().ne("").to_numpy().nonzero()[0].max()) + 1
+        raise DataError(f"Row {row} of {Path(src.path).name} has {fields} fields but the header "
+                        f"has {width}" + (f" ({n_bad} rows like this)" if n_bad > 1 else ""),
+                        where=f"{Path(src.path).name}, row {row}",
+                        hint=f"a value probably contains the delimiter {info.get('delimiter')!r} "
+                             "without quotes: quote such values in the export, or set "
+                             "data.delimiter if it was guessed wrong")
+
+
 def _dedupe(headers: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -425,7 +653,6 @@ def _dedupe(headers: list[str]) -> list[str]:
 
 def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: dict, *,
             as_of, window_start, window_months) -> LoadResult:
-    n = len(body)
     reason = pd.Series(pd.NA, index=body.index, dtype="object")
     detail = pd.Series("", index=body.index, dtype="object")
 
@@ -445,10 +672,12 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
     mark(cust == "", "missing_customer_id")
 
     raw_dates = body[mapping["order_date"]]
-    dates = parse_dates(raw_dates, dayfirst=src.dayfirst)
-    mark(dates.isna(), "bad_date", "value: " + raw_dates.astype(str).str.slice(0, 40))
-    mark(dates < pd.Timestamp("1900-01-01"), "implausible_date",
-         "value: " + raw_dates.astype(str).str.slice(0, 40))
+    dates_us = _parse_dates_us(raw_dates, dayfirst=src.dayfirst)
+    raw_text = "value: " + raw_dates.astype(str).str.slice(0, 40)
+    mark(dates_us.isna(), "bad_date", raw_text)
+    mark(dates_us < pd.Timestamp("1900-01-01"), "implausible_date", raw_text)
+    dates = _to_ns(dates_us)  # after 2262: not representable, so not a usable date
+    mark(dates.isna(), "bad_date", raw_text + " (out of range)")
 
     if "amount" in mapping:
         amount = parse_amounts(body[mapping["amount"]])
@@ -463,14 +692,19 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
     mark(amount == 0, "zero_amount")
 
     if "order_id" in mapping:
-        order = body[mapping["order_id"]].astype(str).str.strip()
+        order = normalise_ids(body[mapping["order_id"]])
     else:
         order = pd.Series("", index=body.index, dtype="object")
-    day_key = cust + "|" + dates.dt.strftime("%Y-%m-%d").fillna("")
-    order = order.where(order != "", day_key)
-
+    has_order = order != ""
     prefixes = tuple(src.cancellations.order_id_prefixes)
-    is_return = order.str.startswith(prefixes) if prefixes else pd.Series(False, index=body.index)
+    # only a real order id can carry a cancellation prefix (not the customer|day key below)
+    if prefixes:
+        is_return = order.str.startswith(prefixes).fillna(False).astype(bool) & has_order
+    else:
+        is_return = pd.Series(False, index=body.index)
+    day_key = cust + "|" + dates.dt.strftime("%Y-%m-%d").fillna("")
+    order = order.where(has_order, day_key)
+
     if src.cancellations.negative_amounts:
         is_return = is_return | (amount < 0)
     amount = amount.where(~is_return, -amount.abs())
@@ -514,7 +748,8 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
     rejected = pd.concat([
         pd.DataFrame({"row": body.index[rej_mask].astype("int64"),
                       "reason": reason[rej_mask].astype(str).to_numpy(),
-                      "category": reason[rej_mask].map(lambda c: REASONS[c][0]).to_numpy(),
+                      "category": reason[rej_mask].map({c: v[0] for c, v in REASONS.items()})
+                      .to_numpy(),
                       "detail": detail[rej_mask].astype(str).to_numpy()}),
         body[rej_mask].reset_index(drop=True).rename(columns=lambda c: f"src_{c}")
         .set_axis(range(int(rej_mask.sum())), axis=0),
