@@ -87,13 +87,33 @@ class Window(_Strict):
         return self
 
 
+METHOD_NAMES = ("abc", "rfm", "score", "cluster", "rules")
+MethodName = Literal["abc", "rfm", "score", "cluster", "rules"]
+
+# RFM segments, best first (names in tiering/i18n/methods.yaml, grid in tiering.methods.rfm)
+RFM_SEGMENTS = ("champions", "loyal", "potential_loyalists", "new", "promising", "need_attention",
+                "about_to_sleep", "at_risk", "cant_lose", "hibernating", "lost")
+
+
+def _increasing_list(v, what: str, example: str):
+    if v is not None and any(b <= a for a, b in zip(v, v[1:])):
+        raise ValueError(f"{what} must be strictly increasing, e.g. {example}")
+    return v
+
+
 class AbcOptions(_Strict):
-    cutoffs: list[float] = Field(default_factory=lambda: [0.8, 0.95])
-    value: Literal["monetary", "gross_revenue"] = "monetary"
+    """abc: cumulative share of ``value`` (any numeric customer column; net spend by
+    default). ``cutoffs``: cumulative shares, one fewer than labels, or ``computed``
+    (the Pareto and break-even points of the ABC curve; three tiers)."""
+
+    cutoffs: list[float] | Literal["computed"] = Field(default_factory=lambda: [0.8, 0.95])
+    value: str = Field("monetary", min_length=1, max_length=100)
 
     @field_validator("cutoffs")
     @classmethod
     def _increasing(cls, v):
+        if isinstance(v, str):
+            return v
         if not v:
             raise ValueError("give at least one cut-off, e.g. [0.8, 0.95]")
         if any(not 0 < c < 1 for c in v):
@@ -109,18 +129,190 @@ class RfmWeights(_Strict):
     monetary: float = Field(1.0, ge=0)
 
 
+class RfmEdges(_Strict):
+    """User bin edges instead of quantiles, per dimension: ``bins - 1`` inner boundaries,
+    ascending. Recency in days (at most the first edge scores ``bins``); frequency and
+    spend score one more for each edge they reach."""
+
+    recency: list[float] | None = None
+    frequency: list[float] | None = None
+    monetary: list[float] | None = None
+
+    @field_validator("recency", "frequency", "monetary")
+    @classmethod
+    def _edges_increasing(cls, v):
+        return _increasing_list(v, "bin edges", "[30, 90, 180, 365]")
+
+
 class RfmOptions(_Strict):
     bins: int = Field(5, ge=2, le=10)
     weights: RfmWeights = Field(default_factory=RfmWeights)
     thresholds: list[float] | None = None
+    edges: RfmEdges = Field(default_factory=RfmEdges)
+    tier_by: Literal["score", "segment"] = "score"
+    segment_tiers: dict[str, list[str]] | None = None
+
+    @model_validator(mode="after")
+    def _rfm_consistent(self):
+        problems = []
+        for dim in ("recency", "frequency", "monetary"):
+            e = getattr(self.edges, dim)
+            if e is not None and len(e) != self.bins - 1:
+                problems.append(f"edges.{dim} needs bins - 1 = {self.bins - 1} values, got {len(e)}")
+        for tier, segs in (self.segment_tiers or {}).items():
+            for s in segs:
+                if s not in RFM_SEGMENTS:
+                    hint = closest(s, RFM_SEGMENTS)
+                    problems.append(f"segment_tiers.{tier}: unknown segment {s!r}"
+                                    + (f" (did you mean {hint!r}?)" if hint else "")
+                                    + f"; segments are {', '.join(RFM_SEGMENTS)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class ScoreCriterion(_Strict):
+    """One criterion of the value score: a numeric customer column, its weight and
+    whether higher (spend) or lower (recency days, complaints) is better."""
+
+    column: str = Field(min_length=1, max_length=100)
+    weight: float = Field(1.0, gt=0)
+    direction: Literal["higher", "lower"] = "higher"
+
+
+def _default_criteria() -> list[ScoreCriterion]:
+    return [ScoreCriterion(column="monetary", weight=0.5),
+            ScoreCriterion(column="frequency", weight=0.3),
+            ScoreCriterion(column="recency_days", weight=0.2, direction="lower")]
+
+
+class ScoreOptions(_Strict):
+    """score: weighted mean of normalised criteria (0..1 for percentile and minmax).
+    Tiers by ``shares`` of customers (best first; default equal) or by score
+    ``thresholds`` (decreasing, one fewer than labels)."""
+
+    criteria: list[ScoreCriterion] = Field(default_factory=_default_criteria)
+    normalize: Literal["percentile", "minmax", "zscore"] = "percentile"
+    shares: list[float] | None = None
+    thresholds: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _score_consistent(self):
+        problems = []
+        if not self.criteria:
+            problems.append("give at least one criterion, e.g. [{column: monetary, weight: 1}]")
+        cols = [c.column for c in self.criteria]
+        dup = sorted({c for c in cols if cols.count(c) > 1})
+        if dup:
+            problems.append(f"criteria name {', '.join(dup)} more than once")
+        if self.shares is not None and self.thresholds is not None:
+            problems.append("give shares or thresholds, not both")
+        if self.shares is not None:
+            if any(s <= 0 for s in self.shares):
+                problems.append("shares must be positive")
+            elif abs(sum(self.shares) - 1) > 1e-6:
+                problems.append(f"shares must add up to 1 (got {sum(self.shares):g})")
+        if self.thresholds is not None and any(b >= a for a, b in zip(self.thresholds,
+                                                                      self.thresholds[1:])):
+            problems.append("thresholds must be strictly decreasing (best tier first)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class ClusterOptions(_Strict):
+    """cluster: k-means on log-scaled, standardised ``features``. ``k``: a number of
+    clusters (at most the number of labels; the first k labels are used), ``auto`` (the
+    best silhouette within ``k_range``) or omitted (one cluster per label)."""
+
+    features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary"])
+    k: int | Literal["auto"] | None = None
+    k_range: list[int] | None = None
+    log: bool = True
+    value: str = Field("monetary", min_length=1, max_length=100)
+    n_init: int = Field(10, ge=1, le=100)
+    silhouette_sample: int = Field(5000, ge=100, le=100_000)
+
+    @model_validator(mode="after")
+    def _cluster_consistent(self):
+        problems = []
+        if not self.features:
+            problems.append("give at least one feature, e.g. [recency_days, frequency, monetary]")
+        if len(set(self.features)) != len(self.features):
+            problems.append("features must be different from each other")
+        if isinstance(self.k, int) and self.k < 2:
+            problems.append("k must be at least 2")
+        if self.k_range is not None:
+            if len(self.k_range) != 2 or not 2 <= self.k_range[0] <= self.k_range[1]:
+                problems.append("k_range is [lowest, highest], both at least 2, e.g. [2, 5]")
+            elif self.k != "auto":
+                problems.append("k_range is used only with k: auto")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class RuleItem(_Strict):
+    """One rule: customers matching ``when`` (and no earlier rule) get ``tier``.
+    Written ``{tier: A, when: "monetary >= 10000"}`` or ``{A: "monetary >= 10000"}``."""
+
+    tier: str
+    when: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, v):
+        if isinstance(v, dict) and len(v) == 1 and not {"tier", "when"} & set(v):
+            (tier, when), = v.items()
+            return {"tier": str(tier), "when": when}
+        return v
+
+    @field_validator("when")
+    @classmethod
+    def _safe(cls, v):
+        import ast
+
+        from .expr import ExpressionError, parse
+
+        try:
+            names = {n.id for n in ast.walk(ast.parse(v.strip(), mode="eval"))
+                     if isinstance(n, ast.Name)}
+        except SyntaxError:
+            names = set()
+        try:
+            parse(v, allowed_names=names)
+        except ExpressionError as exc:
+            raise ValueError(exc.message + (f" ({exc.hint})" if exc.hint else "")) from None
+        return v
+
+
+class RulesOptions(_Strict):
+    """rules: ``conditions`` checked in order, first match wins; customers matching none
+    get ``default`` (the last label when omitted)."""
+
+    conditions: list[RuleItem] = Field(default_factory=list)
+    default: str | None = None
+
+
+class StabilityOptions(_Strict):
+    """Bootstrap check of data-driven cut-offs: ``n_boot`` resamples (0 = skip); above
+    ``max_customers`` customers a seeded subsample of that size is used."""
+
+    n_boot: int = Field(50, ge=0, le=1000)
+    max_customers: int = Field(50_000, ge=1000, le=10_000_000)
 
 
 class TieringSpec(_Strict):
-    method: Literal["abc", "rfm"] = "abc"
+    method: MethodName = "abc"
     labels: list[str] = Field(default_factory=lambda: ["A", "B", "C"])
     min_tier_size: int = Field(5, ge=1)
     abc: AbcOptions = Field(default_factory=AbcOptions)
     rfm: RfmOptions = Field(default_factory=RfmOptions)
+    score: ScoreOptions = Field(default_factory=ScoreOptions)
+    cluster: ClusterOptions = Field(default_factory=ClusterOptions)
+    rules: RulesOptions = Field(default_factory=RulesOptions)
+    compare_with: list[MethodName] = Field(default_factory=list)
+    stability: StabilityOptions = Field(default_factory=StabilityOptions)
 
     @field_validator("labels")
     @classmethod
@@ -135,26 +327,102 @@ class TieringSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.method == "abc" and len(self.abc.cutoffs) != len(self.labels) - 1:
-            raise ValueError(
-                f"abc needs one cut-off fewer than labels: {len(self.labels)} labels "
-                f"{self.labels} but {len(self.abc.cutoffs)} cut-offs {self.abc.cutoffs}")
-        if self.method == "rfm" and self.rfm.thresholds is not None:
-            th = self.rfm.thresholds
-            if len(th) != len(self.labels) - 1:
-                raise ValueError(f"rfm.thresholds needs {len(self.labels) - 1} values for "
-                                 f"{len(self.labels)} labels, got {len(th)}")
-            if any(b >= a for a, b in zip(th, th[1:])):
-                raise ValueError("rfm.thresholds must be strictly decreasing (best tier first)")
+        """Check the options of the method and of every method it is compared with;
+        every problem is reported at once."""
+        labels, k = list(self.labels), len(self.labels)
+        problems: list[str] = []
+        if self.method in self.compare_with:
+            problems.append(f"compare_with names the method itself ({self.method})")
+        if len(set(self.compare_with)) != len(self.compare_with):
+            problems.append("compare_with names a method twice")
+        for m in dict.fromkeys([self.method, *self.compare_with]):
+            problems += [p if m == self.method else f"{p} (compare_with names {m})"
+                         for p in self._check(m, labels, k)]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def _check(self, method: str, labels: list[str], k: int) -> list[str]:
+        out: list[str] = []
+        if method == "abc":
+            c = self.abc.cutoffs
+            if c == "computed":
+                if k != 3:
+                    out.append(f"abc cutoffs: computed gives three tiers (A, B, C), but there are "
+                               f"{k} labels {labels}; give 3 labels or explicit cut-offs")
+            elif len(c) != k - 1:
+                out.append(f"abc needs one cut-off fewer than labels: {k} labels "
+                           f"{labels} but {len(c)} cut-offs {c}")
+        elif method == "rfm":
+            th = self.rfm.thresholds
+            if th is not None:
+                if len(th) != k - 1:
+                    out.append(f"rfm.thresholds needs {k - 1} values for {k} labels, got {len(th)}")
+                if any(b >= a for a, b in zip(th, th[1:])):
+                    out.append("rfm.thresholds must be strictly decreasing (best tier first)")
+            st = self.rfm.segment_tiers
+            if self.rfm.tier_by == "segment" and st is None and k > 5:
+                out.append(f"rfm.tier_by: segment with {k} labels needs rfm.segment_tiers "
+                           "(the default mapping covers 2 to 5 tiers)")
+            if st is not None:
+                bad = [t for t in st if t not in labels]
+                if bad:
+                    out.append(f"rfm.segment_tiers: {', '.join(map(repr, bad))} not among the "
+                               f"labels {labels}")
+                seen = [s for segs in st.values() for s in segs]
+                twice = sorted({s for s in seen if seen.count(s) > 1})
+                missing = [s for s in RFM_SEGMENTS if s not in seen]
+                if twice:
+                    out.append(f"rfm.segment_tiers: {', '.join(twice)} mapped to more than one tier")
+                if missing:
+                    out.append(f"rfm.segment_tiers: map every segment; missing {', '.join(missing)}")
+        elif method == "score":
+            sc = self.score
+            if sc.shares is not None and len(sc.shares) != k:
+                out.append(f"score.shares needs one share per label ({k}), got {len(sc.shares)}")
+            if sc.thresholds is not None and len(sc.thresholds) != k - 1:
+                out.append(f"score.thresholds needs {k - 1} values for {k} labels, "
+                           f"got {len(sc.thresholds)}")
+        elif method == "cluster":
+            cl = self.cluster
+            if isinstance(cl.k, int) and cl.k > k:
+                out.append(f"cluster.k is {cl.k} but there are only {k} labels; give more labels "
+                           "or a smaller k")
+            if cl.k_range is not None and len(cl.k_range) == 2 and cl.k_range[1] > k:
+                out.append(f"cluster.k_range goes up to {cl.k_range[1]} but there are only {k} "
+                           "labels")
+        elif method == "rules":
+            ru = self.rules
+            if not ru.conditions:
+                out.append("rules.conditions is empty; give rules such as "
+                           "[{A: 'monetary >= 10000 and frequency >= 5'}]")
+            bad = [r.tier for r in ru.conditions if r.tier not in labels]
+            if ru.default is not None and ru.default not in labels:
+                bad.append(ru.default)
+            if bad:
+                out.append(f"rules name tier(s) {', '.join(map(repr, bad))} not among the labels "
+                           f"{labels}")
+        return out
 
 
 class StatsSpec(_Strict):
+    """How tiers are compared (see ``tiering.stats``) and checked forward in time (see
+    ``tiering.validation``).
+
+    ``test``: ``kruskal`` (Kruskal-Wallis, Dunn with Holm, Cliff's delta, medians; the
+    default for heavy-tailed spend) or ``welch`` (Welch's ANOVA, Games-Howell, Hedges'
+    g, means). ``holdout_months``: length of the forward-looking holdout window (tiers
+    assigned on the data before it, judged on what customers did in it); 0 or null
+    switches the check off.
+    """
+
     alpha: float = Field(0.05, gt=0, lt=1)
     metrics: list[str] = Field(
         default_factory=lambda: ["monetary", "frequency", "recency_days", "aov", "tenure_days"])
     n_boot: int = Field(2000, ge=100, le=100_000)
     min_group_size: int = Field(5, ge=2)
+    test: Literal["kruskal", "welch"] = "kruskal"
+    holdout_months: int | None = Field(3, ge=0, le=120)
 
     @field_validator("metrics")
     @classmethod
@@ -168,13 +436,58 @@ class StatsSpec(_Strict):
         return v
 
 
+class BudgetWeights(_Strict):
+    """How much each reason counts when the budget is split across tiers (see
+    ``tiering.strategy.allocate_budget``); a weight left out keeps its default."""
+
+    revenue: float = Field(0.5, ge=0, allow_inf_nan=False)  # the tier's share of net revenue
+    growth: float = Field(0.25, ge=0, allow_inf_nan=False)  # its share of the growth potential
+    risk: float = Field(0.25, ge=0, allow_inf_nan=False)    # its share of the revenue at risk
+
+    @model_validator(mode="after")
+    def _some_weight(self):
+        if self.revenue + self.growth + self.risk <= 0:
+            raise ValueError("give at least one positive weight, e.g. revenue: 1")
+        return self
+
+
 class StrategySpec(_Strict):
+    """What to do for each tier: the playbook, the budget split and the at-risk rule."""
+
     playbook: Path | None = None
+    # marketing/service budget to split across tiers, in the top-level `currency`
+    budget: float | None = Field(None, gt=0, allow_inf_nan=False)
+    budget_weights: BudgetWeights = Field(default_factory=BudgetWeights)
+    # cost to serve one customer of a tier (same currency and period as the budget),
+    # by tier label, e.g. {A: 120, B: 40, C: 5}; set aside before the budget is split
+    cost_to_serve: dict[str, float] = Field(default_factory=dict)
+    # a customer is at risk when the days since the last purchase exceed this many
+    # times their usual gap between purchases
+    at_risk_factor: float = Field(2.0, gt=0, allow_inf_nan=False)
+
+    @field_validator("cost_to_serve")
+    @classmethod
+    def _costs(cls, v):
+        bad = [k for k, x in v.items() if not 0 <= x < float("inf")]
+        if bad:
+            raise ValueError(f"cost to serve must be a number, zero or more; check tier {bad[0]!r}")
+        return v
 
 
 class OutputSpec(_Strict):
+    """Where the report goes, what is written, and the consulting firm's logo for the
+    cover (PNG, JPEG or SVG; a path relative to the parameter file)."""
+
     dir: Path | None = None
     formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"])
+    logo: Path | None = None
+
+    @field_validator("logo")
+    @classmethod
+    def _logo_type(cls, v):
+        if v is not None and v.suffix.lower() not in (".png", ".jpg", ".jpeg", ".svg"):
+            raise ValueError("the logo must be a .png, .jpg, .jpeg or .svg file")
+        return v
 
 
 class Params(_Strict):
