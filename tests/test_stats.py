@@ -490,8 +490,8 @@ def test_ratio_and_its_interval_share_one_precision():
                             findings=pd.DataFrame([row], columns=FINDINGS_COLUMNS),
                             params={"min_group_size": 5})
     assert describe_findings(comparison, language="en") == [
-        "A-tier customers' median orders is 2.2× the B tier's (95% CI 1.8–2.6); "
-        "the difference is large (Cliff's δ = 0.56)."]
+        ("A-tier customers' median orders is 2.2× the B tier's (95% CI 1.8–2.6); "
+         "the difference is large (Cliff's δ = 0.56).")]
 
 
 def test_plain_string_tier_column_is_ordered_by_sorted_labels():
@@ -501,3 +501,317 @@ def test_plain_string_tier_column_is_ordered_by_sorted_labels():
     assert result.params["tiers"] == ["A", "B", "C"]
     assert rows(result, "dunn")[["group1", "group2"]].values.tolist() == [
         ["A", "B"], ["A", "C"], ["B", "C"]]
+
+
+# --------------------------------------------------------------------------- Welch family
+
+# R's ToothGrowth (Crampton 1947; datasets::ToothGrowth), odontoblast length by dose,
+# the VC rows then the OJ rows of each dose. Group means 10.605 / 19.735 / 26.100.
+TOOTH_05 = [4.2, 11.5, 7.3, 5.8, 6.4, 10.0, 11.2, 11.2, 5.2, 7.0,
+            15.2, 21.5, 17.6, 9.7, 14.5, 10.0, 8.2, 9.4, 16.5, 9.7]
+TOOTH_1 = [16.5, 16.5, 15.2, 17.3, 22.5, 17.3, 13.6, 14.5, 18.8, 15.5,
+           19.7, 23.3, 23.6, 26.4, 20.0, 25.2, 25.8, 21.2, 14.5, 27.3]
+TOOTH_2 = [23.6, 18.5, 33.9, 25.5, 26.4, 32.5, 26.7, 21.5, 23.3, 29.5,
+           25.5, 26.4, 22.4, 24.5, 24.8, 30.9, 26.4, 27.3, 29.4, 23.0]
+
+
+def test_welch_anova_and_games_howell_match_jamovi_reference_on_toothgrowth():
+    # jamovi's jmv package, tests/testthat/testanovaonew.R (anovaOneW on ToothGrowth,
+    # len ~ dose, phMethod = "gamesHowell"): Welch F = 68.401, df2 = 37.743,
+    # p = 2.8124e-13; Games-Howell t(0.5 vs 1) = -6.4766, df(1 vs 2) = 37.101,
+    # p(1 vs 2) = 5.5686e-05, mean difference (0.5 vs 2) = -15.495.
+    frame = tiered_frame([TOOTH_05, TOOTH_1, TOOTH_2], ["0.5", "1", "2"], "len")
+    result = compare_tiers(frame, metrics=["len"], test="welch", n_boot=200)
+    assert result.test == "welch"
+    welch = rows(result, "welch_anova").iloc[0]
+    assert welch["statistic"] == pytest.approx(68.401, rel=1e-5)
+    assert welch["df"] == 2 and welch["df2"] == pytest.approx(37.743, rel=1e-5)
+    assert welch["p_value"] == pytest.approx(2.8124e-13, rel=1e-4)
+    # omega² = df1 (F - 1) / (df1 (F - 1) + N) = 2 x 67.401 / (2 x 67.401 + 60)
+    assert welch["effect_size_name"] == "omega_squared"
+    assert welch["effect_size"] == pytest.approx(2 * 67.400977 / (2 * 67.400977 + 60), rel=1e-6)
+    assert welch["magnitude"] == "large"
+    gh = rows(result, "games_howell").set_index(["group1", "group2"])
+    assert gh.loc[("0.5", "1"), "statistic"] == pytest.approx(-6.4766, abs=5e-5)
+    assert gh.loc[("1", "2"), "df2"] == pytest.approx(37.101, abs=5e-4)
+    assert gh.loc[("1", "2"), "p_value"] == pytest.approx(5.5686e-05, rel=1e-4)
+    # One metric: Games-Howell p is already adjusted for the pairs; x 1 metric.
+    np.testing.assert_allclose(gh["p_adj"], gh["p_value"])
+    means = result.summary.set_index("tier")["mean"]
+    assert means["0.5"] - means["2"] == pytest.approx(-15.495, abs=5e-4)
+    f = result.findings.iloc[0]
+    assert (f["center"], f["mean1"], f["mean2"]) == ("mean", pytest.approx(10.605), pytest.approx(19.735))
+    assert f["effect_size_name"] == "hedges_g"
+
+
+def test_welch_with_two_groups_is_welchs_t_test_on_the_sleep_data():
+    # Student (1908) sleep data; R's t.test(extra ~ group, data = sleep) prints
+    # "t = -1.8608, df = 17.776, p-value = 0.07939", and oneway.test gives F = t².
+    g1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+    g2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+    result = compare_tiers(tiered_frame([g1, g2], ["1", "2"], "extra"), metrics=["extra"],
+                           test="welch", n_boot=200)
+    welch = rows(result, "welch_anova").iloc[0]
+    assert welch["statistic"] == pytest.approx(1.8608 ** 2, abs=5e-4)
+    assert welch["df2"] == pytest.approx(17.776, abs=5e-4)
+    assert welch["p_value"] == pytest.approx(0.07939, abs=5e-6)
+    gh = rows(result, "games_howell").iloc[0]
+    assert gh["statistic"] == pytest.approx(-1.8608, abs=5e-5)
+    assert gh["p_value"] == pytest.approx(0.07939, abs=5e-6)   # k = 2: Games-Howell = Welch t
+    assert not gh["significant"]
+    assert describe_findings(result, language="en")[0] == (
+        "Across the metrics compared, the tiers do not differ meaningfully.")
+
+
+def test_hedges_g_matches_borenstein_worked_example():
+    # Borenstein, Hedges, Higgins & Rothstein (2009), Introduction to Meta-Analysis,
+    # ch. 4 example: means 103 vs 100, SDs 5.5 and 4.5, n = 50 each: d = 0.5970,
+    # V_d = 0.0418, J = 0.9923, g = 0.5924, V_g = 0.0411 (SE 0.2028).
+    rng = np.random.default_rng(0)
+
+    def exact(mean, sd, n):
+        z = rng.normal(size=n)
+        return mean + sd * (z - z.mean()) / z.std(ddof=1)
+
+    treated, control = exact(103, 5.5, 50), exact(100, 4.5, 50)
+    result = compare_tiers(tiered_frame([treated, control], ["T", "C"]), metrics=["value"],
+                           test="welch", n_boot=200)
+    row = rows(result, "games_howell").iloc[0]
+    assert row["effect_size"] == pytest.approx(0.5924, abs=5e-5)
+    se = (row["ci_high"] - row["ci_low"]) / (2 * ss.norm.ppf(0.975))
+    assert se == pytest.approx(0.2028, abs=5e-5)
+    assert row["magnitude"] == "medium"                  # Cohen: 0.5 <= g < 0.8
+
+
+def test_welch_metric_with_a_constant_tier_is_not_tested():
+    frame = tiered_frame([[1.0] * 10, np.arange(10.0)], ["A", "B"], "frequency")
+    result = compare_tiers(frame, metrics=["frequency"], test="welch", n_boot=200)
+    assert result.tests["test"].iloc[0].startswith("not_tested: no variance within tier(s) A")
+    assert describe_findings(result, language="en") == [
+        ("Orders was not tested: in at least one tier all customers have the same value, "
+         "which Welch's ANOVA cannot handle.")]
+
+
+def test_unknown_test_name_is_a_project_error():
+    with pytest.raises(TieringError, match="Unknown test 'anova'"):
+        compare_tiers(customers(100), metrics=["monetary"], test="anova")
+
+
+# --------------------------------------------------------------------------- categorical
+
+
+def test_fisher_exact_for_small_two_by_two_tables_matches_tea_tasting():
+    # Fisher's lady tasting tea (Agresti 1990, p. 61; R's fisher.test example
+    # "TeaTasting"): 3 of 4 milk-first cups guessed right: two-sided p = 0.4857.
+    frame = pd.DataFrame({
+        "tier": pd.Categorical(["Milk"] * 4 + ["Tea"] * 4, categories=["Milk", "Tea"],
+                               ordered=True),
+        "guess": ["Milk", "Milk", "Milk", "Tea", "Milk", "Tea", "Tea", "Tea"],
+    })
+    result = compare_tiers(frame, metrics=[], categorical=["guess"], min_group_size=4,
+                           n_boot=200)
+    row = rows(result, "fisher_exact").iloc[0]
+    assert row["p_value"] == pytest.approx(0.4857, abs=5e-5)
+    assert row["statistic"] == pytest.approx(9.0)            # sample odds ratio 3x3 / 1x1
+    assert pd.isna(row["df"]) and not row["significant"]
+    # For a 2 x 2 table every adjusted residual is ±sqrt(chi²) = ±sqrt(2).
+    np.testing.assert_allclose(result.residuals["residual"].abs(), math.sqrt(2))
+    finding = result.findings[result.findings["kind"] == "association"].iloc[0]
+    assert finding["note"] == ""                              # exact: no approximation note
+
+
+def test_standardized_residuals_match_agresti_party_identification():
+    # Agresti (2007), An Introduction to Categorical Data Analysis, 2nd ed., Table 2.5
+    # (gender x party identification; also R's chisq.test example): X² = 30.07, df 2,
+    # p = 2.954e-07; adjusted standardised residuals 4.50, 0.70, -5.32 for females.
+    counts = {("F", "Democrat"): 762, ("F", "Independent"): 327, ("F", "Republican"): 468,
+              ("M", "Democrat"): 484, ("M", "Independent"): 239, ("M", "Republican"): 477}
+    tier, party = [], []
+    for (g, p), n in counts.items():
+        tier += [g] * n
+        party += [p] * n
+    frame = pd.DataFrame({"tier": pd.Categorical(tier, categories=["F", "M"], ordered=True),
+                          "party": party})
+    result = compare_tiers(frame, metrics=[], categorical=["party"], n_boot=200)
+    row = rows(result, "chi_square").iloc[0]
+    assert row["statistic"] == pytest.approx(30.07, abs=5e-3)
+    assert row["p_value"] == pytest.approx(2.954e-07, rel=1e-3)
+    res = result.residuals.set_index(["tier", "category"])["residual"]
+    assert res[("F", "Democrat")] == pytest.approx(4.50, abs=5e-3)
+    assert res[("F", "Independent")] == pytest.approx(0.70, abs=5e-3)
+    assert res[("F", "Republican")] == pytest.approx(-5.32, abs=5e-3)
+    assert res[("M", "Republican")] == pytest.approx(5.32, abs=5e-3)
+    obs = result.residuals.set_index(["tier", "category"])["observed"]
+    assert obs[("M", "Independent")] == 239
+    assert tuple(result.residuals.columns) == stats.RESIDUALS_COLUMNS
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def test_bootstrap_medians_follow_the_exact_resampling_distribution():
+    # Efron (1982), The Jackknife, the Bootstrap and Other Resampling Plans, sec. 10.3:
+    # for odd n the bootstrap median is x_(k), k = (n + 1) / 2, and
+    # P(median* <= x_(j)) = P(Binomial(n, j / n) >= k).
+    rng = np.random.default_rng(9)
+    x = np.sort(rng.lognormal(0, 1, 21))
+    draws = stats.bootstrap_medians(x, n_boot=200_000, rng=np.random.default_rng(1))
+    assert set(np.unique(draws)) <= set(x)
+    for j in (8, 10, 11, 12, 14):
+        exact = ss.binom.sf(10, 21, j / 21)                 # P(Bin >= 11)
+        empirical = np.mean(draws <= x[j - 1])
+        assert empirical == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 200_000))
+
+
+@pytest.mark.parametrize("n", [40, 41])
+def test_bootstrap_median_interval_agrees_with_scipy_bootstrap(n):
+    # The same percentile interval as resampling with scipy.stats.bootstrap, up to
+    # Monte Carlo error (even n: mean of the two middle order statistics).
+    rng = np.random.default_rng(n)
+    x = rng.lognormal(3, 1, n).round(1)
+    ours = stats.percentile_interval(
+        stats.bootstrap_medians(x, n_boot=100_000, rng=np.random.default_rng(2)))
+    ref = ss.bootstrap((x,), np.median, n_resamples=100_000, method="percentile",
+                       rng=np.random.default_rng(3)).confidence_interval
+    spread = np.quantile(x, 0.75) - np.quantile(x, 0.25)
+    assert ours[0] == pytest.approx(ref.low, abs=0.05 * spread)
+    assert ours[1] == pytest.approx(ref.high, abs=0.05 * spread)
+
+
+def test_m_out_of_n_bootstrap_of_a_large_tier_keeps_the_width_of_the_full_bootstrap():
+    rng = np.random.default_rng(4)
+    x = rng.lognormal(5, 1.2, 30_000)
+    draws, used = stats.bootstrap_means(x, n_boot=2000, rng=np.random.default_rng(5))
+    assert used == stats.BOOTSTRAP_MAX_N
+    # Standard error of the mean: s / sqrt(n), whatever m is.
+    assert np.std(draws) == pytest.approx(np.std(x, ddof=1) / math.sqrt(len(x)), rel=0.06)
+    low, high = stats.percentile_interval(draws)
+    assert low < x.mean() < high
+    full, used_full = stats.bootstrap_means(x[:2000], n_boot=2000, rng=np.random.default_rng(6))
+    assert used_full == 2000
+    assert np.std(full) == pytest.approx(np.std(x[:2000], ddof=1) / math.sqrt(2000), rel=0.06)
+
+
+def test_dunn_p_values_are_adjusted_across_metrics_as_well_as_pairs():
+    frame = customers(400, separated=False, seed=2)
+    result = compare_tiers(frame, metrics=METRICS, n_boot=200)
+    dunn = rows(result, "dunn")
+    assert len(dunn) == 3 * len(METRICS)
+    np.testing.assert_allclose(dunn["p_adj"], stats._holm(dunn["p_value"]), rtol=1e-12)
+    # Stricter than adjusting each metric's three pairs on their own.
+    per_metric = dunn.groupby("metric")["p_value"].transform(lambda p: stats._holm(p))
+    assert (dunn["p_adj"] >= per_metric - 1e-12).all()
+    assert (dunn["p_adj"] > per_metric).any()
+    assert "every pair of every metric" in result.params["conventions"]["pairwise_adjustment"]
+
+
+def test_games_howell_p_values_are_multiplied_by_the_number_of_metrics():
+    result = compare_tiers(customers(600, seed=3), metrics=["monetary", "aov", "tenure_days"],
+                           test="welch", n_boot=200)
+    gh = rows(result, "games_howell")
+    np.testing.assert_allclose(gh["p_adj"], np.minimum(1.0, 3 * gh["p_value"]), rtol=1e-12)
+
+
+def test_36000_customers_compared_in_a_few_seconds():
+    frame = customers(36_000, seed=5)
+    compare_tiers(frame.head(300), metrics=METRICS, n_boot=100)      # imports warmed up
+    start = time.perf_counter()
+    result = compare_tiers(frame, metrics=METRICS, categorical=["region"])   # n_boot=2000
+    assert time.perf_counter() - start < 10.0           # ~1.2 s unloaded; was ~16 s
+    c = result.summary[(result.summary["metric"] == "monetary") & (result.summary["tier"] == "C")]
+    assert c["n"].iloc[0] > stats.BOOTSTRAP_MAX_N
+    assert {r["tier"] for r in result.params["bootstrap_subsampled"]} >= {"C"}
+
+
+# --------------------------------------------------------------------------- report section
+
+
+def analysis_like(tmp_path, comparison, *, language="en", **stats_options):
+    """What section_stats reads from an Analysis: params and comparison."""
+    import types
+
+    from tiering import params as params_mod
+
+    cfg = params_mod.validate({"data": {"path": str(tmp_path / "x.csv")}, "language": language,
+                               "currency": "£", "stats": stats_options})
+    return types.SimpleNamespace(params=cfg, comparison=comparison)
+
+
+def list_items(html: str) -> list[str]:
+    import html as html_mod
+
+    block = re.search(r'<ul class="findings">(.*?)</ul>', html, re.DOTALL).group(1)
+    return [html_mod.unescape(x) for x in re.findall(r"<li>(.*?)</li>", block, re.DOTALL)]
+
+
+def test_section_for_random_tiers_says_they_do_not_differ_in_both_languages(tmp_path):
+    import html as html_mod
+
+    from tiering.stats_report import section_stats
+
+    frame = customers(3000, separated=False, seed=7)
+    result = compare_tiers(frame, metrics=METRICS, categorical=["region"], n_boot=300)
+    html = section_stats(analysis_like(tmp_path, result))
+    items = list_items(html)
+    assert items[0] == "Across the metrics compared, the tiers do not differ meaningfully."
+    assert all("do not differ meaningfully" in s for s in items)
+    text = html_mod.unescape(re.sub(r"<[^>]+>", " ", html))
+    assert "×" not in text and "The mix of region differs" not in text
+    assert "Which region values set the tiers apart" not in text     # no residual table
+    assert "With 3,000 customers, even differences too small to matter" in text
+    assert "adjusted p-value is below 0.05" in text
+    assert "|δ| small from 0.147, medium from 0.33, large from 0.474" in text
+    assert "Holm's method across every pair of tiers on every measure" in text
+    assert html.count('<figure class="chart">') == 2          # forest plot and heatmap
+    assert 'id="sec-stats"' in html
+
+    zh = section_stats(analysis_like(tmp_path, result, language="zh"))
+    zh_items = list_items(zh)
+    assert zh_items[0] == "在所比较的各项指标上，各等级客户之间没有实质差异。"
+    assert all("没有实质差异" in s for s in zh_items)
+    visible = html_mod.unescape(re.sub(r"<[^>]+>", " ", zh))
+    assert "倍" not in " ".join(zh_items)
+    latin = set(re.findall(r"[A-Za-z]+", visible))
+    allowed = {"A", "B", "C", "Cliff", "s", "Kruskal", "Wallis", "Dunn", "Holm", "H", "p",
+               "Mangiafico", "Romano", "et", "al", "Cohen"}
+    assert latin <= allowed, latin - allowed
+
+
+def test_section_leads_with_effect_sizes_and_shows_residuals_of_a_differing_attribute(tmp_path):
+    import html as html_mod
+
+    from tiering.stats_report import section_stats
+
+    frame = customers(1200, seed=8)
+    rng = np.random.default_rng(8)
+    # A-tier customers come mostly from "<north>" (a label that must be escaped).
+    frame["region"] = np.where(frame["tier"] == "A",
+                               rng.choice(["<north>", "south"], len(frame), p=[0.8, 0.2]),
+                               rng.choice(["<north>", "south"], len(frame), p=[0.3, 0.7]))
+    result = compare_tiers(frame, metrics=["monetary", "frequency"], categorical=["region"],
+                           n_boot=300)
+    html = section_stats(analysis_like(tmp_path, result))
+    assert "<north>" not in html and "&lt;north&gt;" in html
+    table = re.search(r"Overall test per measure</h3>(<table.*?</table>)", html, re.DOTALL).group(1)
+    heads = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", table)
+    assert heads[:4] == ["Measure", "Customers", "Effect size", "Size"]   # effect size first
+    assert "ε² = " in table and "H(2) = " in table
+    assert "Which region values set the tiers apart" in html
+    res = result.residuals.set_index(["tier", "category"])["residual"]
+    assert res[("A", "<north>")] > 2
+    cell = f"({res[('A', '<north>')]:+.1f})"
+    assert html_mod.escape(cell) in html or cell in html
+    assert "<strong>" in html
+
+
+def test_welch_section_describes_means(tmp_path):
+    from tiering.stats_report import section_stats
+
+    result = compare_tiers(customers(800, seed=9), metrics=["monetary", "frequency"],
+                           test="welch", n_boot=300)
+    html = section_stats(analysis_like(tmp_path, result, test="welch"))
+    items = list_items(html)
+    assert items[0].startswith("A-tier customers' mean net spend is ")
+    assert "Hedges' g = " in items[0]
+    assert "Welch" in html and "ω² = " in html and "Games–Howell within a measure" in html
+    assert html.count('<figure class="chart">') == 2
