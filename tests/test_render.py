@@ -142,7 +142,7 @@ def test_html_is_self_contained(html_en):
 
 def test_html_lang_cover_and_contents(html_en):
     assert '<html lang="en">' in html_en
-    cover = html_en[html_en.index('class="cover"'):html_en.index('class="toc"')]
+    cover = html_en[html_en.index('<section class="cover'):html_en.index('class="toc"')]
     for text in ("Customer tiering report", "Northwind Trading", "ABC tiering of active customers",
                  "2024-01-01 – 2024-12-31", "2024-12-31", "Jane Doe", "2025-01-15",
                  "Analysis period", "Prepared by"):
@@ -274,7 +274,7 @@ def test_pdf_contents_page_numbers_point_at_the_sections(pdfs):
     toc = pages[1]
     assert "Contents" in toc
     for heading in ("Executive summary", "Customer tiers", "Strategies by tier", "Method and data"):
-        match = re.search(rf"^\s*{heading}[\s.]*?(\d+)\s*$", toc, re.M)
+        match = re.search(rf"^\s*{heading}[\s.]*?(\d+)\s*$", toc, re.MULTILINE)
         assert match, f"no page number for {heading!r} in:\n{toc}"
         number = int(match.group(1))
         assert number >= 3
@@ -344,3 +344,132 @@ def test_weasyprint_warnings_go_to_logging(tmp_path, caplog, capfd):
     assert any("bogus-property" in m for m in messages), messages
     assert any("example.invalid" in m for m in messages), messages  # no network fetch
     assert "bogus-property" not in capfd.readouterr().err
+
+
+# ---- cover logo and firm --------------------------------------------------------------
+
+
+def _write_png(path: Path, width: int = 60, height: int = 20) -> Path:
+    path.write_bytes(base64.b64decode(_png(width, height)))
+    return path
+
+
+def _cover(html: str) -> str:
+    return html[html.index('<section class="cover'):html.index('class="toc"')]
+
+
+def test_logo_is_embedded_on_the_cover(tmp_path):
+    logo = tmp_path / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 4">'
+                    '<rect width="10" height="4" fill="#123456"/></svg>', encoding="utf-8")
+    html = render.notebook_to_html(report_notebook("en"), logo=logo)
+    cover = _cover(html)
+    expected = base64.b64encode(logo.read_bytes()).decode("ascii")
+    img = re.search(r"<img [^>]*>", cover).group(0)
+    assert 'class="cover-logo"' in img and 'alt="Jane Doe"' in img
+    assert f'src="data:image/svg+xml;base64,{expected}"' in img
+    assert 'class="cover has-brand"' in cover
+    assert 'class="cover-firm"' not in cover  # the logo stands for the firm; its name is in the table
+    png = _write_png(tmp_path / "logo.png")
+    assert "data:image/png;base64," in _cover(render.notebook_to_html(report_notebook("en"), logo=png))
+
+
+def test_firm_name_on_the_cover_without_logo_is_escaped():
+    nb = report_notebook("en")
+    nb.metadata["tiering"]["consultant"] = "Smith & <Partners>"
+    cover = _cover(render.notebook_to_html(nb))
+    assert '<span class="cover-firm">Smith &amp; &lt;Partners&gt;</span>' in cover
+    nb.metadata["tiering"]["consultant"] = ""
+    cover = _cover(render.notebook_to_html(nb))
+    assert "cover-brand" not in cover and "has-brand" not in cover
+
+
+def test_bad_logos_are_refused_with_a_clear_message(tmp_path, monkeypatch):
+    with pytest.raises(RenderError, match="Logo file not found"):
+        render.logo_data_url(tmp_path / "missing.png")
+    fake = tmp_path / "logo.png"
+    fake.write_text("not an image", encoding="utf-8")
+    with pytest.raises(RenderError, match="not a PNG, JPEG or SVG"):
+        render.logo_data_url(fake)
+    big = _write_png(tmp_path / "big.png")
+    monkeypatch.setattr(render, "MAX_LOGO_BYTES", 10)
+    with pytest.raises(RenderError, match="bytes; it must hold 1 to 10 bytes"):
+        render.logo_data_url(big)
+
+
+@needs_poppler
+def test_pdf_cover_shows_the_logo(tmp_path):
+    pdf = tmp_path / "logo.pdf"
+    html = render.notebook_to_html(report_notebook("en"), logo=_write_png(tmp_path / "logo.png", 90, 30))
+    render.html_to_pdf(html, pdf)
+    listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[2:]
+    pages_with_90x30 = {int(line.split()[0]) for line in listing if line.split()[3:5] == ["90", "30"]}
+    assert pages_with_90x30 == {1}
+
+
+# ---- page breaks: headings, rows, short tables ---------------------------------------
+
+FILLER = ("Tier B customers buy less often than tier A customers but still bring a large "
+          "share of revenue, so they deserve targeted offers and regular care. ")
+
+
+def _flow_notebook() -> nbformat.NotebookNode:
+    """Headings after paragraphs of many lengths (some land at a page foot), a table
+    with three-line rows, and short tables after long text."""
+    nb = report_notebook("en")
+    parts = ['<h2 id="sec-flow" class="section">Flow</h2>']
+    for k in range(40):
+        parts.append(f"<h3>Heading {k:02d}</h3><p>Body {k:02d} starts. " + FILLER * (1 + (k * 7) % 6)
+                     + "</p>")
+    rows = "".join(f"<tr><td>Row {k:02d} top<br>{FILLER[:60]}<br>Row {k:02d} bottom</td>"
+                   f'<td class="num">{k}</td></tr>' for k in range(60))
+    parts.append(f'<table class="data"><thead><tr><th>Item</th><th class="num">n</th></tr></thead>'
+                 f"<tbody>{rows}</tbody></table>")
+    for k in range(12):
+        body = "".join(f"<tr><td>Short {k:02d} row {r}</td></tr>" for r in range(6))
+        parts.append(f"<p>{FILLER * (2 + (k * 5) % 7)}</p>"
+                     f'<table class="data"><thead><tr><th>Short table {k:02d}</th></tr></thead>'
+                     f"<tbody>{body}</tbody></table>")
+    nb.cells.append(new_code_cell("show()", outputs=[_html("".join(parts))]))
+    return nb
+
+
+@pytest.fixture(scope="module")
+def flow_pages(tmp_path_factory) -> list[str]:
+    if not HAVE_POPPLER:
+        pytest.skip("poppler-utils (pdftotext) not installed")
+    pdf = tmp_path_factory.mktemp("flow") / "flow.pdf"
+    render.html_to_pdf(render.notebook_to_html(_flow_notebook()), pdf)
+    return _pages(pdf)
+
+
+def _page_of(pages: list[str], text: str) -> int:
+    found = [i for i, page in enumerate(pages) if text in page]
+    assert len(found) == 1, (text, found)
+    return found[0]
+
+
+@needs_poppler
+def test_no_heading_is_stranded_at_the_foot_of_a_page(flow_pages):
+    moved = 0
+    for k in range(40):
+        head, body = _page_of(flow_pages, f"Heading {k:02d}"), _page_of(flow_pages, f"Body {k:02d} starts")
+        assert head == body, f"Heading {k:02d} on page {head + 1}, its text on page {body + 1}"
+        moved += head != _page_of(flow_pages, f"Heading {k - 1:02d}") if k else 0
+    assert moved >= 3  # the headings really do cross page boundaries
+
+
+@needs_poppler
+def test_table_rows_are_never_split_across_pages(flow_pages):
+    pages = {_page_of(flow_pages, f"Row {k:02d} top") for k in range(60)}
+    assert len(pages) >= 2  # the table spans pages
+    for k in range(60):
+        assert _page_of(flow_pages, f"Row {k:02d} top") == _page_of(flow_pages, f"Row {k:02d} bottom"), k
+
+
+@needs_poppler
+def test_short_tables_are_kept_whole(flow_pages):
+    for k in range(12):
+        page = _page_of(flow_pages, f"Short table {k:02d}")
+        assert all(f"Short {k:02d} row {r}" in flow_pages[page] for r in range(6)), k

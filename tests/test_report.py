@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import params, report
-from tiering.errors import DataError, TieringError
+from tiering import cli, params, report
+from tiering.errors import DataError, RenderError, TieringError
 
 from .conftest import DEMO_DATA, ONLINE_RETAIL, ROOT, need_tool
 
@@ -30,7 +39,31 @@ def pdf_text(path: Path) -> str:
 def demo_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo"
     cfg = params.load(DEMO_PARAMS)
-    return report.build(cfg, output=out)
+    return report.build(cfg, output=out, params_path=DEMO_PARAMS)
+
+
+def write_tiny_client(folder: Path, *, client: str = "Tiny Co", customers: int = 40,
+                      seed: int = 7, extra: str = "") -> Path:
+    """A small client (``customers`` customers, a few orders each, one attribute) and its
+    parameter file in ``folder``; returns the parameter file. Reports on it build in
+    seconds rather than the demo's minute."""
+    rng = np.random.default_rng(seed)
+    lines = ["order_id,order_date,customer_id,region,amount"]
+    n = 0
+    for c in range(customers):
+        spend = float(rng.lognormal(5, 1))
+        for _ in range(int(rng.integers(1, 8))):
+            n += 1
+            day = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
+            lines.append(f"O{n:05d},{day.isoformat()},C{c:03d},{'NSEW'[c % 4]},"
+                         f"{spend * rng.uniform(0.5, 1.5):.2f}")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tx.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = folder / "client.yaml"
+    path.write_text(f"client: {json.dumps(client, ensure_ascii=False)}\n"
+                    "data: {path: tx.csv, attributes: [region]}\n"
+                    "stats: {n_boot: 200}\n" + extra, encoding="utf-8")
+    return path
 
 
 @pytest.mark.slow
@@ -117,7 +150,8 @@ def test_cli_refuses_injection_key_without_running(tmp_path):
     p = tmp_path / "evil.yaml"
     p.write_text(f'data: {{path: {DEMO_DATA}}}\n"{key}": 1\n', encoding="utf-8")
     res = subprocess.run([sys.executable, "-m", "tiering.cli", "report", str(p), "--output",
-                          str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path)
+                          str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path,
+                         check=False)
     assert res.returncode == 2
     assert "not a valid parameter name" in res.stderr
     assert "Traceback" not in res.stderr
@@ -132,7 +166,7 @@ def test_cli_validate_reports_missing_column(tmp_path):
     p.write_text("data: {path: tx.csv, columns: {customer_id: Kunde, order_date: Datum, amount: Sume}}\n",
                  encoding="utf-8")
     res = subprocess.run([sys.executable, "-m", "tiering.cli", "validate", str(p)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert res.returncode == 2
     assert "Column 'Sume' (data.columns.amount) not found" in res.stderr
     assert "did you mean 'Summe'?" in res.stderr
@@ -141,7 +175,7 @@ def test_cli_validate_reports_missing_column(tmp_path):
     ok.write_text("data: {path: tx.csv, columns: {customer_id: Kunde, order_date: Datum, amount: Summe}}\n",
                   encoding="utf-8")
     res = subprocess.run([sys.executable, "-m", "tiering.cli", "validate", str(ok)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     assert "customer_id    <- Kunde" in res.stdout
 
@@ -171,3 +205,229 @@ def test_online_retail_report(tmp_path):
     assert share[a].sum() - share[a].min() < 0.8
     text = pdf_text(out / "report.pdf")
     assert "Online Retail (UCI)" in text and "541,909" in text
+
+
+# ---- provenance and reproducibility ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_manifest_records_inputs_parameters_versions_and_timings(demo_report):
+    manifest = json.loads((demo_report / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["manifest_version"] == report.MANIFEST_VERSION
+    inputs = {entry["role"]: entry for entry in manifest["inputs"]}
+    assert set(inputs) == {"data", "parameters", "notebook"}
+    for entry in inputs.values():
+        assert entry["sha256"] == report.sha256_file(entry["path"])
+    assert inputs["parameters"]["path"] == str(DEMO_PARAMS)
+    assert inputs["data"]["rows_read"] == manifest["rows"]["read"]
+    assert manifest["parameters"]["data"]["path"] == str(DEMO_DATA)  # resolved, absolute
+    assert manifest["parameters"]["tiering"]["abc"]["cutoffs"] == [0.8, 0.95]
+    assert manifest["parameters"]["stats"]["n_boot"] == params.StatsSpec().n_boot  # defaults too
+    for step in ("load", "features", "tiering", "statistics", "tables", "notebook", "html", "pdf",
+                 "total"):
+        assert manifest["timings_seconds"][step] >= 0, step
+    for package in ("pandas", "papermill", "weasyprint", "duckdb"):
+        assert manifest["versions"][package], package
+    commit = manifest["git_commit"]
+    assert commit is None or len(commit.removesuffix("-dirty")) == 40
+    assert set(manifest["outputs"]) == {p.name for p in demo_report.iterdir()} - {"manifest.json"}
+
+
+@pytest.mark.slow
+def test_two_runs_give_identical_tables_report_text_and_files(demo_report, tmp_path):
+    again = report.build(params.load(DEMO_PARAMS), output=tmp_path / "again", params_path=DEMO_PARAMS)
+    names = {p.name for p in demo_report.iterdir()}
+    assert names == {p.name for p in again.iterdir()}
+    for name in sorted(names - {"manifest.json"}):  # CSV tables, HTML, PDF and notebook
+        assert (demo_report / name).read_bytes() == (again / name).read_bytes(), name
+    assert pdf_text(demo_report / "report.pdf") == pdf_text(again / "report.pdf")
+
+
+@pytest.mark.slow
+def test_verify_passes_then_fails_after_a_table_is_edited(demo_report, tmp_path, capsys):
+    folder = tmp_path / "copy"
+    shutil.copytree(demo_report, folder)
+    assert cli.main(["verify", str(folder)]) == 0
+    assert "OK: the folder matches its manifest" in capsys.readouterr().out
+    with (folder / "tiers.csv").open("a", encoding="utf-8") as fh:
+        fh.write("999999,X\n")
+    assert cli.main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "MODIFIED   tiers.csv" in out
+    matched, listed = map(int, re.search(r"outputs\s+(\d+) of (\d+) match", out).groups())
+    assert matched == listed - 1
+
+
+@pytest.mark.slow
+def test_executive_summary_is_one_page_with_three_to_five_findings(demo_report):
+    pages = pdf_text(demo_report / "report.pdf").split("\f")
+    first = next(i for i, page in enumerate(pages) if i > 1 and "Executive summary" in page)
+    assert "Key findings" in pages[first]
+    assert "Data and data quality" in pages[first + 1]  # the next section starts on the next page
+    html = (demo_report / "report.html").read_text(encoding="utf-8")
+    summary = html[html.index('id="sec-summary"'):html.index('id="sec-data"')]
+    findings = summary[summary.index('<ul class="findings">'):summary.index("</ul>")]
+    assert 3 <= findings.count("<li>") <= 5
+
+
+def test_normalise_notebook_drops_time_stamps_and_the_temporary_analysis_path():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"start_time": "2025-01-01T10:00:00", "end_time": "x", "duration": 3.2,
+                                "input_path": "/a.ipynb", "output_path": "/tmp/.x.tmp-1/report.ipynb",
+                                "parameters": {"analysis_path": "/tmp/.x.tmp-1/.analysis.pkl",
+                                               "client": "A"}}
+    injected = nbformat.v4.new_code_cell('client = "A"\nanalysis_path = "/tmp/.x.tmp-1/.analysis.pkl"\n')
+    injected.metadata = {"tags": ["injected-parameters"], "execution": {"iopub.status.busy": "t"},
+                         "papermill": {"start_time": "t", "duration": 1.0, "status": "completed"}}
+    injected["id"] = "a1b2c3d4"
+    nb.cells = [injected]
+    report.normalise_notebook(nb)
+    assert nb.metadata["papermill"] == {"parameters": {"analysis_path": "", "client": "A"}}
+    cell = nb.cells[0]
+    assert cell["id"] == "injected-parameters"
+    assert cell.metadata == {"tags": ["injected-parameters"], "papermill": {"status": "completed"}}
+    assert cell.source.startswith('client = "A"\nanalysis_path = ""  #')
+    assert "/tmp/" not in cell.source
+
+
+# ---- safe outputs ---------------------------------------------------------------------
+
+
+def _missing_data_params(tmp_path: Path):
+    return params.validate({"data": {"path": str(tmp_path / "missing.csv")}})
+
+
+def test_a_folder_that_is_not_a_report_is_never_replaced(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("my notes", encoding="utf-8")
+    cfg = params.validate({"data": {"path": str(DEMO_DATA)}})
+    with pytest.raises(TieringError, match="is not a report folder: it holds notes.txt"):
+        report.build(cfg, output=project)
+    assert (project / "notes.txt").read_text(encoding="utf-8") == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".project.lock", "project"]
+
+
+def test_next_run_cleans_leftovers_and_restores_an_interrupted_swap(tmp_path):
+    out = tmp_path / "client"
+    left_tmp = tmp_path / ".client.tmp-dead1234"
+    left_tmp.mkdir()
+    (left_tmp / "tiers.csv").write_text("half written", encoding="utf-8")
+    aside = tmp_path / ".client.old-99999"  # killed between the two renames of the swap
+    aside.mkdir()
+    (aside / "report.pdf").write_bytes(b"previous good report")
+    (aside / "manifest.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(DataError, match="not found"):
+        report.build(_missing_data_params(tmp_path), output=out)
+    assert (out / "report.pdf").read_bytes() == b"previous good report"
+    assert not left_tmp.exists() and not aside.exists()
+    failure = json.loads((tmp_path / "client.failed" / "failure.json").read_text(encoding="utf-8"))
+    assert failure["error"] == "DataError" and "not found" in failure["message"]
+    assert failure["cell"] is None and failure["report"] == str(out)
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "client"
+    fd = os.open(tmp_path / ".client.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(TieringError, match="Another run is writing the report"):
+            report.build(_missing_data_params(tmp_path), output=out)
+    finally:
+        os.close(fd)
+    with pytest.raises(DataError):  # the lock is free again
+        report.build(_missing_data_params(tmp_path), output=out)
+
+
+def test_a_missing_logo_fails_before_the_analysis(tmp_path):
+    cfg = params.validate({"data": {"path": str(tmp_path / "missing.csv")},
+                           "output": {"logo": str(tmp_path / "logo.png")}})
+    with pytest.raises(RenderError, match="Logo file not found"):  # not the data error
+        report.build(cfg, output=tmp_path / "client")
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_the_previous_report_intact(tmp_path):
+    client = write_tiny_client(tmp_path / "in")
+    out = tmp_path / "client"
+    out.mkdir()
+    (out / "report.pdf").write_bytes(b"previous good report")
+    (out / "manifest.json").write_text("{}", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "tiering.cli", "report", str(client), "--output",
+                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        # the saved analysis exists while the notebook executes
+        while not list(tmp_path.glob(".client.tmp-*/.analysis.pkl")):
+            assert proc.poll() is None, "the run ended before its notebook started"
+            assert time.monotonic() < deadline, "the notebook did not start in time"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert proc.poll() is None
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (out / "report.pdf").read_bytes() == b"previous good report"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "report.pdf"]
+    assert list(tmp_path.glob(".client.tmp-*"))  # left behind by the killed run ...
+    with pytest.raises(DataError):
+        report.build(_missing_data_params(tmp_path), output=out)
+    assert not list(tmp_path.glob(".client.tmp-*"))  # ... and removed by the next one
+    assert (out / "report.pdf").read_bytes() == b"previous good report"
+
+
+FAILING_CELL = 'raise ValueError("the chart data is empty")  # a broken section'
+
+
+def failing_notebook(folder: Path) -> Path:
+    """The report notebook with a cell that fails after the executive summary."""
+    nb = nbformat.read(report.NOTEBOOK, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "section_summary" in c.source) + 1
+    nb.cells.insert(at, nbformat.v4.new_code_cell(FAILING_CELL))
+    path = folder / "failing.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_failed_notebook_is_kept_with_the_error_cell_marked(tmp_path):
+    client = write_tiny_client(tmp_path / "in")
+    out = tmp_path / "client"
+    out.mkdir()
+    (out / "report.pdf").write_bytes(b"previous good report")
+    with pytest.raises(report.NotebookCellError) as info:
+        report.build(params.load(client), output=out, notebook=failing_notebook(tmp_path))
+    cell = info.value.cell
+    assert cell["ename"] == "ValueError" and cell["evalue"] == "the chart data is empty"
+    assert cell["source"] == FAILING_CELL and cell["execution_count"] >= 1
+    assert f"In [{cell['execution_count']}]" in str(info.value)
+    assert (out / "report.pdf").read_bytes() == b"previous good report"
+    failed = tmp_path / "client.failed"
+    nb = nbformat.read(failed / "report.ipynb", as_version=4)
+    marked = [c for c in nb.cells if report.FAILED_CELL_TAG in c.metadata.get("tags", [])]
+    assert len(marked) == 1 and marked[0].source == FAILING_CELL
+    assert nb.cells.index(marked[0]) == cell["index"]
+    assert "An Exception was encountered" in nb.cells[0].source  # papermill's banner on top
+    assert any(o.output_type == "error" for o in marked[0].outputs)
+    assert nb.metadata["tiering"]["failure"] == cell
+    failure = json.loads((failed / "failure.json").read_text(encoding="utf-8"))
+    assert failure["error"] == "NotebookCellError" and failure["cell"] == cell
+    assert sorted(p.name for p in failed.iterdir() if p.suffix == ".csv")  # the tables are kept too
+
+
+def test_output_dir_from_a_parameter_file_stays_below_the_working_folder(tmp_path, monkeypatch):
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    for escape in ("../../escaped", str(tmp_path / "absolute")):
+        cfg = params.validate({"data": {"path": str(DEMO_DATA)}, "output": {"dir": escape}})
+        with pytest.raises(TieringError, match="is outside the working folder"):
+            report.build(cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b"]
+    inside = params.validate({"data": {"path": str(tmp_path / "missing.csv")},
+                              "output": {"dir": "reports/x"}})
+    with pytest.raises(DataError):  # allowed: fails later, on the data
+        report.build(inside)
+    assert (work / "reports" / "x.failed" / "failure.json").is_file()

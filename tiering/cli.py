@@ -1,20 +1,34 @@
-"""Command line: ``tiering report``, ``tiering validate``.
+"""Command line: ``tiering report | batch | validate | init | verify``.
 
 User mistakes end with a clear message and a non-zero exit, never a traceback
-(unless ``--debug``).
+(unless ``--debug``). Exit codes: 0 success; 1 some reports of a batch failed, or
+``verify`` found mismatches; 2 a problem with the parameters or the data; 3 the
+notebook or the rendering failed; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from .errors import TieringError
 
+EXAMPLES = """\
+examples:
+  tiering init data/client.xlsx --output params/client.yaml
+  tiering validate params/client.yaml
+  tiering report params/client.yaml --set language=zh --output reports/client-zh
+  tiering batch params/clients/*.yaml --jobs 4 --output reports/friday
+  tiering verify reports/client
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tiering", description="Customer tiering reports.")
+    p = argparse.ArgumentParser(prog="tiering", description="Customer tiering reports.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -24,36 +38,108 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter by its dotted path, e.g. --set language=zh "
                         "--set tiering.method=rfm (repeatable)")
+    r.add_argument("--notebook", help="report notebook to execute instead of "
+                                      "notebooks/tiering_report.ipynb (same parameters cell)")
+    r.add_argument("--result-json", help=argparse.SUPPRESS)  # for tiering batch
+
+    b = sub.add_parser("batch", help="build many reports in parallel, with an index.html",
+                       description="Build one report per parameter file, in parallel processes. "
+                                   "Each goes to DIR/<client>/ (output.dir is ignored); a failing "
+                                   "client does not stop the others. Writes DIR/index.html and "
+                                   "DIR/batch.json; exits with 1 when any report failed.")
+    b.add_argument("params", nargs="+", help="YAML parameter files")
+    b.add_argument("--output", "-o", default="reports", metavar="DIR",
+                   help="root folder of the reports (default: reports)")
+    b.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="reports built at the same time (default: CPUs, at most 4)")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter in every file, e.g. --set language=zh")
+    b.add_argument("--notebook", help="report notebook to execute instead of the default")
+    b.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a report that takes longer than this")
+    b.add_argument("--language", choices=("en", "zh"), default="en",
+                   help="language of index.html (default: en)")
 
     v = sub.add_parser("validate", help="check a parameter file and the data's columns; runs nothing")
     v.add_argument("params")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    i = sub.add_parser("init", help="inspect a data file and write a commented parameter file",
+                       description="Inspect a data file (format, encoding, sheet, header row, "
+                                   "column roles, attribute columns, cancellations) and write a "
+                                   "commented parameter file to edit.")
+    i.add_argument("data", help="the client's data file (CSV, CSV.gz, TSV, XLSX, Parquet)")
+    i.add_argument("--output", "-o", default="params.yaml",
+                   help="parameter file to write (default: params.yaml)")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    c = sub.add_parser("verify", help="check a report folder against its manifest.json",
+                       description="Recompute the SHA-256 of every output and input file listed "
+                                   "in DIR/manifest.json and report what no longer matches; "
+                                   "exits with 1 on any mismatch.")
+    c.add_argument("folder", metavar="DIR", help="a report folder")
+    c.add_argument("--rebuild", action="store_true",
+                   help="also rerun the analysis from the manifest's parameters and compare the "
+                        "tables byte for byte")
+    c.add_argument("--no-inputs", dest="inputs", action="store_false",
+                   help="do not check the input files")
     return p
 
 
-def _report(args) -> int:
+def _load(path: str, overrides: list[str]):
+    """Load a parameter file; a relative ``output.logo`` is relative to the file."""
     from . import params as _params
+
+    cfg = _params.load(path, overrides=overrides)
+    logo = cfg.output.logo
+    if logo is not None and not Path(logo).is_absolute():
+        logo = (Path(path).resolve().parent / logo).resolve()
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(update={"logo": logo})})
+    return cfg
+
+
+def _report(args) -> int:
     from . import report
 
-    cfg = _params.load(args.params, overrides=args.overrides)
+    cfg = _load(args.params, args.overrides)
     print(f"Building the report for {cfg.client!r} from {cfg.data.path} ...", file=sys.stderr)
-    folder = report.build(cfg, output=args.output)
+    folder = report.build(cfg, output=args.output, notebook=args.notebook, params_path=args.params)
     print(f"Report written to {folder}")
     for name in ("report.pdf", "report.html", "tiers.csv", "manifest.json"):
         if (folder / name).exists():
             print(f"  {folder / name}")
+    if args.result_json:
+        _write_result(args.result_json, {"status": "ok", "client": cfg.client, "output": str(folder)})
     return 0
+
+
+def _write_result(path: str, result: dict) -> None:
+    Path(path).write_text(json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _batch(args) -> int:
+    from . import batch
+
+    result = batch.run_batch(args.params, output=args.output, jobs=args.jobs,
+                             overrides=args.overrides, notebook=args.notebook,
+                             timeout=args.timeout, language=args.language)
+    print(batch.summary_text(result.results))
+    print(f"Index: {result.index}")
+    return 0 if result.ok else 1
 
 
 def _validate(args) -> int:
     from . import io as _io
-    from . import params as _params
 
-    cfg = _params.load(args.params, overrides=args.overrides)
+    cfg = _load(args.params, args.overrides)
     grid, info = _io.read_table(cfg.data)
     nonblank = grid.astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
     grid = grid[nonblank]
     pos, mapping = _io.resolve_columns(grid, cfg.data, info)
+    if cfg.output.logo is not None:
+        from .render import logo_data_url
+
+        logo_data_url(cfg.output.logo)
     print(f"Parameters OK: {args.params}")
     print(f"Data file: {info['path']} ({info['format']}"
           + (f", {info.get('encoding')}" if info.get("encoding") else "")
@@ -67,25 +153,90 @@ def _validate(args) -> int:
     return 0
 
 
+def _init(args) -> int:
+    from . import scaffold
+
+    target, ins = scaffold.init(args.data, output=args.output, force=args.force)
+    print(f"Wrote {target}")
+    where = f", sheet {ins.sheet!r}" if ins.sheet else ""
+    print(f"  {ins.path.name}: {ins.format}{where}"
+          + (f", {ins.encoding}" if ins.encoding else "")
+          + f", header on row {ins.header_row}, {ins.rows:,} data rows")
+    for role, name in ins.mapping.items():
+        print(f"  {role:<14} <- {name}")
+    if ins.attributes:
+        print(f"  attributes     <- {', '.join(ins.attributes)}")
+    if ins.cancellation_prefixes:
+        print(f"  cancellations: order ids starting with {', '.join(ins.cancellation_prefixes)}")
+    if ins.problem:
+        print("WARNING: the column roles were not recognised; name them in data.columns:",
+              file=sys.stderr)
+        print("  " + ins.problem.replace("\n", "\n  "), file=sys.stderr)
+    print(f"Next: edit {target} (client, consultant, currency), then "
+          f"`tiering validate {target}` and `tiering report {target}`.")
+    return 0
+
+
+def _verify(args) -> int:
+    from . import verify
+
+    result = verify.verify(args.folder, inputs=args.inputs, rebuild=args.rebuild)
+    checks = result.checks
+    print(f"Report folder: {result.folder}")
+    for kind in ("output", "input", "rebuild"):
+        part = checks[checks["kind"] == kind]
+        if part.empty:
+            continue
+        bad = part[part["status"] != "ok"]
+        print(f"{kind + 's':<8} {len(part) - len(bad)} of {len(part)} match")
+        for row in bad.itertuples():
+            print(f"  {row.status.upper():<10} {row.name}" + (f": {row.detail}" if row.detail else ""))
+    if result.ok:
+        print("OK: the folder matches its manifest")
+        return 0
+    print(f"FAILED: {len(result.problems)} file(s) do not match the manifest", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    commands = {"report": _report, "batch": _batch, "validate": _validate, "init": _init,
+                "verify": _verify}
+    result_json = getattr(args, "result_json", None)
     try:
-        if args.command == "report":
-            return _report(args)
-        return _validate(args)
+        return commands[args.command](args)
     except TieringError as exc:
+        if result_json:
+            _failed(result_json, exc)
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        if getattr(exc, "__cause__", None) is not None and exc.exit_code == 3:
-            print("  (the failed notebook was kept next to the report folder, in <output>.failed/)",
+        if args.command == "report" and exc.exit_code == 3 and not hasattr(exc, "cell"):
+            print("  (what the run produced was kept next to the report folder, in <output>.failed/)",
                   file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; the previous report is unchanged", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if result_json:
+            _failed(result_json, exc)
+        print("interrupted; finished reports are kept, the others are unchanged"
+              if args.command == "batch" else "interrupted; the previous report is unchanged",
+              file=sys.stderr)
         return 130
+    except Exception as exc:
+        if result_json:
+            _failed(result_json, exc)
+        raise
+
+
+def _failed(path: str, exc: BaseException) -> None:
+    from .report import failure_record
+
+    try:
+        _write_result(path, {"status": "failed", **failure_record(exc)})
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

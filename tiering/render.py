@@ -14,11 +14,14 @@ file is written atomically.
 
 Report metadata is read from ``nb.metadata["tiering"]``:
 ``{"title", "client", "subtitle", "consultant", "period", "as_of", "generated",
-"language"}``; every key is optional.
+"language"}``; every key is optional. The consultant is the consulting firm's name;
+its logo (``logo=``, a PNG, JPEG or SVG file) is embedded in the HTML as a ``data:``
+URL, so the page stays self-contained.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as _dt
 import logging
@@ -38,7 +41,8 @@ from .style import ACCENT, MUTED, NEGATIVE, POSITIVE, TIER_COLORS
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["TEMPLATE_DIR", "TEMPLATE_NAME", "notebook_to_html", "html_to_pdf", "tier_css"]
+__all__ = ["MAX_LOGO_BYTES", "TEMPLATE_DIR", "TEMPLATE_NAME", "html_to_pdf", "logo_data_url",
+           "notebook_to_html", "tier_css"]
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +58,21 @@ _HTML_LANG = {"en": "en", "zh": "zh-CN"}
 _META_KEYS = ("title", "client", "subtitle", "consultant", "period", "as_of", "generated")
 # Colour of the warning callout: the amber of the tier scale.
 _WARNING_COLOR = TIER_COLORS[3]
+MAX_LOGO_BYTES = 2 * 1024 * 1024
 
 
 # ---- public API ----------------------------------------------------------------
 
 
 def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
-                     language: str | None = None) -> str:
+                     language: str | None = None,
+                     logo: str | os.PathLike[str] | None = None) -> str:
     """Render an executed report notebook as one self-contained HTML page.
 
     ``nb`` is a ``nbformat.NotebookNode`` or the path of an ``.ipynb`` file. The
     ``language`` (``"en"`` or ``"zh"``) of the cover, contents and page furniture
-    defaults to ``nb.metadata["tiering"]["language"]``, then ``"en"``.
+    defaults to ``nb.metadata["tiering"]["language"]``, then ``"en"``. ``logo`` is
+    the consulting firm's logo for the cover (see :func:`logo_data_url`).
 
     Only rendered outputs appear: ``text/html``, ``text/markdown``, PNG, JPEG and
     SVG outputs of code cells, and Markdown cells. Code, prompts, streams, errors,
@@ -84,6 +91,7 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
 
     clean = _report_cells(node)
     context = _report_context(meta, lang, toc=_table_of_contents(clean))
+    context["logo"] = logo_data_url(logo) if logo is not None else ""
 
     exporter = HTMLExporter(
         template_name=TEMPLATE_NAME,
@@ -134,6 +142,36 @@ def html_to_pdf(html: str, pdf_path: str | os.PathLike[str], *, base_url: str | 
             raise
         raise RenderError(f"Could not write the PDF report: {exc}", where=str(target),
                           hint="see the log for WeasyPrint's messages") from exc
+
+
+def logo_data_url(path: str | os.PathLike[str]) -> str:
+    """The logo file as a ``data:`` URL (PNG, JPEG or SVG, at most ``MAX_LOGO_BYTES``).
+
+    The type is read from the file's first bytes, not its name, so a renamed file is
+    caught here rather than showing as a broken image on the cover.
+    """
+    path = Path(path)
+    where = f"output.logo ({path})"
+    require(path.is_file(), f"Logo file not found: {path}", where=where,
+            hint="check output.logo; a relative path is relative to the parameter file",
+            error=RenderError)
+    size = path.stat().st_size
+    require(0 < size <= MAX_LOGO_BYTES,
+            f"The logo file is {size:,} bytes; it must hold 1 to {MAX_LOGO_BYTES:,} bytes",
+            where=where, hint="use a smaller PNG or an SVG (a cover logo needs about 600 px width)",
+            error=RenderError)
+    data = path.read_bytes()
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        mime = "image/png"
+    elif data.startswith(b"\xff\xd8\xff"):
+        mime = "image/jpeg"
+    elif head.startswith(b"<") and b"<svg" in data[:4096].lower():
+        mime = "image/svg+xml"
+    else:
+        raise RenderError(f"The logo {path.name} is not a PNG, JPEG or SVG image",
+                          where=where, hint="export the logo as PNG or SVG")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def tier_css(colors: tuple[str, ...] = TIER_COLORS) -> str:

@@ -1,9 +1,24 @@
 """Build one report: analysis → tables → papermill notebook → HTML → PDF → manifest.
 
 A run writes into a temporary folder beside the output folder and replaces the
-previous report only when every step succeeded. A failed run leaves the previous
-report untouched and keeps what it produced (the executed notebook with the failing
-cell, when it got that far) in ``<output>.failed/``.
+previous report only when every step succeeded:
+
+- one run at a time per output folder (a lock file ``.<name>.lock`` beside it, held
+  with ``flock``, so it is released even when the process is killed);
+- leftovers of killed runs (``.<name>.tmp-*``, ``.<name>.old-*``) are removed by the
+  next run, and a previous report caught half-way through the final swap is put back;
+- a failed run leaves the previous report untouched and keeps what it produced in
+  ``<output>.failed/``: the executed notebook ``report.ipynb`` with the failing cell
+  marked (papermill's red banner at the top links to it; the cell carries the tag
+  ``tiering-failed-cell``) and ``failure.json`` (error, message, failing cell);
+- an existing folder is only ever replaced when it is a report folder (empty, or
+  holding a ``manifest.json`` or only report files), never e.g. a project folder
+  given by mistake as ``--output .``;
+- ``output.dir`` from a parameter file must be a folder below the working folder
+  (``--output`` may point anywhere); ``tiering batch`` ignores it altogether.
+
+The same input and parameters give byte-identical tables, HTML, PDF and notebook; only
+``manifest.json`` differs between runs (time stamps, timings, command line).
 """
 
 from __future__ import annotations
@@ -13,28 +28,59 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-
+from typing import Any
 
 from . import __version__, outputs, pipeline
-from .errors import RenderError, TieringError
+from .errors import RenderError, TieringError, require
 from .io import sha256_file
 from .params import Params, slug
 
 log = logging.getLogger(__name__)
 
+__all__ = ["FAILURE", "MANIFEST", "NOTEBOOK", "NotebookCellError", "build", "failure_record",
+           "normalise_notebook", "notebook_parameters", "output_dir_for", "sha256_file"]
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 NOTEBOOK = PROJECT_DIR / "notebooks" / "tiering_report.ipynb"
 ANALYSIS_PARAMETER = "analysis_path"
+MANIFEST = "manifest.json"
+FAILURE = "failure.json"
+MANIFEST_VERSION = 2
+FAILED_CELL_TAG = "tiering-failed-cell"
 _VERSIONED = ("tiering", "pandas", "numpy", "scipy", "scikit-posthocs", "statsmodels", "duckdb",
-              "matplotlib", "seaborn", "papermill", "nbconvert", "weasyprint", "pydantic")
+              "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "ipykernel",
+              "weasyprint", "pydantic", "pyarrow", "openpyxl")
+# What a report folder may hold: an existing folder with anything else is not replaced.
+_REPORT_FILES = frozenset({"report.pdf", "report.html", "report.ipynb", MANIFEST, FAILURE})
+_REPORT_SUFFIXES = (".csv", ".xlsx")
+
+
+class NotebookCellError(RenderError):
+    """A cell of the report notebook raised an exception.
+
+    ``cell`` describes it: ``index`` (0-based position in the executed notebook),
+    ``execution_count`` (the ``In [n]`` number), ``source`` (its first line), ``ename``
+    and ``evalue`` (the exception's type and message).
+    """
+
+    def __init__(self, message: str, *, cell: dict[str, Any], where: str | None = None,
+                 hint: str | None = None):
+        self.cell = cell
+        super().__init__(message, where=where, hint=hint)
+
+
+# --------------------------------------------------------------------------- paths
 
 
 def output_dir_for(params: Params, override: str | Path | None = None) -> Path:
@@ -46,11 +92,36 @@ def output_dir_for(params: Params, override: str | Path | None = None) -> Path:
     return (Path("reports") / slug(params.client)).resolve()
 
 
-def notebook_parameters(params: Params, analysis_path: str | Path, notebook: Path = NOTEBOOK) -> dict:
+def _check_parameter_output(params: Params, final: Path) -> None:
+    """``output.dir`` from a parameter file stays below the working folder: a shared or
+    received parameter file cannot make a run write (or replace) anything elsewhere.
+    ``--output`` is the way to write somewhere else."""
+    base = Path.cwd().resolve()
+    given = Path(params.output.dir)
+    require(not given.is_absolute() and base in final.parents,
+            f"output.dir {str(given)!r} is outside the working folder {base}",
+            where="output.dir",
+            hint="use a folder below the working folder, e.g. output.dir: reports/client, or "
+                 "choose any folder on the command line with --output")
+
+
+def _logo_path(params: Params) -> Path | None:
+    """``output.logo``; parameter files resolve it against their folder, a relative
+    path that reaches here (a Params built in code) is relative to the working folder."""
+    logo = params.output.logo
+    return None if logo is None else Path(logo).resolve()
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+def notebook_parameters(params: Params, analysis_path: str | Path,
+                        notebook: Path | None = None) -> dict:
     """The papermill parameters: only names declared in the notebook's parameters cell,
     each a Python identifier. Anything else is refused before anything runs."""
     import papermill
 
+    notebook = Path(notebook or NOTEBOOK)
     declared = {p for p in papermill.inspect_notebook(str(notebook))}
     values = {**params.to_notebook(), ANALYSIS_PARAMETER: str(analysis_path)}
     bad = sorted(k for k in values if not (isinstance(k, str) and k.isidentifier()) or k not in declared)
@@ -59,6 +130,298 @@ def notebook_parameters(params: Params, analysis_path: str | Path, notebook: Pat
                            where=str(notebook),
                            hint="only the notebook's declared parameters can be passed")
     return values
+
+
+def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path, notebook: Path, *,
+                      kept_as: Path | None = None) -> None:
+    """Run the notebook with papermill into ``out_nb``; ``kept_as`` is where a failed
+    notebook will be kept (for the message)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    values = notebook_parameters(params, analysis_file, notebook)
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(out_nb), parameters=values, cwd=str(notebook.parent),
+            kernel_name="python3", progress_bar=False, log_output=False,
+            request_save_on_cell_execute=False,
+            # the kernel's own start-up chatter (e.g. "running over TCP") is not for users
+            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    except PapermillExecutionError as exc:
+        cell = _mark_failed_cell(out_nb, exc)
+        label = f"cell In [{exc.exec_count}]" if exc.exec_count else f"cell {cell['index']}"
+        kept = kept_as or out_nb
+        raise NotebookCellError(
+            f"The report notebook failed in {label}, {cell['source']!r}: {exc.ename}: {exc.evalue}",
+            cell=cell, where=f"{kept}, {label}",
+            hint=f"open {kept} in JupyterLab: the red banner at its top links to the failing cell "
+                 "and its traceback; rerun with --debug to see the traceback here") from exc
+
+
+def _mark_failed_cell(out_nb: Path, exc) -> dict[str, Any]:
+    """Tag the failing cell of the notebook papermill wrote and describe it."""
+    import nbformat
+
+    source = exc.source if isinstance(exc.source, str) else "".join(exc.source or "")
+    first = next((ln.strip() for ln in source.splitlines()
+                  if ln.strip() and not ln.lstrip().startswith("#")), "")
+    cell = {"index": None, "execution_count": exc.exec_count, "source": first[:200],
+            "ename": exc.ename, "evalue": str(exc.evalue)[:2000]}
+    try:
+        nb = nbformat.read(out_nb, as_version=4)
+    except (OSError, ValueError):  # papermill may not have written it (e.g. the kernel died)
+        return cell
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            tags = list(c.metadata.get("tags", []))
+            c.metadata["tags"] = tags + [FAILED_CELL_TAG] if FAILED_CELL_TAG not in tags else tags
+            cell["index"] = i
+            break
+    nb.metadata.setdefault("tiering", {})["failure"] = cell
+    normalise_notebook(nb)
+    nbformat.write(nb, out_nb)
+    return cell
+
+
+_ANALYSIS_LINE = re.compile(rf"^{ANALYSIS_PARAMETER}\s*=.*$", re.MULTILINE)
+_VOLATILE_CELL_KEYS = ("start_time", "end_time", "duration")
+
+
+def normalise_notebook(nb) -> None:
+    """Make an executed notebook reproducible and rerunnable, in place.
+
+    Drops papermill's and Jupyter's time stamps and the temporary input/output paths,
+    gives papermill's inserted cells fixed ids, and empties ``analysis_path`` in the
+    injected parameters: the saved analysis it named was temporary, so rerunning the
+    notebook recomputes the analysis from the parameters.
+    """
+    pm = nb.metadata.get("papermill")
+    if pm is not None:
+        for key in (*_VOLATILE_CELL_KEYS, "input_path", "output_path"):
+            pm.pop(key, None)
+        if ANALYSIS_PARAMETER in pm.get("parameters", {}):
+            pm["parameters"][ANALYSIS_PARAMETER] = ""
+    counts: dict[str, int] = {}
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for key in _VOLATILE_CELL_KEYS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        tags = cell.metadata.get("tags", [])
+        fixed = next((t for t in ("injected-parameters", "papermill-error-cell-tag") if t in tags), None)
+        if fixed:
+            counts[fixed] = counts.get(fixed, 0) + 1
+            cell["id"] = fixed if counts[fixed] == 1 else f"{fixed}-{counts[fixed]}"
+        if "injected-parameters" in tags:
+            text = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+            cell.source = _ANALYSIS_LINE.sub(
+                f'{ANALYSIS_PARAMETER} = ""  # the run\'s saved analysis was temporary: '
+                'rerunning recomputes it', text)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(params: Params, *, output: str | Path | None = None, generated: dt.date | None = None,
+          notebook: str | Path | None = None, params_path: str | Path | None = None) -> Path:
+    """Build the report folder for ``params``. Returns the folder.
+
+    ``output`` overrides ``output.dir``; ``generated`` is the date on the cover
+    (default: today, or ``SOURCE_DATE_EPOCH`` when set); ``notebook`` replaces the
+    report notebook (it must declare the same parameters); ``params_path`` is the
+    parameter file, recorded with its SHA-256 in the manifest.
+    """
+    import nbformat
+
+    from . import narrative, render
+
+    if generated is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
+        generated = (dt.datetime.fromtimestamp(int(epoch), dt.UTC).date() if epoch
+                     else dt.date.today())
+    notebook = Path(notebook).resolve() if notebook is not None else NOTEBOOK
+    require(notebook.is_file(), f"Report notebook not found: {notebook}", where="--notebook",
+            hint="pass an .ipynb file with the parameters cell of notebooks/tiering_report.ipynb")
+    logo = _logo_path(params)
+    if logo is not None:
+        render.logo_data_url(logo)  # a missing or broken logo fails now, not after the analysis
+    final = output_dir_for(params, output)
+    if output is None and params.output.dir is not None:
+        _check_parameter_output(params, final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _output_lock(final):
+        _recover_and_clean(final)
+        _check_replaceable(final)
+        work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        timings: dict = {}
+        started = time.perf_counter()
+        try:
+            analysis, loaded = pipeline.run(params)
+            timings.update(analysis.timings)
+            t0 = time.perf_counter()
+            outputs.write_tables(analysis, loaded, work)
+            analysis_file = work / ".analysis.pkl"
+            pipeline.save(analysis, analysis_file)
+            timings["tables"] = round(time.perf_counter() - t0, 3)
+
+            t0 = time.perf_counter()
+            out_nb = work / "report.ipynb"
+            _execute_notebook(params, analysis_file, out_nb, notebook,
+                              kept_as=final.with_name(final.name + ".failed") / "report.ipynb")
+            timings["notebook"] = round(time.perf_counter() - t0, 3)
+
+            t0 = time.perf_counter()
+            nb = nbformat.read(out_nb, as_version=4)
+            nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
+            normalise_notebook(nb)
+            nbformat.write(nb, out_nb)
+            html = render.notebook_to_html(nb, language=params.language, logo=logo)
+            if "html" in params.output.formats or "pdf" in params.output.formats:
+                (work / "report.html").write_text(html, encoding="utf-8")
+            timings["html"] = round(time.perf_counter() - t0, 3)
+            if "pdf" in params.output.formats:
+                t0 = time.perf_counter()
+                render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
+                timings["pdf"] = round(time.perf_counter() - t0, 3)
+            if "html" not in params.output.formats:
+                (work / "report.html").unlink()
+            analysis_file.unlink()
+            timings["total"] = round(time.perf_counter() - started, 3)
+            _write_manifest(work, params, analysis, loaded, timings, notebook=notebook,
+                            logo=logo, params_path=params_path)
+        except BaseException as exc:
+            _keep_failed(work, final, exc)
+            raise
+        _publish_permissions(work)
+        _swap(work, final)
+    return final
+
+
+def failure_record(exc: BaseException) -> dict[str, Any]:
+    """What went wrong, as JSON-safe data: ``error`` (type), ``message``, ``where``,
+    ``hint``, ``text`` (all three as the command line prints them) and ``cell`` (the
+    failing notebook cell, or None)."""
+    if isinstance(exc, TieringError):
+        message, where, hint = exc.message, exc.where, exc.hint
+    else:
+        message, where, hint = str(exc) or type(exc).__name__, None, None
+    return {"error": type(exc).__name__, "message": message, "where": where, "hint": hint,
+            "text": str(exc) or type(exc).__name__, "cell": getattr(exc, "cell", None)}
+
+
+def _keep_failed(work: Path, final: Path, exc: BaseException) -> None:
+    """Move the temporary folder to ``<final>.failed`` with ``failure.json``."""
+    failed = final.with_name(final.name + ".failed")
+    try:
+        (work / ".analysis.pkl").unlink(missing_ok=True)
+        record = {**failure_record(exc), "report": str(final),
+                  "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        (work / FAILURE).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)
+                                    + "\n", encoding="utf-8")
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(work, failed)
+        _publish_permissions(failed)
+    except OSError as err:  # never hide the original error behind a clean-up problem
+        log.warning("Could not keep the failed run in %s: %s", failed, err)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- safety
+
+
+@contextmanager
+def _output_lock(final: Path) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``final`` for the run (POSIX ``flock``; the kernel
+    releases it when the process ends, however it ends)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock, runs must not overlap
+        yield
+        return
+    lock_path = final.with_name(f".{final.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TieringError(f"Another run is writing the report {final}", where=str(final),
+                               hint="wait for it to finish, or write to another folder with "
+                                    "--output") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _siblings(final: Path, marker: str) -> list[Path]:
+    prefix = f".{final.name}.{marker}-"
+    try:
+        return sorted(p for p in final.parent.iterdir() if p.name.startswith(prefix))
+    except FileNotFoundError:
+        return []
+
+
+def _recover_and_clean(final: Path) -> None:
+    """Under the lock: undo a swap interrupted half-way, then delete what killed runs
+    left behind (no other run for this folder can be active)."""
+    olds = [p for p in _siblings(final, "old") if p.is_dir()]
+    if olds and not final.exists():
+        newest = max(olds, key=lambda p: p.stat().st_mtime)
+        os.replace(newest, final)
+        log.warning("Restored the previous report %s, left aside by an interrupted run", final)
+        olds.remove(newest)
+    for leftover in olds + _siblings(final, "tmp"):
+        log.info("Removing %s, left behind by an interrupted run", leftover)
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def _check_replaceable(final: Path) -> None:
+    """Refuse to replace a folder that is not a report folder."""
+    if not final.exists() and not final.is_symlink():
+        return
+    require(final.is_dir() and not final.is_symlink(),
+            f"{final} exists and is not a folder", where="--output or output.dir",
+            hint="choose a folder for the report")
+    entries = list(final.iterdir())
+    if not entries or (final / MANIFEST).is_file():
+        return
+    strangers = sorted(p.name for p in entries
+                       if not (p.is_file() and (p.name in _REPORT_FILES
+                                                or p.name.endswith(_REPORT_SUFFIXES))))
+    require(not strangers,
+            f"{final} exists and is not a report folder: it holds {', '.join(strangers[:5])}"
+            + (" ..." if len(strangers) > 5 else ""),
+            where="--output or output.dir",
+            hint="a report replaces its whole folder: choose a new or empty folder, "
+                 "e.g. --output reports/<client>")
+
+
+def _publish_permissions(folder: Path) -> None:
+    """The temporary folder is private (0700); the published report follows the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for p in folder.iterdir():
+        if p.is_file():
+            os.chmod(p, 0o666 & ~umask)
+
+
+def _swap(work: Path, final: Path) -> None:
+    """Replace ``final`` by ``work`` (both on one file system). A run killed between
+    the two renames leaves the previous report in ``.<name>.old-<pid>``; the next run
+    puts it back (see :func:`_recover_and_clean`)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(work, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(final.with_name(final.name + ".failed"), ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- manifest
 
 
 def _versions() -> dict:
@@ -86,128 +449,50 @@ def _git_commit() -> str | None:
         return None
 
 
-def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path) -> None:
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    values = notebook_parameters(params, analysis_file)
-    try:
-        papermill.execute_notebook(
-            str(NOTEBOOK), str(out_nb), parameters=values, cwd=str(NOTEBOOK.parent),
-            kernel_name="python3", progress_bar=False, log_output=False,
-            request_save_on_cell_execute=False,
-            # the kernel's own start-up chatter (e.g. "running over TCP") is not for users
-            extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    except PapermillExecutionError as exc:
-        raise RenderError(f"The report notebook failed in cell {exc.exec_count}: "
-                          f"{exc.ename}: {exc.evalue}",
-                          where=f"{out_nb} (cell {exc.exec_count})",
-                          hint="open the failed notebook to see the cell; rerun with --debug "
-                               "for the full traceback") from exc
-
-
-def build(params: Params, *, output: str | Path | None = None, generated: dt.date | None = None) -> Path:
-    """Build the report folder for ``params``. Returns the folder."""
-    import nbformat
-
-    from . import narrative, render
-
-    if generated is None:
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
-        generated = (dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc).date() if epoch
-                     else dt.date.today())
-    final = output_dir_for(params, output)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    timings: dict = {}
-    started = time.perf_counter()
-    try:
-        analysis, loaded = pipeline.run(params)
-        timings.update(analysis.timings)
-        t0 = time.perf_counter()
-        outputs.write_tables(analysis, loaded, work)
-        analysis_file = work / ".analysis.pkl"
-        pipeline.save(analysis, analysis_file)
-        timings["tables"] = round(time.perf_counter() - t0, 3)
-
-        t0 = time.perf_counter()
-        out_nb = work / "report.ipynb"
-        _execute_notebook(params, analysis_file, out_nb)
-        timings["notebook"] = round(time.perf_counter() - t0, 3)
-
-        t0 = time.perf_counter()
-        nb = nbformat.read(out_nb, as_version=4)
-        nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
-        nbformat.write(nb, out_nb)
-        html = render.notebook_to_html(nb, language=params.language)
-        if "html" in params.output.formats or "pdf" in params.output.formats:
-            (work / "report.html").write_text(html, encoding="utf-8")
-        timings["html"] = round(time.perf_counter() - t0, 3)
-        if "pdf" in params.output.formats:
-            t0 = time.perf_counter()
-            render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
-            timings["pdf"] = round(time.perf_counter() - t0, 3)
-        if "html" not in params.output.formats:
-            (work / "report.html").unlink()
-        analysis_file.unlink()
-        timings["total"] = round(time.perf_counter() - started, 3)
-        _write_manifest(work, params, analysis, loaded, timings)
-    except BaseException:
-        failed = final.with_name(final.name + ".failed")
-        shutil.rmtree(failed, ignore_errors=True)
-        (work / ".analysis.pkl").unlink(missing_ok=True)
-        os.replace(work, failed)
-        raise
-    _publish_permissions(work)
-    _swap(work, final)
-    return final
-
-
-def _publish_permissions(folder: Path) -> None:
-    """The temporary folder is private (0700); the published report follows the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for p in folder.iterdir():
-        if p.is_file():
-            os.chmod(p, 0o666 & ~umask)
-
-
-def _swap(work: Path, final: Path) -> None:
-    """Replace ``final`` by ``work`` (both on one file system)."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(work, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(final.with_name(final.name + ".failed"), ignore_errors=True)
+def _file_entry(role: str, path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    return {"role": role, "path": str(path), "sha256": sha256_file(path),
+            "bytes": path.stat().st_size}
 
 
 def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, loaded,
-                    timings: dict) -> None:
+                    timings: dict, *, notebook: Path = NOTEBOOK, logo: Path | None = None,
+                    params_path: str | Path | None = None) -> None:
     src = loaded.source
     outputs = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    inputs = [{**_file_entry("data", src["path"]), "rows_read": src["rows_read"],
+               "rows_used": src["rows_used"], "rows_rejected": src["rows_rejected"]}]
+    if params_path is not None:
+        inputs.append(_file_entry("parameters", Path(params_path).resolve()))
+    if params.strategy.playbook is not None:
+        inputs.append(_file_entry("playbook", params.strategy.playbook))
+    if logo is not None:
+        inputs.append(_file_entry("logo", logo))
+    inputs.append(_file_entry("notebook", notebook))
     manifest = {
+        "manifest_version": MANIFEST_VERSION,
         "tiering_version": __version__,
         "git_commit": _git_commit(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
         "input": {
             "path": src["path"], "sha256": src["sha256"], "bytes": src["bytes"],
             "format": src["format"], "encoding": src.get("encoding"), "delimiter": src.get("delimiter"),
             "sheet": src.get("sheet"), "header_row": src.get("header_row"), "columns": src["columns"],
         },
+        "inputs": inputs,
         "rows": {
             "read": src["rows_read"], "used": src["rows_used"], "rejected": src["rows_rejected"],
             "rejected_by_reason": {r.reason: int(r.rows) for r in analysis.quality.itertuples()},
             "return_rows": src.get("return_rows", 0), "duplicate_rows": src.get("duplicate_rows", 0),
         },
-        "customers": int(len(analysis.tiers)),
+        "customers": len(analysis.tiers),
         "tiers": {str(r.tier): int(r.customers) for r in analysis.tier_summary.itertuples()},
         "as_of": analysis.as_of.isoformat(),
+        "period_start": analysis.period_start.isoformat(),
+        "client": params.client,
+        "language": params.language,
         "parameters": params.to_notebook(),
         "tiering": analysis.tiering_params,
         "versions": _versions(),
@@ -215,6 +500,5 @@ def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, l
         "timings_seconds": timings,
         "outputs": outputs,
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
-                                          + "\n", encoding="utf-8")
-
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
+                                   + "\n", encoding="utf-8")

@@ -1,0 +1,146 @@
+"""The command line: ``tiering init`` (scaffold a parameter file) and argument handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tiering import cli, params, scaffold
+
+from .conftest import DEMO_DATA
+
+
+def retail_csv(path: Path, *, customers: int = 30, seed: int = 1) -> Path:
+    """Online-Retail-like lines: invoices, C-prefixed cancellations with negative
+    quantities, a country per customer and a stock code per line."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    invoice = 536000
+    for c in range(customers):
+        country = ("United Kingdom", "France", "Germany")[c % 3]
+        for _ in range(int(rng.integers(2, 6))):
+            invoice += 1
+            day = dt.datetime(2011, 1, 1) + dt.timedelta(hours=int(rng.integers(0, 8000)))
+            qty = int(rng.integers(1, 12))
+            cancel = rng.random() < 0.1
+            rows.append((f"C{invoice}" if cancel else str(invoice), f"S{rng.integers(100, 999)}",
+                         "ITEM", -qty if cancel else qty, day.strftime("%Y-%m-%d %H:%M:%S"),
+                         f"{rng.uniform(1, 9):.2f}", f"{12000 + c}.0", country))
+    frame = pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity",
+                                        "InvoiceDate", "UnitPrice", "CustomerID", "Country"])
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_init_writes_a_commented_file_that_validates(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    data = retail_csv(tmp_path / "data" / "retail.csv")
+    target = tmp_path / "params" / "retail.yaml"
+    target.parent.mkdir()
+    assert cli.main(["init", str(data), "--output", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"Wrote {target}" in out and "cancellations: order ids starting with C" in out
+    text = target.read_text(encoding="utf-8")
+    assert 'path: "../data/retail.csv"' in text  # relative to the parameter file
+    for line in ('customer_id: "CustomerID"', 'order_id: "InvoiceNo"', 'quantity: "Quantity"',
+                 'unit_price: "UnitPrice"', 'attributes: ["Country"]', 'order_id_prefixes: ["C"]',
+                 "# detected: CSV, encoding utf-8, delimiter ','"):
+        assert line in text, line
+    assert 'amount:' not in text.split("columns:")[1].split("attributes")[0]
+    assert "StockCode" in text.split("# other columns:")[1].splitlines()[0]  # varies per customer
+    assert text.count("\n#") >= 5  # commented
+    cfg = params.load(target)
+    assert cfg.data.path == data.resolve() and cfg.data.cancellations.order_id_prefixes == ["C"]
+    assert cli.main(["validate", str(target)]) == 0
+
+
+def test_init_never_overwrites_without_force(tmp_path, capsys):
+    target = tmp_path / "params.yaml"
+    target.write_text("# my edits\n", encoding="utf-8")
+    assert cli.main(["init", str(DEMO_DATA), "--output", str(target)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "# my edits\n"
+    assert cli.main(["init", str(DEMO_DATA), "--output", str(target), "--force"]) == 0
+    text = target.read_text(encoding="utf-8")
+    assert 'attributes: ["region", "customer_type"]' in text  # one value per customer
+    assert 'order_id_prefixes: ["R"]' in text  # RSO-... returns among SO-... orders
+    assert "# 475 order ids start with 'R', 475 of those rows are negative: cancellations" in text
+    assert not list(tmp_path.glob(".params.yaml.tmp-*"))
+
+
+def test_init_on_a_chinese_gbk_export_with_title_lines(tmp_path):
+    lines = ["客户交易明细导出", "导出时间：2025-01-05", "客户编号,订单日期,订单号,金额(元),地区"]
+    rng = np.random.default_rng(5)
+    for i in range(80):
+        amount = rng.uniform(10, 3000)
+        lines.append(f'K{i % 20:03d},2024-{1 + i % 12:02d}-{1 + i % 28:02d},D{i:04d},'
+                     f'"￥{amount:,.2f}",{("华东", "华南", "华北")[(i % 20) % 3]}')
+    data = tmp_path / "导出.csv"
+    data.write_bytes(("\n".join(lines) + "\n").encode("gbk"))
+    target, ins = scaffold.init(data, output=tmp_path / "p.yaml")
+    assert ins.encoding == "gb18030" and ins.header_row == 3 and ins.rows == 80
+    assert ins.mapping["amount"] == "金额(元)" and ins.attributes == ("地区",)
+    text = target.read_text(encoding="utf-8")
+    assert "language: zh" in text and 'currency: "¥"' in text and 'encoding: "gb18030"' in text
+    assert "the 2 line(s) above the header are skipped automatically" in text
+    assert cli.main(["validate", str(target)]) == 0
+
+
+def test_init_finds_the_transactions_sheet_of_a_workbook(tmp_path):
+    path = tmp_path / "book.xlsx"
+    tx = pd.DataFrame({"Customer ID": [f"A{i % 7}" for i in range(40)],
+                       "Order Date": pd.date_range("2024-01-01", periods=40, freq="5D"),
+                       "Sales": np.arange(40) * 10.0 + 5})
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"About": ["Exported from the shop system"]}).to_excel(writer, sheet_name="说明",
+                                                                           index=False)
+        tx.to_excel(writer, sheet_name="Orders", index=False)
+    target, ins = scaffold.init(path, output=tmp_path / "p.yaml")
+    assert ins.sheet == "Orders" and ins.sheets == ("说明", "Orders")
+    text = target.read_text(encoding="utf-8")
+    assert 'sheet: "Orders"   # other sheets: 说明' in text
+    assert params.load(target).data.sheet == "Orders"
+    assert cli.main(["validate", str(target)]) == 0
+
+
+def test_init_with_unrecognised_headers_still_writes_a_loadable_file(tmp_path, capsys):
+    data = tmp_path / "tx.csv"
+    data.write_text("Kunde,Datum,Summe\n1,2024-01-01,5\n2,2024-01-02,7\n", encoding="utf-8")
+    assert cli.main(["init", str(data), "--output", str(tmp_path / "p.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert "the column roles were not recognised" in err and "Required columns not recognised" in err
+    text = (tmp_path / "p.yaml").read_text(encoding="utf-8")
+    assert "# headers in the file: Kunde, Datum, Summe" in text
+    params.load(tmp_path / "p.yaml")
+    assert cli.main(["validate", str(tmp_path / "p.yaml")]) == 2
+
+
+def test_init_refuses_a_missing_data_file_or_folder(tmp_path, capsys):
+    assert cli.main(["init", str(tmp_path / "absent.csv"), "--output", str(tmp_path / "p.yaml")]) == 2
+    assert "Data file not found" in capsys.readouterr().err
+    assert cli.main(["init", str(DEMO_DATA), "--output", str(tmp_path / "no" / "p.yaml")]) == 2
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_report_refuses_a_missing_notebook_before_running(tmp_path, capsys):
+    p = tmp_path / "p.yaml"
+    p.write_text(f"data: {{path: {DEMO_DATA}}}\n", encoding="utf-8")
+    code = cli.main(["report", str(p), "--output", str(tmp_path / "out"), "--notebook",
+                     str(tmp_path / "absent.ipynb")])
+    assert code == 2
+    assert "Report notebook not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_relative_logo_is_relative_to_the_parameter_file(tmp_path, monkeypatch):
+    (tmp_path / "cfg").mkdir()
+    p = tmp_path / "cfg" / "p.yaml"
+    p.write_text(f"data: {{path: {DEMO_DATA}}}\noutput: {{logo: brand/logo.svg}}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert cli._load(str(p), []).output.logo == tmp_path / "cfg" / "brand" / "logo.svg"
+    with pytest.raises(params.ParamsError, match="the logo must be a .png, .jpg, .jpeg or .svg"):
+        params.validate({"data": {"path": "x.csv"}, "output": {"logo": "logo.gif"}})

@@ -1,0 +1,413 @@
+"""``tiering init DATAFILE``: inspect a client's data file and write a parameter file.
+
+:func:`inspect_data` reads the file the way the report will (``tiering.io``) and
+finds its format, encoding, delimiter, sheet, header row and column roles, the
+columns that look like customer attributes (few distinct values, one value per
+customer), and signs of returns and cancellations (negative amounts, an order-id
+prefix such as Online Retail's ``C``). :func:`params_text` turns that into a
+commented YAML file that :func:`tiering.params.load` accepts and that passes
+``tiering validate``; :func:`init` writes it, never over an existing file unless
+``force`` is set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .errors import DataError, TieringError, require
+
+__all__ = ["Inspection", "init", "inspect_data", "params_text"]
+
+MAX_ATTRIBUTES = 6
+MAX_ATTRIBUTE_VALUES = 50  # as many as the pipeline compares between tiers
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_CURRENCIES = (("¥", r"[¥￥元]|RMB|CNY"), ("$", r"\$|USD"), ("€", r"€|EUR"), ("£", r"£|GBP"))
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What :func:`inspect_data` found in a data file.
+
+    ``mapping`` maps roles (``customer_id``, ``order_date``, ``order_id``, ``amount``,
+    ``quantity``, ``unit_price``, ``customer_name``) to headers; ``problem`` is the
+    loader's message when the roles could not be recognised (``mapping`` is then
+    empty). ``columns`` is a tidy DataFrame with one row per header: ``header``,
+    ``role`` (or empty), ``distinct`` (distinct non-blank values), ``filled`` (share
+    of non-blank values), ``per_customer`` (share of customers with a single value)
+    and ``attribute`` (suggested as a customer attribute).
+    """
+
+    path: Path
+    format: str
+    encoding: str | None
+    delimiter: str | None
+    sheet: str | None
+    sheets: tuple[str, ...]
+    header_row: int
+    rows: int
+    mapping: dict[str, str]
+    columns: pd.DataFrame
+    attributes: tuple[str, ...]
+    negative_rows: int = 0
+    prefixes: dict[str, dict[str, int]] = field(default_factory=dict)
+    currency: str | None = None
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+    ambiguous_dates: bool = False
+    duplicate_rows: int = 0
+    chinese_headers: bool = False
+    problem: str | None = None
+
+    @property
+    def cancellation_prefixes(self) -> list[str]:
+        """Prefixes to set active: at least 5 rows, 90 % of them negative (cancellations,
+        not e.g. Online Retail's three ``A`` bad-debt adjustments)."""
+        return [p for p, n in self.prefixes.items()
+                if n["rows"] >= 5 and n["negative"] >= 0.9 * n["rows"]]
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def inspect_data(path: str | Path) -> Inspection:
+    """Read ``path`` and describe it (see :class:`Inspection`). Raises
+    :class:`DataError` when the file cannot be read at all."""
+    from . import io as _io
+    from .params import DataSource
+
+    path = Path(path).resolve()
+    src = DataSource(path=path)
+    grid, info = _io.read_table(src)
+    sheets = tuple(info.get("sheets") or ())
+
+    def readings():
+        yield src, grid, info
+        for name in sheets:  # a workbook: the transactions may be on another sheet
+            if name != info.get("sheet"):
+                other = DataSource(path=path, sheet=name)
+                yield (other, *_io.read_table(other))
+
+    problem, found = None, None
+    for s, g, inf in readings():
+        g = _nonblank(g)
+        if g.empty:
+            continue
+        try:
+            found = (s, g, inf, *_io.resolve_columns(g, s, inf))
+            break
+        except DataError as exc:
+            problem = problem or str(exc)
+    if found is None:
+        g = _nonblank(grid)
+        require(not g.empty, f"The file {path.name} has no rows", where=str(path),
+                hint="export the data again with a header row and data rows", error=DataError)
+        found = (src, g, info, _likely_header(g), {})
+    else:
+        problem = None
+    src, grid, info, pos, mapping = found
+    headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[pos].tolist()]
+    headers = [h or f"column_{i + 1}" for i, h in enumerate(headers)]
+    body = grid.iloc[pos + 1:].copy()
+    body.columns = range(len(headers))
+    body = body.iloc[:, :len(headers)]
+    body.columns = _unique(headers)
+    headers = list(body.columns)
+    columns = _describe_columns(body, mapping)
+    attributes = tuple(columns.loc[columns["attribute"], "header"])[:MAX_ATTRIBUTES]
+    facts = _money_and_dates(body, mapping) if mapping else {}
+    return Inspection(
+        path=path, format=info["format"], encoding=info.get("encoding"),
+        delimiter=info.get("delimiter"), sheet=info.get("sheet"), sheets=sheets,
+        header_row=int(grid.index[pos]), rows=len(body), mapping=dict(mapping), columns=columns,
+        attributes=attributes, duplicate_rows=int(body.duplicated().sum()),
+        chinese_headers=any(_CJK.search(mapping.get(r, "")) for r in ("customer_id", "order_date")),
+        problem=problem, **facts)
+
+
+def _nonblank(grid: pd.DataFrame) -> pd.DataFrame:
+    keep = grid.astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
+    return grid[keep]
+
+
+def _likely_header(grid: pd.DataFrame) -> int:
+    """The first of the first 30 rows with the most filled cells."""
+    head = grid.head(30).astype(str).apply(lambda c: c.str.strip() != "")
+    return int(head.sum(axis=1).to_numpy().argmax())
+
+
+def _unique(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for h in headers:
+        seen[h] = seen.get(h, 0) + 1
+        out.append(h if seen[h] == 1 else f"{h}_{seen[h]}")
+    return out
+
+
+def _describe_columns(body: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    from . import io as _io
+
+    role_of = {h: r for r, h in mapping.items()}
+    cid = mapping.get("customer_id")
+    ids = _io.normalise_ids(body[cid]) if cid in body else None
+    rows = []
+    for h in body.columns:
+        values = body[h].astype(str).str.strip()
+        filled = values != ""
+        distinct = int(values[filled].nunique())
+        per_customer = float("nan")
+        if ids is not None and h not in role_of:
+            ok = filled & (ids != "")
+            if ok.any():
+                per = pd.DataFrame({"c": ids[ok], "v": values[ok]}).groupby("c")["v"].nunique()
+                per_customer = float((per == 1).mean())
+        attribute = bool(h not in role_of and 2 <= distinct <= MAX_ATTRIBUTE_VALUES
+                         and filled.mean() >= 0.5 and per_customer >= 0.9)
+        rows.append({"header": h, "role": role_of.get(h, ""), "distinct": distinct,
+                     "filled": float(filled.mean()) if len(values) else 0.0,
+                     "per_customer": per_customer, "attribute": attribute})
+    return pd.DataFrame(rows, columns=["header", "role", "distinct", "filled", "per_customer",
+                                       "attribute"])
+
+
+def _shape(text: pd.Series) -> pd.Series:
+    return text.str.replace(r"\d", "9", regex=True).str.replace(r"[A-Za-z]", "a", regex=True)
+
+
+def _order_id_prefixes(ids: pd.Series, negative: pd.Series) -> dict[str, dict[str, int]]:
+    """Letters in front of a minority of order ids that otherwise look like the rest
+    (``C536379`` among ``536365``; ``RSO-2024-1`` among ``SO-2024-2``), with their row
+    count and how many of those rows are negative."""
+    shapes = _shape(ids)
+    mode = shapes[ids != ""].mode()
+    if mode.empty:
+        return {}
+    common = mode.iloc[0]
+    other = ids[(shapes != common) & (ids != "")]
+    prefix = pd.Series("", index=other.index)
+    for k in (1, 2, 3):
+        head, rest = other.str.slice(0, k), other.str.slice(k)
+        hit = (prefix == "") & head.str.fullmatch(r"[A-Za-z]+") & (_shape(rest) == common)
+        prefix[hit] = head[hit]
+    found = {}
+    for p, rows in prefix[prefix != ""].value_counts().sort_index().items():
+        if rows <= 0.2 * len(ids):
+            has = prefix.reindex(ids.index, fill_value="") == p
+            found[str(p)] = {"rows": int(rows), "negative": int((negative & has).sum())}
+    return found
+
+
+def _money_and_dates(body: pd.DataFrame, mapping: dict[str, str]) -> dict:
+    from . import io as _io
+
+    out: dict = {}
+    if "amount" in mapping:
+        raw = body[mapping["amount"]].astype(str)
+        value = _io.parse_amounts(raw)
+    else:
+        raw = body[mapping["unit_price"]].astype(str)
+        value = (_io.parse_amounts(body[mapping["quantity"]].astype(str))
+                 * _io.parse_amounts(raw))
+    negative = value < 0
+    out["negative_rows"] = int(negative.sum())
+    sample = raw.head(20_000)
+    for symbol, pattern in _CURRENCIES:
+        if sample.str.contains(pattern, regex=True).any():
+            out["currency"] = symbol
+            break
+    if "order_id" in mapping:
+        out["prefixes"] = _order_id_prefixes(body[mapping["order_id"]].astype(str).str.strip(),
+                                             negative)
+    dates_raw = body[mapping["order_date"]].astype(str)
+    dates = _io.parse_dates(dates_raw)
+    if dates.notna().any():
+        out["first_date"], out["last_date"] = dates.min().date(), dates.max().date()
+    sample = dates_raw.head(20_000)
+    if sample.str.contains(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}", regex=True).any():
+        day = _io.parse_dates(sample, dayfirst=True)
+        month = _io.parse_dates(sample)
+        out["ambiguous_dates"] = bool((day.notna() & month.notna() & (day != month)).any())
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _q(value) -> str:
+    """A YAML value: JSON is YAML, and quoting every string keeps 'no', 'on', '2024-01'
+    and headers with ':' or '#' as the text they are."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _options(model, name: str) -> str:
+    args = typing.get_args(model.model_fields[name].annotation)
+    return " | ".join(str(a) for a in args if isinstance(a, str))
+
+
+def _client_from(path: Path) -> str:
+    stem = path.name
+    for suffix in (".gz", ".csv", ".tsv", ".txt", ".tab", ".xlsx", ".xlsm", ".parquet", ".pq"):
+        stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
+    words = re.sub(r"[_\-.]+", " ", stem).strip()
+    return words.title() if words.isascii() else (words or "Client")
+
+
+def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | None = None) -> str:
+    """The commented parameter file for ``ins``; relative paths are relative to
+    ``params_dir`` (the folder the file will be written to)."""
+    from .params import TieringSpec
+
+    params_dir = Path(params_dir).resolve()
+    try:
+        data_path = os.path.relpath(ins.path, params_dir)
+    except ValueError:  # another drive (Windows)
+        data_path = str(ins.path)
+    data_path = data_path.replace(os.sep, "/")
+    today = today or dt.date.today()
+    lang = "zh" if ins.chinese_headers else "en"
+    L: list[str] = []
+    add = L.append
+    add(f"# Parameter file written by `tiering init` on {today.isoformat()} from {ins.path.name}.")
+    add("# Edit it, check it with `tiering validate <this file>`, then build the report with")
+    add("# `tiering report <this file>`. Relative paths are relative to this file's folder;")
+    add("# params/demo.yaml and the README explain every option.")
+    add("")
+    add(f"client: {_q(_client_from(ins.path))}   # the client's name on the cover")
+    add('consultant: ""   # your firm\'s name on the cover')
+    add(f"language: {lang}   # en | zh" + ("   (the headers are Chinese)" if lang == "zh" else ""))
+    if ins.currency:
+        add(f"currency: {_q(ins.currency)}   # found in the amounts")
+    else:
+        add('currency: "¥"   # no currency symbol in the file: set the client\'s ($, £, €, ¥ ...)')
+    add("")
+    add("data:")
+    add(f"  path: {_q(data_path)}")
+    detected = [ins.format.upper()]
+    if ins.encoding:
+        detected.append(f"encoding {ins.encoding}")
+    if ins.delimiter:
+        detected.append(f"delimiter {ins.delimiter!r}")
+    detected.append(f"{ins.rows:,} data rows, header on row {ins.header_row}")
+    add(f"  # detected: {', '.join(detected)}")
+    if ins.header_row > 1:
+        add(f"  # (the {ins.header_row - 1} line(s) above the header are skipped automatically)")
+    if ins.format in ("csv", "tsv") and ins.encoding:
+        add(f"  encoding: {_q(ins.encoding)}   # auto | utf-8 | utf-8-sig | gb18030 | utf-16 | latin-1")
+    if ins.format == "csv" and ins.delimiter and ins.delimiter != ",":
+        add(f"  delimiter: {_q(ins.delimiter)}")
+    if ins.format == "xlsx" and ins.sheet is not None:
+        others = [s for s in ins.sheets if s != ins.sheet]
+        add(f"  sheet: {_q(ins.sheet)}" + (f"   # other sheets: {', '.join(others)}" if others else ""))
+    if ins.mapping:
+        add("  columns:   # which header plays which role (recognised from the headers; correct if wrong)")
+        for role in ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
+                     "customer_name"):
+            if role in ins.mapping:
+                note = ""
+                if role == "order_date" and ins.first_date:
+                    note = f"   # {ins.first_date.isoformat()} .. {ins.last_date.isoformat()}"
+                add(f"    {role}: {_q(ins.mapping[role])}{note}")
+    else:
+        add("  # The column roles were not recognised; name them here. The loader says:")
+        for line in (ins.problem or "").splitlines():
+            add(f"  #   {line.strip()}")
+        add("  columns: {}   # replace {} by the roles, e.g.")
+        for role in ("customer_id", "order_date", "order_id", "amount"):
+            add(f"    # {role}: <header>")
+        add("  # headers in the file: " + ", ".join(ins.columns["header"]))
+    if ins.ambiguous_dates:
+        add("  dayfirst: false   # dates like 03/04/2024 are ambiguous: true reads them as 3 April")
+    cols = ins.columns
+    if ins.attributes:
+        add("  # customer attributes compared between the tiers (few values, one per customer):")
+        add(f"  attributes: {_q(list(ins.attributes))}")
+    else:
+        add("  attributes: []   # e.g. [region, customer_type]: columns with one value per customer")
+    rest = cols[(cols["role"] == "") & ~cols["header"].isin(ins.attributes)]
+    if len(rest):
+        shown = ", ".join(f"{r.header} ({r.distinct:,} values)" for r in rest.head(12).itertuples())
+        add(f"  # other columns: {shown}{' ...' if len(rest) > 12 else ''}")
+    add("  cancellations:   # returns and cancellations are netted against the customer's spend")
+    active = ins.cancellation_prefixes
+    for p, n in ins.prefixes.items():
+        add(f"    # {n['rows']:,} order ids start with {p!r}, {n['negative']:,} of those rows are negative"
+            + (": cancellations" if p in active else ""))
+    if active:
+        add(f"    order_id_prefixes: {_q(active)}")
+    else:
+        add("    order_id_prefixes: []   # e.g. [C] when cancelled orders' ids start with C")
+    neg = (f"   # {ins.negative_rows:,} rows have a negative amount: counted as returns"
+           if ins.negative_rows else "   # no negative amounts in the file")
+    add(f"    negative_amounts: true{neg}")
+    add(f'  duplicate_rows: "keep"   # keep | reject: {ins.duplicate_rows:,} exact duplicate rows found')
+    add("")
+    if ins.last_date:
+        add(f"# as_of: {(ins.last_date + dt.timedelta(days=1)).isoformat()}   # analysis date; default: "
+            "the day after the last transaction")
+    else:
+        add("# as_of: YYYY-MM-DD   # analysis date; default: the day after the last transaction")
+    add("# window:")
+    add("#   months: 12   # only the last 12 months before as_of (or start: YYYY-MM-DD)")
+    add("")
+    add("tiering:")
+    add(f"  method: abc   # {_options(TieringSpec, 'method')}")
+    add("  labels: [A, B, C]   # best first")
+    add("  abc:")
+    add("    cutoffs: [0.8, 0.95]   # cumulative revenue shares: A = top 80 %, B = up to 95 %")
+    add("")
+    add("# output:")
+    add("#   dir: reports/<client>   # default; `tiering batch` ignores it")
+    add("#   formats: [html, pdf]")
+    add("#   logo: logo.png   # your firm's logo on the cover (PNG, JPEG or SVG)")
+    return "\n".join(L) + "\n"
+
+
+def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bool = False,
+         today: dt.date | None = None) -> tuple[Path, Inspection]:
+    """Inspect ``data_file`` and write the parameter file ``output``.
+
+    Refuses to overwrite an existing file unless ``force``. The written file is
+    loaded back with :func:`tiering.params.load` before this returns.
+    """
+    from . import params as _params
+
+    target = Path(output)
+    require(force or not target.exists(), f"{target} already exists", where=str(target),
+            hint="choose another --output, or add --force to overwrite it")
+    require(target.resolve().parent.is_dir(), f"Folder {target.parent} does not exist",
+            where=str(target), hint="create the folder first")
+    ins = inspect_data(data_file)
+    text = params_text(ins, params_dir=target.resolve().parent, today=today)
+    # the text must be a valid parameter file before anything is written
+    _params.validate(yaml.safe_load(text), base_dir=target.resolve().parent,
+                     source=f"{target} (as generated)")
+    _write(target, text, force=force)
+    _params.load(target)
+    return target, ins
+
+
+def _write(target: Path, text: str, *, force: bool) -> None:
+    data = text.encode("utf-8")
+    if not force:
+        try:  # exclusive create: never clobber a file that appeared meanwhile
+            with open(target, "xb") as fh:
+                fh.write(data)
+            return
+        except FileExistsError:
+            raise TieringError(f"{target} already exists", where=str(target),
+                               hint="choose another --output, or add --force to overwrite it") from None
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
