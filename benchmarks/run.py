@@ -1,95 +1,248 @@
-"""Benchmark the pipeline steps: load, features, tiering, statistics, and a whole report.
+"""Benchmark the transaction → customer step at 1M, 10M and 100M rows, and whole reports.
 
-    .venv/bin/python benchmarks/run.py [--rows 1000000] [--no-report]
+    .venv/bin/python benchmarks/run.py                       # 1M and 10M rows, reports
+    .venv/bin/python benchmarks/run.py --rows 1000000 10000000 100000000
+    .venv/bin/python benchmarks/run.py --rows 1000000 --formats csv --no-report
 
-Measures, for the shipped demo data, the Online Retail data (when ../shared/datasets
-is present) and a synthetic transaction file of ``--rows`` rows: seconds per step,
-rows per second and the peak resident memory of a fresh process per dataset.
-Prints a Markdown table. Nothing here is asserted: numbers are for reading.
+Synthetic files are made by ``benchmarks/generate.py`` (DuckDB writes them; they are
+kept in ``--data``, default ``$TIERING_BENCH_DIR`` or ``/tmp/tiering-bench``, outside the
+repository). Each measurement runs in a fresh process, which reports its wall time,
+CPU time and peak resident memory (``getrusage``):
+
+- ``tiering duckdb``: ``tiering.engines.compute_features`` with the streaming DuckDB
+  engine (every loader rule, the rejected rows written to CSV, duplicates counted),
+  and ``tiering duckdb lean``: the same without the rejected-rows file and the
+  duplicate count (the features and quality counts alone);
+- ``duckdb bare group by``: ``SELECT customer_id, count(DISTINCT order_id), sum(amount),
+  min(order_date), max(order_date) ... GROUP BY customer_id`` on the same file, with
+  DuckDB's own type detection (the floor: no validation, no rejected rows);
+- ``pandas groupby``: ``read_csv``/``read_parquet`` then ``groupby().agg()``;
+- ``lifetimes``: ``lifetimes.utils.summary_data_from_transaction_data`` (installed for
+  the benchmark only; skipped above ``--lifetimes-max-rows``);
+- ``tiering pandas path``: ``tiering.io.load`` + ``tiering.features.customer_features``
+  (the reference path; skipped above ``--pandas-max-rows``).
+
+With ``--report`` (default), the whole report (``tiering report``, HTML + PDF) is timed
+on the 1M-row file (50k customers) and on a 20M-row file (1M customers).
+Prints Markdown tables; ``--json`` also saves the raw figures. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from generate import DEFAULT_DIR, generate
+
+THREADS = 2
+MEMORY_LIMIT = "3GB"
 
 CHILD = r"""
-import json, resource, sys, time
-from tiering import params, pipeline
-cfg = params.load(sys.argv[1], overrides=sys.argv[2:])
-t0 = time.perf_counter()
-analysis, loaded = pipeline.run(cfg)
-total = time.perf_counter() - t0
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"rows": loaded.rows_read, "customers": len(analysis.tiers),
-                  "timings": analysis.timings, "total": total, "peak_mb": peak_mb}))
+import json, os, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+cfg = json.loads(sys.argv[1])
+path, fmt, kind = cfg["path"], cfg["format"], cfg["kind"]
+t0, c0 = time.perf_counter(), time.process_time()
+info = {}
+if kind.startswith("tiering duckdb"):
+    from tiering.engines import EngineSpec, compute_features
+    from tiering.params import DataSource
+    lean = kind.endswith("lean")
+    src = DataSource(path=path, attributes=["region"], cancellations={"order_id_prefixes": ["R"]})
+    spec = EngineSpec(engine="duckdb", threads=cfg["threads"], memory_limit=cfg["memory_limit"],
+                      temp_directory=cfg["tmp"], duplicates="skip" if lean else "count")
+    res = compute_features(src, spec=spec,
+                           rejected_path=None if lean else os.path.join(cfg["tmp"], "rejected.csv"))
+    info = {"customers": len(res.features), "rows_read": res.source["rows_read"],
+            "rejected": res.source["rows_rejected"], "timings": res.timings}
+elif kind == "tiering pandas path":
+    from tiering.features import customer_features
+    from tiering.io import load
+    from tiering.params import DataSource
+    src = DataSource(path=path, attributes=["region"], cancellations={"order_id_prefixes": ["R"]})
+    loaded = load(src)
+    f = customer_features(loaded.transactions, as_of=loaded.as_of, attributes=loaded.attributes)
+    info = {"customers": len(f), "rows_read": loaded.rows_read}
+elif kind == "duckdb bare group by":
+    import duckdb
+    con = duckdb.connect(config={"threads": cfg["threads"], "memory_limit": cfg["memory_limit"],
+                                 "temp_directory": cfg["tmp"]})
+    reader = f"read_csv('{path}')" if fmt == "csv" else f"read_parquet('{path}')"
+    df = con.sql(f"SELECT customer_id, count(DISTINCT order_id) AS frequency, "
+                 f"sum(amount) AS monetary, min(order_date) AS first_purchase, "
+                 f"max(order_date) AS last_purchase FROM {reader} GROUP BY customer_id").df()
+    con.close()
+    info = {"customers": len(df)}
+elif kind == "pandas groupby":
+    import pandas as pd
+    if fmt == "csv":
+        df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str},
+                         parse_dates=["order_date"])
+    else:
+        df = pd.read_parquet(path)
+    g = df.groupby("customer_id").agg(frequency=("order_id", "nunique"),
+                                      monetary=("amount", "sum"),
+                                      first_purchase=("order_date", "min"),
+                                      last_purchase=("order_date", "max"))
+    info = {"customers": len(g)}
+elif kind == "lifetimes":
+    import pandas as pd
+    from lifetimes.utils import summary_data_from_transaction_data
+    if fmt == "csv":
+        df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str},
+                         parse_dates=["order_date"])
+    else:
+        df = pd.read_parquet(path)
+    df = df[df["customer_id"].notna()]
+    s = summary_data_from_transaction_data(df, "customer_id", "order_date",
+                                           monetary_value_col="amount",
+                                           observation_period_end=df["order_date"].max())
+    info = {"customers": len(s)}
+wall = time.perf_counter() - t0
+print(json.dumps({"wall": wall, "cpu": time.process_time() - c0,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **info}))
 """
 
 
-def synthetic(path: Path, rows: int, seed: int = 7) -> None:
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    customers = max(rows // 20, 10)
-    cust = rng.zipf(1.3, rows) % customers
-    days = rng.integers(0, 730, rows)
-    df = pd.DataFrame({
-        "order_id": np.char.add("O", (np.arange(rows) // 2).astype(str)),
-        "order_date": (pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d"),
-        "customer_id": np.char.zfill(cust.astype(str), 7),
-        "amount": np.round(rng.lognormal(4, 1.2, rows), 2),
-    })
-    df.to_csv(path, index=False)
+def run_child(kind: str, path: Path, fmt: str, tmp: Path, timeout: int = 3600) -> dict:
+    cfg = {"kind": kind, "path": str(path), "format": fmt, "threads": THREADS,
+           "memory_limit": MEMORY_LIMIT, "tmp": str(tmp)}
+    try:
+        res = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True,
+                             text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout} s"}
+    if res.returncode:
+        last = (res.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": last[:200]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def measure(params_file: Path, *overrides: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(params_file), *overrides],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def report_time(rows: int, data: Path, tmp: Path) -> dict:
+    """Time ``tiering report`` (HTML + PDF) on a synthetic file of ``rows`` rows."""
+    csv = generate(rows, data, formats=("csv",))["csv"]
+    params = tmp / f"report_{rows}.yaml"
+    params.write_text(
+        "client: Benchmark Retail\n"
+        f"data:\n  path: {csv}\n  attributes: [region]\n"
+        "  cancellations:\n    order_id_prefixes: [R]\n", encoding="utf-8")
+    out = tmp / f"report_{rows}"
+    cmd = [str(Path(sys.executable).parent / "tiering"), "report", str(params), "--output", str(out)]
+    t0 = time.perf_counter()
+    res = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    peak = None
+    for line in res.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            peak = int(line.split(":")[-1]) / 1024
+    out_info = {"wall": wall, "peak_mb": peak, "returncode": res.returncode}
+    if res.returncode:
+        out_info["error"] = (res.stderr.strip().splitlines() or ["?"])[-1][:300]
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        out_info.update(customers=m.get("customers"), rows=m.get("rows", {}).get("read"),
+                        timings=m.get("timings_seconds"))
+        html = out / "report.html"
+        if html.exists():
+            out_info["html_mb"] = round(html.stat().st_size / 1e6, 2)
+    return out_info
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, {platform.platform()}, "
+            f"Python {platform.python_version()}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the synthetic file")
-    ap.add_argument("--no-report", action="store_true", help="skip the whole-report timing")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--formats", nargs="+", default=["parquet", "csv"], choices=["parquet", "csv"])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("--pandas-max-rows", type=int, default=10_000_000)
+    ap.add_argument("--lifetimes-max-rows", type=int, default=1_000_000)
+    ap.add_argument("--report", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--report-rows", type=int, nargs="+", default=[1_000_000, 20_000_000])
+    ap.add_argument("--only", nargs="+", help="run only these kinds (e.g. 'tiering duckdb')")
+    ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
+    kinds = ["tiering duckdb", "tiering duckdb lean", "duckdb bare group by", "pandas groupby",
+             "lifetimes", "tiering pandas path"]
+    if args.only:
+        kinds = [k for k in kinds if k in args.only]
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="tiering-bench-") as tmp:
         tmp = Path(tmp)
-        results.append(("demo (data/demo_transactions.csv)", measure(ROOT / "params" / "demo.yaml")))
-        retail = ROOT / "params" / "examples" / "online_retail.yaml"
-        if (ROOT.parent / "shared" / "datasets" / "online_retail.csv.gz").exists():
-            results.append(("Online Retail (541,909 rows)", measure(retail)))
-        synth = tmp / "synthetic.csv"
-        synthetic(synth, args.rows)
-        p = tmp / "synthetic.yaml"
-        p.write_text(f"data: {{path: {synth}}}\n", encoding="utf-8")
-        results.append((f"synthetic ({args.rows:,} rows)", measure(p)))
-        report_time = None
-        if not args.no_report:
-            t0 = time.perf_counter()
-            subprocess.run([str(Path(sys.executable).parent / "tiering"), "report",
-                            str(ROOT / "params" / "demo.yaml"), "--output", str(tmp / "report")],
-                           check=True, capture_output=True)
-            report_time = time.perf_counter() - t0
-    print("| data | rows | customers | load s | features s | tiering s | statistics s | "
-          "total s | rows/s | peak MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, r in results:
-        tm = r["timings"]
-        print(f"| {name} | {r['rows']:,} | {r['customers']:,} | {tm['load']:.2f} | {tm['features']:.2f} | "
-              f"{tm['tiering']:.2f} | {tm['statistics']:.2f} | {r['total']:.2f} | "
-              f"{r['rows'] / r['total']:,.0f} | {r['peak_mb']:,.0f} |")
-    if report_time is not None:
-        print(f"\nWhole demo report (`tiering report params/demo.yaml`, HTML + PDF): {report_time:.1f} s")
+        for rows in args.rows:
+            paths = generate(rows, args.data, formats=tuple(args.formats))
+            for fmt in args.formats:
+                for kind in kinds:
+                    limit = {"pandas groupby": args.pandas_max_rows,
+                             "tiering pandas path": args.pandas_max_rows,
+                             "lifetimes": args.lifetimes_max_rows}.get(kind)
+                    if limit is not None and rows > limit:
+                        r = {"skipped": f"above {limit:,} rows"}
+                    else:
+                        r = run_child(kind, paths[fmt], fmt, tmp)
+                    r.update(rows=rows, format=fmt, kind=kind,
+                             bytes=paths[fmt].stat().st_size)
+                    results.append(r)
+                    print(json.dumps(r), file=sys.stderr, flush=True)
+        reports = []
+        if args.report:
+            for rows in args.report_rows:
+                r = report_time(rows, args.data, tmp)
+                r["rows_requested"] = rows
+                reports.append(r)
+                print(json.dumps(r), file=sys.stderr, flush=True)
+    print(f"Machine: {machine()}\n")
+    print("| rows | file | engine / library | seconds | rows/s | peak MB | customers | note |")
+    print("|---:|---|---|---:|---:|---:|---:|---|")
+    for r in results:
+        f = f"{r['format']} ({r['bytes'] / 1e6:,.0f} MB)"
+        if "wall" in r:
+            note = ""
+            if r["kind"].startswith("tiering duckdb") and r.get("timings"):
+                tm = r["timings"]
+                note = ", ".join(f"{k} {v:.1f}s" for k, v in tm.items()
+                                 if k in ("aggregate", "rejected", "ties", "window_pass"))
+            print(f"| {r['rows']:,} | {f} | {r['kind']} | {r['wall']:.1f} | "
+                  f"{r['rows'] / r['wall']:,.0f} | {r['peak_mb']:,.0f} | {r.get('customers', 0):,} | {note} |")
+        else:
+            print(f"| {r['rows']:,} | {f} | {r['kind']} | – | – | – | – | "
+                  f"{r.get('skipped') or r.get('error')} |")
+    if reports:
+        print("\n| report | customers | rows | seconds | peak MB | HTML MB | steps |")
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for r in reports:
+            steps = ", ".join(f"{k} {v:.1f}s" for k, v in (r.get("timings") or {}).items()
+                              if isinstance(v, (int, float)))
+            print(f"| {r['rows_requested']:,} rows | {r.get('customers') or 0:,} | "
+                  f"{r.get('rows') or 0:,} | {r['wall']:.1f} | {r.get('peak_mb') or 0:,.0f} | "
+                  f"{r.get('html_mb', '–')} | {steps or r.get('error', '')} |")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "results": results,
+                                         "reports": reports}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,14 @@ def customer_features(transactions: pd.DataFrame, *, as_of: dt.date,
         out = con.execute(sql).df()
     finally:
         con.close()
+    return finish_features(out, as_of=as_of, extra=extra)
+
+
+def finish_features(out: pd.DataFrame, *, as_of: dt.date, extra: list[str]) -> pd.DataFrame:
+    """The derived columns and dtypes of :func:`customer_features`, from the aggregate
+    (``customer_id, first_purchase, last_purchase, frequency, monetary, gross_revenue,
+    returns_value`` and the ``extra`` columns). Shared with the engines in
+    :mod:`tiering.engines`, so that every engine returns the same columns and dtypes."""
     as_of_ts = pd.Timestamp(as_of)
     out["frequency"] = out["frequency"].astype("int64")
     out["recency_days"] = (as_of_ts - out["last_purchase"].dt.normalize()).dt.days.astype("int64")

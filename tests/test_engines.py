@@ -1,0 +1,441 @@
+"""Engines: the streaming DuckDB engine and the Spark engine give what the pandas path
+(``tiering.io.load`` + ``tiering.features.customer_features``) gives: the same
+customer features, the same rejected rows with the same reasons, the same facts.
+Also the feature cache and the engine parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tiering.engines import EngineSpec, FeatureResult, choose_engine, compute_features
+from tiering.engines import _rules as R
+from tiering.errors import DataError
+from tiering.params import DataSource, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo_transactions.csv"
+ONLINE_RETAIL = ROOT.parent / "shared/datasets/online_retail.csv.gz"
+TODAY = dt.date.today()   # the pandas path measures future_date from today, so must we
+
+
+def source(path: Path, **data) -> DataSource:
+    return validate({"data": {"path": str(path), **data}}).data
+
+
+def run(src, engine: str, tmp_path: Path, **kw) -> FeatureResult:
+    out = tmp_path / f"rejected_{engine}.csv"
+    spec = kw.pop("spec", None) or EngineSpec(engine=engine, threads=2, memory_limit="1GB")
+    return compute_features(src, spec=spec, rejected_path=out, today=TODAY, **kw)
+
+
+def read_rejected(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+FACTS = ("rows_read", "rows_used", "rows_rejected", "return_rows", "duplicate_rows",
+         "encoding", "delimiter", "header_row", "columns", "format")
+
+
+def assert_same(a: FeatureResult, b: FeatureResult, *, rows: bool = True, money_tol=1e-9) -> None:
+    """``b`` (an engine) gives what ``a`` (the pandas path) gives."""
+    assert list(a.features.columns) == list(b.features.columns)
+    assert a.features.dtypes.to_dict() == b.features.dtypes.to_dict()
+    pd.testing.assert_frame_equal(a.features, b.features, check_exact=False, rtol=0,
+                                  atol=money_tol)
+    pd.testing.assert_frame_equal(a.quality.reset_index(drop=True),
+                                  b.quality.reset_index(drop=True))
+    for k in FACTS:
+        if k in a.source and b.source.get(k) is not None:
+            assert a.source[k] == b.source[k], k
+    assert a.source["return_value"] == pytest.approx(b.source["return_value"], abs=1e-6)
+    assert (a.as_of, a.window_start) == (b.as_of, b.window_start)
+    ra, rb = read_rejected(a.rejected_path), read_rejected(b.rejected_path)
+    assert list(ra.columns) == list(rb.columns)
+    if not rows:
+        ra, rb = ra.drop(columns="row"), rb.drop(columns="row")
+        ra = ra.sort_values(list(ra.columns)).reset_index(drop=True)
+        rb = rb.sort_values(list(rb.columns)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ra, rb)
+
+
+def both(src, tmp_path, **kw):
+    return run(src, "pandas", tmp_path, **kw), run(src, "duckdb", tmp_path, **kw)
+
+
+# --------------------------------------------------------------------------- messy data
+
+MESSY_HEADER = "Order No,Date,Customer,Name,Amount,Region,Channel\n"
+MESSY_ROWS = [
+    # plain rows
+    "A1,2024-01-05 10:00:00,00123,Ann,10.50,North,web",
+    "A1,2024-01-05 10:00:00,00123,Ann,4.50,North,web",
+    "A2,2024-02-01,00123, Ann ,5.25,South,shop",
+    # IDs: float export, spaces, placeholders, full-width digits, zero-width space
+    "A3,2024-01-06 08:00,17850.0,Bob,20,East,web",
+    "A4,2024-01-07,  17850  ,Bob,1,East,web",
+    "A5,2024-01-08,NULL,Nobody,3,East,web",
+    "A6,2024-01-08,#N/A,Nobody,3,East,web",
+    "A7,2024-01-09,００１２３,Ann,2,North,web",
+    "A8,2024-01-09,\u200b00777,Cat,2,West,shop",
+    "A9,2024-01-10,1.23457E+11,Excel,5,West,shop",
+    "A10,2024-01-10,\"12\t34\",Tab,5,West,shop",
+    "A11,2024-01-10," + "9" * 201 + ",Long,5,West,shop",
+    "A12,2024-01-10,,Blank,5,West,shop",
+    "A13,2024-01-10,n/a,Blank,5,West,shop",
+    # dates: T separator, fractions, time zones, slashes, Chinese, serials, bad ones
+    "B1,2024-03-01T09:30:00,00900,Dan,7,North,web",
+    "B2,2024-03-02 09:30:00.5,00900,Dan,7,North,web",
+    "B3,2024-03-03 09:30:00+08:00,00900,Dan,7,North,web",
+    "B4,2024/03/04 09:30,00900,Dan,7,North,web",
+    "B5,3/5/2024 9:30,00900,Dan,7,North,web",
+    "B6,2024年3月6日,00900,Dan,7,North,web",
+    "B7,45357,00900,Dan,7,North,web",
+    "B8,not a date,00900,Dan,7,North,web",
+    "B9,1850-01-01,00900,Dan,7,North,web",
+    "B10,2999-01-01,00900,Dan,7,North,web",
+    "B16,2200-01-01,00900,Dan,7,North,web",
+    "B11,,00900,Dan,7,North,web",
+    "B12,2024-02-30,00900,Dan,7,North,web",
+    "B13,5 Mar 2024,00900,Dan,7,North,web",
+    "B14,  2024-03-07  ,00900,Dan,7,North,web",
+    "B15,2024-1-8,00900,Dan,7,North,web",
+    # amounts: currency, thousands, parentheses, trailing minus, text, zero, huge
+    "C1,2024-04-01,00555,Eve,\"¥1,234.50\",South,web",
+    "C2,2024-04-01,00555,Eve,$ 99,South,web",
+    "C3,2024-04-02,00555,Eve,(12.00),South,web",
+    "C4,2024-04-03,00555,Eve,12.00-,South,web",
+    "C5,2024-04-04,00555,Eve,abc,South,web",
+    "C6,2024-04-05,00555,Eve,0,South,web",
+    "C7,2024-04-06,00555,Eve,1e14,South,web",
+    "C8,2024-04-07,00555,Eve,1_000,South,web",
+    "C9,2024-04-08,00555,Eve,RMB 88,South,web",
+    "C10,2024-04-09,00555,Eve,１２３,South,web",
+    "C11,2024-04-10,00555,Eve,-0,South,web",
+    "C12,2024-04-11,00555,Eve,inf,South,web",
+    "C13,2024-04-12,00555,Eve, 7 ,South,web",
+    "C14,2024-04-13,00555,Eve,.5,South,web",
+    # returns: prefix and negative amount; order id blank (day key), spaces
+    "R1,2024-04-20,00555,Eve,30,South,web",
+    "C15,2024-04-21,00555,Eve,-8,South,web",
+    ",2024-04-22,00555,Eve,9,South,web",
+    ",2024-04-22 18:00,00555,Eve,1,South,web",
+    " C16 ,2024-04-23,00555,Eve,2,South,web",
+    # attributes: ties on the latest timestamp are decided by the file row
+    "D1,2024-05-01 12:00:00,00444,Fay,5,North,web",
+    "D1,2024-05-01 12:00:00,00444,Fay,5,South,web",
+    # an exact duplicate row
+    "E1,2024-05-02,00333,Gus,4,West,web",
+    "E1,2024-05-02,00333,Gus,4,West,web",
+    # a row of blanks (not a row) and whitespace cells
+    ",,,,,,",
+    "E2,2024-05-03,00333,Gus,4, West ,web",
+    "E3,2024-05-04,00333,Gus,4,\u3000West,web",
+]
+
+
+@pytest.fixture
+def messy(tmp_path) -> Path:
+    path = tmp_path / "messy.csv"
+    path.write_text(MESSY_HEADER + "\n".join(MESSY_ROWS) + "\n", encoding="utf-8")
+    return path
+
+
+def test_messy_file_same_as_pandas(messy, tmp_path):
+    src = source(messy, attributes=["Region"], cancellations={"order_id_prefixes": ["R"]})
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    # the file exercises the reasons it was written for
+    got = set(b.quality["reason"])
+    assert {"missing_customer_id", "bad_customer_id", "rounded_customer_id", "bad_date",
+            "implausible_date", "future_date", "bad_amount", "implausible_amount",
+            "zero_amount"} <= got
+    f = b.features.set_index("customer_id")
+    assert f.loc["00444", "Region"] == "South"     # later row of the same timestamp wins
+    assert f.loc["00333", "Region"] == "West"      # stripped, incl. an ideographic space
+    assert "17850" in f.index and "00123" in f.index
+    assert b.source["duplicate_rows"] == 1
+
+
+@pytest.mark.parametrize("options", [
+    {"duplicate_rows": "reject"},
+    {"exclude": {"Channel": ["shop"]}},
+    {"cancellations": {"order_id_prefixes": [], "negative_amounts": False}},
+])
+def test_messy_file_options_same_as_pandas(messy, tmp_path, options):
+    src = source(messy, attributes=["Region", "Channel"], **options)
+    assert_same(*both(src, tmp_path))
+
+
+@pytest.mark.parametrize("window", [
+    {"as_of": dt.date(2024, 4, 15)},
+    {"window_start": dt.date(2024, 3, 1)},
+    {"window_months": 2},
+    {"as_of": dt.date(2024, 5, 1), "window_months": 1},
+])
+def test_as_of_and_window_same_as_pandas(messy, tmp_path, window):
+    src = source(messy, attributes=["Region"])
+    a, b = both(src, tmp_path, **window)
+    assert_same(a, b)
+    assert {"after_as_of", "before_window"} & set(b.quality["reason"])
+
+
+def test_day_first_column_is_read_day_first(tmp_path):
+    """A column whose slash dates only make sense day-first is read day-first, as the
+    loader decides on the whole column (a second pass in DuckDB)."""
+    rows = ["o,d,c,a"] + [f"X{i},{d}/0{m}/2024,C{i % 3},{i + 1}"
+                          for i, (d, m) in enumerate([(13, 1), (2, 3), (25, 2), (5, 6)])]
+    path = tmp_path / "dmy.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = source(path, columns={"order_id": "o", "order_date": "d", "customer_id": "c",
+                                "amount": "a"})
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    assert b.source["modes"]["dayfirst"] is True
+    assert b.features.set_index("customer_id").loc["C1", "first_purchase"] == pd.Timestamp("2024-03-02")
+
+
+def test_european_amount_column(tmp_path):
+    rows = ["o,d,c,a", "X1,2024-01-01,C1,\"1.234,50\"", "X2,2024-01-02,C1,1.234",
+            "X3,2024-01-03,C2,\"12,00\""]
+    path = tmp_path / "eu.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = source(path, columns={"order_id": "o", "order_date": "d", "customer_id": "c",
+                                "amount": "a"})
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    assert b.features.set_index("customer_id").loc["C1", "monetary"] == pytest.approx(2468.5)
+
+
+def test_quantity_times_price_title_rows_and_semicolons(tmp_path):
+    text = ("Sales export;;;\nGenerated 2024-06-01;;;\n\n"
+            "客户编号;订单日期;数量;单价;订单号\n"
+            "C1;2024-01-02;2;3,50;O1\nC1;2024-01-03;1;10;O2\nC2;2024-01-03;-1;10;O3\n")
+    path = tmp_path / "zh.csv"
+    path.write_bytes(text.encode("gb18030"))
+    src = source(path)
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    assert b.source["header_row"] == 4 and b.source["encoding"] == "gb18030"
+
+
+def test_gzip_and_parquet_same_as_pandas(messy, tmp_path):
+    gz = tmp_path / "messy.csv.gz"
+    gz.write_bytes(gzip.compress(messy.read_bytes()))
+    assert_same(*both(source(gz, attributes=["Region"]), tmp_path))
+    pq = tmp_path / "typed.parquet"
+    pd.DataFrame({
+        "order_id": ["O1", "O2", "O3", "R4", None],
+        "order_date": pd.to_datetime(["2024-01-01 10:00:00.7", "2024-02-01 00:00:00.0", "2024-03-01 00:00:00.0",
+                                      "2024-03-02 00:00:00.0", "2024-03-03 00:00:00.0"]),
+        "customer_id": [17850.0, 17850.0, 42.0, 42.0, np.nan],
+        "amount": [10.5, np.nan, 3.0, 2.0, 1.0],
+        "region": ["N", "N", "S", "S", "E"],
+    }).to_parquet(pq)
+    a, b = both(source(pq, attributes=["region"], cancellations={"order_id_prefixes": ["R"]}),
+                tmp_path)
+    assert_same(a, b)
+    assert list(b.features["customer_id"]) == ["17850", "42"]
+
+
+def test_rows_too_wide_are_an_error(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("customer_id,order_date,amount\nC1,2024-01-01,5\nC2,2024-01-02,6,oops\n",
+                    encoding="utf-8")
+    with pytest.raises(DataError):
+        run(source(path), "duckdb", tmp_path)
+
+
+def test_demo_data_same_as_pandas(tmp_path):
+    src = validate({"data": {"path": str(DEMO), "attributes": ["region", "customer_type"],
+                             "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    assert len(b.features) == 3000 and b.source["rows_read"] == 36669
+
+
+@pytest.mark.realdata
+def test_online_retail_same_as_pandas(tmp_path):
+    if not ONLINE_RETAIL.exists():
+        pytest.skip("../shared/datasets/online_retail.csv.gz is not present")
+    src = source(ONLINE_RETAIL, columns={"customer_id": "CustomerID", "order_id": "InvoiceNo",
+                                         "order_date": "InvoiceDate", "quantity": "Quantity",
+                                         "unit_price": "UnitPrice"},
+                 attributes=["Country"], cancellations={"order_id_prefixes": ["C"]})
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    # published figures of this data set (see ../shared/datasets/README.md)
+    assert b.source["rows_read"] == 541_909 and len(b.features) == 4_372 - 1
+    assert dict(zip(b.quality["reason"], b.quality["rows"])) == {
+        "missing_customer_id": 135_080, "zero_amount": 40}
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def test_rule_copies_match_the_loader():
+    """The engines' copies of the loader's patterns are the loader's patterns."""
+    from tiering import io
+
+    assert R.NULL_IDS == io._NULL_IDS
+    assert R.ROUNDED_ID == io._ROUNDED_ID
+    assert R.MAX_ID_LENGTH == io.MAX_ID_LENGTH and R.MAX_AMOUNT == io.MAX_AMOUNT
+    assert R.CURRENCY == io._CURRENCY
+    assert (R.EURO_NUMBER, R.US_NUMBER) == (io._EURO_NUMBER, io._US_NUMBER)
+    assert (R.NS_MIN, R.NS_MAX) == (io._NS_MIN, io._NS_MAX)
+    assert set(R.REASON_ORDER) == set(io.REASONS)
+    assert sorted(R.WS_ALL) == [c for c in map(chr, range(0x110000)) if c.isspace()]
+
+
+def test_fast_paths_agree_with_the_loader_on_random_values(tmp_path):
+    """Values of the shapes the SQL reads itself get the loader's result (seeded)."""
+    import duckdb
+
+    from tiering.engines import duckdb_stream as D
+    from tiering.io import parse_amounts, parse_dates
+
+    rng = np.random.default_rng(8)
+    amounts = [f"{v:.{d}f}" for v, d in zip(rng.lognormal(3, 2, 3000) * rng.choice([-1, 1], 3000),
+                                            rng.integers(0, 7, 3000))]
+    amounts += ["1e5", "-.5", "+3", "007", "1E-3", "12.", "0.000001", "123456789.123456"]
+    ts = pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 3e9, 2000), unit="s")
+    dates = list(ts.strftime("%Y-%m-%d %H:%M:%S")) + list(ts.strftime("%Y-%m-%d")) + \
+        list(ts.strftime("%Y-%m-%d %H:%M"))
+    con = duckdb.connect()
+    try:
+        got_a = con.sql("SELECT " + D.amount_fast("v", "amount", D.Modes()) + " AS x FROM "
+                        "(SELECT unnest($1) AS v)", params=[amounts]).df()["x"]
+        got_d = con.sql("SELECT " + D.date_plain("v") + " AS x FROM (SELECT unnest($1) AS v)",
+                        params=[dates]).df()["x"]
+    finally:
+        con.close()
+    np.testing.assert_array_equal(got_a.to_numpy(), parse_amounts(pd.Series(amounts)).to_numpy())
+    assert (got_d.astype("datetime64[ns]").to_numpy() == parse_dates(pd.Series(dates)).to_numpy()).all()
+
+
+# --------------------------------------------------------------------------- engine choice, cache
+
+
+def test_auto_engine_by_size_and_format(tmp_path, monkeypatch):
+    import tiering.engines as E
+
+    small = tmp_path / "s.csv"
+    small.write_text("customer_id,order_date,amount\nC1,2024-01-01,5\n", encoding="utf-8")
+    assert choose_engine(source(small)) == "pandas"
+    monkeypatch.setattr(E, "AUTO_STREAM_BYTES", 10)
+    assert choose_engine(source(small)) == "duckdb"
+    xlsx = tmp_path / "s.xlsx"
+    pd.DataFrame({"customer_id": ["C1"], "order_date": ["2024-01-01"], "amount": [5]}).to_excel(xlsx, index=False)
+    assert choose_engine(source(xlsx)) == "pandas"
+    assert choose_engine(source(small), EngineSpec(engine="spark")) == "spark"
+
+
+def test_engine_spec_validates():
+    with pytest.raises(ValueError):
+        EngineSpec(memory_limit="lots")
+    with pytest.raises(ValueError):
+        EngineSpec(engine="polars")
+    assert EngineSpec(memory_limit=" 4 GB").memory_limit == "4GB"
+
+
+def test_cache_hit_skips_the_aggregation_and_gives_the_same(messy, tmp_path, monkeypatch):
+    from tiering.engines import duckdb_stream
+
+    spec = EngineSpec(engine="duckdb", cache_dir=tmp_path / "cache", threads=2)
+    src = source(messy, attributes=["Region"])
+    first = compute_features(src, spec=spec, rejected_path=tmp_path / "r1.csv", today=TODAY)
+    assert first.source["cache"] == "miss"
+
+    def boom(*a, **k):
+        raise AssertionError("the aggregation ran again")
+
+    monkeypatch.setattr(duckdb_stream, "compute", boom)
+    again = compute_features(src, spec=spec, rejected_path=tmp_path / "r2.csv", today=TODAY)
+    assert again.source["cache"] == "hit"
+    pd.testing.assert_frame_equal(first.features, again.features)
+    pd.testing.assert_frame_equal(first.quality, again.quality)
+    assert (tmp_path / "r1.csv").read_bytes() == (tmp_path / "r2.csv").read_bytes()
+    # another day with no date near the future limit: still a hit
+    later = compute_features(src, spec=spec, today=TODAY + dt.timedelta(days=30))
+    assert later.source["cache"] == "hit"
+    # other feature parameters: a miss
+    with pytest.raises(AssertionError, match="ran again"):
+        compute_features(src, spec=spec, as_of=dt.date(2024, 4, 1), today=TODAY)
+    # the file changes: a miss
+    messy.write_text(messy.read_text(encoding="utf-8") + "Z9,2024-05-05,00999,Zed,1,N,web\n",
+                     encoding="utf-8")
+    with pytest.raises(AssertionError, match="ran again"):
+        compute_features(src, spec=spec, today=TODAY)
+
+
+def test_cache_is_invalid_when_a_date_crosses_the_future_limit(tmp_path):
+    path = tmp_path / "f.csv"
+    soon = TODAY + dt.timedelta(days=10)
+    path.write_text(f"customer_id,order_date,amount\nC1,2024-01-01,5\nC2,{soon},5\n",
+                    encoding="utf-8")
+    spec = EngineSpec(engine="duckdb", cache_dir=tmp_path / "cache", threads=2)
+    a = compute_features(source(path), spec=spec, today=TODAY)
+    assert a.quality.set_index("reason").loc["future_date", "rows"] == 1
+    b = compute_features(source(path), spec=spec, today=TODAY + dt.timedelta(days=20))
+    assert b.source["cache"] == "miss" and "future_date" not in set(b.quality["reason"])
+
+
+def test_monthly_by_tier_matches_the_pipeline(tmp_path):
+    from tiering import pipeline
+    from tiering.engines import monthly_by_tier
+    from tiering.io import load
+
+    src = validate({"data": {"path": str(DEMO), "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    res = run(src, "duckdb", tmp_path)
+    loaded = load(src)
+    tiers = res.features[["customer_id"]].copy()
+    labels = pd.CategoricalDtype(["A", "B", "C"], ordered=True)
+    tiers["tier"] = pd.Categorical.from_codes(np.arange(len(tiers)) % 3, dtype=labels)
+    want = pipeline._monthly(loaded.transactions, tiers)
+    got = monthly_by_tier(res, tiers, src, spec=EngineSpec(threads=2))
+    pd.testing.assert_frame_equal(want.reset_index(drop=True), got, check_exact=False, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+def _spark_ok() -> tuple[bool, str]:
+    from tiering.engines.spark import available
+
+    return available()
+
+
+@pytest.mark.skipif(not _spark_ok()[0], reason=_spark_ok()[1])
+def test_spark_same_as_duckdb_and_pandas(messy, tmp_path):
+    """Spark in local mode: the demo data gives the DuckDB engine's (and the pandas
+    path's) customer features; so does the messy file, rejected rows included."""
+    spec = EngineSpec(engine="spark", threads=2, memory_limit="1GB")
+    demo = validate({"data": {"path": str(DEMO), "attributes": ["region", "customer_type"],
+                              "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    d = run(demo, "duckdb", tmp_path)
+    s = run(demo, "spark", tmp_path, spec=spec)
+    assert s.engine == "spark" and len(s.features) == 3000
+    pd.testing.assert_frame_equal(d.features, s.features, check_exact=False, rtol=0, atol=1e-9)
+    assert_same(run(demo, "pandas", tmp_path), s)
+    m = source(messy, attributes=["Region"], cancellations={"order_id_prefixes": ["R"]},
+               duplicate_rows="reject")
+    assert_same(run(m, "pandas", tmp_path), run(m, "spark", tmp_path, spec=spec))
+
+
+def test_clean_transactions_are_the_loaders(messy, tmp_path):
+    from tiering.engines import clean_transactions
+    from tiering.io import load
+
+    src = source(messy, attributes=["Region"], cancellations={"order_id_prefixes": ["R"]})
+    res = run(src, "duckdb", tmp_path)
+    want = load(src).transactions
+    got = clean_transactions(res, src, spec=EngineSpec(threads=2))
+    assert list(got.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(want.reset_index(drop=True), got, check_dtype=False,
+                                  check_exact=False, atol=1e-9)
+    assert got["order_date"].dtype == want["order_date"].dtype

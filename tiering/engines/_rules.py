@@ -1,0 +1,262 @@
+"""The loader's parsing rules, as the engines need them.
+
+``tiering.io`` is the reference: it reads a file into pandas and parses every value
+there. The engines apply the same rules in SQL (DuckDB, Spark) for the common shapes
+of values and hand every other value to ``tiering.io``'s own parsers (vectorised
+Python functions), so that a value gets the same result on every engine. This module
+holds the pieces both need: copies of the loader's patterns (``tests/test_engines.py``
+checks they still equal ``tiering.io``'s), the reason order, and the Python fallbacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+# The order in which the loader assigns reasons: the first that applies wins.
+REASON_ORDER = ("excluded_value", "missing_customer_id", "bad_customer_id", "rounded_customer_id",
+                "bad_date", "implausible_date", "future_date", "bad_amount", "implausible_amount",
+                "zero_amount", "after_as_of", "before_window", "duplicate_row")
+
+# Copies of tiering.io's patterns (checked against it by the tests).
+NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>",
+            "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#spill!", "#calc!",
+            "#getting_data")
+ROUNDED_ID = r"^\d\.\d+[eE]\+\d+$"
+MAX_ID_LENGTH = 200
+MAX_AMOUNT = 1e13
+CURRENCY = r"[\s\u00a0¥￥$€£]|RMB|CNY|USD|EUR|GBP|元"
+EURO_NUMBER = r"^-?\d{1,3}(\.\d{3})+,\d{1,2}$|^-?\d+,\d{1,2}$"
+US_NUMBER = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$|^-?\d*\.\d{1,2}$"
+DOT_GROUPS = r"^-?\d{1,3}(\.\d{3})+$"
+
+# What Python's str.strip() removes: ASCII whitespace (with the file/group/record/unit
+# separators, which str.isspace() counts) and the Unicode spaces.
+WS_ASCII = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+WS_ALL = WS_ASCII + "\x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200b)) \
+    + "\u2028\u2029\u202f\u205f\u3000"
+
+# datetime64[ns] can hold these (tiering.io._NS_MIN/_NS_MAX); dates outside are bad_date.
+NS_MIN = pd.Timestamp.min.ceil("s")
+NS_MAX = pd.Timestamp.max.floor("s")
+# A month-first-only date: added to a batch of dates to keep the loader from reading
+# the batch day-first when the whole column is month-first.
+MONTH_FIRST_SENTINEL = "01/13/2000"
+
+
+def today() -> dt.date:
+    return dt.date.today()
+
+
+def future_limit(today_: dt.date | None = None) -> pd.Timestamp:
+    """Dates at or after this are ``future_date`` (the day after tomorrow, midnight)."""
+    return pd.Timestamp((today_ or today()) + dt.timedelta(days=2))
+
+
+# --------------------------------------------------------------------------- fallbacks
+# Vectorised Python functions for the values that the SQL fast paths do not claim.
+# They call tiering.io's own parsers, so rare shapes get exactly the loader's result.
+
+
+def ids(values: list[str | None]) -> list[str | None]:
+    from tiering.io import normalise_ids
+
+    s = pd.Series(["" if v is None else v for v in values], dtype=object)
+    return normalise_ids(s).tolist()
+
+
+def amounts(values: list[str | None], *, euro: bool = False, dot_groups: bool = False
+            ) -> np.ndarray:
+    """``parse_amounts`` on a batch, with the column-wide European mode forced: the
+    loader decides it on the whole column, a batch only sees part of it."""
+    from tiering.io import parse_amounts
+
+    s = ["" if v is None else v for v in values]
+    extra = []
+    if euro:
+        extra.append("1,00")           # makes the batch European ...
+        if not dot_groups:
+            extra.append("1.00")       # ... and, when the column has US-style values, not dot-grouped
+    out = parse_amounts(pd.Series(s + extra, dtype=object)).to_numpy(dtype="float64")
+    return out[:len(s)]
+
+
+def amount_shapes(values: list[str | None]) -> list[int]:
+    """Per value: 1 when it is written the European way (``1.234,50``), 2 when US-style
+    (``1,234.50`` or ``12.50``), 0 otherwise, after the loader's clean-up."""
+    from tiering.io import _fold_unicode
+
+    t = _fold_unicode(pd.Series(["" if v is None else v for v in values], dtype=object)
+                      .astype(str).str.strip())
+    t = t.str.replace(CURRENCY, "", regex=True)
+    t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.replace(r"-$", "", regex=True)
+    euro = t.str.match(EURO_NUMBER)
+    us = t.str.match(US_NUMBER)
+    return np.where(euro, 1, np.where(us, 2, 0)).tolist()
+
+
+def dates(values: list[str | None], *, dayfirst: bool) -> pd.Series:
+    """The loader's date parsing on a batch (microseconds, so that years before 1677
+    survive to be ``implausible_date``), with the column-wide day/month order forced."""
+    from tiering import io as _io
+
+    parse = getattr(_io, "_parse_dates_us", None) or _io.parse_dates
+    s = ["" if v is None else v for v in values]
+    extra = [] if dayfirst else [MONTH_FIRST_SENTINEL]
+    out = parse(pd.Series(s + extra, dtype=object), dayfirst=dayfirst)
+    return out.iloc[:len(s)].reset_index(drop=True)
+
+
+# Slash dates the loader reads month-first or day-first (tiering.io._MONTHFIRST and the
+# slash formats of tiering.io._DAYFIRST); checked against the loader by the tests.
+MONTH_FIRST_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y")
+DAY_FIRST_SLASH_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+
+
+def date_kinds(values: list[str | None]) -> np.ndarray:
+    """Per value: 1 for a slash date that reads only day-first (``13/01/2024``), 2 only
+    month-first (``01/13/2024``), 0 otherwise. The loader reads a whole column
+    day-first when it has values of kind 1 and none of kind 2."""
+    t = pd.Series(["" if v is None else v for v in values], dtype=object).astype(str).str.strip()
+    slash = t.str.contains("/", regex=False)
+    out = np.zeros(len(t), dtype="int8")
+    if not slash.any():
+        return out
+    sub = t[slash]
+
+    def parses(formats):
+        ok = pd.Series(False, index=sub.index)
+        for f in formats:
+            ok |= pd.to_datetime(sub, format=f, errors="coerce").notna()
+        return ok
+
+    day, month = parses(DAY_FIRST_SLASH_FORMATS), parses(MONTH_FIRST_FORMATS)
+    out[np.flatnonzero(slash.to_numpy())] = np.where(day & ~month, 1, np.where(month & ~day, 2, 0))
+    return out
+
+
+def strip(values: pd.Series) -> pd.Series:
+    """``str.strip()`` of text values (missing → '')."""
+    return values.fillna("").astype(str).str.strip()
+
+
+def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list[str],
+                 exclude: dict[str, list], prefixes: tuple[str, ...], negative_returns: bool,
+                 dayfirst: bool, euro: tuple[str, ...], dot_groups: tuple[str, ...],
+                 today: dt.date) -> pd.DataFrame:
+    """The loader's per-row rules on a batch of raw text rows (``tiering.io._screen``
+    without the parts that need the whole file: the as-of date, the window and
+    duplicates, which the caller applies).
+
+    ``raw``: one text column per header (missing values None). Returns ``cust, ord,
+    has_order, is_ret, d_us`` (int64 microseconds since 1970, or missing), ``amt``
+    (signed, rounded to 6 decimals), ``pre_reason``, ``pre_detail``, the attributes
+    ``a0..`` (stripped), ``date_kind`` and ``euro_<role>`` flags, ``nonblank``."""
+    from tiering.io import normalise_ids
+
+    n = len(raw)
+    reason = pd.Series([None] * n, dtype=object)
+    detail = pd.Series([""] * n, dtype=object)
+
+    def mark(mask, code, text=""):
+        new = (np.asarray(mask, dtype=bool)) & reason.isna().to_numpy()
+        reason[new] = code
+        if isinstance(text, pd.Series):
+            detail[new] = text[new]
+        elif text:
+            detail[new] = text
+
+    text = {c: raw[c].fillna("").astype(str).reset_index(drop=True) for c in raw.columns}
+    nonblank = pd.Series(False, index=range(n))
+    for c in raw.columns:
+        nonblank |= text[c].str.strip() != ""
+    for col, values in exclude.items():
+        hit = text[col].str.strip().isin([str(v) for v in values])
+        mark(hit, "excluded_value", col + " = " + text[col])
+    raw_cust = text[mapping["customer_id"]]
+    cust = normalise_ids(raw_cust)
+    stripped = raw_cust.str.strip()
+    mark(cust == "", "missing_customer_id",
+         ("value: " + stripped.str.slice(0, 40)).where(stripped != "", ""))
+    long_id = cust.str.len() > MAX_ID_LENGTH
+    mark(long_id, "bad_customer_id",
+         "customer id is " + cust.str.len().map("{:,}".format) + f" characters long (at most {MAX_ID_LENGTH})")
+    control = cust.str.contains(r"[\x00-\x1f\x7f]", regex=True)
+    mark(control, "bad_customer_id",
+         "customer id contains control characters (line break, tab or NUL): "
+         + cust.str.slice(0, 40).str.replace(r"[\x00-\x1f\x7f]", "?", regex=True))
+    mark(cust.str.match(ROUNDED_ID), "rounded_customer_id",
+         "value: " + cust.str.slice(0, 40) + " (rounded by Excel; the digits are lost)")
+
+    raw_dates = text[mapping["order_date"]]
+    d = dates(raw_dates.tolist(), dayfirst=dayfirst)
+    raw_text = "value: " + raw_dates.str.slice(0, 40)
+    mark(d.isna(), "bad_date", raw_text)
+    mark(d < pd.Timestamp("1900-01-01"), "implausible_date", raw_text)
+    out_of_range = (d < NS_MIN) | (d > NS_MAX)
+    mark(out_of_range, "bad_date", raw_text + " (out of range)")
+    limit = future_limit(today)
+    mark(d >= limit, "future_date",
+         raw_text + f" (after {today + dt.timedelta(days=1)}, the latest possible date)")
+
+    flags = {}
+    if "amount" in mapping:
+        amount = amounts(text[mapping["amount"]].tolist(), euro="amount" in euro,
+                         dot_groups="amount" in dot_groups)
+        raw_amount = text[mapping["amount"]].str.slice(0, 40)
+        flags["euro_amount"] = np.asarray(amount_shapes(text[mapping["amount"]].tolist())) == 1
+    else:
+        q = amounts(text[mapping["quantity"]].tolist(), euro="quantity" in euro,
+                    dot_groups="quantity" in dot_groups)
+        p = amounts(text[mapping["unit_price"]].tolist(), euro="unit_price" in euro,
+                    dot_groups="unit_price" in dot_groups)
+        with np.errstate(over="ignore", invalid="ignore"):
+            amount = q * p
+        raw_amount = ("quantity " + text[mapping["quantity"]].str.slice(0, 20) + " x price "
+                      + text[mapping["unit_price"]].str.slice(0, 20))
+        flags["euro_quantity"] = np.asarray(amount_shapes(text[mapping["quantity"]].tolist())) == 1
+        flags["euro_unit_price"] = np.asarray(amount_shapes(text[mapping["unit_price"]].tolist())) == 1
+    amount = pd.Series(amount)
+    mark(amount.isna(), "bad_amount", "value: " + raw_amount)
+    mark(amount.abs() >= MAX_AMOUNT, "implausible_amount",
+         "value: " + raw_amount + f" (limit ±{MAX_AMOUNT:,.0f})")
+    mark(amount == 0, "zero_amount")
+
+    if "order_id" in mapping:
+        order = normalise_ids(text[mapping["order_id"]])
+    else:
+        order = pd.Series([""] * n, dtype=object)
+    has_order = order != ""
+    if prefixes:
+        is_ret = order.str.startswith(tuple(prefixes)).fillna(False).astype(bool) & has_order
+    else:
+        is_ret = pd.Series(False, index=range(n))
+    ns = d.where(~out_of_range)
+    day = ns.dt.strftime("%Y-%m-%d").fillna("")
+    order = order.where(has_order, cust + "|" + day)
+    if negative_returns:
+        is_ret = is_ret | (amount < 0).fillna(False)
+    amount = amount.where(~is_ret, -amount.abs()).round(6)
+
+    out = pd.DataFrame({
+        "cust": cust.astype(str).to_numpy(dtype=object),
+        "ord": order.astype(str).to_numpy(dtype=object),
+        "is_ret": is_ret.to_numpy(dtype=bool),
+        "d_us": pd.Series(np.where(ns.notna().to_numpy(),
+                                   ns.to_numpy(dtype="datetime64[us]").view("int64"), 0),
+                          dtype="Int64").mask(ns.isna().to_numpy()).to_numpy(),
+        "amt": amount.to_numpy(dtype="float64"),
+        "pre_reason": reason.to_numpy(dtype=object),
+        "pre_detail": detail.to_numpy(dtype=object),
+        "date_kind": date_kinds(raw_dates.tolist()),
+        "nonblank": nonblank.to_numpy(dtype=bool),
+    })
+    for k, v in flags.items():
+        out[k] = np.asarray(v, dtype=bool)
+    names = ([mapping["customer_name"]] if "customer_name" in mapping else []) + \
+        [a for a in attributes if a != "customer_name"]
+    for i, h in enumerate(names):
+        out[f"a{i}"] = text[h].str.strip().to_numpy(dtype=object)
+    return out
