@@ -636,6 +636,31 @@ def test_normalise_ids():
                                               "C536365", "", "", "", "", ""]
 
 
+def test_normalise_ids_invisible_fullwidth_and_excel_errors():
+    values = pd.Series(["123\u200b", "\ufeff123", "１２３", "\u00a0123\u00a0", "1\u00ad23",
+                        "#REF!", "#VALUE!", "#DIV/0!", "#name?", "VIP-⭐-001", "客户１"])
+    assert normalise_ids(values).tolist() == ["123", "123", "123", "123", "123", "", "", "", "",
+                                              "VIP-⭐-001", "客户1"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("5 Jan 2024", "2024-01-05"),
+    ("Jan 5, 2024", "2024-01-05"),
+    ("January 5 2024", "2024-01-05"),
+    ("05-JAN-24", "2024-01-05"),
+    ("5-Jan-2024 08:26:00", "2024-01-05 08:26"),
+    ("05/Jan/2024", "2024-01-05"),
+    ("2024-Jan-05", "2024-01-05"),
+])
+def test_parse_dates_month_names(text, expected):
+    assert parse_dates(pd.Series([text])).iloc[0] == pd.Timestamp(expected)
+
+
+@pytest.mark.parametrize("text", ["Janet 5 2024", "5 Janvier 2024", "Monday"])
+def test_parse_dates_rejects_words_that_are_not_months(text):
+    assert pd.isna(parse_dates(pd.Series([text])).iloc[0])
+
+
 # --------------------------------------------------------------------------- screening
 
 
@@ -765,6 +790,115 @@ def test_exclude_values(tmp_path):
     with pytest.raises(DataError, match="Column 'StockCod' in data.exclude not found") as err:
         load(source(write(tmp_path, "e.csv", text), exclude={"StockCod": ["POST"]}))
     assert "did you mean 'StockCode'?" in str(err.value)
+
+
+def test_customer_ids_that_cannot_be_ids_are_rejected(tmp_path):
+    long_id = "9" * 201
+    text = ("customer_id,order_date,amount\n"
+            "1,2024-01-05,10\n"                    # 2 used
+            f"{long_id},2024-01-05,10\n"            # 3 too long
+            "\"A\nB\",2024-01-05,10\n"             # 4 line break inside the id (one record,
+            "1.23457E+11,2024-01-05,10\n"          # 5 rounded by Excel     as in a spreadsheet)
+            "1.5E-3,2024-01-05,10\n"               # 6 not Excel's rounding: kept as text
+            "#REF!,2024-01-05,10\n")               # 7 an Excel error is no customer
+    res = load_ok(source(write(tmp_path, "ids.csv", text)))
+    rej = res.rejected.set_index("row")
+    assert rej["reason"].to_dict() == {3: "bad_customer_id", 4: "bad_customer_id",
+                                       5: "rounded_customer_id", 7: "missing_customer_id"}
+    assert rej.loc[3, "detail"] == "customer id is 201 characters long (at most 200)"
+    assert rej.loc[4, "detail"] == ("customer id contains control characters (line break, tab "
+                                    "or NUL): A?B")
+    assert rej.loc[7, "detail"] == "value: #REF!"
+    assert res.transactions["customer_id"].tolist() == ["1", "1.5E-3"]
+    assert REASONS["rounded_customer_id"][0] == REASONS["bad_customer_id"][0] == "invalid"
+
+
+def test_implausible_amounts_are_rejected(tmp_path):
+    text = ("customer_id,order_date,quantity,unit_price\n"
+            "1,2024-01-05,2,9999999999999\n"    # 2: 2e13
+            "2,2024-01-05,1e200,1e200\n"        # 3: overflows to infinity
+            "3,2024-01-05,1,9999999999999\n"    # 4: just under 1e13: kept
+            "4,2024-01-05,-1,1e13\n")           # 5: -1e13
+    res = load_ok(source(write(tmp_path, "big.csv", text)))
+    assert rejected_as(res, "implausible_amount") == [2, 3, 5]
+    assert res.transactions["amount"].tolist() == [9999999999999.0]
+    detail = res.rejected.set_index("row").loc[3, "detail"]
+    assert detail == "value: quantity 1e200 x price 1e200 (limit ±10,000,000,000,000)"
+
+
+def test_future_dates_are_rejected_and_do_not_move_as_of(tmp_path):
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    later = tomorrow + dt.timedelta(days=1)
+    text = ("customer_id,order_date,amount\n"
+            "1,2024-01-05,10\n"
+            f"2,{tomorrow},20\n"        # tomorrow: possible in a time zone ahead
+            f"3,{later},30\n"           # the day after tomorrow: not yet possible
+            "4,2204-01-05,40\n")
+    res = load_ok(source(write(tmp_path, "f.csv", text)))
+    assert rejected_as(res, "future_date") == [4, 5]
+    assert res.as_of == tomorrow + dt.timedelta(days=1)
+    assert res.rejected.set_index("row").loc[5, "detail"] == (
+        f"value: 2204-01-05 (after {tomorrow}, the latest possible date)")
+    old = load_ok(source(write(tmp_path, "g.csv", "customer_id,order_date,amount\n"
+                                                  "1,2024-01-05,10\n4,2204-01-05,40\n")))
+    assert old.as_of == dt.date(2024, 1, 6)
+
+
+@pytest.mark.parametrize("name, content, message, hint", [
+    ("book.csv", b"PK\x03\x04\x14\x00\x06\x00" + bytes(200), "is an Excel workbook (.xlsx) or another zip",
+     "data.format: xlsx"),
+    ("old.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), "is an old Excel .xls workbook",
+     "save it as .xlsx"),
+    ("data.csv", b"PAR1" + bytes(200), "is a Parquet file", "data.format: parquet"),
+    ("doc.csv", b"%PDF-1.7\n" + bytes(200), "is a PDF document", "export the data"),
+    ("img.tsv", b"\x89PNG\r\n\x1a\n" + bytes(200), "is a PNG image, not TSV text", "export"),
+    ("noise.csv", bytes(range(1, 32)) * 20, "does not look like CSV text", "right file"),
+])
+def test_files_that_are_not_text_say_what_they_are(tmp_path, name, content, message, hint):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        load(source(path))
+    assert message in str(err.value)
+    assert hint in err.value.hint
+    assert err.value.where == str(path)
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path):
+    packed = tmp_path / "export.csv"
+    packed.write_bytes(gzip.compress(BASIC.encode()))
+    res = load_ok(source(packed))
+    assert res.transactions["amount"].tolist() == [10.5, 20.0, 5.25]
+    plain = write(tmp_path, "not_really.csv.gz", BASIC)  # named .gz but plain text
+    assert load_ok(source(plain)).transactions["amount"].tolist() == [10.5, 20.0, 5.25]
+
+
+def test_unbalanced_quote_is_a_clear_error(tmp_path):
+    text = "customer_id,customer_name,order_date,amount\n1,Acme,2024-01-05,10\n2,\"Smith,2024-01-06,20\n"
+    with pytest.raises(DataError) as err:
+        load(source(write(tmp_path, "q.csv", text)))
+    assert 'A quote (") opened on line 3 of q.csv is never closed' in str(err.value)
+    assert err.value.where == "q.csv, line 3"
+    assert "C error" not in str(err.value)
+
+
+def test_wrong_delimiter_hint_when_a_value_splits_the_line(tmp_path):
+    # read with ",", the decimal comma splits every line in two: the hint still sees ";"
+    path = write(tmp_path, "de.csv", "Kunde;Datum;Betrag\nK1;05.01.2024;1.234,50\n")
+    with pytest.raises(DataError) as err:
+        load(source(path, delimiter=","))
+    assert "the first line is one cell containing ';': set data.delimiter: ';'" in str(err.value)
+    assert err.value.where == "de.csv, header row 1"
+
+
+def test_columns_not_found_on_the_first_sheet_names_the_others(tmp_path):
+    path = write_xlsx(tmp_path / "book.xlsx", {"Notes": [["Exported from ERP"]],
+                                               "Orders": [["customer_id", "order_date", "amount"],
+                                                          ["1", "2024-01-05", 3]]})
+    with pytest.raises(DataError) as err:
+        load(source(path))
+    assert "set data.sheet (other sheets: 'Orders')" in str(err.value)
+    assert "sheet 'Notes'" in err.value.where
 
 
 # --------------------------------------------------------------------------- errors

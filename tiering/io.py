@@ -1,8 +1,20 @@
 """Reading a client's transaction export into clean transactions and rejected rows.
 
 Every row read ends either in ``LoadResult.transactions`` (used) or in
-``LoadResult.rejected`` with a reason code; ``rows_read == used + rejected`` always.
+``LoadResult.rejected`` with a reason code (``REASONS``; report texts in
+``tiering/i18n/reasons.yaml``); ``rows_read == used + rejected`` always.
 Input files are only ever opened for reading.
+
+A file that cannot be used at all is a :class:`DataError` saying what, where (file,
+sheet, line or row, column) and how to fix it: an empty file, a workbook or image
+given a ``.csv`` name (recognised by its first bytes), an unclosed quote, a row wider
+than the header, a missing column (with the columns found and the closest match).
+Row by row, values that cannot be right are rejected rather than guessed: blank or
+Excel-error customer IDs, IDs over ``MAX_ID_LENGTH`` characters or with control
+characters, IDs Excel rounded to ``1.23E+11``, dates before 1900 or after tomorrow
+(the only reason the result depends on the clock: a typo such as 2204 must not move
+the default as-of date), amounts of ``MAX_AMOUNT`` or more (and quantity x price
+overflows).
 """
 
 from __future__ import annotations
@@ -57,9 +69,13 @@ REASONS: dict[str, tuple[str, str]] = {
     # code: (category, description)
     "excluded_value": ("excluded", "excluded by data.exclude"),
     "missing_customer_id": ("invalid", "customer id is blank"),
+    "bad_customer_id": ("invalid", "customer id is too long or contains control characters"),
+    "rounded_customer_id": ("invalid", "customer id was rounded to a number by Excel (1.23E+11)"),
     "bad_date": ("invalid", "order date is blank or not a date"),
     "implausible_date": ("invalid", "order date is before 1900"),
+    "future_date": ("invalid", "order date is in the future (a typo in the year?)"),
     "bad_amount": ("invalid", "amount is blank or not a number"),
+    "implausible_amount": ("invalid", "amount is ten trillion or more (an export error)"),
     "zero_amount": ("excluded", "amount is zero (free item or adjustment)"),
     "before_window": ("excluded", "before the analysis window"),
     "after_as_of": ("excluded", "on or after the as-of date"),
@@ -121,10 +137,54 @@ def detect_format(path: Path) -> str:
                     hint="use a .csv, .csv.gz, .tsv, .xlsx or .parquet file, or set data.format")
 
 
+def _is_gzip(path: Path) -> bool:
+    """Whether the file is gzip-compressed, by its first bytes (a ``.csv`` that is really
+    a ``.csv.gz`` is read as such; a ``.gz`` that is not compressed is read as text)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
 def _head_bytes(path: Path, n: int = 256 * 1024) -> bytes:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    opener = gzip.open if _is_gzip(path) else open
     with opener(path, "rb") as fh:
         return fh.read(n)
+
+
+# First bytes of files that are not delimited text, with what they are and what to do.
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive",
+     ("if it is a workbook, give it the .xlsx extension or set data.format: xlsx; "
+      "if it is a zip archive, extract the CSV file from it")),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook (or another Office file)",
+     "open it in Excel and save it as .xlsx or export it as CSV"),
+    (b"PAR1", "a Parquet file", "give it the .parquet extension or set data.format: parquet"),
+    (b"%PDF", "a PDF document", "export the data from the source system as CSV or Excel"),
+    (b"\x89PNG", "a PNG image", "export the data from the source system as CSV or Excel"),
+    (b"\xff\xd8\xff", "a JPEG image", "export the data from the source system as CSV or Excel"),
+    (b"7z\xbc\xaf", "a 7-Zip archive", "extract the CSV file from it"),
+    (b"Rar!", "a RAR archive", "extract the CSV file from it"),
+    (b"BZh", "a bzip2-compressed file", "decompress it, or compress it with gzip (.csv.gz)"),
+    (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
+)
+
+
+def _check_is_text(path: Path, sample: bytes, fmt: str) -> None:
+    """Refuse files that are plainly not delimited text, saying what they are."""
+    for magic, what, hint in _MAGIC:
+        if sample.startswith(magic):
+            raise DataError(f"{path.name} is {what}, not {fmt.upper()} text", where=str(path),
+                            hint=hint)
+    head = sample[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or not head:
+        return
+    # UTF-16 text has many zero bytes but few other control bytes; binary data has both.
+    control = sum(1 for b in head if b < 32 and b not in (0, 9, 10, 13))
+    if control > max(8, len(head) // 50):
+        raise DataError(f"{path.name} does not look like {fmt.upper()} text "
+                        f"({control} control bytes in its first {len(head):,} bytes)",
+                        where=str(path),
+                        hint="check it is the right file; export the data as CSV (UTF-8 or "
+                             "GBK), Excel .xlsx or Parquet")
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -214,7 +274,9 @@ def _read_errors() -> tuple[type[BaseException], ...]:
 
 
 def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame:
+    gz = _is_gzip(path)
     sample = _head_bytes(path)
+    _check_is_text(path, sample, fmt)
     enc = detect_encoding(sample) if src.encoding == "auto" else src.encoding
     try:
         codecs.lookup(enc)
@@ -231,7 +293,7 @@ def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame
     # parser the widest line of the sample so that they do not stop it.
     width = _field_count(text, delim, src.skip_rows, truncated=len(sample) >= 256 * 1024)
     try:
-        grid = _read_csv_grid(path, enc, delim, width, src.skip_rows)
+        grid = _read_csv_grid(path, enc, delim, width, src.skip_rows, gz=gz)
     except UnicodeDecodeError:
         if src.encoding != "auto" or enc != "utf-8":
             raise DataError(f"{path.name} is not valid {enc} text", where=str(path),
@@ -239,7 +301,7 @@ def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame
                                  "gb18030, utf-16 or latin-1") from None
         # The sample was UTF-8 but a later part is not: GB18030 is the usual culprit.
         try:
-            grid = _read_csv_grid(path, "gb18030", delim, width, src.skip_rows)
+            grid = _read_csv_grid(path, "gb18030", delim, width, src.skip_rows, gz=gz)
         except UnicodeDecodeError:
             raise DataError(f"{path.name} is neither UTF-8 nor GB18030 text after its first "
                             f"{len(sample) // 1024} KB", where=str(path),
@@ -247,6 +309,14 @@ def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame
                                  "cp1252, or export it again as UTF-8") from None
         info["encoding"] = "gb18030"
     except pd.errors.ParserError as exc:
+        eof = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if eof:
+            line = int(eof.group(1)) + 1
+            raise DataError(f"A quote (\") opened on line {line} of {path.name} is never closed, "
+                            "so the rest of the file would be read as one value",
+                            where=f"{path.name}, line {line}",
+                            hint="a value contains a stray double quote: remove it or double it "
+                                 "(\"\") in the export, or export again with quoted values") from None
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if not m:
             raise
@@ -261,11 +331,11 @@ def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame
 
 
 def _read_csv_grid(path: Path, enc: str, delim: str, width: int | None,
-                   skip_rows: int) -> pd.DataFrame:
+                   skip_rows: int, *, gz: bool = False) -> pd.DataFrame:
     grid = pd.read_csv(path, sep=delim, header=None, dtype=str, keep_default_na=False,
                        na_filter=False, encoding=enc, skiprows=skip_rows,
                        names=range(width) if width else None,
-                       skip_blank_lines=False, compression="infer", engine="c",
+                       skip_blank_lines=False, compression="gzip" if gz else None, engine="c",
                        quoting=csv.QUOTE_MINIMAL, on_bad_lines="error")
     return grid.fillna("")
 
@@ -395,16 +465,26 @@ def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[in
             guesses.append(f"data.columns.{role}: {guess!r}")
     suggestion = (f"did you mean {' and '.join(guesses)}? " if guesses else
                   f"name them in data.columns, e.g. data.columns.{missing[0].split()[0]}: <header>; ")
-    cells = [h for h in headers if h]
-    if len(cells) == 1 and info.get("format") in ("csv", "tsv"):
-        seps = [d for d in ",;\t|" if d in cells[0]]
-        if seps:
-            suggestion = (f"the header is one cell containing {seps[0]!r}: set data.delimiter: "
-                          f"{seps[0]!r} (read with {info.get('delimiter')!r}); ")
+    if info.get("format") in ("csv", "tsv"):
+        # A wrong delimiter leaves the real one inside the cells of the first line.
+        first = next(i for i in range(len(grid)) if any(str(c).strip() for c in grid.iloc[i]))
+        first_cells = [str(c) for c in grid.iloc[first] if str(c).strip()]
+        joined = "\x00".join(first_cells)
+        counts = {d: joined.count(d) for d in ",;\t|" if d != info.get("delimiter")}
+        sep = max(counts, key=counts.get)
+        if counts[sep] >= (1 if len(first_cells) == 1 else 2):
+            what = ("one cell" if len(first_cells) == 1 else f"{len(first_cells)} cells")
+            suggestion = (f"the first line is {what} containing {sep!r}: set data.delimiter: "
+                          f"{sep!r} (read with {info.get('delimiter')!r}); ")
+            row_no = int(grid.index[first])
+    others = [s for s in info.get("sheets", []) if s != info.get("sheet")]
+    if others and not guesses:
+        suggestion += (f"if the transactions are on another sheet, set data.sheet (other "
+                       f"sheets: {', '.join(map(repr, others))}); ")
     raise DataError(
         f"Required column{'s' if len(missing) > 1 else ''} not recognised: {', '.join(missing)}",
         where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
-        hint=f"{suggestion}columns found: {shown}")
+        hint=f"{suggestion}columns found: {shown or '(none)'}")
 
 
 def _closest_header(role: str, headers: list[str], cutoff: float = 0.6) -> str | None:
@@ -475,6 +555,11 @@ _FALLBACK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
 _DAYFIRST = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d/%m/%Y %H:%M:%S",
              "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y")
 _MONTHFIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y")
+# Month names (``5 Jan 2024``, ``05-JAN-24``, ``Jan 5, 2024``), tried only on values
+# with letters; commas are removed first.
+_MONTH_NAMES = tuple(d + t for d in ("%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y", "%d/%b/%Y",
+                                      "%b %d %Y", "%B %d %Y", "%Y-%b-%d")
+                     for t in ("", " %H:%M:%S", " %H:%M"))
 _TZ_END = r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"  # necessary for _TZ, and fast
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
 
@@ -524,6 +609,14 @@ def _parse_dates_us(values: pd.Series, *, dayfirst: bool = False) -> pd.Series:
         out[sub.index] = (day.fillna(month) if day_first else month.fillna(day))
         todo = out.isna() & (t != "")
     if todo.any():
+        sub = t[todo]
+        sub = sub[sub.str.contains(r"[A-Za-z]{3}", regex=True)]
+        if len(sub):
+            got = _first_format(sub.str.replace(",", " ", regex=False)
+                                .str.replace(r"\s+", " ", regex=True), _MONTH_NAMES)
+            out[got.index] = got
+            todo = out.isna() & (t != "")
+    if todo.any():
         serial = pd.to_numeric(t[todo], errors="coerce")
         ok = serial.between(1, 2_958_465)  # Excel's 1900-01-01 .. 9999-12-31
         if ok.any():
@@ -550,7 +643,7 @@ def _to_ns(dates: pd.Series) -> pd.Series:
 
 def parse_dates(values: pd.Series, *, dayfirst: bool = False) -> pd.Series:
     """Parse dates in the common export formats (ISO, ``2024/1/5``, ``05.01.2024``,
-    Excel serial numbers, ``2024年1月5日``, timestamps with a time zone, which keep their
+    Excel serial numbers, ``2024年1月5日``, ``5 Jan 2024``, ``05-JAN-24``, timestamps with a time zone, which keep their
     local wall-clock time). ``05/01/2024`` is read month-first unless ``dayfirst`` is set
     or the values include day-first-only dates (``13/01/2024``) and no month-first-only
     ones; ``05.01.2024`` and ``05-01-2024`` are day-first. Unparseable values, and dates
@@ -558,14 +651,33 @@ def parse_dates(values: pd.Series, *, dayfirst: bool = False) -> pd.Series:
     return _to_ns(_parse_dates_us(values, dayfirst=dayfirst))
 
 
-# Placeholders that exports write for "no value"; as an ID they mean "no customer".
-_NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>")
+# Placeholders that exports write for "no value", and Excel's error values; as an ID
+# they mean "no customer".
+_NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>",
+             "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#spill!", "#calc!",
+             "#getting_data")
+# Characters that do not show but would make two equal-looking IDs different: zero-width
+# spaces and joiners, word joiner, byte-order mark, soft hyphen.
+_INVISIBLE = "[\u200b-\u200f\u2060\ufeff\u00ad]"
+# An ID that Excel turned into a rounded number (1.23457E+11): the digits are lost.
+_ROUNDED_ID = r"^\d\.\d+[eE]\+\d+$"
+MAX_ID_LENGTH = 200
+# A transaction line of ten trillion or more (in any currency) is an export error; such
+# values would also swamp every sum. Infinity (quantity x price overflow) is caught too.
+MAX_AMOUNT = 1e13
 
 
 def normalise_ids(values: pd.Series) -> pd.Series:
     """IDs stay strings: ``00123`` keeps its zeros; a float export ``17850.0`` is ``17850``;
-    a placeholder for a missing value (``NULL``, ``nan``, ``N/A``, ``-``) is blank."""
-    t = values.astype(str).str.strip()
+    full-width digits are folded (``００１２３`` is ``00123``) and invisible characters
+    (zero-width spaces, BOM) removed; a placeholder for a missing value (``NULL``, ``nan``,
+    ``N/A``, ``-``) or an Excel error value (``#REF!``, ``#VALUE!``) is blank."""
+    t = values.astype(str)
+    odd = t.str.contains(r"[^\x00-\x7f]", regex=True)
+    if odd.any():
+        folded = t[odd].str.replace(_INVISIBLE, "", regex=True).str.normalize("NFKC")
+        t = t.where(~odd, folded)
+    t = t.str.strip()
     t = t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
     return t.where(~t.str.lower().isin(_NULL_IDS), "")
 
@@ -668,8 +780,25 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
         hit = body[col].astype(str).str.strip().isin([str(v) for v in values])
         mark(hit, "excluded_value", col + " = " + body[col].astype(str))
 
-    cust = normalise_ids(body[mapping["customer_id"]])
-    mark(cust == "", "missing_customer_id")
+    raw_cust = body[mapping["customer_id"]].astype(str)
+    cust = normalise_ids(raw_cust)
+    mark(cust == "", "missing_customer_id",
+         ("value: " + raw_cust.str.strip().str.slice(0, 40)).where(raw_cust.str.strip() != "", ""))
+    long_id = cust.str.len() > MAX_ID_LENGTH
+    if long_id.any():
+        n_chars = cust[long_id].str.len().map("{:,}".format)
+        mark(long_id, "bad_customer_id",
+             ("customer id is " + n_chars + f" characters long (at most {MAX_ID_LENGTH})")
+             .reindex(body.index, fill_value=""))
+    control = cust.str.contains(r"[\x00-\x1f\x7f]", regex=True)
+    if control.any():
+        mark(control, "bad_customer_id",
+             "customer id contains control characters (line break, tab or NUL): "
+             + cust.str.slice(0, 40).str.replace(r"[\x00-\x1f\x7f]", "?", regex=True))
+    rounded = cust.str.match(_ROUNDED_ID)
+    if rounded.any():
+        mark(rounded, "rounded_customer_id",
+             "value: " + cust.str.slice(0, 40) + " (rounded by Excel; the digits are lost)")
 
     raw_dates = body[mapping["order_date"]]
     dates_us = _parse_dates_us(raw_dates, dayfirst=src.dayfirst)
@@ -678,6 +807,12 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
     mark(dates_us < pd.Timestamp("1900-01-01"), "implausible_date", raw_text)
     dates = _to_ns(dates_us)  # after 2262: not representable, so not a usable date
     mark(dates.isna(), "bad_date", raw_text + " (out of range)")
+    # A transaction cannot be dated after tomorrow (tomorrow: time zones ahead of this
+    # machine's clock). Without this, one typo (2204 for 2024) would move the default
+    # as-of date two centuries ahead and every customer would look lost.
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    mark(dates >= pd.Timestamp(tomorrow + dt.timedelta(days=1)), "future_date",
+         raw_text + f" (after {tomorrow}, the latest possible date)")
 
     if "amount" in mapping:
         amount = parse_amounts(body[mapping["amount"]])
@@ -689,6 +824,9 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
         raw_amount = ("quantity " + body[mapping["quantity"]].astype(str).str.slice(0, 20)
                       + " x price " + body[mapping["unit_price"]].astype(str).str.slice(0, 20))
     mark(amount.isna(), "bad_amount", "value: " + raw_amount)
+    huge = amount.abs() >= MAX_AMOUNT
+    if huge.any():
+        mark(huge, "implausible_amount", "value: " + raw_amount + f" (limit ±{MAX_AMOUNT:,.0f})")
     mark(amount == 0, "zero_amount")
 
     if "order_id" in mapping:
