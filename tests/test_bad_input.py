@@ -451,8 +451,6 @@ def test_every_reason_has_report_text_in_both_languages():
         assert re.search(r"[\u4e00-\u9fff]", zh), code
 
 
-@pytest.mark.xfail(strict=True, reason="lead: tiering/narrative.py still reads report.reason_<code>; "
-                                       "switch it to reasons.reason_<code> (new codes from io.py)")
 def test_data_section_names_every_reason(outcomes):
     from tiering import narrative
 
@@ -635,9 +633,6 @@ def test_formula_injection_neutralised_in_spreadsheets(formula_report, corpus_di
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="lead: tiering/outputs.py writes tiers.csv and "
-                                       "rejected_rows.csv verbatim; a cell starting with = + - @ "
-                                       "runs as a formula when the CSV is opened in Excel")
 def test_formula_injection_neutralised_in_report_tables(formula_report):
     out = formula_report
     for name in ("tiers.csv",):

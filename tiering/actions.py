@@ -248,7 +248,8 @@ def _fixed_zip(data: bytes, core_xml: bytes) -> bytes:
 
 def _write_workbook(rows: pd.DataFrame, labels: Sequence[str], path: Path, *, language: str,
                     currency: str, factor: str, timestamp: dt.datetime,
-                    max_rows: int) -> None:
+                    max_rows: int, extra_sheets: Mapping[str, pd.DataFrame] | None = None
+                    ) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -287,11 +288,35 @@ def _write_workbook(rows: pd.DataFrame, labels: Sequence[str], path: Path, *, la
         if left_out:
             key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
             ws.append([_cell(ws, t(key, language, n=f"{left_out:,}", file=CSV_NAME), "text")])
+    used = {n.casefold() for n in names.values()}
+    for title, table in (extra_sheets or {}).items():
+        title = title[:_MAX_SHEET_NAME]
+        if title.casefold() in used:
+            continue
+        used.add(title.casefold())
+        ws = wb.create_sheet(title=title)
+        kinds_x = [_extra_kind(table[c]) for c in table.columns]
+        for j, col in enumerate(table.columns):
+            ws.column_dimensions[get_column_letter(j + 1)].width = min(_MAX_WIDTH, _width(col) + 4)
+        ws.freeze_panes = "A2"
+        ws.append([_cell(ws, str(c), "text", style=header_style) for c in table.columns])
+        for row in table.iloc[:max_rows].to_numpy(dtype=object):
+            ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds_x)])
     buffer = io.BytesIO()
     wb.save(buffer)
     wb.properties.modified = timestamp  # save() stamps the current time
     core = tostring(wb.properties.to_tree())
     path.write_bytes(_fixed_zip(buffer.getvalue(), core))
+
+
+def _extra_kind(column: pd.Series) -> str:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "date"
+    if pd.api.types.is_integer_dtype(column):
+        return "int"
+    if pd.api.types.is_float_dtype(column):
+        return "money"
+    return "text"
 
 
 def _write_csv(rows: pd.DataFrame, path: Path) -> None:
@@ -309,7 +334,8 @@ def _write_csv(rows: pd.DataFrame, path: Path) -> None:
 def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
                        folder: str | Path, *, language: str,
                        timestamp: dt.datetime | dt.date | None = None,
-                       max_rows_per_sheet: int | None = None) -> list[str]:
+                       max_rows_per_sheet: int | None = None,
+                       extra_sheets: Mapping[str, pd.DataFrame] | None = None) -> list[str]:
     """Write ``action_lists.xlsx`` and ``action_lists.csv`` into ``folder``.
 
     ``tiers`` is ``Analysis.tiers``; ``recommendations`` the result of
@@ -319,7 +345,10 @@ def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
     what Excel holds, 1,048,575 customers): the most urgent customers are kept and a
     last row says how many more are in the CSV, which always lists everybody.
     openpyxl writes about 10,000 cells a second, so a workbook of 100,000 customers
-    takes a minute or two; cap it for very large clients. Returns the file names written.
+    takes a minute or two; cap it for very large clients. ``extra_sheets`` (sheet name
+    -> table) are appended after the tier sheets, e.g. the migration's movers
+    (:func:`tiering.migration.movers_sheets`); text cells are formula-safe there too.
+    Returns the file names written.
     """
     folder = Path(folder)
     require(folder.is_dir(), f"Folder not found: {folder}", where="write_action_lists(folder)",
@@ -340,7 +369,7 @@ def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
         cap = min(cap, max_rows_per_sheet)
     _write_workbook(rows, labels, folder / WORKBOOK_NAME, language=language,
                     currency=recommendations.currency, timestamp=stamp, max_rows=cap,
-                    factor=f"{recommendations.rule.at_risk_factor:g}")
+                    factor=f"{recommendations.rule.at_risk_factor:g}", extra_sheets=extra_sheets)
     _write_csv(rows, folder / CSV_NAME)
     return [WORKBOOK_NAME, CSV_NAME]
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from . import __version__, charts, stats
-from .i18n import t
+from .i18n import has, t
 from .pipeline import Analysis
 from .style import tier_css_classes
 
@@ -142,6 +142,33 @@ def section_strategy(a: Analysis) -> str:
     return _section(a)
 
 
+def section_validation(a: Analysis) -> str:
+    """The holdout check (empty when switched off); a note when it could not run
+    because a streaming engine left too many transactions on disk."""
+    from .validation import section_validation as _section
+
+    return _section(a) + _skipped_note(a, "validation")
+
+
+def section_migration(a: Analysis) -> str:
+    """Tier migration over the periods (empty when switched off)."""
+    from .migration import section_migration as _section
+
+    return _section(a) + _skipped_note(a, "migration")
+
+
+def _skipped_note(a: Analysis, what: str) -> str:
+    skipped = a.extras.get("skipped")
+    if not skipped:
+        return ""
+    if what == "validation" and not a.params.stats.holdout_months:
+        return ""
+    if what == "migration" and a.params.migration.period == "none":
+        return ""
+    lang = _lang(a)
+    return (f'<p class="note">{esc(t(f"report.skipped_{what}", lang, rows=fmt_int(skipped["rows"]), limit=fmt_int(skipped["limit"])))}</p>')
+
+
 def section_summary(a: Analysis) -> str:
     lang, cur = _lang(a), a.params.currency
     s = a.tier_summary
@@ -159,7 +186,13 @@ def section_summary(a: Analysis) -> str:
         (t("report.kpi_top_share", lang, tier=top["tier"]), fmt_pct(top["revenue_share"])),
         (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
     ])
-    findings = stats.describe_findings(a.comparison, language=lang, limit=3)[:3]
+    from .validation import headline
+
+    forward = headline(a)
+    n_stats = 2 if forward else 3
+    findings = stats.describe_findings(a.comparison, language=lang, limit=n_stats)[:n_stats]
+    if forward:
+        findings.append(forward)
     bottom = s.iloc[-1]
     findings.append(t("report.finding_bottom", lang, tier=bottom["tier"],
                       customer_share=fmt_pct(bottom["customer_share"]),
@@ -195,7 +228,7 @@ def section_data(a: Analysis) -> str:
         (t("report.data_rows_rejected", lang),
          f"{fmt_int(src['rows_rejected'])} ({fmt_pct(src['rows_rejected'] / read)})"),
         (t("report.data_returns", lang), fmt_int(src.get("return_rows", 0))),
-        (t("report.data_duplicates", lang), f"{fmt_int(src.get('duplicate_rows', 0))} – {dup_note}"),
+        (t("report.data_duplicates", lang), _duplicates(src.get("duplicate_rows", 0), dup_note, lang)),
         (t("report.data_customers", lang), fmt_int(len(a.tiers))),
         (t("report.data_period", lang), f"{fmt_date(a.period_start, lang)} – {fmt_date(end, lang)}"),
         (t("report.data_as_of", lang), fmt_date(a.as_of, lang)),
@@ -207,12 +240,18 @@ def section_data(a: Analysis) -> str:
     if a.quality.empty:
         out.append(f'<p>{esc(t("report.data_no_rejects", lang))}</p>')
     else:
-        rows = [(t(f"report.reason_{r.reason}", lang), t(f"report.cat_{r.category}", lang),
+        rows = [(t(f"reasons.reason_{r.reason}", lang), t(f"report.cat_{r.category}", lang),
                  fmt_int(r.rows), fmt_pct(r.rows / read)) for r in a.quality.itertuples()]
         out.append(table([t("report.col_reason", lang), t("report.col_category", lang),
                           t("report.col_rows", lang), t("report.col_share", lang)], rows,
                          numeric=(2, 3)))
     return "".join(out)
+
+
+def _duplicates(n, note: str, lang: str) -> str:
+    if n is None:  # a streaming engine with engine.duplicates: skip
+        return t("report.data_duplicates_not_counted", lang)
+    return f"{fmt_int(n)} – {note}"
 
 
 def _file_name(src: dict) -> str:
@@ -253,7 +292,10 @@ def section_appendix(a: Analysis) -> str:
     src = a.source
     enc = src.get("encoding") or "–"
     delim = {",": ",", ";": ";", "\t": "TAB", "|": "|"}.get(src.get("delimiter", ""), "–")
-    cols = ", ".join(f"{role} = {name}" for role, name in src.get("columns", {}).items())
+    sep = ", " if lang == "en" else "，"
+    cols = sep.join(f"{_role(role, lang)} = {name}" for role, name in src.get("columns", {}).items())
+    if src.get("attributes"):
+        cols += sep + t("report.role_attributes", lang) + " = " + sep.join(src["attributes"])
     method = t(f"report.method_name_{a.tiering_params['method']}", lang)
     rows = [
         (t("report.data_file", lang), _file_name(src)),
@@ -269,8 +311,51 @@ def section_appendix(a: Analysis) -> str:
         f"<p>{esc(t('report.appendix_conventions', lang, alpha=a.params.stats.alpha))}</p>",
         f"<h3>{esc(t('report.appendix_provenance', lang))}</h3>",
         table([t("report.col_item", lang), t("report.col_value", lang)], rows),
-        f'<p class="note">{esc(t("report.prov_outputs", lang))}</p>',
+        f"<h3>{esc(t('report.prov_outputs', lang))}</h3>",
+        table([t("report.col_file", lang), t("report.col_content", lang)],
+              [(f"<code>{esc(name)}</code>", esc(t(f"report.file_{key}", lang)))
+               for name, key in _output_files(a)], raw=(0, 1)),
     ])
+
+
+def _role(role: str, lang: str) -> str:
+    key = f"report.role_{role}"
+    return t(key, lang) if has(key) else role
+
+
+def _output_files(a: Analysis) -> list[tuple[str, str]]:
+    """The files a report folder holds for this analysis: (name, text key suffix)."""
+    formats = a.params.output.formats
+    files = [(f"report.{f}", f) for f in ("pdf", "html") if f in formats]
+    files += [("report.ipynb", "ipynb"), ("tiers.csv", "tiers"),
+              ("tier_summary.csv", "tier_summary"), ("comparisons.csv", "comparisons"),
+              ("rejected_rows.csv", "rejected"), ("data_quality.csv", "data_quality"),
+              ("strategies.csv", "strategies")]
+    x = a.extras
+    if x.get("actions") is not None:
+        files += [("action_lists.xlsx", "action_xlsx"), ("action_lists.csv", "action_csv"),
+                  ("budget.csv", "budget"), ("triggers.csv", "triggers")]
+    if x.get("method_comparison") is not None:
+        files += [("method_agreement.csv", "method_agreement"),
+                  ("method_assignments.csv", "method_assignments")]
+    if x.get("stability") is not None:
+        files.append(("stability.csv", "stability"))
+    if x.get("validation") is not None and x["validation"].available:
+        files += [("validation.csv", "validation"), ("validation_tests.csv", "validation_tests")]
+    if x.get("migration") is not None:
+        files += [("migration.csv", "migration"), ("migration_rates.csv", "migration_rates"),
+                  ("migration_sizes.csv", "migration_sizes"), ("movers.csv", "movers")]
+        if x["migration"].previous is not None:
+            files += [("previous_comparison.csv", "previous_comparison"),
+                      ("previous_transitions.csv", "previous_transitions")]
+    files.append(("manifest.json", "manifest"))
+    return files
+
+
+def _subtitle(method: str, lang: str) -> str:
+    from .methods.report import method_subtitle
+
+    return method_subtitle(method, lang)
 
 
 def report_metadata(a: Analysis, *, generated: dt.date | None = None) -> dict:
@@ -280,7 +365,7 @@ def report_metadata(a: Analysis, *, generated: dt.date | None = None) -> dict:
     return {
         "title": a.params.title or t("report.title", lang),
         "client": a.params.client,
-        "subtitle": t(f"report.subtitle_{a.tiering_params['method']}", lang),
+        "subtitle": _subtitle(a.tiering_params["method"], lang),
         "consultant": a.params.consultant,
         "period": f"{fmt_date(a.period_start, lang)} – {fmt_date(end, lang)}",
         "as_of": fmt_date(a.as_of, lang),

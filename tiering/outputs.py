@@ -2,21 +2,41 @@
 
 ``write_tables(analysis, loaded, folder)`` writes every table of one analysis. CSV
 files are UTF-8 with ``\\n`` line ends, no index, ISO timestamps, so the same input
-and parameters give byte-identical files.
+and parameters give byte-identical files. Text cells that a spreadsheet would run as a
+formula (starting with ``=``, ``+``, ``@``, a tab, a carriage return, or ``-`` not
+followed by a number) get a leading ``'``; numbers are written as they are.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 
+from . import actions
+from . import migration as _migration
 from .pipeline import Analysis
+
+_FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?!\s*[\d.,]+(?:[eE][-+]?\d+)?\s*$))")
+
+
+def formula_safe(value):
+    """``value`` with a leading ``'`` when a spreadsheet would run it as a formula."""
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8",
-              date_format="%Y-%m-%d %H:%M:%S")
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(formula_safe)
+        elif isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(str).map(formula_safe)
+    out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8",
+               date_format="%Y-%m-%d %H:%M:%S")
 
 
 def _flatten_lists(df: pd.DataFrame) -> pd.DataFrame:
@@ -36,10 +56,37 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
         "tiers.csv": tiers,
         "tier_summary.csv": analysis.tier_summary,
         "comparisons.csv": analysis.comparison.tests,
-        "rejected_rows.csv": loaded.rejected,
         "data_quality.csv": analysis.quality,
         "strategies.csv": _flatten_lists(analysis.strategies),
     }
+    if loaded.rejected is not None:  # a streaming engine wrote rejected_rows.csv itself
+        tables["rejected_rows.csv"] = loaded.rejected
+    extras = analysis.extras
+    mc = extras.get("method_comparison")
+    if mc is not None:
+        tables["method_agreement.csv"] = mc.agreement
+        tables["method_assignments.csv"] = mc.assignments
+    if extras.get("stability") is not None:
+        tables["stability.csv"] = extras["stability"]
+    validation = extras.get("validation")
+    if validation is not None and validation.available:
+        tables.update(_validation_tables(validation))
     for name, df in tables.items():
         write_csv(df, folder / name)
-    return list(tables)
+    written = list(tables) + ([] if loaded.rejected is not None else ["rejected_rows.csv"])
+    migration = extras.get("migration")
+    written += _migration.write_tables(migration, folder)
+    recs = extras.get("actions")
+    if recs is not None:
+        language = analysis.params.language
+        written += actions.write_action_lists(
+            analysis.tiers, recs, folder, language=language, timestamp=analysis.as_of,
+            extra_sheets=_migration.movers_sheets(migration, language=language))
+        written += actions.write_strategy_tables(recs, folder, language=language)
+    return written
+
+
+def _validation_tables(validation) -> dict[str, pd.DataFrame]:
+    """The holdout check: per grouping (tiering, random baseline) and tier
+    (validation.csv) and its tests (validation_tests.csv)."""
+    return {"validation.csv": validation.tiers, "validation_tests.csv": validation.tests}

@@ -19,7 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .engines import EngineSpec
 from .errors import ParamsError, closest
+from .migration import MigrationSpec
 
 MAX_PARAMS_BYTES = 256 * 1024
 
@@ -506,6 +508,8 @@ class Params(_Strict):
     stats: StatsSpec = Field(default_factory=StatsSpec)
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    migration: MigrationSpec = Field(default_factory=MigrationSpec)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
 
     def to_notebook(self) -> dict[str, Any]:
         """The parameters as JSON-safe values, one entry per top-level key."""
@@ -660,7 +664,24 @@ def validate(raw: dict[str, Any], *, base_dir: str | Path = ".", source: str | N
     if playbook is not None and not playbook.is_absolute():
         playbook = (base / playbook).resolve()
     strategy = params.strategy.model_copy(update={"playbook": playbook})
-    return params.model_copy(update={"data": data, "strategy": strategy})
+
+    def resolved(path: Path | None) -> Path | None:
+        return None if path is None or path.is_absolute() else (base / path).resolve()
+
+    update: dict[str, Any] = {"data": data, "strategy": strategy}
+    if params.output.logo is not None and not params.output.logo.is_absolute():
+        update["output"] = params.output.model_copy(update={"logo": resolved(params.output.logo)})
+    if params.migration.previous_report is not None \
+            and not params.migration.previous_report.is_absolute():
+        update["migration"] = params.migration.model_copy(
+            update={"previous_report": resolved(params.migration.previous_report)})
+    engine_paths = {k: resolved(getattr(params.engine, k))
+                    for k in ("temp_directory", "cache_dir")
+                    if getattr(params.engine, k) is not None
+                    and not getattr(params.engine, k).is_absolute()}
+    if engine_paths:
+        update["engine"] = params.engine.model_copy(update=engine_paths)
+    return params.model_copy(update=update)
 
 
 def load(path: str | Path, *, overrides: list[str] | None = None) -> Params:

@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import engines, methods, stats, strategy
 from . import features as _features
 from . import io as _io
-from . import methods, stats, strategy
-from .errors import TieringError
+from . import migration as _migration
+from . import validation as _validation
+from .errors import DataError, TieringError
+from .methods import compare
 from .params import Params
 
 SUMMARY_COLUMNS = ("tier", "tier_rank", "customers", "customer_share", "revenue", "revenue_share",
@@ -123,24 +126,89 @@ def _checks(tiers: pd.DataFrame, summary: pd.DataFrame, min_size: int) -> list[t
     return out
 
 
-def run(params: Params) -> tuple[Analysis, _io.LoadResult]:
-    """Run the whole analysis. Returns the analysis and the load result (with the
-    clean transactions and the rejected rows)."""
-    timings: dict = {}
+# Above this many customers, the pairwise stage of the statistics (post-hoc tests and
+# pairwise effect sizes) runs on a seeded subsample per tier; the report says so.
+POSTHOC_MAX_N = 100_000
+# The streaming engines keep the transactions on disk; the analyses that need them
+# (holdout validation, migration) read them back into memory only up to this many rows.
+MAX_TRANSACTIONS_IN_MEMORY = 20_000_000
+
+
+@dataclass(frozen=True)
+class EngineLoad:
+    """What ``run`` returns in place of :class:`tiering.io.LoadResult` when a streaming
+    engine computed the features: the same facts, with the rejected rows already
+    written to ``rejected_path`` (``rejected`` is None) and ``transactions`` None when
+    they were too many to read back."""
+
+    transactions: pd.DataFrame | None
+    rejected: None
+    quality: pd.DataFrame
+    source: dict
+    as_of: dt.date
+    window_start: dt.date | None
+    attributes: tuple[str, ...]
+    rejected_path: Path | None
+    result: engines.FeatureResult | None = field(default=None, repr=False)
+
+    @property
+    def rows_read(self) -> int:
+        return self.source["rows_read"]
+
+
+def _no_transactions(params: Params, rows_read: int, quality: pd.DataFrame) -> TieringError:
+    reasons = ", ".join(f"{r.reason} ({r.rows:,})" for r in quality.itertuples())
+    return DataError(f"No usable transactions: all {rows_read:,} rows were rejected",
+                     where=str(params.data.path),
+                     hint=f"reasons: {reasons or 'none'}; check data.columns, as_of and window "
+                          "(rejected_rows.csv lists every row with its reason)")
+
+
+def _load_features(params: Params, timings: dict, rejected_path: Path | None):
+    """(features, loaded, first transaction date) on the engine ``params.engine`` picks."""
     window = params.window
-    with _timed(timings, "load"):
-        loaded = _io.load(params.data, as_of=params.as_of, window_start=window.start,
-                          window_months=window.months)
-    if loaded.transactions.empty:
-        reasons = ", ".join(f"{r.reason} ({r.rows:,})" for r in loaded.quality.itertuples())
-        raise TieringError(f"No usable transactions: all {loaded.rows_read:,} rows were rejected",
-                           where=str(params.data.path),
-                           hint=f"reasons: {reasons}; see data.columns, as_of and window")
+    engine = engines.choose_engine(params.data, params.engine)
+    if engine == "pandas":
+        with _timed(timings, "load"):
+            loaded = _io.load(params.data, as_of=params.as_of, window_start=window.start,
+                              window_months=window.months)
+        if loaded.transactions.empty:
+            raise _no_transactions(params, loaded.rows_read, loaded.quality)
+        loaded.source.setdefault("engine", "pandas")
+        with _timed(timings, "features"):
+            feats = _features.customer_features(loaded.transactions, as_of=loaded.as_of,
+                                                attributes=loaded.attributes)
+        return feats, loaded, loaded.transactions["order_date"].min()
     with _timed(timings, "features"):
-        feats = _features.customer_features(loaded.transactions, as_of=loaded.as_of,
-                                            attributes=loaded.attributes)
+        res = engines.compute_features(params.data, as_of=params.as_of, window_start=window.start,
+                                       window_months=window.months, spec=params.engine,
+                                       rejected_path=rejected_path)
+    if res.features.empty:
+        raise _no_transactions(params, res.rows_read, res.quality)
+    transactions = None
+    if res.source["rows_used"] <= MAX_TRANSACTIONS_IN_MEMORY and (
+            params.stats.holdout_months or params.migration.period != "none"):
+        with _timed(timings, "transactions"):
+            transactions = engines.clean_transactions(res, params.data, spec=params.engine)
+    loaded = EngineLoad(transactions=transactions, rejected=None, quality=res.quality,
+                        source=res.source, as_of=res.as_of, window_start=res.window_start,
+                        attributes=tuple(res.attributes), rejected_path=res.rejected_path,
+                        result=res)
+    return res.features, loaded, res.first_date
+
+
+def run(params: Params, *, rejected_path: str | Path | None = None
+        ) -> tuple[Analysis, _io.LoadResult | EngineLoad]:
+    """Run the whole analysis. Returns the analysis and the load result (the clean
+    transactions and the rejected rows; an :class:`EngineLoad` when a streaming engine
+    ran, which writes the rejected rows to ``rejected_path`` itself)."""
+    timings: dict = {}
+    extras: dict = {}
+    feats, loaded, first = _load_features(params, timings,
+                                          Path(rejected_path) if rejected_path else None)
+    transactions = loaded.transactions
     with _timed(timings, "tiering"):
-        result = methods.fit(feats, params.tiering)
+        result = methods.fit(feats, params.tiering, seed=params.seed)
         scores = result.assignments.drop(columns=["customer_id"])
         tiers = pd.concat([feats, scores], axis=1)
         lead = ["customer_id"] + (["customer_name"] if "customer_name" in tiers else [])
@@ -148,27 +216,59 @@ def run(params: Params) -> tuple[Analysis, _io.LoadResult]:
                                                  if c not in lead + ["tier", "tier_rank"]]
         tiers = tiers[order]
         summary = tier_summary(tiers)
-        monthly = _monthly(loaded.transactions, tiers)
+        if isinstance(loaded, EngineLoad):
+            monthly = engines.monthly_by_tier(loaded.result, tiers, params.data,
+                                              spec=params.engine)
+        else:
+            monthly = _monthly(transactions, tiers)
+    with _timed(timings, "method_comparison"):
+        comparison_of_methods = compare.compare_methods(feats, params.tiering, seed=params.seed,
+                                                        result=result)
+        if comparison_of_methods is not None:
+            extras["method_comparison"] = comparison_of_methods
+        stab = compare.stability(feats, params.tiering, seed=params.seed, result=result)
+        if stab is not None:
+            extras["stability"] = stab
     with _timed(timings, "statistics"):
         categorical = [a for a in loaded.attributes
                        if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
         comparison = stats.compare_tiers(
             tiers, metrics=list(params.stats.metrics), categorical=categorical,
-            alpha=params.stats.alpha, min_group_size=params.stats.min_group_size,
-            n_boot=params.stats.n_boot, seed=params.seed)
+            test=params.stats.test, alpha=params.stats.alpha,
+            min_group_size=params.stats.min_group_size, n_boot=params.stats.n_boot,
+            seed=params.seed, max_posthoc_n=POSTHOC_MAX_N)
+    as_of = loaded.as_of
+    if transactions is not None:
+        with _timed(timings, "validation"):
+            validation = _validation.holdout_validation(transactions, params=params, as_of=as_of)
+        if validation is not None:
+            extras["validation"] = validation
+        with _timed(timings, "migration"):
+            migration = _migration.analyse_migration(
+                transactions, params=params, spec=params.migration, as_of=as_of,
+                attributes=loaded.attributes)
+        if migration is not None:
+            extras["migration"] = migration
+    elif params.stats.holdout_months or params.migration.period != "none":
+        extras["skipped"] = {"reason": "too_many_transactions",
+                             "rows": int(loaded.source["rows_used"]),
+                             "limit": MAX_TRANSACTIONS_IN_MEMORY}
     with _timed(timings, "strategy"):
         playbook = strategy.load_playbook(params.strategy.playbook)
         strategies = strategy.tier_strategies(summary, language=params.language,
                                               playbook=playbook, currency=params.currency)
-    first = loaded.transactions["order_date"].min()
+        extras["actions"] = strategy.recommend(tiers, summary, spec=params.strategy,
+                                               currency=params.currency, playbook=playbook)
+    warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
     analysis = Analysis(
-        params=params, source=loaded.source, as_of=loaded.as_of,
+        params=params, source=loaded.source, as_of=as_of,
         window_start=loaded.window_start,
-        period_start=loaded.window_start or first.date(),
+        period_start=loaded.window_start or pd.Timestamp(first).date(),
         quality=loaded.quality, tiers=tiers, thresholds=result.thresholds,
         tiering_params={"method": result.method, **result.params},
         tier_summary=summary, monthly=monthly, comparison=comparison, strategies=strategies,
-        warnings=tuple(_checks(tiers, summary, params.tiering.min_tier_size)), timings=timings)
+        warnings=tuple(warnings),
+        timings=timings, extras=extras)
     return analysis, loaded
 
 

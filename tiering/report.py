@@ -255,7 +255,7 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
         timings: dict = {}
         started = time.perf_counter()
         try:
-            analysis, loaded = pipeline.run(params)
+            analysis, loaded = pipeline.run(params, rejected_path=work / "rejected_rows.csv")
             timings.update(analysis.timings)
             t0 = time.perf_counter()
             outputs.write_tables(analysis, loaded, work)

@@ -211,6 +211,12 @@ def _conventions(a, comparison, lang: str) -> str:
         t("stats.conventions_intervals", lang, n_boot=fmt_int(p.get("n_boot", 0)),
           seed=p.get("seed", 0), min_n=p.get("min_group_size", "")),
     ]
+    sub = p.get("posthoc_subsampled") or []
+    if sub:
+        tiers = list(dict.fromkeys(str(x["tier"]) for x in sub))
+        lines.append(t("stats.conventions_subsampled", lang,
+                       tiers=(", " if lang == "en" else "、").join(tiers),
+                       n=fmt_int(sub[0]["n_used"]), seed=p.get("seed", 0)))
     body = "".join(f"<p>{esc(x)}</p>" for x in lines)
     return (f"<h3>{esc(t('stats.conventions_title', lang))}</h3>"
             f'<div class="note">{body}</div>')

@@ -498,6 +498,42 @@ def _extract(analysis) -> Validation | None:
     return extras.get("validation")
 
 
+def _dates(p: dict, lang: str) -> dict:
+    from .narrative import fmt_date
+
+    return {"history_end": fmt_date(p["history_end"], lang),
+            "start": fmt_date(p["cutoff"], lang), "end": fmt_date(p["period_end"], lang),
+            "months": p["months"]}
+
+
+def _top_finding(top, rtop, lang: str, dates: dict) -> str:
+    from .narrative import fmt_pct
+
+    return t("validation.finding_top", lang, tier=top["tier"], **dates,
+             revenue_share=fmt_pct(top["revenue_share"], lang, 0),
+             customer_share=fmt_pct(top["customer_share"], lang, 0),
+             lift=_lift(top["lift"]), low=_lift(top["lift_ci_low"]),
+             high=_lift(top["lift_ci_high"]), random_lift=_lift(rtop["lift"]),
+             random_low=_lift(rtop["lift_ci_low"]), random_high=_lift(rtop["lift_ci_high"]))
+
+
+def headline(analysis) -> str | None:
+    """The check's main finding (the top tier's share of next-period revenue against a
+    random grouping) for the executive summary; None when the check did not run."""
+    v = _extract(analysis)
+    if v is None or not v.available:
+        return None
+    tiers = v.tiers
+    tiered = tiers[(tiers["grouping"] == "tiering") & (tiers["customers"] > 0)]
+    if tiered.empty or not np.isfinite(tiered["lift"]).any():
+        return None
+    top = tiered.iloc[0]
+    random = tiers[(tiers["grouping"] == "random") & (tiers["tier"] == top["tier"])]
+    if random.empty:
+        return None
+    return _top_finding(top, random.iloc[0], analysis.params.language, _dates(v.params, analysis.params.language))
+
+
 def section_validation(analysis, validation: Validation | None = None) -> str:
     """The report section (HTML) on the forward-looking check, in the report language.
 
@@ -538,9 +574,7 @@ def section_validation(analysis, validation: Validation | None = None) -> str:
         parts.append(f'<div class="note">{esc(t("validation.unavailable_" + v.reason, lang, **fields))}</div>')
         return "".join(parts)
 
-    dates = {"history_end": fmt_date(p["history_end"], lang),
-             "start": fmt_date(p["cutoff"], lang), "end": fmt_date(p["period_end"], lang),
-             "months": months}
+    dates = _dates(p, lang)
     parts.append(f'<p class="lead">{esc(t("validation.lead", lang, **dates))}</p>')
     tiers = v.tiers
     tiered = tiers[tiers["grouping"] == "tiering"].reset_index(drop=True)
@@ -552,13 +586,7 @@ def section_validation(analysis, validation: Validation | None = None) -> str:
     top, bottom = nonempty.iloc[0], nonempty.iloc[-1]
     rtop = random[random["tier"] == top["tier"]].iloc[0]
     if have_revenue:
-        findings.append(t("validation.finding_top", lang, tier=top["tier"], **dates,
-                          revenue_share=fmt_pct(top["revenue_share"], lang, 0),
-                          customer_share=fmt_pct(top["customer_share"], lang, 0),
-                          lift=_lift(top["lift"]), low=_lift(top["lift_ci_low"]),
-                          high=_lift(top["lift_ci_high"]), random_lift=_lift(rtop["lift"]),
-                          random_low=_lift(rtop["lift_ci_low"]),
-                          random_high=_lift(rtop["lift_ci_high"])))
+        findings.append(_top_finding(top, rtop, lang, dates))
         if bottom["tier"] != top["tier"]:
             findings.append(t("validation.finding_bottom", lang, tier=bottom["tier"],
                               revenue_share=fmt_pct(bottom["revenue_share"], lang, 0),

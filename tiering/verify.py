@@ -126,15 +126,15 @@ def _input_checks(manifest: dict) -> list[dict]:
 def _rebuild_checks(folder: Path, manifest: dict) -> list[dict]:
     from . import outputs, params, pipeline
 
-    try:
-        cfg = params.validate(manifest.get("parameters") or {}, base_dir=folder,
-                              source=f"{folder / 'manifest.json'} (parameters)")
-        analysis, loaded = pipeline.run(cfg)
-    except TieringError as exc:
-        return [_row("rebuild", "(analysis)", "different",
-                     detail=f"could not rerun the analysis: {exc.message}")]
     rows = []
     with tempfile.TemporaryDirectory(prefix=".tiering-verify-") as tmp:
+        try:
+            cfg = params.validate(manifest.get("parameters") or {}, base_dir=folder,
+                                  source=f"{folder / 'manifest.json'} (parameters)")
+            analysis, loaded = pipeline.run(cfg, rejected_path=Path(tmp) / "rejected_rows.csv")
+        except TieringError as exc:
+            return [_row("rebuild", "(analysis)", "different",
+                         detail=f"could not rerun the analysis: {exc.message}")]
         written = outputs.write_tables(analysis, loaded, Path(tmp))
         for name in sorted(written):
             listed = manifest["outputs"].get(name)

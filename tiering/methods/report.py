@@ -322,10 +322,6 @@ def stability_html(a, stab: pd.DataFrame | None, lang: str) -> str:
         rows.append((badge(str(r.tier), classes), fmt_int(r.customers), fmt_pct(r.unchanged_share),
                      f"{fmt_pct(r.unchanged_low)} – {fmt_pct(r.unchanged_high)}",
                      fmt_pct(r.moved_up_share), fmt_pct(r.moved_down_share)))
-    out.append(table([t("metrics.tier", lang), t("report.col_customers", lang),
-                      t("methods.col_unchanged", lang), t("methods.col_range", lang),
-                      t("methods.col_moved_up", lang), t("methods.col_moved_down", lang)], rows,
-                     numeric=(1, 2, 3, 4, 5), raw=(0,)))
     notes = []
     if "overall_unchanged" in attrs:
         notes.append(t("methods.stability_overall", lang, share=fmt_pct(attrs["overall_unchanged"])))
@@ -336,6 +332,10 @@ def stability_html(a, stab: pd.DataFrame | None, lang: str) -> str:
         notes.append(t("methods.stability_cluster", lang, k=a.tiering_params.get("k")))
     if notes:
         out.append(f"<p>{esc(' '.join(notes))}</p>")
+    out.append(table([t("metrics.tier", lang), t("report.col_customers", lang),
+                      t("methods.col_unchanged", lang), t("methods.col_range", lang),
+                      t("methods.col_moved_up", lang), t("methods.col_moved_down", lang)], rows,
+                     numeric=(1, 2, 3, 4, 5), raw=(0,)))
     for r in stab.itertuples():
         if r.evaluated and r.unchanged_share < UNSTABLE:
             out.append(f'<div class="warning">{esc(t("methods.stability_unstable", lang, tier=r.tier, share=fmt_pct(r.unchanged_share)))}</div>')
