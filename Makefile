@@ -1,13 +1,13 @@
 # Customer tiering: `make report` builds the demo report, `make test` runs the tests.
 # Both set everything up on a fresh machine: the .venv virtual environment, the
-# project with its dev extra, and (through apt, when available and permitted) the
+# project with its dev and spark extras, and (through apt, when available and permitted) the
 # system packages: Noto CJK fonts, poppler-utils (tests), HarfBuzz subsetting (PDF).
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := fonts-noto-cjk poppler-utils libharfbuzz-subset0
+APT_PACKAGES := fonts-noto-cjk poppler-utils libharfbuzz-subset0 openjdk-17-jre-headless
 PARAMS ?= params/demo.yaml
 
 .DEFAULT_GOAL := help
@@ -21,14 +21,15 @@ setup: $(STAMP) system-deps ## create .venv, install the project and the system 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,spark]'
 	@touch $(STAMP)
 
-system-deps: ## install fonts-noto-cjk, poppler-utils and libharfbuzz-subset0 via apt when missing
+system-deps: ## install fonts-noto-cjk, poppler-utils, libharfbuzz-subset0 and Java 17 (Spark) via apt when missing
 	@missing=""; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
@@ -41,7 +42,7 @@ system-deps: ## install fonts-noto-cjk, poppler-utils and libharfbuzz-subset0 vi
 	  echo "WARNING: missing system packages:$$missing"; \
 	  echo "  Install them with your package manager, e.g.: sudo apt-get install$$missing"; \
 	  echo "  Without fonts-noto-cjk, Chinese reports fall back to another font (may show boxes);"; \
-	  echo "  without poppler-utils, the PDF text tests are skipped."; \
+	  echo "  without poppler-utils, the PDF text tests are skipped; without Java, the Spark test is skipped."; \
 	fi
 
 report: setup ## build the demo report into reports/demo (PARAMS=... for another file)
@@ -56,9 +57,9 @@ test: setup ## run the whole test suite
 test-fast: setup ## run the tests without the slow end-to-end reports
 	$(PY) -m pytest -m "not slow"
 
-benchmark: setup ## time the pipeline steps (see benchmarks/README.md)
+benchmark: setup ## time the feature step and whole reports (see BENCHMARKS.md)
 	$(PY) benchmarks/run.py
 
 clean: ## remove generated reports and caches (keeps .venv)
-	rm -rf reports/*/ reports/.*tmp* .pytest_cache .hypothesis
+	rm -rf reports/*/ reports/.*tmp* reports/.*.lock .pytest_cache .hypothesis .tiering-cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -52,6 +52,8 @@ END = pd.Timestamp("2025-12-31")
 N_DAYS = (END - START).days + 1  # 731 (2024 is a leap year)
 
 N_CUSTOMERS = 3000
+# customer index (in customer-number order) -> name; see make_customers
+HOSTILE_NAMES = {17: '=HYPERLINK("http://example.com","x")', 42: "<script>alert(1)</script>"}
 N_KEY_ACCOUNTS = 6  # a handful of very large business customers
 FIRST_CUSTOMER_NUMBER = 1001  # IDs 001001 ... 004000: all have leading zeros
 
@@ -203,6 +205,10 @@ def make_customers(rng: np.random.Generator) -> Customers:
 
     ids = np.array([f"{FIRST_CUSTOMER_NUMBER + i:06d}" for i in range(n)], dtype=object)
     names = np.array([make_name(rng, TYPES[t]) for t in ctype], dtype=object)
+    # Two hostile names, on purpose (no random draws, so nothing else changes): the
+    # report must show them as text, the action-list workbook must not run the formula.
+    for i, hostile in HOSTILE_NAMES.items():
+        names[i] = hostile
     return Customers(ids, names, region, ctype, channel_pref, category_pref, acquired,
                      active_until, one_time, rate, order_value, key)
 

@@ -17,7 +17,8 @@ def _name(spec: str) -> tuple[str, str]:
 
 def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    wanted = dict(_name(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    wanted = dict(_name(s) for s in project["dependencies"] + extras["dev"] + extras["spark"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     have = dict(_name(s.split("#")[0]) for s in conda)
@@ -25,8 +26,8 @@ def test_environment_yml_mirrors_pyproject():
     have.pop("pip")
     assert have == wanted
     pip = [d for d in env["dependencies"] if isinstance(d, dict)]
-    assert pip == [{"pip": ["-e .[dev]"]}]
-    assert env["dependencies"][-1] == {"pip": ["-e .[dev]"]}
+    assert pip == [{"pip": ["-e .[dev,spark]"]}]
+    assert env["dependencies"][-1] == {"pip": ["-e .[dev,spark]"]}
 
 
 def test_notebook_defaults_match_demo_params():

@@ -26,7 +26,11 @@ from .conftest import DEMO_DATA, ONLINE_RETAIL, ROOT, need_tool
 
 DEMO_PARAMS = ROOT / "params" / "demo.yaml"
 EXPECTED_FILES = {"report.html", "report.pdf", "report.ipynb", "tiers.csv", "tier_summary.csv",
-                  "comparisons.csv", "rejected_rows.csv", "manifest.json"}
+                  "comparisons.csv", "rejected_rows.csv", "manifest.json", "action_lists.xlsx",
+                  "action_lists.csv", "budget.csv", "triggers.csv", "method_agreement.csv",
+                  "stability.csv", "validation.csv", "migration.csv", "movers.csv"}
+HYPERLINK = '=HYPERLINK("http://example.com","x")'
+SCRIPT = "<script>alert(1)</script>"
 
 
 def pdf_text(path: Path) -> str:
@@ -109,6 +113,52 @@ def test_demo_pdf_content(demo_report):
     assert "<script src" not in html and "cdn." not in html
     for tier in ("A", "B", "C"):
         assert 'tier-badge' in html and f">{tier}</span>" in html
+
+
+@pytest.mark.slow
+def test_demo_report_has_every_analysis(demo_report):
+    text = pdf_text(demo_report / "report.pdf")
+    for heading in ("Would another method give the same tiers?", "How stable are the tiers?",
+                    "Do the tiers predict what customers do next?", "Tier migration over time",
+                    "Transition matrix", "Where to put the budget", "Files in the report folder"):
+        assert heading in text, heading
+    agreement = pd.read_csv(demo_report / "method_agreement.csv")
+    assert agreement["other_method"].tolist() == ["rfm"]
+    assert -1 <= agreement["adjusted_rand"].iloc[0] <= 1
+    validation = pd.read_csv(demo_report / "validation.csv")
+    assert set(validation["grouping"]) == {"tiering", "random"}
+    top = validation[(validation["grouping"] == "tiering") & (validation["tier"] == "A")].iloc[0]
+    assert top["lift"] > 1.5  # the A tier earns well over its share of next quarter's revenue
+    migration = pd.read_csv(demo_report / "migration.csv")
+    assert {"from_state", "to_state", "customers"} <= set(migration.columns)
+    budget = pd.read_csv(demo_report / "budget.csv")
+    assert budget["amount"].sum() == pytest.approx(100_000, abs=1)
+    assert budget["share"].sum() == pytest.approx(1)
+
+
+@pytest.mark.slow
+def test_demo_action_workbook_has_a_sheet_per_tier_and_formulas_as_text(demo_report):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(demo_report / "action_lists.xlsx")
+    assert wb.sheetnames[:3] == ["A", "B", "C"]
+    assert any("top" in n.lower() or "rose" in n.lower() for n in wb.sheetnames[3:]), wb.sheetnames
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row
+             if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert cells, "the hostile demo customer is missing from the workbook"
+    for c in cells:
+        assert c.data_type == "s" and not c.value.startswith("=")
+        assert c.value == "'" + HYPERLINK
+    tiers = pd.read_csv(demo_report / "tiers.csv", dtype=str, keep_default_na=False)
+    assert "'" + HYPERLINK in set(tiers["customer_name"])
+    assert not tiers["customer_name"].str.match(r"^[=+@]").any()
+
+
+@pytest.mark.slow
+def test_markup_in_customer_names_is_text_in_html(demo_report):
+    html = (demo_report / "report.html").read_text(encoding="utf-8")
+    assert SCRIPT not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 @pytest.mark.slow
@@ -205,6 +255,15 @@ def test_online_retail_report(tmp_path):
     assert share[a].sum() - share[a].min() < 0.8
     text = pdf_text(out / "report.pdf")
     assert "Online Retail (UCI)" in text and "541,909" in text
+    # quarterly migration: matrix, flow chart, churn by tier, and its tables
+    for heading in ("Tier migration over time", "Transition matrix", "Churn, downgrades and upgrades by tier"):
+        assert heading in text, heading
+    migration = pd.read_csv(out / "migration.csv", parse_dates=["period_start", "period_end"])
+    assert migration["period_end"].nunique() >= 2
+    gaps = migration["period_end"].drop_duplicates().sort_values().diff().dropna()
+    assert gaps.dt.days.between(89, 92).all()  # quarters
+    rates = pd.read_csv(out / "migration_rates.csv")
+    assert {"tier", "churn_rate", "upgrade_rate", "downgrade_rate"} <= set(rates.columns)
 
 
 # ---- provenance and reproducibility ---------------------------------------------------

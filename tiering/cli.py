@@ -30,9 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tiering", description="Customer tiering reports.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    # --debug also after the command (tiering report x.yaml --debug)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("report", help="build a report (HTML, PDF, tables) from a parameter file")
+    r = sub.add_parser("report", parents=[common], help="build a report (HTML, PDF, tables) from a parameter file")
     r.add_argument("params", help="YAML parameter file, e.g. params/demo.yaml")
     r.add_argument("--output", "-o", help="report folder (default: output.dir or reports/<client>)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -42,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                                       "notebooks/tiering_report.ipynb (same parameters cell)")
     r.add_argument("--result-json", help=argparse.SUPPRESS)  # for tiering batch
 
-    b = sub.add_parser("batch", help="build many reports in parallel, with an index.html",
+    b = sub.add_parser("batch", parents=[common], help="build many reports in parallel, with an index.html",
                        description="Build one report per parameter file, in parallel processes. "
                                    "Each goes to DIR/<client>/ (output.dir is ignored); a failing "
                                    "client does not stop the others. Writes DIR/index.html and "
@@ -60,11 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--language", choices=("en", "zh"), default="en",
                    help="language of index.html (default: en)")
 
-    v = sub.add_parser("validate", help="check a parameter file and the data's columns; runs nothing")
+    v = sub.add_parser("validate", parents=[common], help="check a parameter file and the data's columns; runs nothing")
     v.add_argument("params")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
-    i = sub.add_parser("init", help="inspect a data file and write a commented parameter file",
+    i = sub.add_parser("init", parents=[common], help="inspect a data file and write a commented parameter file",
                        description="Inspect a data file (format, encoding, sheet, header row, "
                                    "column roles, attribute columns, cancellations) and write a "
                                    "commented parameter file to edit.")
@@ -73,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="parameter file to write (default: params.yaml)")
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    c = sub.add_parser("verify", help="check a report folder against its manifest.json",
+    c = sub.add_parser("verify", parents=[common], help="check a report folder against its manifest.json",
                        description="Recompute the SHA-256 of every output and input file listed "
                                    "in DIR/manifest.json and report what no longer matches; "
                                    "exits with 1 on any mismatch.")

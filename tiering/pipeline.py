@@ -226,9 +226,9 @@ def run(params: Params, *, rejected_path: str | Path | None = None
                                                         result=result)
         if comparison_of_methods is not None:
             extras["method_comparison"] = comparison_of_methods
-        stab = compare.stability(feats, params.tiering, seed=params.seed, result=result)
-        if stab is not None:
-            extras["stability"] = stab
+        if params.tiering.stability.n_boot > 0:  # None: the method's cut-offs are fixed
+            extras["stability"] = compare.stability(feats, params.tiering, seed=params.seed,
+                                                    result=result)
     with _timed(timings, "statistics"):
         categorical = [a for a in loaded.attributes
                        if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
