@@ -52,3 +52,22 @@ def test_streaming_engine_writes_every_rejected_row(both):
     assert len(rej_db) == a_db.source["rows_rejected"] == len(rej_pd) > 0
     assert rej_db["row"].tolist() == rej_pd["row"].tolist()
     assert rej_db["reason"].tolist() == rej_pd["reason"].tolist()
+
+
+def test_large_data_runs_migration_and_holdout_on_a_customer_sample(monkeypatch):
+    from tiering import narrative
+
+    monkeypatch.setattr(pipeline, "MAX_TRANSACTIONS_IN_MEMORY", 10_000)
+    cfg = params.load(DEMO, overrides=["engine.engine=duckdb", "engine.threads=2",
+                                       "stats.n_boot=200", "tiering.compare_with=[]"])
+    analysis, loaded = pipeline.run(cfg)
+    sample = analysis.source["transactions_sample"]
+    assert sample["of_customers"] == len(analysis.tiers) == 3000
+    assert 0 < sample["customers"] < 3000 and sample["rows"] < sample["of_rows"]
+    assert loaded.transactions["customer_id"].nunique() == sample["customers"]
+    # the same customers on every run (seeded by customer id)
+    again, _ = pipeline.run(cfg)
+    assert again.source["transactions_sample"] == sample
+    html = narrative.section_migration(analysis)
+    assert html.index("random sample of") < html.index('class="lead"')
+    assert "random sample of" in narrative.section_validation(analysis)

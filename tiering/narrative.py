@@ -147,26 +147,36 @@ def section_validation(a: Analysis) -> str:
     because a streaming engine left too many transactions on disk."""
     from .validation import section_validation as _section
 
-    return _section(a) + _skipped_note(a, "validation")
+    return _after_heading(_section(a), _skipped_note(a, "validation"))
 
 
 def section_migration(a: Analysis) -> str:
     """Tier migration over the periods (empty when switched off)."""
     from .migration import section_migration as _section
 
-    return _section(a) + _skipped_note(a, "migration")
+    return _after_heading(_section(a), _skipped_note(a, "migration"))
+
+
+def _after_heading(html: str, note: str) -> str:
+    if not html or not note:
+        return html
+    return html.replace("</h2>", "</h2>" + note, 1) if "</h2>" in html else note + html
 
 
 def _skipped_note(a: Analysis, what: str) -> str:
-    skipped = a.extras.get("skipped")
-    if not skipped:
+    """A note when the analysis ran on a sample of customers (very large data)."""
+    sample = a.source.get("transactions_sample")
+    if not sample:
         return ""
     if what == "validation" and not a.params.stats.holdout_months:
         return ""
     if what == "migration" and a.params.migration.period == "none":
         return ""
     lang = _lang(a)
-    return (f'<p class="note">{esc(t(f"report.skipped_{what}", lang, rows=fmt_int(skipped["rows"]), limit=fmt_int(skipped["limit"])))}</p>')
+    return ('<p class="note">' + esc(t("report.sampled_analysis", lang,
+            customers=fmt_int(sample["customers"]), of_customers=fmt_int(sample["of_customers"]),
+            rows=fmt_int(sample["rows"]), of_rows=fmt_int(sample["of_rows"]),
+            seed=sample["seed"])) + "</p>")
 
 
 def section_summary(a: Analysis) -> str:

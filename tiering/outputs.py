@@ -18,6 +18,10 @@ from . import actions
 from . import migration as _migration
 from .pipeline import Analysis
 
+# The action-list workbook holds at most this many customers per tier sheet, the most
+# urgent first (the CSV lists everybody): openpyxl writes about 70,000 cells a second.
+ACTION_SHEET_MAX_ROWS = 10_000
+
 _FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?!\s*[\d.,]+(?:[eE][-+]?\d+)?\s*$))")
 
 
@@ -81,7 +85,7 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
         language = analysis.params.language
         written += actions.write_action_lists(
             analysis.tiers, recs, folder, language=language, timestamp=analysis.as_of,
-            extra_sheets=_migration.movers_sheets(migration, language=language))
+            max_rows_per_sheet=ACTION_SHEET_MAX_ROWS, extra_sheets=_migration.movers_sheets(migration, language=language))
         written += actions.write_strategy_tables(recs, folder, language=language)
     return written
 

@@ -130,8 +130,10 @@ def _checks(tiers: pd.DataFrame, summary: pd.DataFrame, min_size: int) -> list[t
 # pairwise effect sizes) runs on a seeded subsample per tier; the report says so.
 POSTHOC_MAX_N = 100_000
 # The streaming engines keep the transactions on disk; the analyses that need them
-# (holdout validation, migration) read them back into memory only up to this many rows.
-MAX_TRANSACTIONS_IN_MEMORY = 20_000_000
+# (holdout validation, migration) read them back into memory: all of them up to this
+# many rows, else those of a seeded random sample of customers with about this many
+# rows (the report says so).
+MAX_TRANSACTIONS_IN_MEMORY = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -186,10 +188,19 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
     if res.features.empty:
         raise _no_transactions(params, res.rows_read, res.quality)
     transactions = None
-    if res.source["rows_used"] <= MAX_TRANSACTIONS_IN_MEMORY and (
-            params.stats.holdout_months or params.migration.period != "none"):
+    sample = None
+    if params.stats.holdout_months or params.migration.period != "none":
+        used = int(res.source["rows_used"])
+        if used > MAX_TRANSACTIONS_IN_MEMORY:
+            sample = MAX_TRANSACTIONS_IN_MEMORY / used
         with _timed(timings, "transactions"):
-            transactions = engines.clean_transactions(res, params.data, spec=params.engine)
+            transactions = engines.clean_transactions(res, params.data, spec=params.engine,
+                                                      sample=sample, seed=params.seed)
+        if sample is not None:
+            res.source["transactions_sample"] = {
+                "customers": int(transactions["customer_id"].nunique()),
+                "of_customers": len(res.features), "rows": len(transactions), "of_rows": used,
+                "seed": params.seed}
     loaded = EngineLoad(transactions=transactions, rejected=None, quality=res.quality,
                         source=res.source, as_of=res.as_of, window_start=res.window_start,
                         attributes=tuple(res.attributes), rejected_path=res.rejected_path,
@@ -249,10 +260,6 @@ def run(params: Params, *, rejected_path: str | Path | None = None
                 attributes=loaded.attributes)
         if migration is not None:
             extras["migration"] = migration
-    elif params.stats.holdout_months or params.migration.period != "none":
-        extras["skipped"] = {"reason": "too_many_transactions",
-                             "rows": int(loaded.source["rows_used"]),
-                             "limit": MAX_TRANSACTIONS_IN_MEMORY}
     with _timed(timings, "strategy"):
         playbook = strategy.load_playbook(params.strategy.playbook)
         strategies = strategy.tier_strategies(summary, language=params.language,

@@ -1239,11 +1239,24 @@ def _rescan_setup(result, src, spec, workdir):
     return lay, modes, win
 
 
-def clean_transactions(result, src, *, spec) -> pd.DataFrame:
+def _sample_sql(sample: float | None, seed: int) -> str:
+    if sample is None or sample >= 1:
+        return ""
+    if not 0 < sample < 1:
+        raise ValueError(f"sample must be in (0, 1], got {sample!r}")
+    cut = max(1, int(sample * 1_000_000))
+    return f" AND hash(cust || ':{int(seed)}') % 1000000 < {cut}"
+
+
+def clean_transactions(result, src, *, spec, sample: float | None = None,
+                       seed: int = 0) -> pd.DataFrame:
     """The used rows as ``tiering.io.LoadResult.transactions`` has them (``row,
     customer_id, order_id, order_date, amount, is_return``, ``customer_name`` and the
     attributes), for the analyses that need transactions (migration, holdout) when the
-    data fits in memory: one more pass over the file, with the decisions of ``result``."""
+    data fits in memory: one more pass over the file, with the decisions of ``result``.
+    ``sample`` (0 < sample < 1): only the transactions of about that share of the
+    customers, chosen by a hash of the customer id and ``seed`` (the same customers on
+    every run)."""
     workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
     try:
         lay, modes, win = _rescan_setup(result, src, spec, workdir)
@@ -1258,7 +1271,7 @@ def clean_transactions(result, src, *, spec) -> pd.DataFrame:
             tx = _run(con, parsed + f"""
                 SELECT "row", cust AS customer_id, ord AS order_id, d_us AS order_date,
                        round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}
-                FROM t3 WHERE reason IS NULL ORDER BY "row" """, lay)
+                FROM t3 WHERE reason IS NULL{_sample_sql(sample, seed)} ORDER BY "row" """, lay)
         finally:
             con.close()
     finally:
