@@ -319,6 +319,13 @@ def _extra_kind(column: pd.Series) -> str:
     return "text"
 
 
+def _safe_text_column(col: pd.Series) -> pd.Series:
+    """:func:`safe_text` on a whole column (vectorised)."""
+    text = col.astype(object).where(col.notna(), "").astype(str)
+    risky = text.str.startswith(_FORMULA_START)
+    return text.where(~risky, "'" + text)
+
+
 def _write_csv(rows: pd.DataFrame, path: Path) -> None:
     out = rows.copy()
     for col in out.columns:
@@ -327,7 +334,7 @@ def _write_csv(rows: pd.DataFrame, path: Path) -> None:
         if col == "last_purchase":
             out[col] = out[col].dt.strftime("%Y-%m-%d").fillna("")
         else:
-            out[col] = out[col].map(safe_text)
+            out[col] = _safe_text_column(out[col])
     out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8-sig")
 
 

@@ -908,21 +908,34 @@ class Recommendations:
         segment_action = {key: body["actions"][0][language]
                           for key, body in book["segments"].items()}
         signals, recommended = [], []
-        has_segment = "segment_key" in self.customers.columns
-        for rec in self.customers.to_dict("records"):
-            ids = [x for x in str(rec["triggers"]).split(";") if x]
-            tier = rec["tier"]
-            texts = [by_tier[(tid, tier)] for tid in ids]  # a trigger marks only where it fired
-            signals.append("; ".join(name for name, _ in texts))
-            if texts:
-                recommended.append(texts[0][1])
-            elif has_segment and not _is_missing(rec["segment_key"]) \
-                    and rec["segment_key"] in segment_action:
-                recommended.append(segment_action[rec["segment_key"]])
-            else:
-                recommended.append(role_action[rec["role"]])
+        cust = self.customers
+        n = len(cust)
+        segments = (cust["segment_key"].to_numpy(dtype=object) if "segment_key" in cust.columns
+                    else [None] * n)
+        memo: dict[tuple, tuple[str, str]] = {}  # few distinct combinations, many customers
+        for key in zip(cust["triggers"].astype(str).to_numpy(dtype=object),
+                       cust["tier"].astype(str).to_numpy(dtype=object), segments,
+                       cust["role"].to_numpy(dtype=object)):
+            if key not in memo:
+                memo[key] = self._action_of(key, by_tier, segment_action, role_action)
+            signal, action = memo[key]
+            signals.append(signal)
+            recommended.append(action)
         return pd.DataFrame({"customer_id": self.customers["customer_id"].to_numpy(),
                              "signals": signals, "recommended_action": recommended})
+
+    @staticmethod
+    def _action_of(key: tuple, by_tier: dict, segment_action: dict, role_action: dict
+                   ) -> tuple[str, str]:
+        triggers, tier, segment, role = key
+        ids = [x for x in triggers.split(";") if x]
+        texts = [by_tier[(tid, tier)] for tid in ids]  # a trigger marks only where it fired
+        signal = "; ".join(name for name, _ in texts)
+        if texts:
+            return signal, texts[0][1]
+        if not _is_missing(segment) and segment in segment_action:
+            return signal, segment_action[segment]
+        return signal, role_action[role]
 
 
 def _evaluate_triggers(frame: pd.DataFrame, labels: list[str], book: Mapping
