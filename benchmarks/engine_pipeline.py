@@ -1,5 +1,5 @@
 """The analysis of ``tiering.pipeline.run`` with the streaming engine in place of the
-pandas path: what the report will cost once the engine is wired, step by step.
+pandas path, step by step (pipeline.run does the same since the engine was wired).
 
     .venv/bin/python benchmarks/engine_pipeline.py params.yaml [--engine duckdb]
 

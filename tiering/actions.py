@@ -302,6 +302,10 @@ def _write_workbook(rows: pd.DataFrame, labels: Sequence[str], path: Path, *, la
         ws.append([_cell(ws, str(c), "text", style=header_style) for c in table.columns])
         for row in table.iloc[:max_rows].to_numpy(dtype=object):
             ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds_x)])
+        left_out = len(table) - max_rows
+        if left_out > 0:
+            key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
+            ws.append([_cell(ws, t(key, language, n=f"{left_out:,}", file="movers.csv"), "text")])
     buffer = io.BytesIO()
     wb.save(buffer)
     wb.properties.modified = timestamp  # save() stamps the current time

@@ -338,8 +338,8 @@ def _transition_table(pairs: pd.DataFrame, from_states, to_states, direction, *,
 
 
 def analyse_migration(transactions: pd.DataFrame, *, params: Params, spec: MigrationSpec,
-                      as_of: dt.date, attributes: tuple[str, ...] | list[str] = ()
-                      ) -> Migration | None:
+                      as_of: dt.date, attributes: tuple[str, ...] | list[str] = (),
+                      sample_customers: set[str] | None = None) -> Migration | None:
     """Tier the customers at each period end and measure how they moved.
 
     ``transactions`` are the clean transactions of the analysis window
@@ -347,7 +347,9 @@ def analyse_migration(transactions: pd.DataFrame, *, params: Params, spec: Migra
     (``params.tiering``) and the window; ``as_of`` is the report's as-of date (the
     latest snapshot). Returns None when ``spec.period`` is ``none``; a result with no
     transitions when the window holds fewer than two full periods. See
-    :class:`Migration` for the tables.
+    :class:`Migration` for the tables. ``sample_customers``: when the transactions are
+    those of a sample of customers, their ids (the previous report is then compared on
+    these customers only).
     """
     if spec.period == "none":
         return None
@@ -362,6 +364,9 @@ def analyse_migration(transactions: pd.DataFrame, *, params: Params, spec: Migra
     rank = {lab: i + 1 for i, lab in enumerate(labels)}
     # read the earlier report first: a wrong folder fails before any work is done
     earlier = _read_previous(spec.previous_report) if spec.previous_report is not None else None
+    if earlier is not None and sample_customers is not None:
+        # migration on a sample of customers: compare the same customers only
+        earlier = (earlier[0][earlier[0]["customer_id"].isin(sample_customers)], earlier[1])
     tx = transactions
     if params.window.start is not None:
         first = pd.Timestamp(params.window.start)
@@ -596,8 +601,13 @@ def _read_previous(folder: Path) -> tuple[pd.DataFrame, dict]:
             "The previous report's manifest lacks 'as_of' or 'tiering'", where=str(manifest_path),
             hint="use a report folder written by this version of `tiering report`",
             error=DataError)
+    from .safecsv import unprefix
+
     tiers = pd.read_csv(tiers_path, dtype={"customer_id": str, "tier": str}, encoding="utf-8",
                         keep_default_na=False, na_values=[""])
+    for col in ("customer_id", "tier", "customer_name"):  # written formula-safe
+        if col in tiers.columns:
+            tiers[col] = tiers[col].map(unprefix)
     missing = [c for c in ("customer_id", "tier", "tier_rank") if c not in tiers.columns]
     require(not missing, f"The previous tiers.csv lacks {', '.join(missing)}",
             where=str(tiers_path), hint="use the tiers.csv written by `tiering report`",
@@ -821,9 +831,10 @@ def write_tables(result: Migration | None, folder: str | Path) -> list[str]:
     if result.previous is not None:
         tables["previous_comparison.csv"] = result.previous.customers
         tables["previous_transitions.csv"] = result.previous.transitions
+    from .safecsv import write_csv
+
     for name, df in tables.items():
-        df.to_csv(folder / name, index=False, lineterminator="\n", encoding="utf-8",
-                  date_format="%Y-%m-%d %H:%M:%S")
+        write_csv(df, folder / name)
     return list(tables)
 
 

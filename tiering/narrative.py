@@ -294,7 +294,38 @@ def section_profiles(a: Analysis) -> str:
         _fig(charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(), lang, "report.cap_pareto"),
         _fig(charts.metric_distributions(tiered, language=lang, currency=cur), lang, "report.cap_distributions"),
         _fig(charts.recency_frequency_map(tiered, language=lang, currency=cur).get_figure(), lang, "report.cap_rf"),
+        _top_customers(a, classes),
     ])
+
+
+TOP_CUSTOMERS = 10
+
+
+def _top_customers(a: Analysis, classes: dict[str, str]) -> str:
+    """The largest customers by net spend: who the top tier is, by name."""
+    lang, cur = _lang(a), a.params.currency
+    tiers = a.tiers
+    if tiers.empty:
+        return ""
+    top = tiers.nlargest(TOP_CUSTOMERS, "monetary", keep="first")
+    total = float(tiers["monetary"].clip(lower=0).sum())
+    has_name = "customer_name" in tiers.columns
+    rows = []
+    for i, r in enumerate(top.itertuples(), start=1):
+        who = str(r.customer_id)
+        name = getattr(r, "customer_name", None) if has_name else None
+        if isinstance(name, str) and name.strip():
+            who += " · " + name
+        rows.append((str(i), esc(who), badge(str(r.tier), classes), fmt_money(r.monetary, lang, cur),
+                     fmt_pct(r.monetary / total if total else 0), fmt_int(r.frequency),
+                     fmt_num(r.recency_days)))
+    share = float(top["monetary"].clip(lower=0).sum()) / total if total else 0.0
+    heads = ["#", t("report.col_customer", lang), t("metrics.tier", lang),
+             t("report.col_net_spend", lang), t("report.col_revenue_share", lang),
+             t("report.col_orders", lang), t("report.col_recency", lang)]
+    return (f"<h3>{esc(t('report.h_top_customers', lang, n=len(top)))}</h3>"
+            f"<p>{esc(t('report.top_customers_lead', lang, n=len(top), share=fmt_pct(share)))}</p>"
+            + table(heads, rows, numeric=(0, 3, 4, 5, 6), raw=(1, 2)))
 
 
 def section_appendix(a: Analysis) -> str:

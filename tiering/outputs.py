@@ -9,7 +9,6 @@ followed by a number) get a leading ``'``; numbers are written as they are.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,30 +16,11 @@ import pandas as pd
 from . import actions
 from . import migration as _migration
 from .pipeline import Analysis
+from .safecsv import formula_safe, write_csv  # noqa: F401 - part of this module's API
 
 # The action-list workbook holds at most this many customers per tier sheet, the most
 # urgent first (the CSV lists everybody): openpyxl writes about 70,000 cells a second.
 ACTION_SHEET_MAX_ROWS = 10_000
-
-_FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?!\s*[\d.,]+(?:[eE][-+]?\d+)?\s*$))")
-
-
-def formula_safe(value):
-    """``value`` with a leading ``'`` when a spreadsheet would run it as a formula."""
-    if isinstance(value, str) and _FORMULA.match(value):
-        return "'" + value
-    return value
-
-
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(formula_safe)
-        elif isinstance(out[col].dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype(str).map(formula_safe)
-    out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8",
-               date_format="%Y-%m-%d %H:%M:%S")
 
 
 def _flatten_lists(df: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +57,12 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
         tables.update(_validation_tables(validation))
     for name, df in tables.items():
         write_csv(df, folder / name)
-    written = list(tables) + ([] if loaded.rejected is not None else ["rejected_rows.csv"])
+    written = list(tables)
+    rejected_path = getattr(loaded, "rejected_path", None)
+    if loaded.rejected is None and rejected_path is not None \
+            and Path(rejected_path).resolve() == (folder / "rejected_rows.csv").resolve() \
+            and Path(rejected_path).is_file():
+        written.append("rejected_rows.csv")
     migration = extras.get("migration")
     written += _migration.write_tables(migration, folder)
     recs = extras.get("actions")

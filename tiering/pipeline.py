@@ -255,9 +255,11 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         if validation is not None:
             extras["validation"] = validation
         with _timed(timings, "migration"):
+            sampled = loaded.source.get("transactions_sample")
             migration = _migration.analyse_migration(
                 transactions, params=params, spec=params.migration, as_of=as_of,
-                attributes=loaded.attributes)
+                attributes=loaded.attributes,
+                sample_customers=set(transactions["customer_id"].unique()) if sampled else None)
         if migration is not None:
             extras["migration"] = migration
     with _timed(timings, "strategy"):

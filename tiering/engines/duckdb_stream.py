@@ -1245,7 +1245,8 @@ def _sample_sql(sample: float | None, seed: int) -> str:
     if not 0 < sample < 1:
         raise ValueError(f"sample must be in (0, 1], got {sample!r}")
     cut = max(1, int(sample * 1_000_000))
-    return f" AND hash(cust || ':{int(seed)}') % 1000000 < {cut}"
+    # md5, not hash(): the same customers with every DuckDB version
+    return f" AND md5_number(cust || ':{int(seed)}') % 1000000 < {cut}"
 
 
 def clean_transactions(result, src, *, spec, sample: float | None = None,
