@@ -588,10 +588,9 @@ def test_hostile_report_escapes_markup(corpus_dir, tmp_path):
     assert "<script>alert(1)</script>" in set(tiers["customer_name"])
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["rows"]["read"] == manifest["rows"]["used"] + manifest["rows"]["rejected"] == 8
-    if "<script>alert(1)</script>" not in text:
-        # no section shows customer names yet (reported to the lead); when one does,
-        # the name must be there as text, never as a tag
-        assert "alert(1)" not in html
+    # the largest customers are listed by name: the name is text, never a tag
+    assert "<script>alert(1)</script>" in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 @pytest.fixture(scope="module")

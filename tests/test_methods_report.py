@@ -93,7 +93,7 @@ def test_section_in_english_and_chinese(client_csv, method):
     others = [m for m in ("abc", "rfm") if m != method][:1]
     for lang in ("en", "zh"):
         a = _analysis(client_csv, method, language=lang, compare_with=others)
-        out = method_report.section_method(a)
+        out = method_report.section_method(a) + method_report.appendix_stability(a)
         text = _text(out)
         assert 'id="sec-method"' in out
         assert t("methods.h_comparison", lang) in text

@@ -268,6 +268,12 @@ def test_online_retail_report(tmp_path):
     assert gaps.dt.days.between(89, 92).all()  # quarters
     rates = pd.read_csv(out / "migration_rates.csv")
     assert {"tier", "churn_rate", "upgrade_rate", "downgrade_rate"} <= set(rates.columns)
+    # the forward-looking holdout check, with its numbers
+    assert "Do the tiers predict what customers do next?" in text
+    validation = pd.read_csv(out / "validation.csv")
+    top = validation[(validation["grouping"] == "tiering") & (validation["tier_rank"] == 1)].iloc[0]
+    assert top["lift"] > 1 and top["lift_ci_low"] > 1
+    assert f"{top['revenue_share'] * 100:.0f}%" in text
 
 
 # ---- provenance and reproducibility ---------------------------------------------------

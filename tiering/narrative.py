@@ -350,6 +350,7 @@ def section_appendix(a: Analysis) -> str:
         heading("report.sec_appendix", lang, anchor="appendix", appendix=True),
         f"<h3>{esc(t('report.appendix_method', lang))}</h3>",
         f"<p>{esc(t('report.appendix_conventions', lang, alpha=a.params.stats.alpha))}</p>",
+        _appendix_stability(a),
         f"<h3>{esc(t('report.appendix_provenance', lang))}</h3>",
         table([t("report.col_item", lang), t("report.col_value", lang)], rows),
         f"<h3>{esc(t('report.prov_outputs', lang))}</h3>",
@@ -391,6 +392,12 @@ def _output_files(a: Analysis) -> list[tuple[str, str]]:
                       ("previous_transitions.csv", "previous_transitions")]
     files.append(("manifest.json", "manifest"))
     return files
+
+
+def _appendix_stability(a: Analysis) -> str:
+    from .methods.report import appendix_stability
+
+    return appendix_stability(a)
 
 
 def _subtitle(method: str, lang: str) -> str:

@@ -374,6 +374,12 @@ def section_method(a) -> str:
     extras = getattr(a, "extras", None) or {}
     if extras.get("method_comparison") is not None:
         out.append(comparison_html(a, extras["method_comparison"], lang))
-    if "stability" in extras:
-        out.append(stability_html(a, extras["stability"], lang))
     return "".join(out)
+
+
+def appendix_stability(a) -> str:
+    """The stability block for the appendix (empty when it was not computed)."""
+    extras = getattr(a, "extras", None) or {}
+    if "stability" not in extras:
+        return ""
+    return stability_html(a, extras["stability"], a.params.language)
