@@ -34,7 +34,22 @@ def test_write_csv_neutralises_text_columns_only(tmp_path):
     back = pd.read_csv(tmp_path / "t.csv", dtype=str)
     assert back["id"].tolist() == ["'=cmd", "007"]
     assert back["tier"].tolist() == ["'+A", "B"]
-    assert back["amount"].tolist() == ["-5.0", "3.0"]
+    assert back["amount"].tolist() == ["-5", "3"]
+
+
+def test_write_csv_formats_like_pandas_and_falls_back_for_mixed_objects(tmp_path):
+    df = pd.DataFrame({"when": pd.to_datetime(["2024-01-02 03:04:05", None]),
+                       "ok": [True, False], "n": pd.array([1, None], dtype="Int64"),
+                       "x": [0.1, float("nan")], "name": ["a, b", None]})
+    write_csv(df, tmp_path / "a.csv")
+    back = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
+    assert back.to_dict("list") == {"when": ["2024-01-02 03:04:05", ""], "ok": ["True", "False"],
+                                    "n": ["1", ""], "x": ["0.1", ""], "name": ["a, b", ""]}
+    mixed = pd.DataFrame({"v": [[1, 2], "=x"]})  # lists: Arrow cannot hold them
+    write_csv(mixed, tmp_path / "m.csv", bom=True)
+    raw = (tmp_path / "m.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert pd.read_csv(tmp_path / "m.csv", encoding="utf-8-sig")["v"].tolist() == ["[1, 2]", "'=x"]
 
 
 def test_migration_tables_are_formula_safe(tmp_path):

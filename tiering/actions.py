@@ -339,7 +339,9 @@ def _write_csv(rows: pd.DataFrame, path: Path) -> None:
             out[col] = out[col].dt.strftime("%Y-%m-%d").fillna("")
         else:
             out[col] = _safe_text_column(out[col])
-    out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8-sig")
+    from .safecsv import write_csv
+
+    write_csv(out, path, bom=True)
 
 
 def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 _FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?!\s*[\d.,]+(?:[eE][-+]?\d+)?\s*$))")
@@ -30,12 +31,64 @@ def unprefix(value):
     return value
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> None:
+def _text_array(series: pd.Series):
+    import pyarrow as pa
+
+    values = series.astype(object).to_numpy()
+    out = [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT
+           else formula_safe(v if isinstance(v, str) else str(v)) for v in values]
+    return pa.array(out, type=pa.string())
+
+
+def _arrow_table(df: pd.DataFrame):
+    """``df`` as an Arrow table of what pandas' ``to_csv`` would print: text made
+    formula-safe, booleans as True/False, timestamps as ``YYYY-MM-DD HH:MM:SS``."""
+    import pyarrow as pa
+
+    arrays = []
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            arrays.append(_text_array(s.astype(str)))
+        elif pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
+            arrays.append(pa.array(np.where(s.to_numpy(dtype=bool), "True", "False"),
+                                   type=pa.string()))
+        elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+            if getattr(s.dtype, "tz", None) is not None:
+                raise TypeError("time-zone-aware timestamps: written by pandas")
+            import pyarrow.compute as pc
+
+            seconds = pa.array(s).cast(pa.timestamp("s"), safe=False)
+            arrays.append(pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S"))
+        elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            arrays.append(pa.array(s))
+        else:
+            arrays.append(_text_array(s))
+    return pa.Table.from_arrays(arrays, names=[str(c) for c in df.columns])
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, *, bom: bool = False) -> None:
+    """Write ``df`` (see the module docstring); ``bom``: start with a UTF-8 byte-order
+    mark, which Excel needs to read UTF-8. Arrow writes it (fast); tables Arrow
+    cannot hold (mixed objects) are written by pandas the same way."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = _arrow_table(df)
+    except (pa.ArrowException, TypeError, ValueError):
+        table = None
+    if table is not None and len(set(table.column_names)) == len(table.column_names):
+        with open(path, "wb") as fh:
+            if bom:
+                fh.write(b"\xef\xbb\xbf")
+            pacsv.write_csv(table, fh, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        return
     out = df.copy()
     for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(str)
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(formula_safe)
-        elif isinstance(out[col].dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype(str).map(formula_safe)
-    out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8",
+    out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8-sig" if bom else "utf-8",
                date_format="%Y-%m-%d %H:%M:%S")
