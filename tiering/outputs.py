@@ -20,7 +20,7 @@ from .safecsv import formula_safe, write_csv  # noqa: F401 - part of this module
 
 # The action-list workbook holds at most this many customers per tier sheet, the most
 # urgent first (the CSV lists everybody): openpyxl writes about 70,000 cells a second.
-ACTION_SHEET_MAX_ROWS = 10_000
+ACTION_SHEET_MAX_ROWS = 5_000
 
 
 def _flatten_lists(df: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import engines, methods, stats, strategy
@@ -192,10 +193,13 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
     if params.stats.holdout_months or params.migration.period != "none":
         used = int(res.source["rows_used"])
         if used > MAX_TRANSACTIONS_IN_MEMORY:
-            sample = MAX_TRANSACTIONS_IN_MEMORY / used
+            ids = res.features["customer_id"].astype(str).sort_values().to_numpy()
+            size = max(1, round(len(ids) * MAX_TRANSACTIONS_IN_MEMORY / used))
+            rng = np.random.default_rng([params.seed, 0x5A4D])  # same customers every run
+            sample = ids[np.sort(rng.choice(len(ids), size=size, replace=False))]
         with _timed(timings, "transactions"):
             transactions = engines.clean_transactions(res, params.data, spec=params.engine,
-                                                      sample=sample, seed=params.seed)
+                                                      customers=sample)
         if sample is not None:
             res.source["transactions_sample"] = {
                 "customers": int(transactions["customer_id"].nunique()),

@@ -31,13 +31,26 @@ def unprefix(value):
     return value
 
 
-def _text_array(series: pd.Series):
-    import pyarrow as pa
+_RISKY_START = "^[=+@\t\r]"
+_NUMBER = r"^-\s*[\d.,]+(?:[eE][-+]?\d+)?\s*$"  # -12.5, -1,234, -1e5: left alone
 
-    values = series.astype(object).to_numpy()
-    out = [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT
-           else formula_safe(v if isinstance(v, str) else str(v)) for v in values]
-    return pa.array(out, type=pa.string())
+
+def _text_array(series: pd.Series):
+    """The column as Arrow strings (missing values null), made formula-safe."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        arr = pa.array(series, type=pa.string(), from_pandas=True)
+    else:  # mixed objects: as pandas would print them
+        values = series.astype(object).to_numpy()
+        arr = pa.array([None if v is None or v is pd.NA or v is pd.NaT
+                        or (isinstance(v, float) and v != v) else str(v) for v in values],
+                       type=pa.string())
+    risky = pc.or_(pc.match_substring_regex(arr, _RISKY_START),
+                   pc.and_(pc.starts_with(arr, "-"),
+                           pc.invert(pc.match_substring_regex(arr, _NUMBER))))
+    return pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
 
 
 def _arrow_table(df: pd.DataFrame):

@@ -182,14 +182,14 @@ def monthly_by_tier(result: FeatureResult, tiers: pd.DataFrame, src, *,
 
 
 def clean_transactions(result: FeatureResult, src, *, spec: EngineSpec | None = None,
-                       sample: float | None = None, seed: int = 0) -> pd.DataFrame:
+                       customers=None) -> pd.DataFrame:
     """The used rows of ``result`` as ``tiering.io.LoadResult.transactions`` has them,
     for analyses that need transactions (migration, holdout) when they fit in memory:
     one more pass over the file in DuckDB, with the decisions ``result`` took.
-    ``sample``: only about that share of the customers (seeded by ``seed``)."""
+    ``customers``: only the transactions of these customer ids (a sample)."""
     from .duckdb_stream import clean_transactions as _run
 
-    return _run(result, src, spec=spec or EngineSpec(), sample=sample, seed=seed)
+    return _run(result, src, spec=spec or EngineSpec(), customers=customers)
 
 
 def _quality(counts: dict[str, int]) -> pd.DataFrame:

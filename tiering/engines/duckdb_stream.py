@@ -1239,25 +1239,12 @@ def _rescan_setup(result, src, spec, workdir):
     return lay, modes, win
 
 
-def _sample_sql(sample: float | None, seed: int) -> str:
-    if sample is None or sample >= 1:
-        return ""
-    if not 0 < sample < 1:
-        raise ValueError(f"sample must be in (0, 1], got {sample!r}")
-    cut = max(1, int(sample * 1_000_000))
-    # md5, not hash(): the same customers with every DuckDB version
-    return f" AND md5_number(cust || ':{int(seed)}') % 1000000 < {cut}"
-
-
-def clean_transactions(result, src, *, spec, sample: float | None = None,
-                       seed: int = 0) -> pd.DataFrame:
+def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
     """The used rows as ``tiering.io.LoadResult.transactions`` has them (``row,
     customer_id, order_id, order_date, amount, is_return``, ``customer_name`` and the
     attributes), for the analyses that need transactions (migration, holdout) when the
     data fits in memory: one more pass over the file, with the decisions of ``result``.
-    ``sample`` (0 < sample < 1): only the transactions of about that share of the
-    customers, chosen by a hash of the customer id and ``seed`` (the same customers on
-    every run)."""
+    ``customers`` (a sequence of customer ids): only their transactions."""
     workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
     try:
         lay, modes, win = _rescan_setup(result, src, spec, workdir)
@@ -1266,13 +1253,18 @@ def clean_transactions(result, src, *, spec, sample: float | None = None,
         con = connect(spec, workdir)
         try:
             register_udfs(con, modes, _roles(lay))
+            keep = ""
+            if customers is not None:
+                con.register("tiering_sample", pd.DataFrame({"id": pd.Series(list(customers),
+                                                                              dtype=object)}))
+                keep = " AND cust IN (SELECT id FROM tiering_sample)"
             parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
                                 today=_today_of(result), numbered=True)
             attrs = "".join(f", {strip_all(f'a{i}')} AS {ident(n)}" for i, n in enumerate(names))
             tx = _run(con, parsed + f"""
                 SELECT "row", cust AS customer_id, ord AS order_id, d_us AS order_date,
                        round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}
-                FROM t3 WHERE reason IS NULL{_sample_sql(sample, seed)} ORDER BY "row" """, lay)
+                FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """, lay)
         finally:
             con.close()
     finally:
