@@ -1255,8 +1255,10 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
             register_udfs(con, modes, _roles(lay))
             keep = ""
             if customers is not None:
-                con.register("tiering_sample", pd.DataFrame({"id": pd.Series(list(customers),
-                                                                              dtype=object)}))
+                import pyarrow as pa
+
+                con.register("tiering_sample",
+                             pa.table({"id": pa.array([str(c) for c in customers], pa.string())}))
                 keep = " AND cust IN (SELECT id FROM tiering_sample)"
             parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
                                 today=_today_of(result), numbered=True)
