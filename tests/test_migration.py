@@ -552,3 +552,12 @@ def test_movers_sheets(hand):
     assert "movement" not in sheets["升级客户"].columns
     assert list(migration.movers_sheets(hand, language="en")) == ["Left tier A", "Moved up"]
     assert migration.movers_sheets(None, language="en") == {}
+
+
+def test_previous_report_without_periods_is_a_parameter_error():
+    from tiering import params
+    from tiering.errors import ParamsError
+
+    with pytest.raises(ParamsError, match="previous_report"):
+        params.validate({"data": {"path": "x.csv"},
+                         "migration": {"period": "none", "previous_report": "reports/old"}})

@@ -51,7 +51,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import PercentFormatter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import charts
 from .errors import DataError, require
@@ -114,6 +114,13 @@ class MigrationSpec(BaseModel):
     churn_days: int = Field(180, ge=1, le=3650)
     previous_report: Path | None = None
     previous_thresholds: Literal["frozen", "refit"] = "refit"
+
+    @model_validator(mode="after")
+    def _previous_needs_periods(self):
+        if self.period == "none" and self.previous_report is not None:
+            raise ValueError("previous_report is compared in the migration analysis: set "
+                             "period to quarter or month, or remove previous_report")
+        return self
 
 
 # --------------------------------------------------------------------------- results
