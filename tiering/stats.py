@@ -560,6 +560,25 @@ def _not_tested(metric: str, reason: str, note: str, tests: list, findings: list
 # --------------------------------------------------------------------------- main API
 
 
+def _exclude_small_tiers(name: str, labels, sizes: list[int], min_group_size: int,
+                        small_overall, tests: list, findings: list) -> list[int]:
+    """The tiers with at least ``min_group_size`` customers; a test row (and a finding,
+    unless the tier is already reported as small overall) for each of the others."""
+    testable = [i for i, n in enumerate(sizes) if n >= min_group_size]
+    for i, n in enumerate(sizes):
+        if i in testable:
+            continue
+        row = _empty_test_row(name, f"excluded_tier: {n} customers "
+                                    f"< min_group_size {min_group_size}")
+        row.update({"group1": labels[i], "n1": n})
+        tests.append(row)
+        if i not in small_overall:
+            f = _empty_finding(name, "excluded_tier")
+            f.update({"group1": labels[i], "n1": n, "note": "too_few_customers"})
+            findings.append(f)
+    return testable
+
+
 def compare_tiers(
     tiered: pd.DataFrame,
     *,
@@ -734,18 +753,8 @@ def compare_tiers(
             summary.append(_describe(metric, labels[ti], sample, n_boot=n_boot, seed=seed,
                                      keys=(mi, ti), subsampled=boot_subsampled))
 
-        testable = [i for i in range(k_all) if len(groups[i]) >= min_group_size]
-        for i in range(k_all):
-            if i in testable:
-                continue
-            row = _empty_test_row(metric, f"excluded_tier: {len(groups[i])} customers "
-                                          f"< min_group_size {min_group_size}")
-            row.update({"group1": labels[i], "n1": len(groups[i])})
-            tests.append(row)
-            if i not in small_overall:
-                f = _empty_finding(metric, "excluded_tier")
-                f.update({"group1": labels[i], "n1": len(groups[i]), "note": "too_few_customers"})
-                findings.append(f)
+        testable = _exclude_small_tiers(metric, labels, [len(g) for g in groups],
+                                        min_group_size, small_overall, tests, findings)
 
         if len(testable) < 2:
             _not_tested(metric, f"fewer than 2 tiers with at least {min_group_size} customers",
@@ -887,18 +896,8 @@ def _categorical(col: pd.Series, attribute: str, codes: np.ndarray, labels: list
     k_all = len(labels)
     valid = col.notna().to_numpy() & (codes >= 0)
     counts = np.bincount(codes[valid], minlength=k_all) if k_all else np.zeros(0, int)
-    testable = [i for i in range(k_all) if counts[i] >= min_group_size]
-    for i in range(k_all):
-        if i in testable:
-            continue
-        row = _empty_test_row(attribute, f"excluded_tier: {int(counts[i])} customers "
-                                         f"< min_group_size {min_group_size}")
-        row.update({"group1": labels[i], "n1": int(counts[i])})
-        tests.append(row)
-        if i not in small_overall:
-            f = _empty_finding(attribute, "excluded_tier")
-            f.update({"group1": labels[i], "n1": int(counts[i]), "note": "too_few_customers"})
-            findings.append(f)
+    testable = _exclude_small_tiers(attribute, labels, [int(c) for c in counts],
+                                    min_group_size, small_overall, tests, findings)
     if len(testable) < 2:
         _not_tested(attribute, f"fewer than 2 tiers with at least {min_group_size} customers",
                     "too_few_tiers", tests, findings)
