@@ -148,15 +148,7 @@ def _prepare_headers(grid: pd.DataFrame, src, info: dict) -> tuple[int, dict, li
                              "column in data.columns")
     width = max([i for i, h in enumerate(headers) if h], default=0) + 1
     headers = [h if h else f"column_{i + 1}" for i, h in enumerate(headers)]
-    seen: dict[str, int] = {}
-    final = []
-    for h in headers:
-        if h in seen:
-            seen[h] += 1
-            final.append(f"{h}_{seen[h]}")
-        else:
-            seen[h] = 0
-            final.append(h)
+    final = _io._dedupe(headers)  # the loader's names for repeated headers
     for name in src.exclude:
         if name not in final:
             hint = closest(name, final)
