@@ -30,3 +30,22 @@ def write_csv(tmp_path):
         return path
 
     return _write
+
+
+def tiering_spec(**tiering):
+    """A validated ``tiering`` block (the data path is never read)."""
+    from tiering import params
+
+    return params.validate({"data": {"path": "x"}, "tiering": tiering}).tiering
+
+
+def value_features(monetary, ids=None, **extra):
+    """Customer features with ``monetary`` (and any ``extra`` columns); ids 000, 001..."""
+    import numpy as np
+    import pandas as pd
+
+    ids = ids or [f"{i:03d}" for i in range(len(monetary))]
+    df = pd.DataFrame({"customer_id": ids, "monetary": np.asarray(monetary, dtype=float)})
+    for k, v in extra.items():
+        df[k] = v
+    return df

@@ -6,22 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods, params
+from tiering import methods
 from tiering.errors import MethodError
 from tiering.methods.rfm import default_thresholds, quantile_scores
-
-
-def _spec(**tiering):
-    return params.validate({"data": {"path": "x"}, "tiering": tiering}).tiering
-
-
-def _features(monetary, ids=None, **extra):
-    n = len(monetary)
-    ids = ids or [f"{i:03d}" for i in range(n)]
-    df = pd.DataFrame({"customer_id": ids, "monetary": np.asarray(monetary, dtype=float)})
-    for k, v in extra.items():
-        df[k] = v
-    return df
+from .conftest import tiering_spec as _spec, value_features as _features
 
 
 def test_abc_hand_computed():

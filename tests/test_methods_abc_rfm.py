@@ -10,19 +10,7 @@ import pytest
 from tiering import methods, params
 from tiering.errors import MethodError, ParamsError
 from tiering.methods import abc, rfm
-
-
-def _spec(**tiering):
-    return params.validate({"data": {"path": "x"}, "tiering": tiering}).tiering
-
-
-def _features(monetary, ids=None, **extra):
-    n = len(monetary)
-    ids = ids or [f"{i:03d}" for i in range(n)]
-    df = pd.DataFrame({"customer_id": ids, "monetary": np.asarray(monetary, dtype=float)})
-    for k, v in extra.items():
-        df[k] = v
-    return df
+from .conftest import tiering_spec as _spec, value_features as _features
 
 
 def _rfm_features(recency, frequency, monetary):

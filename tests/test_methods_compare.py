@@ -9,14 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods, params
+from tiering import methods
 from tiering.errors import MethodError, ParamsError
 from tiering.methods import compare
 from tiering.methods.base import TieringResult, finish
-
-
-def _spec(**tiering):
-    return params.validate({"data": {"path": "x"}, "tiering": tiering}).tiering
+from .conftest import tiering_spec as _spec
 
 
 def _result(ranks, method="x", labels=("A", "B", "C")) -> TieringResult:

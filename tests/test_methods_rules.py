@@ -12,10 +12,7 @@ import pytest
 from tiering import methods, params
 from tiering.errors import ParamsError
 from tiering.expr import ExpressionError
-
-
-def _spec(**tiering):
-    return params.validate({"data": {"path": "x"}, "tiering": tiering}).tiering
+from .conftest import tiering_spec as _spec
 
 
 FEATURES = pd.DataFrame({

@@ -6,13 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods, params
+from tiering import methods
 from tiering.errors import MethodError, ParamsError
 from tiering.methods import score
-
-
-def _spec(**tiering):
-    return params.validate({"data": {"path": "x"}, "tiering": tiering}).tiering
+from .conftest import tiering_spec as _spec
 
 
 def _tiers(res):
