@@ -439,3 +439,35 @@ def test_clean_transactions_are_the_loaders(messy, tmp_path):
     pd.testing.assert_frame_equal(want.reset_index(drop=True), got, check_dtype=False,
                                   check_exact=False, atol=1e-9)
     assert got["order_date"].dtype == want["order_date"].dtype
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "pandas"])
+@pytest.mark.parametrize("duplicate_rows", ["keep", "reject"])
+def test_rejected_rows_are_formula_safe(tmp_path, engine, duplicate_rows):
+    """A rejected row is where a hostile value ends up: rejected_rows.csv must not let a
+    spreadsheet run it (both the parallel and the single-threaded DuckDB writer)."""
+    path = tmp_path / "hostile.csv"
+    path.write_text("order_id,order_date,customer_id,customer_name,amount\n"
+                    "O1,2024-01-01,C1,Ann,10\n"
+                    "O2,not a date,C2,\"=HYPERLINK(\"\"http://x\"\")\",5\n"
+                    "O3,2024-01-02,C3,@SUM(A1),abc\n"
+                    "O4,2024-01-03,-2,-cmd,-7\n", encoding="utf-8")
+    src = source(path, duplicate_rows=duplicate_rows)
+    res = run(src, engine, tmp_path)
+    got = pd.read_csv(res.rejected_path, dtype=str, keep_default_na=False)
+    assert got["src_customer_name"].tolist() == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]
+    assert got["row"].tolist() == ["3", "4"]
+
+
+def test_values_beyond_the_header_name_their_row(tmp_path):
+    """A record with more cells than the header (an unquoted delimiter): the error names
+    the file row, found by the parallel numbering pass."""
+    path = tmp_path / "extra.csv"
+    lines = ["order_id,order_date,customer_id,amount"]
+    lines += [f"O{i},2024-01-01,C{i % 7},10" for i in range(1, 40)]
+    lines[25] = "O25,2024-01-01,C4,1,234"          # row 26 of the file
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        run(source(path), "duckdb", tmp_path)
+    assert "Row 26 of extra.csv" in str(err.value)
+    assert err.value.where == "extra.csv, row 26"

@@ -834,6 +834,118 @@ def _run(con, sql: str, lay: Layout, *, fetch: str = "df"):
         raise _read_error(msg, lay) from None
 
 
+# Above this many records to number, the single-threaded numbered scan is used instead
+# of :func:`_pick` (which holds the picked records in memory).
+MAX_POSITIONED_ROWS = 2_000_000
+PICKED = "tiering_picked"
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _pick(con, lay: Layout, key: str, values=None) -> "pa.Table | None":
+    """The raw cells and the loader's row numbers of the CSV records whose ``key`` (SQL
+    over the raw columns ``r0..``) is one of ``values`` (or, without ``values``, for
+    which the condition ``key`` holds), in file order: an Arrow table ``row, c0..`` to
+    be read through :func:`_picked_layout`. None when there are more than
+    ``MAX_POSITIONED_ROWS`` such records.
+
+    DuckDB numbers CSV records only in a single-threaded scan (``row_number() OVER ()``
+    serialises the pipeline). Here the file is read in parallel with insertion order
+    kept, every record gives one (mostly null) value, and its position in that ordered
+    stream is its number. A join would lose the order, so the records are screened by a
+    bitmap of their keys' hashes (a superset, by a variable; no join) and then exactly,
+    in Arrow."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(lay.raw)
+    raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
+    fields = ", ".join(f"r{i} := r{i}" for i in range(n))
+    if values is None:
+        test, value_set = "k", None
+    else:
+        value_set = values if isinstance(values, pa.Array) else \
+            pa.array([str(v) for v in values], pa.string())
+        bits = max(1 << 16, min(1 << 26, 1 << int(64 * max(len(value_set), 1)).bit_length()))
+        con.register("tiering_keys", pa.table({"v": value_set}))
+        try:
+            buckets = con.sql(f"SELECT (hash(v) % {bits})::BIGINT AS b FROM tiering_keys"
+                              ).fetchnumpy()["b"]
+        finally:
+            con.unregister("tiering_keys")
+        bitmap = np.zeros(bits, dtype=np.uint8)
+        bitmap[buckets] = 1
+        con.execute("SET VARIABLE tiering_bitmap = ?::BIT",
+                    [(bitmap + ord("0")).tobytes().decode("ascii")])
+        test = f"get_bit(getvariable('tiering_bitmap'), (hash(k) % {bits})::INTEGER) = 1"
+    sql = (f"SELECT CASE WHEN {test} THEN struct_pack(k := k, {fields}) END AS s "
+           f"FROM (SELECT {key} AS k, * FROM (SELECT {raw_cols} FROM {lay.reader}))")
+    base = int(lay.info["header_row"]) + 1      # row_number() OVER () + header_row
+
+    def stream(q):
+        pos, found, rows, parts = 0, 0, [], []
+        for batch in con.sql(q).to_arrow_reader(1 << 20):
+            s = batch.column(0)
+            mask = s.is_valid()
+            if value_set is not None:
+                mask = pc.and_(mask, pc.is_in(s.field("k"), value_set=value_set))
+            mask = mask.fill_null(False).to_numpy(zero_copy_only=False)
+            idx = np.flatnonzero(mask)
+            if len(idx):
+                found += len(idx)
+                if found > MAX_POSITIONED_ROWS:
+                    raise _TooMany
+                rows.append(idx + (pos + base))
+                parts.append(s.filter(pa.array(mask)))
+            pos += batch.num_rows
+        structs = (pa.chunked_array(parts).combine_chunks() if parts else
+                   pa.array([], pa.struct([("k", pa.string())] +
+                                          [(f"r{i}", pa.string()) for i in range(n)])))
+        arrays = [pa.array(np.concatenate(rows) if rows else np.empty(0), pa.int64())]
+        arrays += [structs.field(f"r{i}").cast(pa.string()) for i in range(n)]
+        return pa.Table.from_arrays(arrays, names=["row"] + [f"c{i}" for i in range(n)])
+
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        try:
+            return stream(sql.replace("__PARALLEL__", ""))
+        except duckdb.Error as exc:
+            msg = str(exc)
+            if "parallel" in msg.lower() and "__PARALLEL__" in lay.reader:
+                try:
+                    return stream(sql.replace("__PARALLEL__", ", parallel = false"))
+                except duckdb.Error as exc2:
+                    msg = str(exc2)
+            raise _read_error(msg, lay) from None
+    except _TooMany:
+        return None
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+
+
+def _picked_layout(lay: Layout) -> Layout:
+    """``lay`` reading the registered table of :func:`_pick`'s records (``row, c0..``)
+    instead of the file: the same screening, the same row numbers."""
+    from dataclasses import replace
+
+    return replace(lay, reader=PICKED, row_expr='"row"')
+
+
+def _parallel_rows(lay: Layout, dup_mode: str) -> bool:
+    """Whether the numbered records of this file come from :func:`_pick`: a CSV file,
+    unless duplicate rows are rejected (which numbers every row at once)."""
+    return lay.row_expr is None and dup_mode != "reject"
+
+
+def _cust_key(lay: Layout) -> str:
+    """SQL of the loader's customer id over the raw columns (``cust`` of t1)."""
+    c = lay.col(lay.mapping["customer_id"])
+    return id_expr(c, f"({id_plain(c)})")
+
+
 def _read_error(msg: str, lay: Layout) -> TieringError:
     name = Path(lay.info["path"]).name
     line = re.search(r"[Ll]ine[: ]+(\d+)", msg)
@@ -1037,10 +1149,14 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
     if flags & FLAG_EXTRA:
         width = lay.info.get("header_width")
         nonempty = " OR ".join(f"{strip_all(lay.cols[i])} <> ''" for i in range(width, len(lay.cols)))
-        numbered = parsed_sql(lay, src, modes, win, details=False, duplicates="skip",
-                              today=today, numbered=True)
-        row, n_bad = _run(con, numbered + f' SELECT min("row"), count(*) FROM body WHERE {nonempty}',
-                          lay, fetch="one")
+        picked = _pick(con, lay, f"({nonempty})") if lay.row_expr is None else None
+        if picked is not None:
+            row, n_bad = int(picked["row"][0]), picked.num_rows
+        else:
+            numbered = parsed_sql(lay, src, modes, win, details=False, duplicates="skip",
+                                  today=today, numbered=True)
+            row, n_bad = _run(con, numbered + f' SELECT min("row"), count(*) FROM body '
+                              f'WHERE {nonempty}', lay, fetch="one")
         name = Path(lay.info["path"]).name
         raise DataError(f"Row {row} of {name} has values beyond the {width} columns of the header"
                         + (f" ({n_bad} rows like this)" if n_bad > 1 else ""),
@@ -1076,14 +1192,20 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
     for i, name in enumerate(latest_names):
         features[name] = cust[f"latest_a{i}"].to_numpy()
     if n_attr and cust["ambiguous"].any():
-        # rows of the latest date with other attributes: the row number decides, which
-        # DuckDB only gives single-threaded; only these customers are settled that way
+        # rows of the latest date with other attributes: the row number decides; only
+        # these customers are settled that way
         t = time.perf_counter()
         amb = pd.DataFrame({"cust": cust.loc[cust["ambiguous"], "cust"].to_numpy()})
         con.register("ambiguous_customers", amb)
-        numbered = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
-                              today=today, numbered=True)
-        fix = _run(con, latest_sql(numbered, n_attr), lay).set_index("cust")
+        fix = None
+        if _parallel_rows(lay, dup_mode):
+            fix = _latest_picked(con, lay, src, modes, win, dup_mode, today, n_attr,
+                                       amb["cust"])
+        if fix is None:
+            numbered = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
+                                  today=today, numbered=True)
+            fix = _run(con, latest_sql(numbered, n_attr), lay)
+        fix = fix.set_index("cust")
         pos = pd.Index(features["customer_id"]).get_indexer(fix.index)
         for i, name in enumerate(latest_names):
             col = features[name].to_numpy(dtype=object).copy()
@@ -1118,6 +1240,22 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
     return features, counts, facts, as_of_, win.start
 
 
+def _latest_picked(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str,
+                         today: dt.date, n_attr: int, customers) -> pd.DataFrame | None:
+    """:func:`latest_sql`'s result (``cust, latest_a0..``) from the customers' records
+    numbered in parallel (:func:`_pick`); None when they have too many records."""
+    picked = _pick(con, lay, _cust_key(lay), customers)
+    if picked is None:
+        return None
+    con.register(PICKED, picked)
+    try:
+        parsed = parsed_sql(_picked_layout(lay), src, modes, win, details=False,
+                            duplicates=dup_mode, today=today)
+        return _run(con, latest_sql(parsed, n_attr), lay)
+    finally:
+        con.unregister(PICKED)
+
+
 def _count_duplicates(con, lay: Layout, parsed: str, timings: dict) -> int:
     """Exact duplicate rows (what ``DataFrame.duplicated`` counts in the loader): rows
     minus distinct rows, by a 64-bit hash of the row as read. A pass of its own: a
@@ -1134,37 +1272,68 @@ def _count_duplicates(con, lay: Layout, parsed: str, timings: dict) -> int:
 def _write_rejected(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str,
                     today: dt.date, path: Path, *, hashes) -> None:
     """The rejected rows as CSV (``row, reason, category, detail, src_<column>...``,
-    ordered by row; the layout of ``LoadResult.rejected``), written by DuckDB's COPY.
+    ordered by row; the layout of ``LoadResult.rejected``), formula-safe as every table
+    the report writes (:mod:`tiering.safecsv`).
 
     ``hashes``: the row hashes of the rejected rows (from the aggregation pass). Only the
-    rows with these hashes are screened again, now with their row numbers: for a CSV
-    file DuckDB numbers rows single-threaded, so that pass does little more than read,
-    hash and look up each row."""
+    rows with these hashes are screened again. Their row numbers come from
+    :func:`_pick` (a CSV file; parallel) or from the reader (Parquet); above
+    ``MAX_POSITIONED_ROWS`` rejected rows of a CSV file, DuckDB numbers the rows in a
+    single-threaded scan and writes the file itself."""
+    import pyarrow as pa
+
     from ..io import REASONS
+    from ..safecsv import write_csv
 
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     names = ["row", "reason", "category", "detail"] + [f"src_{h}" for h in lay.headers]
     if hashes is None or not len(hashes):
-        pd.DataFrame(columns=names).to_csv(part, index=False, lineterminator="\n",
-                                           encoding="utf-8")
+        write_csv(pd.DataFrame(columns=names), part)
         os.replace(part, path)
         return
     category = "CASE reason " + " ".join(f"WHEN {lit(code)} THEN {lit(cat)}"
                                          for code, (cat, _) in REASONS.items()) + " END"
-    cols = ['"row"', "reason", f"{category} AS category", "NULLIF(detail, '') AS detail"] + [
+    cols = ["reason", f"{category} AS category", "NULLIF(detail, '') AS detail"] + [
         f"NULLIF({lay.cols[i]}, '') AS {ident(nm)}" for i, nm in enumerate(names[4:])]
-    con.register("rejected_hashes", pd.DataFrame({"h": np.asarray(hashes, dtype="uint64")}))
+    hashes = pa.array(np.asarray(hashes, dtype="uint64"), pa.uint64())
+    con.register("rejected_hashes", pa.table({"h": hashes}))
     try:
-        parsed = parsed_sql(lay, src, modes, win, details=True, duplicates=dup_mode, today=today,
-                            numbered=True, only_rows="rejected_hashes")
-        sql = (f"COPY ({parsed} SELECT {', '.join(cols)} FROM t3 WHERE reason IS NOT NULL "
-               f"ORDER BY \"row\") TO {lit(str(part))} (FORMAT csv, HEADER true, "
-               "DELIMITER ',', QUOTE '\"', NEW_LINE '\\n')")
-        _run(con, sql, lay, fetch="none")
+        picked = _pick(con, lay, row_hash(lay), hashes) if _parallel_rows(lay, dup_mode) \
+            else None
+        if picked is not None:
+            con.register(PICKED, picked)
+            try:
+                parsed = parsed_sql(_picked_layout(lay), src, modes, win, details=True,
+                                    duplicates=dup_mode, today=today)
+                got = _run(con, parsed + f""" SELECT "row", {', '.join(cols)} FROM t3
+                           WHERE reason IS NOT NULL ORDER BY "row" """, lay)
+            finally:
+                con.unregister(PICKED)
+            write_csv(got[names], part)
+        else:
+            parsed = parsed_sql(lay, src, modes, win, details=True, duplicates=dup_mode,
+                                today=today, numbered=True, only_rows="rejected_hashes")
+            safe = ['"row"'] + cols[:3] + [_formula_safe_sql(c) for c in cols[3:]]
+            sql = (f"COPY ({parsed} SELECT {', '.join(safe)} FROM t3 WHERE reason IS NOT NULL "
+                   f"ORDER BY \"row\") TO {lit(str(part))} (FORMAT csv, HEADER true, "
+                   "DELIMITER ',', QUOTE '\"', NEW_LINE '\\n')")
+            _run(con, sql, lay, fetch="none")
     finally:
         con.unregister("rejected_hashes")
     os.replace(part, path)
+
+
+def _formula_safe_sql(col: str) -> str:
+    """``col`` (``<expression> AS <name>``) with :func:`tiering.safecsv.formula_safe`
+    applied in SQL."""
+    from ..safecsv import _NUMBER, _RISKY_START
+
+    expr, _, name = col.rpartition(" AS ")
+    v = f"({expr})"
+    risky = (f"(regexp_matches({v}, {lit(_RISKY_START)}) OR (starts_with({v}, '-') AND "
+             f"NOT regexp_matches({v}, {lit(_NUMBER)})))")
+    return f"CASE WHEN {risky} THEN '''' || {v} ELSE {v} END AS {name}"
 
 
 def monthly_by_tier(result, tiers: pd.DataFrame, src, *, spec) -> pd.DataFrame:
@@ -1252,13 +1421,26 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
                 con.register("tiering_sample",
                              pa.table({"id": pa.array([str(c) for c in customers], pa.string())}))
                 keep = " AND cust IN (SELECT id FROM tiering_sample)"
-            parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
-                                today=_today_of(result), numbered=True)
             attrs = "".join(f", {strip_all(f'a{i}')} AS {ident(n)}" for i, n in enumerate(names))
-            tx = _run(con, parsed + f"""
-                SELECT "row", cust AS customer_id, ord AS order_id, d_us AS order_date,
-                       round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}
-                FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """, lay)
+            select = (f"cust AS customer_id, ord AS order_id, d_us AS order_date, "
+                      f"round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}")
+            picked = None
+            if customers is not None and _parallel_rows(lay, dup_mode):
+                # the sample's records, numbered by a parallel ordered pass
+                picked = _pick(con, lay, _cust_key(lay), customers)
+            if picked is not None:
+                con.register(PICKED, picked)
+                parsed = parsed_sql(_picked_layout(lay), src, modes, win, details=False,
+                                    duplicates=dup_mode, today=_today_of(result))
+                tx = _run(con, parsed + f"""
+                    SELECT "row", {select}
+                    FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """, lay)
+            else:
+                parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
+                                    today=_today_of(result), numbered=True)
+                tx = _run(con, parsed + f"""
+                    SELECT "row", {select}
+                    FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """, lay)
         finally:
             con.close()
     finally:

@@ -13,6 +13,7 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
             rejected_path=None, today=None):
     from ..features import customer_features
     from ..io import load
+    from ..safecsv import write_csv
     from . import FeatureResult
 
     t0 = time.perf_counter()
@@ -25,8 +26,7 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
         path = Path(rejected_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(path.name + ".part")
-        loaded.rejected.to_csv(part, index=False, lineterminator="\n", encoding="utf-8",
-                               date_format="%Y-%m-%d %H:%M:%S")
+        write_csv(loaded.rejected, part)  # formula-safe, as the report's tables
         os.replace(part, path)
     tx = loaded.transactions
     source = {**loaded.source, "engine": "pandas"}
