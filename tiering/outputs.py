@@ -9,6 +9,7 @@ followed by a number) get a leading ``'``; numbers are written as they are.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -55,24 +56,34 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
     validation = extras.get("validation")
     if validation is not None and validation.available:
         tables.update(_validation_tables(validation))
-    for name, df in tables.items():
-        write_csv(df, folder / name)
-    written = list(tables)
-    rejected_path = getattr(loaded, "rejected_path", None)
-    if loaded.rejected is None and rejected_path is not None \
-            and Path(rejected_path).resolve() == (folder / "rejected_rows.csv").resolve() \
-            and Path(rejected_path).is_file():
-        written.append("rejected_rows.csv")
-    migration = extras.get("migration")
-    written += _migration.write_tables(migration, folder)
     recs = extras.get("actions")
-    if recs is not None:
-        language = analysis.params.language
-        written += actions.write_action_lists(
-            analysis.tiers, recs, folder, language=language, timestamp=analysis.as_of,
-            max_rows_per_sheet=ACTION_SHEET_MAX_ROWS, extra_sheets=_migration.movers_sheets(migration, language=language))
-        written += actions.write_strategy_tables(recs, folder, language=language)
+    migration = extras.get("migration")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the action lists (openpyxl: pure Python) are written while this thread writes
+        # the CSV tables (Arrow writes them without holding the GIL)
+        actions_job = pool.submit(_write_actions, analysis, recs, migration, folder) \
+            if recs is not None else None
+        for name, df in tables.items():
+            write_csv(df, folder / name)
+        written = list(tables)
+        rejected_path = getattr(loaded, "rejected_path", None)
+        if loaded.rejected is None and rejected_path is not None \
+                and Path(rejected_path).resolve() == (folder / "rejected_rows.csv").resolve() \
+                and Path(rejected_path).is_file():
+            written.append("rejected_rows.csv")
+        written += _migration.write_tables(migration, folder)
+        if actions_job is not None:
+            written += actions_job.result()
     return written
+
+
+def _write_actions(analysis: Analysis, recs, migration, folder: Path) -> list[str]:
+    language = analysis.params.language
+    written = actions.write_action_lists(
+        analysis.tiers, recs, folder, language=language, timestamp=analysis.as_of,
+        max_rows_per_sheet=ACTION_SHEET_MAX_ROWS,
+        extra_sheets=_migration.movers_sheets(migration, language=language))
+    return written + actions.write_strategy_tables(recs, folder, language=language)
 
 
 def _validation_tables(validation) -> dict[str, pd.DataFrame]:
