@@ -126,7 +126,10 @@ def run_child(kind: str, path: Path, fmt: str, tmp: Path, timeout: int = 3600) -
     if res.returncode:
         last = (res.stderr.strip().splitlines() or ["?"])[-1]
         return {"error": last[:200]}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if not lines:  # something else printed last (a library's message): keep it visible
+        return {"error": (res.stdout.strip().splitlines() or ["no output"])[-1][:200]}
+    return json.loads(lines[-1])
 
 
 def report_time(rows: int, data: Path, tmp: Path) -> dict:
@@ -225,7 +228,7 @@ def main() -> None:
             if r["kind"].startswith("tiering duckdb") and r.get("timings"):
                 tm = r["timings"]
                 note = ", ".join(f"{k} {v:.1f}s" for k, v in tm.items()
-                                 if k in ("aggregate", "rejected", "ties", "window_pass"))
+                                 if k in ("aggregate", "duplicates", "rejected", "ties", "window_pass"))
             print(f"| {r['rows']:,} | {f} | {r['kind']} | {r['wall']:.1f} | "
                   f"{r['rows'] / r['wall']:,.0f} | {r['peak_mb']:,.0f} | {r.get('customers', 0):,} | {note} |")
         else:

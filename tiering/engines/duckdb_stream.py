@@ -14,8 +14,16 @@ Passes over the file:
    the other way, the pass runs again in that mode (rare: a day-first date column, a
    European amount column). When ``as_of`` is not given but ``window_months`` is, a
    first pass finds the last valid date.
-2. rejected rows: ``COPY`` of the rejected rows with their original columns, only
-   when there are rejected rows and a path to write them to.
+2. rejected rows: the rows whose hashes the aggregation listed, screened again with
+   their original columns and file row numbers, written formula-safe, only when there
+   are rejected rows and a path to write them to.
+
+Row numbers: Parquet rows carry theirs (``file_row_number``). DuckDB numbers CSV
+records only in a single-threaded scan (``row_number() OVER ()``), so the passes that
+need numbers (rejected rows, the transactions of a customer sample, same-date ties,
+cells beyond the header) pick their records in a parallel scan that keeps insertion
+order (:func:`_pick`); the single-threaded scan remains for ``duplicate_rows: reject``
+and above ``MAX_POSITIONED_ROWS`` records.
 """
 
 from __future__ import annotations
@@ -96,8 +104,8 @@ class Layout:
     path: Path
     fmt: str
     reader: str                 # the FROM clause (a DuckDB table function)
-    row_expr: str | None        # the loader's row number of each record (None: needs a
-                                # single-threaded numbering, see ``numbered``)
+    row_expr: str | None        # the loader's row number of each record (None: a CSV
+                                # file; see ``numbered`` and :func:`_pick`)
     headers: list[str]          # final header names (blank → column_N, de-duplicated)
     raw: list[str]              # SQL selecting column i from the reader (as r<i>)
     cols: list[str]             # SQL of the loader's text of column i, over r<i>
@@ -813,7 +821,7 @@ def _run(con, sql: str, lay: Layout, *, fetch: str = "df"):
     def go(q):
         if fetch == "df":
             # through Arrow: text stays in Arrow buffers (pandas' str dtype), no Python objects
-            return con.sql(q).arrow().read_all().to_pandas()
+            return con.sql(q).arrow().read_all().to_pandas(split_blocks=True, self_destruct=True)
         if fetch == "one":
             rows = con.sql(q).fetchall()
             return rows[0] if rows else None
@@ -1131,6 +1139,14 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
         win = Window(as_of=as_of_, start=start)
         timings["window_pass"] = round(time.perf_counter() - t, 3)
 
+    duplicates = None
+    if dup_mode == "count":
+        # first, while nothing else is held in memory: a GROUP BY over every row's hash
+        # (which does not depend on how values are read) takes DuckDB's whole memory
+        duplicates = _count_duplicates(
+            con, lay, parsed_sql(lay, src, modes, win, details=False, duplicates="skip",
+                                 today=today), timings)
+
     t = time.perf_counter()
     for attempt in range(3):
         parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode, today=today)
@@ -1174,23 +1190,19 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
         as_of_ = (pd.Timestamp(last) + pd.Timedelta(days=1)).date() if last is not None else today
     else:
         as_of_ = win.as_of
-    cust = agg[agg["kind"] == "c"]
-    rej = agg[agg["kind"] == "r"]
+    # the customers' rows come first (ORDER BY kind): slices, not copies of 5M rows, and
+    # the columns as they are (text stays in Arrow buffers, no Python strings)
+    n_cust = int(agg["kind"].eq("c").sum())
+    cust = agg.iloc[:n_cust]
+    rej = agg.iloc[n_cust:]
     counts = {r: int(n) for r, n in zip(rej["reason"], rej["n_rows"])}
     latest_names = attribute_names(lay, src)
-    features = pd.DataFrame({
-        "customer_id": cust["cust"].to_numpy(),
-        "first_purchase": cust["first_purchase"].to_numpy(),
-        "last_purchase": cust["last_purchase"].to_numpy(),
-        "frequency": cust["frequency"].to_numpy(),
-        "monetary": cust["monetary"].to_numpy(),
-        "gross_revenue": cust["gross_revenue"].to_numpy(),
-        "returns_value": cust["returns_value"].to_numpy(),
-        "first_any": cust["d_min"].to_numpy(),
-        "last_any": cust["d_max"].to_numpy(),
-    })
-    for i, name in enumerate(latest_names):
-        features[name] = cust[f"latest_a{i}"].to_numpy()
+    columns = {"customer_id": "cust", "first_purchase": "first_purchase",
+               "last_purchase": "last_purchase", "frequency": "frequency",
+               "monetary": "monetary", "gross_revenue": "gross_revenue",
+               "returns_value": "returns_value", "first_any": "d_min", "last_any": "d_max"}
+    columns.update({name: f"latest_a{i}" for i, name in enumerate(latest_names)})
+    features = pd.DataFrame({k: cust[v] for k, v in columns.items()}, copy=False)
     if n_attr and cust["ambiguous"].any():
         # rows of the latest date with other attributes: the row number decides; only
         # these customers are settled that way
@@ -1218,8 +1230,7 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
              "return_rows": int(cust["ret_rows"].sum()),
              "return_value": float(-cust["ret"].fillna(0).sum()),
              "duplicate_rows": (int(agg["dups"].sum()) if dup_mode == "reject" else
-                                _count_duplicates(con, lay, parsed, timings)
-                                if dup_mode == "count" else None),
+                                duplicates),
              "modes": {"dayfirst": modes.dayfirst, "european_amounts": list(modes.euro),
                        "dot_grouped_amounts": list(modes.dot_groups)},
              "today": today.isoformat()}
