@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -126,10 +127,11 @@ def run_child(kind: str, path: Path, fmt: str, tmp: Path, timeout: int = 3600) -
     if res.returncode:
         last = (res.stderr.strip().splitlines() or ["?"])[-1]
         return {"error": last[:200]}
-    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
-    if not lines:  # something else printed last (a library's message): keep it visible
+    # the figures are the last JSON object printed (a progress bar may share its line)
+    found = re.findall(r'\{"wall".*\}', res.stdout)
+    if not found:
         return {"error": (res.stdout.strip().splitlines() or ["no output"])[-1][:200]}
-    return json.loads(lines[-1])
+    return json.loads(found[-1])
 
 
 def report_time(rows: int, data: Path, tmp: Path) -> dict:
