@@ -816,7 +816,6 @@ def connect(spec, workdir: Path):
 def _run(con, sql: str, lay: Layout, *, fetch: str = "df"):
     """Run a query; a CSV the parallel reader refuses runs again single-threaded, and
     DuckDB's reading errors become the loader's kind of message."""
-    import duckdb
 
     def go(q):
         if fetch == "df":
@@ -830,6 +829,14 @@ def _run(con, sql: str, lay: Layout, *, fetch: str = "df"):
 
     numbered = "row_number() OVER ()" in sql
     con.execute(f"SET preserve_insertion_order = {'true' if numbered else 'false'}")
+    return _reading(go, sql, lay)
+
+
+def _reading(go, sql: str, lay: Layout):
+    """``go(sql)``; a CSV the parallel reader refuses is read again single-threaded, and
+    DuckDB's reading errors become the loader's kind of message."""
+    import duckdb
+
     try:
         return go(sql.replace("__PARALLEL__", ""))
     except duckdb.Error as exc:
@@ -865,7 +872,6 @@ def _pick(con, lay: Layout, key: str, values=None) -> "pa.Table | None":
     stream is its number. A join would lose the order, so the records are screened by a
     bitmap of their keys' hashes (a superset, by a variable; no join) and then exactly,
     in Arrow."""
-    import duckdb
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -918,16 +924,7 @@ def _pick(con, lay: Layout, key: str, values=None) -> "pa.Table | None":
 
     con.execute("SET preserve_insertion_order = true")
     try:
-        try:
-            return stream(sql.replace("__PARALLEL__", ""))
-        except duckdb.Error as exc:
-            msg = str(exc)
-            if "parallel" in msg.lower() and "__PARALLEL__" in lay.reader:
-                try:
-                    return stream(sql.replace("__PARALLEL__", ", parallel = false"))
-                except duckdb.Error as exc2:
-                    msg = str(exc2)
-            raise _read_error(msg, lay) from None
+        return _reading(stream, sql, lay)
     except _TooMany:
         return None
     finally:
