@@ -471,3 +471,35 @@ def test_values_beyond_the_header_name_their_row(tmp_path):
         run(source(path), "duckdb", tmp_path)
     assert "Row 26 of extra.csv" in str(err.value)
     assert err.value.where == "extra.csv, row 26"
+
+
+def test_parquet_latest_attributes_same_as_pandas(tmp_path):
+    """On Parquet the latest attribute values are read in a second, narrow pass for the
+    winning rows (by date, then row): same-date ties go to the later row, rejected and
+    return-only rows are judged as the pandas path judges them."""
+    pq = tmp_path / "ties.parquet"
+    pd.DataFrame({
+        "order_id": ["O1", "O2", "O3", "O4", "O5", "R6", "O7", "O8"],
+        "order_date": ["2024-05-01 10:00:00", "2024-05-01 10:00:00", "2024-04-01 09:00:00",
+                       "2024-06-01 00:00:00", "2024-03-01 00:00:00", "2024-03-05 00:00:00",
+                       "2024-07-01 00:00:00", "2024-02-01 00:00:00"],
+        "customer_id": ["A", "A", "A", "A", "B", "B", "C", "C"],
+        "amount": ["10", "12", "5", "abc", "7", "-2", "3", "4"],
+        "region": ["North", "South", "East", "West", " Inner ", "Outer", None, "Far"],
+        "channel": ["web", "shop", "web", "shop", "shop", "web", "web", "shop"],
+    }).to_parquet(pq)
+    src = source(pq, attributes=["region", "channel"], cancellations={"order_id_prefixes": ["R"]})
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    f = b.features.set_index("customer_id")
+    assert f.loc["A", "region"] == "South"      # the later of two rows at the same time
+    assert f.loc["B", "region"] == "Outer"      # a return row counts for the latest values
+    assert f.loc["C", "region"] == ""           # the latest row has no region
+
+
+def test_demo_as_parquet_same_as_pandas(tmp_path):
+    pq = tmp_path / "demo.parquet"
+    pd.read_csv(DEMO, dtype=str, keep_default_na=False).to_parquet(pq)
+    src = validate({"data": {"path": str(pq), "attributes": ["region", "customer_type"],
+                             "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    assert_same(*both(src, tmp_path))

@@ -735,15 +735,18 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
     if n_attr:
         fields = ", ".join(f"a{i} := a{i}" for i in range(n_attr))
         if exact_rows:
-            latest = f', arg_max(struct_pack({fields}), {_date_key("d_us")} + "row") AS latest'
-            latest += ", false AS ambiguous"
+            # only the latest row's number (a fixed-size state; an arg_max of the values
+            # copies strings at every later row): :func:`_latest_values` reads them
+            latest = (f', (max({_date_key("d_us")} + "row") % {_TWO64})::BIGINT AS latest_row'
+                      ", false AS ambiguous")
         else:
             h = f"hash({', '.join(f'a{i}' for i in range(n_attr))})"
             hi = f"{_date_key('d_us')} + {h}"
             lo = f"{_date_key('d_us')} + ({_TWO64 - 1} - {h})"
             latest = (f", arg_max(struct_pack({fields}), {hi}) AS latest, "
                       f"(max({hi}) % {_TWO64}) <> ({_TWO64 - 1} - max({lo}) % {_TWO64}) AS ambiguous")
-        unpack = "".join(f", {strip_all(f'latest.a{i}')} AS latest_a{i}" for i in range(n_attr))
+            unpack = "".join(f", {strip_all(f'latest.a{i}')} AS latest_a{i}"
+                             for i in range(n_attr))
     if duplicates == "reject":
         dup = ", count(*) FILTER (WHERE is_dup) AS dups"
     else:
@@ -775,7 +778,7 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
         FROM t3)
       GROUP BY k_cust, reason
     )
-    SELECT * {'EXCLUDE (latest)' if n_attr else ''}{unpack} FROM agg ORDER BY kind, cust, reason
+    SELECT * {'EXCLUDE (latest)' if unpack else ''}{unpack} FROM agg ORDER BY kind, cust, reason
     """
 
 
@@ -1198,8 +1201,15 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
                "last_purchase": "last_purchase", "frequency": "frequency",
                "monetary": "monetary", "gross_revenue": "gross_revenue",
                "returns_value": "returns_value", "first_any": "d_min", "last_any": "d_max"}
-    columns.update({name: f"latest_a{i}" for i, name in enumerate(latest_names)})
+    if not (n_attr and exact):
+        columns.update({name: f"latest_a{i}" for i, name in enumerate(latest_names)})
     features = pd.DataFrame({k: cust[v] for k, v in columns.items()}, copy=False)
+    if n_attr and exact:
+        t = time.perf_counter()
+        values = _latest_values(con, lay, src, cust["latest_row"])
+        for i, name in enumerate(latest_names):
+            features[name] = values[f"latest_a{i}"]
+        timings["latest_values"] = round(time.perf_counter() - t, 3)
     if n_attr and cust["ambiguous"].any():
         # rows of the latest date with other attributes: the row number decides; only
         # these customers are settled that way
@@ -1262,6 +1272,29 @@ def _latest_picked(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: s
         return _run(con, latest_sql(parsed, n_attr), lay)
     finally:
         con.unregister(PICKED)
+
+
+def _latest_values(con, lay: Layout, src, rows: pd.Series) -> pd.DataFrame:
+    """The attribute values (``latest_a0..``, stripped) of the given rows of a file whose
+    rows carry their numbers (Parquet), in the order of ``rows``: a narrow pass that
+    reads only the attribute columns of those rows."""
+    import pyarrow as pa
+
+    hdr = {h: lay.cols[i] for i, h in enumerate(lay.headers)}
+    raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
+    texts = [f"coalesce({hdr[h]}, '')" for h in attribute_headers(lay, src)]
+    values = ", ".join(f"{strip_all(t)} AS latest_a{i}" for i, t in enumerate(texts))
+    con.register("tiering_latest_rows",
+                 pa.table({"r": pa.array(rows.to_numpy(dtype="int64"), pa.int64())}))
+    try:
+        got = _run(con, f"""
+            WITH src AS (SELECT {lay.row_expr} AS "row", {raw_cols} FROM {lay.reader})
+            SELECT "row", {values} FROM src
+            WHERE "row" IN (SELECT r FROM tiering_latest_rows)""", lay)
+    finally:
+        con.unregister("tiering_latest_rows")
+    got = got.drop_duplicates("row").set_index("row").reindex(rows.to_numpy(dtype="int64"))
+    return got.reset_index(drop=True)
 
 
 def _count_duplicates(con, lay: Layout, parsed: str, timings: dict) -> int:
