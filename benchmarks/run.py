@@ -229,8 +229,9 @@ def main() -> None:
             note = ""
             if r["kind"].startswith("tiering duckdb") and r.get("timings"):
                 tm = r["timings"]
-                note = ", ".join(f"{k} {v:.1f}s" for k, v in tm.items()
-                                 if k in ("aggregate", "duplicates", "latest_values", "rejected", "ties", "window_pass"))
+                steps = ("aggregate", "duplicates", "latest_values", "rejected", "ties",
+                         "window_pass")
+                note = ", ".join(f"{k} {v:.1f}s" for k, v in tm.items() if k in steps)
             print(f"| {r['rows']:,} | {f} | {r['kind']} | {r['wall']:.1f} | "
                   f"{r['rows'] / r['wall']:,.0f} | {r['peak_mb']:,.0f} | {r.get('customers', 0):,} | {note} |")
         else:

@@ -35,6 +35,7 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -942,10 +943,23 @@ def _picked_layout(lay: Layout) -> Layout:
     return replace(lay, reader=PICKED, row_expr='"row"')
 
 
-def _parallel_rows(lay: Layout, dup_mode: str) -> bool:
-    """Whether the numbered records of this file come from :func:`_pick`: a CSV file,
-    unless duplicate rows are rejected (which numbers every row at once)."""
-    return lay.row_expr is None and dup_mode != "reject"
+@contextmanager
+def _numbered_rows(con, lay: Layout, dup_mode: str, key: str, values):
+    """``(layout, numbered)`` to screen the records whose ``key`` is one of ``values``
+    with their row numbers: for a CSV file, the records :func:`_pick` found, registered
+    as a table; else (``values`` None: every record; Parquet rows carry their numbers;
+    duplicate rows rejected, which numbers every row at once; too many records) the
+    file itself, to be numbered."""
+    picked = _pick(con, lay, key, values) \
+        if values is not None and lay.row_expr is None and dup_mode != "reject" else None
+    if picked is None:
+        yield lay, True
+        return
+    con.register(PICKED, picked)
+    try:
+        yield _picked_layout(lay), False
+    finally:
+        con.unregister(PICKED)
 
 
 def _cust_key(lay: Layout) -> str:
@@ -1216,15 +1230,11 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
         t = time.perf_counter()
         amb = pd.DataFrame({"cust": cust.loc[cust["ambiguous"], "cust"].to_numpy()})
         con.register("ambiguous_customers", amb)
-        fix = None
-        if _parallel_rows(lay, dup_mode):
-            fix = _latest_picked(con, lay, src, modes, win, dup_mode, today, n_attr,
-                                       amb["cust"])
-        if fix is None:
-            numbered = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
-                                  today=today, numbered=True)
-            fix = _run(con, latest_sql(numbered, n_attr), lay)
-        fix = fix.set_index("cust")
+        with _numbered_rows(con, lay, dup_mode, _cust_key(lay), amb["cust"]) \
+                as (lay_, numbered):
+            parsed = parsed_sql(lay_, src, modes, win, details=False, duplicates=dup_mode,
+                                today=today, numbered=numbered)
+            fix = _run(con, latest_sql(parsed, n_attr), lay).set_index("cust")
         pos = pd.Index(features["customer_id"]).get_indexer(fix.index)
         for i, name in enumerate(latest_names):
             col = features[name].to_numpy(dtype=object).copy()
@@ -1258,31 +1268,14 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
     return features, counts, facts, as_of_, win.start
 
 
-def _latest_picked(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str,
-                         today: dt.date, n_attr: int, customers) -> pd.DataFrame | None:
-    """:func:`latest_sql`'s result (``cust, latest_a0..``) from the customers' records
-    numbered in parallel (:func:`_pick`); None when they have too many records."""
-    picked = _pick(con, lay, _cust_key(lay), customers)
-    if picked is None:
-        return None
-    con.register(PICKED, picked)
-    try:
-        parsed = parsed_sql(_picked_layout(lay), src, modes, win, details=False,
-                            duplicates=dup_mode, today=today)
-        return _run(con, latest_sql(parsed, n_attr), lay)
-    finally:
-        con.unregister(PICKED)
-
-
 def _latest_values(con, lay: Layout, src, rows: pd.Series) -> pd.DataFrame:
     """The attribute values (``latest_a0..``, stripped) of the given rows of a file whose
     rows carry their numbers (Parquet), in the order of ``rows``: a narrow pass that
     reads only the attribute columns of those rows."""
     import pyarrow as pa
 
-    hdr = {h: lay.cols[i] for i, h in enumerate(lay.headers)}
     raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
-    texts = [f"coalesce({hdr[h]}, '')" for h in attribute_headers(lay, src)]
+    texts = [f"coalesce({lay.col(h)}, '')" for h in attribute_headers(lay, src)]
     values = ", ".join(f"{strip_all(t)} AS latest_a{i}" for i, t in enumerate(texts))
     con.register("tiering_latest_rows",
                  pa.table({"r": pa.array(rows.to_numpy(dtype="int64"), pa.int64())}))
@@ -1340,26 +1333,18 @@ def _write_rejected(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: 
     hashes = pa.array(np.asarray(hashes, dtype="uint64"), pa.uint64())
     con.register("rejected_hashes", pa.table({"h": hashes}))
     try:
-        picked = _pick(con, lay, row_hash(lay), hashes) if _parallel_rows(lay, dup_mode) \
-            else None
-        if picked is not None:
-            con.register(PICKED, picked)
-            try:
-                parsed = parsed_sql(_picked_layout(lay), src, modes, win, details=True,
-                                    duplicates=dup_mode, today=today)
-                got = _run(con, parsed + f""" SELECT "row", {', '.join(cols)} FROM t3
-                           WHERE reason IS NOT NULL ORDER BY "row" """, lay)
-            finally:
-                con.unregister(PICKED)
-            write_csv(got[names], part)
-        else:
-            parsed = parsed_sql(lay, src, modes, win, details=True, duplicates=dup_mode,
-                                today=today, numbered=True, only_rows="rejected_hashes")
-            safe = ['"row"'] + cols[:3] + [_formula_safe_sql(c) for c in cols[3:]]
-            sql = (f"COPY ({parsed} SELECT {', '.join(safe)} FROM t3 WHERE reason IS NOT NULL "
-                   f"ORDER BY \"row\") TO {lit(str(part))} (FORMAT csv, HEADER true, "
-                   "DELIMITER ',', QUOTE '\"', NEW_LINE '\\n')")
-            _run(con, sql, lay, fetch="none")
+        with _numbered_rows(con, lay, dup_mode, row_hash(lay), hashes) as (lay_, numbered):
+            parsed = parsed_sql(lay_, src, modes, win, details=True, duplicates=dup_mode,
+                                today=today, numbered=numbered, only_rows="rejected_hashes")
+            rejected = f"FROM t3 WHERE reason IS NOT NULL ORDER BY \"row\""
+            if lay_ is not lay:  # the picked records: few enough to hold
+                got = _run(con, parsed + f' SELECT "row", {", ".join(cols)} {rejected}', lay)
+                write_csv(got[names], part)
+            else:               # DuckDB writes them, formula-safe in SQL
+                safe = ['"row"'] + cols[:3] + [_formula_safe_sql(c) for c in cols[3:]]
+                _run(con, f"COPY ({parsed} SELECT {', '.join(safe)} {rejected}) TO "
+                     f"{lit(str(part))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
+                     "NEW_LINE '\\n')", lay, fetch="none")
     finally:
         con.unregister("rejected_hashes")
     os.replace(part, path)
@@ -1465,20 +1450,11 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
             attrs = "".join(f", {strip_all(f'a{i}')} AS {ident(n)}" for i, n in enumerate(names))
             select = (f"cust AS customer_id, ord AS order_id, d_us AS order_date, "
                       f"round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}")
-            picked = None
-            if customers is not None and _parallel_rows(lay, dup_mode):
-                # the sample's records, numbered by a parallel ordered pass
-                picked = _pick(con, lay, _cust_key(lay), customers)
-            if picked is not None:
-                con.register(PICKED, picked)
-                parsed = parsed_sql(_picked_layout(lay), src, modes, win, details=False,
-                                    duplicates=dup_mode, today=_today_of(result))
-                tx = _run(con, parsed + f"""
-                    SELECT "row", {select}
-                    FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """, lay)
-            else:
-                parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
-                                    today=_today_of(result), numbered=True)
+            with _numbered_rows(con, lay, dup_mode, _cust_key(lay), customers) \
+                    as (lay_, numbered):
+                parsed = parsed_sql(lay_, src, modes, win, details=False,
+                                    duplicates=dup_mode, today=_today_of(result),
+                                    numbered=numbered)
                 tx = _run(con, parsed + f"""
                     SELECT "row", {select}
                     FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """, lay)
