@@ -503,3 +503,34 @@ def test_demo_as_parquet_same_as_pandas(tmp_path):
     src = validate({"data": {"path": str(pq), "attributes": ["region", "customer_type"],
                              "cancellations": {"order_id_prefixes": ["R"]}}}).data
     assert_same(*both(src, tmp_path))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_customers_and_reasons_share_one_group_key(tmp_path, fmt):
+    """The aggregation groups by one text key: the customer id, or chr(1) + the reason of
+    a rejected row. A customer id that spells such a key (a control character and a
+    reason code) is itself rejected, and customers named like reasons stay customers."""
+    rows = pd.DataFrame({
+        "order_id": ["O1", "O2", "O3", "O4", "O5", "O6", "O7"],
+        "order_date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04",
+                       "2024-01-05", "not a date", "2024-01-07"],
+        "customer_id": ["zero_amount", "bad_date", "\x01zero_amount", "\x01bad_date",
+                        "C1", "C1", "zero_amount"],
+        "amount": ["10", "20", "30", "40", "0", "5", "15"],
+    })
+    if fmt == "csv":
+        path = tmp_path / "keys.csv"
+        rows.to_csv(path, index=False)
+    else:
+        path = tmp_path / "keys.parquet"
+        rows.to_parquet(path)
+    a, b = both(source(path), tmp_path)
+    assert_same(a, b)
+    f = b.features.set_index("customer_id")
+    assert sorted(f.index) == ["bad_date", "zero_amount"]
+    assert f.loc["zero_amount", "monetary"] == 25
+    assert f.loc["zero_amount", "frequency"] == 2
+    got = read_rejected(b.rejected_path)
+    assert sorted(got["reason"]) == ["bad_customer_id", "bad_customer_id", "bad_date",
+                                     "zero_amount"]
+    assert b.source["rows_rejected"] == 4
