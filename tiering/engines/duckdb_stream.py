@@ -725,10 +725,13 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
     (Measured on 10M rows, 2 cores: ``count(DISTINCT order)`` in the one aggregation
     beats a two-step aggregation by customer and order, and ``arg_max`` over a number
     beats ``max`` of a struct; the column-wide reading facts travel as bits of one
-    ``bit_or``. DuckDB materialises the input of an aggregation with a DISTINCT, so
-    orders are counted by their 64-bit hash, which keeps that copy narrow: two order ids
-    of one customer would have to share a hash to be counted once, odds of about
-    n²/2⁶⁵ for a customer with n orders.)"""
+    ``bit_or``. DuckDB 2.0 plans the distinct count as a second aggregation over the same
+    input, by group key and order, joined back by the group key; orders are counted by
+    their 64-bit hash, a fixed-size key there: two order ids of one customer would have
+    to share a hash to be counted once, odds of about n²/2⁶⁵ for a customer with n
+    orders. Measured at 100M rows and not kept: hashing the order before the aggregation,
+    a two-step aggregation by customer and order, the count as a query of its own; see
+    BENCHMARKS.md.)"""
     bits = [f"CASE WHEN date_kind = 1 THEN {FLAG_DAYONLY} WHEN date_kind = 2 THEN {FLAG_MONTHONLY} ELSE 0 END",
             f"CASE WHEN extra_cells THEN {FLAG_EXTRA} ELSE 0 END"]
     bits += [f"CASE WHEN euro_{r} = 1 THEN {flag_bit(i)} ELSE 0 END" for i, r in enumerate(roles)]
