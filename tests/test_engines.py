@@ -162,6 +162,26 @@ def test_messy_file_same_as_pandas(messy, tmp_path):
     assert b.source["duplicate_rows"] == 1
 
 
+def test_ties_on_the_latest_date_follow_the_file_order(tmp_path):
+    """Rows of a customer's latest timestamp with other attribute values: the later row in
+    the file wins, in either order (a CSV is aggregated without row numbers, so the
+    engine must see that the values differ and settle those customers by row)."""
+    rows = ["o,d,c,a,Region",
+            "T0,2024-04-01,P,5,West",
+            "T1,2024-05-01 12:00:00,P,5,North", "T2,2024-05-01 12:00:00,P,5,South",
+            "T3,2024-05-01 12:00:00,Q,5,South", "T4,2024-05-01 12:00:00,Q,5,North",
+            "T5,2024-05-01 12:00:00,R,5,East", "T6,2024-05-01 12:00:00,R,5,East"]
+    path = tmp_path / "ties.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = source(path, columns={"order_id": "o", "order_date": "d", "customer_id": "c",
+                                "amount": "a"}, attributes=["Region"])
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    f = b.features.set_index("customer_id")["Region"]
+    assert (f["P"], f["Q"], f["R"]) == ("South", "North", "East")
+    assert b.timings["tied_customers"] == 2
+
+
 @pytest.mark.parametrize("options", [
     {"duplicate_rows": "reject"},
     {"exclude": {"Channel": ["shop"]}},

@@ -744,13 +744,20 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
             latest = (f', (max({_date_key("d_us")} + "row") % {_TWO64})::BIGINT AS latest_row'
                       ", false AS ambiguous")
         else:
-            h = f"hash({', '.join(f'a{i}' for i in range(n_attr))})"
-            hi = f"{_date_key('d_us')} + {h}"
-            lo = f"{_date_key('d_us')} + ({_TWO64 - 1} - {h})"
-            latest = (f", arg_max(struct_pack({fields}), {hi}) AS latest, "
-                      f"(max({hi}) % {_TWO64}) <> ({_TWO64 - 1} - max({lo}) % {_TWO64}) AS ambiguous")
-            unpack = "".join(f", {strip_all(f'latest.a{i}')} AS latest_a{i}"
-                             for i in range(n_attr))
+            # the values of the latest row with the smallest hash of them (arg_max by date,
+            # then by the complement of the hash), and the largest hash at that date: the
+            # two differ when rows of the latest date differ in their values. (One state
+            # fewer than a max and a min of the key: at 5M customers the aggregation then
+            # fits in memory where it spilled, see BENCHMARKS.md.)
+            def h(prefix: str) -> str:
+                return f"hash({', '.join(f'{prefix}a{i}' for i in range(n_attr))})"
+            hi = f"{_date_key('d_us')} + {h('')}"
+            lo = f"{_date_key('d_us')} + ({_TWO64 - 1} - {h('')})"
+            latest = (f", arg_max(struct_pack({fields}), {lo}) AS latest, "
+                      f"(max({hi}) % {_TWO64}) AS h_max")
+            unpack = (f", {h('latest.')} <> h_max AS ambiguous" +
+                      "".join(f", {strip_all(f'latest.a{i}')} AS latest_a{i}"
+                              for i in range(n_attr)))
     if duplicates == "reject":
         dup = ", count(*) FILTER (WHERE is_dup) AS dups"
     else:
@@ -771,7 +778,9 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
         CASE WHEN {rej} THEN substring(gk, 2) END AS reason,
         count(*) AS n_rows,
         count(DISTINCT hash(k_ord)) FILTER (WHERE NOT is_ret) AS frequency,
-        round(sum(amt), 6) AS monetary,
+        -- net spend from the two sums below (one state fewer per customer)
+        round(coalesce(sum(amt) FILTER (WHERE NOT is_ret), 0)
+              + coalesce(sum(amt) FILTER (WHERE is_ret), 0), 6) AS monetary,
         round(coalesce(sum(amt) FILTER (WHERE NOT is_ret), 0), 6) AS gross_revenue,
         round(coalesce(-sum(amt) FILTER (WHERE is_ret), 0), 6) AS returns_value,
         sum(amt) FILTER (WHERE is_ret) AS ret,
@@ -787,7 +796,7 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
         FROM t3)
       GROUP BY gk
     )
-    SELECT * {'EXCLUDE (latest)' if unpack else ''}{unpack} FROM agg ORDER BY kind, cust, reason
+    SELECT * {'EXCLUDE (latest, h_max)' if unpack else ''}{unpack} FROM agg ORDER BY kind, cust, reason
     """
 
 
