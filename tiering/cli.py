@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import interrupt
 from .errors import TieringError
 
 EXAMPLES = """\
@@ -209,29 +210,33 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"report": _report, "batch": _batch, "validate": _validate, "init": _init,
                 "verify": _verify}
     result_json = getattr(args, "result_json", None)
+    previous = interrupt.install()
     try:
         return commands[args.command](args)
-    except TieringError as exc:
+    except BaseException as exc:
+        # after Ctrl-C, whatever a library made of it (DuckDB raises RuntimeError) is an
+        # interruption
+        if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, Exception)
+                                                  and interrupt.REQUESTED.is_set()):
+            if result_json:
+                _failed(result_json, KeyboardInterrupt())
+            print("interrupted; finished reports are kept, the others are unchanged"
+                  if args.command == "batch" else "interrupted; the previous report is unchanged",
+                  file=sys.stderr)
+            return 130
+        if not isinstance(exc, Exception):
+            raise
         if result_json:
             _failed(result_json, exc)
-        if args.debug:
+        if not isinstance(exc, TieringError) or args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         if args.command == "report" and exc.exit_code == 3 and not hasattr(exc, "cell"):
             print("  (what the run produced was kept next to the report folder, in <output>.failed/)",
                   file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt as exc:
-        if result_json:
-            _failed(result_json, exc)
-        print("interrupted; finished reports are kept, the others are unchanged"
-              if args.command == "batch" else "interrupted; the previous report is unchanged",
-              file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if result_json:
-            _failed(result_json, exc)
-        raise
+    finally:
+        interrupt.restore(previous)
 
 
 def _failed(path: str, exc: BaseException) -> None:

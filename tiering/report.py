@@ -40,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__, outputs, pipeline
+from . import __version__, interrupt, outputs, pipeline
 from .errors import RenderError, TieringError, require
 from .io import sha256_file
 from .params import Params, slug
@@ -288,6 +288,8 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
             timings["total"] = round(time.perf_counter() - started, 3)
             _write_manifest(work, params, analysis, loaded, timings, notebook=notebook,
                             logo=logo, params_path=params_path)
+            # an interrupt a library swallowed still stops the run before it publishes
+            interrupt.check()
         except BaseException as exc:
             _keep_failed(work, final, exc)
             raise

@@ -1,0 +1,76 @@
+"""Ctrl-C stops a run, even where a library would swallow it (DuckDB 2.0 under Python's
+default SIGINT handler runs its query on and loses the interrupt), and an interrupted
+run never publishes its report."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tiering import cli, render
+from .test_report import write_tiny_client
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LONG_QUERY = """
+import time, duckdb
+from tiering import interrupt
+interrupt.install()
+con = duckdb.connect(config={"threads": 2})
+print("ready", flush=True)
+t = time.perf_counter()
+try:
+    con.sql("SELECT count(DISTINCT hash(i)) FROM range(4000000000) t(i)").fetchall()
+    print("finished", flush=True)
+except BaseException as exc:
+    print(type(exc).__name__, interrupt.REQUESTED.is_set(), round(time.perf_counter() - t, 1),
+          flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_duckdb_query():
+    """Minutes of work, stopped within seconds of SIGINT (without the handler of
+    ``tiering.interrupt`` DuckDB ignores the signal and this times out)."""
+    proc = subprocess.Popen([sys.executable, "-c", LONG_QUERY], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert "finished" not in out, out
+    assert out.split()[1] == "True", (out, err)          # the request was recorded
+
+
+def test_an_interrupt_swallowed_by_a_library_does_not_publish(tmp_path, monkeypatch, capsys):
+    """The interrupt arrives in a step that swallows it (here: the PDF step sets the flag
+    as the signal handler would, and carries on): the run still ends as interrupted, and
+    the previous report stays as it was."""
+    client = write_tiny_client(tmp_path / "in")
+    out = tmp_path / "out"
+    assert cli.main(["report", str(client), "--output", str(out)]) == 0
+    before = (out / "manifest.json").read_text(encoding="utf-8")
+
+    from tiering import interrupt
+    original = render.html_to_pdf
+
+    def swallowed(*args, **kwargs):
+        interrupt.REQUESTED.set()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render, "html_to_pdf", swallowed)
+    result = tmp_path / "result.json"
+    capsys.readouterr()
+    assert cli.main(["report", str(client), "--output", str(out),
+                     "--result-json", str(result)]) == 130
+    assert "interrupted; the previous report is unchanged" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text(encoding="utf-8") == before
+    assert (tmp_path / "out.failed" / "report.pdf").is_file()     # the work is kept aside
+    assert json.loads(result.read_text(encoding="utf-8"))["error"] == "KeyboardInterrupt"
+    assert not interrupt.REQUESTED.is_set()          # cleared when the command returns
