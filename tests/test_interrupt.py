@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tiering import cli, render
+from tiering import cli, interrupt, render
 from .test_report import write_tiny_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,6 @@ def test_an_interrupt_swallowed_by_a_library_does_not_publish(tmp_path, monkeypa
     assert cli.main(["report", str(client), "--output", str(out)]) == 0
     before = (out / "manifest.json").read_text(encoding="utf-8")
 
-    from tiering import interrupt
     original = render.html_to_pdf
 
     def swallowed(*args, **kwargs):

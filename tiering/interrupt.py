@@ -36,7 +36,7 @@ def restore(previous) -> None:
     command that saw it has ended)."""
     if previous is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, previous)
-        REQUESTED.clear()
+    REQUESTED.clear()
 
 
 def check() -> None:
