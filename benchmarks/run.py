@@ -54,7 +54,7 @@ from generate import DEFAULT_DIR, generate
 THREADS = 2
 # DuckDB's memory limit for our step and the floors: the process then peaks below 4 GiB.
 # (At 100M rows, 5M customers, the aggregation fits in memory with 3.8GB every time; with
-# 3.6GB about every other run spills and takes 1.6x as long; see BENCHMARKS.md.)
+# 3.6GB 4 runs of 10 spilled and took 1.6x as long; see BENCHMARKS.md.)
 MEMORY_LIMIT = "3.8GB"
 
 CHILD = r"""
