@@ -62,26 +62,36 @@ import json, os, resource, sys, time, warnings
 warnings.simplefilter("ignore")
 cfg = json.loads(sys.argv[1])
 path, fmt, kind = cfg["path"], cfg["format"], cfg["kind"]
+
+
+def source():
+    # the synthetic files' columns, their attribute and their returns (``R…`` orders)
+    from tiering.params import DataSource
+    return DataSource(path=path, attributes=["region"], cancellations={"order_id_prefixes": ["R"]})
+
+
+def duckdb_spec(**kw):
+    from tiering.engines import EngineSpec
+    return EngineSpec(engine="duckdb", threads=cfg["threads"], memory_limit=cfg["memory_limit"],
+                      temp_directory=cfg["tmp"], **kw)
+
+
 t0, c0 = time.perf_counter(), time.process_time()
 info = {}
 if kind.startswith("tiering duckdb"):
-    from tiering.engines import EngineSpec, compute_features
-    from tiering.params import DataSource
+    from tiering.engines import compute_features
     lean = kind.endswith("lean")
-    src = DataSource(path=path, attributes=["region"], cancellations={"order_id_prefixes": ["R"]})
-    spec = EngineSpec(engine="duckdb", threads=cfg["threads"], memory_limit=cfg["memory_limit"],
-                      temp_directory=cfg["tmp"], duplicates="skip" if lean else "count")
+    src = source()
+    spec = duckdb_spec(duplicates="skip" if lean else "count")
     res = compute_features(src, spec=spec,
                            rejected_path=None if lean else os.path.join(cfg["tmp"], "rejected.csv"))
     info = {"customers": len(res.features), "rows_read": res.source["rows_read"],
             "rejected": res.source["rows_rejected"], "timings": res.timings}
 elif kind == "duckdb rules floor":
     from pathlib import Path
-    from tiering.engines import EngineSpec, _rules, duckdb_stream as D
-    from tiering.params import DataSource
-    src = DataSource(path=path, attributes=["region"], cancellations={"order_id_prefixes": ["R"]})
-    spec = EngineSpec(engine="duckdb", threads=cfg["threads"], memory_limit=cfg["memory_limit"],
-                      temp_directory=cfg["tmp"])
+    from tiering.engines import _rules, duckdb_stream as D
+    src = source()
+    spec = duckdb_spec()
     lay = D.inspect(src, Path(cfg["tmp"]))
     con = D.connect(spec, Path(cfg["tmp"]))
     modes = D.Modes(dayfirst=src.dayfirst)
@@ -96,8 +106,7 @@ elif kind == "duckdb rules floor":
 elif kind == "tiering pandas path":
     from tiering.features import customer_features
     from tiering.io import load
-    from tiering.params import DataSource
-    src = DataSource(path=path, attributes=["region"], cancellations={"order_id_prefixes": ["R"]})
+    src = source()
     loaded = load(src)
     f = customer_features(loaded.transactions, as_of=loaded.as_of, attributes=loaded.attributes)
     info = {"customers": len(f), "rows_read": loaded.rows_read}

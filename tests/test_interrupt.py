@@ -9,12 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from tiering import cli, interrupt, render
+from .conftest import ROOT
 from .test_report import write_tiny_client
-
-ROOT = Path(__file__).resolve().parents[1]
 
 LONG_QUERY = """
 import time, duckdb
