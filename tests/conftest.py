@@ -49,3 +49,18 @@ def value_features(monetary, ids=None, **extra):
     for k, v in extra.items():
         df[k] = v
     return df
+
+
+def fake_previous_report(folder: Path, pdf: bytes = b"previous good report") -> Path:
+    """A report folder as tiering leaves it (a ``report.pdf`` listed with its SHA-256 in a
+    ``manifest.json`` of tiering's), without building one. Returns the folder."""
+    import hashlib
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.pdf").write_bytes(pdf)
+    manifest = {"generator": "tiering", "manifest_version": 2, "tiering_version": "0.1.0",
+                "outputs": {"report.pdf": {"sha256": hashlib.sha256(pdf).hexdigest(),
+                                           "bytes": len(pdf)}}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder

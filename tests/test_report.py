@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import cli, params, report
+from tiering import cli, owned, params, report
 from tiering.errors import DataError, RenderError, TieringError
 
-from .conftest import DEMO_DATA, ONLINE_RETAIL, ROOT, need_tool
+from .conftest import DEMO_DATA, ONLINE_RETAIL, ROOT, fake_previous_report, need_tool
 
 DEMO_PARAMS = ROOT / "params" / "demo.yaml"
 # The cover date of the demo reports, fixed once so that two builds either side of midnight
@@ -182,9 +182,7 @@ def test_chinese_report(tmp_path):
 
 @pytest.mark.slow
 def test_failed_run_keeps_the_previous_report(tmp_path, demo_report):
-    out = tmp_path / "client"
-    out.mkdir()
-    (out / "report.pdf").write_bytes(b"previous good report")
+    out = fake_previous_report(tmp_path / "client")
     bad = params.validate({"data": {"path": str(tmp_path / "missing.csv")}})
     with pytest.raises(DataError, match="not found"):
         report.build(bad, output=out)
@@ -375,10 +373,10 @@ def test_a_folder_that_is_not_a_report_is_never_replaced(tmp_path):
     project.mkdir()
     (project / "notes.txt").write_text("my notes", encoding="utf-8")
     cfg = params.validate({"data": {"path": str(DEMO_DATA)}})
-    with pytest.raises(TieringError, match="is not a report folder: it holds notes.txt"):
+    with pytest.raises(TieringError, match="is not a report folder of tiering .*it holds notes.txt"):
         report.build(cfg, output=project)
     assert (project / "notes.txt").read_text(encoding="utf-8") == "my notes"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".project.lock", "project"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # not even a lock file
 
 
 def test_next_run_cleans_leftovers_and_restores_an_interrupted_swap(tmp_path):
@@ -386,14 +384,17 @@ def test_next_run_cleans_leftovers_and_restores_an_interrupted_swap(tmp_path):
     left_tmp = tmp_path / ".client.tmp-dead1234"
     left_tmp.mkdir()
     (left_tmp / "tiers.csv").write_text("half written", encoding="utf-8")
-    aside = tmp_path / ".client.old-99999"  # killed between the two renames of the swap
-    aside.mkdir()
-    (aside / "report.pdf").write_bytes(b"previous good report")
-    (aside / "manifest.json").write_text("{}", encoding="utf-8")
+    (left_tmp / owned.WORK_MARKER).write_text("", encoding="utf-8")
+    # a folder with such a name that tiering did not make (no marker) is never removed
+    lookalike = tmp_path / ".client.tmp-mine"
+    lookalike.mkdir()
+    (lookalike / "notes.txt").write_text("mine", encoding="utf-8")
+    aside = fake_previous_report(tmp_path / ".client.old-99999")  # killed between the two renames
     with pytest.raises(DataError, match="not found"):
         report.build(_missing_data_params(tmp_path), output=out)
     assert (out / "report.pdf").read_bytes() == b"previous good report"
     assert not left_tmp.exists() and not aside.exists()
+    assert (lookalike / "notes.txt").read_text(encoding="utf-8") == "mine"
     failure = json.loads((tmp_path / "client.failed" / "failure.json").read_text(encoding="utf-8"))
     assert failure["error"] == "DataError" and "not found" in failure["message"]
     assert failure["cell"] is None and failure["report"] == str(out)
@@ -422,10 +423,7 @@ def test_a_missing_logo_fails_before_the_analysis(tmp_path):
 @pytest.mark.slow
 def test_killed_run_leaves_the_previous_report_intact(tmp_path):
     client = write_tiny_client(tmp_path / "in")
-    out = tmp_path / "client"
-    out.mkdir()
-    (out / "report.pdf").write_bytes(b"previous good report")
-    (out / "manifest.json").write_text("{}", encoding="utf-8")
+    out = fake_previous_report(tmp_path / "client")
     proc = subprocess.Popen([sys.executable, "-m", "tiering.cli", "report", str(client), "--output",
                              str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -466,9 +464,7 @@ def failing_notebook(folder: Path) -> Path:
 @pytest.mark.slow
 def test_failed_notebook_is_kept_with_the_error_cell_marked(tmp_path):
     client = write_tiny_client(tmp_path / "in")
-    out = tmp_path / "client"
-    out.mkdir()
-    (out / "report.pdf").write_bytes(b"previous good report")
+    out = fake_previous_report(tmp_path / "client")
     with pytest.raises(report.NotebookCellError) as info:
         report.build(params.load(client), output=out, notebook=failing_notebook(tmp_path))
     cell = info.value.cell

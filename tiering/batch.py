@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from . import owned
 from .errors import TieringError, require
 from .i18n import LANGUAGES, t
 from .params import slug
@@ -214,7 +215,8 @@ def _run_one(job: Job, overrides: Sequence[str], notebook: str | Path | None,
         label = f"In [{cell['execution_count']}]" if cell.get("execution_count") else \
             f"cell {cell.get('index')}"
         row["cell"] = f"{label}: {cell['source']}" if cell.get("source") else label
-    failed_nb = job.folder.with_name(job.folder.name + ".failed") / "report.ipynb"
+    kept = result.get("kept") or job.folder.with_name(job.folder.name + ".failed")
+    failed_nb = Path(kept) / "report.ipynb"
     if failed_nb.is_file() and result.get("status") == "failed":
         row["failed_notebook"] = str(failed_nb)
     return row
@@ -275,7 +277,12 @@ def run_batch(param_files: Sequence[str | Path], *, output: str | Path | None = 
     jobs = jobs or min(4, os.cpu_count() or 1)
     require(jobs >= 1, f"--jobs must be 1 or more, got {jobs}", where="--jobs", hint="e.g. --jobs 4")
     root = Path(output if output is not None else "reports").resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    _check_root(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TieringError(f"Could not make the batch folder {root}: {exc.strerror or exc}",
+                           where="--output", hint="choose a folder you can write to") from None
     planned = plan(param_files, root=root, overrides=overrides)
     rows: list[dict | None] = [None] * len(planned)
     bar = _Progress(len(planned), progress)
@@ -294,14 +301,30 @@ def run_batch(param_files: Sequence[str | Path], *, output: str | Path | None = 
         bar.close()
     results = pd.DataFrame([r for r in rows if r is not None], columns=list(RESULT_COLUMNS))
     results["customers"] = results["customers"].astype("Int64")
+    _check_root(root)  # a file put there while the batch ran is not overwritten either
     index = write_index(results, root / "index.html", language=language)
     _write_json(results, root / "batch.json")
     return BatchResult(root=root, index=index, results=results)
 
 
+def _check_root(root: Path) -> None:
+    """The batch folder may be written: not the file system root, and its ``index.html``
+    and ``batch.json``, when there, were written by tiering (never overwrite another's)."""
+    owned.check_writable_target(root, what="--output")
+    require(not root.exists() or root.is_dir(), f"{root} exists and is not a folder",
+            where="--output", hint="choose a folder for the batch")
+    foreign = [name for name in ("index.html", "batch.json")
+               if (root / name).exists() and not owned.tiering_batch_file(root / name)]
+    require(not foreign,
+            f"{root} holds {' and '.join(foreign)} that tiering did not write; a batch writes "
+            "its own index.html and batch.json there", where="--output",
+            hint="write the batch to another folder with --output, or move those files away")
+
+
 def _write_json(results: pd.DataFrame, path: Path) -> None:
     records = json.loads(results.to_json(orient="records", force_ascii=False))
-    _atomic_write(path, json.dumps({"reports": records}, indent=2, ensure_ascii=False) + "\n")
+    _atomic_write(path, json.dumps({"generator": owned.GENERATOR, "reports": records}, indent=2,
+                                   ensure_ascii=False) + "\n")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -419,7 +442,7 @@ def write_index(results: pd.DataFrame, path: str | Path, *, language: str = "en"
                                                   "as_of", "language", "seconds"))
     page = (
         "<!DOCTYPE html>\n"
-        f'<html lang="{"zh-CN" if language == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="{"zh-CN" if language == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n{owned.HTML_GENERATOR_META}\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{tr('title')}</title>\n<style>{_INDEX_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"<h1>{tr('title')}</h1>\n"

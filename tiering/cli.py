@@ -231,9 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(exc, TieringError) or args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        if args.command == "report" and exc.exit_code == 3 and not hasattr(exc, "cell"):
-            print("  (what the run produced was kept next to the report folder, in <output>.failed/)",
-                  file=sys.stderr)
+        kept = getattr(exc, "kept_in", None)
+        if args.command == "report" and exc.exit_code == 3 and kept is not None \
+                and not hasattr(exc, "cell"):
+            print(f"  (what the run produced was kept in {kept}/)", file=sys.stderr)
         return exc.exit_code
     finally:
         interrupt.restore(previous)

@@ -11,9 +11,11 @@ previous report only when every step succeeded:
   ``<output>.failed/``: the executed notebook ``report.ipynb`` with the failing cell
   marked (papermill's red banner at the top links to it; the cell carries the tag
   ``tiering-failed-cell``) and ``failure.json`` (error, message, failing cell);
-- an existing folder is only ever replaced when it is a report folder (empty, or
-  holding a ``manifest.json`` or only report files), never e.g. a project folder
-  given by mistake as ``--output .``;
+- tiering only ever removes what it wrote (:mod:`tiering.owned`): an existing folder
+  is replaced only when it is empty, or a report folder whose ``manifest.json`` tiering
+  wrote and which holds nothing but the files that manifest lists, unchanged; the run's
+  inputs are never inside it; ``<output>.failed/`` is removed only when it holds only
+  what tiering wrote (else the failed run goes to ``<output>.failed-2/``, ...);
 - ``output.dir`` from a parameter file must be a folder below the working folder
   (``--output`` may point anywhere); ``tiering batch`` ignores it altogether.
 
@@ -32,7 +34,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__, interrupt, outputs, pipeline
+from . import __version__, interrupt, outputs, owned, pipeline
 from .errors import RenderError, TieringError, require
 from .io import sha256_file
 from .params import Params, slug
@@ -61,9 +62,6 @@ FAILED_CELL_TAG = "tiering-failed-cell"
 _VERSIONED = ("tiering", "pandas", "numpy", "scipy", "scikit-posthocs", "statsmodels", "duckdb",
               "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "ipykernel",
               "weasyprint", "pydantic", "pyarrow", "openpyxl")
-# What a report folder may hold: an existing folder with anything else is not replaced.
-_REPORT_FILES = frozenset({"report.pdf", "report.html", "report.ipynb", MANIFEST, FAILURE})
-_REPORT_SUFFIXES = (".csv", ".xlsx")
 
 
 class NotebookCellError(RenderError):
@@ -247,11 +245,23 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
     final = output_dir_for(params, output)
     if output is None and params.output.dir is not None:
         _check_parameter_output(params, final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    # nothing (lock, folders, working folder) is created before the target is known to be
+    # one this run may write
+    owned.check_writable_target(final)
+    _check_replaceable(final)
+    _check_inputs_outside(params, final, notebook=notebook, params_path=params_path, logo=logo)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_error(exc, final) from None
     with _output_lock(final):
         _recover_and_clean(final)
         _check_replaceable(final)
-        work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        failed_dest = _failed_destination(final)
+        try:
+            work = owned.make_work_dir(final.parent, f".{final.name}.tmp-")
+        except OSError as exc:
+            raise _os_error(exc, final) from None
         timings: dict = {}
         started = time.perf_counter()
         try:
@@ -266,7 +276,7 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
             t0 = time.perf_counter()
             out_nb = work / "report.ipynb"
             _execute_notebook(params, analysis_file, out_nb, notebook,
-                              kept_as=final.with_name(final.name + ".failed") / "report.ipynb")
+                              kept_as=failed_dest / "report.ipynb")
             timings["notebook"] = round(time.perf_counter() - t0, 3)
 
             t0 = time.perf_counter()
@@ -290,38 +300,78 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
                             logo=logo, params_path=params_path)
             # an interrupt a library swallowed still stops the run before it publishes
             interrupt.check()
+            owned.drop_work_marker(work)
+            _publish_permissions(work)
+            _swap(work, final)
+        except OSError as exc:
+            # a full disk or a folder made read-only: keep nothing half-written
+            shutil.rmtree(work, ignore_errors=True)
+            raise _os_error(exc, final) from exc
         except BaseException as exc:
-            _keep_failed(work, final, exc)
+            _keep_failed(work, final, failed_dest, exc)
             raise
-        _publish_permissions(work)
-        _swap(work, final)
     return final
+
+
+def _os_error(exc: OSError, final: Path) -> TieringError:
+    """A clear error for what the file system refused (read-only folder, disk full, ...)."""
+    import errno
+
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+              errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+              errno.EROFS: "the file system is read-only"}.get(exc.errno, exc.strerror or str(exc))
+    where = exc.filename or final
+    return TieringError(f"Could not write the report {final}: {reason}", where=str(where),
+                        hint="free some space or choose a folder you can write to with --output; "
+                             "the previous report, if any, is unchanged")
 
 
 def failure_record(exc: BaseException) -> dict[str, Any]:
     """What went wrong, as JSON-safe data: ``error`` (type), ``message``, ``where``,
-    ``hint``, ``text`` (all three as the command line prints them) and ``cell`` (the
-    failing notebook cell, or None)."""
+    ``hint``, ``text`` (all three as the command line prints them), ``cell`` (the
+    failing notebook cell, or None) and ``kept`` (the folder the failed run's work was
+    kept in, or None)."""
     if isinstance(exc, TieringError):
         message, where, hint = exc.message, exc.where, exc.hint
     else:
         message, where, hint = str(exc) or type(exc).__name__, None, None
+    kept = getattr(exc, "kept_in", None)
     return {"error": type(exc).__name__, "message": message, "where": where, "hint": hint,
-            "text": str(exc) or type(exc).__name__, "cell": getattr(exc, "cell", None)}
+            "text": str(exc) or type(exc).__name__, "cell": getattr(exc, "cell", None),
+            "kept": str(kept) if kept is not None else None}
 
 
-def _keep_failed(work: Path, final: Path, exc: BaseException) -> None:
-    """Move the temporary folder to ``<final>.failed`` with ``failure.json``."""
-    failed = final.with_name(final.name + ".failed")
+def _failed_destination(final: Path) -> Path:
+    """Where a failed run keeps its work: ``<final>.failed``, unless that folder holds
+    something tiering did not write (then ``<final>.failed-2``, ``-3``, ...: it is never
+    removed)."""
+    candidate = final.with_name(final.name + ".failed")
+    n = 1
+    while (candidate.exists() or candidate.is_symlink()) and not owned.removable_failed(candidate):
+        n += 1
+        candidate = final.with_name(f"{final.name}.failed-{n}")
+    return candidate
+
+
+def _keep_failed(work: Path, final: Path, failed: Path, exc: BaseException) -> None:
+    """Move the working folder to ``failed`` with ``failure.json``, which lists the files
+    (and their SHA-256) so that a later run knows it may remove them."""
     try:
         (work / ".analysis.pkl").unlink(missing_ok=True)
-        record = {**failure_record(exc), "report": str(final),
-                  "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        owned.drop_work_marker(work)
+        record = {**failure_record(exc), "generator": owned.GENERATOR, "report": str(final),
+                  "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  "files": owned.file_digests(work)}
         (work / FAILURE).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)
                                     + "\n", encoding="utf-8")
-        shutil.rmtree(failed, ignore_errors=True)
+        if failed.exists() and owned.removable_failed(failed):
+            shutil.rmtree(failed)
         os.replace(work, failed)
         _publish_permissions(failed)
+        try:
+            exc.kept_in = failed
+        except AttributeError:  # pragma: no cover - an exception type without a __dict__
+            pass
     except OSError as err:  # never hide the original error behind a clean-up problem
         log.warning("Could not keep the failed run in %s: %s", failed, err)
         shutil.rmtree(work, ignore_errors=True)
@@ -363,40 +413,76 @@ def _siblings(final: Path, marker: str) -> list[Path]:
 
 def _recover_and_clean(final: Path) -> None:
     """Under the lock: undo a swap interrupted half-way, then delete what killed runs
-    left behind (no other run for this folder can be active)."""
-    olds = [p for p in _siblings(final, "old") if p.is_dir()]
-    if olds and not final.exists():
+    left behind (no other run for this folder can be active): working folders that carry
+    tiering's marker, and set-aside previous reports that hold only what tiering wrote.
+    Anything else with such a name is left alone."""
+    olds = [p for p in _siblings(final, "old") if p.is_dir() and not p.is_symlink()]
+    if olds and not final.exists() and not final.is_symlink():
         newest = max(olds, key=lambda p: p.stat().st_mtime)
         os.replace(newest, final)
         log.warning("Restored the previous report %s, left aside by an interrupted run", final)
         olds.remove(newest)
-    for leftover in olds + _siblings(final, "tmp"):
-        log.info("Removing %s, left behind by an interrupted run", leftover)
-        if leftover.is_dir() and not leftover.is_symlink():
+    for leftover in olds:
+        if owned.removable_report(leftover):
+            log.info("Removing %s, left behind by an interrupted run", leftover)
             shutil.rmtree(leftover, ignore_errors=True)
         else:
-            leftover.unlink(missing_ok=True)
+            log.warning("Left %s alone: it holds files tiering did not write", leftover)
+    for leftover in _siblings(final, "tmp"):
+        if owned.is_work_dir(leftover):
+            log.info("Removing %s, left behind by an interrupted run", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _check_replaceable(final: Path) -> None:
-    """Refuse to replace a folder that is not a report folder."""
+    """Refuse to replace a folder unless it is empty or a report folder tiering wrote
+    that holds nothing else (see :mod:`tiering.owned`)."""
     if not final.exists() and not final.is_symlink():
         return
     require(final.is_dir() and not final.is_symlink(),
             f"{final} exists and is not a folder", where="--output or output.dir",
-            hint="choose a folder for the report")
-    entries = list(final.iterdir())
-    if not entries or (final / MANIFEST).is_file():
+            hint="choose a new or empty folder for the report, e.g. --output reports/<client>")
+    try:
+        entries = list(final.iterdir())
+    except OSError as exc:
+        raise _os_error(exc, final) from None
+    if not entries:
         return
-    strangers = sorted(p.name for p in entries
-                       if not (p.is_file() and (p.name in _REPORT_FILES
-                                                or p.name.endswith(_REPORT_SUFFIXES))))
-    require(not strangers,
-            f"{final} exists and is not a report folder: it holds {', '.join(strangers[:5])}"
-            + (" ..." if len(strangers) > 5 else ""),
-            where="--output or output.dir",
-            hint="a report replaces its whole folder: choose a new or empty folder, "
-                 "e.g. --output reports/<client>")
+    found = owned.report_strangers(final)
+    if found is None:
+        names = sorted(p.name for p in entries)
+        raise TieringError(
+            f"{final} exists and is not a report folder of tiering (it has no manifest.json "
+            f"written by tiering); it holds {_names(names)}", where="--output or output.dir",
+            hint="a report replaces its whole folder, and tiering only removes what it wrote: "
+                 "choose a new or empty folder, e.g. --output reports/<client>")
+    require(not found,
+            f"{final} is a report folder, but it also holds what tiering did not write: "
+            f"{_names(found)}", where="--output or output.dir",
+            hint="move those files out of the folder (tiering never deletes them), or write "
+                 "the report to another folder with --output")
+
+
+def _names(names: list[str], limit: int = 8) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _check_inputs_outside(params: Params, final: Path, *, notebook: Path,
+                          params_path: str | Path | None, logo: Path | None) -> None:
+    """The run's inputs may never be inside the folder it replaces."""
+    inputs = {"data.path": params.data.path, "the parameter file": params_path,
+              "strategy.playbook": params.strategy.playbook, "output.logo": logo,
+              "migration.previous_report": params.migration.previous_report,
+              "--notebook": notebook}
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        resolved = Path(path).resolve()
+        require(resolved != final and final not in resolved.parents,
+                f"The input {resolved} ({what}) is inside the report folder {final}, which the "
+                "run replaces", where=what,
+                hint="keep inputs outside report folders: move the file, or write the report "
+                     "to another folder with --output")
 
 
 def _publish_permissions(folder: Path) -> None:
@@ -412,7 +498,8 @@ def _publish_permissions(folder: Path) -> None:
 def _swap(work: Path, final: Path) -> None:
     """Replace ``final`` by ``work`` (both on one file system). A run killed between
     the two renames leaves the previous report in ``.<name>.old-<pid>``; the next run
-    puts it back (see :func:`_recover_and_clean`)."""
+    puts it back (see :func:`_recover_and_clean`). A ``<final>.failed`` of an earlier
+    run goes too, when it holds only what tiering wrote."""
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -420,7 +507,12 @@ def _swap(work: Path, final: Path) -> None:
     os.replace(work, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(final.with_name(final.name + ".failed"), ignore_errors=True)
+    failed = final.with_name(final.name + ".failed")
+    if failed.exists() or failed.is_symlink():
+        if owned.removable_failed(failed):
+            shutil.rmtree(failed, ignore_errors=True)
+        else:
+            log.warning("Kept %s: it holds files tiering did not write", failed)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -473,6 +565,7 @@ def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, l
         inputs.append(_file_entry("logo", logo))
     inputs.append(_file_entry("notebook", notebook))
     manifest = {
+        "generator": owned.GENERATOR,
         "manifest_version": MANIFEST_VERSION,
         "tiering_version": __version__,
         "git_commit": _git_commit(),

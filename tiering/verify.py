@@ -131,6 +131,10 @@ def _rebuild_checks(folder: Path, manifest: dict) -> list[dict]:
         try:
             cfg = params.validate(manifest.get("parameters") or {}, base_dir=folder,
                                   source=f"{folder / 'manifest.json'} (parameters)")
+            # the manifest can be edited: the rerun writes nothing outside its own temporary
+            # folder (no feature cache, no spill folder named in the manifest)
+            cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(
+                update={"cache_dir": None, "temp_directory": Path(tmp)})})
             analysis, loaded = pipeline.run(cfg, rejected_path=Path(tmp) / "rejected_rows.csv")
         except TieringError as exc:
             return [_row("rebuild", "(analysis)", "different",

@@ -1,0 +1,276 @@
+"""Tiering only ever removes what tiering wrote (docs/bad_input.md, "What tiering may delete").
+
+Every test puts files tiering did not write where a run could reach them, runs tiering
+as a user would, and checks each file survives byte for byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tiering import batch, cli, outputs, owned, params, report, verify
+from tiering.errors import DataError, TieringError
+
+from .conftest import fake_previous_report
+from .test_report import write_tiny_client
+
+CLIENT_FILES = {"sales_2024.csv": b"customer_id,order_date,amount\nC1,2024-01-05,10\n",
+                "sales_2023.xlsx": b"PK\x03\x04 not really a workbook, but the user's file",
+                "notes.txt": "客户备注\n".encode()}
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Relative path → SHA-256 of every file below ``folder`` (hidden ones included)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def put_files(folder: Path, files: dict[str, bytes] = CLIENT_FILES) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return snapshot(folder)
+
+
+def missing_data_params(tmp_path: Path):
+    return params.validate({"data": {"path": str(tmp_path / "missing.csv")}})
+
+
+def report_cli(*args: str) -> int:
+    return cli.main(["report", *map(str, args)])
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_output_at_a_folder_of_client_exports_deletes_nothing(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    exports = tmp_path / "clientdata"
+    before = put_files(exports)
+    assert report_cli(client, "--output", exports) == 2
+    err = capsys.readouterr().err
+    assert "is not a report folder of tiering" in err and "sales_2024.csv" in err
+    assert "Traceback" not in err
+    assert snapshot(exports) == before
+    # nothing else was made beside it: no lock, no working folder, no .failed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clientdata", "in"]
+
+
+def test_output_dir_from_a_received_parameter_file_deletes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    before = put_files(tmp_path / "exports")
+    client = write_tiny_client(tmp_path / "in", extra="output: {dir: exports}\n")
+    assert cli.main(["report", str(client)]) == 2
+    assert "not a report folder of tiering" in capsys.readouterr().err
+    assert snapshot(tmp_path / "exports") == before
+
+
+def test_a_folder_of_another_tool_with_its_own_manifest_is_not_wiped(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    other = tmp_path / "build"
+    files = {"manifest.json": json.dumps({"name": "webapp", "outputs": {"app.js": {}}}).encode(),
+             "app.js": b"console.log(1)\n"}
+    before = put_files(other, files)
+    assert report_cli(client, "--output", other) == 2
+    assert "no manifest.json written by tiering" in capsys.readouterr().err
+    assert snapshot(other) == before
+
+
+def test_a_new_file_in_last_months_report_folder_stops_the_rerun(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    out = fake_previous_report(tmp_path / "acme")
+    (out / "sales_dec.csv").write_bytes(CLIENT_FILES["sales_2024.csv"])
+    (out / ".ipynb_checkpoints").mkdir()
+    (out / ".ipynb_checkpoints" / "report-checkpoint.ipynb").write_text("{}", encoding="utf-8")
+    before = snapshot(out)
+    assert report_cli(client, "--output", out) == 2
+    err = capsys.readouterr().err
+    assert "also holds what tiering did not write: .ipynb_checkpoints/, sales_dec.csv" in err
+    assert "move those files out of the folder" in err
+    assert snapshot(out) == before
+
+
+def test_a_report_file_edited_after_the_run_is_not_replaced(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    out = fake_previous_report(tmp_path / "acme")
+    (out / "report.pdf").write_bytes(b"the consultant's annotated copy")
+    before = snapshot(out)
+    assert report_cli(client, "--output", out) == 2
+    assert "report.pdf (changed since tiering wrote it)" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_the_input_may_not_be_inside_the_folder_it_would_replace(tmp_path):
+    out = fake_previous_report(tmp_path / "acme")
+    shutil.copy(write_tiny_client(tmp_path / "in").parent / "tx.csv", out / "tx.csv")
+    listing = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    listing["outputs"]["tx.csv"] = {"sha256": hashlib.sha256((out / "tx.csv").read_bytes()).hexdigest()}
+    (out / "manifest.json").write_text(json.dumps(listing), encoding="utf-8")
+    before = snapshot(out)
+    cfg = params.validate({"data": {"path": str(out / "tx.csv")}})
+    with pytest.raises(TieringError, match=r"is inside the report folder .* which the run replaces"):
+        report.build(cfg, output=out)
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("target", ["/", "/dev/null", "/dev/null/report"])
+def test_impossible_targets_are_refused_and_leave_nothing(target, tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    watched = [Path("/"), Path("/dev"), Path("/tmp")]
+    before = {d: set(os.listdir(d)) for d in watched}
+    assert report_cli(client, "--output", target) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "ValueError" not in err
+    assert {"/": "root of the file system", "/dev/null": "exists and is not a folder",
+            "/dev/null/report": "/dev/null is a file"}[target] in err
+    for d in watched:  # other processes may add files to /tmp: only tiering's would matter
+        new = set(os.listdir(d)) - before[d]
+        assert not [n for n in new if "tiering" in n or "null" in n or n.endswith(".lock")
+                    or ".tmp-" in n], (d, new)
+
+
+def test_a_folder_holding_the_working_folder_is_refused(tmp_path, monkeypatch):
+    client = write_tiny_client(tmp_path / "in")
+    monkeypatch.chdir(tmp_path / "in")
+    assert report_cli(client, "--output", ".") == 2
+    assert report_cli(client, "--output", "..") == 2
+
+
+# --------------------------------------------------------------------------- .failed folders
+
+
+def test_a_user_file_in_the_failed_folder_survives_failing_and_good_runs(tmp_path):
+    client = write_tiny_client(tmp_path / "in")
+    out = tmp_path / "acme"
+    failed = tmp_path / "acme.failed"
+    before = put_files(failed, {"my_notes.txt": b"why the last run failed"})
+    with pytest.raises(DataError):
+        report.build(missing_data_params(tmp_path), output=out)
+    assert snapshot(failed) == before
+    second = tmp_path / "acme.failed-2"  # the failed run's work went beside it
+    record = json.loads((second / "failure.json").read_text(encoding="utf-8"))
+    assert record["generator"] == "tiering" and record["error"] == "DataError"
+    report.build(params.load(client), output=out)  # a good run: removes only what is tiering's
+    assert snapshot(failed) == before
+    assert (out / "report.pdf").is_file()
+
+
+def test_a_failed_folder_tiering_wrote_is_replaced_and_removed(tmp_path):
+    out = tmp_path / "acme"
+    for _ in range(2):  # the second failure replaces the first one's folder
+        with pytest.raises(DataError):
+            report.build(missing_data_params(tmp_path), output=out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".acme.lock", "acme.failed"]
+    record = json.loads((tmp_path / "acme.failed" / "failure.json").read_text(encoding="utf-8"))
+    assert record["files"] == {}  # the run failed before writing anything
+    # a file added to it later makes it the user's: kept by the next failure
+    (tmp_path / "acme.failed" / "extra.csv").write_text("x\n", encoding="utf-8")
+    with pytest.raises(DataError):
+        report.build(missing_data_params(tmp_path), output=out)
+    assert (tmp_path / "acme.failed" / "extra.csv").read_text(encoding="utf-8") == "x\n"
+    assert (tmp_path / "acme.failed-2" / "failure.json").is_file()
+
+
+# --------------------------------------------------------------------------- a real rerun
+
+
+@pytest.mark.slow
+def test_a_rerun_replaces_the_report_tiering_wrote(tmp_path):
+    client = write_tiny_client(tmp_path / "in")
+    out = tmp_path / "acme"
+    report.build(params.load(client), output=out)
+    first = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert first["generator"] == "tiering"
+    assert owned.report_strangers(out) == []
+    with pytest.raises(DataError):  # a failed run in between leaves a .failed folder ...
+        report.build(missing_data_params(tmp_path), output=out)
+    assert (tmp_path / "acme.failed").is_dir()
+    report.build(params.load(client), output=out)
+    # ... which the next good run removes, with its working folders and the previous report
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".acme.lock", "acme", "in"]
+    assert set(first["outputs"]) | {"manifest.json"} == {p.name for p in out.iterdir()}
+
+
+# --------------------------------------------------------------------------- disk full, read-only
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "the disk is full"),
+                                         (errno.EACCES, "permission denied"),
+                                         (errno.EROFS, "the file system is read-only")])
+def test_a_write_error_is_a_clear_error_and_keeps_the_previous_report(code, words, tmp_path,
+                                                                       monkeypatch, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    out = fake_previous_report(tmp_path / "acme")
+    before = snapshot(out)
+
+    def write_tables(analysis, loaded, folder):
+        (Path(folder) / "tiers.csv").write_text("half", encoding="utf-8")
+        raise OSError(code, os.strerror(code), str(Path(folder) / "tiers.csv"))
+
+    monkeypatch.setattr(outputs, "write_tables", write_tables)
+    assert report_cli(client, "--output", out) == 2
+    err = capsys.readouterr().err
+    assert f"Could not write the report {out}: {words}" in err and "Traceback" not in err
+    assert snapshot(out) == before
+    # nothing half-written is left: no working folder, no .failed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".acme.lock", "acme", "in"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_parent_folder_is_a_clear_error(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        assert report_cli(client, "--output", parent / "acme") == 2
+        assert "No permission to write in" in capsys.readouterr().err
+        assert list(parent.iterdir()) == []
+    finally:
+        parent.chmod(0o755)
+
+
+# --------------------------------------------------------------------------- batch, verify
+
+
+def test_batch_never_overwrites_an_index_it_did_not_write(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    root = tmp_path / "site"
+    before = put_files(root, {"index.html": b"<html>the client's intranet page</html>",
+                              "batch.json": b'{"jobs": []}'})
+    assert cli.main(["batch", str(client), "--output", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "holds index.html and batch.json that tiering did not write" in err
+    assert snapshot(root) == before
+
+
+def test_batch_index_and_json_carry_the_generator(tmp_path):
+    results = batch.pd.DataFrame([], columns=list(batch.RESULT_COLUMNS))
+    batch.write_index(results, tmp_path / "index.html")
+    batch._write_json(results, tmp_path / "batch.json")
+    assert owned.tiering_batch_file(tmp_path / "index.html")
+    assert owned.tiering_batch_file(tmp_path / "batch.json")
+    (tmp_path / "batch.json").write_text('{"reports": [], "by": "someone"}', encoding="utf-8")
+    assert not owned.tiering_batch_file(tmp_path / "batch.json")
+
+
+@pytest.mark.slow
+def test_verify_rebuild_creates_nothing_named_in_an_edited_manifest(tmp_path):
+    client = write_tiny_client(tmp_path / "in")
+    out = report.build(params.load(client), output=tmp_path / "acme")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    planted = {"cache_dir": str(tmp_path / "planted" / "cache"),
+               "temp_directory": str(tmp_path / "planted" / "spill")}
+    manifest["parameters"].setdefault("engine", {}).update(planted)
+    manifest["parameters"]["engine"]["engine"] = "duckdb"
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = verify.verify(out, rebuild=True)
+    assert not (tmp_path / "planted").exists()
+    assert (result.checks["kind"] == "rebuild").any()
