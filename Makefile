@@ -52,7 +52,7 @@ report-zh: setup ## build the demo report in Chinese into reports/demo-zh
 	$(VENV)/bin/tiering report $(PARAMS) --set language=zh --output reports/demo-zh
 
 test: setup ## run the whole test suite
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 test-fast: setup ## run the tests without the slow end-to-end reports
 	$(PY) -m pytest -m "not slow"

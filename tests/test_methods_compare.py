@@ -154,9 +154,9 @@ def test_stability_subsamples_large_data_and_says_so():
 def test_stability_is_fast_on_5000_customers():
     f = _customers(5000)
     for method in ("abc", "rfm", "score"):
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time (0.03-0.16 s measured): load cannot fail it
         methods.stability(f, _spec(method=method), n_boot=50, seed=0)
-        assert time.perf_counter() - t0 < 10, method
+        assert time.process_time() - t0 < 10, method
 
 
 def test_no_stability_for_fixed_cutoffs_or_zero_resamples():

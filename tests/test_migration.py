@@ -526,10 +526,10 @@ def test_online_retail_quarterly(tmp_path):
     cfg = load(Path(__file__).resolve().parents[1] / "params/examples/online_retail.yaml")
     loaded = tio.load(cfg.data, as_of=cfg.as_of, window_start=cfg.window.start,
                       window_months=cfg.window.months)
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time (0.5 s measured, 0.9 s wall-clock on a busy machine)
     r = analyse_migration(loaded.transactions, params=cfg, spec=MigrationSpec(),
                           as_of=loaded.as_of, attributes=loaded.attributes)
-    seconds = time.perf_counter() - t0
+    seconds = time.process_time() - t0
     assert seconds < 10, seconds
     assert [d.date() for d in r.snapshot_dates] == [dt.date(2011, 3, 10), dt.date(2011, 6, 10),
                                                     dt.date(2011, 9, 10), dt.date(2011, 12, 10)]

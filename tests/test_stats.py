@@ -463,9 +463,12 @@ def test_invalid_input_raises_project_errors():
 def test_five_metrics_three_tiers_5000_customers_under_ten_seconds():
     frame = customers(5000)
     compare_tiers(frame.head(200), metrics=METRICS, n_boot=100)     # imports warmed up
-    start = time.perf_counter()
+    # CPU time, not wall-clock time, so that a busy machine cannot fail the test; measured
+    # 0.47 s of CPU (1.6 s wall-clock beside two busy loops on 2 cores): the limit is a guard
+    # against a slower algorithm, not a benchmark (those are in benchmarks/)
+    start = time.process_time()
     compare_tiers(frame, metrics=METRICS, categorical=["region"])   # default n_boot=2000
-    assert time.perf_counter() - start < 10.0
+    assert time.process_time() - start < 10.0
 
 
 def test_holm_matches_statsmodels_and_keeps_nan():
@@ -715,9 +718,9 @@ def test_games_howell_p_values_are_multiplied_by_the_number_of_metrics():
 def test_36000_customers_compared_in_a_few_seconds():
     frame = customers(36_000, seed=5)
     compare_tiers(frame.head(300), metrics=METRICS, n_boot=100)      # imports warmed up
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: 1.15 s (3.9 s wall-clock on a busy machine)
     result = compare_tiers(frame, metrics=METRICS, categorical=["region"])   # n_boot=2000
-    assert time.perf_counter() - start < 10.0           # ~1.2 s unloaded; was ~16 s
+    assert time.process_time() - start < 10.0           # was ~16 s before the subsampling
     c = result.summary[(result.summary["metric"] == "monetary") & (result.summary["tier"] == "C")]
     assert c["n"].iloc[0] > stats.BOOTSTRAP_MAX_N
     assert {r["tier"] for r in result.params["bootstrap_subsampled"]} >= {"C"}

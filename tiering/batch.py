@@ -150,26 +150,31 @@ def _tail(text: str, lines: int = 6) -> str:
     return "\n".join(kept[-lines:])
 
 
-def _run_process(cmd: list[str], timeout: float | None) -> tuple[int | None, str]:
-    """Run ``cmd``; returns (exit code, standard error), exit code None after a timeout.
+KILL_AFTER = 15.0  # seconds a report has to stop after SIGINT before it is killed
+
+
+def _run_process(cmd: list[str], timeout: float | None) -> tuple[int | None, str, bool]:
+    """Run ``cmd``; returns (exit code, standard error, killed), exit code None after a
+    timeout.
 
     A report that runs over its time gets SIGINT first, so that it stops the way
     Ctrl-C stops it (its kernel shut down, its work kept in ``<output>.failed/``),
-    and SIGKILL if it is still running 15 s later.
+    and SIGKILL if it is still running 15 s later (``killed`` is then True).
     """
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, encoding="utf-8", errors="replace")
     try:
         _, stderr = proc.communicate(timeout=timeout)
-        return proc.returncode, stderr
+        return proc.returncode, stderr, False
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGINT)
         try:
-            _, stderr = proc.communicate(timeout=15)
+            _, stderr = proc.communicate(timeout=KILL_AFTER)
+            return None, stderr, False
         except subprocess.TimeoutExpired:
             proc.kill()
             _, stderr = proc.communicate()
-        return None, stderr
+            return None, stderr, True
     except BaseException:  # the batch itself is interrupted: do not leave the report running
         proc.kill()
         proc.wait()
@@ -188,7 +193,8 @@ def _run_one(job: Job, overrides: Sequence[str], notebook: str | Path | None,
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".tiering-batch-") as tmp:
         result_json = Path(tmp) / "result.json"
-        code, stderr = _run_process(_command(job, result_json, overrides, notebook), timeout)
+        code, stderr, killed = _run_process(_command(job, result_json, overrides, notebook),
+                                            timeout)
         result = {}
         if result_json.is_file():
             try:
@@ -203,7 +209,8 @@ def _run_one(job: Job, overrides: Sequence[str], notebook: str | Path | None,
                    language=manifest.get("language", job.language))
         return row
     if code is None:
-        row.update(error="Timeout", message=f"stopped after {timeout:g} s (--timeout)")
+        row.update(error="Timeout", message=f"stopped after {timeout:g} s (--timeout)" + (
+            f"; killed {KILL_AFTER:g} s later, as it did not stop on the interrupt" if killed else ""))
     elif result.get("status") == "failed":
         row.update(error=result.get("error", ""),
                    message=result.get("text") or result.get("message", ""))

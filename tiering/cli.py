@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from . import interrupt
@@ -149,6 +150,19 @@ def _validate(args) -> int:
     print(f"Data file: {info['path']} ({info['format']}"
           + (f", {info.get('encoding')}" if info.get("encoding") else "")
           + (f", sheet {info['sheet']!r}" if info.get("sheet") else "") + ")")
+    if info.get("sheet"):
+        why = {"active": "the active sheet", "data.sheet": "chosen by data.sheet",
+               "first visible": "the first visible sheet; the active sheet is hidden",
+               "first": "the first sheet; no sheet is visible"}.get(info.get("sheet_choice"), "")
+        print(f"Sheet read: {info['sheet']!r}" + (f" ({why})" if why else "")
+              + f"; sheets in the file: {', '.join(map(repr, info.get('sheets') or []))}")
+        hidden = info.get("hidden_sheets") or []
+        if hidden:
+            print(f"Hidden sheets: {', '.join(map(repr, hidden))}"
+                  + (" (not read; set data.sheet to read one)"
+                     if info["sheet"] not in hidden else ""))
+        if info.get("merged_cells_filled"):
+            print(f"Merged cells filled (data.fill_merged_ids): {info['merged_cells_filled']:,}")
     print(f"Header on row {int(grid.index[pos])}; {len(grid) - pos - 1:,} data rows")
     for role, name in mapping.items():
         print(f"  {role:<14} <- {name}")
@@ -207,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_after_interrupt)
     commands = {"report": _report, "batch": _batch, "validate": _validate, "init": _init,
                 "verify": _verify}
     result_json = getattr(args, "result_json", None)
@@ -218,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         # interruption
         if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, Exception)
                                                   and interrupt.REQUESTED.is_set()):
+            _INTERRUPTED.set()
             if result_json:
                 _failed(result_json, KeyboardInterrupt())
             print("interrupted; finished reports are kept, the others are unchanged"
@@ -238,6 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     finally:
         interrupt.restore(previous)
+
+
+_INTERRUPTED = threading.Event()
+
+
+def _quiet_after_interrupt(record: logging.LogRecord) -> bool:
+    """After Ctrl-C, what the libraries log while they wind down (papermill's "Kernel died
+    while waiting for execute reply", asyncio's "Task exception was never retrieved" with
+    a DeadKernelError traceback) is noise: the command says it was interrupted. Shown
+    with --debug."""
+    return not (interrupt.REQUESTED.is_set() or _INTERRUPTED.is_set())
 
 
 def _failed(path: str, exc: BaseException) -> None:

@@ -135,6 +135,7 @@ def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path, noteboo
     """Run the notebook with papermill into ``out_nb``; ``kept_as`` is where a failed
     notebook will be kept (for the message)."""
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     values = notebook_parameters(params, analysis_file, notebook)
@@ -143,8 +144,18 @@ def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path, noteboo
             str(notebook), str(out_nb), parameters=values, cwd=str(notebook.parent),
             kernel_name="python3", progress_bar=False, log_output=False,
             request_save_on_cell_execute=False,
-            # the kernel's own start-up chatter (e.g. "running over TCP") is not for users
-            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+            # the kernel's own log is not for users: its start-up chatter ("running over
+            # TCP"), "KeyboardInterrupt caught in kernel" (jupyter_client interrupts every
+            # kernel it shuts down, also after a good run) and ZMQ tracebacks when Ctrl-C
+            # closes its sockets. A cell's error is in the notebook; a dead kernel is
+            # reported below.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    except DeadKernelError as exc:
+        interrupt.check()  # after Ctrl-C a dead kernel is the interruption, not a failure
+        kept = kept_as or out_nb
+        raise RenderError(f"The report notebook's kernel died: {exc}", where=str(kept),
+                          hint="the machine may be out of memory; rerun with --debug for "
+                               "details") from exc
     except PapermillExecutionError as exc:
         cell = _mark_failed_cell(out_nb, exc)
         label = f"cell In [{exc.exec_count}]" if exc.exec_count else f"cell {cell['index']}"
