@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering.errors import DataError
+from tiering.errors import DataError, ParamsError
 from tiering.io import (
     REASONS,
     LoadResult,
@@ -299,7 +299,7 @@ def test_wrong_explicit_encoding_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="not valid utf-8 text") as err:
         load(source(path, encoding="utf-8"))
     assert "data.encoding" in err.value.hint
-    with pytest.raises(DataError, match="Unknown text encoding 'utf-9'"):
+    with pytest.raises(ParamsError, match="unknown text encoding 'utf-9'"):  # refused by validate
         load(source(path, encoding="utf-9"))
 
 

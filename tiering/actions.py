@@ -17,7 +17,11 @@ Rows within a tier: customers caught by a trigger first (by the trigger's priori
 then by net spend, highest first, then by customer ID.
 
 Spreadsheet formula injection: a text cell starting with ``=``, ``+``, ``-``, ``@``,
-a tab or a carriage return is prefixed with ``'`` (:func:`safe_text`), in both files.
+a tab or a carriage return is prefixed with ``'`` (:func:`safe_text`), in both files,
+headers included. Control characters a workbook cannot hold (NUL, BEL, ...) become
+U+FFFD in the workbook (:func:`workbook_text`) and stay as they are in the CSV. Sheet
+names are cleaned of what Excel refuses and made unique; the tier labels stay exact in
+the cells.
 In the workbook every text cell is also stored with the explicit string type, so
 openpyxl never writes a formula, and numbers are stored as numbers (a negative net
 spend stays a number; it cannot be a formula). The workbook is reproducible: fixed
@@ -42,7 +46,7 @@ from .i18n import LANGUAGES, t
 from .strategy import Recommendations
 
 __all__ = ["WORKBOOK_NAME", "CSV_NAME", "CSV_COLUMNS", "BUDGET_NAME", "TRIGGERS_NAME",
-           "safe_text", "sheet_names", "action_list", "write_action_lists",
+           "safe_text", "workbook_text", "sheet_names", "action_list", "write_action_lists",
            "write_strategy_tables"]
 
 WORKBOOK_NAME = "action_lists.xlsx"
@@ -100,28 +104,44 @@ def safe_text(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def sheet_names(labels: Sequence[str], *, language: str) -> dict[str, str]:
+def _clean_sheet_name(text: str) -> str:
+    """``text`` without what Excel refuses in a sheet name: ``[]:*?/\\``, control and
+    other invisible characters, a leading or trailing ``'``; at most 31 characters.
+    May be empty."""
+    name = _SHEET_FORBIDDEN.sub("", str(text))
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return name.strip().strip("'").strip()[:_MAX_SHEET_NAME].strip().strip("'").strip()
+
+
+def _unique_sheet_name(name: str, used: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)`` ... (within 31 characters) when a sheet of
+    that name (ignoring case, as Excel does) is in ``used``; adds the result to ``used``."""
+    base, n = name, 2
+    while name.casefold() in used:
+        suffix = f" ({n})"
+        name = base[:_MAX_SHEET_NAME - len(suffix)].rstrip().rstrip("'") + suffix
+        n += 1
+    used.add(name.casefold())
+    return name
+
+
+def sheet_names(labels: Sequence[str], *, language: str,
+                reserved: Sequence[str] = ()) -> dict[str, str]:
     """Excel-safe, unique sheet names for tier labels (in order).
 
     Removes ``[]:*?/\\`` and control characters, trims to 31 characters, refuses
     a leading or trailing ``'``; an empty result or the reserved name "History" becomes
-    "Tier N" (等级N); names equal ignoring case get " (2)", " (3)" ... appended.
+    "Tier N" (等级N); names equal ignoring case (to each other or to a name in
+    ``reserved``, e.g. the movers sheets) get " (2)", " (3)" ... appended. The labels
+    themselves stay exact in the cells and CSV files.
     """
     out: dict[str, str] = {}
-    used: set[str] = set()
+    used: set[str] = {str(r).casefold() for r in reserved}
     for rank, label in enumerate(labels, start=1):
-        name = _SHEET_FORBIDDEN.sub("", str(label))
-        name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-        name = name.strip().strip("'").strip()[:_MAX_SHEET_NAME].strip().strip("'")
+        name = _clean_sheet_name(label)
         if not name or name.casefold() == "history":
             name = t("strategy.sheet_fallback", language, n=rank)
-        base, n = name, 2
-        while name.casefold() in used:
-            suffix = f" ({n})"
-            name = base[:_MAX_SHEET_NAME - len(suffix)] + suffix
-            n += 1
-        used.add(name.casefold())
-        out[str(label)] = name
+        out[str(label)] = _unique_sheet_name(name, used)
     return out
 
 
@@ -207,11 +227,20 @@ def _display(value: object, kind: str) -> str:
     return str(value)
 
 
+def workbook_text(value: object) -> str:
+    """:func:`safe_text`, with the control characters a workbook cannot hold (NUL, BEL,
+    ESC ...; openpyxl's ``ILLEGAL_CHARACTERS_RE``) replaced by U+FFFD. Tabs and line
+    breaks stay. The CSV files keep the text unchanged."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", safe_text(value))
+
+
 def _cell(ws, value: object, kind: str, *, style: Mapping | None = None):
     from openpyxl.cell import WriteOnlyCell
 
     if kind == "text":
-        text = safe_text(value)
+        text = workbook_text(value)
         cell = WriteOnlyCell(ws, value=text or None)
         if text:
             cell.data_type = "s"  # never a formula, an error code or a number
@@ -262,7 +291,14 @@ def _write_workbook(rows: pd.DataFrame, labels: Sequence[str], path: Path, *, la
     header_style = {"font": Font(bold=True, color="FFFFFF"),
                     "fill": PatternFill("solid", fgColor=_HEADER_FILL),
                     "alignment": Alignment(vertical="center", wrap_text=True)}
-    names = sheet_names(labels, language=language)
+    # the movers sheets keep their names; a tier label equal to one gets " (2)"
+    extra_titles: dict[str, str] = {}
+    taken: set[str] = {"history"}  # reserved by Excel
+    for title in (extra_sheets or {}):
+        name = _clean_sheet_name(title) or t("strategy.sheet_fallback", language,
+                                             n=len(labels) + len(extra_titles) + 1)
+        extra_titles[title] = _unique_sheet_name(name, taken)
+    names = sheet_names(labels, language=language, reserved=list(extra_titles.values()))
     wb = Workbook(write_only=True)
     wb.properties.creator = "tiering"
     wb.properties.lastModifiedBy = "tiering"
@@ -288,13 +324,8 @@ def _write_workbook(rows: pd.DataFrame, labels: Sequence[str], path: Path, *, la
         if left_out:
             key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
             ws.append([_cell(ws, t(key, language, n=f"{left_out:,}", file=CSV_NAME), "text")])
-    used = {n.casefold() for n in names.values()}
     for title, table in (extra_sheets or {}).items():
-        title = title[:_MAX_SHEET_NAME]
-        if title.casefold() in used:
-            continue
-        used.add(title.casefold())
-        ws = wb.create_sheet(title=title)
+        ws = wb.create_sheet(title=extra_titles[title])
         kinds_x = [_extra_kind(table[c]) for c in table.columns]
         for j, col in enumerate(table.columns):
             ws.column_dimensions[get_column_letter(j + 1)].width = min(_MAX_WIDTH, _width(col) + 4)
@@ -403,5 +434,6 @@ def write_strategy_tables(recommendations: Recommendations, folder: str | Path, 
         for col in out.columns:
             if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
                 out[col] = out[col].map(safe_text)
+        out.columns = [safe_text(c) for c in out.columns]  # headers are cells too
         out.to_csv(folder / name, index=False, lineterminator="\n", encoding="utf-8")
     return list(tables)

@@ -182,7 +182,11 @@ def setup_fonts() -> str | None:
     files with ``matplotlib.font_manager.fontManager.addfont`` (so a stale font cache
     does not matter) and sets ``font.family``/``font.sans-serif`` so that Chinese and
     Latin text both render, plus ``axes.unicode_minus = False`` (CJK fonts lack the
-    Unicode minus sign).
+    Unicode minus sign), ``text.parse_math = False`` and ``text.usetex = False``: tier
+    labels, names and currencies are data, so a label such as ``$x$``, ``$$$`` or
+    ``A_1^2`` is drawn as written, never parsed as mathtext or LaTeX (every chart of the
+    package, also those in ``tiering.migration`` and ``tiering.validation``, calls this
+    first, and tick labels made when the figure is drawn read the setting then).
 
     Returns the font family name, or None (after logging one warning) when no CJK font
     is installed; charts then still render, but Chinese characters show as boxes.
@@ -206,6 +210,8 @@ def setup_fonts() -> str | None:
         if list(rc["font.family"]) != ["sans-serif"]:
             rc["font.family"] = ["sans-serif"]
     rc["axes.unicode_minus"] = False
+    rc["text.parse_math"] = False
+    rc["text.usetex"] = False
     return name  # type: ignore[return-value]
 
 

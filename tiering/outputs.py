@@ -4,7 +4,10 @@
 files are UTF-8 with ``\\n`` line ends, no index, ISO timestamps, so the same input
 and parameters give byte-identical files. Text cells that a spreadsheet would run as a
 formula (starting with ``=``, ``+``, ``@``, a tab, a carriage return, or ``-`` not
-followed by a number) get a leading ``'``; numbers are written as they are.
+followed by a number) get a leading ``'``, column headers included (an attribute column
+may be named ``=HYPERLINK(...)``); numbers are written as they are. In the action-list
+workbook control characters become U+FFFD and tier labels get Excel-safe, unique sheet
+names (``tiering.actions``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The parameter schema and YAML loading.
 
 A parameter file is YAML read with a safe loader that refuses aliases (no "billion
-laughs"), duplicate keys and files over ``MAX_PARAMS_BYTES``. It is validated by the
+laughs"), duplicate keys, complex (list or mapping) keys and files over
+``MAX_PARAMS_BYTES``; UTF-8, UTF-16 and GBK files are recognised, other encodings
+refused with a message naming them. It is validated by the
 pydantic models below; unknown keys are errors with a did-you-mean, and every problem
 is reported at once with its key path (``tiering.abc.cutoffs``).
 
@@ -24,13 +26,54 @@ from .errors import ParamsError, closest
 from .migration import MigrationSpec
 
 MAX_PARAMS_BYTES = 256 * 1024
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state
 
 METRICS = ("monetary", "frequency", "recency_days", "aov", "tenure_days", "gross_revenue",
            "returns_value")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are YAML floats; no parameter of ours means one
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              allow_inf_nan=False)
+
+
+#: Names of the columns the pipeline adds to the transaction, customer and tier tables
+#: (``tiering.io.LoadResult.transactions``, ``tiering.features.FEATURE_COLUMNS``, the
+#: score columns of every method): an attribute column of that name would collide with
+#: them, so ``data.attributes`` may not name one.
+RESERVED_COLUMNS = (
+    "row", "customer_id", "order_id", "order_date", "amount", "is_return",
+    "first_purchase", "last_purchase", "recency_days", "frequency", "monetary",
+    "gross_revenue", "returns_value", "aov", "tenure_days",
+    "tier", "tier_rank", "cum_share", "r_score", "f_score", "m_score", "rfm_score",
+    "rfm_code", "segment", "rule", "value_score",
+)
+
+#: Text encodings named in messages (any encoding Python knows is accepted).
+ENCODING_EXAMPLES = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5", "utf-16",
+                     "latin-1", "cp1252", "shift_jis")
+
+#: The earliest analysis date: the loader rejects order dates before 1900.
+MIN_DATE = dt.date(1900, 1, 2)
+#: How far after today ``as_of`` may lie: the loader rejects order dates after tomorrow,
+#: so a later analysis date only makes every customer look lost (or is a typo).
+MAX_DAYS_AHEAD = 366
+
+
+def _date_in_range(v: dt.date | None, what: str) -> dt.date | None:
+    if v is None:
+        return v
+    latest = dt.date.today() + dt.timedelta(days=MAX_DAYS_AHEAD)
+    if v < MIN_DATE:
+        raise ValueError(f"{what} {v.isoformat()} is before {MIN_DATE.isoformat()}; order dates "
+                         "before 1900 are rejected as implausible, so give a date after them")
+    if v > latest:
+        raise ValueError(f"{what} {v.isoformat()} is more than a year in the future; order "
+                         "dates after tomorrow are rejected as typos, so give a date at most "
+                         f"{MAX_DAYS_AHEAD} days from today (or leave as_of out: the day "
+                         "after the last transaction)")
+    return v
 
 
 class Columns(_Strict):
@@ -66,6 +109,10 @@ class DataSource(_Strict):
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     duplicate_rows: Literal["keep", "reject"] = "keep"
     dayfirst: bool = False
+    #: Excel: a customer id written once for a block of merged cells is refused unless
+    #: this is true; then every row of the block gets the block's id (and its name, order
+    #: id and date; never its amount)
+    fill_merged_ids: bool = False
 
     @field_validator("delimiter")
     @classmethod
@@ -74,6 +121,43 @@ class DataSource(_Strict):
             raise ValueError("must be a single character such as ',' ';' or '\\t'")
         return v
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v):
+        if v == "auto":
+            return v
+        import codecs
+
+        try:
+            codecs.lookup(v)
+            "a".encode(v)  # refuses codecs that are not text encodings (rot13, base64)
+        except (LookupError, TypeError, ValueError):  # UnicodeError is a ValueError
+            raise ValueError(f"unknown text encoding {v!r}; use one Python knows, e.g. "
+                             f"{', '.join(ENCODING_EXAMPLES)}") from None
+        return v
+
+    @field_validator("attributes")
+    @classmethod
+    def _not_reserved(cls, v):
+        bad = [a for a in v if a in RESERVED_COLUMNS]
+        if bad:
+            raise ValueError(
+                f"attribute column(s) {', '.join(map(repr, bad))} have the name of a column the "
+                f"analysis computes itself; rename the column in the data file (e.g. "
+                f"{bad[0]!r} -> {'customer_' + bad[0]!r}) and in data.attributes. Reserved "
+                f"names: {', '.join(RESERVED_COLUMNS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _name_attribute(self):
+        name = self.columns.customer_name
+        if "customer_name" in self.attributes and name not in (None, "customer_name"):
+            raise ValueError("data.attributes names a column 'customer_name', but the customer "
+                             f"names are read from {name!r} (data.columns.customer_name): the "
+                             "two would collide; rename the column 'customer_name' in the data "
+                             "file")
+        return self
+
 
 class Window(_Strict):
     """The analysis window: transactions from ``start`` (or ``months`` before as_of)
@@ -81,6 +165,11 @@ class Window(_Strict):
 
     start: dt.date | None = None
     months: int | None = Field(None, ge=1, le=600)
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, v):
+        return _date_in_range(v, "window.start")
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -484,6 +573,14 @@ class OutputSpec(_Strict):
     formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"])
     logo: Path | None = None
 
+    @field_validator("formats")
+    @classmethod
+    def _some_format(cls, v):
+        if not v:
+            raise ValueError("give html, pdf or both, e.g. [html, pdf] (the tables and action "
+                             "lists are always written besides the report)")
+        return v
+
     @field_validator("logo")
     @classmethod
     def _logo_type(cls, v):
@@ -511,6 +608,28 @@ class Params(_Strict):
     migration: MigrationSpec = Field(default_factory=MigrationSpec)
     engine: EngineSpec = Field(default_factory=EngineSpec)
 
+    @field_validator("seed")
+    @classmethod
+    def _seed_range(cls, v):
+        if not 0 <= v <= MAX_SEED:
+            raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,} "
+                             "(what numpy and scikit-learn accept), e.g. 0")
+        return v
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_range(cls, v):
+        return _date_in_range(v, "as_of")
+
+    @field_validator("window")
+    @classmethod
+    def _start_before_as_of(cls, v, info):
+        as_of = info.data.get("as_of")  # validated before window (the order of the fields)
+        if as_of is not None and v.start is not None and v.start >= as_of:
+            raise ValueError(f"window.start {v.start.isoformat()} must be before as_of "
+                             f"{as_of.isoformat()}; give an earlier start or use window.months")
+        return v
+
     def to_notebook(self) -> dict[str, Any]:
         """The parameters as JSON-safe values, one entry per top-level key."""
         return self.model_dump(mode="json")
@@ -535,6 +654,12 @@ class _SafeNoAliasLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a {kind} used as a parameter name (a YAML complex key, "
+                    "'? ...'); parameter names are plain words such as 'client:'",
+                    key_node.start_mark)
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -552,7 +677,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if size > MAX_PARAMS_BYTES:
         raise ParamsError([f"the file is {size:,} bytes; parameter files are limited to "
                            f"{MAX_PARAMS_BYTES:,} bytes"], source=str(path))
-    text = path.read_text(encoding="utf-8-sig")
+    text = _decode(path.read_bytes(), path)
     try:
         raw = yaml.load(text, Loader=_SafeNoAliasLoader)  # noqa: S506 - safe subclass
     except yaml.YAMLError as exc:
@@ -563,6 +688,60 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ParamsError(["the file must be a mapping of keys to values "
                            "(start with e.g. 'client: My Client')"], source=str(path))
     return raw
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+         (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+# Characters of a Chinese text: CJK ideographs, CJK and full-width punctuation.
+_CHINESE = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+                      r"\u2014\u2018\u2019\u201c\u201d\u2026\u00b7]")
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """The text of a parameter file: UTF-8 (with or without a BOM), UTF-16/32 with a BOM,
+    UTF-16 without one, or GBK when every non-ASCII character is a common Chinese
+    character or punctuation. Anything else is refused, naming the encoding it seems
+    to be in."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
+    if encoding is None and b"\x00" in data[:4096]:
+        head = data[:4096]  # ASCII characters of UTF-16 text have a zero byte
+        half = max(len(head) // 2, 1)
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if odd >= 0.2 * half and even <= 0.02 * half:
+            encoding = "utf-16-le"
+        elif even >= 0.2 * half and odd <= 0.02 * half:
+            encoding = "utf-16-be"
+    if encoding is not None:
+        try:
+            return data.decode(encoding).lstrip("\ufeff")
+        except UnicodeDecodeError:
+            raise ParamsError([f"the file starts like {encoding.upper()} text but is not "
+                               f"valid {encoding.upper()}; save it again as UTF-8"],
+                              source=str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = None
+    # GBK: accepted when every non-ASCII character is Chinese from the common GB2312
+    # set (two bytes >= 0xA1 each), which a Latin-1/cp1252 text ("Müller", "Café")
+    # practically never decodes to
+    if text is not None and all(_CHINESE.match(ch) for ch in text if ord(ch) > 127):
+        try:
+            text.encode("gb2312")
+            return text
+        except UnicodeEncodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    guess = f" (it looks like {best.encoding})" if best is not None else ""
+    raise ParamsError([f"the file is not UTF-8 text{guess}; parameter files are read as UTF-8 "
+                       "(GBK and UTF-16 are recognised too): save it again as UTF-8"],
+                      source=str(path))
 
 
 _SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(.*)$", re.S)

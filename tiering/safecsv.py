@@ -3,7 +3,9 @@
 ``write_csv(df, path)``: UTF-8, ``\\n`` line ends, no index, ISO timestamps. Text cells
 that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``@``, a tab, a
 carriage return, or ``-`` not followed by a number) get a leading ``'``; numbers are
-written as they are. ``unprefix`` undoes it when such a table is read back.
+written as they are. Column headers are cells too: a header such as an attribute
+column named ``=HYPERLINK(...)`` gets the same ``'``. ``unprefix`` undoes it when such a
+table is read back.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def _arrow_table(df: pd.DataFrame):
     import pyarrow as pa
 
     arrays = []
-    for col in df.columns:
-        s = df[col]
+    for i in range(df.shape[1]):
+        s = df.iloc[:, i]  # by position: the names may repeat
         if isinstance(s.dtype, pd.CategoricalDtype):
             arrays.append(_text_array(s.astype(str)))
         elif pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
@@ -77,7 +79,7 @@ def _arrow_table(df: pd.DataFrame):
             arrays.append(pa.array(s))
         else:
             arrays.append(_text_array(s))
-    return pa.Table.from_arrays(arrays, names=[str(c) for c in df.columns])
+    return pa.Table.from_arrays(arrays, names=[formula_safe(str(c)) for c in df.columns])
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, *, bom: bool = False) -> None:
@@ -98,10 +100,12 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, bom: bool = False) -> None:
             pacsv.write_csv(table, fh, write_options=pacsv.WriteOptions(quoting_style="needed"))
         return
     out = df.copy()
+    out.columns = range(out.shape[1])  # by position: the names may repeat
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype):
             out[col] = out[col].astype(str)
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(formula_safe)
+    out.columns = [formula_safe(str(c)) for c in df.columns]  # headers are cells too
     out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8-sig" if bom else "utf-8",
                date_format="%Y-%m-%d %H:%M:%S")

@@ -13,7 +13,6 @@ commented YAML file that :func:`tiering.params.load` accepts and that passes
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import typing
@@ -155,6 +154,9 @@ def _unique(headers: list[str]) -> list[str]:
 
 def _describe_columns(body: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
     from . import io as _io
+    from .params import RESERVED_COLUMNS
+
+    reserved = {*RESERVED_COLUMNS, "customer_name"}
 
     role_of = {h: r for r, h in mapping.items()}
     cid = mapping.get("customer_id")
@@ -170,7 +172,10 @@ def _describe_columns(body: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFra
             if ok.any():
                 per = pd.DataFrame({"c": ids[ok], "v": values[ok]}).groupby("c")["v"].nunique()
                 per_customer = float((per == 1).mean())
-        attribute = bool(h not in role_of and 2 <= distinct <= MAX_ATTRIBUTE_VALUES
+        # a column named like one the analysis computes (tier, segment, ...) cannot be
+        # an attribute (tiering.params.RESERVED_COLUMNS): it is listed with the others
+        attribute = bool(h not in role_of and h not in reserved
+                         and 2 <= distinct <= MAX_ATTRIBUTE_VALUES
                          and filled.mean() >= 0.5 and per_customer >= 0.9)
         rows.append({"header": h, "role": role_of.get(h, ""), "distinct": distinct,
                      "filled": float(filled.mean()) if len(values) else 0.0,
@@ -243,9 +248,46 @@ def _money_and_dates(body: pd.DataFrame, mapping: dict[str, str]) -> dict:
 
 
 def _q(value) -> str:
-    """A YAML value: JSON is YAML, and quoting every string keeps 'no', 'on', '2024-01'
-    and headers with ':' or '#' as the text they are."""
-    return json.dumps(value, ensure_ascii=False)
+    """A YAML value written by the YAML library: a string double-quoted on one line (so
+    'no', 'on', '2024-01', headers with ':', '#', quotes, line breaks, tabs, U+2028 or
+    control characters stay the text they are and can never start a key of their own),
+    a list as a flow sequence of such strings."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_q(v) for v in value) + "]"
+    out = yaml.safe_dump(str(value), default_style='"', allow_unicode=True, width=2**31 - 1,
+                         explicit_end=False)
+    out = out.rstrip("\n")
+    if out.endswith("\n..."):
+        out = out[:-4].rstrip("\n")
+    require("\n" not in out and not _BREAKS.search(out),
+            "tiering init could not write a value on one line", where=repr(value)[:80])
+    return out
+
+
+# YAML line breaks and the characters YAML does not allow in a file (pyyaml's reader)
+_BREAKS = re.compile("[\n\r\x85\u2028\u2029]")
+_NOT_YAML = re.compile("[\u2028\u2029]|[^\x09\x20-\x7e\xa0-\ud7ff\ue000-\ufffd"
+                       "\U00010000-\U0010ffff]")
+
+
+def _c(text: str) -> str:
+    """Text for a comment line: line breaks and characters YAML refuses shown escaped
+    (``\\n``, ``\\x00``), so nothing in it can end the comment."""
+    def esc(m):
+        ch = m.group(0)
+        return {"\n": "\\n", "\r": "\\r"}.get(ch) or (
+            f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+    return _NOT_YAML.sub(esc, str(text))
+
+
+def _named(text: str) -> str:
+    """A header or sheet name in a comment: as it is when that is plain, one-line text
+    (``Region``, ``客户编号``), else the quoted YAML scalar of :func:`_q` (line breaks,
+    control characters, quotes, commas, leading or trailing spaces shown escaped)."""
+    text = str(text)
+    plain = (text and text == text.strip() and not _NOT_YAML.search(text)
+             and not any(ch in text for ch in ',"\'\t\\'))
+    return text if plain else _q(text)
 
 
 def _options(model, name: str) -> str:
@@ -276,7 +318,8 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     lang = "zh" if ins.chinese_headers else "en"
     L: list[str] = []
     add = L.append
-    add(f"# Parameter file written by `tiering init` on {today.isoformat()} from {ins.path.name}.")
+    add(f"# Parameter file written by `tiering init` on {today.isoformat()} from "
+        f"{_c(ins.path.name)}.")
     add("# Edit it, check it with `tiering validate <this file>`, then build the report with")
     add("# `tiering report <this file>`. Relative paths are relative to this file's folder;")
     add("# params/demo.yaml and the README explain every option.")
@@ -293,9 +336,9 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     add(f"  path: {_q(data_path)}")
     detected = [ins.format.upper()]
     if ins.encoding:
-        detected.append(f"encoding {ins.encoding}")
+        detected.append(f"encoding {_c(ins.encoding)}")
     if ins.delimiter:
-        detected.append(f"delimiter {ins.delimiter!r}")
+        detected.append(f"delimiter {ins.delimiter!r}")  # repr: escapes every line break
     detected.append(f"{ins.rows:,} data rows, header on row {ins.header_row}")
     add(f"  # detected: {', '.join(detected)}")
     if ins.header_row > 1:
@@ -306,7 +349,8 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
         add(f"  delimiter: {_q(ins.delimiter)}")
     if ins.format == "xlsx" and ins.sheet is not None:
         others = [s for s in ins.sheets if s != ins.sheet]
-        add(f"  sheet: {_q(ins.sheet)}" + (f"   # other sheets: {', '.join(others)}" if others else ""))
+        add(f"  sheet: {_q(ins.sheet)}"
+            + (f"   # other sheets: {', '.join(_named(o) for o in others)}" if others else ""))
     if ins.mapping:
         add("  columns:   # which header plays which role (recognised from the headers; correct if wrong)")
         for role in ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
@@ -318,12 +362,12 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
                 add(f"    {role}: {_q(ins.mapping[role])}{note}")
     else:
         add("  # The column roles were not recognised; name them here. The loader says:")
-        for line in (ins.problem or "").splitlines():
-            add(f"  #   {line.strip()}")
+        for line in (ins.problem or "").split("\n"):
+            add(f"  #   {_c(line.strip())}")
         add("  columns: {}   # replace {} by the roles, e.g.")
         for role in ("customer_id", "order_date", "order_id", "amount"):
             add(f"    # {role}: <header>")
-        add("  # headers in the file: " + ", ".join(ins.columns["header"]))
+        add("  # headers in the file: " + ", ".join(_named(h) for h in ins.columns["header"]))
     if ins.ambiguous_dates:
         add("  dayfirst: false   # dates like 03/04/2024 are ambiguous: true reads them as 3 April")
     cols = ins.columns
@@ -334,7 +378,8 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
         add("  attributes: []   # e.g. [region, customer_type]: columns with one value per customer")
     rest = cols[(cols["role"] == "") & ~cols["header"].isin(ins.attributes)]
     if len(rest):
-        shown = ", ".join(f"{r.header} ({r.distinct:,} values)" for r in rest.head(12).itertuples())
+        shown = ", ".join(f"{_named(r.header)} ({r.distinct:,} values)"
+                          for r in rest.head(12).itertuples())
         add(f"  # other columns: {shown}{' ...' if len(rest) > 12 else ''}")
     add("  cancellations:   # returns and cancellations are netted against the customer's spend")
     active = ins.cancellation_prefixes
@@ -387,9 +432,22 @@ def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bo
             where=str(target), hint="create the folder first")
     ins = inspect_data(data_file)
     text = params_text(ins, params_dir=target.resolve().parent, today=today)
-    # the text must be a valid parameter file before anything is written
-    _params.validate(yaml.safe_load(text), base_dir=target.resolve().parent,
-                     source=f"{target} (as generated)")
+    # the text must be a valid parameter file before anything is written, and it must
+    # say what the inspection found: no header may have added or changed a key
+    try:
+        raw = yaml.load(text, Loader=_params._SafeNoAliasLoader)  # noqa: S506 - safe subclass
+    except yaml.YAMLError as exc:
+        raise TieringError(f"tiering init wrote a parameter file it cannot read back: {exc}",
+                           where=str(ins.path), hint="report this as a bug; meanwhile copy "
+                           "params/demo.yaml and name the columns by hand") from None
+    generated = _params.validate(raw, base_dir=target.resolve().parent,
+                                 source=f"{target} (as generated)")
+    columns = {k: v for k, v in generated.data.columns.model_dump().items() if v is not None}
+    require(columns == ins.mapping and list(generated.data.attributes) == list(ins.attributes)
+            and not generated.data.exclude,
+            "tiering init wrote a parameter file that does not say what it found in the data",
+            where=str(ins.path), hint="report this as a bug; meanwhile copy params/demo.yaml "
+            "and name the columns by hand")
     _write(target, text, force=force)
     _params.load(target)
     return target, ins
