@@ -84,8 +84,9 @@ def _notebook_text(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def capture(folder: Path) -> dict[str, bytes]:
-    """The comparable form of a report folder: golden file name → bytes."""
+def capture(folder: Path, project: Path = ROOT) -> dict[str, bytes]:
+    """The comparable form of a report folder: golden file name → bytes. The project's
+    folder (in the notebook's injected parameters) reads ``<project>``."""
     out: dict[str, bytes] = {}
     names = sorted(p.name for p in folder.iterdir())
     out["files.txt"] = ("\n".join(names) + "\n").encode()
@@ -101,7 +102,7 @@ def capture(folder: Path) -> dict[str, bytes]:
             text = path.read_text(encoding="utf-8")
             out["report.html.txt"] = _IMAGE.sub("data:image/<image>", text).encode()
         elif name == "report.ipynb":
-            out["report.ipynb.txt"] = _notebook_text(path).encode()
+            out["report.ipynb.txt"] = _notebook_text(path).replace(str(project), "<project>").encode()
     return out
 
 
