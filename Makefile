@@ -60,6 +60,8 @@ test-fast: setup ## run the tests without the slow end-to-end reports
 benchmark: setup ## time the feature step and whole reports (see BENCHMARKS.md)
 	$(PY) benchmarks/run.py
 
-clean: ## remove generated reports and caches (keeps .venv)
-	rm -rf reports/*/ reports/.*tmp* reports/.*.lock .pytest_cache .hypothesis .tiering-cache
+clean: ## remove the reports tiering wrote in reports/ (nothing else there) and caches (keeps .venv)
+	@if [ -x $(PY) ]; then $(PY) -m tiering.owned clean reports; \
+	else echo "no $(PY): reports/ left as it is (run make setup first)"; fi
+	rm -rf .pytest_cache .hypothesis .tiering-cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

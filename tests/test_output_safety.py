@@ -160,6 +160,7 @@ def test_a_user_file_in_the_failed_folder_survives_failing_and_good_runs(tmp_pat
     report.build(params.load(client), output=out)  # a good run: removes only what is tiering's
     assert snapshot(failed) == before
     assert (out / "report.pdf").is_file()
+    assert not second.exists()  # the .failed-2 tiering wrote is gone with the good run
 
 
 def test_a_failed_folder_tiering_wrote_is_replaced_and_removed(tmp_path):
@@ -274,3 +275,87 @@ def test_verify_rebuild_creates_nothing_named_in_an_edited_manifest(tmp_path):
     result = verify.verify(out, rebuild=True)
     assert not (tmp_path / "planted").exists()
     assert (result.checks["kind"] == "rebuild").any()
+
+
+# --------------------------------------------------------------------------- found in review
+
+
+@pytest.mark.slow
+def test_a_file_saved_into_the_report_folder_during_the_run_survives(tmp_path, monkeypatch):
+    """The folder is checked again when the previous report is set aside: a file saved
+    into it while the run worked puts the previous report back and stops the run."""
+    client = write_tiny_client(tmp_path / "in")
+    out = fake_previous_report(tmp_path / "acme")
+    original = report._write_manifest
+
+    def write_manifest(folder, *args, **kwargs):
+        original(folder, *args, **kwargs)
+        (out / "consultant_notes.txt").write_text("call Mr Wang on Monday", encoding="utf-8")
+
+    monkeypatch.setattr(report, "_write_manifest", write_manifest)
+    with pytest.raises(TieringError, match="changed while the report was being made: it now "
+                                           "holds consultant_notes.txt"):
+        report.build(params.load(client), output=out)
+    assert (out / "consultant_notes.txt").read_text(encoding="utf-8") == "call Mr Wang on Monday"
+    assert (out / "report.pdf").read_bytes() == b"previous good report"
+    assert (tmp_path / "acme.failed" / "report.pdf").is_file()  # the new report is kept aside
+    assert not list(tmp_path.glob(".acme.old-*"))
+
+
+def test_a_users_folder_named_like_a_set_aside_report_is_left_alone(tmp_path):
+    plans = tmp_path / ".acme.old-123"
+    before = put_files(plans, {"plan.txt": b"the plan"})
+    empty = tmp_path / ".acme.old-9"
+    empty.mkdir()
+    with pytest.raises(DataError):
+        report.build(missing_data_params(tmp_path), output=tmp_path / "acme")
+    assert snapshot(plans) == before and empty.is_dir()
+    assert not (tmp_path / "acme").exists()  # nothing was "restored" onto the output path
+
+
+def test_a_lock_path_that_is_a_folder_or_a_link_is_a_clear_error(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    (tmp_path / ".a.lock").mkdir()
+    assert report_cli(client, "--output", tmp_path / "a") == 2
+    err = capsys.readouterr().err
+    assert "Cannot use the lock file" in err and "Traceback" not in err
+    (tmp_path / ".b.lock").symlink_to(tmp_path / "victim")
+    assert report_cli(client, "--output", tmp_path / "b") == 2
+    assert "Cannot use the lock file" in capsys.readouterr().err
+    assert not (tmp_path / "victim").exists()  # the link was not followed
+
+
+def test_a_tilde_in_output_means_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    with pytest.raises(DataError):
+        report.build(missing_data_params(tmp_path), output="~/acme")
+    assert (tmp_path / "home" / "acme.failed" / "failure.json").is_file()
+    assert not (tmp_path / "~").exists()
+
+
+def test_a_users_batch_json_shaped_like_an_old_one_is_not_overwritten(tmp_path, capsys):
+    client = write_tiny_client(tmp_path / "in")
+    before = put_files(tmp_path / "site", {"batch.json": b'{"reports": ["Q3 board deck"]}'})
+    assert cli.main(["batch", str(client), "--output", str(tmp_path / "site")]) == 2
+    assert "batch.json that tiering did not write" in capsys.readouterr().err
+    assert snapshot(tmp_path / "site") == before
+
+
+def test_make_clean_removes_only_what_tiering_wrote(tmp_path):
+    reports = tmp_path / "reports"
+    fake_previous_report(reports / "acme")
+    with pytest.raises(DataError):  # a .failed folder and a lock file of tiering's
+        report.build(missing_data_params(tmp_path), output=reports / "beta")
+    elsewhere = put_files(tmp_path / "elsewhere", {"thesis.docx": b"four years"})
+    (reports / "link").symlink_to(tmp_path / "elsewhere")
+    notes = put_files(reports / "acme-notes", {"n.txt": b"notes"})
+    fake_previous_report(reports / "edited")
+    (reports / "edited" / "report.pdf").write_bytes(b"annotated")
+    (reports / ".gitkeep").write_text("", encoding="utf-8")
+    removed, kept = owned.clean(reports)
+    assert sorted(p.name for p in removed) == [".beta.lock", "acme", "beta.failed"]
+    assert sorted(p.name for p in kept) == ["acme-notes", "edited", "link"]
+    assert snapshot(tmp_path / "elsewhere") == elsewhere
+    assert snapshot(reports / "acme-notes") == notes

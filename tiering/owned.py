@@ -69,8 +69,14 @@ def strangers(folder: Path, listed: dict[str, str | None]) -> list[str]:
             found.append(p.name + ("/" if p.is_dir() and not p.is_symlink() else ""))
         elif p.is_symlink() or not p.is_file():
             found.append(f"{p.name} (not a file tiering wrote)")
-        elif listed[p.name] is not None and sha256_file(p) != listed[p.name]:
-            found.append(f"{p.name} (changed since tiering wrote it)")
+        elif listed[p.name] is not None:
+            try:
+                same = sha256_file(p) == listed[p.name]
+            except OSError:
+                found.append(f"{p.name} (unreadable)")
+                continue
+            if not same:
+                found.append(f"{p.name} (changed since tiering wrote it)")
     return found
 
 
@@ -133,8 +139,14 @@ def tiering_batch_file(path: Path) -> bool:
     """``index.html`` or ``batch.json`` of a batch that tiering wrote."""
     if path.name == "batch.json":
         data = read_json(path)
-        return isinstance(data, dict) and isinstance(data.get("reports"), list) and (
-            data.get("generator") == GENERATOR or set(data) == {"reports"})
+        if not isinstance(data, dict) or not isinstance(data.get("reports"), list):
+            return False
+        if data.get("generator") == GENERATOR:
+            return True
+        # earlier versions wrote {"reports": [...]} with one record per report
+        return set(data) == {"reports"} and all(
+            isinstance(r, dict) and {"params_file", "client", "folder", "status"} <= set(r)
+            for r in data["reports"])
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             head = fh.read(64 * 1024)
@@ -164,3 +176,69 @@ def check_writable_target(final: Path, *, what: str = "--output or output.dir") 
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise TieringError(f"No permission to write in {ancestor}", where=what,
                            hint="choose a folder you can write to, or ask for write permission")
+
+
+def clean(folder: str | Path) -> tuple[list[Path], list[Path]]:
+    """Remove from ``folder`` what tiering wrote there: report folders, ``.failed``
+    folders, working folders, set-aside previous reports, a batch's ``index.html`` and
+    ``batch.json``, and unlocked lock files. Anything else stays, and a folder holding
+    anything else stays whole. Symlinks are never followed. Returns (removed, kept)."""
+    import fcntl
+    import re
+    import shutil
+
+    folder = Path(folder)
+    removed: list[Path] = []
+    kept: list[Path] = []
+    if not folder.is_dir() or folder.is_symlink():
+        return removed, kept
+    for p in sorted(folder.iterdir()):
+        name = p.name
+        if p.is_symlink():
+            kept.append(p)
+        elif p.is_dir():
+            if is_work_dir(p) or removable_report(p) or (
+                    re.search(r"\.failed(-\d+)?$", name) and removable_failed(p)):
+                shutil.rmtree(p)
+                removed.append(p)
+            elif not any(p.iterdir()) and not name.startswith("."):
+                p.rmdir()  # an empty report folder
+                removed.append(p)
+            else:
+                kept.append(p)
+        elif name in ("index.html", "batch.json") and tiering_batch_file(p):
+            p.unlink()
+            removed.append(p)
+        elif name.startswith(".") and name.endswith(".lock") and p.stat().st_size == 0:
+            fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a run holding it: keep
+            except BlockingIOError:
+                kept.append(p)
+                continue
+            finally:
+                os.close(fd)
+            p.unlink()
+            removed.append(p)
+        elif name != ".gitkeep":
+            kept.append(p)
+    return removed, kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tiering.owned clean DIR``: what ``make clean`` runs on ``reports/``."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "clean":
+        print("usage: python -m tiering.owned clean DIR", file=sys.stderr)
+        return 2
+    removed, kept = clean(args[1])
+    print(f"removed {len(removed)} item(s) tiering wrote in {args[1]}")
+    for p in kept:
+        print(f"  kept {p} (not written by tiering, or holds files tiering did not write)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

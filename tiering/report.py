@@ -83,10 +83,10 @@ class NotebookCellError(RenderError):
 
 def output_dir_for(params: Params, override: str | Path | None = None) -> Path:
     """The report folder: ``--output``, else ``output.dir``, else ``reports/<client>``."""
-    if override is not None:
-        return Path(override).resolve()
+    if override is not None:  # "~" unexpanded by the shell (--output=~/x) still means home
+        return Path(override).expanduser().resolve()
     if params.output.dir is not None:
-        return Path(params.output.dir).resolve()
+        return Path(params.output.dir).expanduser().resolve()
     return (Path("reports") / slug(params.client)).resolve()
 
 
@@ -258,8 +258,10 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
         _check_parameter_output(params, final)
     # nothing (lock, folders, working folder) is created before the target is known to be
     # one this run may write
-    owned.check_writable_target(final)
-    _check_replaceable(final)
+    what = ("--output" if output is not None else "output.dir" if params.output.dir is not None
+            else "the default report folder reports/<client>")
+    owned.check_writable_target(final, what=what)
+    _check_replaceable(final, what)
     _check_inputs_outside(params, final, notebook=notebook, params_path=params_path, logo=logo)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -267,7 +269,7 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
         raise _os_error(exc, final) from None
     with _output_lock(final):
         _recover_and_clean(final)
-        _check_replaceable(final)
+        _check_replaceable(final, what)
         failed_dest = _failed_destination(final)
         try:
             work = owned.make_work_dir(final.parent, f".{final.name}.tmp-")
@@ -401,7 +403,19 @@ def _output_lock(final: Path) -> Iterator[None]:
         yield
         return
     lock_path = final.with_name(f".{final.name}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    # never through a symlink; a colleague's lock file we cannot write is locked read-only
+    flags = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | flags, 0o644)
+        except PermissionError:
+            fd = os.open(lock_path, os.O_RDONLY | flags)
+    except OSError as exc:
+        raise TieringError(f"Cannot use the lock file {lock_path}: {exc.strerror or exc}",
+                           where=str(lock_path),
+                           hint="it must be a plain file tiering can open (remove it if it is "
+                                "a folder or a link, when no run is writing this report), or "
+                                "write the report to another folder with --output") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -427,31 +441,29 @@ def _recover_and_clean(final: Path) -> None:
     left behind (no other run for this folder can be active): working folders that carry
     tiering's marker, and set-aside previous reports that hold only what tiering wrote.
     Anything else with such a name is left alone."""
-    olds = [p for p in _siblings(final, "old") if p.is_dir() and not p.is_symlink()]
+    olds = [p for p in _siblings(final, "old")
+            if p.name.rpartition("-")[2].isdigit() and owned.removable_report(p)]
     if olds and not final.exists() and not final.is_symlink():
         newest = max(olds, key=lambda p: p.stat().st_mtime)
         os.replace(newest, final)
         log.warning("Restored the previous report %s, left aside by an interrupted run", final)
         olds.remove(newest)
     for leftover in olds:
-        if owned.removable_report(leftover):
-            log.info("Removing %s, left behind by an interrupted run", leftover)
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            log.warning("Left %s alone: it holds files tiering did not write", leftover)
+        log.info("Removing %s, left behind by an interrupted run", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
     for leftover in _siblings(final, "tmp"):
         if owned.is_work_dir(leftover):
             log.info("Removing %s, left behind by an interrupted run", leftover)
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _check_replaceable(final: Path) -> None:
+def _check_replaceable(final: Path, what: str = "--output or output.dir") -> None:
     """Refuse to replace a folder unless it is empty or a report folder tiering wrote
     that holds nothing else (see :mod:`tiering.owned`)."""
     if not final.exists() and not final.is_symlink():
         return
     require(final.is_dir() and not final.is_symlink(),
-            f"{final} exists and is not a folder", where="--output or output.dir",
+            f"{final} exists and is not a folder", where=what,
             hint="choose a new or empty folder for the report, e.g. --output reports/<client>")
     try:
         entries = list(final.iterdir())
@@ -464,12 +476,12 @@ def _check_replaceable(final: Path) -> None:
         names = sorted(p.name for p in entries)
         raise TieringError(
             f"{final} exists and is not a report folder of tiering (it has no manifest.json "
-            f"written by tiering); it holds {_names(names)}", where="--output or output.dir",
+            f"written by tiering); it holds {_names(names)}", where=what,
             hint="a report replaces its whole folder, and tiering only removes what it wrote: "
                  "choose a new or empty folder, e.g. --output reports/<client>")
     require(not found,
             f"{final} is a report folder, but it also holds what tiering did not write: "
-            f"{_names(found)}", where="--output or output.dir",
+            f"{_names(found)}", where=what,
             hint="move those files out of the folder (tiering never deletes them), or write "
                  "the report to another folder with --output")
 
@@ -509,21 +521,43 @@ def _publish_permissions(folder: Path) -> None:
 def _swap(work: Path, final: Path) -> None:
     """Replace ``final`` by ``work`` (both on one file system). A run killed between
     the two renames leaves the previous report in ``.<name>.old-<pid>``; the next run
-    puts it back (see :func:`_recover_and_clean`). A ``<final>.failed`` of an earlier
-    run goes too, when it holds only what tiering wrote."""
+    puts it back (see :func:`_recover_and_clean`). The previous report is checked again
+    once it is set aside: a file saved into it while this run worked makes the run put it
+    back and refuse. ``<final>.failed`` (and ``.failed-2`` ...) of earlier runs go too,
+    when they hold only what tiering wrote."""
     old = None
-    if final.exists():
+    if final.exists() or final.is_symlink():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
+        found = [] if not old.is_symlink() and old.is_dir() and not any(old.iterdir()) \
+            else owned.report_strangers(old) if old.is_dir() and not old.is_symlink() else None
+        if found != []:
+            os.replace(old, final)
+            raise TieringError(
+                f"{final} changed while the report was being made: it now holds "
+                + (_names(found) if found else "something that is not a report folder")
+                + ", which tiering did not write", where=str(final),
+                hint="the previous report and those files are unchanged; move the files out "
+                     "of the folder and run again, or write to another folder with --output")
     os.replace(work, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    failed = final.with_name(final.name + ".failed")
-    if failed.exists() or failed.is_symlink():
-        if owned.removable_failed(failed):
-            shutil.rmtree(failed, ignore_errors=True)
+    failed = [final.with_name(final.name + ".failed")] + [
+        p for p in _siblings_named(final, final.name + ".failed-") if p.name.rpartition("-")[2].isdigit()]
+    for folder in failed:
+        if not (folder.exists() or folder.is_symlink()):
+            continue
+        if owned.removable_failed(folder):
+            shutil.rmtree(folder, ignore_errors=True)
         else:
-            log.warning("Kept %s: it holds files tiering did not write", failed)
+            log.warning("Kept %s: it holds files tiering did not write", folder)
+
+
+def _siblings_named(final: Path, prefix: str) -> list[Path]:
+    try:
+        return sorted(p for p in final.parent.iterdir() if p.name.startswith(prefix))
+    except FileNotFoundError:
+        return []
 
 
 # --------------------------------------------------------------------------- manifest
