@@ -144,3 +144,25 @@ def test_relative_logo_is_relative_to_the_parameter_file(tmp_path, monkeypatch):
     assert cli._load(str(p), []).output.logo == tmp_path / "cfg" / "brand" / "logo.svg"
     with pytest.raises(params.ParamsError, match="the logo must be a .png, .jpg, .jpeg or .svg"):
         params.validate({"data": {"path": "x.csv"}, "output": {"logo": "logo.gif"}})
+
+
+def test_an_interrupted_command_leaves_logging_as_it_was(tmp_path, monkeypatch, caplog):
+    """cli.main quiets the libraries' log after Ctrl-C; called from Python, it must not
+    leave that filter behind (a later test's caplog saw nothing: the suite failed in
+    one order and passed in another)."""
+    import logging
+
+    from tiering import report as _report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_report, "build", interrupted)
+    client = tmp_path / "p.yaml"
+    client.write_text("data: {path: x.csv}\n", encoding="utf-8")
+    assert cli.main(["report", str(client)]) == 130
+    with caplog.at_level(logging.WARNING, logger="tiering.test"):
+        logging.getLogger("tiering.test").warning("still heard")
+    assert "still heard" in caplog.text
+    assert not any(_quiet in h.filters for h in logging.getLogger().handlers
+                   for _quiet in [cli._quiet_after_interrupt])

@@ -312,6 +312,22 @@ def test_rule_copies_match_the_loader():
     assert sorted(R.WS_ALL) == [c for c in map(chr, range(0x110000)) if c.isspace()]
 
 
+def test_reader_convention_copies_match_the_loader():
+    """The engines' copies of the loader's column-convention patterns and codes (dots in
+    amounts, day/month order, partial dates) are the loader's."""
+    from tiering import io
+
+    assert (R.DOT_GROUP, R.DOT_GROUPS_MANY, R.DOT_DECIMAL) == (
+        io._DOT_GROUP, io._DOT_GROUPS_MANY, io._DOT_DECIMAL)
+    assert (R.COMMA_DECIMAL, R.US_GROUPS) == (io._COMMA_DECIMAL, io._US_GROUPS)
+    assert (R.DAY_MONTH, R.PARTIAL_DATE) == (io._DAY_MONTH, io._PARTIAL_DATE)
+    assert (R.SHAPE_THOUSANDS, R.SHAPE_DECIMAL, R.SHAPE_AMBIGUOUS) == (
+        io.SHAPE_THOUSANDS, io.SHAPE_DECIMAL, io.SHAPE_AMBIGUOUS)
+    assert (R.KIND_DAY_ONLY, R.KIND_MONTH_ONLY, R.KIND_SLASH, R.KIND_OTHER) == (
+        io.KIND_DAY_ONLY, io.KIND_MONTH_ONLY, io.KIND_SLASH, io.KIND_OTHER)
+    assert list(R.REASON_ORDER).index("partial_date") < list(R.REASON_ORDER).index("bad_date")
+
+
 def test_fast_paths_agree_with_the_loader_on_random_values(tmp_path):
     """Values of the shapes the SQL reads itself get the loader's result (seeded)."""
     import duckdb

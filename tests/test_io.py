@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tiering import io as tio
 from tiering.errors import DataError, ParamsError
 from tiering.io import (
     REASONS,
@@ -826,8 +827,10 @@ def test_implausible_amounts_are_rejected(tmp_path):
     assert detail == "value: quantity 1e200 x price 1e200 (limit ±10,000,000,000,000)"
 
 
-def test_future_dates_are_rejected_and_do_not_move_as_of(tmp_path):
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
+def test_future_dates_are_rejected_and_do_not_move_as_of(tmp_path, monkeypatch):
+    # the loader's day is fixed: a run that crosses midnight must not change the answer
+    monkeypatch.setattr(tio, "today", lambda: dt.date(2026, 12, 6))
+    tomorrow = dt.date(2026, 12, 7)
     later = tomorrow + dt.timedelta(days=1)
     text = ("customer_id,order_date,amount\n"
             "1,2024-01-05,10\n"

@@ -359,3 +359,18 @@ def test_make_clean_removes_only_what_tiering_wrote(tmp_path):
     assert sorted(p.name for p in kept) == ["acme-notes", "edited", "link"]
     assert snapshot(tmp_path / "elsewhere") == elsewhere
     assert snapshot(reports / "acme-notes") == notes
+
+
+def test_a_feature_cache_in_a_users_folder_overwrites_nothing(tmp_path):
+    from tiering import pipeline
+
+    client = write_tiny_client(tmp_path / "in")
+    userdir = tmp_path / "userdir"
+    before = put_files(userdir, {"hashes.json": b"alice:hunter2\n",
+                                 "features": b"a file named like the cache's folder"})
+    cfg = params.load(client, overrides=["engine.engine=duckdb", f"engine.cache_dir={userdir}"])
+    for _ in range(2):  # the second run reads the cache
+        pipeline.run(cfg)
+    after = snapshot(userdir)
+    assert {k: v for k, v in after.items() if not k.startswith("tiering/")} == before
+    assert (userdir / "tiering" / "hashes.json").is_file()

@@ -221,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not args.debug:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_quiet_after_interrupt)
+    quieted = [] if args.debug else list(logging.getLogger().handlers)
+    for handler in quieted:
+        handler.addFilter(_quiet_after_interrupt)
+    _INTERRUPTED.clear()
     commands = {"report": _report, "batch": _batch, "validate": _validate, "init": _init,
                 "verify": _verify}
     result_json = getattr(args, "result_json", None)
@@ -256,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     finally:
         interrupt.restore(previous)
+        # an interrupted command-line process stays quiet while the libraries wind down
+        # as it exits; called from Python (argv given), logging is left as it was
+        if not (_INTERRUPTED.is_set() and argv is None):
+            for handler in quieted:
+                handler.removeFilter(_quiet_after_interrupt)
 
 
 _INTERRUPTED = threading.Event()

@@ -108,7 +108,14 @@ class DataSource(_Strict):
     cancellations: Cancellations = Field(default_factory=Cancellations)
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     duplicate_rows: Literal["keep", "reject"] = "keep"
-    dayfirst: bool = False
+    #: dates: true = day/month/year, false = month/day/year; null (default) lets each
+    #: column decide from its values (13/01 proves day first), and a column that
+    #: contradicts itself is refused
+    dayfirst: bool | None = None
+    #: amounts: "," when a dot separates thousands (250.000 = 250000), "." when it is the
+    #: decimal point; null (default) lets each column decide, and an ambiguous column is
+    #: refused
+    decimal: Literal[".", ","] | None = None
     #: Excel: a customer id written once for a block of merged cells is refused unless
     #: this is true; then every row of the block gets the block's id (and its name, order
     #: id and date; never its amount)

@@ -167,6 +167,36 @@ def _no_transactions(params: Params, rows_read: int, quality: pd.DataFrame) -> T
                           "(rejected_rows.csv lists every row with its reason)")
 
 
+def _check_net_revenue(feats: pd.DataFrame, loaded, params: Params) -> None:
+    """Refuse data whose customers' net spend sums to zero or less (returns outweigh
+    purchases): revenue shares, the concentration curve and the strategies' budget need
+    a positive total, so the report cannot be made. Checked after the method (whose own
+    message is more precise when no customer at all has a positive spend)."""
+    net = float(feats["monetary"].sum()) if len(feats) else 0.0
+    if net > 0:
+        return
+    src = loaded.source
+    returns = float(src.get("return_value") or 0.0)
+    window = loaded.window_start or params.window.start
+    columns = src.get("columns") or {}
+    money = (f"column {columns['amount']!r}" if columns.get("amount") else
+             f"columns {columns.get('quantity')!r} x {columns.get('unit_price')!r}"
+             if columns.get("quantity") else "the amounts")
+    raise DataError(
+        f"Net revenue is {net:,.2f}: the returns and cancellations "
+        + (f"({returns:,.2f}) " if returns else "")
+        + f"outweigh the purchases of all {len(feats):,} customers, so there is no revenue "
+        "to tier (shares of revenue, the concentration curve and the budget need a "
+        "positive total)",
+        where=f"{Path(str(params.data.path)).name}, {money}, "
+              f"{src.get('rows_used', 0):,} rows used"
+              + (f" from {window}" if window else "") + f" to {loaded.as_of}",
+        hint="check the sign of the amounts (are purchases exported as negative numbers?), "
+             "data.cancellations (order_id_prefixes, negative_amounts) and the window: "
+             "returns of purchases made before window.start or window.months count against "
+             "the period; rejected_rows.csv lists the rows not used")
+
+
 def _load_features(params: Params, timings: dict, rejected_path: Path | None):
     """(features, loaded, first transaction date) on the engine ``params.engine`` picks."""
     window = params.window
@@ -224,6 +254,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
     transactions = loaded.transactions
     with _timed(timings, "tiering"):
         result = methods.fit(feats, params.tiering, seed=params.seed)
+        _check_net_revenue(feats, loaded, params)
         scores = result.assignments.drop(columns=["customer_id"])
         tiers = pd.concat([feats, scores], axis=1)
         lead = ["customer_id"] + (["customer_name"] if "customer_name" in tiers else [])

@@ -189,6 +189,114 @@ def _files() -> dict[str, bytes | Callable[[Path], None]]:
                                         ["1", "2024-01-05", 10]]})
     long_name = "Long name " + "x" * 5000
     long_id = "ID" + "9" * 300
+
+    # --- excel and file-level hardening (issue 16)
+    def book16(sheets, *, hidden=(), active=None, merge=None, far=None) -> bytes:
+        """A workbook with hidden sheets, an active sheet, merged ranges or a far cell."""
+        import openpyxl
+
+        wb = openpyxl.Workbook()
+        wb.remove(wb.active)
+        for name, rows in sheets.items():
+            ws = wb.create_sheet(name)
+            for i, row in enumerate(rows, start=1):
+                for j, value in enumerate(row, start=1):
+                    if value is not None:
+                        ws.cell(row=i, column=j, value=value)
+            for ref in (merge or {}).get(name, ()):
+                ws.merge_cells(ref)
+            if name in hidden:
+                ws.sheet_state = "hidden"
+            if far and far[0] == name:
+                ws[far[1]] = far[2]
+        if active is not None:
+            wb.active = wb.sheetnames.index(active)
+        wb.properties.created = dt.datetime(*FIXED_TIME)
+        wb.properties.creator = "make_bad_corpus"
+        raw = io.BytesIO()
+        wb.save(raw)
+        return _fix_zip(raw.getvalue())
+
+    def ole2_16(names) -> bytes:
+        """A minimal OLE2 compound file whose directory holds streams of these names
+        (an Excel workbook encrypted with a password is such a file)."""
+        import struct
+
+        free, end = 0xFFFFFFFF, 0xFFFFFFFE
+        header = bytearray(512)
+        header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
+        struct.pack_into("<IIIIIIIII", header, 40, 0, 1, 1, 0, 4096, end, 0, end, 0)
+        struct.pack_into("<I", header, 76, 0)
+        for i in range(1, 109):
+            struct.pack_into("<I", header, 76 + 4 * i, free)
+        fat = struct.pack("<II", 0xFFFFFFFD, end) + struct.pack("<I", free) * 126
+        entries = b""
+        for i, (name, kind) in enumerate([("Root Entry", 5)] + [(n, 2) for n in names]):
+            raw = name.encode("utf-16-le") + b"\x00\x00"
+            entry = bytearray(128)
+            entry[0:len(raw)] = raw
+            struct.pack_into("<HBB", entry, 64, len(raw), kind, 1)
+            struct.pack_into("<III", entry, 68, free, i + 1 if 0 < i < len(names) else free,
+                             1 if i == 0 else free)
+            struct.pack_into("<IQ", entry, 116, end, 0)
+            entries += bytes(entry)
+        return bytes(header) + fat + entries + bytes(512 - len(entries))
+
+    head16 = ["customer_id", "order_date", "amount"]
+    orders16 = [head16] + [[f"C{i}", f"2024-01-{i:02d}", 10 * i] for i in range(1, 7)]
+    issue16 = {
+        "hidden_first_sheet.xlsx": book16(
+            {"Old": [head16, ["OLD1", "2023-01-05", 5], ["OLD2", "2023-01-06", 7]],
+             "Orders": orders16}, hidden=["Old"], active="Orders"),
+        "merged_ids.xlsx": book16(
+            {"Orders": [["Sales 2024"], head16,
+                        ["C1", "2024-01-05", 10], [None, "2024-01-06", 20],
+                        [None, "2024-01-07", 30], ["C2", "2024-01-08", 40],
+                        [None, "2024-01-09", 50], ["C3", "2024-01-10", 60]]},
+            merge={"Orders": ["A1:C1", "A3:A5", "A6:A7"]}),
+        "serial_date_typo.csv": _csv(H + "C1,45296.5,10\nC2,45297.25,20\nC3,452960.5,30\n"
+                                         "C4,4529600000.5,40\nC5,45298.75,50\n"),
+        "far_cell.xlsx": book16({"Orders": orders16}, far=("Orders", "XFD1048576", "x")),
+        "encrypted.xlsx": ole2_16(["EncryptionInfo", "EncryptedPackage"]),
+        "negative_net_revenue.csv": _csv(
+            H + "C1,2024-01-05,100\nC1,2024-02-05,-300\nC2,2024-01-06,50\nC2,2024-03-06,-120\n"
+                "C3,2024-01-07,20\nC3,2024-04-07,10\nC4,2024-01-08,30\nC5,2024-01-09,-80\n"
+                "C5,2024-01-03,10\nC6,2024-02-09,5\n"),
+    }
+    # --- reader conventions (issue 16)
+    def dup_columns16(path: Path) -> None:
+        """Parquet with two columns named 'amount' (pandas cannot select one of them)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table([pa.array(["C1", "C2", "C3"]),
+                                 pa.array(["2024-01-05", "2024-01-06", "2024-01-07"]),
+                                 pa.array([10.0, 20.0, 30.0]), pa.array([11.0, 21.0, 31.0])],
+                                names=["customer_id", "order_date", "amount", "amount"]), path)
+
+    reader16 = {
+        "dot_thousands.csv": _csv(H + "C1,2024-01-05,250.000\nC2,2024-01-06,12.500\n"
+                                      "C3,2024-01-07,1.500.000\nC4,2024-01-08,3.000\n"
+                                      "C5,2024-01-09,40.000\n"),
+        "dot_ambiguous.csv": _csv(H + "C1,2024-01-05,250.000\nC2,2024-01-06,12.500\n"
+                                      "C3,2024-01-07,40\n"),
+        "us_hyphen_dates.csv": _csv(H + "C1,01-05-2024,10\nC2,02-07-2024,20\nC3,03-09-2024,30\n"
+                                        "C4,04-11-2024,40\n"),
+        "contradicting_dates.csv": _csv(H + "C1,05/01/2024,10\nC2,13/01/2024,20\n"
+                                            "C3,01/13/2024,30\n"),
+        "bare_year_dates.csv": _csv(H + "C1,2024,10\nC2,2024-03,20\nC3,2024-01-05,30\n"
+                                        "C4,2024-01-06,40\nC5,2024-01-07,50\n"),
+        "scientific_ids.csv": _csv(H + "1E+11,2024-01-05,10\n1.23457E11,2024-01-06,20\n"
+                                       "1.2E+11,2024-01-07,30\n1.23457e+11,2024-01-08,40\n"
+                                       "123456789012,2024-01-09,50\n123456789013,2024-01-10,60\n"
+                                       "123456789014,2024-01-11,70\n"),
+        "am_pm_dates.csv": _csv("客户编号,下单时间,实付金额\n"
+                                "C1,2024/1/5 下午 3:05:00,10\nC2,2024/1/5 上午 10:05,20\n"
+                                "C3,2024-01-05 下午3:05,30\nC4,2024/1/6 上午 12:05,40\n"
+                                "C5,2024/1/8 上午 13:05,50\n"),
+        "duplicate_columns.pq": dup_columns16,  # .pq: bytes compared (pandas cannot read it)
+    }
     return {
         # ---- empty and structural
         "empty.csv": b"",
@@ -408,6 +516,36 @@ def _files() -> dict[str, bytes | Callable[[Path], None]]:
             "client: Escape\n"
             "data: {path: two_customers.csv}\n"
             "output: {dir: ../../escaped-report}\n"),
+        # --- excel and file-level hardening (issue 16)
+        **issue16,
+        # --- params/init hardening (issue 16)
+        "params_gbk.yaml": _csv("client: 华东贸易\nstats: {n_boot: 100}\n"
+                                "data: {path: markup_names.csv}\n", "gbk"),
+        "params_utf16.yaml": b"\xff\xfe" + _csv("client: 华东贸易\nstats: {n_boot: 100}\n"
+                                                "data: {path: markup_names.csv}\n",
+                                                "utf-16-le", newline="\r\n"),
+        "params_complex_key.yaml": _csv("client: Complex\n? [region, tier]\n: 1\n"
+                                        "data: {path: markup_names.csv}\n"),
+        "params_unknown_encoding.yaml": _csv(
+            "client: Encoding\ndata: {path: markup_names.csv, encoding: klingon}\n"),
+        "params_no_formats.yaml": _csv(
+            "client: Formats\ndata: {path: markup_names.csv}\noutput: {formats: []}\n"),
+        "params_far_as_of.yaml": _csv(
+            "client: Far\ndata: {path: markup_names.csv}\nas_of: 9999-12-31\n"),
+        "params_negative_seed.yaml": _csv(
+            "client: Seed\ndata: {path: markup_names.csv}\nseed: -1\n"),
+        "params_inf_weights.yaml": _csv(
+            "client: Weights\ndata: {path: markup_names.csv}\n"
+            "tiering:\n  method: score\n  score:\n    criteria:\n"
+            "      - {column: monetary, weight: .inf}\n"
+            "      - {column: frequency, weight: .nan}\n"),
+        "params_reserved_attribute.yaml": _csv(
+            "client: Reserved\ndata: {path: markup_names.csv, attributes: [tier, is_return]}\n"),
+        "params_hostile_labels.yaml": _csv(
+            "client: Labels\nstats: {n_boot: 100}\ndata: {path: markup_names.csv}\n"
+            "tiering: {labels: ['VIP/Top [1]', '$a^$', History]}\n"),
+        # --- reader conventions (issue 16)
+        **reader16,
     }
 
 
@@ -679,6 +817,104 @@ CASES: tuple[Case, ...] = (
            "params_oversized.yaml", "error: parameter files are limited in size",
            r"parameter files are limited to", kind="params", error="ParamsError",
            build=build_oversized_params),
+    # --- excel and file-level hardening (issue 16)
+    Case("hidden_first_sheet", "Workbook whose first sheet is hidden (the visible one is "
+         "active)", "hidden_first_sheet.xlsx", "report: the active visible sheet Orders is "
+         "read, not the hidden first sheet; validate names the hidden sheet",
+         rows=(6, 6, {}), customers=6),
+    _error("merged_ids", "Customer ids in merged cells (written once per block of rows)",
+           "merged_ids.xlsx", "error: names the sheet, column and merged rows; unmerge, or "
+           "set data.fill_merged_ids: true",
+           r"Customer ids in column 'customer_id' are in merged cells \(2 merged blocks, "
+           r"5 rows: A3:A5, A6:A7\)", "sheet 'Orders', column 'customer_id' (A), rows 3-5"),
+    Case("serial_date_typo", "Fractional Excel serial dates with typos (452960.5, "
+         "4529600000.5)", "serial_date_typo.csv", "report: the two typos are rejected as "
+         "bad dates (no OutOfBoundsTimedelta)", rows=(5, 3, {"bad_date": 2}), customers=3),
+    _error("far_cell", "5 KB workbook with a value in cell XFD1048576", "far_cell.xlsx",
+           "error: the table would be 1,048,576 x 16,384 cells; refused in bounded memory",
+           r"has a value in cell XFD1048576: the table would be 1,048,576 rows x 16,384 "
+           r"columns", "far_cell.xlsx, sheet 'Orders', cell XFD1048576"),
+    _error("encrypted_xlsx", "Password-protected (encrypted) workbook", "encrypted.xlsx",
+           "error: says it is encrypted; save it without a password",
+           r"encrypted\.xlsx is password-protected \(encrypted\)", "encrypted.xlsx"),
+    Case("long_header", "Header line over 256 KB (made at test time)", "long_header.csv",
+         "report: the whole header line is read", rows=(5, 5, {}), customers=5,
+         build=lambda folder: (folder / "long_header.csv").write_text(
+             ",".join(["customer_id", "order_date", "amount"]
+                      + [f"note_{i:04d}_" + "x" * 180 for i in range(1500)]) + "\n"
+             + "".join(f"C{i},2024-01-{i:02d},{10 * i}" + ",y" * 1500 + "\n"
+                       for i in range(1, 6)), encoding="utf-8")),
+    _error("negative_net_revenue", "Net revenue below zero (returns outweigh purchases)",
+           "negative_net_revenue.csv", "error before the notebook runs (exit 2): check the "
+           "sign of the amounts, cancellations and the window",
+           r"Net revenue is -275\.00: the returns and cancellations", "negative_net_revenue.csv"),
+    # --- params/init hardening (issue 16)
+    Case("params_gbk", "Parameter file saved as GBK (Chinese client name)", "params_gbk.yaml",
+         "report: the file is read as GBK; the client name is exact", kind="params",
+         rows=(8, 8, {}), customers=8),
+    Case("params_utf16", "Parameter file saved as UTF-16 with BOM, CRLF", "params_utf16.yaml",
+         "report: the file is read as UTF-16", kind="params", rows=(8, 8, {}), customers=8),
+    _error("params_complex_key", "YAML complex key (`? [a, b]`) in the parameter file",
+           "params_complex_key.yaml", "error: a list used as a parameter name, with its line",
+           r"a list used as a parameter name \(a YAML complex key", kind="params",
+           error="ParamsError"),
+    _error("params_unknown_encoding", "data.encoding: klingon", "params_unknown_encoding.yaml",
+           "error: unknown text encoding; lists examples",
+           r"data\.encoding: unknown text encoding 'klingon'.*gb18030", kind="params",
+           error="ParamsError"),
+    _error("params_no_formats", "output.formats: []", "params_no_formats.yaml",
+           "error: give html, pdf or both (the tables are always written)",
+           r"output\.formats: give html, pdf or both", kind="params", error="ParamsError"),
+    _error("params_far_as_of", "as_of: 9999-12-31", "params_far_as_of.yaml",
+           "error: as_of more than a year in the future",
+           r"as_of: as_of 9999-12-31 is more than a year in the future", kind="params",
+           error="ParamsError"),
+    _error("params_negative_seed", "seed: -1 (numpy refuses negative seeds)",
+           "params_negative_seed.yaml", "error: the seed must be 0 to 4,294,967,295",
+           r"seed: the seed must be a whole number from 0 to 4,294,967,295", kind="params",
+           error="ParamsError"),
+    _error("params_inf_weights", "Score weights .inf and .nan", "params_inf_weights.yaml",
+           "error: each weight must be a finite number",
+           r"(?s)criteria\.0\.weight: Input should be a finite number.*"
+           r"criteria\.1\.weight: Input should be a finite number", kind="params",
+           error="ParamsError"),
+    _error("params_reserved_attribute", "Attribute columns named like internal columns "
+           "(tier, is_return)", "params_reserved_attribute.yaml",
+           "error: names the attributes and the reserved names",
+           r"data\.attributes: attribute column\(s\) 'tier', 'is_return' have the name of a "
+           r"column the analysis computes itself.*Reserved names", kind="params",
+           error="ParamsError"),
+    Case("params_hostile_labels", "Tier labels Excel and matplotlib cannot take as they are "
+         "(`VIP/Top [1]`, `$a^$`, `History`)", "params_hostile_labels.yaml",
+         "report: labels kept exactly (cleaned, unique sheet names in the workbook; drawn "
+         "literally in charts)", kind="params", rows=(8, 8, {}), customers=8),
+    # --- reader conventions (issue 16)
+    Case("dot_thousands", "Whole amounts with dots between thousands (250.000, 12.500, "
+         "1.500.000)", "dot_thousands.csv", "report: 1.500.000 shows the column's dots are "
+         "thousands: 250.000 = 250000, 12.500 = 12500", rows=(5, 5, {}), customers=5),
+    _error("dot_ambiguous", "Amounts 250.000 and 12.500 with no value telling thousands from "
+           "decimals", "dot_ambiguous.csv", "error: shows the values and rows; set "
+           "data.decimal", r"Amounts such as '250\.000' \(row 2\) and '12\.500' \(row 3\) in "
+           r"column 'amount' read either as whole numbers", "column 'amount'"),
+    Case("us_hyphen_dates", "US dates with hyphens (01-05-2024) and data.dayfirst: false",
+         "us_hyphen_dates.csv", "report: 01-05-2024 is 5 January", data={"dayfirst": False},
+         rows=(4, 4, {}), customers=4),
+    _error("contradicting_dates", "13/01/2024 and 01/13/2024 in one date column",
+           "contradicting_dates.csv", "error: shows both values and rows; set data.dayfirst",
+           r"written both day first \('13/01/2024' \(row 3\).*month first \('01/13/2024' "
+           r"\(row 4\)", "column 'order_date', rows 3 and 4"),
+    Case("bare_year_dates", "A year alone (2024) and a year and month (2024-03) as dates",
+         "bare_year_dates.csv", "report: both rejected (partial_date), not read as 1 January",
+         rows=(5, 3, {"partial_date": 2}), customers=3),
+    Case("scientific_ids", "IDs in scientific notation (1E+11, 1.23457E11, 1.2E+11, "
+         "1.23457e+11)", "scientific_ids.csv", "report: rejected (rounded_customer_id): the "
+         "digits are lost", rows=(7, 3, {"rounded_customer_id": 4}), customers=3),
+    Case("am_pm_dates", "Chinese 上午/下午 timestamps (2024/1/5 下午 3:05:00, 上午 12:05)",
+         "am_pm_dates.csv", "report: read on the 24-hour clock (上午 12:05 is 00:05); "
+         "上午 13:05 rejected (bad_date)", rows=(5, 4, {"bad_date": 1}), customers=4),
+    _error("duplicate_columns_parquet", "Parquet file with two columns named 'amount'",
+           "duplicate_columns.pq", "error: 'amount' appears more than once (every engine)",
+           r"'amount' appears more than once", "header row 1"),
 )
 
 CASE_BY_NAME = {c.name: c for c in CASES}
@@ -801,20 +1037,51 @@ def docs_table(outcomes: dict[str, Outcome], folder: Path) -> str:
         "- Parameter names reaching papermill must be declared in the notebook",
         "  (`tiering.report.notebook_parameters`).",
         "- `output.dir` from a parameter file must stay below the working folder",
-        "  (`../../escaped-report` is refused before anything is written;",
-        "  `test_output_dir_from_parameters_stays_under_the_root`).",
+        "  (`../../escaped-report` in `params_output_escape.yaml` is refused before anything",
+        "  is written; `test_output_dir_from_parameters_stays_under_the_root`).",
         "- Spreadsheet formulas (`=`, `+`, `-`, `@` at the start of a cell) are neutralised in",
         "  the action-list workbook and CSV (`test_formula_injection_neutralised_in_spreadsheets`).",
         "- YAML aliases, Python tags, duplicate keys and files over 256 KB are refused when",
         "  the parameter file is read.",
         "",
-        "## Open items (tests marked `xfail(strict=True)` until they are fixed)",
+        "## What tiering may delete",
         "",
-        "- `tiers.csv` and `rejected_rows.csv` keep cells starting with `=` as they are",
-        "  (`test_formula_injection_neutralised_in_report_tables`).",
-        "- The report's data section reads `report.reason_<code>`; the reasons added here",
-        "  (`bad_customer_id`, `rounded_customer_id`, `future_date`, `implausible_amount`)",
-        "  have their texts in `tiering/i18n/reasons.yaml` (`test_data_section_names_every_reason`).",
+        "Tiering only ever removes what tiering wrote (`tiering/owned.py`;",
+        "`tests/test_output_safety.py` puts client files everywhere a run could reach them and",
+        "checks that every one survives byte for byte):",
+        "",
+        "- A report folder (`--output`, `output.dir`, `reports/<client>`) is replaced only",
+        "  when it is empty, or when its `manifest.json` was written by tiering and every entry",
+        "  in it is a file that manifest lists, unchanged since (same SHA-256). A client export",
+        "  saved there, a folder (`.ipynb_checkpoints/`), a table edited after the run: the",
+        "  run refuses and names them. Nothing is moved aside either.",
+        "- A folder of another tool with a `manifest.json` of its own is not a report folder.",
+        "- The run's inputs (data file, parameter file, playbook, logo, previous report,",
+        "  notebook) may never be inside the folder it replaces.",
+        "- `<output>.failed/` is removed only when its `failure.json` is tiering's and lists",
+        "  every file in it, unchanged; otherwise it is kept and a failed run goes to",
+        "  `<output>.failed-2/` (`-3`, ...).",
+        "- Working folders (`.<name>.tmp-*`) carry a marker file; only those are cleaned up",
+        "  after a killed run. A set-aside previous report (`.<name>.old-<pid>`) is put back",
+        "  or removed only when it is a report folder holding only what tiering wrote.",
+        "- The previous report is checked again when it is set aside at the end of the run:",
+        "  a file saved into it meanwhile puts it back and stops the run (exit 2; the new",
+        "  report is kept in `<output>.failed/`).",
+        "- The lock file `.<name>.lock` is never opened through a symbolic link.",
+        "- `make clean` removes from `reports/` only what tiering wrote there (report",
+        "  folders, `.failed` folders, working folders, lock files, a batch's index) and",
+        "  never follows a link (`python -m tiering.owned clean reports`).",
+        "- The target is checked before anything is created: `--output /`, a path below a",
+        "  file (`/dev/null/x`), an existing file (`/dev/null`), a folder holding the working",
+        "  folder (`--output .`) and a folder without write permission are refused, and no",
+        "  lock file or working folder is left anywhere.",
+        "- A full disk or a folder made read-only during the run is a clear error (exit 2);",
+        "  the previous report stays and nothing half-written is left.",
+        "- `tiering batch --output DIR` never overwrites an `index.html` or `batch.json` that",
+        "  tiering did not write (its own carry `<meta name=\"generator\" content=\"tiering\">`",
+        "  and `\"generator\": \"tiering\"`).",
+        "- `tiering verify --rebuild` writes only into its own temporary folder: a feature",
+        "  cache or spill folder named in an edited manifest is not created.",
         "",
         "## Known limits",
         "",

@@ -17,20 +17,28 @@ import pandas as pd
 
 # The order in which the loader assigns reasons: the first that applies wins.
 REASON_ORDER = ("excluded_value", "missing_customer_id", "bad_customer_id", "rounded_customer_id",
-                "bad_date", "implausible_date", "future_date", "bad_amount", "implausible_amount",
-                "zero_amount", "after_as_of", "before_window", "duplicate_row")
+                "partial_date", "bad_date", "implausible_date", "future_date", "bad_amount",
+                "implausible_amount", "zero_amount", "after_as_of", "before_window",
+                "duplicate_row")
 
 # Copies of tiering.io's patterns (checked against it by the tests).
 NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>",
             "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#spill!", "#calc!",
             "#getting_data")
-ROUNDED_ID = r"^\d\.\d+[eE]\+\d+$"
+ROUNDED_ID = r"^[0-9](?:\.[0-9]+)?[eE]\+[0-9]+$|^[0-9]\.[0-9]+[eE][0-9]+$"
 MAX_ID_LENGTH = 200
 MAX_AMOUNT = 1e13
 CURRENCY = r"[\s\u00a0¥￥$€£]|RMB|CNY|USD|EUR|GBP|元"
 EURO_NUMBER = r"^-?\d{1,3}(\.\d{3})+,\d{1,2}$|^-?\d+,\d{1,2}$"
 US_NUMBER = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$|^-?\d*\.\d{1,2}$"
-DOT_GROUPS = r"^-?\d{1,3}(\.\d{3})+$"
+DOT_GROUP = r"^-?[1-9]\d{0,2}\.\d{3}$"
+DOT_GROUPS_MANY = r"^-?\d{1,3}(\.\d{3}){2,}$"
+DOT_DECIMAL = r"^-?\d*\.\d+$"
+COMMA_DECIMAL = r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
+US_GROUPS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+DAY_MONTH = (r"^(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|"
+             r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})(?: [0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?)?$")
+PARTIAL_DATE = r"^[0-9]{4}(?:[-/.][0-9]{1,2})?$"
 
 # What Python's str.strip() removes: ASCII whitespace (with the file/group/record/unit
 # separators, which str.isspace() counts) and the Unicode spaces.
@@ -41,13 +49,16 @@ WS_ALL = WS_ASCII + "\x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x2
 # datetime64[ns] can hold these (tiering.io._NS_MIN/_NS_MAX); dates outside are bad_date.
 NS_MIN = pd.Timestamp.min.ceil("s")
 NS_MAX = pd.Timestamp.max.floor("s")
-# A month-first-only date: added to a batch of dates to keep the loader from reading
-# the batch day-first when the whole column is month-first.
-MONTH_FIRST_SENTINEL = "01/13/2000"
+# tiering.io: what a value says about a column (amount_shapes, date_kinds bits)
+SHAPE_THOUSANDS, SHAPE_DECIMAL, SHAPE_AMBIGUOUS = 1, 2, 3
+KIND_DAY_ONLY, KIND_MONTH_ONLY, KIND_SLASH, KIND_OTHER = 1, 2, 4, 8
 
 
 def today() -> dt.date:
-    return dt.date.today()
+    """The loader's date (:func:`tiering.io.today`): every engine reads the same day."""
+    from .. import io
+
+    return io.today()
 
 
 def future_limit(today_: dt.date | None = None) -> pd.Timestamp:
@@ -67,34 +78,24 @@ def ids(values: list[str | None]) -> list[str | None]:
     return normalise_ids(s).tolist()
 
 
-def amounts(values: list[str | None], *, euro: bool = False, dot_groups: bool = False
+def amounts(values: list[str | None], *, decimal: str | None = None, thousands: bool = False
             ) -> np.ndarray:
-    """``parse_amounts`` on a batch, with the column-wide European mode forced: the
-    loader decides it on the whole column, a batch only sees part of it."""
+    """``parse_amounts`` on a batch, with the column-wide reading forced (the loader
+    decides it on the whole column, a batch only sees part of it): ``decimal``
+    (``data.decimal``) and whether ``250.000`` is 250000 (``thousands``)."""
     from tiering.io import parse_amounts
 
-    s = ["" if v is None else v for v in values]
-    extra = []
-    if euro:
-        extra.append("1,00")           # makes the batch European ...
-        if not dot_groups:
-            extra.append("1.00")       # ... and, when the column has US-style values, not dot-grouped
-    out = parse_amounts(pd.Series(s + extra, dtype=object)).to_numpy(dtype="float64")
-    return out[:len(s)]
+    s = pd.Series(["" if v is None else v for v in values], dtype=object)
+    return parse_amounts(s, decimal=decimal, thousands=thousands).to_numpy(dtype="float64")
 
 
 def amount_shapes(values: list[str | None]) -> list[int]:
-    """Per value: 1 when it is written the European way (``1.234,50``), 2 when US-style
-    (``1,234.50`` or ``12.50``), 0 otherwise, after the loader's clean-up."""
-    from tiering.io import _fold_unicode
+    """Per value, what it says about the column's decimal mark (``tiering.io.amount_shapes``):
+    ``SHAPE_THOUSANDS`` (``1.500.000``, ``1.234,50``), ``SHAPE_DECIMAL`` (``12.50``),
+    ``SHAPE_AMBIGUOUS`` (``250.000``) or 0."""
+    from tiering.io import amount_shapes as shapes
 
-    t = _fold_unicode(pd.Series(["" if v is None else v for v in values], dtype=object)
-                      .astype(str).str.strip())
-    t = t.str.replace(CURRENCY, "", regex=True)
-    t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.replace(r"-$", "", regex=True)
-    euro = t.str.match(EURO_NUMBER)
-    us = t.str.match(US_NUMBER)
-    return np.where(euro, 1, np.where(us, 2, 0)).tolist()
+    return shapes(pd.Series(["" if v is None else v for v in values], dtype=object)).tolist()
 
 
 def dates(values: list[str | None], *, dayfirst: bool) -> pd.Series:
@@ -102,39 +103,25 @@ def dates(values: list[str | None], *, dayfirst: bool) -> pd.Series:
     survive to be ``implausible_date``), with the column-wide day/month order forced."""
     from tiering import io as _io
 
-    parse = getattr(_io, "_parse_dates_us", None) or _io.parse_dates
-    s = ["" if v is None else v for v in values]
-    extra = [] if dayfirst else [MONTH_FIRST_SENTINEL]
-    out = parse(pd.Series(s + extra, dtype=object), dayfirst=dayfirst)
-    return out.iloc[:len(s)].reset_index(drop=True)
-
-
-# Slash dates the loader reads month-first or day-first (tiering.io._MONTHFIRST and the
-# slash formats of tiering.io._DAYFIRST); checked against the loader by the tests.
-MONTH_FIRST_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y")
-DAY_FIRST_SLASH_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+    s = pd.Series(["" if v is None else v for v in values], dtype=object)
+    return _io._parse_dates_us(s, dayfirst=bool(dayfirst)).reset_index(drop=True)
 
 
 def date_kinds(values: list[str | None]) -> np.ndarray:
-    """Per value: 1 for a slash date that reads only day-first (``13/01/2024``), 2 only
-    month-first (``01/13/2024``), 0 otherwise. The loader reads a whole column
-    day-first when it has values of kind 1 and none of kind 2."""
-    t = pd.Series(["" if v is None else v for v in values], dtype=object).astype(str).str.strip()
-    slash = t.str.contains("/", regex=False)
-    out = np.zeros(len(t), dtype="int8")
-    if not slash.any():
-        return out
-    sub = t[slash]
+    """Per value, the bits of ``tiering.io.date_kinds``: ``KIND_DAY_ONLY``
+    (``13/01/2024``), ``KIND_MONTH_ONLY`` (``01/13/2024``), ``KIND_SLASH`` /
+    ``KIND_OTHER`` (any day-and-month value, by its separator)."""
+    from tiering.io import date_kinds as kinds
 
-    def parses(formats):
-        ok = pd.Series(False, index=sub.index)
-        for f in formats:
-            ok |= pd.to_datetime(sub, format=f, errors="coerce").notna()
-        return ok
+    return kinds(pd.Series(["" if v is None else v for v in values], dtype=object))
 
-    day, month = parses(DAY_FIRST_SLASH_FORMATS), parses(MONTH_FIRST_FORMATS)
-    out[np.flatnonzero(slash.to_numpy())] = np.where(day & ~month, 1, np.where(month & ~day, 2, 0))
-    return out
+
+def partial_dates(values: list[str | None]) -> np.ndarray:
+    """Per value: a year, or a year and month, alone (``partial_date``)."""
+    from tiering.io import partial_dates as partial
+
+    s = pd.Series(["" if v is None else v for v in values], dtype=object)
+    return partial(s).to_numpy(dtype=bool)
 
 
 def strip(values: pd.Series) -> pd.Series:
@@ -144,8 +131,8 @@ def strip(values: pd.Series) -> pd.Series:
 
 def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list[str],
                  exclude: dict[str, list], prefixes: tuple[str, ...], negative_returns: bool,
-                 dayfirst: bool, euro: tuple[str, ...], dot_groups: tuple[str, ...],
-                 today: dt.date) -> pd.DataFrame:
+                 dayfirst: bool, decimal: str | None, thousands: tuple[str, ...],
+                 today: dt.date, typed: tuple[str, ...] = ()) -> pd.DataFrame:
     """The loader's per-row rules on a batch of raw text rows (``tiering.io._screen``
     without the parts that need the whole file: the as-of date, the window and
     duplicates, which the caller applies).
@@ -153,7 +140,11 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
     ``raw``: one text column per header (missing values None). Returns ``cust, ord,
     has_order, is_ret, d_us`` (int64 microseconds since 1970, or missing), ``amt``
     (signed, rounded to 6 decimals), ``pre_reason``, ``pre_detail``, the attributes
-    ``a0..`` (stripped), ``date_kind`` and ``euro_<role>`` flags, ``nonblank``."""
+    ``a0..`` (stripped), ``date_kind`` (bits) and ``shape_<role>`` (what each value says
+    about the column: ``tiering.io.date_kinds``, ``amount_shapes``), ``nonblank``.
+    ``dayfirst``, ``decimal`` and ``thousands`` (the amount roles whose ``250.000`` is
+    250000): the column-wide reading, decided by the caller; ``typed``: amount roles of
+    numeric Parquet columns (text with a decimal point, whatever ``decimal`` says)."""
     from tiering.io import normalise_ids
 
     n = len(raw)
@@ -193,6 +184,7 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
     raw_dates = text[mapping["order_date"]]
     d = dates(raw_dates.tolist(), dayfirst=dayfirst)
     raw_text = "value: " + raw_dates.str.slice(0, 40)
+    mark(partial_dates(raw_dates.tolist()), "partial_date", raw_text)
     mark(d.isna(), "bad_date", raw_text)
     mark(d < pd.Timestamp("1900-01-01"), "implausible_date", raw_text)
     out_of_range = (d < NS_MIN) | (d > NS_MAX)
@@ -202,22 +194,21 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
          raw_text + f" (after {today + dt.timedelta(days=1)}, the latest possible date)")
 
     flags = {}
+    roles = ("amount",) if "amount" in mapping else ("quantity", "unit_price")
+    values = {}
+    for role in roles:
+        col = text[mapping[role]].tolist()
+        values[role] = amounts(col, decimal=None if role in typed else decimal,
+                               thousands=role in thousands and role not in typed)
+        flags[f"shape_{role}"] = np.asarray(amount_shapes(col), dtype="int8")
     if "amount" in mapping:
-        amount = amounts(text[mapping["amount"]].tolist(), euro="amount" in euro,
-                         dot_groups="amount" in dot_groups)
+        amount = values["amount"]
         raw_amount = text[mapping["amount"]].str.slice(0, 40)
-        flags["euro_amount"] = np.asarray(amount_shapes(text[mapping["amount"]].tolist())) == 1
     else:
-        q = amounts(text[mapping["quantity"]].tolist(), euro="quantity" in euro,
-                    dot_groups="quantity" in dot_groups)
-        p = amounts(text[mapping["unit_price"]].tolist(), euro="unit_price" in euro,
-                    dot_groups="unit_price" in dot_groups)
         with np.errstate(over="ignore", invalid="ignore"):
-            amount = q * p
+            amount = values["quantity"] * values["unit_price"]
         raw_amount = ("quantity " + text[mapping["quantity"]].str.slice(0, 20) + " x price "
                       + text[mapping["unit_price"]].str.slice(0, 20))
-        flags["euro_quantity"] = np.asarray(amount_shapes(text[mapping["quantity"]].tolist())) == 1
-        flags["euro_unit_price"] = np.asarray(amount_shapes(text[mapping["unit_price"]].tolist())) == 1
     amount = pd.Series(amount)
     mark(amount.isna(), "bad_amount", "value: " + raw_amount)
     mark(amount.abs() >= MAX_AMOUNT, "implausible_amount",
@@ -254,7 +245,7 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
         "nonblank": nonblank.to_numpy(dtype=bool),
     })
     for k, v in flags.items():
-        out[k] = np.asarray(v, dtype=bool)
+        out[k] = v
     names = ([mapping["customer_name"]] if "customer_name" in mapping else []) + \
         [a for a in attributes if a != "customer_name"]
     for i, h in enumerate(names):

@@ -6,14 +6,17 @@ path, ``as_of``, the window, the engine and its duplicate counting). It holds th
 features and quality (Parquet), the facts (JSON) and the rejected rows
 (CSV, when they were written). Layout::
 
-    <cache_dir>/hashes.json            path → [size, mtime_ns, sha256] (skip re-hashing)
-    <cache_dir>/features/<key>/        one entry: meta.json, features.parquet,
+    <cache_dir>/tiering/hashes.json            path → [size, mtime_ns, sha256]
+    <cache_dir>/tiering/features/<key>/        one entry: meta.json, features.parquet,
                                        quality.parquet, rejected.csv
 
 Which rows are ``future_date`` depends on the day of the run. An entry stays valid on
 another day as long as no date of the file lies between the two days' limits (the
 DuckDB engine records the dates around the limit); otherwise it is recomputed.
-Entries are never evicted: delete the folder to reclaim space. Writes are atomic (a
+Everything goes into the subfolder ``tiering/`` of ``engine.cache_dir``, so that a
+cache folder shared with other files (or named by mistake) never has a file of
+someone else's overwritten. Entries are never evicted: delete the folder to reclaim
+space. Writes are atomic (a
 temporary folder renamed into place), so an interrupted run leaves no half entry.
 """
 
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: reading conventions per column (dates, dots in amounts)
 
 
 def _stat_key(path: Path) -> list:
@@ -37,24 +40,34 @@ def _stat_key(path: Path) -> list:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _root(cache_dir) -> Path:
+    """The cache's own folder inside ``engine.cache_dir``."""
+    return Path(cache_dir) / "tiering"
+
+
+def _index(cache_dir) -> dict:
+    """``hashes.json`` as written by the cache ({} when missing or not the cache's)."""
+    try:
+        data = json.loads((_root(cache_dir) / "hashes.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items()
+            if isinstance(v, list) and len(v) == 3 and isinstance(v[2], str)}
+
+
 def known_sha256(cache_dir: Path, path: Path) -> str | None:
     """The SHA-256 recorded for ``path`` when its size and modification time are unchanged."""
-    index = Path(cache_dir) / "hashes.json"
-    try:
-        entry = json.loads(index.read_text(encoding="utf-8")).get(str(Path(path).resolve()))
-    except (OSError, ValueError):
-        return None
+    entry = _index(cache_dir).get(str(Path(path).resolve()))
     if entry and entry[:2] == _stat_key(Path(path)):
         return entry[2]
     return None
 
 
 def remember_sha256(cache_dir: Path, path: Path, sha256: str) -> None:
-    index = Path(cache_dir) / "hashes.json"
-    try:
-        data = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
+    index = _root(cache_dir) / "hashes.json"
+    data = _index(cache_dir)
     data[str(Path(path).resolve())] = _stat_key(Path(path)) + [sha256]
     _atomic_write(index, json.dumps(data, indent=1, sort_keys=True))
 
@@ -72,8 +85,13 @@ def key(src, *, spec, as_of=None, window_start=None, window_months=None, today=N
     :func:`put` add)."""
     from . import choose_engine
 
+    from ..io import dayfirst_param, decimal_param
+
     data = src.model_dump(mode="json")
     data.pop("path", None)
+    # what the loader reads by: data.dayfirst only when given (else the column decides)
+    data["dayfirst"] = dayfirst_param(src)
+    data["decimal"] = decimal_param(src)
     engine = choose_engine(src, spec)
     return {"version": CACHE_VERSION, "data": data, "path": str(Path(src.path).resolve()),
             "as_of": as_of.isoformat() if as_of else None,
@@ -109,7 +127,7 @@ def get(cache_dir, k: dict, *, rejected_path=None):
     sha = known_sha256(cache_dir, Path(k["path"]))
     if sha is None:
         return None
-    folder = cache_dir / "features" / _digest(k, sha)
+    folder = _root(cache_dir) / "features" / _digest(k, sha)
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -148,7 +166,7 @@ def put(cache_dir, k: dict, result) -> None:
     if not sha:
         return
     remember_sha256(cache_dir, Path(k["path"]), sha)
-    final = cache_dir / "features" / _digest(k, sha)
+    final = _root(cache_dir) / "features" / _digest(k, sha)
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
     try:

@@ -9,11 +9,16 @@ so every row gets the reason it gets in the pandas path.
 Passes over the file:
 
 1. aggregation: one row per customer (the features) and one per rejection reason
-   (counts), plus the column-wide facts the loader decides on the whole column
-   (day-first dates, European amounts). When those facts say a column must be read
-   the other way, the pass runs again in that mode (rare: a day-first date column, a
-   European amount column). When ``as_of`` is not given but ``window_months`` is, a
-   first pass finds the last valid date.
+   (counts), plus the column-wide facts the loader decides on the whole column (the
+   day/month order of the dates, whether dots in amounts are between thousands). When
+   those facts say a column must be read the other way, the pass runs again in that
+   mode (rare: a day-first date column, ``250.000`` meaning 250000); a column that
+   contradicts itself is refused as the loader refuses it. When ``as_of`` is not given
+   but ``window_months`` is, a first pass finds the last valid date.
+
+A CSV file that DuckDB refuses, or would read otherwise than the loader (text after a
+closing quote, a space before an opening quote: looked for while the file is hashed),
+is rewritten by the loader's own parser into a plain copy first (:func:`rewrite_csv`).
 2. rejected rows: the rows whose hashes the aggregation listed, screened again with
    their original columns and file row numbers, written formula-safe, only when there
    are rejected rows and a path to write them to.
@@ -30,11 +35,13 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import gzip
 import os
 import re
 import shutil
 import tempfile
 import time
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,9 +81,10 @@ WS_ALL = lit(R.WS_ALL)
 NUM_RE = lit(r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?")
 ISO_FORMATS = _list(["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S.%f"])
 YMD_SLASH_FORMATS = _list(["%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d"])
-MDY_FORMATS = _list(["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y"])
-DMY_FORMATS = _list(["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y"])
-SLASH_RE = lit(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}( [0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2})?)?")
+DMY_FORMATS = _list([f"%d{s}%m{s}%Y{t}" for s in "/-." for t in (" %H:%M:%S", " %H:%M", "")])
+MDY_FORMATS = _list([f"%m{s}%d{s}%Y{t}" for s in "/-." for t in (" %H:%M:%S", " %H:%M", "")])
+DAY_MONTH_RE = lit(R.DAY_MONTH)
+PARTIAL_DATE_RE = lit(R.PARTIAL_DATE)
 # non-ASCII characters that the loader's currency clean-up removes after NFKC folding
 CURRENCY_NON_ASCII = lit("[¥￥€£\u00a0元]")
 CURRENCY_ASCII = lit(r"[\t\n\x0b\x0c\r\x1c-\x1f ]|\$|RMB|CNY|USD|EUR|GBP")
@@ -94,8 +102,11 @@ class Modes:
     """Column-wide reading decisions (the loader takes them on the whole column)."""
 
     dayfirst: bool = False
-    euro: tuple[str, ...] = ()          # amount roles written the European way
-    dot_groups: tuple[str, ...] = ()    # ... of which "1.234" means 1234 (no US-style values)
+    thousands: tuple[str, ...] = ()     # amount roles whose "250.000" is 250000
+    decimal: str | None = None          # data.decimal: "." or "," for every amount role
+
+    def reads_thousands(self, role: str) -> bool:
+        return self.decimal == "," or (self.decimal is None and role in self.thousands)
 
 
 @dataclass
@@ -113,6 +124,7 @@ class Layout:
     typed: dict[str, str]       # role → SQL of a typed value over r<i> (Parquet)
     mapping: dict[str, str]     # role → header
     info: dict = field(default_factory=dict)
+    guess: Modes | None = None  # the reading the head of the file suggests (first pass)
 
     def col(self, header: str) -> str:
         return self.cols[self.headers.index(header)]
@@ -127,12 +139,22 @@ def _is_gzip(path: Path) -> bool:
 
 
 def _head(path: Path, gz: bool, n: int = HEAD_BYTES) -> tuple[bytes, bool]:
+    """The first ``n`` bytes, read on (up to ``tiering.io.MAX_HEAD_BYTES``) until they hold
+    the first lines whole (a header line can be longer than ``n``), and whether the file
+    goes on after them."""
     import gzip
+
+    from ..io import _MAX_HEADER_SCAN, MAX_HEAD_BYTES
 
     opener = gzip.open if gz else open
     with opener(path, "rb") as fh:
-        data = fh.read(n + 1)
-    return data[:n], len(data) > n
+        data = fh.read(n)
+        while len(data) < MAX_HEAD_BYTES and data.count(b"\n") <= _MAX_HEADER_SCAN:
+            more = fh.read(n)
+            if not more:
+                return data, False
+            data += more
+        return data, bool(fh.read(1))
 
 
 def _prepare_headers(grid: pd.DataFrame, src, info: dict) -> tuple[int, dict, list[str]]:
@@ -194,7 +216,12 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
     from .. import io as _io
 
     gz = _is_gzip(path)
-    sample, more = _head(path, gz)
+    try:
+        sample, more = _head(path, gz)
+    except (EOFError, OSError, zlib.error) as exc:
+        if gz and not isinstance(exc, FileNotFoundError):
+            raise _io.gzip_error(path, fmt) from None
+        raise
     if more:  # whole lines only
         cut = sample.rfind(b"\n")
         if cut > 0:
@@ -213,7 +240,7 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
     enc = (info["encoding"] or "utf-8").lower().replace("_", "-")
     read_path = path
     if enc not in UTF8:
-        read_path = transcode(path, workdir, enc, gz=gz)
+        read_path = transcode(path, workdir, enc, gz=gz, found=info)
         gz = False
         info["transcoded_from"] = enc
     names = [f"c{i}" for i in range(width)]
@@ -226,12 +253,41 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
               "encoding = 'utf-8' __PARALLEL__)")
     return Layout(path=read_path, fmt="csv", reader=reader, row_expr=None, headers=headers,
                   raw=[f"c{i}" for i in range(width)], cols=[f"r{i}" for i in range(width)],
-                  typed={}, mapping=mapping, info=info)
+                  typed={}, mapping=mapping, info=info,
+                  guess=_guess(grid, header_row, headers, mapping, src))
 
 
-def transcode(path: Path, workdir: Path, encoding: str, *, gz: bool = False) -> Path:
-    """A UTF-8 copy of a text file in another encoding (DuckDB reads UTF-8), streamed."""
+def _guess(grid: pd.DataFrame, header_row: int, headers: list[str], mapping: dict, src) -> Modes:
+    """The reading the head of the file suggests (the loader's decisions on the rows it
+    holds), so that the first pass is usually the only one; the whole file decides."""
+    from .. import io as _io
+
+    body = grid[grid.index > header_row]
+
+    def col(role):
+        i = headers.index(mapping[role])
+        return body[i].astype(str) if i < body.shape[1] else pd.Series([], dtype=str)
+
+    given = _io.dayfirst_param(src)
+    kinds = _io.date_kinds(col("order_date"))
+    dayfirst = _io.day_first(int(np.bitwise_or.reduce(kinds)) if len(kinds) else 0, given)
+    decimal = _io.decimal_param(src)
+    roles = ("amount",) if "amount" in mapping else ("quantity", "unit_price")
+    thousands = () if decimal is not None else tuple(
+        r for r in roles if _io.thousands_dots(_io.amount_shapes(col(r))))
+    return Modes(dayfirst=bool(dayfirst), thousands=thousands, decimal=decimal)
+
+
+def transcode(path: Path, workdir: Path, encoding: str, *, gz: bool = False,
+              found: dict | None = None) -> Path:
+    """A UTF-8 copy of a text file in another encoding (DuckDB reads UTF-8), streamed.
+    ``found``: ``found["space_quote"]`` is set when the text has a space before an opening
+    quote (see :func:`hash_and_scan`)."""
     import gzip
+
+    delim = (found or {}).get("delimiter")
+    pattern = _space_quote(delim).pattern.decode() if found is not None and delim else None
+    tail = ""
 
     out = Path(tempfile.mkstemp(prefix="utf8-", suffix=".csv", dir=workdir)[1])
     dec = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -243,14 +299,125 @@ def transcode(path: Path, workdir: Path, encoding: str, *, gz: bool = False) -> 
                 text = dec.decode(block)
                 if first:
                     text, first = text.lstrip("\ufeff"), False
+                if pattern and (' "' in text or '\t"' in text):
+                    if re.search(pattern, tail + text, re.M):
+                        found["space_quote"], pattern = True, None
+                tail = text[-256:]
                 fout.write(text)
             fout.write(dec.decode(b"", final=True))
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        out.unlink(missing_ok=True)
+        from ..io import gzip_error
+
+        raise gzip_error(path) from None
     except UnicodeDecodeError:
         out.unlink(missing_ok=True)
         raise DataError(f"{path.name} is not valid {encoding} text", where=str(path),
                         hint="set data.encoding to the file's encoding, e.g. utf-8, "
                              "gb18030, utf-16 or latin-1") from None
     return out
+
+
+def _space_quote(delim: str) -> "re.Pattern[bytes]":
+    """A space (or tab) before an opening quote: at the start of a line or after the
+    delimiter (``a, "b"``). The loader reads ``"b"`` with its quotes, DuckDB without."""
+    spaces = rb" +" if delim == "\t" else rb"[ \t]+"
+    return re.compile(rb"(?:^|[\r\n" + re.escape(delim.encode()) + rb"])" + spaces + rb'"', re.M)
+
+
+def hash_and_scan(path: Path, delimiter: str | None = None) -> tuple[str, bool]:
+    """(SHA-256 of the file, whether its text has a space before an opening quote: see
+    :func:`_space_quote`; only looked for with a ``delimiter``, in plain or gzip-compressed
+    UTF-8 text), in one read of the file."""
+    import hashlib
+
+    h = hashlib.sha256()
+    pattern = _space_quote(delimiter) if delimiter else None
+    found, tail = False, b""
+    dec = [zlib.decompressobj(16 + zlib.MAX_WBITS)] if pattern and _is_gzip(path) else None
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            if pattern is None or found:
+                continue
+            try:
+                text = block if dec is None else _inflate(dec, block)
+            except zlib.error:
+                pattern = None   # damaged: the reader says so
+                continue
+            # memchr first: most blocks of most files have no quote at all
+            if b'"' in text and (b' "' in text or b'\t"' in text
+                                 or (tail[-1:] in (b" ", b"\t") and text[:1] == b'"')):
+                found = pattern.search(tail + text) is not None
+            tail = text[-256:]
+    return h.hexdigest(), found
+
+
+def _inflate(state: list, block: bytes) -> bytes:
+    """Decompress the next block of a gzip file of one or more members (``state``: the
+    decompressor, replaced at the start of each member)."""
+    out = state[0].decompress(block)
+    while state[0].eof and state[0].unused_data:
+        rest = state[0].unused_data
+        state[0] = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += state[0].decompress(rest)
+    return out
+
+
+def rewrite_csv(lay: Layout, src, workdir: Path) -> Path:
+    """A well-formed UTF-8 copy of the CSV file from its header row on, read by the
+    loader's own parser (pandas, in chunks), so that DuckDB reads every value as the loader
+    does. For files DuckDB refuses or reads otherwise: text after a closing quote
+    (``"Quote" & <Co>``), a space before an opening quote (``a, "b"``), mixed line endings.
+    What the loader refuses (an unclosed quote, a line too wide) is refused with its
+    message."""
+    import csv
+
+    from .. import io as _io
+
+    path = Path(src.path)
+    delim = lay.info.get("delimiter") or ","
+    enc = lay.info.get("encoding") or "utf-8"
+    out = Path(tempfile.mkstemp(prefix="rewritten-", suffix=".csv", dir=workdir)[1])
+    drop = int(lay.info["header_row"]) - src.skip_rows - 1   # records above the header
+    try:
+        chunks = pd.read_csv(path, sep=delim, header=None, dtype=str, keep_default_na=False,
+                             na_filter=False, encoding=enc, skiprows=src.skip_rows,
+                             names=range(len(lay.raw)), skip_blank_lines=False,
+                             compression="gzip" if _is_gzip(path) else None, engine="c",
+                             quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", chunksize=100_000)
+        with chunks, open(out, "w", encoding="utf-8", newline="") as fh:
+            for chunk in chunks:
+                if drop > 0:
+                    chunk, drop = chunk.iloc[drop:], drop - min(drop, len(chunk))
+                chunk.to_csv(fh, header=False, index=False, lineterminator="\n",
+                             quoting=csv.QUOTE_MINIMAL)
+    except pd.errors.ParserError as exc:
+        out.unlink(missing_ok=True)
+        err = _io.csv_parser_error(exc, path.name, delim)
+        raise err or DataError(f"Could not read {path.name} as csv: {exc}", where=str(path),
+                               hint=_io._READ_HINTS["csv"]) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        out.unlink(missing_ok=True)
+        raise _io.gzip_error(path, lay.info.get("format") or "csv") from None
+    except UnicodeDecodeError:
+        out.unlink(missing_ok=True)
+        raise DataError(f"{path.name} is not valid {enc} text", where=str(path),
+                        hint="set data.encoding to the file's encoding, e.g. utf-8, gb18030, "
+                             "utf-16 or latin-1") from None
+    lay.info["rewritten"] = True
+    return out
+
+
+def _use_copy(lay: Layout, path: Path, *, skip: int | None = None) -> None:
+    """Read ``lay`` from ``path`` (a plain UTF-8 copy of the file: transcoded, rewritten)
+    from now on; ``skip``: lines before the header in the copy."""
+    lay.path = path
+    lay.reader = re.sub(r"read_csv\('(?:[^']|'')*'", f"read_csv({lit(str(path))}", lay.reader,
+                        count=1)
+    lay.reader = re.sub(r"compression = '[a-z]+'", "compression = 'none'", lay.reader)
+    if skip is not None:
+        lay.reader = re.sub(r"skip = \d+", f"skip = {skip}", lay.reader, count=1)
 
 
 def _inspect_parquet(path: Path, src, info: dict) -> Layout:
@@ -268,7 +435,12 @@ def _inspect_parquet(path: Path, src, info: dict) -> Layout:
     finally:
         con.close()
     text = [_parquet_text(f"r{i}", t) for i, t in enumerate(types)]
-    grid = pd.concat([pd.DataFrame([list(map(str, names))]),
+    # the file's own column names: DuckDB renames repeated ones ("amount", "amount_1",
+    # also "Amount" after "amount"), which the loader refuses when they are used
+    import pyarrow.parquet as pq
+
+    own = [str(n) for n in pq.read_schema(path).names]
+    grid = pd.concat([pd.DataFrame([own if len(own) == len(names) else list(map(str, names))]),
                       pd.DataFrame({i: head[c].astype(object).where(head[c].notna(), "").map(str)
                                     for i, c in enumerate(head.columns)})], ignore_index=True)
     grid.index = pd.RangeIndex(1, len(grid) + 1)
@@ -342,14 +514,14 @@ def register_udfs(con, modes: Modes, amount_roles: tuple[str, ...]) -> list[str]
     add("tiering_ids", ids, ["VARCHAR"], "VARCHAR")
     add("tiering_dates", dates, ["VARCHAR"], "TIMESTAMP")
     add("tiering_amount_shape", shapes, ["VARCHAR"], "INTEGER")
-    def amounts_for(euro: bool, dots: bool):
+    def amounts_for(thousands: bool):
         def amounts(a):
-            v = R.amounts(a.to_pylist(), euro=euro, dot_groups=dots)
+            v = R.amounts(a.to_pylist(), decimal=modes.decimal, thousands=thousands)
             return pa.array(v, type=pa.float64(), mask=np.isnan(v))
         return amounts
 
     for role in amount_roles:
-        add(f"tiering_amounts_{role}", amounts_for(role in modes.euro, role in modes.dot_groups),
+        add(f"tiering_amounts_{role}", amounts_for(modes.reads_thousands(role)),
             ["VARCHAR"], "DOUBLE")
     return names
 
@@ -373,6 +545,10 @@ def strip_ascii(c: str) -> str:
     """``str.strip()`` of an ASCII text."""
     return (f"(CASE WHEN ascii({c}) > 32 AND ascii(right({c}, 1)) > 32 THEN {c} "
             f"ELSE trim({c}, {WS_ASCII}) END)")
+
+
+# tiering.io._ROUNDED_ID for RE2 (no anchors: regexp_full_match)
+ROUNDED_ID_RE2 = "[0-9]([.][0-9]+)?[eE][+][0-9]+|[0-9][.][0-9]+[eE][0-9]+"
 
 
 # An ID that is printable ASCII without spaces, '.', '+' and not starting like a
@@ -407,80 +583,139 @@ def date_plain(c: str) -> str:
             f"THEN {v} END)")
 
 
+def _day_month(t: str) -> str:
+    """Whether an ASCII, stripped text is a day and month in either order (``05/01/2024``,
+    ``5-1-2024 9:30``, ``05.01.2024``): ``tiering.io._DAY_MONTH``, a cheap test first."""
+    seps = "('/', '-', '.')"
+    return (f"(({t}[2] IN {seps} OR {t}[3] IN {seps}) AND "
+            f"regexp_matches({t}, {DAY_MONTH_RE}))")
+
+
 def date_fast_expr(t: str, dayfirst: bool) -> str:
     """SQL parse of the common date shapes of an ASCII, stripped text ``t``; NULL for
-    every other value (those go to the loader's parser)."""
-    dmy, mdy = f"try_strptime({t}, {DMY_FORMATS})", f"try_strptime({t}, {MDY_FORMATS})"
-    slash = f"coalesce({dmy}, {mdy})" if dayfirst else f"coalesce({mdy}, {dmy})"
-    return (f"CASE WHEN {t}[5] = '-' AND {t}[1] BETWEEN '0' AND '9' "
+    every other value (those go to the loader's parser). A day and month in either
+    order is read in the column's order only (a value that is no date that way is
+    NULL here and in the loader)."""
+    order = f"try_strptime({t}, {DMY_FORMATS if dayfirst else MDY_FORMATS})"
+    return (f"CASE WHEN {_day_month(t)} THEN {order} "
+            f"WHEN {t}[5] = '-' AND {t}[1] BETWEEN '0' AND '9' "
             f"THEN try_strptime(replace({t}, 'T', ' '), {ISO_FORMATS}) "
             f"WHEN {t}[5] = '/' AND {t}[1] BETWEEN '0' AND '9' "
-            f"THEN try_strptime({t}, {YMD_SLASH_FORMATS}) "
-            f"WHEN ({t}[2] = '/' OR {t}[3] = '/') AND regexp_full_match({t}, {SLASH_RE}) "
-            f"THEN {slash} END")
+            f"THEN try_strptime({t}, {YMD_SLASH_FORMATS}) END")
 
 
 def date_kind_expr(t: str) -> str:
-    """1 for a slash date that reads only day-first, 2 only month-first, else 0."""
-    dmy, mdy = f"try_strptime({t}, {DMY_FORMATS})", f"try_strptime({t}, {MDY_FORMATS})"
-    return (f"CASE WHEN ({t}[2] = '/' OR {t}[3] = '/') AND regexp_full_match({t}, {SLASH_RE}) "
-            f"THEN CASE WHEN {dmy} IS NOT NULL AND {mdy} IS NULL THEN 1 "
-            f"WHEN {mdy} IS NOT NULL AND {dmy} IS NULL THEN 2 ELSE 0 END ELSE 0 END")
+    """``tiering.io.date_kinds`` of an ASCII, stripped text: bits for a day and month whose
+    first number can only be a day (1) or whose second can only be a day (2), and its
+    separator (4: ``/``, 8: ``-`` or ``.``); 0 for every other value."""
+    a = f"CAST(regexp_extract({t}, '^([0-9]{{1,2}})', 1) AS INTEGER)"
+    b = f"CAST(regexp_extract({t}, '^[0-9]{{1,2}}[/.-]([0-9]{{1,2}})', 1) AS INTEGER)"
+    return (f"CASE WHEN {_day_month(t)} "
+            f"THEN (CASE WHEN {a} BETWEEN 13 AND 31 AND {b} BETWEEN 1 AND 12 "
+            f"THEN {R.KIND_DAY_ONLY} WHEN {b} BETWEEN 13 AND 31 AND {a} BETWEEN 1 AND 12 "
+            f"THEN {R.KIND_MONTH_ONLY} ELSE 0 END) "
+            f"+ (CASE WHEN contains({t}, '/') THEN {R.KIND_SLASH} ELSE {R.KIND_OTHER} END) "
+            "ELSE 0 END")
 
 
-def amount_sql(a: str, *, euro: bool, dot_groups: bool) -> tuple[str, str]:
-    """(value, European-shape flag) of ``tiering.io.parse_amounts`` for an ASCII text
-    ``a`` whose non-ASCII currency signs were removed."""
+def partial_date_expr(c: str) -> str:
+    """``tiering.io.partial_dates`` of a nullable text: an ASCII year, or year and month,
+    alone."""
+    t = strip_ascii(c)
+    return (f"({c} IS NOT NULL AND {_is_ascii(c)} AND strlen({t}) BETWEEN 1 AND 7 AND "
+            f"regexp_matches({t}, {PARTIAL_DATE_RE}))")
+
+
+def _amount_clean(a: str) -> tuple[str, str]:
+    """(number text, negative) of an ASCII amount text whose non-ASCII currency signs were
+    removed: ``tiering.io._amount_text``."""
     s1 = f"regexp_replace({a}, {CURRENCY_ASCII}, '', 'g')"
     neg = f"(regexp_full_match({s1}, '[(].*[)]') OR regexp_full_match({s1}, '[^-]*[0-9]-'))"
     s2 = f"regexp_replace(regexp_replace({s1}, '^[(](.*)[)]$', '\\1'), '-$', '')"
-    euro_re = lit(R.EURO_NUMBER)
-    is_euro = f"regexp_matches({s2}, {euro_re})"
-    s3 = s2
-    if euro:
-        cond = is_euro + (f" OR regexp_matches({s2}, {lit(R.DOT_GROUPS)})" if dot_groups else "")
-        s3 = f"(CASE WHEN {cond} THEN replace(replace({s2}, '.', ''), ',', '.') ELSE {s2} END)"
+    return s2, neg
+
+
+def _shape_sql(s2: str) -> str:
+    """``tiering.io.amount_shapes`` of a number text (:func:`_amount_clean`)."""
+    return (f"(CASE WHEN NOT regexp_matches({s2}, '[.,]') THEN 0 "
+            f"WHEN regexp_matches({s2}, {lit(R.EURO_NUMBER)}) OR "
+            f"regexp_matches({s2}, {lit(R.DOT_GROUPS_MANY)}) THEN {R.SHAPE_THOUSANDS} "
+            f"WHEN regexp_matches({s2}, {lit(R.DOT_GROUP)}) THEN {R.SHAPE_AMBIGUOUS} "
+            f"WHEN regexp_matches({s2}, {lit(R.US_NUMBER)}) OR "
+            f"regexp_matches({s2}, {lit(R.DOT_DECIMAL)}) THEN {R.SHAPE_DECIMAL} ELSE 0 END)")
+
+
+def amount_sql(a: str, *, decimal: str | None, thousands: bool) -> tuple[str, str]:
+    """(value, shape) of ``tiering.io.parse_amounts`` and ``amount_shapes`` for an ASCII
+    text ``a`` whose non-ASCII currency signs were removed, read with ``decimal``
+    (``data.decimal``) and ``thousands`` (the column's ``250.000`` is 250000)."""
+    s2, neg = _amount_clean(a)
+    shape = _shape_sql(s2)
+    swap = f"replace(replace({s2}, '.', ''), ',', '.')"
+    if decimal == ",":
+        ok = f"regexp_matches({s2}, {lit(R.COMMA_DECIMAL)})"
+        s3 = (f"(CASE WHEN {ok} THEN {swap} WHEN regexp_matches({s2}, '[.,]') THEN NULL "
+              f"ELSE {s2} END)")
+    elif decimal == ".":
+        bad = (f"({shape} = {R.SHAPE_THOUSANDS} OR (contains({s2}, ',') AND NOT "
+               f"regexp_matches({s2}, {lit(R.US_GROUPS)})))")
+        s3 = f"(CASE WHEN {bad} THEN NULL ELSE {s2} END)"
+    else:
+        conv = f"{shape} = {R.SHAPE_THOUSANDS}"
+        if thousands:
+            conv = f"{shape} IN ({R.SHAPE_THOUSANDS}, {R.SHAPE_AMBIGUOUS})"
+        s3 = f"(CASE WHEN {conv} THEN {swap} ELSE {s2} END)"
     s4 = f"replace({s3}, ',', '')"
     v = (f"(CASE WHEN regexp_full_match({s4}, {NUM_RE}) AND isfinite(TRY_CAST({s4} AS DOUBLE)) "
          f"THEN TRY_CAST({s4} AS DOUBLE) END)")
-    return f"(CASE WHEN {neg} THEN -{v} ELSE {v} END)", f"(CASE WHEN {is_euro} THEN 1 ELSE 0 END)"
+    return f"(CASE WHEN {neg} THEN -{v} ELSE {v} END)", shape
 
 
 def amount_fast(c: str, role: str, modes: Modes) -> str:
     """The value of a plain number (``1234.5``, ``-12``, ``1e3``) by DuckDB's cast, which
     reads these as pandas does; NULL for everything else. (The cast also takes ``1_000``,
-    which pandas does not, so values with ``_`` are left to the full rules; a European
-    column always takes the full rules.)"""
-    if role in modes.euro:
+    which pandas does not, so values with ``_`` are left to the full rules; a column whose
+    dots are between thousands, or with ``data.decimal: ','``, always takes the full rules.)"""
+    if modes.reads_thousands(role):
         return "NULL::DOUBLE"
     return (f"(CASE WHEN NOT contains({c}, '_') AND isfinite(TRY_CAST({c} AS DOUBLE)) "
             f"THEN TRY_CAST({c} AS DOUBLE) END)")
 
 
+def fast_shape(c: str, v: str) -> str:
+    """The shape of a value :func:`amount_fast` read (``v``): ``SHAPE_AMBIGUOUS`` for
+    ``250.000``, else 0. (The decimal point of ``12.50`` is looked for only when a column
+    has values like ``250.000``, by :func:`amount_shape_sql` in a query of its own.) Such a
+    value is 1 to 999.999 and as long as its whole digits, a dot and three decimals: a
+    test of the number and the length first (no string search on ``12.50``)."""
+    digits = f"(CASE WHEN abs({v}) < 10 THEN 1 WHEN abs({v}) < 100 THEN 2 ELSE 3 END)"
+    return (f"(CASE WHEN abs({v}) >= 1 AND abs({v}) < 1000 AND "
+            f"strlen({c}) >= {digits} + 4 + ({v} < 0)::INTEGER AND "
+            f"regexp_matches(trim({c}, {WS_ASCII}), {lit(R.DOT_GROUP)}) "
+            f"THEN {R.SHAPE_AMBIGUOUS} ELSE 0 END)")
+
+
 def amount_expr(c: str, role: str, modes: Modes) -> tuple[str, str]:
-    """(value, flag) SQL of ``tiering.io.parse_amounts`` for the values
-    :func:`amount_fast` does not read; the flag is 1 for a value written the European way
-    (the caller then reads the whole column that way, as the loader does)."""
-    euro, dots = role in modes.euro, role in modes.dot_groups
+    """(value, shape) SQL of ``tiering.io.parse_amounts`` and ``amount_shapes`` for the
+    values :func:`amount_fast` does not read."""
     stripped = f"regexp_replace({c}, {CURRENCY_NON_ASCII}, '', 'g')"
-    val, flag = amount_sql(stripped, euro=euro, dot_groups=dots)
+    val, shape = amount_sql(stripped, decimal=modes.decimal, thousands=modes.reads_thousands(role))
     value = (f"(CASE WHEN {c} IS NULL OR {c} = '' THEN NULL "
              f"WHEN {_is_ascii(stripped)} THEN {val} "
              f"ELSE tiering_amounts_{role}({c}) END)")
     shape = (f"(CASE WHEN {c} IS NULL OR {c} = '' THEN 0 "
-             f"WHEN {_is_ascii(stripped)} THEN {flag} "
-             f"ELSE (CASE WHEN tiering_amount_shape({c}) = 1 THEN 1 ELSE 0 END) END)")
+             f"WHEN {_is_ascii(stripped)} THEN {shape} "
+             f"ELSE tiering_amount_shape({c}) END)")
     return value, shape
 
 
-def us_shape_expr(c: str) -> str:
-    """1 when a value is written US-style (``1,234.50``, ``12.50``), for the European mode."""
+def amount_shape_sql(c: str) -> str:
+    """``tiering.io.amount_shapes`` of a nullable text (every value, fast or not)."""
     stripped = f"regexp_replace({c}, {CURRENCY_NON_ASCII}, '', 'g')"
-    s1 = f"regexp_replace({stripped}, {CURRENCY_ASCII}, '', 'g')"
-    s2 = f"regexp_replace(regexp_replace({s1}, '^[(](.*)[)]$', '\\1'), '-$', '')"
-    return (f"(CASE WHEN {c} IS NULL OR {c} = '' THEN 0 WHEN {_is_ascii(stripped)} THEN "
-            f"(CASE WHEN regexp_matches({s2}, {lit(R.US_NUMBER)}) THEN 1 ELSE 0 END) "
-            f"ELSE (CASE WHEN tiering_amount_shape({c}) = 2 THEN 1 ELSE 0 END) END)")
+    s2, _ = _amount_clean(stripped)
+    return (f"(CASE WHEN {c} IS NULL OR {c} = '' THEN 0 "
+            f"WHEN {_is_ascii(stripped)} THEN {_shape_sql(s2)} "
+            f"ELSE tiering_amount_shape({c}) END)")
 
 
 # --------------------------------------------------------------------------- the query
@@ -580,12 +815,14 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
     for role in roles:
         if role in lay.typed:
             sel.append(f"v_{role}")
-            sel.append(f"0 AS euro_{role}")
+            sel.append(f"0 AS shape_{role}")
         else:
-            v, flag = amount_expr(hdr[m[role]], role, modes)
+            v, shape = amount_expr(hdr[m[role]], role, modes)
             sel.append(f"(CASE WHEN v_fast_{role} IS NOT NULL THEN v_fast_{role} ELSE {v} END) "
                        f"AS v_{role}")
-            sel.append(f"(CASE WHEN v_fast_{role} IS NOT NULL THEN 0 ELSE {flag} END) AS euro_{role}")
+            sel.append(f"(CASE WHEN v_fast_{role} IS NOT NULL THEN "
+                       f"{fast_shape(hdr[m[role]], f'v_fast_{role}')} "
+                       f"ELSE {shape} END) AS shape_{role}")
     if "amount" in m:
         sel.append("v_amount AS amt0")
     else:
@@ -623,11 +860,14 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
         ("NOT cust_plain AND regexp_matches(cust, '[\\x00-\\x1f\\x7f]')", "bad_customer_id",
          ("'customer id contains control characters (line break, tab or NUL): ' || "
           "regexp_replace(left(cust, 40), '[\\x00-\\x1f\\x7f]', '?', 'g')")),
-        ("NOT cust_plain AND contains(cust, '+') AND regexp_full_match(cust, '[0-9][.][0-9]+[eE][+][0-9]+')",
+        ("NOT cust_plain AND (contains(cust, '+') OR contains(cust, '.')) AND "
+         f"regexp_full_match(cust, {lit(ROUNDED_ID_RE2)})",
          "rounded_customer_id",
          "'value: ' || left(cust, 40) || ' (rounded by Excel; the digits are lost)'"),
     ]
     raw_date = f"'value: ' || left(coalesce({date_c}, ''), 40)"
+    if text_date:
+        checks.append((f"{d} IS NULL AND {partial_date_expr(date_c)}", "partial_date", raw_date))
     checks += [
         (f"{d} IS NULL", "bad_date", raw_date),
         (f"{d} < TIMESTAMP '1900-01-01'", "implausible_date", raw_date),
@@ -693,12 +933,15 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
     """
 
 
-FLAG_DAYONLY, FLAG_MONTHONLY, FLAG_EXTRA = 1, 2, 4
+# Flag bits of a pass (one bit_or over all rows): the date kinds (tiering.io.date_kinds
+# bits 1..8), cells beyond the header, and per amount role the shapes its values have.
+FLAG_DATE_KINDS, FLAG_EXTRA = 15, 16
 
 
-def flag_bit(role_index: int) -> int:
-    """The flag bit of a European-written value in the ``role_index``-th amount column."""
-    return 8 << role_index
+def flag_bit(role_index: int, shape: int) -> int:
+    """The flag bit of ``shape`` (SHAPE_THOUSANDS or SHAPE_AMBIGUOUS) in the
+    ``role_index``-th amount column."""
+    return 32 << (2 * role_index + (shape == R.SHAPE_AMBIGUOUS))
 
 
 # Dates as microseconds from 1900 fit 52 bits; shifted left by 64 bits, a 64-bit
@@ -739,9 +982,10 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
     it spilled under 1 GB before). Measured on 100M CSV rows at 3GB: the aggregation
     without attributes 37 s; with one more 8-byte aggregate 48 s; with two, 71 s. Hence
     the net spend from its two parts and one 128-bit maximum for the attribute ties."""
-    bits = [f"CASE WHEN date_kind = 1 THEN {FLAG_DAYONLY} WHEN date_kind = 2 THEN {FLAG_MONTHONLY} ELSE 0 END",
-            f"CASE WHEN extra_cells THEN {FLAG_EXTRA} ELSE 0 END"]
-    bits += [f"CASE WHEN euro_{r} = 1 THEN {flag_bit(i)} ELSE 0 END" for i, r in enumerate(roles)]
+    bits = ["date_kind", f"CASE WHEN extra_cells THEN {FLAG_EXTRA} ELSE 0 END"]
+    bits += [f"CASE shape_{r} WHEN {R.SHAPE_THOUSANDS} THEN {flag_bit(i, R.SHAPE_THOUSANDS)} "
+             f"WHEN {R.SHAPE_AMBIGUOUS} THEN {flag_bit(i, R.SHAPE_AMBIGUOUS)} ELSE 0 END"
+             for i, r in enumerate(roles)]
     latest = unpack = ""
     if n_attr:
         fields = ", ".join(f"a{i} := a{i}" for i in range(n_attr))
@@ -993,6 +1237,23 @@ def _cust_key(lay: Layout) -> str:
 
 
 def _read_error(msg: str, lay: Layout) -> TieringError:
+    err = _read_error_of(msg, lay)
+    if lay.fmt == "csv" and not lay.info.get("rewritten") and type(err) is DataError \
+            and "gzip" not in err.message:
+        return _Unreadable(err)
+    return err
+
+
+class _Unreadable(TieringError):
+    """DuckDB could not read a CSV file that the loader may read: rewrite it the loader's
+    way (:func:`rewrite_csv`), or give ``error`` when that was done."""
+
+    def __init__(self, error: DataError):
+        super().__init__(error.message, where=error.where, hint=error.hint)
+        self.error = error
+
+
+def _read_error_of(msg: str, lay: Layout) -> TieringError:
     name = Path(lay.info["path"]).name
     line = re.search(r"[Ll]ine[: ]+(\d+)", msg)
     where = f"{name}, line {line.group(1)}" if line else name
@@ -1006,6 +1267,11 @@ def _read_error(msg: str, lay: Layout) -> TieringError:
         return DataError(f"A quote (\") in {name} is never closed", where=where,
                          hint="a value contains a stray double quote: remove it or double it "
                               "(\"\") in the export, or export again with quoted values")
+    if "gzip" in msg.lower() and ("end of" in msg.lower() or "corrupt" in msg.lower()
+                                  or "invalid" in msg.lower()):
+        from ..io import gzip_error
+
+        return gzip_error(Path(lay.info["path"]), lay.info.get("format") or "csv")
     if "Out of Memory" in msg:
         return TieringError(f"DuckDB ran out of memory reading {name}: {first}", where=where,
                             hint="raise engine.memory_limit, or point engine.temp_directory at "
@@ -1027,23 +1293,88 @@ class _NotUtf8(DataError):
     pass
 
 
-def _decide_modes(con, lay: Layout, src, modes: Modes, flags: int, roles, parsed_base) -> Modes:
-    """The column-wide reading the loader would choose, from the flag bits of a pass:
-    day-first dates when some slash dates read only day-first and none only
-    month-first; a European amount column when a value is written the European way
-    (and "1.234" is 1234 there when no value is written US-style)."""
-    dayfirst = modes.dayfirst or (bool(flags & FLAG_DAYONLY) and not flags & FLAG_MONTHONLY)
-    euro = list(modes.euro)
-    dots = list(modes.dot_groups)
+def _decide_modes(con, lay: Layout, src, modes: Modes, flags: int, roles, parsed_base,
+                  memo: dict | None = None) -> Modes:
+    """The column-wide reading the loader chooses (``tiering.io.day_first``,
+    ``thousands_dots``), from the flag bits of a pass: the day/month order of the dates,
+    and for each amount column with values like ``250.000`` whether its dots are between
+    thousands (then one more, narrow query looks for decimal points such as ``12.50``).
+    A column that contradicts itself is refused as the loader refuses it."""
+    from .. import io as _io
+
+    memo = {} if memo is None else memo
+    dayfirst = _io.day_first(flags & FLAG_DATE_KINDS, _io.dayfirst_param(src))
+    if dayfirst is None:
+        raise _date_error(con, lay, src)
+    decimal = _io.decimal_param(src)
+    thousands = []
     for i, role in enumerate(roles):
-        if flags & flag_bit(i) and role not in euro:
-            euro.append(role)
-            c = lay.cols[lay.headers.index(lay.mapping[role])]
-            us = _run(con, parsed_base + f" SELECT coalesce(sum({us_shape_expr(c)}), 0) FROM body",
-                      lay, fetch="one")[0]
-            if not us:
-                dots.append(role)
-    return Modes(dayfirst=dayfirst, euro=tuple(euro), dot_groups=tuple(dots))
+        if decimal is not None or role in lay.typed or not flags & flag_bit(i, R.SHAPE_AMBIGUOUS):
+            continue
+        found = {R.SHAPE_AMBIGUOUS}
+        if flags & flag_bit(i, R.SHAPE_THOUSANDS):
+            found.add(R.SHAPE_THOUSANDS)
+        if role not in memo:
+            c = lay.col(lay.mapping[role])
+            memo[role] = bool(_run(con, parsed_base + f" SELECT coalesce(bool_or("
+                                   f"{amount_shape_sql(c)} = {R.SHAPE_DECIMAL}), false) FROM body",
+                                   lay, fetch="one")[0])
+        if memo[role]:
+            found.add(R.SHAPE_DECIMAL)
+        decided = _io.thousands_dots(found)
+        if decided is None:
+            raise _amount_error(con, lay, src, role)
+        if decided:
+            thousands.append(role)
+    return Modes(dayfirst=dayfirst, thousands=tuple(thousands), decimal=decimal)
+
+
+def _first_rows(con, lay: Layout, src, value: str, kind: str, kinds: dict[str, int]) -> dict:
+    """The first (value, row) examples in the file of each kind: ``kinds`` maps a name to
+    how many; ``kind`` is SQL over the raw columns giving each row its kind name (or
+    NULL). Rows are numbered as the loader numbers them (a single-threaded scan for a CSV
+    file: only for an error message)."""
+    parsed = parsed_sql(lay, src, Modes(), Window(None, None), details=False, duplicates="skip",
+                        today=R.today(), numbered=True)
+    got = _run(con, parsed + f"""
+        SELECT k, "row", v FROM (
+          SELECT k, "row", v, row_number() OVER (PARTITION BY k ORDER BY "row") AS n
+          FROM (SELECT {kind} AS k, "row", left({strip_all(value)}, 40) AS v FROM body)
+          WHERE k IS NOT NULL)
+        WHERE n <= {max(kinds.values())} ORDER BY k, "row" """, lay)
+    out = {k: [] for k in kinds}
+    for k, row, v in zip(got["k"], got["row"], got["v"]):
+        if k in out and len(out[k]) < kinds[k]:
+            out[k].append((str(v), int(row)))
+    return out
+
+
+def _date_error(con, lay: Layout, src) -> DataError:
+    """``tiering.io.date_convention_error`` with the file's first examples."""
+    from .. import io as _io
+
+    c = lay.col(lay.mapping["order_date"])
+    k = (f"(CASE WHEN {c} IS NOT NULL AND {_is_ascii(c)} THEN {date_kind_expr(strip_ascii(c))} "
+         "ELSE 0 END)")
+    kind = (f"CASE WHEN ({k} & {R.KIND_DAY_ONLY}) > 0 THEN 'day' "
+            f"WHEN ({k} & {R.KIND_MONTH_ONLY}) > 0 THEN 'month' END")
+    ex = _first_rows(con, lay, src, c, kind, {"day": 1, "month": 1})
+    return _io.date_convention_error(file=Path(lay.info["path"]).name,
+                                     column=lay.mapping["order_date"], day=ex["day"][0],
+                                     month=ex["month"][0])
+
+
+def _amount_error(con, lay: Layout, src, role: str) -> DataError:
+    """``tiering.io.amount_convention_error`` with the file's first examples."""
+    from .. import io as _io
+
+    c = lay.col(lay.mapping[role])
+    shape = amount_shape_sql(c)
+    kind = (f"CASE {shape} WHEN {R.SHAPE_AMBIGUOUS} THEN 'ambiguous' WHEN {R.SHAPE_THOUSANDS} "
+            f"THEN 'thousands' WHEN {R.SHAPE_DECIMAL} THEN 'decimal' END")
+    ex = _first_rows(con, lay, src, c, kind, {"ambiguous": 2, "thousands": 1, "decimal": 1})
+    return _io.amount_convention_error(file=Path(lay.info["path"]).name, column=lay.mapping[role],
+                                       **ex)
 
 
 def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None,
@@ -1052,7 +1383,6 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
     from concurrent.futures import ThreadPoolExecutor
 
     from ..features import finish_features
-    from ..io import sha256_file
     from . import EngineSpec, FeatureResult, _quality
 
     spec = spec or EngineSpec()
@@ -1065,34 +1395,48 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
     workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=base))
     pool = ThreadPoolExecutor(max_workers=1)
     try:
-        # the input's SHA-256 (for the manifest) is computed while DuckDB works
-        digest = pool.submit(sha256_file, src.path) if Path(src.path).is_file() else None
         lay = inspect(src, workdir)
         timings["inspect"] = round(time.perf_counter() - t0, 3)
-        con = connect(spec, workdir)
-        try:
-            result = _compute(con, lay, src, spec, as_of, window_start, window_months,
-                              rejected_path, today, timings, workdir)
-        except _NotUtf8:
-            con.close()
-            if src.encoding != "auto":
-                raise
-            # the head was UTF-8 but a later part is not: GB18030 is the usual culprit
-            lay.path = transcode(Path(src.path), workdir, "gb18030", gz=_is_gzip(Path(src.path)))
-            lay.reader = re.sub(r"read_csv\('(?:[^']|'')*'", f"read_csv({lit(str(lay.path))}",
-                                lay.reader, count=1)
-            lay.reader = re.sub(r"compression = '[a-z]+'", "compression = 'none'", lay.reader)
-            lay.info["encoding"] = "gb18030"
+        # the input's SHA-256 (for the manifest) is computed while DuckDB works, and the
+        # same read looks for quoting DuckDB reads otherwise than the loader (a space
+        # before an opening quote: see :func:`rewrite_csv`)
+        scan = lay.fmt == "csv" and lay.info.get("transcoded_from") is None \
+            and not lay.info.get("rewritten")
+        digest = pool.submit(hash_and_scan, Path(src.path),
+                             lay.info.get("delimiter") if scan else None)
+        result = None
+        for _ in range(3):
             con = connect(spec, workdir)
-            result = _compute(con, lay, src, spec, as_of, window_start, window_months,
-                              rejected_path, today, timings, workdir)
-        finally:
-            con.close()
+            try:
+                result = _compute(con, lay, src, spec, as_of, window_start, window_months,
+                                  rejected_path, today, timings, workdir)
+            except _NotUtf8:
+                if src.encoding != "auto" or lay.info.get("encoding") == "gb18030":
+                    raise
+                # the head was UTF-8 but a later part is not: GB18030 is the usual culprit
+                _use_copy(lay, transcode(Path(src.path), workdir, "gb18030",
+                                         gz=_is_gzip(Path(src.path)), found=lay.info))
+                lay.info["encoding"] = "gb18030"
+                continue
+            except _Unreadable as exc:
+                if lay.info.get("rewritten"):
+                    raise exc.error from None
+                # DuckDB refuses what the loader reads (or refuses otherwise): read it as
+                # the loader does
+                _use_copy(lay, rewrite_csv(lay, src, workdir), skip=1)
+                continue
+            finally:
+                con.close()
+            if lay.fmt == "csv" and not lay.info.get("rewritten") and (
+                    lay.info.pop("space_quote", False) or digest.result()[1]):
+                _use_copy(lay, rewrite_csv(lay, src, workdir), skip=1)
+                continue
+            break
         features, quality_counts, facts, as_of_, start_ = result
         t1 = time.perf_counter()
         source = dict(lay.info)
         source.pop("header_width", None)
-        source["sha256"] = digest.result() if digest else None
+        source["sha256"] = digest.result()[0]
         timings["sha256_wait"] = round(time.perf_counter() - t1, 3)
         source.update(facts)
         source["engine"] = "duckdb"
@@ -1145,7 +1489,11 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
     n_attr = len(attribute_names(lay, src))
     dup_mode = "reject" if src.duplicate_rows == "reject" else spec.duplicates
     exact = lay.row_expr is not None
-    modes = Modes(dayfirst=src.dayfirst)
+    from .. import io as _io
+
+    modes = lay.guess or Modes(dayfirst=bool(_io.dayfirst_param(src)),
+                               decimal=_io.decimal_param(src))
+    memo: dict = {}
     udfs = register_udfs(con, modes, roles)
 
     def reregister(new: Modes):
@@ -1166,7 +1514,7 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
             agg = _run(con, aggregate_sql(parsed, lay, 0, roles, duplicates="skip",
                                           exact_rows=exact), lay)
             flags = _flags(agg)
-            new = _decide_modes(con, lay, src, modes, flags, roles, parsed)
+            new = _decide_modes(con, lay, src, modes, flags, roles, parsed, memo)
             if new == modes:
                 break
             modes = new
@@ -1192,7 +1540,9 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
                                       exact_rows=exact,
                                       rejected_hashes=rejected_path is not None), lay)
         flags = _flags(agg)
-        new = _decide_modes(con, lay, src, modes, flags, roles, parsed)
+        if flags & FLAG_EXTRA:
+            break  # refused below, as the loader refuses it before reading any value
+        new = _decide_modes(con, lay, src, modes, flags, roles, parsed, memo)
         if new == modes:
             break
         modes = new
@@ -1272,8 +1622,8 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
              "return_value": float(-cust["ret"].fillna(0).sum()),
              "duplicate_rows": (int(agg["dups"].sum()) if dup_mode == "reject" else
                                 duplicates),
-             "modes": {"dayfirst": modes.dayfirst, "european_amounts": list(modes.euro),
-                       "dot_grouped_amounts": list(modes.dot_groups)},
+             "modes": {"dayfirst": modes.dayfirst, "thousands_dots": list(modes.thousands),
+                       "decimal": modes.decimal},
              "today": today.isoformat()}
     # the dates around the future_date limit (the cache checks them on another day)
     ok = agg["kind"].eq("c") | agg["reason"].isin(GUARD_REASONS)
@@ -1438,14 +1788,15 @@ def _rescan_setup(result, src, spec, workdir):
     lay = inspect(src, workdir)
     if lay.fmt == "csv" and result.source.get("encoding") == "gb18030" \
             and lay.info.get("transcoded_from") is None:
-        lay.path = transcode(Path(src.path), workdir, "gb18030", gz=_is_gzip(Path(src.path)))
-        lay.reader = re.sub(r"read_csv\('(?:[^']|'')*'", f"read_csv({lit(str(lay.path))}",
-                            lay.reader, count=1)
-        lay.reader = re.sub(r"compression = '[a-z]+'", "compression = 'none'", lay.reader)
+        _use_copy(lay, transcode(Path(src.path), workdir, "gb18030", gz=_is_gzip(Path(src.path))))
+        lay.info["encoding"] = "gb18030"
+    if lay.fmt == "csv" and result.source.get("rewritten"):
+        # the first pass read the file the loader's way: so must this one
+        _use_copy(lay, rewrite_csv(lay, src, workdir), skip=1)
     facts = result.source.get("modes") or {}
     modes = Modes(dayfirst=bool(facts.get("dayfirst", src.dayfirst)),
-                  euro=tuple(facts.get("european_amounts", ())),
-                  dot_groups=tuple(facts.get("dot_grouped_amounts", ())))
+                  thousands=tuple(facts.get("thousands_dots", ())),
+                  decimal=facts.get("decimal"))
     win = Window(as_of=result.as_of, start=result.window_start)
     return lay, modes, win
 

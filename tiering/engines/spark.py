@@ -17,13 +17,17 @@ cluster the data file must be readable by the executors under the same path (a s
 file system, ``hdfs://``, ``s3a://`` with the matching Hadoop libraries); the rejected
 rows are written by Spark and then copied to ``rejected_path`` on the driver.
 
-Limits: a CSV record must not contain a line break inside a quoted value (the rows
-are numbered by line); Excel workbooks are not read (use the pandas engine).
+Limits: the rows are numbered and read by line, so a line break inside a quoted value,
+a space before an opening quote (``a, "b"``) or text after a closing quote
+(``"Quote" & Co``), which the loader reads by records, are refused with the line (use
+the DuckDB or pandas engine for such a file); Excel workbooks are not read (use the
+pandas engine).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -88,14 +92,14 @@ def session(spec):
     return spark
 
 
-def _read(spark, lay, src):
+def _read(spark, lay, src, workdir: Path | None = None):
     """The raw text rows: ``row`` (the loader's row number) and ``c0..`` (text)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     n = len(lay.headers)
     if lay.fmt == "parquet":
-        df = spark.read.parquet(str(lay.path))
+        df = spark.read.parquet(str(_unique_names(lay, workdir)))
         cols = []
         for i, (name, dtype) in enumerate(df.dtypes):
             c = F.col(f"`{name}`")
@@ -128,7 +132,35 @@ def _read(spark, lay, src):
     ddl = ", ".join(f"c{i} STRING" for i in range(n))
     parsed = F.from_csv(F.col("line"), ddl,
                         {"sep": delim, "quote": '"', "escape": '"', "mode": "PERMISSIVE"})
-    return df.select("row", parsed.alias("v")).select("row", *[F.col(f"v.c{i}") for i in range(n)])
+    # Lines read otherwise than the loader reads them (which reads records, not lines): an
+    # odd number of quotes (a line break inside quotes, or a quote never closed), a space
+    # before an opening quote (a, "b"), text after a closing quote ("Quote" & Co)
+    line = F.col("line")
+    d = re.escape(delim)
+    inner = F.regexp_replace(line, '""', "")
+    odd = ((F.length(line) - F.length(F.regexp_replace(line, '"', ""))) % 2 == 1) \
+        & line.rlike(f'(^|{d})"')
+    space_before = inner.rlike(f'(^|{d})[ \\t]+"')
+    text_after = inner.rlike(f'(^|{d})"[^"]*"[^{d}"\\r]')
+    quoting = F.when(F.instr(line, '"') > 0, odd | space_before | text_after).otherwise(F.lit(False))
+    return df.select("row", parsed.alias("v"), quoting.alias("quoting")) \
+        .select("row", *[F.col(f"v.c{i}") for i in range(n)], "quoting")
+
+
+def _unique_names(lay, workdir: Path | None) -> Path:
+    """The Parquet file, or a copy whose columns are named c0..cN when names repeat
+    (also in another case: Spark compares names case-insensitively and refuses them);
+    columns are used by position."""
+    import pyarrow.parquet as pq
+
+    names = [str(n).lower() for n in pq.read_schema(lay.path).names]
+    if len(set(names)) == len(names):
+        return Path(lay.path)
+    table = pq.ParquetFile(lay.path).read()
+    table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+    out = Path(tempfile.mkdtemp(prefix="parquet-", dir=workdir)) / "data.parquet"
+    pq.write_table(table.replace_schema_metadata(None), out)
+    return out
 
 
 def _is_gzip_named_otherwise(path: str) -> bool:
@@ -163,16 +195,15 @@ def _screen(raw, lay, src, modes, today):
               StructField("d_us", LongType()), StructField("amt", DoubleType()),
               StructField("pre_reason", StringType()), StructField("pre_detail", StringType()),
               StructField("date_kind", IntegerType()), StructField("nonblank", BooleanType())]
-    fields += [StructField(f"euro_{r}", BooleanType()) for r in roles]
-    fields += [StructField(f"us_{r}", BooleanType()) for r in roles]
+    fields += [StructField(f"shape_{r}", IntegerType()) for r in roles]
     fields += [StructField(f"a{i}", StringType()) for i in range(len(names))]
     fields += [StructField(f"c{i}", StringType()) for i in range(n)]
+    fields += [StructField("quoting", BooleanType())]
     schema = StructType(fields)
-    dayfirst, euro, dots = modes
+    dayfirst, decimal, thousands = modes
+    typed = tuple(r for r in roles if r in lay.typed)
 
     def run(batches):
-        import numpy as np
-
         from tiering.engines import _rules as RR
 
         for b in batches:
@@ -180,17 +211,68 @@ def _screen(raw, lay, src, modes, today):
             raw.columns = headers
             out = RR.screen_batch(raw, mapping=mapping, attributes=attributes, exclude=exclude,
                                   prefixes=prefixes, negative_returns=negative, dayfirst=dayfirst,
-                                  euro=euro, dot_groups=dots, today=today)
+                                  decimal=decimal, thousands=thousands, today=today,
+                                  typed=typed)
             out.insert(0, "row", b["row"].to_numpy())
             for r in roles:
-                shapes = np.asarray(RR.amount_shapes(raw[mapping[r]].tolist()))
-                out[f"us_{r}"] = shapes == 2
+                out[f"shape_{r}"] = out[f"shape_{r}"].astype("int32")
             for i in range(n):
                 out[f"c{i}"] = b[f"c{i}"].to_numpy(dtype=object)
+            out["quoting"] = (b["quoting"].fillna(False).to_numpy(dtype=bool)
+                              if "quoting" in b else False)
             out["date_kind"] = out["date_kind"].astype("int32")
             yield out[[f.name for f in fields]]
 
     return raw.mapInPandas(run, schema)
+
+
+def _first(p, column: str, cond, n: int) -> list[tuple[str, int]]:
+    """The first ``n`` (value, row) of the screened rows ``p`` where ``cond`` holds."""
+    rows = p.filter(cond).orderBy("row").select("row", column).limit(n).collect()
+    return [(str(r[1] or "").strip()[:40], int(r[0])) for r in rows]
+
+
+def _quoting_error(p, lay):
+    """A line the Spark engine would read otherwise than the loader (it reads lines)."""
+    from ..errors import DataError
+
+    row = p.filter("quoting").orderBy("row").select("row").first()[0]
+    name = Path(lay.info["path"]).name
+    return DataError(f"Line {row} of {name} has quoting the Spark engine cannot read as the "
+                     "other engines do (a line break inside quotes, a quote never closed, a "
+                     "space before an opening quote, or text after a closing quote)",
+                     where=f"{name}, line {row}",
+                     hint="use engine: duckdb or pandas for this file, or export it again "
+                          "with every value quoted the standard way")
+
+
+def _date_error(p, lay):
+    """``tiering.io.date_convention_error`` with the file's first examples."""
+    from pyspark.sql import functions as F
+
+    from .. import io as _io
+
+    c = f"c{lay.headers.index(lay.mapping['order_date'])}"
+    kind = F.col("date_kind")
+    return _io.date_convention_error(
+        file=Path(lay.info["path"]).name, column=lay.mapping["order_date"],
+        day=_first(p, c, kind.bitwiseAND(R.KIND_DAY_ONLY) > 0, 1)[0],
+        month=_first(p, c, kind.bitwiseAND(R.KIND_MONTH_ONLY) > 0, 1)[0])
+
+
+def _amount_error(p, lay, role: str):
+    """``tiering.io.amount_convention_error`` with the file's first examples."""
+    from pyspark.sql import functions as F
+
+    from .. import io as _io
+
+    c = f"c{lay.headers.index(lay.mapping[role])}"
+    shape = F.col(f"shape_{role}")
+    return _io.amount_convention_error(
+        file=Path(lay.info["path"]).name, column=lay.mapping[role],
+        ambiguous=_first(p, c, shape == R.SHAPE_AMBIGUOUS, 2),
+        thousands=_first(p, c, shape == R.SHAPE_THOUSANDS, 1),
+        decimal=_first(p, c, shape == R.SHAPE_DECIMAL, 1))
 
 
 def _duck_round(values, digits: int = 6):
@@ -228,6 +310,7 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    from .. import io as _io
     from ..features import finish_features
     from ..io import REASONS, sha256_file
     from . import FeatureResult, _quality
@@ -240,23 +323,39 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
         lay = inspect(src, workdir)
         spark = session(spec)
         timings["start"] = round(time.perf_counter() - t0, 3)
-        raw = _read(spark, lay, src)
+        raw = _read(spark, lay, src, workdir)
         mapping = lay.mapping
         roles = ("amount",) if "amount" in mapping else ("quantity", "unit_price")
-        modes = (bool(src.dayfirst), (), ())
+        decimal = _io.decimal_param(src)
+        given = _io.dayfirst_param(src)
+        modes = (bool(given), decimal, ())
+        shapes = (R.SHAPE_THOUSANDS, R.SHAPE_DECIMAL, R.SHAPE_AMBIGUOUS)
         for attempt in range(3):
             p = _screen(raw, lay, src, modes, today).filter(F.col("nonblank"))
             p = p.persist(StorageLevel.MEMORY_AND_DISK)
-            flags = p.agg(F.max((F.col("date_kind") == 1).cast("int")).alias("dayonly"),
-                          F.max((F.col("date_kind") == 2).cast("int")).alias("monthonly"),
-                          *[F.max(F.col(f"euro_{r}").cast("int")).alias(f"euro_{r}") for r in roles],
-                          *[F.max(F.col(f"us_{r}").cast("int")).alias(f"us_{r}") for r in roles],
+            kinds = (R.KIND_DAY_ONLY, R.KIND_MONTH_ONLY, R.KIND_SLASH, R.KIND_OTHER)
+            flags = p.agg(*[F.max((F.col("date_kind").bitwiseAND(k) > 0).cast("int")).alias(f"kind{k}")
+                            for k in kinds],
+                          *[F.max((F.col(f"shape_{r}") == k).cast("int")).alias(f"shape_{r}_{k}")
+                            for r in roles for k in shapes],
                           F.max(F.when(F.col("pre_reason").isNull(), F.col("d_us"))).alias("max_valid"),
+                          F.max(F.col("quoting").cast("int")).alias("quoting"),
                           F.count(F.lit(1)).alias("rows")).collect()[0].asDict()
-            dayfirst = modes[0] or (bool(flags["dayonly"]) and not flags["monthonly"])
-            euro = tuple(r for r in roles if r in modes[1] or flags[f"euro_{r}"])
-            dots = tuple(r for r in euro if not flags[f"us_{r}"])
-            new = (dayfirst, euro, dots)
+            if flags["quoting"]:
+                raise _quoting_error(p, lay)
+            dayfirst = _io.day_first(sum(k for k in kinds if flags[f"kind{k}"]), given)
+            if dayfirst is None:
+                raise _date_error(p, lay)
+            thousands = []
+            for r in roles:
+                if decimal is not None or r in lay.typed:
+                    continue
+                decided = _io.thousands_dots({k for k in shapes if flags[f"shape_{r}_{k}"]})
+                if decided is None:
+                    raise _amount_error(p, lay, r)
+                if decided:
+                    thousands.append(r)
+            new = (dayfirst, decimal, tuple(thousands))
             if new == modes:
                 break
             p.unpersist()
@@ -350,8 +449,8 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
                       return_rows=int(got["ret_rows"].sum()) if len(got) else 0,
                       return_value=float(-got["ret"].fillna(0).sum()) if len(got) else 0.0,
                       duplicate_rows=dups, engine="spark", spark_master=spec.spark_master,
-                      modes={"dayfirst": modes[0], "european_amounts": list(modes[1]),
-                             "dot_grouped_amounts": list(modes[2])},
+                      modes={"dayfirst": modes[0], "thousands_dots": list(modes[2]),
+                             "decimal": modes[1]},
                       today=today.isoformat())
         if rejected_path is not None:
             t = time.perf_counter()
