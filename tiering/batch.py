@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from . import owned
+from . import locale, owned
 from .errors import TieringError, require
 from .i18n import LANGUAGES, t
 from .params import slug
@@ -449,7 +449,7 @@ def write_index(results: pd.DataFrame, path: str | Path, *, language: str = "en"
                                                   "as_of", "language", "seconds"))
     page = (
         "<!DOCTYPE html>\n"
-        f'<html lang="{"zh-CN" if language == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n{owned.HTML_GENERATOR_META}\n'
+        f'<html lang="{locale.get(language).html_lang}">\n<head>\n<meta charset="utf-8">\n{owned.HTML_GENERATOR_META}\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{tr('title')}</title>\n<style>{_INDEX_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"<h1>{tr('title')}</h1>\n"

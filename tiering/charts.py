@@ -40,6 +40,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
 
+from . import locale
 from .errors import DataError, closest, require
 from .i18n import LANGUAGES, has, t
 from .style import MUTED, tier_palette
@@ -288,29 +289,9 @@ def _metric_name(metric: str, language: str) -> str:
     return t(key, language) if has(key) else metric
 
 
-def _trim(text: str) -> str:
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _fmt_number(value: float, language: str) -> str:
     """A number for a label: thousands separators; 万/亿 (zh) or M/B (en) when large."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    sign = "-" if value < 0 else ""
-    a = abs(float(value))
-    if language == "zh" and a >= 1e8:
-        return f"{sign}{_trim(f'{a / 1e8:,.2f}')}亿"
-    if language == "zh" and a >= 1e4:
-        return f"{sign}{_trim(f'{a / 1e4:,.1f}')}万"
-    if language == "en" and a >= 1e9:
-        return f"{sign}{_trim(f'{a / 1e9:,.2f}')}B"
-    if language == "en" and a >= 1e6:
-        return f"{sign}{_trim(f'{a / 1e6:,.2f}')}M"
-    if a >= 100 or a == 0 or float(a).is_integer():
-        return f"{sign}{a:,.0f}"
-    if a >= 1:
-        return f"{sign}{_trim(f'{a:,.1f}')}"
-    return f"{sign}{a:.2g}"
+    return locale.short_number(value, language)
 
 
 def _fmt_value(value: float, language: str, currency: str | None) -> str:
@@ -715,7 +696,7 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
                        n=_fmt_number(n_all, language)))
     if dropped_all:
         notes.append(t("charts.rf_dropped", language, n=_fmt_number(dropped_all, language)))
-    sep = "；" if language == "zh" else "; "
+    sep = locale.get(language).clause_sep
     xlabel = t("metrics.recency_days", language)
     if notes:
         xlabel += "\n" + sep.join(notes)
@@ -792,8 +773,7 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
     ax.set_ylim(len(shown) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
     name = _metric_name(metric, language)
-    if language == "en":  # inside a sentence: "Median net spend"
-        name = name[:1].lower() + name[1:]
+    name = locale.get(language).in_sentence(name)  # inside a sentence: "Median net spend"
     _label(ax, x=t("charts.forest_xlabel", language, metric=name))
     _title(ax, t("charts.forest_title", language, metric=name))
     return ax

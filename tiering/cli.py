@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from . import interrupt
+from .locale import LANGUAGES
 from .errors import TieringError
 
 EXAMPLES = """\
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--notebook", help="report notebook to execute instead of the default")
     b.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="stop a report that takes longer than this")
-    b.add_argument("--language", choices=("en", "zh"), default="en",
+    b.add_argument("--language", choices=LANGUAGES, default="en",
                    help="language of index.html (default: en)")
 
     v = sub.add_parser("validate", parents=[common], help="check a parameter file and the data's columns; runs nothing")

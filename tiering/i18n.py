@@ -15,8 +15,9 @@ from pathlib import Path
 import yaml
 
 from .errors import TieringError
+from .locale import LANGUAGES
 
-LANGUAGES = ("en", "zh")
+__all__ = ["LANGUAGES", "has", "t"]
 _DIR = Path(__file__).resolve().parent / "i18n"
 
 
@@ -34,7 +35,8 @@ def _catalogue() -> dict[str, dict[str, str]]:
 def t(key: str, language: str, /, **fields) -> str:
     """The text for ``key`` in ``language``, formatted with ``fields``."""
     if language not in LANGUAGES:
-        raise TieringError(f"Unknown language {language!r}", hint="use 'en' or 'zh'")
+        raise TieringError(f"Unknown language {language!r}",
+                           hint=f"use one of {', '.join(LANGUAGES)}")
     entry = _catalogue().get(key)
     if entry is None:
         raise TieringError(f"Missing report text {key!r}", where="tiering/i18n",

@@ -53,7 +53,7 @@ from matplotlib.path import Path as MplPath
 from matplotlib.ticker import PercentFormatter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import charts
+from . import charts, locale
 from .errors import DataError, require
 from .features import customer_features
 from .i18n import has, t
@@ -1444,16 +1444,15 @@ def _previous_html(result: Migration, lang: str, cur: str) -> str:
         if prev.method == "abc":
             metric = str(ft["metric"].iloc[0])
             name = t(f"metrics.{metric}", lang) if has(f"metrics.{metric}") else metric
-            if lang == "en":  # inside a sentence: "A: net spend at least ..."
-                name = name[:1].lower() + name[1:]
+            name = locale.get(lang).in_sentence(name)  # "A: net spend at least ..."
             bounds = [t("migration.frozen_abc_rule", lang, tier=r.tier, metric=name,
                         amount=fmt_money(r.lower, lang, cur))
                       for r in ft.itertuples() if np.isfinite(r.lower)]
         else:
             bounds = [t("migration.frozen_rfm_rule", lang, tier=r.tier, score=f"{r.lower:.2f}")
                       for r in ft.itertuples() if r.tier_rank < len(ft)]
-        sep = "；" if lang == "zh" else "; "
-        items.append(t("migration.frozen_explained", lang, rules=sep.join(bounds)))
+        items.append(t("migration.frozen_explained", lang,
+                       rules=locale.get(lang).join_clauses(bounds)))
     out.append('<ul class="findings">' + "".join(f"<li>{esc(x)}</li>" for x in items) + "</ul>")
     # how many customers in each tier then, and today under both readings
     c = prev.customers

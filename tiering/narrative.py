@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from . import __version__, charts, stats
+from . import __version__, charts, locale, stats
 from .i18n import has, t
 from .pipeline import Analysis
 from .style import tier_css_classes
@@ -40,17 +40,7 @@ def fmt_pct(x, language: str = "en", digits: int = 1) -> str:
 
 
 def fmt_money(x, language: str = "en", currency: str = "¥", *, compact: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    sign = "-" if x < 0 else ""
-    v = abs(float(x))
-    if compact and language == "zh" and v >= 1e4:
-        if v >= 1e8:
-            return f"{sign}{currency}{v / 1e8:,.2f}亿"
-        return f"{sign}{currency}{v / 1e4:,.1f}万"
-    if compact and language == "en" and v >= 1e6:
-        return f"{sign}{currency}{v / 1e6:,.2f}m"
-    return f"{sign}{currency}{v:,.0f}" if v >= 100 else f"{sign}{currency}{v:,.2f}"
+    return locale.money(x, language, currency, compact=compact)
 
 
 def fmt_num(x, digits: int = 1) -> str:
@@ -62,10 +52,7 @@ def fmt_num(x, digits: int = 1) -> str:
 
 
 def fmt_date(d, language: str = "en") -> str:
-    d = pd.Timestamp(d)
-    if language == "zh":
-        return f"{d.year}年{d.month}月{d.day}日"
-    return f"{d.day} {d.strftime('%b')} {d.year}"
+    return locale.get(language).date(d)
 
 
 def fmt_p(p) -> str:
@@ -333,7 +320,7 @@ def section_appendix(a: Analysis) -> str:
     src = a.source
     enc = src.get("encoding") or "–"
     delim = {",": ",", ";": ";", "\t": "TAB", "|": "|"}.get(src.get("delimiter", ""), "–")
-    sep = ", " if lang == "en" else "，"
+    sep = locale.get(lang).comma
     cols = sep.join(f"{_role(role, lang)} = {name}" for role, name in src.get("columns", {}).items())
     if src.get("attributes"):
         cols += sep + t("report.role_attributes", lang) + " = " + sep.join(src["attributes"])

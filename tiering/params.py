@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .engines import EngineSpec
 from .errors import ParamsError, closest
+from .locale import LANGUAGES
 from .migration import MigrationSpec
 
 MAX_PARAMS_BYTES = 256 * 1024
@@ -602,7 +603,7 @@ class Params(_Strict):
     client: str = Field("Client", min_length=1, max_length=200)
     title: str | None = Field(None, max_length=200)
     consultant: str = Field("", max_length=200)
-    language: Literal["en", "zh"] = "en"
+    language: Literal[LANGUAGES] = "en"  # the locales of tiering.locale
     currency: str = Field("¥", max_length=5)
     seed: int = 0
     data: DataSource

@@ -34,6 +34,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import locale
 from .errors import RenderError, require
 from .i18n import LANGUAGES, t
 from .style import ACCENT, MUTED, NEGATIVE, POSITIVE, TIER_COLORS
@@ -54,7 +55,6 @@ TEMPLATE_NAME = "tiering_report"
 _SHOWN_MIMETYPES = ("text/html", "text/markdown", "image/png", "image/jpeg", "image/svg+xml")
 # Cells removed entirely: papermill's parameter cells and the usual "remove" tags.
 _HIDDEN_CELL_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "remove_cell"})
-_HTML_LANG = {"en": "en", "zh": "zh-CN"}
 _META_KEYS = ("title", "client", "subtitle", "consultant", "period", "as_of", "generated")
 # Colour of the warning callout: the amber of the tier scale.
 _WARNING_COLOR = TIER_COLORS[3]
@@ -330,7 +330,7 @@ def _report_context(meta: Mapping[str, Any], lang: str, *, toc: list[dict[str, A
     return {
         **values,
         "lang": lang,
-        "html_lang": _HTML_LANG[lang],
+        "html_lang": locale.get(lang).html_lang,
         "generated_iso": _iso_date(meta.get("generated")),
         "labels": labels,
         "toc": toc,

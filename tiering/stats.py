@@ -89,6 +89,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import locale
 from .errors import DataError, closest, require
 from .i18n import has, t
 
@@ -1138,10 +1139,8 @@ def _metric_name(column: str, language: str, *, mid_sentence: bool) -> str:
     if has(f"metrics.{column}"):
         name = t(f"metrics.{column}", language)
     else:
-        name = column.replace("_", " ") if language == "en" else column
-    if mid_sentence and language == "en" and len(name) > 1 and name[1:2].islower():
-        name = name[0].lower() + name[1:]
-    return name
+        name = locale.get(language).column(column)
+    return locale.get(language).in_sentence(name) if mid_sentence else name
 
 
 def _num(value: float) -> str:
@@ -1211,8 +1210,7 @@ def describe_findings(comparison: Comparison, *, language: str, limit: int | Non
     """
     require(isinstance(comparison, Comparison), "describe_findings needs a Comparison",
             where="describe_findings(comparison)", hint="pass the result of compare_tiers()")
-    require(language in ("en", "zh"), f"Unknown language {language!r}",
-            where="describe_findings(language)", hint="use 'en' or 'zh'")
+    locale.get(language, where="describe_findings(language)")
     require(limit is None or (isinstance(limit, (int, np.integer)) and limit >= 0),
             f"limit must be None or a non-negative integer, got {limit!r}",
             where="describe_findings(limit)")

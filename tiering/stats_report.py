@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import charts, stats
+from . import charts, locale, stats
 from .i18n import t
 from .narrative import esc, fmt_int, fmt_num, fmt_p, heading, table
 
@@ -132,9 +132,7 @@ def _mean_forest(summary: pd.DataFrame, metric: str, lang: str, currency):
     means["median_ci_low"] = means["mean_ci_low"]
     means["median_ci_high"] = means["mean_ci_high"]
     ax = charts.median_forest(means, metric=metric, language=lang, currency=currency)
-    name = charts._metric_name(metric, lang)
-    if lang == "en":
-        name = name[:1].lower() + name[1:]
+    name = locale.get(lang).in_sentence(charts._metric_name(metric, lang))
     charts._title(ax, t("stats.forest_title_mean", lang, metric=name))
     charts._label(ax, x=t("stats.forest_xlabel_mean", lang, metric=name))
     return ax
@@ -202,7 +200,7 @@ def _conventions(a, comparison, lang: str) -> str:
         names += ("cramers_v",)
     rules = [t(f"stats.rule_{n}", lang, a=_g(th[n][0]), b=_g(th[n][1]), c=_g(th[n][2]))
              for n in names]
-    joiner = "; " if lang == "en" else "；"
+    joiner = locale.get(lang).clause_sep
     alpha = p.get("alpha", getattr(getattr(a.params, "stats", None), "alpha", 0.05))
     lines = [
         t("stats.conventions_significant", lang, alpha=_g(alpha),
@@ -215,7 +213,7 @@ def _conventions(a, comparison, lang: str) -> str:
     if sub:
         tiers = list(dict.fromkeys(str(x["tier"]) for x in sub))
         lines.append(t("stats.conventions_subsampled", lang,
-                       tiers=(", " if lang == "en" else "、").join(tiers),
+                       tiers=locale.get(lang).join(tiers),
                        n=fmt_int(sub[0]["n_used"]), seed=p.get("seed", 0)))
     body = "".join(f"<p>{esc(x)}</p>" for x in lines)
     return (f"<h3>{esc(t('stats.conventions_title', lang))}</h3>"

@@ -54,6 +54,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from . import locale
 from .errors import TieringError, closest, require
 from .expr import ExpressionError, parse
 from .i18n import LANGUAGES, t
@@ -123,7 +124,6 @@ _CARD_FIELDS: tuple[tuple[str, bool], ...] = (
     ("service_level", False), ("actions", True), ("channels", True),
     ("contact_cadence", False), ("offers", True), ("kpis", True),
 )
-_HTML_LANG = {"en": "en", "zh": "zh-CN"}
 
 
 # ---------------------------------------------------------------------------------
@@ -1327,7 +1327,7 @@ def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
             parts.append(f'<dt>{dt_label}</dt><dd class="{field.replace("_", "-")}">{body}</dd>')
         parts += ["</dl>", "</div>"]
         cards.append("\n".join(parts))
-    return (f'<div class="strategy-cards" lang="{_HTML_LANG[language]}">\n'
+    return (f'<div class="strategy-cards" lang="{locale.get(language).html_lang}">\n'
             + "\n".join(cards) + "\n</div>")
 
 
@@ -1412,7 +1412,7 @@ def dormant_note_html(*, language: str, playbook: dict | None = None) -> str:
     plan = dormant_strategy(language=language, playbook=playbook)
     esc = html.escape
     return "\n".join([
-        f'<div class="strategy-note dormant" lang="{_HTML_LANG[language]}">',
+        f'<div class="strategy-note dormant" lang="{locale.get(language).html_lang}">',
         f'<h3>{esc(plan["name"])}{esc(t("strategy.title_separator", language))}'
         f'<span class="card-goal">{esc(plan["goal"])}</span></h3>',
         f'<p class="card-headline">{esc(plan["note"])}</p>',

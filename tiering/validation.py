@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import features as _features
+from . import locale
 from . import methods as _methods
 from .errors import DataError, TieringError, require
 from .i18n import t
@@ -412,8 +413,7 @@ def lift_chart(validation: Validation, *, language: str, ax=None):
     require(isinstance(validation, Validation) and validation.available,
             "lift_chart needs a Validation that ran", where="lift_chart(validation)",
             hint="check validation.available / validation.reason first")
-    require(language in ("en", "zh"), f"Unknown chart language {language!r}",
-            where="language", hint="use 'en' or 'zh'")
+    locale.get(language)
     charts.setup_fonts()
     frame = validation.tiers
     tiered = frame[frame["grouping"] == "tiering"].reset_index(drop=True)

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .. import locale
 from ..i18n import has, t
 from ..narrative import badge, esc, fmt_int, fmt_money, fmt_num, fmt_pct, heading, table
 from ..params import RFM_SEGMENTS
@@ -51,14 +52,12 @@ def column_name(column: str, language: str, *, in_sentence: bool = False) -> str
     """Display name of a customer column: the metrics catalogue's, else the header."""
     if has(f"metrics.{column}"):
         name = t(f"metrics.{column}", language)
-        if in_sentence and language == "en" and name[:1].isupper() and not name[1:2].isupper():
-            name = name[0].lower() + name[1:]
-        return name
+        return locale.get(language).in_sentence(name) if in_sentence else name
     return str(column)
 
 
 def _join(items: list[str], language: str) -> str:
-    return ("、" if language == "zh" else ", ").join(items)
+    return locale.get(language).join(items)
 
 
 def _pct(x: float) -> str:

@@ -1,0 +1,121 @@
+"""One :class:`Locale` per report language: everything about a language that is not a
+translated sentence — the html ``lang``, how lists and clauses are joined, how large
+numbers and money are shortened, how dates are written, whether a name is lower-cased
+inside a sentence.
+
+The report languages are the keys of :data:`LOCALES`, listed here and nowhere else: the
+parameters, the command line, the charts and the HTML take them from here. Sentences
+live in the catalogues of :mod:`tiering.i18n`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .errors import TieringError
+
+
+@dataclass(frozen=True)
+class Locale:
+    """What a language needs beyond its translated sentences.
+
+    ``number_units`` / ``money_units``: ``(threshold, suffix, decimals)`` from the
+    largest, used to shorten numbers on charts and compact money in text (万/亿 in
+    Chinese, M/B and m in English). ``lowercase_in_sentence``: a display name such as
+    "Net spend" becomes "net spend" inside a sentence (not an acronym like "AOV").
+    """
+
+    code: str
+    html_lang: str
+    list_sep: str  # between items: "A, B" / "A、B"
+    clause_sep: str  # between clauses: "x; y" / "x；y"
+    comma: str  # between fields in running text: "a = x, b = y" / "a = x，b = y"
+    number_units: tuple[tuple[float, str, int], ...]
+    money_units: tuple[tuple[float, str, int], ...]
+    lowercase_in_sentence: bool
+    humanise_columns: bool  # an unknown column "net_gain" is shown as "net gain"
+    date_pattern: str  # fields year, month, day, mon (the month's abbreviated name)
+
+    def join(self, items) -> str:
+        return self.list_sep.join(items)
+
+    def join_clauses(self, items) -> str:
+        return self.clause_sep.join(items)
+
+    def in_sentence(self, name: str) -> str:
+        """``name`` as it reads inside a sentence ("Net spend" → "net spend"; "AOV" stays)."""
+        if self.lowercase_in_sentence and len(name) > 1 and name[:1].isupper() \
+                and not name[1:2].isupper():
+            return name[0].lower() + name[1:]
+        return name
+
+    def column(self, column: str) -> str:
+        """A column without a catalogue name, as shown to a reader."""
+        return column.replace("_", " ") if self.humanise_columns else column
+
+    def date(self, d) -> str:
+        d = pd.Timestamp(d)
+        return self.date_pattern.format(year=d.year, month=d.month, day=d.day,
+                                        mon=d.strftime("%b"))
+
+
+def _trim(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+LOCALES: dict[str, Locale] = {
+    "en": Locale(code="en", html_lang="en", list_sep=", ", clause_sep="; ", comma=", ",
+                 number_units=((1e9, "B", 2), (1e6, "M", 2)), money_units=((1e6, "m", 2),),
+                 lowercase_in_sentence=True, humanise_columns=True,
+                 date_pattern="{day} {mon} {year}"),
+    "zh": Locale(code="zh", html_lang="zh-CN", list_sep="、", clause_sep="；", comma="，",
+                 number_units=((1e8, "亿", 2), (1e4, "万", 1)),
+                 money_units=((1e8, "亿", 2), (1e4, "万", 1)),
+                 lowercase_in_sentence=False, humanise_columns=False,
+                 date_pattern="{year}年{month}月{day}日"),
+}
+LANGUAGES: tuple[str, ...] = tuple(LOCALES)
+
+
+def get(language: str, *, where: str = "language") -> Locale:
+    """The locale of ``language``; a clear error for an unknown one."""
+    try:
+        return LOCALES[language]
+    except (KeyError, TypeError):
+        raise TieringError(f"Unknown language {language!r}", where=where,
+                           hint=f"use one of {', '.join(LANGUAGES)}") from None
+
+
+def short_number(value: float, language: str) -> str:
+    """A number for a chart label: thousands separators, large values shortened by the
+    locale's units (12.5万, 1.2M)."""
+    loc = get(language)
+    if value is None or not math.isfinite(value):
+        return "–"
+    sign = "-" if value < 0 else ""
+    a = abs(float(value))
+    for threshold, suffix, decimals in loc.number_units:
+        if a >= threshold:
+            return f"{sign}{_trim(f'{a / threshold:,.{decimals}f}')}{suffix}"
+    if a >= 100 or a == 0 or float(a).is_integer():
+        return f"{sign}{a:,.0f}"
+    if a >= 1:
+        return f"{sign}{_trim(f'{a:,.1f}')}"
+    return f"{sign}{a:.2g}"
+
+
+def money(x, language: str, currency: str, *, compact: bool = False) -> str:
+    """Money in text: ``¥1,234`` (two decimals below 100); ``compact`` shortens large
+    amounts by the locale's money units (¥12.5万, $1.20m)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    sign = "-" if x < 0 else ""
+    v = abs(float(x))
+    if compact:
+        for threshold, suffix, decimals in get(language).money_units:
+            if v >= threshold:
+                return f"{sign}{currency}{v / threshold:,.{decimals}f}{suffix}"
+    return f"{sign}{currency}{v:,.0f}" if v >= 100 else f"{sign}{currency}{v:,.2f}"
