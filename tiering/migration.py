@@ -39,7 +39,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -51,12 +51,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import PercentFormatter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
 from . import charts, locale
 from .errors import DataError, require
 from .features import customer_features
 from .i18n import has, t
+from .params import MigrationSpec
 from .style import tier_palette
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -92,35 +93,8 @@ _DIRECTIONS = ("stay", "up", "down", "lapsed", "reactivated", "dormant", "new")
 # --------------------------------------------------------------------------- parameters
 
 
-class MigrationSpec(BaseModel):
-    """Parameters of the migration analysis (top-level key ``migration``).
-
-    - ``period``: ``quarter`` (default), ``month``, or ``none`` to switch it off.
-    - ``periods``: how many snapshots (period ends), most recent first; default all
-      that have a full period of data before them, at most 8.
-    - ``churn_days``: a customer with no purchase in this many days before a snapshot
-      is *lapsed* at that snapshot.
-    - ``previous_report``: the folder of an earlier report run (with its ``tiers.csv``
-      and ``manifest.json``) to compare today's tiers with the tiers delivered then.
-    - ``previous_thresholds``: ``refit`` (today's method re-fitted on today's data,
-      the default) or ``frozen`` (the earlier report's thresholds applied to today's
-      data) for the headline comparison; both are computed.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    period: Literal["none", "month", "quarter"] = "quarter"
-    periods: int | None = Field(None, ge=2, le=36)
-    churn_days: int = Field(180, ge=1, le=3650)
-    previous_report: Path | None = None
-    previous_thresholds: Literal["frozen", "refit"] = "refit"
-
-    @model_validator(mode="after")
-    def _previous_needs_periods(self):
-        if self.period == "none" and self.previous_report is not None:
-            raise ValueError("previous_report is compared in the migration analysis: set "
-                             "period to quarter or month, or remove previous_report")
-        return self
+# MigrationSpec, the parameters of this analysis, is defined with the others in
+# tiering.params (the base layer) and re-exported here.
 
 
 # --------------------------------------------------------------------------- results

@@ -21,10 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .engines import EngineSpec
 from .errors import ParamsError, closest
 from .locale import LANGUAGES
-from .migration import MigrationSpec
 
 MAX_PARAMS_BYTES = 256 * 1024
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state
@@ -75,6 +73,70 @@ def _date_in_range(v: dt.date | None, what: str) -> dt.date | None:
                          f"{MAX_DAYS_AHEAD} days from today (or leave as_of out: the day "
                          "after the last transaction)")
     return v
+
+
+class EngineSpec(_Strict):
+    """``engine:`` in the parameter file: where the transaction → customer step runs.
+
+    - ``engine``: ``auto`` (pandas for small files and Excel, ``duckdb`` from
+      ``AUTO_STREAM_BYTES`` on), ``pandas``, ``duckdb`` or ``spark``.
+    - ``memory_limit``: DuckDB's memory limit (``"4GB"``, ``"75%"``); beyond it DuckDB
+      spills to ``temp_directory``. Spark: the driver memory in local mode.
+    - ``threads``: DuckDB threads (default: all cores); Spark local mode: ``local[threads]``.
+    - ``temp_directory``: where spilled data and transcoded copies go (default: the
+      system temporary folder).
+    - ``cache_dir``: where features are cached by input SHA-256 and these parameters;
+      ``null`` turns the cache off.
+    - ``duplicates``: ``count`` counts exact duplicate rows when ``data.duplicate_rows``
+      is ``keep``, as the pandas path does (a distinct count of row hashes: about a
+      quarter more time on large files); ``skip`` does not (``duplicate_rows`` is then
+      None, "not counted"). With ``duplicate_rows: reject`` they are always found.
+    - ``spark_master``: Spark master URL (``local[*]``, ``spark://host:7077``,
+      ``yarn``); ``spark_conf``: extra Spark settings (``spark.executor.memory``...).
+    """
+
+    engine: Literal["auto", "pandas", "duckdb", "spark"] = "auto"
+    memory_limit: str = Field("4GB", pattern=r"^\s*\d+(\.\d+)?\s*(%|[KMGT]i?B|[KMGT])\s*$")
+    threads: int | None = Field(None, ge=1, le=1024)
+    temp_directory: Path | None = None
+    cache_dir: Path | None = None
+    duplicates: Literal["count", "skip"] = "count"
+    spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.replace(" ", "")
+
+
+class MigrationSpec(_Strict):
+    """Parameters of the migration analysis (top-level key ``migration``).
+
+    - ``period``: ``quarter`` (default), ``month``, or ``none`` to switch it off.
+    - ``periods``: how many snapshots (period ends), most recent first; default all
+      that have a full period of data before them, at most 8.
+    - ``churn_days``: a customer with no purchase in this many days before a snapshot
+      is *lapsed* at that snapshot.
+    - ``previous_report``: the folder of an earlier report run (with its ``tiers.csv``
+      and ``manifest.json``) to compare today's tiers with the tiers delivered then.
+    - ``previous_thresholds``: ``refit`` (today's method re-fitted on today's data,
+      the default) or ``frozen`` (the earlier report's thresholds applied to today's
+      data) for the headline comparison; both are computed.
+    """
+
+    period: Literal["none", "month", "quarter"] = "quarter"
+    periods: int | None = Field(None, ge=2, le=36)
+    churn_days: int = Field(180, ge=1, le=3650)
+    previous_report: Path | None = None
+    previous_thresholds: Literal["frozen", "refit"] = "refit"
+
+    @model_validator(mode="after")
+    def _previous_needs_periods(self):
+        if self.period == "none" and self.previous_report is not None:
+            raise ValueError("previous_report is compared in the migration analysis: set "
+                             "period to quarter or month, or remove previous_report")
+        return self
 
 
 class Columns(_Strict):

@@ -21,12 +21,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import TieringError
+from ..params import EngineSpec
 
 ENGINES = ("auto", "pandas", "duckdb", "spark")
 # engine: auto picks the streaming engine from this input size on (bytes on disk;
@@ -36,41 +35,8 @@ AUTO_STREAM_BYTES = 200 * 1024 * 1024
 QUALITY_COLUMNS = ("reason", "category", "description", "rows")
 
 
-class EngineSpec(BaseModel):
-    """``engine:`` in the parameter file: where the transaction → customer step runs.
-
-    - ``engine``: ``auto`` (pandas for small files and Excel, ``duckdb`` from
-      ``AUTO_STREAM_BYTES`` on), ``pandas``, ``duckdb`` or ``spark``.
-    - ``memory_limit``: DuckDB's memory limit (``"4GB"``, ``"75%"``); beyond it DuckDB
-      spills to ``temp_directory``. Spark: the driver memory in local mode.
-    - ``threads``: DuckDB threads (default: all cores); Spark local mode: ``local[threads]``.
-    - ``temp_directory``: where spilled data and transcoded copies go (default: the
-      system temporary folder).
-    - ``cache_dir``: where features are cached by input SHA-256 and these parameters;
-      ``null`` turns the cache off.
-    - ``duplicates``: ``count`` counts exact duplicate rows when ``data.duplicate_rows``
-      is ``keep``, as the pandas path does (a distinct count of row hashes: about a
-      quarter more time on large files); ``skip`` does not (``duplicate_rows`` is then
-      None, "not counted"). With ``duplicate_rows: reject`` they are always found.
-    - ``spark_master``: Spark master URL (``local[*]``, ``spark://host:7077``,
-      ``yarn``); ``spark_conf``: extra Spark settings (``spark.executor.memory``...).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    engine: Literal["auto", "pandas", "duckdb", "spark"] = "auto"
-    memory_limit: str = Field("4GB", pattern=r"^\s*\d+(\.\d+)?\s*(%|[KMGT]i?B|[KMGT])\s*$")
-    threads: int | None = Field(None, ge=1, le=1024)
-    temp_directory: Path | None = None
-    cache_dir: Path | None = None
-    duplicates: Literal["count", "skip"] = "count"
-    spark_master: str = "local[*]"
-    spark_conf: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _strip(cls, v: str) -> str:
-        return v.replace(" ", "")
+# EngineSpec (``engine:`` in the parameter file) is defined with the other settings in
+# tiering.params (the base layer) and re-exported here.
 
 
 @dataclass(frozen=True)
