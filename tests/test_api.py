@@ -1,0 +1,79 @@
+"""tiering.analyse: the report's analysis on a DataFrame or a file, from Python."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tiering
+from tiering import params
+from tiering.errors import ParamsError, TieringError
+
+from .conftest import DEMO_DATA, ROOT
+
+GOLDEN_TIERS = ROOT / "tests" / "golden" / "demo-en" / "tiers.csv.gz"
+
+
+def demo_parameters() -> dict:
+    """params/demo.yaml as keywords, without the data file and the output folder."""
+    raw = params.read_yaml(ROOT / "params" / "demo.yaml")
+    raw["data"].pop("path")
+    raw.pop("output", None)
+    return raw
+
+
+@pytest.mark.slow
+def test_a_dataframe_gives_the_reports_tiers_csv_byte_for_byte(tmp_path):
+    frame = pd.read_csv(DEMO_DATA, dtype={"customer_id": str})
+    result = tiering.analyse(frame, **demo_parameters())
+    names = result.write_tables(tmp_path)
+    assert "tiers.csv" in names and "action_lists.xlsx" in names
+    assert (tmp_path / "tiers.csv").read_bytes() == gzip.decompress(GOLDEN_TIERS.read_bytes())
+    assert result.analysis.source["path"] == "pandas.DataFrame"
+
+
+def test_a_file_path_and_its_frame_agree(tmp_path):
+    text = ("customer_id,order_date,amount\n" + "".join(
+        f"C{i % 12:02d},2024-{1 + i % 12:02d}-{1 + i % 27:02d},{10 + (i * 37) % 500}.50\n"
+        for i in range(120)))
+    path = tmp_path / "tx.csv"
+    path.write_text(text, encoding="utf-8")
+    kw = {"stats": {"n_boot": 100, "holdout_months": 0}, "migration": {"period": "none"}}
+    from_file = tiering.analyse(path, **kw)
+    from_frame = tiering.analyse(pd.read_csv(path), **kw)
+    pd.testing.assert_frame_equal(from_file.tiers, from_frame.tiers)
+    assert from_file.tier_summary["customers"].sum() == 12
+
+
+def test_nan_ids_are_rejected_rows_not_a_type_error():
+    frame = pd.DataFrame({
+        "customer_id": [101, 102, np.nan, 103, 104, 105, 106, None],
+        "order_date": ["2024-01-05", "2024-02-05", "2024-03-05", "2024-04-05", "2024-05-05",
+                       "2024-06-05", "2024-06-06", "2024-06-07"],
+        "amount": [500.0, 300.0, 50.0, 120.0, 80.0, 40.0, 20.0, 10.0],
+    })
+    result = tiering.analyse(frame, stats={"n_boot": 100, "holdout_months": 0},
+                             migration={"period": "none"}, tiering={"min_tier_size": 1})
+    assert sorted(result.tiers["customer_id"]) == ["101", "102", "103", "104", "105", "106"]
+    rejected = result.rejected
+    assert rejected["reason"].tolist() == ["missing_customer_id", "missing_customer_id"]
+    assert rejected["row"].tolist() == [4, 9]  # frame positions 2 and 7, header as row 1
+
+
+def test_mixed_object_columns_and_unknown_parameters():
+    frame = pd.DataFrame({"customer_id": ["A1", 7, "A3", "A4"],  # a number among text
+                          "order_date": ["2024-01-05"] * 4, "amount": [10, 20, 30, 40]})
+    result = tiering.analyse(frame, stats={"n_boot": 100, "holdout_months": 0},
+                             migration={"period": "none"},
+                             tiering={"labels": ["A", "B"], "abc": {"cutoffs": [0.5]},
+                                      "min_tier_size": 1})
+    assert sorted(result.tiers["customer_id"]) == ["7", "A1", "A3", "A4"]
+    with pytest.raises(ParamsError, match="tierng"):
+        tiering.analyse(frame, tierng={"method": "abc"})
+    with pytest.raises(TieringError, match="not data.path"):
+        tiering.analyse(frame, data={"path": "x.csv"})
+    with pytest.raises(TieringError, match="a file path or a pandas DataFrame"):
+        tiering.analyse([1, 2, 3])
