@@ -358,7 +358,7 @@ def test_fast_paths_agree_with_the_loader_on_random_values(tmp_path):
 
 
 def test_auto_engine_by_size_and_format(tmp_path, monkeypatch):
-    import tiering.engines as E
+    import tiering.engines.base as E  # where choose_engine reads it
 
     small = tmp_path / "s.csv"
     small.write_text("customer_id,order_date,amount\nC1,2024-01-01,5\n", encoding="utf-8")

@@ -1215,8 +1215,8 @@ def rates_chart(result: Migration, *, language: str, ax=None) -> Figure:
 
 def section_migration(analysis) -> str:
     """The report section on tier migration (empty when the analysis has none)."""
-    from .narrative import (
-        _kpis,
+    from .htmlkit import (
+        kpis as _kpis,
         badge,
         fmt_date,
         fmt_int,
@@ -1345,7 +1345,7 @@ def _method_name(method: str, lang: str) -> str:
 
 
 def _signed_money(x, lang, cur) -> str:
-    from .narrative import fmt_money
+    from .htmlkit import fmt_money
 
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
@@ -1367,7 +1367,7 @@ def _pooled_rates(result: Migration) -> pd.DataFrame:
 
 
 def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
-    from .narrative import fmt_int, fmt_money, fmt_pct
+    from .htmlkit import fmt_int, fmt_money, fmt_pct
 
     k = result.n_periods
     start = result.snapshot_dates[-2]
@@ -1403,7 +1403,7 @@ def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
 
 
 def _previous_html(result: Migration, lang: str, cur: str) -> str:
-    from .narrative import fmt_date, fmt_int, fmt_money, fmt_pct, table
+    from .htmlkit import fmt_date, fmt_int, fmt_money, fmt_pct, table
 
     prev = result.previous
     if prev is None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import charts, locale, stats
 from .i18n import t
-from .narrative import esc, fmt_int, fmt_num, fmt_p, heading, table
+from .htmlkit import esc, fmt_int, fmt_num, fmt_p, heading, table
 
 #: From this many customers on, the section warns that p-values say little.
 LARGE_N = 1000

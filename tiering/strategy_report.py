@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import strategy
 from .i18n import t
-from .narrative import badge, esc, heading, table
+from .htmlkit import badge, esc, heading, table
 from .style import tier_css_classes
 
 

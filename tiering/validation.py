@@ -499,7 +499,7 @@ def _extract(analysis) -> Validation | None:
 
 
 def _dates(p: dict, lang: str) -> dict:
-    from .narrative import fmt_date
+    from .htmlkit import fmt_date
 
     return {"history_end": fmt_date(p["history_end"], lang),
             "start": fmt_date(p["cutoff"], lang), "end": fmt_date(p["period_end"], lang),
@@ -507,7 +507,7 @@ def _dates(p: dict, lang: str) -> dict:
 
 
 def _top_finding(top, rtop, lang: str, dates: dict) -> str:
-    from .narrative import fmt_pct
+    from .htmlkit import fmt_pct
 
     return t("validation.finding_top", lang, tier=top["tier"], **dates,
              revenue_share=fmt_pct(top["revenue_share"], lang, 0),
@@ -542,7 +542,7 @@ def section_validation(analysis, validation: Validation | None = None) -> str:
     findings, the chart and the table.
     """
     from . import charts
-    from .narrative import (
+    from .htmlkit import (
         badge,
         esc,
         fmt_date,
@@ -651,7 +651,7 @@ def _lift(value) -> str:
 
 def _with_ci(estimate: str, low: str, high: str) -> str:
     """An escaped table cell: the estimate, and its interval on a second line."""
-    from .narrative import esc
+    from .htmlkit import esc
 
     if estimate == "–" or low == "–" or high == "–":
         return esc(estimate)

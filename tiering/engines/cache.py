@@ -83,7 +83,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def key(src, *, spec, as_of=None, window_start=None, window_months=None, today=None) -> dict:
     """What identifies an entry (without the input's hash, which :func:`get` and
     :func:`put` add)."""
-    from . import choose_engine
+    from .base import choose_engine
 
     from ..io import dayfirst_param, decimal_param
 
@@ -121,7 +121,7 @@ def _valid_today(meta: dict, today: dt.date) -> bool:
 
 def get(cache_dir, k: dict, *, rejected_path=None):
     """The cached :class:`~tiering.engines.FeatureResult`, or None."""
-    from . import FeatureResult
+    from .base import FeatureResult
 
     cache_dir = Path(cache_dir)
     sha = known_sha256(cache_dir, Path(k["path"]))

@@ -1383,7 +1383,8 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
     from concurrent.futures import ThreadPoolExecutor
 
     from ..features import finish_features
-    from . import EngineSpec, FeatureResult, _quality
+    from ..params import EngineSpec
+    from .base import FeatureResult, _quality
 
     spec = spec or EngineSpec()
     today = today or R.today()

@@ -14,7 +14,7 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
     from ..features import customer_features
     from ..io import load
     from ..safecsv import write_csv
-    from . import FeatureResult
+    from .base import FeatureResult
 
     t0 = time.perf_counter()
     loaded = load(src, as_of=as_of, window_start=window_start, window_months=window_months)

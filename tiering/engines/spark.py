@@ -293,7 +293,7 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
     """Customer features and rejected rows of ``src`` on Spark (see the module doc)."""
     import warnings
 
-    from . import EngineSpec
+    from ..params import EngineSpec
 
     spec = spec or EngineSpec(engine="spark")
     today = today or R.today()
@@ -313,7 +313,7 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
     from .. import io as _io
     from ..features import finish_features
     from ..io import REASONS, sha256_file
-    from . import FeatureResult, _quality
+    from .base import FeatureResult, _quality
     from .duckdb_stream import UnsupportedSource, attribute_names, inspect
 
     timings: dict[str, float] = {}

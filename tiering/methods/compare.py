@@ -108,7 +108,7 @@ def compare_methods(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0,
                     result: TieringResult | None = None) -> MethodComparison | None:
     """Compare ``spec.method`` with each method in ``spec.compare_with`` (None when the
     list is empty). ``result``: the main method's result when already fitted."""
-    from . import fit
+    from .registry import fit
 
     if not spec.compare_with:
         return None
@@ -157,7 +157,7 @@ def stability(features: pd.DataFrame, spec: TieringSpec, *, n_boot: int | None =
     size too, so the variability shown is that of a sample of ``max_customers``
     customers: a conservative estimate).
     """
-    from . import fit, is_data_driven
+    from .registry import fit, is_data_driven
 
     n_boot = spec.stability.n_boot if n_boot is None else n_boot
     max_customers = spec.stability.max_customers if max_customers is None else max_customers

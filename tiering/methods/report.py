@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import locale
 from ..i18n import has, t
-from ..narrative import badge, esc, fmt_int, fmt_money, fmt_num, fmt_pct, heading, table
+from ..htmlkit import badge, esc, fmt_int, fmt_money, fmt_num, fmt_pct, heading, table
 from ..params import RFM_SEGMENTS
 from ..style import tier_css_classes
 from .rfm import SEGMENT_GRID
