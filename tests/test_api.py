@@ -77,3 +77,41 @@ def test_mixed_object_columns_and_unknown_parameters():
         tiering.analyse(frame, data={"path": "x.csv"})
     with pytest.raises(TieringError, match="a file path or a pandas DataFrame"):
         tiering.analyse([1, 2, 3])
+
+
+def _small_frame(n: int = 40) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": [f"C{i % 20:02d}" for i in range(n)],
+                         "order_date": [f"2024-{1 + i % 6:02d}-{1 + i % 27:02d}" for i in range(n)],
+                         "amount": [float(10 + (i * 37) % 400) for i in range(n)]})
+
+
+QUICK = {"stats": {"n_boot": 100, "holdout_months": 0}, "migration": {"period": "none"}}
+
+
+def test_rejected_rows_come_back_from_the_duckdb_engine_too(tmp_path):
+    frame = _small_frame()
+    frame.loc[3, "customer_id"] = None
+    for engine in ("duckdb", {"engine": "duckdb"}):  # a string is the engine's name
+        result = tiering.analyse(frame, engine=engine, **QUICK)
+        assert result.rejected["reason"].tolist() == ["missing_customer_id"]
+        assert result.rejected["row"].tolist() == [5]
+    result.write_tables(tmp_path)
+    written = pd.read_csv(tmp_path / "rejected_rows.csv", dtype=str)
+    assert written["reason"].tolist() == ["missing_customer_id"]
+
+
+def test_frames_parquet_cannot_hold_as_they_are():
+    frame = _small_frame()
+    frame["z"] = [complex(1, 2)] * len(frame)  # an unused column pyarrow cannot write
+    frame["big"] = [2**70] * len(frame)          # a Python integer beyond 64 bits
+    assert len(tiering.analyse(frame, **QUICK).tiers) == 20
+    twice = pd.concat([frame, frame[["amount"]]], axis=1)
+    with pytest.raises(TieringError, match="'amount' appear more than once in the DataFrame"):
+        tiering.analyse(twice, **QUICK)
+
+
+def test_an_error_about_a_frame_names_the_frame_not_a_temporary_file():
+    with pytest.raises(TieringError) as info:
+        tiering.analyse(_small_frame().iloc[:0], **QUICK)
+    assert "dataframe.parquet" not in str(info.value) and "tiering-analyse-" not in str(info.value)
+    assert "the DataFrame" in str(info.value)

@@ -12,13 +12,14 @@ from .conftest import ROOT
 PACKAGE = ROOT / "tiering"
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    top = package.name
+    modules = {_module_name(p, package.parent): p for p in package.rglob("*.py")}
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -37,8 +38,16 @@ def import_graph() -> dict[str, set[str]]:
                 names_from_base = any(sub not in modules for sub in submodules)
                 targets = ([base] if names_from_base else []) + submodules
             for target in targets:
-                if target in modules and target != name:
-                    graph[name].add(target)
+                if target not in modules:
+                    continue
+                # importing a.b.c also runs a/__init__ and a/b/__init__: an edge to each
+                # enclosing package that does not enclose the importing module itself
+                parts = target.split(".")
+                for k in range(1, len(parts) + 1):
+                    enclosing = ".".join(parts[:k])
+                    if enclosing in modules and enclosing != name \
+                            and not name.startswith(enclosing + ".") and enclosing != top:
+                        graph[name].add(enclosing)
     return graph
 
 
@@ -91,3 +100,16 @@ def test_the_graph_sees_relative_and_function_level_imports():
     assert "tiering.htmlkit" in graph["tiering.stats_report"]      # from .htmlkit import
     assert "tiering.params" in graph["tiering.engines"]            # from ..params import
     assert "tiering.htmlkit" in graph["tiering.migration"]         # inside a function
+    assert "tiering.methods" in graph["tiering.pipeline"]
+
+
+def test_a_cycle_through_a_packages_init_is_found(tmp_path):
+    """a.x imports b.y, which runs b/__init__, which imports b.z, which imports a.x:
+    Python fails with a partially initialised module; the graph must see it."""
+    files = {"pkg/__init__.py": "", "pkg/a/__init__.py": "", "pkg/a/x.py": "from ..b.y import Y\n",
+             "pkg/b/__init__.py": "from .z import Z\n", "pkg/b/y.py": "Y = 1\n",
+             "pkg/b/z.py": "from ..a.x import X\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert cycles(import_graph(tmp_path / "pkg")) == [["pkg.a.x", "pkg.b", "pkg.b.z"]]

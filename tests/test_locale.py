@@ -50,6 +50,7 @@ def test_dates_joins_and_names_in_a_sentence():
     assert en.join_clauses(["x", "y"]) == "x; y" and zh.join_clauses(["x", "y"]) == "x；y"
     assert en.in_sentence("Net spend") == "net spend"
     assert en.in_sentence("AOV") == "AOV" and en.in_sentence("A") == "A"
+    assert en.in_sentence("L90D spend") == "L90D spend" and en.in_sentence("Q4 revenue") == "Q4 revenue"
     assert zh.in_sentence("Net spend") == "Net spend"
     assert en.column("net_gain") == "net gain" and zh.column("net_gain") == "net_gain"
     assert en.html_lang == "en" and zh.html_lang == "zh-CN"

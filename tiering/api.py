@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from . import params as _params
-from .errors import require
+from .errors import DataError, ParamsError, TieringError, require
 
 __all__ = ["Analysed", "analyse"]
 
@@ -78,18 +78,36 @@ class Analysed:
         return sorted(outputs.write_tables(self.analysis, self.loaded, folder))
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: None if v is None or (isinstance(v, float) and v != v)
+                      or v is pd.NaT or v is pd.NA else str(v)).astype(object)
+
+
 def _frame_to_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """The frame as a Parquet file the loader reads like any other: column names as text,
-    and object columns that mix types (a number among strings) as text."""
-    out = frame.reset_index(drop=True).copy()
-    out.columns = [str(c) for c in out.columns]
-    for col in out.columns:
-        if out[col].dtype == object:
-            values = out[col]
-            kinds = {type(v) for v in values.dropna()}
-            if len(kinds) > 1:
-                out[col] = values.map(lambda v: None if pd.isna(v) else str(v))
-    out.to_parquet(path, index=False)
+    """The frame as a Parquet file the loader reads like any other: column names as text;
+    a column Parquet cannot hold as it is (types mixed, Python integers beyond 64 bits,
+    complex numbers ...) as text."""
+    import pyarrow as pa
+
+    out = frame.reset_index(drop=True)
+    names = [str(c) for c in out.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"Column name(s) {', '.join(map(repr, repeated))} appear more than once "
+                        "in the DataFrame", where="tiering.analyse(frame)",
+                        hint="rename or drop the repeated columns (e.g. frame.loc[:, "
+                             "~frame.columns.duplicated()])")
+    columns = {}
+    for i, name in enumerate(names):
+        values = out.iloc[:, i]
+        if values.dtype == object and len({type(v) for v in values.dropna()}) > 1:
+            values = _as_text(values)
+        try:
+            pa.array(values, from_pandas=True)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            values = _as_text(values)
+        columns[name] = values
+    pd.DataFrame(columns).to_parquet(path, index=False)
 
 
 def analyse(data: str | Path | pd.DataFrame, /, **parameters) -> Analysed:
@@ -101,29 +119,61 @@ def analyse(data: str | Path | pd.DataFrame, /, **parameters) -> Analysed:
     require("path" not in data_params, "Give the data as the first argument, not data.path",
             where="tiering.analyse(data, data={'path': ...})",
             hint="tiering.analyse('transactions.csv') or tiering.analyse(frame)")
-    if isinstance(data, pd.DataFrame):
-        with tempfile.TemporaryDirectory(prefix="tiering-frame-") as tmp:
+    engine = raw.pop("engine", None) or {}
+    engine = {"engine": engine} if isinstance(engine, str) else dict(engine)  # engine="duckdb"
+    with tempfile.TemporaryDirectory(prefix="tiering-analyse-") as tmp:
+        if isinstance(data, pd.DataFrame):
             path = Path(tmp) / "dataframe.parquet"
             _frame_to_parquet(data, path)
-            engine = dict(raw.pop("engine", None) or {})
             engine.setdefault("engine", "pandas")  # the frame is in memory already
             cfg = _params.validate({**raw, "engine": engine,
                                     "data": {**data_params, "path": str(path),
                                              "format": "parquet"}},
                                    base_dir=Path.cwd(), source="tiering.analyse(...)")
-            return _run(cfg, display_path="pandas.DataFrame")
-    require(isinstance(data, (str, Path)),
-            f"tiering.analyse needs a file path or a pandas DataFrame, got {type(data).__name__}",
-            where="tiering.analyse(data)", hint="pass a path or a DataFrame of transactions")
-    cfg = _params.validate({**raw, "data": {**data_params, "path": str(data)}},
-                           base_dir=Path.cwd(), source="tiering.analyse(...)")
-    return _run(cfg)
+            try:
+                return _run(cfg, Path(tmp), display_path="pandas.DataFrame")
+            except ParamsError:
+                raise
+            except TieringError as exc:  # name the frame, not the temporary file
+                raise _frame_error(exc, path) from None
+        require(isinstance(data, (str, Path)),
+                f"tiering.analyse needs a file path or a pandas DataFrame, got "
+                f"{type(data).__name__}", where="tiering.analyse(data)",
+                hint="pass a path or a DataFrame of transactions")
+        cfg = _params.validate({**raw, **({"engine": engine} if engine else {}),
+                                "data": {**data_params, "path": str(data)}},
+                               base_dir=Path.cwd(), source="tiering.analyse(...)")
+        return _run(cfg, Path(tmp))
 
 
-def _run(cfg: _params.Params, *, display_path: str | None = None) -> Analysed:
+def _frame_error(exc: TieringError, path: Path) -> TieringError:
+    """``exc`` with the temporary file's name replaced by the DataFrame."""
+    def fix(text: str | None) -> str | None:
+        if text is None:
+            return None
+        return (text.replace(str(path), "the DataFrame").replace(path.name, "the DataFrame")
+                .replace("export the data again", "check the DataFrame"))
+
+    try:
+        return type(exc)(fix(exc.message), where=fix(exc.where) or "tiering.analyse(frame)",
+                         hint=fix(exc.hint))
+    except TypeError:  # an error type with other arguments: keep it as it is
+        return exc
+
+
+def _run(cfg: _params.Params, tmp: Path, *, display_path: str | None = None) -> Analysed:
+    import dataclasses
+
     from . import pipeline
 
-    analysis, loaded = pipeline.run(cfg)
+    rejected_path = tmp / "rejected_rows.csv"
+    analysis, loaded = pipeline.run(cfg, rejected_path=rejected_path)
+    if loaded.rejected is None:  # a streaming engine wrote them to the temporary file
+        frame = (pd.read_csv(rejected_path, dtype=str, keep_default_na=False)
+                 if rejected_path.is_file() else pd.DataFrame(columns=["row", "reason"]))
+        if "row" in frame:
+            frame["row"] = pd.to_numeric(frame["row"], errors="coerce").astype("Int64")
+        loaded = dataclasses.replace(loaded, rejected=frame, rejected_path=None)
     if display_path is not None:  # the temporary file is gone: name what it was
         for source in {id(analysis.source): analysis.source,
                        id(loaded.source): loaded.source}.values():

@@ -280,7 +280,7 @@ def run_batch(param_files: Sequence[str | Path], *, output: str | Path | None = 
     if progress == "stderr":
         progress = sys.stderr
     require(language in LANGUAGES, f"Unknown language {language!r} for the batch index",
-            where="--language", hint="use 'en' or 'zh'")
+            where="--language", hint=f"use one of {', '.join(LANGUAGES)}")
     jobs = jobs or min(4, os.cpu_count() or 1)
     require(jobs >= 1, f"--jobs must be 1 or more, got {jobs}", where="--jobs", hint="e.g. --jobs 4")
     root = Path(output if output is not None else "reports").resolve()

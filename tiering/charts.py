@@ -221,7 +221,7 @@ def setup_fonts() -> str | None:
 
 def _check_language(language: str) -> None:
     require(language in LANGUAGES, f"Unknown chart language {language!r}",
-            where="language", hint="use 'en' or 'zh'")
+            where="language", hint=f"use one of {', '.join(LANGUAGES)}")
 
 
 def _require_columns(df: pd.DataFrame, columns: Sequence[str], *, what: str) -> None:

@@ -25,7 +25,7 @@ class Locale:
     ``number_units`` / ``money_units``: ``(threshold, suffix, decimals)`` from the
     largest, used to shorten numbers on charts and compact money in text (万/亿 in
     Chinese, M/B and m in English). ``lowercase_in_sentence``: a display name such as
-    "Net spend" becomes "net spend" inside a sentence (not an acronym like "AOV").
+    "Net spend" becomes "net spend" inside a sentence (not "AOV", "L90D spend" or "Q4").
     """
 
     code: str
@@ -47,8 +47,7 @@ class Locale:
 
     def in_sentence(self, name: str) -> str:
         """``name`` as it reads inside a sentence ("Net spend" → "net spend"; "AOV" stays)."""
-        if self.lowercase_in_sentence and len(name) > 1 and name[:1].isupper() \
-                and not name[1:2].isupper():
+        if self.lowercase_in_sentence and name[:1].isupper() and name[1:2].islower():
             return name[0].lower() + name[1:]
         return name
 

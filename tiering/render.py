@@ -87,7 +87,7 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
     lang = language or meta.get("language") or "en"
     require(lang in LANGUAGES, f"Unknown report language {lang!r}",
             where="notebook_to_html(language=...) or notebook metadata tiering.language",
-            hint="use 'en' or 'zh'", error=RenderError)
+            hint=f"use one of {', '.join(LANGUAGES)}", error=RenderError)
 
     clean = _report_cells(node)
     context = _report_context(meta, lang, toc=_table_of_contents(clean))
