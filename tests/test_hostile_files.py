@@ -6,7 +6,6 @@ exit 2 on the command line, no traceback) or in a correct reading.
 
 from __future__ import annotations
 
-import struct
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,8 @@ from tiering import cli, pipeline
 from tiering.errors import DataError
 from tiering.io import load, read_table
 from tiering.params import validate
+
+from .test_bad_input import corpus
 
 HEADER = ["customer_id", "order_date", "amount"]
 
@@ -228,30 +229,7 @@ def test_a_huge_declared_dimension_is_ignored(tmp_path):
 # --------------------------------------------------------------------------- 5 encrypted
 
 
-def ole2(names: list[str]) -> bytes:
-    """A minimal OLE2 compound file (one FAT sector, one directory sector) whose
-    directory holds streams of these names: what Excel's password-protected .xlsx is."""
-    free, end, fat_sect = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
-    header = bytearray(512)
-    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-    struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
-    struct.pack_into("<IIIIIIIII", header, 40, 0, 1, 1, 0, 4096, end, 0, end, 0)
-    struct.pack_into("<I", header, 76, 0)  # DIFAT[0]: the FAT is sector 0
-    for i in range(1, 109):
-        struct.pack_into("<I", header, 76 + 4 * i, free)
-    fat = struct.pack("<II", fat_sect, end) + struct.pack("<I", free) * 126
-    entries = b""
-    for i, (name, kind) in enumerate([("Root Entry", 5)] + [(n, 2) for n in names]):
-        raw = name.encode("utf-16-le") + b"\x00\x00"
-        entry = bytearray(128)
-        entry[0:len(raw)] = raw
-        struct.pack_into("<HBB", entry, 64, len(raw), kind, 1)
-        sibling = i + 1 if 0 < i < len(names) else free
-        struct.pack_into("<III", entry, 68, free, sibling, 1 if i == 0 and names else free)
-        struct.pack_into("<IQ", entry, 116, end, 0)
-        entries += bytes(entry)
-    directory = entries + bytes(512 - len(entries))
-    return bytes(header) + fat + directory
+ole2 = corpus.ole2  # the corpus script's builder (tests/data/make_bad_corpus.py)
 
 
 def test_password_protected_workbook_says_it_is_encrypted(tmp_path):

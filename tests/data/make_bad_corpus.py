@@ -23,6 +23,7 @@ import datetime as dt
 import gzip
 import io
 import re
+import struct
 import sys
 import tempfile
 import zipfile
@@ -76,8 +77,11 @@ def _csv(text: str, encoding: str = "utf-8", newline: str = "\n") -> bytes:
     return text.replace("\n", newline).encode(encoding)
 
 
-def _xlsx(sheets: dict[str, list[list]]) -> bytes:
-    """A workbook with fixed timestamps, so that the bytes are reproducible."""
+def _xlsx(sheets: dict[str, list[list]], *, hidden=(), active=None, merge=None,
+          far=None) -> bytes:
+    """A workbook with fixed timestamps, so that the bytes are reproducible; optionally
+    hidden sheets, an active sheet, merged ranges ({sheet: [ref, ...]}) or a value in a
+    far cell ((sheet, ref, value))."""
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -88,12 +92,46 @@ def _xlsx(sheets: dict[str, list[list]]) -> bytes:
             for j, value in enumerate(row, start=1):
                 if value is not None:
                     ws.cell(row=i, column=j, value=value)
+        for ref in (merge or {}).get(name, ()):
+            ws.merge_cells(ref)
+        if name in hidden:
+            ws.sheet_state = "hidden"
+        if far and far[0] == name:
+            ws[far[1]] = far[2]
+    if active is not None:
+        wb.active = wb.sheetnames.index(active)
     fixed = dt.datetime(*FIXED_TIME)
     wb.properties.created = fixed
     wb.properties.creator = "make_bad_corpus"
     raw = io.BytesIO()
     wb.save(raw)
     return _fix_zip(raw.getvalue())
+
+
+def ole2(names: list[str]) -> bytes:
+    """A minimal OLE2 compound file (one FAT sector, one directory sector) whose
+    directory holds streams of these names: what Excel's password-protected .xlsx is."""
+    free, end, fat_sect = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+    header = bytearray(512)
+    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<IIIIIIIII", header, 40, 0, 1, 1, 0, 4096, end, 0, end, 0)
+    struct.pack_into("<I", header, 76, 0)  # DIFAT[0]: the FAT is sector 0
+    for i in range(1, 109):
+        struct.pack_into("<I", header, 76 + 4 * i, free)
+    fat = struct.pack("<II", fat_sect, end) + struct.pack("<I", free) * 126
+    entries = b""
+    for i, (name, kind) in enumerate([("Root Entry", 5)] + [(n, 2) for n in names]):
+        raw = name.encode("utf-16-le") + b"\x00\x00"
+        entry = bytearray(128)
+        entry[0:len(raw)] = raw
+        struct.pack_into("<HBB", entry, 64, len(raw), kind, 1)
+        sibling = i + 1 if 0 < i < len(names) else free
+        struct.pack_into("<III", entry, 68, free, sibling, 1 if i == 0 and names else free)
+        struct.pack_into("<IQ", entry, 116, end, 0)
+        entries += bytes(entry)
+    directory = entries + bytes(512 - len(entries))
+    return bytes(header) + fat + directory
 
 
 def _fix_zip(data: bytes) -> bytes:
@@ -191,65 +229,14 @@ def _files() -> dict[str, bytes | Callable[[Path], None]]:
     long_id = "ID" + "9" * 300
 
     # --- excel and file-level hardening (issue 16)
-    def book16(sheets, *, hidden=(), active=None, merge=None, far=None) -> bytes:
-        """A workbook with hidden sheets, an active sheet, merged ranges or a far cell."""
-        import openpyxl
-
-        wb = openpyxl.Workbook()
-        wb.remove(wb.active)
-        for name, rows in sheets.items():
-            ws = wb.create_sheet(name)
-            for i, row in enumerate(rows, start=1):
-                for j, value in enumerate(row, start=1):
-                    if value is not None:
-                        ws.cell(row=i, column=j, value=value)
-            for ref in (merge or {}).get(name, ()):
-                ws.merge_cells(ref)
-            if name in hidden:
-                ws.sheet_state = "hidden"
-            if far and far[0] == name:
-                ws[far[1]] = far[2]
-        if active is not None:
-            wb.active = wb.sheetnames.index(active)
-        wb.properties.created = dt.datetime(*FIXED_TIME)
-        wb.properties.creator = "make_bad_corpus"
-        raw = io.BytesIO()
-        wb.save(raw)
-        return _fix_zip(raw.getvalue())
-
-    def ole2_16(names) -> bytes:
-        """A minimal OLE2 compound file whose directory holds streams of these names
-        (an Excel workbook encrypted with a password is such a file)."""
-        import struct
-
-        free, end = 0xFFFFFFFF, 0xFFFFFFFE
-        header = bytearray(512)
-        header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-        struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
-        struct.pack_into("<IIIIIIIII", header, 40, 0, 1, 1, 0, 4096, end, 0, end, 0)
-        struct.pack_into("<I", header, 76, 0)
-        for i in range(1, 109):
-            struct.pack_into("<I", header, 76 + 4 * i, free)
-        fat = struct.pack("<II", 0xFFFFFFFD, end) + struct.pack("<I", free) * 126
-        entries = b""
-        for i, (name, kind) in enumerate([("Root Entry", 5)] + [(n, 2) for n in names]):
-            raw = name.encode("utf-16-le") + b"\x00\x00"
-            entry = bytearray(128)
-            entry[0:len(raw)] = raw
-            struct.pack_into("<HBB", entry, 64, len(raw), kind, 1)
-            struct.pack_into("<III", entry, 68, free, i + 1 if 0 < i < len(names) else free,
-                             1 if i == 0 else free)
-            struct.pack_into("<IQ", entry, 116, end, 0)
-            entries += bytes(entry)
-        return bytes(header) + fat + entries + bytes(512 - len(entries))
 
     head16 = ["customer_id", "order_date", "amount"]
     orders16 = [head16] + [[f"C{i}", f"2024-01-{i:02d}", 10 * i] for i in range(1, 7)]
     issue16 = {
-        "hidden_first_sheet.xlsx": book16(
+        "hidden_first_sheet.xlsx": _xlsx(
             {"Old": [head16, ["OLD1", "2023-01-05", 5], ["OLD2", "2023-01-06", 7]],
              "Orders": orders16}, hidden=["Old"], active="Orders"),
-        "merged_ids.xlsx": book16(
+        "merged_ids.xlsx": _xlsx(
             {"Orders": [["Sales 2024"], head16,
                         ["C1", "2024-01-05", 10], [None, "2024-01-06", 20],
                         [None, "2024-01-07", 30], ["C2", "2024-01-08", 40],
@@ -257,8 +244,8 @@ def _files() -> dict[str, bytes | Callable[[Path], None]]:
             merge={"Orders": ["A1:C1", "A3:A5", "A6:A7"]}),
         "serial_date_typo.csv": _csv(H + "C1,45296.5,10\nC2,45297.25,20\nC3,452960.5,30\n"
                                          "C4,4529600000.5,40\nC5,45298.75,50\n"),
-        "far_cell.xlsx": book16({"Orders": orders16}, far=("Orders", "XFD1048576", "x")),
-        "encrypted.xlsx": ole2_16(["EncryptionInfo", "EncryptedPackage"]),
+        "far_cell.xlsx": _xlsx({"Orders": orders16}, far=("Orders", "XFD1048576", "x")),
+        "encrypted.xlsx": ole2(["EncryptionInfo", "EncryptedPackage"]),
         "negative_net_revenue.csv": _csv(
             H + "C1,2024-01-05,100\nC1,2024-02-05,-300\nC2,2024-01-06,50\nC2,2024-03-06,-120\n"
                 "C3,2024-01-07,20\nC3,2024-04-07,10\nC4,2024-01-08,30\nC5,2024-01-09,-80\n"
