@@ -115,3 +115,24 @@ def test_an_error_about_a_frame_names_the_frame_not_a_temporary_file():
         tiering.analyse(_small_frame().iloc[:0], **QUICK)
     assert "dataframe.parquet" not in str(info.value) and "tiering-analyse-" not in str(info.value)
     assert "the DataFrame" in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_report_built_from_an_analysis_of_a_frame(tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    frame = pd.read_csv(DEMO_DATA, dtype={"customer_id": str})
+    result = tiering.analyse(frame, **{**demo_parameters(), "stats": {"n_boot": 200,
+                                                                      "holdout_months": 3}})
+    out = result.build_report(tmp_path / "frame", generated=__import__("datetime").date(2026, 12, 1))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["input"]["path"] == "pandas.DataFrame"
+    assert manifest["inputs"][0]["rows_read"] == len(frame)
+    assert (out / "tiers.csv").read_bytes() == gzip.decompress(GOLDEN_TIERS.read_bytes())
+    exe = shutil.which("pdftotext")
+    if exe:
+        text = subprocess.run([exe, str(out / "report.pdf"), "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert "pandas.DataFrame" in text and "Executive summary" in text

@@ -10,6 +10,7 @@ their own, with the loader's rules and the report's numbers.
     result.tiers            # one row per customer: features, scores, tier
     result.rejected         # every row not used, with its row number and reason
     result.write_tables("out/")   # tiers.csv & co., byte for byte as `tiering report`
+    result.build_report("reports/frame")   # the PDF and HTML report of this analysis
 
 ``data`` is a file path (any format the loader reads) or a pandas DataFrame of raw
 transactions, one row per order line; column roles are recognised from the headers as
@@ -67,6 +68,15 @@ class Analysed:
     def rejected(self) -> pd.DataFrame:
         """Every input row not used: ``row``, ``reason``, ``detail`` and the raw values."""
         return self.loaded.rejected
+
+    def build_report(self, output: str | Path, *, generated=None) -> Path:
+        """Build the report (PDF, HTML, tables, manifest) from this analysis into
+        ``output``, with the same rules as ``tiering report``: the folder must be new,
+        empty or a report folder tiering wrote. ``generated`` is the cover date (default
+        today). Returns the folder."""
+        from . import report
+
+        return report.build(self.params, output=output, generated=generated, analysed=self)
 
     def write_tables(self, folder: str | Path) -> list[str]:
         """Write the report's tables (``tiers.csv``, ``tier_summary.csv``, ...,

@@ -231,13 +231,16 @@ def normalise_notebook(nb) -> None:
 
 
 def build(params: Params, *, output: str | Path | None = None, generated: dt.date | None = None,
-          notebook: str | Path | None = None, params_path: str | Path | None = None) -> Path:
+          notebook: str | Path | None = None, params_path: str | Path | None = None,
+          analysed=None) -> Path:
     """Build the report folder for ``params``. Returns the folder.
 
     ``output`` overrides ``output.dir``; ``generated`` is the date on the cover
     (default: today, or ``SOURCE_DATE_EPOCH`` when set); ``notebook`` replaces the
     report notebook (it must declare the same parameters); ``params_path`` is the
-    parameter file, recorded with its SHA-256 in the manifest.
+    parameter file, recorded with its SHA-256 in the manifest; ``analysed`` (what
+    :func:`tiering.analyse` returned for these ``params``) is reported as it is instead
+    of running the analysis again.
     """
     import nbformat
 
@@ -278,7 +281,10 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
         timings: dict = {}
         started = time.perf_counter()
         try:
-            analysis, loaded = pipeline.run(params, rejected_path=work / "rejected_rows.csv")
+            if analysed is None:
+                analysis, loaded = pipeline.run(params, rejected_path=work / "rejected_rows.csv")
+            else:  # an analysis made in Python (tiering.analyse): reported as it is
+                analysis, loaded = analysed.analysis, analysed.loaded
             timings.update(analysis.timings)
             t0 = time.perf_counter()
             outputs.write_tables(analysis, loaded, work)
@@ -600,7 +606,10 @@ def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, l
     src = loaded.source
     outputs = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
-    inputs = [{**_file_entry("data", src["path"]), "rows_read": src["rows_read"],
+    data_entry = (_file_entry("data", src["path"]) if Path(str(src["path"])).is_file() else
+                  {"role": "data", "path": str(src["path"]), "sha256": src.get("sha256"),
+                   "bytes": src.get("bytes")})  # a DataFrame given to tiering.analyse
+    inputs = [{**data_entry, "rows_read": src["rows_read"],
                "rows_used": src["rows_used"], "rows_rejected": src["rows_rejected"]}]
     if params_path is not None:
         inputs.append(_file_entry("parameters", Path(params_path).resolve()))
