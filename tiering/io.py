@@ -46,6 +46,7 @@ import pandas as pd
 
 from .errors import DataError, closest
 from .params import DataSource
+from .sniff import utf16_without_bom
 
 # --------------------------------------------------------------------------- roles
 
@@ -223,14 +224,9 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-8-sig"
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
-    head = sample[:4096]
-    if b"\x00" in head:  # UTF-16 without a BOM: ASCII characters have a zero byte
-        half = max(len(head) // 2, 1)
-        even, odd = head[0::2].count(0), head[1::2].count(0)
-        if odd >= 0.2 * half and even <= 0.02 * half:
-            return "utf-16-le"
-        if even >= 0.2 * half and odd <= 0.02 * half:
-            return "utf-16-be"
+    utf16 = utf16_without_bom(sample)
+    if utf16 is not None:
+        return utf16
     trimmed = sample[:-4] if len(sample) >= HEAD_BYTES else sample  # may end mid-character
     for enc in ("utf-8", "gb18030"):
         try:

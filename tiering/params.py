@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ParamsError, closest
 from .locale import LANGUAGES
+from .sniff import utf16_without_bom
 
 MAX_PARAMS_BYTES = 256 * 1024
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state
@@ -773,14 +774,8 @@ def _decode(data: bytes, path: Path) -> str:
     character or punctuation. Anything else is refused, naming the encoding it seems
     to be in."""
     encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
-    if encoding is None and b"\x00" in data[:4096]:
-        head = data[:4096]  # ASCII characters of UTF-16 text have a zero byte
-        half = max(len(head) // 2, 1)
-        even, odd = head[0::2].count(0), head[1::2].count(0)
-        if odd >= 0.2 * half and even <= 0.02 * half:
-            encoding = "utf-16-le"
-        elif even >= 0.2 * half and odd <= 0.02 * half:
-            encoding = "utf-16-be"
+    if encoding is None:
+        encoding = utf16_without_bom(data)
     if encoding is not None:
         try:
             return data.decode(encoding).lstrip("\ufeff")

@@ -435,11 +435,8 @@ def _output_lock(final: Path) -> Iterator[None]:
 
 
 def _siblings(final: Path, marker: str) -> list[Path]:
-    prefix = f".{final.name}.{marker}-"
-    try:
-        return sorted(p for p in final.parent.iterdir() if p.name.startswith(prefix))
-    except FileNotFoundError:
-        return []
+    """``.<name>.<marker>-*`` beside ``final`` (working folders, set-aside reports)."""
+    return _siblings_named(final, f".{final.name}.{marker}-")
 
 
 def _recover_and_clean(final: Path) -> None:
@@ -560,6 +557,7 @@ def _swap(work: Path, final: Path) -> None:
 
 
 def _siblings_named(final: Path, prefix: str) -> list[Path]:
+    """The entries beside ``final`` whose names start with ``prefix``."""
     try:
         return sorted(p for p in final.parent.iterdir() if p.name.startswith(prefix))
     except FileNotFoundError:

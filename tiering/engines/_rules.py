@@ -4,8 +4,8 @@
 there. The engines apply the same rules in SQL (DuckDB, Spark) for the common shapes
 of values and hand every other value to ``tiering.io``'s own parsers (vectorised
 Python functions), so that a value gets the same result on every engine. This module
-holds the pieces both need: copies of the loader's patterns (``tests/test_engines.py``
-checks they still equal ``tiering.io``'s), the reason order, and the Python fallbacks.
+holds the pieces both need: the loader's patterns (imported from ``tiering.io``), the
+reason order, and the Python fallbacks.
 """
 
 from __future__ import annotations
@@ -15,30 +15,31 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from .. import io as _io
+# The loader's patterns and codes, under the names the engines use (the engines' SQL is
+# built from them: one definition, in tiering.io).
+from ..io import _CURRENCY as CURRENCY
+from ..io import _DAY_MONTH as DAY_MONTH
+from ..io import _NULL_IDS as NULL_IDS
+from ..io import _PARTIAL_DATE as PARTIAL_DATE
+from ..io import _ROUNDED_ID as ROUNDED_ID
+from ..io import (KIND_DAY_ONLY, KIND_MONTH_ONLY, KIND_OTHER, KIND_SLASH, MAX_AMOUNT,
+                  MAX_ID_LENGTH, SHAPE_AMBIGUOUS, SHAPE_DECIMAL, SHAPE_THOUSANDS)
+from ..io import _COMMA_DECIMAL as COMMA_DECIMAL
+from ..io import _DOT_DECIMAL as DOT_DECIMAL
+from ..io import _DOT_GROUP as DOT_GROUP
+from ..io import _DOT_GROUPS_MANY as DOT_GROUPS_MANY
+from ..io import _EURO_NUMBER as EURO_NUMBER
+from ..io import _NS_MAX as NS_MAX
+from ..io import _NS_MIN as NS_MIN
+from ..io import _US_GROUPS as US_GROUPS
+from ..io import _US_NUMBER as US_NUMBER
+
 # The order in which the loader assigns reasons: the first that applies wins.
 REASON_ORDER = ("excluded_value", "missing_customer_id", "bad_customer_id", "rounded_customer_id",
                 "partial_date", "bad_date", "implausible_date", "future_date", "bad_amount",
                 "implausible_amount", "zero_amount", "after_as_of", "before_window",
                 "duplicate_row")
-
-# Copies of tiering.io's patterns (checked against it by the tests).
-NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>",
-            "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#spill!", "#calc!",
-            "#getting_data")
-ROUNDED_ID = r"^[0-9](?:\.[0-9]+)?[eE]\+[0-9]+$|^[0-9]\.[0-9]+[eE][0-9]+$"
-MAX_ID_LENGTH = 200
-MAX_AMOUNT = 1e13
-CURRENCY = r"[\s\u00a0¥￥$€£]|RMB|CNY|USD|EUR|GBP|元"
-EURO_NUMBER = r"^-?\d{1,3}(\.\d{3})+,\d{1,2}$|^-?\d+,\d{1,2}$"
-US_NUMBER = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$|^-?\d*\.\d{1,2}$"
-DOT_GROUP = r"^-?[1-9]\d{0,2}\.\d{3}$"
-DOT_GROUPS_MANY = r"^-?\d{1,3}(\.\d{3}){2,}$"
-DOT_DECIMAL = r"^-?\d*\.\d+$"
-COMMA_DECIMAL = r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
-US_GROUPS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
-DAY_MONTH = (r"^(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|"
-             r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})(?: [0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?)?$")
-PARTIAL_DATE = r"^[0-9]{4}(?:[-/.][0-9]{1,2})?$"
 
 # What Python's str.strip() removes: ASCII whitespace (with the file/group/record/unit
 # separators, which str.isspace() counts) and the Unicode spaces.
@@ -46,19 +47,11 @@ WS_ASCII = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 WS_ALL = WS_ASCII + "\x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200b)) \
     + "\u2028\u2029\u202f\u205f\u3000"
 
-# datetime64[ns] can hold these (tiering.io._NS_MIN/_NS_MAX); dates outside are bad_date.
-NS_MIN = pd.Timestamp.min.ceil("s")
-NS_MAX = pd.Timestamp.max.floor("s")
-# tiering.io: what a value says about a column (amount_shapes, date_kinds bits)
-SHAPE_THOUSANDS, SHAPE_DECIMAL, SHAPE_AMBIGUOUS = 1, 2, 3
-KIND_DAY_ONLY, KIND_MONTH_ONLY, KIND_SLASH, KIND_OTHER = 1, 2, 4, 8
 
 
 def today() -> dt.date:
     """The loader's date (:func:`tiering.io.today`): every engine reads the same day."""
-    from .. import io
-
-    return io.today()
+    return _io.today()
 
 
 def future_limit(today_: dt.date | None = None) -> pd.Timestamp:
@@ -71,11 +64,12 @@ def future_limit(today_: dt.date | None = None) -> pd.Timestamp:
 # They call tiering.io's own parsers, so rare shapes get exactly the loader's result.
 
 
-def ids(values: list[str | None]) -> list[str | None]:
-    from tiering.io import normalise_ids
+def _series(values: list[str | None]) -> pd.Series:
+    return pd.Series(["" if v is None else v for v in values], dtype=object)
 
-    s = pd.Series(["" if v is None else v for v in values], dtype=object)
-    return normalise_ids(s).tolist()
+
+def ids(values: list[str | None]) -> list[str | None]:
+    return _io.normalise_ids(_series(values)).tolist()
 
 
 def amounts(values: list[str | None], *, decimal: str | None = None, thousands: bool = False
@@ -83,45 +77,33 @@ def amounts(values: list[str | None], *, decimal: str | None = None, thousands: 
     """``parse_amounts`` on a batch, with the column-wide reading forced (the loader
     decides it on the whole column, a batch only sees part of it): ``decimal``
     (``data.decimal``) and whether ``250.000`` is 250000 (``thousands``)."""
-    from tiering.io import parse_amounts
-
-    s = pd.Series(["" if v is None else v for v in values], dtype=object)
-    return parse_amounts(s, decimal=decimal, thousands=thousands).to_numpy(dtype="float64")
+    return _io.parse_amounts(_series(values), decimal=decimal,
+                             thousands=thousands).to_numpy(dtype="float64")
 
 
 def amount_shapes(values: list[str | None]) -> list[int]:
     """Per value, what it says about the column's decimal mark (``tiering.io.amount_shapes``):
     ``SHAPE_THOUSANDS`` (``1.500.000``, ``1.234,50``), ``SHAPE_DECIMAL`` (``12.50``),
     ``SHAPE_AMBIGUOUS`` (``250.000``) or 0."""
-    from tiering.io import amount_shapes as shapes
-
-    return shapes(pd.Series(["" if v is None else v for v in values], dtype=object)).tolist()
+    return _io.amount_shapes(_series(values)).tolist()
 
 
 def dates(values: list[str | None], *, dayfirst: bool) -> pd.Series:
     """The loader's date parsing on a batch (microseconds, so that years before 1677
     survive to be ``implausible_date``), with the column-wide day/month order forced."""
-    from tiering import io as _io
-
-    s = pd.Series(["" if v is None else v for v in values], dtype=object)
-    return _io._parse_dates_us(s, dayfirst=bool(dayfirst)).reset_index(drop=True)
+    return _io._parse_dates_us(_series(values), dayfirst=bool(dayfirst)).reset_index(drop=True)
 
 
 def date_kinds(values: list[str | None]) -> np.ndarray:
     """Per value, the bits of ``tiering.io.date_kinds``: ``KIND_DAY_ONLY``
     (``13/01/2024``), ``KIND_MONTH_ONLY`` (``01/13/2024``), ``KIND_SLASH`` /
     ``KIND_OTHER`` (any day-and-month value, by its separator)."""
-    from tiering.io import date_kinds as kinds
-
-    return kinds(pd.Series(["" if v is None else v for v in values], dtype=object))
+    return _io.date_kinds(_series(values))
 
 
 def partial_dates(values: list[str | None]) -> np.ndarray:
     """Per value: a year, or a year and month, alone (``partial_date``)."""
-    from tiering.io import partial_dates as partial
-
-    s = pd.Series(["" if v is None else v for v in values], dtype=object)
-    return partial(s).to_numpy(dtype=bool)
+    return _io.partial_dates(_series(values)).to_numpy(dtype=bool)
 
 
 def strip(values: pd.Series) -> pd.Series:
@@ -145,7 +127,6 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
     ``dayfirst``, ``decimal`` and ``thousands`` (the amount roles whose ``250.000`` is
     250000): the column-wide reading, decided by the caller; ``typed``: amount roles of
     numeric Parquet columns (text with a decimal point, whatever ``decimal`` says)."""
-    from tiering.io import normalise_ids
 
     n = len(raw)
     reason = pd.Series([None] * n, dtype=object)
@@ -167,7 +148,7 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
         hit = text[col].str.strip().isin([str(v) for v in values])
         mark(hit, "excluded_value", col + " = " + text[col])
     raw_cust = text[mapping["customer_id"]]
-    cust = normalise_ids(raw_cust)
+    cust = _io.normalise_ids(raw_cust)
     stripped = raw_cust.str.strip()
     mark(cust == "", "missing_customer_id",
          ("value: " + stripped.str.slice(0, 40)).where(stripped != "", ""))
@@ -216,7 +197,7 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
     mark(amount == 0, "zero_amount")
 
     if "order_id" in mapping:
-        order = normalise_ids(text[mapping["order_id"]])
+        order = _io.normalise_ids(text[mapping["order_id"]])
     else:
         order = pd.Series([""] * n, dtype=object)
     has_order = order != ""
