@@ -532,8 +532,9 @@ def _swap(work: Path, final: Path) -> None:
     if final.exists() or final.is_symlink():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)
-        found = [] if not old.is_symlink() and old.is_dir() and not any(old.iterdir()) \
-            else owned.report_strangers(old) if old.is_dir() and not old.is_symlink() else None
+        found = None  # not a folder at all
+        if old.is_dir() and not old.is_symlink():
+            found = owned.report_strangers(old) if any(old.iterdir()) else []
         if found != []:
             os.replace(old, final)
             raise TieringError(
