@@ -24,6 +24,8 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
+from . import interrupt
+
 FEATURE_COLUMNS = ("customer_id", "first_purchase", "last_purchase", "recency_days", "frequency",
                    "monetary", "gross_revenue", "returns_value", "aov", "tenure_days")
 
@@ -56,7 +58,7 @@ def customer_features(transactions: pd.DataFrame, *, as_of: dt.date,
     GROUP BY customer_id
     ORDER BY customer_id
     """
-    con = duckdb.connect()
+    con = interrupt.track(duckdb.connect())
     try:
         con.register("tx", transactions)
         out = con.execute(sql).df()

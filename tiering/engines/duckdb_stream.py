@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, TieringError, closest
+from .. import interrupt
 from . import _rules as R
 
 HEAD_BYTES = 256 * 1024
@@ -423,7 +424,7 @@ def _use_copy(lay: Layout, path: Path, *, skip: int | None = None) -> None:
 def _inspect_parquet(path: Path, src, info: dict) -> Layout:
     import duckdb
 
-    con = duckdb.connect()
+    con = interrupt.track(duckdb.connect())
     try:
         rel = con.sql(f"SELECT * FROM read_parquet({lit(str(path))})")
         names, types = list(rel.columns), [str(t) for t in rel.types]
@@ -1080,7 +1081,7 @@ def connect(spec, workdir: Path):
               "preserve_insertion_order": False}
     if spec.threads:
         config["threads"] = spec.threads
-    con = duckdb.connect(config=config)
+    con = interrupt.track(duckdb.connect(config=config))
     con.execute("SET enable_progress_bar = false")
     return con
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import TieringError
+from .. import interrupt
 from . import _rules as R
 
 
@@ -280,7 +281,7 @@ def _duck_round(values, digits: int = 6):
     import duckdb
 
     df = pd.DataFrame({"x": pd.Series(values, dtype="float64")})
-    con = duckdb.connect()
+    con = interrupt.track(duckdb.connect())
     try:
         con.register("v", df)
         return con.sql(f"SELECT round(x, {digits}) AS x FROM v").df()["x"].to_numpy()
