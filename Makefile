@@ -61,7 +61,7 @@ benchmark: setup ## time the feature step and whole reports (see BENCHMARKS.md)
 	$(PY) benchmarks/run.py
 
 clean: ## remove the reports tiering wrote in reports/ (nothing else there) and caches (keeps .venv)
-	@if [ -x $(PY) ]; then $(PY) -m tiering.owned clean reports; \
+	@if [ -x $(PY) ]; then $(PY) -m tiering.build.owned clean reports; \
 	else echo "no $(PY): reports/ left as it is (run make setup first)"; fi
 	rm -rf .pytest_cache .hypothesis .tiering-cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/after_aggregation.py [--customers 1000000 5000000]
 
 For each size, a fresh process builds synthetic customer features (the columns of
-``tiering.features.customer_features``, heavy-tailed like real spend, seeded) and times
-``tiering.methods.fit`` (abc, rfm), ``tiering.pipeline.tier_summary``,
-``tiering.stats.compare_tiers`` (the parameter file's defaults) and the report's charts
+``tiering.data.features.customer_features``, heavy-tailed like real spend, seeded) and times
+``tiering.analysis.methods.fit`` (abc, rfm), ``tiering.analysis.pipeline.tier_summary``,
+``tiering.analysis.stats.compare_tiers`` (the parameter file's defaults) and the report's charts
 (drawn and encoded as in the report, with the size of the HTML they make). Prints a
 Markdown table; nothing is asserted.
 """
@@ -48,7 +48,9 @@ def step(name, fn):
     out["steps"][name] = {"s": round(time.perf_counter() - t, 2),
                           "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     return value
-from tiering import methods, pipeline, stats, charts, params
+from tiering.analysis import methods, pipeline, stats
+from tiering.present import charts
+from tiering import params
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

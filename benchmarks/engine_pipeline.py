@@ -1,11 +1,11 @@
-"""The analysis of ``tiering.pipeline.run`` with the streaming engine in place of the
+"""The analysis of ``tiering.analysis.pipeline.run`` with the streaming engine in place of the
 pandas path, step by step (pipeline.run does the same since the engine was wired).
 
     .venv/bin/python benchmarks/engine_pipeline.py params.yaml [--engine duckdb]
 
 ``run_with_engine`` is the wiring proposed for ``pipeline.run`` (see BENCHMARKS.md):
-features, quality and facts from :func:`tiering.engines.compute_features`, the
-monthly revenue per tier from :func:`tiering.engines.monthly_by_tier`, everything else
+features, quality and facts from :func:`tiering.data.engines.compute_features`, the
+monthly revenue per tier from :func:`tiering.data.engines.monthly_by_tier`, everything else
 unchanged. Prints the seconds per step and the peak memory as JSON.
 """
 
@@ -24,8 +24,10 @@ def run_with_engine(params, *, spec, rejected_path=None) -> tuple[dict, object]:
     """``pipeline.run``'s steps on the engine path; returns (timings, parts)."""
     import pandas as pd
 
-    from tiering import engines, methods, pipeline, stats, strategy
+    from tiering.data import engines
 
+
+    from tiering.analysis import methods, pipeline, stats, strategy
     timings: dict[str, float] = {}
 
     def timed(name, fn):
@@ -58,7 +60,7 @@ def run_with_engine(params, *, spec, rejected_path=None) -> tuple[dict, object]:
 
 def main() -> None:
     from tiering import params as P
-    from tiering.engines import EngineSpec
+    from tiering.data.engines import EngineSpec
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("params", type=Path)

@@ -9,7 +9,7 @@ kept in ``--data``, default ``$TIERING_BENCH_DIR`` or ``/tmp/tiering-bench``, ou
 repository). Each measurement runs in a fresh process, which reports its wall time,
 CPU time and peak resident memory (``getrusage``):
 
-- ``tiering duckdb``: ``tiering.engines.compute_features`` with the streaming DuckDB
+- ``tiering duckdb``: ``tiering.data.engines.compute_features`` with the streaming DuckDB
   engine (every loader rule, the rejected rows written to CSV, duplicates counted),
   and ``tiering duckdb lean``: the same without the rejected-rows file and the
   duplicate count (the features and quality counts alone);
@@ -24,7 +24,7 @@ CPU time and peak resident memory (``getrusage``):
 - ``pandas groupby``: ``read_csv``/``read_parquet`` then ``groupby().agg()``;
 - ``lifetimes``: ``lifetimes.utils.summary_data_from_transaction_data`` (installed for
   the benchmark only; skipped above ``--lifetimes-max-rows``);
-- ``tiering pandas path``: ``tiering.io.load`` + ``tiering.features.customer_features``
+- ``tiering pandas path``: ``tiering.data.io.load`` + ``tiering.data.features.customer_features``
   (the reference path; skipped above ``--pandas-max-rows``).
 
 With ``--report`` (default), the whole report (``tiering report``, HTML + PDF) is timed
@@ -71,7 +71,7 @@ def source():
 
 
 def duckdb_spec(**kw):
-    from tiering.engines import EngineSpec
+    from tiering.data.engines import EngineSpec
     return EngineSpec(engine="duckdb", threads=cfg["threads"], memory_limit=cfg["memory_limit"],
                       temp_directory=cfg["tmp"], **kw)
 
@@ -79,7 +79,7 @@ def duckdb_spec(**kw):
 t0, c0 = time.perf_counter(), time.process_time()
 info = {}
 if kind.startswith("tiering duckdb"):
-    from tiering.engines import compute_features
+    from tiering.data.engines import compute_features
     lean = kind.endswith("lean")
     src = source()
     spec = duckdb_spec(duplicates="skip" if lean else "count")
@@ -89,7 +89,7 @@ if kind.startswith("tiering duckdb"):
             "rejected": res.source["rows_rejected"], "timings": res.timings}
 elif kind == "duckdb rules floor":
     from pathlib import Path
-    from tiering.engines import _rules, duckdb_stream as D
+    from tiering.data.engines import _rules, duckdb_stream as D
     src = source()
     spec = duckdb_spec()
     lay = D.inspect(src, Path(cfg["tmp"]))
@@ -104,8 +104,8 @@ elif kind == "duckdb rules floor":
     con.close()
     info = {"customers": len(df)}
 elif kind == "tiering pandas path":
-    from tiering.features import customer_features
-    from tiering.io import load
+    from tiering.data.features import customer_features
+    from tiering.data.io import load
     src = source()
     loaded = load(src)
     f = customer_features(loaded.transactions, as_of=loaded.as_of, attributes=loaded.attributes)

@@ -1,4 +1,4 @@
-"""Tests of tiering.actions: the action-list workbook and CSV (one sheet per tier,
+"""Tests of tiering.analysis.actions: the action-list workbook and CSV (one sheet per tier,
 formula-injection safety, sheet names, order, reproducible bytes)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tiering.actions import (
+from tiering.analysis.actions import (
     BUDGET_NAME,
     CSV_COLUMNS,
     CSV_NAME,
@@ -25,7 +25,7 @@ from tiering.actions import (
     write_strategy_tables,
 )
 from tiering.errors import TieringError
-from tiering.strategy import recommend
+from tiering.analysis.strategy import recommend
 
 from .conftest import DEMO_DATA
 
@@ -236,7 +236,7 @@ def test_inputs_are_checked(tmp_path):
 def test_demo_run_writes_a_safe_workbook(tmp_path):
     """The demo data through the pipeline, with one customer renamed to a formula."""
     from tiering import params as P
-    from tiering import pipeline
+    from tiering.analysis import pipeline
 
     text = DEMO_DATA.read_text(encoding="utf-8").splitlines()
     header = text[0].split(",")

@@ -1,7 +1,7 @@
 """Bad and hostile input: the corpus of ``tests/data/bad/`` (made by
 ``tests/data/make_bad_corpus.py``), each case a clear error or a correct analysis.
 
-Every case runs through ``tiering.pipeline.run`` (parameters → load → features →
+Every case runs through ``tiering.analysis.pipeline.run`` (parameters → load → features →
 tiers → statistics, no rendering); a representative subset also through the command
 line, and three whole reports (``slow``) check the HTML, the PDF and the tables for
 markup, formula injection and Chinese.
@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import cli, params, report
-from tiering.i18n import t
-from tiering.io import MAX_AMOUNT, REASONS
+from tiering import cli, params
+
+from tiering.build import report
+from tiering.present.i18n import t
+from tiering.data.io import MAX_AMOUNT, REASONS
 
 from .conftest import ROOT, need_tool
 
@@ -443,7 +445,7 @@ def test_docs_table_is_current(outcomes):
 def test_every_reason_has_report_text_in_both_languages():
     import yaml
 
-    catalogue = yaml.safe_load((ROOT / "tiering" / "i18n" / "reasons.yaml").read_text(encoding="utf-8"))
+    catalogue = yaml.safe_load((ROOT / "tiering" / "text" / "reasons.yaml").read_text(encoding="utf-8"))
     assert list(catalogue) == [f"reason_{code}" for code in REASONS]
     for code in REASONS:
         en, zh = t(f"reasons.reason_{code}", "en"), t(f"reasons.reason_{code}", "zh")
@@ -452,7 +454,7 @@ def test_every_reason_has_report_text_in_both_languages():
 
 
 def test_data_section_names_every_reason(outcomes):
-    from tiering import narrative
+    from tiering.present import narrative
 
     out = report_of(outcomes, "emoji_long")  # rejects rows as bad_customer_id
     html = narrative.section_data(out.analysis)
@@ -604,7 +606,7 @@ def formula_report(corpus_dir, tmp_path_factory) -> Path:
 def test_formula_injection_neutralised_in_spreadsheets(formula_report, corpus_dir, tmp_path):
     """Names starting with = + - @ are plain text in the action-list workbook and CSV
     (and the Chinese report renders them as text)."""
-    from tiering import actions, strategy
+    from tiering.analysis import actions, strategy
 
     out = formula_report
     html = (out / "report.html").read_text(encoding="utf-8")

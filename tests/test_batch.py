@@ -10,8 +10,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from tiering import batch, cli, report
+from tiering import batch, cli
 
+
+from tiering.build import report
 from .test_report import write_tiny_client
 
 

@@ -1,4 +1,4 @@
-"""Tests of tiering.charts on small seeded synthetic data (3 and 5 tiers)."""
+"""Tests of tiering.present.charts on small seeded synthetic data (3 and 5 tiers)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from tiering import charts  # noqa: E402
+from tiering.present import charts  # noqa: E402
 from tiering.errors import DataError, TieringError  # noqa: E402
 from tiering.style import tier_palette  # noqa: E402
 

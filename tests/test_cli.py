@@ -152,7 +152,7 @@ def test_an_interrupted_command_leaves_logging_as_it_was(tmp_path, monkeypatch, 
     one order and passed in another)."""
     import logging
 
-    from tiering import report as _report
+    from tiering.build import report as _report
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -15,8 +15,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tiering.engines import EngineSpec, clean_transactions, compute_features
-from tiering.engines import duckdb_stream as D
+from tiering.data.engines import EngineSpec, clean_transactions, compute_features
+from tiering.data.engines import duckdb_stream as D
 from tiering.params import validate
 
 N = 1_500_000

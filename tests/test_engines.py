@@ -1,5 +1,5 @@
 """Engines: the streaming DuckDB engine and the Spark engine give what the pandas path
-(``tiering.io.load`` + ``tiering.features.customer_features``) gives: the same
+(``tiering.data.io.load`` + ``tiering.data.features.customer_features``) gives: the same
 customer features, the same rejected rows with the same reasons, the same facts.
 Also the feature cache and the engine parameters."""
 
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering.engines import EngineSpec, FeatureResult, choose_engine, compute_features
-from tiering.engines import _rules as R
+from tiering.data.engines import EngineSpec, FeatureResult, choose_engine, compute_features
+from tiering.data.engines import _rules as R
 from tiering.errors import DataError
 from tiering.params import DataSource, validate
 
@@ -300,7 +300,7 @@ def test_online_retail_same_as_pandas(tmp_path):
 
 def test_rule_copies_match_the_loader():
     """The engines' copies of the loader's patterns are the loader's patterns."""
-    from tiering import io
+    from tiering.data import io
 
     assert R.NULL_IDS == io._NULL_IDS
     assert R.ROUNDED_ID == io._ROUNDED_ID
@@ -315,7 +315,7 @@ def test_rule_copies_match_the_loader():
 def test_reader_convention_copies_match_the_loader():
     """The engines' copies of the loader's column-convention patterns and codes (dots in
     amounts, day/month order, partial dates) are the loader's."""
-    from tiering import io
+    from tiering.data import io
 
     assert (R.DOT_GROUP, R.DOT_GROUPS_MANY, R.DOT_DECIMAL) == (
         io._DOT_GROUP, io._DOT_GROUPS_MANY, io._DOT_DECIMAL)
@@ -332,8 +332,8 @@ def test_fast_paths_agree_with_the_loader_on_random_values(tmp_path):
     """Values of the shapes the SQL reads itself get the loader's result (seeded)."""
     import duckdb
 
-    from tiering.engines import duckdb_stream as D
-    from tiering.io import parse_amounts, parse_dates
+    from tiering.data.engines import duckdb_stream as D
+    from tiering.data.io import parse_amounts, parse_dates
 
     rng = np.random.default_rng(8)
     amounts = [f"{v:.{d}f}" for v, d in zip(rng.lognormal(3, 2, 3000) * rng.choice([-1, 1], 3000),
@@ -358,7 +358,7 @@ def test_fast_paths_agree_with_the_loader_on_random_values(tmp_path):
 
 
 def test_auto_engine_by_size_and_format(tmp_path, monkeypatch):
-    import tiering.engines.base as E  # where choose_engine reads it
+    import tiering.data.engines.base as E  # where choose_engine reads it
 
     small = tmp_path / "s.csv"
     small.write_text("customer_id,order_date,amount\nC1,2024-01-01,5\n", encoding="utf-8")
@@ -380,7 +380,7 @@ def test_engine_spec_validates():
 
 
 def test_cache_hit_skips_the_aggregation_and_gives_the_same(messy, tmp_path, monkeypatch):
-    from tiering.engines import duckdb_stream
+    from tiering.data.engines import duckdb_stream
 
     spec = EngineSpec(engine="duckdb", cache_dir=tmp_path / "cache", threads=2)
     src = source(messy, attributes=["Region"])
@@ -422,9 +422,9 @@ def test_cache_is_invalid_when_a_date_crosses_the_future_limit(tmp_path):
 
 
 def test_monthly_by_tier_matches_the_pipeline(tmp_path):
-    from tiering import pipeline
-    from tiering.engines import monthly_by_tier
-    from tiering.io import load
+    from tiering.analysis import pipeline
+    from tiering.data.engines import monthly_by_tier
+    from tiering.data.io import load
 
     src = validate({"data": {"path": str(DEMO), "cancellations": {"order_id_prefixes": ["R"]}}}).data
     res = run(src, "duckdb", tmp_path)
@@ -441,7 +441,7 @@ def test_monthly_by_tier_matches_the_pipeline(tmp_path):
 
 
 def _spark_ok() -> tuple[bool, str]:
-    from tiering.engines.spark import available
+    from tiering.data.engines.spark import available
 
     return available()
 
@@ -464,8 +464,8 @@ def test_spark_same_as_duckdb_and_pandas(messy, tmp_path):
 
 
 def test_clean_transactions_are_the_loaders(messy, tmp_path):
-    from tiering.engines import clean_transactions
-    from tiering.io import load
+    from tiering.data.engines import clean_transactions
+    from tiering.data.io import load
 
     src = source(messy, attributes=["Region"], cancellations={"order_id_prefixes": ["R"]})
     res = run(src, "duckdb", tmp_path)

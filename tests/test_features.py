@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from tiering.features import FEATURE_COLUMNS, customer_features
+from tiering.data.features import FEATURE_COLUMNS, customer_features
 
 AS_OF = dt.date(2024, 4, 1)
 

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from tiering import params, report
+from tiering import params
 
+
+from tiering.build import report
 from .conftest import ROOT, need_tool
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

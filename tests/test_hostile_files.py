@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tiering import cli, pipeline
+from tiering import cli
+
+from tiering.analysis import pipeline
 from tiering.errors import DataError
-from tiering.io import load, read_table
+from tiering.data.io import load, read_table
 from tiering.params import validate
 
 from .test_bad_input import corpus
@@ -285,7 +287,7 @@ def test_header_line_over_256_kb_is_read(tmp_path, before, after):
 
 
 def test_header_line_over_256_kb_on_the_duckdb_engine(tmp_path):
-    from tiering.engines import EngineSpec, compute_features
+    from tiering.data.engines import EngineSpec, compute_features
 
     path = wide_csv(tmp_path / "wide.csv", before=0, after=1500)
     res = compute_features(source(path), spec=EngineSpec(engine="duckdb", threads=1),

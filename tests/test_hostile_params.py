@@ -19,11 +19,15 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tiering import actions, cli, outputs, params, pipeline
+from tiering.analysis import actions, pipeline
+
+from tiering import cli, params
+
+from tiering.build import outputs
 from tiering.errors import ParamsError
-from tiering.features import FEATURE_COLUMNS
+from tiering.data.features import FEATURE_COLUMNS
 from tiering.safecsv import write_csv
-from tiering.strategy import recommend
+from tiering.analysis.strategy import recommend
 
 from .conftest import DEMO_DATA
 from .test_actions import tiers_table
@@ -295,8 +299,10 @@ def test_mathtext_labels_are_drawn_literally(labelled, tmp_path):
     from matplotlib.figure import Figure
     from matplotlib.text import Text
 
-    from tiering import charts, migration, validation
+    from tiering.present import charts
 
+
+    from tiering.analysis import migration, holdout as validation
     _, a, _ = labelled
     figures = [charts.tier_overview(a.tier_summary, language="en"),
                charts.pareto_curve(a.tiers, language="en"),

@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-from tiering import cli, interrupt, render
+from tiering import cli, interrupt
+
+from tiering.build import render
 from .conftest import ROOT, fake_previous_report
 from .test_report import write_tiny_client
 

@@ -1,4 +1,4 @@
-"""Tests of tiering.io: formats, encodings, headers, parsing, accounting, returns, errors.
+"""Tests of tiering.data.io: formats, encodings, headers, parsing, accounting, returns, errors.
 
 Every fixture is generated in ``tmp_path``. Every load goes through ``load_ok``, which
 checks the accounting rules (each row read is used or rejected exactly once, quality
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import io as tio
+from tiering.data import io as tio
 from tiering.errors import DataError, ParamsError
-from tiering.io import (
+from tiering.data.io import (
     REASONS,
     LoadResult,
     detect_delimiter,

@@ -97,10 +97,10 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_relative_and_function_level_imports():
     graph = import_graph()
-    assert "tiering.htmlkit" in graph["tiering.stats_report"]      # from .htmlkit import
-    assert "tiering.params" in graph["tiering.engines"]            # from ..params import
-    assert "tiering.htmlkit" in graph["tiering.migration"]         # inside a function
-    assert "tiering.methods" in graph["tiering.pipeline"]
+    assert "tiering.present.htmlkit" in graph["tiering.present.stats"]      # from .htmlkit import
+    assert "tiering.params" in graph["tiering.data.engines"]            # from ..params import
+    assert "tiering.present.htmlkit" in graph["tiering.analysis.migration"]         # inside a function
+    assert "tiering.analysis.methods" in graph["tiering.analysis.pipeline"]
 
 
 def test_a_cycle_through_a_packages_init_is_found(tmp_path):

@@ -7,7 +7,9 @@ import typing
 
 import pytest
 
-from tiering import cli, i18n, locale, params
+from tiering import cli, locale, params
+
+from tiering.present import i18n
 from tiering.errors import TieringError
 
 

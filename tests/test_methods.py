@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods
+from tiering.analysis import methods
 from tiering.errors import MethodError
-from tiering.methods.rfm import default_thresholds, quantile_scores
+from tiering.analysis.methods.rfm import default_thresholds, quantile_scores
 from .conftest import tiering_spec as _spec, value_features as _features
 
 

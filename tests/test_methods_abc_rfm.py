@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods, params
+from tiering.analysis import methods
+
+from tiering import params
 from tiering.errors import MethodError, ParamsError
-from tiering.methods import abc, rfm
+from tiering.analysis.methods import abc, rfm
 from .conftest import tiering_spec as _spec, value_features as _features
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods
+from tiering.analysis import methods
 from tiering.errors import MethodError, ParamsError
-from tiering.methods import compare
-from tiering.methods.base import TieringResult, finish
+from tiering.analysis.methods import compare
+from tiering.analysis.methods.base import TieringResult, finish
 from .conftest import tiering_spec as _spec
 
 

@@ -4,15 +4,19 @@ for data-driven methods, shows the stability table.
 
 Needs the pipeline to store ``compare_methods`` / ``stability`` in
 ``analysis.extras`` and the cover to take the method subtitle from
-``tiering.methods.report.method_subtitle`` (see the issue-3 note to the lead).
+``tiering.present.methods.method_subtitle`` (see the issue-3 note to the lead).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tiering import methods, params, report
-from tiering.i18n import t
+from tiering.analysis import methods
+
+from tiering import params
+
+from tiering.build import report
+from tiering.present.i18n import t
 
 from .conftest import ROOT
 

@@ -11,9 +11,11 @@ import re
 import numpy as np
 import pytest
 
-from tiering import methods, params, pipeline
-from tiering.i18n import t
-from tiering.methods import report as method_report
+from tiering.analysis import methods, pipeline
+
+from tiering import params
+from tiering.present.i18n import t
+from tiering.present import methods as method_report
 from tiering.params import RFM_SEGMENTS
 
 from .conftest import ONLINE_RETAIL, ROOT

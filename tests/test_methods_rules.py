@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods, params
+from tiering.analysis import methods
+
+from tiering import params
 from tiering.errors import ParamsError
 from tiering.expr import ExpressionError
 from .conftest import tiering_spec as _spec

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import methods
+from tiering.analysis import methods
 from tiering.errors import MethodError, ParamsError
-from tiering.methods import score
+from tiering.analysis.methods import score
 from .conftest import tiering_spec as _spec
 
 

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from tiering import migration
+from tiering.analysis import migration
 from tiering.errors import TieringError
-from tiering.features import customer_features
-from tiering.i18n import t
-from tiering.migration import LAPSED, NEW, MigrationSpec, analyse_migration
+from tiering.data.features import customer_features
+from tiering.present.i18n import t
+from tiering.analysis.migration import LAPSED, NEW, MigrationSpec, analyse_migration
 from tiering.params import validate
 
 matplotlib.use("Agg")
@@ -357,7 +357,7 @@ def test_previous_report_frozen_and_refit(tmp_path):
 def test_frozen_thresholds_reproduce_the_delivered_tiers():
     """Applied to the very data they were fitted on, frozen abc and rfm thresholds give
     back the tiers the method delivered."""
-    from tiering import methods
+    from tiering.analysis import methods
 
     tx = _random_tx(11, n_customers=400)
     end = pd.Timestamp("2024-07-01")
@@ -427,7 +427,7 @@ def _ascii_words(text: str) -> set[str]:
 def test_catalogue_complete_and_zh_free_of_english():
     import yaml
 
-    path = Path(migration.__file__).parent / "i18n" / "migration.yaml"
+    path = Path(migration.__file__).parents[1] / "text" / "migration.yaml"
     entries = yaml.safe_load(path.read_text(encoding="utf-8"))
     for key, value in entries.items():
         assert set(value) == {"en", "zh"}, key
@@ -520,7 +520,7 @@ def test_snapshot_labels():
 def test_online_retail_quarterly(tmp_path):
     if not ONLINE_RETAIL.is_file():
         pytest.skip("../shared/datasets/online_retail.csv.gz is absent")
-    from tiering import io as tio
+    from tiering.data import io as tio
     from tiering.params import load
 
     cfg = load(Path(__file__).resolve().parents[1] / "params/examples/online_retail.yaml")

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tiering import batch, cli, outputs, owned, params, report, verify
+from tiering import batch, cli, params, verify
+
+from tiering.build import outputs, owned, report
 from tiering.errors import DataError, TieringError
 
 from .conftest import fake_previous_report
@@ -362,7 +364,7 @@ def test_make_clean_removes_only_what_tiering_wrote(tmp_path):
 
 
 def test_a_feature_cache_in_a_users_folder_overwrites_nothing(tmp_path):
-    from tiering import pipeline
+    from tiering.analysis import pipeline
 
     client = write_tiny_client(tmp_path / "in")
     userdir = tmp_path / "userdir"

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tiering import outputs, params, pipeline
+from tiering.build import outputs
 
+
+from tiering import params
+
+from tiering.analysis import pipeline
 from .conftest import ROOT
 
 DEMO = ROOT / "params" / "demo.yaml"
@@ -55,7 +59,7 @@ def test_streaming_engine_writes_every_rejected_row(both):
 
 
 def test_large_data_runs_migration_and_holdout_on_a_customer_sample(monkeypatch):
-    from tiering import narrative
+    from tiering.present import narrative
 
     monkeypatch.setattr(pipeline, "MAX_TRANSACTIONS_IN_MEMORY", 10_000)
     cfg = params.load(DEMO, overrides=["engine.engine=duckdb", "engine.threads=2",

@@ -53,13 +53,13 @@ def test_notebook_defaults_match_demo_params():
 
 
 def test_reading_a_file_loads_no_plotting_or_rendering_library():
-    """The settings (tiering.params) and the loader (tiering.io, tiering.engines) are the
+    """The settings (tiering.params) and the loader (tiering.data.io, tiering.data.engines) are the
     base and data layers: reading a CSV imported matplotlib through params → migration →
     charts until the settings models moved into params."""
     import subprocess
     import sys
 
-    code = ("import sys, tiering.params, tiering.io, tiering.engines; "
+    code = ("import sys, tiering.params, tiering.data.io, tiering.data.engines; "
             "print(sorted(m for m in ('matplotlib', 'jinja2', 'nbconvert', 'weasyprint', "
             "'seaborn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

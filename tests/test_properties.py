@@ -25,9 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tiering import features, methods
+from tiering.data import features
+
+from tiering.analysis import methods
 from tiering.errors import MethodError
-from tiering.io import REASONS, load, normalise_ids, parse_amounts
+from tiering.data.io import REASONS, load, normalise_ids, parse_amounts
 from tiering.params import TieringSpec, validate
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,

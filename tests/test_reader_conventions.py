@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from tiering.errors import DataError
-from tiering.io import load
+from tiering.data.io import load
 
 from .test_engines import assert_same, both, read_rejected, run, source
 
@@ -198,8 +198,8 @@ def test_a_bare_year_is_not_a_date(tmp_path):
 
 
 def test_partial_date_reason_has_report_text_in_both_languages():
-    from tiering.i18n import t
-    from tiering.io import REASONS
+    from tiering.present.i18n import t
+    from tiering.data.io import REASONS
 
     assert REASONS["partial_date"][0] == "invalid"
     en, zh = t("reasons.reason_partial_date", "en"), t("reasons.reason_partial_date", "zh")
@@ -330,7 +330,7 @@ def test_quoting_read_the_same_when_compressed_or_transcoded(tmp_path, how):
 
 
 def test_rewritten_file_gives_the_loaders_transactions(tmp_path):
-    from tiering.engines import EngineSpec, clean_transactions
+    from tiering.data.engines import EngineSpec, clean_transactions
 
     text = ("customer_id,customer_name,order_date,amount\n"
             + "".join(f'{i % 3}, "N{i}",2024-01-{1 + i:02d},{i + 1}\n' for i in range(9)))
@@ -392,9 +392,9 @@ def test_date_fast_path_agrees_with_the_loader_on_day_month_values():
     their day-only / month-only kinds are the loader's (seeded)."""
     import duckdb
 
-    from tiering import io
-    from tiering.engines import _rules as R
-    from tiering.engines import duckdb_stream as D
+    from tiering.data import io
+    from tiering.data.engines import _rules as R
+    from tiering.data.engines import duckdb_stream as D
 
     rng = np.random.default_rng(16)
     values = []
@@ -428,8 +428,8 @@ def test_amount_shapes_agree_with_the_loader():
     in the loader."""
     import duckdb
 
-    from tiering.engines import _rules as R
-    from tiering.engines import duckdb_stream as D
+    from tiering.data.engines import _rules as R
+    from tiering.data.engines import duckdb_stream as D
 
     values = ["250.000", "12.500", "1.500.000", "12.50", "3.25", "0.125", "1234.567", "1,234.50",
               "1,234", "1.234,50", "12,50", "40", "-250.000", "(12.500)", "$250.000", " 250.000 ",
@@ -450,7 +450,7 @@ def test_amount_shapes_agree_with_the_loader():
 
 
 def _spark_ok() -> tuple[bool, str]:
-    from tiering.engines.spark import available
+    from tiering.data.engines.spark import available
 
     return available()
 
@@ -460,7 +460,7 @@ def test_spark_reads_by_the_same_conventions(tmp_path):
     """The Spark engine: dots between thousands decided by the column, month-first
     hyphen dates with ``dayfirst: false``, partial dates, rounded ids and 上午/下午 as the
     pandas engine; the same refusals."""
-    from tiering.engines import EngineSpec
+    from tiering.data.engines import EngineSpec
 
     spec = EngineSpec(engine="spark", threads=2, memory_limit="1GB")
     path = rows_csv(tmp_path, [("01-05-2024", "C1", "250.000"), ("02-07-2024", "C2", "1.500.000"),
@@ -483,8 +483,8 @@ def test_fast_path_finds_every_ambiguous_amount():
     loader calls ambiguous (seeded random numbers, 0 to 5 decimals, signs, spaces)."""
     import duckdb
 
-    from tiering.engines import _rules as R
-    from tiering.engines import duckdb_stream as D
+    from tiering.data.engines import _rules as R
+    from tiering.data.engines import duckdb_stream as D
 
     rng = np.random.default_rng(7)
     x = rng.lognormal(3, 2, 4000) * rng.choice([-1, 1], 4000)
@@ -513,8 +513,8 @@ def test_amounts_in_sql_are_the_loaders(decimal, thousands):
     ``parse_amounts`` gives, fast path or not."""
     import duckdb
 
-    from tiering.engines import duckdb_stream as D
-    from tiering.io import parse_amounts
+    from tiering.data.engines import duckdb_stream as D
+    from tiering.data.io import parse_amounts
 
     values = ["250.000", "12.500", "1.500.000", "12.50", "3.25", "0.125", "1234.567", "1,234.50",
               "1,234", "1.234,50", "12,50", "40", "-250.000", "(12.500)", "$250.000", " 250.000 ",
@@ -540,7 +540,7 @@ def test_spark_refuses_quoting_it_reads_otherwise(tmp_path):
     text after a closing quote would be read otherwise than the loader reads them (or a
     row lost): a clear error naming the line, not a silent difference. Standard quoting
     reads the same."""
-    from tiering.engines import EngineSpec
+    from tiering.data.engines import EngineSpec
 
     spec = EngineSpec(engine="spark", threads=2, memory_limit="1GB")
     head = "customer_id,customer_name,order_date,amount\n"

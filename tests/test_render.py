@@ -1,4 +1,4 @@
-"""Tests of tiering.render: executed notebook -> self-contained HTML -> A4 PDF."""
+"""Tests of tiering.build.render: executed notebook -> self-contained HTML -> A4 PDF."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from tiering import render
+from tiering.build import render
 from tiering.errors import RenderError
 from tiering.style import TIER_COLORS
 
@@ -209,7 +209,7 @@ def test_error_outputs_are_dropped(caplog):
     nb.cells.append(new_code_cell("1/0", outputs=[new_output(
         "error", ename="ZeroDivisionError", evalue="division by zero",
         traceback=["TRACEBACK_TEXT"])]))
-    with caplog.at_level(logging.WARNING, logger="tiering.render"):
+    with caplog.at_level(logging.WARNING, logger="tiering.build.render"):
         html = render.notebook_to_html(nb)
     assert "TRACEBACK_TEXT" not in html and "ZeroDivisionError" not in html
     assert "ZeroDivisionError" in caplog.text
@@ -337,10 +337,10 @@ def test_weasyprint_warnings_go_to_logging(tmp_path, caplog, capfd):
     html = ('<html><head><style>p { font-family: "DejaVu Sans"; bogus-property: 1; }'
             '</style></head><body><p>x</p><img src="https://example.invalid/a.png"></body></html>')
     target = tmp_path / "small.pdf"
-    with caplog.at_level(logging.WARNING, logger="tiering.render"):
+    with caplog.at_level(logging.WARNING, logger="tiering.build.render"):
         render.html_to_pdf(html, target)
     assert target.read_bytes().startswith(b"%PDF")
-    messages = [r.getMessage() for r in caplog.records if r.name == "tiering.render"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "tiering.build.render"]
     assert any("bogus-property" in m for m in messages), messages
     assert any("example.invalid" in m for m in messages), messages  # no network fetch
     assert "bogus-property" not in capfd.readouterr().err

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import cli, owned, params, report
+from tiering import cli, params
+
+from tiering.build import owned, report
 from tiering.errors import DataError, RenderError, TieringError
 
 from .conftest import DEMO_DATA, ONLINE_RETAIL, ROOT, fake_previous_report, need_tool
@@ -145,7 +147,7 @@ def test_demo_action_workbook_has_a_sheet_per_tier_and_formulas_as_text(demo_rep
 
     wb = load_workbook(demo_report / "action_lists.xlsx")
     assert wb.sheetnames[:3] == ["A", "B", "C"]
-    from tiering.i18n import t
+    from tiering.present.i18n import t
 
     assert wb.sheetnames[3:] == [t("migration.sheet_left_top", "en", top="A"),
                                  t("migration.sheet_rose", "en")]

@@ -7,7 +7,9 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from tiering import migration, params, pipeline
+from tiering.analysis import migration, pipeline
+
+from tiering import params
 from tiering.safecsv import formula_safe, unprefix, write_csv
 
 from .conftest import ROOT

@@ -1,4 +1,4 @@
-"""Tests of tiering.stats: reference values from published sources, hand-built tiers."""
+"""Tests of tiering.analysis.stats: reference values from published sources, hand-built tiers."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats as ss
 
-from tiering import stats
+from tiering.analysis import stats
 from tiering.errors import DataError, TieringError
-from tiering.stats import (
+from tiering.analysis.stats import (
     FINDINGS_COLUMNS,
     SUMMARY_COLUMNS,
     TESTS_COLUMNS,
@@ -750,7 +750,7 @@ def list_items(html: str) -> list[str]:
 def test_section_for_random_tiers_says_they_do_not_differ_in_both_languages(tmp_path):
     import html as html_mod
 
-    from tiering.stats_report import section_stats
+    from tiering.present.stats import section_stats
 
     frame = customers(3000, separated=False, seed=7)
     result = compare_tiers(frame, metrics=METRICS, categorical=["region"], n_boot=300)
@@ -783,7 +783,7 @@ def test_section_for_random_tiers_says_they_do_not_differ_in_both_languages(tmp_
 def test_section_leads_with_effect_sizes_and_shows_residuals_of_a_differing_attribute(tmp_path):
     import html as html_mod
 
-    from tiering.stats_report import section_stats
+    from tiering.present.stats import section_stats
 
     frame = customers(1200, seed=8)
     rng = np.random.default_rng(8)
@@ -808,7 +808,7 @@ def test_section_leads_with_effect_sizes_and_shows_residuals_of_a_differing_attr
 
 
 def test_welch_section_describes_means(tmp_path):
-    from tiering.stats_report import section_stats
+    from tiering.present.stats import section_stats
 
     result = compare_tiers(customers(800, seed=9), metrics=["monetary", "frequency"],
                            test="welch", n_boot=300)

@@ -1,4 +1,4 @@
-"""Tests of tiering.strategy: roles, the default playbook, overrides, headlines, HTML,
+"""Tests of tiering.analysis.strategy: roles, the default playbook, overrides, headlines, HTML,
 triggers on crafted data (each shipped trigger fires, and a near miss does not), the
 budget split (hand-computed) and the strategy section in both languages."""
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from tiering.errors import TieringError
-from tiering.i18n import LANGUAGES
-from tiering.strategy import (
+from tiering.present.i18n import LANGUAGES
+from tiering.analysis.strategy import (
     LIST_FIELDS,
     ROLE_FIELDS,
     ROLES,
@@ -279,10 +279,10 @@ def test_dormant_note_html():
 import math
 import types
 
-from tiering import strategy
+from tiering.analysis import strategy
 from tiering.expr import ExpressionError
 from tiering.params import Params, StrategySpec
-from tiering.strategy import (
+from tiering.analysis.strategy import (
     BUDGET_COLUMNS,
     CUSTOMER_COLUMNS,
     FIRED_COLUMNS,
@@ -715,7 +715,7 @@ QUIET.update({"VIP": QUIET["A"], "普通": QUIET["B"], "低": QUIET["C"]})
 
 @pytest.mark.parametrize("budget", [None, 120_000])
 def test_section_strategy_in_chinese_has_no_english(budget):
-    from tiering.strategy_report import section_strategy
+    from tiering.present.strategy import section_strategy
 
     page = section_strategy(fake_analysis("zh", budget=budget))
     visible = re.sub(r"<[^>]+>", " ", page)
@@ -731,7 +731,7 @@ def test_section_strategy_in_chinese_has_no_english(budget):
 
 
 def test_section_strategy_english_cards_with_numbers_and_budget():
-    from tiering.strategy_report import section_strategy
+    from tiering.present.strategy import section_strategy
 
     a = fake_analysis("en", budget=10_000)
     page = section_strategy(a)

@@ -1,4 +1,4 @@
-"""Tests of tiering.validation: hand-built histories with known futures, and the report text."""
+"""Tests of tiering.analysis.holdout: hand-built histories with known futures, and the report text."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from tiering import params as params_mod
 from tiering.errors import TieringError
-from tiering.validation import (
+from tiering.analysis.holdout import (
     CUSTOMER_COLUMNS,
     TEST_COLUMNS,
     TIER_COLUMNS,
@@ -290,7 +290,7 @@ def test_lift_chart_draws_both_groupings_in_tier_colours(tmp_path):
 def test_online_retail_top_tier_brings_most_of_the_next_quarter():
     if not ONLINE_RETAIL.exists():
         pytest.skip("needs ../shared/datasets/online_retail.csv.gz")
-    from tiering import io as io_mod
+    from tiering.data import io as io_mod
 
     cfg = params_mod.load(ROOT / "params" / "examples" / "online_retail.yaml")
     loaded = io_mod.load(cfg.data, as_of=cfg.as_of, window_start=cfg.window.start,

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tiering import cli, outputs, params, pipeline, verify
+from tiering import cli, params, verify
+
+from tiering.build import outputs
+
+from tiering.analysis import pipeline
 from tiering.errors import TieringError
 
 from .test_report import write_tiny_client

@@ -13,7 +13,7 @@ __all__ = ["Analysed", "__version__", "analyse"]
 
 def __getattr__(name: str):
     if name in ("analyse", "Analysed"):
-        from . import api
+        from tiering import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'tiering' has no attribute {name!r}")

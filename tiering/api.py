@@ -35,8 +35,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import params as _params
-from .errors import DataError, ParamsError, TieringError, require
+from tiering import params as _params
+from tiering.errors import DataError, ParamsError, TieringError, require
 
 __all__ = ["Analysed", "analyse"]
 
@@ -74,14 +74,14 @@ class Analysed:
         ``output``, with the same rules as ``tiering report``: the folder must be new,
         empty or a report folder tiering wrote. ``generated`` is the cover date (default
         today). Returns the folder."""
-        from . import report
+        from tiering.build import report
 
         return report.build(self.params, output=output, generated=generated, analysed=self)
 
     def write_tables(self, folder: str | Path) -> list[str]:
         """Write the report's tables (``tiers.csv``, ``tier_summary.csv``, ...,
         ``action_lists.xlsx``) into ``folder``; returns their names."""
-        from . import outputs
+        from tiering.build import outputs
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -174,7 +174,7 @@ def _frame_error(exc: TieringError, path: Path) -> TieringError:
 def _run(cfg: _params.Params, tmp: Path, *, display_path: str | None = None) -> Analysed:
     import dataclasses
 
-    from . import pipeline
+    from tiering.analysis import pipeline
 
     rejected_path = tmp / "rejected_rows.csv"
     analysis, loaded = pipeline.run(cfg, rejected_path=rejected_path)

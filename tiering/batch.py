@@ -30,10 +30,12 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from . import locale, owned
-from .errors import TieringError, require
-from .i18n import LANGUAGES, t
-from .params import slug
+from tiering import locale
+
+from tiering.build import owned
+from tiering.errors import TieringError, require
+from tiering.present.i18n import LANGUAGES, t
+from tiering.params import slug
 
 __all__ = ["RESULT_COLUMNS", "BatchResult", "Job", "plan", "run_batch", "summary_text",
            "write_index"]
@@ -92,7 +94,7 @@ def plan(param_files: Sequence[str | Path], *, root: str | Path,
     file, ``root/<slug>-<slug of the file name>``, then ``-2``, ``-3`` ... A slug has
     only letters, digits, ``_`` and ``-``, so it never leaves ``root``.
     """
-    from . import params as _params
+    from tiering import params as _params
 
     require(len(param_files) > 0, "No parameter files given", where="tiering batch",
             hint="tiering batch params/a.yaml params/b.yaml --output reports/batch")

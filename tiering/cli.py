@@ -15,9 +15,9 @@ import sys
 import threading
 from pathlib import Path
 
-from . import interrupt
-from .locale import LANGUAGES
-from .errors import TieringError
+from tiering import interrupt
+from tiering.locale import LANGUAGES
+from tiering.errors import TieringError
 
 EXAMPLES = """\
 examples:
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(path: str, overrides: list[str]):
     """Load a parameter file; a relative ``output.logo`` is relative to the file."""
-    from . import params as _params
+    from tiering import params as _params
 
     cfg = _params.load(path, overrides=overrides)
     logo = cfg.output.logo
@@ -106,7 +106,7 @@ def _load(path: str, overrides: list[str]):
 
 
 def _report(args) -> int:
-    from . import report
+    from tiering.build import report
 
     cfg = _load(args.params, args.overrides)
     print(f"Building the report for {cfg.client!r} from {cfg.data.path} ...", file=sys.stderr)
@@ -125,7 +125,7 @@ def _write_result(path: str, result: dict) -> None:
 
 
 def _batch(args) -> int:
-    from . import batch
+    from tiering import batch
 
     result = batch.run_batch(args.params, output=args.output, jobs=args.jobs,
                              overrides=args.overrides, notebook=args.notebook,
@@ -136,7 +136,7 @@ def _batch(args) -> int:
 
 
 def _validate(args) -> int:
-    from . import io as _io
+    from tiering.data import io as _io
 
     cfg = _load(args.params, args.overrides)
     grid, info = _io.read_table(cfg.data)
@@ -144,7 +144,7 @@ def _validate(args) -> int:
     grid = grid[nonblank]
     pos, mapping = _io.resolve_columns(grid, cfg.data, info)
     if cfg.output.logo is not None:
-        from .render import logo_data_url
+        from tiering.build.render import logo_data_url
 
         logo_data_url(cfg.output.logo)
     print(f"Parameters OK: {args.params}")
@@ -174,7 +174,7 @@ def _validate(args) -> int:
 
 
 def _init(args) -> int:
-    from . import scaffold
+    from tiering import scaffold
 
     target, ins = scaffold.init(args.data, output=args.output, force=args.force)
     print(f"Wrote {target}")
@@ -198,7 +198,7 @@ def _init(args) -> int:
 
 
 def _verify(args) -> int:
-    from . import verify
+    from tiering import verify
 
     result = verify.verify(args.folder, inputs=args.inputs, rebuild=args.rebuild)
     checks = result.checks
@@ -277,7 +277,7 @@ def _quiet_after_interrupt(record: logging.LogRecord) -> bool:
 
 
 def _failed(path: str, exc: BaseException) -> None:
-    from .report import failure_record
+    from tiering.build.report import failure_record
 
     try:
         _write_result(path, {"status": "failed", **failure_record(exc)})

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import TieringError, closest
+from tiering.errors import TieringError, closest
 
 MAX_LENGTH = 500
 

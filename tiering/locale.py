@@ -5,7 +5,7 @@ inside a sentence.
 
 The report languages are the keys of :data:`LOCALES`, listed here and nowhere else: the
 parameters, the command line, the charts and the HTML take them from here. Sentences
-live in the catalogues of :mod:`tiering.i18n`.
+live in the catalogues of :mod:`tiering.present.i18n`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .errors import TieringError
+from tiering.errors import TieringError
 
 
 @dataclass(frozen=True)

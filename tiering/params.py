@@ -21,9 +21,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ParamsError, closest
-from .locale import LANGUAGES
-from .sniff import utf16_without_bom
+from tiering.errors import ParamsError, closest
+from tiering.locale import LANGUAGES
+from tiering.sniff import utf16_without_bom
 
 MAX_PARAMS_BYTES = 256 * 1024
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state
@@ -39,7 +39,7 @@ class _Strict(BaseModel):
 
 
 #: Names of the columns the pipeline adds to the transaction, customer and tier tables
-#: (``tiering.io.LoadResult.transactions``, ``tiering.features.FEATURE_COLUMNS``, the
+#: (``tiering.data.io.LoadResult.transactions``, ``tiering.data.features.FEATURE_COLUMNS``, the
 #: score columns of every method): an attribute column of that name would collide with
 #: them, so ``data.attributes`` may not name one.
 RESERVED_COLUMNS = (
@@ -252,7 +252,7 @@ class Window(_Strict):
 METHOD_NAMES = ("abc", "rfm", "score", "cluster", "rules")
 MethodName = Literal["abc", "rfm", "score", "cluster", "rules"]
 
-# RFM segments, best first (names in tiering/i18n/methods.yaml, grid in tiering.methods.rfm)
+# RFM segments, best first (names in tiering/present/i18n/methods.yaml, grid in tiering.analysis.methods.rfm)
 RFM_SEGMENTS = ("champions", "loyal", "potential_loyalists", "new", "promising", "need_attention",
                 "about_to_sleep", "at_risk", "cant_lose", "hibernating", "lost")
 
@@ -434,7 +434,7 @@ class RuleItem(_Strict):
     def _safe(cls, v):
         import ast
 
-        from .expr import ExpressionError, parse
+        from tiering.expr import ExpressionError, parse
 
         try:
             names = {n.id for n in ast.walk(ast.parse(v.strip(), mode="eval"))
@@ -568,8 +568,8 @@ class TieringSpec(_Strict):
 
 
 class StatsSpec(_Strict):
-    """How tiers are compared (see ``tiering.stats``) and checked forward in time (see
-    ``tiering.validation``).
+    """How tiers are compared (see ``tiering.analysis.stats``) and checked forward in time (see
+    ``tiering.analysis.holdout``).
 
     ``test``: ``kruskal`` (Kruskal-Wallis, Dunn with Holm, Cliff's delta, medians; the
     default for heavy-tailed spend) or ``welch`` (Welch's ANOVA, Games-Howell, Hedges'
@@ -600,7 +600,7 @@ class StatsSpec(_Strict):
 
 class BudgetWeights(_Strict):
     """How much each reason counts when the budget is split across tiers (see
-    ``tiering.strategy.allocate_budget``); a weight left out keeps its default."""
+    ``tiering.analysis.strategy.allocate_budget``); a weight left out keeps its default."""
 
     revenue: float = Field(0.5, ge=0, allow_inf_nan=False)  # the tier's share of net revenue
     growth: float = Field(0.25, ge=0, allow_inf_nan=False)  # its share of the growth potential

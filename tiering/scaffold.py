@@ -1,6 +1,6 @@
 """``tiering init DATAFILE``: inspect a client's data file and write a parameter file.
 
-:func:`inspect_data` reads the file the way the report will (``tiering.io``) and
+:func:`inspect_data` reads the file the way the report will (``tiering.data.io``) and
 finds its format, encoding, delimiter, sheet, header row and column roles, the
 columns that look like customer attributes (few distinct values, one value per
 customer), and signs of returns and cancellations (negative amounts, an order-id
@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .errors import DataError, TieringError, require
+from tiering.errors import DataError, TieringError, require
 
 __all__ = ["Inspection", "init", "inspect_data", "params_text"]
 
@@ -80,8 +80,8 @@ class Inspection:
 def inspect_data(path: str | Path) -> Inspection:
     """Read ``path`` and describe it (see :class:`Inspection`). Raises
     :class:`DataError` when the file cannot be read at all."""
-    from . import io as _io
-    from .params import DataSource
+    from tiering.data import io as _io
+    from tiering.params import DataSource
 
     path = Path(path).resolve()
     src = DataSource(path=path)
@@ -153,8 +153,8 @@ def _unique(headers: list[str]) -> list[str]:
 
 
 def _describe_columns(body: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
-    from . import io as _io
-    from .params import RESERVED_COLUMNS
+    from tiering.data import io as _io
+    from tiering.params import RESERVED_COLUMNS
 
     reserved = {*RESERVED_COLUMNS, "customer_name"}
 
@@ -212,7 +212,7 @@ def _order_id_prefixes(ids: pd.Series, negative: pd.Series) -> dict[str, dict[st
 
 
 def _money_and_dates(body: pd.DataFrame, mapping: dict[str, str]) -> dict:
-    from . import io as _io
+    from tiering.data import io as _io
 
     out: dict = {}
     if "amount" in mapping:
@@ -306,7 +306,7 @@ def _client_from(path: Path) -> str:
 def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | None = None) -> str:
     """The commented parameter file for ``ins``; relative paths are relative to
     ``params_dir`` (the folder the file will be written to)."""
-    from .params import TieringSpec
+    from tiering.params import TieringSpec
 
     params_dir = Path(params_dir).resolve()
     try:
@@ -423,7 +423,7 @@ def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bo
     Refuses to overwrite an existing file unless ``force``. The written file is
     loaded back with :func:`tiering.params.load` before this returns.
     """
-    from . import params as _params
+    from tiering import params as _params
 
     target = Path(output)
     require(force or not target.exists(), f"{target} already exists", where=str(target),

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import TieringError, require
-from .io import sha256_file
+from tiering.errors import TieringError, require
+from tiering.data.io import sha256_file
 
 __all__ = ["FAILING", "Verification", "load_manifest", "verify"]
 
@@ -124,8 +124,10 @@ def _input_checks(manifest: dict) -> list[dict]:
 
 
 def _rebuild_checks(folder: Path, manifest: dict) -> list[dict]:
-    from . import outputs, params, pipeline
+    from tiering.build import outputs
 
+    from tiering import params
+    from tiering.analysis import pipeline
     rows = []
     with tempfile.TemporaryDirectory(prefix=".tiering-verify-") as tmp:
         try:

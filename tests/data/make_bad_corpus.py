@@ -954,8 +954,8 @@ def case_params(case: Case, folder: Path):
 
 
 def run_case(case: Case, folder: Path = BAD) -> Outcome:
-    """Run one case through parameter loading and ``tiering.pipeline.run`` (no rendering)."""
-    from tiering import pipeline
+    """Run one case through parameter loading and ``tiering.analysis.pipeline.run`` (no rendering)."""
+    from tiering.analysis import pipeline
     from tiering.errors import TieringError
 
     if case.build is not None and not (folder / case.file).exists():
@@ -1022,7 +1022,7 @@ def docs_table(outcomes: dict[str, Outcome], folder: Path) -> str:
         "- Rule and trigger expressions are parsed by `tiering.expr` (no `eval`); calls,",
         "  attribute access and indexing are refused when the parameters are read.",
         "- Parameter names reaching papermill must be declared in the notebook",
-        "  (`tiering.report.notebook_parameters`).",
+        "  (`tiering.build.report.notebook_parameters`).",
         "- `output.dir` from a parameter file must stay below the working folder",
         "  (`../../escaped-report` in `params_output_escape.yaml` is refused before anything",
         "  is written; `test_output_dir_from_parameters_stays_under_the_root`).",
@@ -1033,7 +1033,7 @@ def docs_table(outcomes: dict[str, Outcome], folder: Path) -> str:
         "",
         "## What tiering may delete",
         "",
-        "Tiering only ever removes what tiering wrote (`tiering/owned.py`;",
+        "Tiering only ever removes what tiering wrote (`tiering/build/owned.py`;",
         "`tests/test_output_safety.py` puts client files everywhere a run could reach them and",
         "checks that every one survives byte for byte):",
         "",
@@ -1057,7 +1057,7 @@ def docs_table(outcomes: dict[str, Outcome], folder: Path) -> str:
         "- The lock file `.<name>.lock` is never opened through a symbolic link.",
         "- `make clean` removes from `reports/` only what tiering wrote there (report",
         "  folders, `.failed` folders, working folders, lock files, a batch's index) and",
-        "  never follows a link (`python -m tiering.owned clean reports`).",
+        "  never follows a link (`python -m tiering.build.owned clean reports`).",
         "- The target is checked before anything is created: `--output /`, a path below a",
         "  file (`/dev/null/x`), an existing file (`/dev/null`), a folder holding the working",
         "  folder (`--output .`) and a folder without write permission are refused, and no",

@@ -1,0 +1,4 @@
+"""Analysis layer: the pipeline, the tiering methods and their registry, statistics, the
+holdout check, migration, strategy and action lists as tables. No matplotlib, no HTML,
+no report language: results are typed objects of tidy DataFrames. Imports base and
+``tiering.data`` only."""

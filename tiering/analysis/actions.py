@@ -1,0 +1,439 @@
+"""Action lists: which customer to contact, for what, per tier — as Excel and CSV.
+
+``write_action_lists(tiers, recommendations, folder, language=...)`` writes
+
+- ``action_lists.xlsx``: one sheet per tier (named after the tier label, made safe
+  for Excel), best tier first; a styled header row, frozen header and ID column, an
+  auto-filter, fitted column widths. Columns: customer ID, name (when the data has
+  names), segment (when the tiering names segments), net spend, orders, average order
+  value, days since the last purchase, last purchase, usual gap between orders, at
+  risk, the signals (triggers) that caught the customer, the recommended action and an
+  empty owner column for the client to fill in. Headers are in the report language.
+- ``action_lists.csv``: the same rows for all tiers in one table with a ``tier``
+  column and stable snake_case headers (:data:`CSV_COLUMNS`), for CRM imports;
+  UTF-8 with a byte-order mark so Excel shows Chinese correctly.
+
+Rows within a tier: customers caught by a trigger first (by the trigger's priority),
+then by net spend, highest first, then by customer ID.
+
+Spreadsheet formula injection: a text cell starting with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return is prefixed with ``'`` (:func:`safe_text`), in both files,
+headers included. Control characters a workbook cannot hold (NUL, BEL, ...) become
+U+FFFD in the workbook (:func:`workbook_text`) and stay as they are in the CSV. Sheet
+names are cleaned of what Excel refuses and made unique; the tier labels stay exact in
+the cells.
+In the workbook every text cell is also stored with the explicit string type, so
+openpyxl never writes a formula, and numbers are stored as numbers (a negative net
+spend stays a number; it cannot be a formula). The workbook is reproducible: fixed
+document properties and ZIP timestamps, so the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import re
+import unicodedata
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from tiering.errors import require
+from tiering.present.i18n import LANGUAGES, t
+from tiering.analysis.strategy import Recommendations
+
+__all__ = ["WORKBOOK_NAME", "CSV_NAME", "CSV_COLUMNS", "BUDGET_NAME", "TRIGGERS_NAME",
+           "safe_text", "workbook_text", "sheet_names", "action_list", "write_action_lists",
+           "write_strategy_tables"]
+
+WORKBOOK_NAME = "action_lists.xlsx"
+CSV_NAME = "action_lists.csv"
+BUDGET_NAME = "budget.csv"
+TRIGGERS_NAME = "triggers.csv"
+
+#: Columns of :func:`action_list` and of ``action_lists.csv``, in order;
+#: ``customer_name`` and ``segment`` only when the data has them.
+CSV_COLUMNS: tuple[str, ...] = (
+    "tier", "customer_id", "customer_name", "segment", "monetary", "frequency", "aov",
+    "recency_days", "last_purchase", "usual_gap_days", "at_risk", "signals",
+    "recommended_action", "owner",
+)
+# column -> (header key in tiering/present/i18n/strategy.yaml, kind)
+_SHEET_COLUMNS: dict[str, tuple[str, str]] = {
+    "customer_id": ("col_customer_id", "text"),
+    "customer_name": ("col_customer_name", "text"),
+    "segment": ("col_segment", "text"),
+    "monetary": ("col_monetary", "money"),
+    "frequency": ("col_frequency", "int"),
+    "aov": ("col_aov", "money"),
+    "recency_days": ("col_recency_days", "int"),
+    "last_purchase": ("col_last_purchase", "date"),
+    "usual_gap_days": ("col_usual_gap_days", "days"),
+    "at_risk": ("col_at_risk", "text"),
+    "signals": ("col_signals", "text"),
+    "recommended_action": ("col_recommended_action", "text"),
+    "owner": ("col_owner", "text"),
+}
+_NUMBER_FORMATS = {"money": "#,##0.00", "int": "#,##0", "days": "0.0", "date": "yyyy-mm-dd"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+_MAX_SHEET_NAME = 31
+_MAX_SHEET_ROWS = 1_048_576  # Excel's limit, header included
+_MAX_WIDTH = 60
+#: Document timestamp used when none is given (reproducible output).
+DEFAULT_TIMESTAMP = dt.datetime(2000, 1, 1)
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_HEADER_FILL = "1B4F72"  # tiering.style.ACCENT
+
+
+def safe_text(value: object) -> str:
+    """Text that a spreadsheet will not run as a formula: a value starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``. Missing
+    values become ``""``."""
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _clean_sheet_name(text: str) -> str:
+    """``text`` without what Excel refuses in a sheet name: ``[]:*?/\\``, control and
+    other invisible characters, a leading or trailing ``'``; at most 31 characters.
+    May be empty."""
+    name = _SHEET_FORBIDDEN.sub("", str(text))
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return name.strip().strip("'").strip()[:_MAX_SHEET_NAME].strip().strip("'").strip()
+
+
+def _unique_sheet_name(name: str, used: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)`` ... (within 31 characters) when a sheet of
+    that name (ignoring case, as Excel does) is in ``used``; adds the result to ``used``."""
+    base, n = name, 2
+    while name.casefold() in used:
+        suffix = f" ({n})"
+        name = base[:_MAX_SHEET_NAME - len(suffix)].rstrip().rstrip("'") + suffix
+        n += 1
+    used.add(name.casefold())
+    return name
+
+
+def sheet_names(labels: Sequence[str], *, language: str,
+                reserved: Sequence[str] = ()) -> dict[str, str]:
+    """Excel-safe, unique sheet names for tier labels (in order).
+
+    Removes ``[]:*?/\\`` and control characters, trims to 31 characters, refuses
+    a leading or trailing ``'``; an empty result or the reserved name "History" becomes
+    "Tier N" (等级N); names equal ignoring case (to each other or to a name in
+    ``reserved``, e.g. the movers sheets) get " (2)", " (3)" ... appended. The labels
+    themselves stay exact in the cells and CSV files.
+    """
+    out: dict[str, str] = {}
+    used: set[str] = {str(r).casefold() for r in reserved}
+    for rank, label in enumerate(labels, start=1):
+        name = _clean_sheet_name(label)
+        if not name or name.casefold() == "history":
+            name = t("strategy.sheet_fallback", language, n=rank)
+        out[str(label)] = _unique_sheet_name(name, used)
+    return out
+
+
+def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
+                language: str) -> pd.DataFrame:
+    """The rows of the action lists: one per customer, tier by tier, best tier first.
+
+    Columns :data:`CSV_COLUMNS` (``customer_name`` and ``segment`` only when ``tiers``
+    has them): ``tier``; ``customer_id``; ``customer_name``; ``segment`` (the playbook's
+    name in ``language`` when known, else as in the data); ``monetary`` (net spend),
+    ``frequency`` (orders), ``aov``, ``recency_days``, ``last_purchase`` (date),
+    ``usual_gap_days`` (missing for one-order customers); ``at_risk`` (yes/no in
+    ``language``); ``signals`` (names of the triggers that caught the customer);
+    ``recommended_action``; ``owner`` (empty). Values are not yet made formula-safe.
+    """
+    require(language in LANGUAGES, f"Unknown language {language!r}", where="language",
+            hint=f"use one of {', '.join(LANGUAGES)}")
+    require(isinstance(recommendations, Recommendations),
+            "recommendations must be the result of tiering.analysis.strategy.recommend()",
+            where="action_list(recommendations)")
+    recs = recommendations.customers
+    needed = ["customer_id", "monetary", "frequency", "aov", "recency_days"]
+    missing = [c for c in needed if c not in tiers.columns]
+    require(not missing, f"tiers lacks the column(s): {', '.join(missing)}",
+            where="action_list(tiers)", hint="pass Analysis.tiers")
+    ids = tiers["customer_id"].astype(str)
+    require(ids.is_unique and set(ids) == set(recs["customer_id"].astype(str)),
+            "tiers and recommendations do not describe the same customers",
+            where="action_list(tiers, recommendations)",
+            hint="pass the recommendations computed from these tiers")
+    base = tiers.assign(customer_id=ids).set_index("customer_id")
+    acts = recommendations.action_table(language=language).set_index("customer_id")
+    rec = recs.assign(customer_id=recs["customer_id"].astype(str)).set_index("customer_id")
+    order = rec.index
+    out = pd.DataFrame({"tier": rec["tier"].astype(str), "customer_id": order}, index=order)
+    if "customer_name" in base.columns:
+        out["customer_name"] = base.loc[order, "customer_name"]
+    if "segment" in base.columns:
+        names = {key: body["name"][language]
+                 for key, body in recommendations.playbook["segments"].items()}
+        keys = rec["segment_key"] if "segment_key" in rec.columns else pd.Series(None, index=order)
+        raw = base.loc[order, "segment"]
+        out["segment"] = [names.get(k, r) if isinstance(k, str) else r
+                          for k, r in zip(keys, raw)]
+    for col in ("monetary", "frequency", "aov", "recency_days"):
+        out[col] = base.loc[order, col]
+    out["last_purchase"] = (pd.to_datetime(base.loc[order, "last_purchase"]).dt.normalize()
+                            if "last_purchase" in base.columns else pd.NaT)
+    out["aov"] = out["aov"].round(2)  # a list for people: cents, tenths of days
+    out["usual_gap_days"] = rec["usual_gap_days"].round(1)
+    yes, no = t("strategy.yes", language), t("strategy.no", language)
+    out["at_risk"] = rec["at_risk"].map({True: yes, False: no})
+    out["signals"] = acts.loc[order, "signals"]
+    out["recommended_action"] = acts.loc[order, "recommended_action"]
+    out["owner"] = ""
+    # callers first (by priority), then by net spend, then by ID
+    out["_rank"] = rec["tier_rank"]
+    out["_priority"] = rec["priority"].astype("Float64").fillna(math.inf)
+    out = out.reset_index(drop=True).sort_values(
+        ["_rank", "_priority", "monetary", "customer_id"],
+        ascending=[True, True, False, True], kind="mergesort")
+    columns = [c for c in CSV_COLUMNS if c in out.columns]
+    return out[columns].reset_index(drop=True)
+
+
+def _width(value: object) -> int:
+    text = "" if value is None else str(value)
+    # East Asian wide characters take two columns
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _display(value: object, kind: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "int":
+        return f"{value:,.0f}"
+    if kind == "days":
+        return f"{value:.1f}"
+    if kind == "date":
+        return "yyyy-mm-dd"  # shown as a 10-character date
+    return str(value)
+
+
+def workbook_text(value: object) -> str:
+    """:func:`safe_text`, with the control characters a workbook cannot hold (NUL, BEL,
+    ESC ...; openpyxl's ``ILLEGAL_CHARACTERS_RE``) replaced by U+FFFD. Tabs and line
+    breaks stay. The CSV files keep the text unchanged."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", safe_text(value))
+
+
+def _cell(ws, value: object, kind: str, *, style: Mapping | None = None):
+    from openpyxl.cell import WriteOnlyCell
+
+    if kind == "text":
+        text = workbook_text(value)
+        cell = WriteOnlyCell(ws, value=text or None)
+        if text:
+            cell.data_type = "s"  # never a formula, an error code or a number
+    else:
+        missing = value is None or value is pd.NaT or (
+            isinstance(value, float) and math.isnan(value))
+        if missing:
+            cell = WriteOnlyCell(ws, value=None)
+        elif kind == "date":
+            cell = WriteOnlyCell(ws, value=pd.Timestamp(value).to_pydatetime())
+            cell.data_type = "d"
+        else:
+            cell = WriteOnlyCell(ws, value=float(value) if kind != "int" else int(value))
+            cell.data_type = "n"
+        cell.number_format = _NUMBER_FORMATS[kind]
+    for attr, val in (style or {}).items():
+        setattr(cell, attr, val)
+    return cell
+
+
+def _fixed_zip(data: bytes, core_xml: bytes) -> bytes:
+    """Re-pack an .xlsx with fixed ZIP timestamps and the given core properties."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = core_xml if info.filename == "docProps/core.xml" else src.read(info.filename)
+            fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, body)
+    return out.getvalue()
+
+
+def _write_workbook(rows: pd.DataFrame, labels: Sequence[str], path: Path, *, language: str,
+                    currency: str, factor: str, timestamp: dt.datetime,
+                    max_rows: int, extra_sheets: Mapping[str, pd.DataFrame] | None = None
+                    ) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.xml.functions import tostring
+
+    columns = [c for c in _SHEET_COLUMNS if c in rows.columns]
+    headers = [t(f"strategy.{_SHEET_COLUMNS[c][0]}", language, currency=currency,
+                 factor=factor) for c in columns]
+    kinds = [_SHEET_COLUMNS[c][1] for c in columns]
+    header_style = {"font": Font(bold=True, color="FFFFFF"),
+                    "fill": PatternFill("solid", fgColor=_HEADER_FILL),
+                    "alignment": Alignment(vertical="center", wrap_text=True)}
+    # the movers sheets keep their names; a tier label equal to one gets " (2)"
+    extra_titles: dict[str, str] = {}
+    taken: set[str] = {"history"}  # reserved by Excel
+    for title in (extra_sheets or {}):
+        name = _clean_sheet_name(title) or t("strategy.sheet_fallback", language,
+                                             n=len(labels) + len(extra_titles) + 1)
+        extra_titles[title] = _unique_sheet_name(name, taken)
+    names = sheet_names(labels, language=language, reserved=list(extra_titles.values()))
+    wb = Workbook(write_only=True)
+    wb.properties.creator = "tiering"
+    wb.properties.lastModifiedBy = "tiering"
+    wb.properties.title = t("strategy.workbook_title", language)
+    wb.properties.created = timestamp
+    wb.properties.modified = timestamp
+    for label in labels:
+        part = rows[rows["tier"] == label]
+        left_out = max(0, len(part) - max_rows)
+        if left_out:  # the most urgent customers come first; everybody is in the CSV
+            part = part.iloc[:max_rows]
+        ws = wb.create_sheet(title=names[label])
+        records = part[columns].to_numpy(dtype=object)
+        for j, (header, kind) in enumerate(zip(headers, kinds)):
+            values = [_display(v, kind) for v in records[:, j]] if len(records) else []
+            width = max([_width(header)] + [_width(v) for v in values[:5000]])
+            ws.column_dimensions[get_column_letter(j + 1)].width = min(_MAX_WIDTH, width + 2)
+        ws.freeze_panes = "B2"
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(part) + 1}"
+        ws.append([_cell(ws, h, "text", style=header_style) for h in headers])
+        for row in records:
+            ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds)])
+        if left_out:
+            key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
+            ws.append([_cell(ws, t(key, language, n=f"{left_out:,}", file=CSV_NAME), "text")])
+    for title, table in (extra_sheets or {}).items():
+        ws = wb.create_sheet(title=extra_titles[title])
+        kinds_x = [_extra_kind(table[c]) for c in table.columns]
+        for j, col in enumerate(table.columns):
+            ws.column_dimensions[get_column_letter(j + 1)].width = min(_MAX_WIDTH, _width(col) + 4)
+        ws.freeze_panes = "A2"
+        ws.append([_cell(ws, str(c), "text", style=header_style) for c in table.columns])
+        for row in table.iloc[:max_rows].to_numpy(dtype=object):
+            ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds_x)])
+        left_out = len(table) - max_rows
+        if left_out > 0:
+            key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
+            ws.append([_cell(ws, t(key, language, n=f"{left_out:,}", file="movers.csv"), "text")])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    wb.properties.modified = timestamp  # save() stamps the current time
+    core = tostring(wb.properties.to_tree())
+    path.write_bytes(_fixed_zip(buffer.getvalue(), core))
+
+
+def _extra_kind(column: pd.Series) -> str:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "date"
+    if pd.api.types.is_integer_dtype(column):
+        return "int"
+    if pd.api.types.is_float_dtype(column):
+        return "money"
+    return "text"
+
+
+def _safe_text_column(col: pd.Series) -> pd.Series:
+    """:func:`safe_text` on a whole column (vectorised)."""
+    text = col.astype(object).where(col.notna(), "").astype(str)
+    risky = text.str.startswith(_FORMULA_START)
+    return text.where(~risky, "'" + text)
+
+
+def _write_csv(rows: pd.DataFrame, path: Path) -> None:
+    out = rows.copy()
+    for col in out.columns:
+        if col in ("monetary", "frequency", "aov", "recency_days", "usual_gap_days"):
+            continue
+        if col == "last_purchase":
+            out[col] = out[col].dt.strftime("%Y-%m-%d").fillna("")
+        else:
+            out[col] = _safe_text_column(out[col])
+    from tiering.safecsv import write_csv
+
+    write_csv(out, path, bom=True)
+
+
+def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
+                       folder: str | Path, *, language: str,
+                       timestamp: dt.datetime | dt.date | None = None,
+                       max_rows_per_sheet: int | None = None,
+                       extra_sheets: Mapping[str, pd.DataFrame] | None = None) -> list[str]:
+    """Write ``action_lists.xlsx`` and ``action_lists.csv`` into ``folder``.
+
+    ``tiers`` is ``Analysis.tiers``; ``recommendations`` the result of
+    :func:`tiering.analysis.strategy.recommend` for them. ``timestamp`` is the workbook's
+    created/modified date (default: a fixed date, so reruns give identical files;
+    pass e.g. the analysis date). ``max_rows_per_sheet`` caps each sheet (default:
+    what Excel holds, 1,048,575 customers): the most urgent customers are kept and a
+    last row says how many more are in the CSV, which always lists everybody.
+    openpyxl writes about 10,000 cells a second, so a workbook of 100,000 customers
+    takes a minute or two; cap it for very large clients. ``extra_sheets`` (sheet name
+    -> table) are appended after the tier sheets, e.g. the migration's movers
+    (:func:`tiering.analysis.migration.movers_sheets`); text cells are formula-safe there too.
+    Returns the file names written.
+    """
+    folder = Path(folder)
+    require(folder.is_dir(), f"Folder not found: {folder}", where="write_action_lists(folder)",
+            hint="create the output folder first")
+    rows = action_list(tiers, recommendations, language=language)
+    labels = [str(x) for x in recommendations.references.sort_values("tier_rank")["tier"]]
+    if timestamp is None:
+        stamp = DEFAULT_TIMESTAMP
+    elif isinstance(timestamp, dt.datetime):
+        stamp = timestamp.replace(tzinfo=None, microsecond=0)
+    else:
+        stamp = dt.datetime(timestamp.year, timestamp.month, timestamp.day)
+    cap = _MAX_SHEET_ROWS - 2  # the header and the "more in the CSV" row
+    if max_rows_per_sheet is not None:
+        require(isinstance(max_rows_per_sheet, int) and max_rows_per_sheet >= 1,
+                f"max_rows_per_sheet must be a whole number of 1 or more, "
+                f"got {max_rows_per_sheet!r}", where="write_action_lists(max_rows_per_sheet)")
+        cap = min(cap, max_rows_per_sheet)
+    _write_workbook(rows, labels, folder / WORKBOOK_NAME, language=language,
+                    currency=recommendations.currency, timestamp=stamp, max_rows=cap,
+                    factor=f"{recommendations.rule.at_risk_factor:g}", extra_sheets=extra_sheets)
+    _write_csv(rows, folder / CSV_NAME)
+    return [WORKBOOK_NAME, CSV_NAME]
+
+
+def write_strategy_tables(recommendations: Recommendations, folder: str | Path, *,
+                          language: str) -> list[str]:
+    """Write ``budget.csv`` (``Recommendations.budget``, one row per tier) and
+    ``triggers.csv`` (:meth:`Recommendations.findings` in ``language``: one row per
+    fired trigger and tier, with the sentence citing its numbers) into ``folder``.
+    UTF-8, ``\\n`` line ends, text cells made formula-safe. Returns the file names."""
+    folder = Path(folder)
+    require(folder.is_dir(), f"Folder not found: {folder}",
+            where="write_strategy_tables(folder)", hint="create the output folder first")
+    tables = {BUDGET_NAME: recommendations.budget,
+              TRIGGERS_NAME: recommendations.findings(language=language)}
+    for name, df in tables.items():
+        out = df.copy()
+        for col in out.columns:
+            if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+                out[col] = out[col].map(safe_text)
+        out.columns = [safe_text(c) for c in out.columns]  # headers are cells too
+        out.to_csv(folder / name, index=False, lineterminator="\n", encoding="utf-8")
+    return list(tables)

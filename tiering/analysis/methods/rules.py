@@ -1,0 +1,82 @@
+"""Declarative rules: ``A: monetary >= 10000 and frequency >= 5``; first match wins.
+
+Rules are checked in the order written; a customer gets the tier of the first rule it
+matches, or ``default`` (the last label when omitted) when it matches none. Each rule
+is an expression of the safe rule language of :mod:`tiering.expr` (comparisons,
+``and``/``or``/``not``, arithmetic on customer columns, ``in`` with a list) over the
+customer table: ``recency_days``, ``frequency``, ``monetary``, ``gross_revenue``,
+``returns_value``, ``aov``, ``tenure_days`` and the attribute columns. An attribute
+whose values are all numbers (blanks allowed) is compared as a number, any other as
+text (``region == "East"``). Anything else in a rule — a call, attribute access,
+``__import__`` — is refused when the parameters are read, before anything runs.
+Missing values never match a comparison.
+
+The cut-offs are the user's: rules are not data-driven, so there is no bootstrap
+stability to report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tiering.errors import MethodError
+from tiering.expr import ExpressionError, parse
+from tiering.params import TieringSpec
+from tiering.analysis.methods.base import NON_NUMERIC, TieringResult, check_features, finish, numeric_column
+
+
+def rule_frame(features: pd.DataFrame) -> pd.DataFrame:
+    """The customer table as rules see it: attribute columns of numbers as numbers."""
+    frame = features.copy()
+    for col in frame.columns:
+        if col in NON_NUMERIC or pd.api.types.is_numeric_dtype(frame[col]) \
+                or pd.api.types.is_datetime64_any_dtype(frame[col]):
+            continue
+        try:
+            values = numeric_column(frame, col, "rules", where=col)
+        except MethodError:
+            continue
+        if not np.isnan(values).all():
+            frame[col] = values
+    return frame
+
+
+def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringResult:
+    opts = spec.rules
+    labels = list(spec.labels)
+    check_features(features, ("customer_id",), "rules", tiers=len(labels))
+    frame = rule_frame(features)
+    names = [c for c in frame.columns if str(c).isidentifier() and c != "customer_id"]
+    default = opts.default if opts.default is not None else labels[-1]
+    rank = np.full(len(frame), labels.index(default) + 1, dtype="int64")
+    rule_no = np.zeros(len(frame), dtype="int64")
+    open_ = np.ones(len(frame), dtype=bool)
+    conditions = []
+    for i, item in enumerate(opts.conditions):
+        where = f"tiering.rules.conditions[{i}] ({item.tier}: {item.when})"
+        expression = parse(item.when, allowed_names=names, where=where)
+        try:
+            mask = expression.mask(frame).to_numpy(dtype=bool)
+        except ExpressionError as exc:
+            raise ExpressionError(exc.message, where=where, hint=exc.hint) from None
+        hit = mask & open_
+        rank[hit] = labels.index(item.tier) + 1
+        rule_no[hit] = i + 1
+        open_ &= ~hit
+        conditions.append({"tier": item.tier, "when": expression.text, "customers": int(hit.sum()),
+                           "matching": int(mask.sum())})
+    texts = {lab: [c["when"] for c in conditions if c["tier"] == lab] for lab in labels}
+    rules_text = []
+    for lab in labels:
+        parts = [f"({w})" if len(texts[lab]) > 1 else w for w in texts[lab]]
+        text = " or ".join(parts)
+        if lab == default:
+            text = f"{text}; otherwise" if text else "otherwise"
+        rules_text.append(text)
+    thresholds = pd.DataFrame({"tier": labels, "tier_rank": range(1, len(labels) + 1),
+                               "lower": np.nan, "upper": np.nan, "rule": rules_text})
+    params = {"conditions": conditions, "default": default,
+              "default_customers": int(open_.sum())}
+    return finish(features, rank, labels, {"rule": rule_no}, method="rules",
+                  thresholds=thresholds, params=params)

@@ -1,0 +1,332 @@
+"""One analysis, end to end in memory: load → features → tiers → compare → strategies.
+
+``run(params)`` is pure computation (no files written) and deterministic for the same
+input and parameters. The report builder saves its result; the notebook either loads
+that saved result or, run on its own (JupyterLab), calls ``run`` itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tiering.data import engines
+
+from tiering.analysis import methods, stats, strategy
+from tiering.data import features as _features
+from tiering.data import io as _io
+from tiering.analysis import migration as _migration
+from tiering.analysis import holdout as _validation
+from tiering.errors import DataError, TieringError
+from tiering.analysis.methods import compare
+from tiering.params import Params
+
+SUMMARY_COLUMNS = ("tier", "tier_rank", "customers", "customer_share", "revenue", "revenue_share",
+                   "cum_revenue_share", "monetary_mean", "monetary_median", "frequency_median",
+                   "recency_median", "aov_median", "tenure_median", "returns_value")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report shows. Tables are tidy DataFrames:
+
+    - ``tiers``: the customer features plus the method's scores, ``tier`` and
+      ``tier_rank`` (written as tiers.csv).
+    - ``tier_summary``: one row per tier, columns ``SUMMARY_COLUMNS``.
+    - ``quality``: rejected rows by reason (``reason, category, description, rows``).
+    - ``monthly``: net revenue per month and tier (``month, tier, revenue, customers``).
+    - ``comparison``: a :class:`tiering.analysis.stats.Comparison`.
+    - ``strategies``: one row per tier (see :func:`tiering.analysis.strategy.tier_strategies`).
+    - ``extras``: optional results of further analyses by name (method comparison,
+      stability, holdout validation, migration, action lists); absent when not run.
+    """
+
+    params: Params
+    source: dict
+    as_of: dt.date
+    window_start: dt.date | None
+    period_start: dt.date
+    quality: pd.DataFrame
+    tiers: pd.DataFrame
+    thresholds: pd.DataFrame
+    tiering_params: dict
+    tier_summary: pd.DataFrame
+    monthly: pd.DataFrame
+    comparison: stats.Comparison
+    strategies: pd.DataFrame
+    warnings: tuple[tuple[str, dict], ...] = ()
+    timings: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.tiers["tier"].cat.categories)
+
+
+@contextmanager
+def _timed(timings: dict, step: str):
+    t0 = time.perf_counter()
+    yield
+    timings[step] = round(time.perf_counter() - t0, 3)
+
+
+def tier_summary(tiers: pd.DataFrame) -> pd.DataFrame:
+    """Per tier: size, revenue, shares and median profile (columns ``SUMMARY_COLUMNS``)."""
+    g = tiers.groupby("tier", observed=False, sort=True)
+    out = pd.DataFrame({
+        "customers": g.size(),
+        "revenue": g["monetary"].sum(),
+        "monetary_mean": g["monetary"].mean(),
+        "monetary_median": g["monetary"].median(),
+        "frequency_median": g["frequency"].median(),
+        "recency_median": g["recency_days"].median(),
+        "aov_median": g["aov"].median(),
+        "tenure_median": g["tenure_days"].median(),
+        "returns_value": g["returns_value"].sum(),
+    })
+    out.index = out.index.astype(str)
+    out = out.rename_axis("tier").reset_index()
+    out["tier_rank"] = range(1, len(out) + 1)
+    total_c = out["customers"].sum()
+    total_r = out["revenue"].sum()
+    out["customer_share"] = out["customers"] / total_c if total_c else 0.0
+    out["revenue_share"] = out["revenue"] / total_r if total_r else 0.0
+    out["cum_revenue_share"] = out["revenue_share"].cumsum()
+    return out[list(SUMMARY_COLUMNS)]
+
+
+def _monthly(transactions: pd.DataFrame, tiers: pd.DataFrame) -> pd.DataFrame:
+    tier_of = tiers.set_index("customer_id")["tier"]
+    tx = transactions[["customer_id", "order_date", "amount"]].copy()
+    tx["tier"] = tx["customer_id"].map(tier_of).astype(tiers["tier"].dtype)
+    tx["month"] = tx["order_date"].dt.to_period("M").dt.to_timestamp()
+    out = (tx.groupby(["month", "tier"], observed=False, sort=True)
+           .agg(revenue=("amount", "sum"), customers=("customer_id", "nunique"))
+           .reset_index())
+    out["revenue"] = out["revenue"].round(6)
+    return out
+
+
+def _checks(tiers: pd.DataFrame, summary: pd.DataFrame, min_size: int) -> list[tuple[str, dict]]:
+    """Warnings worth showing: empty or small tiers, tiers out of value order."""
+    out: list[tuple[str, dict]] = []
+    for row in summary.itertuples():
+        if row.customers == 0:
+            out.append(("empty_tier", {"tier": row.tier}))
+        elif row.customers < min_size:
+            out.append(("small_tier", {"tier": row.tier, "n": int(row.customers), "min": min_size}))
+    med = summary.loc[summary["customers"] > 0, ["tier", "monetary_median"]]
+    for a, b in zip(med.itertuples(), list(med.itertuples())[1:]):
+        if a.monetary_median < b.monetary_median:
+            out.append(("tier_order", {"upper": a.tier, "lower": b.tier}))
+    return out
+
+
+# Above this many customers, the pairwise stage of the statistics (post-hoc tests and
+# pairwise effect sizes) runs on a seeded subsample per tier; the report says so.
+POSTHOC_MAX_N = 100_000
+# The streaming engines keep the transactions on disk; the analyses that need them
+# (holdout validation, migration) read them back into memory: all of them up to this
+# many rows, else those of a seeded random sample of customers with about this many
+# rows (the report says so).
+MAX_TRANSACTIONS_IN_MEMORY = 2_000_000
+
+
+@dataclass(frozen=True)
+class EngineLoad:
+    """What ``run`` returns in place of :class:`tiering.data.io.LoadResult` when a streaming
+    engine computed the features: the same facts, with the rejected rows already
+    written to ``rejected_path`` (``rejected`` is None) and ``transactions`` None when
+    they were too many to read back."""
+
+    transactions: pd.DataFrame | None
+    rejected: None
+    quality: pd.DataFrame
+    source: dict
+    as_of: dt.date
+    window_start: dt.date | None
+    attributes: tuple[str, ...]
+    rejected_path: Path | None
+    result: engines.FeatureResult | None = field(default=None, repr=False)
+
+    @property
+    def rows_read(self) -> int:
+        return self.source["rows_read"]
+
+
+def _no_transactions(params: Params, rows_read: int, quality: pd.DataFrame) -> TieringError:
+    reasons = ", ".join(f"{r.reason} ({r.rows:,})" for r in quality.itertuples())
+    return DataError(f"No usable transactions: all {rows_read:,} rows were rejected",
+                     where=str(params.data.path),
+                     hint=f"reasons: {reasons or 'none'}; check data.columns, as_of and window "
+                          "(rejected_rows.csv lists every row with its reason)")
+
+
+def _check_net_revenue(feats: pd.DataFrame, loaded, params: Params) -> None:
+    """Refuse data whose customers' net spend sums to zero or less (returns outweigh
+    purchases): revenue shares, the concentration curve and the strategies' budget need
+    a positive total, so the report cannot be made. Checked after the method (whose own
+    message is more precise when no customer at all has a positive spend)."""
+    net = float(feats["monetary"].sum()) if len(feats) else 0.0
+    if net > 0:
+        return
+    src = loaded.source
+    returns = float(src.get("return_value") or 0.0)
+    window = loaded.window_start or params.window.start
+    columns = src.get("columns") or {}
+    money = (f"column {columns['amount']!r}" if columns.get("amount") else
+             f"columns {columns.get('quantity')!r} x {columns.get('unit_price')!r}"
+             if columns.get("quantity") else "the amounts")
+    raise DataError(
+        f"Net revenue is {net:,.2f}: the returns and cancellations "
+        + (f"({returns:,.2f}) " if returns else "")
+        + f"outweigh the purchases of all {len(feats):,} customers, so there is no revenue "
+        "to tier (shares of revenue, the concentration curve and the budget need a "
+        "positive total)",
+        where=f"{Path(str(params.data.path)).name}, {money}, "
+              f"{src.get('rows_used', 0):,} rows used"
+              + (f" from {window}" if window else "") + f" to {loaded.as_of}",
+        hint="check the sign of the amounts (are purchases exported as negative numbers?), "
+             "data.cancellations (order_id_prefixes, negative_amounts) and the window: "
+             "returns of purchases made before window.start or window.months count against "
+             "the period; rejected_rows.csv lists the rows not used")
+
+
+def _load_features(params: Params, timings: dict, rejected_path: Path | None):
+    """(features, loaded, first transaction date) on the engine ``params.engine`` picks."""
+    window = params.window
+    engine = engines.choose_engine(params.data, params.engine)
+    if engine == "pandas":
+        with _timed(timings, "load"):
+            loaded = _io.load(params.data, as_of=params.as_of, window_start=window.start,
+                              window_months=window.months)
+        if loaded.transactions.empty:
+            raise _no_transactions(params, loaded.rows_read, loaded.quality)
+        loaded.source.setdefault("engine", "pandas")
+        with _timed(timings, "features"):
+            feats = _features.customer_features(loaded.transactions, as_of=loaded.as_of,
+                                                attributes=loaded.attributes)
+        return feats, loaded, loaded.transactions["order_date"].min()
+    with _timed(timings, "features"):
+        res = engines.compute_features(params.data, as_of=params.as_of, window_start=window.start,
+                                       window_months=window.months, spec=params.engine,
+                                       rejected_path=rejected_path)
+    if res.features.empty:
+        raise _no_transactions(params, res.rows_read, res.quality)
+    transactions = None
+    sample = None
+    if params.stats.holdout_months or params.migration.period != "none":
+        used = int(res.source["rows_used"])
+        if used > MAX_TRANSACTIONS_IN_MEMORY:
+            ids = res.features["customer_id"].astype(str).sort_values().to_numpy()
+            size = max(1, round(len(ids) * MAX_TRANSACTIONS_IN_MEMORY / used))
+            rng = np.random.default_rng([params.seed, 0x5A4D])  # same customers every run
+            sample = ids[np.sort(rng.choice(len(ids), size=size, replace=False))]
+        with _timed(timings, "transactions"):
+            transactions = engines.clean_transactions(res, params.data, spec=params.engine,
+                                                      customers=sample)
+        if sample is not None:
+            res.source["transactions_sample"] = {
+                "customers": int(transactions["customer_id"].nunique()),
+                "of_customers": len(res.features), "rows": len(transactions), "of_rows": used,
+                "seed": params.seed}
+    loaded = EngineLoad(transactions=transactions, rejected=None, quality=res.quality,
+                        source=res.source, as_of=res.as_of, window_start=res.window_start,
+                        attributes=tuple(res.attributes), rejected_path=res.rejected_path,
+                        result=res)
+    return res.features, loaded, res.first_date
+
+
+def run(params: Params, *, rejected_path: str | Path | None = None
+        ) -> tuple[Analysis, _io.LoadResult | EngineLoad]:
+    """Run the whole analysis. Returns the analysis and the load result (the clean
+    transactions and the rejected rows; an :class:`EngineLoad` when a streaming engine
+    ran, which writes the rejected rows to ``rejected_path`` itself)."""
+    timings: dict = {}
+    extras: dict = {}
+    feats, loaded, first = _load_features(params, timings,
+                                          Path(rejected_path) if rejected_path else None)
+    transactions = loaded.transactions
+    with _timed(timings, "tiering"):
+        result = methods.fit(feats, params.tiering, seed=params.seed)
+        _check_net_revenue(feats, loaded, params)
+        scores = result.assignments.drop(columns=["customer_id"])
+        tiers = pd.concat([feats, scores], axis=1)
+        lead = ["customer_id"] + (["customer_name"] if "customer_name" in tiers else [])
+        order = lead + ["tier", "tier_rank"] + [c for c in tiers.columns
+                                                 if c not in lead + ["tier", "tier_rank"]]
+        tiers = tiers[order]
+        summary = tier_summary(tiers)
+        if isinstance(loaded, EngineLoad):
+            monthly = engines.monthly_by_tier(loaded.result, tiers, params.data,
+                                              spec=params.engine)
+        else:
+            monthly = _monthly(transactions, tiers)
+    with _timed(timings, "method_comparison"):
+        comparison_of_methods = compare.compare_methods(feats, params.tiering, seed=params.seed,
+                                                        result=result)
+        if comparison_of_methods is not None:
+            extras["method_comparison"] = comparison_of_methods
+        if params.tiering.stability.n_boot > 0:  # None: the method's cut-offs are fixed
+            extras["stability"] = compare.stability(feats, params.tiering, seed=params.seed,
+                                                    result=result)
+    with _timed(timings, "statistics"):
+        categorical = [a for a in loaded.attributes
+                       if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
+        comparison = stats.compare_tiers(
+            tiers, metrics=list(params.stats.metrics), categorical=categorical,
+            test=params.stats.test, alpha=params.stats.alpha,
+            min_group_size=params.stats.min_group_size, n_boot=params.stats.n_boot,
+            seed=params.seed, max_posthoc_n=POSTHOC_MAX_N)
+    as_of = loaded.as_of
+    if transactions is not None:
+        with _timed(timings, "validation"):
+            validation = _validation.holdout_validation(transactions, params=params, as_of=as_of)
+        if validation is not None:
+            extras["validation"] = validation
+        with _timed(timings, "migration"):
+            sampled = loaded.source.get("transactions_sample")
+            migration = _migration.analyse_migration(
+                transactions, params=params, spec=params.migration, as_of=as_of,
+                attributes=loaded.attributes,
+                sample_customers=set(transactions["customer_id"].unique()) if sampled else None)
+        if migration is not None:
+            extras["migration"] = migration
+    with _timed(timings, "strategy"):
+        playbook = strategy.load_playbook(params.strategy.playbook)
+        strategies = strategy.tier_strategies(summary, language=params.language,
+                                              playbook=playbook, currency=params.currency)
+        extras["actions"] = strategy.recommend(tiers, summary, spec=params.strategy,
+                                               currency=params.currency, playbook=playbook)
+    warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
+    analysis = Analysis(
+        params=params, source=loaded.source, as_of=as_of,
+        window_start=loaded.window_start,
+        period_start=loaded.window_start or pd.Timestamp(first).date(),
+        quality=loaded.quality, tiers=tiers, thresholds=result.thresholds,
+        tiering_params={"method": result.method, **result.params},
+        tier_summary=summary, monthly=monthly, comparison=comparison, strategies=strategies,
+        warnings=tuple(warnings),
+        timings=timings, extras=extras)
+    return analysis, loaded
+
+
+def save(analysis: Analysis, path: str | Path) -> None:
+    """Save an analysis for the report notebook (a file this package wrote itself)."""
+    with open(path, "wb") as fh:
+        pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_or_run(params: Params, analysis_path: str | Path | None = None) -> Analysis:
+    """The saved analysis when ``analysis_path`` is given, else a fresh run."""
+    if analysis_path:
+        with open(analysis_path, "rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - written by save() in the same run
+    return run(params)[0]

@@ -1,0 +1,1311 @@
+"""Statistical comparison of customer tiers: tidy tables, effect sizes, plain findings.
+
+Spend, order counts and recency are heavy-tailed, so by default every numeric metric
+is compared with rank-based methods (``test="kruskal"``); ``test="welch"`` compares
+means instead, for readers who need them. Every result leads with an effect size and
+an interval rather than a p-value (with thousands of customers every p-value is tiny).
+
+Methods and conventions (all fixed here so that a reviewer can check them):
+
+* **Omnibus test per metric**, ``test="kruskal"`` (default): Kruskal-Wallis H
+  (``scipy.stats.kruskal``, corrected for ties), df = k - 1. Effect size *epsilon
+  squared* in the definition of Tomczak & Tomczak (2014),
+  ``epsilon² = H / ((n² - 1) / (n + 1))``, which equals ``H / (n - 1)``. Magnitude:
+  negligible < 0.01 <= small < 0.08 <= medium < 0.26 <= large (the epsilon-squared
+  table of Mangiafico's *rcompanion* handbook).
+* **Omnibus test per metric**, ``test="welch"``: Welch's heteroscedastic one-way
+  ANOVA (``statsmodels.stats.oneway.anova_oneway(use_var="unequal")``); ``df`` is the
+  numerator and ``df2`` the Welch denominator degrees of freedom. Effect size *omega
+  squared* estimated from the Welch F, ``omega² = df1 (F - 1) / (df1 (F - 1) + N)``
+  (floored at 0), with Cohen's (1988) thresholds 0.01 / 0.06 / 0.14. A metric on which
+  some tier has no variance at all cannot be tested this way and gets a
+  ``not_tested`` row.
+* **Pairwise test**, kruskal: Dunn (1964) z test on the joint ranks with the tie
+  correction of Glantz (2012); p-values from ``scikit_posthocs.posthoc_dunn``
+  (two-sided, unadjusted). ``statistic`` is Dunn's z, positive when ``group1`` (the
+  better tier) has the higher mean rank.
+* **Pairwise test**, welch: Games-Howell (p-values from scikit-posthocs'
+  ``posthoc_games_howell``, studentized range with Welch degrees of freedom, so they
+  already allow for all pairs of one metric). ``statistic`` is Welch's t of
+  ``group1 - group2``, ``df2`` its Welch-Satterthwaite degrees of freedom.
+* **Pairwise effect size**, kruskal: Cliff's delta, ``P(X1 > X2) - P(X1 < X2)``, with
+  the analytic asymmetric 95% interval of Cliff (1996) / Feng & Cliff (2004) using the
+  *consistent* variance estimate and the normal quantile (the interval R's
+  ``effsize::cliff.delta(use.unbiased=FALSE, use.normal=TRUE)`` reports). Computed
+  in O(n log n) by sorting. Magnitude by Romano et al. (2006): negligible < 0.147 <=
+  small < 0.33 <= medium < 0.474 <= large, on |delta|.
+* **Pairwise effect size**, welch: Hedges' g (pooled standard deviation, small-sample
+  factor ``J = 1 - 3 / (4 (n1 + n2) - 9)``) with the normal-theory 95% interval of
+  Borenstein et al. (2009, eqs. 4.18-4.24). Magnitude by Cohen (1988): 0.2 / 0.5 / 0.8.
+* **Categorical attributes**: Pearson chi-square on the tier x category table (no
+  continuity correction); for a 2 x 2 table with an expected count below 5, Fisher's
+  exact test (``scipy.stats.fisher_exact``, two-sided; ``statistic`` is the sample odds
+  ratio). Effect size: bias-corrected Cramér's V (Bergsma 2013), magnitude by Cohen
+  (1988) for w, scaled by ``sqrt(min(r, c) - 1)``: 0.1 / 0.3 / 0.5 divided by that
+  root. Which cells drive an association: adjusted standardised residuals
+  ``(O - E) / sqrt(E (1 - row share) (1 - column share))`` (Agresti 2007, sec. 2.4.5;
+  ``statsmodels`` ``Table.standardized_resids``), in ``Comparison.residuals``;
+  |residual| > 2 marks a cell that departs from independence.
+* **Multiplicity, across metrics as well as pairs**: the omnibus p-values
+  (Kruskal-Wallis / Welch and chi-square / Fisher rows) are Holm-adjusted across all
+  metrics and attributes of one comparison. Dunn p-values are Holm-adjusted across
+  every pair of every metric of the comparison (one family). Games-Howell p-values,
+  already adjusted for the pairs of their metric, are multiplied by the number of
+  metrics tested (Bonferroni across metrics). ``significant`` is ``p_adj < alpha``.
+* **Intervals for medians, means and ratios**: seeded 95% percentile bootstrap.
+  Bootstrap medians are drawn from their exact resampling distribution: the median of
+  a resample of size n is an order statistic of the sorted sample whose index is the
+  k-th order statistic of n uniform draws, sampled directly with Beta variates
+  (``bootstrap_medians``). The draws have the distribution of ``np.median`` over
+  resamples drawn with replacement (checked in the tests against
+  ``scipy.stats.bootstrap``) but cost O(B) instead of O(B n): 36,000 customers are
+  compared in about a second instead of 16. Bootstrap means use
+  ``scipy.stats.bootstrap`` (percentile, vectorised) for tiers of up to
+  ``BOOTSTRAP_MAX_N`` customers; for larger tiers the m-out-of-n bootstrap with
+  m = ``BOOTSTRAP_MAX_N`` draws from *all* customers per resample, rescaled by
+  ``sqrt(m / n)`` around the full-sample mean (Bickel, Götze & van Zwet 1997), which
+  is exact in variance for the mean; ``params["bootstrap_subsampled"]`` lists those
+  tiers. Ratios and differences combine independent draws of the two tiers.
+* **Small tiers**: a tier with fewer than ``min_group_size`` customers (with a value
+  for the metric) is left out of that metric's tests; a row in ``tests`` and a finding
+  say so. A metric with no variance, or with fewer than two testable tiers, gets one
+  ``not_tested`` row with NaN statistics instead of an exception.
+
+Findings compare adjacent tiers (1st vs 2nd, 2nd vs 3rd, ...). A difference is called
+*meaningful* only when it is significant (adjusted as above) and at least "small" by
+the stated convention. For metrics where lower is better (``recency_days``), when a
+median (mean) is zero or negative, or when the bootstrap ratio is not well defined,
+the finding reports a difference instead of a ratio.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tiering import locale
+from tiering.errors import DataError, closest, require
+from tiering.present.i18n import has, t
+
+__all__ = [
+    "BOOTSTRAP_MAX_N",
+    "CLIFF_THRESHOLDS",
+    "COHEN_W_THRESHOLDS",
+    "EPSILON_SQ_THRESHOLDS",
+    "FINDINGS_COLUMNS",
+    "HEDGES_G_THRESHOLDS",
+    "LOWER_IS_BETTER",
+    "OMEGA_SQ_THRESHOLDS",
+    "RESIDUALS_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "TESTS",
+    "TESTS_COLUMNS",
+    "Comparison",
+    "bootstrap_means",
+    "bootstrap_medians",
+    "compare_tiers",
+    "describe_findings",
+    "percentile_interval",
+]
+
+#: Tiers larger than this get the m-out-of-n bootstrap (m = this) for their mean.
+BOOTSTRAP_MAX_N = 5_000
+#: Metrics where a smaller value is the better one; findings report differences.
+LOWER_IS_BETTER = frozenset({"recency_days"})
+#: Confidence level of every interval in this module.
+CI_LEVEL = 0.95
+#: The comparison families: rank-based (medians) or Welch (means).
+TESTS = ("kruskal", "welch")
+
+CLIFF_THRESHOLDS = (0.147, 0.33, 0.474)          # Romano et al. (2006)
+EPSILON_SQ_THRESHOLDS = (0.01, 0.08, 0.26)       # rcompanion handbook (Mangiafico)
+OMEGA_SQ_THRESHOLDS = (0.01, 0.06, 0.14)         # Cohen (1988)
+HEDGES_G_THRESHOLDS = (0.2, 0.5, 0.8)            # Cohen (1988)
+COHEN_W_THRESHOLDS = (0.1, 0.3, 0.5)             # Cohen (1988), for df* = 1
+MAGNITUDES = ("negligible", "small", "medium", "large")
+
+TESTS_COLUMNS = (
+    "metric", "test", "group1", "group2", "n1", "n2", "statistic", "df", "p_value",
+    "p_adj", "effect_size_name", "effect_size", "ci_low", "ci_high", "magnitude",
+    "significant", "df2",
+)
+SUMMARY_COLUMNS = (
+    "metric", "tier", "n", "mean", "median", "q1", "q3", "median_ci_low",
+    "median_ci_high", "mean_ci_low", "mean_ci_high",
+)
+FINDINGS_COLUMNS = (
+    "metric", "kind", "group1", "group2", "n1", "n2", "median1", "median2", "ratio",
+    "ratio_ci_low", "ratio_ci_high", "difference", "difference_ci_low",
+    "difference_ci_high", "cliffs_delta", "cliffs_delta_ci_low", "cliffs_delta_ci_high",
+    "cramers_v", "magnitude", "p_adj", "significant", "meaningful", "lower_is_better",
+    "note", "center", "mean1", "mean2", "effect_size_name", "effect_size",
+    "effect_size_ci_low", "effect_size_ci_high",
+)
+RESIDUALS_COLUMNS = ("attribute", "tier", "category", "observed", "expected", "residual")
+
+# Offsets that keep the seeded random streams of different purposes independent.
+_RNG_SUMMARY, _RNG_RATIO, _RNG_POSTHOC, _RNG_MEAN = 1, 2, 3, 5
+# Upper bound on the number of floats one bootstrap batch may hold (memory cap).
+_BATCH_ELEMENTS = 4_000_000
+_OMNIBUS = ("kruskal_wallis", "welch_anova", "chi_square", "fisher_exact")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of :func:`compare_tiers`.
+
+    Attributes
+    ----------
+    tests : DataFrame
+        One row per statistical test (written as ``comparisons.csv``); columns
+        ``TESTS_COLUMNS``, see :func:`compare_tiers`.
+    summary : DataFrame
+        Descriptives per metric x tier; columns ``SUMMARY_COLUMNS``.
+    findings : DataFrame
+        Structured, language-independent findings; columns ``FINDINGS_COLUMNS``.
+        :func:`describe_findings` turns them into sentences.
+    params : dict
+        The options used, the conventions applied and what was subsampled.
+    residuals : DataFrame
+        Adjusted standardised residuals of every tested tier x category table;
+        columns ``RESIDUALS_COLUMNS``: ``attribute, tier, category, observed``
+        (customers), ``expected`` (under independence), ``residual``.
+    """
+
+    tests: pd.DataFrame
+    summary: pd.DataFrame
+    findings: pd.DataFrame
+    params: dict = field(default_factory=dict)
+    residuals: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(RESIDUALS_COLUMNS)))
+
+    @property
+    def test(self) -> str:
+        """``kruskal`` or ``welch``: which family of tests was run."""
+        return str(self.params.get("test", "kruskal"))
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def _batch(n_boot: int, n: int) -> int:
+    return int(max(1, min(n_boot, _BATCH_ELEMENTS // max(n, 1))))
+
+
+def _order_statistic_index(k: int, n: int, size: int, rng: np.random.Generator,
+                           after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (0-based) of the k-th smallest of n uniform resample draws, ``size`` times.
+
+    The k-th order statistic of n iid U(0, 1) is Beta(k, n - k + 1); the resample's
+    k-th smallest value is ``sorted[floor(n U_(k))]`` because ``floor(n U)`` is a
+    uniform draw of an index and the floor is monotone. With ``after`` (the (k-1)-th
+    uniform order statistic) the k-th is drawn given it: ``u + (1 - u) Beta(1, n - k + 1)``.
+    """
+    if after is None:
+        u = rng.beta(k, n - k + 1, size=size)
+    else:
+        u = after + (1.0 - after) * rng.beta(1, n - k + 1, size=size)
+    return np.minimum((u * n).astype(np.int64), n - 1), u
+
+
+def bootstrap_medians(values, *, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of the median, drawn exactly and in O(n_boot).
+
+    Each replicate has the distribution of ``np.median(values[idx])`` for ``idx`` a
+    resample of ``len(values)`` indices drawn with replacement (what
+    ``scipy.stats.bootstrap`` computes), but is sampled from the order statistics of
+    the sorted values directly: for odd n the resample median is its k-th smallest
+    value, k = (n + 1) / 2; for even n the mean of the k-th and (k + 1)-th, k = n / 2.
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    require(n >= 1, "bootstrap_medians needs at least one value", where="bootstrap_medians")
+    if n % 2:
+        idx, _ = _order_statistic_index((n + 1) // 2, n, n_boot, rng)
+        return x[idx]
+    k = n // 2
+    i1, u1 = _order_statistic_index(k, n, n_boot, rng)
+    i2, _ = _order_statistic_index(k + 1, n, n_boot, rng, after=u1)
+    return (x[i1] + x[i2]) / 2.0
+
+
+def bootstrap_means(values, *, n_boot: int, rng: np.random.Generator,
+                    max_n: int | None = None) -> tuple[np.ndarray, int]:
+    """``n_boot`` bootstrap replicates of the mean and the resample size used.
+
+    Up to ``max_n`` (default ``BOOTSTRAP_MAX_N``) values: the ordinary bootstrap via
+    ``scipy.stats.bootstrap`` (the replicates of its ``bootstrap_distribution``).
+    Above: the m-out-of-n bootstrap, m = ``max_n`` draws from all values per
+    replicate, rescaled around the sample mean by ``sqrt(m / n)`` so that the
+    replicates have the spread of the mean of n (Bickel, Götze & van Zwet 1997).
+    """
+    from scipy import stats as ss
+
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    require(n >= 1, "bootstrap_means needs at least one value", where="bootstrap_means")
+    cap = BOOTSTRAP_MAX_N if max_n is None else int(max_n)
+    if n <= cap:
+        options = {"n_resamples": n_boot, "method": "percentile", "vectorized": True,
+                   "confidence_level": CI_LEVEL, "batch": _batch(n_boot, n)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                res = ss.bootstrap((x,), np.mean, rng=rng, **options)
+            except TypeError:         # scipy < 1.15 names the generator random_state
+                res = ss.bootstrap((x,), np.mean, random_state=rng, **options)
+        return np.asarray(res.bootstrap_distribution, dtype=float).reshape(-1), n
+    mean = float(x.mean())
+    out = np.empty(n_boot)
+    step = _batch(n_boot, cap)
+    for start in range(0, n_boot, step):
+        size = min(step, n_boot - start)
+        idx = rng.integers(0, n, size=(size, cap))
+        out[start:start + size] = x[idx].mean(axis=1)
+    return mean + (out - mean) * math.sqrt(cap / n), cap
+
+
+def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
+    """The 95% percentile interval of bootstrap replicates (NaN when none is finite)."""
+    d = np.asarray(draws, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1.0 - CI_LEVEL) / 2.0
+    low, high = np.percentile(d, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _magnitude(value: float, thresholds: Sequence[float]) -> str:
+    """The magnitude word of ``|value|`` for three ascending thresholds."""
+    if value is None or not np.isfinite(value):
+        return ""
+    return MAGNITUDES[int(np.searchsorted(thresholds, abs(value), side="right"))]
+
+
+def _holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values; NaN stays NaN.
+
+    Same numbers as ``statsmodels.stats.multitest.multipletests(method="holm")``
+    (checked in the tests), written out because that function runs a full
+    ``gc.collect()`` on every call, which costs ~0.1 s each in a large session.
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size:
+        order = ok[np.argsort(p[ok], kind="stable")]
+        m = order.size
+        stepped = np.minimum(1.0, p[order] * np.arange(m, 0, -1))
+        out[order] = np.maximum.accumulate(stepped)
+    return out
+
+
+def _epsilon_squared(h: float, n: int) -> float:
+    """Rank epsilon squared, ``H / ((n² - 1) / (n + 1))`` (Tomczak & Tomczak 2014)."""
+    return float(h / ((n * n - 1.0) / (n + 1.0)))
+
+
+def _omega_squared(f: float, df1: float, n: int) -> float:
+    """Omega squared from an F statistic, ``df1 (F - 1) / (df1 (F - 1) + N)``, floored at 0."""
+    num = df1 * (f - 1.0)
+    return float(max(0.0, num / (num + n))) if np.isfinite(f) else float("nan")
+
+
+def _hedges_g(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
+              ) -> tuple[float, float, float]:
+    """Hedges' g of ``x`` over ``y`` (pooled SD) with its normal-theory interval.
+
+    Borenstein, Hedges, Higgins & Rothstein (2009), *Introduction to Meta-Analysis*,
+    eqs. 4.18-4.24: ``d = (m1 - m2) / s_pooled``, ``V_d = (n1 + n2) / (n1 n2) +
+    d² / (2 (n1 + n2))``, ``J = 1 - 3 / (4 df - 1)`` with ``df = n1 + n2 - 2``,
+    ``g = J d``, ``V_g = J² V_d``.
+    """
+    from scipy import stats as ss
+
+    n1, n2 = len(x), len(y)
+    df = n1 + n2 - 2
+    pooled = ((n1 - 1) * np.var(x, ddof=1) + (n2 - 1) * np.var(y, ddof=1)) / df
+    if not pooled > 0:
+        return float("nan"), float("nan"), float("nan")
+    d = (float(np.mean(x)) - float(np.mean(y))) / math.sqrt(pooled)
+    j = 1.0 - 3.0 / (4.0 * df - 1.0)
+    v_d = (n1 + n2) / (n1 * n2) + d * d / (2.0 * (n1 + n2))
+    g = j * d
+    half = float(ss.norm.ppf(1.0 - (1.0 - confidence) / 2.0)) * math.sqrt(j * j * v_d)
+    return float(g), float(g - half), float(g + half)
+
+
+def _welch_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Welch's t of ``mean(x) - mean(y)`` and its Welch-Satterthwaite degrees of freedom."""
+    n1, n2 = len(x), len(y)
+    v1, v2 = np.var(x, ddof=1) / n1, np.var(y, ddof=1) / n2
+    se2 = v1 + v2
+    t_stat = (float(np.mean(x)) - float(np.mean(y))) / math.sqrt(se2)
+    df = se2 ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
+    return float(t_stat), float(df)
+
+
+def _cliffs_delta(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
+                  ) -> tuple[float, float, float]:
+    """Cliff's delta of ``x`` over ``y`` with its analytic asymmetric interval.
+
+    ``delta = P(X > Y) - P(X < Y)``. Interval of Cliff (1996) with the consistent
+    variance estimate and the normal quantile; the same numbers as R's
+    ``effsize::cliff.delta(x, y, use.unbiased=FALSE, use.normal=TRUE)``.
+    Needs at least two values in each sample.
+    """
+    from scipy import stats as ss
+
+    x = np.sort(np.asarray(x, dtype=float))
+    y = np.sort(np.asarray(y, dtype=float))
+    n1, n2 = len(x), len(y)
+    cells = float(n1) * float(n2)
+    # For each x: how many y lie below / above it; for each y: how many x lie above / below.
+    y_below = np.searchsorted(y, x, side="left").astype(float)
+    y_above = n2 - np.searchsorted(y, x, side="right").astype(float)
+    x_above = n1 - np.searchsorted(x, y, side="right").astype(float)
+    x_below = np.searchsorted(x, y, side="left").astype(float)
+    n_pos, n_neg = y_below.sum(), y_above.sum()
+    n_zero = cells - n_pos - n_neg
+    delta = (n_pos - n_neg) / cells
+    # Cliff's rescaling keeps the variance positive when the samples are disjoint.
+    d = delta * (cells - 1.0) / cells if abs(delta) == 1.0 else delta
+    d_i = (y_below - y_above) / n2
+    d_j = (x_above - x_below) / n1
+    ssr = n_pos * (1.0 - d) ** 2 + n_zero * d ** 2 + n_neg * (1.0 + d) ** 2
+    s_i = float(((d_i - d) ** 2).sum()) / (n1 - 1)
+    s_j = float(((d_j - d) ** 2).sum()) / (n2 - 1)
+    s_ij = ssr / ((n1 - 1.0) * (n2 - 1.0))
+    var = ((n2 - 1.0) * s_i + (n1 - 1.0) * s_j + s_ij) / cells
+    if not var > 0:
+        return float(delta), float(delta), float(delta)
+    z = float(ss.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    root = z * math.sqrt(var) * math.sqrt((1.0 - d * d) ** 2 + z * z * var)
+    denom = 1.0 - d * d + z * z * var
+    low, high = (d - d ** 3 - root) / denom, (d - d ** 3 + root) / denom
+    if delta == 1.0:
+        high = 1.0
+    if delta == -1.0:
+        low = -1.0
+    return float(delta), float(low), float(high)
+
+
+def _cramers_v(table: np.ndarray) -> tuple[float, float, int, float, np.ndarray]:
+    """Chi-square test and bias-corrected Cramér's V (Bergsma 2013) of a count table.
+
+    Returns ``(v, chi2, df, p_value, expected)``; no continuity correction.
+    """
+    from scipy import stats as ss
+
+    table = np.asarray(table, dtype=float)
+    chi2, p, dof, expected = ss.chi2_contingency(table, correction=False)
+    n = table.sum()
+    r, k = table.shape
+    phi2 = chi2 / n
+    phi2_corr = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))
+    r_corr = r - (r - 1) ** 2 / (n - 1)
+    k_corr = k - (k - 1) ** 2 / (n - 1)
+    denom = min(k_corr - 1, r_corr - 1)
+    v = math.sqrt(phi2_corr / denom) if denom > 0 else float("nan")
+    return float(v), float(chi2), int(dof), float(p), np.asarray(expected, dtype=float)
+
+
+def _standardized_residuals(table: np.ndarray) -> np.ndarray:
+    """Adjusted standardised residuals of a count table (statsmodels, Agresti 2007)."""
+    from statsmodels.stats.contingency_tables import Table
+
+    return np.asarray(Table(np.asarray(table, dtype=float)).standardized_resids, dtype=float)
+
+
+def _dunn_z(values: list[np.ndarray]) -> np.ndarray:
+    """Dunn's z for every pair (i, j): positive when group i has the higher mean rank.
+
+    The same statistic (and tie correction) that ``scikit_posthocs.posthoc_dunn``
+    turns into p-values, which it does not return itself.
+    """
+    from scipy import stats as ss
+
+    pooled = np.concatenate(values)
+    n = len(pooled)
+    ranks = ss.rankdata(pooled)
+    _, counts = np.unique(pooled, return_counts=True)
+    ties = float(np.sum(counts.astype(float) ** 3 - counts)) / (12.0 * (n - 1))
+    sizes = np.array([len(v) for v in values], dtype=float)
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    mean_ranks = np.array([ranks[bounds[i]:bounds[i + 1]].mean() for i in range(len(values))])
+    k = len(values)
+    z = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(k):
+            if i != j:
+                se = math.sqrt((n * (n + 1.0) / 12.0 - ties) * (1.0 / sizes[i] + 1.0 / sizes[j]))
+                z[i, j] = (mean_ranks[i] - mean_ranks[j]) / se
+    return z
+
+
+def _posthoc_p(values: list[np.ndarray], which: str) -> np.ndarray:
+    """Pairwise p-values from scikit-posthocs as a k x k array (``dunn`` or ``games_howell``).
+
+    Dunn: unadjusted, two-sided. Games-Howell: from the studentized range, so already
+    adjusted for the pairs of these groups.
+    """
+    import scikit_posthocs as sp
+
+    frame = pd.DataFrame({
+        "value": np.concatenate(values),
+        "group": np.repeat(np.arange(len(values)), [len(v) for v in values]),
+    })
+    if which == "dunn":
+        matrix = sp.posthoc_dunn(frame, val_col="value", group_col="group")
+    else:
+        # Named posthoc_gameshowell before scikit-posthocs 0.10.
+        games_howell = (sp.posthoc_games_howell if hasattr(sp, "posthoc_games_howell")
+                        else sp.posthoc_gameshowell)
+        matrix = games_howell(frame, val_col="value", group_col="group")
+    order = list(range(len(values)))
+    return matrix.reindex(index=order, columns=order).to_numpy(dtype=float)
+
+
+def _rng(seed: int, *keys: int) -> np.random.Generator:
+    """A generator that depends only on the seed and the keys, not on call order."""
+    return np.random.default_rng([seed, *keys])
+
+
+def _subsample(values: np.ndarray, max_n: int, rng: np.random.Generator) -> np.ndarray:
+    if len(values) <= max_n:
+        return values
+    keep = np.sort(rng.choice(len(values), size=max_n, replace=False))
+    return values[keep]
+
+
+def _as_names(value, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    require(isinstance(value, Iterable), f"{what} must be a list of column names",
+            where=f"compare_tiers({what}=...)", hint=f"pass e.g. {what}=['monetary']")
+    names = tuple(value)
+    for name in names:
+        require(isinstance(name, str), f"{what} must contain column names, got {name!r}",
+                where=f"compare_tiers({what}=...)")
+    require(len(set(names)) == len(names), f"{what} lists a column twice: {list(names)}",
+            where=f"compare_tiers({what}=...)", hint="list each column once")
+    return names
+
+
+def _require_column(frame: pd.DataFrame, name: str, what: str) -> None:
+    if name in frame.columns:
+        return
+    guess = closest(name, [str(c) for c in frame.columns])
+    hint = f"did you mean {guess!r}?" if guess else f"available columns: {list(frame.columns)}"
+    raise DataError(f"The tiered table has no {what} column {name!r}",
+                    where=f"compare_tiers(... {name!r})", hint=hint)
+
+
+def _tier_codes(series: pd.Series) -> tuple[list[str], np.ndarray]:
+    """Tier labels best first and each row's tier position (-1 when missing).
+
+    An (ordered) Categorical gives the order of its categories; any other column is
+    ordered by its sorted distinct values.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        labels = [str(c) for c in series.cat.categories]
+        codes = series.cat.codes.to_numpy(dtype=np.int64)
+        return labels, codes
+    present = series.dropna()
+    labels_raw = sorted(present.unique(), key=lambda v: str(v))
+    lookup = {v: i for i, v in enumerate(labels_raw)}
+    codes = np.array([lookup.get(v, -1) if pd.notna(v) else -1 for v in series], dtype=np.int64)
+    return [str(v) for v in labels_raw], codes
+
+
+def _empty_test_row(metric: str, test: str) -> dict:
+    return {
+        "metric": metric, "test": test, "group1": "", "group2": "", "n1": pd.NA,
+        "n2": pd.NA, "statistic": np.nan, "df": pd.NA, "p_value": np.nan,
+        "p_adj": np.nan, "effect_size_name": "", "effect_size": np.nan,
+        "ci_low": np.nan, "ci_high": np.nan, "magnitude": "", "significant": False,
+        "df2": np.nan,
+    }
+
+
+def _empty_finding(metric: str, kind: str) -> dict:
+    row = {c: np.nan for c in FINDINGS_COLUMNS}
+    row.update({
+        "metric": metric, "kind": kind, "group1": "", "group2": "", "n1": pd.NA,
+        "n2": pd.NA, "magnitude": "", "significant": False, "meaningful": False,
+        "lower_is_better": metric in LOWER_IS_BETTER, "note": "", "center": "",
+        "effect_size_name": "",
+    })
+    return row
+
+
+def _not_tested(metric: str, reason: str, note: str, tests: list, findings: list) -> None:
+    tests.append(_empty_test_row(metric, f"not_tested: {reason}"))
+    f = _empty_finding(metric, "not_tested")
+    f["note"] = note
+    findings.append(f)
+
+
+# --------------------------------------------------------------------------- main API
+
+
+def _exclude_small_tiers(name: str, labels, sizes: list[int], min_group_size: int,
+                        small_overall, tests: list, findings: list) -> list[int]:
+    """The tiers with at least ``min_group_size`` customers; a test row (and a finding,
+    unless the tier is already reported as small overall) for each of the others."""
+    testable = [i for i, n in enumerate(sizes) if n >= min_group_size]
+    for i, n in enumerate(sizes):
+        if i in testable:
+            continue
+        row = _empty_test_row(name, f"excluded_tier: {n} customers "
+                                    f"< min_group_size {min_group_size}")
+        row.update({"group1": labels[i], "n1": n})
+        tests.append(row)
+        if i not in small_overall:
+            f = _empty_finding(name, "excluded_tier")
+            f.update({"group1": labels[i], "n1": n, "note": "too_few_customers"})
+            findings.append(f)
+    return testable
+
+
+def compare_tiers(
+    tiered: pd.DataFrame,
+    *,
+    metrics: Sequence[str],
+    categorical: Sequence[str] = (),
+    tier_col: str = "tier",
+    test: str = "kruskal",
+    alpha: float = 0.05,
+    min_group_size: int = 5,
+    n_boot: int = 2000,
+    seed: int = 0,
+    max_posthoc_n: int | None = None,
+) -> Comparison:
+    """Compare customer tiers on numeric metrics and categorical attributes.
+
+    Parameters
+    ----------
+    tiered : DataFrame
+        One row per customer with the tier column and the columns to compare.
+    metrics : sequence of str
+        Numeric columns (e.g. ``monetary``, ``frequency``, ``recency_days``). Missing
+        values are left out per metric.
+    categorical : sequence of str
+        Categorical attribute columns (e.g. ``region``) compared with chi-square.
+    tier_col : str
+        The tier column: an (ordered) Categorical whose categories are the tier
+        labels best first. Any other dtype is ordered by its sorted distinct values.
+    test : ``"kruskal"`` or ``"welch"``
+        Rank-based comparison of distributions and medians (Kruskal-Wallis, Dunn,
+        Cliff's delta) or comparison of means (Welch's ANOVA, Games-Howell, Hedges' g).
+    alpha : float
+        Significance level applied to the adjusted p-values.
+    min_group_size : int
+        Tiers with fewer customers (with a value) are left out of the tests.
+    n_boot : int
+        Bootstrap resamples for the intervals of medians, means and ratios.
+    seed : int
+        Seed of every random draw; the same input and options give the same output.
+    max_posthoc_n : int or None
+        If set, tiers with more customers are represented in the pairwise stage
+        (post-hoc test and pairwise effect size) by a seeded random subsample of this
+        size; the omnibus test and the descriptives still use every customer.
+        ``params["posthoc_subsampled"]`` lists what was subsampled.
+
+    Returns
+    -------
+    Comparison
+        ``tests`` (one row per test, the columns of ``comparisons.csv``):
+
+        - ``metric``: the metric or attribute column compared.
+        - ``test``: ``kruskal_wallis`` or ``welch_anova`` (omnibus, one per metric),
+          ``dunn`` or ``games_howell`` (one per tier pair), ``chi_square`` or
+          ``fisher_exact`` (one per attribute), ``excluded_tier: ...`` (a tier left
+          out, with the reason) or ``not_tested: ...`` (with the reason).
+        - ``group1``, ``group2``: the tiers of a pair (better tier first); empty for
+          omnibus rows; ``group1`` is the excluded tier on ``excluded_tier`` rows.
+        - ``n1``, ``n2``: customers in ``group1`` / ``group2``; on omnibus rows ``n1``
+          is the total tested and ``n2`` is empty.
+        - ``statistic``: H (Kruskal-Wallis), Welch's F, Dunn's z, Welch's t
+          (Games-Howell), Pearson chi-square, or the sample odds ratio (Fisher).
+        - ``df``: degrees of freedom of omnibus tests (k - 1; (r-1)(c-1)).
+        - ``p_value``: two-sided p-value (Games-Howell: adjusted for the pairs of its
+          metric by the studentized range, as the test defines it).
+        - ``p_adj``: the p-value adjusted across metrics as well as pairs: omnibus
+          rows Holm across all metrics and attributes; Dunn rows Holm across all
+          pairs of all metrics; Games-Howell rows times the number of metrics.
+        - ``effect_size_name``: ``epsilon_squared``, ``omega_squared``,
+          ``cliffs_delta``, ``hedges_g`` or ``cramers_v``.
+        - ``effect_size``, ``ci_low``, ``ci_high``: the effect size and its 95%
+          interval (analytic for Cliff's delta and Hedges' g; none for the others).
+        - ``magnitude``: negligible / small / medium / large by the conventions in
+          the module docstring.
+        - ``significant``: ``p_adj < alpha``.
+        - ``df2``: Welch's denominator degrees of freedom (``welch_anova``) or the
+          Welch-Satterthwaite degrees of freedom of the pair (``games_howell``).
+
+        ``summary`` (one row per metric x tier, every tier including excluded ones):
+        ``metric, tier, n, mean, median, q1, q3`` and 95% percentile-bootstrap
+        intervals ``median_ci_low, median_ci_high, mean_ci_low, mean_ci_high``.
+
+        ``findings`` (one row per adjacent tier pair and metric, per attribute, per
+        excluded tier and per untested metric): ``kind`` is ``ratio`` (center1 /
+        center2 with bootstrap interval), ``difference`` (center1 - center2 with
+        bootstrap interval; used for lower-is-better metrics and non-positive
+        centers), ``association`` (attribute, ``cramers_v``), ``excluded_tier`` or
+        ``not_tested``; ``center`` is ``median`` (kruskal) or ``mean`` (welch) and
+        ``median1, median2`` / ``mean1, mean2`` hold the tiers' values;
+        ``effect_size_name``, ``effect_size`` and its interval (Cliff's delta, also
+        in ``cliffs_delta*``, or Hedges' g); ``magnitude``; ``p_adj``;
+        ``significant``; ``meaningful`` (significant and at least small); ``note``
+        (reason code: ``no_variance``, ``zero_variance_tier``, ``too_few_tiers``,
+        ``too_few_customers``, ``too_few_categories``, ``lower_is_better``,
+        ``non_positive_median``, ``ratio_undefined``, ``low_expected_counts``).
+        ``ratio`` and ``difference`` columns are both filled when defined; ``kind``
+        says which one a sentence leads with.
+
+        ``residuals``: adjusted standardised residuals per attribute x tier x category.
+    """
+    require(isinstance(tiered, pd.DataFrame), "compare_tiers needs a pandas DataFrame",
+            where="compare_tiers(tiered)", error=DataError)
+    metrics = _as_names(metrics, "metrics")
+    categorical = _as_names(categorical, "categorical")
+    require(bool(metrics) or bool(categorical), "Nothing to compare",
+            where="compare_tiers(metrics=..., categorical=...)",
+            hint="name at least one metric or categorical column")
+    require(isinstance(tier_col, str), "tier_col must be a column name",
+            where="compare_tiers(tier_col)")
+    require(test in TESTS, f"Unknown test {test!r}", where="compare_tiers(test) / stats.test",
+            hint="use 'kruskal' (medians, rank-based; the default) or 'welch' (means)")
+    _require_column(tiered, tier_col, "tier")
+    for name in metrics:
+        _require_column(tiered, name, "metric")
+        col = tiered[name]
+        require(pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col),
+                f"Metric column {name!r} is not numeric (dtype {col.dtype})",
+                where=f"compare_tiers(metrics=[..., {name!r}])",
+                hint="compare it as a categorical attribute, or convert it to numbers first",
+                error=DataError)
+    for name in categorical:
+        _require_column(tiered, name, "categorical")
+    overlap = (set(metrics) | set(categorical)) & {tier_col}
+    require(not overlap, f"The tier column {tier_col!r} cannot also be compared",
+            where="compare_tiers(metrics / categorical)")
+    both = sorted(set(metrics) & set(categorical))
+    require(not both, f"Columns listed as both metric and categorical: {both}",
+            where="compare_tiers(metrics, categorical)")
+    require(isinstance(alpha, (int, float)) and 0 < alpha < 1,
+            f"alpha must be between 0 and 1, got {alpha!r}",
+            where="compare_tiers(alpha)", hint="the usual choice is 0.05")
+    require(isinstance(min_group_size, (int, np.integer)) and min_group_size >= 2,
+            f"min_group_size must be an integer of at least 2, got {min_group_size!r}",
+            where="compare_tiers(min_group_size)")
+    require(isinstance(n_boot, (int, np.integer)) and n_boot >= 100,
+            f"n_boot must be an integer of at least 100, got {n_boot!r}",
+            where="compare_tiers(n_boot)", hint="2000 resamples give stable 95% intervals")
+    require(isinstance(seed, (int, np.integer)) and seed >= 0,
+            f"seed must be a non-negative integer, got {seed!r}", where="compare_tiers(seed)")
+    require(max_posthoc_n is None or (isinstance(max_posthoc_n, (int, np.integer))
+                                      and max_posthoc_n >= min_group_size),
+            f"max_posthoc_n must be None or an integer >= min_group_size, got {max_posthoc_n!r}",
+            where="compare_tiers(max_posthoc_n)")
+
+    labels, codes = _tier_codes(tiered[tier_col])
+    k_all = len(labels)
+    tier_sizes = np.bincount(codes[codes >= 0], minlength=k_all) if k_all else np.zeros(0, int)
+    small_overall = [i for i in range(k_all) if tier_sizes[i] < min_group_size]
+    center = "median" if test == "kruskal" else "mean"
+
+    tests: list[dict] = []
+    summary: list[dict] = []
+    findings: list[dict] = []
+    residuals: list[dict] = []
+    boot_subsampled: list[dict] = []
+    posthoc_subsampled: list[dict] = []
+    omnibus_rows: list[int] = []                 # indices into tests
+    pair_rows: list[int] = []                    # indices into tests
+    linked: list[tuple[int, int]] = []           # (finding index, test index)
+    pair_metrics: set[str] = set()
+
+    for i in small_overall:
+        row = _empty_finding("", "excluded_tier")
+        row.update({"group1": labels[i], "n1": int(tier_sizes[i]), "note": "too_few_customers"})
+        findings.append(row)
+
+    for mi, metric in enumerate(metrics):
+        values = tiered[metric].to_numpy(dtype=float, na_value=np.nan)
+        valid = np.isfinite(values) & (codes >= 0)
+        groups = [values[valid & (codes == i)] for i in range(k_all)]
+
+        # Descriptives with bootstrap intervals, for every tier.
+        for ti, sample in enumerate(groups):
+            summary.append(_describe(metric, labels[ti], sample, n_boot=n_boot, seed=seed,
+                                     keys=(mi, ti), subsampled=boot_subsampled))
+
+        testable = _exclude_small_tiers(metric, labels, [len(g) for g in groups],
+                                        min_group_size, small_overall, tests, findings)
+
+        if len(testable) < 2:
+            _not_tested(metric, f"fewer than 2 tiers with at least {min_group_size} customers",
+                        "too_few_tiers", tests, findings)
+            continue
+        tested = [groups[i] for i in testable]
+        pooled = np.concatenate(tested)
+        if np.ptp(pooled) == 0:
+            _not_tested(metric, "no variance (every value is the same)", "no_variance",
+                        tests, findings)
+            continue
+        if test == "welch" and any(np.ptp(g) == 0 for g in tested):
+            flat = [labels[i] for i in testable if np.ptp(groups[i]) == 0]
+            _not_tested(metric, f"no variance within tier(s) {', '.join(flat)}; Welch's "
+                                "ANOVA needs some in every tier", "zero_variance_tier",
+                        tests, findings)
+            continue
+
+        omnibus_rows.append(len(tests))
+        tests.append(_omnibus_row(metric, tested, test))
+
+        # Pairwise stage, optionally on seeded subsamples of very large tiers.
+        post = []
+        for i in testable:
+            sample = groups[i]
+            if max_posthoc_n is not None and len(sample) > max_posthoc_n:
+                sample = _subsample(sample, int(max_posthoc_n), _rng(seed, _RNG_POSTHOC, mi, i))
+                posthoc_subsampled.append({"metric": metric, "tier": labels[i],
+                                           "n": len(groups[i]), "n_used": len(sample)})
+            post.append(sample)
+        pair_index = {}
+        for (a, b), row in _pair_rows(metric, post, [labels[i] for i in testable], test):
+            pair_index[(a, b)] = len(tests)
+            pair_rows.append(len(tests))
+            tests.append(row)
+        pair_metrics.add(metric)
+
+        # Findings: adjacent tested tiers.
+        for a in range(len(testable) - 1):
+            b = a + 1
+            linked.append((len(findings), pair_index[(a, b)]))
+            findings.append(_pair_finding(
+                metric, groups[testable[a]], groups[testable[b]], tests[pair_index[(a, b)]],
+                center=center, n_boot=n_boot, seed=seed, keys=(mi, testable[a], testable[b])))
+
+    for attribute in categorical:
+        _categorical(tiered[attribute], attribute, codes, labels, small_overall,
+                     min_group_size=min_group_size, tests=tests, findings=findings,
+                     residuals=residuals, omnibus_rows=omnibus_rows, linked=linked)
+
+    # Multiplicity: omnibus rows across metrics and attributes; pairs across metrics too.
+    for i, adj in zip(omnibus_rows, _holm([tests[i]["p_value"] for i in omnibus_rows])):
+        tests[i]["p_adj"] = float(adj)
+    if test == "kruskal":
+        for i, adj in zip(pair_rows, _holm([tests[i]["p_value"] for i in pair_rows])):
+            tests[i]["p_adj"] = float(adj)
+    else:
+        factor = max(len(pair_metrics), 1)
+        for i in pair_rows:
+            tests[i]["p_adj"] = float(min(1.0, tests[i]["p_value"] * factor))
+    for i in omnibus_rows + pair_rows:
+        tests[i]["significant"] = bool(tests[i]["p_adj"] < alpha)
+    for fi, ti in linked:
+        findings[fi]["p_adj"] = tests[ti]["p_adj"]
+        findings[fi]["significant"] = tests[ti]["significant"]
+        findings[fi]["meaningful"] = bool(tests[ti]["significant"]
+                                          and tests[ti]["magnitude"] not in ("", "negligible"))
+
+    return Comparison(
+        tests=_frame(tests, TESTS_COLUMNS, ints=("n1", "n2", "df")),
+        summary=_summary_frame(summary, labels),
+        findings=_frame(findings, FINDINGS_COLUMNS, ints=("n1", "n2")),
+        params=_params(metrics, categorical, tier_col, labels, tier_sizes, test=test,
+                       alpha=alpha, min_group_size=min_group_size, n_boot=n_boot, seed=seed,
+                       max_posthoc_n=max_posthoc_n, boot_subsampled=boot_subsampled,
+                       posthoc_subsampled=posthoc_subsampled),
+        residuals=_residuals_frame(residuals),
+    )
+
+
+def _omnibus_row(metric: str, tested: list[np.ndarray], test: str) -> dict:
+    """Kruskal-Wallis with epsilon squared, or Welch's ANOVA with omega squared."""
+    from scipy import stats as ss
+
+    n_total = int(sum(len(g) for g in tested))
+    if test == "kruskal":
+        h, p = ss.kruskal(*tested)
+        eps = _epsilon_squared(h, n_total)
+        row = _empty_test_row(metric, "kruskal_wallis")
+        row.update({"n1": n_total, "statistic": float(h), "df": len(tested) - 1,
+                    "p_value": float(p), "effect_size_name": "epsilon_squared",
+                    "effect_size": eps, "magnitude": _magnitude(eps, EPSILON_SQ_THRESHOLDS)})
+        return row
+    from statsmodels.stats.oneway import anova_oneway
+
+    res = anova_oneway(tested, use_var="unequal", welch_correction=True)
+    f, df1 = float(res.statistic), float(res.df_num)
+    omega = _omega_squared(f, df1, n_total)
+    row = _empty_test_row(metric, "welch_anova")
+    row.update({"n1": n_total, "statistic": f, "df": len(tested) - 1, "df2": float(res.df_denom),
+                "p_value": float(res.pvalue), "effect_size_name": "omega_squared",
+                "effect_size": omega, "magnitude": _magnitude(omega, OMEGA_SQ_THRESHOLDS)})
+    return row
+
+
+def _pair_rows(metric: str, post: list[np.ndarray], names: list[str], test: str):
+    """(pair, test row) for every pair of tested tiers, better tier first."""
+    k = len(post)
+    pairs = [(a, b) for a in range(k) for b in range(a + 1, k)]
+    if test == "kruskal":
+        z = _dunn_z(post)
+        p_mat = _posthoc_p(post, "dunn")
+    else:
+        p_mat = _posthoc_p(post, "games_howell")
+    for a, b in pairs:
+        row = _empty_test_row(metric, "dunn" if test == "kruskal" else "games_howell")
+        row.update({"group1": names[a], "group2": names[b], "n1": len(post[a]),
+                    "n2": len(post[b]), "p_value": float(p_mat[a, b])})
+        if test == "kruskal":
+            delta, lo, hi = _cliffs_delta(post[a], post[b])
+            row.update({"statistic": float(z[a, b]), "effect_size_name": "cliffs_delta",
+                        "effect_size": delta, "ci_low": lo, "ci_high": hi,
+                        "magnitude": _magnitude(delta, CLIFF_THRESHOLDS)})
+        else:
+            t_stat, df = _welch_t(post[a], post[b])
+            g, lo, hi = _hedges_g(post[a], post[b])
+            row.update({"statistic": t_stat, "df2": df, "effect_size_name": "hedges_g",
+                        "effect_size": g, "ci_low": lo, "ci_high": hi,
+                        "magnitude": _magnitude(g, HEDGES_G_THRESHOLDS)})
+        yield (a, b), row
+
+
+def _categorical(col: pd.Series, attribute: str, codes: np.ndarray, labels: list[str],
+                 small_overall: list[int], *, min_group_size: int, tests: list,
+                 findings: list, residuals: list, omnibus_rows: list, linked: list) -> None:
+    """Chi-square (or Fisher's exact test) of tier x category, Cramér's V, residuals."""
+    from scipy import stats as ss
+
+    k_all = len(labels)
+    valid = col.notna().to_numpy() & (codes >= 0)
+    counts = np.bincount(codes[valid], minlength=k_all) if k_all else np.zeros(0, int)
+    testable = _exclude_small_tiers(attribute, labels, [int(c) for c in counts],
+                                    min_group_size, small_overall, tests, findings)
+    if len(testable) < 2:
+        _not_tested(attribute, f"fewer than 2 tiers with at least {min_group_size} customers",
+                    "too_few_tiers", tests, findings)
+        return
+    keep = valid & np.isin(codes, testable)
+    table = pd.crosstab(codes[keep], col.to_numpy()[keep].astype(str))
+    table = table.loc[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        _not_tested(attribute, "fewer than 2 categories", "too_few_categories", tests, findings)
+        return
+    observed = table.to_numpy()
+    v, chi2, dof, p, expected = _cramers_v(observed)
+    df_star = min(table.shape) - 1
+    thresholds = tuple(c / math.sqrt(df_star) for c in COHEN_W_THRESHOLDS)
+    low_expected = float(expected.min()) < 5
+    if observed.shape == (2, 2) and low_expected:
+        odds, p_exact = ss.fisher_exact(observed, alternative="two-sided")
+        row = _empty_test_row(attribute, "fisher_exact")
+        row.update({"statistic": float(odds), "p_value": float(p_exact)})
+    else:
+        row = _empty_test_row(attribute, "chi_square")
+        row.update({"statistic": chi2, "df": dof, "p_value": p})
+    row.update({"n1": int(observed.sum()), "effect_size_name": "cramers_v", "effect_size": v,
+                "magnitude": _magnitude(v, thresholds)})
+    omnibus_rows.append(len(tests))
+    tests.append(row)
+    f = _empty_finding(attribute, "association")
+    f.update({"n1": row["n1"], "cramers_v": v, "magnitude": row["magnitude"],
+              "effect_size_name": "cramers_v", "effect_size": v,
+              # The chi-square approximation is rough when expected counts are < 5.
+              "note": "low_expected_counts" if low_expected and row["test"] == "chi_square"
+              else ""})
+    linked.append((len(findings), len(tests) - 1))
+    findings.append(f)
+    resid = _standardized_residuals(observed)
+    for r, code in enumerate(table.index):
+        for c, category in enumerate(table.columns):
+            residuals.append({"attribute": attribute, "tier": labels[int(code)],
+                              "category": str(category), "observed": int(observed[r, c]),
+                              "expected": float(expected[r, c]), "residual": float(resid[r, c])})
+
+
+def _params(metrics, categorical, tier_col, labels, tier_sizes, *, test, alpha, min_group_size,
+            n_boot, seed, max_posthoc_n, boot_subsampled, posthoc_subsampled) -> dict:
+    conventions = {
+        "epsilon_squared": "H / ((n^2 - 1) / (n + 1)) (Tomczak & Tomczak 2014); "
+                           "magnitude thresholds 0.01 / 0.08 / 0.26 (rcompanion)",
+        "omega_squared": "df1 (F - 1) / (df1 (F - 1) + N) from Welch's F, floored at 0; "
+                         "thresholds 0.01 / 0.06 / 0.14 (Cohen 1988)",
+        "cliffs_delta": "P(X1 > X2) - P(X1 < X2); 95% CI analytic, Cliff (1996) consistent "
+                        "variance, normal quantile; thresholds 0.147 / 0.33 / 0.474 "
+                        "(Romano et al. 2006)",
+        "hedges_g": "pooled-SD standardised mean difference with small-sample factor J; 95% "
+                    "CI normal theory (Borenstein et al. 2009); thresholds 0.2 / 0.5 / 0.8 "
+                    "(Cohen 1988)",
+        "cramers_v": "bias-corrected (Bergsma 2013); thresholds 0.1 / 0.3 / 0.5 divided by "
+                     "sqrt(min(r, c) - 1) (Cohen 1988); Fisher's exact test for 2 x 2 tables "
+                     "with an expected count below 5",
+        "residuals": "adjusted standardised residuals (Agresti 2007); |r| > 2 departs from "
+                     "independence",
+        "dunn": "scikit-posthocs posthoc_dunn, two-sided, tie-corrected",
+        "games_howell": "scikit-posthocs posthoc_games_howell (studentized range, Welch df)",
+        "omnibus_adjustment": "Holm across all omnibus tests (every metric and attribute)",
+        "pairwise_adjustment": ("Holm across all Dunn tests (every pair of every metric)"
+                                if test == "kruskal" else
+                                "Games-Howell p times the number of metrics (Bonferroni "
+                                "across metrics)"),
+        "bootstrap": "95% percentile; medians drawn from their exact resampling distribution; "
+                     f"means by scipy.stats.bootstrap up to {BOOTSTRAP_MAX_N} customers, "
+                     "m-out-of-n rescaled above",
+        "meaningful": "p_adj < alpha and magnitude at least small",
+    }
+    return {
+        "test": test,
+        "metrics": list(metrics),
+        "categorical": list(categorical),
+        "tier_col": tier_col,
+        "tiers": list(labels),
+        "tier_sizes": {labels[i]: int(tier_sizes[i]) for i in range(len(labels))},
+        "alpha": float(alpha),
+        "min_group_size": int(min_group_size),
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+        "max_posthoc_n": None if max_posthoc_n is None else int(max_posthoc_n),
+        "ci_level": CI_LEVEL,
+        "bootstrap_method": "percentile",
+        "bootstrap_max_n": BOOTSTRAP_MAX_N,
+        "bootstrap_subsampled": boot_subsampled,
+        "posthoc_subsampled": posthoc_subsampled,
+        "lower_is_better": sorted(LOWER_IS_BETTER),
+        "thresholds": {
+            "epsilon_squared": list(EPSILON_SQ_THRESHOLDS),
+            "omega_squared": list(OMEGA_SQ_THRESHOLDS),
+            "cliffs_delta": list(CLIFF_THRESHOLDS),
+            "hedges_g": list(HEDGES_G_THRESHOLDS),
+            "cramers_v": list(COHEN_W_THRESHOLDS),
+        },
+        "conventions": conventions,
+    }
+
+
+def _frame(rows: list[dict], columns: Sequence[str], *, ints: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for col in ints:
+        frame[col] = pd.array(frame[col].tolist(), dtype="Int64")
+    for col in ("significant", "meaningful", "lower_is_better"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(bool)
+    for col in frame.columns:
+        if col in ints or frame[col].dtype == bool:
+            continue
+        if all(isinstance(v, str) for v in frame[col]):
+            frame[col] = frame[col].astype(str)
+        else:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame.reset_index(drop=True)
+
+
+def _summary_frame(rows: list[dict], labels: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    frame["tier"] = pd.Categorical(frame["tier"], categories=labels, ordered=True)
+    frame["n"] = frame["n"].astype("int64")
+    return frame.reset_index(drop=True)
+
+
+def _residuals_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(RESIDUALS_COLUMNS))
+    frame["observed"] = frame["observed"].astype("int64")
+    for col in ("expected", "residual"):
+        frame[col] = frame[col].astype(float)
+    return frame.reset_index(drop=True)
+
+
+def _describe(metric: str, label: str, sample: np.ndarray, *, n_boot: int, seed: int,
+              keys: tuple[int, ...], subsampled: list[dict]) -> dict:
+    n = len(sample)
+    row = {"metric": metric, "tier": label, "n": n}
+    if n == 0:
+        row.update({c: np.nan for c in SUMMARY_COLUMNS[3:]})
+        return row
+    row.update({
+        "mean": float(np.mean(sample)), "median": float(np.median(sample)),
+        "q1": float(np.quantile(sample, 0.25)), "q3": float(np.quantile(sample, 0.75)),
+    })
+    if n < 2:
+        row.update({"median_ci_low": np.nan, "median_ci_high": np.nan,
+                    "mean_ci_low": np.nan, "mean_ci_high": np.nan})
+        return row
+    if np.ptp(sample) == 0:
+        value = float(sample[0])
+        row.update({"median_ci_low": value, "median_ci_high": value,
+                    "mean_ci_low": value, "mean_ci_high": value})
+        return row
+    medians = bootstrap_medians(sample, n_boot=n_boot, rng=_rng(seed, _RNG_SUMMARY, *keys))
+    means, used = bootstrap_means(sample, n_boot=n_boot, rng=_rng(seed, _RNG_MEAN, *keys))
+    if used < n:
+        subsampled.append({"metric": metric, "tier": label, "n": n, "n_used": used,
+                           "purpose": "summary"})
+    row["median_ci_low"], row["median_ci_high"] = percentile_interval(medians)
+    row["mean_ci_low"], row["mean_ci_high"] = percentile_interval(means)
+    return row
+
+
+def _center_draws(values: np.ndarray, center: str, *, n_boot: int, rng: np.random.Generator
+                  ) -> np.ndarray:
+    if center == "median":
+        return bootstrap_medians(values, n_boot=n_boot, rng=rng)
+    return bootstrap_means(values, n_boot=n_boot, rng=rng)[0]
+
+
+def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, center: str,
+                  n_boot: int, seed: int, keys: tuple[int, ...]) -> dict:
+    """Finding for adjacent tiers: centers, ratio / difference with intervals, effect size.
+
+    ``p_adj``, ``significant`` and ``meaningful`` are filled in by the caller once the
+    p-values have been adjusted across metrics.
+    """
+    row = _empty_finding(metric, "difference")
+    med1, med2 = float(np.median(x)), float(np.median(y))
+    mean1, mean2 = float(np.mean(x)), float(np.mean(y))
+    c1, c2 = (med1, med2) if center == "median" else (mean1, mean2)
+    effect = test_row["effect_size_name"]
+    row.update({
+        "group1": test_row["group1"], "group2": test_row["group2"],
+        "n1": len(x), "n2": len(y), "median1": med1, "median2": med2, "mean1": mean1,
+        "mean2": mean2, "center": center, "difference": c1 - c2,
+        "effect_size_name": effect, "effect_size": test_row["effect_size"],
+        "effect_size_ci_low": test_row["ci_low"], "effect_size_ci_high": test_row["ci_high"],
+        "magnitude": test_row["magnitude"],
+    })
+    if effect == "cliffs_delta":
+        row.update({"cliffs_delta": test_row["effect_size"],
+                    "cliffs_delta_ci_low": test_row["ci_low"],
+                    "cliffs_delta_ci_high": test_row["ci_high"]})
+    if np.ptp(np.concatenate([x, y])) == 0:
+        d1 = d2 = None
+        row["difference_ci_low"] = row["difference_ci_high"] = c1 - c2
+    else:
+        d1 = _center_draws(x, center, n_boot=n_boot, rng=_rng(seed, _RNG_RATIO, *keys, 0))
+        d2 = _center_draws(y, center, n_boot=n_boot, rng=_rng(seed, _RNG_RATIO, *keys, 1))
+        row["difference_ci_low"], row["difference_ci_high"] = percentile_interval(d1 - d2)
+    ratio_ok = (c1 > 0 and c2 > 0 and d2 is not None and bool(np.all(d2 > 0))
+                and bool(np.all(np.isfinite(d1 / d2))) and bool(np.all(d1 / d2 > 0)))
+    if ratio_ok:
+        low, high = percentile_interval(d1 / d2)
+        row.update({"ratio": c1 / c2, "ratio_ci_low": low, "ratio_ci_high": high})
+    if metric in LOWER_IS_BETTER:
+        row["note"] = "lower_is_better"
+    elif ratio_ok:
+        row["kind"] = "ratio"
+    elif c2 <= 0 or c1 <= 0:
+        row["note"] = "non_positive_median"
+    else:
+        row["note"] = "ratio_undefined"
+    return row
+
+
+# --------------------------------------------------------------------------- sentences
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _is_cjk(label: str) -> bool:
+    return bool(_CJK.search(label))
+
+
+def _tier_text(key: str, label: str, language: str) -> str:
+    return t(f"stats.{key}_cjk" if _is_cjk(label) else f"stats.{key}", language, tier=label)
+
+
+def _pair_text(t1: str, t2: str, language: str) -> str:
+    key = "stats.tier_pair_cjk" if (_is_cjk(t1) or _is_cjk(t2)) else "stats.tier_pair"
+    return t(key, language, t1=t1, t2=t2)
+
+
+def _metric_name(column: str, language: str, *, mid_sentence: bool) -> str:
+    """Display name from ``metrics.yaml``; else the column name (``_`` as space in English)."""
+    if has(f"metrics.{column}"):
+        name = t(f"metrics.{column}", language)
+    else:
+        name = locale.get(language).column(column)
+    return locale.get(language).in_sentence(name) if mid_sentence else name
+
+
+def _num(value: float) -> str:
+    """A number for reading: thousands separators, about three significant digits."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    v = float(value)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def _ratio_decimals(value: float) -> int:
+    """Decimals for a ratio: 1.24×, 6.1×, 12×."""
+    a = abs(value)
+    return 2 if a < 1.995 else 1 if a < 9.95 else 0
+
+
+def _ratio_text(value: float, decimals: int | None = None) -> str:
+    """A ratio for reading; ``decimals`` defaults to what suits the value itself."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    d = _ratio_decimals(value) if decimals is None else decimals
+    return f"{value:,.{d}f}"
+
+
+def _delta_text(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _interval(low: float, high: float, estimate: float, fmt) -> tuple[str, str]:
+    """Interval bounds for a sentence that states the estimate's size and direction.
+
+    A negative estimate whose interval lies wholly below zero is shown as absolute
+    values (the sentence already says "lower"); an interval that crosses zero keeps
+    its signs so that it is not misread.
+    """
+    if estimate < 0 and high <= 0:
+        return fmt(-high), fmt(-low)
+    return fmt(low), fmt(high)
+
+
+def effect_label(name: str, language: str) -> str:
+    """Display name of an effect-size code (``cliffs_delta`` -> "Cliff's δ")."""
+    key = f"stats.effect_{name}"
+    return t(key, language) if has(key) else str(name).replace("_", " ")
+
+
+def describe_findings(comparison: Comparison, *, language: str, limit: int | None = None
+                      ) -> list[str]:
+    """Plain-language sentences from ``comparison.findings`` in ``'en'`` or ``'zh'``.
+
+    One sentence per adjacent tier pair and metric, and per attribute, in the order of
+    the findings table; when no difference is meaningful, a sentence saying so comes
+    first. Notes on tiers left out and metrics not tested always follow and are not
+    counted by ``limit``, which caps the number of finding sentences.
+
+    A difference is described as significant or sized only as the findings table says:
+    ``meaningful`` (adjusted p < alpha and magnitude at least small) rows get a ratio
+    or difference sentence with its 95% interval and effect size; all others say the
+    tiers do not differ meaningfully, and why.
+    """
+    require(isinstance(comparison, Comparison), "describe_findings needs a Comparison",
+            where="describe_findings(comparison)", hint="pass the result of compare_tiers()")
+    locale.get(language, where="describe_findings(language)")
+    require(limit is None or (isinstance(limit, (int, np.integer)) and limit >= 0),
+            f"limit must be None or a non-negative integer, got {limit!r}",
+            where="describe_findings(limit)")
+    findings = comparison.findings
+    min_n = comparison.params.get("min_group_size", "")
+
+    sentences: list[str] = []
+    notes: list[str] = []
+    compared = findings[findings["kind"].isin(["ratio", "difference", "association"])]
+    for _, row in findings.iterrows():
+        kind = row["kind"]
+        if kind in ("ratio", "difference"):
+            sentences.append(_pair_sentence(row, language))
+        elif kind == "association":
+            sentences.append(_association_sentence(row, language))
+        elif kind == "excluded_tier":
+            notes.append(_excluded_sentence(row, language, min_n))
+        elif kind == "not_tested":
+            reason = t(f"stats.reason_{row['note']}", language, min_n=min_n)
+            notes.append(t("stats.not_tested", language,
+                           metric=_metric_name(row["metric"], language, mid_sentence=False),
+                           reason=reason))
+    if len(compared) and not compared["meaningful"].any():
+        sentences.insert(0, t("stats.overall_no_difference", language))
+    if limit is not None:
+        sentences = sentences[: int(limit)]
+    return sentences + notes
+
+
+def _reason(row, language: str) -> str:
+    key = "stats.reason_negligible" if row["significant"] else "stats.reason_not_significant"
+    return t(key, language)
+
+
+def _row_value(row, name: str, default=np.nan):
+    value = row.get(name, default) if hasattr(row, "get") else default
+    return default if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _pair_sentence(row, language: str) -> str:
+    metric = _metric_name(row["metric"], language, mid_sentence=True)
+    g1, g2 = row["group1"], row["group2"]
+    center = _row_value(row, "center", "") or "median"
+    effect_name = _row_value(row, "effect_size_name", "") or "cliffs_delta"
+    size = _row_value(row, "effect_size")
+    if not isinstance(size, (int, float)) or not np.isfinite(size):
+        size = row["cliffs_delta"]
+    effect = effect_label(effect_name, language)
+    delta = _delta_text(size)
+    v1, v2 = ((row["median1"], row["median2"]) if center == "median"
+              else (row["mean1"], row["mean2"]))
+    if not row["meaningful"]:
+        return t("stats.finding_no_difference", language, pair=_pair_text(g1, g2, language),
+                 metric=metric, centers=t(f"stats.centers_{center}", language),
+                 m1=_num(v1), m2=_num(v2), effect=effect, delta=delta,
+                 reason=_reason(row, language))
+    magnitude = t(f"stats.magnitude_{row['magnitude']}", language)
+    who = _tier_text("tier_customers", g1, language)
+    ref = _tier_text("tier_ref", g2, language)
+    word = t(f"stats.center_{center}", language)
+    if row["kind"] == "ratio":
+        # One precision for the estimate and its interval, chosen by the estimate.
+        decimals = _ratio_decimals(row["ratio"])
+        return t("stats.finding_ratio", language, g1=who, g2=ref, metric=metric, center=word,
+                 ratio=_ratio_text(row["ratio"], decimals),
+                 low=_ratio_text(row["ratio_ci_low"], decimals),
+                 high=_ratio_text(row["ratio_ci_high"], decimals),
+                 magnitude=magnitude, effect=effect, delta=delta)
+    diff = float(row["difference"])
+    low, high = _interval(row["difference_ci_low"], row["difference_ci_high"], diff, _num)
+    direction = t("stats.higher" if diff >= 0 else "stats.lower", language)
+    return t("stats.finding_difference", language, g1=who, g2=ref, metric=metric, center=word,
+             diff=_num(abs(diff)), direction=direction, m1=_num(v1), m2=_num(v2), low=low,
+             high=high, magnitude=magnitude, effect=effect, delta=delta)
+
+
+def _association_sentence(row, language: str) -> str:
+    attribute = _metric_name(row["metric"], language, mid_sentence=True)
+    v = _delta_text(row["cramers_v"])
+    if row["meaningful"]:
+        text = t("stats.finding_association", language, attribute=attribute, v=v,
+                 magnitude=t(f"stats.magnitude_{row['magnitude']}", language))
+    else:
+        text = t("stats.finding_no_association", language, attribute=attribute, v=v,
+                 reason=_reason(row, language))
+    if row["note"] == "low_expected_counts":
+        text += t("stats.low_expected_counts", language)
+    return text
+
+
+def _excluded_sentence(row, language: str, min_n) -> str:
+    tier = _tier_text("tier_name", row["group1"], language)
+    n = int(row["n1"])
+    if row["metric"] == "":
+        key = "stats.excluded_tier_empty" if n == 0 else "stats.excluded_tier"
+        return t(key, language, tier=tier, n=n, min_n=min_n)
+    return t("stats.excluded_tier_metric", language, tier=tier, n=n, min_n=min_n,
+             metric=_metric_name(row["metric"], language, mid_sentence=True))

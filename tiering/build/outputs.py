@@ -1,0 +1,95 @@
+"""The tables a report folder holds besides the report itself.
+
+``write_tables(analysis, loaded, folder)`` writes every table of one analysis. CSV
+files are UTF-8 with ``\\n`` line ends, no index, ISO timestamps, so the same input
+and parameters give byte-identical files. Text cells that a spreadsheet would run as a
+formula (starting with ``=``, ``+``, ``@``, a tab, a carriage return, or ``-`` not
+followed by a number) get a leading ``'``, column headers included (an attribute column
+may be named ``=HYPERLINK(...)``); numbers are written as they are. In the action-list
+workbook control characters become U+FFFD and tier labels get Excel-safe, unique sheet
+names (``tiering.analysis.actions``).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from tiering.analysis import actions
+from tiering.analysis import migration as _migration
+from tiering.analysis.pipeline import Analysis
+from tiering.safecsv import formula_safe, write_csv  # noqa: F401 - part of this module's API
+
+# The action-list workbook holds at most this many customers per tier sheet, the most
+# urgent first (the CSV lists everybody): openpyxl writes about 70,000 cells a second.
+ACTION_SHEET_MAX_ROWS = 5_000
+
+
+def _flatten_lists(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, list)).any():
+            out[col] = out[col].map(lambda v: " | ".join(map(str, v)) if isinstance(v, list) else v)
+    return out
+
+
+def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
+    """Write the analysis tables into ``folder``; returns the file names written."""
+    folder = Path(folder)
+    tiers = analysis.tiers.copy()
+    tiers["tier"] = tiers["tier"].astype(str)
+    tables = {
+        "tiers.csv": tiers,
+        "tier_summary.csv": analysis.tier_summary,
+        "comparisons.csv": analysis.comparison.tests,
+        "data_quality.csv": analysis.quality,
+        "strategies.csv": _flatten_lists(analysis.strategies),
+    }
+    if loaded.rejected is not None:  # a streaming engine wrote rejected_rows.csv itself
+        tables["rejected_rows.csv"] = loaded.rejected
+    extras = analysis.extras
+    mc = extras.get("method_comparison")
+    if mc is not None:
+        tables["method_agreement.csv"] = mc.agreement
+        tables["method_assignments.csv"] = mc.assignments
+    if extras.get("stability") is not None:
+        tables["stability.csv"] = extras["stability"]
+    validation = extras.get("validation")
+    if validation is not None and validation.available:
+        tables.update(_validation_tables(validation))
+    recs = extras.get("actions")
+    migration = extras.get("migration")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the action lists (openpyxl: pure Python) are written while this thread writes
+        # the CSV tables (Arrow writes them without holding the GIL)
+        actions_job = pool.submit(_write_actions, analysis, recs, migration, folder) \
+            if recs is not None else None
+        for name, df in tables.items():
+            write_csv(df, folder / name)
+        written = list(tables)
+        rejected_path = getattr(loaded, "rejected_path", None)
+        if loaded.rejected is None and rejected_path is not None \
+                and Path(rejected_path).resolve() == (folder / "rejected_rows.csv").resolve() \
+                and Path(rejected_path).is_file():
+            written.append("rejected_rows.csv")
+        written += _migration.write_tables(migration, folder)
+        if actions_job is not None:
+            written += actions_job.result()
+    return written
+
+
+def _write_actions(analysis: Analysis, recs, migration, folder: Path) -> list[str]:
+    language = analysis.params.language
+    written = actions.write_action_lists(
+        analysis.tiers, recs, folder, language=language, timestamp=analysis.as_of,
+        max_rows_per_sheet=ACTION_SHEET_MAX_ROWS,
+        extra_sheets=_migration.movers_sheets(migration, language=language))
+    return written + actions.write_strategy_tables(recs, folder, language=language)
+
+
+def _validation_tables(validation) -> dict[str, pd.DataFrame]:
+    """The holdout check: per grouping (tiering, random baseline) and tier
+    (validation.csv) and its tests (validation_tests.csv)."""
+    return {"validation.csv": validation.tiers, "validation_tests.csv": validation.tests}

@@ -1,0 +1,658 @@
+"""Build one report: analysis → tables → papermill notebook → HTML → PDF → manifest.
+
+A run writes into a temporary folder beside the output folder and replaces the
+previous report only when every step succeeded:
+
+- one run at a time per output folder (a lock file ``.<name>.lock`` beside it, held
+  with ``flock``, so it is released even when the process is killed);
+- leftovers of killed runs (``.<name>.tmp-*``, ``.<name>.old-*``) are removed by the
+  next run, and a previous report caught half-way through the final swap is put back;
+- a failed run leaves the previous report untouched and keeps what it produced in
+  ``<output>.failed/``: the executed notebook ``report.ipynb`` with the failing cell
+  marked (papermill's red banner at the top links to it; the cell carries the tag
+  ``tiering-failed-cell``) and ``failure.json`` (error, message, failing cell);
+- tiering only ever removes what it wrote (:mod:`tiering.build.owned`): an existing folder
+  is replaced only when it is empty, or a report folder whose ``manifest.json`` tiering
+  wrote and which holds nothing but the files that manifest lists, unchanged; the run's
+  inputs are never inside it; ``<output>.failed/`` is removed only when it holds only
+  what tiering wrote (else the failed run goes to ``<output>.failed-2/``, ...);
+- ``output.dir`` from a parameter file must be a folder below the working folder
+  (``--output`` may point anywhere); ``tiering batch`` ignores it altogether.
+
+The same input and parameters give byte-identical tables, HTML, PDF and notebook; only
+``manifest.json`` differs between runs (time stamps, timings, command line).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tiering import __version__, interrupt
+
+from tiering.build import outputs, owned
+
+from tiering.analysis import pipeline
+from tiering.errors import RenderError, TieringError, require
+from tiering.data.io import sha256_file
+from tiering.params import Params, slug
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FAILURE", "MANIFEST", "NOTEBOOK", "NotebookCellError", "build", "failure_record",
+           "normalise_notebook", "notebook_parameters", "output_dir_for", "sha256_file"]
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = PACKAGE_DIR.parent
+NOTEBOOK = PROJECT_DIR / "notebooks" / "tiering_report.ipynb"
+ANALYSIS_PARAMETER = "analysis_path"
+MANIFEST = "manifest.json"
+FAILURE = "failure.json"
+MANIFEST_VERSION = 2
+FAILED_CELL_TAG = "tiering-failed-cell"
+_VERSIONED = ("tiering", "pandas", "numpy", "scipy", "scikit-posthocs", "statsmodels", "duckdb",
+              "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "ipykernel",
+              "weasyprint", "pydantic", "pyarrow", "openpyxl")
+
+
+class NotebookCellError(RenderError):
+    """A cell of the report notebook raised an exception.
+
+    ``cell`` describes it: ``index`` (0-based position in the executed notebook),
+    ``execution_count`` (the ``In [n]`` number), ``source`` (its first line), ``ename``
+    and ``evalue`` (the exception's type and message).
+    """
+
+    def __init__(self, message: str, *, cell: dict[str, Any], where: str | None = None,
+                 hint: str | None = None):
+        self.cell = cell
+        super().__init__(message, where=where, hint=hint)
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def output_dir_for(params: Params, override: str | Path | None = None) -> Path:
+    """The report folder: ``--output``, else ``output.dir``, else ``reports/<client>``."""
+    if override is not None:  # "~" unexpanded by the shell (--output=~/x) still means home
+        return Path(override).expanduser().resolve()
+    if params.output.dir is not None:
+        return Path(params.output.dir).expanduser().resolve()
+    return (Path("reports") / slug(params.client)).resolve()
+
+
+def _check_parameter_output(params: Params, final: Path) -> None:
+    """``output.dir`` from a parameter file stays below the working folder: a shared or
+    received parameter file cannot make a run write (or replace) anything elsewhere.
+    ``--output`` is the way to write somewhere else."""
+    base = Path.cwd().resolve()
+    given = Path(params.output.dir)
+    require(not given.is_absolute() and base in final.parents,
+            f"output.dir {str(given)!r} is outside the working folder {base}",
+            where="output.dir",
+            hint="use a folder below the working folder, e.g. output.dir: reports/client, or "
+                 "choose any folder on the command line with --output")
+
+
+def _logo_path(params: Params) -> Path | None:
+    """``output.logo``; parameter files resolve it against their folder, a relative
+    path that reaches here (a Params built in code) is relative to the working folder."""
+    logo = params.output.logo
+    return None if logo is None else Path(logo).resolve()
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+def notebook_parameters(params: Params, analysis_path: str | Path,
+                        notebook: Path | None = None) -> dict:
+    """The papermill parameters: only names declared in the notebook's parameters cell,
+    each a Python identifier. Anything else is refused before anything runs."""
+    import papermill
+
+    notebook = Path(notebook or NOTEBOOK)
+    declared = {p for p in papermill.inspect_notebook(str(notebook))}
+    values = {**params.to_notebook(), ANALYSIS_PARAMETER: str(analysis_path)}
+    bad = sorted(k for k in values if not (isinstance(k, str) and k.isidentifier()) or k not in declared)
+    if bad:
+        raise TieringError(f"Parameter names not declared in the notebook: {', '.join(map(repr, bad))}",
+                           where=str(notebook),
+                           hint="only the notebook's declared parameters can be passed")
+    return values
+
+
+def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path, notebook: Path, *,
+                      kept_as: Path | None = None) -> None:
+    """Run the notebook with papermill into ``out_nb``; ``kept_as`` is where a failed
+    notebook will be kept (for the message)."""
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    values = notebook_parameters(params, analysis_file, notebook)
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(out_nb), parameters=values, cwd=str(notebook.parent),
+            kernel_name="python3", progress_bar=False, log_output=False,
+            request_save_on_cell_execute=False,
+            # the kernel's own log is not for users: its start-up chatter ("running over
+            # TCP"), "KeyboardInterrupt caught in kernel" (jupyter_client interrupts every
+            # kernel it shuts down, also after a good run) and ZMQ tracebacks when Ctrl-C
+            # closes its sockets. A cell's error is in the notebook; a dead kernel is
+            # reported below.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    except DeadKernelError as exc:
+        interrupt.check()  # after Ctrl-C a dead kernel is the interruption, not a failure
+        kept = kept_as or out_nb
+        raise RenderError(f"The report notebook's kernel died: {exc}", where=str(kept),
+                          hint="the machine may be out of memory; rerun with --debug for "
+                               "details") from exc
+    except PapermillExecutionError as exc:
+        cell = _mark_failed_cell(out_nb, exc)
+        label = f"cell In [{exc.exec_count}]" if exc.exec_count else f"cell {cell['index']}"
+        kept = kept_as or out_nb
+        raise NotebookCellError(
+            f"The report notebook failed in {label}, {cell['source']!r}: {exc.ename}: {exc.evalue}",
+            cell=cell, where=f"{kept}, {label}",
+            hint=f"open {kept} in JupyterLab: the red banner at its top links to the failing cell "
+                 "and its traceback; rerun with --debug to see the traceback here") from exc
+
+
+def _mark_failed_cell(out_nb: Path, exc) -> dict[str, Any]:
+    """Tag the failing cell of the notebook papermill wrote and describe it."""
+    import nbformat
+
+    source = exc.source if isinstance(exc.source, str) else "".join(exc.source or "")
+    first = next((ln.strip() for ln in source.splitlines()
+                  if ln.strip() and not ln.lstrip().startswith("#")), "")
+    cell = {"index": None, "execution_count": exc.exec_count, "source": first[:200],
+            "ename": exc.ename, "evalue": str(exc.evalue)[:2000]}
+    try:
+        nb = nbformat.read(out_nb, as_version=4)
+    except (OSError, ValueError):  # papermill may not have written it (e.g. the kernel died)
+        return cell
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            tags = list(c.metadata.get("tags", []))
+            c.metadata["tags"] = tags + [FAILED_CELL_TAG] if FAILED_CELL_TAG not in tags else tags
+            cell["index"] = i
+            break
+    nb.metadata.setdefault("tiering", {})["failure"] = cell
+    normalise_notebook(nb)
+    nbformat.write(nb, out_nb)
+    return cell
+
+
+_ANALYSIS_LINE = re.compile(rf"^{ANALYSIS_PARAMETER}\s*=.*$", re.MULTILINE)
+_VOLATILE_CELL_KEYS = ("start_time", "end_time", "duration")
+
+
+def normalise_notebook(nb) -> None:
+    """Make an executed notebook reproducible and rerunnable, in place.
+
+    Drops papermill's and Jupyter's time stamps and the temporary input/output paths,
+    gives papermill's inserted cells fixed ids, and empties ``analysis_path`` in the
+    injected parameters: the saved analysis it named was temporary, so rerunning the
+    notebook recomputes the analysis from the parameters.
+    """
+    pm = nb.metadata.get("papermill")
+    if pm is not None:
+        for key in (*_VOLATILE_CELL_KEYS, "input_path", "output_path"):
+            pm.pop(key, None)
+        if ANALYSIS_PARAMETER in pm.get("parameters", {}):
+            pm["parameters"][ANALYSIS_PARAMETER] = ""
+    counts: dict[str, int] = {}
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for key in _VOLATILE_CELL_KEYS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        tags = cell.metadata.get("tags", [])
+        fixed = next((t for t in ("injected-parameters", "papermill-error-cell-tag") if t in tags), None)
+        if fixed:
+            counts[fixed] = counts.get(fixed, 0) + 1
+            cell["id"] = fixed if counts[fixed] == 1 else f"{fixed}-{counts[fixed]}"
+        if "injected-parameters" in tags:
+            text = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+            cell.source = _ANALYSIS_LINE.sub(
+                f'{ANALYSIS_PARAMETER} = ""  # the run\'s saved analysis was temporary: '
+                'rerunning recomputes it', text)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(params: Params, *, output: str | Path | None = None, generated: dt.date | None = None,
+          notebook: str | Path | None = None, params_path: str | Path | None = None,
+          analysed=None) -> Path:
+    """Build the report folder for ``params``. Returns the folder.
+
+    ``output`` overrides ``output.dir``; ``generated`` is the date on the cover
+    (default: today, or ``SOURCE_DATE_EPOCH`` when set); ``notebook`` replaces the
+    report notebook (it must declare the same parameters); ``params_path`` is the
+    parameter file, recorded with its SHA-256 in the manifest; ``analysed`` (what
+    :func:`tiering.analyse` returned for these ``params``) is reported as it is instead
+    of running the analysis again.
+    """
+    import nbformat
+
+    from tiering.present import narrative
+
+
+    from tiering.build import render
+    if generated is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
+        generated = (dt.datetime.fromtimestamp(int(epoch), dt.UTC).date() if epoch
+                     else dt.date.today())
+    notebook = Path(notebook).resolve() if notebook is not None else NOTEBOOK
+    require(notebook.is_file(), f"Report notebook not found: {notebook}", where="--notebook",
+            hint="pass an .ipynb file with the parameters cell of notebooks/tiering_report.ipynb")
+    logo = _logo_path(params)
+    if logo is not None:
+        render.logo_data_url(logo)  # a missing or broken logo fails now, not after the analysis
+    final = output_dir_for(params, output)
+    if output is None and params.output.dir is not None:
+        _check_parameter_output(params, final)
+    # nothing (lock, folders, working folder) is created before the target is known to be
+    # one this run may write
+    what = ("--output" if output is not None else "output.dir" if params.output.dir is not None
+            else "the default report folder reports/<client>")
+    owned.check_writable_target(final, what=what)
+    _check_replaceable(final, what)
+    _check_inputs_outside(params, final, notebook=notebook, params_path=params_path, logo=logo)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_error(exc, final) from None
+    with _output_lock(final):
+        _recover_and_clean(final)
+        _check_replaceable(final, what)
+        failed_dest = _failed_destination(final)
+        try:
+            work = owned.make_work_dir(final.parent, f".{final.name}.tmp-")
+        except OSError as exc:
+            raise _os_error(exc, final) from None
+        timings: dict = {}
+        started = time.perf_counter()
+        try:
+            if analysed is None:
+                analysis, loaded = pipeline.run(params, rejected_path=work / "rejected_rows.csv")
+            else:  # an analysis made in Python (tiering.analyse): reported as it is
+                analysis, loaded = analysed.analysis, analysed.loaded
+            timings.update(analysis.timings)
+            t0 = time.perf_counter()
+            outputs.write_tables(analysis, loaded, work)
+            analysis_file = work / ".analysis.pkl"
+            pipeline.save(analysis, analysis_file)
+            timings["tables"] = round(time.perf_counter() - t0, 3)
+
+            t0 = time.perf_counter()
+            out_nb = work / "report.ipynb"
+            _execute_notebook(params, analysis_file, out_nb, notebook,
+                              kept_as=failed_dest / "report.ipynb")
+            timings["notebook"] = round(time.perf_counter() - t0, 3)
+
+            t0 = time.perf_counter()
+            nb = nbformat.read(out_nb, as_version=4)
+            nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
+            normalise_notebook(nb)
+            nbformat.write(nb, out_nb)
+            html = render.notebook_to_html(nb, language=params.language, logo=logo)
+            if "html" in params.output.formats or "pdf" in params.output.formats:
+                (work / "report.html").write_text(html, encoding="utf-8")
+            timings["html"] = round(time.perf_counter() - t0, 3)
+            if "pdf" in params.output.formats:
+                t0 = time.perf_counter()
+                render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
+                timings["pdf"] = round(time.perf_counter() - t0, 3)
+            if "html" not in params.output.formats:
+                (work / "report.html").unlink()
+            analysis_file.unlink()
+            timings["total"] = round(time.perf_counter() - started, 3)
+            _write_manifest(work, params, analysis, loaded, timings, notebook=notebook,
+                            logo=logo, params_path=params_path)
+            # an interrupt a library swallowed still stops the run before it publishes
+            interrupt.check()
+            owned.drop_work_marker(work)
+            _publish_permissions(work)
+            _swap(work, final)
+        except OSError as exc:
+            # a full disk or a folder made read-only: keep nothing half-written
+            shutil.rmtree(work, ignore_errors=True)
+            raise _os_error(exc, final) from exc
+        except BaseException as exc:
+            _keep_failed(work, final, failed_dest, exc)
+            raise
+    return final
+
+
+def _os_error(exc: OSError, final: Path) -> TieringError:
+    """A clear error for what the file system refused (read-only folder, disk full, ...)."""
+    import errno
+
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+              errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+              errno.EROFS: "the file system is read-only"}.get(exc.errno, exc.strerror or str(exc))
+    where = exc.filename or final
+    return TieringError(f"Could not write the report {final}: {reason}", where=str(where),
+                        hint="free some space or choose a folder you can write to with --output; "
+                             "the previous report, if any, is unchanged")
+
+
+def failure_record(exc: BaseException) -> dict[str, Any]:
+    """What went wrong, as JSON-safe data: ``error`` (type), ``message``, ``where``,
+    ``hint``, ``text`` (all three as the command line prints them), ``cell`` (the
+    failing notebook cell, or None) and ``kept`` (the folder the failed run's work was
+    kept in, or None)."""
+    if isinstance(exc, TieringError):
+        message, where, hint = exc.message, exc.where, exc.hint
+    else:
+        message, where, hint = str(exc) or type(exc).__name__, None, None
+    kept = getattr(exc, "kept_in", None)
+    return {"error": type(exc).__name__, "message": message, "where": where, "hint": hint,
+            "text": str(exc) or type(exc).__name__, "cell": getattr(exc, "cell", None),
+            "kept": str(kept) if kept is not None else None}
+
+
+def _failed_destination(final: Path) -> Path:
+    """Where a failed run keeps its work: ``<final>.failed``, unless that folder holds
+    something tiering did not write (then ``<final>.failed-2``, ``-3``, ...: it is never
+    removed)."""
+    candidate = final.with_name(final.name + ".failed")
+    n = 1
+    while (candidate.exists() or candidate.is_symlink()) and not owned.removable_failed(candidate):
+        n += 1
+        candidate = final.with_name(f"{final.name}.failed-{n}")
+    return candidate
+
+
+def _keep_failed(work: Path, final: Path, failed: Path, exc: BaseException) -> None:
+    """Move the working folder to ``failed`` with ``failure.json``, which lists the files
+    (and their SHA-256) so that a later run knows it may remove them."""
+    try:
+        (work / ".analysis.pkl").unlink(missing_ok=True)
+        owned.drop_work_marker(work)
+        record = {**failure_record(exc), "generator": owned.GENERATOR, "report": str(final),
+                  "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  "files": owned.file_digests(work)}
+        (work / FAILURE).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)
+                                    + "\n", encoding="utf-8")
+        if failed.exists() and owned.removable_failed(failed):
+            shutil.rmtree(failed)
+        os.replace(work, failed)
+        _publish_permissions(failed)
+        try:
+            exc.kept_in = failed
+        except AttributeError:  # pragma: no cover - an exception type without a __dict__
+            pass
+    except OSError as err:  # never hide the original error behind a clean-up problem
+        log.warning("Could not keep the failed run in %s: %s", failed, err)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- safety
+
+
+@contextmanager
+def _output_lock(final: Path) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``final`` for the run (POSIX ``flock``; the kernel
+    releases it when the process ends, however it ends)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock, runs must not overlap
+        yield
+        return
+    lock_path = final.with_name(f".{final.name}.lock")
+    # never through a symlink; a colleague's lock file we cannot write is locked read-only
+    flags = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | flags, 0o644)
+        except PermissionError:
+            fd = os.open(lock_path, os.O_RDONLY | flags)
+    except OSError as exc:
+        raise TieringError(f"Cannot use the lock file {lock_path}: {exc.strerror or exc}",
+                           where=str(lock_path),
+                           hint="it must be a plain file tiering can open (remove it if it is "
+                                "a folder or a link, when no run is writing this report), or "
+                                "write the report to another folder with --output") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TieringError(f"Another run is writing the report {final}", where=str(final),
+                               hint="wait for it to finish, or write to another folder with "
+                                    "--output") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _siblings(final: Path, marker: str) -> list[Path]:
+    """``.<name>.<marker>-*`` beside ``final`` (working folders, set-aside reports)."""
+    return _siblings_named(final, f".{final.name}.{marker}-")
+
+
+def _recover_and_clean(final: Path) -> None:
+    """Under the lock: undo a swap interrupted half-way, then delete what killed runs
+    left behind (no other run for this folder can be active): working folders that carry
+    tiering's marker, and set-aside previous reports that hold only what tiering wrote.
+    Anything else with such a name is left alone."""
+    olds = [p for p in _siblings(final, "old")
+            if p.name.rpartition("-")[2].isdigit() and owned.removable_report(p)]
+    if olds and not final.exists() and not final.is_symlink():
+        newest = max(olds, key=lambda p: p.stat().st_mtime)
+        os.replace(newest, final)
+        log.warning("Restored the previous report %s, left aside by an interrupted run", final)
+        olds.remove(newest)
+    for leftover in olds:
+        log.info("Removing %s, left behind by an interrupted run", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in _siblings(final, "tmp"):
+        if owned.is_work_dir(leftover):
+            log.info("Removing %s, left behind by an interrupted run", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _check_replaceable(final: Path, what: str = "--output or output.dir") -> None:
+    """Refuse to replace a folder unless it is empty or a report folder tiering wrote
+    that holds nothing else (see :mod:`tiering.build.owned`)."""
+    if not final.exists() and not final.is_symlink():
+        return
+    require(final.is_dir() and not final.is_symlink(),
+            f"{final} exists and is not a folder", where=what,
+            hint="choose a new or empty folder for the report, e.g. --output reports/<client>")
+    try:
+        entries = list(final.iterdir())
+    except OSError as exc:
+        raise _os_error(exc, final) from None
+    if not entries:
+        return
+    found = owned.report_strangers(final)
+    if found is None:
+        names = sorted(p.name for p in entries)
+        raise TieringError(
+            f"{final} exists and is not a report folder of tiering (it has no manifest.json "
+            f"written by tiering); it holds {_names(names)}", where=what,
+            hint="a report replaces its whole folder, and tiering only removes what it wrote: "
+                 "choose a new or empty folder, e.g. --output reports/<client>")
+    require(not found,
+            f"{final} is a report folder, but it also holds what tiering did not write: "
+            f"{_names(found)}", where=what,
+            hint="move those files out of the folder (tiering never deletes them), or write "
+                 "the report to another folder with --output")
+
+
+def _names(names: list[str], limit: int = 8) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _check_inputs_outside(params: Params, final: Path, *, notebook: Path,
+                          params_path: str | Path | None, logo: Path | None) -> None:
+    """The run's inputs may never be inside the folder it replaces."""
+    inputs = {"data.path": params.data.path, "the parameter file": params_path,
+              "strategy.playbook": params.strategy.playbook, "output.logo": logo,
+              "migration.previous_report": params.migration.previous_report,
+              "--notebook": notebook}
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        resolved = Path(path).resolve()
+        require(resolved != final and final not in resolved.parents,
+                f"The input {resolved} ({what}) is inside the report folder {final}, which the "
+                "run replaces", where=what,
+                hint="keep inputs outside report folders: move the file, or write the report "
+                     "to another folder with --output")
+
+
+def _publish_permissions(folder: Path) -> None:
+    """The temporary folder is private (0700); the published report follows the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for p in folder.iterdir():
+        if p.is_file():
+            os.chmod(p, 0o666 & ~umask)
+
+
+def _swap(work: Path, final: Path) -> None:
+    """Replace ``final`` by ``work`` (both on one file system). A run killed between
+    the two renames leaves the previous report in ``.<name>.old-<pid>``; the next run
+    puts it back (see :func:`_recover_and_clean`). The previous report is checked again
+    once it is set aside: a file saved into it while this run worked makes the run put it
+    back and refuse. ``<final>.failed`` (and ``.failed-2`` ...) of earlier runs go too,
+    when they hold only what tiering wrote."""
+    old = None
+    if final.exists() or final.is_symlink():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        found = None  # not a folder at all
+        if old.is_dir() and not old.is_symlink():
+            found = owned.report_strangers(old) if any(old.iterdir()) else []
+        if found != []:
+            os.replace(old, final)
+            raise TieringError(
+                f"{final} changed while the report was being made: it now holds "
+                + (_names(found) if found else "something that is not a report folder")
+                + ", which tiering did not write", where=str(final),
+                hint="the previous report and those files are unchanged; move the files out "
+                     "of the folder and run again, or write to another folder with --output")
+    os.replace(work, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    failed = [final.with_name(final.name + ".failed")] + [
+        p for p in _siblings_named(final, final.name + ".failed-") if p.name.rpartition("-")[2].isdigit()]
+    for folder in failed:
+        if not (folder.exists() or folder.is_symlink()):
+            continue
+        if owned.removable_failed(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            log.warning("Kept %s: it holds files tiering did not write", folder)
+
+
+def _siblings_named(final: Path, prefix: str) -> list[Path]:
+    """The entries beside ``final`` whose names start with ``prefix``."""
+    try:
+        return sorted(p for p in final.parent.iterdir() if p.name.startswith(prefix))
+    except FileNotFoundError:
+        return []
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        res = subprocess.run(["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=False)
+        commit = res.stdout.strip()
+        if res.returncode or not commit:
+            return None
+        dirty = subprocess.run(["git", "-C", str(PROJECT_DIR), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10, check=False).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _file_entry(role: str, path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    return {"role": role, "path": str(path), "sha256": sha256_file(path),
+            "bytes": path.stat().st_size}
+
+
+def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, loaded,
+                    timings: dict, *, notebook: Path = NOTEBOOK, logo: Path | None = None,
+                    params_path: str | Path | None = None) -> None:
+    src = loaded.source
+    outputs = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+               for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    data_entry = (_file_entry("data", src["path"]) if Path(str(src["path"])).is_file() else
+                  {"role": "data", "path": str(src["path"]), "sha256": src.get("sha256"),
+                   "bytes": src.get("bytes")})  # a DataFrame given to tiering.analyse
+    inputs = [{**data_entry, "rows_read": src["rows_read"],
+               "rows_used": src["rows_used"], "rows_rejected": src["rows_rejected"]}]
+    if params_path is not None:
+        inputs.append(_file_entry("parameters", Path(params_path).resolve()))
+    if params.strategy.playbook is not None:
+        inputs.append(_file_entry("playbook", params.strategy.playbook))
+    if logo is not None:
+        inputs.append(_file_entry("logo", logo))
+    inputs.append(_file_entry("notebook", notebook))
+    manifest = {
+        "generator": owned.GENERATOR,
+        "manifest_version": MANIFEST_VERSION,
+        "tiering_version": __version__,
+        "git_commit": _git_commit(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "input": {
+            "path": src["path"], "sha256": src["sha256"], "bytes": src["bytes"],
+            "format": src["format"], "encoding": src.get("encoding"), "delimiter": src.get("delimiter"),
+            "sheet": src.get("sheet"), "header_row": src.get("header_row"), "columns": src["columns"],
+        },
+        "inputs": inputs,
+        "rows": {
+            "read": src["rows_read"], "used": src["rows_used"], "rejected": src["rows_rejected"],
+            "rejected_by_reason": {r.reason: int(r.rows) for r in analysis.quality.itertuples()},
+            "return_rows": src.get("return_rows", 0), "duplicate_rows": src.get("duplicate_rows", 0),
+        },
+        "customers": len(analysis.tiers),
+        "tiers": {str(r.tier): int(r.customers) for r in analysis.tier_summary.itertuples()},
+        "as_of": analysis.as_of.isoformat(),
+        "period_start": analysis.period_start.isoformat(),
+        "client": params.client,
+        "language": params.language,
+        "parameters": params.to_notebook(),
+        "tiering": analysis.tiering_params,
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "timings_seconds": timings,
+        "outputs": outputs,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
+                                   + "\n", encoding="utf-8")

@@ -1,0 +1,93 @@
+"""What the engines share: the result type (:class:`FeatureResult`), the quality table,
+and the automatic choice of engine. The engine modules import from here, never from
+their package (:mod:`tiering.data.engines` re-exports all of it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tiering.errors import TieringError
+from tiering.params import EngineSpec
+
+ENGINES = ("auto", "pandas", "duckdb", "spark")
+# engine: auto picks the streaming engine from this input size on (bytes on disk;
+# Parquet counts five times, being compressed about that much against CSV)
+AUTO_STREAM_BYTES = 200 * 1024 * 1024
+
+QUALITY_COLUMNS = ("reason", "category", "description", "rows")
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    """What an engine returns: what ``tiering.data.io.LoadResult`` and
+    ``tiering.data.features.customer_features`` give on the pandas path, without the
+    transactions.
+
+    - ``features``: one row per customer, the columns and dtypes of
+      ``tiering.data.features.customer_features`` (ordered by ``customer_id``).
+    - ``quality``: rejected rows by reason (``reason, category, description, rows``).
+    - ``source``: facts about the input as in ``LoadResult.source`` (``path, format,
+      sha256, bytes, encoding, delimiter, header_row, columns, attributes, rows_read,
+      rows_used, rows_rejected, return_rows, return_value, duplicate_rows``) plus
+      ``engine`` and ``cache`` (``hit``/``miss``/``off``).
+    - ``rejected_path``: the rejected rows as CSV (``row, reason, category, detail,
+      src_<column>...``, ordered by row: ``LoadResult.rejected``'s layout), or None
+      when not asked for (then no time is spent on them).
+    - ``first_date``/``last_date``: first and last used transaction date.
+    - ``timings``: seconds per step.
+    """
+
+    features: pd.DataFrame
+    quality: pd.DataFrame
+    source: dict
+    as_of: dt.date
+    window_start: dt.date | None
+    attributes: tuple[str, ...]
+    first_date: pd.Timestamp | None
+    last_date: pd.Timestamp | None
+    rejected_path: Path | None = None
+    engine: str = "duckdb"
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def rows_read(self) -> int:
+        return self.source["rows_read"]
+
+    @property
+    def period_start(self) -> dt.date:
+        """The first day of the analysis period (``Analysis.period_start``)."""
+        if self.window_start is not None:
+            return self.window_start
+        return (self.first_date or pd.Timestamp(self.as_of)).date()
+
+
+def choose_engine(src, spec: EngineSpec | None = None) -> str:
+    """The engine that ``spec.engine`` means for this data source."""
+    spec = spec or EngineSpec()
+    if spec.engine != "auto":
+        return spec.engine
+    from tiering.data.io import detect_format
+
+    path = Path(src.path)
+    try:
+        fmt = detect_format(path) if src.format == "auto" else src.format
+        size = path.stat().st_size
+    except (TieringError, OSError):
+        return "pandas"  # the pandas path gives the full error message
+    if fmt == "xlsx":
+        return "pandas"
+    return "duckdb" if size * (5 if fmt == "parquet" else 1) >= AUTO_STREAM_BYTES else "pandas"
+
+
+
+def _quality(counts: dict[str, int]) -> pd.DataFrame:
+    from tiering.data.io import REASONS
+
+    return pd.DataFrame(
+        [{"reason": code, "category": cat, "description": desc, "rows": int(counts.get(code, 0))}
+         for code, (cat, desc) in REASONS.items() if counts.get(code, 0)],
+        columns=list(QUALITY_COLUMNS))
