@@ -612,7 +612,7 @@ def test_formula_injection_neutralised_in_spreadsheets(formula_report, corpus_di
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "<script" not in html.lower()
     a = corpus.run_case(BY_NAME["formula_injection"], corpus_dir).analysis
-    recs = a.extras.get("actions") or strategy.recommend(a.tiers, a.tier_summary)
+    recs = a.recommendations or strategy.recommend(a.tiers, a.tier_summary)
     folder = tmp_path / "actions"
     folder.mkdir()
     actions.write_action_lists(a.tiers, recs, folder, language="zh")

@@ -310,11 +310,11 @@ def test_mathtext_labels_are_drawn_literally(labelled, tmp_path):
                charts.recency_frequency_map(a.tiers, language="en"),
                charts.median_forest(a.comparison.summary, language="en", tier_order=LABELS),
                charts.effect_size_heatmap(a.comparison.tests, language="en", tier_order=LABELS)]
-    mig = a.extras.get("migration")
+    mig = a.migration
     if mig is not None:
         figures += [migration.flow_chart(mig, language="en"),
                     migration.transition_heatmap(mig, language="en")]
-    val = a.extras.get("validation")
+    val = a.holdout
     if val is not None and val.available:
         figures.append(validation.lift_chart(val, language="en"))
     for i, fig in enumerate(figures):

@@ -3,7 +3,7 @@ section explains the method, compares it with the others named in compare_with a
 for data-driven methods, shows the stability table.
 
 Needs the pipeline to store ``compare_methods`` / ``stability`` in
-``analysis.extras`` and the cover to take the method subtitle from
+``analysis.method_comparison`` / ``analysis.stability`` and the cover to take the method subtitle from
 ``tiering.present.methods.method_subtitle`` (see the issue-3 note to the lead).
 """
 

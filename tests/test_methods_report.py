@@ -73,11 +73,10 @@ def _analysis(csv, method, *, language="en", labels=("A", "B", "C"), compare_wit
         return a
     feats = a.tiers.drop(columns=["tier", "tier_rank"])
     res = methods.fit(feats, cfg.tiering, seed=cfg.seed)
-    ex = {"stability": methods.stability(feats, cfg.tiering, n_boot=10, seed=0, result=res)}
-    mc = methods.compare_methods(feats, cfg.tiering, seed=0, result=res)
-    if mc is not None:
-        ex["method_comparison"] = mc
-    return dataclasses.replace(a, extras=ex, warnings=tuple(res.warnings) + tuple(a.warnings))
+    return dataclasses.replace(
+        a, stability=methods.stability(feats, cfg.tiering, n_boot=10, seed=0, result=res),
+        method_comparison=methods.compare_methods(feats, cfg.tiering, seed=0, result=res),
+        warnings=tuple(res.warnings) + tuple(a.warnings))
 
 
 def _text(fragment: str) -> str:

@@ -288,7 +288,7 @@ def test_too_short_window_gives_no_transitions():
     r = analyse_migration(tx, params=_params(), spec=MigrationSpec(), as_of=dt.date(2024, 4, 1))
     assert r.n_periods == 0 and len(r.snapshot_dates) == 1 and r.transitions.empty
     html = migration.section_migration(types.SimpleNamespace(
-        params=types.SimpleNamespace(language="en", currency="¥"), extras={"migration": r}))
+        params=types.SimpleNamespace(language="en", currency="¥"), migration=r))
     assert 'id="sec-migration"' in html and "fewer than two full periods" in html
 
 
@@ -439,7 +439,7 @@ def test_catalogue_complete_and_zh_free_of_english():
 
 def _section(result, language):
     analysis = types.SimpleNamespace(params=types.SimpleNamespace(language=language, currency="¥"),
-                                     extras={"migration": result})
+                                     migration=result)
     return migration.section_migration(analysis)
 
 

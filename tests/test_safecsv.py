@@ -59,7 +59,7 @@ def test_migration_tables_are_formula_safe(tmp_path):
                       overrides=["stats.n_boot=200", "tiering.compare_with=[]",
                                  "stats.holdout_months=0"])
     analysis, _ = pipeline.run(cfg)
-    result = analysis.extras["migration"]
+    result = analysis.migration
     movers = result.movers.copy()
     assert len(movers) > 0
     movers["customer_name"] = "=cmd|' /C calc'!A0"

@@ -4,6 +4,7 @@ budget split (hand-computed) and the strategy section in both languages."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html import escape
 
@@ -707,7 +708,7 @@ def fake_analysis(language, *, tiers=None, budget=None):
     summ["revenue_share"] = summ["revenue"] / summ["revenue"].sum()
     strategies = tier_strategies(summ, language=language)
     return types.SimpleNamespace(params=params, tiers=tiers, tier_summary=summ,
-                                 strategies=strategies, extras={})
+                                 strategies=strategies)
 
 
 QUIET.update({"VIP": QUIET["A"], "普通": QUIET["B"], "低": QUIET["C"]})
@@ -744,7 +745,7 @@ def test_section_strategy_english_cards_with_numbers_and_budget():
     assert "suggested budget" in page and "The data raised 3 priority actions" in page
     # stored recommendations are used as they are
     recs = recommend(a.tiers, a.tier_summary, spec=StrategySpec(budget=777))
-    a.extras["actions"] = recs
+    a = dataclasses.replace(a, recommendations=recs)
     assert "¥777" in section_strategy(a)
 
 

@@ -161,14 +161,14 @@ def test_disabled_or_too_short_history(tmp_path):
     assert not v.available and v.reason == "too_short"
     assert (v.params["need_months"], v.params["have_months"]) == (6, 5)
     assert v.tiers.empty and list(v.tiers.columns) == list(TIER_COLUMNS)
-    an = types.SimpleNamespace(params=make_params(tmp_path), extras={"validation": v})
+    an = types.SimpleNamespace(params=make_params(tmp_path), holdout=v)
     html = section_validation(an)
     assert 'id="sec-validation"' in html
     assert ("needs at least 6 months of data (a 3-month holdout and as much history before it), "
             "but the data covers only 5 months (1 Feb 2024 – 30 Jun 2024)") in html
     an.params = an.params.model_copy(update={"language": "zh"})
     assert "前瞻检验至少需要6个月的数据" in section_validation(an)
-    assert section_validation(types.SimpleNamespace(params=an.params, extras={})) == ""
+    assert section_validation(types.SimpleNamespace(params=an.params, holdout=None)) == ""
     with pytest.raises(TieringError, match="whole number of months"):
         holdout_validation(known_history(), params=make_params(tmp_path), as_of=AS_OF, months=-1)
 
@@ -180,7 +180,7 @@ def test_method_that_cannot_tier_the_earlier_data_gives_a_reason(tmp_path):
                            n_boot=200)
     assert v.reason == "tiering_failed" and "same monetary" in v.params["detail"]
     html = section_validation(types.SimpleNamespace(params=make_params(tmp_path),
-                                                    extras={"validation": v}))
+                                                    holdout=v))
     assert "could not tier the customers on the data before the cut-off (abc: all 10" in html
 
 
@@ -224,11 +224,11 @@ def test_random_by_construction_future_reads_as_not_predictive(tmp_path):
              "The tiers predict what customers do next"),
             ("zh", "对后续营收的预测并不比同样规模的随机分组有实质性的优势", "分级能够预测")):
         an = types.SimpleNamespace(params=cfg.model_copy(update={"language": lang}),
-                                   extras={"validation": v})
+                                   holdout=v)
         html = section_validation(an)
         assert expected in html and forbidden not in html
     text = re.sub(r"<[^>]+>", " ", section_validation(types.SimpleNamespace(
-        params=cfg.model_copy(update={"language": "en"}), extras={"validation": v})))
+        params=cfg.model_copy(update={"language": "en"}), holdout=v)))
     assert "does not differ meaningfully between the tiers" in text
 
 
@@ -240,7 +240,7 @@ def test_predictive_tiering_reads_as_predictive_with_the_headline_numbers(tmp_pa
     r = v.tiers[v.tiers["grouping"] == "random"].set_index("tier")
     assert t.loc["A", "lift_ci_low"] > 1.5 and r.loc["A", "lift_ci_low"] < 1.0 < r.loc["A", "lift_ci_high"]
     assert v.tests.set_index("grouping").loc["tiering", "meaningful"]
-    an = types.SimpleNamespace(params=cfg, extras={"validation": v})
+    an = types.SimpleNamespace(params=cfg, holdout=v)
     html = section_validation(an)
     share = f"{t.loc['A', 'revenue_share'] * 100:.0f}%"
     cust = f"{t.loc['A', 'customer_share'] * 100:.0f}%"
@@ -251,7 +251,7 @@ def test_predictive_tiering_reads_as_predictive_with_the_headline_numbers(tmp_pa
     assert "The tiers predict what customers do next" in html
     assert html.count("<figure") == 1 and "tier-badge" in html
     zh = section_validation(types.SimpleNamespace(params=cfg.model_copy(update={"language": "zh"}),
-                                                  extras={"validation": v}))
+                                                  holdout=v))
     assert "根据截至2024年3月31日的数据选出的A级客户" in zh
     visible = html_mod.unescape(re.sub(r"<[^>]+>", " ", zh))
     latin = set(re.findall(r"[A-Za-z]+", visible))

@@ -494,8 +494,7 @@ def lift_chart(validation: Validation, *, language: str, ax=None):
 
 
 def _extract(analysis) -> Validation | None:
-    extras = getattr(analysis, "extras", None) or {}
-    return extras.get("validation")
+    return getattr(analysis, "holdout", None)
 
 
 def _dates(p: dict, lang: str) -> dict:
@@ -537,7 +536,7 @@ def headline(analysis) -> str | None:
 def section_validation(analysis, validation: Validation | None = None) -> str:
     """The report section (HTML) on the forward-looking check, in the report language.
 
-    Uses ``validation`` or else ``analysis.extras["validation"]``. Returns "" when the
+    Uses ``validation`` or else ``analysis.holdout``. Returns "" when the
     check is switched off (None), a short explanation when it could not run, else the
     findings, the chart and the table.
     """
@@ -559,7 +558,7 @@ def section_validation(analysis, validation: Validation | None = None) -> str:
     if v is None:
         return ""
     require(isinstance(v, Validation), "section_validation needs a Validation",
-            where="analysis.extras['validation']", hint="store holdout_validation(...) there")
+            where="analysis.holdout", hint="store holdout_validation(...) there")
     lang = analysis.params.language
     cur = analysis.params.currency
     p = v.params

@@ -1229,7 +1229,7 @@ def section_migration(analysis) -> str:
     )
     from tiering.style import tier_css_classes
 
-    result: Migration | None = (getattr(analysis, "extras", None) or {}).get("migration")
+    result: Migration | None = getattr(analysis, "migration", None)
     if result is None:
         return ""
     lang, cur = analysis.params.language, analysis.params.currency

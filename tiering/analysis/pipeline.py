@@ -44,8 +44,15 @@ class Analysis:
     - ``monthly``: net revenue per month and tier (``month, tier, revenue, customers``).
     - ``comparison``: a :class:`tiering.analysis.stats.Comparison`.
     - ``strategies``: one row per tier (see :func:`tiering.analysis.strategy.tier_strategies`).
-    - ``extras``: optional results of further analyses by name (method comparison,
-      stability, holdout validation, migration, action lists); absent when not run.
+    - ``method_comparison``: a :class:`tiering.analysis.methods.MethodComparison` when
+      ``tiering.compare_with`` names methods, else None.
+    - ``stability``: the bootstrap table of :func:`tiering.analysis.methods.compare.stability`
+      (None when ``n_boot`` is 0 or the method's cut-offs are fixed).
+    - ``holdout``: the holdout check (:class:`tiering.analysis.holdout.Validation`), None when
+      it was not run (no transactions in memory or ``stats.holdout_months`` is 0).
+    - ``migration``: :class:`tiering.analysis.migration.Migration`, None when not run.
+    - ``recommendations``: :class:`tiering.analysis.strategy.Recommendations` (triggers,
+      per-customer actions, the budget).
     """
 
     params: Params
@@ -63,7 +70,11 @@ class Analysis:
     strategies: pd.DataFrame
     warnings: tuple[tuple[str, dict], ...] = ()
     timings: dict = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)
+    method_comparison: compare.MethodComparison | None = None
+    stability: pd.DataFrame | None = None
+    holdout: _validation.Validation | None = None
+    migration: _migration.Migration | None = None
+    recommendations: strategy.Recommendations | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -250,7 +261,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
     transactions and the rejected rows; an :class:`EngineLoad` when a streaming engine
     ran, which writes the rejected rows to ``rejected_path`` itself)."""
     timings: dict = {}
-    extras: dict = {}
+    extras: dict = {}  # the optional results, by their field name in Analysis
     feats, loaded, first = _load_features(params, timings,
                                           Path(rejected_path) if rejected_path else None)
     transactions = loaded.transactions
@@ -290,7 +301,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         with _timed(timings, "validation"):
             validation = _validation.holdout_validation(transactions, params=params, as_of=as_of)
         if validation is not None:
-            extras["validation"] = validation
+            extras["holdout"] = validation
         with _timed(timings, "migration"):
             sampled = loaded.source.get("transactions_sample")
             migration = _migration.analyse_migration(
@@ -303,7 +314,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         playbook = strategy.load_playbook(params.strategy.playbook)
         strategies = strategy.tier_strategies(summary, language=params.language,
                                               playbook=playbook, currency=params.currency)
-        extras["actions"] = strategy.recommend(tiers, summary, spec=params.strategy,
+        extras["recommendations"] = strategy.recommend(tiers, summary, spec=params.strategy,
                                                currency=params.currency, playbook=playbook)
     warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
     analysis = Analysis(
@@ -314,7 +325,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         tiering_params={"method": result.method, **result.params},
         tier_summary=summary, monthly=monthly, comparison=comparison, strategies=strategies,
         warnings=tuple(warnings),
-        timings=timings, extras=extras)
+        timings=timings, **extras)
     return analysis, loaded
 
 

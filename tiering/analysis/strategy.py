@@ -832,7 +832,7 @@ class BudgetRule:
 
 @dataclass(frozen=True, eq=False)
 class Recommendations:
-    """What the data says to do, per customer and per tier (``Analysis.extras["actions"]``).
+    """What the data says to do, per customer and per tier (``Analysis.recommendations``).
 
     Tables (tidy, one row per ...):
 

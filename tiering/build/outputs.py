@@ -49,18 +49,17 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
     }
     if loaded.rejected is not None:  # a streaming engine wrote rejected_rows.csv itself
         tables["rejected_rows.csv"] = loaded.rejected
-    extras = analysis.extras
-    mc = extras.get("method_comparison")
+    mc = analysis.method_comparison
     if mc is not None:
         tables["method_agreement.csv"] = mc.agreement
         tables["method_assignments.csv"] = mc.assignments
-    if extras.get("stability") is not None:
-        tables["stability.csv"] = extras["stability"]
-    validation = extras.get("validation")
+    if analysis.stability is not None:
+        tables["stability.csv"] = analysis.stability
+    validation = analysis.holdout
     if validation is not None and validation.available:
         tables.update(_validation_tables(validation))
-    recs = extras.get("actions")
-    migration = extras.get("migration")
+    recs = analysis.recommendations
+    migration = analysis.migration
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the action lists (openpyxl: pure Python) are written while this thread writes
         # the CSV tables (Arrow writes them without holding the GIL)

@@ -4,9 +4,9 @@ were run) the comparison with other methods and the stability of the tiers.
 ``section_method(analysis)`` returns one HTML fragment. It reads the method's
 parameters and computed values from ``analysis.tiering_params`` (see each method's
 ``TieringResult.params``), the tier definitions from ``analysis.thresholds``, the
-warnings from ``analysis.warnings`` and, when present, ``analysis.extras
-["method_comparison"]`` (a :class:`tiering.analysis.methods.compare.MethodComparison`) and
-``analysis.extras["stability"]`` (the table of :func:`tiering.analysis.methods.compare.stability`;
+warnings from ``analysis.warnings`` and, when present, ``analysis.method_comparison``
+(a :class:`tiering.analysis.methods.compare.MethodComparison`) and
+``analysis.stability`` (the table of :func:`tiering.analysis.methods.compare.stability`;
 ``None`` when the method's cut-offs are fixed).
 """
 
@@ -370,15 +370,13 @@ def section_method(a) -> str:
             seen.add(key)
             out.append(_warning(code, fields, lang))
     out += [x for x in after if x]
-    extras = getattr(a, "extras", None) or {}
-    if extras.get("method_comparison") is not None:
-        out.append(comparison_html(a, extras["method_comparison"], lang))
+    if getattr(a, "method_comparison", None) is not None:
+        out.append(comparison_html(a, a.method_comparison, lang))
     return "".join(out)
 
 
 def appendix_stability(a) -> str:
     """The stability block for the appendix (empty when it was not computed)."""
-    extras = getattr(a, "extras", None) or {}
-    if "stability" not in extras:
+    if getattr(a, "stability", None) is None:
         return ""
-    return stability_html(a, extras["stability"], a.params.language)
+    return stability_html(a, a.stability, a.params.language)

@@ -293,21 +293,20 @@ def _output_files(a: Analysis) -> list[tuple[str, str]]:
               ("tier_summary.csv", "tier_summary"), ("comparisons.csv", "comparisons"),
               ("rejected_rows.csv", "rejected"), ("data_quality.csv", "data_quality"),
               ("strategies.csv", "strategies")]
-    x = a.extras
-    if x.get("actions") is not None:
+    if a.recommendations is not None:
         files += [("action_lists.xlsx", "action_xlsx"), ("action_lists.csv", "action_csv"),
                   ("budget.csv", "budget"), ("triggers.csv", "triggers")]
-    if x.get("method_comparison") is not None:
+    if a.method_comparison is not None:
         files += [("method_agreement.csv", "method_agreement"),
                   ("method_assignments.csv", "method_assignments")]
-    if x.get("stability") is not None:
+    if a.stability is not None:
         files.append(("stability.csv", "stability"))
-    if x.get("validation") is not None and x["validation"].available:
+    if a.holdout is not None and a.holdout.available:
         files += [("validation.csv", "validation"), ("validation_tests.csv", "validation_tests")]
-    if x.get("migration") is not None:
+    if a.migration is not None:
         files += [("migration.csv", "migration"), ("migration_rates.csv", "migration_rates"),
                   ("migration_sizes.csv", "migration_sizes"), ("movers.csv", "movers")]
-        if x["migration"].previous is not None:
+        if a.migration.previous is not None:
             files += [("previous_comparison.csv", "previous_comparison"),
                       ("previous_transitions.csv", "previous_transitions")]
     files.append(("manifest.json", "manifest"))

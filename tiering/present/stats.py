@@ -61,8 +61,7 @@ def section_stats(a) -> str:
 def _caveat(a, lang: str) -> str:
     """The by-construction caveat; it points to the holdout section when there is one."""
     text = t("stats.caveat", lang)
-    extras = getattr(a, "extras", None) or {}
-    if extras.get("validation") is not None:
+    if getattr(a, "holdout", None) is not None:
         text += t("stats.caveat_forward", lang)
     return text
 

@@ -1,6 +1,6 @@
 """The report section with the strategy per tier: budget, then one card per tier.
 
-``section_strategy(analysis)`` uses ``analysis.extras["actions"]`` (a
+``section_strategy(analysis)`` uses ``analysis.recommendations`` (a
 :class:`tiering.analysis.strategy.Recommendations`) when the pipeline stored it, and computes
 it from the analysis otherwise (the computation is fast and deterministic).
 """
@@ -15,7 +15,7 @@ from tiering.style import tier_css_classes
 
 def recommendations_of(a) -> strategy.Recommendations:
     """The analysis' recommendations: stored by the pipeline, or computed now."""
-    recs = getattr(a, "extras", {}).get("actions")
+    recs = getattr(a, "recommendations", None)
     if isinstance(recs, strategy.Recommendations):
         return recs
     return strategy.recommend(a.tiers, a.tier_summary, spec=a.params.strategy,
