@@ -52,9 +52,8 @@ def run_with_engine(params, *, spec, rejected_path=None) -> tuple[dict, object]:
         alpha=params.stats.alpha, min_group_size=params.stats.min_group_size,
         n_boot=params.stats.n_boot, seed=params.seed))
     playbook = strategy.load_playbook(params.strategy.playbook)
-    timed("strategy", lambda: strategy.tier_strategies(summary, language=params.language,
-                                                       playbook=playbook,
-                                                       currency=params.currency))
+    timed("strategy", lambda: strategy.recommend(tiers, summary, spec=params.strategy,
+                                                 currency=params.currency, playbook=playbook))
     return timings, {"result": res, "tiers": tiers, "monthly": monthly, "comparison": comparison}
 
 

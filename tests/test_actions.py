@@ -1,4 +1,4 @@
-"""Tests of tiering.analysis.actions: the action-list workbook and CSV (one sheet per tier,
+"""Tests of tiering.build.action_lists: the action-list workbook and CSV (one sheet per tier,
 formula-injection safety, sheet names, order, reproducible bytes)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tiering.analysis.actions import (
+from tiering.build.action_lists import (
     BUDGET_NAME,
     CSV_COLUMNS,
     CSV_NAME,

@@ -606,7 +606,8 @@ def formula_report(corpus_dir, tmp_path_factory) -> Path:
 def test_formula_injection_neutralised_in_spreadsheets(formula_report, corpus_dir, tmp_path):
     """Names starting with = + - @ are plain text in the action-list workbook and CSV
     (and the Chinese report renders them as text)."""
-    from tiering.analysis import actions, strategy
+    from tiering.analysis import strategy
+    from tiering.build import action_lists
 
     out = formula_report
     html = (out / "report.html").read_text(encoding="utf-8")
@@ -615,10 +616,10 @@ def test_formula_injection_neutralised_in_spreadsheets(formula_report, corpus_di
     recs = a.recommendations or strategy.recommend(a.tiers, a.tier_summary)
     folder = tmp_path / "actions"
     folder.mkdir()
-    actions.write_action_lists(a.tiers, recs, folder, language="zh")
+    action_lists.write_action_lists(a.tiers, recs, folder, language="zh")
     import openpyxl
 
-    wb = openpyxl.load_workbook(folder / actions.WORKBOOK_NAME)
+    wb = openpyxl.load_workbook(folder / action_lists.WORKBOOK_NAME)
     texts = [c for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     assert texts
     for cell in texts:
@@ -627,7 +628,7 @@ def test_formula_injection_neutralised_in_spreadsheets(formula_report, corpus_di
     names = {c.value for c in texts}
     assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in names
     assert "'+cmd|' /C calc'!A0" in names and "'=6" in names
-    rows = pd.read_csv(folder / actions.CSV_NAME, dtype=str, keep_default_na=False,
+    rows = pd.read_csv(folder / action_lists.CSV_NAME, dtype=str, keep_default_na=False,
                        encoding="utf-8-sig")
     for col in ("customer_id", "customer_name"):
         assert not rows[col].str.match(r"^[=+\-@\t\r]").any(), col

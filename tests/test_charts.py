@@ -320,7 +320,7 @@ def test_number_formats():
     assert charts._fmt_value(3.2e8, "zh", "¥") == "¥3.2亿"
     assert charts._fmt_value(-12345, "en", "$") == "-$12,345"
     assert charts._fmt_value(9999, "zh", None) == "9,999"
-    assert charts._fmt_number(2.5, "en") == "2.5"
+    assert charts.fmt_number(2.5, "en") == "2.5"
 
 
 def test_forest_points_are_the_medians():

@@ -19,7 +19,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tiering.analysis import actions, pipeline
+from tiering.analysis import pipeline
+from tiering.build import action_lists
 
 from tiering import cli, params
 
@@ -226,7 +227,7 @@ def test_formula_attribute_header_is_neutralised_in_every_table(tmp_path):
                 assert not any(cell.startswith(("=", "+", "@")) for cell in row), (name, row)
     with open(out / "tiers.csv", encoding="utf-8", newline="") as fh:
         assert "'" + HYPERLINK in next(csv.reader(fh))
-    wb = openpyxl.load_workbook(out / actions.WORKBOOK_NAME)
+    wb = openpyxl.load_workbook(out / action_lists.WORKBOOK_NAME)
     for ws in wb.worksheets:
         for row in ws.iter_rows(values_only=True):
             assert not any(isinstance(v, str) and v.startswith(("=", "+", "@")) for v in row)
@@ -235,9 +236,9 @@ def test_formula_attribute_header_is_neutralised_in_every_table(tmp_path):
 def test_formula_headers_of_extra_sheets_are_neutralised(tmp_path):
     tiers = tiers_table()
     extra = {"Movers": pd.DataFrame({HYPERLINK: ["a"], "customer_id": ["001"]})}
-    actions.write_action_lists(tiers, recommend(tiers), tmp_path, language="en",
-                               extra_sheets=extra)
-    ws = openpyxl.load_workbook(tmp_path / actions.WORKBOOK_NAME)["Movers"]
+    action_lists.write_action_lists(tiers, recommend(tiers), tmp_path, language="en",
+                                    extra_sheets=extra)
+    ws = openpyxl.load_workbook(tmp_path / action_lists.WORKBOOK_NAME)["Movers"]
     assert ws["A1"].value == "'" + HYPERLINK and ws["A1"].data_type == "s"
 
 
@@ -271,8 +272,8 @@ def hostile_labels(labelled):
 
 def test_hostile_labels_get_clean_unique_sheet_names(hostile_labels):
     folder, written, _ = hostile_labels
-    assert actions.WORKBOOK_NAME in written
-    wb = openpyxl.load_workbook(folder / actions.WORKBOOK_NAME)
+    assert action_lists.WORKBOOK_NAME in written
+    wb = openpyxl.load_workbook(folder / action_lists.WORKBOOK_NAME)
     names = wb.sheetnames
     assert len({n.casefold() for n in names}) == len(names)
     for n in names:
@@ -286,7 +287,7 @@ def test_hostile_labels_get_clean_unique_sheet_names(hostile_labels):
 
 def test_hostile_labels_stay_exact_in_the_csv_files(hostile_labels):
     folder, _, analysis = hostile_labels
-    rows = pd.read_csv(folder / actions.CSV_NAME, dtype=str, keep_default_na=False,
+    rows = pd.read_csv(folder / action_lists.CSV_NAME, dtype=str, keep_default_na=False,
                        encoding="utf-8-sig")
     assert list(pd.unique(rows["tier"])) == LABELS
     tiers = pd.read_csv(folder / "tiers.csv", dtype=str, keep_default_na=False)
@@ -302,7 +303,7 @@ def test_mathtext_labels_are_drawn_literally(labelled, tmp_path):
     from tiering.present import charts
 
 
-    from tiering.analysis import migration, holdout as validation
+    from tiering.present import holdout, migration_charts
     _, a, _ = labelled
     figures = [charts.tier_overview(a.tier_summary, language="en"),
                charts.pareto_curve(a.tiers, language="en"),
@@ -312,11 +313,11 @@ def test_mathtext_labels_are_drawn_literally(labelled, tmp_path):
                charts.effect_size_heatmap(a.comparison.tests, language="en", tier_order=LABELS)]
     mig = a.migration
     if mig is not None:
-        figures += [migration.flow_chart(mig, language="en"),
-                    migration.transition_heatmap(mig, language="en")]
+        figures += [migration_charts.flow_chart(mig, language="en"),
+                    migration_charts.transition_heatmap(mig, language="en")]
     val = a.holdout
     if val is not None and val.available:
-        figures.append(validation.lift_chart(val, language="en"))
+        figures.append(holdout.lift_chart(val, language="en"))
     for i, fig in enumerate(figures):
         fig = fig if isinstance(fig, Figure) else fig.figure
         fig.savefig(tmp_path / f"chart{i}.png", dpi=40)  # mathtext would raise ValueError
@@ -334,14 +335,14 @@ def test_control_characters_in_names_reach_the_workbook_escaped(tmp_path):
     names = {"001": "Bad\x00Name\x07", "101": "Esc\x1b[31m", "201": "Tab\tand\nline"}
     tiers = tiers_table(names=names)
     tiers["customer_name"] = tiers["customer_name"].astype(object)
-    actions.write_action_lists(tiers, recommend(tiers), tmp_path, language="en")
-    wb = openpyxl.load_workbook(tmp_path / actions.WORKBOOK_NAME)
+    action_lists.write_action_lists(tiers, recommend(tiers), tmp_path, language="en")
+    wb = openpyxl.load_workbook(tmp_path / action_lists.WORKBOOK_NAME)
     cells = {row[0]: row[1] for ws in wb.worksheets for row in ws.iter_rows(min_row=2,
                                                                            values_only=True)}
     assert cells["001"] == "Bad\ufffdName\ufffd"
     assert cells["101"] == "Esc\ufffd[31m"
     assert cells["201"] == "Tab\tand\nline"
-    rows = pd.read_csv(tmp_path / actions.CSV_NAME, dtype=str, keep_default_na=False,
+    rows = pd.read_csv(tmp_path / action_lists.CSV_NAME, dtype=str, keep_default_na=False,
                        encoding="utf-8-sig")
     by_id = dict(zip(rows["customer_id"], rows["customer_name"]))
     assert by_id["001"] == "Bad\x00Name\x07" and by_id["101"] == "Esc\x1b[31m"
@@ -359,10 +360,10 @@ def test_control_characters_in_data_do_not_break_the_tables(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     written = outputs.write_tables(analysis, loaded, out)
-    assert actions.WORKBOOK_NAME in written
+    assert action_lists.WORKBOOK_NAME in written
     tiers = pd.read_csv(out / "tiers.csv", dtype=str, keep_default_na=False)
     assert set(tiers["customer_name"]) >= {"Name\x071", "Name\x072"}
     assert "R\x070" in set(tiers["region"])
-    wb = openpyxl.load_workbook(out / actions.WORKBOOK_NAME)
+    wb = openpyxl.load_workbook(out / action_lists.WORKBOOK_NAME)
     values = {v for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for v in row}
     assert "Name\ufffd1" in values

@@ -5,6 +5,8 @@ that only dodges a cycle is still a cycle)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from .conftest import ROOT
@@ -95,12 +97,17 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_the_graph_sees_relative_and_function_level_imports():
-    graph = import_graph()
-    assert "tiering.present.htmlkit" in graph["tiering.present.stats"]      # from .htmlkit import
-    assert "tiering.params" in graph["tiering.data.engines"]            # from ..params import
-    assert "tiering.present.htmlkit" in graph["tiering.analysis.migration"]         # inside a function
-    assert "tiering.analysis.methods" in graph["tiering.analysis.pipeline"]
+def test_the_graph_sees_relative_absolute_and_function_level_imports(tmp_path):
+    files = {"pkg/__init__.py": "", "pkg/a.py": "from . import b\n",
+             "pkg/b.py": "def f():\n    from pkg.c import C\n", "pkg/c.py": "C = 1\n",
+             "pkg/sub/__init__.py": "", "pkg/sub/d.py": "from ..c import C\nimport pkg.a\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    graph = import_graph(tmp_path / "pkg")
+    assert graph["pkg.a"] == {"pkg.b"}                 # relative
+    assert graph["pkg.b"] == {"pkg.c"}                 # absolute, inside a function
+    assert graph["pkg.sub.d"] == {"pkg.c", "pkg.a"}    # from a subpackage
 
 
 def test_a_cycle_through_a_packages_init_is_found(tmp_path):
@@ -113,3 +120,61 @@ def test_a_cycle_through_a_packages_init_is_found(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
     assert cycles(import_graph(tmp_path / "pkg")) == [["pkg.a.x", "pkg.b", "pkg.b.z"]]
+
+
+# --------------------------------------------------------------------------- layers
+
+#: The layers, lowest first. A module may import its own layer and those below it.
+BASE = {"tiering.params", "tiering.errors", "tiering.locale", "tiering.style", "tiering.expr",
+        "tiering.safecsv", "tiering.interrupt", "tiering.sniff", "tiering.plugins"}
+LAYERS = ("base", "data", "analysis", "present", "build", "top")
+
+
+def layer(module: str) -> str:
+    if module in BASE:
+        return "base"
+    part = module.split(".")[1] if module.count(".") else ""
+    return part if part in ("data", "analysis", "present", "build") else "top"
+
+
+def test_every_module_has_a_layer():
+    top = {m for m in import_graph() if layer(m) == "top"}
+    assert top == {"tiering", "tiering.api", "tiering.cli", "tiering.batch", "tiering.verify",
+                   "tiering.scaffold"}
+
+
+def test_imports_only_point_down():
+    upward = sorted(f"{a} -> {b}" for a, targets in import_graph().items() for b in targets
+                    if LAYERS.index(layer(b)) > LAYERS.index(layer(a)))
+    assert upward == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert LAYERS.index(layer("tiering.present.charts")) > LAYERS.index(
+        layer("tiering.analysis.migration"))
+    assert layer("tiering.data.engines.duckdb_stream") == "data"
+
+
+def _loaded_after(statement: str) -> list[str]:
+    code = (f"import sys; {statement}; print(sorted({{m.split('.')[0] for m in sys.modules}} "
+            "& {'matplotlib', 'seaborn', 'jinja2', 'nbconvert', 'nbformat', 'weasyprint', "
+            "'papermill', 'markdown', 'openpyxl'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    return ast.literal_eval(out.stdout.strip())
+
+
+def test_the_analysis_loads_no_charting_html_or_report_library():
+    modules = sorted(m for m in import_graph() if layer(m) == "analysis")
+    assert _loaded_after("import " + ", ".join(modules)) == []
+
+
+def test_the_analysis_produces_no_report_text():
+    """No catalogue text, no HTML and no language parameter in analysis/."""
+    offenders = []
+    for path in sorted((PACKAGE / "analysis").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for needle in ("tiering.present", "language: str", "<div", "<p>", "<table"):
+            if needle in text:
+                offenders.append(f"{path.relative_to(ROOT)}: {needle}")
+    assert offenders == []

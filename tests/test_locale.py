@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import typing
 
 import pytest
 
@@ -16,7 +15,10 @@ from tiering.errors import TieringError
 def test_the_languages_are_listed_once():
     assert locale.LANGUAGES == ("en", "zh")
     assert i18n.LANGUAGES is locale.LANGUAGES
-    assert typing.get_args(params.Params.model_fields["language"].annotation) == locale.LANGUAGES
+    assert locale.languages() == locale.LANGUAGES  # no language added in this process
+    with pytest.raises(params.ParamsError, match="unknown report language 'fr'; choose one of "
+                                                 "en, zh"):
+        params.validate({"data": {"path": "x.csv"}, "language": "fr"})
     choices = next(a.choices for sub in cli._parser()._subparsers._group_actions
                    for name, p in sub.choices.items() if name == "batch"
                    for a in p._actions if a.dest == "language")

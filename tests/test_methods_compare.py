@@ -112,7 +112,7 @@ def test_a_failing_compared_method_says_so():
 def test_bootstrap_with_the_full_data_reproduces_the_tiers(method):
     f = _customers(300)
     spec = _spec(method=method)
-    ranks = compare._BOOTSTRAP[method](f, spec, np.arange(len(f))[None, :])[0]
+    ranks = methods.get(method).bootstrap(f, spec, np.arange(len(f))[None, :])[0]
     assert (ranks == methods.fit(f, spec).assignments["tier_rank"].to_numpy()).all()
 
 

@@ -24,7 +24,7 @@ EXAMPLES = ROOT / "params" / "examples"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list(methods.METHODS))
+@pytest.mark.parametrize("method", list(methods.BUILTIN))
 def test_example_builds_a_full_report(method, tmp_path):
     path = EXAMPLES / f"{method}.yaml"
     cfg = params.load(path, overrides=["stats.n_boot=200"])

@@ -164,15 +164,24 @@ def test_stability_note_for_fixed_cutoffs_and_unstable_tiers(client_csv):
     assert "Tier B: only 50.0% of its customers keep their tier" in text
 
 
-def test_method_names_exist_for_every_method():
-    for m in methods.METHODS:
-        for lang in ("en", "zh"):
-            assert method_report.method_name(m, lang) and method_report.method_subtitle(m, lang)
-            assert t(f"report.method_name_{m}", lang)
+def test_every_built_in_method_has_its_texts_in_the_catalogue():
+    """One name per method, in every language: the catalogue keys methods.<part>_<name>
+    (no second list of names elsewhere)."""
+    from tiering.present.i18n import _catalogue
+
+    for m in methods.BUILTIN:
+        for part in ("name", "short", "subtitle", "method"):
+            entry = _catalogue()[f"methods.{part}_{m}"]
+            assert set(entry) == {"en", "zh"} and all(entry.values()), (m, part)
+    keys = {k for k in _catalogue() if k.startswith(("methods.name_", "methods.short_",
+                                                     "methods.subtitle_"))}
+    named = {k.split("_", 1)[1] for k in keys} - {"generic"}
+    assert named == set(methods.BUILTIN)
+    assert not [k for k in _catalogue() if "method_name_" in k]
 
 
 def test_example_parameter_files():
-    for m in methods.METHODS:
+    for m in methods.BUILTIN:
         cfg = params.load(EXAMPLES / f"{m}.yaml")
         assert cfg.tiering.method == m
         assert cfg.data.path.is_file()

@@ -16,6 +16,9 @@ import pytest
 from matplotlib.text import Text
 
 from tiering.analysis import migration
+from tiering.build import migration_tables
+from tiering.present import migration as migration_section
+from tiering.present import migration_charts
 from tiering.errors import TieringError
 from tiering.data.features import customer_features
 from tiering.present.i18n import t
@@ -287,7 +290,7 @@ def test_too_short_window_gives_no_transitions():
     tx = _tx(HAND_ROWS[:4])
     r = analyse_migration(tx, params=_params(), spec=MigrationSpec(), as_of=dt.date(2024, 4, 1))
     assert r.n_periods == 0 and len(r.snapshot_dates) == 1 and r.transitions.empty
-    html = migration.section_migration(types.SimpleNamespace(
+    html = migration_section.section_migration(types.SimpleNamespace(
         params=types.SimpleNamespace(language="en", currency="¥"), migration=r))
     assert 'id="sec-migration"' in html and "fewer than two full periods" in html
 
@@ -349,7 +352,7 @@ def test_previous_report_frozen_and_refit(tmp_path):
         ("refit", "B", "A"), "direction"] == "up"
     # 9 months then (274 days) against 273 days of data today: no window warning
     assert [code for code, _ in p.warnings] == []
-    html = migration._previous_html(r, "en", "¥")
+    html = migration_section._previous_html(r, "en", "¥")
     assert "Compared with the report of 1 Jul 2024" in html
     assert "A: net spend at least ¥1,200; B: net spend at least ¥90.00" in html
 
@@ -394,7 +397,7 @@ def test_previous_report_warnings_and_unfreezable_method(tmp_path):
     codes = [c for c, _ in r.previous.warnings]
     assert codes == ["previous_not_earlier", "previous_method", "previous_labels", "frozen_unavailable"]
     assert r.previous.mode == "refit" and set(r.previous.transitions["thresholds"]) == {"refit"}
-    html = migration._previous_html(r, "zh", "¥")
+    html = migration_section._previous_html(r, "zh", "¥")
     assert html.count('class="warning"') == 4
 
 
@@ -402,7 +405,7 @@ def test_previous_report_warnings_and_unfreezable_method(tmp_path):
 
 
 def test_write_tables(tmp_path, hand):
-    names = migration.write_tables(hand, tmp_path)
+    names = migration_tables.write_tables(hand, tmp_path)
     assert names == ["migration.csv", "migration_rates.csv", "migration_sizes.csv", "movers.csv"]
     back = pd.read_csv(tmp_path / "migration.csv", keep_default_na=False, na_values=[""])
     assert len(back) == 2 * 5 * 4
@@ -412,7 +415,7 @@ def test_write_tables(tmp_path, hand):
     movers = pd.read_csv(tmp_path / "movers.csv")
     assert movers["customer_id"].tolist() == ["c1", "c2"]
     assert (tmp_path / "movers.csv").read_bytes().count(b"\r") == 0
-    assert migration.write_tables(None, tmp_path) == []
+    assert migration_tables.write_tables(None, tmp_path) == []
 
 
 # --------------------------------------------------------------------------- report text
@@ -440,7 +443,7 @@ def test_catalogue_complete_and_zh_free_of_english():
 def _section(result, language):
     analysis = types.SimpleNamespace(params=types.SimpleNamespace(language=language, currency="¥"),
                                      migration=result)
-    return migration.section_migration(analysis)
+    return migration_section.section_migration(analysis)
 
 
 def test_section_html_in_both_languages(hand):
@@ -468,11 +471,11 @@ def _texts(fig) -> list[str]:
 def test_charts_draw_every_label_in_the_language(hand, language):
     import matplotlib.pyplot as plt
 
-    figs = [migration.flow_chart(hand, language=language).figure,
-            migration.transition_heatmap(hand, language=language).figure,
-            migration.transition_heatmap(hand, period=1, language=language).figure,
-            migration.trend_chart(hand, language=language),
-            migration.rates_chart(hand, language=language)]
+    figs = [migration_charts.flow_chart(hand, language=language).figure,
+            migration_charts.transition_heatmap(hand, language=language).figure,
+            migration_charts.transition_heatmap(hand, period=1, language=language).figure,
+            migration_charts.trend_chart(hand, language=language),
+            migration_charts.rates_chart(hand, language=language)]
     try:
         text = " ".join(s for f in figs for s in _texts(f))
         if language == "zh":
@@ -504,11 +507,11 @@ def test_pooled_matrix(hand):
 
 
 def test_snapshot_labels():
-    assert migration.snapshot_label("2026-01-01", period="quarter", language="en") == "Q4 2025"
-    assert migration.snapshot_label("2026-01-01", period="quarter", language="zh") == "2025年第4季度"
-    assert migration.snapshot_label("2025-07-01", period="month", language="zh") == "2025年6月"
-    assert migration.snapshot_label("2011-12-10", period="quarter", language="en") == "9 Dec 2011"
-    assert migration.tick_labels(["2024-10-01", "2025-01-01", "2025-04-01"], period="quarter",
+    assert migration_charts.snapshot_label("2026-01-01", period="quarter", language="en") == "Q4 2025"
+    assert migration_charts.snapshot_label("2026-01-01", period="quarter", language="zh") == "2025年第4季度"
+    assert migration_charts.snapshot_label("2025-07-01", period="month", language="zh") == "2025年6月"
+    assert migration_charts.snapshot_label("2011-12-10", period="quarter", language="en") == "9 Dec 2011"
+    assert migration_charts.tick_labels(["2024-10-01", "2025-01-01", "2025-04-01"], period="quarter",
                                  language="en") == ["Q3\n2024", "Q4", "Q1\n2025"]
     assert t("migration.state_lapsed", "zh") == "流失"
 
@@ -542,16 +545,16 @@ def test_online_retail_quarterly(tmp_path):
     assert (last["monetary"].to_numpy() == f["monetary"].to_numpy()).all()
     rates = r.tier_rates[r.tier_rates["period"] == 3].set_index("tier")["churn_rate"]
     assert rates["A"] < rates["B"] < rates["C"]  # churn concentrates in the lower tiers
-    assert "migration.csv" in migration.write_tables(r, tmp_path)
+    assert "migration.csv" in migration_tables.write_tables(r, tmp_path)
 
 
 def test_movers_sheets(hand):
-    sheets = migration.movers_sheets(hand, language="zh")
+    sheets = migration_tables.movers_sheets(hand, language="zh")
     assert list(sheets) == ["离开A级客户", "升级客户"]
     assert sheets["离开A级客户"]["customer_id"].tolist() == ["c1"]
     assert "movement" not in sheets["升级客户"].columns
-    assert list(migration.movers_sheets(hand, language="en")) == ["Left tier A", "Moved up"]
-    assert migration.movers_sheets(None, language="en") == {}
+    assert list(migration_tables.movers_sheets(hand, language="en")) == ["Left tier A", "Moved up"]
+    assert migration_tables.movers_sheets(None, language="en") == {}
 
 
 def test_previous_report_without_periods_is_a_parameter_error():

@@ -7,7 +7,8 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from tiering.analysis import migration, pipeline
+from tiering.analysis import pipeline
+from tiering.build import migration_tables
 
 from tiering import params
 from tiering.safecsv import formula_safe, unprefix, write_csv
@@ -63,7 +64,7 @@ def test_migration_tables_are_formula_safe(tmp_path):
     movers = result.movers.copy()
     assert len(movers) > 0
     movers["customer_name"] = "=cmd|' /C calc'!A0"
-    written = migration.write_tables(dataclasses.replace(result, movers=movers), tmp_path)
+    written = migration_tables.write_tables(dataclasses.replace(result, movers=movers), tmp_path)
     assert "movers.csv" in written
     names = pd.read_csv(tmp_path / "movers.csv", dtype=str)["customer_name"]
     assert (names == "'=cmd|' /C calc'!A0").all()

@@ -1,4 +1,5 @@
-"""Tests of tiering.analysis.stats: reference values from published sources, hand-built tiers."""
+"""Tests of tiering.analysis.stats and tiering.analysis.effects (reference values from
+published sources, hand-built tiers) and of the findings' sentences (tiering.present.stats)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ import pandas as pd
 import pytest
 from scipy import stats as ss
 
-from tiering.analysis import stats
-from tiering.errors import DataError, TieringError
+from tiering.analysis import effects, stats
 from tiering.analysis.stats import (
     FINDINGS_COLUMNS,
     SUMMARY_COLUMNS,
     TESTS_COLUMNS,
     Comparison,
     compare_tiers,
-    describe_findings,
 )
+from tiering.errors import DataError, TieringError
+from tiering.present.stats import describe_findings
 
 
 def tiered_frame(groups, labels=None, column="value") -> pd.DataFrame:
@@ -408,7 +409,7 @@ def test_same_input_and_seed_give_identical_output():
 
 
 def test_large_tiers_are_bootstrapped_on_a_recorded_subsample(monkeypatch):
-    monkeypatch.setattr(stats, "BOOTSTRAP_MAX_N", 100)
+    monkeypatch.setattr(effects, "BOOTSTRAP_MAX_N", 100)
     frame = customers(600)
     result = compare_tiers(frame, metrics=["monetary"], n_boot=200)
     used = pd.DataFrame(result.params["bootstrap_subsampled"])
@@ -475,8 +476,8 @@ def test_holm_matches_statsmodels_and_keeps_nan():
     from statsmodels.stats.multitest import multipletests
 
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.005, 0.04])
-    np.testing.assert_allclose(stats._holm(p), multipletests(p, method="holm")[1], rtol=1e-12)
-    with_nan = stats._holm([0.01, np.nan, 0.02])
+    np.testing.assert_allclose(effects.holm(p), multipletests(p, method="holm")[1], rtol=1e-12)
+    with_nan = effects.holm([0.01, np.nan, 0.02])
     assert np.isnan(with_nan[1])
     np.testing.assert_allclose(with_nan[[0, 2]], [0.02, 0.02])
 
@@ -658,7 +659,7 @@ def test_bootstrap_medians_follow_the_exact_resampling_distribution():
     # P(median* <= x_(j)) = P(Binomial(n, j / n) >= k).
     rng = np.random.default_rng(9)
     x = np.sort(rng.lognormal(0, 1, 21))
-    draws = stats.bootstrap_medians(x, n_boot=200_000, rng=np.random.default_rng(1))
+    draws = effects.bootstrap_medians(x, n_boot=200_000, rng=np.random.default_rng(1))
     assert set(np.unique(draws)) <= set(x)
     for j in (8, 10, 11, 12, 14):
         exact = ss.binom.sf(10, 21, j / 21)                 # P(Bin >= 11)
@@ -672,8 +673,8 @@ def test_bootstrap_median_interval_agrees_with_scipy_bootstrap(n):
     # Monte Carlo error (even n: mean of the two middle order statistics).
     rng = np.random.default_rng(n)
     x = rng.lognormal(3, 1, n).round(1)
-    ours = stats.percentile_interval(
-        stats.bootstrap_medians(x, n_boot=100_000, rng=np.random.default_rng(2)))
+    ours = effects.percentile_interval(
+        effects.bootstrap_medians(x, n_boot=100_000, rng=np.random.default_rng(2)))
     ref = ss.bootstrap((x,), np.median, n_resamples=100_000, method="percentile",
                        rng=np.random.default_rng(3)).confidence_interval
     spread = np.quantile(x, 0.75) - np.quantile(x, 0.25)
@@ -684,13 +685,13 @@ def test_bootstrap_median_interval_agrees_with_scipy_bootstrap(n):
 def test_m_out_of_n_bootstrap_of_a_large_tier_keeps_the_width_of_the_full_bootstrap():
     rng = np.random.default_rng(4)
     x = rng.lognormal(5, 1.2, 30_000)
-    draws, used = stats.bootstrap_means(x, n_boot=2000, rng=np.random.default_rng(5))
-    assert used == stats.BOOTSTRAP_MAX_N
+    draws, used = effects.bootstrap_means(x, n_boot=2000, rng=np.random.default_rng(5))
+    assert used == effects.BOOTSTRAP_MAX_N
     # Standard error of the mean: s / sqrt(n), whatever m is.
     assert np.std(draws) == pytest.approx(np.std(x, ddof=1) / math.sqrt(len(x)), rel=0.06)
-    low, high = stats.percentile_interval(draws)
+    low, high = effects.percentile_interval(draws)
     assert low < x.mean() < high
-    full, used_full = stats.bootstrap_means(x[:2000], n_boot=2000, rng=np.random.default_rng(6))
+    full, used_full = effects.bootstrap_means(x[:2000], n_boot=2000, rng=np.random.default_rng(6))
     assert used_full == 2000
     assert np.std(full) == pytest.approx(np.std(x[:2000], ddof=1) / math.sqrt(2000), rel=0.06)
 
@@ -700,9 +701,9 @@ def test_dunn_p_values_are_adjusted_across_metrics_as_well_as_pairs():
     result = compare_tiers(frame, metrics=METRICS, n_boot=200)
     dunn = rows(result, "dunn")
     assert len(dunn) == 3 * len(METRICS)
-    np.testing.assert_allclose(dunn["p_adj"], stats._holm(dunn["p_value"]), rtol=1e-12)
+    np.testing.assert_allclose(dunn["p_adj"], effects.holm(dunn["p_value"]), rtol=1e-12)
     # Stricter than adjusting each metric's three pairs on their own.
-    per_metric = dunn.groupby("metric")["p_value"].transform(lambda p: stats._holm(p))
+    per_metric = dunn.groupby("metric")["p_value"].transform(lambda p: effects.holm(p))
     assert (dunn["p_adj"] >= per_metric - 1e-12).all()
     assert (dunn["p_adj"] > per_metric).any()
     assert "every pair of every metric" in result.params["conventions"]["pairwise_adjustment"]
@@ -722,7 +723,7 @@ def test_36000_customers_compared_in_a_few_seconds():
     result = compare_tiers(frame, metrics=METRICS, categorical=["region"])   # n_boot=2000
     assert time.process_time() - start < 10.0           # was ~16 s before the subsampling
     c = result.summary[(result.summary["metric"] == "monetary") & (result.summary["tier"] == "C")]
-    assert c["n"].iloc[0] > stats.BOOTSTRAP_MAX_N
+    assert c["n"].iloc[0] > effects.BOOTSTRAP_MAX_N
     assert {r["tier"] for r in result.params["bootstrap_subsampled"]} >= {"C"}
 
 

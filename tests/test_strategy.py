@@ -1,10 +1,11 @@
-"""Tests of tiering.analysis.strategy: roles, the default playbook, overrides, headlines, HTML,
-triggers on crafted data (each shipped trigger fires, and a near miss does not), the
-budget split (hand-computed) and the strategy section in both languages."""
+"""Tests of tiering.analysis.strategy (roles, the default playbook, overrides, triggers on
+crafted data: each shipped trigger fires and a near miss does not, the budget split,
+hand-computed), tiering.present.strategy_text (headlines, findings, actions, the budget
+rule in words) and tiering.present.strategy (HTML, the strategy section in both
+languages)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from html import escape
 
@@ -17,13 +18,17 @@ from tiering.analysis.strategy import (
     LIST_FIELDS,
     ROLE_FIELDS,
     ROLES,
-    STRATEGY_COLUMNS,
     TEXT_FIELDS,
-    dormant_note_html,
-    dormant_strategy,
     load_playbook,
-    strategy_cards_html,
     tier_roles,
+)
+from tiering.present.strategy import dormant_note_html, segments_html, strategy_cards_html
+from tiering.present.strategy_text import (
+    STRATEGY_COLUMNS,
+    action_table,
+    budget_rule_text,
+    dormant_strategy,
+    findings,
     tier_strategies,
 )
 
@@ -288,7 +293,6 @@ from tiering.analysis.strategy import (
     CUSTOMER_COLUMNS,
     FIRED_COLUMNS,
     allocate_budget,
-    budget_rule_text,
     recommend,
     segment_lookup,
     trigger_frame,
@@ -341,7 +345,7 @@ def test_quiet_customers_fire_nothing_and_get_the_role_action():
     assert list(recs.customers.columns) == [c for c in CUSTOMER_COLUMNS
                                             if c not in ("segment", "segment_key")]
     assert not recs.customers["at_risk"].any()
-    table = recs.action_table(language="en")
+    table = action_table(recs, language="en")
     book = load_playbook()
     expected = {"A": book["top"]["actions"][0]["en"], "B": book["middle"]["actions"][0]["en"],
                 "C": book["bottom"]["actions"][0]["en"]}
@@ -440,27 +444,27 @@ def test_findings_cite_the_numbers_that_fired_them():
     assert row["revenue"] == 20_000.0 and row["revenue_share"] == 0.5
     assert row["recency_median"] == 140.0          # median of 180 and 100
     assert row["usual_gap_median"] == 55.0         # median of 60 and 50
-    found = recs.findings(language="en").set_index("trigger_id").loc["at_risk_vip"]
+    found = findings(recs, language="en").set_index("trigger_id").loc["at_risk_vip"]
     assert found["finding"] == (
         "2 A-tier customers (50.0% of the tier) have not bought for more than 1.5× their "
         "usual time between orders: a median 140 days since the last order against a usual "
         "gap of 55 days. They spent ¥20,000 (50.0% of the tier's revenue).")
     assert found["action"] == "Personal call from the account manager within two weeks"
-    zh = recs.findings(language="zh").set_index("trigger_id").loc["at_risk_vip"]
+    zh = findings(recs, language="zh").set_index("trigger_id").loc["at_risk_vip"]
     assert zh["finding"] == (
         "A级客户中有2位（占该等级的50.0%）距最近一次购买的时间已超过其正常购买间隔的1.5倍："
         "距最近购买中位数为140天，正常购买间隔中位数为55天。这些客户累计消费¥20,000"
         "（占该等级营收的50.0%）。")
     # one customer: the singular text
     one = recommend(crafted({"A01": {"frequency": 5, "tenure_days": 420, "recency_days": 180}}))
-    text = one.findings(language="en").set_index("trigger_id").loc["at_risk_vip", "finding"]
+    text = findings(one, language="en").set_index("trigger_id").loc["at_risk_vip", "finding"]
     assert text.startswith("1 A-tier customer has not bought for more than 1.5×")
     assert "180 days since the last order against a usual gap of 60 days" in text
 
 
 def test_one_time_finding_and_threshold_as_percent():
     recs = recommend(crafted({"C01": {"frequency": 1}, "C02": {"frequency": 1}}))
-    text = recs.findings(language="en").set_index("trigger_id").loc["one_time_bottom",
+    text = findings(recs, language="en").set_index("trigger_id").loc["one_time_bottom",
                                                                     "finding"]
     assert text.startswith("40.0% of C-tier customers (2 customers) have bought only once "
                            "(the trigger is 40%); together they spent ¥400.")
@@ -473,7 +477,7 @@ def test_priority_decides_the_recommended_action():
     recs = recommend(tiers)
     rec = recs.customers.set_index("customer_id").loc["B01"]
     assert rec["triggers"] == "lapsing_regulars;high_returns" and rec["priority"] == 2
-    table = recs.action_table(language="zh").set_index("customer_id")
+    table = action_table(recs, language="zh").set_index("customer_id")
     assert table.loc["B01", "signals"] == "购买间隔异常拉长的老客户; 退货比例偏高的客户"
     assert table.loc["B01", "recommended_action"] == "一个月内发送专属唤醒信息，并附限时优惠"
 
@@ -507,7 +511,7 @@ def test_client_playbook_changes_disables_and_adds_triggers(tmp_path):
     assert fired_ids(recs, "at_risk_vip") == []       # 31 < 3 x 19.5
     assert fired_ids(recs, "one_time_bottom") == []   # switched off
     assert fired_ids(recs, "big_northern") == ["B01", "B02"]
-    text = recs.findings(language="en").set_index("trigger_id").loc["big_northern", "finding"]
+    text = findings(recs, language="en").set_index("trigger_id").loc["big_northern", "finding"]
     assert text == "2 B-tier customers in the north spend ¥1,500 or more"
     # via the parameters: spec.playbook
     recs2 = recommend(tiers, spec=StrategySpec(playbook=path))
@@ -580,14 +584,13 @@ def test_segments_lookup_and_segment_triggers(tmp_path):
     keys = recs.customers.set_index("customer_id")["segment_key"]
     assert keys["A01"] == "cant_lose" and pd.isna(keys["C02"])
     # default action follows the segment's plan, then the role's
-    table = recs.action_table(language="en").set_index("customer_id")
+    table = action_table(recs, language="en").set_index("customer_id")
     assert table.loc["C01", "recommended_action"] == book["segments"]["champions"]["actions"][0]["en"]
     assert table.loc["C02", "recommended_action"] == book["bottom"]["actions"][0]["en"]
     # without a segment column the segment trigger does not apply
     recs = recommend(crafted(), playbook=book)
     assert recs.skipped == ("call_cant_lose",) and fired_ids(recs, "call_cant_lose") == []
-    html = strategy.segments_html(recommend(crafted(segments=segs), playbook=book),
-                                  language="zh")
+    html = segments_html(recommend(crafted(segments=segs), playbook=book), language="zh")
     assert "重要挽留客户" in html and "Weird" in html
 
 
@@ -706,9 +709,8 @@ def fake_analysis(language, *, tiers=None, budget=None):
     summ["tier_rank"] = range(1, len(summ) + 1)
     summ["customer_share"] = summ["customers"] / summ["customers"].sum()
     summ["revenue_share"] = summ["revenue"] / summ["revenue"].sum()
-    strategies = tier_strategies(summ, language=language)
     return types.SimpleNamespace(params=params, tiers=tiers, tier_summary=summ,
-                                 strategies=strategies)
+                                 playbook=load_playbook())
 
 
 QUIET.update({"VIP": QUIET["A"], "普通": QUIET["B"], "低": QUIET["C"]})
@@ -745,7 +747,7 @@ def test_section_strategy_english_cards_with_numbers_and_budget():
     assert "suggested budget" in page and "The data raised 3 priority actions" in page
     # stored recommendations are used as they are
     recs = recommend(a.tiers, a.tier_summary, spec=StrategySpec(budget=777))
-    a = dataclasses.replace(a, recommendations=recs)
+    a = types.SimpleNamespace(**vars(a), recommendations=recs)
     assert "¥777" in section_strategy(a)
 
 

@@ -65,6 +65,14 @@ class Analysed:
         return self.analysis.tier_summary
 
     @property
+    def strategies(self) -> pd.DataFrame:
+        """One row per tier: the playbook's plan and a headline of the tier's numbers, in
+        the report language (``strategies.csv``)."""
+        from tiering.present.strategy_text import strategies_of
+
+        return strategies_of(self.analysis)
+
+    @property
     def rejected(self) -> pd.DataFrame:
         """Every input row not used: ``row``, ``reason``, ``detail`` and the raw values."""
         return self.loaded.rejected

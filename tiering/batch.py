@@ -138,8 +138,10 @@ def _candidates(name: str, stem: str):
 
 def _command(job: Job, result_json: Path, overrides: Sequence[str],
              notebook: str | Path | None) -> list[str]:
+    # --quiet: the report's progress lines would only fill the error message read from
+    # its standard error (the batch shows its own progress)
     cmd = [sys.executable, "-m", "tiering.cli", "report", str(job.params_file),
-           "--output", str(job.folder), "--result-json", str(result_json)]
+           "--output", str(job.folder), "--result-json", str(result_json), "--quiet"]
     for item in overrides:
         cmd += ["--set", item]
     if notebook is not None:

@@ -3,15 +3,26 @@ translated sentence — the html ``lang``, how lists and clauses are joined, how
 numbers and money are shortened, how dates are written, whether a name is lower-cased
 inside a sentence.
 
-The report languages are the keys of :data:`LOCALES`, listed here and nowhere else: the
-parameters, the command line, the charts and the HTML take them from here. Sentences
-live in the catalogues of :mod:`tiering.present.i18n`.
+The built-in report languages are the keys of :data:`LOCALES`, listed here and nowhere
+else: the parameters, the command line, the charts and the HTML take them from
+:func:`languages`. Sentences live in the catalogues of :mod:`tiering.present.i18n`.
+
+A language of one's own is a :class:`Locale` with ``fallback`` (the built-in language
+whose sentences it starts from), its own ``texts`` (catalogue key -> sentence, the
+playbook's texts by their English wording) and optionally ``translate`` (applied to
+every sentence taken from the fallback: pseudo-localisation for testing). Add it for
+this process with :func:`register_language`, or for every process (the report
+notebook's kernel too) as an entry point in the group ``tiering.languages`` whose
+object is the ``Locale``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 
 import pandas as pd
 
@@ -38,6 +49,25 @@ class Locale:
     lowercase_in_sentence: bool
     humanise_columns: bool  # an unknown column "net_gain" is shown as "net gain"
     date_pattern: str  # fields year, month, day, mon (the month's abbreviated name)
+    fallback: str | None = None  # an added language: the built-in one it starts from
+    texts: Mapping[str, str] = field(default_factory=dict)  # its own sentences by key
+    translate: Callable[[str], str] | None = None  # applied to the fallback's sentences
+
+    def text(self, key: str, by_language: Mapping[str, str]) -> str | None:
+        """This language's sentence for ``key`` from ``by_language`` (a catalogue entry
+        or a playbook text, ``{en: ..., zh: ...}``): its own, else the fallback's
+        (translated when ``translate`` is set). None when there is none."""
+        own = by_language.get(self.code)
+        if own is None and key:
+            own = self.texts.get(key)
+        if own is not None:
+            return own
+        if self.fallback is None:
+            return by_language.get("en")
+        base = by_language.get(self.fallback) or by_language.get("en")
+        if base is None:
+            return None
+        return self.translate(base) if self.translate is not None else base
 
     def join(self, items) -> str:
         return self.list_sep.join(items)
@@ -76,16 +106,70 @@ LOCALES: dict[str, Locale] = {
                  lowercase_in_sentence=False, humanise_columns=False,
                  date_pattern="{year}年{month}月{day}日"),
 }
+#: The built-in languages.
 LANGUAGES: tuple[str, ...] = tuple(LOCALES)
+GROUP = "tiering.languages"
+_CODE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+_added: dict[str, Locale] = {}
+_entry_points_loaded = False
+
+
+def _check(loc: object, source: str) -> Locale:
+    if not isinstance(loc, Locale):
+        raise TieringError(f"A report language must be a tiering.locale.Locale, got "
+                           f"{type(loc).__name__}", where=source)
+    if not _CODE_RE.match(loc.code) or loc.code in LOCALES:
+        raise TieringError(f"A report language needs a new lower-case code such as 'fr' or "
+                           f"'en-xa', got {loc.code!r}", where=source,
+                           hint=f"the built-in languages are {', '.join(LANGUAGES)}")
+    if loc.fallback not in LOCALES:
+        raise TieringError(f"The report language {loc.code!r} needs a built-in fallback "
+                           f"language, got {loc.fallback!r}", where=source,
+                           hint=f"fallback: one of {', '.join(LANGUAGES)}")
+    return loc
+
+
+def register_language(loc: Locale) -> None:
+    """Add a report language for this process."""
+    _added[_check(loc, "register_language").code] = loc
+
+
+def unregister_language(code: str) -> None:
+    _added.pop(code, None)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=GROUP):
+        if ep.name not in _added:
+            try:
+                loc = ep.load()
+            except Exception as exc:
+                raise TieringError(f"The report language plugin {ep.name!r} ({ep.value}) "
+                                   f"cannot be loaded: {exc}", where=f"entry point group {GROUP}",
+                                   hint="fix or uninstall the package that provides it") from exc
+            _added[_check(loc, f"entry point {ep.name} = {ep.value}").code] = loc
+
+
+def languages() -> tuple[str, ...]:
+    """Every report language: the built-in ones, then those added."""
+    _load_entry_points()
+    return (*LANGUAGES, *_added)
 
 
 def get(language: str, *, where: str = "language") -> Locale:
     """The locale of ``language``; a clear error for an unknown one."""
-    try:
+    if language in LOCALES:
         return LOCALES[language]
+    _load_entry_points()
+    try:
+        return _added[language]
     except (KeyError, TypeError):
         raise TieringError(f"Unknown language {language!r}", where=where,
-                           hint=f"use one of {', '.join(LANGUAGES)}") from None
+                           hint=f"use one of {', '.join(languages())}") from None
 
 
 def short_number(value: float, language: str) -> str:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_serializer, model_validator)
 
-from tiering.errors import ParamsError, closest
-from tiering.locale import LANGUAGES
+from tiering import plugins
+from tiering.errors import ParamsError, TieringError, closest
+from tiering import locale
 from tiering.sniff import utf16_without_bom
 
 MAX_PARAMS_BYTES = 256 * 1024
@@ -249,8 +252,6 @@ class Window(_Strict):
         return self
 
 
-METHOD_NAMES = ("abc", "rfm", "score", "cluster", "rules")
-MethodName = Literal["abc", "rfm", "score", "cluster", "rules"]
 
 # RFM segments, best first (names in tiering/present/i18n/methods.yaml, grid in tiering.analysis.methods.rfm)
 RFM_SEGMENTS = ("champions", "loyal", "potential_loyalists", "new", "promising", "need_attention",
@@ -263,7 +264,17 @@ def _increasing_list(v, what: str, example: str):
     return v
 
 
-class AbcOptions(_Strict):
+class MethodOptions(_Strict):
+    """The options of one tiering method (the block ``tiering.<method>``). A method of
+    your own subclasses it (see :mod:`tiering.plugins`)."""
+
+    def check(self, labels: list[str]) -> list[str]:
+        """Problems of these options with the tier ``labels`` (empty: none). Checked for
+        the method and for every method ``compare_with`` names."""
+        return []
+
+
+class AbcOptions(MethodOptions):
     """abc: cumulative share of ``value`` (any numeric customer column; net spend by
     default). ``cutoffs``: cumulative shares, one fewer than labels, or ``computed``
     (the Pareto and break-even points of the ABC curve; three tiers)."""
@@ -283,6 +294,19 @@ class AbcOptions(_Strict):
         if any(b <= a for a, b in zip(v, v[1:])):
             raise ValueError("cut-offs must be strictly increasing, e.g. [0.8, 0.95]")
         return v
+
+    def check(self, labels: list[str]) -> list[str]:
+        k = len(labels)
+        out: list[str] = []
+        c = self.cutoffs
+        if c == "computed":
+            if k != 3:
+                out.append(f"abc cutoffs: computed gives three tiers (A, B, C), but there are "
+                           f"{k} labels {labels}; give 3 labels or explicit cut-offs")
+        elif len(c) != k - 1:
+            out.append(f"abc needs one cut-off fewer than labels: {k} labels "
+                       f"{labels} but {len(c)} cut-offs {c}")
+        return out
 
 
 class RfmWeights(_Strict):
@@ -306,7 +330,7 @@ class RfmEdges(_Strict):
         return _increasing_list(v, "bin edges", "[30, 90, 180, 365]")
 
 
-class RfmOptions(_Strict):
+class RfmOptions(MethodOptions):
     bins: int = Field(5, ge=2, le=10)
     weights: RfmWeights = Field(default_factory=RfmWeights)
     thresholds: list[float] | None = None
@@ -332,6 +356,33 @@ class RfmOptions(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    def check(self, labels: list[str]) -> list[str]:
+        k = len(labels)
+        out: list[str] = []
+        th = self.thresholds
+        if th is not None:
+            if len(th) != k - 1:
+                out.append(f"rfm.thresholds needs {k - 1} values for {k} labels, got {len(th)}")
+            if any(b >= a for a, b in zip(th, th[1:])):
+                out.append("rfm.thresholds must be strictly decreasing (best tier first)")
+        st = self.segment_tiers
+        if self.tier_by == "segment" and st is None and k > 5:
+            out.append(f"rfm.tier_by: segment with {k} labels needs rfm.segment_tiers "
+                       "(the default mapping covers 2 to 5 tiers)")
+        if st is not None:
+            bad = [t for t in st if t not in labels]
+            if bad:
+                out.append(f"rfm.segment_tiers: {', '.join(map(repr, bad))} not among the "
+                           f"labels {labels}")
+            seen = [s for segs in st.values() for s in segs]
+            twice = sorted({s for s in seen if seen.count(s) > 1})
+            missing = [s for s in RFM_SEGMENTS if s not in seen]
+            if twice:
+                out.append(f"rfm.segment_tiers: {', '.join(twice)} mapped to more than one tier")
+            if missing:
+                out.append(f"rfm.segment_tiers: map every segment; missing {', '.join(missing)}")
+        return out
+
 
 class ScoreCriterion(_Strict):
     """One criterion of the value score: a numeric customer column, its weight and
@@ -348,7 +399,7 @@ def _default_criteria() -> list[ScoreCriterion]:
             ScoreCriterion(column="recency_days", weight=0.2, direction="lower")]
 
 
-class ScoreOptions(_Strict):
+class ScoreOptions(MethodOptions):
     """score: weighted mean of normalised criteria (0..1 for percentile and minmax).
     Tiers by ``shares`` of customers (best first; default equal) or by score
     ``thresholds`` (decreasing, one fewer than labels)."""
@@ -381,8 +432,19 @@ class ScoreOptions(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    def check(self, labels: list[str]) -> list[str]:
+        k = len(labels)
+        out: list[str] = []
+        sc = self
+        if sc.shares is not None and len(sc.shares) != k:
+            out.append(f"score.shares needs one share per label ({k}), got {len(sc.shares)}")
+        if sc.thresholds is not None and len(sc.thresholds) != k - 1:
+            out.append(f"score.thresholds needs {k - 1} values for {k} labels, "
+                       f"got {len(sc.thresholds)}")
+        return out
 
-class ClusterOptions(_Strict):
+
+class ClusterOptions(MethodOptions):
     """cluster: k-means on log-scaled, standardised ``features``. ``k``: a number of
     clusters (at most the number of labels; the first k labels are used), ``auto`` (the
     best silhouette within ``k_range``) or omitted (one cluster per label)."""
@@ -412,6 +474,18 @@ class ClusterOptions(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def check(self, labels: list[str]) -> list[str]:
+        k = len(labels)
+        out: list[str] = []
+        cl = self
+        if isinstance(cl.k, int) and cl.k > k:
+            out.append(f"cluster.k is {cl.k} but there are only {k} labels; give more labels "
+                       "or a smaller k")
+        if cl.k_range is not None and len(cl.k_range) == 2 and cl.k_range[1] > k:
+            out.append(f"cluster.k_range goes up to {cl.k_range[1]} but there are only {k} "
+                       "labels")
+        return out
 
 
 class RuleItem(_Strict):
@@ -448,12 +522,27 @@ class RuleItem(_Strict):
         return v
 
 
-class RulesOptions(_Strict):
+class RulesOptions(MethodOptions):
     """rules: ``conditions`` checked in order, first match wins; customers matching none
     get ``default`` (the last label when omitted)."""
 
     conditions: list[RuleItem] = Field(default_factory=list)
     default: str | None = None
+
+    def check(self, labels: list[str]) -> list[str]:
+        k = len(labels)
+        out: list[str] = []
+        ru = self
+        if not ru.conditions:
+            out.append("rules.conditions is empty; give rules such as "
+                       "[{A: 'monetary >= 10000 and frequency >= 5'}]")
+        bad = [r.tier for r in ru.conditions if r.tier not in labels]
+        if ru.default is not None and ru.default not in labels:
+            bad.append(ru.default)
+        if bad:
+            out.append(f"rules name tier(s) {', '.join(map(repr, bad))} not among the labels "
+                       f"{labels}")
+        return out
 
 
 class StabilityOptions(_Strict):
@@ -465,7 +554,12 @@ class StabilityOptions(_Strict):
 
 
 class TieringSpec(_Strict):
-    method: MethodName = "abc"
+    """The ``tiering`` block. ``method`` names a built-in method (one field of options
+    each, below) or one added through :mod:`tiering.plugins`, whose options block
+    ``tiering.<name>`` is validated by its own options model (kept in ``plugin_options``
+    and written back under its name when the parameters are dumped)."""
+
+    method: str = "abc"
     labels: list[str] = Field(default_factory=lambda: ["A", "B", "C"])
     min_tier_size: int = Field(5, ge=1)
     abc: AbcOptions = Field(default_factory=AbcOptions)
@@ -473,8 +567,71 @@ class TieringSpec(_Strict):
     score: ScoreOptions = Field(default_factory=ScoreOptions)
     cluster: ClusterOptions = Field(default_factory=ClusterOptions)
     rules: RulesOptions = Field(default_factory=RulesOptions)
-    compare_with: list[MethodName] = Field(default_factory=list)
+    compare_with: list[str] = Field(default_factory=list)
     stability: StabilityOptions = Field(default_factory=StabilityOptions)
+    plugin_options: dict[str, MethodOptions] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_plugin_options(cls, data):
+        """``tiering.<plugin method>`` blocks go to ``plugin_options``, validated by the
+        method's own options model."""
+        if not isinstance(data, Mapping):
+            return data
+        added = plugins.methods()
+        names = [k for k in data if k in added and k not in cls.model_fields]
+        if not names:
+            return data
+        out = {k: v for k, v in data.items() if k not in names}
+        out["plugin_options"] = {**dict(data.get("plugin_options") or {}),
+                                 **{k: data[k] for k in names}}
+        return out
+
+    @field_validator("plugin_options", mode="before")
+    @classmethod
+    def _plugin_models(cls, v):
+        if not isinstance(v, Mapping):
+            return v
+        added = plugins.methods()
+        out, errors = {}, []
+        for name, body in v.items():
+            if name not in added:
+                raise ValueError(f"{name!r} is not a tiering method added through a plugin")
+            model = added[name].options
+            try:
+                out[name] = body if isinstance(body, model) else model.model_validate(
+                    {} if body is None else body)
+            except ValidationError as exc:  # keep the key path: tiering.<name>.<option>
+                errors += [{**e, "loc": (name, *e["loc"])} for e in exc.errors()]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return out
+
+    @model_serializer(mode="wrap")
+    def _dump_plugin_options(self, handler):
+        out = handler(self)
+        for name, options in self.plugin_options.items():
+            out[name] = options.model_dump()
+        return out
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v):
+        return _method_name(v)
+
+    @field_validator("compare_with")
+    @classmethod
+    def _known_methods(cls, v):
+        return [_method_name(m) for m in v]
+
+    def options(self, method: str | None = None) -> MethodOptions:
+        """The options of ``method`` (default: the method used)."""
+        method = self.method if method is None else method
+        if method in BUILTIN_METHODS:
+            return getattr(self, method)
+        if method in self.plugin_options:
+            return self.plugin_options[method]
+        return plugins.methods()[method].options()
 
     @field_validator("labels")
     @classmethod
@@ -491,7 +648,7 @@ class TieringSpec(_Strict):
     def _consistent(self):
         """Check the options of the method and of every method it is compared with;
         every problem is reported at once."""
-        labels, k = list(self.labels), len(self.labels)
+        labels = list(self.labels)
         problems: list[str] = []
         if self.method in self.compare_with:
             problems.append(f"compare_with names the method itself ({self.method})")
@@ -499,72 +656,39 @@ class TieringSpec(_Strict):
             problems.append("compare_with names a method twice")
         for m in dict.fromkeys([self.method, *self.compare_with]):
             problems += [p if m == self.method else f"{p} (compare_with names {m})"
-                         for p in self._check(m, labels, k)]
+                         for p in self.options(m).check(labels)]
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
-    def _check(self, method: str, labels: list[str], k: int) -> list[str]:
-        out: list[str] = []
-        if method == "abc":
-            c = self.abc.cutoffs
-            if c == "computed":
-                if k != 3:
-                    out.append(f"abc cutoffs: computed gives three tiers (A, B, C), but there are "
-                               f"{k} labels {labels}; give 3 labels or explicit cut-offs")
-            elif len(c) != k - 1:
-                out.append(f"abc needs one cut-off fewer than labels: {k} labels "
-                           f"{labels} but {len(c)} cut-offs {c}")
-        elif method == "rfm":
-            th = self.rfm.thresholds
-            if th is not None:
-                if len(th) != k - 1:
-                    out.append(f"rfm.thresholds needs {k - 1} values for {k} labels, got {len(th)}")
-                if any(b >= a for a, b in zip(th, th[1:])):
-                    out.append("rfm.thresholds must be strictly decreasing (best tier first)")
-            st = self.rfm.segment_tiers
-            if self.rfm.tier_by == "segment" and st is None and k > 5:
-                out.append(f"rfm.tier_by: segment with {k} labels needs rfm.segment_tiers "
-                           "(the default mapping covers 2 to 5 tiers)")
-            if st is not None:
-                bad = [t for t in st if t not in labels]
-                if bad:
-                    out.append(f"rfm.segment_tiers: {', '.join(map(repr, bad))} not among the "
-                               f"labels {labels}")
-                seen = [s for segs in st.values() for s in segs]
-                twice = sorted({s for s in seen if seen.count(s) > 1})
-                missing = [s for s in RFM_SEGMENTS if s not in seen]
-                if twice:
-                    out.append(f"rfm.segment_tiers: {', '.join(twice)} mapped to more than one tier")
-                if missing:
-                    out.append(f"rfm.segment_tiers: map every segment; missing {', '.join(missing)}")
-        elif method == "score":
-            sc = self.score
-            if sc.shares is not None and len(sc.shares) != k:
-                out.append(f"score.shares needs one share per label ({k}), got {len(sc.shares)}")
-            if sc.thresholds is not None and len(sc.thresholds) != k - 1:
-                out.append(f"score.thresholds needs {k - 1} values for {k} labels, "
-                           f"got {len(sc.thresholds)}")
-        elif method == "cluster":
-            cl = self.cluster
-            if isinstance(cl.k, int) and cl.k > k:
-                out.append(f"cluster.k is {cl.k} but there are only {k} labels; give more labels "
-                           "or a smaller k")
-            if cl.k_range is not None and len(cl.k_range) == 2 and cl.k_range[1] > k:
-                out.append(f"cluster.k_range goes up to {cl.k_range[1]} but there are only {k} "
-                           "labels")
-        elif method == "rules":
-            ru = self.rules
-            if not ru.conditions:
-                out.append("rules.conditions is empty; give rules such as "
-                           "[{A: 'monetary >= 10000 and frequency >= 5'}]")
-            bad = [r.tier for r in ru.conditions if r.tier not in labels]
-            if ru.default is not None and ru.default not in labels:
-                bad.append(ru.default)
-            if bad:
-                out.append(f"rules name tier(s) {', '.join(map(repr, bad))} not among the labels "
-                           f"{labels}")
-        return out
+
+#: The built-in methods: the option fields of :class:`TieringSpec`, in order.
+BUILTIN_METHODS: tuple[str, ...] = tuple(
+    name for name, f in TieringSpec.model_fields.items()
+    if isinstance(f.annotation, type) and issubclass(f.annotation, MethodOptions))
+
+
+def method_names() -> tuple[str, ...]:
+    """Every tiering method: the built-in ones, then those added through
+    :mod:`tiering.plugins` (a plugin may not take the name of a key of ``tiering``)."""
+    added = plugins.methods()
+    taken = sorted(set(added) & set(TieringSpec.model_fields))
+    if taken:
+        raise TieringError(f"A tiering method plugin uses a reserved name: {', '.join(taken)}",
+                           where="tiering.plugins",
+                           hint="rename the plugin's method: the tiering block already has "
+                                "these keys")
+    return (*BUILTIN_METHODS, *added)
+
+
+def _method_name(v: object) -> str:
+    names = method_names()
+    if v not in names:
+        hint = closest(str(v), names) if isinstance(v, str) else None
+        raise ValueError(f"unknown tiering method {v!r}"
+                         + (f" (did you mean {hint!r}?)" if hint else "")
+                         + f"; choose one of {', '.join(names)}")
+    return v
 
 
 class StatsSpec(_Strict):
@@ -660,13 +784,18 @@ class OutputSpec(_Strict):
         return v
 
 
+#: What ``tiering init`` writes as ``currency`` when the data shows none: refused until
+#: the user writes the client's currency.
+CURRENCY_PLACEHOLDER = "TODO"
+
+
 class Params(_Strict):
     """Everything one report needs. See ``params/demo.yaml`` for a commented example."""
 
     client: str = Field("Client", min_length=1, max_length=200)
     title: str | None = Field(None, max_length=200)
     consultant: str = Field("", max_length=200)
-    language: Literal[LANGUAGES] = "en"  # the locales of tiering.locale
+    language: str = "en"  # a language of tiering.locale.languages()
     currency: str = Field("¥", max_length=5)
     seed: int = 0
     data: DataSource
@@ -678,6 +807,28 @@ class Params(_Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     migration: MigrationSpec = Field(default_factory=MigrationSpec)
     engine: EngineSpec = Field(default_factory=EngineSpec)
+
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_set(cls, v):
+        if v.strip().upper() == CURRENCY_PLACEHOLDER:
+            raise ValueError(f"the currency is still {v!r}, the placeholder tiering init wrote "
+                             "(the amounts show no currency symbol): write the client's "
+                             'currency symbol or code, e.g. currency: "$" (or "€", "£", "¥", '
+                             '"CHF")')
+        return v
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, v):
+        names = locale.languages()
+        if v not in names:
+            hint = closest(str(v), names)
+            raise ValueError(f"unknown report language {v!r}"
+                             + (f" (did you mean {hint!r}?)" if hint else "")
+                             + f"; choose one of {', '.join(names)}")
+        return v
 
     @field_validator("seed")
     @classmethod
@@ -857,6 +1008,9 @@ def _fields_at(loc: tuple) -> list[str]:
         if isinstance(part, int) or model is None:
             return []
         field = model.model_fields.get(part)
+        if field is None and model is TieringSpec and part in plugins.methods():
+            model = plugins.methods()[part].options
+            continue
         if field is None:
             return []
         ann = field.annotation
@@ -869,7 +1023,8 @@ def _fields_at(loc: tuple) -> list[str]:
 def _problems(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        # a plugin method's options are written as tiering.<name>
+        loc = tuple(p for p in err["loc"] if p != "plugin_options")
         path = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
             name = str(loc[-1])

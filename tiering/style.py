@@ -17,6 +17,9 @@ ACCENT = "#1b4f72"
 MUTED = "#7f8c8d"
 NEGATIVE = "#c0392b"
 POSITIVE = "#1e8449"
+# Tier migration: the states that are not tiers (customers who lapsed, new customers).
+LAPSED_COLOR = "#b8bcbf"
+NEW_COLOR = "#8e6bbf"
 
 
 def tier_palette(labels) -> dict[str, str]:

@@ -1,8 +1,8 @@
-"""Forward-looking holdout validation: do tiers chosen on the past predict the future?
+"""The forward-looking holdout check: do tiers chosen on the past predict the future?
 
 Tiers built from spend differ in spend by construction, so comparing them on the same
 data proves little. What tiering promises is that the top tier will *go on* being
-worth more. :func:`holdout_validation` tests that promise on the data itself:
+worth more. :func:`holdout_check` tests that promise on the data itself:
 
 1. The cut-off is ``as_of`` minus ``months`` calendar months. Customer features are
    computed only from transactions before the cut-off
@@ -16,49 +16,42 @@ worth more. :func:`holdout_validation` tests that promise on the data itself:
    share). Intervals of revenue share and lift come from the same stratified
    bootstrap: customers are resampled within each tier (tier sizes fixed), so the
    customer shares are fixed and the interval reflects the uncertainty of revenue.
-   Bootstrap means use :func:`tiering.analysis.stats.bootstrap_means` (``scipy.stats.bootstrap``,
-   m-out-of-n rescaled above ``tiering.analysis.stats.BOOTSTRAP_MAX_N`` customers per tier).
+   Bootstrap means use :func:`tiering.analysis.effects.bootstrap_means`
+   (``scipy.stats.bootstrap``, m-out-of-n rescaled above
+   ``tiering.analysis.effects.BOOTSTRAP_MAX_N`` customers per tier).
 3. The same figures for a seeded *random* tiering: the tier labels of step 1 shuffled
    over the same customers, so every tier keeps its size. Its lifts scatter around 1;
    the distance between the two is what the tiering adds.
-4. A Kruskal-Wallis test (with epsilon squared, as in :mod:`tiering.analysis.stats`) of
+4. A Kruskal-Wallis test (with epsilon squared, :mod:`tiering.analysis.effects`) of
    next-period revenue per customer across the tiers, for both groupings.
 
 Customers who first bought after the cut-off had no tier then; they are left out of
 the shares (their number and revenue are in ``params``). The data must cover at least
 twice the holdout (as much history as holdout); otherwise the result says why it could
 not run. ``stats.holdout_months: 0`` (or null) switches the check off.
+
+The result (:class:`HoldoutCheck`) holds numbers and codes only; the report layer
+(``present/holdout.py``) draws its lift chart and writes the section.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from tiering.data import features as _features
-from tiering import locale
+from tiering.analysis import effects
 from tiering.analysis import methods as _methods
+from tiering.data import features as _features
 from tiering.errors import DataError, TieringError, require
-from tiering.present.i18n import t
-from tiering.analysis.stats import (
-    EPSILON_SQ_THRESHOLDS,
-    _epsilon_squared,
-    _magnitude,
-    bootstrap_means,
-    percentile_interval,
-)
 
 __all__ = [
     "CUSTOMER_COLUMNS",
     "TEST_COLUMNS",
     "TIER_COLUMNS",
-    "Validation",
-    "holdout_validation",
-    "lift_chart",
-    "section_validation",
+    "HoldoutCheck",
+    "holdout_check",
 ]
 
 GROUPINGS = ("tiering", "random")
@@ -81,8 +74,8 @@ _RNG_RANDOM, _RNG_BOOT = 11, 12
 
 
 @dataclass(frozen=True)
-class Validation:
-    """The result of :func:`holdout_validation`.
+class HoldoutCheck:
+    """The result of :func:`holdout_check`.
 
     Attributes
     ----------
@@ -119,8 +112,10 @@ class Validation:
         holdout), ``method``, ``labels``, ``seed``, ``n_boot``, ``alpha``,
         ``min_group_size``, ``customers_tiered``, ``revenue_tiered``,
         ``new_customers`` and ``new_customer_revenue`` (first bought in the holdout),
-        ``revenue_total``; ``reason`` (empty when the check ran; else
-        ``too_short``, ``no_history`` or ``tiering_failed`` with ``detail``).
+        ``revenue_total``, ``tiering_params``; ``reason`` (empty when the check ran;
+        else the code ``too_short`` with ``need_months`` and ``have_months``,
+        ``no_history``, or ``tiering_failed`` with ``detail``, the method's error
+        message as it was raised).
     """
 
     tiers: pd.DataFrame
@@ -135,6 +130,8 @@ class Validation:
 
     @property
     def reason(self) -> str:
+        """Why the check did not run: ``too_short``, ``no_history``, ``tiering_failed``
+        (a code the present layer words), or "" when it ran."""
         return str(self.params.get("reason", ""))
 
 
@@ -142,8 +139,8 @@ def _empty(columns) -> pd.DataFrame:
     return pd.DataFrame(columns=list(columns))
 
 
-def _unavailable(reason: str, base: dict, **extra) -> Validation:
-    return Validation(tiers=_empty(TIER_COLUMNS), tests=_empty(TEST_COLUMNS),
+def _unavailable(reason: str, base: dict, **extra) -> HoldoutCheck:
+    return HoldoutCheck(tiers=_empty(TIER_COLUMNS), tests=_empty(TEST_COLUMNS),
                       customers=_empty(CUSTOMER_COLUMNS),
                       params={**base, "reason": reason, **extra})
 
@@ -156,9 +153,9 @@ def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
     return max(months, 0)
 
 
-def holdout_validation(transactions: pd.DataFrame, *, params, as_of,
-                       months: int | None = None, seed: int | None = None,
-                       n_boot: int | None = None) -> Validation | None:
+def holdout_check(transactions: pd.DataFrame, *, params, as_of,
+                  months: int | None = None, seed: int | None = None,
+                  n_boot: int | None = None) -> HoldoutCheck | None:
     """Tier customers on the data before ``as_of - months`` and judge them on what follows.
 
     Parameters
@@ -180,11 +177,11 @@ def holdout_validation(transactions: pd.DataFrame, *, params, as_of,
 
     Returns
     -------
-    Validation or None
-        None when the check is switched off (``months`` 0 or None). A ``Validation``
+    HoldoutCheck or None
+        None when the check is switched off (``months`` 0 or None). A ``HoldoutCheck``
         whose ``params["reason"]`` is set (and tables empty) when it cannot run: the
         data covers less than twice the holdout, no customer bought before the
-        cut-off, or the method cannot tier the earlier data. See :class:`Validation`.
+        cut-off, or the method cannot tier the earlier data. See :class:`HoldoutCheck`.
     """
     months = params.stats.holdout_months if months is None else months
     if not months:
@@ -195,13 +192,13 @@ def holdout_validation(transactions: pd.DataFrame, *, params, as_of,
     seed = int(params.seed if seed is None else seed)
     n_boot = int(params.stats.n_boot if n_boot is None else n_boot)
     require(n_boot >= 100, f"n_boot must be at least 100, got {n_boot}",
-            where="holdout_validation(n_boot)")
-    require(isinstance(transactions, pd.DataFrame), "holdout_validation needs a DataFrame",
-            where="holdout_validation(transactions)", error=DataError)
+            where="holdout_check(n_boot)")
+    require(isinstance(transactions, pd.DataFrame), "holdout_check needs a DataFrame",
+            where="holdout_check(transactions)", error=DataError)
     missing = [c for c in ("customer_id", "order_id", "order_date", "amount", "is_return")
                if c not in transactions.columns]
     require(not missing, f"The transactions lack {', '.join(missing)}",
-            where="holdout_validation(transactions)", error=DataError,
+            where="holdout_check(transactions)", error=DataError,
             hint="pass LoadResult.transactions from tiering.data.io.load")
 
     as_of_ts = pd.Timestamp(as_of).normalize()
@@ -275,7 +272,7 @@ def holdout_validation(transactions: pd.DataFrame, *, params, as_of,
         "revenue_total": revenue_total,
         "tiering_params": dict(result.params),
     }
-    return Validation(tiers=_tier_frame(rows, labels), tests=_test_frame(tests),
+    return HoldoutCheck(tiers=_tier_frame(rows, labels), tests=_test_frame(tests),
                       customers=customers, params=params_out)
 
 
@@ -312,12 +309,12 @@ def _tier_rows(grouping: str, codes: np.ndarray, labels: list[str], revenue: np.
         buyers = int(retained[mask].sum())
         ret_low, ret_high = _wilson(buyers, n)
         if n >= 2 and np.ptp(values) > 0:
-            means, _ = bootstrap_means(values, n_boot=n_boot,
-                                       rng=np.random.default_rng([seed, _RNG_BOOT, key, i]))
+            means, _ = effects.bootstrap_means(
+                values, n_boot=n_boot, rng=np.random.default_rng([seed, _RNG_BOOT, key, i]))
         else:
             means = np.full(n_boot, float(values.mean()) if n else 0.0)
         sums[i] = means * n
-        rpc_low, rpc_high = percentile_interval(means) if n else (np.nan, np.nan)
+        rpc_low, rpc_high = effects.percentile_interval(means) if n else (np.nan, np.nan)
         retention = buyers / n if n else np.nan
         rows.append({
             "grouping": grouping, "tier": label, "tier_rank": i + 1, "customers": n,
@@ -336,7 +333,7 @@ def _tier_rows(grouping: str, codes: np.ndarray, labels: list[str], revenue: np.
         if total > 0 and row["customers"]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 shares = np.where(boot_total > 0, sums[i] / boot_total, np.nan)
-            low, high = percentile_interval(shares)
+            low, high = effects.percentile_interval(shares)
             share = row["revenue"] / total
             row.update({"revenue_share": share, "revenue_share_ci_low": low,
                         "revenue_share_ci_high": high, "lift": share / share_c,
@@ -363,8 +360,8 @@ def _kruskal_row(grouping: str, codes: np.ndarray, k: int, revenue: np.ndarray, 
         row["test"] = "not_tested"
         return row
     h, p = ss.kruskal(*tested)
-    eps = _epsilon_squared(float(h), row["n"])
-    magnitude = _magnitude(eps, EPSILON_SQ_THRESHOLDS)
+    eps = effects.epsilon_squared(float(h), row["n"])
+    magnitude = effects.magnitude(eps, effects.EPSILON_SQ_THRESHOLDS)
     row.update({"statistic": float(h), "p_value": float(p), "effect_size": eps,
                 "magnitude": magnitude, "significant": bool(p < alpha),
                 "meaningful": bool(p < alpha and magnitude not in ("", "negligible"))})
@@ -389,300 +386,3 @@ def _test_frame(rows: list[dict]) -> pd.DataFrame:
     for col in ("significant", "meaningful"):
         frame[col] = frame[col].astype(bool)
     return frame
-
-
-# --------------------------------------------------------------------------- chart
-
-
-def lift_chart(validation: Validation, *, language: str, ax=None):
-    """Lift per tier with its 95% interval: tiers chosen at the cut-off against the
-    random grouping of the same sizes; a line marks the fair share (lift 1).
-
-    Tier colours come from :func:`tiering.style.tier_palette`; the random grouping is
-    drawn in grey, hollow. The x-axis is logarithmic (lifts are ratios) unless a lift
-    or bound is not positive. Each row is labelled with the tier's shares of revenue
-    and customers. Returns the Axes.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    from tiering.present import charts
-    from tiering.style import MUTED, tier_palette
-
-    require(isinstance(validation, Validation) and validation.available,
-            "lift_chart needs a Validation that ran", where="lift_chart(validation)",
-            hint="check validation.available / validation.reason first")
-    locale.get(language)
-    charts.setup_fonts()
-    frame = validation.tiers
-    tiered = frame[frame["grouping"] == "tiering"].reset_index(drop=True)
-    random = frame[frame["grouping"] == "random"].reset_index(drop=True)
-    labels = [str(x) for x in tiered["tier"]]
-    palette = tier_palette(labels)
-    shown = [i for i in range(len(tiered)) if np.isfinite(tiered.loc[i, "lift"])]
-    months = validation.params["months"]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(charts.FIG_WIDTH, 1.3 + 0.55 * max(len(shown), 2)),
-                               layout="constrained", facecolor="white")
-    charts._style(ax, grid="x")
-    values = np.concatenate([tiered.loc[shown, ["lift", "lift_ci_low", "lift_ci_high"]].to_numpy(float).ravel(),
-                             random.loc[shown, ["lift", "lift_ci_low", "lift_ci_high"]].to_numpy(float).ravel()])
-    values = values[np.isfinite(values)]
-    log = bool(values.size) and bool(values.min() > 0)
-    for y, i in enumerate(shown):
-        colour = palette[labels[i]]
-        for grouping, table, dy, face in (("tiering", tiered, -0.13, colour),
-                                          ("random", random, 0.17, "white")):
-            est = float(table.loc[i, "lift"])
-            lo = float(table.loc[i, "lift_ci_low"])
-            hi = float(table.loc[i, "lift_ci_high"])
-            lo = est if not np.isfinite(lo) else lo
-            hi = est if not np.isfinite(hi) else hi
-            edge = colour if grouping == "tiering" else MUTED
-            ax.errorbar(est, y + dy, xerr=[[max(est - lo, 0)], [max(hi - est, 0)]], fmt="o",
-                        color=edge, ecolor=edge, elinewidth=2.0 if grouping == "tiering" else 1.2,
-                        capsize=3, markersize=6.5 if grouping == "tiering" else 5,
-                        markerfacecolor=face, markeredgecolor=edge, zorder=3)
-        est = float(tiered.loc[i, "lift"])
-        hi = float(tiered.loc[i, "lift_ci_high"]) if np.isfinite(tiered.loc[i, "lift_ci_high"]) else est
-        ax.annotate(t("validation.chart_shares", language,
-                      revenue=charts._fmt_share(float(tiered.loc[i, "revenue_share"])),
-                      customers=charts._fmt_share(float(tiered.loc[i, "customer_share"]))),
-                    (max(hi, est), y - 0.13), xytext=(7, 0), textcoords="offset points",
-                    va="center", ha="left", fontsize=charts._NOTE_SIZE, color=charts._TEXT_COLOR,
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
-                          "edgecolor": "none", "alpha": 0.9}, zorder=4)
-    ax.axvline(1.0, color=charts._AXIS_COLOR, linewidth=1.0, linestyle="--", zorder=1)
-    if log:
-        ax.set_xscale("log")
-        low, high = min(values.min(), 1.0), max(values.max(), 1.0)
-        span = math.log10(high / low) or 1.0
-        ax.set_xlim(low / 10 ** (0.06 * span), high * 10 ** (0.45 * span))
-        ticks = [v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
-                 if ax.get_xlim()[0] <= v <= ax.get_xlim()[1]]
-        ax.set_xticks(ticks)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        xlabel = t("validation.chart_xlabel", language)
-    else:
-        low = min(values.min(), 0.0) if values.size else 0.0
-        high = max(values.max(), 1.0) if values.size else 1.0
-        ax.set_xlim(low - 0.05 * (high - low), high + 0.45 * (high - low))
-        xlabel = t("validation.chart_xlabel_linear", language)
-    ax.set_yticks(np.arange(len(shown)), [labels[i] for i in shown])
-    ax.set_ylim(len(shown) - 0.5, -0.6)
-    ax.tick_params(axis="y", length=0, labelsize=charts._LABEL_SIZE)
-    ax.set_xlabel(xlabel, fontsize=charts._LABEL_SIZE, color=charts._TEXT_COLOR)
-    ax.set_title(t("validation.chart_title", language, months=months), loc="left",
-                 fontsize=charts._TITLE_SIZE, fontweight="bold", color=charts._TEXT_COLOR, pad=8)
-    handles = [
-        Line2D([], [], marker="o", color=charts._TEXT_COLOR, markerfacecolor=charts._TEXT_COLOR,
-               linestyle="-", linewidth=2.0, markersize=6,
-               label=t("validation.chart_tiered", language)),
-        Line2D([], [], marker="o", color=MUTED, markerfacecolor="white", linestyle="-",
-               linewidth=1.2, markersize=5, label=t("validation.chart_random", language)),
-        Line2D([], [], color=charts._AXIS_COLOR, linestyle="--", linewidth=1.0,
-               label=t("validation.chart_fair_share", language)),
-    ]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(shown) > 2 else -0.3),
-              ncol=3, frameon=False, fontsize=charts._NOTE_SIZE)
-    return ax
-
-
-# --------------------------------------------------------------------------- report section
-
-
-def _extract(analysis) -> Validation | None:
-    return getattr(analysis, "holdout", None)
-
-
-def _dates(p: dict, lang: str) -> dict:
-    from tiering.present.htmlkit import fmt_date
-
-    return {"history_end": fmt_date(p["history_end"], lang),
-            "start": fmt_date(p["cutoff"], lang), "end": fmt_date(p["period_end"], lang),
-            "months": p["months"]}
-
-
-def _top_finding(top, rtop, lang: str, dates: dict) -> str:
-    from tiering.present.htmlkit import fmt_pct
-
-    return t("validation.finding_top", lang, tier=top["tier"], **dates,
-             revenue_share=fmt_pct(top["revenue_share"], lang, 0),
-             customer_share=fmt_pct(top["customer_share"], lang, 0),
-             lift=_lift(top["lift"]), low=_lift(top["lift_ci_low"]),
-             high=_lift(top["lift_ci_high"]), random_lift=_lift(rtop["lift"]),
-             random_low=_lift(rtop["lift_ci_low"]), random_high=_lift(rtop["lift_ci_high"]))
-
-
-def headline(analysis) -> str | None:
-    """The check's main finding (the top tier's share of next-period revenue against a
-    random grouping) for the executive summary; None when the check did not run."""
-    v = _extract(analysis)
-    if v is None or not v.available:
-        return None
-    tiers = v.tiers
-    tiered = tiers[(tiers["grouping"] == "tiering") & (tiers["customers"] > 0)]
-    if tiered.empty or not np.isfinite(tiered["lift"]).any():
-        return None
-    top = tiered.iloc[0]
-    random = tiers[(tiers["grouping"] == "random") & (tiers["tier"] == top["tier"])]
-    if random.empty:
-        return None
-    return _top_finding(top, random.iloc[0], analysis.params.language, _dates(v.params, analysis.params.language))
-
-
-def section_validation(analysis, validation: Validation | None = None) -> str:
-    """The report section (HTML) on the forward-looking check, in the report language.
-
-    Uses ``validation`` or else ``analysis.holdout``. Returns "" when the
-    check is switched off (None), a short explanation when it could not run, else the
-    findings, the chart and the table.
-    """
-    from tiering.present import charts
-    from tiering.present.htmlkit import (
-        badge,
-        esc,
-        fmt_date,
-        fmt_int,
-        fmt_money,
-        fmt_p,
-        fmt_pct,
-        heading,
-        table,
-    )
-    from tiering.style import tier_css_classes
-
-    v = validation if validation is not None else _extract(analysis)
-    if v is None:
-        return ""
-    require(isinstance(v, Validation), "section_validation needs a Validation",
-            where="analysis.holdout", hint="store holdout_validation(...) there")
-    lang = analysis.params.language
-    cur = analysis.params.currency
-    p = v.params
-    months = p["months"]
-    parts = [heading("validation.sec_title", lang, anchor="validation")]
-    if not v.available:
-        fields = {"months": months, "need": p.get("need_months", 2 * months),
-                  "have": p.get("have_months", 0), "detail": p.get("detail", ""),
-                  "cutoff": fmt_date(p["cutoff"], lang),
-                  "start": fmt_date(p["history_start"], lang) if p.get("history_start") else "–",
-                  "end": fmt_date(p["period_end"], lang)}
-        parts.append(f'<div class="note">{esc(t("validation.unavailable_" + v.reason, lang, **fields))}</div>')
-        return "".join(parts)
-
-    dates = _dates(p, lang)
-    parts.append(f'<p class="lead">{esc(t("validation.lead", lang, **dates))}</p>')
-    tiers = v.tiers
-    tiered = tiers[tiers["grouping"] == "tiering"].reset_index(drop=True)
-    random = tiers[tiers["grouping"] == "random"].reset_index(drop=True)
-    tests = v.tests.set_index("grouping")
-    findings = []
-    have_revenue = bool(np.isfinite(tiered["lift"]).any())
-    nonempty = tiered[tiered["customers"] > 0]
-    top, bottom = nonempty.iloc[0], nonempty.iloc[-1]
-    rtop = random[random["tier"] == top["tier"]].iloc[0]
-    if have_revenue:
-        findings.append(_top_finding(top, rtop, lang, dates))
-        if bottom["tier"] != top["tier"]:
-            findings.append(t("validation.finding_bottom", lang, tier=bottom["tier"],
-                              revenue_share=fmt_pct(bottom["revenue_share"], lang, 0),
-                              customer_share=fmt_pct(bottom["customer_share"], lang, 0),
-                              lift=_lift(bottom["lift"]), low=_lift(bottom["lift_ci_low"]),
-                              high=_lift(bottom["lift_ci_high"])))
-    else:
-        findings.append(t("validation.no_revenue", lang, months=months))
-    rnon = random[random["customers"] > 0]
-    findings.append(t("validation.finding_retention", lang, top=top["tier"], bottom=bottom["tier"],
-                      months=months, top_retention=fmt_pct(top["retention"], lang, 0),
-                      top_churn=fmt_pct(top["churn"], lang, 0),
-                      bottom_retention=fmt_pct(bottom["retention"], lang, 0),
-                      random_min=fmt_pct(rnon["retention"].min(), lang, 0),
-                      random_max=fmt_pct(rnon["retention"].max(), lang, 0)))
-    findings.append(_test_sentence(tests, lang, fmt_p))
-    predictive = bool(have_revenue and tests.loc["tiering", "meaningful"]
-                      and top["lift_ci_low"] > 1 and top["lift_ci_low"] > rtop["lift_ci_high"])
-    verdict = t("validation.verdict_predictive" if predictive else "validation.verdict_not_predictive",
-                lang)
-    if p.get("new_customers"):
-        total = p.get("revenue_total") or 0.0
-        findings.append(t("validation.new_customers", lang, n=fmt_int(p["new_customers"]),
-                          share=fmt_pct(p["new_customer_revenue"] / total, lang, 0) if total > 0 else "–",
-                          revenue=fmt_money(p["new_customer_revenue"], lang, cur, compact=True)))
-    parts.append(f'<ul class="findings"><li><strong>{esc(verdict)}</strong></li>'
-                 + "".join(f"<li>{esc(s)}</li>" for s in findings) + "</ul>")
-    if have_revenue:
-        caption = t("validation.chart_caption", lang, months=months)
-        parts.append(charts.figure_html(lift_chart(v, language=lang).get_figure(), alt=caption,
-                                        caption=caption))
-    classes = tier_css_classes([str(x) for x in tiered["tier"]])
-    rows = []
-    for r, rr in zip(tiered.itertuples(), random.itertuples()):
-        rows.append((
-            badge(str(r.tier), classes), esc(fmt_int(r.customers)),
-            esc(fmt_pct(r.customer_share, lang)),
-            _with_ci(fmt_pct(r.retention, lang, 0), fmt_pct(r.retention_ci_low, lang, 0),
-                     fmt_pct(r.retention_ci_high, lang, 0)),
-            esc(fmt_pct(r.churn, lang, 0)),
-            _with_ci(fmt_money(r.revenue_per_customer, lang, cur),
-                     fmt_money(r.revenue_per_customer_ci_low, lang, cur),
-                     fmt_money(r.revenue_per_customer_ci_high, lang, cur)),
-            esc(fmt_pct(r.revenue_share, lang)),
-            _with_ci(_lift(r.lift), _lift(r.lift_ci_low), _lift(r.lift_ci_high)),
-            _with_ci(_lift(rr.lift), _lift(rr.lift_ci_low), _lift(rr.lift_ci_high)),
-        ))
-    heads = [t(f"validation.col_{c}", lang) for c in (
-        "tier", "customers", "customer_share", "retention", "churn", "revenue_per_customer",
-        "revenue_share", "lift", "random_lift")]
-    parts.append(table(heads, rows, numeric=tuple(range(1, 9)), raw=tuple(range(9)),
-                       caption=t("validation.table_caption", lang, **dates)))
-    parts.append(f'<div class="note">{esc(t("validation.method_note", lang, n_boot=p["n_boot"], seed=p["seed"]))}</div>')
-    return "".join(parts)
-
-
-def _lift(value) -> str:
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
-
-
-def _with_ci(estimate: str, low: str, high: str) -> str:
-    """An escaped table cell: the estimate, and its interval on a second line."""
-    from tiering.present.htmlkit import esc
-
-    if estimate == "–" or low == "–" or high == "–":
-        return esc(estimate)
-    return f"{esc(estimate)}<br>({esc(low)}–{esc(high)})"
-
-
-def _test_sentence(tests: pd.DataFrame, lang: str, fmt_p) -> str:
-    from tiering.analysis.stats import effect_label
-
-    row, rnd = tests.loc["tiering"], tests.loc["random"]
-    effect = effect_label("epsilon_squared", lang)
-
-    def mag(r) -> str:
-        return t(f"stats.magnitude_{r['magnitude']}", lang) if r["magnitude"] else "–"
-
-    fields = {"effect": effect, "value": _eps(row["effect_size"]), "magnitude": mag(row),
-              "p": _p_text(row["p_value"], fmt_p), "random_value": _eps(rnd["effect_size"]),
-              "random_magnitude": mag(rnd)}
-    if row["meaningful"]:
-        return t("validation.finding_test", lang, **fields)
-    reason = ("validation.reason_not_tested" if row["test"] == "not_tested" else
-              "validation.reason_negligible" if row["significant"] else
-              "validation.reason_not_significant")
-    return t("validation.finding_no_test", lang, reason=t(reason, lang), **fields)
-
-
-def _eps(value) -> str:
-    if value is None or not np.isfinite(value):
-        return "–"
-    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
-
-
-def _p_text(p, fmt_p) -> str:
-    text = fmt_p(p)
-    return text if text.startswith("<") or text == "–" else f"= {text}"

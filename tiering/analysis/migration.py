@@ -24,43 +24,27 @@ grid ``from_state x to_state`` (from: tiers, lapsed, new; to: tiers, lapsed) wit
 counts, row shares and the net revenue of the customers of each flow in the later
 period (and in the earlier period, for the before/after comparison).
 
-The report section (:func:`section_migration`) and the charts (:func:`flow_chart`,
-:func:`transition_heatmap`, :func:`trend_chart`, :func:`rates_chart`) live here too.
-This module does not import :mod:`tiering.params` at import time, so the parameter
-schema can import :class:`MigrationSpec` from it.
+Results are numbers only: the report section, its charts and labels are in the present
+layer (``present/migration.py``, ``present/migration_charts.py``); the CSV tables and the
+movers' workbook sheets are written by the build layer (``build/migration_tables.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, PathPatch, Rectangle
-from matplotlib.path import Path as MplPath
-from matplotlib.ticker import PercentFormatter
 from pydantic import BaseModel
 
-from tiering.present import charts
-
-from tiering import locale
-from tiering.errors import DataError, require
 from tiering.data.features import customer_features
-from tiering.present.i18n import has, t
+from tiering.errors import DataError, require
 from tiering.params import MigrationSpec
-from tiering.style import tier_palette
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from tiering.params import Params
@@ -73,23 +57,17 @@ __all__ = [
     "PreviousComparison",
     "analyse_migration",
     "compare_previous",
-    "flow_chart",
-    "movers_sheets",
-    "rates_chart",
-    "section_migration",
+    "pooled_matrix",
+    "pooled_rates",
     "snapshot_dates",
-    "transition_heatmap",
-    "trend_chart",
-    "write_tables",
 ]
 
 LAPSED = "lapsed"
 NEW = "new"
 DEFAULT_MAX_SNAPSHOTS = 8
 _MONTHS = {"month": 1, "quarter": 3}
-LAPSED_COLOR = "#b8bcbf"
-NEW_COLOR = "#8e6bbf"
-_DIRECTIONS = ("stay", "up", "down", "lapsed", "reactivated", "dormant", "new")
+# the kinds of move between two snapshots (column ``direction``), in display order
+DIRECTIONS = ("stay", "up", "down", "lapsed", "reactivated", "dormant", "new")
 
 
 # --------------------------------------------------------------------------- parameters
@@ -477,7 +455,7 @@ def _flows(snapshots: pd.DataFrame, labels, rank, from_dtype, state_dtype, *,
         d = (tr.groupby("direction", sort=False)
              .agg(customers=("customers", "sum"), revenue_before=("revenue_before", "sum"),
                   revenue_after=("revenue", "sum"))
-             .reindex(list(_DIRECTIONS), fill_value=0).reset_index())
+             .reindex(list(DIRECTIONS), fill_value=0).reset_index())
         d["revenue_change"] = (d["revenue_after"] - d["revenue_before"]).round(6)
         d.insert(0, "period_end", end)
         d.insert(0, "period_start", start)
@@ -790,233 +768,7 @@ def _direction_between(frm: str, to: str, from_rank: dict, to_rank: dict) -> str
     return "up" if b < a else "down" if b > a else "stay"
 
 
-# --------------------------------------------------------------------------- tables
-
-
-def write_tables(result: Migration | None, folder: str | Path) -> list[str]:
-    """Write the migration tables into ``folder``; returns the file names written.
-
-    ``migration.csv`` (the transitions), ``migration_rates.csv`` (per tier and period),
-    ``migration_sizes.csv`` (tier sizes and revenue shares per snapshot), ``movers.csv``
-    and, with a previous report, ``previous_comparison.csv`` (one row per customer) and
-    ``previous_transitions.csv``. Same conventions as :mod:`tiering.build.outputs`: UTF-8,
-    ``\\n`` line ends, no index, ISO timestamps.
-    """
-    if result is None:
-        return []
-    folder = Path(folder)
-    tables = {
-        "migration.csv": result.transitions,
-        "migration_rates.csv": result.tier_rates,
-        "migration_sizes.csv": result.sizes,
-        "movers.csv": result.movers,
-    }
-    if result.previous is not None:
-        tables["previous_comparison.csv"] = result.previous.customers
-        tables["previous_transitions.csv"] = result.previous.transitions
-    from tiering.safecsv import write_csv
-
-    for name, df in tables.items():
-        write_csv(df, folder / name)
-    return list(tables)
-
-
-def movers_sheets(result: Migration | None, *, language: str) -> dict[str, pd.DataFrame]:
-    """The movers as sheets for the action-list workbook: sheet name (in ``language``,
-    at most 31 characters) -> table (the columns of ``Migration.movers`` without
-    ``movement``). Empty when there is no result or no transition."""
-    if result is None or result.n_periods == 0:
-        return {}
-    top = result.labels[0]
-    out = {}
-    for movement in ("left_top", "rose"):
-        name = t(f"migration.sheet_{movement}", language, top=top)[:31]
-        out[name] = (result.movers[result.movers["movement"] == movement]
-                     .drop(columns=["movement"]).reset_index(drop=True))
-    return out
-
-
-# --------------------------------------------------------------------------- labels
-
-
-def snapshot_label(date, *, period: str, language: str) -> str:
-    """A short name of the period that ends at a snapshot: ``Q4 2025`` / ``2025年第4季度``
-    when it is a calendar quarter, ``Dec 2025`` / ``2025年12月`` a calendar month, else
-    its last day (``9 Dec 2011`` / ``2011年12月9日``)."""
-    end = pd.Timestamp(date)
-    last = end - pd.Timedelta(days=1)
-    aligned = end == end.normalize() and end.day == 1
-    if aligned and period == "quarter" and end.month in (1, 4, 7, 10):
-        return t("migration.label_quarter", language, year=last.year, q=(last.month - 1) // 3 + 1)
-    if aligned and period == "month":
-        return t("migration.label_month", language, year=last.year, month=last.month,
-                 mon=last.strftime("%b"))
-    return t("migration.label_day", language, year=last.year, month=last.month, day=last.day,
-             mon=last.strftime("%b"))
-
-
-def tick_labels(dates, *, period: str, language: str) -> list[str]:
-    """Compact two-line axis labels for snapshots: the period on the first line, the
-    year on the second line at the first tick and wherever the year changes."""
-    out, year = [], None
-    for d in dates:
-        end = pd.Timestamp(d)
-        last = end - pd.Timedelta(days=1)
-        aligned = end == end.normalize() and end.day == 1
-        if aligned and period == "quarter" and end.month in (1, 4, 7, 10):
-            head = t("migration.tick_quarter", language, q=(last.month - 1) // 3 + 1)
-        elif aligned and period == "month":
-            head = t("migration.tick_month", language, month=last.month, mon=last.strftime("%b"))
-        else:
-            head = t("migration.tick_day", language, month=last.month, day=last.day,
-                     mon=last.strftime("%b"))
-        if last.year != year:
-            head += "\n" + t("migration.tick_year", language, year=last.year)
-            year = last.year
-        out.append(head)
-    return out
-
-
-def state_name(state: str, language: str) -> str:
-    """A state for display: tier labels as they are, ``lapsed``/``new`` translated."""
-    if state == LAPSED:
-        return t("migration.state_lapsed", language)
-    if state == NEW:
-        return t("migration.state_new", language)
-    return str(state)
-
-
-def _state_colors(labels) -> dict[str, str]:
-    return {**tier_palette(labels), LAPSED: LAPSED_COLOR, NEW: NEW_COLOR}
-
-
-def _period_word(period: str, language: str) -> str:
-    return t(f"migration.period_{period}", language)
-
-
-# --------------------------------------------------------------------------- charts
-
-
-def _transition(result: Migration, period: int | None) -> pd.DataFrame:
-    require(result.n_periods > 0, "There is no transition to draw: fewer than two snapshots",
-            where="migration", hint="lengthen the analysis window or use migration.period: month")
-    k = result.n_periods if period is None else int(period)
-    require(1 <= k <= result.n_periods, f"period {k} is out of range 1..{result.n_periods}",
-            where="period")
-    return result.transitions[result.transitions["period"] == k]
-
-
-def flow_chart(result: Migration, *, period: int | None = None, language: str,
-               ax: Axes | None = None) -> Axes:
-    """Alluvial diagram of one transition (default: the latest): customers by state at
-    the start (left: tiers, lapsed customers who came back, new) and at the end (right:
-    tiers, lapsed), joined by bands whose height is the number of customers. Bands of
-    customers who changed state are drawn stronger than those who stayed. Customers
-    lapsed at both dates are left out (a note gives their number), so the active base
-    is not dwarfed by the dormant one. Returns the Axes."""
-    charts._check_language(language)
-    tr = _transition(result, period)
-    charts.setup_fonts()
-    dormant = int(tr.loc[(tr["from_state"] == LAPSED) & (tr["to_state"] == LAPSED), "customers"].sum())
-    tr = tr[~((tr["from_state"] == LAPSED) & (tr["to_state"] == LAPSED))]
-    colors = _state_colors(result.labels)
-    left_states = [s for s in result.from_states
-                   if tr.loc[tr["from_state"] == s, "customers"].sum() > 0]
-    right_states = [s for s in result.states if tr.loc[tr["to_state"] == s, "customers"].sum() > 0]
-    total = float(tr["customers"].sum())
-    require(total > 0, "The transition has no active customers to draw", where="migration",
-            error=DataError)
-    _, ax = charts._new_axes(ax, (charts.FIG_WIDTH, 3.7))
-    ax.set_axis_off()
-    gap = 0.025
-    node_w = 0.035
-    x_left, x_right = 0.16, 0.84
-    scale = min((1.0 - gap * (len(left_states) - 1)) / total,
-                (1.0 - gap * (len(right_states) - 1)) / total)
-
-    def layout(states, column):
-        pos, y = {}, 1.0
-        for s in states:
-            n = float(tr.loc[tr[column] == s, "customers"].sum())
-            h = n * scale
-            pos[s] = (y, y - h, n)  # top, bottom, customers
-            y -= h + gap
-        return pos
-
-    lpos, rpos = layout(left_states, "from_state"), layout(right_states, "to_state")
-    lcur = {s: v[0] for s, v in lpos.items()}
-    rcur = {s: v[0] for s, v in rpos.items()}
-    flows = tr[tr["customers"] > 0]
-    order_r = {s: i for i, s in enumerate(right_states)}
-    order_l = {s: i for i, s in enumerate(left_states)}
-    # bands leave each left node in the order of the right nodes and reach each right
-    # node in the order of the left nodes, so they never cross inside a node
-    start_y = {}
-    for r in sorted(flows.itertuples(), key=lambda r: (order_l[r.from_state], order_r[r.to_state])):
-        h = r.customers * scale
-        start_y[(r.from_state, r.to_state)] = (lcur[r.from_state], lcur[r.from_state] - h)
-        lcur[r.from_state] -= h
-    x0, x1 = x_left + node_w, x_right - node_w
-    xm = (x0 + x1) / 2
-    for r in sorted(flows.itertuples(), key=lambda r: (order_r[r.to_state], order_l[r.from_state])):
-        h = r.customers * scale
-        ly0, ly1 = start_y[(r.from_state, r.to_state)]
-        ry0, ry1 = rcur[r.to_state], rcur[r.to_state] - h
-        rcur[r.to_state] -= h
-        verts = [(x0, ly0), (xm, ly0), (xm, ry0), (x1, ry0), (x1, ry1), (xm, ry1), (xm, ly1),
-                 (x0, ly1), (x0, ly0)]
-        codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4, MplPath.LINETO,
-                 MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4, MplPath.CLOSEPOLY]
-        moved = r.from_state != r.to_state
-        ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=colors[r.from_state],
-                               alpha=0.55 if moved else 0.22, edgecolor="none", zorder=1))
-    for pos, x, side in ((lpos, x_left, "left"), (rpos, x_right - node_w, "right")):
-        ys = []
-        for s, (top, bottom, n) in pos.items():
-            ax.add_patch(Rectangle((x, bottom), node_w, top - bottom, facecolor=colors[s],
-                                   edgecolor="white", linewidth=0.6, zorder=2))
-            ys.append((s, (top + bottom) / 2, n))
-        for s, y, n in _spread(ys, min_gap=0.06):
-            name = (t("migration.state_came_back", language) if side == "left" and s == LAPSED
-                    else state_name(s, language))
-            text = f"{name}  {charts._fmt_number(n, language)}"
-            if side == "left":
-                ax.text(x - 0.012, y, text, ha="right", va="center", fontsize=charts._TICK_SIZE,
-                        color=charts._TEXT_COLOR)
-            else:
-                ax.text(x + node_w + 0.012, y, text, ha="left", va="center",
-                        fontsize=charts._TICK_SIZE, color=charts._TEXT_COLOR)
-    start, end = tr["period_start"].iloc[0], tr["period_end"].iloc[0]
-    a_label = snapshot_label(start, period=result.spec.period, language=language)
-    b_label = snapshot_label(end, period=result.spec.period, language=language)
-    for x, text in ((x_left + node_w / 2, a_label), (x_right - node_w / 2, b_label)):
-        ax.text(x, 1.03, text, ha="center", va="bottom", fontsize=charts._LABEL_SIZE,
-                fontweight="bold", color=charts._TEXT_COLOR)
-    low = min(min(v[1] for v in lpos.values()), min(v[1] for v in rpos.values()))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(low - 0.01, 1.09)
-    charts._title(ax, t("migration.flow_title", language, start=a_label, end=b_label))
-    note = t("migration.flow_note", language)
-    if dormant:
-        note += "\n" + t(
-            "migration.flow_dormant", language, n=charts._fmt_number(dormant, language))
-    ax.text(0.5, -0.02, note, ha="center", va="top", fontsize=charts._NOTE_SIZE,
-            color=charts._TEXT_COLOR, transform=ax.transAxes)
-    return ax
-
-
-def _spread(items: list[tuple[str, float, float]], *, min_gap: float) -> list[tuple[str, float, float]]:
-    """Move label positions (top to bottom) apart to at least ``min_gap``, keeping order."""
-    ys = [y for _, y, _ in items]
-    for i in range(1, len(ys)):
-        ys[i] = min(ys[i], ys[i - 1] - min_gap)
-    # if pushed below the last node, shift everything up where there is room
-    overflow = (items[-1][1] - ys[-1]) if items else 0
-    if overflow > 0:
-        ys = [y + overflow / 2 for y in ys]
-        for i in range(len(ys) - 2, -1, -1):
-            ys[i] = max(ys[i], ys[i + 1] + min_gap)
-    return [(s, y, n) for (s, _, n), y in zip(items, ys)]
+# --------------------------------------------------------------------------- summaries
 
 
 def pooled_matrix(result: Migration, *, period: int | None = None) -> pd.DataFrame:
@@ -1030,332 +782,11 @@ def pooled_matrix(result: Migration, *, period: int | None = None) -> pd.DataFra
     return g
 
 
-def transition_heatmap(result: Migration, *, period: int | None = None, language: str,
-                       ax: Axes | None = None) -> Axes:
-    """Transition matrix as a heatmap: rows are the states at the start (tiers, lapsed,
-    new), columns the states at the end; colour and text give the row share (where the
-    customers of a row went) with the number of customers. ``period=None`` pools all
-    transitions (the average period), else one transition. Returns the Axes."""
-    charts._check_language(language)
-    require(result.n_periods > 0, "There is no transition to draw: fewer than two snapshots",
-            where="migration", hint="lengthen the analysis window or use migration.period: month")
-    charts.setup_fonts()
-    m = pooled_matrix(result, period=period)
-    rows = [s for s in result.from_states if m.loc[m["from_state"] == s, "customers"].sum() > 0]
-    cols = result.states
-    share = np.full((len(rows), len(cols)), np.nan)
-    count = np.zeros((len(rows), len(cols)), dtype=int)
-    idx = {(r.from_state, r.to_state): r for r in m.itertuples()}
-    for i, a in enumerate(rows):
-        for j, b in enumerate(cols):
-            r = idx.get((a, b))
-            if r is not None:
-                share[i, j] = r.row_share
-                count[i, j] = r.customers
-    fig, ax = charts._new_axes(ax, (charts.FIG_WIDTH * 0.82, 0.9 + 0.42 * len(rows)))
-    cmap = mpl.colormaps["Blues"]
-    im = ax.imshow(share, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    for i in range(len(rows)):
-        for j in range(len(cols)):
-            v = share[i, j]
-            if not np.isfinite(v):
-                continue
-            colour = charts._colour_text(mpl.colors.to_hex(cmap(v)))
-            ax.text(j, i, f"{charts._fmt_share(v)}\n{charts._fmt_number(count[i, j], language)}",
-                    ha="center", va="center", fontsize=charts._NOTE_SIZE, color=colour,
-                    linespacing=1.15)
-    ax.set_xticks(np.arange(len(cols)), [state_name(s, language) for s in cols])
-    ax.set_yticks(np.arange(len(rows)), [state_name(s, language) for s in rows])
-    ax.xaxis.tick_top()
-    ax.tick_params(length=0, labelsize=charts._TICK_SIZE, colors=charts._TEXT_COLOR)
-    for lab in ax.get_xticklabels():
-        if lab.get_text() in result.labels:
-            lab.set_fontweight("bold")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    ax.set_xticks(np.arange(len(cols) + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(len(rows) + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=1.5)
-    ax.tick_params(which="minor", length=0)
-    name = result.spec.period
-    if period is None:
-        where = t("migration.heatmap_pooled", language, n=result.n_periods,
-                  period=_period_word(name, language))
-    else:
-        tr = result.transitions[result.transitions["period"] == period]
-        where = t("migration.heatmap_one", language,
-                  start=snapshot_label(tr["period_start"].iloc[0], period=name, language=language),
-                  end=snapshot_label(tr["period_end"].iloc[0], period=name, language=language))
-    charts._label(ax, x=t("migration.heatmap_xlabel", language), y=t("migration.heatmap_ylabel", language))
-    ax.xaxis.set_label_position("top")
-    ax.set_xlabel(t("migration.heatmap_xlabel", language), fontsize=charts._LABEL_SIZE,
-                  color=charts._TEXT_COLOR, labelpad=6)
-    charts._title(ax, t("migration.heatmap_title", language, where=where))
-    cbar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02, aspect=18)
-    cbar.set_label(t("migration.heatmap_colorbar", language), fontsize=charts._NOTE_SIZE,
-                   color=charts._TEXT_COLOR)
-    cbar.ax.tick_params(labelsize=charts._NOTE_SIZE, length=2)
-    cbar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    cbar.outline.set_visible(False)
-    return ax
-
-
-def trend_chart(result: Migration, *, language: str, ax=None) -> Figure:
-    """Two panels over the snapshots: customers per state (stacked bars: tiers, then
-    lapsed on top) and each tier's share of the period's net revenue (lines). ``ax`` may
-    be a pair of Axes. Returns the Figure."""
-    charts._check_language(language)
-    require(len(result.snapshot_dates) > 0, "There are no snapshots to draw", where="migration",
-            hint="lengthen the analysis window")
-    charts.setup_fonts()
-    if ax is None:
-        fig, axes = plt.subplots(1, 2, figsize=(charts.FIG_WIDTH, 3.2), layout="constrained",
-                                 facecolor="white")
-    else:
-        axes = list(np.ravel(ax))
-        require(len(axes) == 2 and all(isinstance(a, Axes) for a in axes),
-                "ax must be a pair of Axes", where="ax")
-        fig = axes[0].figure
-    a1, a2 = axes
-    colors = _state_colors(result.labels)
-    s = result.sizes
-    n = len(result.snapshot_dates)
-    x = np.arange(n)
-    ticks = tick_labels(result.snapshot_dates, period=result.spec.period, language=language)
-    charts._style(a1, grid="y")
-    bottom = np.zeros(n)
-    for state in result.states:
-        v = (s[s["state"] == state].set_index("snapshot")["customers"]
-             .reindex(range(n), fill_value=0).to_numpy(dtype=float))
-        a1.bar(x, v, bottom=bottom, width=0.7, color=colors[state], edgecolor="white",
-               linewidth=0.4, label=state_name(state, language))
-        bottom += v
-    a1.yaxis.set_major_formatter(charts._value_formatter(language, None))
-    charts._title(a1, t("migration.trend_sizes", language))
-    charts._style(a2, grid="y")
-    for lab in result.labels:
-        v = (s[s["state"] == lab].set_index("snapshot")["revenue_share"]
-             .reindex(range(n)).to_numpy(dtype=float))
-        a2.plot(x, v, marker="o", markersize=3.5, linewidth=1.6, color=colors[lab], label=lab)
-    a2.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    lo = float(np.nanmin(s["revenue_share"].to_numpy(dtype=float))) if len(s) else 0.0
-    a2.set_ylim(min(0.0, lo * 1.1), 1.0)
-    charts._title(a2, t("migration.trend_revenue", language))
-    for a in (a1, a2):
-        _set_ticks(a, x, ticks, 2)
-    handles = [Patch(facecolor=colors[st], label=state_name(st, language)) for st in result.states]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
-               fontsize=charts._NOTE_SIZE)
-    return fig
-
-
-def _set_ticks(ax: Axes, x, ticks: list[str], panels: int) -> None:
-    """Period ticks: smaller type when many, turned 40 degrees when still too wide."""
-    per_tick = 0.85 * charts.FIG_WIDTH / panels / max(len(ticks), 1)
-    size = charts._TICK_SIZE if per_tick >= 0.42 else 6.5 if per_tick >= 0.3 else 5.5
-    ax.set_xticks(x, ticks)
-    ax.tick_params(axis="x", length=0, labelsize=size)
-    # the period (first line) must fit its slot; the year (second line, at a few ticks
-    # only) may reach a little into the next one
-    period_w = max((charts._text_width(tk.split("\n")[0], size) for tk in ticks), default=0.0)
-    year_w = max((charts._text_width(tk.split("\n")[1], size) for tk in ticks if "\n" in tk),
-                 default=0.0)
-    if period_w > 0.92 * per_tick or year_w > 1.1 * per_tick:
-        ax.set_xticks(x, [tk.replace("\n", " ") for tk in ticks])
-        ax.tick_params(axis="x", labelrotation=40)
-        for lab in ax.get_xticklabels():
-            lab.set_horizontalalignment("right")
-            lab.set_rotation_mode("anchor")
-
-
-def rates_chart(result: Migration, *, language: str, ax=None) -> Figure:
-    """Three panels over the transitions: churn (to lapsed), downgrade and upgrade rate
-    of each tier, one line per tier in its colour. ``ax`` may be three Axes. Returns the
-    Figure."""
-    charts._check_language(language)
-    require(result.n_periods > 0, "There is no transition to draw: fewer than two snapshots",
-            where="migration", hint="lengthen the analysis window or use migration.period: month")
-    charts.setup_fonts()
-    if ax is None:
-        fig, axes = plt.subplots(1, 3, figsize=(charts.FIG_WIDTH, 2.7), layout="constrained",
-                                 facecolor="white", sharey=True)
-    else:
-        axes = list(np.ravel(ax))
-        require(len(axes) == 3 and all(isinstance(a, Axes) for a in axes),
-                "ax must hold three Axes", where="ax")
-        fig = axes[0].figure
-    r = result.tier_rates
-    colors = _state_colors(result.labels)
-    n = result.n_periods
-    x = np.arange(1, n + 1)
-    ticks = tick_labels(result.snapshot_dates[1:], period=result.spec.period, language=language)
-    top = 0.0
-    for a, col, key in zip(axes, ("churn_rate", "downgrade_rate", "upgrade_rate"),
-                           ("rates_churn", "rates_down", "rates_up")):
-        charts._style(a, grid="y")
-        for lab in result.labels:
-            v = r[r["tier"] == lab].set_index("period")[col].reindex(x).to_numpy(dtype=float)
-            if np.isfinite(v).any():
-                a.plot(x, v, marker="o", markersize=3, linewidth=1.5, color=colors[lab], label=lab)
-                top = max(top, float(np.nanmax(v)))
-        charts._title(a, t(f"migration.{key}", language))
-        _set_ticks(a, x, ticks, 3)
-        a.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        if n == 1:
-            a.set_xlim(0.5, 1.5)
-    axes[0].set_ylim(0, max(0.05, top * 1.15))
-    handles = [Line2D([], [], color=colors[lab], marker="o", markersize=3, label=lab)
-               for lab in result.labels]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
-               fontsize=charts._NOTE_SIZE, title=t("migration.rates_legend", language),
-               title_fontsize=charts._NOTE_SIZE)
-    return fig
-
-
-# --------------------------------------------------------------------------- report section
-
-
-def section_migration(analysis) -> str:
-    """The report section on tier migration (empty when the analysis has none)."""
-    from tiering.present.htmlkit import (
-        kpis as _kpis,
-        badge,
-        fmt_date,
-        fmt_int,
-        fmt_money,
-        fmt_pct,
-        heading,
-        table,
-    )
-    from tiering.style import tier_css_classes
-
-    result: Migration | None = getattr(analysis, "migration", None)
-    if result is None:
-        return ""
-    lang, cur = analysis.params.language, analysis.params.currency
-    esc = html.escape
-    period_word = _period_word(result.spec.period, lang)
-    out = [heading("migration.sec_title", lang, anchor="migration")]
-    if result.n_periods == 0:
-        out.append(f'<p class="lead">{esc(t("migration.lead", lang, period=period_word, churn=result.spec.churn_days))}</p>')
-        out.append(f'<div class="note">{esc(t("migration.too_short", lang, period=period_word))}</div>')
-        out.append(_previous_html(result, lang, cur))
-        return "".join(out)
-
-    classes = tier_css_classes(result.labels)
-    k = result.n_periods
-    lab = {d: snapshot_label(d, period=result.spec.period, language=lang) for d in result.snapshot_dates}
-    start, end = result.snapshot_dates[-2], result.snapshot_dates[-1]
-    d = result.directions[result.directions["period"] == k].set_index("direction")
-    rates = result.tier_rates[result.tier_rates["period"] == k].set_index("tier")
-    out.append(f'<p class="lead">{esc(t("migration.lead", lang, period=period_word, churn=result.spec.churn_days))}</p>')
-    out.append(_kpis([
-        (t("migration.kpi_up", lang), fmt_int(d.loc["up", "customers"])),
-        (t("migration.kpi_down", lang), fmt_int(d.loc["down", "customers"])),
-        (t("migration.kpi_lapsed", lang), fmt_int(d.loc["lapsed", "customers"])),
-        (t("migration.kpi_new", lang), fmt_int(d.loc["new", "customers"])),
-    ]))
-    out.append(f"<h3>{esc(t('migration.findings', lang, start=lab[start], end=lab[end]))}</h3>")
-    out.append('<ul class="findings">' + "".join(f"<li>{esc(x)}</li>" for x in
-                                               _findings(result, lang, cur, lab)) + "</ul>")
-    out.append(charts.figure_html(flow_chart(result, language=lang),
-                                  alt=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
-                                  caption=t("migration.cap_flow", lang, start=lab[start], end=lab[end])))
-
-    # what it cost: revenue by kind of move in the latest period
-    out.append(f"<h3>{esc(t('migration.h_revenue', lang, start=lab[start], end=lab[end]))}</h3>")
-    rows = []
-    for code in _DIRECTIONS:
-        if code not in d.index or d.loc[code, "customers"] == 0:
-            continue
-        r = d.loc[code]
-        rows.append((t(f"migration.dir_{code}", lang), fmt_int(r["customers"]),
-                     fmt_money(r["revenue_before"], lang, cur), fmt_money(r["revenue_after"], lang, cur),
-                     _signed_money(r["revenue_change"], lang, cur)))
-    tot = d[["customers", "revenue_before", "revenue_after", "revenue_change"]].sum()
-    rows.append((t("migration.total", lang), fmt_int(tot["customers"]),
-                 fmt_money(tot["revenue_before"], lang, cur), fmt_money(tot["revenue_after"], lang, cur),
-                 _signed_money(tot["revenue_change"], lang, cur)))
-    out.append(table([t("migration.col_move", lang), t("migration.col_customers", lang),
-                      t("migration.col_rev_before", lang, period=lab[start]),
-                      t("migration.col_rev_after", lang, period=lab[end]),
-                      t("migration.col_rev_change", lang)], rows, numeric=(1, 2, 3, 4)))
-    lost = float(rates["churned_spend_to_date"].sum())
-    out.append(f'<div class="note">{esc(t("migration.revenue_note", lang, churn=result.spec.churn_days, lost=fmt_money(lost, lang, cur)))}</div>')
-
-    # transition matrix (pooled) and the rates per tier
-    out.append(f"<h3>{esc(t('migration.h_matrix', lang))}</h3>")
-    out.append(f"<p>{esc(t('migration.matrix_text', lang, n=k, period=period_word))}</p>")
-    cap = t("migration.cap_matrix", lang, n=k, period=period_word)
-    out.append(charts.figure_html(transition_heatmap(result, language=lang), alt=cap, caption=cap))
-    out.append(f"<h3>{esc(t('migration.h_rates', lang))}</h3>")
-    pooled = _pooled_rates(result)
-    rows = []
-    for tier in result.labels:
-        p = pooled.loc[tier]
-        last = rates.loc[tier]
-        rows.append((badge(tier, classes), fmt_int(last["customers"]),
-                     fmt_pct(last["churn_rate"]), fmt_pct(last["downgrade_rate"]),
-                     fmt_pct(last["upgrade_rate"]), fmt_pct(p["churn_rate"]),
-                     _signed_money(last["net_revenue_effect"], lang, cur)))
-    out.append(table([t("metrics.tier", lang), t("migration.col_start", lang, period=lab[start]),
-                      t("migration.col_churn", lang), t("migration.col_down", lang),
-                      t("migration.col_up", lang),
-                      t("migration.col_churn_avg", lang, n=int(pooled["churn_periods"].iloc[0])),
-                      t("migration.col_effect", lang)], rows, numeric=(1, 2, 3, 4, 5, 6), raw=(0,)))
-    out.append(f'<div class="note">{esc(t("migration.rates_note", lang, start=lab[start], end=lab[end]))}</div>')
-    if k >= 2:
-        cap = t("migration.cap_rates", lang)
-        out.append(charts.figure_html(rates_chart(result, language=lang), alt=cap, caption=cap))
-    unmeasured = result.tier_rates.loc[~result.tier_rates["churn_measurable"].astype(bool), "period_end"]
-    if len(unmeasured):
-        out.append(f'<div class="note">{esc(t("migration.churn_unmeasured", lang, churn=result.spec.churn_days, end=lab[max(unmeasured)]))}</div>')
-    cap = t("migration.cap_trend", lang)
-    out.append(charts.figure_html(trend_chart(result, language=lang), alt=cap, caption=cap))
-
-    # movers
-    out.append(f"<h3>{esc(t('migration.h_movers', lang, start=lab[start], end=lab[end]))}</h3>")
-    mv = result.movers
-    has_name = "customer_name" in mv.columns
-    for movement, limit in (("left_top", 10), ("rose", 10)):
-        sub = mv[mv["movement"] == movement]
-        title = t(f"migration.movers_{movement}", lang, top=result.labels[0], n=fmt_int(len(sub)))
-        out.append(f"<h4>{esc(title)}</h4>")
-        if sub.empty:
-            continue
-        rows = []
-        for r in sub.head(limit).itertuples():
-            who = str(r.customer_id) + (f" · {r.customer_name}" if has_name and isinstance(
-                r.customer_name, str) and r.customer_name else "")
-            to = badge(r.to_tier, classes) if r.to_tier in classes else esc(state_name(r.to_tier, lang))
-            rows.append((esc(who), badge(r.from_tier, classes), to,
-                         fmt_money(r.revenue_before, lang, cur), fmt_money(r.revenue_after, lang, cur),
-                         f'<span style="white-space: nowrap">{esc(fmt_date(r.last_purchase, lang))}</span>'))
-        out.append(table([t("migration.col_customer", lang), t("migration.col_from", lang),
-                          t("migration.col_to", lang),
-                          t("migration.col_rev_before", lang, period=lab[start]),
-                          t("migration.col_rev_after", lang, period=lab[end]),
-                          t("migration.col_last", lang)], rows, numeric=(3, 4), raw=(0, 1, 2, 5)))
-    out.append(f'<div class="note">{esc(t("migration.movers_note", lang))}</div>')
-    out.append(_previous_html(result, lang, cur))
-    return "".join(out)
-
-
-def _method_name(method: str, lang: str) -> str:
-    key = f"report.method_name_{method}"
-    return t(key, lang) if has(key) else str(method)
-
-
-def _signed_money(x, lang, cur) -> str:
-    from tiering.present.htmlkit import fmt_money
-
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return ("+" if x > 0 else "") + fmt_money(x, lang, cur)
-
-
-def _pooled_rates(result: Migration) -> pd.DataFrame:
-    """Rates per tier over all transitions (churn over the measurable ones only)."""
+def pooled_rates(result: Migration) -> pd.DataFrame:
+    """Rates per tier over all transitions pooled, indexed by ``tier`` (best first):
+    ``customers``, ``churned``, ``upgraded``, ``downgraded`` (summed over the periods),
+    ``churn_periods`` (the number of periods where churn is measurable), ``churn_rate``
+    (over those periods only), ``upgrade_rate``, ``downgrade_rate``."""
     r = result.tier_rates
     g = r.groupby("tier", sort=False)[["customers", "churned", "upgraded", "downgraded"]].sum()
     m = r[r["churn_measurable"].astype(bool)].groupby("tier", sort=False)[["customers", "churned"]].sum()
@@ -1366,110 +797,3 @@ def _pooled_rates(result: Migration) -> pd.DataFrame:
     g["upgrade_rate"] = g["upgraded"] / n
     g["downgrade_rate"] = g["downgraded"] / n
     return g
-
-
-def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
-    from tiering.present.htmlkit import fmt_int, fmt_money, fmt_pct
-
-    k = result.n_periods
-    start = result.snapshot_dates[-2]
-    rates = result.tier_rates[result.tier_rates["period"] == k].set_index("tier")
-    top = result.labels[0]
-    out = []
-    r = rates.loc[top]
-    if r["customers"] > 0:
-        out.append(t("migration.finding_top", lang, top=top, n=fmt_int(r["customers"]), start=lab[start],
-                     stayed=fmt_int(r["stayed"]), stay=fmt_pct(r["stay_rate"]),
-                     down=fmt_int(r["downgraded"]), lapsed=fmt_int(r["churned"]),
-                     lost=fmt_money(r["churned_spend_to_date"], lang, cur)))
-    pooled = _pooled_rates(result)
-    valid = pooled[pooled["churn_rate"].notna()]
-    if len(valid):
-        worst = valid["churn_rate"].idxmax()
-        out.append(t("migration.finding_churn", lang, tier=worst,
-                     rate=fmt_pct(valid.loc[worst, "churn_rate"]), n=int(valid["churn_periods"].iloc[0]),
-                     period=_period_word(result.spec.period, lang)))
-    d = result.directions[result.directions["period"] == k].set_index("direction")
-    moved = d.loc[["up", "down"], "customers"].sum()
-    out.append(t("migration.finding_balance", lang, up=fmt_int(d.loc["up", "customers"]),
-                 down=fmt_int(d.loc["down", "customers"]),
-                 net=fmt_int(d.loc["up", "customers"] - d.loc["down", "customers"])) if moved else
-               t("migration.finding_no_moves", lang))
-    new = d.loc["new"]
-    react = d.loc["reactivated"]
-    out.append(t("migration.finding_new", lang, new=fmt_int(new["customers"]),
-                 new_revenue=fmt_money(new["revenue_after"], lang, cur),
-                 react=fmt_int(react["customers"]),
-                 react_revenue=fmt_money(react["revenue_after"], lang, cur)))
-    return out
-
-
-def _previous_html(result: Migration, lang: str, cur: str) -> str:
-    from tiering.present.htmlkit import fmt_date, fmt_int, fmt_money, fmt_pct, table
-
-    prev = result.previous
-    if prev is None:
-        return ""
-    esc = html.escape
-    out = [f"<h3>{esc(t('migration.h_previous', lang, date=fmt_date(prev.as_of, lang)))}</h3>"]
-    out.append(f"<p>{esc(t('migration.previous_lead', lang, date=fmt_date(prev.as_of, lang)))}</p>")
-    has_frozen = not prev.frozen_thresholds.empty
-    items = [t("migration.refit_explained", lang)]
-    if has_frozen:  # the frozen boundaries in words
-        ft = prev.frozen_thresholds
-        if prev.method == "abc":
-            metric = str(ft["metric"].iloc[0])
-            name = t(f"metrics.{metric}", lang) if has(f"metrics.{metric}") else metric
-            name = locale.get(lang).in_sentence(name)  # "A: net spend at least ..."
-            bounds = [t("migration.frozen_abc_rule", lang, tier=r.tier, metric=name,
-                        amount=fmt_money(r.lower, lang, cur))
-                      for r in ft.itertuples() if np.isfinite(r.lower)]
-        else:
-            bounds = [t("migration.frozen_rfm_rule", lang, tier=r.tier, score=f"{r.lower:.2f}")
-                      for r in ft.itertuples() if r.tier_rank < len(ft)]
-        items.append(t("migration.frozen_explained", lang,
-                       rules=locale.get(lang).join_clauses(bounds)))
-    out.append('<ul class="findings">' + "".join(f"<li>{esc(x)}</li>" for x in items) + "</ul>")
-    # how many customers in each tier then, and today under both readings
-    c = prev.customers
-    rows = []
-    for tier in dict.fromkeys([*prev.labels, *result.labels]):
-        was = fmt_int((c["previous_tier"] == tier).sum()) if tier in prev.labels else "–"
-        frozen = (fmt_int((c["frozen_state"] == tier).sum()) if has_frozen and tier in prev.labels
-                  else "–")
-        refit = fmt_int((c["refit_state"] == tier).sum()) if tier in result.labels else "–"
-        rows.append((tier, was, frozen, refit))
-    rows.append((state_name(LAPSED, lang), "–",
-                 fmt_int((c["frozen_state"] == LAPSED).sum()) if has_frozen else "–",
-                 fmt_int((c["refit_state"] == LAPSED).sum())))
-    out.append(table([t("migration.col_state", lang),
-                      t("migration.col_then", lang, date=fmt_date(prev.as_of, lang)),
-                      t("migration.col_frozen", lang), t("migration.col_refit", lang)], rows,
-                     numeric=(1, 2, 3)))
-    n_new = int((c["previous_tier"] == NEW).sum())
-    if n_new:
-        out.append(f"<p>{esc(t('migration.previous_new', lang, n=fmt_int(n_new), date=fmt_date(prev.as_of, lang)))}</p>")
-    # the chosen reading: the matrix earlier tier -> today
-    mode = prev.mode
-    tr = prev.transitions[prev.transitions["thresholds"] == mode]
-    to_states = [*(prev.labels if mode == "frozen" else result.labels), LAPSED]
-    from_states = [s for s in [*prev.labels, NEW] if tr.loc[tr["from_state"] == s, "customers"].sum() > 0]
-    heads = [t("migration.col_then_now", lang)] + [state_name(s, lang) for s in to_states]
-    rows = []
-    for s in from_states:
-        sub = tr[tr["from_state"] == s].set_index("to_state")
-        rows.append([state_name(s, lang)] + [
-            f"{fmt_int(sub.loc[x, 'customers'])} ({fmt_pct(sub.loc[x, 'row_share'], digits=0)})"
-            for x in to_states])
-    out.append(table(heads, rows, numeric=tuple(range(1, len(heads))),
-                     caption=t(f"migration.previous_caption_{mode}", lang)))
-    top = prev.labels[0]
-    stay = tr[(tr["from_state"] == top) & (tr["to_state"] == (top if mode == "frozen" else result.labels[0]))]
-    was_top = tr.loc[tr["from_state"] == top, "customers"].sum()
-    if was_top:
-        out.append(f"<p>{esc(t('migration.previous_top', lang, top=top, n=fmt_int(was_top), stayed=fmt_int(stay['customers'].sum()), share=fmt_pct(stay['customers'].sum() / was_top)))}</p>")
-    for code, fields in prev.warnings:
-        if code in ("previous_method", "frozen_unavailable"):
-            fields = {k: _method_name(v, lang) for k, v in fields.items()}
-        out.append(f'<div class="warning">{esc(t("migration.warn_" + code, lang, **fields))}</div>')
-    return "".join(out)

@@ -8,6 +8,7 @@ that saved result or, run on its own (JupyterLab), calls ``run`` itself.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import pickle
 import time
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from tiering.analysis import methods, stats, strategy
 from tiering.data import features as _features
 from tiering.data import io as _io
 from tiering.analysis import migration as _migration
-from tiering.analysis import holdout as _validation
+from tiering.analysis import holdout as _holdout
 from tiering.errors import DataError, TieringError
 from tiering.analysis.methods import compare
 from tiering.params import Params
@@ -43,12 +44,14 @@ class Analysis:
     - ``quality``: rejected rows by reason (``reason, category, description, rows``).
     - ``monthly``: net revenue per month and tier (``month, tier, revenue, customers``).
     - ``comparison``: a :class:`tiering.analysis.stats.Comparison`.
-    - ``strategies``: one row per tier (see :func:`tiering.analysis.strategy.tier_strategies`).
+    - ``playbook``: the normalised playbook (:func:`tiering.analysis.strategy.load_playbook`);
+      the report's strategy per tier (``strategies.csv``) is made from it in the report
+      language (``strategies_of`` in ``present/strategy_text.py``).
     - ``method_comparison``: a :class:`tiering.analysis.methods.MethodComparison` when
       ``tiering.compare_with`` names methods, else None.
     - ``stability``: the bootstrap table of :func:`tiering.analysis.methods.compare.stability`
       (None when ``n_boot`` is 0 or the method's cut-offs are fixed).
-    - ``holdout``: the holdout check (:class:`tiering.analysis.holdout.Validation`), None when
+    - ``holdout``: the holdout check (:class:`tiering.analysis.holdout.HoldoutCheck`), None when
       it was not run (no transactions in memory or ``stats.holdout_months`` is 0).
     - ``migration``: :class:`tiering.analysis.migration.Migration`, None when not run.
     - ``recommendations``: :class:`tiering.analysis.strategy.Recommendations` (triggers,
@@ -67,12 +70,12 @@ class Analysis:
     tier_summary: pd.DataFrame
     monthly: pd.DataFrame
     comparison: stats.Comparison
-    strategies: pd.DataFrame
+    playbook: dict
     warnings: tuple[tuple[str, dict], ...] = ()
     timings: dict = field(default_factory=dict)
     method_comparison: compare.MethodComparison | None = None
     stability: pd.DataFrame | None = None
-    holdout: _validation.Validation | None = None
+    holdout: _holdout.HoldoutCheck | None = None
     migration: _migration.Migration | None = None
     recommendations: strategy.Recommendations | None = None
 
@@ -81,11 +84,21 @@ class Analysis:
         return list(self.tiers["tier"].cat.categories)
 
 
+#: The logger of the steps' progress: an INFO record when a step starts and when it ends,
+#: with the attributes ``step`` (its name in ``timings``), ``phase`` (``start`` or
+#: ``done``) and, when done, ``seconds``. The command line shows them (``tiering.cli``).
+PROGRESS_LOGGER = "tiering.progress"
+_progress = logging.getLogger(PROGRESS_LOGGER)
+
+
 @contextmanager
 def _timed(timings: dict, step: str):
+    _progress.info("%s ...", step, extra={"step": step, "phase": "start"})
     t0 = time.perf_counter()
     yield
     timings[step] = round(time.perf_counter() - t0, 3)
+    _progress.info("%s done in %.2f s", step, timings[step],
+                   extra={"step": step, "phase": "done", "seconds": timings[step]})
 
 
 def tier_summary(tiers: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +157,7 @@ def _checks(tiers: pd.DataFrame, summary: pd.DataFrame, min_size: int) -> list[t
 # pairwise effect sizes) runs on a seeded subsample per tier; the report says so.
 POSTHOC_MAX_N = 100_000
 # The streaming engines keep the transactions on disk; the analyses that need them
-# (holdout validation, migration) read them back into memory: all of them up to this
+# (holdout check, migration) read them back into memory: all of them up to this
 # many rows, else those of a seeded random sample of customers with about this many
 # rows (the report says so).
 MAX_TRANSACTIONS_IN_MEMORY = 2_000_000
@@ -298,10 +311,10 @@ def run(params: Params, *, rejected_path: str | Path | None = None
             seed=params.seed, max_posthoc_n=POSTHOC_MAX_N)
     as_of = loaded.as_of
     if transactions is not None:
-        with _timed(timings, "validation"):
-            validation = _validation.holdout_validation(transactions, params=params, as_of=as_of)
-        if validation is not None:
-            extras["holdout"] = validation
+        with _timed(timings, "holdout"):
+            holdout = _holdout.holdout_check(transactions, params=params, as_of=as_of)
+        if holdout is not None:
+            extras["holdout"] = holdout
         with _timed(timings, "migration"):
             sampled = loaded.source.get("transactions_sample")
             migration = _migration.analyse_migration(
@@ -312,8 +325,6 @@ def run(params: Params, *, rejected_path: str | Path | None = None
             extras["migration"] = migration
     with _timed(timings, "strategy"):
         playbook = strategy.load_playbook(params.strategy.playbook)
-        strategies = strategy.tier_strategies(summary, language=params.language,
-                                              playbook=playbook, currency=params.currency)
         extras["recommendations"] = strategy.recommend(tiers, summary, spec=params.strategy,
                                                currency=params.currency, playbook=playbook)
     warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
@@ -323,7 +334,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         period_start=loaded.window_start or pd.Timestamp(first).date(),
         quality=loaded.quality, tiers=tiers, thresholds=result.thresholds,
         tiering_params={"method": result.method, **result.params},
-        tier_summary=summary, monthly=monthly, comparison=comparison, strategies=strategies,
+        tier_summary=summary, monthly=monthly, comparison=comparison, playbook=playbook,
         warnings=tuple(warnings),
         timings=timings, **extras)
     return analysis, loaded

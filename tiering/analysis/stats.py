@@ -1,71 +1,49 @@
-"""Statistical comparison of customer tiers: tidy tables, effect sizes, plain findings.
+"""Statistical comparison of customer tiers: tidy tables of tests, descriptives, findings.
 
 Spend, order counts and recency are heavy-tailed, so by default every numeric metric
 is compared with rank-based methods (``test="kruskal"``); ``test="welch"`` compares
 means instead, for readers who need them. Every result leads with an effect size and
 an interval rather than a p-value (with thousands of customers every p-value is tiny).
 
-Methods and conventions (all fixed here so that a reviewer can check them):
+Methods and conventions (fixed here and in :mod:`tiering.analysis.effects`, which
+defines the effect sizes with their intervals and magnitude thresholds, Holm's
+adjustment and the bootstrap, so that a reviewer can check them):
 
 * **Omnibus test per metric**, ``test="kruskal"`` (default): Kruskal-Wallis H
-  (``scipy.stats.kruskal``, corrected for ties), df = k - 1. Effect size *epsilon
-  squared* in the definition of Tomczak & Tomczak (2014),
-  ``epsilon² = H / ((n² - 1) / (n + 1))``, which equals ``H / (n - 1)``. Magnitude:
-  negligible < 0.01 <= small < 0.08 <= medium < 0.26 <= large (the epsilon-squared
-  table of Mangiafico's *rcompanion* handbook).
+  (``scipy.stats.kruskal``, corrected for ties), df = k - 1; effect size epsilon
+  squared.
 * **Omnibus test per metric**, ``test="welch"``: Welch's heteroscedastic one-way
   ANOVA (``statsmodels.stats.oneway.anova_oneway(use_var="unequal")``); ``df`` is the
-  numerator and ``df2`` the Welch denominator degrees of freedom. Effect size *omega
-  squared* estimated from the Welch F, ``omega² = df1 (F - 1) / (df1 (F - 1) + N)``
-  (floored at 0), with Cohen's (1988) thresholds 0.01 / 0.06 / 0.14. A metric on which
-  some tier has no variance at all cannot be tested this way and gets a
-  ``not_tested`` row.
+  numerator and ``df2`` the Welch denominator degrees of freedom; effect size omega
+  squared estimated from the Welch F. A metric on which some tier has no variance at
+  all cannot be tested this way and gets a ``not_tested`` row.
 * **Pairwise test**, kruskal: Dunn (1964) z test on the joint ranks with the tie
   correction of Glantz (2012); p-values from ``scikit_posthocs.posthoc_dunn``
   (two-sided, unadjusted). ``statistic`` is Dunn's z, positive when ``group1`` (the
-  better tier) has the higher mean rank.
+  better tier) has the higher mean rank. Effect size Cliff's delta with its analytic
+  asymmetric 95% interval.
 * **Pairwise test**, welch: Games-Howell (p-values from scikit-posthocs'
   ``posthoc_games_howell``, studentized range with Welch degrees of freedom, so they
   already allow for all pairs of one metric). ``statistic`` is Welch's t of
-  ``group1 - group2``, ``df2`` its Welch-Satterthwaite degrees of freedom.
-* **Pairwise effect size**, kruskal: Cliff's delta, ``P(X1 > X2) - P(X1 < X2)``, with
-  the analytic asymmetric 95% interval of Cliff (1996) / Feng & Cliff (2004) using the
-  *consistent* variance estimate and the normal quantile (the interval R's
-  ``effsize::cliff.delta(use.unbiased=FALSE, use.normal=TRUE)`` reports). Computed
-  in O(n log n) by sorting. Magnitude by Romano et al. (2006): negligible < 0.147 <=
-  small < 0.33 <= medium < 0.474 <= large, on |delta|.
-* **Pairwise effect size**, welch: Hedges' g (pooled standard deviation, small-sample
-  factor ``J = 1 - 3 / (4 (n1 + n2) - 9)``) with the normal-theory 95% interval of
-  Borenstein et al. (2009, eqs. 4.18-4.24). Magnitude by Cohen (1988): 0.2 / 0.5 / 0.8.
+  ``group1 - group2``, ``df2`` its Welch-Satterthwaite degrees of freedom. Effect size
+  Hedges' g with its normal-theory 95% interval.
 * **Categorical attributes**: Pearson chi-square on the tier x category table (no
   continuity correction); for a 2 x 2 table with an expected count below 5, Fisher's
   exact test (``scipy.stats.fisher_exact``, two-sided; ``statistic`` is the sample odds
-  ratio). Effect size: bias-corrected Cramér's V (Bergsma 2013), magnitude by Cohen
-  (1988) for w, scaled by ``sqrt(min(r, c) - 1)``: 0.1 / 0.3 / 0.5 divided by that
-  root. Which cells drive an association: adjusted standardised residuals
-  ``(O - E) / sqrt(E (1 - row share) (1 - column share))`` (Agresti 2007, sec. 2.4.5;
-  ``statsmodels`` ``Table.standardized_resids``), in ``Comparison.residuals``;
-  |residual| > 2 marks a cell that departs from independence.
+  ratio). Effect size: bias-corrected Cramér's V. Which cells drive an association:
+  adjusted standardised residuals, in ``Comparison.residuals``; |residual| > 2 marks a
+  cell that departs from independence.
 * **Multiplicity, across metrics as well as pairs**: the omnibus p-values
   (Kruskal-Wallis / Welch and chi-square / Fisher rows) are Holm-adjusted across all
   metrics and attributes of one comparison. Dunn p-values are Holm-adjusted across
   every pair of every metric of the comparison (one family). Games-Howell p-values,
   already adjusted for the pairs of their metric, are multiplied by the number of
   metrics tested (Bonferroni across metrics). ``significant`` is ``p_adj < alpha``.
-* **Intervals for medians, means and ratios**: seeded 95% percentile bootstrap.
-  Bootstrap medians are drawn from their exact resampling distribution: the median of
-  a resample of size n is an order statistic of the sorted sample whose index is the
-  k-th order statistic of n uniform draws, sampled directly with Beta variates
-  (``bootstrap_medians``). The draws have the distribution of ``np.median`` over
-  resamples drawn with replacement (checked in the tests against
-  ``scipy.stats.bootstrap``) but cost O(B) instead of O(B n): 36,000 customers are
-  compared in about a second instead of 16. Bootstrap means use
-  ``scipy.stats.bootstrap`` (percentile, vectorised) for tiers of up to
-  ``BOOTSTRAP_MAX_N`` customers; for larger tiers the m-out-of-n bootstrap with
-  m = ``BOOTSTRAP_MAX_N`` draws from *all* customers per resample, rescaled by
-  ``sqrt(m / n)`` around the full-sample mean (Bickel, Götze & van Zwet 1997), which
-  is exact in variance for the mean; ``params["bootstrap_subsampled"]`` lists those
-  tiers. Ratios and differences combine independent draws of the two tiers.
+* **Intervals for medians, means and ratios**: seeded 95% percentile bootstrap
+  (:func:`tiering.analysis.effects.bootstrap_medians` and ``bootstrap_means``; tiers
+  of more than ``BOOTSTRAP_MAX_N`` customers get the m-out-of-n bootstrap for their
+  mean, and ``params["bootstrap_subsampled"]`` lists them). Ratios and differences
+  combine independent draws of the two tiers.
 * **Small tiers**: a tier with fewer than ``min_group_size`` customers (with a value
   for the metric) is left out of that metric's tests; a row in ``tests`` and a finding
   say so. A metric with no variance, or with fewer than two testable tiers, gets one
@@ -76,59 +54,45 @@ Findings compare adjacent tiers (1st vs 2nd, 2nd vs 3rd, ...). A difference is c
 the stated convention. For metrics where lower is better (``recency_days``), when a
 median (mean) is zero or negative, or when the bootstrap ratio is not well defined,
 the finding reports a difference instead of a ratio.
+
+The tables hold numbers and codes (``kind``, ``note``, ``magnitude``,
+``effect_size_name``), no report language; the report layer's statistics module
+(``present/stats.py``, ``describe_findings``) turns them into sentences. The one text
+in them is the fixed English reason after ``not_tested:`` and ``excluded_tier:`` in
+``tests.test``, written as is to ``comparisons.csv``.
+
+The module is longer than most of the package (about 800 lines) because
+:func:`compare_tiers` and the row builders it calls share the row layouts and the lists
+they fill; the numerical building blocks they use are in :mod:`tiering.analysis.effects`.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from tiering import locale
+from tiering.analysis import effects
 from tiering.errors import DataError, closest, require
-from tiering.present.i18n import has, t
 
 __all__ = [
-    "BOOTSTRAP_MAX_N",
-    "CLIFF_THRESHOLDS",
-    "COHEN_W_THRESHOLDS",
-    "EPSILON_SQ_THRESHOLDS",
     "FINDINGS_COLUMNS",
-    "HEDGES_G_THRESHOLDS",
     "LOWER_IS_BETTER",
-    "OMEGA_SQ_THRESHOLDS",
     "RESIDUALS_COLUMNS",
     "SUMMARY_COLUMNS",
     "TESTS",
     "TESTS_COLUMNS",
     "Comparison",
-    "bootstrap_means",
-    "bootstrap_medians",
     "compare_tiers",
-    "describe_findings",
-    "percentile_interval",
 ]
 
-#: Tiers larger than this get the m-out-of-n bootstrap (m = this) for their mean.
-BOOTSTRAP_MAX_N = 5_000
 #: Metrics where a smaller value is the better one; findings report differences.
 LOWER_IS_BETTER = frozenset({"recency_days"})
-#: Confidence level of every interval in this module.
-CI_LEVEL = 0.95
 #: The comparison families: rank-based (medians) or Welch (means).
 TESTS = ("kruskal", "welch")
-
-CLIFF_THRESHOLDS = (0.147, 0.33, 0.474)          # Romano et al. (2006)
-EPSILON_SQ_THRESHOLDS = (0.01, 0.08, 0.26)       # rcompanion handbook (Mangiafico)
-OMEGA_SQ_THRESHOLDS = (0.01, 0.06, 0.14)         # Cohen (1988)
-HEDGES_G_THRESHOLDS = (0.2, 0.5, 0.8)            # Cohen (1988)
-COHEN_W_THRESHOLDS = (0.1, 0.3, 0.5)             # Cohen (1988), for df* = 1
-MAGNITUDES = ("negligible", "small", "medium", "large")
 
 TESTS_COLUMNS = (
     "metric", "test", "group1", "group2", "n1", "n2", "statistic", "df", "p_value",
@@ -151,9 +115,6 @@ RESIDUALS_COLUMNS = ("attribute", "tier", "category", "observed", "expected", "r
 
 # Offsets that keep the seeded random streams of different purposes independent.
 _RNG_SUMMARY, _RNG_RATIO, _RNG_POSTHOC, _RNG_MEAN = 1, 2, 3, 5
-# Upper bound on the number of floats one bootstrap batch may hold (memory cap).
-_BATCH_ELEMENTS = 4_000_000
-_OMNIBUS = ("kruskal_wallis", "welch_anova", "chi_square", "fisher_exact")
 
 
 @dataclass(frozen=True)
@@ -169,7 +130,8 @@ class Comparison:
         Descriptives per metric x tier; columns ``SUMMARY_COLUMNS``.
     findings : DataFrame
         Structured, language-independent findings; columns ``FINDINGS_COLUMNS``.
-        :func:`describe_findings` turns them into sentences.
+        ``describe_findings`` of the report layer (``present/stats.py``) turns them
+        into sentences.
     params : dict
         The options used, the conventions applied and what was subsampled.
     residuals : DataFrame
@@ -191,289 +153,7 @@ class Comparison:
         return str(self.params.get("test", "kruskal"))
 
 
-# --------------------------------------------------------------------------- bootstrap
-
-
-def _batch(n_boot: int, n: int) -> int:
-    return int(max(1, min(n_boot, _BATCH_ELEMENTS // max(n, 1))))
-
-
-def _order_statistic_index(k: int, n: int, size: int, rng: np.random.Generator,
-                           after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (0-based) of the k-th smallest of n uniform resample draws, ``size`` times.
-
-    The k-th order statistic of n iid U(0, 1) is Beta(k, n - k + 1); the resample's
-    k-th smallest value is ``sorted[floor(n U_(k))]`` because ``floor(n U)`` is a
-    uniform draw of an index and the floor is monotone. With ``after`` (the (k-1)-th
-    uniform order statistic) the k-th is drawn given it: ``u + (1 - u) Beta(1, n - k + 1)``.
-    """
-    if after is None:
-        u = rng.beta(k, n - k + 1, size=size)
-    else:
-        u = after + (1.0 - after) * rng.beta(1, n - k + 1, size=size)
-    return np.minimum((u * n).astype(np.int64), n - 1), u
-
-
-def bootstrap_medians(values, *, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` bootstrap replicates of the median, drawn exactly and in O(n_boot).
-
-    Each replicate has the distribution of ``np.median(values[idx])`` for ``idx`` a
-    resample of ``len(values)`` indices drawn with replacement (what
-    ``scipy.stats.bootstrap`` computes), but is sampled from the order statistics of
-    the sorted values directly: for odd n the resample median is its k-th smallest
-    value, k = (n + 1) / 2; for even n the mean of the k-th and (k + 1)-th, k = n / 2.
-    """
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    require(n >= 1, "bootstrap_medians needs at least one value", where="bootstrap_medians")
-    if n % 2:
-        idx, _ = _order_statistic_index((n + 1) // 2, n, n_boot, rng)
-        return x[idx]
-    k = n // 2
-    i1, u1 = _order_statistic_index(k, n, n_boot, rng)
-    i2, _ = _order_statistic_index(k + 1, n, n_boot, rng, after=u1)
-    return (x[i1] + x[i2]) / 2.0
-
-
-def bootstrap_means(values, *, n_boot: int, rng: np.random.Generator,
-                    max_n: int | None = None) -> tuple[np.ndarray, int]:
-    """``n_boot`` bootstrap replicates of the mean and the resample size used.
-
-    Up to ``max_n`` (default ``BOOTSTRAP_MAX_N``) values: the ordinary bootstrap via
-    ``scipy.stats.bootstrap`` (the replicates of its ``bootstrap_distribution``).
-    Above: the m-out-of-n bootstrap, m = ``max_n`` draws from all values per
-    replicate, rescaled around the sample mean by ``sqrt(m / n)`` so that the
-    replicates have the spread of the mean of n (Bickel, Götze & van Zwet 1997).
-    """
-    from scipy import stats as ss
-
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    require(n >= 1, "bootstrap_means needs at least one value", where="bootstrap_means")
-    cap = BOOTSTRAP_MAX_N if max_n is None else int(max_n)
-    if n <= cap:
-        options = {"n_resamples": n_boot, "method": "percentile", "vectorized": True,
-                   "confidence_level": CI_LEVEL, "batch": _batch(n_boot, n)}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                res = ss.bootstrap((x,), np.mean, rng=rng, **options)
-            except TypeError:         # scipy < 1.15 names the generator random_state
-                res = ss.bootstrap((x,), np.mean, random_state=rng, **options)
-        return np.asarray(res.bootstrap_distribution, dtype=float).reshape(-1), n
-    mean = float(x.mean())
-    out = np.empty(n_boot)
-    step = _batch(n_boot, cap)
-    for start in range(0, n_boot, step):
-        size = min(step, n_boot - start)
-        idx = rng.integers(0, n, size=(size, cap))
-        out[start:start + size] = x[idx].mean(axis=1)
-    return mean + (out - mean) * math.sqrt(cap / n), cap
-
-
-def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
-    """The 95% percentile interval of bootstrap replicates (NaN when none is finite)."""
-    d = np.asarray(draws, dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - CI_LEVEL) / 2.0
-    low, high = np.percentile(d, [100 * alpha, 100 * (1 - alpha)])
-    return float(low), float(high)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _magnitude(value: float, thresholds: Sequence[float]) -> str:
-    """The magnitude word of ``|value|`` for three ascending thresholds."""
-    if value is None or not np.isfinite(value):
-        return ""
-    return MAGNITUDES[int(np.searchsorted(thresholds, abs(value), side="right"))]
-
-
-def _holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values; NaN stays NaN.
-
-    Same numbers as ``statsmodels.stats.multitest.multipletests(method="holm")``
-    (checked in the tests), written out because that function runs a full
-    ``gc.collect()`` on every call, which costs ~0.1 s each in a large session.
-    """
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    if ok.size:
-        order = ok[np.argsort(p[ok], kind="stable")]
-        m = order.size
-        stepped = np.minimum(1.0, p[order] * np.arange(m, 0, -1))
-        out[order] = np.maximum.accumulate(stepped)
-    return out
-
-
-def _epsilon_squared(h: float, n: int) -> float:
-    """Rank epsilon squared, ``H / ((n² - 1) / (n + 1))`` (Tomczak & Tomczak 2014)."""
-    return float(h / ((n * n - 1.0) / (n + 1.0)))
-
-
-def _omega_squared(f: float, df1: float, n: int) -> float:
-    """Omega squared from an F statistic, ``df1 (F - 1) / (df1 (F - 1) + N)``, floored at 0."""
-    num = df1 * (f - 1.0)
-    return float(max(0.0, num / (num + n))) if np.isfinite(f) else float("nan")
-
-
-def _hedges_g(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
-              ) -> tuple[float, float, float]:
-    """Hedges' g of ``x`` over ``y`` (pooled SD) with its normal-theory interval.
-
-    Borenstein, Hedges, Higgins & Rothstein (2009), *Introduction to Meta-Analysis*,
-    eqs. 4.18-4.24: ``d = (m1 - m2) / s_pooled``, ``V_d = (n1 + n2) / (n1 n2) +
-    d² / (2 (n1 + n2))``, ``J = 1 - 3 / (4 df - 1)`` with ``df = n1 + n2 - 2``,
-    ``g = J d``, ``V_g = J² V_d``.
-    """
-    from scipy import stats as ss
-
-    n1, n2 = len(x), len(y)
-    df = n1 + n2 - 2
-    pooled = ((n1 - 1) * np.var(x, ddof=1) + (n2 - 1) * np.var(y, ddof=1)) / df
-    if not pooled > 0:
-        return float("nan"), float("nan"), float("nan")
-    d = (float(np.mean(x)) - float(np.mean(y))) / math.sqrt(pooled)
-    j = 1.0 - 3.0 / (4.0 * df - 1.0)
-    v_d = (n1 + n2) / (n1 * n2) + d * d / (2.0 * (n1 + n2))
-    g = j * d
-    half = float(ss.norm.ppf(1.0 - (1.0 - confidence) / 2.0)) * math.sqrt(j * j * v_d)
-    return float(g), float(g - half), float(g + half)
-
-
-def _welch_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Welch's t of ``mean(x) - mean(y)`` and its Welch-Satterthwaite degrees of freedom."""
-    n1, n2 = len(x), len(y)
-    v1, v2 = np.var(x, ddof=1) / n1, np.var(y, ddof=1) / n2
-    se2 = v1 + v2
-    t_stat = (float(np.mean(x)) - float(np.mean(y))) / math.sqrt(se2)
-    df = se2 ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
-    return float(t_stat), float(df)
-
-
-def _cliffs_delta(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
-                  ) -> tuple[float, float, float]:
-    """Cliff's delta of ``x`` over ``y`` with its analytic asymmetric interval.
-
-    ``delta = P(X > Y) - P(X < Y)``. Interval of Cliff (1996) with the consistent
-    variance estimate and the normal quantile; the same numbers as R's
-    ``effsize::cliff.delta(x, y, use.unbiased=FALSE, use.normal=TRUE)``.
-    Needs at least two values in each sample.
-    """
-    from scipy import stats as ss
-
-    x = np.sort(np.asarray(x, dtype=float))
-    y = np.sort(np.asarray(y, dtype=float))
-    n1, n2 = len(x), len(y)
-    cells = float(n1) * float(n2)
-    # For each x: how many y lie below / above it; for each y: how many x lie above / below.
-    y_below = np.searchsorted(y, x, side="left").astype(float)
-    y_above = n2 - np.searchsorted(y, x, side="right").astype(float)
-    x_above = n1 - np.searchsorted(x, y, side="right").astype(float)
-    x_below = np.searchsorted(x, y, side="left").astype(float)
-    n_pos, n_neg = y_below.sum(), y_above.sum()
-    n_zero = cells - n_pos - n_neg
-    delta = (n_pos - n_neg) / cells
-    # Cliff's rescaling keeps the variance positive when the samples are disjoint.
-    d = delta * (cells - 1.0) / cells if abs(delta) == 1.0 else delta
-    d_i = (y_below - y_above) / n2
-    d_j = (x_above - x_below) / n1
-    ssr = n_pos * (1.0 - d) ** 2 + n_zero * d ** 2 + n_neg * (1.0 + d) ** 2
-    s_i = float(((d_i - d) ** 2).sum()) / (n1 - 1)
-    s_j = float(((d_j - d) ** 2).sum()) / (n2 - 1)
-    s_ij = ssr / ((n1 - 1.0) * (n2 - 1.0))
-    var = ((n2 - 1.0) * s_i + (n1 - 1.0) * s_j + s_ij) / cells
-    if not var > 0:
-        return float(delta), float(delta), float(delta)
-    z = float(ss.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
-    root = z * math.sqrt(var) * math.sqrt((1.0 - d * d) ** 2 + z * z * var)
-    denom = 1.0 - d * d + z * z * var
-    low, high = (d - d ** 3 - root) / denom, (d - d ** 3 + root) / denom
-    if delta == 1.0:
-        high = 1.0
-    if delta == -1.0:
-        low = -1.0
-    return float(delta), float(low), float(high)
-
-
-def _cramers_v(table: np.ndarray) -> tuple[float, float, int, float, np.ndarray]:
-    """Chi-square test and bias-corrected Cramér's V (Bergsma 2013) of a count table.
-
-    Returns ``(v, chi2, df, p_value, expected)``; no continuity correction.
-    """
-    from scipy import stats as ss
-
-    table = np.asarray(table, dtype=float)
-    chi2, p, dof, expected = ss.chi2_contingency(table, correction=False)
-    n = table.sum()
-    r, k = table.shape
-    phi2 = chi2 / n
-    phi2_corr = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))
-    r_corr = r - (r - 1) ** 2 / (n - 1)
-    k_corr = k - (k - 1) ** 2 / (n - 1)
-    denom = min(k_corr - 1, r_corr - 1)
-    v = math.sqrt(phi2_corr / denom) if denom > 0 else float("nan")
-    return float(v), float(chi2), int(dof), float(p), np.asarray(expected, dtype=float)
-
-
-def _standardized_residuals(table: np.ndarray) -> np.ndarray:
-    """Adjusted standardised residuals of a count table (statsmodels, Agresti 2007)."""
-    from statsmodels.stats.contingency_tables import Table
-
-    return np.asarray(Table(np.asarray(table, dtype=float)).standardized_resids, dtype=float)
-
-
-def _dunn_z(values: list[np.ndarray]) -> np.ndarray:
-    """Dunn's z for every pair (i, j): positive when group i has the higher mean rank.
-
-    The same statistic (and tie correction) that ``scikit_posthocs.posthoc_dunn``
-    turns into p-values, which it does not return itself.
-    """
-    from scipy import stats as ss
-
-    pooled = np.concatenate(values)
-    n = len(pooled)
-    ranks = ss.rankdata(pooled)
-    _, counts = np.unique(pooled, return_counts=True)
-    ties = float(np.sum(counts.astype(float) ** 3 - counts)) / (12.0 * (n - 1))
-    sizes = np.array([len(v) for v in values], dtype=float)
-    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    mean_ranks = np.array([ranks[bounds[i]:bounds[i + 1]].mean() for i in range(len(values))])
-    k = len(values)
-    z = np.full((k, k), np.nan)
-    for i in range(k):
-        for j in range(k):
-            if i != j:
-                se = math.sqrt((n * (n + 1.0) / 12.0 - ties) * (1.0 / sizes[i] + 1.0 / sizes[j]))
-                z[i, j] = (mean_ranks[i] - mean_ranks[j]) / se
-    return z
-
-
-def _posthoc_p(values: list[np.ndarray], which: str) -> np.ndarray:
-    """Pairwise p-values from scikit-posthocs as a k x k array (``dunn`` or ``games_howell``).
-
-    Dunn: unadjusted, two-sided. Games-Howell: from the studentized range, so already
-    adjusted for the pairs of these groups.
-    """
-    import scikit_posthocs as sp
-
-    frame = pd.DataFrame({
-        "value": np.concatenate(values),
-        "group": np.repeat(np.arange(len(values)), [len(v) for v in values]),
-    })
-    if which == "dunn":
-        matrix = sp.posthoc_dunn(frame, val_col="value", group_col="group")
-    else:
-        # Named posthoc_gameshowell before scikit-posthocs 0.10.
-        games_howell = (sp.posthoc_games_howell if hasattr(sp, "posthoc_games_howell")
-                        else sp.posthoc_gameshowell)
-        matrix = games_howell(frame, val_col="value", group_col="group")
-    order = list(range(len(values)))
-    return matrix.reindex(index=order, columns=order).to_numpy(dtype=float)
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
@@ -650,8 +330,8 @@ def compare_tiers(
           ``cliffs_delta``, ``hedges_g`` or ``cramers_v``.
         - ``effect_size``, ``ci_low``, ``ci_high``: the effect size and its 95%
           interval (analytic for Cliff's delta and Hedges' g; none for the others).
-        - ``magnitude``: negligible / small / medium / large by the conventions in
-          the module docstring.
+        - ``magnitude``: negligible / small / medium / large by the conventions of
+          :mod:`tiering.analysis.effects`.
         - ``significant``: ``p_adj < alpha``.
         - ``df2``: Welch's denominator degrees of freedom (``welch_anova``) or the
           Welch-Satterthwaite degrees of freedom of the pair (``games_howell``).
@@ -807,10 +487,11 @@ def compare_tiers(
                      residuals=residuals, omnibus_rows=omnibus_rows, linked=linked)
 
     # Multiplicity: omnibus rows across metrics and attributes; pairs across metrics too.
-    for i, adj in zip(omnibus_rows, _holm([tests[i]["p_value"] for i in omnibus_rows])):
+    omnibus_p = [tests[i]["p_value"] for i in omnibus_rows]
+    for i, adj in zip(omnibus_rows, effects.holm(omnibus_p)):
         tests[i]["p_adj"] = float(adj)
     if test == "kruskal":
-        for i, adj in zip(pair_rows, _holm([tests[i]["p_value"] for i in pair_rows])):
+        for i, adj in zip(pair_rows, effects.holm([tests[i]["p_value"] for i in pair_rows])):
             tests[i]["p_adj"] = float(adj)
     else:
         factor = max(len(pair_metrics), 1)
@@ -843,21 +524,23 @@ def _omnibus_row(metric: str, tested: list[np.ndarray], test: str) -> dict:
     n_total = int(sum(len(g) for g in tested))
     if test == "kruskal":
         h, p = ss.kruskal(*tested)
-        eps = _epsilon_squared(h, n_total)
+        eps = effects.epsilon_squared(h, n_total)
         row = _empty_test_row(metric, "kruskal_wallis")
         row.update({"n1": n_total, "statistic": float(h), "df": len(tested) - 1,
                     "p_value": float(p), "effect_size_name": "epsilon_squared",
-                    "effect_size": eps, "magnitude": _magnitude(eps, EPSILON_SQ_THRESHOLDS)})
+                    "effect_size": eps,
+                    "magnitude": effects.magnitude(eps, effects.EPSILON_SQ_THRESHOLDS)})
         return row
     from statsmodels.stats.oneway import anova_oneway
 
     res = anova_oneway(tested, use_var="unequal", welch_correction=True)
     f, df1 = float(res.statistic), float(res.df_num)
-    omega = _omega_squared(f, df1, n_total)
+    omega = effects.omega_squared(f, df1, n_total)
     row = _empty_test_row(metric, "welch_anova")
     row.update({"n1": n_total, "statistic": f, "df": len(tested) - 1, "df2": float(res.df_denom),
                 "p_value": float(res.pvalue), "effect_size_name": "omega_squared",
-                "effect_size": omega, "magnitude": _magnitude(omega, OMEGA_SQ_THRESHOLDS)})
+                "effect_size": omega,
+                "magnitude": effects.magnitude(omega, effects.OMEGA_SQ_THRESHOLDS)})
     return row
 
 
@@ -866,25 +549,25 @@ def _pair_rows(metric: str, post: list[np.ndarray], names: list[str], test: str)
     k = len(post)
     pairs = [(a, b) for a in range(k) for b in range(a + 1, k)]
     if test == "kruskal":
-        z = _dunn_z(post)
-        p_mat = _posthoc_p(post, "dunn")
+        z = effects.dunn_z(post)
+        p_mat = effects.posthoc_p(post, "dunn")
     else:
-        p_mat = _posthoc_p(post, "games_howell")
+        p_mat = effects.posthoc_p(post, "games_howell")
     for a, b in pairs:
         row = _empty_test_row(metric, "dunn" if test == "kruskal" else "games_howell")
         row.update({"group1": names[a], "group2": names[b], "n1": len(post[a]),
                     "n2": len(post[b]), "p_value": float(p_mat[a, b])})
         if test == "kruskal":
-            delta, lo, hi = _cliffs_delta(post[a], post[b])
+            delta, lo, hi = effects.cliffs_delta(post[a], post[b])
             row.update({"statistic": float(z[a, b]), "effect_size_name": "cliffs_delta",
                         "effect_size": delta, "ci_low": lo, "ci_high": hi,
-                        "magnitude": _magnitude(delta, CLIFF_THRESHOLDS)})
+                        "magnitude": effects.magnitude(delta, effects.CLIFF_THRESHOLDS)})
         else:
-            t_stat, df = _welch_t(post[a], post[b])
-            g, lo, hi = _hedges_g(post[a], post[b])
+            t_stat, df = effects.welch_t(post[a], post[b])
+            g, lo, hi = effects.hedges_g(post[a], post[b])
             row.update({"statistic": t_stat, "df2": df, "effect_size_name": "hedges_g",
                         "effect_size": g, "ci_low": lo, "ci_high": hi,
-                        "magnitude": _magnitude(g, HEDGES_G_THRESHOLDS)})
+                        "magnitude": effects.magnitude(g, effects.HEDGES_G_THRESHOLDS)})
         yield (a, b), row
 
 
@@ -910,9 +593,9 @@ def _categorical(col: pd.Series, attribute: str, codes: np.ndarray, labels: list
         _not_tested(attribute, "fewer than 2 categories", "too_few_categories", tests, findings)
         return
     observed = table.to_numpy()
-    v, chi2, dof, p, expected = _cramers_v(observed)
+    v, chi2, dof, p, expected = effects.cramers_v(observed)
     df_star = min(table.shape) - 1
-    thresholds = tuple(c / math.sqrt(df_star) for c in COHEN_W_THRESHOLDS)
+    thresholds = tuple(c / math.sqrt(df_star) for c in effects.COHEN_W_THRESHOLDS)
     low_expected = float(expected.min()) < 5
     if observed.shape == (2, 2) and low_expected:
         odds, p_exact = ss.fisher_exact(observed, alternative="two-sided")
@@ -922,7 +605,7 @@ def _categorical(col: pd.Series, attribute: str, codes: np.ndarray, labels: list
         row = _empty_test_row(attribute, "chi_square")
         row.update({"statistic": chi2, "df": dof, "p_value": p})
     row.update({"n1": int(observed.sum()), "effect_size_name": "cramers_v", "effect_size": v,
-                "magnitude": _magnitude(v, thresholds)})
+                "magnitude": effects.magnitude(v, thresholds)})
     omnibus_rows.append(len(tests))
     tests.append(row)
     f = _empty_finding(attribute, "association")
@@ -933,7 +616,7 @@ def _categorical(col: pd.Series, attribute: str, codes: np.ndarray, labels: list
               else ""})
     linked.append((len(findings), len(tests) - 1))
     findings.append(f)
-    resid = _standardized_residuals(observed)
+    resid = effects.standardized_residuals(observed)
     for r, code in enumerate(table.index):
         for c, category in enumerate(table.columns):
             residuals.append({"attribute": attribute, "tier": labels[int(code)],
@@ -967,7 +650,7 @@ def _params(metrics, categorical, tier_col, labels, tier_sizes, *, test, alpha, 
                                 "Games-Howell p times the number of metrics (Bonferroni "
                                 "across metrics)"),
         "bootstrap": "95% percentile; medians drawn from their exact resampling distribution; "
-                     f"means by scipy.stats.bootstrap up to {BOOTSTRAP_MAX_N} customers, "
+                     f"means by scipy.stats.bootstrap up to {effects.BOOTSTRAP_MAX_N} customers, "
                      "m-out-of-n rescaled above",
         "meaningful": "p_adj < alpha and magnitude at least small",
     }
@@ -983,18 +666,18 @@ def _params(metrics, categorical, tier_col, labels, tier_sizes, *, test, alpha, 
         "n_boot": int(n_boot),
         "seed": int(seed),
         "max_posthoc_n": None if max_posthoc_n is None else int(max_posthoc_n),
-        "ci_level": CI_LEVEL,
+        "ci_level": effects.CI_LEVEL,
         "bootstrap_method": "percentile",
-        "bootstrap_max_n": BOOTSTRAP_MAX_N,
+        "bootstrap_max_n": effects.BOOTSTRAP_MAX_N,
         "bootstrap_subsampled": boot_subsampled,
         "posthoc_subsampled": posthoc_subsampled,
         "lower_is_better": sorted(LOWER_IS_BETTER),
         "thresholds": {
-            "epsilon_squared": list(EPSILON_SQ_THRESHOLDS),
-            "omega_squared": list(OMEGA_SQ_THRESHOLDS),
-            "cliffs_delta": list(CLIFF_THRESHOLDS),
-            "hedges_g": list(HEDGES_G_THRESHOLDS),
-            "cramers_v": list(COHEN_W_THRESHOLDS),
+            "epsilon_squared": list(effects.EPSILON_SQ_THRESHOLDS),
+            "omega_squared": list(effects.OMEGA_SQ_THRESHOLDS),
+            "cliffs_delta": list(effects.CLIFF_THRESHOLDS),
+            "hedges_g": list(effects.HEDGES_G_THRESHOLDS),
+            "cramers_v": list(effects.COHEN_W_THRESHOLDS),
         },
         "conventions": conventions,
     }
@@ -1052,21 +735,23 @@ def _describe(metric: str, label: str, sample: np.ndarray, *, n_boot: int, seed:
         row.update({"median_ci_low": value, "median_ci_high": value,
                     "mean_ci_low": value, "mean_ci_high": value})
         return row
-    medians = bootstrap_medians(sample, n_boot=n_boot, rng=_rng(seed, _RNG_SUMMARY, *keys))
-    means, used = bootstrap_means(sample, n_boot=n_boot, rng=_rng(seed, _RNG_MEAN, *keys))
+    medians = effects.bootstrap_medians(sample, n_boot=n_boot,
+                                        rng=_rng(seed, _RNG_SUMMARY, *keys))
+    means, used = effects.bootstrap_means(sample, n_boot=n_boot,
+                                          rng=_rng(seed, _RNG_MEAN, *keys))
     if used < n:
         subsampled.append({"metric": metric, "tier": label, "n": n, "n_used": used,
                            "purpose": "summary"})
-    row["median_ci_low"], row["median_ci_high"] = percentile_interval(medians)
-    row["mean_ci_low"], row["mean_ci_high"] = percentile_interval(means)
+    row["median_ci_low"], row["median_ci_high"] = effects.percentile_interval(medians)
+    row["mean_ci_low"], row["mean_ci_high"] = effects.percentile_interval(means)
     return row
 
 
 def _center_draws(values: np.ndarray, center: str, *, n_boot: int, rng: np.random.Generator
                   ) -> np.ndarray:
     if center == "median":
-        return bootstrap_medians(values, n_boot=n_boot, rng=rng)
-    return bootstrap_means(values, n_boot=n_boot, rng=rng)[0]
+        return effects.bootstrap_medians(values, n_boot=n_boot, rng=rng)
+    return effects.bootstrap_means(values, n_boot=n_boot, rng=rng)[0]
 
 
 def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, center: str,
@@ -1099,11 +784,12 @@ def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, 
     else:
         d1 = _center_draws(x, center, n_boot=n_boot, rng=_rng(seed, _RNG_RATIO, *keys, 0))
         d2 = _center_draws(y, center, n_boot=n_boot, rng=_rng(seed, _RNG_RATIO, *keys, 1))
-        row["difference_ci_low"], row["difference_ci_high"] = percentile_interval(d1 - d2)
+        low, high = effects.percentile_interval(d1 - d2)
+        row["difference_ci_low"], row["difference_ci_high"] = low, high
     ratio_ok = (c1 > 0 and c2 > 0 and d2 is not None and bool(np.all(d2 > 0))
                 and bool(np.all(np.isfinite(d1 / d2))) and bool(np.all(d1 / d2 > 0)))
     if ratio_ok:
-        low, high = percentile_interval(d1 / d2)
+        low, high = effects.percentile_interval(d1 / d2)
         row.update({"ratio": c1 / c2, "ratio_ci_low": low, "ratio_ci_high": high})
     if metric in LOWER_IS_BETTER:
         row["note"] = "lower_is_better"
@@ -1115,197 +801,3 @@ def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, 
         row["note"] = "ratio_undefined"
     return row
 
-
-# --------------------------------------------------------------------------- sentences
-
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
-def _is_cjk(label: str) -> bool:
-    return bool(_CJK.search(label))
-
-
-def _tier_text(key: str, label: str, language: str) -> str:
-    return t(f"stats.{key}_cjk" if _is_cjk(label) else f"stats.{key}", language, tier=label)
-
-
-def _pair_text(t1: str, t2: str, language: str) -> str:
-    key = "stats.tier_pair_cjk" if (_is_cjk(t1) or _is_cjk(t2)) else "stats.tier_pair"
-    return t(key, language, t1=t1, t2=t2)
-
-
-def _metric_name(column: str, language: str, *, mid_sentence: bool) -> str:
-    """Display name from ``metrics.yaml``; else the column name (``_`` as space in English)."""
-    if has(f"metrics.{column}"):
-        name = t(f"metrics.{column}", language)
-    else:
-        name = locale.get(language).column(column)
-    return locale.get(language).in_sentence(name) if mid_sentence else name
-
-
-def _num(value: float) -> str:
-    """A number for reading: thousands separators, about three significant digits."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    v = float(value)
-    if v == int(v) and abs(v) < 1e15:
-        return f"{int(v):,}"
-    a = abs(v)
-    if a >= 100:
-        return f"{v:,.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-def _ratio_decimals(value: float) -> int:
-    """Decimals for a ratio: 1.24×, 6.1×, 12×."""
-    a = abs(value)
-    return 2 if a < 1.995 else 1 if a < 9.95 else 0
-
-
-def _ratio_text(value: float, decimals: int | None = None) -> str:
-    """A ratio for reading; ``decimals`` defaults to what suits the value itself."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    d = _ratio_decimals(value) if decimals is None else decimals
-    return f"{value:,.{d}f}"
-
-
-def _delta_text(value: float) -> str:
-    return f"{value:.2f}"
-
-
-def _interval(low: float, high: float, estimate: float, fmt) -> tuple[str, str]:
-    """Interval bounds for a sentence that states the estimate's size and direction.
-
-    A negative estimate whose interval lies wholly below zero is shown as absolute
-    values (the sentence already says "lower"); an interval that crosses zero keeps
-    its signs so that it is not misread.
-    """
-    if estimate < 0 and high <= 0:
-        return fmt(-high), fmt(-low)
-    return fmt(low), fmt(high)
-
-
-def effect_label(name: str, language: str) -> str:
-    """Display name of an effect-size code (``cliffs_delta`` -> "Cliff's δ")."""
-    key = f"stats.effect_{name}"
-    return t(key, language) if has(key) else str(name).replace("_", " ")
-
-
-def describe_findings(comparison: Comparison, *, language: str, limit: int | None = None
-                      ) -> list[str]:
-    """Plain-language sentences from ``comparison.findings`` in ``'en'`` or ``'zh'``.
-
-    One sentence per adjacent tier pair and metric, and per attribute, in the order of
-    the findings table; when no difference is meaningful, a sentence saying so comes
-    first. Notes on tiers left out and metrics not tested always follow and are not
-    counted by ``limit``, which caps the number of finding sentences.
-
-    A difference is described as significant or sized only as the findings table says:
-    ``meaningful`` (adjusted p < alpha and magnitude at least small) rows get a ratio
-    or difference sentence with its 95% interval and effect size; all others say the
-    tiers do not differ meaningfully, and why.
-    """
-    require(isinstance(comparison, Comparison), "describe_findings needs a Comparison",
-            where="describe_findings(comparison)", hint="pass the result of compare_tiers()")
-    locale.get(language, where="describe_findings(language)")
-    require(limit is None or (isinstance(limit, (int, np.integer)) and limit >= 0),
-            f"limit must be None or a non-negative integer, got {limit!r}",
-            where="describe_findings(limit)")
-    findings = comparison.findings
-    min_n = comparison.params.get("min_group_size", "")
-
-    sentences: list[str] = []
-    notes: list[str] = []
-    compared = findings[findings["kind"].isin(["ratio", "difference", "association"])]
-    for _, row in findings.iterrows():
-        kind = row["kind"]
-        if kind in ("ratio", "difference"):
-            sentences.append(_pair_sentence(row, language))
-        elif kind == "association":
-            sentences.append(_association_sentence(row, language))
-        elif kind == "excluded_tier":
-            notes.append(_excluded_sentence(row, language, min_n))
-        elif kind == "not_tested":
-            reason = t(f"stats.reason_{row['note']}", language, min_n=min_n)
-            notes.append(t("stats.not_tested", language,
-                           metric=_metric_name(row["metric"], language, mid_sentence=False),
-                           reason=reason))
-    if len(compared) and not compared["meaningful"].any():
-        sentences.insert(0, t("stats.overall_no_difference", language))
-    if limit is not None:
-        sentences = sentences[: int(limit)]
-    return sentences + notes
-
-
-def _reason(row, language: str) -> str:
-    key = "stats.reason_negligible" if row["significant"] else "stats.reason_not_significant"
-    return t(key, language)
-
-
-def _row_value(row, name: str, default=np.nan):
-    value = row.get(name, default) if hasattr(row, "get") else default
-    return default if value is None or (isinstance(value, float) and np.isnan(value)) else value
-
-
-def _pair_sentence(row, language: str) -> str:
-    metric = _metric_name(row["metric"], language, mid_sentence=True)
-    g1, g2 = row["group1"], row["group2"]
-    center = _row_value(row, "center", "") or "median"
-    effect_name = _row_value(row, "effect_size_name", "") or "cliffs_delta"
-    size = _row_value(row, "effect_size")
-    if not isinstance(size, (int, float)) or not np.isfinite(size):
-        size = row["cliffs_delta"]
-    effect = effect_label(effect_name, language)
-    delta = _delta_text(size)
-    v1, v2 = ((row["median1"], row["median2"]) if center == "median"
-              else (row["mean1"], row["mean2"]))
-    if not row["meaningful"]:
-        return t("stats.finding_no_difference", language, pair=_pair_text(g1, g2, language),
-                 metric=metric, centers=t(f"stats.centers_{center}", language),
-                 m1=_num(v1), m2=_num(v2), effect=effect, delta=delta,
-                 reason=_reason(row, language))
-    magnitude = t(f"stats.magnitude_{row['magnitude']}", language)
-    who = _tier_text("tier_customers", g1, language)
-    ref = _tier_text("tier_ref", g2, language)
-    word = t(f"stats.center_{center}", language)
-    if row["kind"] == "ratio":
-        # One precision for the estimate and its interval, chosen by the estimate.
-        decimals = _ratio_decimals(row["ratio"])
-        return t("stats.finding_ratio", language, g1=who, g2=ref, metric=metric, center=word,
-                 ratio=_ratio_text(row["ratio"], decimals),
-                 low=_ratio_text(row["ratio_ci_low"], decimals),
-                 high=_ratio_text(row["ratio_ci_high"], decimals),
-                 magnitude=magnitude, effect=effect, delta=delta)
-    diff = float(row["difference"])
-    low, high = _interval(row["difference_ci_low"], row["difference_ci_high"], diff, _num)
-    direction = t("stats.higher" if diff >= 0 else "stats.lower", language)
-    return t("stats.finding_difference", language, g1=who, g2=ref, metric=metric, center=word,
-             diff=_num(abs(diff)), direction=direction, m1=_num(v1), m2=_num(v2), low=low,
-             high=high, magnitude=magnitude, effect=effect, delta=delta)
-
-
-def _association_sentence(row, language: str) -> str:
-    attribute = _metric_name(row["metric"], language, mid_sentence=True)
-    v = _delta_text(row["cramers_v"])
-    if row["meaningful"]:
-        text = t("stats.finding_association", language, attribute=attribute, v=v,
-                 magnitude=t(f"stats.magnitude_{row['magnitude']}", language))
-    else:
-        text = t("stats.finding_no_association", language, attribute=attribute, v=v,
-                 reason=_reason(row, language))
-    if row["note"] == "low_expected_counts":
-        text += t("stats.low_expected_counts", language)
-    return text
-
-
-def _excluded_sentence(row, language: str, min_n) -> str:
-    tier = _tier_text("tier_name", row["group1"], language)
-    n = int(row["n1"])
-    if row["metric"] == "":
-        key = "stats.excluded_tier_empty" if n == 0 else "stats.excluded_tier"
-        return t(key, language, tier=tier, n=n, min_n=min_n)
-    return t("stats.excluded_tier_metric", language, tier=tier, n=n, min_n=min_n,
-             metric=_metric_name(row["metric"], language, mid_sentence=True))

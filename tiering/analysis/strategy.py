@@ -1,13 +1,12 @@
-"""What to do for each tier: the playbook, tier roles, strategy tables and cards.
+"""What to do for each tier: the playbook, tier roles, triggers and the budget split.
 
 The playbook (``tiering/playbook/default.yaml``) describes what each tier gets, in
 English and Chinese, what each RFM segment adds (``segments``), and the triggers:
 rules on the client's numbers that add a specific, numbered recommendation
 (``triggers``; conditions in the safe expression language of :mod:`tiering.expr`).
-:func:`recommend` evaluates the triggers, picks an action per customer and splits the
-budget across tiers (:func:`allocate_budget`); :mod:`tiering.analysis.actions` writes the
-action lists. Tiers are addressed by ROLE because every client names its own
-2-7 tiers (see :func:`tier_roles`):
+:func:`recommend` evaluates the triggers, marks the customers each one catches and
+splits the budget across tiers (:func:`allocate_budget`). Tiers are addressed by ROLE
+because every client names its own 2-7 tiers (see :func:`tier_roles`):
 
 ========  ==========================================================
 role      which tier
@@ -21,7 +20,7 @@ bottom    the last tier
 Each role has the fields ``goal``, ``service_level``, ``contact_cadence`` (texts) and
 ``actions``, ``channels``, ``offers``, ``kpis`` (lists of texts). The ``dormant``
 section is not a tier: it is the win-back plan for dormant and at-risk customers of
-any tier, shown as a note (:func:`dormant_strategy`, :func:`dormant_note_html`).
+any tier.
 
 A client playbook is deep-merged over the default (:func:`load_playbook`): give only
 what changes. A text is ``{en: ..., zh: ...}``; giving one language keeps the default
@@ -35,50 +34,47 @@ condition and the fields a text can use (:data:`DERIVED_COLUMNS`,
 :data:`FINDING_FIELDS`). A trigger's condition is checked when the playbook is
 loaded (anything outside the expression language is refused before it runs) and its
 names when it is evaluated against the client's columns.
+
+This module computes and writes no text. The texts in a report language (the
+playbook's plan per tier, the findings of fired triggers with their numbers, the
+recommended action per customer, the budget rule) and the HTML are made from its
+tables in the present layer (``present/strategy_text.py``, ``present/strategy.py``),
+the action-list workbook in the build layer (``build/action_lists.py``).
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-import html
 import math
 import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from tiering import locale
 from tiering.errors import TieringError, closest, require
 from tiering.expr import ExpressionError, parse
-from tiering.present.i18n import LANGUAGES, t
+from tiering.locale import LANGUAGES
 from tiering.params import StrategySpec
-from tiering.style import tier_css_classes
 
 __all__ = [
     "ROLES",
     "TEXT_FIELDS",
     "LIST_FIELDS",
-    "STRATEGY_COLUMNS",
+    "ROLE_FIELDS",
     "DEFAULT_PLAYBOOK",
     "load_playbook",
+    "playbook_or_default",
     "tier_roles",
-    "tier_strategies",
-    "strategy_cards_html",
-    "dormant_strategy",
-    "dormant_note_html",
     "segment_lookup",
     "trigger_frame",
     "allocate_budget",
     "recommend",
-    "budget_rule_text",
-    "segments_html",
     "BudgetRule",
     "Recommendations",
 ]
@@ -90,12 +86,6 @@ ROLE_FIELDS: tuple[str, ...] = ("goal", "service_level", "actions", "channels",
                                 "contact_cadence", "offers", "kpis")
 DORMANT_TEXT_FIELDS: tuple[str, ...] = ("name", "goal", "trigger", "note")
 DORMANT_LIST_FIELDS: tuple[str, ...] = ("actions", "kpis")
-
-#: Columns of :func:`tier_strategies`, in order.
-STRATEGY_COLUMNS: tuple[str, ...] = ("tier", "tier_rank", "role", *ROLE_FIELDS, "headline")
-
-_SUMMARY_COLUMNS: tuple[str, ...] = ("tier", "tier_rank", "customers", "customer_share",
-                                     "revenue_share", "monetary_median", "recency_median")
 
 DEFAULT_PLAYBOOK: Path = Path(__file__).resolve().parents[1] / "playbook" / "default.yaml"
 
@@ -118,12 +108,6 @@ _COLLECTIONS = ("segments", "triggers")
 _ALL_SECTIONS = (*_SECTIONS, *_COLLECTIONS)
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-# Card sections after the headline: (field, is_list)
-_CARD_FIELDS: tuple[tuple[str, bool], ...] = (
-    ("service_level", False), ("actions", True), ("channels", True),
-    ("contact_cadence", False), ("offers", True), ("kpis", True),
-)
 
 
 # ---------------------------------------------------------------------------------
@@ -439,7 +423,10 @@ def load_playbook(path: str | Path | None = None) -> dict:
     return _normalise(merged)
 
 
-def _playbook_or_default(playbook: Mapping | None) -> dict:
+def playbook_or_default(playbook: Mapping | None = None) -> dict:
+    """The playbook to use: the default (:func:`load_playbook`) when ``playbook`` is
+    None, else ``playbook`` (a whole playbook, e.g. from :func:`load_playbook`) checked
+    and normalised; a problem raises :class:`~tiering.errors.TieringError`."""
     if playbook is None:
         return load_playbook()
     problems: list[str] = []
@@ -448,13 +435,8 @@ def _playbook_or_default(playbook: Mapping | None) -> dict:
     return _normalise(playbook)
 
 
-def _check_language(language: str) -> None:
-    require(language in LANGUAGES, f"Unknown language {language!r}",
-            where="language", hint=f"use one of {', '.join(LANGUAGES)}")
-
-
 # ---------------------------------------------------------------------------------
-# Roles and strategies
+# Roles
 
 
 def tier_roles(labels: Sequence[str]) -> dict[str, str]:
@@ -491,118 +473,6 @@ def _is_missing(value: object) -> bool:
         return value is None or bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
-
-
-def _fmt_share(value: object, language: str) -> str:
-    if _is_missing(value):
-        return t("strategy.not_available", language)
-    pct = float(value) * 100
-    if 0 < pct < 0.05:
-        return "<0.1%"
-    return f"{pct:.1f}%"
-
-
-def _fmt_money(value: object, currency: str, language: str) -> str:
-    if _is_missing(value):
-        return t("strategy.not_available", language)
-    amount = float(value)
-    if not math.isfinite(amount):
-        return t("strategy.not_available", language)
-    decimals = 0 if abs(amount) >= 100 or amount == int(amount) else 2
-    # half-up, as people round money (Python's format rounds 1234.5 to 1,234)
-    exact = Decimal(repr(abs(amount)))
-    shown = exact.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
-    if shown >= 100 and decimals:  # 99.995 rounds up to a whole amount
-        decimals, shown = 0, exact.quantize(Decimal(1), ROUND_HALF_UP)
-    sign = "-" if amount < 0 and shown > 0 else ""
-    return f"{sign}{currency}{shown:,.{decimals}f}"
-
-
-def _fmt_days(value: object, language: str) -> str:
-    if _is_missing(value):
-        return t("strategy.not_available", language)
-    days = float(value)
-    if not math.isfinite(days):
-        return t("strategy.not_available", language)
-    n = f"{days:,.0f}" if days == round(days) else f"{days:,.1f}"
-    return t("strategy.day_one" if days == 1 else "strategy.days", language, n=n)
-
-
-def _headline(row: Mapping, *, language: str, currency: str) -> str:
-    customers = row["customers"]
-    count = 0 if _is_missing(customers) else int(customers)
-    if count == 0:
-        return t("strategy.headline_empty", language)
-    return t("strategy.headline_one" if count == 1 else "strategy.headline", language,
-             customers=f"{count:,}",
-             customer_share=_fmt_share(row["customer_share"], language),
-             revenue_share=_fmt_share(row["revenue_share"], language),
-             monetary=_fmt_money(row["monetary_median"], currency, language),
-             recency=_fmt_days(row["recency_median"], language))
-
-
-def tier_strategies(tier_summary: pd.DataFrame, *, language: str, playbook: dict | None = None,
-                    currency: str = "¥") -> pd.DataFrame:
-    """One strategy row per tier, best tier first, in ``language``.
-
-    ``tier_summary`` has one row per tier with at least the columns ``tier``,
-    ``tier_rank`` (1 = best), ``customers``, ``customer_share`` (0-1),
-    ``revenue_share`` (0-1), ``monetary_median`` and ``recency_median`` (days).
-    ``playbook`` is the result of :func:`load_playbook` (default: the built-in one).
-
-    Returns columns:
-
-    - ``tier`` (str), ``tier_rank`` (int), ``role`` (top / upper / middle / bottom)
-    - ``goal``, ``service_level``, ``contact_cadence``: text
-    - ``actions``, ``channels``, ``offers``, ``kpis``: Python lists of text
-    - ``headline``: one sentence with the tier's numbers (display-rounded), e.g.
-      "312 customers (10.4%) bring 71.2% of revenue; median net spend ¥8,420, last
-      purchase a median 23 days ago."
-    """
-    _check_language(language)
-    require(isinstance(tier_summary, pd.DataFrame), "tier_summary must be a pandas DataFrame",
-            where="tier_strategies(tier_summary)")
-    missing = [c for c in _SUMMARY_COLUMNS if c not in tier_summary.columns]
-    require(not missing, f"tier_summary lacks the column(s): {', '.join(missing)}",
-            where="tier_strategies(tier_summary)",
-            hint="pass the tier summary table (one row per tier)")
-    require(len(tier_summary) >= 2, f"tier_summary needs at least 2 tiers, has {len(tier_summary)}",
-            where="tier_strategies(tier_summary)")
-    require(not tier_summary["tier_rank"].isna().any() and tier_summary["tier_rank"].is_unique,
-            "tier_rank must be set and unique (1 = best tier)",
-            where="tier_strategies(tier_summary['tier_rank'])")
-    book = _playbook_or_default(playbook)
-
-    ordered = tier_summary.sort_values("tier_rank", kind="stable")
-    roles = tier_roles([str(label) for label in ordered["tier"]])
-    rows = []
-    for rec in ordered.to_dict("records"):
-        label = str(rec["tier"])
-        role = roles[label]
-        plan = book[role]
-        row: dict = {"tier": label, "tier_rank": int(rec["tier_rank"]), "role": role}
-        for field in ROLE_FIELDS:
-            value = plan[field]
-            row[field] = ([item[language] for item in value] if field in LIST_FIELDS
-                          else value[language])
-        row["headline"] = _headline(rec, language=language, currency=currency)
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=list(STRATEGY_COLUMNS))
-    out["tier_rank"] = out["tier_rank"].astype("int64")
-    return out
-
-
-def dormant_strategy(*, language: str, playbook: dict | None = None) -> dict:
-    """The win-back plan for dormant and at-risk customers, in ``language``.
-
-    Keys ``name``, ``goal``, ``trigger``, ``note`` (text) and ``actions``, ``kpis``
-    (lists of text).
-    """
-    _check_language(language)
-    plan = _playbook_or_default(playbook)["dormant"]
-    out: dict = {f: plan[f][language] for f in DORMANT_TEXT_FIELDS}
-    out.update({f: [item[language] for item in plan[f]] for f in DORMANT_LIST_FIELDS})
-    return out
 
 
 # ---------------------------------------------------------------------------------
@@ -670,8 +540,6 @@ BUDGET_COLUMNS: tuple[str, ...] = (
 BUDGET_COMPONENTS: tuple[str, ...] = ("revenue", "growth", "risk")
 _COMPONENT_SHARE = {"revenue": "revenue_share", "growth": "growth_share", "risk": "risk_share"}
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
 
 def _segment_key(text: object) -> str:
     """Normalise a segment key or name: ``"Can't lose them"`` → ``cant_lose_them``."""
@@ -681,7 +549,7 @@ def _segment_key(text: object) -> str:
 
 def segment_lookup(playbook: Mapping | None = None) -> dict[str, str]:
     """Map segment keys and names (either language, normalised) to the playbook's keys."""
-    book = _playbook_or_default(playbook)
+    book = playbook_or_default(playbook)
     out: dict[str, str] = {}
     for key, body in book["segments"].items():
         for name in (key, *body["name"].values()):
@@ -808,7 +676,8 @@ def _references(frame: pd.DataFrame, labels: list[str], roles: Mapping[str, str]
 
 @dataclass(frozen=True)
 class BudgetRule:
-    """The rule the budget was split by (printed in the report by :func:`budget_rule_text`).
+    """The rule the budget was split by (in words: ``budget_rule_text`` in
+    ``present/strategy_text.py``).
 
     ``amount`` is the budget (None: shares only), ``weights`` the weights given
     (``(component, weight)`` for revenue, growth, risk), ``used`` the components that
@@ -850,8 +719,9 @@ class Recommendations:
 
     ``rule`` is the :class:`BudgetRule`; ``playbook`` the normalised playbook used
     (texts of triggers and default actions); ``skipped`` the ids of enabled triggers
-    that did not apply (segment triggers without segments). Texts are produced in a
-    language on demand: :meth:`findings`, :meth:`action_table`.
+    that did not apply (segment triggers without segments). The texts in a language
+    are made from these tables in ``present/strategy_text.py`` (``findings``,
+    ``action_table``).
     """
 
     customers: pd.DataFrame
@@ -865,77 +735,6 @@ class Recommendations:
     @property
     def currency(self) -> str:
         return self.rule.currency
-
-    def findings(self, *, language: str) -> pd.DataFrame:
-        """One row per fired trigger and tier, best tier first, then by priority.
-
-        Columns ``trigger_id``, ``tier``, ``tier_rank``, ``priority``, ``customers``,
-        ``revenue``, ``name``, ``finding`` (the sentence with the numbers that fired
-        it) and ``action``, texts in ``language``.
-        """
-        _check_language(language)
-        refs = self.references.set_index("tier")
-        rows = []
-        fired = self.fired.sort_values(["tier_rank", "priority", "trigger_id"], kind="stable")
-        for rec in fired.to_dict("records"):
-            trig = self.playbook["triggers"][rec["trigger_id"]]
-            fields = _finding_fields(rec, refs.loc[rec["tier"]], trig["params"],
-                                     language=language, currency=self.currency)
-            rows.append({
-                "trigger_id": rec["trigger_id"], "tier": rec["tier"],
-                "tier_rank": int(rec["tier_rank"]), "priority": int(rec["priority"]),
-                "customers": int(rec["customers"]), "revenue": float(rec["revenue"]),
-                "name": trig["name"][language].format_map(fields),
-                "finding": (trig["finding_one"] if rec["customers"] == 1
-                            and trig["finding_one"] else trig["finding"])[language]
-                .format_map(fields),
-                "action": trig["action"][language].format_map(fields),
-            })
-        return pd.DataFrame(rows, columns=["trigger_id", "tier", "tier_rank", "priority",
-                                           "customers", "revenue", "name", "finding", "action"])
-
-    def action_table(self, *, language: str) -> pd.DataFrame:
-        """Per customer (rows of ``customers``, same order): ``customer_id``,
-        ``signals`` (names of the triggers that caught the customer, ``"; "``-joined)
-        and ``recommended_action``: the action of the customer's best-priority trigger,
-        else the first action of the customer's segment, else of the tier's role."""
-        _check_language(language)
-        book = self.playbook
-        # trigger texts may use the tier's fields: take them as filled in per tier
-        found = self.findings(language=language)
-        by_tier = {(r.trigger_id, r.tier): (r.name, r.action) for r in found.itertuples()}
-        role_action = {role: book[role]["actions"][0][language] for role in ROLES}
-        segment_action = {key: body["actions"][0][language]
-                          for key, body in book["segments"].items()}
-        signals, recommended = [], []
-        cust = self.customers
-        n = len(cust)
-        segments = (cust["segment_key"].to_numpy(dtype=object) if "segment_key" in cust.columns
-                    else [None] * n)
-        memo: dict[tuple, tuple[str, str]] = {}  # few distinct combinations, many customers
-        for key in zip(cust["triggers"].astype(str).to_numpy(dtype=object),
-                       cust["tier"].astype(str).to_numpy(dtype=object), segments,
-                       cust["role"].to_numpy(dtype=object)):
-            if key not in memo:
-                memo[key] = self._action_of(key, by_tier, segment_action, role_action)
-            signal, action = memo[key]
-            signals.append(signal)
-            recommended.append(action)
-        return pd.DataFrame({"customer_id": self.customers["customer_id"].to_numpy(),
-                             "signals": signals, "recommended_action": recommended})
-
-    @staticmethod
-    def _action_of(key: tuple, by_tier: dict, segment_action: dict, role_action: dict
-                   ) -> tuple[str, str]:
-        triggers, tier, segment, role = key
-        ids = [x for x in triggers.split(";") if x]
-        texts = [by_tier[(tid, tier)] for tid in ids]  # a trigger marks only where it fired
-        signal = "; ".join(name for name, _ in texts)
-        if texts:
-            return signal, texts[0][1]
-        if not _is_missing(segment) and segment in segment_action:
-            return signal, segment_action[segment]
-        return signal, role_action[role]
 
 
 def _evaluate_triggers(frame: pd.DataFrame, labels: list[str], book: Mapping
@@ -1111,7 +910,7 @@ def recommend(tiers: pd.DataFrame, tier_summary: pd.DataFrame | None = None, *,
     rows in the order of ``tiers``.
     """
     spec = StrategySpec() if spec is None else spec
-    book = load_playbook(spec.playbook) if playbook is None else _playbook_or_default(playbook)
+    book = load_playbook(spec.playbook) if playbook is None else playbook_or_default(playbook)
     if tier_summary is not None:
         require(isinstance(tier_summary, pd.DataFrame)
                 and {"tier", "tier_rank"} <= set(tier_summary.columns),
@@ -1135,294 +934,3 @@ def recommend(tiers: pd.DataFrame, tier_summary: pd.DataFrame | None = None, *,
         customers=customers[columns].reset_index(drop=True), fired=fired,
         references=refs, budget=budget, rule=rule,
         playbook=book, skipped=skipped)
-
-
-# --- texts with numbers -----------------------------------------------------------
-
-
-def _fmt_number(value: object, language: str) -> str:
-    if _is_missing(value) or not math.isfinite(float(value)):
-        return t("strategy.not_available", language)
-    x = float(value)
-    return f"{x:,.0f}" if x == round(x) else f"{x:,.1f}"
-
-
-def _fmt_percent(value: object, language: str) -> str:
-    """A share as a percentage without a useless ``.0`` (0.4 → 40%, 0.125 → 12.5%)."""
-    if _is_missing(value):
-        return t("strategy.not_available", language)
-    pct = float(value) * 100
-    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else _fmt_share(value, language)
-
-
-def _fmt_param(name: str, value: object, *, language: str, currency: str) -> str:
-    if name.endswith("_share"):
-        return _fmt_percent(value, language)
-    if name.endswith("_days"):
-        return _fmt_days(value, language)
-    if name.endswith("_factor"):
-        return t("strategy.times", language, x=_fmt_number(value, language))
-    if name.endswith("_amount"):
-        return _fmt_money(value, currency, language)
-    return _fmt_number(value, language)
-
-
-def _group(label: object, language: str, *, one: bool = False) -> str:
-    """"A-tier customers" / "A级客户" (``one``: "A-tier customer")."""
-    if _is_missing(label):
-        return t("strategy.not_available", language)
-    label = str(label)
-    key = "strategy.group_one" if one else "strategy.group"
-    return t(f"{key}_cjk" if _CJK.search(label) else key, language, tier=label)
-
-
-def _finding_fields(rec: Mapping, ref: Mapping, params: Mapping, *, language: str,
-                    currency: str) -> dict[str, str]:
-    money = lambda v: _fmt_money(v, currency, language)
-    days = lambda v: _fmt_days(v, language)
-    fields = {
-        "group": _group(rec["tier"], language), "tier": str(rec["tier"]),
-        "group_one": _group(rec["tier"], language, one=True),
-        "customers": f"{int(rec['customers']):,}", "share": _fmt_share(rec["customer_share"], language),
-        "revenue": money(rec["revenue"]), "revenue_share": _fmt_share(rec["revenue_share"], language),
-        "recency": days(rec["recency_median"]), "usual_gap": days(rec["usual_gap_median"]),
-        "frequency": _fmt_number(rec["frequency_median"], language),
-        "aov": money(rec["aov_median"]), "monetary": money(rec["monetary_median"]),
-        "return_share": _fmt_share(rec["return_share_median"], language),
-        "tier_customers": f"{int(ref['tier_customers']):,}",
-        "tier_recency": days(ref["tier_median_recency_days"]),
-        "tier_usual_gap": days(ref["tier_median_usual_gap_days"]),
-        "tier_frequency": _fmt_number(ref["tier_median_frequency"], language),
-        "tier_aov": money(ref["tier_median_aov"]), "tier_monetary": money(ref["tier_median_monetary"]),
-        "tier_one_time_share": _fmt_share(ref["tier_one_time_share"], language),
-        "next_tier": ("" if _is_missing(ref["next_tier"]) else str(ref["next_tier"])),
-        "next_group": _group(ref["next_tier"], language),
-        "next_tier_min_monetary": money(ref["next_tier_min_monetary"]),
-    }
-    fields.update({name: _fmt_param(name, value, language=language, currency=currency)
-                   for name, value in params.items()})
-    return fields
-
-
-def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
-    """The budget rule in plain words, one sentence per item, in ``language``."""
-    _check_language(language)
-    weights = dict(rule.weights)
-    parts = []
-    if rule.equal_split:
-        parts.append(t("strategy.rule_equal", language))
-    else:
-        total = sum(weights[c] for c in rule.used)
-        terms = [t(f"strategy.rule_term_{c}", language,
-                   weight=_fmt_percent(weights[c] / total, language)) for c in rule.used]
-        parts.append(t("strategy.rule_weights", language,
-                       terms=t("strategy.rule_join", language).join(terms)))
-        for comp in rule.used:
-            if comp == "growth":
-                parts.append(t("strategy.rule_growth", language))
-            elif comp == "risk":
-                parts.append(t("strategy.rule_risk", language,
-                               factor=_fmt_number(rule.at_risk_factor, language),
-                               base_gap=_fmt_days(rule.base_gap_days, language)))
-        left_out = [c for c in BUDGET_COMPONENTS if c not in rule.used and weights[c] > 0]
-        for comp in left_out:
-            no_gap = comp == "risk" and math.isnan(rule.base_gap_days)
-            parts.append(t("strategy.rule_left_out_risk_no_gap" if no_gap
-                           else f"strategy.rule_left_out_{comp}", language))
-    if rule.cost_to_serve and rule.amount is not None:
-        parts.append(t("strategy.rule_costs_exceed" if rule.costs_exceed_budget
-                       else "strategy.rule_costs", language))
-    elif rule.cost_to_serve:
-        parts.append(t("strategy.rule_costs_no_budget", language))
-    if rule.amount is None:
-        parts.append(t("strategy.rule_no_budget", language))
-    return parts
-
-
-# ---------------------------------------------------------------------------------
-# HTML
-
-
-def _as_list(value: object) -> list[str]:
-    if _is_missing(value):
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(item) for item in value]
-
-
-def _ul(items: Sequence[str], css: str) -> str:
-    lis = "".join(f"<li>{html.escape(item)}</li>" for item in items)
-    return f'<ul class="{css}">{lis}</ul>'
-
-
-def _rank_class(value: object) -> str:
-    rank = float(value)
-    require(math.isfinite(rank) and rank == int(rank) and rank >= 1,
-            f"tier_rank must be a positive whole number, got {value!r}",
-            where="strategy_cards_html(strategies['tier_rank'])")
-    return f"tier-{int(rank)}"
-
-
-def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
-                        recommendations: Recommendations | None = None) -> str:
-    """HTML for the report: one ``<div class="strategy-card tier-N">`` per tier.
-
-    ``strategies`` is the table of :func:`tier_strategies`. Each card has an ``<h3>``
-    with the tier badge (``<span class="tier-badge tier-N">``) and the goal, a
-    ``<p class="card-headline">`` and a ``<dl class="card-details">`` with service
-    level, actions, channels, contact cadence, offers and KPIs. All text is
-    HTML-escaped; styling is left to the report CSS (no inline styles).
-
-    With ``recommendations`` (:func:`recommend`), each card is a page of its own
-    (class ``tier-page``) and also shows KPI tiles (customers, revenue share, revenue
-    at risk, budget share or amount), the priority actions the triggers found in the
-    data with their numbers (``<dd class="priority-actions">``), channels, offers and
-    KPIs on one line each. (RFM segments are shown across tiers by :func:`segments_html`.)
-    """
-    _check_language(language)
-    needed = ["tier", "tier_rank", "goal", "headline", *(f for f, _ in _CARD_FIELDS)]
-    missing = [c for c in needed if c not in strategies.columns]
-    require(not missing, f"strategies lacks the column(s): {', '.join(missing)}",
-            where="strategy_cards_html(strategies)", hint="pass the result of tier_strategies()")
-    cards = []
-    records = strategies.sort_values("tier_rank", kind="stable").to_dict("records")
-    for rec in records:
-        _rank_class(rec["tier_rank"])
-    colour_class = tier_css_classes([str(r["tier"]) for r in records])
-    findings = (recommendations.findings(language=language)
-                if recommendations is not None else None)
-    for rec in records:
-        label = str(rec["tier"])
-        rank = colour_class[label]
-        page = " tier-page" if recommendations is not None else ""
-        parts = [
-            f'<div class="strategy-card {rank}{page}">',
-            f'<h3><span class="tier-badge {rank}">{html.escape(label)}</span> '
-            f'<span class="card-goal">{html.escape(str(rec["goal"]))}</span></h3>',
-            f'<p class="card-headline">{html.escape(str(rec["headline"]))}</p>',
-        ]
-        if recommendations is not None:
-            parts.append(_card_kpis(recommendations, label, language=language))
-        parts.append('<dl class="card-details">')
-        if findings is not None:
-            mine = findings[findings["tier"] == label]
-            if len(mine):
-                items = "".join(
-                    f'<li><strong>{html.escape(f.action)}</strong>'
-                    f'{html.escape(t("strategy.title_separator", language))}'
-                    f'{html.escape(f.finding)}</li>' for f in mine.itertuples())
-                parts.append(f'<dt>{html.escape(t("strategy.priority_actions", language))}</dt>'
-                             f'<dd class="priority-actions"><ul class="card-list priority-actions">'
-                             f'{items}</ul></dd>')
-        for field, is_list in _CARD_FIELDS:
-            dt_label = html.escape(t(f"strategy.{field}", language))
-            if is_list and page and field != "actions":  # one line each: a card is a page
-                body = html.escape(t("strategy.inline_separator", language).join(
-                    _as_list(rec[field])))
-            elif is_list:
-                body = _ul(_as_list(rec[field]), f"card-list {field.replace('_', '-')}")
-            else:
-                body = html.escape("" if _is_missing(rec[field]) else str(rec[field]))
-            parts.append(f'<dt>{dt_label}</dt><dd class="{field.replace("_", "-")}">{body}</dd>')
-        parts += ["</dl>", "</div>"]
-        cards.append("\n".join(parts))
-    return (f'<div class="strategy-cards" lang="{locale.get(language).html_lang}">\n'
-            + "\n".join(cards) + "\n</div>")
-
-
-def _kpi_tiles(items: Sequence[tuple[str, str]]) -> str:
-    tiles = "".join(f'<div class="kpi"><span class="kpi-value">{html.escape(value)}</span>'
-                    f'<span class="kpi-label">{html.escape(label)}</span></div>'
-                    for value, label in items)
-    return f'<div class="kpis">{tiles}</div>'
-
-
-def _card_kpis(recs: Recommendations, label: str, *, language: str) -> str:
-    ref = recs.references.set_index("tier").loc[label]
-    bud = recs.budget.set_index("tier").loc[label]
-    total = int(recs.references["tier_customers"].sum())
-    money = lambda v: _fmt_money(v, recs.currency, language)
-    items = [
-        (f"{int(ref['tier_customers']):,}",
-         t("strategy.kpi_customers", language,
-           share=_fmt_share(ref["tier_customers"] / total if total else math.nan, language))),
-        (_fmt_share(bud["revenue_share"], language), t("strategy.kpi_revenue_share", language)),
-        (money(ref["tier_revenue_at_risk"]),
-         t("strategy.kpi_at_risk", language, n=f"{int(ref['tier_at_risk_customers']):,}")),
-    ]
-    if recs.rule.amount is None:
-        items.append((_fmt_share(bud["share"], language), t("strategy.kpi_budget_share", language)))
-    else:
-        items.append((money(bud["amount"]), t("strategy.kpi_budget", language,
-                                               share=_fmt_share(bud["share"], language))))
-    return _kpi_tiles(items)
-
-
-def segments_html(recommendations: Recommendations, *, language: str) -> str:
-    """A table of the RFM segments: customers per tier, goal and first action.
-
-    One row per segment, largest first (segments the playbook does not know are shown
-    by their name in the data, without a plan); ``""`` when the tiers have no
-    ``segment`` column. All text is HTML-escaped.
-    """
-    _check_language(language)
-    cust = recommendations.customers
-    if "segment" not in cust.columns or cust.empty:
-        return ""
-    book = recommendations.playbook["segments"]
-    labels = [str(x) for x in recommendations.references["tier"]]
-    keys = (cust["segment_key"] if "segment_key" in cust.columns
-            else pd.Series(None, index=cust.index, dtype="object"))
-    names, plan_keys = [], []
-    for key, raw in zip(keys, cust["segment"]):
-        known = isinstance(key, str) and key in book
-        names.append(book[key]["name"][language] if known else (
-            t("strategy.not_available", language) if _is_missing(raw) else str(raw)))
-        plan_keys.append(key if known else None)
-    frame = pd.DataFrame({"name": names, "key": plan_keys, "tier": cust["tier"].astype(str)})
-    counts = pd.crosstab(frame["name"], pd.Categorical(frame["tier"], categories=labels))
-    counts = counts.reindex(columns=labels, fill_value=0)
-    key_of = frame.drop_duplicates("name").set_index("name")["key"]
-    order = sorted(counts.index, key=lambda n: (-int(counts.loc[n].sum()), n))
-    classes = tier_css_classes(labels)
-    head = [f"<th>{html.escape(t('strategy.col_segment', language))}</th>",
-            f'<th class="num">{html.escape(t("strategy.customers", language))}</th>']
-    head += [f'<th class="num"><span class="tier-badge {classes[lab]}">{html.escape(lab)}'
-             f"</span></th>" for lab in labels]
-    head += [f"<th>{html.escape(t('strategy.goal', language))}</th>",
-             f"<th>{html.escape(t('strategy.segment_focus', language))}</th>"]
-    rows = []
-    for name in order:
-        key = key_of[name]
-        known = isinstance(key, str)
-        cells = [f"<td>{html.escape(name)}</td>",
-                 f'<td class="num">{int(counts.loc[name].sum()):,}</td>']
-        cells += [f'<td class="num">{int(counts.loc[name, lab]):,}</td>' for lab in labels]
-        cells += [f"<td>{html.escape(book[key]['goal'][language]) if known else ''}</td>",
-                  f"<td>{html.escape(book[key]['actions'][0][language]) if known else ''}</td>"]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    caption = html.escape(t("strategy.segments_caption", language))
-    return (f'<table class="data segments"><caption>{caption}</caption>'
-            f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
-
-
-def dormant_note_html(*, language: str, playbook: dict | None = None) -> str:
-    """HTML note on dormant and at-risk customers: ``<div class="strategy-note dormant">``."""
-    plan = dormant_strategy(language=language, playbook=playbook)
-    esc = html.escape
-    return "\n".join([
-        f'<div class="strategy-note dormant" lang="{locale.get(language).html_lang}">',
-        f'<h3>{esc(plan["name"])}{esc(t("strategy.title_separator", language))}'
-        f'<span class="card-goal">{esc(plan["goal"])}</span></h3>',
-        f'<p class="card-headline">{esc(plan["note"])}</p>',
-        '<dl class="card-details">',
-        f'<dt>{esc(t("strategy.dormant_trigger", language))}</dt>'
-        f'<dd class="trigger">{esc(plan["trigger"])}</dd>',
-        f'<dt>{esc(t("strategy.dormant_actions", language))}</dt>'
-        f'<dd class="actions">{_ul(plan["actions"], "card-list actions")}</dd>',
-        f'<dt>{esc(t("strategy.kpis", language))}</dt>'
-        f'<dd class="kpis">{_ul(plan["kpis"], "card-list kpis")}</dd>',
-        "</dl>",
-        "</div>",
-    ])

@@ -7,7 +7,7 @@ formula (starting with ``=``, ``+``, ``@``, a tab, a carriage return, or ``-`` n
 followed by a number) get a leading ``'``, column headers included (an attribute column
 may be named ``=HYPERLINK(...)``); numbers are written as they are. In the action-list
 workbook control characters become U+FFFD and tier labels get Excel-safe, unique sheet
-names (``tiering.analysis.actions``).
+names (``tiering.build.action_lists``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tiering.analysis import actions
-from tiering.analysis import migration as _migration
 from tiering.analysis.pipeline import Analysis
+from tiering.build import action_lists, migration_tables
+from tiering.present.strategy_text import strategies_of
 from tiering.safecsv import formula_safe, write_csv  # noqa: F401 - part of this module's API
 
 # The action-list workbook holds at most this many customers per tier sheet, the most
@@ -45,7 +45,7 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
         "tier_summary.csv": analysis.tier_summary,
         "comparisons.csv": analysis.comparison.tests,
         "data_quality.csv": analysis.quality,
-        "strategies.csv": _flatten_lists(analysis.strategies),
+        "strategies.csv": _flatten_lists(strategies_of(analysis)),
     }
     if loaded.rejected is not None:  # a streaming engine wrote rejected_rows.csv itself
         tables["rejected_rows.csv"] = loaded.rejected
@@ -55,9 +55,9 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
         tables["method_assignments.csv"] = mc.assignments
     if analysis.stability is not None:
         tables["stability.csv"] = analysis.stability
-    validation = analysis.holdout
-    if validation is not None and validation.available:
-        tables.update(_validation_tables(validation))
+    holdout = analysis.holdout
+    if holdout is not None and holdout.available:
+        tables.update(_holdout_tables(holdout))
     recs = analysis.recommendations
     migration = analysis.migration
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -73,7 +73,7 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
                 and Path(rejected_path).resolve() == (folder / "rejected_rows.csv").resolve() \
                 and Path(rejected_path).is_file():
             written.append("rejected_rows.csv")
-        written += _migration.write_tables(migration, folder)
+        written += migration_tables.write_tables(migration, folder)
         if actions_job is not None:
             written += actions_job.result()
     return written
@@ -81,14 +81,14 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
 
 def _write_actions(analysis: Analysis, recs, migration, folder: Path) -> list[str]:
     language = analysis.params.language
-    written = actions.write_action_lists(
+    written = action_lists.write_action_lists(
         analysis.tiers, recs, folder, language=language, timestamp=analysis.as_of,
         max_rows_per_sheet=ACTION_SHEET_MAX_ROWS,
-        extra_sheets=_migration.movers_sheets(migration, language=language))
-    return written + actions.write_strategy_tables(recs, folder, language=language)
+        extra_sheets=migration_tables.movers_sheets(migration, language=language))
+    return written + action_lists.write_strategy_tables(recs, folder, language=language)
 
 
-def _validation_tables(validation) -> dict[str, pd.DataFrame]:
+def _holdout_tables(holdout) -> dict[str, pd.DataFrame]:
     """The holdout check: per grouping (tiering, random baseline) and tier
     (validation.csv) and its tests (validation_tests.csv)."""
-    return {"validation.csv": validation.tiers, "validation_tests.csv": validation.tests}
+    return {"validation.csv": holdout.tiers, "validation_tests.csv": holdout.tests}

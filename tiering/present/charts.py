@@ -56,18 +56,22 @@ __all__ = [
     "median_forest",
     "effect_size_heatmap",
     "figure_html",
+    # the kit the charts of the other report sections are drawn with
+    "FIG_WIDTH", "TEXT_COLOR", "LABEL_SIZE", "TICK_SIZE", "NOTE_SIZE",
+    "check_language", "new_axes", "style_axes", "set_title", "set_axis_labels", "fmt_number",
+    "fmt_share", "value_formatter", "text_colour_on", "text_width",
 ]
 
 # --------------------------------------------------------------------------- layout
 
 FIG_WIDTH = 6.3  # inches: ~16 cm text width of an A4 page
-_TEXT_COLOR = "#333333"
+TEXT_COLOR = "#333333"
 _AXIS_COLOR = "#888888"
 _GRID_COLOR = "#e6e6e6"
 _TITLE_SIZE = 10
-_LABEL_SIZE = 8.5
-_TICK_SIZE = 8
-_NOTE_SIZE = 7.5
+LABEL_SIZE = 8.5
+TICK_SIZE = 8
+NOTE_SIZE = 7.5
 _BAND_ALPHA = 0.38
 # Horizontal box plots: ``orientation`` since matplotlib 3.10 (``vert`` is deprecated there).
 _HORIZONTAL = ({"orientation": "horizontal"}
@@ -186,8 +190,9 @@ def setup_fonts() -> str | None:
     Unicode minus sign), ``text.parse_math = False`` and ``text.usetex = False``: tier
     labels, names and currencies are data, so a label such as ``$x$``, ``$$$`` or
     ``A_1^2`` is drawn as written, never parsed as mathtext or LaTeX (every chart of the
-    package, also those in ``tiering.analysis.migration`` and ``tiering.analysis.holdout``, calls this
-    first, and tick labels made when the figure is drawn read the setting then).
+    package, also those in ``tiering.present.migration_charts`` and
+    ``tiering.present.holdout``, calls this first, and tick labels made when the figure is
+    drawn read the setting then).
 
     Returns the font family name, or None (after logging one warning) when no CJK font
     is installed; charts then still render, but Chinese characters show as boxes.
@@ -219,7 +224,8 @@ def setup_fonts() -> str | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_language(language: str) -> None:
+def check_language(language: str) -> None:
+    """Refuse a language that has no catalogue (the first check of every chart)."""
     require(language in LANGUAGES, f"Unknown chart language {language!r}",
             where="language", hint=f"use one of {', '.join(LANGUAGES)}")
 
@@ -250,7 +256,8 @@ def _tier_labels(tier: pd.Series, rank: pd.Series | None = None,
     return [str(x) for x in pd.unique(tier.dropna().astype(str))]
 
 
-def _new_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+def new_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a new white figure of ``size`` inches when ``ax`` is None."""
     if ax is not None:
         require(isinstance(ax, Axes), f"ax must be a matplotlib Axes, got {type(ax).__name__}")
         return ax.figure, ax
@@ -258,7 +265,9 @@ def _new_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]
     return fig, ax
 
 
-def _style(ax: Axes, *, grid: str = "y") -> None:
+def style_axes(ax: Axes, *, grid: str = "y") -> None:
+    """The house look of an Axes: no top and right spines, light ``grid`` lines (x, y,
+    both, or none when empty), small grey ticks."""
     ax.set_facecolor("white")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -268,20 +277,22 @@ def _style(ax: Axes, *, grid: str = "y") -> None:
     if grid:
         ax.grid(True, axis=grid, color=_GRID_COLOR, linewidth=0.7)
     ax.set_axisbelow(True)
-    ax.tick_params(labelsize=_TICK_SIZE, colors=_TEXT_COLOR, length=3, width=0.8)
+    ax.tick_params(labelsize=TICK_SIZE, colors=TEXT_COLOR, length=3, width=0.8)
     ax.tick_params(which="minor", length=0)
 
 
-def _title(ax: Axes, text: str) -> None:
-    ax.set_title(text, loc="left", fontsize=_TITLE_SIZE, fontweight="bold", color=_TEXT_COLOR,
+def set_title(ax: Axes, text: str) -> None:
+    """A chart title in the house style: bold, left-aligned."""
+    ax.set_title(text, loc="left", fontsize=_TITLE_SIZE, fontweight="bold", color=TEXT_COLOR,
                  pad=8)
 
 
-def _label(ax: Axes, *, x: str | None = None, y: str | None = None) -> None:
+def set_axis_labels(ax: Axes, *, x: str | None = None, y: str | None = None) -> None:
+    """Axis labels in the house style (only those given)."""
     if x is not None:
-        ax.set_xlabel(x, fontsize=_LABEL_SIZE, color=_TEXT_COLOR)
+        ax.set_xlabel(x, fontsize=LABEL_SIZE, color=TEXT_COLOR)
     if y is not None:
-        ax.set_ylabel(y, fontsize=_LABEL_SIZE, color=_TEXT_COLOR)
+        ax.set_ylabel(y, fontsize=LABEL_SIZE, color=TEXT_COLOR)
 
 
 def _metric_name(metric: str, language: str) -> str:
@@ -289,19 +300,20 @@ def _metric_name(metric: str, language: str) -> str:
     return t(key, language) if has(key) else metric
 
 
-def _fmt_number(value: float, language: str) -> str:
+def fmt_number(value: float, language: str) -> str:
     """A number for a label: thousands separators; 万/亿 (zh) or M/B (en) when large."""
     return locale.short_number(value, language)
 
 
 def _fmt_value(value: float, language: str, currency: str | None) -> str:
-    text = _fmt_number(value, language)
+    text = fmt_number(value, language)
     if currency and text != "–":
         return f"-{currency}{text[1:]}" if text.startswith("-") else f"{currency}{text}"
     return text
 
 
-def _fmt_share(share: float) -> str:
+def fmt_share(share: float) -> str:
+    """A share as a percentage: one decimal below 9.5 %, none above; ``–`` when not finite."""
     if not np.isfinite(share):
         return "–"
     if 0 < abs(share) < 0.095:
@@ -309,7 +321,8 @@ def _fmt_share(share: float) -> str:
     return f"{share:.0%}"
 
 
-def _value_formatter(language: str, currency: str | None) -> FuncFormatter:
+def value_formatter(language: str, currency: str | None) -> FuncFormatter:
+    """A tick formatter writing values as :func:`fmt_number` does, with ``currency``."""
     return FuncFormatter(lambda v, _pos: _fmt_value(v, language, currency))
 
 
@@ -329,13 +342,14 @@ def _set_log_axis(axis, low: float, high: float, language: str, currency: str | 
             subs = option
             break
     axis.set_major_locator(LogLocator(base=10, subs=subs))
-    axis.set_major_formatter(_value_formatter(language, currency))
+    axis.set_major_formatter(value_formatter(language, currency))
     axis.set_minor_formatter(NullFormatter())
 
 
-def _colour_text(hex_colour: str) -> str:
+def text_colour_on(hex_colour: str) -> str:
+    """White or dark text, whichever reads better on a ``hex_colour`` background."""
     r, g, b = mpl.colors.to_rgb(hex_colour)
-    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.55 else _TEXT_COLOR
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.55 else TEXT_COLOR
 
 
 # --------------------------------------------------------------------------- charts
@@ -350,7 +364,7 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
     bar the revenue share, both in the tier's colour and labelled with percentages; the
     tick labels give the tier, its number of customers and its revenue in ``currency``.
     """
-    _check_language(language)
+    check_language(language)
     _require_columns(tier_summary, ["tier", "tier_rank", "customers", "customer_share",
                                     "revenue", "revenue_share"], what="tier_summary")
     setup_fonts()
@@ -360,8 +374,8 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
     rows = {str(r.tier): r for r in data.itertuples(index=False)}
     shown = [lab for lab in labels if lab in rows]
 
-    fig, ax = _new_axes(ax, (FIG_WIDTH, 3.3))
-    _style(ax, grid="y")
+    fig, ax = new_axes(ax, (FIG_WIDTH, 3.3))
+    style_axes(ax, grid="y")
     x = np.arange(len(shown))
     width = 0.38
     cust = np.array([float(rows[lab].customer_share) for lab in shown])
@@ -374,25 +388,25 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
             bar.set_hatchcolor(mpl.colors.to_rgba(c, 0.7))
             bar.set_hatch_linewidth(0.6)
     bars_r = ax.bar(x + width / 2, rev, width, color=colours, edgecolor=colours, linewidth=1.0)
-    label_size = _NOTE_SIZE if len(shown) <= 5 else 6.5
-    ax.bar_label(bars_c, labels=[_fmt_share(v) for v in cust], padding=2, fontsize=label_size,
-                 color=_TEXT_COLOR)
-    ax.bar_label(bars_r, labels=[_fmt_share(v) for v in rev], padding=2, fontsize=label_size,
-                 color=_TEXT_COLOR, fontweight="bold")
+    label_size = NOTE_SIZE if len(shown) <= 5 else 6.5
+    ax.bar_label(bars_c, labels=[fmt_share(v) for v in cust], padding=2, fontsize=label_size,
+                 color=TEXT_COLOR)
+    ax.bar_label(bars_r, labels=[fmt_share(v) for v in rev], padding=2, fontsize=label_size,
+                 color=TEXT_COLOR, fontweight="bold")
 
     tick_labels = [
-        f"{lab}\n{t('charts.n_customers', language, n=_fmt_number(rows[lab].customers, language))}"
+        f"{lab}\n{t('charts.n_customers', language, n=fmt_number(rows[lab].customers, language))}"
         f"\n{_fmt_value(float(rows[lab].revenue), language, currency)}"
         for lab in shown
     ]
     ax.set_xticks(x, tick_labels)
-    ax.tick_params(axis="x", length=0, labelsize=_TICK_SIZE if len(shown) <= 5 else 7)
+    ax.tick_params(axis="x", length=0, labelsize=TICK_SIZE if len(shown) <= 5 else 7)
     top = max(float(np.nanmax(np.r_[cust, rev])) if len(shown) else 1.0, 0.05)
     ax.set_ylim(min(0.0, float(np.nanmin(np.r_[rev, 0.0]))) * 1.15, top * 1.18)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlim(-0.6, len(shown) - 0.4)
-    _label(ax, y=t("charts.overview_ylabel", language))
-    _title(ax, t("charts.overview_title", language))
+    set_axis_labels(ax, y=t("charts.overview_ylabel", language))
+    set_title(ax, t("charts.overview_title", language))
     grey = "#9a9a9a"
     handles = [
         Patch(facecolor=mpl.colors.to_rgba(grey, 0.28), edgecolor=grey, hatch="////",
@@ -401,7 +415,7 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
     ]
     # Above the plot area, level with the title: never on top of a tall bar.
     ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False,
-              fontsize=_TICK_SIZE, ncols=2, borderaxespad=0.2, handlelength=1.6)
+              fontsize=TICK_SIZE, ncols=2, borderaxespad=0.2, handlelength=1.6)
     return ax
 
 
@@ -447,7 +461,7 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     customer has all revenue; above 1 is possible when some net spend is negative).
     The curve is drawn with at most ~2,000 points whatever the number of customers.
     """
-    _check_language(language)
+    check_language(language)
     _require_columns(tiered, ["tier", "monetary"], what="tiered")
     require(len(tiered) > 0, "tiered has no customers", where="tiered", error=DataError)
     for c in cutoffs:
@@ -459,8 +473,8 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     tiers_sorted, x, y, gini = _concentration(tiered)
     n = len(tiers_sorted)
 
-    fig, ax = _new_axes(ax, (FIG_WIDTH, 3.6))
-    _style(ax, grid="both")
+    fig, ax = new_axes(ax, (FIG_WIDTH, 3.6))
+    style_axes(ax, grid="both")
 
     # Tier bands: run-length encode the tier sequence (on at most 500 bins of customers).
     n_bins = min(n, 500)
@@ -476,7 +490,7 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
         pts = grid[(grid >= lo) & (grid <= hi)]
         ax.fill_between(x[pts], 0, y[pts], color=palette.get(bin_tiers[start], MUTED),
                         alpha=_BAND_ALPHA, linewidth=0)
-    ax.plot(x[grid], y[grid], color=_TEXT_COLOR, linewidth=1.6, zorder=3)
+    ax.plot(x[grid], y[grid], color=TEXT_COLOR, linewidth=1.6, zorder=3)
     ax.plot([0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1.0, zorder=2)
 
     for c in sorted(float(v) for v in cutoffs):
@@ -484,14 +498,14 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
         if y[k] < c:
             continue
         xc = float(x[k])
-        ax.plot([0, xc, xc], [c, c, 0], color=_TEXT_COLOR, linestyle=":", linewidth=0.9, zorder=3)
-        ax.plot([xc], [c], marker="o", markersize=4, color=_TEXT_COLOR, zorder=4)
+        ax.plot([0, xc, xc], [c, c, 0], color=TEXT_COLOR, linestyle=":", linewidth=0.9, zorder=3)
+        ax.plot([xc], [c], marker="o", markersize=4, color=TEXT_COLOR, zorder=4)
         right = xc <= 0.55  # label on the side with room, below the curve
-        ax.annotate(t("charts.pareto_cutoff", language, revenue=_fmt_share(c),
-                      customers=_fmt_share(xc)),
+        ax.annotate(t("charts.pareto_cutoff", language, revenue=fmt_share(c),
+                      customers=fmt_share(xc)),
                     (xc, c), xytext=(7 if right else -7, -4), textcoords="offset points",
                     va="top", ha="left" if right else "right",
-                    fontsize=_NOTE_SIZE, color=_TEXT_COLOR,
+                    fontsize=NOTE_SIZE, color=TEXT_COLOR,
                     bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none",
                               alpha=0.85))
 
@@ -499,19 +513,19 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     ax.set_ylim(min(0.0, float(y.min())), max(1.0, float(y.max())) * 1.02)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    _label(ax, x=t("charts.pareto_xlabel", language), y=t("charts.pareto_ylabel", language))
-    _title(ax, t("charts.pareto_title", language))
+    set_axis_labels(ax, x=t("charts.pareto_xlabel", language), y=t("charts.pareto_ylabel", language))
+    set_title(ax, t("charts.pareto_title", language))
     present = set(tiers_sorted)
     handles = [Patch(facecolor=mpl.colors.to_rgba(palette[lab], _BAND_ALPHA), edgecolor="none",
                      label=lab)
                for lab in labels if lab in present]
-    handles += [Line2D([], [], color=_TEXT_COLOR, linewidth=1.6, label=t("charts.pareto_curve", language)),
+    handles += [Line2D([], [], color=TEXT_COLOR, linewidth=1.6, label=t("charts.pareto_curve", language)),
                 Line2D([], [], color=MUTED, linestyle="--", linewidth=1.0,
                        label=t("charts.equality_line", language))]
-    leg = ax.legend(handles=handles, loc="lower right", fontsize=_NOTE_SIZE, frameon=True,
+    leg = ax.legend(handles=handles, loc="lower right", fontsize=NOTE_SIZE, frameon=True,
                     framealpha=0.92, edgecolor="none",
                     title=t("charts.gini", language, gini=f"{gini:.2f}"),
-                    title_fontsize=_TICK_SIZE)
+                    title_fontsize=TICK_SIZE)
     leg._legend_box.align = "left"  # noqa: SLF001 - left-align the title
     return ax
 
@@ -562,7 +576,7 @@ def metric_distributions(tiered: pd.DataFrame, *,
     many, otherwise a symmetric log scale keeps them. ``ax`` may be a sequence of one
     Axes per metric. Money metrics are labelled with ``currency``. Returns the Figure.
     """
-    _check_language(language)
+    check_language(language)
     metrics = list(metrics)
     require(len(metrics) > 0, "no metrics to plot", where="metrics")
     _require_columns(tiered, ["tier", *metrics], what="tiered")
@@ -599,46 +613,46 @@ def metric_distributions(tiered: pd.DataFrame, *,
                 stats.append(_box_stats(v, lab))
                 pos.append(p)
                 colours.append(palette[lab])
-        _style(a, grid="x")
+        style_axes(a, grid="x")
         if stats:
             art = a.bxp(stats, positions=pos, **_HORIZONTAL, widths=0.62,
                         patch_artist=True, showfliers=False, manage_ticks=False,
-                        boxprops=dict(linewidth=0.8, edgecolor=_TEXT_COLOR),
+                        boxprops=dict(linewidth=0.8, edgecolor=TEXT_COLOR),
                         medianprops=dict(color="white", linewidth=1.8, solid_capstyle="butt"),
-                        whiskerprops=dict(color=_TEXT_COLOR, linewidth=0.8),
-                        capprops=dict(color=_TEXT_COLOR, linewidth=0.8))
+                        whiskerprops=dict(color=TEXT_COLOR, linewidth=0.8),
+                        capprops=dict(color=TEXT_COLOR, linewidth=0.8))
             for box, c in zip(art["boxes"], colours):
                 box.set_facecolor(c)
             for med, c in zip(art["medians"], colours):  # white on dark boxes, dark on light
-                med.set_color(_colour_text(c))
+                med.set_color(text_colour_on(c))
         money = _money(metric, currency)
         if scale == "log":
             a.set_xscale("log")
             lo = min(s["whislo"] for s in stats) if stats else 1.0
             hi = max(s["whishi"] for s in stats) if stats else 10.0
             _set_log_axis(a.xaxis, lo, hi, language, money, max_ticks=5 if len(axes) > 1 else 8)
-            note = (t("charts.scale_log_dropped", language, n=_fmt_number(dropped, language))
+            note = (t("charts.scale_log_dropped", language, n=fmt_number(dropped, language))
                     if dropped else t("charts.scale_log", language))
         elif scale == "symlog":
             a.set_xscale("symlog", linthresh=linthresh)
-            a.xaxis.set_major_formatter(_value_formatter(language, money))
+            a.xaxis.set_major_formatter(value_formatter(language, money))
             a.xaxis.set_minor_formatter(NullFormatter())
             note = t("charts.scale_symlog", language)
         else:
-            a.xaxis.set_major_formatter(_value_formatter(language, money))
+            a.xaxis.set_major_formatter(value_formatter(language, money))
             note = None
-        a.set_title(_metric_name(metric, language), loc="left", fontsize=_LABEL_SIZE + 0.5,
-                    color=_TEXT_COLOR, fontweight="bold")
+        a.set_title(_metric_name(metric, language), loc="left", fontsize=LABEL_SIZE + 0.5,
+                    color=TEXT_COLOR, fontweight="bold")
         if note:
-            a.set_xlabel(note, fontsize=_NOTE_SIZE, color=MUTED)
+            a.set_xlabel(note, fontsize=NOTE_SIZE, color=MUTED)
         a.set_yticks(positions, labels)
         a.set_ylim(len(labels) - 0.5, -0.5)  # best tier on top
         a.tick_params(axis="y", length=0)
-        a.tick_params(axis="x", labelsize=_NOTE_SIZE)
+        a.tick_params(axis="x", labelsize=NOTE_SIZE)
     if ax is None:
         fig.suptitle(t("charts.dist_title", language), x=0.01, ha="left", fontsize=_TITLE_SIZE,
-                     fontweight="bold", color=_TEXT_COLOR)
-        fig.supxlabel(t("charts.dist_note", language), x=0.01, ha="left", fontsize=_NOTE_SIZE,
+                     fontweight="bold", color=TEXT_COLOR)
+        fig.supxlabel(t("charts.dist_note", language), x=0.01, ha="left", fontsize=NOTE_SIZE,
                       color=MUTED)
     return fig
 
@@ -653,7 +667,7 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
     they are left out and counted in the label. The lowest tier is drawn first so the
     (usually small) top tier stays visible.
     """
-    _check_language(language)
+    check_language(language)
     _require_columns(tiered, ["tier", "recency_days", "monetary"], what="tiered")
     require(int(max_points) > 0, "max_points must be positive", where="max_points")
     setup_fonts()
@@ -674,8 +688,8 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
     positive = ok & (mon > 0)
     dropped_all = int((monetary_all <= 0).sum())
 
-    fig, ax = _new_axes(ax, (FIG_WIDTH, 3.6))
-    _style(ax, grid="both")
+    fig, ax = new_axes(ax, (FIG_WIDTH, 3.6))
+    style_axes(ax, grid="both")
     n_shown = int(positive.sum())
     size = 14 if n_shown < 2_000 else (7 if n_shown < 10_000 else 4)
     alpha = 0.75 if n_shown < 2_000 else 0.45
@@ -688,24 +702,24 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
     if n_shown:
         _set_log_axis(ax.yaxis, float(mon[positive].min()), float(mon[positive].max()),
                       language, currency)
-    ax.xaxis.set_major_formatter(_value_formatter(language, None))
+    ax.xaxis.set_major_formatter(value_formatter(language, None))
     ax.set_xlim(left=min(0.0, float(np.nanmin(rec)) if len(rec) else 0.0))
     notes = []
     if sampled:
-        notes.append(t("charts.rf_sample", language, k=_fmt_number(max_points, language),
-                       n=_fmt_number(n_all, language)))
+        notes.append(t("charts.rf_sample", language, k=fmt_number(max_points, language),
+                       n=fmt_number(n_all, language)))
     if dropped_all:
-        notes.append(t("charts.rf_dropped", language, n=_fmt_number(dropped_all, language)))
+        notes.append(t("charts.rf_dropped", language, n=fmt_number(dropped_all, language)))
     sep = locale.get(language).clause_sep
     xlabel = t("metrics.recency_days", language)
     if notes:
         xlabel += "\n" + sep.join(notes)
-    _label(ax, x=xlabel, y=t("metrics.monetary", language))
-    _title(ax, t("charts.rf_title", language))
+    set_axis_labels(ax, x=xlabel, y=t("metrics.monetary", language))
+    set_title(ax, t("charts.rf_title", language))
     handles = [Line2D([], [], linestyle="none", marker="o", markersize=5, color=palette[lab],
                       label=lab) for lab in labels if (positive & (tiers == lab)).any()]
-    ax.legend(handles=handles, title=t("metrics.tier", language), fontsize=_NOTE_SIZE,
-              title_fontsize=_NOTE_SIZE, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+    ax.legend(handles=handles, title=t("metrics.tier", language), fontsize=NOTE_SIZE,
+              title_fontsize=NOTE_SIZE, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               frameon=False, borderaxespad=0)
     return ax
 
@@ -721,7 +735,7 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
     missing interval (n < 2) leaves the dot alone. The x-axis is logarithmic when all values are positive and span more than a
     factor 10. Each dot is labelled with the median.
     """
-    _check_language(language)
+    check_language(language)
     _require_columns(stats_summary, ["metric", "tier", "n", "median", "median_ci_low",
                                      "median_ci_high"], what="stats_summary")
     available = [str(m) for m in pd.unique(stats_summary["metric"])]
@@ -745,8 +759,8 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
     lo = np.where(np.isfinite(lo), lo, med)
     hi = np.where(np.isfinite(hi), hi, med)
 
-    fig, ax = _new_axes(ax, (FIG_WIDTH, 0.9 + 0.42 * max(len(shown), 2)))
-    _style(ax, grid="x")
+    fig, ax = new_axes(ax, (FIG_WIDTH, 0.9 + 0.42 * max(len(shown), 2)))
+    style_axes(ax, grid="x")
     money = _money(metric, currency)
     for i, lab in enumerate(shown):
         c = palette[lab]
@@ -754,8 +768,8 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
                     color=c, ecolor=c, elinewidth=2.0, capsize=3.5, capthick=1.2, markersize=6,
                     markeredgecolor="white", markeredgewidth=0.8, zorder=3)
         ax.annotate(_fmt_value(med[i], language, money), (hi[i], i), xytext=(6, 0),
-                    textcoords="offset points", va="center", ha="left", fontsize=_NOTE_SIZE,
-                    color=_TEXT_COLOR)
+                    textcoords="offset points", va="center", ha="left", fontsize=NOTE_SIZE,
+                    color=TEXT_COLOR)
     finite = np.r_[lo, hi, med][np.isfinite(np.r_[lo, hi, med])]
     if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 10:
         ax.set_xscale("log")
@@ -763,23 +777,23 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
         span = math.log10(finite.max() / finite.min())
         ax.set_xlim(finite.min() / 10 ** (0.05 * span), finite.max() * 10 ** (0.18 * span))
     else:
-        ax.xaxis.set_major_formatter(_value_formatter(language, money))
+        ax.xaxis.set_major_formatter(value_formatter(language, money))
         if len(finite):
             span = max(finite.max() - finite.min(), abs(finite.max()) * 0.1, 1e-9)
             ax.set_xlim(min(0.0, finite.min() - 0.05 * span), finite.max() + 0.2 * span)
-    tick = [t("charts.tier_n", language, tier=lab, n=_fmt_number(float(by_tier[lab].n), language))
+    tick = [t("charts.tier_n", language, tier=lab, n=fmt_number(float(by_tier[lab].n), language))
             for lab in shown]
     ax.set_yticks(np.arange(len(shown)), tick)
     ax.set_ylim(len(shown) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
     name = _metric_name(metric, language)
     name = locale.get(language).in_sentence(name)  # inside a sentence: "Median net spend"
-    _label(ax, x=t("charts.forest_xlabel", language, metric=name))
-    _title(ax, t("charts.forest_title", language, metric=name))
+    set_axis_labels(ax, x=t("charts.forest_xlabel", language, metric=name))
+    set_title(ax, t("charts.forest_title", language, metric=name))
     return ax
 
 
-def _text_width(text: str, size: float = _TICK_SIZE) -> float:
+def text_width(text: str, size: float = TICK_SIZE) -> float:
     """Rough width in inches of one line of text: 1 em per CJK character, 0.52 em otherwise."""
     ems = sum(1.0 if ord(ch) > 0x2E80 else 0.52 for ch in text)
     return ems * size / 72
@@ -787,14 +801,14 @@ def _text_width(text: str, size: float = _TICK_SIZE) -> float:
 
 def _wrap(text: str, width_in: float) -> str:
     """Wrap a label to lines no wider than ``width_in`` (at spaces; CJK anywhere)."""
-    if _text_width(text) <= width_in:
+    if text_width(text) <= width_in:
         return text
     lines, line = [], ""
     tokens = text.split(" ") if " " in text else list(text)
     joiner = " " if " " in text else ""
     for token in tokens:
         candidate = f"{line}{joiner}{token}" if line else token
-        if line and _text_width(candidate) > width_in:
+        if line and text_width(candidate) > width_in:
             lines.append(line)
             line = token
         else:
@@ -824,7 +838,7 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
     p-value (``p_adj``). Metrics are rows and pairs columns; with more than 6 pairs
     (5+ tiers) the table is transposed (pairs as rows) so cells stay legible.
     """
-    _check_language(language)
+    check_language(language)
     _require_columns(tests, ["metric", "test", "group1", "group2", "effect_size_name",
                              "effect_size", "p_adj"], what="tests")
     rows = tests[(tests["test"] == "dunn") & (tests["effect_size_name"] == "cliffs_delta")]
@@ -865,11 +879,11 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
         row_labels, col_labels = metric_labels, pair_labels
         row_axis, col_axis = t("charts.effect_metric_axis", language), t("charts.effect_pair_axis", language)
     nr, nc = matrix.shape
-    fig, ax = _new_axes(ax, (FIG_WIDTH, 1.5 + (0.32 if transpose else 0.42) * nr))
+    fig, ax = new_axes(ax, (FIG_WIDTH, 1.5 + (0.32 if transpose else 0.42) * nr))
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="#f2f2f2")
     im = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=-1, vmax=1, aspect="auto",
                    interpolation="nearest")
-    size = _NOTE_SIZE if nc <= 6 else 6.5
+    size = NOTE_SIZE if nc <= 6 else 6.5
     for i in range(nr):
         for j in range(nc):
             d = matrix[i, j]
@@ -879,14 +893,14 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
             rgba = cmap((d + 1) / 2)
             shown = f"{d:+.2f}" if abs(d) >= 0.005 else "0.00"
             ax.text(j, i, f"{shown}{_stars(pvals[i, j])}", ha="center", va="center", fontsize=size,
-                    color=_colour_text(mpl.colors.to_hex(rgba)))
+                    color=text_colour_on(mpl.colors.to_hex(rgba)))
     # Column labels: wrap to the column width; rotate only if a single word is too wide.
     col_width = max(ax.get_position().width * fig.get_figwidth() - 0.3, 1.0) / max(nc, 1)
     wrapped = [_wrap(lab, col_width) for lab in col_labels]
     ax.set_xticks(np.arange(nc), wrapped)
     ax.set_yticks(np.arange(nr), row_labels)
-    ax.tick_params(length=0, labelsize=_TICK_SIZE, colors=_TEXT_COLOR)
-    if any(_text_width(line) > col_width for lab in wrapped for line in lab.split("\n")):
+    ax.tick_params(length=0, labelsize=TICK_SIZE, colors=TEXT_COLOR)
+    if any(text_width(line) > col_width for lab in wrapped for line in lab.split("\n")):
         ax.tick_params(axis="x", labelrotation=35)
         for lab in ax.get_xticklabels():
             lab.set_horizontalalignment("right")
@@ -897,11 +911,11 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
     ax.set_yticks(np.arange(nr + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="white", linewidth=1.5)
     ax.tick_params(which="minor", length=0)
-    _label(ax, x=f"{col_axis}\n{t('charts.effect_stars', language)}", y=row_axis)
-    _title(ax, t("charts.effect_title", language))
+    set_axis_labels(ax, x=f"{col_axis}\n{t('charts.effect_stars', language)}", y=row_axis)
+    set_title(ax, t("charts.effect_title", language))
     cbar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02, aspect=18)
-    cbar.set_label(t("charts.effect_colorbar", language), fontsize=_NOTE_SIZE, color=_TEXT_COLOR)
-    cbar.ax.tick_params(labelsize=_NOTE_SIZE, length=2)
+    cbar.set_label(t("charts.effect_colorbar", language), fontsize=NOTE_SIZE, color=TEXT_COLOR)
+    cbar.ax.tick_params(labelsize=NOTE_SIZE, length=2)
     cbar.set_ticks([-1.0, -0.5, 0.0, 0.5, 1.0])
     cbar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:+.1f}" if v else "0"))
     cbar.outline.set_visible(False)

@@ -1,6 +1,6 @@
-"""Report text in English and Chinese.
+"""Report text in English and Chinese, and in any language added (:mod:`tiering.locale`).
 
-Strings live in YAML catalogues under ``tiering/present/i18n/`` (one file per area:
+Strings live in YAML catalogues under ``tiering/text/`` (one file per area:
 ``report.yaml``, ``stats.yaml``, ``charts.yaml``, ``strategy.yaml`` ...). Each file
 maps a key to ``{en: ..., zh: ...}``; keys are namespaced by the file stem, so
 ``t("stats.finding_ratio", "zh", ratio=6.1)`` reads key ``finding_ratio`` of
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from tiering import locale
 from tiering.errors import TieringError
 from tiering.locale import LANGUAGES
 
@@ -34,14 +35,12 @@ def _catalogue() -> dict[str, dict[str, str]]:
 
 def t(key: str, language: str, /, **fields) -> str:
     """The text for ``key`` in ``language``, formatted with ``fields``."""
-    if language not in LANGUAGES:
-        raise TieringError(f"Unknown language {language!r}",
-                           hint=f"use one of {', '.join(LANGUAGES)}")
+    loc = locale.get(language)
     entry = _catalogue().get(key)
     if entry is None:
-        raise TieringError(f"Missing report text {key!r}", where="tiering/i18n",
+        raise TieringError(f"Missing report text {key!r}", where="tiering/text",
                            hint="add the key to the catalogue in both languages")
-    text = entry.get(language) or entry.get("en")
+    text = loc.text(key, entry)
     return text.format(**fields) if fields else text
 
 

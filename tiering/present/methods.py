@@ -22,25 +22,41 @@ from tiering.present.i18n import has, t
 from tiering.present.htmlkit import badge, esc, fmt_int, fmt_money, fmt_num, fmt_pct, heading, table
 from tiering.params import RFM_SEGMENTS
 from tiering.style import tier_css_classes
+from tiering.analysis.methods import is_data_driven
+from tiering.analysis.methods import methods as all_methods
 from tiering.analysis.methods.rfm import SEGMENT_GRID
 
 MONEY_COLUMNS = ("monetary", "gross_revenue", "returns_value", "aov")
 UNSTABLE = 0.8  # a tier keeping fewer of its customers than this gets a note
 
 
+def method_text(method: str, part: str, language: str, /, **fields) -> str | None:
+    """A method's report text ``part`` (name, short, subtitle, lead): the catalogue key
+    ``methods.<part>_<method>`` for a built-in method, else the method's own ``texts``
+    (:class:`tiering.analysis.methods.Method`); None when neither has it."""
+    key = f"methods.{part}_{method}"
+    if has(key):
+        return t(key, language, **fields)
+    described = all_methods().get(method)  # a previous report's method may be gone
+    own = (described.texts.get(part) if described is not None else None) or {}
+    text = own.get(language)
+    return text.format_map(fields) if text is not None else None
+
+
 def method_name(method: str, language: str) -> str:
     """The display name of a method (``methods.name_<method>``)."""
-    return t(f"methods.name_{method}", language)
+    return method_text(method, "name", language) or method
 
 
 def method_short(method: str, language: str) -> str:
     """A short name of a method for table headers (``ABC``, ``RFM`` ...)."""
-    return t(f"methods.short_{method}", language)
+    return method_text(method, "short", language) or method_name(method, language)
 
 
 def method_subtitle(method: str, language: str) -> str:
     """The cover subtitle of a report tiered with ``method``."""
-    return t(f"methods.subtitle_{method}", language)
+    return (method_text(method, "subtitle", language)
+            or t("methods.subtitle_generic", language, name=method_name(method, language)))
 
 
 def segment_name(segment: str, language: str) -> str:
@@ -242,6 +258,18 @@ def _rules(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     return text, rules, before, []
 
 
+def _generic(a, lang: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """A method without an explanation of its own here: its lead sentence (the method's
+    ``texts``) and each tier's definition as the method wrote it (``thresholds.rule``)."""
+    p = a.tiering_params
+    name = method_name(p["method"], lang)
+    fields = {k: v for k, v in p.items() if isinstance(v, str | int | float)}
+    lead = (method_text(p["method"], "lead", lang, **fields)
+            or t("methods.method_generic", lang, name=name))
+    return [lead], [str(r) for r in a.thresholds["rule"]], [], []
+
+
+#: The explanation of each built-in method; other methods get :func:`_generic`.
 _EXPLAIN = {"abc": _abc, "rfm": _rfm, "score": _score, "cluster": _cluster, "rules": _rules}
 
 
@@ -350,7 +378,7 @@ def section_method(a) -> str:
     p = a.tiering_params
     classes = tier_css_classes(a.labels)
     # explanation paragraphs, one definition per tier, blocks before and after the tier table
-    text, rules, before, after = _EXPLAIN[p["method"]](a, lang)
+    text, rules, before, after = _EXPLAIN.get(p["method"], _generic)(a, lang)
     s = a.tier_summary.set_index("tier")
     total = max(int(s["customers"].sum()), 1)
     rows = []
@@ -376,7 +404,10 @@ def section_method(a) -> str:
 
 
 def appendix_stability(a) -> str:
-    """The stability block for the appendix (empty when it was not computed)."""
-    if getattr(a, "stability", None) is None:
+    """The stability block for the appendix: the table, or a note when the method's
+    cut-offs are fixed (nothing to resample); empty when it was not asked for."""
+    stab = getattr(a, "stability", None)
+    spec = a.params.tiering
+    if stab is None and (spec.stability.n_boot <= 0 or is_data_driven(spec)):
         return ""
-    return stability_html(a, a.stability, a.params.language)
+    return stability_html(a, stab, a.params.language)

@@ -17,10 +17,11 @@ from tiering import __version__, locale
 
 from tiering.present import charts
 
-from tiering.analysis import stats
+from tiering.present import stats
 from tiering.present.htmlkit import (badge, esc, fmt_date, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct,
                       heading, kpis, table)
 from tiering.present.i18n import has, t
+from tiering.present.methods import method_name
 from tiering.analysis.pipeline import Analysis
 from tiering.style import tier_css_classes
 
@@ -65,14 +66,14 @@ def section_strategy(a: Analysis) -> str:
 def section_validation(a: Analysis) -> str:
     """The holdout check (empty when switched off); a note when it could not run
     because a streaming engine left too many transactions on disk."""
-    from tiering.analysis.holdout import section_validation as _section
+    from tiering.present.holdout import section_holdout as _section
 
-    return _after_heading(_section(a), _skipped_note(a, "validation"))
+    return _after_heading(_section(a), _skipped_note(a, "holdout"))
 
 
 def section_migration(a: Analysis) -> str:
     """Tier migration over the periods (empty when switched off)."""
-    from tiering.analysis.migration import section_migration as _section
+    from tiering.present.migration import section_migration as _section
 
     return _after_heading(_section(a), _skipped_note(a, "migration"))
 
@@ -88,7 +89,7 @@ def _skipped_note(a: Analysis, what: str) -> str:
     sample = a.source.get("transactions_sample")
     if not sample:
         return ""
-    if what == "validation" and not a.params.stats.holdout_months:
+    if what == "holdout" and not a.params.stats.holdout_months:
         return ""
     if what == "migration" and a.params.migration.period == "none":
         return ""
@@ -116,7 +117,7 @@ def section_summary(a: Analysis) -> str:
         (t("report.kpi_top_share", lang, tier=top["tier"]), fmt_pct(top["revenue_share"])),
         (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
     ])
-    from tiering.analysis.holdout import headline
+    from tiering.present.holdout import headline
 
     forward = headline(a)
     n_stats = 2 if forward else 3
@@ -257,7 +258,7 @@ def section_appendix(a: Analysis) -> str:
     cols = sep.join(f"{_role(role, lang)} = {name}" for role, name in src.get("columns", {}).items())
     if src.get("attributes"):
         cols += sep + t("report.role_attributes", lang) + " = " + sep.join(src["attributes"])
-    method = t(f"report.method_name_{a.tiering_params['method']}", lang)
+    method = method_name(a.tiering_params["method"], lang)
     rows = [
         (t("report.data_file", lang), _file_name(src)),
         (t("report.prov_sha", lang), src["sha256"]),

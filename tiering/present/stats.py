@@ -1,4 +1,5 @@
-"""The report section comparing the tiers statistically (``section_stats``).
+"""The statistics section of the report (``section_stats``) and the sentences it is
+made of (``describe_findings``): the text of a :class:`tiering.analysis.stats.Comparison`.
 
 Order of the section: what was done (lead), a warning to read effect sizes first when
 there are many customers, the plain-language findings, the overall test per measure
@@ -8,20 +9,27 @@ a categorical attribute set the tiers apart (standardised residuals, only when t
 attribute differs meaningfully), and the conventions used to call a difference
 significant, meaningful, small or large. The distributions by tier on a log scale are
 in the profiles section and are not repeated here.
+
+The findings, the executive summary's statistics bullets and the holdout section's test
+sentence read the comparison's codes (``kind``, ``note``, ``magnitude``,
+``effect_size_name``) and word them with the ``stats.*`` catalogue
+(``tiering/text/stats.yaml``).
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from tiering.present import charts
-
 from tiering import locale
-
-from tiering.analysis import stats
-from tiering.present.i18n import t
+from tiering.analysis import effects
+from tiering.analysis.stats import Comparison
+from tiering.errors import require
+from tiering.present import charts
 from tiering.present.htmlkit import esc, fmt_int, fmt_num, fmt_p, heading, table
+from tiering.present.i18n import has, t
 
 #: From this many customers on, the section warns that p-values say little.
 LARGE_N = 1000
@@ -45,7 +53,7 @@ def section_stats(a) -> str:
     n_total = _customers(comparison)
     if n_total >= LARGE_N:
         parts.append(f'<div class="note">{esc(t("stats.large_n", lang, n=fmt_int(n_total)))}</div>')
-    sentences = stats.describe_findings(comparison, language=lang)
+    sentences = describe_findings(comparison, language=lang)
     parts += [f"<h3>{esc(t('stats.findings_title', lang))}</h3>",
               '<ul class="findings">' + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>",
               f'<div class="note">{esc(_caveat(a, lang))}</div>']
@@ -72,7 +80,7 @@ def _customers(comparison) -> int:
 
 
 def _name(code: str, lang: str) -> str:
-    return stats._metric_name(str(code), lang, mid_sentence=False)
+    return _metric_name(str(code), lang, mid_sentence=False)
 
 
 def _omnibus_table(omni: pd.DataFrame, lang: str) -> str:
@@ -82,7 +90,7 @@ def _omnibus_table(omni: pd.DataFrame, lang: str) -> str:
             rows.append((_name(r.metric, lang), "–", "–", "–", t("stats.not_tested_cell", lang),
                          "–", "–"))
             continue
-        effect = (f"{stats.effect_label(r.effect_size_name, lang)} = {fmt_num(r.effect_size, 3)}"
+        effect = (f"{effect_label(r.effect_size_name, lang)} = {fmt_num(r.effect_size, 3)}"
                   if isinstance(r.effect_size_name, str) and r.effect_size_name else "–")
         magnitude = t(f"stats.magnitude_{r.magnitude}", lang) if r.magnitude else "–"
         statistic = fmt_num(r.statistic, 2)
@@ -107,7 +115,7 @@ def _charts(a, comparison, lang: str) -> list[str]:
     metric = "monetary" if (summary["metric"] == "monetary").any() else (
         str(summary["metric"].iloc[0]) if len(summary) else None)
     if metric is not None and summary.loc[summary["metric"] == metric, "median"].notna().any():
-        name = stats._metric_name(metric, lang, mid_sentence=True)
+        name = _metric_name(metric, lang, mid_sentence=True)
         if comparison.test == "welch":
             ax = _mean_forest(summary, metric, lang, currency)
             caption = t("stats.cap_forest_mean", lang, metric=name)
@@ -136,8 +144,8 @@ def _mean_forest(summary: pd.DataFrame, metric: str, lang: str, currency):
     means["median_ci_high"] = means["mean_ci_high"]
     ax = charts.median_forest(means, metric=metric, language=lang, currency=currency)
     name = locale.get(lang).in_sentence(charts._metric_name(metric, lang))
-    charts._title(ax, t("stats.forest_title_mean", lang, metric=name))
-    charts._label(ax, x=t("stats.forest_xlabel_mean", lang, metric=name))
+    charts.set_title(ax, t("stats.forest_title_mean", lang, metric=name))
+    charts.set_axis_labels(ax, x=t("stats.forest_xlabel_mean", lang, metric=name))
     return ax
 
 
@@ -147,11 +155,11 @@ def _hedges_heatmap(tests: pd.DataFrame, lang: str, order):
     rows["test"] = "dunn"                       # the chart's row filter, not a claim
     rows["effect_size_name"] = "cliffs_delta"
     ax = charts.effect_size_heatmap(rows, language=lang, tier_order=order)
-    charts._title(ax, t("stats.effects_title_welch", lang))
-    charts._label(ax, x=f"{t('charts.effect_pair_axis', lang)}\n{t('stats.effects_stars_welch', lang)}")
+    charts.set_title(ax, t("stats.effects_title_welch", lang))
+    charts.set_axis_labels(ax, x=f"{t('charts.effect_pair_axis', lang)}\n{t('stats.effects_stars_welch', lang)}")
     colorbar = ax.figure.axes[-1]
-    colorbar.set_ylabel(t("stats.effects_colorbar_welch", lang), fontsize=charts._NOTE_SIZE,
-                        color=charts._TEXT_COLOR)
+    colorbar.set_ylabel(t("stats.effects_colorbar_welch", lang), fontsize=charts.NOTE_SIZE,
+                        color=charts.TEXT_COLOR)
     return ax
 
 
@@ -181,7 +189,7 @@ def _associations(comparison, lang: str) -> list[str]:
                 cells.append(f"<strong>{text}</strong>" if abs(r) > 2 else text)
             cells.append(esc(f"{int(wide_obs.loc[category, tiers].sum()):,}"))
             rows.append(cells)
-        name = stats._metric_name(attribute, lang, mid_sentence=True)
+        name = _metric_name(attribute, lang, mid_sentence=True)
         heads = [t("stats.assoc_col_value", lang)] + tiers + [t("stats.assoc_col_total", lang)]
         parts += [f"<h3>{esc(t('stats.assoc_title', lang, attribute=name))}</h3>",
                   f"<p>{esc(t('stats.assoc_lead', lang, attribute=name, shown=len(top), total=len(strength)))}</p>",
@@ -194,9 +202,9 @@ def _conventions(a, comparison, lang: str) -> str:
     p = comparison.params
     test = comparison.test
     th = p.get("thresholds") or {
-        "epsilon_squared": stats.EPSILON_SQ_THRESHOLDS, "omega_squared": stats.OMEGA_SQ_THRESHOLDS,
-        "cliffs_delta": stats.CLIFF_THRESHOLDS, "hedges_g": stats.HEDGES_G_THRESHOLDS,
-        "cramers_v": stats.COHEN_W_THRESHOLDS}
+        "epsilon_squared": effects.EPSILON_SQ_THRESHOLDS,
+        "omega_squared": effects.OMEGA_SQ_THRESHOLDS, "cliffs_delta": effects.CLIFF_THRESHOLDS,
+        "hedges_g": effects.HEDGES_G_THRESHOLDS, "cramers_v": effects.COHEN_W_THRESHOLDS}
     names = (("epsilon_squared", "cliffs_delta") if test == "kruskal"
              else ("omega_squared", "hedges_g"))
     if p.get("categorical"):
@@ -225,3 +233,198 @@ def _conventions(a, comparison, lang: str) -> str:
 
 def _g(value) -> str:
     return f"{float(value):g}" if np.isfinite(float(value)) else "–"
+
+
+# --------------------------------------------------------------------------- sentences
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _is_cjk(label: str) -> bool:
+    return bool(_CJK.search(label))
+
+
+def _tier_text(key: str, label: str, language: str) -> str:
+    return t(f"stats.{key}_cjk" if _is_cjk(label) else f"stats.{key}", language, tier=label)
+
+
+def _pair_text(t1: str, t2: str, language: str) -> str:
+    key = "stats.tier_pair_cjk" if (_is_cjk(t1) or _is_cjk(t2)) else "stats.tier_pair"
+    return t(key, language, t1=t1, t2=t2)
+
+
+def _metric_name(column: str, language: str, *, mid_sentence: bool) -> str:
+    """Display name from ``metrics.yaml``; else the column name (``_`` as space in English)."""
+    if has(f"metrics.{column}"):
+        name = t(f"metrics.{column}", language)
+    else:
+        name = locale.get(language).column(column)
+    return locale.get(language).in_sentence(name) if mid_sentence else name
+
+
+def _num(value: float) -> str:
+    """A number for reading: thousands separators, about three significant digits."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    v = float(value)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def _ratio_decimals(value: float) -> int:
+    """Decimals for a ratio: 1.24×, 6.1×, 12×."""
+    a = abs(value)
+    return 2 if a < 1.995 else 1 if a < 9.95 else 0
+
+
+def _ratio_text(value: float, decimals: int | None = None) -> str:
+    """A ratio for reading; ``decimals`` defaults to what suits the value itself."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    d = _ratio_decimals(value) if decimals is None else decimals
+    return f"{value:,.{d}f}"
+
+
+def _delta_text(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _interval(low: float, high: float, estimate: float, fmt) -> tuple[str, str]:
+    """Interval bounds for a sentence that states the estimate's size and direction.
+
+    A negative estimate whose interval lies wholly below zero is shown as absolute
+    values (the sentence already says "lower"); an interval that crosses zero keeps
+    its signs so that it is not misread.
+    """
+    if estimate < 0 and high <= 0:
+        return fmt(-high), fmt(-low)
+    return fmt(low), fmt(high)
+
+
+def effect_label(name: str, language: str) -> str:
+    """Display name of an effect-size code (``cliffs_delta`` -> "Cliff's δ")."""
+    key = f"stats.effect_{name}"
+    return t(key, language) if has(key) else str(name).replace("_", " ")
+
+
+def describe_findings(comparison: Comparison, *, language: str, limit: int | None = None
+                      ) -> list[str]:
+    """Plain-language sentences from ``comparison.findings`` in ``language``.
+
+    One sentence per adjacent tier pair and metric, and per attribute, in the order of
+    the findings table; when no difference is meaningful, a sentence saying so comes
+    first. Notes on tiers left out and metrics not tested always follow and are not
+    counted by ``limit``, which caps the number of finding sentences.
+
+    A difference is described as significant or sized only as the findings table says:
+    ``meaningful`` (adjusted p < alpha and magnitude at least small) rows get a ratio
+    or difference sentence with its 95% interval and effect size; all others say the
+    tiers do not differ meaningfully, and why.
+    """
+    require(isinstance(comparison, Comparison), "describe_findings needs a Comparison",
+            where="describe_findings(comparison)", hint="pass the result of compare_tiers()")
+    locale.get(language, where="describe_findings(language)")
+    require(limit is None or (isinstance(limit, (int, np.integer)) and limit >= 0),
+            f"limit must be None or a non-negative integer, got {limit!r}",
+            where="describe_findings(limit)")
+    findings = comparison.findings
+    min_n = comparison.params.get("min_group_size", "")
+
+    sentences: list[str] = []
+    notes: list[str] = []
+    compared = findings[findings["kind"].isin(["ratio", "difference", "association"])]
+    for _, row in findings.iterrows():
+        kind = row["kind"]
+        if kind in ("ratio", "difference"):
+            sentences.append(_pair_sentence(row, language))
+        elif kind == "association":
+            sentences.append(_association_sentence(row, language))
+        elif kind == "excluded_tier":
+            notes.append(_excluded_sentence(row, language, min_n))
+        elif kind == "not_tested":
+            reason = t(f"stats.reason_{row['note']}", language, min_n=min_n)
+            notes.append(t("stats.not_tested", language,
+                           metric=_metric_name(row["metric"], language, mid_sentence=False),
+                           reason=reason))
+    if len(compared) and not compared["meaningful"].any():
+        sentences.insert(0, t("stats.overall_no_difference", language))
+    if limit is not None:
+        sentences = sentences[: int(limit)]
+    return sentences + notes
+
+
+def _reason(row, language: str) -> str:
+    key = "stats.reason_negligible" if row["significant"] else "stats.reason_not_significant"
+    return t(key, language)
+
+
+def _row_value(row, name: str, default=np.nan):
+    value = row.get(name, default) if hasattr(row, "get") else default
+    return default if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _pair_sentence(row, language: str) -> str:
+    metric = _metric_name(row["metric"], language, mid_sentence=True)
+    g1, g2 = row["group1"], row["group2"]
+    center = _row_value(row, "center", "") or "median"
+    effect_name = _row_value(row, "effect_size_name", "") or "cliffs_delta"
+    size = _row_value(row, "effect_size")
+    if not isinstance(size, (int, float)) or not np.isfinite(size):
+        size = row["cliffs_delta"]
+    effect = effect_label(effect_name, language)
+    delta = _delta_text(size)
+    v1, v2 = ((row["median1"], row["median2"]) if center == "median"
+              else (row["mean1"], row["mean2"]))
+    if not row["meaningful"]:
+        return t("stats.finding_no_difference", language, pair=_pair_text(g1, g2, language),
+                 metric=metric, centers=t(f"stats.centers_{center}", language),
+                 m1=_num(v1), m2=_num(v2), effect=effect, delta=delta,
+                 reason=_reason(row, language))
+    magnitude = t(f"stats.magnitude_{row['magnitude']}", language)
+    who = _tier_text("tier_customers", g1, language)
+    ref = _tier_text("tier_ref", g2, language)
+    word = t(f"stats.center_{center}", language)
+    if row["kind"] == "ratio":
+        # One precision for the estimate and its interval, chosen by the estimate.
+        decimals = _ratio_decimals(row["ratio"])
+        return t("stats.finding_ratio", language, g1=who, g2=ref, metric=metric, center=word,
+                 ratio=_ratio_text(row["ratio"], decimals),
+                 low=_ratio_text(row["ratio_ci_low"], decimals),
+                 high=_ratio_text(row["ratio_ci_high"], decimals),
+                 magnitude=magnitude, effect=effect, delta=delta)
+    diff = float(row["difference"])
+    low, high = _interval(row["difference_ci_low"], row["difference_ci_high"], diff, _num)
+    direction = t("stats.higher" if diff >= 0 else "stats.lower", language)
+    return t("stats.finding_difference", language, g1=who, g2=ref, metric=metric, center=word,
+             diff=_num(abs(diff)), direction=direction, m1=_num(v1), m2=_num(v2), low=low,
+             high=high, magnitude=magnitude, effect=effect, delta=delta)
+
+
+def _association_sentence(row, language: str) -> str:
+    attribute = _metric_name(row["metric"], language, mid_sentence=True)
+    v = _delta_text(row["cramers_v"])
+    if row["meaningful"]:
+        text = t("stats.finding_association", language, attribute=attribute, v=v,
+                 magnitude=t(f"stats.magnitude_{row['magnitude']}", language))
+    else:
+        text = t("stats.finding_no_association", language, attribute=attribute, v=v,
+                 reason=_reason(row, language))
+    if row["note"] == "low_expected_counts":
+        text += t("stats.low_expected_counts", language)
+    return text
+
+
+def _excluded_sentence(row, language: str, min_n) -> str:
+    tier = _tier_text("tier_name", row["group1"], language)
+    n = int(row["n1"])
+    if row["metric"] == "":
+        key = "stats.excluded_tier_empty" if n == 0 else "stats.excluded_tier"
+        return t(key, language, tier=tier, n=n, min_n=min_n)
+    return t("stats.excluded_tier_metric", language, tier=tier, n=n, min_n=min_n,
+             metric=_metric_name(row["metric"], language, mid_sentence=True))

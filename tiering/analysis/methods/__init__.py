@@ -16,16 +16,19 @@ shares, normalisation, clusters), so :func:`tiering.analysis.methods.compare.sta
 bootstrap it; the cut-offs of ``rules`` and of ``rfm`` with fixed ``edges`` on all
 three scores are the user's own.
 
-Register a new method by adding it to ``METHODS`` in :mod:`tiering.analysis.methods.registry`;
-the parameter schema's
+A method is one module that ends with its :class:`Method` (``METHOD``: fit, options
+model, data-driven flag, bootstrap, report texts); the built-in ones are listed in
+:mod:`tiering.analysis.methods.registry`. Add your own without changing the package:
+``register(Method(...))`` for this process, or an entry point in the group
+``tiering.methods`` for every process (see :mod:`tiering.plugins`). The parameter file's
 ``tiering.method`` names it and ``tiering.<method>`` holds its options.
 """
 
 from __future__ import annotations
 
-from tiering.analysis.methods.base import TieringResult, finish
-from tiering.analysis.methods.registry import METHODS, fit, is_data_driven
+from tiering.analysis.methods.base import Method, TieringResult, finish
+from tiering.analysis.methods.registry import BUILTIN, fit, get, is_data_driven, methods, register
 from tiering.analysis.methods.compare import MethodComparison, compare_methods, stability
 
-__all__ = ["METHODS", "MethodComparison", "TieringResult", "compare_methods", "finish", "fit",
-           "is_data_driven", "stability"]
+__all__ = ["BUILTIN", "Method", "MethodComparison", "TieringResult", "compare_methods", "finish",
+           "fit", "get", "is_data_driven", "methods", "register", "stability"]

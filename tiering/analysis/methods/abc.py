@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from tiering.errors import MethodError, require
-from tiering.params import TieringSpec
-from tiering.analysis.methods.base import TieringResult, all_equal, check_features, finish, numeric_column
+from tiering.params import AbcOptions, TieringSpec
+from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
+    finish, numeric_column)
 
 
 def _values(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list]:
@@ -134,3 +135,7 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
         rank = np.searchsorted(np.asarray(cut), before, side="right") + 1
         out[b] = np.where(value > 0, rank, last)
     return out
+
+
+#: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
+METHOD = Method(name="abc", fit=fit, options=AbcOptions, data_driven=True, bootstrap=bootstrap_ranks)

@@ -1,13 +1,16 @@
-"""The result type shared by every tiering method, and the checks they share."""
+"""What every tiering method shares: its description (:class:`Method`), its result
+(:class:`TieringResult`) and the checks they share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from tiering.errors import MethodError, require
+from tiering.params import MethodOptions, TieringSpec
 
 # Customer columns that are identifiers or dates, never a numeric criterion.
 NON_NUMERIC = ("customer_id", "customer_name", "first_purchase", "last_purchase", "tier",
@@ -39,6 +42,41 @@ class TieringResult:
 
     def counts(self) -> pd.Series:
         return self.assignments["tier"].value_counts(sort=False)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One tiering method, everything the package needs to know of it in one place.
+
+    - ``name``: what ``tiering.method`` and ``tiering.compare_with`` call it; its options
+      are the block ``tiering.<name>``.
+    - ``fit(features, spec, *, seed) -> TieringResult``: the tiers. ``spec`` is the
+      :class:`tiering.params.TieringSpec`; ``spec.options(name)`` gives the options.
+    - ``options``: the options model (a :class:`tiering.params.MethodOptions`; its
+      ``check(labels)`` lists problems with the tier labels).
+    - ``data_driven``: whether a customer's tier depends on the other customers (then
+      the stability check bootstraps it); ``True``, ``False`` or a function of the spec.
+    - ``bootstrap(features, spec, references, **kw) -> ranks``: tier ranks with the
+      cut-offs estimated on each row of ``references`` (resampled row numbers); None
+      when the method has none. ``bootstrap_from_fit``: the bootstrap also needs the
+      reported ranks and the seed (``ranks=``, ``seed=``), as k-means does.
+    - ``texts``: report texts of a method that is not in the package's catalogue, by
+      part and language: ``name`` (display name), ``short`` (table headers),
+      ``subtitle`` (the cover) and ``lead`` (the opening sentence of the method
+      section; it may use the fitted ``params`` as ``{fields}``). The built-in methods'
+      texts are the catalogue keys ``methods.<part>_<name>`` (tiering/text/methods.yaml).
+    """
+
+    name: str
+    fit: Callable[..., "TieringResult"]
+    options: type[MethodOptions]
+    data_driven: bool | Callable[[TieringSpec], bool] = True
+    bootstrap: Callable[..., np.ndarray] | None = None
+    bootstrap_from_fit: bool = False
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def is_data_driven(self, spec: TieringSpec) -> bool:
+        return bool(self.data_driven(spec) if callable(self.data_driven) else self.data_driven)
 
 
 def finish(features: pd.DataFrame, rank: np.ndarray, labels: list[str] | tuple[str, ...],

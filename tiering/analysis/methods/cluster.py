@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from tiering.errors import MethodError, require
-from tiering.params import TieringSpec
-from tiering.analysis.methods.base import TieringResult, all_equal, check_features, finish, numeric_column
+from tiering.params import ClusterOptions, TieringSpec
+from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
+    finish, numeric_column)
 
 
 def _features(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list[str], list]:
@@ -190,3 +191,7 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
             km = km.fit((ref - mean) / sd)
         out[b] = _order(km.labels_, value[reference], k)[km.predict((x - mean) / sd)]
     return out
+
+
+#: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
+METHOD = Method(name="cluster", fit=fit, options=ClusterOptions, data_driven=True, bootstrap=bootstrap_ranks, bootstrap_from_fit=True)

@@ -19,16 +19,11 @@ import pandas as pd
 
 from tiering.errors import MethodError
 from tiering.params import TieringSpec
-from tiering.analysis.methods import abc, cluster, rfm, score
 from tiering.analysis.methods.base import TieringResult
 
 # Landis & Koch (1977) bands for kappa: upper bounds of slight, fair, moderate, substantial
 KAPPA_BANDS = (0.2, 0.4, 0.6, 0.8)
 KAPPA_WORDS = ("poor", "slight", "fair", "moderate", "substantial", "almost_perfect")
-
-_BOOTSTRAP = {"abc": abc.bootstrap_ranks, "rfm": rfm.bootstrap_ranks,
-              "score": score.bootstrap_ranks, "cluster": cluster.bootstrap_ranks}
-
 
 @dataclass(frozen=True)
 class MethodComparison:
@@ -157,7 +152,7 @@ def stability(features: pd.DataFrame, spec: TieringSpec, *, n_boot: int | None =
     size too, so the variability shown is that of a sample of ``max_customers``
     customers: a conservative estimate).
     """
-    from tiering.analysis.methods.registry import fit, is_data_driven
+    from tiering.analysis.methods.registry import fit, get, is_data_driven
 
     n_boot = spec.stability.n_boot if n_boot is None else n_boot
     max_customers = spec.stability.max_customers if max_customers is None else max_customers
@@ -172,9 +167,12 @@ def stability(features: pd.DataFrame, spec: TieringSpec, *, n_boot: int | None =
     sub = features.iloc[idx].reset_index(drop=True)
     m = len(sub)
     reported = main.assignments["tier_rank"].to_numpy()[idx]
-    extra = {"ranks": reported, "seed": seed} if main.method == "cluster" else {}
-    boot = _BOOTSTRAP[main.method]
-    if main.method == "cluster" or subsampled:
+    method = get(main.method)
+    if method.bootstrap is None:
+        return None
+    extra = {"ranks": reported, "seed": seed} if method.bootstrap_from_fit else {}
+    boot = method.bootstrap
+    if method.bootstrap_from_fit or subsampled:
         baseline = reported
     else:  # the same assignment rule with cut-offs from all customers
         baseline = boot(sub, spec, np.arange(m)[None, :], **extra)[0]

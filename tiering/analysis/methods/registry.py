@@ -1,41 +1,56 @@
-"""The registry of tiering methods: ``METHODS`` (name → fit function), :func:`fit` and
-:func:`is_data_driven`. :mod:`tiering.analysis.methods` re-exports them; the method modules and
-:mod:`tiering.analysis.methods.compare` import them from here (no module imports its package)."""
+"""The registry of tiering methods: the built-in ones (each module's ``METHOD``) and
+those added through :mod:`tiering.plugins`. Everything that depends on the method —
+the parameter check, fitting, the stability bootstrap, the comparison of methods, the
+report's method section — reads it from here. :mod:`tiering.analysis.methods`
+re-exports it; the method modules and :mod:`tiering.analysis.methods.compare` import it
+from here (no module imports its package)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 
+from tiering import plugins
 from tiering.errors import MethodError
-from tiering.params import TieringSpec
+from tiering.params import BUILTIN_METHODS, TieringSpec, method_names
 from tiering.analysis.methods import abc, cluster, rfm, rules, score
-from tiering.analysis.methods.base import TieringResult
+from tiering.analysis.methods.base import Method, TieringResult
 
-METHODS: dict[str, Callable[..., TieringResult]] = {
-    "abc": abc.fit,
-    "rfm": rfm.fit,
-    "score": score.fit,
-    "cluster": cluster.fit,
-    "rules": rules.fit,
-}
+#: The built-in methods, in the order of :data:`tiering.params.BUILTIN_METHODS`.
+BUILTIN: dict[str, Method] = {m.name: m for m in sorted(
+    (abc.METHOD, rfm.METHOD, score.METHOD, cluster.METHOD, rules.METHOD),
+    key=lambda m: BUILTIN_METHODS.index(m.name))}
+
+
+def methods() -> dict[str, Method]:
+    """Every method by name: the built-in ones, then the added ones."""
+    method_names()  # refuses a plugin that takes a reserved name
+    return {**BUILTIN, **plugins.methods()}
+
+
+def get(name: str) -> Method:
+    """The method called ``name``."""
+    found = methods().get(name)
+    if found is None:
+        raise MethodError(f"Unknown tiering method {name!r}", where="tiering.method",
+                          hint=f"choose one of {', '.join(methods())}")
+    return found
+
+
+def register(method: Method) -> None:
+    """Add a method for this process (see :mod:`tiering.plugins` for every process)."""
+    if not isinstance(method, Method):
+        raise MethodError("register() needs a tiering.analysis.methods.Method",
+                          where="register(method)",
+                          hint="describe the method with Method(name=..., fit=..., options=...)")
+    plugins.register_method(method)
 
 
 def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringResult:
     """Tier customers with the method named in ``spec.method``. ``seed`` (the parameter
     file's ``seed``) seeds the methods that draw random numbers (cluster)."""
-    method = METHODS.get(spec.method)
-    if method is None:
-        raise MethodError(f"Unknown tiering method {spec.method!r}", where="tiering.method",
-                          hint=f"choose one of {', '.join(METHODS)}")
-    return method(features, spec, seed=seed)
+    return get(spec.method).fit(features, spec, seed=seed)
 
 
 def is_data_driven(spec: TieringSpec) -> bool:
-    """Whether the tiers of ``spec.method`` depend on the other customers (see above)."""
-    if spec.method == "rules":
-        return False
-    if spec.method == "rfm":
-        return rfm.is_data_driven(spec)
-    return True
+    """Whether the tiers of ``spec.method`` depend on the other customers."""
+    return get(spec.method).is_data_driven(spec)

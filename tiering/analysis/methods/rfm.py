@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 
 from tiering.errors import MethodError, require
-from tiering.params import RFM_SEGMENTS, TieringSpec
-from tiering.analysis.methods.base import TieringResult, all_equal, check_features, finish, midrank_counts
+from tiering.params import RFM_SEGMENTS, RfmOptions, TieringSpec
+from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
+    finish, midrank_counts)
 
 DIMENSIONS = (("recency", "recency_days"), ("frequency", "frequency"), ("monetary", "monetary"))
 
@@ -222,3 +223,7 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
     for b, reference in enumerate(references):
         out[b] = _tiers(_scores(raw, spec, reference), spec)[0]
     return out
+
+
+#: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
+METHOD = Method(name="rfm", fit=fit, options=RfmOptions, data_driven=is_data_driven, bootstrap=bootstrap_ranks)

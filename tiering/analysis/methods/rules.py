@@ -22,8 +22,9 @@ import pandas as pd
 
 from tiering.errors import MethodError
 from tiering.expr import ExpressionError, parse
-from tiering.params import TieringSpec
-from tiering.analysis.methods.base import NON_NUMERIC, TieringResult, check_features, finish, numeric_column
+from tiering.params import RulesOptions, TieringSpec
+from tiering.analysis.methods.base import (Method, NON_NUMERIC, TieringResult, check_features,
+    finish, numeric_column)
 
 
 def rule_frame(features: pd.DataFrame) -> pd.DataFrame:
@@ -80,3 +81,7 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
               "default_customers": int(open_.sum())}
     return finish(features, rank, labels, {"rule": rule_no}, method="rules",
                   thresholds=thresholds, params=params)
+
+
+#: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
+METHOD = Method(name="rules", fit=fit, options=RulesOptions, data_driven=False, bootstrap=None)

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from tiering.errors import MethodError, require
-from tiering.params import TieringSpec
-from tiering.analysis.methods.base import TieringResult, all_equal, check_features, finish, midrank_counts, numeric_column
+from tiering.params import ScoreOptions, TieringSpec
+from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
+    finish, midrank_counts, numeric_column)
 
 NEUTRAL = {"percentile": 0.5, "minmax": 0.5, "zscore": 0.0}
 
@@ -152,3 +153,7 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
     for b, reference in enumerate(references):
         out[b] = _cut(value_score(x, spec, reference), spec, reference)
     return out
+
+
+#: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
+METHOD = Method(name="score", fit=fit, options=ScoreOptions, data_driven=True, bootstrap=bootstrap_ranks)

@@ -1,4 +1,5 @@
-"""Tests of tiering.analysis.holdout: hand-built histories with known futures, and the report text."""
+"""Tests of the holdout check (tiering.analysis.holdout): hand-built histories with known
+futures; and of its report text and chart (tiering.present.holdout)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,10 @@ from tiering.analysis.holdout import (
     CUSTOMER_COLUMNS,
     TEST_COLUMNS,
     TIER_COLUMNS,
-    Validation,
-    holdout_validation,
-    lift_chart,
-    section_validation,
+    HoldoutCheck,
+    holdout_check,
 )
+from tiering.present.holdout import lift_chart, section_holdout
 
 from .conftest import ONLINE_RETAIL, ROOT
 
@@ -81,8 +81,8 @@ def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
 
 def test_known_future_gives_hand_computed_shares_lift_and_retention(tmp_path):
     cfg = make_params(tmp_path)
-    v = holdout_validation(known_history(), params=cfg, as_of=AS_OF, months=3, seed=1, n_boot=500)
-    assert isinstance(v, Validation) and v.available and v.reason == ""
+    v = holdout_check(known_history(), params=cfg, as_of=AS_OF, months=3, seed=1, n_boot=500)
+    assert isinstance(v, HoldoutCheck) and v.available and v.reason == ""
     assert tuple(v.tiers.columns) == TIER_COLUMNS
     assert tuple(v.tests.columns) == TEST_COLUMNS
     assert tuple(v.customers.columns) == CUSTOMER_COLUMNS
@@ -126,8 +126,8 @@ def test_future_purchases_never_change_the_tiers(tmp_path):
     cfg = make_params(tmp_path)
     base = known_history()
     leaked = pd.concat([base, transactions([("b06", "2024-05-05", 5000.0)])], ignore_index=True)
-    one = holdout_validation(base, params=cfg, as_of=AS_OF, months=3, n_boot=200)
-    two = holdout_validation(leaked, params=cfg, as_of=AS_OF, months=3, n_boot=200)
+    one = holdout_check(base, params=cfg, as_of=AS_OF, months=3, n_boot=200)
+    two = holdout_check(leaked, params=cfg, as_of=AS_OF, months=3, n_boot=200)
     pd.testing.assert_series_equal(one.customers["tier"], two.customers["tier"])
     b = two.tiers[(two.tiers["grouping"] == "tiering")].set_index("tier")
     assert b.loc["B", "revenue"] == pytest.approx(5100.0)     # ... but the outcome counts it
@@ -136,14 +136,14 @@ def test_future_purchases_never_change_the_tiers(tmp_path):
 
 def test_random_grouping_keeps_tier_sizes_and_follows_the_seed(tmp_path):
     cfg = make_params(tmp_path)
-    v = holdout_validation(known_history(), params=cfg, as_of=AS_OF, months=3, seed=3, n_boot=200)
+    v = holdout_check(known_history(), params=cfg, as_of=AS_OF, months=3, seed=3, n_boot=200)
     pd.testing.assert_series_equal(v.customers["tier"].value_counts().sort_index(),
                                    v.customers["random_tier"].value_counts().sort_index(),
                                    check_names=False)
-    again = holdout_validation(known_history(), params=cfg, as_of=AS_OF, months=3, seed=3, n_boot=200)
+    again = holdout_check(known_history(), params=cfg, as_of=AS_OF, months=3, seed=3, n_boot=200)
     pd.testing.assert_frame_equal(v.tiers, again.tiers)
-    other = [holdout_validation(known_history(), params=cfg, as_of=AS_OF, months=3, seed=s,
-                                n_boot=200).customers["random_tier"] for s in (4, 5, 6)]
+    other = [holdout_check(known_history(), params=cfg, as_of=AS_OF, months=3, seed=s,
+                           n_boot=200).customers["random_tier"] for s in (4, 5, 6)]
     assert any(not o.equals(v.customers["random_tier"]) for o in other)
     r = v.tiers[v.tiers["grouping"] == "random"]
     assert r["customers"].tolist() == [5, 21]
@@ -151,36 +151,36 @@ def test_random_grouping_keeps_tier_sizes_and_follows_the_seed(tmp_path):
 
 
 def test_disabled_or_too_short_history(tmp_path):
-    assert holdout_validation(known_history(), params=make_params(tmp_path, holdout_months=0),
-                              as_of=AS_OF) is None
-    assert holdout_validation(known_history(), params=make_params(tmp_path, holdout_months=None),
-                              as_of=AS_OF) is None
+    assert holdout_check(known_history(), params=make_params(tmp_path, holdout_months=0),
+                         as_of=AS_OF) is None
+    assert holdout_check(known_history(), params=make_params(tmp_path, holdout_months=None),
+                         as_of=AS_OF) is None
     short = known_history()
     short = short[short["order_date"] >= "2024-02-01"]        # 5 months < 2 x 3
-    v = holdout_validation(short, params=make_params(tmp_path), as_of=AS_OF)
+    v = holdout_check(short, params=make_params(tmp_path), as_of=AS_OF)
     assert not v.available and v.reason == "too_short"
     assert (v.params["need_months"], v.params["have_months"]) == (6, 5)
     assert v.tiers.empty and list(v.tiers.columns) == list(TIER_COLUMNS)
     an = types.SimpleNamespace(params=make_params(tmp_path), holdout=v)
-    html = section_validation(an)
+    html = section_holdout(an)
     assert 'id="sec-validation"' in html
     assert ("needs at least 6 months of data (a 3-month holdout and as much history before it), "
             "but the data covers only 5 months (1 Feb 2024 – 30 Jun 2024)") in html
     an.params = an.params.model_copy(update={"language": "zh"})
-    assert "前瞻检验至少需要6个月的数据" in section_validation(an)
-    assert section_validation(types.SimpleNamespace(params=an.params, holdout=None)) == ""
+    assert "前瞻检验至少需要6个月的数据" in section_holdout(an)
+    assert section_holdout(types.SimpleNamespace(params=an.params, holdout=None)) == ""
     with pytest.raises(TieringError, match="whole number of months"):
-        holdout_validation(known_history(), params=make_params(tmp_path), as_of=AS_OF, months=-1)
+        holdout_check(known_history(), params=make_params(tmp_path), as_of=AS_OF, months=-1)
 
 
 def test_method_that_cannot_tier_the_earlier_data_gives_a_reason(tmp_path):
     rows = [(f"c{i}", "2023-12-01", 10.0) for i in range(10)]        # all spend the same
     rows += [("c1", "2024-05-01", 30.0)]
-    v = holdout_validation(transactions(rows), params=make_params(tmp_path), as_of=AS_OF,
-                           n_boot=200)
+    v = holdout_check(transactions(rows), params=make_params(tmp_path), as_of=AS_OF,
+                      n_boot=200)
     assert v.reason == "tiering_failed" and "same monetary" in v.params["detail"]
-    html = section_validation(types.SimpleNamespace(params=make_params(tmp_path),
-                                                    holdout=v))
+    html = section_holdout(types.SimpleNamespace(params=make_params(tmp_path),
+                                                 holdout=v))
     assert "could not tier the customers on the data before the cut-off (abc: all 10" in html
 
 
@@ -212,8 +212,8 @@ def population(n: int, *, predictive: bool, seed: int) -> pd.DataFrame:
 
 def test_random_by_construction_future_reads_as_not_predictive(tmp_path):
     cfg = make_params(tmp_path)
-    v = holdout_validation(population(3000, predictive=False, seed=11), params=cfg, as_of=AS_OF,
-                           n_boot=300)
+    v = holdout_check(population(3000, predictive=False, seed=11), params=cfg, as_of=AS_OF,
+                      n_boot=300)
     test = v.tests.set_index("grouping")
     assert not test.loc["tiering", "meaningful"]
     assert test.loc["tiering", "magnitude"] == "negligible"
@@ -225,23 +225,23 @@ def test_random_by_construction_future_reads_as_not_predictive(tmp_path):
             ("zh", "对后续营收的预测并不比同样规模的随机分组有实质性的优势", "分级能够预测")):
         an = types.SimpleNamespace(params=cfg.model_copy(update={"language": lang}),
                                    holdout=v)
-        html = section_validation(an)
+        html = section_holdout(an)
         assert expected in html and forbidden not in html
-    text = re.sub(r"<[^>]+>", " ", section_validation(types.SimpleNamespace(
+    text = re.sub(r"<[^>]+>", " ", section_holdout(types.SimpleNamespace(
         params=cfg.model_copy(update={"language": "en"}), holdout=v)))
     assert "does not differ meaningfully between the tiers" in text
 
 
 def test_predictive_tiering_reads_as_predictive_with_the_headline_numbers(tmp_path):
     cfg = make_params(tmp_path)
-    v = holdout_validation(population(3000, predictive=True, seed=12), params=cfg, as_of=AS_OF,
-                           n_boot=300)
+    v = holdout_check(population(3000, predictive=True, seed=12), params=cfg, as_of=AS_OF,
+                      n_boot=300)
     t = v.tiers[v.tiers["grouping"] == "tiering"].set_index("tier")
     r = v.tiers[v.tiers["grouping"] == "random"].set_index("tier")
     assert t.loc["A", "lift_ci_low"] > 1.5 and r.loc["A", "lift_ci_low"] < 1.0 < r.loc["A", "lift_ci_high"]
     assert v.tests.set_index("grouping").loc["tiering", "meaningful"]
     an = types.SimpleNamespace(params=cfg, holdout=v)
-    html = section_validation(an)
+    html = section_holdout(an)
     share = f"{t.loc['A', 'revenue_share'] * 100:.0f}%"
     cust = f"{t.loc['A', 'customer_share'] * 100:.0f}%"
     assert (f"A-tier customers, chosen on data up to 31 Mar 2024, brought {share} of the next 3 "
@@ -250,8 +250,8 @@ def test_predictive_tiering_reads_as_predictive_with_the_headline_numbers(tmp_pa
             f"grouping of the same sizes gives lift {r.loc['A', 'lift']:.2f}") in html
     assert "The tiers predict what customers do next" in html
     assert html.count("<figure") == 1 and "tier-badge" in html
-    zh = section_validation(types.SimpleNamespace(params=cfg.model_copy(update={"language": "zh"}),
-                                                  holdout=v))
+    zh = section_holdout(types.SimpleNamespace(params=cfg.model_copy(update={"language": "zh"}),
+                                               holdout=v))
     assert "根据截至2024年3月31日的数据选出的A级客户" in zh
     visible = html_mod.unescape(re.sub(r"<[^>]+>", " ", zh))
     latin = set(re.findall(r"[A-Za-z]+", visible))
@@ -264,8 +264,8 @@ def test_lift_chart_draws_both_groupings_in_tier_colours(tmp_path):
     from tiering.style import tier_palette
 
     cfg = make_params(tmp_path)
-    v = holdout_validation(population(600, predictive=True, seed=13), params=cfg, as_of=AS_OF,
-                           n_boot=200)
+    v = holdout_check(population(600, predictive=True, seed=13), params=cfg, as_of=AS_OF,
+                      n_boot=200)
     for lang in ("en", "zh"):
         ax = lift_chart(v, language=lang)
         assert ax.get_xscale() == "log"
@@ -277,8 +277,8 @@ def test_lift_chart_draws_both_groupings_in_tier_colours(tmp_path):
         assert title == ("Share of the next 3 months' revenue per share of customers (lift)"
                          if lang == "en" else "随后3个月的营收占比与客户占比之比（提升度）")
         plt.close(ax.figure)
-    with pytest.raises(TieringError, match="Validation that ran"):
-        lift_chart(Validation(tiers=pd.DataFrame(), tests=pd.DataFrame(),
+    with pytest.raises(TieringError, match="HoldoutCheck that ran"):
+        lift_chart(HoldoutCheck(tiers=pd.DataFrame(), tests=pd.DataFrame(),
                               customers=pd.DataFrame(), params={"reason": "too_short"}),
                    language="en")
 
@@ -295,7 +295,7 @@ def test_online_retail_top_tier_brings_most_of_the_next_quarter():
     cfg = params_mod.load(ROOT / "params" / "examples" / "online_retail.yaml")
     loaded = io_mod.load(cfg.data, as_of=cfg.as_of, window_start=cfg.window.start,
                          window_months=cfg.window.months)
-    v = holdout_validation(loaded.transactions, params=cfg, as_of=loaded.as_of, n_boot=500)
+    v = holdout_check(loaded.transactions, params=cfg, as_of=loaded.as_of, n_boot=500)
     assert v.available and v.params["cutoff"] == dt.date(2011, 9, 10)
     t = v.tiers[v.tiers["grouping"] == "tiering"].set_index("tier")
     r = v.tiers[v.tiers["grouping"] == "random"].set_index("tier")

@@ -41,9 +41,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from tiering.analysis.strategy import Recommendations
 from tiering.errors import require
 from tiering.present.i18n import LANGUAGES, t
-from tiering.analysis.strategy import Recommendations
+from tiering.present.strategy_text import action_table, findings
 
 __all__ = ["WORKBOOK_NAME", "CSV_NAME", "CSV_COLUMNS", "BUDGET_NAME", "TRIGGERS_NAME",
            "safe_text", "workbook_text", "sheet_names", "action_list", "write_action_lists",
@@ -61,7 +62,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "recency_days", "last_purchase", "usual_gap_days", "at_risk", "signals",
     "recommended_action", "owner",
 )
-# column -> (header key in tiering/present/i18n/strategy.yaml, kind)
+# column -> (header key in tiering/text/strategy.yaml, kind)
 _SHEET_COLUMNS: dict[str, tuple[str, str]] = {
     "customer_id": ("col_customer_id", "text"),
     "customer_name": ("col_customer_name", "text"),
@@ -173,7 +174,7 @@ def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
             where="action_list(tiers, recommendations)",
             hint="pass the recommendations computed from these tiers")
     base = tiers.assign(customer_id=ids).set_index("customer_id")
-    acts = recommendations.action_table(language=language).set_index("customer_id")
+    acts = action_table(recommendations, language=language).set_index("customer_id")
     rec = recs.assign(customer_id=recs["customer_id"].astype(str)).set_index("customer_id")
     order = rec.index
     out = pd.DataFrame({"tier": rec["tier"].astype(str), "customer_id": order}, index=order)
@@ -390,8 +391,8 @@ def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
     last row says how many more are in the CSV, which always lists everybody.
     openpyxl writes about 10,000 cells a second, so a workbook of 100,000 customers
     takes a minute or two; cap it for very large clients. ``extra_sheets`` (sheet name
-    -> table) are appended after the tier sheets, e.g. the migration's movers
-    (:func:`tiering.analysis.migration.movers_sheets`); text cells are formula-safe there too.
+    -> table) are appended after the tier sheets, e.g. the migration's movers; text
+    cells are formula-safe there too.
     Returns the file names written.
     """
     folder = Path(folder)
@@ -421,14 +422,14 @@ def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
 def write_strategy_tables(recommendations: Recommendations, folder: str | Path, *,
                           language: str) -> list[str]:
     """Write ``budget.csv`` (``Recommendations.budget``, one row per tier) and
-    ``triggers.csv`` (:meth:`Recommendations.findings` in ``language``: one row per
-    fired trigger and tier, with the sentence citing its numbers) into ``folder``.
+    ``triggers.csv`` (:func:`tiering.present.strategy_text.findings` in ``language``:
+    one row per fired trigger and tier, with the sentence citing its numbers) into ``folder``.
     UTF-8, ``\\n`` line ends, text cells made formula-safe. Returns the file names."""
     folder = Path(folder)
     require(folder.is_dir(), f"Folder not found: {folder}",
             where="write_strategy_tables(folder)", hint="create the output folder first")
     tables = {BUDGET_NAME: recommendations.budget,
-              TRIGGERS_NAME: recommendations.findings(language=language)}
+              TRIGGERS_NAME: findings(recommendations, language=language)}
     for name, df in tables.items():
         out = df.copy()
         for col in out.columns:

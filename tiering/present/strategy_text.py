@@ -1,0 +1,358 @@
+"""The strategy in words, in one report language: tables of text, no HTML.
+
+The numbers come from :mod:`tiering.analysis.strategy` (the playbook, the triggers
+that fired, the budget split); this module turns them into text in ``language``:
+
+- :func:`tier_strategies`: the playbook's plan per tier with a headline of the tier's
+  numbers (``strategies.csv``; :func:`strategies_of` for an analysis);
+- :func:`dormant_strategy`: the win-back plan for dormant and at-risk customers;
+- :func:`findings`: one sentence per fired trigger and tier, citing its numbers;
+- :func:`action_table`: the signals and the recommended action of every customer;
+- :func:`budget_rule_text`: the rule the budget was split by.
+
+The HTML of the report section is in :mod:`tiering.present.strategy`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
+
+import pandas as pd
+
+from tiering.analysis.strategy import (
+    BUDGET_COMPONENTS,
+    DORMANT_LIST_FIELDS,
+    DORMANT_TEXT_FIELDS,
+    LIST_FIELDS,
+    ROLE_FIELDS,
+    ROLES,
+    BudgetRule,
+    Recommendations,
+    _is_missing,
+    playbook_or_default,
+    tier_roles,
+)
+from tiering.errors import require
+from tiering.present.i18n import LANGUAGES, t
+
+__all__ = [
+    "STRATEGY_COLUMNS",
+    "tier_strategies",
+    "strategies_of",
+    "dormant_strategy",
+    "findings",
+    "action_table",
+    "budget_rule_text",
+]
+#: Columns of :func:`tier_strategies`, in order.
+STRATEGY_COLUMNS: tuple[str, ...] = ("tier", "tier_rank", "role", *ROLE_FIELDS, "headline")
+
+_SUMMARY_COLUMNS: tuple[str, ...] = ("tier", "tier_rank", "customers", "customer_share",
+                                     "revenue_share", "monetary_median", "recency_median")
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _check_language(language: str) -> None:
+    require(language in LANGUAGES, f"Unknown language {language!r}",
+            where="language", hint=f"use one of {', '.join(LANGUAGES)}")
+
+
+def _fmt_share(value: object, language: str) -> str:
+    if _is_missing(value):
+        return t("strategy.not_available", language)
+    pct = float(value) * 100
+    if 0 < pct < 0.05:
+        return "<0.1%"
+    return f"{pct:.1f}%"
+
+
+def _fmt_money(value: object, currency: str, language: str) -> str:
+    if _is_missing(value):
+        return t("strategy.not_available", language)
+    amount = float(value)
+    if not math.isfinite(amount):
+        return t("strategy.not_available", language)
+    decimals = 0 if abs(amount) >= 100 or amount == int(amount) else 2
+    # half-up, as people round money (Python's format rounds 1234.5 to 1,234)
+    exact = Decimal(repr(abs(amount)))
+    shown = exact.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+    if shown >= 100 and decimals:  # 99.995 rounds up to a whole amount
+        decimals, shown = 0, exact.quantize(Decimal(1), ROUND_HALF_UP)
+    sign = "-" if amount < 0 and shown > 0 else ""
+    return f"{sign}{currency}{shown:,.{decimals}f}"
+
+
+def _fmt_days(value: object, language: str) -> str:
+    if _is_missing(value):
+        return t("strategy.not_available", language)
+    days = float(value)
+    if not math.isfinite(days):
+        return t("strategy.not_available", language)
+    n = f"{days:,.0f}" if days == round(days) else f"{days:,.1f}"
+    return t("strategy.day_one" if days == 1 else "strategy.days", language, n=n)
+
+
+def _headline(row: Mapping, *, language: str, currency: str) -> str:
+    customers = row["customers"]
+    count = 0 if _is_missing(customers) else int(customers)
+    if count == 0:
+        return t("strategy.headline_empty", language)
+    return t("strategy.headline_one" if count == 1 else "strategy.headline", language,
+             customers=f"{count:,}",
+             customer_share=_fmt_share(row["customer_share"], language),
+             revenue_share=_fmt_share(row["revenue_share"], language),
+             monetary=_fmt_money(row["monetary_median"], currency, language),
+             recency=_fmt_days(row["recency_median"], language))
+
+
+def tier_strategies(tier_summary: pd.DataFrame, *, language: str, playbook: dict | None = None,
+                    currency: str = "¥") -> pd.DataFrame:
+    """One strategy row per tier, best tier first, in ``language``.
+
+    ``tier_summary`` has one row per tier with at least the columns ``tier``,
+    ``tier_rank`` (1 = best), ``customers``, ``customer_share`` (0-1),
+    ``revenue_share`` (0-1), ``monetary_median`` and ``recency_median`` (days).
+    ``playbook`` is the result of :func:`tiering.analysis.strategy.load_playbook`
+    (default: the built-in one).
+
+    Returns columns:
+
+    - ``tier`` (str), ``tier_rank`` (int), ``role`` (top / upper / middle / bottom)
+    - ``goal``, ``service_level``, ``contact_cadence``: text
+    - ``actions``, ``channels``, ``offers``, ``kpis``: Python lists of text
+    - ``headline``: one sentence with the tier's numbers (display-rounded), e.g.
+      "312 customers (10.4%) bring 71.2% of revenue; median net spend ¥8,420, last
+      purchase a median 23 days ago."
+    """
+    _check_language(language)
+    require(isinstance(tier_summary, pd.DataFrame), "tier_summary must be a pandas DataFrame",
+            where="tier_strategies(tier_summary)")
+    missing = [c for c in _SUMMARY_COLUMNS if c not in tier_summary.columns]
+    require(not missing, f"tier_summary lacks the column(s): {', '.join(missing)}",
+            where="tier_strategies(tier_summary)",
+            hint="pass the tier summary table (one row per tier)")
+    require(len(tier_summary) >= 2, f"tier_summary needs at least 2 tiers, has {len(tier_summary)}",
+            where="tier_strategies(tier_summary)")
+    require(not tier_summary["tier_rank"].isna().any() and tier_summary["tier_rank"].is_unique,
+            "tier_rank must be set and unique (1 = best tier)",
+            where="tier_strategies(tier_summary['tier_rank'])")
+    book = playbook_or_default(playbook)
+
+    ordered = tier_summary.sort_values("tier_rank", kind="stable")
+    roles = tier_roles([str(label) for label in ordered["tier"]])
+    rows = []
+    for rec in ordered.to_dict("records"):
+        label = str(rec["tier"])
+        role = roles[label]
+        plan = book[role]
+        row: dict = {"tier": label, "tier_rank": int(rec["tier_rank"]), "role": role}
+        for field in ROLE_FIELDS:
+            value = plan[field]
+            row[field] = ([item[language] for item in value] if field in LIST_FIELDS
+                          else value[language])
+        row["headline"] = _headline(rec, language=language, currency=currency)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=list(STRATEGY_COLUMNS))
+    out["tier_rank"] = out["tier_rank"].astype("int64")
+    return out
+
+
+def dormant_strategy(*, language: str, playbook: dict | None = None) -> dict:
+    """The win-back plan for dormant and at-risk customers, in ``language``.
+
+    Keys ``name``, ``goal``, ``trigger``, ``note`` (text) and ``actions``, ``kpis``
+    (lists of text). ``playbook`` as for :func:`tier_strategies`.
+    """
+    _check_language(language)
+    plan = playbook_or_default(playbook)["dormant"]
+    out: dict = {f: plan[f][language] for f in DORMANT_TEXT_FIELDS}
+    out.update({f: [item[language] for item in plan[f]] for f in DORMANT_LIST_FIELDS})
+    return out
+
+
+def strategies_of(a) -> pd.DataFrame:
+    """:func:`tier_strategies` of an analysis (``Analysis``: its tier summary, playbook,
+    report language and currency): the table written as ``strategies.csv``."""
+    return tier_strategies(a.tier_summary, language=a.params.language, playbook=a.playbook,
+                           currency=a.params.currency)
+
+
+# ---------------------------------------------------------------------------------
+# Findings, actions and the budget rule: the recommendations in words
+
+
+def _fmt_number(value: object, language: str) -> str:
+    if _is_missing(value) or not math.isfinite(float(value)):
+        return t("strategy.not_available", language)
+    x = float(value)
+    return f"{x:,.0f}" if x == round(x) else f"{x:,.1f}"
+
+
+def _fmt_percent(value: object, language: str) -> str:
+    """A share as a percentage without a useless ``.0`` (0.4 → 40%, 0.125 → 12.5%)."""
+    if _is_missing(value):
+        return t("strategy.not_available", language)
+    pct = float(value) * 100
+    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else _fmt_share(value, language)
+
+
+def _fmt_param(name: str, value: object, *, language: str, currency: str) -> str:
+    if name.endswith("_share"):
+        return _fmt_percent(value, language)
+    if name.endswith("_days"):
+        return _fmt_days(value, language)
+    if name.endswith("_factor"):
+        return t("strategy.times", language, x=_fmt_number(value, language))
+    if name.endswith("_amount"):
+        return _fmt_money(value, currency, language)
+    return _fmt_number(value, language)
+
+
+def _group(label: object, language: str, *, one: bool = False) -> str:
+    """"A-tier customers" / "A级客户" (``one``: "A-tier customer")."""
+    if _is_missing(label):
+        return t("strategy.not_available", language)
+    label = str(label)
+    key = "strategy.group_one" if one else "strategy.group"
+    return t(f"{key}_cjk" if _CJK.search(label) else key, language, tier=label)
+
+
+def _finding_fields(rec: Mapping, ref: Mapping, params: Mapping, *, language: str,
+                    currency: str) -> dict[str, str]:
+    money = lambda v: _fmt_money(v, currency, language)
+    days = lambda v: _fmt_days(v, language)
+    fields = {
+        "group": _group(rec["tier"], language), "tier": str(rec["tier"]),
+        "group_one": _group(rec["tier"], language, one=True),
+        "customers": f"{int(rec['customers']):,}", "share": _fmt_share(rec["customer_share"], language),
+        "revenue": money(rec["revenue"]), "revenue_share": _fmt_share(rec["revenue_share"], language),
+        "recency": days(rec["recency_median"]), "usual_gap": days(rec["usual_gap_median"]),
+        "frequency": _fmt_number(rec["frequency_median"], language),
+        "aov": money(rec["aov_median"]), "monetary": money(rec["monetary_median"]),
+        "return_share": _fmt_share(rec["return_share_median"], language),
+        "tier_customers": f"{int(ref['tier_customers']):,}",
+        "tier_recency": days(ref["tier_median_recency_days"]),
+        "tier_usual_gap": days(ref["tier_median_usual_gap_days"]),
+        "tier_frequency": _fmt_number(ref["tier_median_frequency"], language),
+        "tier_aov": money(ref["tier_median_aov"]), "tier_monetary": money(ref["tier_median_monetary"]),
+        "tier_one_time_share": _fmt_share(ref["tier_one_time_share"], language),
+        "next_tier": ("" if _is_missing(ref["next_tier"]) else str(ref["next_tier"])),
+        "next_group": _group(ref["next_tier"], language),
+        "next_tier_min_monetary": money(ref["next_tier_min_monetary"]),
+    }
+    fields.update({name: _fmt_param(name, value, language=language, currency=currency)
+                   for name, value in params.items()})
+    return fields
+
+
+def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
+    """The budget rule in plain words, one sentence per item, in ``language``."""
+    _check_language(language)
+    weights = dict(rule.weights)
+    parts = []
+    if rule.equal_split:
+        parts.append(t("strategy.rule_equal", language))
+    else:
+        total = sum(weights[c] for c in rule.used)
+        terms = [t(f"strategy.rule_term_{c}", language,
+                   weight=_fmt_percent(weights[c] / total, language)) for c in rule.used]
+        parts.append(t("strategy.rule_weights", language,
+                       terms=t("strategy.rule_join", language).join(terms)))
+        for comp in rule.used:
+            if comp == "growth":
+                parts.append(t("strategy.rule_growth", language))
+            elif comp == "risk":
+                parts.append(t("strategy.rule_risk", language,
+                               factor=_fmt_number(rule.at_risk_factor, language),
+                               base_gap=_fmt_days(rule.base_gap_days, language)))
+        left_out = [c for c in BUDGET_COMPONENTS if c not in rule.used and weights[c] > 0]
+        for comp in left_out:
+            no_gap = comp == "risk" and math.isnan(rule.base_gap_days)
+            parts.append(t("strategy.rule_left_out_risk_no_gap" if no_gap
+                           else f"strategy.rule_left_out_{comp}", language))
+    if rule.cost_to_serve and rule.amount is not None:
+        parts.append(t("strategy.rule_costs_exceed" if rule.costs_exceed_budget
+                       else "strategy.rule_costs", language))
+    elif rule.cost_to_serve:
+        parts.append(t("strategy.rule_costs_no_budget", language))
+    if rule.amount is None:
+        parts.append(t("strategy.rule_no_budget", language))
+    return parts
+
+
+def findings(recs: Recommendations, *, language: str) -> pd.DataFrame:
+    """The fired triggers of ``recs`` in words: one row per trigger and tier, best
+    tier first, then by priority.
+
+    Columns ``trigger_id``, ``tier``, ``tier_rank``, ``priority``, ``customers``,
+    ``revenue``, ``name``, ``finding`` (the sentence with the numbers that fired
+    it) and ``action``, texts in ``language``.
+    """
+    _check_language(language)
+    refs = recs.references.set_index("tier")
+    rows = []
+    fired = recs.fired.sort_values(["tier_rank", "priority", "trigger_id"], kind="stable")
+    for rec in fired.to_dict("records"):
+        trig = recs.playbook["triggers"][rec["trigger_id"]]
+        fields = _finding_fields(rec, refs.loc[rec["tier"]], trig["params"],
+                                 language=language, currency=recs.currency)
+        rows.append({
+            "trigger_id": rec["trigger_id"], "tier": rec["tier"],
+            "tier_rank": int(rec["tier_rank"]), "priority": int(rec["priority"]),
+            "customers": int(rec["customers"]), "revenue": float(rec["revenue"]),
+            "name": trig["name"][language].format_map(fields),
+            "finding": (trig["finding_one"] if rec["customers"] == 1
+                        and trig["finding_one"] else trig["finding"])[language]
+            .format_map(fields),
+            "action": trig["action"][language].format_map(fields),
+        })
+    return pd.DataFrame(rows, columns=["trigger_id", "tier", "tier_rank", "priority",
+                                       "customers", "revenue", "name", "finding", "action"])
+
+
+def action_table(recs: Recommendations, *, language: str) -> pd.DataFrame:
+    """Per customer (rows of ``recs.customers``, same order): ``customer_id``,
+    ``signals`` (names of the triggers that caught the customer, ``"; "``-joined)
+    and ``recommended_action``: the action of the customer's best-priority trigger,
+    else the first action of the customer's segment, else of the tier's role."""
+    _check_language(language)
+    book = recs.playbook
+    # trigger texts may use the tier's fields: take them as filled in per tier
+    found = findings(recs, language=language)
+    by_tier = {(r.trigger_id, r.tier): (r.name, r.action) for r in found.itertuples()}
+    role_action = {role: book[role]["actions"][0][language] for role in ROLES}
+    segment_action = {key: body["actions"][0][language]
+                      for key, body in book["segments"].items()}
+    signals, recommended = [], []
+    cust = recs.customers
+    n = len(cust)
+    segments = (cust["segment_key"].to_numpy(dtype=object) if "segment_key" in cust.columns
+                else [None] * n)
+    memo: dict[tuple, tuple[str, str]] = {}  # few distinct combinations, many customers
+    for key in zip(cust["triggers"].astype(str).to_numpy(dtype=object),
+                   cust["tier"].astype(str).to_numpy(dtype=object), segments,
+                   cust["role"].to_numpy(dtype=object)):
+        if key not in memo:
+            memo[key] = _action_of(key, by_tier, segment_action, role_action)
+        signal, action = memo[key]
+        signals.append(signal)
+        recommended.append(action)
+    return pd.DataFrame({"customer_id": recs.customers["customer_id"].to_numpy(),
+                         "signals": signals, "recommended_action": recommended})
+
+
+def _action_of(key: tuple, by_tier: dict, segment_action: dict, role_action: dict
+               ) -> tuple[str, str]:
+    triggers, tier, segment, role = key
+    ids = [x for x in triggers.split(";") if x]
+    texts = [by_tier[(tid, tier)] for tid in ids]  # a trigger marks only where it fired
+    signal = "; ".join(name for name, _ in texts)
+    if texts:
+        return signal, texts[0][1]
+    if not _is_missing(segment) and segment in segment_action:
+        return signal, segment_action[segment]
+    return signal, role_action[role]
