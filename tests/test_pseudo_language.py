@@ -7,6 +7,7 @@ brackets except data (client, tiers, customers, regions, file names, numbers, da
 from __future__ import annotations
 
 import html.parser
+import os
 import re
 import subprocess
 import sys
@@ -50,7 +51,8 @@ def pseudo(tmp_path, monkeypatch):
     (info / "entry_points.txt").write_text(
         "[tiering.languages]\nen-xa = pseudo_language:PSEUDO\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        filter(None, [str(site), os.environ.get("PYTHONPATH")])))
     monkeypatch.setattr(locale, "_added", {})
     monkeypatch.setattr(locale, "_entry_points_loaded", False)
     yield "en-xa"

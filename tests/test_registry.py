@@ -4,6 +4,7 @@ the package changed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -79,7 +80,8 @@ def toy(tmp_path, monkeypatch):
     (info / "entry_points.txt").write_text(
         "[tiering.methods]\norders = toy_orders:ORDERS\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        filter(None, [str(site), os.environ.get("PYTHONPATH")])))
     monkeypatch.setattr(plugins, "_registered", {})
     monkeypatch.setattr(plugins, "_entry_points_loaded", False)
     yield site
