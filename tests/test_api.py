@@ -10,7 +10,7 @@ import pytest
 
 import tiering
 from tiering import params
-from tiering.errors import ParamsError, TieringError
+from tiering.errors import DataError, ParamsError, TieringError
 
 from .conftest import DEMO_DATA, ROOT
 
@@ -136,3 +136,22 @@ def test_a_report_built_from_an_analysis_of_a_frame(tmp_path):
         text = subprocess.run([exe, str(out / "report.pdf"), "-"], capture_output=True,
                               text=True, check=True).stdout
         assert "pandas.DataFrame" in text and "Executive summary" in text
+
+
+def test_tier_a_customer_table_directly():
+    """tiering.tier: the ABC rule on a hand-computed case (net spend 100, 50, 20, 10, 5, 1
+    of 186: cumulative 54%, 81% -> A; 91%, 97% -> B at the 95% cut-off; the rest C)."""
+    customers = pd.DataFrame({"customer_id": [1, 2, 3, 4, 5, 6],
+                              "monetary": [100.0, 50, 20, 10, 5, 1],
+                              "frequency": [5, 4, 3, 2, 1, 1],
+                              "recency_days": [1, 2, 3, 4, 5, 6]})
+    result = tiering.tier(customers, method="abc", labels=["A", "B", "C"],
+                          abc={"cutoffs": [0.8, 0.95]})
+    assert result.assignments["customer_id"].tolist() == ["1", "2", "3", "4", "5", "6"]
+    assert result.assignments["tier"].tolist() == ["A", "A", "B", "B", "C", "C"]
+    with pytest.raises(DataError, match=r"1 customer\(s\) have no customer_id \(rows 2\)"):
+        tiering.tier(customers.assign(customer_id=[1, 2, np.nan, 4, 5, 6]), method="abc")
+    with pytest.raises(DataError, match="customer_id repeats: 1"):
+        tiering.tier(customers.assign(customer_id=[1, 1, 3, 4, 5, 6]), method="abc")
+    with pytest.raises(ParamsError, match="did you mean 'abc'"):
+        tiering.tier(customers, method="abcd")

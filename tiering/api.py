@@ -12,6 +12,8 @@ their own, with the loader's rules and the report's numbers.
     result.write_tables("out/")   # tiers.csv & co., byte for byte as `tiering report`
     result.build_report("reports/frame")   # the PDF and HTML report of this analysis
 
+    tiering.tier(customers, method="rfm")     # tier a customer table you already have
+
 ``data`` is a file path (any format the loader reads) or a pandas DataFrame of raw
 transactions, one row per order line; column roles are recognised from the headers as
 for files, or given in ``data={"columns": {...}}``. A DataFrame goes through exactly the
@@ -38,7 +40,7 @@ import pandas as pd
 from tiering import params as _params
 from tiering.errors import DataError, ParamsError, TieringError, require
 
-__all__ = ["Analysed", "analyse"]
+__all__ = ["Analysed", "analyse", "tier"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,47 @@ def analyse(data: str | Path | pd.DataFrame, /, **parameters) -> Analysed:
                                 "data": {**data_params, "path": str(data)}},
                                base_dir=Path.cwd(), source="tiering.analyse(...)")
         return _run(cfg, Path(tmp))
+
+
+def tier(features: pd.DataFrame, /, *, seed: int = 0, **tiering):
+    """Tier a customer table you already have, without the loader: one row per customer
+    with ``customer_id`` and the columns the method uses (``monetary``, ``frequency``,
+    ``recency_days`` ... or any numeric column the options name). The keywords are the
+    parameter file's ``tiering`` block, validated the same way::
+
+        result = tiering.tier(customers, method="rfm", labels=["A", "B", "C"])
+        result.assignments   # customer_id, tier, tier_rank and the method's scores
+        result.thresholds    # one row per tier: its definition in the method's terms
+
+    Returns the method's :class:`~tiering.analysis.methods.TieringResult`. Ids are
+    compared as text; a missing or repeated id is a :class:`~tiering.errors.DataError`
+    naming the rows. Any method of the registry works, including one added through
+    :mod:`tiering.plugins`.
+    """
+    from tiering.analysis import methods
+
+    require(isinstance(features, pd.DataFrame), f"tiering.tier needs a pandas DataFrame of "
+            f"customers, got {type(features).__name__}", where="tiering.tier(features)",
+            hint="one row per customer with customer_id and the columns the method uses")
+    require("customer_id" in features.columns, "The customer table has no column customer_id",
+            where="tiering.tier(features)", error=DataError,
+            hint="rename the id column: features.rename(columns={'id': 'customer_id'})")
+    ids = features["customer_id"]
+    missing = ids.isna() | (ids.astype("string").str.strip() == "")
+    require(not missing.any(), f"{int(missing.sum())} customer(s) have no customer_id "
+            f"(rows {', '.join(map(str, list(features.index[missing])[:5]))})",
+            where="tiering.tier(features['customer_id'])", error=DataError,
+            hint="drop or fill those rows; tiering.analyse(...) rejects them with a reason")
+    text_ids = ids.astype(str)
+    repeated = text_ids.duplicated(keep=False)
+    require(not repeated.any(), f"customer_id repeats: {', '.join(sorted(set(text_ids[repeated]))[:5])}",
+            where="tiering.tier(features['customer_id'])", error=DataError,
+            hint="one row per customer: aggregate the transactions first, or use "
+                 "tiering.analyse(transactions)")
+    cfg = _params.validate({"data": {"path": "customer table"}, "seed": seed,
+                            "tiering": tiering}, source="tiering.tier(...)")
+    frame = features.reset_index(drop=True).assign(customer_id=text_ids.to_numpy())
+    return methods.fit(frame, cfg.tiering, seed=cfg.seed)
 
 
 def _frame_error(exc: TieringError, path: Path) -> TieringError:
