@@ -16,6 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from tiering.build import render
+from tiering.present.css import tier_css
 from tiering.errors import RenderError
 from tiering.style import TIER_COLORS
 
@@ -178,7 +179,7 @@ def test_tier_css_uses_style_colours(html_en):
 
 
 def test_badge_text_contrast():
-    css = render.tier_css(("#1b4f72", "#f5b041"))
+    css = tier_css(("#1b4f72", "#f5b041"))
     assert ".tier-1 { background: #1b4f72; color: #ffffff; }" in css
     assert ".tier-2 { background: #f5b041; color: #1f2933; }" in css
 

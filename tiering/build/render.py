@@ -37,13 +37,14 @@ from typing import TYPE_CHECKING, Any
 from tiering import locale
 from tiering.errors import RenderError, require
 from tiering.present.i18n import LANGUAGES, t
-from tiering.style import ACCENT, MUTED, NEGATIVE, POSITIVE, TIER_COLORS
+from tiering.present.css import colour_properties, tier_css
+from tiering.style import MUTED, TIER_COLORS
 
 if TYPE_CHECKING:
     import nbformat
 
 __all__ = ["MAX_LOGO_BYTES", "TEMPLATE_DIR", "TEMPLATE_NAME", "html_to_pdf", "logo_data_url",
-           "notebook_to_html", "tier_css"]
+           "notebook_to_html"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ _SHOWN_MIMETYPES = ("text/html", "text/markdown", "image/png", "image/jpeg", "im
 # Cells removed entirely: papermill's parameter cells and the usual "remove" tags.
 _HIDDEN_CELL_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "remove_cell"})
 _META_KEYS = ("title", "client", "subtitle", "consultant", "period", "as_of", "generated")
-# Colour of the warning callout: the amber of the tier scale.
-_WARNING_COLOR = TIER_COLORS[3]
 MAX_LOGO_BYTES = 2 * 1024 * 1024
 
 
@@ -172,23 +171,6 @@ def logo_data_url(path: str | os.PathLike[str]) -> str:
         raise RenderError(f"The logo {path.name} is not a PNG, JPEG or SVG image",
                           where=where, hint="export the logo as PNG or SVG")
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def tier_css(colors: tuple[str, ...] = TIER_COLORS) -> str:
-    """CSS rules ``.tier-1`` ... ``.tier-N`` from the tier colours (best tier first).
-
-    A badge gets the tier colour as background and a readable text colour, a
-    strategy card gets it as its left border. ``tier-N`` is the colour index + 1
-    picked by :func:`tiering.style.tier_palette`.
-    """
-    rules = []
-    for i, color in enumerate(colors, start=1):
-        rules.append(
-            f".tier-badge.tier-{i}, .cover-stripe .tier-{i} "
-            f"{{ background: {color}; color: {_text_on(color)}; }}\n"
-            f".strategy-card.tier-{i} {{ border-left-color: {color}; }}"
-        )
-    return "\n".join(rules)
 
 
 # ---- notebook preparation ------------------------------------------------------
@@ -362,14 +344,7 @@ def _iso_date(value: Any) -> str:
 
 def _dynamic_css(values: Mapping[str, str], lang: str) -> str:
     """Colour properties, tier rules and the @page rules with the running texts."""
-    root = (
-        ":root {\n"
-        f"  --accent: {ACCENT};\n  --accent-tint: {_tint(ACCENT, 0.92)};\n"
-        f"  --muted: {MUTED};\n  --positive: {POSITIVE};\n  --negative: {NEGATIVE};\n"
-        f"  --warning: {_WARNING_COLOR};\n  --warning-tint: {_tint(_WARNING_COLOR, 0.85)};\n"
-        "}\n"
-        f".positive {{ color: {POSITIVE}; }}\n.negative {{ color: {NEGATIVE}; }}\n"
-    )
+    root = colour_properties()
     header_left = values["client"] or values["title"]
     header_right = values["title"] if values["client"] else ""
     page = f"""
@@ -435,31 +410,6 @@ def _css_string(text: str) -> str:
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
-
-
-def _rgb(color: str) -> tuple[int, int, int]:
-    h = color.lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-
-
-def _hex(rgb) -> str:
-    return "#" + "".join(f"{max(0, min(255, round(c))):02x}" for c in rgb)
-
-
-def _tint(color: str, amount: float) -> str:
-    """Mix ``color`` with white (``amount`` = share of white)."""
-    return _hex(c + (255 - c) * amount for c in _rgb(color))
-
-
-def _text_on(color: str) -> str:
-    """Black or white text, whichever contrasts more with ``color`` (WCAG luminance)."""
-    def channel(c: int) -> float:
-        c = c / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(c) for c in _rgb(color))
-    lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return "#1f2933" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
 
 
 def _new_file_mode() -> int:

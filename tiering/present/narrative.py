@@ -15,7 +15,7 @@ import pandas as pd
 
 from tiering import __version__, locale
 
-from tiering.present import charts
+from tiering.present import charts, css
 
 from tiering.present import stats
 from tiering.present.htmlkit import (badge, esc, fmt_date, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct,
@@ -247,6 +247,12 @@ def _top_customers(a: Analysis, classes: dict[str, str]) -> str:
     return (f"<h3>{esc(t('report.h_top_customers', lang, n=len(top)))}</h3>"
             f"<p>{esc(t('report.top_customers_lead', lang, n=len(top), share=fmt_pct(share)))}</p>"
             + table(heads, rows, numeric=(0, 3, 4, 5, 6), raw=(1, 2)))
+
+
+def notebook_style() -> str:
+    """The report's section styles for the notebook's outputs in JupyterLab (the HTML
+    report and the PDF carry the full stylesheet; this cell is removed from them)."""
+    return css.notebook_css()
 
 
 def section_appendix(a: Analysis) -> str:
