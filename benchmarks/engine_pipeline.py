@@ -28,6 +28,7 @@ def run_with_engine(params, *, spec, rejected_path=None) -> tuple[dict, object]:
 
 
     from tiering.analysis import methods, pipeline, stats, strategy
+    from tiering.analysis.playbook import load_playbook
     timings: dict[str, float] = {}
 
     def timed(name, fn):
@@ -51,7 +52,7 @@ def run_with_engine(params, *, spec, rejected_path=None) -> tuple[dict, object]:
         tiers, metrics=list(params.stats.metrics), categorical=categorical,
         alpha=params.stats.alpha, min_group_size=params.stats.min_group_size,
         n_boot=params.stats.n_boot, seed=params.seed))
-    playbook = strategy.load_playbook(params.strategy.playbook)
+    playbook = load_playbook(params.strategy.playbook)
     timed("strategy", lambda: strategy.recommend(tiers, summary, spec=params.strategy,
                                                  currency=params.currency, playbook=playbook))
     return timings, {"result": res, "tiers": tiers, "monthly": monthly, "comparison": comparison}

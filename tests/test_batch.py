@@ -60,7 +60,7 @@ def test_a_batch_of_broken_files_fails_cleanly_without_running(tmp_path, capsys)
     captured = capsys.readouterr()
     assert "2 reports: 0 built, 2 failed" in captured.out
     assert "FAILED  broken  (" in captured.out and "ParamsError" in captured.out
-    assert "language: Input should be 'en' or 'zh'" in captured.out
+    assert "language: unknown report language 'fr'; choose one of en, zh" in captured.out
     assert "file not found" in captured.out
     assert "[2/2] FAILED" in captured.err  # progress lines when stderr is not a terminal
     saved = json.loads((tmp_path / "out" / "batch.json").read_text(encoding="utf-8"))

@@ -14,6 +14,8 @@ import yaml
 
 from tiering import cli, params, scaffold
 
+from .test_cli import fill_in_currency
+
 # Each header is used once as an attribute column (few values, one per customer: it
 # is written as a YAML value) and once as another column (many values: it is written
 # inside a comment line).
@@ -64,11 +66,12 @@ def _init(tmp_path, text: str, name: str = "data.csv"):
     data = tmp_path / name
     data.write_bytes(text.encode("utf-8"))
     target, ins = scaffold.init(data, output=tmp_path / "params.yaml")
+    fill_in_currency(target)  # the amounts show no currency
     return target, ins
 
 
 def _raw(target) -> dict:
-    return yaml.load(target.read_text(encoding="utf-8"), Loader=params._SafeNoAliasLoader)  # noqa: S506
+    return yaml.load(target.read_text(encoding="utf-8"), Loader=params.SafeNoAliasLoader)  # noqa: S506
 
 
 @pytest.mark.parametrize("key", list(HOSTILE))
@@ -118,7 +121,9 @@ def test_init_unrecognised_roles_lists_hostile_headers_in_comments(tmp_path):
     assert ins.problem  # the roles were not recognised
     raw = _raw(target)
     assert set(raw) == TOP_KEYS
-    assert raw["data"]["columns"] == {} and "exclude" not in raw["data"]
+    # every role written as null for the user to fill in
+    assert raw["data"]["columns"] == dict.fromkeys(("customer_id", "order_date", "amount"))
+    assert "exclude" not in raw["data"]
     listed = [ln for ln in target.read_text(encoding="utf-8").splitlines()
               if ln.startswith("  # headers in the file:")]
     assert len(listed) == 1
@@ -153,6 +158,7 @@ def test_init_hostile_sheet_names(tmp_path):
     wb.create_sheet("x\u2028  client = 'Evil'")
     wb.save(tmp_path / "book.xlsx")
     target, _ = scaffold.init(tmp_path / "book.xlsx", output=tmp_path / "params.yaml")
+    fill_in_currency(target)
     raw = _raw(target)
     assert set(raw) == TOP_KEYS and "exclude" not in raw["data"]
     assert params.load(target).data.sheet == "Orders"

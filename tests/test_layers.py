@@ -126,7 +126,8 @@ def test_a_cycle_through_a_packages_init_is_found(tmp_path):
 
 #: The layers, lowest first. A module may import its own layer and those below it.
 BASE = {"tiering.params", "tiering.errors", "tiering.locale", "tiering.style", "tiering.expr",
-        "tiering.safecsv", "tiering.interrupt", "tiering.sniff", "tiering.plugins"}
+        "tiering.safecsv", "tiering.interrupt", "tiering.sniff", "tiering.plugins",
+        "tiering.progress"}
 LAYERS = ("base", "data", "analysis", "present", "build", "top")
 
 
@@ -178,3 +179,142 @@ def test_the_analysis_produces_no_report_text():
             if needle in text:
                 offenders.append(f"{path.relative_to(ROOT)}: {needle}")
     assert offenders == []
+
+
+# --------------------------------------------------------------------------- private names
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_ok(user: str, target: str) -> bool:
+    """A private submodule (``pkg/_rules.py``) is private to its package: the modules of
+    that package may use it."""
+    parent = target.rpartition(".")[0]
+    return user.startswith(parent + ".")
+
+
+def private_uses(package: Path = PACKAGE) -> list[str]:
+    """Every use by one module of another module's underscore name: ``from pkg.a import
+    _name``, ``a._name`` where ``a`` is an imported module of the package (also
+    ``pkg.a._name`` and ``import pkg._a``), and importing from or of a private module of
+    another package. Dunder names are public; a module's own names are its own."""
+    modules = {_module_name(p, package.parent): p for p in package.rglob("*.py")}
+    found = []
+
+    def check(user: str, dotted: str, where: str) -> None:
+        """``dotted`` names a module of the package, or a name of one."""
+        parts = dotted.split(".")
+        for k in range(1, len(parts)):
+            prefix, name = ".".join(parts[:k]), parts[k]
+            if prefix in modules and _is_private(name) and prefix != user:
+                target = f"{prefix}.{name}"
+                if target in modules and _private_ok(user, target):
+                    continue  # a private module of the user's own package: look further
+                found.append(f"{where}: {target}")
+                return
+
+    for user, path in sorted(modules.items()):
+        rel = path.relative_to(package.parent)
+        own_package = user if path.name == "__init__.py" else user.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases: dict[str, str] = {}  # local name -> module of the package
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] == package.name:
+                        check(user, a.name, f"{rel}:{node.lineno}")
+                        if a.asname and a.name in modules:
+                            aliases[a.asname] = a.name
+                        elif not a.asname:
+                            aliases[a.name.split(".")[0]] = a.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = own_package.split(".")
+                    anchor = anchor[:len(anchor) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                if base.split(".")[0] != package.name:
+                    continue
+                check(user, base, f"{rel}:{node.lineno}")
+                for a in node.names:
+                    check(user, f"{base}.{a.name}", f"{rel}:{node.lineno}")
+                    if f"{base}.{a.name}" in modules:
+                        aliases[a.asname or a.name] = f"{base}.{a.name}"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _is_private(node.attr):
+                chain, value = [node.attr], node.value
+                while isinstance(value, ast.Attribute):
+                    chain.append(value.attr)
+                    value = value.value
+                if isinstance(value, ast.Name) and value.id in aliases:
+                    dotted = ".".join([aliases[value.id], *reversed(chain)])
+                    check(user, dotted, f"{rel}:{node.lineno}")
+    return sorted(set(found))
+
+
+def test_no_module_uses_another_modules_private_names():
+    """A helper used across modules is public (and documented) or not shared (issue 17);
+    tests may use private names, the package may not."""
+    assert private_uses() == []
+
+
+def test_the_private_name_check_sees_every_kind_of_use(tmp_path):
+    files = {"pkg/__init__.py": "",
+             "pkg/a.py": "_X = 1\n__all__ = []\ndef _f():\n    return _X\n",
+             "pkg/b.py": "from pkg.a import _X\n",
+             "pkg/c.py": "from . import a\n\ndef g():\n    return a._f()\n",
+             "pkg/d.py": "import pkg.a as m\nimport pkg.a\nfrom pkg.a import __all__\n"
+                         "print(m.__name__, pkg.a._X)\n",
+             "pkg/sub/__init__.py": "", "pkg/sub/_rules.py": "Y = 1\n_Z = 2\n",
+             "pkg/sub/e.py": "from . import _rules\nfrom ._rules import Y\nprint(_rules.Y)\n",
+             "pkg/sub/f.py": "from pkg.sub import _rules\nprint(_rules._Z)\n",
+             "pkg/g.py": "from .sub._rules import Y\nfrom pkg.sub import _rules\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert private_uses(tmp_path / "pkg") == [
+        "pkg/b.py:1: pkg.a._X",            # imported by name
+        "pkg/c.py:4: pkg.a._f",            # attribute of an imported module
+        "pkg/d.py:4: pkg.a._X",            # attribute of a dotted module path
+        "pkg/g.py:1: pkg.sub._rules",      # a private module outside its package
+        "pkg/g.py:2: pkg.sub._rules",
+        "pkg/sub/f.py:2: pkg.sub._rules._Z",  # a private name of a private module
+    ]
+
+
+# --------------------------------------------------------------------------- module size
+
+MAX_LINES = 600
+WHY_LONG = "Longer than 600 lines because"
+
+
+def long_modules(package: Path = PACKAGE, *, layers=("analysis", "present")) -> list[str]:
+    """Modules of ``layers`` over :data:`MAX_LINES` lines whose docstring does not say
+    why (with the words of :data:`WHY_LONG`)."""
+    out = []
+    for sub in layers:
+        for path in sorted((package / sub).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            doc = " ".join((ast.get_docstring(ast.parse(text)) or "").split())
+            if len(text.splitlines()) > MAX_LINES and WHY_LONG not in doc:
+                out.append(f"{path.relative_to(package.parent)}: {len(text.splitlines())} lines")
+    return out
+
+
+def test_long_analysis_and_present_modules_say_why():
+    """Split a module by topic, or state the reason in its docstring (issue 17)."""
+    assert long_modules() == []
+
+
+def test_the_size_check_sees_a_long_module(tmp_path):
+    body = "x = 1\n" * MAX_LINES
+    files = {"pkg/analysis/short.py": '"""Short."""\n' + "x = 1\n" * 10,
+             "pkg/analysis/long.py": '"""Long."""\n' + body,
+             "pkg/present/said.py": '"""Long.\n\nLonger than 600 lines\nbecause it is."""\n' + body,
+             "pkg/build/other.py": '"""Not checked."""\n' + body}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert long_modules(tmp_path / "pkg") == [f"pkg/analysis/long.py: {MAX_LINES + 1} lines"]

@@ -1,4 +1,5 @@
-"""Tier migration: snapshots, transitions, rates, movers, previous report, charts, section."""
+"""Tier migration: snapshots, transitions, rates, movers, the previous report
+(tiering.analysis.previous), charts, section."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from tiering.analysis import migration
+from tiering.analysis import migration, previous
 from tiering.build import migration_tables
 from tiering.present import migration as migration_section
 from tiering.present import migration_charts
 from tiering.errors import TieringError
 from tiering.data.features import customer_features
 from tiering.present.i18n import t
-from tiering.analysis.migration import LAPSED, NEW, MigrationSpec, analyse_migration
+from tiering.analysis.migration import MigrationSpec, analyse_migration
+from tiering.analysis.transitions import LAPSED, NEW
 from tiering.params import validate
 
 matplotlib.use("Agg")
@@ -371,7 +373,7 @@ def test_frozen_thresholds_reproduce_the_delivered_tiers():
         res = migration._fit(methods, f, params.tiering, 0)
         prev = pd.concat([f, res.assignments.drop(columns=["customer_id"])], axis=1)
         prev["tier"] = prev["tier"].astype(str)
-        fn = migration._frozen_abc if tiering["method"] == "abc" else migration._frozen_rfm
+        fn = previous._frozen_abc if tiering["method"] == "abc" else previous._frozen_rfm
         rank, _ = fn(prev, f, {"method": res.method, **res.params}, ("A", "B", "C"))
         np.testing.assert_array_equal(rank, res.assignments["tier_rank"].to_numpy())
 

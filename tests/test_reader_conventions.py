@@ -414,7 +414,7 @@ def test_date_fast_path_agrees_with_the_loader_on_day_month_values():
         for dayfirst in (True, False):
             got = con.sql("SELECT " + D.date_fast_expr("v", dayfirst) + " AS x FROM "
                           "(SELECT unnest($1) AS v)", params=[values]).df()["x"]
-            want = io._parse_dates_us(pd.Series(values), dayfirst=dayfirst)
+            want = io.parse_dates_us(pd.Series(values), dayfirst=dayfirst)
             pd.testing.assert_series_equal(got.astype("datetime64[us]"), want, check_names=False)
         kinds = con.sql("SELECT " + D.date_kind_expr("v") + " AS k FROM (SELECT unnest($1) AS v)",
                         params=[values]).df()["k"].to_numpy()

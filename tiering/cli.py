@@ -4,6 +4,10 @@ User mistakes end with a clear message and a non-zero exit, never a traceback
 (unless ``--debug``). Exit codes: 0 success; 1 some reports of a batch failed, or
 ``verify`` found mismatches; 2 a problem with the parameters or the data; 3 the
 notebook or the rendering failed; 130 interrupted.
+
+``tiering report`` shows its steps on standard error: a live progress bar on a
+terminal, one plain line per step otherwise (logs, CI, ``tiering batch``); ``--quiet``
+prints errors only, ``--verbose`` adds each step's time.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
+import time
 from pathlib import Path
 
-from tiering import interrupt
-from tiering.locale import LANGUAGES
+from tiering import __version__, interrupt
+from tiering import locale
 from tiering.errors import TieringError
 
 EXAMPLES = """\
@@ -32,11 +38,20 @@ examples:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tiering", description="Customer tiering reports.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"tiering {__version__}")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
-    # --debug also after the command (tiering report x.yaml --debug)
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print errors only (no progress, no summary)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also show how long each step took")
+    # the same options also after the command (tiering report x.yaml --debug)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show full tracebacks")
+    common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                        help="print errors only (no progress, no summary)")
+    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS,
+                        help="also show how long each step took")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("report", parents=[common], help="build a report (HTML, PDF, tables) from a parameter file")
@@ -64,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--notebook", help="report notebook to execute instead of the default")
     b.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="stop a report that takes longer than this")
-    b.add_argument("--language", choices=LANGUAGES, default="en",
+    b.add_argument("--language", choices=locale.languages(), default="en",
                    help="language of index.html (default: en)")
 
     v = sub.add_parser("validate", parents=[common], help="check a parameter file and the data's columns; runs nothing")
@@ -105,16 +120,24 @@ def _load(path: str, overrides: list[str]):
     return cfg
 
 
+def _say(args, *values, **kwargs) -> None:
+    """``print`` unless ``--quiet``."""
+    if not args.quiet:
+        print(*values, **kwargs)
+
+
 def _report(args) -> int:
     from tiering.build import report
 
     cfg = _load(args.params, args.overrides)
-    print(f"Building the report for {cfg.client!r} from {cfg.data.path} ...", file=sys.stderr)
-    folder = report.build(cfg, output=args.output, notebook=args.notebook, params_path=args.params)
-    print(f"Report written to {folder}")
+    _say(args, f"Building the report for {cfg.client!r} from {cfg.data.path} ...", file=sys.stderr)
+    with _ShowProgress(args, report.planned_steps(cfg)):
+        folder = report.build(cfg, output=args.output, notebook=args.notebook,
+                              params_path=args.params)
+    _say(args, f"Report written to {folder}")
     for name in ("report.pdf", "report.html", "tiers.csv", "manifest.json"):
         if (folder / name).exists():
-            print(f"  {folder / name}")
+            _say(args, f"  {folder / name}")
     if args.result_json:
         _write_result(args.result_json, {"status": "ok", "client": cfg.client, "output": str(folder)})
     return 0
@@ -129,9 +152,11 @@ def _batch(args) -> int:
 
     result = batch.run_batch(args.params, output=args.output, jobs=args.jobs,
                              overrides=args.overrides, notebook=args.notebook,
-                             timeout=args.timeout, language=args.language)
-    print(batch.summary_text(result.results))
-    print(f"Index: {result.index}")
+                             timeout=args.timeout, language=args.language,
+                             progress=None if args.quiet else "stderr")
+    if not (args.quiet and result.ok):  # --quiet: the summary only when a report failed
+        print(batch.summary_text(result.results), file=sys.stderr if args.quiet else sys.stdout)
+    _say(args, f"Index: {result.index}")
     return 0 if result.ok else 1
 
 
@@ -147,29 +172,29 @@ def _validate(args) -> int:
         from tiering.build.render import logo_data_url
 
         logo_data_url(cfg.output.logo)
-    print(f"Parameters OK: {args.params}")
-    print(f"Data file: {info['path']} ({info['format']}"
+    _say(args, f"Parameters OK: {args.params}")
+    _say(args, f"Data file: {info['path']} ({info['format']}"
           + (f", {info.get('encoding')}" if info.get("encoding") else "")
           + (f", sheet {info['sheet']!r}" if info.get("sheet") else "") + ")")
     if info.get("sheet"):
         why = {"active": "the active sheet", "data.sheet": "chosen by data.sheet",
                "first visible": "the first visible sheet; the active sheet is hidden",
                "first": "the first sheet; no sheet is visible"}.get(info.get("sheet_choice"), "")
-        print(f"Sheet read: {info['sheet']!r}" + (f" ({why})" if why else "")
+        _say(args, f"Sheet read: {info['sheet']!r}" + (f" ({why})" if why else "")
               + f"; sheets in the file: {', '.join(map(repr, info.get('sheets') or []))}")
         hidden = info.get("hidden_sheets") or []
         if hidden:
-            print(f"Hidden sheets: {', '.join(map(repr, hidden))}"
+            _say(args, f"Hidden sheets: {', '.join(map(repr, hidden))}"
                   + (" (not read; set data.sheet to read one)"
                      if info["sheet"] not in hidden else ""))
         if info.get("merged_cells_filled"):
-            print(f"Merged cells filled (data.fill_merged_ids): {info['merged_cells_filled']:,}")
-    print(f"Header on row {int(grid.index[pos])}; {len(grid) - pos - 1:,} data rows")
+            _say(args, f"Merged cells filled (data.fill_merged_ids): {info['merged_cells_filled']:,}")
+    _say(args, f"Header on row {int(grid.index[pos])}; {len(grid) - pos - 1:,} data rows")
     for role, name in mapping.items():
-        print(f"  {role:<14} <- {name}")
+        _say(args, f"  {role:<14} <- {name}")
     for name in cfg.data.attributes:
-        print(f"  attribute      <- {name}")
-    print(f"Method: {cfg.tiering.method}, tiers {', '.join(cfg.tiering.labels)}; language {cfg.language}")
+        _say(args, f"  attribute      <- {name}")
+    _say(args, f"Method: {cfg.tiering.method}, tiers {', '.join(cfg.tiering.labels)}; language {cfg.language}")
     return 0
 
 
@@ -177,23 +202,26 @@ def _init(args) -> int:
     from tiering import scaffold
 
     target, ins = scaffold.init(args.data, output=args.output, force=args.force)
-    print(f"Wrote {target}")
+    _say(args, f"Wrote {target}")
     where = f", sheet {ins.sheet!r}" if ins.sheet else ""
-    print(f"  {ins.path.name}: {ins.format}{where}"
+    _say(args, f"  {ins.path.name}: {ins.format}{where}"
           + (f", {ins.encoding}" if ins.encoding else "")
           + f", header on row {ins.header_row}, {ins.rows:,} data rows")
     for role, name in ins.mapping.items():
-        print(f"  {role:<14} <- {name}")
+        _say(args, f"  {role:<14} <- {name}")
     if ins.attributes:
-        print(f"  attributes     <- {', '.join(ins.attributes)}")
+        _say(args, f"  attributes     <- {', '.join(ins.attributes)}")
     if ins.cancellation_prefixes:
-        print(f"  cancellations: order ids starting with {', '.join(ins.cancellation_prefixes)}")
-    if ins.problem:
-        print("WARNING: the column roles were not recognised; name them in data.columns:",
-              file=sys.stderr)
-        print("  " + ins.problem.replace("\n", "\n  "), file=sys.stderr)
-    print(f"Next: edit {target} (client, consultant, currency), then "
-          f"`tiering validate {target}` and `tiering report {target}`.")
+        _say(args, f"  cancellations: order ids starting with {', '.join(ins.cancellation_prefixes)}")
+    missing = ins.missing_roles
+    if missing:
+        print(f"WARNING: not recognised: {', '.join(missing)}; {target} marks "
+              f"{'it' if len(missing) == 1 else 'them'} with null (FILL IN): name the "
+              f"header{'s' if len(missing) > 1 else ''} there. Headers in the file: "
+              + ", ".join(map(repr, ins.columns["header"])), file=sys.stderr)
+    todo = ["client", "consultant"] + ([] if ins.currency else ["currency"])
+    _say(args, f"Next: edit {target} ({', '.join(todo + missing)}), then "
+         f"`tiering validate {target}` and `tiering report {target}`.")
     return 0
 
 
@@ -202,25 +230,141 @@ def _verify(args) -> int:
 
     result = verify.verify(args.folder, inputs=args.inputs, rebuild=args.rebuild)
     checks = result.checks
-    print(f"Report folder: {result.folder}")
+    _say(args, f"Report folder: {result.folder}")
     for kind in ("output", "input", "rebuild"):
         part = checks[checks["kind"] == kind]
         if part.empty:
             continue
         bad = part[part["status"] != "ok"]
-        print(f"{kind + 's':<8} {len(part) - len(bad)} of {len(part)} match")
+        _say(args, f"{kind + 's':<8} {len(part) - len(bad)} of {len(part)} match")
         for row in bad.itertuples():
             print(f"  {row.status.upper():<10} {row.name}" + (f": {row.detail}" if row.detail else ""))
     if result.ok:
-        print("OK: the folder matches its manifest")
+        _say(args, "OK: the folder matches its manifest")
         return 0
     print(f"FAILED: {len(result.problems)} file(s) do not match the manifest", file=sys.stderr)
     return 1
 
 
+# --------------------------------------------------------------------------- progress
+
+STEP_LABELS = {"load": "reading the data", "features": "customer features",
+               "transactions": "transactions", "tiering": "tiers",
+               "method_comparison": "method comparison", "statistics": "statistics",
+               "holdout": "holdout check", "migration": "migration", "strategy": "strategy",
+               "tables": "tables, action lists", "notebook": "report notebook",
+               "html": "HTML", "pdf": "PDF"}
+
+
+class _ProgressHandler(logging.Handler):
+    """Shows the steps logged on ``tiering.progress`` (see
+    :data:`tiering.progress.LOGGER`): a tqdm bar on a terminal, whose
+    clock keeps running during a long step; one line per step otherwise; with
+    ``verbose`` also each step's time and the total."""
+
+    def __init__(self, stream, planned: list[str], *, verbose: bool, live: bool):
+        super().__init__(logging.INFO)
+        self.stream, self.verbose, self.total = stream, verbose, len(planned)
+        self.started, self.step, self.t0 = 0, "", time.perf_counter()
+        self.bar = self._stop = None
+        if live:
+            from tqdm import tqdm
+
+            try:  # a terminal that reports no size (some ptys): 80 columns, 24 lines
+                width = os.get_terminal_size(stream.fileno()).columns
+            except (AttributeError, OSError, ValueError):
+                width = 0
+            self.bar = tqdm(total=self.total, file=stream, leave=False,
+                            dynamic_ncols=width > 0, ncols=None if width > 0 else 80,
+                            nrows=None if width > 0 else 24,
+                            desc="starting", unit="step",
+                            bar_format="{desc:<20.20} |{bar}| {n_fmt}/{total_fmt} steps "
+                                       "[{elapsed}]")
+            self._stop = threading.Event()
+            threading.Thread(target=self._tick, name="tiering-progress", daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            self.bar.refresh()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        step, phase = getattr(record, "step", None), getattr(record, "phase", None)
+        if step is None:
+            return
+        label = STEP_LABELS.get(step, step.replace("_", " "))
+        if phase == "start":
+            self.started += 1
+            self.total = max(self.total, self.started)
+            if self.bar is not None:
+                self.bar.total = self.total
+                self.bar.set_description_str(label)
+            else:
+                print(f"[{self.started}/{self.total}] {label}", file=self.stream, flush=True)
+        elif phase == "done":
+            seconds = getattr(record, "seconds", 0.0)
+            if self.bar is not None:
+                self.bar.update(1)
+                if self.verbose:
+                    self.bar.write(f"  {label:<28} {seconds:7.2f} s", file=self.stream)
+            elif self.verbose:
+                print(f"[{self.started}/{self.total}] {label}: {seconds:.2f} s",
+                      file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self._stop.set()
+            self.bar.close()
+        if self.verbose:
+            seconds = time.perf_counter() - self.t0
+            print(f"  {'total':<28} {seconds:7.2f} s" if self.bar is not None
+                  else f"total: {seconds:.2f} s", file=self.stream, flush=True)
+        super().close()
+
+
+class _ShowProgress:
+    """Context manager: show the build's steps on standard error while it runs (nothing
+    with ``--quiet``)."""
+
+    def __init__(self, args, planned: list[str]):
+        self.args, self.planned, self.handler = args, planned, None
+
+    def __enter__(self):
+        if self.args.quiet:
+            return self
+        from tiering.progress import LOGGER as PROGRESS_LOGGER
+
+        stream = sys.stderr
+        live = bool(getattr(stream, "isatty", lambda: False)())
+        self.handler = _ProgressHandler(stream, self.planned, verbose=self.args.verbose,
+                                        live=live)
+        self.logger = logging.getLogger(PROGRESS_LOGGER)
+        self.saved = (self.logger.level, self.logger.propagate)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False  # not also through the root handler (--debug)
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handler is None:
+            return
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.saved[0])
+        self.logger.propagate = self.saved[1]
+        if exc[0] is not None:
+            self.handler.verbose = False  # no total for a run that failed
+        self.handler.close()
+
+
+# --------------------------------------------------------------------------- main
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.quiet and args.verbose:
+        parser.error("--quiet and --verbose cannot be used together")
+    logging.basicConfig(level=logging.DEBUG if args.debug else
+                        logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     quieted = [] if args.debug else list(logging.getLogger().handlers)
     for handler in quieted:

@@ -22,10 +22,10 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 
 import pandas as pd
 
+from tiering import plugins
 from tiering.errors import TieringError
 
 
@@ -143,15 +143,8 @@ def _load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    for ep in entry_points(group=GROUP):
-        if ep.name not in _added:
-            try:
-                loc = ep.load()
-            except Exception as exc:
-                raise TieringError(f"The report language plugin {ep.name!r} ({ep.value}) "
-                                   f"cannot be loaded: {exc}", where=f"entry point group {GROUP}",
-                                   hint="fix or uninstall the package that provides it") from exc
-            _added[_check(loc, f"entry point {ep.name} = {ep.value}").code] = loc
+    for loc, source in plugins.installed(GROUP, skip=_added):
+        _added[_check(loc, source).code] = loc
 
 
 def languages() -> tuple[str, ...]:

@@ -862,8 +862,9 @@ TOP_LEVEL_KEYS = tuple(Params.model_fields)
 
 # --------------------------------------------------------------------------- YAML
 
-class _SafeNoAliasLoader(yaml.SafeLoader):
-    """Safe loader that refuses aliases/anchors and duplicate keys."""
+class SafeNoAliasLoader(yaml.SafeLoader):
+    """Safe loader that refuses aliases/anchors and duplicate keys (the loader of
+    parameter files; ``yaml.load(text, Loader=SafeNoAliasLoader)``)."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.events.AliasEvent):
@@ -901,7 +902,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
                            f"{MAX_PARAMS_BYTES:,} bytes"], source=str(path))
     text = _decode(path.read_bytes(), path)
     try:
-        raw = yaml.load(text, Loader=_SafeNoAliasLoader)  # noqa: S506 - safe subclass
+        raw = yaml.load(text, Loader=SafeNoAliasLoader)  # noqa: S506 - safe subclass
     except yaml.YAMLError as exc:
         raise ParamsError([f"not valid YAML: {exc}"], source=str(path)) from None
     if raw is None:
@@ -974,7 +975,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             continue
         keys, text = m.group(1).split("."), m.group(2)
         try:
-            value = yaml.load(text, Loader=_SafeNoAliasLoader) if text.strip() else None  # noqa: S506
+            value = yaml.load(text, Loader=SafeNoAliasLoader) if text.strip() else None  # noqa: S506
         except yaml.YAMLError:
             value = text
         node = out

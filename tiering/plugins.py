@@ -1,4 +1,5 @@
-"""Tiering methods added from outside the package: the one place they are registered.
+"""Tiering methods added from outside the package: the one place they are registered
+(and the entry-point loading that report languages share, :func:`installed`).
 
 A method is described by a :class:`tiering.analysis.methods.base.Method` (its name, fit
 function, options model, whether it is data-driven, its bootstrap and its report texts).
@@ -21,6 +22,7 @@ analysis), so :mod:`tiering.params` can validate a method's name and options wit
 from __future__ import annotations
 
 import re
+from collections.abc import Container, Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -57,21 +59,29 @@ def unregister_method(name: str) -> None:
     _registered.pop(name, None)
 
 
+def installed(group: str, *, skip: Container[str] = ()) -> Iterator[tuple[Any, str]]:
+    """The objects of the installed entry points of ``group`` (those named in ``skip``
+    left out), each with where it came from; a plugin that cannot be loaded is a clear
+    error naming it. Also used for the report languages (:mod:`tiering.locale`)."""
+    for ep in entry_points(group=group):
+        if ep.name in skip:
+            continue
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise TieringError(f"The plugin {ep.name!r} ({ep.value}) of {group} cannot be "
+                               f"loaded: {exc}", where=f"entry point group {group}",
+                               hint="fix or uninstall the package that provides it") from exc
+        yield obj, f"entry point {ep.name} = {ep.value}"
+
+
 def _load_entry_points() -> None:
     global _entry_points_loaded
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    for ep in entry_points(group=GROUP):
-        if ep.name in _registered:
-            continue
-        try:
-            method = ep.load()
-        except Exception as exc:  # a broken plugin must not hide the built-in methods
-            raise TieringError(f"The tiering method plugin {ep.name!r} ({ep.value}) cannot "
-                               f"be loaded: {exc}", where=f"entry point group {GROUP}",
-                               hint="fix or uninstall the package that provides it") from exc
-        _registered[_check(method, f"entry point {ep.name} = {ep.value}")] = method
+    for method, source in installed(GROUP, skip=_registered):
+        _registered[_check(method, source)] = method
 
 
 def methods() -> dict[str, Any]:

@@ -33,8 +33,11 @@ def unprefix(value):
     return value
 
 
-_RISKY_START = "^[=+@\t\r]"
-_NUMBER = r"^-\s*[\d.,]+(?:[eE][-+]?\d+)?\s*$"  # -12.5, -1,234, -1e5: left alone
+#: The rule of :func:`formula_safe` for engines without look-ahead (Arrow, DuckDB's RE2):
+#: a text is risky when it matches ``RISKY_START``, or starts with ``-`` and does not
+#: match ``NEGATIVE_NUMBER``.
+RISKY_START = "^[=+@\t\r]"
+NEGATIVE_NUMBER = r"^-\s*[\d.,]+(?:[eE][-+]?\d+)?\s*$"  # -12.5, -1,234, -1e5: left alone
 
 
 def _text_array(series: pd.Series):
@@ -49,9 +52,9 @@ def _text_array(series: pd.Series):
         arr = pa.array([None if v is None or v is pd.NA or v is pd.NaT
                         or (isinstance(v, float) and v != v) else str(v) for v in values],
                        type=pa.string())
-    risky = pc.or_(pc.match_substring_regex(arr, _RISKY_START),
+    risky = pc.or_(pc.match_substring_regex(arr, RISKY_START),
                    pc.and_(pc.starts_with(arr, "-"),
-                           pc.invert(pc.match_substring_regex(arr, _NUMBER))))
+                           pc.invert(pc.match_substring_regex(arr, NEGATIVE_NUMBER))))
     return pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +22,20 @@ import pandas as pd
 import yaml
 
 from tiering.errors import DataError, TieringError, require
+from tiering.params import CURRENCY_PLACEHOLDER
 
 __all__ = ["Inspection", "init", "inspect_data", "params_text"]
 
 MAX_ATTRIBUTES = 6
 MAX_ATTRIBUTE_VALUES = 50  # as many as the pipeline compares between tiers
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# the symbols and codes the loader reads in amounts (tiering.data.io.CURRENCY), and the
+# currencies a money column's header may name (after a word break or an underscore)
 _CURRENCIES = (("¥", r"[¥￥元]|RMB|CNY"), ("$", r"\$|USD"), ("€", r"€|EUR"), ("£", r"£|GBP"))
+_CURRENCY_HEADERS = (("$", r"\$|(?<![a-z])usd(?![a-z])|dollar|美元"),
+                     ("€", r"€|(?<![a-z])eur(?![a-z])|euro|欧元"),
+                     ("£", r"£|(?<![a-z])gbp(?![a-z])|pound|sterling|英镑"),
+                     ("¥", r"[¥￥元]|(?<![a-z])(rmb|cny|jpy|yuan|yen)(?![a-z])|人民币|日元"))
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,14 @@ class Inspection:
     problem: str | None = None
 
     @property
+    def missing_roles(self) -> list[str]:
+        """The required roles not recognised (``customer_id``, ``order_date``,
+        ``amount``); empty when the file can be read as it is."""
+        from tiering.data import io as _io
+
+        return _io.missing_roles(self.mapping) if self.problem else []
+
+    @property
     def cancellation_prefixes(self) -> list[str]:
         """Prefixes to set active: at least 5 rows, 90 % of them negative (cancellations,
         not e.g. Online Retail's three ``A`` bad-debt adjustments)."""
@@ -95,7 +109,7 @@ def inspect_data(path: str | Path) -> Inspection:
                 other = DataSource(path=path, sheet=name)
                 yield (other, *_io.read_table(other))
 
-    problem, found = None, None
+    problem, found, partial = None, None, None
     for s, g, inf in readings():
         g = _nonblank(g)
         if g.empty:
@@ -104,14 +118,15 @@ def inspect_data(path: str | Path) -> Inspection:
             found = (s, g, inf, *_io.resolve_columns(g, s, inf))
             break
         except DataError as exc:
-            problem = problem or str(exc)
+            # keep the reading (sheet) and header row with the most roles recognised:
+            # the file is written with those and only the missing roles are marked
+            guess = _io.guess_header(g)
+            if partial is None or len(guess[1]) > len(partial[1][4]):
+                partial = (str(exc), (s, g, inf, *guess))
     if found is None:
-        g = _nonblank(grid)
-        require(not g.empty, f"The file {path.name} has no rows", where=str(path),
+        require(partial is not None, f"The file {path.name} has no rows", where=str(path),
                 hint="export the data again with a header row and data rows", error=DataError)
-        found = (src, g, info, _likely_header(g), {})
-    else:
-        problem = None
+        problem, found = partial
     src, grid, info, pos, mapping = found
     headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[pos].tolist()]
     headers = [h or f"column_{i + 1}" for i, h in enumerate(headers)]
@@ -122,13 +137,13 @@ def inspect_data(path: str | Path) -> Inspection:
     headers = list(body.columns)
     columns = _describe_columns(body, mapping)
     attributes = tuple(columns.loc[columns["attribute"], "header"])[:MAX_ATTRIBUTES]
-    facts = _money_and_dates(body, mapping) if mapping else {}
+    facts = _money_and_dates(body, mapping)
     return Inspection(
         path=path, format=info["format"], encoding=info.get("encoding"),
         delimiter=info.get("delimiter"), sheet=info.get("sheet"), sheets=sheets,
         header_row=int(grid.index[pos]), rows=len(body), mapping=dict(mapping), columns=columns,
         attributes=attributes, duplicate_rows=int(body.duplicated().sum()),
-        chinese_headers=any(_CJK.search(mapping.get(r, "")) for r in ("customer_id", "order_date")),
+        chinese_headers=any(_CJK.search(h) for h in _language_headers(mapping, headers)),
         problem=problem, **facts)
 
 
@@ -137,10 +152,11 @@ def _nonblank(grid: pd.DataFrame) -> pd.DataFrame:
     return grid[keep]
 
 
-def _likely_header(grid: pd.DataFrame) -> int:
-    """The first of the first 30 rows with the most filled cells."""
-    head = grid.head(30).astype(str).apply(lambda c: c.str.strip() != "")
-    return int(head.sum(axis=1).to_numpy().argmax())
+def _language_headers(mapping: dict[str, str], headers: list[str]) -> list[str]:
+    """The headers that tell the language of the report: the customer id's and the order
+    date's, else those of the roles recognised, else all of them."""
+    named = [mapping[r] for r in ("customer_id", "order_date") if r in mapping]
+    return named or list(mapping.values()) or headers
 
 
 def _unique(headers: list[str]) -> list[str]:
@@ -211,27 +227,46 @@ def _order_id_prefixes(ids: pd.Series, negative: pd.Series) -> dict[str, dict[st
     return found
 
 
+def _currency(values: pd.Series, header: str) -> str | None:
+    """The currency symbol the money column shows: the one most of its values carry
+    (``$12.50``, ``￥1,200``, ``12 EUR``), else the one its header names
+    (``revenue_usd``, ``Amount (€)``, ``金额(元)``), else None."""
+    counts = {symbol: int(values.str.contains(pattern, regex=True).sum())
+              for symbol, pattern in _CURRENCIES}
+    symbol, hits = max(counts.items(), key=lambda kv: kv[1])
+    if hits:
+        return symbol
+    for symbol, pattern in _CURRENCY_HEADERS:
+        if re.search(pattern, header, flags=re.IGNORECASE):
+            return symbol
+    return None
+
+
 def _money_and_dates(body: pd.DataFrame, mapping: dict[str, str]) -> dict:
+    """Currency, returns, cancellation prefixes and the date range, as far as the roles
+    recognised in ``mapping`` allow."""
     from tiering.data import io as _io
 
     out: dict = {}
-    if "amount" in mapping:
-        raw = body[mapping["amount"]].astype(str)
-        value = _io.parse_amounts(raw)
-    else:
-        raw = body[mapping["unit_price"]].astype(str)
-        value = (_io.parse_amounts(body[mapping["quantity"]].astype(str))
-                 * _io.parse_amounts(raw))
-    negative = value < 0
-    out["negative_rows"] = int(negative.sum())
-    sample = raw.head(20_000)
-    for symbol, pattern in _CURRENCIES:
-        if sample.str.contains(pattern, regex=True).any():
-            out["currency"] = symbol
-            break
+    negative = pd.Series(False, index=body.index)
+    money = mapping.get("amount") or mapping.get("unit_price")
+    if money is not None:
+        raw = body[money].astype(str)
+        if "amount" in mapping:
+            value = _io.parse_amounts(raw)
+        elif "quantity" in mapping:
+            value = (_io.parse_amounts(body[mapping["quantity"]].astype(str))
+                     * _io.parse_amounts(raw))
+        else:
+            value = pd.Series(float("nan"), index=body.index)
+        negative = value < 0
+        out["negative_rows"] = int(negative.sum())
+        out["currency"] = _currency(raw.head(20_000), money)
     if "order_id" in mapping:
         out["prefixes"] = _order_id_prefixes(body[mapping["order_id"]].astype(str).str.strip(),
                                              negative)
+    if "order_date" not in mapping:
+        return out
     dates_raw = body[mapping["order_date"]].astype(str)
     dates = _io.parse_dates(dates_raw)
     if dates.notna().any():
@@ -245,6 +280,12 @@ def _money_and_dates(body: pd.DataFrame, mapping: dict[str, str]) -> dict:
 
 
 # --------------------------------------------------------------------------- writing
+
+_MISSING_NOTE = {
+    "customer_id": "the header of the customer ids (one per customer)",
+    "order_date": "the header of the order dates",
+    "amount": "the header of the amounts (or give quantity and unit_price instead)",
+}
 
 
 def _q(value) -> str:
@@ -290,11 +331,6 @@ def _named(text: str) -> str:
     return text if plain else _q(text)
 
 
-def _options(model, name: str) -> str:
-    args = typing.get_args(model.model_fields[name].annotation)
-    return " | ".join(str(a) for a in args if isinstance(a, str))
-
-
 def _client_from(path: Path) -> str:
     stem = path.name
     for suffix in (".gz", ".csv", ".tsv", ".txt", ".tab", ".xlsx", ".xlsm", ".parquet", ".pq"):
@@ -306,7 +342,7 @@ def _client_from(path: Path) -> str:
 def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | None = None) -> str:
     """The commented parameter file for ``ins``; relative paths are relative to
     ``params_dir`` (the folder the file will be written to)."""
-    from tiering.params import TieringSpec
+    from tiering.params import method_names
 
     params_dir = Path(params_dir).resolve()
     try:
@@ -330,7 +366,9 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     if ins.currency:
         add(f"currency: {_q(ins.currency)}   # found in the amounts")
     else:
-        add('currency: "¥"   # no currency symbol in the file: set the client\'s ($, £, €, ¥ ...)')
+        add(f"currency: {_q(CURRENCY_PLACEHOLDER)}   # FILL IN: the amounts show no currency "
+            'symbol; write the client\'s, e.g. "$", "€", "£", "¥" or "CHF" (validate and '
+            "report refuse the placeholder)")
     add("")
     add("data:")
     add(f"  path: {_q(data_path)}")
@@ -351,23 +389,24 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
         others = [s for s in ins.sheets if s != ins.sheet]
         add(f"  sheet: {_q(ins.sheet)}"
             + (f"   # other sheets: {', '.join(_named(o) for o in others)}" if others else ""))
-    if ins.mapping:
-        add("  columns:   # which header plays which role (recognised from the headers; correct if wrong)")
-        for role in ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
-                     "customer_name"):
-            if role in ins.mapping:
-                note = ""
-                if role == "order_date" and ins.first_date:
-                    note = f"   # {ins.first_date.isoformat()} .. {ins.last_date.isoformat()}"
-                add(f"    {role}: {_q(ins.mapping[role])}{note}")
-    else:
-        add("  # The column roles were not recognised; name them here. The loader says:")
+    missing = ins.missing_roles
+    if missing:
+        add(f"  # NOT RECOGNISED: {', '.join(missing)}. Replace each null below by the header "
+            "that holds it;")
+        add("  # validate and report refuse the file until then. The loader says:")
         for line in (ins.problem or "").split("\n"):
             add(f"  #   {_c(line.strip())}")
-        add("  columns: {}   # replace {} by the roles, e.g.")
-        for role in ("customer_id", "order_date", "order_id", "amount"):
-            add(f"    # {role}: <header>")
         add("  # headers in the file: " + ", ".join(_named(h) for h in ins.columns["header"]))
+    add("  columns:   # which header plays which role (recognised from the headers; correct if wrong)")
+    for role in ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
+                 "customer_name"):
+        if role in ins.mapping:
+            note = ""
+            if role == "order_date" and ins.first_date:
+                note = f"   # {ins.first_date.isoformat()} .. {ins.last_date.isoformat()}"
+            add(f"    {role}: {_q(ins.mapping[role])}{note}")
+        elif role in missing:
+            add(f"    {role}: null   # FILL IN: {_MISSING_NOTE[role]}")
     if ins.ambiguous_dates:
         add("  dayfirst: false   # dates like 03/04/2024 are ambiguous: true reads them as 3 April")
     cols = ins.columns
@@ -404,7 +443,7 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     add("#   months: 12   # only the last 12 months before as_of (or start: YYYY-MM-DD)")
     add("")
     add("tiering:")
-    add(f"  method: abc   # {_options(TieringSpec, 'method')}")
+    add(f"  method: abc   # {' | '.join(method_names())}")
     add("  labels: [A, B, C]   # best first")
     add("  abc:")
     add("    cutoffs: [0.8, 0.95]   # cumulative revenue shares: A = top 80 %, B = up to 95 %")
@@ -420,27 +459,33 @@ def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bo
          today: dt.date | None = None) -> tuple[Path, Inspection]:
     """Inspect ``data_file`` and write the parameter file ``output``.
 
-    Refuses to overwrite an existing file unless ``force``. The written file is
-    loaded back with :func:`tiering.params.load` before this returns.
+    Refuses to overwrite an existing file unless ``force``; creates the missing folders
+    of ``output`` (once the data file has been read). The written file is read back and
+    validated before this returns. Roles that were not recognised are written as
+    ``null`` and a currency the data does not show as :data:`CURRENCY_PLACEHOLDER`:
+    such a file is refused by ``tiering validate`` until the user fills them in.
     """
     from tiering import params as _params
 
     target = Path(output)
     require(force or not target.exists(), f"{target} already exists", where=str(target),
             hint="choose another --output, or add --force to overwrite it")
-    require(target.resolve().parent.is_dir(), f"Folder {target.parent} does not exist",
-            where=str(target), hint="create the folder first")
+    require(not target.is_dir(), f"{target} is a folder", where=str(target),
+            hint="give the parameter file's name, e.g. --output params/client.yaml")
     ins = inspect_data(data_file)
     text = params_text(ins, params_dir=target.resolve().parent, today=today)
     # the text must be a valid parameter file before anything is written, and it must
     # say what the inspection found: no header may have added or changed a key
     try:
-        raw = yaml.load(text, Loader=_params._SafeNoAliasLoader)  # noqa: S506 - safe subclass
+        raw = yaml.load(text, Loader=_params.SafeNoAliasLoader)  # noqa: S506 - safe subclass
     except yaml.YAMLError as exc:
         raise TieringError(f"tiering init wrote a parameter file it cannot read back: {exc}",
                            where=str(ins.path), hint="report this as a bug; meanwhile copy "
                            "params/demo.yaml and name the columns by hand") from None
-    generated = _params.validate(raw, base_dir=target.resolve().parent,
+    checked = dict(raw)
+    if checked.get("currency") == CURRENCY_PLACEHOLDER:  # for the user to fill in
+        checked["currency"] = "¥"
+    generated = _params.validate(checked, base_dir=target.resolve().parent,
                                  source=f"{target} (as generated)")
     columns = {k: v for k, v in generated.data.columns.model_dump().items() if v is not None}
     require(columns == ins.mapping and list(generated.data.attributes) == list(ins.attributes)
@@ -448,8 +493,15 @@ def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bo
             "tiering init wrote a parameter file that does not say what it found in the data",
             where=str(ins.path), hint="report this as a bug; meanwhile copy params/demo.yaml "
             "and name the columns by hand")
+    try:
+        target.resolve().parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TieringError(f"Could not make the folder {target.parent}: {exc.strerror or exc}",
+                           where=str(target), hint="choose an --output in a folder you can "
+                           "write to") from None
     _write(target, text, force=force)
-    _params.load(target)
+    require(_params.read_yaml(target) == raw, "tiering init could not read back the file it "
+            "wrote", where=str(target), hint="report this as a bug")
     return target, ins
 
 

@@ -8,10 +8,7 @@ that saved result or, run on its own (JupyterLab), calls ``run`` itself.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import pickle
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +24,9 @@ from tiering.analysis import migration as _migration
 from tiering.analysis import holdout as _holdout
 from tiering.errors import DataError, TieringError
 from tiering.analysis.methods import compare
+from tiering.analysis.playbook import load_playbook
 from tiering.params import Params
+from tiering.progress import timed
 
 SUMMARY_COLUMNS = ("tier", "tier_rank", "customers", "customer_share", "revenue", "revenue_share",
                    "cum_revenue_share", "monetary_mean", "monetary_median", "frequency_median",
@@ -44,7 +43,7 @@ class Analysis:
     - ``quality``: rejected rows by reason (``reason, category, description, rows``).
     - ``monthly``: net revenue per month and tier (``month, tier, revenue, customers``).
     - ``comparison``: a :class:`tiering.analysis.stats.Comparison`.
-    - ``playbook``: the normalised playbook (:func:`tiering.analysis.strategy.load_playbook`);
+    - ``playbook``: the normalised playbook (:func:`tiering.analysis.playbook.load_playbook`);
       the report's strategy per tier (``strategies.csv``) is made from it in the report
       language (``strategies_of`` in ``present/strategy_text.py``).
     - ``method_comparison``: a :class:`tiering.analysis.methods.MethodComparison` when
@@ -82,23 +81,6 @@ class Analysis:
     @property
     def labels(self) -> list[str]:
         return list(self.tiers["tier"].cat.categories)
-
-
-#: The logger of the steps' progress: an INFO record when a step starts and when it ends,
-#: with the attributes ``step`` (its name in ``timings``), ``phase`` (``start`` or
-#: ``done``) and, when done, ``seconds``. The command line shows them (``tiering.cli``).
-PROGRESS_LOGGER = "tiering.progress"
-_progress = logging.getLogger(PROGRESS_LOGGER)
-
-
-@contextmanager
-def _timed(timings: dict, step: str):
-    _progress.info("%s ...", step, extra={"step": step, "phase": "start"})
-    t0 = time.perf_counter()
-    yield
-    timings[step] = round(time.perf_counter() - t0, 3)
-    _progress.info("%s done in %.2f s", step, timings[step],
-                   extra={"step": step, "phase": "done", "seconds": timings[step]})
 
 
 def tier_summary(tiers: pd.DataFrame) -> pd.DataFrame:
@@ -228,17 +210,17 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
     window = params.window
     engine = engines.choose_engine(params.data, params.engine)
     if engine == "pandas":
-        with _timed(timings, "load"):
+        with timed(timings, "load"):
             loaded = _io.load(params.data, as_of=params.as_of, window_start=window.start,
                               window_months=window.months)
         if loaded.transactions.empty:
             raise _no_transactions(params, loaded.rows_read, loaded.quality)
         loaded.source.setdefault("engine", "pandas")
-        with _timed(timings, "features"):
+        with timed(timings, "features"):
             feats = _features.customer_features(loaded.transactions, as_of=loaded.as_of,
                                                 attributes=loaded.attributes)
         return feats, loaded, loaded.transactions["order_date"].min()
-    with _timed(timings, "features"):
+    with timed(timings, "features"):
         res = engines.compute_features(params.data, as_of=params.as_of, window_start=window.start,
                                        window_months=window.months, spec=params.engine,
                                        rejected_path=rejected_path)
@@ -253,7 +235,7 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
             size = max(1, round(len(ids) * MAX_TRANSACTIONS_IN_MEMORY / used))
             rng = np.random.default_rng([params.seed, 0x5A4D])  # same customers every run
             sample = ids[np.sort(rng.choice(len(ids), size=size, replace=False))]
-        with _timed(timings, "transactions"):
+        with timed(timings, "transactions"):
             transactions = engines.clean_transactions(res, params.data, spec=params.engine,
                                                       customers=sample)
         if sample is not None:
@@ -278,7 +260,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
     feats, loaded, first = _load_features(params, timings,
                                           Path(rejected_path) if rejected_path else None)
     transactions = loaded.transactions
-    with _timed(timings, "tiering"):
+    with timed(timings, "tiering"):
         result = methods.fit(feats, params.tiering, seed=params.seed)
         _check_net_revenue(feats, loaded, params)
         scores = result.assignments.drop(columns=["customer_id"])
@@ -293,7 +275,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
                                               spec=params.engine)
         else:
             monthly = _monthly(transactions, tiers)
-    with _timed(timings, "method_comparison"):
+    with timed(timings, "method_comparison"):
         comparison_of_methods = compare.compare_methods(feats, params.tiering, seed=params.seed,
                                                         result=result)
         if comparison_of_methods is not None:
@@ -301,7 +283,7 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         if params.tiering.stability.n_boot > 0:  # None: the method's cut-offs are fixed
             extras["stability"] = compare.stability(feats, params.tiering, seed=params.seed,
                                                     result=result)
-    with _timed(timings, "statistics"):
+    with timed(timings, "statistics"):
         categorical = [a for a in loaded.attributes
                        if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
         comparison = stats.compare_tiers(
@@ -311,11 +293,11 @@ def run(params: Params, *, rejected_path: str | Path | None = None
             seed=params.seed, max_posthoc_n=POSTHOC_MAX_N)
     as_of = loaded.as_of
     if transactions is not None:
-        with _timed(timings, "holdout"):
+        with timed(timings, "holdout"):
             holdout = _holdout.holdout_check(transactions, params=params, as_of=as_of)
         if holdout is not None:
             extras["holdout"] = holdout
-        with _timed(timings, "migration"):
+        with timed(timings, "migration"):
             sampled = loaded.source.get("transactions_sample")
             migration = _migration.analyse_migration(
                 transactions, params=params, spec=params.migration, as_of=as_of,
@@ -323,8 +305,8 @@ def run(params: Params, *, rejected_path: str | Path | None = None
                 sample_customers=set(transactions["customer_id"].unique()) if sampled else None)
         if migration is not None:
             extras["migration"] = migration
-    with _timed(timings, "strategy"):
-        playbook = strategy.load_playbook(params.strategy.playbook)
+    with timed(timings, "strategy"):
+        playbook = load_playbook(params.strategy.playbook)
         extras["recommendations"] = strategy.recommend(tiers, summary, spec=params.strategy,
                                                currency=params.currency, playbook=playbook)
     warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]

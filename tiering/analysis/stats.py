@@ -61,9 +61,9 @@ The tables hold numbers and codes (``kind``, ``note``, ``magnitude``,
 in them is the fixed English reason after ``not_tested:`` and ``excluded_tier:`` in
 ``tests.test``, written as is to ``comparisons.csv``.
 
-The module is longer than most of the package (about 800 lines) because
-:func:`compare_tiers` and the row builders it calls share the row layouts and the lists
-they fill; the numerical building blocks they use are in :mod:`tiering.analysis.effects`.
+Longer than 600 lines because :func:`compare_tiers` and the row builders it calls
+(about 800 lines together) share the row layouts and the lists they fill; the numerical
+building blocks they use are already apart, in :mod:`tiering.analysis.effects`.
 """
 
 from __future__ import annotations

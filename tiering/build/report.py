@@ -49,6 +49,7 @@ from tiering.analysis import pipeline
 from tiering.errors import RenderError, TieringError, require
 from tiering.data.io import sha256_file
 from tiering.params import Params, slug
+from tiering.progress import timed
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,24 @@ def normalise_notebook(nb) -> None:
 
 # --------------------------------------------------------------------------- build
 
+def planned_steps(params: Params) -> list[str]:
+    """The steps a :func:`build` of ``params`` reports, in order (for a progress bar's
+    length): those of :func:`tiering.analysis.pipeline.run`, then the build's."""
+    from tiering.data import engines
+
+    if engines.choose_engine(params.data, params.engine) == "pandas":
+        steps = ["load", "features"]
+        in_memory = True
+    else:
+        steps = ["features"]
+        in_memory = bool(params.stats.holdout_months or params.migration.period != "none")
+        steps += ["transactions"] if in_memory else []
+    steps += ["tiering", "method_comparison", "statistics"]
+    steps += ["holdout", "migration"] if in_memory else []
+    steps += ["strategy", "tables", "notebook", "html"]
+    steps += ["pdf"] if "pdf" in params.output.formats else []
+    return steps
+
 
 def build(params: Params, *, output: str | Path | None = None, generated: dt.date | None = None,
           notebook: str | Path | None = None, params_path: str | Path | None = None,
@@ -292,31 +311,27 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
             else:  # an analysis made in Python (tiering.analyse): reported as it is
                 analysis, loaded = analysed.analysis, analysed.loaded
             timings.update(analysis.timings)
-            t0 = time.perf_counter()
-            outputs.write_tables(analysis, loaded, work)
-            analysis_file = work / ".analysis.pkl"
-            pipeline.save(analysis, analysis_file)
-            timings["tables"] = round(time.perf_counter() - t0, 3)
+            with timed(timings, "tables"):
+                outputs.write_tables(analysis, loaded, work)
+                analysis_file = work / ".analysis.pkl"
+                pipeline.save(analysis, analysis_file)
 
-            t0 = time.perf_counter()
-            out_nb = work / "report.ipynb"
-            _execute_notebook(params, analysis_file, out_nb, notebook,
-                              kept_as=failed_dest / "report.ipynb")
-            timings["notebook"] = round(time.perf_counter() - t0, 3)
+            with timed(timings, "notebook"):
+                out_nb = work / "report.ipynb"
+                _execute_notebook(params, analysis_file, out_nb, notebook,
+                                  kept_as=failed_dest / "report.ipynb")
 
-            t0 = time.perf_counter()
-            nb = nbformat.read(out_nb, as_version=4)
-            nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
-            normalise_notebook(nb)
-            nbformat.write(nb, out_nb)
-            html = render.notebook_to_html(nb, language=params.language, logo=logo)
-            if "html" in params.output.formats or "pdf" in params.output.formats:
-                (work / "report.html").write_text(html, encoding="utf-8")
-            timings["html"] = round(time.perf_counter() - t0, 3)
+            with timed(timings, "html"):
+                nb = nbformat.read(out_nb, as_version=4)
+                nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
+                normalise_notebook(nb)
+                nbformat.write(nb, out_nb)
+                html = render.notebook_to_html(nb, language=params.language, logo=logo)
+                if "html" in params.output.formats or "pdf" in params.output.formats:
+                    (work / "report.html").write_text(html, encoding="utf-8")
             if "pdf" in params.output.formats:
-                t0 = time.perf_counter()
-                render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
-                timings["pdf"] = round(time.perf_counter() - t0, 3)
+                with timed(timings, "pdf"):
+                    render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
             if "html" not in params.output.formats:
                 (work / "report.html").unlink()
             analysis_file.unlink()

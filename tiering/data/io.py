@@ -53,27 +53,74 @@ from tiering.sniff import utf16_without_bom
 ROLES = ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
          "customer_name")
 
-# Header synonyms, compared after normalisation (lower case, no spaces/punctuation).
+# Header synonyms, compared after normalisation (lower case, no spaces/punctuation; a
+# trailing unit in brackets is dropped, see _norm). Within a role the first synonym found
+# in the file wins, so the plainest names come first; the later ones are headers seen in
+# real English and Chinese exports (shop systems, ERPs, Taobao/JD/Youzan, Shopify, POS).
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "customer_id": ("customerid", "customer", "customerno", "customernumber", "custid",
                     "clientid", "memberid", "accountid", "userid", "buyerid",
                     "客户编号", "客户id", "客户号", "客户代码", "会员号", "会员id", "会员编号",
-                    "用户id", "买家id", "客户"),
+                    "用户id", "买家id", "客户",
+                    "customercode", "customerkey", "custno", "clientno", "clientnumber",
+                    "clientcode", "accountno", "accountnumber", "memberno", "membernumber",
+                    "shopperid", "contactid", "loyaltyid", "customeremail", "email",
+                    "客户编码", "客户账号", "会员账号", "会员卡号", "用户编号", "顾客编号",
+                    "顾客id", "顾客", "买家账号", "买家会员名"),
     "order_date": ("orderdate", "invoicedate", "date", "transactiondate", "purchasedate",
                    "saledate", "orderdatetime", "timestamp", "orderedat", "createdat",
                    "订单日期", "下单时间", "下单日期", "日期", "交易日期", "交易时间", "购买日期",
-                   "购买时间", "销售日期", "订单时间"),
+                   "购买时间", "销售日期", "订单时间",
+                   "ordertime", "invoicedatetime", "transactiontime", "transactiondatetime",
+                   "purchasetime", "purchasedat", "salesdate", "saletime", "orderedon",
+                   "orderplaced", "createdon", "paidat", "paymentdate", "billingdate",
+                   "receiptdate", "datetime",
+                   "订单创建时间", "创建时间", "成交时间", "成交日期", "付款时间", "付款日期",
+                   "支付时间", "支付日期", "消费时间", "消费日期", "开票日期", "单据日期",
+                   "业务日期", "时间"),
     "order_id": ("orderid", "invoiceno", "invoice", "invoicenumber", "orderno", "ordernumber",
                  "transactionid", "receiptno", "订单号", "订单编号", "单号", "发票号", "交易号",
-                 "订单id"),
+                 "订单id",
+                 "invoiceid", "receiptid", "receiptnumber", "transactionno", "transactionnumber",
+                 "orderreference", "orderref", "ordercode", "salesorder", "salesorderno",
+                 "salesordernumber", "billno", "documentno", "docno",
+                 "订单编码", "订单号码", "交易单号", "交易流水号", "流水号", "小票号", "销售单号",
+                 "单据编号", "单据号", "发票号码"),
     "amount": ("amount", "sales", "revenue", "total", "totalamount", "netamount", "value",
                "ordervalue", "linetotal", "salesamount", "金额", "实付金额", "销售额", "订单金额",
-               "交易金额", "消费金额", "实收金额", "总金额", "应付金额"),
-    "quantity": ("quantity", "qty", "units", "数量", "销售数量", "购买数量"),
-    "unit_price": ("unitprice", "price", "单价", "销售单价", "价格"),
+               "交易金额", "消费金额", "实收金额", "总金额", "应付金额",
+               "dollars", "revenueusd", "netsales", "grosssales", "netrevenue", "grossrevenue",
+               "salesvalue", "salesrevenue", "saleamount", "sale", "ordertotal", "orderamount",
+               "grandtotal", "invoiceamount", "invoicetotal", "invoicevalue",
+               "transactionamount", "transactionvalue", "purchaseamount", "paidamount",
+               "amountpaid", "paymentamount", "spend", "spent", "totalspend", "totalspent",
+               "turnover", "lineamount", "linevalue", "extendedprice", "totalprice",
+               "subtotal",
+               "成交金额", "成交额", "支付金额", "付款金额", "实付款", "实际支付金额",
+               "买家实际支付金额", "订单实付金额", "销售金额", "订单总额", "订单总金额",
+               "消费额", "交易额", "营业额", "销售收入", "结算金额", "收款金额", "应收金额",
+               "合计金额", "金额合计", "价税合计", "含税金额", "总价", "总额", "小计"),
+    "quantity": ("quantity", "qty", "units", "数量", "销售数量", "购买数量",
+                 "quantityordered", "qtyordered", "orderquantity", "orderqty", "quantitysold",
+                 "unitssold", "pieces", "pcs", "lineitemquantity",
+                 "件数", "商品数量", "宝贝总数量", "订购数量", "购买件数", "销量"),
+    "unit_price": ("unitprice", "price", "单价", "销售单价", "价格",
+                   "priceeach", "itemprice", "saleprice", "salesprice", "sellingprice",
+                   "netprice", "lineitemprice",
+                   "成交单价", "商品单价", "实际单价", "成交价", "售价", "销售价", "零售价"),
     "customer_name": ("customername", "name", "clientname", "companyname", "客户名称",
-                      "客户名", "姓名", "会员名称", "公司名称"),
+                      "客户名", "姓名", "会员名称", "公司名称",
+                      "customerfullname", "fullname", "buyername", "membername", "billingname",
+                      "contactname", "accountname",
+                      "客户姓名", "客户全称", "会员姓名", "会员名", "顾客姓名", "买家姓名",
+                      "买家昵称", "联系人"),
 }
+
+# A currency after the name of a money column (``revenue_usd``, ``Sales EUR``, ``金额元``):
+# dropped before an amount or unit-price header is compared with the synonyms.
+MONEY_UNIT = re.compile(r"(?<=.)(usd|eur|gbp|cny|rmb|jpy|hkd|aud|cad|chf|sgd|inr|"
+                        r"元|人民币|美元|欧元|英镑|日元|港币)$")
+_MONEY_ROLES = ("amount", "unit_price")
 
 REASONS: dict[str, tuple[str, str]] = {
     # code: (category, description)
@@ -93,7 +140,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "duplicate_row": ("excluded", "exact duplicate of an earlier row"),
 }
 
-_MAX_HEADER_SCAN = 30
+#: How many rows from the top of a file are searched for the header row.
+MAX_HEADER_SCAN = 30
 
 
 @dataclass(frozen=True)
@@ -173,7 +221,7 @@ def _head_bytes(path: Path, n: int = HEAD_BYTES) -> bytes:
     with opener(path, "rb") as fh:
         data = fh.read(n)
         while (len(data) >= n and len(data) < MAX_HEAD_BYTES
-               and data.count(b"\n") <= _MAX_HEADER_SCAN):
+               and data.count(b"\n") <= MAX_HEADER_SCAN):
             more = fh.read(n)
             if not more:
                 break
@@ -279,7 +327,7 @@ def read_table(src: DataSource) -> tuple[pd.DataFrame, dict]:
                 and _is_gzip(path):
             raise gzip_error(path, fmt) from None
         raise DataError(f"Could not read {path.name} as {fmt}: {type(exc).__name__}: {exc}",
-                        where=str(path), hint=_READ_HINTS[fmt]) from None
+                        where=str(path), hint=READ_HINTS[fmt]) from None
     return grid, info
 
 
@@ -293,14 +341,15 @@ def gzip_error(path: Path, fmt: str = "csv") -> DataError:
                           "at it")
 
 
-_READ_HINTS = {
+#: The hint of the error when a file cannot be read as its format, by format.
+READ_HINTS = {
     "csv": "check the file opens in a spreadsheet; set data.format, data.encoding or "
            "data.delimiter if they were guessed wrong",
     "xlsx": "check the file opens in Excel and save it again as .xlsx (an old .xls or a "
             "renamed CSV is not an .xlsx workbook), or set data.format",
     "parquet": "check the file is a complete Parquet file (export it again), or set data.format",
 }
-_READ_HINTS["tsv"] = _READ_HINTS["csv"]
+READ_HINTS["tsv"] = READ_HINTS["csv"]
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
@@ -725,11 +774,13 @@ def _norm(name: str) -> str:
 
 def _auto_map(headers: list[str]) -> dict[str, str]:
     normed = {_norm(h): h for h in reversed(headers) if h}
+    unitless = {MONEY_UNIT.sub("", n): h for n, h in normed.items()}
     found: dict[str, str] = {}
     for role, names in SYNONYMS.items():
         for n in names:
-            if n in normed and normed[n] not in found.values():
-                found[role] = normed[n]
+            h = normed.get(n) or (unitless.get(n) if role in _MONEY_ROLES else None)
+            if h is not None and h not in found.values():
+                found[role] = h
                 break
     return found
 
@@ -739,12 +790,35 @@ def _roles_ok(mapping: dict[str, str]) -> bool:
             and ("amount" in mapping or {"quantity", "unit_price"} <= mapping.keys()))
 
 
+def missing_roles(mapping: dict[str, str]) -> list[str]:
+    """The required roles ``mapping`` lacks: ``customer_id``, ``order_date`` and
+    ``amount`` (not missing when ``quantity`` and ``unit_price`` are both there)."""
+    missing = [r for r in ("customer_id", "order_date") if r not in mapping]
+    if "amount" not in mapping and not {"quantity", "unit_price"} <= mapping.keys():
+        missing.append("amount")
+    return missing
+
+
+def guess_header(grid: pd.DataFrame) -> tuple[int, dict[str, str]]:
+    """For ``tiering init`` when :func:`resolve_columns` fails: the row among the first
+    30 that looks most like the header (most roles recognised from the synonyms, then
+    most filled cells) and the roles recognised in it."""
+    best, best_score = (0, {}), None
+    for pos in range(min(MAX_HEADER_SCAN, len(grid))):
+        headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[pos].tolist()]
+        mapping = _auto_map(headers)
+        score = (len(mapping), sum(1 for h in headers if h))
+        if best_score is None or score > best_score:
+            best, best_score = (pos, mapping), score
+    return best
+
+
 def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[int, dict[str, str]]:
     """Find the header row and map roles to headers. Returns (header row position, mapping)."""
     explicit = {k: v for k, v in src.columns.model_dump().items() if v}
     wanted = set(explicit.values()) | set(src.attributes)
     best, best_score = None, None
-    for pos in range(min(_MAX_HEADER_SCAN, len(grid))):
+    for pos in range(min(MAX_HEADER_SCAN, len(grid))):
         headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[pos].tolist()]
         if not any(headers):
             continue
@@ -830,10 +904,13 @@ def _sheet(info: dict) -> str:
 
 
 # --------------------------------------------------------------------------- parsing
+# The patterns of the parsing rules below (CURRENCY ... US_GROUPS, DAY_MONTH, PARTIAL_DATE,
+# NS_MIN/NS_MAX, NULL_IDS, ROUNDED_ID) are public: the engines build their SQL from them
+# (tiering.data.engines._rules), so that every engine applies the loader's rules.
 
-_CURRENCY = r"[\s\u00a0¥￥$€£]|RMB|CNY|USD|EUR|GBP|元"
-_EURO_NUMBER = r"^-?\d{1,3}(\.\d{3})+,\d{1,2}$|^-?\d+,\d{1,2}$"
-_US_NUMBER = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$|^-?\d*\.\d{1,2}$"
+CURRENCY = r"[\s\u00a0¥￥$€£]|RMB|CNY|USD|EUR|GBP|元"
+EURO_NUMBER = r"^-?\d{1,3}(\.\d{3})+,\d{1,2}$|^-?\d+,\d{1,2}$"
+US_NUMBER = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$|^-?\d*\.\d{1,2}$"
 _NON_ASCII = r"[^\x00-\x7f]"
 
 
@@ -850,13 +927,13 @@ def _fold_unicode(t: pd.Series) -> pd.Series:
 # Dots in amounts (decided per column, not per value): ``1.500.000`` and ``1.234,50`` can
 # only have dots between thousands; ``12.50``, ``0.125``, ``1234.567`` and ``1,234.50`` only a
 # decimal point; ``250.000`` either (250000 or 250).
-_DOT_GROUP = r"^-?[1-9]\d{0,2}\.\d{3}$"
-_DOT_GROUPS_MANY = r"^-?\d{1,3}(\.\d{3}){2,}$"
-_DOT_DECIMAL = r"^-?\d*\.\d+$"
+DOT_GROUP = r"^-?[1-9]\d{0,2}\.\d{3}$"
+DOT_GROUPS_MANY = r"^-?\d{1,3}(\.\d{3}){2,}$"
+DOT_DECIMAL = r"^-?\d*\.\d+$"
 # with data.decimal: ',' the values that fit (dots only between thousands), and with
 # data.decimal: '.' the values with commas that fit (commas only between thousands)
-_COMMA_DECIMAL = r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
-_US_GROUPS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+COMMA_DECIMAL = r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
+US_GROUPS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 # amount_shapes: what a value says about the column's decimal mark
 SHAPE_THOUSANDS, SHAPE_DECIMAL, SHAPE_AMBIGUOUS = 1, 2, 3
 
@@ -865,7 +942,7 @@ def _amount_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """The number text of amounts (folded, no currency, no brackets or trailing minus)
     and whether each is negative by its brackets or trailing minus."""
     t = _fold_unicode(values.astype(str).str.strip())
-    t = t.str.replace(_CURRENCY, "", regex=True)
+    t = t.str.replace(CURRENCY, "", regex=True)
     negative = t.str.match(r"^\(.*\)$") | t.str.match(r"^[^-]*\d-$")
     t = t.str.replace(r"^\((.*)\)$", r"\1", regex=True).str.replace(r"-$", "", regex=True)
     return t, negative
@@ -876,9 +953,9 @@ def _shapes_of(t: pd.Series) -> np.ndarray:
     out = np.zeros(len(t), dtype="int8")
     if sep.any():
         s = t[sep]
-        thousands = s.str.match(_EURO_NUMBER) | s.str.match(_DOT_GROUPS_MANY)
-        group = s.str.match(_DOT_GROUP)
-        decimal = s.str.match(_US_NUMBER) | (s.str.match(_DOT_DECIMAL) & ~group)
+        thousands = s.str.match(EURO_NUMBER) | s.str.match(DOT_GROUPS_MANY)
+        group = s.str.match(DOT_GROUP)
+        decimal = s.str.match(US_NUMBER) | (s.str.match(DOT_DECIMAL) & ~group)
         out[sep] = np.select([thousands.to_numpy(bool), group.to_numpy(bool),
                               decimal.to_numpy(bool)],
                              [SHAPE_THOUSANDS, SHAPE_AMBIGUOUS, SHAPE_DECIMAL], 0)
@@ -930,13 +1007,13 @@ def _read_amounts(t: pd.Series, negative: pd.Series, shapes: np.ndarray | None, 
     bad = None
     if decimal == ",":
         has_sep = t.str.contains(r"[.,]", regex=True)
-        conv = has_sep & t.str.match(_COMMA_DECIMAL)
+        conv = has_sep & t.str.match(COMMA_DECIMAL)
         bad = has_sep & ~conv
     else:
         if decimal == ".":
             thousands = False
             bad = pd.Series(shapes == SHAPE_THOUSANDS, index=t.index) | (
-                t.str.contains(",", regex=False) & ~t.str.match(_US_GROUPS))
+                t.str.contains(",", regex=False) & ~t.str.match(US_GROUPS))
         elif thousands is None:
             thousands = bool(thousands_dots(shapes))
         conv = pd.Series((shapes == SHAPE_THOUSANDS) & (decimal is None)
@@ -1030,12 +1107,12 @@ _MONTHFIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m-%d-%Y %H:%
                "%m-%d-%Y %H:%M", "%m-%d-%Y", "%m.%d.%Y %H:%M:%S", "%m.%d.%Y %H:%M", "%m.%d.%Y")
 # A day and month in either order (05/01/2024, 5-1-2024 9:30, 05.01.2024 09:30:00): the
 # values whose order the column decides. Separators /, - and . (the same one twice).
-_DAY_MONTH = (r"^(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|"
-              r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})(?: [0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?)?$")
+DAY_MONTH = (r"^(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|"
+             r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})(?: [0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?)?$")
 # date_kinds bits: reads only day first / only month first; written with / or with - or .
 KIND_DAY_ONLY, KIND_MONTH_ONLY, KIND_SLASH, KIND_OTHER = 1, 2, 4, 8
 # A year, or a year and month, alone (2024, 2024-03, 2023/11): not a date (partial_date).
-_PARTIAL_DATE = r"^[0-9]{4}(?:[-/.][0-9]{1,2})?$"
+PARTIAL_DATE = r"^[0-9]{4}(?:[-/.][0-9]{1,2})?$"
 # 上午/下午 (a.m./p.m.) before or after the time: 2024/1/5 下午 3:05:00, 2024-01-05 下午3:05,
 # 2024/1/5 3:05 下午
 _AMPM_BEFORE = r"^(?P<date>.*?\d)\s*(?P<half>[上下]午)\s*(?P<h>\d{1,2}):(?P<m>\d{2})(?P<s>:\d{2})?$"
@@ -1046,7 +1123,7 @@ _MONTH_NAMES = tuple(d + t for d in ("%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-
                                       "%b %d %Y", "%B %d %Y", "%Y-%b-%d")
                      for t in ("", " %H:%M:%S", " %H:%M"))
 _TZ_END = r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"  # necessary for _TZ, and fast
-_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+NS_MIN, NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
 
 
 def _replace_where(t: pd.Series, where: pd.Series, pattern: str, repl: str) -> pd.Series:
@@ -1095,7 +1172,7 @@ def date_kinds(values: pd.Series) -> np.ndarray:
         return out
     sub = t[cand]
     sub = sub[~sub.str.contains(_NON_ASCII, regex=True)].str.strip()
-    sub = sub[sub.str.match(_DAY_MONTH)]
+    sub = sub[sub.str.match(DAY_MONTH)]
     if not len(sub):
         return out
     nums = sub.str.extract(r"^([0-9]{1,2})[/.-]([0-9]{1,2})").astype(int)
@@ -1154,11 +1231,11 @@ def partial_dates(values: pd.Series) -> pd.Series:
     if short.any():
         sub = t[short]
         sub = sub[~sub.str.contains(_NON_ASCII, regex=True)].str.strip()
-        out[sub.index] = sub.str.match(_PARTIAL_DATE)
+        out[sub.index] = sub.str.match(PARTIAL_DATE)
     return out
 
 
-def _parse_dates_us(values: pd.Series, *, dayfirst: bool | None = None) -> pd.Series:
+def parse_dates_us(values: pd.Series, *, dayfirst: bool | None = None) -> pd.Series:
     """Like :func:`parse_dates` but in microseconds, so that years 1..9999 survive (the
     loader rejects dates before 1900 with their own reason)."""
     t = _fold_unicode(values.astype(str).str.strip())
@@ -1209,7 +1286,7 @@ def _parse_dates_us(values: pd.Series, *, dayfirst: bool | None = None) -> pd.Se
             out[serial[ok].index] = pd.Series(got, index=serial[ok].index).astype("datetime64[us]")
     short = (t.str.len() <= 7) & out.notna()
     if short.any():  # a year (or year and month) alone read as the 1st: not a date
-        out[short & t.str.match(_PARTIAL_DATE)] = pd.NaT
+        out[short & t.str.match(PARTIAL_DATE)] = pd.NaT
     return out
 
 
@@ -1225,7 +1302,7 @@ def _first_format(t: pd.Series, formats: tuple[str, ...]) -> pd.Series:
 
 
 def _to_ns(dates: pd.Series) -> pd.Series:
-    inside = (dates >= _NS_MIN) & (dates <= _NS_MAX)
+    inside = (dates >= NS_MIN) & (dates <= NS_MAX)
     return dates.where(inside).astype("datetime64[ns]")
 
 
@@ -1241,21 +1318,21 @@ def parse_dates(values: pd.Series, *, dayfirst: bool | None = None) -> pd.Series
     first; without proof ``05/01/2024`` is month first, ``05.01.2024`` and ``05-01-2024``
     day first). A year alone (``2024``, ``2024-03``), unparseable values and dates outside
     1677..2262 (which ``datetime64[ns]`` cannot hold) become NaT."""
-    return _to_ns(_parse_dates_us(values, dayfirst=dayfirst))
+    return _to_ns(parse_dates_us(values, dayfirst=dayfirst))
 
 
 # Placeholders that exports write for "no value", and Excel's error values; as an ID
 # they mean "no customer".
-_NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>",
-             "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#spill!", "#calc!",
-             "#getting_data")
+NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>",
+            "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#spill!", "#calc!",
+            "#getting_data")
 # Characters that do not show but would make two equal-looking IDs different: zero-width
 # spaces and joiners, word joiner, byte-order mark, soft hyphen.
 _INVISIBLE = "[\u200b-\u200f\u2060\ufeff\u00ad]"
 # An ID that Excel turned into a rounded number (1.23457E+11, 1E+11, 1.23457E11, 1.2e+11):
 # the digits are lost. A mantissa with a decimal point or an exponent with "+" is what a
 # spreadsheet writes; "1E11" alone may be a real code and is kept.
-_ROUNDED_ID = r"^[0-9](?:\.[0-9]+)?[eE]\+[0-9]+$|^[0-9]\.[0-9]+[eE][0-9]+$"
+ROUNDED_ID = r"^[0-9](?:\.[0-9]+)?[eE]\+[0-9]+$|^[0-9]\.[0-9]+[eE][0-9]+$"
 MAX_ID_LENGTH = 200
 # A transaction line of ten trillion or more (in any currency) is an export error; such
 # values would also swamp every sum. Infinity (quantity x price overflow) is caught too.
@@ -1274,7 +1351,7 @@ def normalise_ids(values: pd.Series) -> pd.Series:
         t = t.where(~odd, folded)
     t = t.str.strip()
     t = t.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
-    return t.where(~t.str.lower().isin(_NULL_IDS), "")
+    return t.where(~t.str.lower().isin(NULL_IDS), "")
 
 
 # --------------------------------------------------------------------------- load
@@ -1306,7 +1383,7 @@ def load(src: DataSource, *, as_of: dt.date | None = None, window_start: dt.date
     if info["format"] in ("csv", "tsv"):
         _check_row_width(grid, header_pos, headers, src, info)
     headers = [h if h else f"column_{i + 1}" for i, h in enumerate(headers)]
-    headers = _dedupe(headers)
+    headers = dedupe_headers(headers)
     body = grid.iloc[header_pos + 1:].copy()
     body.columns = headers
     info.update(header_row=int(grid.index[header_pos]), columns=mapping,
@@ -1347,7 +1424,9 @@ def _check_row_width(grid: pd.DataFrame, header_pos: int, headers: list[str],
                              "data.delimiter if it was guessed wrong")
 
 
-def _dedupe(headers: list[str]) -> list[str]:
+def dedupe_headers(headers: list[str]) -> list[str]:
+    """Repeated column names made unique as the loader names them: the second
+    ``amount`` becomes ``amount_1``, the third ``amount_2``."""
     seen: dict[str, int] = {}
     out = []
     for h in headers:
@@ -1392,7 +1471,7 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
         mark(control, "bad_customer_id",
              "customer id contains control characters (line break, tab or NUL): "
              + cust.str.slice(0, 40).str.replace(r"[\x00-\x1f\x7f]", "?", regex=True))
-    rounded = cust.str.match(_ROUNDED_ID)
+    rounded = cust.str.match(ROUNDED_ID)
     if rounded.any():
         mark(rounded, "rounded_customer_id",
              "value: " + cust.str.slice(0, 40) + " (rounded by Excel; the digits are lost)")
@@ -1406,7 +1485,7 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
             file=file, column=mapping["order_date"],
             day=_examples(raw_dates, (kinds & KIND_DAY_ONLY) > 0, 1)[0],
             month=_examples(raw_dates, (kinds & KIND_MONTH_ONLY) > 0, 1)[0])
-    dates_us = _parse_dates_us(raw_dates, dayfirst=order)
+    dates_us = parse_dates_us(raw_dates, dayfirst=order)
     raw_text = "value: " + raw_dates.str.slice(0, 40)
     mark(partial_dates(raw_dates), "partial_date", raw_text)
     mark(dates_us.isna(), "bad_date", raw_text)

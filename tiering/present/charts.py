@@ -13,6 +13,13 @@ font rcParams so that Chinese and Latin text both render.
 
 :func:`figure_html` turns a figure into a self-contained, deterministic
 ``<figure class="chart">`` HTML snippet for the report.
+
+Longer than 600 lines because it holds both the public kit the other sections' charts
+are drawn with (fonts, layout constants, axes and number helpers, :func:`figure_html`;
+about 400 lines) and the six charts of the tiers and statistics sections, which also
+use the kit's private helpers (``_tier_labels``, ``_require_columns``, ``_fmt_value``,
+``_set_log_axis``). The next split is the kit into a module of its own, with those
+helpers made public.
 """
 
 from __future__ import annotations
@@ -57,16 +64,16 @@ __all__ = [
     "effect_size_heatmap",
     "figure_html",
     # the kit the charts of the other report sections are drawn with
-    "FIG_WIDTH", "TEXT_COLOR", "LABEL_SIZE", "TICK_SIZE", "NOTE_SIZE",
-    "check_language", "new_axes", "style_axes", "set_title", "set_axis_labels", "fmt_number",
-    "fmt_share", "value_formatter", "text_colour_on", "text_width",
+    "FIG_WIDTH", "TEXT_COLOR", "AXIS_COLOR", "LABEL_SIZE", "TICK_SIZE", "NOTE_SIZE",
+    "check_language", "new_axes", "style_axes", "set_title", "set_axis_labels", "metric_name",
+    "fmt_number", "fmt_share", "value_formatter", "text_colour_on", "text_width",
 ]
 
 # --------------------------------------------------------------------------- layout
 
 FIG_WIDTH = 6.3  # inches: ~16 cm text width of an A4 page
 TEXT_COLOR = "#333333"
-_AXIS_COLOR = "#888888"
+AXIS_COLOR = "#888888"  # axis lines and reference lines
 _GRID_COLOR = "#e6e6e6"
 _TITLE_SIZE = 10
 LABEL_SIZE = 8.5
@@ -272,7 +279,7 @@ def style_axes(ax: Axes, *, grid: str = "y") -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     for side in ("left", "bottom"):
-        ax.spines[side].set_color(_AXIS_COLOR)
+        ax.spines[side].set_color(AXIS_COLOR)
         ax.spines[side].set_linewidth(0.8)
     if grid:
         ax.grid(True, axis=grid, color=_GRID_COLOR, linewidth=0.7)
@@ -295,7 +302,9 @@ def set_axis_labels(ax: Axes, *, x: str | None = None, y: str | None = None) -> 
         ax.set_ylabel(y, fontsize=LABEL_SIZE, color=TEXT_COLOR)
 
 
-def _metric_name(metric: str, language: str) -> str:
+def metric_name(metric: str, language: str) -> str:
+    """The display name of a metric column on a chart (``metrics.*`` in the catalogue;
+    a column without one keeps its name)."""
     key = f"metrics.{metric}"
     return t(key, language) if has(key) else metric
 
@@ -641,7 +650,7 @@ def metric_distributions(tiered: pd.DataFrame, *,
         else:
             a.xaxis.set_major_formatter(value_formatter(language, money))
             note = None
-        a.set_title(_metric_name(metric, language), loc="left", fontsize=LABEL_SIZE + 0.5,
+        a.set_title(metric_name(metric, language), loc="left", fontsize=LABEL_SIZE + 0.5,
                     color=TEXT_COLOR, fontweight="bold")
         if note:
             a.set_xlabel(note, fontsize=NOTE_SIZE, color=MUTED)
@@ -786,7 +795,7 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
     ax.set_yticks(np.arange(len(shown)), tick)
     ax.set_ylim(len(shown) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
-    name = _metric_name(metric, language)
+    name = metric_name(metric, language)
     name = locale.get(language).in_sentence(name)  # inside a sentence: "Median net spend"
     set_axis_labels(ax, x=t("charts.forest_xlabel", language, metric=name))
     set_title(ax, t("charts.forest_title", language, metric=name))
@@ -868,7 +877,7 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
         for j, p in enumerate(pair_list):
             if (m, p) in cells:
                 matrix[i, j], pvals[i, j] = cells[(m, p)]
-    metric_labels = [_metric_name(m, language) for m in metrics]
+    metric_labels = [metric_name(m, language) for m in metrics]
     pair_labels = [t("charts.effect_pair", language, a=a, b=b) for a, b in pair_list]
     transpose = len(pair_list) > 6
     if transpose:

@@ -92,7 +92,7 @@ def lift_chart(check: HoldoutCheck, *, language: str, ax=None):
                     va="center", ha="left", fontsize=charts.NOTE_SIZE, color=charts.TEXT_COLOR,
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
                           "edgecolor": "none", "alpha": 0.9}, zorder=4)
-    ax.axvline(1.0, color=charts._AXIS_COLOR, linewidth=1.0, linestyle="--", zorder=1)
+    ax.axvline(1.0, color=charts.AXIS_COLOR, linewidth=1.0, linestyle="--", zorder=1)
     if log:
         ax.set_xscale("log")
         low, high = min(values.min(), 1.0), max(values.max(), 1.0)
@@ -113,15 +113,14 @@ def lift_chart(check: HoldoutCheck, *, language: str, ax=None):
     ax.set_ylim(len(shown) - 0.5, -0.6)
     ax.tick_params(axis="y", length=0, labelsize=charts.LABEL_SIZE)
     ax.set_xlabel(xlabel, fontsize=charts.LABEL_SIZE, color=charts.TEXT_COLOR)
-    ax.set_title(t("holdout.chart_title", language, months=months), loc="left",
-                 fontsize=charts._TITLE_SIZE, fontweight="bold", color=charts.TEXT_COLOR, pad=8)
+    charts.set_title(ax, t("holdout.chart_title", language, months=months))
     handles = [
         Line2D([], [], marker="o", color=charts.TEXT_COLOR, markerfacecolor=charts.TEXT_COLOR,
                linestyle="-", linewidth=2.0, markersize=6,
                label=t("holdout.chart_tiered", language)),
         Line2D([], [], marker="o", color=MUTED, markerfacecolor="white", linestyle="-",
                linewidth=1.2, markersize=5, label=t("holdout.chart_random", language)),
-        Line2D([], [], color=charts._AXIS_COLOR, linestyle="--", linewidth=1.0,
+        Line2D([], [], color=charts.AXIS_COLOR, linestyle="--", linewidth=1.0,
                label=t("holdout.chart_fair_share", language)),
     ]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(shown) > 2 else -0.3),

@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from tiering import locale
-from tiering.analysis.migration import DIRECTIONS, LAPSED, NEW, Migration, pooled_rates
+from tiering.analysis.migration import Migration, pooled_rates
+from tiering.analysis.transitions import DIRECTIONS, LAPSED, NEW
 from tiering.present import charts
 from tiering.present.htmlkit import (
     badge,

@@ -24,7 +24,8 @@ from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import PercentFormatter
 
-from tiering.analysis.migration import LAPSED, NEW, Migration, pooled_matrix
+from tiering.analysis.migration import Migration, pooled_matrix
+from tiering.analysis.transitions import LAPSED, NEW
 from tiering.errors import DataError, require
 from tiering.present import charts
 from tiering.present.i18n import t

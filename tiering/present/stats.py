@@ -143,7 +143,7 @@ def _mean_forest(summary: pd.DataFrame, metric: str, lang: str, currency):
     means["median_ci_low"] = means["mean_ci_low"]
     means["median_ci_high"] = means["mean_ci_high"]
     ax = charts.median_forest(means, metric=metric, language=lang, currency=currency)
-    name = locale.get(lang).in_sentence(charts._metric_name(metric, lang))
+    name = locale.get(lang).in_sentence(charts.metric_name(metric, lang))
     charts.set_title(ax, t("stats.forest_title_mean", lang, metric=name))
     charts.set_axis_labels(ax, x=t("stats.forest_xlabel_mean", lang, metric=name))
     return ax

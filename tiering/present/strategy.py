@@ -18,17 +18,16 @@ import pandas as pd
 
 from tiering import locale
 from tiering.analysis import strategy
-from tiering.analysis.strategy import Recommendations, _is_missing
+from tiering.analysis.strategy import Recommendations, is_missing
 from tiering.errors import require
 from tiering.present.htmlkit import badge, esc, heading, kpis, table
 from tiering.present.i18n import t
 from tiering.present.strategy_text import (
-    _check_language,
-    _fmt_money,
-    _fmt_share,
     budget_rule_text,
     dormant_strategy,
     findings,
+    money_text,
+    share_text,
     strategies_of,
 )
 from tiering.style import tier_css_classes
@@ -57,8 +56,8 @@ def _budget_table(recs: Recommendations, language: str) -> str:
     classes = tier_css_classes([str(x) for x in budget["tier"]])
     has_amount = recs.rule.amount is not None
     has_costs = bool(recs.rule.cost_to_serve) and has_amount
-    fmt_share = lambda v: _fmt_share(v, language)
-    fmt_money = lambda v: _fmt_money(v, recs.currency, language)
+    fmt_share = lambda v: share_text(v, language)
+    fmt_money = lambda v: money_text(v, recs.currency, language)
     headers = [t("strategy.col_tier", language), t("strategy.customers", language),
                t("strategy.col_revenue_share", language),
                t("strategy.col_growth_share", language),
@@ -120,7 +119,7 @@ def section_strategy(a) -> str:
     if recs.rule.amount is None:
         budget_lead = t("strategy.budget_lead_shares", lang)
     else:
-        budget_lead = t("strategy.budget_lead", lang, amount=_fmt_money(
+        budget_lead = t("strategy.budget_lead", lang, amount=money_text(
             recs.rule.amount, recs.currency, lang))
     warning = (f'<div class="warning"><p>{esc(t("strategy.costs_exceed_warning", lang))}</p></div>'
                if recs.rule.costs_exceed_budget else "")
@@ -145,7 +144,7 @@ def section_strategy(a) -> str:
 
 
 def _as_list(value: object) -> list[str]:
-    if _is_missing(value):
+    if is_missing(value):
         return []
     if isinstance(value, str):
         return [value]
@@ -182,7 +181,7 @@ def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
     channels, offers and KPIs on one line each. (RFM segments are shown across tiers by
     :func:`segments_html`.)
     """
-    _check_language(language)
+    locale.get(language)
     needed = ["tier", "tier_rank", "goal", "headline", *(f for f, _ in _CARD_FIELDS)]
     missing = [c for c in needed if c not in strategies.columns]
     require(not missing, f"strategies lacks the column(s): {', '.join(missing)}",
@@ -225,7 +224,7 @@ def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
             elif is_list:
                 body = _ul(_as_list(rec[field]), f"card-list {field.replace('_', '-')}")
             else:
-                body = html.escape("" if _is_missing(rec[field]) else str(rec[field]))
+                body = html.escape("" if is_missing(rec[field]) else str(rec[field]))
             parts.append(f'<dt>{dt_label}</dt><dd class="{field.replace("_", "-")}">{body}</dd>')
         parts += ["</dl>", "</div>"]
         cards.append("\n".join(parts))
@@ -237,20 +236,20 @@ def _card_kpis(recs: Recommendations, label: str, *, language: str) -> str:
     ref = recs.references.set_index("tier").loc[label]
     bud = recs.budget.set_index("tier").loc[label]
     total = int(recs.references["tier_customers"].sum())
-    money = lambda v: _fmt_money(v, recs.currency, language)
+    money = lambda v: money_text(v, recs.currency, language)
     items = [
         (f"{int(ref['tier_customers']):,}",
          t("strategy.kpi_customers", language,
-           share=_fmt_share(ref["tier_customers"] / total if total else math.nan, language))),
-        (_fmt_share(bud["revenue_share"], language), t("strategy.kpi_revenue_share", language)),
+           share=share_text(ref["tier_customers"] / total if total else math.nan, language))),
+        (share_text(bud["revenue_share"], language), t("strategy.kpi_revenue_share", language)),
         (money(ref["tier_revenue_at_risk"]),
          t("strategy.kpi_at_risk", language, n=f"{int(ref['tier_at_risk_customers']):,}")),
     ]
     if recs.rule.amount is None:
-        items.append((_fmt_share(bud["share"], language), t("strategy.kpi_budget_share", language)))
+        items.append((share_text(bud["share"], language), t("strategy.kpi_budget_share", language)))
     else:
         items.append((money(bud["amount"]), t("strategy.kpi_budget", language,
-                                               share=_fmt_share(bud["share"], language))))
+                                               share=share_text(bud["share"], language))))
     return kpis([(label, value) for value, label in items])
 
 
@@ -261,7 +260,7 @@ def segments_html(recommendations: Recommendations, *, language: str) -> str:
     by their name in the data, without a plan); ``""`` when the tiers have no
     ``segment`` column. All text is HTML-escaped.
     """
-    _check_language(language)
+    locale.get(language)
     cust = recommendations.customers
     if "segment" not in cust.columns or cust.empty:
         return ""
@@ -273,7 +272,7 @@ def segments_html(recommendations: Recommendations, *, language: str) -> str:
     for key, raw in zip(keys, cust["segment"]):
         known = isinstance(key, str) and key in book
         names.append(book[key]["name"][language] if known else (
-            t("strategy.not_available", language) if _is_missing(raw) else str(raw)))
+            t("strategy.not_available", language) if is_missing(raw) else str(raw)))
         plan_keys.append(key if known else None)
     frame = pd.DataFrame({"name": names, "key": plan_keys, "tier": cust["tier"].astype(str)})
     counts = pd.crosstab(frame["name"], pd.Categorical(frame["tier"], categories=labels))

@@ -1,7 +1,8 @@
 """The strategy in words, in one report language: tables of text, no HTML.
 
-The numbers come from :mod:`tiering.analysis.strategy` (the playbook, the triggers
-that fired, the budget split); this module turns them into text in ``language``:
+The numbers come from :mod:`tiering.analysis.playbook` (the playbook) and
+:mod:`tiering.analysis.strategy` (the triggers that fired, the budget split); this
+module turns them into text in ``language``:
 
 - :func:`tier_strategies`: the playbook's plan per tier with a headline of the tier's
   numbers (``strategies.csv``; :func:`strategies_of` for an analysis);
@@ -22,19 +23,16 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
-from tiering.analysis.strategy import (
-    BUDGET_COMPONENTS,
+from tiering.analysis.playbook import (
     DORMANT_LIST_FIELDS,
     DORMANT_TEXT_FIELDS,
     LIST_FIELDS,
     ROLE_FIELDS,
     ROLES,
-    BudgetRule,
-    Recommendations,
-    _is_missing,
     playbook_or_default,
     tier_roles,
 )
+from tiering.analysis.strategy import BUDGET_COMPONENTS, BudgetRule, Recommendations, is_missing
 from tiering.errors import require
 from tiering.present.i18n import LANGUAGES, t
 
@@ -46,6 +44,8 @@ __all__ = [
     "findings",
     "action_table",
     "budget_rule_text",
+    "share_text",
+    "money_text",
 ]
 #: Columns of :func:`tier_strategies`, in order.
 STRATEGY_COLUMNS: tuple[str, ...] = ("tier", "tier_rank", "role", *ROLE_FIELDS, "headline")
@@ -61,8 +61,10 @@ def _check_language(language: str) -> None:
             where="language", hint=f"use one of {', '.join(LANGUAGES)}")
 
 
-def _fmt_share(value: object, language: str) -> str:
-    if _is_missing(value):
+def share_text(value: object, language: str) -> str:
+    """A share as a percentage with one decimal (``71.2%``, ``<0.1%``); a missing
+    value as the catalogue's "not available"."""
+    if is_missing(value):
         return t("strategy.not_available", language)
     pct = float(value) * 100
     if 0 < pct < 0.05:
@@ -70,8 +72,11 @@ def _fmt_share(value: object, language: str) -> str:
     return f"{pct:.1f}%"
 
 
-def _fmt_money(value: object, currency: str, language: str) -> str:
-    if _is_missing(value):
+def money_text(value: object, currency: str, language: str) -> str:
+    """An amount with its currency (``¥8,420``; two decimals below 100 unless whole),
+    rounded half-up as people round money; a missing or infinite value as the
+    catalogue's "not available"."""
+    if is_missing(value):
         return t("strategy.not_available", language)
     amount = float(value)
     if not math.isfinite(amount):
@@ -87,7 +92,7 @@ def _fmt_money(value: object, currency: str, language: str) -> str:
 
 
 def _fmt_days(value: object, language: str) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return t("strategy.not_available", language)
     days = float(value)
     if not math.isfinite(days):
@@ -98,14 +103,14 @@ def _fmt_days(value: object, language: str) -> str:
 
 def _headline(row: Mapping, *, language: str, currency: str) -> str:
     customers = row["customers"]
-    count = 0 if _is_missing(customers) else int(customers)
+    count = 0 if is_missing(customers) else int(customers)
     if count == 0:
         return t("strategy.headline_empty", language)
     return t("strategy.headline_one" if count == 1 else "strategy.headline", language,
              customers=f"{count:,}",
-             customer_share=_fmt_share(row["customer_share"], language),
-             revenue_share=_fmt_share(row["revenue_share"], language),
-             monetary=_fmt_money(row["monetary_median"], currency, language),
+             customer_share=share_text(row["customer_share"], language),
+             revenue_share=share_text(row["revenue_share"], language),
+             monetary=money_text(row["monetary_median"], currency, language),
              recency=_fmt_days(row["recency_median"], language))
 
 
@@ -116,7 +121,7 @@ def tier_strategies(tier_summary: pd.DataFrame, *, language: str, playbook: dict
     ``tier_summary`` has one row per tier with at least the columns ``tier``,
     ``tier_rank`` (1 = best), ``customers``, ``customer_share`` (0-1),
     ``revenue_share`` (0-1), ``monetary_median`` and ``recency_median`` (days).
-    ``playbook`` is the result of :func:`tiering.analysis.strategy.load_playbook`
+    ``playbook`` is the result of :func:`tiering.analysis.playbook.load_playbook`
     (default: the built-in one).
 
     Returns columns:
@@ -186,7 +191,7 @@ def strategies_of(a) -> pd.DataFrame:
 
 
 def _fmt_number(value: object, language: str) -> str:
-    if _is_missing(value) or not math.isfinite(float(value)):
+    if is_missing(value) or not math.isfinite(float(value)):
         return t("strategy.not_available", language)
     x = float(value)
     return f"{x:,.0f}" if x == round(x) else f"{x:,.1f}"
@@ -194,10 +199,10 @@ def _fmt_number(value: object, language: str) -> str:
 
 def _fmt_percent(value: object, language: str) -> str:
     """A share as a percentage without a useless ``.0`` (0.4 → 40%, 0.125 → 12.5%)."""
-    if _is_missing(value):
+    if is_missing(value):
         return t("strategy.not_available", language)
     pct = float(value) * 100
-    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else _fmt_share(value, language)
+    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else share_text(value, language)
 
 
 def _fmt_param(name: str, value: object, *, language: str, currency: str) -> str:
@@ -208,13 +213,13 @@ def _fmt_param(name: str, value: object, *, language: str, currency: str) -> str
     if name.endswith("_factor"):
         return t("strategy.times", language, x=_fmt_number(value, language))
     if name.endswith("_amount"):
-        return _fmt_money(value, currency, language)
+        return money_text(value, currency, language)
     return _fmt_number(value, language)
 
 
 def _group(label: object, language: str, *, one: bool = False) -> str:
     """"A-tier customers" / "A级客户" (``one``: "A-tier customer")."""
-    if _is_missing(label):
+    if is_missing(label):
         return t("strategy.not_available", language)
     label = str(label)
     key = "strategy.group_one" if one else "strategy.group"
@@ -223,24 +228,24 @@ def _group(label: object, language: str, *, one: bool = False) -> str:
 
 def _finding_fields(rec: Mapping, ref: Mapping, params: Mapping, *, language: str,
                     currency: str) -> dict[str, str]:
-    money = lambda v: _fmt_money(v, currency, language)
+    money = lambda v: money_text(v, currency, language)
     days = lambda v: _fmt_days(v, language)
     fields = {
         "group": _group(rec["tier"], language), "tier": str(rec["tier"]),
         "group_one": _group(rec["tier"], language, one=True),
-        "customers": f"{int(rec['customers']):,}", "share": _fmt_share(rec["customer_share"], language),
-        "revenue": money(rec["revenue"]), "revenue_share": _fmt_share(rec["revenue_share"], language),
+        "customers": f"{int(rec['customers']):,}", "share": share_text(rec["customer_share"], language),
+        "revenue": money(rec["revenue"]), "revenue_share": share_text(rec["revenue_share"], language),
         "recency": days(rec["recency_median"]), "usual_gap": days(rec["usual_gap_median"]),
         "frequency": _fmt_number(rec["frequency_median"], language),
         "aov": money(rec["aov_median"]), "monetary": money(rec["monetary_median"]),
-        "return_share": _fmt_share(rec["return_share_median"], language),
+        "return_share": share_text(rec["return_share_median"], language),
         "tier_customers": f"{int(ref['tier_customers']):,}",
         "tier_recency": days(ref["tier_median_recency_days"]),
         "tier_usual_gap": days(ref["tier_median_usual_gap_days"]),
         "tier_frequency": _fmt_number(ref["tier_median_frequency"], language),
         "tier_aov": money(ref["tier_median_aov"]), "tier_monetary": money(ref["tier_median_monetary"]),
-        "tier_one_time_share": _fmt_share(ref["tier_one_time_share"], language),
-        "next_tier": ("" if _is_missing(ref["next_tier"]) else str(ref["next_tier"])),
+        "tier_one_time_share": share_text(ref["tier_one_time_share"], language),
+        "next_tier": ("" if is_missing(ref["next_tier"]) else str(ref["next_tier"])),
         "next_group": _group(ref["next_tier"], language),
         "next_tier_min_monetary": money(ref["next_tier_min_monetary"]),
     }
@@ -353,6 +358,6 @@ def _action_of(key: tuple, by_tier: dict, segment_action: dict, role_action: dic
     signal = "; ".join(name for name, _ in texts)
     if texts:
         return signal, texts[0][1]
-    if not _is_missing(segment) and segment in segment_action:
+    if not is_missing(segment) and segment in segment_action:
         return signal, segment_action[segment]
     return signal, role_action[role]

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from tiering.params import EngineSpec
-from tiering.data.engines.base import (AUTO_STREAM_BYTES, ENGINES, QUALITY_COLUMNS, FeatureResult, _quality,
+from tiering.data.engines.base import (AUTO_STREAM_BYTES, ENGINES, QUALITY_COLUMNS, FeatureResult,
                    choose_engine)
 
 # EngineSpec (``engine:`` in the parameter file) is defined with the other settings in

@@ -16,24 +16,13 @@ import numpy as np
 import pandas as pd
 
 from tiering.data import io as _io
-# The loader's patterns and codes, under the names the engines use (the engines' SQL is
-# built from them: one definition, in tiering.data.io).
-from tiering.data.io import _CURRENCY as CURRENCY
-from tiering.data.io import _DAY_MONTH as DAY_MONTH
-from tiering.data.io import _NULL_IDS as NULL_IDS
-from tiering.data.io import _PARTIAL_DATE as PARTIAL_DATE
-from tiering.data.io import _ROUNDED_ID as ROUNDED_ID
-from tiering.data.io import (KIND_DAY_ONLY, KIND_MONTH_ONLY, KIND_OTHER, KIND_SLASH, MAX_AMOUNT,
-                  MAX_ID_LENGTH, SHAPE_AMBIGUOUS, SHAPE_DECIMAL, SHAPE_THOUSANDS)
-from tiering.data.io import _COMMA_DECIMAL as COMMA_DECIMAL
-from tiering.data.io import _DOT_DECIMAL as DOT_DECIMAL
-from tiering.data.io import _DOT_GROUP as DOT_GROUP
-from tiering.data.io import _DOT_GROUPS_MANY as DOT_GROUPS_MANY
-from tiering.data.io import _EURO_NUMBER as EURO_NUMBER
-from tiering.data.io import _NS_MAX as NS_MAX
-from tiering.data.io import _NS_MIN as NS_MIN
-from tiering.data.io import _US_GROUPS as US_GROUPS
-from tiering.data.io import _US_NUMBER as US_NUMBER
+# The loader's patterns and codes, used by the engines as ``_rules.NAME`` (the engines'
+# SQL is built from them: one definition, in tiering.data.io).
+from tiering.data.io import (COMMA_DECIMAL, CURRENCY, DAY_MONTH, DOT_DECIMAL, DOT_GROUP,
+                             DOT_GROUPS_MANY, EURO_NUMBER, KIND_DAY_ONLY, KIND_MONTH_ONLY,
+                             KIND_OTHER, KIND_SLASH, MAX_AMOUNT, MAX_ID_LENGTH, NS_MAX, NS_MIN,
+                             NULL_IDS, PARTIAL_DATE, ROUNDED_ID, SHAPE_AMBIGUOUS, SHAPE_DECIMAL,
+                             SHAPE_THOUSANDS, US_GROUPS, US_NUMBER)
 
 # The order in which the loader assigns reasons: the first that applies wins.
 REASON_ORDER = ("excluded_value", "missing_customer_id", "bad_customer_id", "rounded_customer_id",
@@ -91,7 +80,7 @@ def amount_shapes(values: list[str | None]) -> list[int]:
 def dates(values: list[str | None], *, dayfirst: bool) -> pd.Series:
     """The loader's date parsing on a batch (microseconds, so that years before 1677
     survive to be ``implausible_date``), with the column-wide day/month order forced."""
-    return _io._parse_dates_us(_series(values), dayfirst=bool(dayfirst)).reset_index(drop=True)
+    return _io.parse_dates_us(_series(values), dayfirst=bool(dayfirst)).reset_index(drop=True)
 
 
 def date_kinds(values: list[str | None]) -> np.ndarray:

@@ -84,7 +84,10 @@ def choose_engine(src, spec: EngineSpec | None = None) -> str:
 
 
 
-def _quality(counts: dict[str, int]) -> pd.DataFrame:
+def quality_table(counts: dict[str, int]) -> pd.DataFrame:
+    """The data-quality table of an engine's rejected-row ``counts`` (reason code ->
+    rows): one row per reason that occurred, in the loader's reason order, with the
+    columns :data:`QUALITY_COLUMNS`."""
     from tiering.data.io import REASONS
 
     return pd.DataFrame(

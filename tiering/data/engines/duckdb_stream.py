@@ -145,12 +145,12 @@ def _head(path: Path, gz: bool, n: int = HEAD_BYTES) -> tuple[bytes, bool]:
     goes on after them."""
     import gzip
 
-    from tiering.data.io import _MAX_HEADER_SCAN, MAX_HEAD_BYTES
+    from tiering.data.io import MAX_HEAD_BYTES, MAX_HEADER_SCAN
 
     opener = gzip.open if gz else open
     with opener(path, "rb") as fh:
         data = fh.read(n)
-        while len(data) < MAX_HEAD_BYTES and data.count(b"\n") <= _MAX_HEADER_SCAN:
+        while len(data) < MAX_HEAD_BYTES and data.count(b"\n") <= MAX_HEADER_SCAN:
             more = fh.read(n)
             if not more:
                 return data, False
@@ -180,7 +180,7 @@ def _prepare_headers(grid: pd.DataFrame, src, info: dict) -> tuple[int, dict, li
                              "column in data.columns")
     width = max([i for i, h in enumerate(headers) if h], default=0) + 1
     headers = [h if h else f"column_{i + 1}" for i, h in enumerate(headers)]
-    final = _io._dedupe(headers)  # the loader's names for repeated headers
+    final = _io.dedupe_headers(headers)  # the loader's names for repeated headers
     for name in src.exclude:
         if name not in final:
             hint = closest(name, final)
@@ -397,7 +397,7 @@ def rewrite_csv(lay: Layout, src, workdir: Path) -> Path:
         out.unlink(missing_ok=True)
         err = _io.csv_parser_error(exc, path.name, delim)
         raise err or DataError(f"Could not read {path.name} as csv: {exc}", where=str(path),
-                               hint=_io._READ_HINTS["csv"]) from None
+                               hint=_io.READ_HINTS["csv"]) from None
     except (EOFError, zlib.error, gzip.BadGzipFile):
         out.unlink(missing_ok=True)
         raise _io.gzip_error(path, lay.info.get("format") or "csv") from None
@@ -548,7 +548,7 @@ def strip_ascii(c: str) -> str:
             f"ELSE trim({c}, {WS_ASCII}) END)")
 
 
-# tiering.data.io._ROUNDED_ID for RE2 (no anchors: regexp_full_match)
+# tiering.data.io.ROUNDED_ID for RE2 (no anchors: regexp_full_match)
 ROUNDED_ID_RE2 = "[0-9]([.][0-9]+)?[eE][+][0-9]+|[0-9][.][0-9]+[eE][0-9]+"
 
 
@@ -586,7 +586,7 @@ def date_plain(c: str) -> str:
 
 def _day_month(t: str) -> str:
     """Whether an ASCII, stripped text is a day and month in either order (``05/01/2024``,
-    ``5-1-2024 9:30``, ``05.01.2024``): ``tiering.data.io._DAY_MONTH``, a cheap test first."""
+    ``5-1-2024 9:30``, ``05.01.2024``): ``tiering.data.io.DAY_MONTH``, a cheap test first."""
     seps = "('/', '-', '.')"
     return (f"(({t}[2] IN {seps} OR {t}[3] IN {seps}) AND "
             f"regexp_matches({t}, {DAY_MONTH_RE}))")
@@ -1385,7 +1385,7 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
 
     from tiering.data.features import finish_features
     from tiering.params import EngineSpec
-    from tiering.data.engines.base import FeatureResult, _quality
+    from tiering.data.engines.base import FeatureResult, quality_table
 
     spec = spec or EngineSpec()
     today = today or R.today()
@@ -1449,7 +1449,7 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
         first = features["first_any"].min() if len(features) else None
         last = features["last_any"].max() if len(features) else None
         return FeatureResult(
-            features=feats, quality=_quality(quality_counts), source=source, as_of=as_of_,
+            features=feats, quality=quality_table(quality_counts), source=source, as_of=as_of_,
             window_start=start_, attributes=tuple(src.attributes),
             first_date=None if first is None or pd.isna(first) else pd.Timestamp(first),
             last_date=None if last is None or pd.isna(last) else pd.Timestamp(last),
@@ -1729,12 +1729,12 @@ def _write_rejected(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: 
 def _formula_safe_sql(col: str) -> str:
     """``col`` (``<expression> AS <name>``) with :func:`tiering.safecsv.formula_safe`
     applied in SQL."""
-    from tiering.safecsv import _NUMBER, _RISKY_START
+    from tiering.safecsv import NEGATIVE_NUMBER, RISKY_START
 
     expr, _, name = col.rpartition(" AS ")
     v = f"({expr})"
-    risky = (f"(regexp_matches({v}, {lit(_RISKY_START)}) OR (starts_with({v}, '-') AND "
-             f"NOT regexp_matches({v}, {lit(_NUMBER)})))")
+    risky = (f"(regexp_matches({v}, {lit(RISKY_START)}) OR (starts_with({v}, '-') AND "
+             f"NOT regexp_matches({v}, {lit(NEGATIVE_NUMBER)})))")
     return f"CASE WHEN {risky} THEN '''' || {v} ELSE {v} END AS {name}"
 
 

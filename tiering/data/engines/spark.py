@@ -314,7 +314,7 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
     from tiering.data import io as _io
     from tiering.data.features import finish_features
     from tiering.data.io import REASONS, sha256_file
-    from tiering.data.engines.base import FeatureResult, _quality
+    from tiering.data.engines.base import FeatureResult, quality_table
     from tiering.data.engines.duckdb_stream import UnsupportedSource, attribute_names, inspect
 
     timings: dict[str, float] = {}
@@ -462,7 +462,7 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
         first = ts(got["d_min"]).min() if len(got) else None
         last_d = ts(got["d_max"]).max() if len(got) else None
         return FeatureResult(
-            features=feats, quality=_quality(counts), source=source, as_of=as_of,
+            features=feats, quality=quality_table(counts), source=source, as_of=as_of,
             window_start=window_start, attributes=tuple(src.attributes),
             first_date=None if first is None or pd.isna(first) else pd.Timestamp(first),
             last_date=None if last_d is None or pd.isna(last_d) else pd.Timestamp(last_d),
