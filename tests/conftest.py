@@ -64,3 +64,28 @@ def fake_previous_report(folder: Path, pdf: bytes = b"previous good report") -> 
                                            "bytes": len(pdf)}}}
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
+
+
+def install_plugin(tmp_path: Path, monkeypatch, *, module: str, source: str, group: str,
+                   entry: str) -> Path:
+    """Install a plugin for this test, in this process and its children (the report
+    notebook's kernel): the module ``module`` with ``source`` in a site folder on
+    ``sys.path`` and ``PYTHONPATH``, and a distribution whose entry point ``entry``
+    (``name = module:OBJECT``) is in ``group``. Undone after the test."""
+    import os
+    import sys
+    import textwrap
+
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = site / f"{module}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\n"
+                                   "Version: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{entry}\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    return site

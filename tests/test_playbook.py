@@ -15,7 +15,7 @@ from tiering.analysis.playbook import (
     tier_roles,
 )
 from tiering.errors import TieringError
-from tiering.present.i18n import LANGUAGES
+from tiering.locale import LANGUAGES
 from tiering.present.strategy_text import dormant_strategy
 
 

@@ -4,10 +4,8 @@ the package changed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,7 @@ from tiering.analysis import methods
 from tiering.errors import ParamsError, TieringError
 from tiering.params import MethodOptions
 
-from .conftest import ROOT
+from .conftest import ROOT, install_plugin
 
 # The plugin: a complete tiering method in one module (tiers by number of orders).
 TOY_SOURCE = '''
@@ -70,22 +68,12 @@ ORDERS = Method(
 def toy(tmp_path, monkeypatch):
     """The plugin installed for this process and every child process (the report's
     kernel): its module and an entry point in ``tiering.methods`` on PYTHONPATH."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "toy_orders.py").write_text(textwrap.dedent(TOY_SOURCE), encoding="utf-8")
-    info = site / "toy_orders-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-orders\nVersion: 1.0\n",
-                                   encoding="utf-8")
-    (info / "entry_points.txt").write_text(
-        "[tiering.methods]\norders = toy_orders:ORDERS\n", encoding="utf-8")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    site = install_plugin(tmp_path, monkeypatch, module="toy_orders", source=TOY_SOURCE,
+                          group="tiering.methods", entry="orders = toy_orders:ORDERS")
     monkeypatch.setattr(plugins, "_registered", {})
     monkeypatch.setattr(plugins, "_entry_points_loaded", False)
     yield site
-    sys.modules.pop("toy_orders", None)
+    sys.modules.pop("toy_orders", None)  # imported during the test
 
 
 def _features(frequencies):

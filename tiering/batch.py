@@ -34,7 +34,7 @@ from tiering import locale
 
 from tiering.build import owned
 from tiering.errors import TieringError, require
-from tiering.present.i18n import LANGUAGES, t
+from tiering.present.i18n import t
 from tiering.params import slug
 
 __all__ = ["RESULT_COLUMNS", "BatchResult", "Job", "plan", "run_batch", "summary_text",
@@ -283,8 +283,7 @@ def run_batch(param_files: Sequence[str | Path], *, output: str | Path | None = 
     """
     if progress == "stderr":
         progress = sys.stderr
-    require(language in LANGUAGES, f"Unknown language {language!r} for the batch index",
-            where="--language", hint=f"use one of {', '.join(LANGUAGES)}")
+    locale.get(language, where="--language (the language of the batch index)")
     jobs = jobs or min(4, os.cpu_count() or 1)
     require(jobs >= 1, f"--jobs must be 1 or more, got {jobs}", where="--jobs", hint="e.g. --jobs 4")
     root = Path(output if output is not None else "reports").resolve()

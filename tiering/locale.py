@@ -52,6 +52,10 @@ class Locale:
     fallback: str | None = None  # an added language: the built-in one it starts from
     texts: Mapping[str, str] = field(default_factory=dict)  # its own sentences by key
     translate: Callable[[str], str] | None = None  # applied to the fallback's sentences
+    #: the months' abbreviated names, January first (``mon`` in dates and period labels;
+    #: never the process's C locale)
+    month_names: tuple[str, ...] = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+                                    "Sep", "Oct", "Nov", "Dec")
 
     def text(self, key: str, by_language: Mapping[str, str]) -> str | None:
         """This language's sentence for ``key`` from ``by_language`` (a catalogue entry
@@ -85,10 +89,14 @@ class Locale:
         """A column without a catalogue name, as shown to a reader."""
         return column.replace("_", " ") if self.humanise_columns else column
 
+    def month(self, month: int) -> str:
+        """The abbreviated name of ``month`` (1-12): "Dec"."""
+        return self.month_names[month - 1]
+
     def date(self, d) -> str:
         d = pd.Timestamp(d)
         return self.date_pattern.format(year=d.year, month=d.month, day=d.day,
-                                        mon=d.strftime("%b"))
+                                        mon=self.month(d.month))
 
 
 def _trim(text: str) -> str:
@@ -104,7 +112,8 @@ LOCALES: dict[str, Locale] = {
                  number_units=((1e8, "亿", 2), (1e4, "万", 1)),
                  money_units=((1e8, "亿", 2), (1e4, "万", 1)),
                  lowercase_in_sentence=False, humanise_columns=False,
-                 date_pattern="{year}年{month}月{day}日"),
+                 date_pattern="{year}年{month}月{day}日",
+                 month_names=tuple(f"{m}月" for m in range(1, 13))),
 }
 #: The built-in languages.
 LANGUAGES: tuple[str, ...] = tuple(LOCALES)
@@ -122,6 +131,9 @@ def _check(loc: object, source: str) -> Locale:
         raise TieringError(f"A report language needs a new lower-case code such as 'fr' or "
                            f"'en-xa', got {loc.code!r}", where=source,
                            hint=f"the built-in languages are {', '.join(LANGUAGES)}")
+    if len(loc.month_names) != 12:
+        raise TieringError(f"The report language {loc.code!r} needs 12 month names, got "
+                           f"{len(loc.month_names)}", where=source)
     if loc.fallback not in LOCALES:
         raise TieringError(f"The report language {loc.code!r} needs a built-in fallback "
                            f"language, got {loc.fallback!r}", where=source,

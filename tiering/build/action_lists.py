@@ -41,9 +41,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from tiering import locale
 from tiering.analysis.strategy import Recommendations
 from tiering.errors import require
-from tiering.present.i18n import LANGUAGES, t
+from tiering.present.i18n import pick, t
 from tiering.present.strategy_text import action_table, findings
 
 __all__ = ["WORKBOOK_NAME", "CSV_NAME", "CSV_COLUMNS", "BUDGET_NAME", "TRIGGERS_NAME",
@@ -158,8 +159,7 @@ def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
     ``language``); ``signals`` (names of the triggers that caught the customer);
     ``recommended_action``; ``owner`` (empty). Values are not yet made formula-safe.
     """
-    require(language in LANGUAGES, f"Unknown language {language!r}", where="language",
-            hint=f"use one of {', '.join(LANGUAGES)}")
+    locale.get(language, where="language")
     require(isinstance(recommendations, Recommendations),
             "recommendations must be the result of tiering.analysis.strategy.recommend()",
             where="action_list(recommendations)")
@@ -181,7 +181,7 @@ def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
     if "customer_name" in base.columns:
         out["customer_name"] = base.loc[order, "customer_name"]
     if "segment" in base.columns:
-        names = {key: body["name"][language]
+        names = {key: pick(body["name"], language)
                  for key, body in recommendations.playbook["segments"].items()}
         keys = rec["segment_key"] if "segment_key" in rec.columns else pd.Series(None, index=order)
         raw = base.loc[order, "segment"]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from tiering import locale
 from tiering.errors import RenderError, require
-from tiering.present.i18n import LANGUAGES, t
+from tiering.present.i18n import t
 from tiering.present.css import colour_properties, tier_css
 from tiering.style import MUTED, TIER_COLORS
 
@@ -69,9 +69,10 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
     """Render an executed report notebook as one self-contained HTML page.
 
     ``nb`` is a ``nbformat.NotebookNode`` or the path of an ``.ipynb`` file. The
-    ``language`` (``"en"`` or ``"zh"``) of the cover, contents and page furniture
-    defaults to ``nb.metadata["tiering"]["language"]``, then ``"en"``. ``logo`` is
-    the consulting firm's logo for the cover (see :func:`logo_data_url`).
+    ``language`` (``"en"``, ``"zh"`` or an added one: :func:`tiering.locale.languages`)
+    of the cover, contents and page furniture defaults to
+    ``nb.metadata["tiering"]["language"]``, then ``"en"``. ``logo`` is the consulting
+    firm's logo for the cover (see :func:`logo_data_url`).
 
     Only rendered outputs appear: ``text/html``, ``text/markdown``, PNG, JPEG and
     SVG outputs of code cells, and Markdown cells. Code, prompts, streams, errors,
@@ -84,9 +85,9 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
     node = _load_notebook(nb)
     meta = dict(node.metadata.get("tiering") or {})
     lang = language or meta.get("language") or "en"
-    require(lang in LANGUAGES, f"Unknown report language {lang!r}",
+    require(lang in locale.languages(), f"Unknown report language {lang!r}",
             where="notebook_to_html(language=...) or notebook metadata tiering.language",
-            hint=f"use one of {', '.join(LANGUAGES)}", error=RenderError)
+            hint=f"use one of {', '.join(locale.languages())}", error=RenderError)
 
     clean = _report_cells(node)
     context = _report_context(meta, lang, toc=_table_of_contents(clean))

@@ -49,7 +49,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentF
 
 from tiering import locale
 from tiering.errors import DataError, closest, require
-from tiering.present.i18n import LANGUAGES, has, t
+from tiering.present.i18n import has, t
 from tiering.style import MUTED, tier_palette
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,9 @@ _CJK_FILES = (
 _FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 _PACKAGE_FONTS = Path(__file__).resolve().parents[1] / "fonts"
 _PROBE = "中文等级客户"
+# "sans-serif" is the CJK face found (first in font.sans-serif); matplotlib's own DejaVu Sans
+# draws, glyph by glyph, what that face lacks (the brackets ⟦ ⟧ of a pseudo-language ...)
+_FAMILY = ("sans-serif", "DejaVu Sans")
 
 _font_state: dict[str, object] = {"resolved": False, "name": None}
 
@@ -193,7 +196,8 @@ def setup_fonts() -> str | None:
     at their usual paths, in ``tiering/fonts/`` and through ``fc-list``; registers the
     files with ``matplotlib.font_manager.fontManager.addfont`` (so a stale font cache
     does not matter) and sets ``font.family``/``font.sans-serif`` so that Chinese and
-    Latin text both render, plus ``axes.unicode_minus = False`` (CJK fonts lack the
+    Latin text both render (matplotlib's DejaVu Sans after the CJK face draws the
+    symbols it lacks), plus ``axes.unicode_minus = False`` (CJK fonts lack the
     Unicode minus sign), ``text.parse_math = False`` and ``text.usetex = False``: tier
     labels, names and currencies are data, so a label such as ``$x$``, ``$$$`` or
     ``A_1^2`` is drawn as written, never parsed as mathtext or LaTeX (every chart of the
@@ -220,8 +224,8 @@ def setup_fonts() -> str | None:
         rest = [f for f in rc["font.sans-serif"] if f != name]
         if rc["font.sans-serif"][:1] != [name]:
             rc["font.sans-serif"] = [name, *rest]
-        if list(rc["font.family"]) != ["sans-serif"]:
-            rc["font.family"] = ["sans-serif"]
+        if list(rc["font.family"]) != list(_FAMILY):
+            rc["font.family"] = list(_FAMILY)
     rc["axes.unicode_minus"] = False
     rc["text.parse_math"] = False
     rc["text.usetex"] = False
@@ -233,8 +237,7 @@ def setup_fonts() -> str | None:
 
 def check_language(language: str) -> None:
     """Refuse a language that has no catalogue (the first check of every chart)."""
-    require(language in LANGUAGES, f"Unknown chart language {language!r}",
-            where="language", hint=f"use one of {', '.join(LANGUAGES)}")
+    locale.get(language, where="language")
 
 
 def _require_columns(df: pd.DataFrame, columns: Sequence[str], *, what: str) -> None:

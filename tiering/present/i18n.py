@@ -5,10 +5,14 @@ Strings live in YAML catalogues under ``tiering/text/`` (one file per area:
 maps a key to ``{en: ..., zh: ...}``; keys are namespaced by the file stem, so
 ``t("stats.finding_ratio", "zh", ratio=6.1)`` reads key ``finding_ratio`` of
 ``stats.yaml``. Formatting uses ``str.format`` fields.
+
+The playbook's texts (``{en: ..., zh: ...}``) are read with :func:`pick`, so a
+language added from outside gets its own text or its fallback's, translated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,9 +20,8 @@ import yaml
 
 from tiering import locale
 from tiering.errors import TieringError
-from tiering.locale import LANGUAGES
 
-__all__ = ["LANGUAGES", "has", "t"]
+__all__ = ["has", "pick", "t"]
 _DIR = Path(__file__).resolve().parents[1] / "text"
 
 
@@ -47,3 +50,14 @@ def t(key: str, language: str, /, **fields) -> str:
 def has(key: str) -> bool:
     """Whether the catalogue has ``key``."""
     return key in _catalogue()
+
+
+def pick(texts: Mapping[str, str], language: str) -> str:
+    """A playbook text ``{en: ..., zh: ...}`` in ``language``: its own wording, else
+    an added language's sentence for the English wording (:attr:`Locale.texts
+    <tiering.locale.Locale.texts>`), else the fallback's, translated."""
+    text = locale.get(language).text(str(texts.get("en") or ""), texts)
+    if text is None:
+        raise TieringError(f"A text has no wording in {language!r} or its fallback: {texts!r}",
+                           where="playbook")
+    return text

@@ -39,7 +39,7 @@ def method_text(method: str, part: str, language: str, /, **fields) -> str | Non
         return t(key, language, **fields)
     described = all_methods().get(method)  # a previous report's method may be gone
     own = (described.texts.get(part) if described is not None else None) or {}
-    text = own.get(language)
+    text = locale.get(language).text("", own)  # an added language: its fallback's, translated
     return text.format_map(fields) if text is not None else None
 
 

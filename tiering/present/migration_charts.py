@@ -24,6 +24,7 @@ from matplotlib.patches import Patch, PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import PercentFormatter
 
+from tiering import locale
 from tiering.analysis.migration import Migration, pooled_matrix
 from tiering.analysis.transitions import LAPSED, NEW
 from tiering.errors import DataError, require
@@ -57,9 +58,9 @@ def snapshot_label(date, *, period: str, language: str) -> str:
         return t("migration.label_quarter", language, year=last.year, q=(last.month - 1) // 3 + 1)
     if aligned and period == "month":
         return t("migration.label_month", language, year=last.year, month=last.month,
-                 mon=last.strftime("%b"))
+                 mon=locale.get(language).month(last.month))
     return t("migration.label_day", language, year=last.year, month=last.month, day=last.day,
-             mon=last.strftime("%b"))
+             mon=locale.get(language).month(last.month))
 
 
 def tick_labels(dates, *, period: str, language: str) -> list[str]:
@@ -73,10 +74,11 @@ def tick_labels(dates, *, period: str, language: str) -> list[str]:
         if aligned and period == "quarter" and end.month in (1, 4, 7, 10):
             head = t("migration.tick_quarter", language, q=(last.month - 1) // 3 + 1)
         elif aligned and period == "month":
-            head = t("migration.tick_month", language, month=last.month, mon=last.strftime("%b"))
+            head = t("migration.tick_month", language, month=last.month,
+                     mon=locale.get(language).month(last.month))
         else:
             head = t("migration.tick_day", language, month=last.month, day=last.day,
-                     mon=last.strftime("%b"))
+                     mon=locale.get(language).month(last.month))
         if last.year != year:
             head += "\n" + t("migration.tick_year", language, year=last.year)
             year = last.year

@@ -259,7 +259,8 @@ def section_appendix(a: Analysis) -> str:
     lang = _lang(a)
     src = a.source
     enc = src.get("encoding") or "–"
-    delim = {",": ",", ";": ";", "\t": "TAB", "|": "|"}.get(src.get("delimiter", ""), "–")
+    delim = {",": ",", ";": ";", "\t": t("report.prov_delimiter_tab", lang), "|": "|"}.get(
+        src.get("delimiter", ""), "–")
     sep = locale.get(lang).comma
     cols = sep.join(f"{_role(role, lang)} = {name}" for role, name in src.get("columns", {}).items())
     if src.get("attributes"):

@@ -21,7 +21,7 @@ from tiering.analysis import strategy
 from tiering.analysis.strategy import Recommendations, is_missing
 from tiering.errors import require
 from tiering.present.htmlkit import badge, esc, heading, kpis, table
-from tiering.present.i18n import t
+from tiering.present.i18n import pick, t
 from tiering.present.strategy_text import (
     budget_rule_text,
     dormant_strategy,
@@ -271,7 +271,7 @@ def segments_html(recommendations: Recommendations, *, language: str) -> str:
     names, plan_keys = [], []
     for key, raw in zip(keys, cust["segment"]):
         known = isinstance(key, str) and key in book
-        names.append(book[key]["name"][language] if known else (
+        names.append(pick(book[key]["name"], language) if known else (
             t("strategy.not_available", language) if is_missing(raw) else str(raw)))
         plan_keys.append(key if known else None)
     frame = pd.DataFrame({"name": names, "key": plan_keys, "tier": cust["tier"].astype(str)})
@@ -293,8 +293,9 @@ def segments_html(recommendations: Recommendations, *, language: str) -> str:
         cells = [f"<td>{html.escape(name)}</td>",
                  f'<td class="num">{int(counts.loc[name].sum()):,}</td>']
         cells += [f'<td class="num">{int(counts.loc[name, lab]):,}</td>' for lab in labels]
-        cells += [f"<td>{html.escape(book[key]['goal'][language]) if known else ''}</td>",
-                  f"<td>{html.escape(book[key]['actions'][0][language]) if known else ''}</td>"]
+        cells += [f"<td>{html.escape(pick(book[key]['goal'], language)) if known else ''}</td>",
+                  f"<td>{html.escape(pick(book[key]['actions'][0], language)) if known else ''}"
+                  "</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     caption = html.escape(t("strategy.segments_caption", language))
     return (f'<table class="data segments"><caption>{caption}</caption>'

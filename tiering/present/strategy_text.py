@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
+from tiering import locale
 from tiering.analysis.playbook import (
     DORMANT_LIST_FIELDS,
     DORMANT_TEXT_FIELDS,
@@ -34,7 +35,7 @@ from tiering.analysis.playbook import (
 )
 from tiering.analysis.strategy import BUDGET_COMPONENTS, BudgetRule, Recommendations, is_missing
 from tiering.errors import require
-from tiering.present.i18n import LANGUAGES, t
+from tiering.present.i18n import pick, t
 
 __all__ = [
     "STRATEGY_COLUMNS",
@@ -57,8 +58,7 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def _check_language(language: str) -> None:
-    require(language in LANGUAGES, f"Unknown language {language!r}",
-            where="language", hint=f"use one of {', '.join(LANGUAGES)}")
+    locale.get(language, where="language")
 
 
 def share_text(value: object, language: str) -> str:
@@ -157,8 +157,8 @@ def tier_strategies(tier_summary: pd.DataFrame, *, language: str, playbook: dict
         row: dict = {"tier": label, "tier_rank": int(rec["tier_rank"]), "role": role}
         for field in ROLE_FIELDS:
             value = plan[field]
-            row[field] = ([item[language] for item in value] if field in LIST_FIELDS
-                          else value[language])
+            row[field] = ([pick(item, language) for item in value] if field in LIST_FIELDS
+                          else pick(value, language))
         row["headline"] = _headline(rec, language=language, currency=currency)
         rows.append(row)
     out = pd.DataFrame(rows, columns=list(STRATEGY_COLUMNS))
@@ -174,8 +174,8 @@ def dormant_strategy(*, language: str, playbook: dict | None = None) -> dict:
     """
     _check_language(language)
     plan = playbook_or_default(playbook)["dormant"]
-    out: dict = {f: plan[f][language] for f in DORMANT_TEXT_FIELDS}
-    out.update({f: [item[language] for item in plan[f]] for f in DORMANT_LIST_FIELDS})
+    out: dict = {f: pick(plan[f], language) for f in DORMANT_TEXT_FIELDS}
+    out.update({f: [pick(item, language) for item in plan[f]] for f in DORMANT_LIST_FIELDS})
     return out
 
 
@@ -309,11 +309,11 @@ def findings(recs: Recommendations, *, language: str) -> pd.DataFrame:
             "trigger_id": rec["trigger_id"], "tier": rec["tier"],
             "tier_rank": int(rec["tier_rank"]), "priority": int(rec["priority"]),
             "customers": int(rec["customers"]), "revenue": float(rec["revenue"]),
-            "name": trig["name"][language].format_map(fields),
-            "finding": (trig["finding_one"] if rec["customers"] == 1
-                        and trig["finding_one"] else trig["finding"])[language]
+            "name": pick(trig["name"], language).format_map(fields),
+            "finding": pick(trig["finding_one"] if rec["customers"] == 1
+                            and trig["finding_one"] else trig["finding"], language)
             .format_map(fields),
-            "action": trig["action"][language].format_map(fields),
+            "action": pick(trig["action"], language).format_map(fields),
         })
     return pd.DataFrame(rows, columns=["trigger_id", "tier", "tier_rank", "priority",
                                        "customers", "revenue", "name", "finding", "action"])
@@ -329,8 +329,8 @@ def action_table(recs: Recommendations, *, language: str) -> pd.DataFrame:
     # trigger texts may use the tier's fields: take them as filled in per tier
     found = findings(recs, language=language)
     by_tier = {(r.trigger_id, r.tier): (r.name, r.action) for r in found.itertuples()}
-    role_action = {role: book[role]["actions"][0][language] for role in ROLES}
-    segment_action = {key: body["actions"][0][language]
+    role_action = {role: pick(book[role]["actions"][0], language) for role in ROLES}
+    segment_action = {key: pick(body["actions"][0], language)
                       for key, body in book["segments"].items()}
     signals, recommended = [], []
     cust = recs.customers
