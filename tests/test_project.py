@@ -65,3 +65,15 @@ def test_reading_a_file_loads_no_plotting_or_rendering_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout.strip()
     assert out == "[]", out
+
+
+def test_licence_and_metadata():
+    """The licence is an SPDX expression with its file (PEP 639; the table form is
+    deprecated), and the package says it is typed."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    meta = project["project"]
+    assert meta["license"] == "MIT" and meta["license-files"] == ["LICENSE"]
+    assert "MIT License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert meta["authors"] and "Typing :: Typed" in meta["classifiers"]
+    assert (ROOT / "tiering" / "py.typed").is_file()
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["tiering"]
