@@ -306,3 +306,26 @@ def test_online_retail_top_tier_brings_most_of_the_next_quarter():
     assert t.loc["A", "retention"] == pytest.approx(781 / 957)
     assert r.loc["A", "lift_ci_low"] < 1.0 < r.loc["A", "lift_ci_high"]
     assert v.tests.set_index("grouping").loc["tiering", "magnitude"] in ("medium", "large")
+
+
+@pytest.mark.parametrize("language, equal, one, wrong", [
+    ("en", "in the random grouping every tier&#x27;s share still buying is 100%.",
+     "One customer who first bought after the cut-off brought",
+     ["lies between 100% and 100%", "1 customers who first bought"]),
+    ("zh", "随机分组中各组的再次购买比例都是100%。", "截止日之后才首次购买的1位新客户",
+     ["都在100%至100%之间"]),
+])
+def test_equal_random_retention_and_one_new_customer_read_right(tmp_path, language, equal, one,
+                                                                 wrong):
+    # everyone tiered at the cut-off buys again, so every random group's share still
+    # buying is 100 %; one customer (n1) is new after the cut-off
+    rows = [(r.customer_id, r.order_date, r.amount) for r in known_history().itertuples()]
+    rows += [(f"b{i:02d}", "2024-06-30", 20.0) for i in range(6, 21)]
+    rows += [("a5", "2024-05-01", 90.0), ("z_old", "2024-05-02", 10.0)]
+    cfg = make_params(tmp_path).model_copy(update={"language": language})
+    v = holdout_check(transactions(rows), params=cfg, as_of=AS_OF, months=3, seed=1, n_boot=200)
+    assert (v.tiers["retention"] == 1.0).all() and v.params["new_customers"] == 1
+    html = section_holdout(types.SimpleNamespace(params=cfg, holdout=v))
+    assert equal in html and one in html
+    for text in wrong:
+        assert text not in html

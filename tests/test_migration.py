@@ -566,3 +566,21 @@ def test_previous_report_without_periods_is_a_parameter_error():
     with pytest.raises(ParamsError, match="previous_report"):
         params.validate({"data": {"path": "x.csv"},
                          "migration": {"period": "none", "previous_report": "reports/old"}})
+
+
+@pytest.mark.parametrize("language, one, none, wrong", [
+    ("en", "One new customer bought ¥20.00 in the period; one lapsed customer came back and bought ¥30.00.",
+     "No new customers in the period; no lapsed customer came back.",
+     ["1 new customers", "1 lapsed customers", "0 new customers", "0 lapsed customers"]),
+    ("zh", "当期1位新客户消费¥20.00；1位流失客户回流，消费¥30.00。",
+     "当期没有新客户；没有流失客户回流。", ["当期0位新客户", "0位流失客户"]),
+])
+def test_new_and_returning_customers_read_right_for_one_and_none(hand, language, one, none, wrong):
+    # the hand data's latest quarter has one new customer (c6) and one who came back (c4)
+    assert one in _section(hand, language)
+    quiet = analyse_migration(_tx([r for r in HAND_ROWS if r[1] not in ("o11", "o12")]),
+                              params=_params(), spec=MigrationSpec(churn_days=100), as_of=AS_OF)
+    html = _section(quiet, language)
+    assert none in html
+    for text in wrong:
+        assert text not in html and text not in _section(hand, language)

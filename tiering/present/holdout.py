@@ -30,7 +30,7 @@ from tiering.present.htmlkit import (
     heading,
     table,
 )
-from tiering.present.i18n import t
+from tiering.present.i18n import t, tn
 from tiering.present.stats import effect_label
 from tiering.style import MUTED, tier_css_classes, tier_palette
 
@@ -215,12 +215,17 @@ def section_holdout(analysis, check: HoldoutCheck | None = None) -> str:
     else:
         findings.append(t("holdout.no_revenue", lang, months=months))
     rnon = random[random["customers"] > 0]
-    findings.append(t("holdout.finding_retention", lang, top=top["tier"], bottom=bottom["tier"],
-                      months=months, top_retention=fmt_pct(top["retention"], lang, 0),
-                      top_churn=fmt_pct(top["churn"], lang, 0),
-                      bottom_retention=fmt_pct(bottom["retention"], lang, 0),
-                      random_min=fmt_pct(rnon["retention"].min(), lang, 0),
-                      random_max=fmt_pct(rnon["retention"].max(), lang, 0)))
+    random_min = fmt_pct(rnon["retention"].min(), lang, 0)
+    random_max = fmt_pct(rnon["retention"].max(), lang, 0)
+    fields = {"top": top["tier"], "bottom": bottom["tier"], "months": months,
+              "top_retention": fmt_pct(top["retention"], lang, 0),
+              "top_churn": fmt_pct(top["churn"], lang, 0),
+              "bottom_retention": fmt_pct(bottom["retention"], lang, 0)}
+    if random_min == random_max:  # as displayed: no "between 14% and 14%"
+        findings.append(t("holdout.finding_retention_equal", lang, value=random_min, **fields))
+    else:
+        findings.append(t("holdout.finding_retention", lang, random_min=random_min,
+                          random_max=random_max, **fields))
     findings.append(_test_sentence(tests, lang, fmt_p))
     predictive = bool(have_revenue and tests.loc["tiering", "meaningful"]
                       and top["lift_ci_low"] > 1 and top["lift_ci_low"] > rtop["lift_ci_high"])
@@ -228,7 +233,8 @@ def section_holdout(analysis, check: HoldoutCheck | None = None) -> str:
                 lang)
     if p.get("new_customers"):
         total = p.get("revenue_total") or 0.0
-        findings.append(t("holdout.new_customers", lang, n=fmt_int(p["new_customers"]),
+        findings.append(tn("holdout.new_customers", lang, int(p["new_customers"]),
+                           n=fmt_int(p["new_customers"]),
                           share=fmt_pct(p["new_customer_revenue"] / total, lang, 0) if total > 0 else "–",
                           revenue=fmt_money(p["new_customer_revenue"], lang, cur, compact=True)))
     parts.append(f'<ul class="findings"><li><strong>{esc(verdict)}</strong></li>'

@@ -21,7 +21,7 @@ import yaml
 from tiering import locale
 from tiering.errors import TieringError
 
-__all__ = ["has", "pick", "t"]
+__all__ = ["has", "pick", "t", "tn"]
 _DIR = Path(__file__).resolve().parents[1] / "text"
 
 
@@ -45,6 +45,17 @@ def t(key: str, language: str, /, **fields) -> str:
                            hint="add the key to the catalogue in both languages")
     text = loc.text(key, entry)
     return text.format(**fields) if fields else text
+
+
+def tn(key: str, language: str, count, /, **fields) -> str:
+    """The text for ``key`` worded for ``count``: ``key_none`` when ``count`` is 0 and
+    ``key_one`` when it is 1 (where the catalogue has them), else ``key``; ``fields``
+    carry the count as formatted for display ("no customers", "one customer", never
+    "1 customers")."""
+    variant = {0: "_none", 1: "_one"}.get(count) if count is not None else None
+    if variant and has(key + variant):
+        key += variant
+    return t(key, language, **fields)
 
 
 def has(key: str) -> bool:

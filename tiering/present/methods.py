@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tiering import locale
-from tiering.present.i18n import has, t
+from tiering.present.i18n import has, t, tn
 from tiering.present.htmlkit import badge, esc, fmt_int, fmt_money, fmt_num, fmt_pct, heading, table
 from tiering.params import RFM_SEGMENTS
 from tiering.style import tier_css_classes
@@ -280,9 +280,12 @@ def _warning(code: str, fields: dict, lang: str) -> str:
     fields = dict(fields)
     if "column" in fields:
         fields["column"] = column_name(fields["column"], lang)
-    if "n" in fields and isinstance(fields["n"], int | np.integer) and code != "fewer_clusters":
-        fields["n"] = fmt_int(fields["n"])
-    return f'<div class="warning">{esc(t("methods.warn_" + code, lang, **fields))}</div>'
+    count = fields.get("n") if code != "fewer_clusters" else None
+    if isinstance(count, int | np.integer):
+        fields["n"] = fmt_int(count)
+    else:
+        count = None
+    return f'<div class="warning">{esc(tn("methods.warn_" + code, lang, count, **fields))}</div>'
 
 
 def comparison_html(a, comparison, lang: str) -> str:

@@ -28,7 +28,7 @@ from tiering.present.htmlkit import (
     kpis,
     table,
 )
-from tiering.present.i18n import has, t
+from tiering.present.i18n import has, t, tn
 from tiering.present.methods import method_name
 from tiering.present.migration_charts import (
     flow_chart,
@@ -191,10 +191,13 @@ def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
                t("migration.finding_no_moves", lang))
     new = d.loc["new"]
     react = d.loc["reactivated"]
-    out.append(t("migration.finding_new", lang, new=fmt_int(new["customers"]),
-                 new_revenue=fmt_money(new["revenue_after"], lang, cur),
-                 react=fmt_int(react["customers"]),
-                 react_revenue=fmt_money(react["revenue_after"], lang, cur)))
+    out.append(t("migration.finding_new", lang,
+                 new=tn("migration.new_bought", lang, int(new["customers"]),
+                        n=fmt_int(new["customers"]),
+                        revenue=fmt_money(new["revenue_after"], lang, cur)),
+                 react=tn("migration.react_bought", lang, int(react["customers"]),
+                          n=fmt_int(react["customers"]),
+                          revenue=fmt_money(react["revenue_after"], lang, cur))))
     return out
 
 

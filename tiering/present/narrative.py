@@ -125,9 +125,12 @@ def section_summary(a: Analysis) -> str:
     if forward:
         findings.append(forward)
     bottom = s.iloc[-1]
-    findings.append(t("report.finding_bottom", lang, tier=bottom["tier"],
-                      customer_share=fmt_pct(bottom["customer_share"]),
-                      revenue_share=fmt_pct(bottom["revenue_share"])))
+    if bottom["customers"] > 0:
+        findings.append(t("report.finding_bottom", lang, tier=bottom["tier"],
+                          customer_share=fmt_pct(bottom["customer_share"]),
+                          revenue_share=fmt_pct(bottom["revenue_share"])))
+    else:  # no finding about a tier nobody is in: say it is empty, and why
+        findings.append(t("report.finding_bottom_empty", lang, tier=bottom["tier"]))
     src = a.source
     gross = float(a.tiers["gross_revenue"].sum())
     if src.get("return_rows"):

@@ -29,7 +29,7 @@ from tiering.analysis.stats import Comparison
 from tiering.errors import require
 from tiering.present import charts
 from tiering.present.htmlkit import esc, fmt_int, fmt_num, fmt_p, heading, table
-from tiering.present.i18n import has, t
+from tiering.present.i18n import has, t, tn
 
 #: From this many customers on, the section warns that p-values say little.
 LARGE_N = 1000
@@ -425,6 +425,6 @@ def _excluded_sentence(row, language: str, min_n) -> str:
     n = int(row["n1"])
     if row["metric"] == "":
         key = "stats.excluded_tier_empty" if n == 0 else "stats.excluded_tier"
-        return t(key, language, tier=tier, n=n, min_n=min_n)
-    return t("stats.excluded_tier_metric", language, tier=tier, n=n, min_n=min_n,
-             metric=_metric_name(row["metric"], language, mid_sentence=True))
+        return tn(key, language, n, tier=tier, n=n, min_n=min_n)
+    return tn("stats.excluded_tier_metric", language, n, tier=tier, n=n, min_n=min_n,
+              metric=_metric_name(row["metric"], language, mid_sentence=True))
