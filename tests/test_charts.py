@@ -279,8 +279,9 @@ def test_pareto_gini_matches_hand_computed_value():
         "monetary": [4.0, 3.0, 2.0, 1.0]})
     ax = charts.pareto_curve(tiered, language="en", cutoffs=(0.5,))
     assert ax.get_legend().get_title().get_text() == "Gini coefficient 0.25"
-    # 50% of revenue is reached with the 2nd customer (4 + 3 = 7 of 10): 50% of customers
-    assert any(tx.get_text() == "50% of revenue from 50% of customers" for tx in ax.texts)
+    # the 50% level is reached with the 2nd customer, who takes it to 4 + 3 = 7 of 10:
+    # labelled with the actual shares, 70% of revenue from 50% of customers
+    assert [tx.get_text() for tx in ax.texts] == ["70% of revenue from 50% of customers"]
 
 
 def test_pareto_caps_points_for_many_customers():
@@ -493,3 +494,17 @@ def test_chinese_renders_without_missing_glyphs(data, caplog):
             charts.figure_html(fig, alt="图表", dpi=60)
     messages = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     assert not [m for m in messages if "Glyph" in m or "missing from font" in m], messages
+
+
+def test_pareto_cutoff_labels_show_the_actual_shares():
+    """Three customers spend 100, 1 and 1: the first customer alone holds 100/102 = 98% of
+    revenue, past both the 80% and the 95% levels. One mark, labelled with the actual
+    shares (not '80% of revenue from 33%' and '95% of revenue from 33%')."""
+    f = pd.DataFrame({"tier": pd.Categorical(["A", "B", "C"], categories=["A", "B", "C"],
+                                             ordered=True),
+                      "tier_rank": [1, 2, 3], "monetary": [100.0, 1.0, 1.0]})
+    ax = charts.pareto_curve(f, language="en")
+    assert [a.get_text() for a in ax.texts] == ["98% of revenue from 33% of customers"]
+    ax = charts.pareto_curve(f, language="zh")
+    assert [a.get_text() for a in ax.texts] == ["33% 的客户贡献 98% 的营收"]
+    plt.close("all")

@@ -467,7 +467,8 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     Customers are sorted by ``monetary`` (net spend) from highest to lowest; the area
     under the curve is shaded in the colour of each customer's tier (stripes where tiers
     are not contiguous in spend order, as with RFM tiers); each revenue ``cutoffs`` level
-    is marked with the share of customers that reaches it; the dashed diagonal is the
+    is marked where it is first reached, labelled with the actual shares of customers
+    and of revenue there (two levels reached by the same customer are marked once); the dashed diagonal is the
     line of equality; the legend title states the Gini coefficient,
     ``2 * area under the curve - 1`` (0 = everyone spends the same, near 1 = one
     customer has all revenue; above 1 is possible when some net spend is negative).
@@ -505,17 +506,22 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     ax.plot(x[grid], y[grid], color=TEXT_COLOR, linewidth=1.6, zorder=3)
     ax.plot([0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1.0, zorder=2)
 
+    marked: set[int] = set()
     for c in sorted(float(v) for v in cutoffs):
         k = int(np.argmax(y >= c))
-        if y[k] < c:
+        if y[k] < c or k in marked:  # not reached, or the same customer as a lower level
             continue
-        xc = float(x[k])
-        ax.plot([0, xc, xc], [c, c, 0], color=TEXT_COLOR, linestyle=":", linewidth=0.9, zorder=3)
-        ax.plot([xc], [c], marker="o", markersize=4, color=TEXT_COLOR, zorder=4)
+        marked.add(k)
+        # the point where the level is first reached, labelled with its actual shares
+        # (with few customers one customer can take the revenue well past the level)
+        xc, yc = float(x[k]), float(y[k])
+        ax.plot([0, xc, xc], [yc, yc, 0], color=TEXT_COLOR, linestyle=":", linewidth=0.9,
+                zorder=3)
+        ax.plot([xc], [yc], marker="o", markersize=4, color=TEXT_COLOR, zorder=4)
         right = xc <= 0.55  # label on the side with room, below the curve
-        ax.annotate(t("charts.pareto_cutoff", language, revenue=fmt_share(c),
+        ax.annotate(t("charts.pareto_cutoff", language, revenue=fmt_share(yc),
                       customers=fmt_share(xc)),
-                    (xc, c), xytext=(7 if right else -7, -4), textcoords="offset points",
+                    (xc, yc), xytext=(7 if right else -7, -4), textcoords="offset points",
                     va="top", ha="left" if right else "right",
                     fontsize=NOTE_SIZE, color=TEXT_COLOR,
                     bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none",
