@@ -454,7 +454,8 @@ def test_section_html_in_both_languages(hand):
     assert "Ann &lt;b&gt;" in en and "Ann <b>" not in en      # names are escaped
     assert en.count('<figure class="chart">') == 4
     assert '<span class="tier-badge tier-1">A</span>' in en
-    assert "Of the 2 A-tier customers at Q2 2024, 1 (50.0%) are still A" in en
+    assert ("Of the 2 A-tier customers at Q2 2024, one (50.0%) is still A; none moved to a lower "
+            "tier and one lapsed. The one who lapsed had spent ¥700 in total before going quiet.") in en
     zh = _section(hand, "zh")
     visible = re.sub(r"<[^>]+>", " ", zh)
     for name in NAMES.values():
@@ -584,3 +585,118 @@ def test_new_and_returning_customers_read_right_for_one_and_none(hand, language,
     assert none in html
     for text in wrong:
         assert text not in html and text not in _section(hand, language)
+
+
+# a top tier of one customer at Q2 (x1 holds 600 of 901); x1 stays A in Q3, lapses (no p5) or
+# drops a tier (x2 spends 2,000)
+ONE_A_ROWS = [
+    ("x9", "p0", "2024-01-02 10:00", 1.0),
+    ("x1", "p1", "2024-05-10 10:00", 600.0),
+    ("x2", "p2", "2024-05-10 10:00", 100.0),
+    ("x3", "p3", "2024-05-11 10:00", 100.0),
+    ("x4", "p4", "2024-05-12 10:00", 100.0),
+    ("x1", "p5", "2024-08-10 10:00", 600.0),
+    ("x2", "p6", "2024-08-11 10:00", 100.0),
+    ("x3", "p7", "2024-08-12 10:00", 100.0),
+    ("x4", "p8", "2024-08-13 10:00", 100.0),
+]
+
+
+def _one_a(case):
+    rows = {"stayed": ONE_A_ROWS,
+            "lapsed": [r for r in ONE_A_ROWS if r[1] != "p5"],
+            "down": [(*r[:3], 2000.0) if r[1] == "p6" else r for r in ONE_A_ROWS]}[case]
+    return analyse_migration(_tx(rows), params=_params(), spec=MigrationSpec(churn_days=100),
+                             as_of=AS_OF)
+
+
+@pytest.mark.parametrize("language, one_up_none_down, one_up_two_down, wrong", [
+    ("en", "One customer moved up a tier and none moved down (net 1).",
+     "One customer moved up a tier and 2 moved down (net -1).",
+     ["1 customers moved up", "0 moved down"]),
+    ("zh", "1位客户升级，没有客户降级（净变化1）。", "1位客户升级，2位客户降级（净变化-1）。",
+     ["0位客户降级"]),
+])
+def test_balance_of_moves_reads_right_for_one_and_none(hand, language, one_up_none_down,
+                                                       one_up_two_down, wrong):
+    html = _section(hand, language)  # latest quarter: c3 moved up, nobody down
+    assert one_up_none_down in html
+    other = _section(_one_a("down"), language)
+    assert one_up_two_down in other
+    for text in wrong:
+        assert text not in html and text not in other
+
+
+@pytest.mark.parametrize("language, expected, wrong", [
+    ("en", {"stayed": "The one A-tier customer at Q2 2024 is still A.",
+            "lapsed": "The one A-tier customer at Q2 2024 lapsed, having spent ¥600 in total "
+                      "before going quiet.",
+            "down": "The one A-tier customer at Q2 2024 moved to a lower tier."},
+     ["Of the 1 A-tier customers", "are still A"]),
+    ("zh", {"stayed": "2024年第2季度的1位A级客户仍为A级。",
+            "lapsed": "2024年第2季度的1位A级客户已流失，此前累计消费¥600。",
+            "down": "2024年第2季度的1位A级客户降到较低等级。"},
+     ["A级客户中，", "0位降到较低等级", "0位流失"]),
+])
+def test_top_tier_of_one_customer_reads_right(language, expected, wrong):
+    for case, sentence in expected.items():
+        html = _section(_one_a(case), language)
+        assert sentence in html, case
+        for text in wrong:
+            assert text not in html, (case, text)
+
+
+@pytest.mark.parametrize("language, one, none", [
+    ("en", ["<h4>Left tier A: one customer</h4>", "<h4>Moved up a tier: one customer</h4>"],
+     ["<h4>Left tier A: no customers</h4>", "<h4>Moved up a tier: no customers</h4>"]),
+    ("zh", ["<h4>离开A级的客户：1位</h4>", "<h4>升级客户：1位</h4>"],
+     ["<h4>离开A级的客户：无</h4>", "<h4>升级客户：无</h4>"]),
+])
+def test_movers_titles_read_right_for_one_and_none(hand, language, one, none):
+    html = _section(hand, language)  # c1 left A, c3 moved up
+    for text in one:
+        assert text in html
+    html = _section(_one_a("stayed"), language)  # nobody changed tier
+    for text in none:
+        assert text in html
+
+
+@pytest.mark.parametrize("language, still, no_longer, new_one, wrong", [
+    ("en", "The one customer delivered as tier A is still in it today.",
+     "The one customer delivered as tier A is no longer in it today.",
+     "One of today's customers was not in the report of 1 Jul 2024",
+     ["Of the 1 customers", "1 of today's customers were"]),
+    ("zh", "当时的1位A级客户今天仍在该等级。", "当时的1位A级客户今天已不在该等级。",
+     "今天的客户中有1位不在2024年7月1日的报告中", ["当时1位A级客户中"]),
+])
+def test_previous_report_reads_right_for_one(tmp_path, language, still, no_longer, new_one, wrong):
+    from html import unescape
+
+    rows = [r for r in HAND_ROWS if r[0] != "c5"]  # c6 is the one customer new since then
+    htmls = []
+    for top, name in (("c2", still), ("c1", no_longer)):  # c2 is still A today, c1 lapsed
+        delivered = [{"customer_id": c, "tier": "A" if c == top else "B",
+                      "tier_rank": 1 if c == top else 2, "monetary": 1000.0 if c == top else 100.0}
+                     for c in ("c1", "c2", "c3", "c4")]
+        folder = _previous(tmp_path / top, delivered)
+        r = analyse_migration(_tx(rows, NAMES), params=_params(),
+                              spec=MigrationSpec(churn_days=100, previous_report=folder), as_of=AS_OF)
+        html = unescape(migration_section._previous_html(r, language, "¥"))  # today&#x27;s
+        assert name in html and new_one in html
+        htmls.append(html)
+    for text in wrong:
+        assert not any(text in html for html in htmls)
+
+
+@pytest.mark.parametrize("language, expected, wrong", [
+    ("en", "Of the 2 A-tier customers at Q2 2024, one (50.0%) is still A; none moved to a lower tier "
+           "and one lapsed. The one who lapsed had spent ¥700 in total before going quiet.",
+     ["1 (50.0%) are still", "0 moved to a lower tier", "and 1 lapsed"]),
+    ("zh", "2024年第2季度的2位A级客户中，1位（50.0%）仍为A级；没有客户降到较低等级，1位流失。"
+           "该流失客户此前累计消费¥700。", ["0位降到较低等级"]),
+])
+def test_top_tier_clauses_read_right_for_one_and_none(hand, language, expected, wrong):
+    html = _section(hand, language)  # of A's two customers, c2 stayed and c1 lapsed
+    assert expected in html
+    for text in wrong:
+        assert text not in html

@@ -136,7 +136,8 @@ def section_migration(analysis) -> str:
     has_name = "customer_name" in mv.columns
     for movement, limit in (("left_top", 10), ("rose", 10)):
         sub = mv[mv["movement"] == movement]
-        title = t(f"migration.movers_{movement}", lang, top=result.labels[0], n=fmt_int(len(sub)))
+        title = tn(f"migration.movers_{movement}", lang, len(sub), top=result.labels[0],
+                   n=fmt_int(len(sub)))
         out.append(f"<h4>{esc(title)}</h4>")
         if sub.empty:
             continue
@@ -171,11 +172,20 @@ def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
     top = result.labels[0]
     out = []
     r = rates.loc[top]
-    if r["customers"] > 0:
-        out.append(t("migration.finding_top", lang, top=top, n=fmt_int(r["customers"]), start=lab[start],
-                     stayed=fmt_int(r["stayed"]), stay=fmt_pct(r["stay_rate"]),
-                     down=fmt_int(r["downgraded"]), lapsed=fmt_int(r["churned"]),
-                     lost=fmt_money(r["churned_spend_to_date"], lang, cur)))
+    if r["customers"] == 1:  # one customer: one of three outcomes, no counts or shares
+        outcome = ("stayed" if r["stayed"] else "down" if r["downgraded"] else "lapsed")
+        out.append(t("migration.finding_top_sole", lang, top=top, start=lab[start],
+                     outcome=t(f"migration.top_one_{outcome}", lang, top=top,
+                               lost=fmt_money(r["churned_spend_to_date"], lang, cur))))
+    elif r["customers"] > 0:
+        stayed, down, lapsed = int(r["stayed"]), int(r["downgraded"]), int(r["churned"])
+        out.append(tn("migration.finding_top", lang, lapsed, top=top, n=fmt_int(r["customers"]),
+                      start=lab[start],
+                      stayed=tn("migration.top_stayed", lang, stayed, n=fmt_int(stayed), top=top,
+                                share=fmt_pct(r["stay_rate"])),
+                      down=tn("migration.top_down", lang, down, n=fmt_int(down)),
+                      lapsed=tn("migration.top_lapsed", lang, lapsed, n=fmt_int(lapsed)),
+                      lost=fmt_money(r["churned_spend_to_date"], lang, cur)))
     pooled = pooled_rates(result)
     valid = pooled[pooled["churn_rate"].notna()]
     if len(valid):
@@ -185,9 +195,11 @@ def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
                      period=period_word(result.spec.period, lang)))
     d = result.directions[result.directions["period"] == k].set_index("direction")
     moved = d.loc[["up", "down"], "customers"].sum()
-    out.append(t("migration.finding_balance", lang, up=fmt_int(d.loc["up", "customers"]),
-                 down=fmt_int(d.loc["down", "customers"]),
-                 net=fmt_int(d.loc["up", "customers"] - d.loc["down", "customers"])) if moved else
+    up, down = int(d.loc["up", "customers"]), int(d.loc["down", "customers"])
+    out.append(t("migration.finding_balance", lang,
+                 up=tn("migration.balance_up", lang, up, n=fmt_int(up)),
+                 down=tn("migration.balance_down", lang, down, n=fmt_int(down)),
+                 net=fmt_int(up - down)) if moved else
                t("migration.finding_no_moves", lang))
     new = d.loc["new"]
     react = d.loc["reactivated"]
@@ -243,7 +255,7 @@ def _previous_html(result: Migration, lang: str, cur: str) -> str:
                      numeric=(1, 2, 3)))
     n_new = int((c["previous_tier"] == NEW).sum())
     if n_new:
-        out.append(f"<p>{esc(t('migration.previous_new', lang, n=fmt_int(n_new), date=fmt_date(prev.as_of, lang)))}</p>")
+        out.append(f"<p>{esc(tn('migration.previous_new', lang, n_new, n=fmt_int(n_new), date=fmt_date(prev.as_of, lang)))}</p>")
     # the chosen reading: the matrix earlier tier -> today
     mode = prev.mode
     tr = prev.transitions[prev.transitions["thresholds"] == mode]
@@ -261,7 +273,10 @@ def _previous_html(result: Migration, lang: str, cur: str) -> str:
     top = prev.labels[0]
     stay = tr[(tr["from_state"] == top) & (tr["to_state"] == (top if mode == "frozen" else result.labels[0]))]
     was_top = tr.loc[tr["from_state"] == top, "customers"].sum()
-    if was_top:
+    if was_top == 1:
+        still = "still" if stay["customers"].sum() else "no_longer"
+        out.append(f"<p>{esc(t('migration.previous_top_one', lang, top=top, still=t(f'migration.previous_{still}', lang)))}</p>")
+    elif was_top:
         out.append(f"<p>{esc(t('migration.previous_top', lang, top=top, n=fmt_int(was_top), stayed=fmt_int(stay['customers'].sum()), share=fmt_pct(stay['customers'].sum() / was_top)))}</p>")
     for code, fields in prev.warnings:
         if code in ("previous_method", "frozen_unavailable"):
