@@ -4,14 +4,14 @@ one counts), in both languages: the intended wording is there and the wrong one 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
-import numpy as np
 import pytest
 
 from tiering import params
 from tiering.analysis import pipeline
 from tiering.present import narrative
+
+from .test_report import write_tiny_client
 
 _RUNS: dict = {}
 
@@ -21,18 +21,9 @@ def tiny_analysis(tmp_path_factory, language: str, tiering: dict, *, customers: 
     shared between languages (only the text changes)."""
     key = repr(sorted(tiering.items())) + str(customers)
     if key not in _RUNS:
-        rng = np.random.default_rng(7)
-        lines = ["order_id,order_date,customer_id,amount"]
-        n = 0
-        for c in range(customers):
-            spend = float(rng.lognormal(5, 1))
-            for _ in range(int(rng.integers(1, 8))):
-                n += 1
-                day = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
-                lines.append(f"O{n:05d},{day.isoformat()},C{c:03d},"
-                             f"{spend * rng.uniform(0.5, 1.5):.2f}")
-        path = tmp_path_factory.mktemp("tiny") / "tx.csv"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        folder = tmp_path_factory.mktemp("tiny")
+        write_tiny_client(folder, customers=customers)
+        path = folder / "tx.csv"
         cfg = params.validate({"data": {"path": str(path)}, "as_of": "2025-01-01",
                                "stats": {"n_boot": 100}, "tiering": tiering})
         _RUNS[key] = pipeline.run(cfg)[0]
