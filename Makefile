@@ -11,7 +11,7 @@ APT_PACKAGES := fonts-noto-cjk poppler-utils libharfbuzz-subset0 openjdk-17-jre-
 PARAMS ?= params/demo.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps report report-zh test test-fast benchmark clean
+.PHONY: help setup system-deps report report-zh lint test test-fast benchmark clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,8 +51,12 @@ report: setup ## build the demo report into reports/demo (PARAMS=... for another
 report-zh: setup ## build the demo report in Chinese into reports/demo-zh
 	$(VENV)/bin/tiering report $(PARAMS) --set language=zh --output reports/demo-zh
 
-test: setup ## run the whole test suite
+test: setup lint ## run the linter and the whole test suite
 	$(PY) -m pytest --durations=15
+
+lint: setup ## ruff check and ruff format --check (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-fast: setup ## run the tests without the slow end-to-end reports
 	$(PY) -m pytest -m "not slow"

@@ -90,8 +90,9 @@ print(json.dumps(out, default=str))
 
 
 def measure(n: int) -> dict:
-    res = subprocess.run([sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True,
-                         check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True, check=False
+    )
     if res.returncode:
         return {"customers": n, "error": res.stderr.strip().splitlines()[-1:]}
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -109,14 +110,18 @@ def main() -> None:
         cells = []
         for r in results:
             v = r.get("steps", {}).get(s)
-            cells.append("–" if v is None else v.get("error") or f"{v['s']:.1f} s ({v['peak_mb']:,} MB)")
+            cells.append(
+                "–" if v is None else v.get("error") or f"{v['s']:.1f} s ({v['peak_mb']:,} MB)"
+            )
         print(f"| {s} | " + " | ".join(cells) + " |")
     for r in results:
         if "error" in r:
             print(f"\n{r['customers']:,} customers failed: {r['error']}")
         if r.get("chart_html_bytes"):
-            print(f"\n{r['customers']:,} customers: chart HTML bytes {r['chart_html_bytes']}; "
-                  f"statistics params {r.get('stats_params')}")
+            print(
+                f"\n{r['customers']:,} customers: chart HTML bytes {r['chart_html_bytes']}; "
+                f"statistics params {r.get('stats_params')}"
+            )
 
 
 if __name__ == "__main__":

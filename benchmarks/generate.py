@@ -65,8 +65,13 @@ def _select(rows: int) -> str:
     """
 
 
-def generate(rows: int, out_dir: Path = DEFAULT_DIR, *, formats=("csv", "parquet"),
-             threads: int | None = None) -> dict[str, Path]:
+def generate(
+    rows: int,
+    out_dir: Path = DEFAULT_DIR,
+    *,
+    formats=("csv", "parquet"),
+    threads: int | None = None,
+) -> dict[str, Path]:
     """Write ``synthetic_<rows>.csv`` / ``.parquet`` into ``out_dir`` unless present."""
     import duckdb
 
@@ -85,14 +90,21 @@ def generate(rows: int, out_dir: Path = DEFAULT_DIR, *, formats=("csv", "parquet
             tmp = path.with_name(path.name + ".part")
             t0 = time.perf_counter()
             if fmt == "csv":
-                con.execute(f"COPY ({_select(rows)}) TO '{tmp}' "
-                            "(FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')")
+                con.execute(
+                    f"COPY ({_select(rows)}) TO '{tmp}' "
+                    "(FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S')"
+                )
             else:
-                con.execute(f"COPY ({_select(rows)}) TO '{tmp}' "
-                            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
+                con.execute(
+                    f"COPY ({_select(rows)}) TO '{tmp}' "
+                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+                )
             os.replace(tmp, path)
-            print(f"wrote {path} ({path.stat().st_size / 1e6:,.0f} MB) in "
-                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+            print(
+                f"wrote {path} ({path.stat().st_size / 1e6:,.0f} MB) in "
+                f"{time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
     finally:
         con.close()
     return paths

@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from generate import DEFAULT_DIR, generate
+from generate import DEFAULT_DIR, generate  # noqa: E402 - after the sys.path line
 
 THREADS = 2
 # DuckDB's memory limit for our step and the floors: the process then peaks below 4 GiB.
@@ -151,13 +151,30 @@ print(json.dumps({"wall": wall, "cpu": time.process_time() - c0,
 """
 
 
-def run_child(kind: str, path: Path, fmt: str, tmp: Path, memory_limit: str = MEMORY_LIMIT,
-              timeout: int = 3600) -> dict:
-    cfg = {"kind": kind, "path": str(path), "format": fmt, "threads": THREADS,
-           "memory_limit": memory_limit, "tmp": str(tmp)}
+def run_child(
+    kind: str,
+    path: Path,
+    fmt: str,
+    tmp: Path,
+    memory_limit: str = MEMORY_LIMIT,
+    timeout: int = 3600,
+) -> dict:
+    cfg = {
+        "kind": kind,
+        "path": str(path),
+        "format": fmt,
+        "threads": THREADS,
+        "memory_limit": memory_limit,
+        "tmp": str(tmp),
+    }
     try:
-        res = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True,
-                             text=True, timeout=timeout, check=False)
+        res = subprocess.run(
+            [sys.executable, "-c", CHILD, json.dumps(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"over {timeout} s"}
     if res.returncode:
@@ -177,9 +194,17 @@ def report_time(rows: int, data: Path, tmp: Path) -> dict:
     params.write_text(
         "client: Benchmark Retail\n"
         f"data:\n  path: {csv}\n  attributes: [region]\n"
-        "  cancellations:\n    order_id_prefixes: [R]\n", encoding="utf-8")
+        "  cancellations:\n    order_id_prefixes: [R]\n",
+        encoding="utf-8",
+    )
     out = tmp / f"report_{rows}"
-    cmd = [str(Path(sys.executable).parent / "tiering"), "report", str(params), "--output", str(out)]
+    cmd = [
+        str(Path(sys.executable).parent / "tiering"),
+        "report",
+        str(params),
+        "--output",
+        str(out),
+    ]
     t0 = time.perf_counter()
     res = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
@@ -193,8 +218,11 @@ def report_time(rows: int, data: Path, tmp: Path) -> dict:
     manifest = out / "manifest.json"
     if manifest.exists():
         m = json.loads(manifest.read_text(encoding="utf-8"))
-        out_info.update(customers=m.get("customers"), rows=m.get("rows", {}).get("read"),
-                        timings=m.get("timings_seconds"))
+        out_info.update(
+            customers=m.get("customers"),
+            rows=m.get("rows", {}).get("read"),
+            timings=m.get("timings_seconds"),
+        )
         html = out / "report.html"
         if html.exists():
             out_info["html_mb"] = round(html.stat().st_size / 1e6, 2)
@@ -211,8 +239,10 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, {platform.platform()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
@@ -225,13 +255,22 @@ def main() -> None:
     ap.add_argument("--report", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--report-rows", type=int, nargs="+", default=[1_000_000, 20_000_000])
     ap.add_argument("--only", nargs="+", help="run only these kinds (e.g. 'tiering duckdb')")
-    ap.add_argument("--memory-limit", default=MEMORY_LIMIT,
-                    help=f"DuckDB's memory limit for the feature step (default {MEMORY_LIMIT})")
+    ap.add_argument(
+        "--memory-limit",
+        default=MEMORY_LIMIT,
+        help=f"DuckDB's memory limit for the feature step (default {MEMORY_LIMIT})",
+    )
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
-    kinds = ["tiering duckdb", "tiering duckdb lean", "duckdb bare group by", "duckdb rules floor",
-             "pandas groupby",
-             "lifetimes", "tiering pandas path"]
+    kinds = [
+        "tiering duckdb",
+        "tiering duckdb lean",
+        "duckdb bare group by",
+        "duckdb rules floor",
+        "pandas groupby",
+        "lifetimes",
+        "tiering pandas path",
+    ]
     if args.only:
         kinds = [k for k in kinds if k in args.only]
     results = []
@@ -241,15 +280,16 @@ def main() -> None:
             paths = generate(rows, args.data, formats=tuple(args.formats))
             for fmt in args.formats:
                 for kind in kinds:
-                    limit = {"pandas groupby": args.pandas_max_rows,
-                             "tiering pandas path": args.pandas_max_rows,
-                             "lifetimes": args.lifetimes_max_rows}.get(kind)
+                    limit = {
+                        "pandas groupby": args.pandas_max_rows,
+                        "tiering pandas path": args.pandas_max_rows,
+                        "lifetimes": args.lifetimes_max_rows,
+                    }.get(kind)
                     if limit is not None and rows > limit:
                         r = {"skipped": f"above {limit:,} rows"}
                     else:
                         r = run_child(kind, paths[fmt], fmt, tmp, args.memory_limit)
-                    r.update(rows=rows, format=fmt, kind=kind,
-                             bytes=paths[fmt].stat().st_size)
+                    r.update(rows=rows, format=fmt, kind=kind, bytes=paths[fmt].stat().st_size)
                     results.append(r)
                     print(json.dumps(r), file=sys.stderr, flush=True)
         reports = []
@@ -268,27 +308,51 @@ def main() -> None:
             note = ""
             if r["kind"].startswith("tiering duckdb") and r.get("timings"):
                 tm = r["timings"]
-                steps = ("aggregate", "duplicates", "latest_values", "rejected", "ties",
-                         "window_pass")
+                steps = (
+                    "aggregate",
+                    "duplicates",
+                    "latest_values",
+                    "rejected",
+                    "ties",
+                    "window_pass",
+                )
                 note = ", ".join(f"{k} {v:.1f}s" for k, v in tm.items() if k in steps)
-            print(f"| {r['rows']:,} | {f} | {r['kind']} | {r['wall']:.1f} | "
-                  f"{r['rows'] / r['wall']:,.0f} | {r['peak_mb']:,.0f} | {r.get('customers', 0):,} | {note} |")
+            print(
+                f"| {r['rows']:,} | {f} | {r['kind']} | {r['wall']:.1f} | "
+                f"{r['rows'] / r['wall']:,.0f} | {r['peak_mb']:,.0f} | {r.get('customers', 0):,} | {note} |"
+            )
         else:
-            print(f"| {r['rows']:,} | {f} | {r['kind']} | – | – | – | – | "
-                  f"{r.get('skipped') or r.get('error')} |")
+            print(
+                f"| {r['rows']:,} | {f} | {r['kind']} | – | – | – | – | "
+                f"{r.get('skipped') or r.get('error')} |"
+            )
     if reports:
         print("\n| report | customers | rows | seconds | peak MiB | HTML MB | steps |")
         print("|---|---:|---:|---:|---:|---:|---|")
         for r in reports:
-            steps = ", ".join(f"{k} {v:.1f}s" for k, v in (r.get("timings") or {}).items()
-                              if isinstance(v, (int, float)))
-            print(f"| {r['rows_requested']:,} rows | {r.get('customers') or 0:,} | "
-                  f"{r.get('rows') or 0:,} | {r['wall']:.1f} | {r.get('peak_mb') or 0:,.0f} | "
-                  f"{r.get('html_mb', '–')} | {steps or r.get('error', '')} |")
+            steps = ", ".join(
+                f"{k} {v:.1f}s"
+                for k, v in (r.get("timings") or {}).items()
+                if isinstance(v, (int, float))
+            )
+            print(
+                f"| {r['rows_requested']:,} rows | {r.get('customers') or 0:,} | "
+                f"{r.get('rows') or 0:,} | {r['wall']:.1f} | {r.get('peak_mb') or 0:,.0f} | "
+                f"{r.get('html_mb', '–')} | {steps or r.get('error', '')} |"
+            )
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "memory_limit": args.memory_limit,
-                                         "results": results,
-                                         "reports": reports}, indent=1), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "memory_limit": args.memory_limit,
+                    "results": results,
+                    "reports": reports,
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
 
 
 if __name__ == "__main__":

@@ -90,25 +90,168 @@ SKUS_PER_CATEGORY = 40
 CNY = [pd.Timestamp("2024-02-10"), pd.Timestamp("2025-01-29")]
 
 # Name parts for synthetic customers (deterministic given the seed).
-SURNAMES_PINYIN = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou",
-                   "Xu", "Sun", "Ma", "Zhu", "Hu", "Guo", "He", "Lin", "Luo", "Gao"]
-SURNAMES_HANZI = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周",
-                  "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高"]
-GIVEN_PINYIN = ["Wei", "Fang", "Na", "Min", "Jing", "Lei", "Qiang", "Yan", "Jun", "Yong",
-                "Jie", "Tao", "Ming", "Chao", "Xiu", "Hua", "Ping", "Gang", "Hui", "Li",
-                "Xiaoming", "Yuting", "Haoran", "Zihan", "Jiahui", "Yifan", "Xinyi", "Lingling"]
-GIVEN_HANZI = ["伟", "芳", "娜", "敏", "静", "磊", "强", "艳", "军", "勇",
-               "杰", "涛", "明", "超", "秀英", "华", "平", "刚", "慧", "丽",
-               "晓明", "雨婷", "浩然", "子涵", "佳慧", "一帆", "欣怡", "玲玲"]
-GIVEN_ENGLISH = ["Emily", "David", "Grace", "Kevin", "Linda", "Jason", "Vivian", "Eric",
-                 "Cindy", "Tony", "Amy", "Frank", "Helen", "Peter", "Sophie", "Leo"]
-COMPANY_STEMS = ["Huaxin", "Jinhai", "Hongyuan", "Evergreen", "Golden Bridge", "Tianrun",
-                 "Blue Harbor", "Minghui", "Sunrise", "Yongsheng", "Lotus", "Dongfang",
-                 "Silver Lake", "Xinda", "Pearl River", "Hengtai", "Jade Garden", "Baolong",
-                 "Orient Star", "Ruifeng", "Greenfield", "Kaiyuan", "Longmen", "Harmony"]
-COMPANY_NOUNS = ["Hotel", "Interiors", "Property Mgmt", "Trading", "Home Furnishing",
-                 "Apartments", "Office Supply", "Design Studio", "Hospitality",
-                 "Realty", "Catering", "Kindergarten"]
+SURNAMES_PINYIN = [
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Huang",
+    "Zhao",
+    "Wu",
+    "Zhou",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+    "Guo",
+    "He",
+    "Lin",
+    "Luo",
+    "Gao",
+]
+SURNAMES_HANZI = [
+    "王",
+    "李",
+    "张",
+    "刘",
+    "陈",
+    "杨",
+    "黄",
+    "赵",
+    "吴",
+    "周",
+    "徐",
+    "孙",
+    "马",
+    "朱",
+    "胡",
+    "郭",
+    "何",
+    "林",
+    "罗",
+    "高",
+]
+GIVEN_PINYIN = [
+    "Wei",
+    "Fang",
+    "Na",
+    "Min",
+    "Jing",
+    "Lei",
+    "Qiang",
+    "Yan",
+    "Jun",
+    "Yong",
+    "Jie",
+    "Tao",
+    "Ming",
+    "Chao",
+    "Xiu",
+    "Hua",
+    "Ping",
+    "Gang",
+    "Hui",
+    "Li",
+    "Xiaoming",
+    "Yuting",
+    "Haoran",
+    "Zihan",
+    "Jiahui",
+    "Yifan",
+    "Xinyi",
+    "Lingling",
+]
+GIVEN_HANZI = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "磊",
+    "强",
+    "艳",
+    "军",
+    "勇",
+    "杰",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "华",
+    "平",
+    "刚",
+    "慧",
+    "丽",
+    "晓明",
+    "雨婷",
+    "浩然",
+    "子涵",
+    "佳慧",
+    "一帆",
+    "欣怡",
+    "玲玲",
+]
+GIVEN_ENGLISH = [
+    "Emily",
+    "David",
+    "Grace",
+    "Kevin",
+    "Linda",
+    "Jason",
+    "Vivian",
+    "Eric",
+    "Cindy",
+    "Tony",
+    "Amy",
+    "Frank",
+    "Helen",
+    "Peter",
+    "Sophie",
+    "Leo",
+]
+COMPANY_STEMS = [
+    "Huaxin",
+    "Jinhai",
+    "Hongyuan",
+    "Evergreen",
+    "Golden Bridge",
+    "Tianrun",
+    "Blue Harbor",
+    "Minghui",
+    "Sunrise",
+    "Yongsheng",
+    "Lotus",
+    "Dongfang",
+    "Silver Lake",
+    "Xinda",
+    "Pearl River",
+    "Hengtai",
+    "Jade Garden",
+    "Baolong",
+    "Orient Star",
+    "Ruifeng",
+    "Greenfield",
+    "Kaiyuan",
+    "Longmen",
+    "Harmony",
+]
+COMPANY_NOUNS = [
+    "Hotel",
+    "Interiors",
+    "Property Mgmt",
+    "Trading",
+    "Home Furnishing",
+    "Apartments",
+    "Office Supply",
+    "Design Studio",
+    "Hospitality",
+    "Realty",
+    "Catering",
+    "Kindergarten",
+]
 COMPANY_SUFFIXES = ["Co., Ltd.", "Ltd.", "Group", "Co."]
 CITIES_HANZI = ["上海", "杭州", "南京", "广州", "深圳", "成都", "武汉", "北京", "天津", "苏州"]
 COMPANY_HANZI_STEMS = ["华美", "宏远", "锦江", "恒泰", "金海", "瑞丰", "东方", "新达"]
@@ -152,7 +295,9 @@ def season_weights(ctype: int) -> np.ndarray:
         w -= 0.55 * ((delta >= 0) & (delta <= 6))
     # Weekday pattern: businesses buy on weekdays, private buyers more at weekends.
     weekend = days.day_of_week.to_numpy() >= 5
-    w *= np.where(weekend, 0.35, 1.15) if TYPES[ctype] == "Business" else np.where(weekend, 1.3, 0.9)
+    w *= (
+        np.where(weekend, 0.35, 1.15) if TYPES[ctype] == "Business" else np.where(weekend, 1.3, 0.9)
+    )
     # Mild growth over the two years.
     w *= 1.0 + 0.12 * np.arange(len(days)) / len(days)
     return w / w.mean()
@@ -168,7 +313,9 @@ def make_customers(rng: np.random.Generator) -> Customers:
     # Acquisition: a base of existing customers active from day one, the rest
     # acquired through the two years with more early than late.
     existing = rng.random(n) < 0.22
-    acquired = np.where(existing, rng.integers(0, 30, size=n), (rng.beta(0.9, 1.5, size=n) * N_DAYS).astype(int))
+    acquired = np.where(
+        existing, rng.integers(0, 30, size=n), (rng.beta(0.9, 1.5, size=n) * N_DAYS).astype(int)
+    )
     acquired = np.clip(acquired, 0, N_DAYS - 1)
 
     # One-time buyers, churn and purchase rate (gamma: heterogeneous, heavy-tailed).
@@ -209,8 +356,20 @@ def make_customers(rng: np.random.Generator) -> Customers:
     # report must show them as text, the action-list workbook must not run the formula.
     for i, hostile in HOSTILE_NAMES.items():
         names[i] = hostile
-    return Customers(ids, names, region, ctype, channel_pref, category_pref, acquired,
-                     active_until, one_time, rate, order_value, key)
+    return Customers(
+        ids,
+        names,
+        region,
+        ctype,
+        channel_pref,
+        category_pref,
+        acquired,
+        active_until,
+        one_time,
+        rate,
+        order_value,
+        key,
+    )
 
 
 def make_name(rng: np.random.Generator, ctype: str) -> str:
@@ -218,7 +377,12 @@ def make_name(rng: np.random.Generator, ctype: str) -> str:
     pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
     if ctype == "Business":
         if rng.random() < 0.15:
-            return pick(CITIES_HANZI) + pick(COMPANY_HANZI_STEMS) + pick(COMPANY_HANZI_NOUNS) + "有限公司"
+            return (
+                pick(CITIES_HANZI)
+                + pick(COMPANY_HANZI_STEMS)
+                + pick(COMPANY_HANZI_NOUNS)
+                + "有限公司"
+            )
         return f"{pick(COMPANY_STEMS)} {pick(COMPANY_NOUNS)} {pick(COMPANY_SUFFIXES)}"
     u = rng.random()
     if u < 0.30:
@@ -230,7 +394,9 @@ def make_name(rng: np.random.Generator, ctype: str) -> str:
 
 def make_catalogue(rng: np.random.Generator) -> np.ndarray:
     """List prices in cents, shape (len(CATEGORIES), SKUS_PER_CATEGORY), sorted per row."""
-    raw = CATEGORY_MEDIAN_PRICE[:, None] * np.exp(0.7 * rng.standard_normal((len(CATEGORIES), SKUS_PER_CATEGORY)))
+    raw = CATEGORY_MEDIAN_PRICE[:, None] * np.exp(
+        0.7 * rng.standard_normal((len(CATEGORIES), SKUS_PER_CATEGORY))
+    )
     # Retail price points: whole yuan ending in 9, or x9.90 for cheap items.
     whole = np.maximum(np.round(raw / 10.0) * 10.0 - 1.0, 9.0)
     cheap = np.floor(raw) + 0.9
@@ -274,7 +440,9 @@ def make_orders(rng: np.random.Generator, cust: Customers) -> pd.DataFrame:
     # Order value around the customer's median; Q4 baskets a little larger.
     q4 = np.isin((START + pd.to_timedelta(day, unit="D")).month, [11, 12])
     value = cust.order_value[cidx] * np.exp(0.55 * rng.standard_normal(n)) * np.where(q4, 1.1, 1.0)
-    return pd.DataFrame({"cust": cidx, "day": day, "sec": seconds, "channel": channel, "value": value})
+    return pd.DataFrame(
+        {"cust": cidx, "day": day, "sec": seconds, "channel": channel, "value": value}
+    )
 
 
 def make_walk_ins(rng: np.random.Generator, n_orders: int) -> pd.DataFrame:
@@ -284,11 +452,14 @@ def make_walk_ins(rng: np.random.Generator, n_orders: int) -> pd.DataFrame:
     hw = HOUR_W["Store"] / HOUR_W["Store"].sum()
     sec = rng.choice(24, size=n_orders, p=hw) * 3600 + rng.integers(0, 3600, size=n_orders)
     value = 180.0 * np.exp(0.6 * rng.standard_normal(n_orders))
-    return pd.DataFrame({"cust": -1, "day": day, "sec": sec, "channel": CHANNELS.index("Store"), "value": value})
+    return pd.DataFrame(
+        {"cust": -1, "day": day, "sec": sec, "channel": CHANNELS.index("Store"), "value": value}
+    )
 
 
-def expand_lines(rng: np.random.Generator, orders: pd.DataFrame, cust: Customers,
-                 catalogue: np.ndarray) -> pd.DataFrame:
+def expand_lines(
+    rng: np.random.Generator, orders: pd.DataFrame, cust: Customers, catalogue: np.ndarray
+) -> pd.DataFrame:
     """Split each order into 1-4 lines with category, unit price (cents) and quantity."""
     n = len(orders)
     known = orders["cust"].to_numpy() >= 0
@@ -296,7 +467,9 @@ def expand_lines(rng: np.random.Generator, orders: pd.DataFrame, cust: Customers
     ctype_o[known] = cust.ctype[orders["cust"].to_numpy()[known]]
     is_biz = ctype_o == 2
     p_private, p_biz = [0.46, 0.31, 0.15, 0.08], [0.34, 0.30, 0.21, 0.15]
-    n_lines = np.where(is_biz, rng.choice(4, size=n, p=p_biz), rng.choice(4, size=n, p=p_private)) + 1
+    n_lines = (
+        np.where(is_biz, rng.choice(4, size=n, p=p_biz), rng.choice(4, size=n, p=p_private)) + 1
+    )
 
     line_order = np.repeat(np.arange(n), n_lines)
     line_no = np.concatenate([np.arange(k) for k in n_lines])
@@ -308,8 +481,11 @@ def expand_lines(rng: np.random.Generator, orders: pd.DataFrame, cust: Customers
 
     # Category from the customer's preferences (walk-ins: overall popularity).
     cust_o = orders["cust"].to_numpy()[line_order]
-    pref = np.where(cust_o[:, None] >= 0, cust.category_pref[np.maximum(cust_o, 0)],
-                    CATEGORY_POPULARITY / CATEGORY_POPULARITY.sum())
+    pref = np.where(
+        cust_o[:, None] >= 0,
+        cust.category_pref[np.maximum(cust_o, 0)],
+        CATEGORY_POPULARITY / CATEGORY_POPULARITY.sum(),
+    )
     cat = (rng.random(m)[:, None] > np.cumsum(pref, axis=1)[:, :-1]).sum(axis=1)
 
     # SKU: prefer items priced near the line's value, so quantity stays plausible.
@@ -328,8 +504,15 @@ def expand_lines(rng: np.random.Generator, orders: pd.DataFrame, cust: Customers
     qty = np.maximum(1, np.round(line_value / (unit_cents / 100.0))).astype(np.int64)
     qty = np.where(biz_line, np.minimum(qty, 1500), np.minimum(qty, 12))
 
-    return pd.DataFrame({"order": line_order, "line": line_no, "category": cat,
-                         "unit_cents": unit_cents, "qty": qty})
+    return pd.DataFrame(
+        {
+            "order": line_order,
+            "line": line_no,
+            "category": cat,
+            "unit_cents": unit_cents,
+            "qty": qty,
+        }
+    )
 
 
 def fmt_cents(c: np.ndarray) -> np.ndarray:
@@ -360,8 +543,10 @@ def generate(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     lines = expand_lines(rng, orders, cust, catalogue)
 
     # Free samples: a few decor lines of registered customers given away at zero price.
-    sample_candidates = np.flatnonzero((orders["cust"].to_numpy()[lines["order"]] >= 0)
-                                       & (lines["category"].to_numpy() == CATEGORIES.index("Decor")))
+    sample_candidates = np.flatnonzero(
+        (orders["cust"].to_numpy()[lines["order"]] >= 0)
+        & (lines["category"].to_numpy() == CATEGORIES.index("Decor"))
+    )
     free = rng.choice(sample_candidates, size=3, replace=False)
     lines.loc[free, "unit_cents"] = 0
     lines.loc[free, "qty"] = 1
@@ -369,7 +554,9 @@ def generate(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     # Returns: 2-4% of orders (online more), one line back a few days later.
     ch = orders["channel"].to_numpy()
     p_ret = np.array([0.040, 0.020, 0.022])[ch]
-    ret_orders = np.flatnonzero((rng.random(len(orders)) < p_ret) & (orders["cust"].to_numpy() >= 0))
+    ret_orders = np.flatnonzero(
+        (rng.random(len(orders)) < p_ret) & (orders["cust"].to_numpy() >= 0)
+    )
     # Lines are stored order by order, so an order's lines are a contiguous block.
     line_orders = lines["order"].to_numpy()
     block_start = np.searchsorted(line_orders, ret_orders, side="left")
@@ -378,14 +565,22 @@ def generate(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     ret = lines.loc[pick].copy()
     full = rng.random(len(ret)) < 0.7
     partial = 1 + (rng.random(len(ret)) * np.maximum(ret["qty"].to_numpy() - 1, 1)).astype(np.int64)
-    ret_qty = np.where(full | (ret["qty"].to_numpy() == 1), ret["qty"].to_numpy(), np.minimum(partial, ret["qty"].to_numpy()))
+    ret_qty = np.where(
+        full | (ret["qty"].to_numpy() == 1),
+        ret["qty"].to_numpy(),
+        np.minimum(partial, ret["qty"].to_numpy()),
+    )
     ret["qty"] = -ret_qty
-    ret_ts = (orders.loc[ret["order"], "ts"].dt.normalize().to_numpy()
-              + pd.to_timedelta(rng.integers(2, 22, size=len(ret)), unit="D").to_numpy()
-              + pd.to_timedelta(rng.integers(9 * 3600, 18 * 3600, size=len(ret)), unit="s").to_numpy())
+    ret_ts = (
+        orders.loc[ret["order"], "ts"].dt.normalize().to_numpy()
+        + pd.to_timedelta(rng.integers(2, 22, size=len(ret)), unit="D").to_numpy()
+        + pd.to_timedelta(rng.integers(9 * 3600, 18 * 3600, size=len(ret)), unit="s").to_numpy()
+    )
     ret["ts"] = ret_ts
     ret["line"] = 0
-    keep = (ret["ts"] <= END + pd.Timedelta(hours=23, minutes=59, seconds=59)) & (ret["unit_cents"] > 0)
+    keep = (ret["ts"] <= END + pd.Timedelta(hours=23, minutes=59, seconds=59)) & (
+        ret["unit_cents"] > 0
+    )
     ret = ret[keep.to_numpy()]
 
     sales = lines.assign(ts=orders.loc[lines["order"], "ts"].to_numpy(), is_return=False)
@@ -397,21 +592,27 @@ def generate(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     known = c >= 0
     ci = np.maximum(c, 0)
     walk_region = rng.choice(len(REGIONS), size=len(c), p=REGION_P)
-    out = pd.DataFrame({
-        "order_id": np.where(allrows["is_return"], "R" + o["order_id"], o["order_id"]),
-        "order_date": pd.DatetimeIndex(allrows["ts"]).strftime("%Y-%m-%d %H:%M:%S"),
-        "customer_id": np.where(known, cust.ids[ci], ""),
-        "customer_name": np.where(known, cust.names[ci], ""),
-        "region": np.array(REGIONS, dtype=object)[np.where(known, cust.region[ci], walk_region)],
-        "customer_type": np.array(TYPES, dtype=object)[np.where(known, cust.ctype[ci], 0)],
-        "channel": np.array(CHANNELS, dtype=object)[o["channel"].to_numpy()],
-        "product_category": np.array(CATEGORIES, dtype=object)[allrows["category"].to_numpy()],
-        "quantity": allrows["qty"].astype(str).to_numpy(),
-        "unit_price": fmt_cents(allrows["unit_cents"].to_numpy()),
-        "amount": fmt_cents(allrows["qty"].to_numpy() * allrows["unit_cents"].to_numpy()),
-        "_line": allrows["line"].to_numpy(),
-    })
-    out = out.sort_values(["order_date", "order_id", "_line"], kind="mergesort").drop(columns="_line")
+    out = pd.DataFrame(
+        {
+            "order_id": np.where(allrows["is_return"], "R" + o["order_id"], o["order_id"]),
+            "order_date": pd.DatetimeIndex(allrows["ts"]).strftime("%Y-%m-%d %H:%M:%S"),
+            "customer_id": np.where(known, cust.ids[ci], ""),
+            "customer_name": np.where(known, cust.names[ci], ""),
+            "region": np.array(REGIONS, dtype=object)[
+                np.where(known, cust.region[ci], walk_region)
+            ],
+            "customer_type": np.array(TYPES, dtype=object)[np.where(known, cust.ctype[ci], 0)],
+            "channel": np.array(CHANNELS, dtype=object)[o["channel"].to_numpy()],
+            "product_category": np.array(CATEGORIES, dtype=object)[allrows["category"].to_numpy()],
+            "quantity": allrows["qty"].astype(str).to_numpy(),
+            "unit_price": fmt_cents(allrows["unit_cents"].to_numpy()),
+            "amount": fmt_cents(allrows["qty"].to_numpy() * allrows["unit_cents"].to_numpy()),
+            "_line": allrows["line"].to_numpy(),
+        }
+    )
+    out = out.sort_values(["order_date", "order_id", "_line"], kind="mergesort").drop(
+        columns="_line"
+    )
     return out.reset_index(drop=True)[COLUMNS]
 
 
@@ -442,11 +643,17 @@ def summarize(path: Path) -> dict[str, object]:
         "last_date": df["order_date"].max(),
         "net_revenue": round(float(amount.sum()), 2),
         "top20_share": round(float(net.iloc[:top].sum() / net.sum()), 4),
-        "top1pct_share": round(float(net.iloc[: int(np.ceil(0.01 * len(net)))].sum() / net.sum()), 4),
+        "top1pct_share": round(
+            float(net.iloc[: int(np.ceil(0.01 * len(net)))].sum() / net.sum()), 4
+        ),
         "one_time_share": round(float((orders == 1).mean()), 4),
-        "inactive_180d_share": round(float((last < pd.Timestamp("2025-12-31") - pd.Timedelta(days=180)).mean()), 4),
+        "inactive_180d_share": round(
+            float((last < pd.Timestamp("2025-12-31") - pd.Timedelta(days=180)).mean()), 4
+        ),
         "return_rows": int(is_ret.sum()),
-        "return_share_of_orders": round(float(is_ret.sum() / df.loc[~is_ret, "order_id"].nunique()), 4),
+        "return_share_of_orders": round(
+            float(is_ret.sum() / df.loc[~is_ret, "order_id"].nunique()), 4
+        ),
         "blank_id_rows": int((~known).sum()),
         "zero_amount_rows": int((amount == 0).sum()),
         "rev_nov_dec_per_month": round(float(month_rev.loc[[11, 12]].mean()), 2),
@@ -456,9 +663,18 @@ def summarize(path: Path) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output CSV (default {DEFAULT_OUT.name} next to this script)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--summary", action="store_true", help="print the measured figures of the written file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output CSV (default {DEFAULT_OUT.name} next to this script)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--summary", action="store_true", help="print the measured figures of the written file"
+    )
     args = parser.parse_args(argv)
     df = generate(args.seed)
     write_csv(df, args.out)

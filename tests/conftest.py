@@ -59,15 +59,19 @@ def fake_previous_report(folder: Path, pdf: bytes = b"previous good report") -> 
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.pdf").write_bytes(pdf)
-    manifest = {"generator": "tiering", "manifest_version": 2, "tiering_version": "0.1.0",
-                "outputs": {"report.pdf": {"sha256": hashlib.sha256(pdf).hexdigest(),
-                                           "bytes": len(pdf)}}}
+    manifest = {
+        "generator": "tiering",
+        "manifest_version": 2,
+        "tiering_version": "0.1.0",
+        "outputs": {"report.pdf": {"sha256": hashlib.sha256(pdf).hexdigest(), "bytes": len(pdf)}},
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
 
 
-def install_plugin(tmp_path: Path, monkeypatch, *, module: str, source: str, group: str,
-                   entry: str) -> Path:
+def install_plugin(
+    tmp_path: Path, monkeypatch, *, module: str, source: str, group: str, entry: str
+) -> Path:
     """Install a plugin for this test, in this process and its children (the report
     notebook's kernel): the module ``module`` with ``source`` in a site folder on
     ``sys.path`` and ``PYTHONPATH``, and a distribution whose entry point ``entry``
@@ -81,11 +85,13 @@ def install_plugin(tmp_path: Path, monkeypatch, *, module: str, source: str, gro
     (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
     info = site / f"{module}-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\n"
-                                   "Version: 1.0\n", encoding="utf-8")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 1.0\n", encoding="utf-8"
+    )
     (info / "entry_points.txt").write_text(f"[{group}]\n{entry}\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.delitem(sys.modules, module, raising=False)
     return site

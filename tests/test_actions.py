@@ -12,6 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from tiering.analysis.strategy import recommend
 from tiering.build.action_lists import (
     BUDGET_NAME,
     CSV_COLUMNS,
@@ -25,7 +26,6 @@ from tiering.build.action_lists import (
     write_strategy_tables,
 )
 from tiering.errors import TieringError
-from tiering.analysis.strategy import recommend
 
 from .conftest import DEMO_DATA
 
@@ -41,9 +41,17 @@ def tiers_table(labels=("A", "B", "C"), names=None) -> pd.DataFrame:
     for k, label in enumerate(labels):
         freq, tenure, recency, monetary = base[min(k, 2)]
         for i in range(1, 4):
-            rows.append({"customer_id": f"{k}{i:02d}", "tier": label, "frequency": freq,
-                         "tenure_days": tenure, "recency_days": recency,
-                         "monetary": monetary + i, "returns_value": 0.0})
+            rows.append(
+                {
+                    "customer_id": f"{k}{i:02d}",
+                    "tier": label,
+                    "frequency": freq,
+                    "tenure_days": tenure,
+                    "recency_days": recency,
+                    "monetary": monetary + i,
+                    "returns_value": 0.0,
+                }
+            )
     df = pd.DataFrame(rows)
     df.loc[df["customer_id"] == "002", ["frequency", "tenure_days", "recency_days"]] = [5, 420, 180]
     df.loc[df["customer_id"].isin(["201", "202"]), "frequency"] = 1
@@ -57,8 +65,15 @@ def tiers_table(labels=("A", "B", "C"), names=None) -> pd.DataFrame:
     return df
 
 
-NASTY = {"001": HYPERLINK, "101": "+cmd|' /C calc'!A0", "102": "-2+3", "103": "@SUM(A1:A2)",
-         "201": "\tTabbed", "202": "#N/A", "203": "Ordinary & <b>"}
+NASTY = {
+    "001": HYPERLINK,
+    "101": "+cmd|' /C calc'!A0",
+    "102": "-2+3",
+    "103": "@SUM(A1:A2)",
+    "201": "\tTabbed",
+    "202": "#N/A",
+    "203": "Ordinary & <b>",
+}
 
 
 @pytest.fixture
@@ -80,10 +95,19 @@ def test_safe_text():
 
 
 def test_sheet_names_are_excel_safe():
-    names = sheet_names(["A/B", "x" * 40, "[C]:*?\\", "a/b", "History", "'quoted'", "",
-                         "VIP客户"], language="en")
-    assert list(names.values()) == ["AB", "x" * 31, "C", "ab (2)", "Tier 5", "quoted",
-                                    "Tier 7", "VIP客户"]
+    names = sheet_names(
+        ["A/B", "x" * 40, "[C]:*?\\", "a/b", "History", "'quoted'", "", "VIP客户"], language="en"
+    )
+    assert list(names.values()) == [
+        "AB",
+        "x" * 31,
+        "C",
+        "ab (2)",
+        "Tier 5",
+        "quoted",
+        "Tier 7",
+        "VIP客户",
+    ]
     assert all(len(n) <= 31 for n in names.values())
     assert sheet_names([""], language="zh") == {"": "等级1"}
 
@@ -97,10 +121,20 @@ def test_workbook_has_one_sheet_per_tier_and_no_formulas(written):
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     ws = wb["A"]
     header = [c.value for c in ws[1]]
-    assert header == ["Customer ID", "Name", "Net spend (¥)", "Orders", "Average order (¥)",
-                      "Days since last purchase", "Last purchase",
-                      "Usual gap between orders (days)", "At risk (away > 2× usual gap)",
-                      "Signals", "Recommended action", "Owner"]
+    assert header == [
+        "Customer ID",
+        "Name",
+        "Net spend (¥)",
+        "Orders",
+        "Average order (¥)",
+        "Days since last purchase",
+        "Last purchase",
+        "Usual gap between orders (days)",
+        "At risk (away > 2× usual gap)",
+        "Signals",
+        "Recommended action",
+        "Owner",
+    ]
     assert ws.freeze_panes == "B2" and ws.auto_filter.ref == "A1:L4"
     assert ws["A1"].font.bold
     by_id = {row[0].value: row for row in ws.iter_rows(min_row=2)}
@@ -115,8 +149,7 @@ def test_workbook_has_one_sheet_per_tier_and_no_formulas(written):
     assert by_id["002"][6].value == dt.datetime(2024, 1, 3)
     assert by_id["002"][7].value == 60.0
     # every name came through as text, neutralised where needed
-    names = {row[0].value: row[1].value for ws in wb.worksheets
-             for row in ws.iter_rows(min_row=2)}
+    names = {row[0].value: row[1].value for ws in wb.worksheets for row in ws.iter_rows(min_row=2)}
     assert names["101"] == "'+cmd|' /C calc'!A0" and names["102"] == "'-2+3"
     assert names["103"] == "'@SUM(A1:A2)" and names["201"] == "'\tTabbed"
     assert names["202"] == "#N/A" and names["203"] == "Ordinary & <b>"
@@ -168,15 +201,20 @@ def test_same_input_gives_the_same_bytes(tmp_path):
     for sub in ("one", "two"):
         (tmp_path / sub).mkdir()
         write_action_lists(tiers, recs, tmp_path / sub, language="zh")
-        digests.append({name: hashlib.sha256((tmp_path / sub / name).read_bytes()).hexdigest()
-                        for name in (WORKBOOK_NAME, CSV_NAME)})
+        digests.append(
+            {
+                name: hashlib.sha256((tmp_path / sub / name).read_bytes()).hexdigest()
+                for name in (WORKBOOK_NAME, CSV_NAME)
+            }
+        )
     assert digests[0] == digests[1]
     wb = openpyxl.load_workbook(tmp_path / "one" / WORKBOOK_NAME)
     assert wb.properties.created == dt.datetime(2000, 1, 1)
     assert wb.properties.modified == dt.datetime(2000, 1, 1)
     (tmp_path / "three").mkdir()
-    write_action_lists(tiers, recs, tmp_path / "three", language="zh",
-                       timestamp=dt.date(2024, 7, 1))
+    write_action_lists(
+        tiers, recs, tmp_path / "three", language="zh", timestamp=dt.date(2024, 7, 1)
+    )
     wb = openpyxl.load_workbook(tmp_path / "three" / WORKBOOK_NAME)
     assert wb.properties.modified == dt.datetime(2024, 7, 1)
 
@@ -206,7 +244,9 @@ def test_strategy_tables(tmp_path):
     assert budget["share"].sum() == pytest.approx(1.0)
     found = pd.read_csv(tmp_path / TRIGGERS_NAME, dtype={"tier": str})
     assert found[["trigger_id", "tier", "customers"]].values.tolist() == [
-        ["at_risk_vip", "A", 1], ["one_time_bottom", "C", 2]]
+        ["at_risk_vip", "A", 1],
+        ["one_time_bottom", "C", 2],
+    ]
     assert found.loc[1, "finding"].startswith("C级客户中有66.7%（2位）仅购买过一次")
 
 
@@ -216,7 +256,10 @@ def test_a_capped_sheet_keeps_the_most_urgent_and_points_to_the_csv(tmp_path):
     write_action_lists(tiers, recs, tmp_path, language="en", max_rows_per_sheet=2)
     ws = openpyxl.load_workbook(tmp_path / WORKBOOK_NAME)["A"]
     assert [r[0].value for r in ws.iter_rows(min_row=2)] == [
-        "002", "003", "… and 1 more customer of this tier: see action_lists.csv"]
+        "002",
+        "003",
+        "… and 1 more customer of this tier: see action_lists.csv",
+    ]
     assert len(pd.read_csv(tmp_path / CSV_NAME, encoding="utf-8-sig")) == len(tiers)
 
 
@@ -243,25 +286,30 @@ def test_demo_run_writes_a_safe_workbook(tmp_path):
     first = text[1].split(",")
     cid, old = first[header.index("customer_id")], first[header.index("customer_name")]
     quoted = '"' + HYPERLINK.replace('"', '""') + '"'
-    lines = [text[0]] + [line.replace(f",{cid},{old},", f",{cid},{quoted},")
-                         for line in text[1:]]
+    lines = [text[0]] + [line.replace(f",{cid},{old},", f",{cid},{quoted},") for line in text[1:]]
     data = tmp_path / "demo.csv"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    params = P.validate({"data": {"path": str(data),
-                                  "cancellations": {"order_id_prefixes": ["R"]}},
-                         "stats": {"n_boot": 100, "metrics": ["monetary"]}})  # quick
+    params = P.validate(
+        {
+            "data": {"path": str(data), "cancellations": {"order_id_prefixes": ["R"]}},
+            "stats": {"n_boot": 100, "metrics": ["monetary"]},
+        }
+    )  # quick
     analysis, _ = pipeline.run(params)
-    recs = recommend(analysis.tiers, analysis.tier_summary, spec=params.strategy,
-                     currency=params.currency)
+    recs = recommend(
+        analysis.tiers, analysis.tier_summary, spec=params.strategy, currency=params.currency
+    )
     out = tmp_path / "out"
     out.mkdir()
     write_action_lists(analysis.tiers, recs, out, language="en")
     wb = openpyxl.load_workbook(out / WORKBOOK_NAME)
     assert wb.sheetnames == analysis.labels
     assert sum(ws.max_row - 1 for ws in wb.worksheets) == len(analysis.tiers)
-    found = [row[1] for ws in wb.worksheets for row in ws.iter_rows(min_row=2)
-             if row[0].value == cid]
+    found = [
+        row[1] for ws in wb.worksheets for row in ws.iter_rows(min_row=2) if row[0].value == cid
+    ]
     assert len(found) == 1
     assert found[0].value == "'" + HYPERLINK and found[0].data_type == "s"
-    assert not [c for ws in wb.worksheets for row in ws.iter_rows() for c in row
-                if c.data_type == "f"]
+    assert not [
+        c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"
+    ]

@@ -24,11 +24,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering import cli, params
-
-from tiering.build import report
-from tiering.present.i18n import t
+from tiering import cli
 from tiering.data.io import MAX_AMOUNT, REASONS
+from tiering.present.i18n import t
 
 from .conftest import ROOT, need_tool
 
@@ -151,7 +149,11 @@ def test_semicolon_decimal_commas(outcomes):
     assert tx["amount"].tolist() == [1234.5, 12.5, -3.0, 99.0]
     assert tx["is_return"].tolist() == [False, False, True, False]
     assert tx["order_date"].dt.strftime("%Y-%m-%d").tolist() == [
-        "2024-01-05", "2024-01-06", "2024-02-07", "2024-02-08"]
+        "2024-01-05",
+        "2024-01-06",
+        "2024-02-07",
+        "2024-02-08",
+    ]
 
 
 def test_tab_and_pipe_delimiters(outcomes):
@@ -170,8 +172,12 @@ def test_chinese_encodings_give_the_same_values(outcomes, name, encoding):
     assert tx["customer_name"].tolist() == ["张三", "李四", "张三", "王五"]
     assert tx["customer_id"].tolist() == ["00123", "00456", "00123", "00789"]
     assert tx["amount"].tolist() == [1234.5, 88.0, 12.5, -20.0]
-    assert tx["order_date"].tolist() == [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-06"),
-                                         pd.Timestamp("2024-02-01 10:30"), pd.Timestamp("2024-02-03")]
+    assert tx["order_date"].tolist() == [
+        pd.Timestamp("2024-01-05"),
+        pd.Timestamp("2024-01-06"),
+        pd.Timestamp("2024-02-01 10:30"),
+        pd.Timestamp("2024-02-03"),
+    ]
     assert out.analysis.tiers.set_index("customer_id").loc["00123", "monetary"] == 1247.0
 
 
@@ -208,8 +214,11 @@ def test_title_rows_keep_file_row_numbers(outcomes):
     assert xlsx.loaded.source["header_row"] == 4
     assert tx_of(xlsx)["row"].tolist() == [5, 8, 9]
     assert rej_of(xlsx).loc[7, "reason"] == "bad_amount"
-    assert tx_of(xlsx)["order_date"].tolist() == [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-09"),
-                                                  pd.Timestamp("2024-01-10")]  # serial 45300
+    assert tx_of(xlsx)["order_date"].tolist() == [
+        pd.Timestamp("2024-01-05"),
+        pd.Timestamp("2024-01-09"),
+        pd.Timestamp("2024-01-10"),
+    ]  # serial 45300
 
 
 def test_sheet_by_name(outcomes):
@@ -245,14 +254,27 @@ def test_mixed_date_formats_are_all_the_same_day(outcomes):
 
 def test_day_first_column(outcomes):
     tx = tx_of(report_of(outcomes, "dayfirst"))
-    assert tx["order_date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-05", "2024-01-13",
-                                                                 "2024-02-28"]
+    assert tx["order_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-01-05",
+        "2024-01-13",
+        "2024-02-28",
+    ]
 
 
 def test_amounts_as_text(outcomes):
     tx = tx_of(report_of(outcomes, "amounts_text"))
-    assert tx["amount"].tolist() == [1234.5, 1234.5, 1234.5, 99.0, 12.0, -12.0, 1000.0, 42.0,
-                                     1234.5, -12.0]
+    assert tx["amount"].tolist() == [
+        1234.5,
+        1234.5,
+        1234.5,
+        99.0,
+        12.0,
+        -12.0,
+        1000.0,
+        42.0,
+        1234.5,
+        -12.0,
+    ]
     assert tx["is_return"].tolist() == [False] * 5 + [True] + [False] * 3 + [True]
 
 
@@ -306,9 +328,13 @@ def test_future_dates_do_not_move_as_of(outcomes):
 def test_huge_values(outcomes):
     out = report_of(outcomes, "huge_values")
     rej = rej_of(out)
-    assert rej["reason"].to_dict() == {2: "implausible_amount", 3: "implausible_amount",
-                                       4: "implausible_amount", 5: "bad_amount",
-                                       7: "implausible_amount"}
+    assert rej["reason"].to_dict() == {
+        2: "implausible_amount",
+        3: "implausible_amount",
+        4: "implausible_amount",
+        5: "bad_amount",
+        7: "implausible_amount",
+    }
     assert len(rej.loc[5, "detail"]) < 80  # a 400-digit value is not copied whole
     assert tx_of(out)["amount"].tolist() == [1e12, 12.5, 30.0]
     assert MAX_AMOUNT == 1e13
@@ -393,7 +419,13 @@ def test_bad_values_lists_every_problem_at_once(outcomes):
     problems = [ln for ln in out.message.splitlines() if ln.startswith("  - ")]
     assert len(problems) >= 5
     keys = " ".join(problems)
-    for key in ("language", "as_of", "data.duplicate_rows", "tiering.labels", "tiering.abc.cutoffs"):
+    for key in (
+        "language",
+        "as_of",
+        "data.duplicate_rows",
+        "tiering.labels",
+        "tiering.abc.cutoffs",
+    ):
         assert key in keys, key
 
 
@@ -445,7 +477,9 @@ def test_docs_table_is_current(outcomes):
 def test_every_reason_has_report_text_in_both_languages():
     import yaml
 
-    catalogue = yaml.safe_load((ROOT / "tiering" / "text" / "reasons.yaml").read_text(encoding="utf-8"))
+    catalogue = yaml.safe_load(
+        (ROOT / "tiering" / "text" / "reasons.yaml").read_text(encoding="utf-8")
+    )
     assert list(catalogue) == [f"reason_{code}" for code in REASONS]
     for code in REASONS:
         en, zh = t(f"reasons.reason_{code}", "en"), t(f"reasons.reason_{code}", "zh")
@@ -474,16 +508,32 @@ def _params_file(folder: Path, case, **extra) -> Path:
     """A parameter file for a data case (its data options and parameters as YAML)."""
     import yaml
 
-    raw = {"client": "Corpus", **corpus.RUN_PARAMS, **case.params, **extra,
-           "data": {"path": case.file, **case.data}}
+    raw = {
+        "client": "Corpus",
+        **corpus.RUN_PARAMS,
+        **case.params,
+        **extra,
+        "data": {"path": case.file, **case.data},
+    }
     path = folder / f"params_{case.name}.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
 
 
-@pytest.mark.parametrize("name", ["empty_file", "xlsx_named_csv", "png_named_csv",
-                                  "unbalanced_quote", "missing_column", "sheet_default",
-                                  "sheet_misspelt", "wrong_delimiter_param", "gbk_declared_utf8"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "empty_file",
+        "xlsx_named_csv",
+        "png_named_csv",
+        "unbalanced_quote",
+        "missing_column",
+        "sheet_default",
+        "sheet_misspelt",
+        "wrong_delimiter_param",
+        "gbk_declared_utf8",
+    ],
+)
 def test_cli_validate_data_errors(name, corpus_dir, capsys):
     case = BY_NAME[name]
     code, _, err = _cli(["validate", str(_params_file(corpus_dir, case))], capsys)
@@ -493,8 +543,18 @@ def test_cli_validate_data_errors(name, corpus_dir, capsys):
     assert re.search(case.match, err), err
 
 
-@pytest.mark.parametrize("name", ["alias_bomb", "python_tag", "code_in_key", "duplicate_key",
-                                  "bad_values", "rule_injection", "oversized_params"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alias_bomb",
+        "python_tag",
+        "code_in_key",
+        "duplicate_key",
+        "bad_values",
+        "rule_injection",
+        "oversized_params",
+    ],
+)
 def test_cli_validate_params_errors(name, corpus_dir, capsys):
     case = BY_NAME[name]
     if case.build:
@@ -515,8 +575,9 @@ def test_cli_validate_ok_for_a_messy_but_valid_file(corpus_dir, capsys):
 def test_cli_report_fails_cleanly_and_writes_no_report(name, corpus_dir, tmp_path, capsys):
     case = BY_NAME[name]
     out_dir = tmp_path / "report"
-    code, _, err = _cli(["report", str(_params_file(corpus_dir, case)), "--output",
-                         str(out_dir)], capsys)
+    code, _, err = _cli(
+        ["report", str(_params_file(corpus_dir, case)), "--output", str(out_dir)], capsys
+    )
     assert code == 2
     assert "error: " in err and "Traceback" not in err
     assert re.search(case.match, err), err
@@ -528,13 +589,19 @@ def test_cli_subprocess_exit_codes_and_debug(corpus_dir):
     if not TIERING.exists():
         pytest.skip("the tiering command is not installed next to this Python")
     bomb = str(corpus_dir / "params_alias_bomb.yaml")
-    res = subprocess.run([str(TIERING), "validate", bomb], capture_output=True, text=True,
-                         timeout=120, check=False)
+    res = subprocess.run(
+        [str(TIERING), "validate", bomb], capture_output=True, text=True, timeout=120, check=False
+    )
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "aliases (*name) are not allowed" in res.stderr
     png = _params_file(corpus_dir, BY_NAME["png_named_csv"])
-    res = subprocess.run([str(TIERING), "--debug", "validate", str(png)], capture_output=True,
-                         text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [str(TIERING), "--debug", "validate", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode != 0 and "Traceback" in res.stderr and "is a PNG image" in res.stderr
 
 
@@ -579,8 +646,10 @@ def test_hostile_report_escapes_markup(corpus_dir, tmp_path):
     assert "<script" not in html.lower()
     assert "onmouseover=alert" not in html.replace("&lt;b onmouseover=alert", "")
     assert "<h1>owned</h1>" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;alert(&#x27;client&#x27;)&lt;/script&gt;" in html or \
-           "&lt;script&gt;alert('client')&lt;/script&gt;" in html
+    assert (
+        "&lt;script&gt;alert(&#x27;client&#x27;)&lt;/script&gt;" in html
+        or "&lt;script&gt;alert('client')&lt;/script&gt;" in html
+    )
     assert "&lt;b onmouseover=alert(3)&gt;Region&lt;/b&gt;" in html
     text = _pdf_text(out / "report.pdf")
     assert "<script>alert('client')</script>" in text
@@ -598,8 +667,9 @@ def test_hostile_report_escapes_markup(corpus_dir, tmp_path):
 @pytest.fixture(scope="module")
 def formula_report(corpus_dir, tmp_path_factory) -> Path:
     """The Chinese report of the formula-injection case (built once)."""
-    return _build(corpus_dir, tmp_path_factory.mktemp("formula"), "formula_injection",
-                  language="zh")
+    return _build(
+        corpus_dir, tmp_path_factory.mktemp("formula"), "formula_injection", language="zh"
+    )
 
 
 @pytest.mark.slow
@@ -626,10 +696,11 @@ def test_formula_injection_neutralised_in_spreadsheets(formula_report, corpus_di
         assert cell.data_type == "s", cell.coordinate
         assert not cell.value.startswith(("=", "+", "-", "@", "\t", "\r")), cell.value
     names = {c.value for c in texts}
-    assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in names
+    assert '\'=HYPERLINK("http://evil.example","click")' in names
     assert "'+cmd|' /C calc'!A0" in names and "'=6" in names
-    rows = pd.read_csv(folder / action_lists.CSV_NAME, dtype=str, keep_default_na=False,
-                       encoding="utf-8-sig")
+    rows = pd.read_csv(
+        folder / action_lists.CSV_NAME, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
     for col in ("customer_id", "customer_name"):
         assert not rows[col].str.match(r"^[=+\-@\t\r]").any(), col
 

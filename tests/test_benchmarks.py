@@ -8,17 +8,40 @@ import sys
 
 from .conftest import ROOT
 
-KINDS = ["tiering duckdb", "tiering duckdb lean", "duckdb bare group by", "duckdb rules floor",
-         "tiering pandas path"]
+KINDS = [
+    "tiering duckdb",
+    "tiering duckdb lean",
+    "duckdb bare group by",
+    "duckdb rules floor",
+    "tiering pandas path",
+]
 
 
 def test_the_benchmark_runs_every_engine_on_one_file(tmp_path):
     out = tmp_path / "figures.json"
     res = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--rows", "20000", "--formats",
-         "csv", "--data", str(tmp_path / "data"), "--no-report", "--memory-limit", "500MB",
-         "--only", *KINDS, "--json", str(out)],
-        capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--rows",
+            "20000",
+            "--formats",
+            "csv",
+            "--data",
+            str(tmp_path / "data"),
+            "--no-report",
+            "--memory-limit",
+            "500MB",
+            "--only",
+            *KINDS,
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert figures["memory_limit"] == "500MB"
@@ -37,4 +60,4 @@ def test_the_benchmark_runs_every_engine_on_one_file(tmp_path):
     assert got["tiering duckdb"]["rejected"] == got["tiering duckdb lean"]["rejected"] > 0
     # the Markdown table names every engine with its figures
     for kind in KINDS:
-        assert f"| 20,000 | csv (" in res.stdout and f"| {kind} | " in res.stdout, kind
+        assert "| 20,000 | csv (" in res.stdout and f"| {kind} | " in res.stdout, kind

@@ -12,17 +12,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-from tiering.present import charts  # noqa: E402
-from tiering.errors import DataError, TieringError  # noqa: E402
-from tiering.style import tier_palette  # noqa: E402
+from tiering.errors import DataError, TieringError
+from tiering.present import charts
+from tiering.style import tier_palette
 
 METRICS = ("monetary", "frequency", "recency_days", "aov")
 TIER_SETS = {
@@ -52,32 +52,36 @@ def make_tiered(n: int = 600, labels=("A", "B", "C"), seed: int = 7) -> pd.DataF
     sizes[-1] = n - sizes[:-1].sum()
     rank = np.empty(n, dtype=int)
     rank[order] = np.repeat(np.arange(1, len(labels) + 1), sizes)
-    return pd.DataFrame({
-        "customer_id": [f"C{i:05d}" for i in range(n)],
-        "tier": pd.Categorical.from_codes(rank - 1, categories=labels, ordered=True),
-        "tier_rank": rank,
-        "monetary": monetary,
-        "frequency": frequency,
-        "recency_days": recency,
-        "aov": aov,
-        "tenure_days": recency + rng.integers(0, 700, n),
-        "region": rng.choice(["north", "south"], n),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "tier": pd.Categorical.from_codes(rank - 1, categories=labels, ordered=True),
+            "tier_rank": rank,
+            "monetary": monetary,
+            "frequency": frequency,
+            "recency_days": recency,
+            "aov": aov,
+            "tenure_days": recency + rng.integers(0, 700, n),
+            "region": rng.choice(["north", "south"], n),
+        }
+    )
 
 
 def make_summary(tiered: pd.DataFrame) -> pd.DataFrame:
     g = tiered.groupby("tier", observed=False)
-    out = pd.DataFrame({
-        "tier": g.size().index,
-        "tier_rank": np.arange(1, g.ngroups + 1),
-        "customers": g.size().to_numpy(),
-        "revenue": g["monetary"].sum().to_numpy(),
-        "monetary_median": g["monetary"].median().to_numpy(),
-        "frequency_median": g["frequency"].median().to_numpy(),
-        "recency_median": g["recency_days"].median().to_numpy(),
-        "aov_median": g["aov"].median().to_numpy(),
-        "tenure_median": g["tenure_days"].median().to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "tier": g.size().index,
+            "tier_rank": np.arange(1, g.ngroups + 1),
+            "customers": g.size().to_numpy(),
+            "revenue": g["monetary"].sum().to_numpy(),
+            "monetary_median": g["monetary"].median().to_numpy(),
+            "frequency_median": g["frequency"].median().to_numpy(),
+            "recency_median": g["recency_days"].median().to_numpy(),
+            "aov_median": g["aov"].median().to_numpy(),
+            "tenure_median": g["tenure_days"].median().to_numpy(),
+        }
+    )
     out["customer_share"] = out["customers"] / out["customers"].sum()
     out["revenue_share"] = out["revenue"] / out["revenue"].sum()
     return out
@@ -91,12 +95,25 @@ def make_stats(tiered: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
             n = len(x)
             half = 1.96 * np.sqrt(n) / 2
             lo, hi = int(max(0, np.floor(n / 2 - half))), int(min(n - 1, np.ceil(n / 2 + half)))
-            rows.append({"metric": metric, "tier": tier, "n": n, "mean": x.mean(),
-                         "median": np.median(x), "q1": np.quantile(x, 0.25),
-                         "q3": np.quantile(x, 0.75), "median_ci_low": x[lo],
-                         "median_ci_high": x[hi], "mean_ci_low": np.nan, "mean_ci_high": np.nan})
+            rows.append(
+                {
+                    "metric": metric,
+                    "tier": tier,
+                    "n": n,
+                    "mean": x.mean(),
+                    "median": np.median(x),
+                    "q1": np.quantile(x, 0.25),
+                    "q3": np.quantile(x, 0.75),
+                    "median_ci_low": x[lo],
+                    "median_ci_high": x[hi],
+                    "mean_ci_low": np.nan,
+                    "mean_ci_high": np.nan,
+                }
+            )
     out = pd.DataFrame(rows)
-    out["tier"] = pd.Categorical(out["tier"], categories=tiered["tier"].cat.categories, ordered=True)
+    out["tier"] = pd.Categorical(
+        out["tier"], categories=tiered["tier"].cat.categories, ordered=True
+    )
     return out
 
 
@@ -113,16 +130,46 @@ def make_tests(tiered: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
             y = tiered.loc[tiered["tier"] == b, metric].to_numpy(dtype=float)
             d = cliffs_delta(x, y)
             p = float(np.exp(-20 * abs(d)))  # stand-in p-value, monotone in |delta|
-            rows.append({"metric": metric, "test": "dunn", "group1": a, "group2": b,
-                         "n1": len(x), "n2": len(y), "statistic": np.nan, "df": np.nan,
-                         "p_value": p, "p_adj": min(1.0, 3 * p), "effect_size_name": "cliffs_delta",
-                         "effect_size": d, "ci_low": np.nan, "ci_high": np.nan,
-                         "magnitude": "large", "significant": p < 0.05})
-        rows.append({"metric": metric, "test": "kruskal", "group1": None, "group2": None,
-                     "n1": np.nan, "n2": np.nan, "statistic": 10.0, "df": 2, "p_value": 0.001,
-                     "p_adj": 0.001, "effect_size_name": "epsilon_squared", "effect_size": 0.3,
-                     "ci_low": np.nan, "ci_high": np.nan, "magnitude": "large",
-                     "significant": True})
+            rows.append(
+                {
+                    "metric": metric,
+                    "test": "dunn",
+                    "group1": a,
+                    "group2": b,
+                    "n1": len(x),
+                    "n2": len(y),
+                    "statistic": np.nan,
+                    "df": np.nan,
+                    "p_value": p,
+                    "p_adj": min(1.0, 3 * p),
+                    "effect_size_name": "cliffs_delta",
+                    "effect_size": d,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "magnitude": "large",
+                    "significant": p < 0.05,
+                }
+            )
+        rows.append(
+            {
+                "metric": metric,
+                "test": "kruskal",
+                "group1": None,
+                "group2": None,
+                "n1": np.nan,
+                "n2": np.nan,
+                "statistic": 10.0,
+                "df": 2,
+                "p_value": 0.001,
+                "p_adj": 0.001,
+                "effect_size_name": "epsilon_squared",
+                "effect_size": 0.3,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "magnitude": "large",
+                "significant": True,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -137,8 +184,13 @@ def _clean_matplotlib():
 def data(request):
     labels = TIER_SETS[request.param]
     tiered = make_tiered(labels=labels)
-    return {"labels": labels, "tiered": tiered, "summary": make_summary(tiered),
-            "stats": make_stats(tiered), "tests": make_tests(tiered)}
+    return {
+        "labels": labels,
+        "tiered": tiered,
+        "summary": make_summary(tiered),
+        "stats": make_stats(tiered),
+        "tests": make_tests(tiered),
+    }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -209,8 +261,9 @@ def test_draws_on_given_axes(data):
     assert charts.tier_overview(data["summary"], language="en", ax=a1) is a1
     assert charts.median_forest(data["stats"], language="en", ax=a2) is a2
     fig2, axes = plt.subplots(1, 2)
-    out = charts.metric_distributions(data["tiered"], metrics=("monetary", "aov"), language="en",
-                                      ax=axes)
+    out = charts.metric_distributions(
+        data["tiered"], metrics=("monetary", "aov"), language="en", ax=axes
+    )
     assert out is fig2
     with pytest.raises(TieringError, match="one Axes per metric"):
         charts.metric_distributions(data["tiered"], language="en", ax=axes)
@@ -238,8 +291,11 @@ def test_overview_bars_match_tiers_in_order():
     summary = make_summary(tiered)
     ax = charts.tier_overview(summary, language="en")
     palette = tier_palette(["A", "B", "C"])
-    solid = [matplotlib.colors.to_hex(p.get_facecolor()[:3]) for p in ax.patches
-             if p.get_facecolor()[3] == 1.0 and p.get_height() > 0]
+    solid = [
+        matplotlib.colors.to_hex(p.get_facecolor()[:3])
+        for p in ax.patches
+        if p.get_facecolor()[3] == 1.0 and p.get_height() > 0
+    ]
     assert solid == [palette["A"], palette["B"], palette["C"]]
     heights = [p.get_height() for p in ax.patches if p.get_facecolor()[3] == 1.0]
     np.testing.assert_allclose(heights, summary["revenue_share"].to_numpy())
@@ -260,7 +316,9 @@ def test_distribution_boxes_in_tier_colours_best_on_top():
     ax = fig.axes[0]
     palette = tier_palette(["A", "B", "C"])
     boxes = [p for p in ax.patches]
-    assert [matplotlib.colors.to_hex(b.get_facecolor()[:3]) for b in boxes] == list(palette.values())
+    assert [matplotlib.colors.to_hex(b.get_facecolor()[:3]) for b in boxes] == list(
+        palette.values()
+    )
     assert [tx.get_text() for tx in ax.get_yticklabels()] == ["A", "B", "C"]
     assert ax.get_ylim()[0] > ax.get_ylim()[1]  # inverted: first tier on top
     assert ax.get_xscale() == "log"
@@ -274,9 +332,14 @@ def test_distribution_boxes_in_tier_colours_best_on_top():
 
 def test_pareto_gini_matches_hand_computed_value():
     # spend 4, 3, 2, 1: Gini = sum|xi - xj| / (2 n^2 mean) = 20 / 80 = 0.25
-    tiered = pd.DataFrame({"customer_id": list("abcd"), "tier": pd.Categorical(
-        list("AABB"), categories=["A", "B"], ordered=True), "tier_rank": [1, 1, 2, 2],
-        "monetary": [4.0, 3.0, 2.0, 1.0]})
+    tiered = pd.DataFrame(
+        {
+            "customer_id": list("abcd"),
+            "tier": pd.Categorical(list("AABB"), categories=["A", "B"], ordered=True),
+            "tier_rank": [1, 1, 2, 2],
+            "monetary": [4.0, 3.0, 2.0, 1.0],
+        }
+    )
     ax = charts.pareto_curve(tiered, language="en", cutoffs=(0.5,))
     assert ax.get_legend().get_title().get_text() == "Gini coefficient 0.25"
     # the 50% level is reached with the 2nd customer, who takes it to 4 + 3 = 7 of 10:
@@ -346,15 +409,19 @@ def test_forest_skips_empty_tier_and_keeps_colours():
     ax = charts.median_forest(stats, language="en")
     assert [tx.get_text().split(" ")[0] for tx in ax.get_yticklabels()] == ["A", "C"]
     palette = tier_palette(["A", "B", "C"])
-    dots = [matplotlib.colors.to_hex(line.get_color()) for line in ax.lines if line.get_marker() == "o"]
+    dots = [
+        matplotlib.colors.to_hex(line.get_color()) for line in ax.lines if line.get_marker() == "o"
+    ]
     assert dots == [palette["A"], palette["C"]]
 
 
 def test_effect_heatmap_shows_missing_pairs_as_dash():
     tests = make_tests(make_tiered(labels=["A", "B", "C"]), metrics=("monetary",))
     tests["effect_size"] = tests["effect_size"].astype(object)
-    tests.loc[(tests["test"] == "dunn") & (tests["group2"] == "C") & (tests["group1"] == "B"),
-              ["effect_size", "p_adj"]] = pd.NA
+    tests.loc[
+        (tests["test"] == "dunn") & (tests["group2"] == "C") & (tests["group1"] == "B"),
+        ["effect_size", "p_adj"],
+    ] = pd.NA
     ax = charts.effect_size_heatmap(tests, language="en")
     assert "–" in [tx.get_text() for tx in ax.texts]
 
@@ -403,10 +470,16 @@ def test_unknown_language_is_rejected():
 
 def test_figure_html_is_deterministic_and_escaped():
     tiered = make_tiered()
-    html1 = charts.figure_html(charts.pareto_curve(tiered, language="en").figure,
-                               alt='<script>alert("x")</script>', caption="A & B <b>")
-    html2 = charts.figure_html(charts.pareto_curve(tiered, language="en").figure,
-                               alt='<script>alert("x")</script>', caption="A & B <b>")
+    html1 = charts.figure_html(
+        charts.pareto_curve(tiered, language="en").figure,
+        alt='<script>alert("x")</script>',
+        caption="A & B <b>",
+    )
+    html2 = charts.figure_html(
+        charts.pareto_curve(tiered, language="en").figure,
+        alt='<script>alert("x")</script>',
+        caption="A & B <b>",
+    )
     assert html1 == html2
     assert "<script>" not in html1
     assert 'alt="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"' in html1
@@ -500,9 +573,13 @@ def test_pareto_cutoff_labels_show_the_actual_shares():
     """Three customers spend 100, 1 and 1: the first customer alone holds 100/102 = 98% of
     revenue, past both the 80% and the 95% levels. One mark, labelled with the actual
     shares (not '80% of revenue from 33%' and '95% of revenue from 33%')."""
-    f = pd.DataFrame({"tier": pd.Categorical(["A", "B", "C"], categories=["A", "B", "C"],
-                                             ordered=True),
-                      "tier_rank": [1, 2, 3], "monetary": [100.0, 1.0, 1.0]})
+    f = pd.DataFrame(
+        {
+            "tier": pd.Categorical(["A", "B", "C"], categories=["A", "B", "C"], ordered=True),
+            "tier_rank": [1, 2, 3],
+            "monetary": [100.0, 1.0, 1.0],
+        }
+    )
     ax = charts.pareto_curve(f, language="en")
     assert [a.get_text() for a in ax.texts] == ["98% of revenue from 33% of customers"]
     ax = charts.pareto_curve(f, language="zh")

@@ -27,11 +27,31 @@ def retail_csv(path: Path, *, customers: int = 30, seed: int = 1) -> Path:
             day = dt.datetime(2011, 1, 1) + dt.timedelta(hours=int(rng.integers(0, 8000)))
             qty = int(rng.integers(1, 12))
             cancel = rng.random() < 0.1
-            rows.append((f"C{invoice}" if cancel else str(invoice), f"S{rng.integers(100, 999)}",
-                         "ITEM", -qty if cancel else qty, day.strftime("%Y-%m-%d %H:%M:%S"),
-                         f"{rng.uniform(1, 9):.2f}", f"{12000 + c}.0", country))
-    frame = pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity",
-                                        "InvoiceDate", "UnitPrice", "CustomerID", "Country"])
+            rows.append(
+                (
+                    f"C{invoice}" if cancel else str(invoice),
+                    f"S{rng.integers(100, 999)}",
+                    "ITEM",
+                    -qty if cancel else qty,
+                    day.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{rng.uniform(1, 9):.2f}",
+                    f"{12000 + c}.0",
+                    country,
+                )
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "InvoiceNo",
+            "StockCode",
+            "Description",
+            "Quantity",
+            "InvoiceDate",
+            "UnitPrice",
+            "CustomerID",
+            "Country",
+        ],
+    )
     frame.to_csv(path, index=False)
     return path
 
@@ -41,8 +61,10 @@ def fill_in_currency(target: Path, currency: str = "£") -> None:
     replace the placeholder."""
     text = target.read_text(encoding="utf-8")
     assert f'currency: "{params.CURRENCY_PLACEHOLDER}"' in text
-    target.write_text(text.replace(f'currency: "{params.CURRENCY_PLACEHOLDER}"',
-                                   f'currency: "{currency}"'), encoding="utf-8")
+    target.write_text(
+        text.replace(f'currency: "{params.CURRENCY_PLACEHOLDER}"', f'currency: "{currency}"'),
+        encoding="utf-8",
+    )
 
 
 def test_init_writes_a_commented_file_that_validates(tmp_path, capsys):
@@ -55,11 +77,17 @@ def test_init_writes_a_commented_file_that_validates(tmp_path, capsys):
     assert f"Wrote {target}" in out and "cancellations: order ids starting with C" in out
     text = target.read_text(encoding="utf-8")
     assert 'path: "../data/retail.csv"' in text  # relative to the parameter file
-    for line in ('customer_id: "CustomerID"', 'order_id: "InvoiceNo"', 'quantity: "Quantity"',
-                 'unit_price: "UnitPrice"', 'attributes: ["Country"]', 'order_id_prefixes: ["C"]',
-                 "# detected: CSV, encoding utf-8, delimiter ','"):
+    for line in (
+        'customer_id: "CustomerID"',
+        'order_id: "InvoiceNo"',
+        'quantity: "Quantity"',
+        'unit_price: "UnitPrice"',
+        'attributes: ["Country"]',
+        'order_id_prefixes: ["C"]',
+        "# detected: CSV, encoding utf-8, delimiter ','",
+    ):
         assert line in text, line
-    assert 'amount:' not in text.split("columns:")[1].split("attributes")[0]
+    assert "amount:" not in text.split("columns:")[1].split("attributes")[0]
     assert "StockCode" in text.split("# other columns:")[1].splitlines()[0]  # varies per customer
     assert text.count("\n#") >= 5  # commented
     fill_in_currency(target)  # the prices show none
@@ -87,8 +115,10 @@ def test_init_on_a_chinese_gbk_export_with_title_lines(tmp_path):
     rng = np.random.default_rng(5)
     for i in range(80):
         amount = rng.uniform(10, 3000)
-        lines.append(f'K{i % 20:03d},2024-{1 + i % 12:02d}-{1 + i % 28:02d},D{i:04d},'
-                     f'"￥{amount:,.2f}",{("华东", "华南", "华北")[(i % 20) % 3]}')
+        lines.append(
+            f"K{i % 20:03d},2024-{1 + i % 12:02d}-{1 + i % 28:02d},D{i:04d},"
+            f'"￥{amount:,.2f}",{("华东", "华南", "华北")[(i % 20) % 3]}'
+        )
     data = tmp_path / "导出.csv"
     data.write_bytes(("\n".join(lines) + "\n").encode("gbk"))
     target, ins = scaffold.init(data, output=tmp_path / "p.yaml")
@@ -102,12 +132,17 @@ def test_init_on_a_chinese_gbk_export_with_title_lines(tmp_path):
 
 def test_init_finds_the_transactions_sheet_of_a_workbook(tmp_path):
     path = tmp_path / "book.xlsx"
-    tx = pd.DataFrame({"Customer ID": [f"A{i % 7}" for i in range(40)],
-                       "Order Date": pd.date_range("2024-01-01", periods=40, freq="5D"),
-                       "Sales": np.arange(40) * 10.0 + 5})
+    tx = pd.DataFrame(
+        {
+            "Customer ID": [f"A{i % 7}" for i in range(40)],
+            "Order Date": pd.date_range("2024-01-01", periods=40, freq="5D"),
+            "Sales": np.arange(40) * 10.0 + 5,
+        }
+    )
     with pd.ExcelWriter(path) as writer:
-        pd.DataFrame({"About": ["Exported from the shop system"]}).to_excel(writer, sheet_name="说明",
-                                                                           index=False)
+        pd.DataFrame({"About": ["Exported from the shop system"]}).to_excel(
+            writer, sheet_name="说明", index=False
+        )
         tx.to_excel(writer, sheet_name="Orders", index=False)
     target, ins = scaffold.init(path, output=tmp_path / "p.yaml")
     assert ins.sheet == "Orders" and ins.sheets == ("说明", "Orders")
@@ -134,8 +169,12 @@ def test_init_with_unrecognised_headers_still_writes_a_loadable_file(tmp_path, c
 
 
 def test_init_refuses_a_missing_data_file(tmp_path, capsys):
-    assert cli.main(["init", str(tmp_path / "absent.csv"), "--output",
-                     str(tmp_path / "no" / "p.yaml")]) == 2
+    assert (
+        cli.main(
+            ["init", str(tmp_path / "absent.csv"), "--output", str(tmp_path / "no" / "p.yaml")]
+        )
+        == 2
+    )
     assert "Data file not found" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()  # no folder made for a file that was not written
 
@@ -143,8 +182,16 @@ def test_init_refuses_a_missing_data_file(tmp_path, capsys):
 def test_report_refuses_a_missing_notebook_before_running(tmp_path, capsys):
     p = tmp_path / "p.yaml"
     p.write_text(f"data: {{path: {DEMO_DATA}}}\n", encoding="utf-8")
-    code = cli.main(["report", str(p), "--output", str(tmp_path / "out"), "--notebook",
-                     str(tmp_path / "absent.ipynb")])
+    code = cli.main(
+        [
+            "report",
+            str(p),
+            "--output",
+            str(tmp_path / "out"),
+            "--notebook",
+            str(tmp_path / "absent.ipynb"),
+        ]
+    )
     assert code == 2
     assert "Report notebook not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -153,7 +200,9 @@ def test_report_refuses_a_missing_notebook_before_running(tmp_path, capsys):
 def test_relative_logo_is_relative_to_the_parameter_file(tmp_path, monkeypatch):
     (tmp_path / "cfg").mkdir()
     p = tmp_path / "cfg" / "p.yaml"
-    p.write_text(f"data: {{path: {DEMO_DATA}}}\noutput: {{logo: brand/logo.svg}}\n", encoding="utf-8")
+    p.write_text(
+        f"data: {{path: {DEMO_DATA}}}\noutput: {{logo: brand/logo.svg}}\n", encoding="utf-8"
+    )
     monkeypatch.chdir(tmp_path)
     assert cli._load(str(p), []).output.logo == tmp_path / "cfg" / "brand" / "logo.svg"
     with pytest.raises(params.ParamsError, match="the logo must be a .png, .jpg, .jpeg or .svg"):
@@ -178,5 +227,8 @@ def test_an_interrupted_command_leaves_logging_as_it_was(tmp_path, monkeypatch, 
     with caplog.at_level(logging.WARNING, logger="tiering.test"):
         logging.getLogger("tiering.test").warning("still heard")
     assert "still heard" in caplog.text
-    assert not any(_quiet in h.filters for h in logging.getLogger().handlers
-                   for _quiet in [cli._quiet_after_interrupt])
+    assert not any(
+        _quiet in h.filters
+        for h in logging.getLogger().handlers
+        for _quiet in [cli._quiet_after_interrupt]
+    )

@@ -47,8 +47,12 @@ def sales(demo: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_generator(out: Path, *args: str) -> None:
-    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out), *args],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(out), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_regenerating_default_seed_is_byte_identical(tmp_path: Path) -> None:
@@ -99,7 +103,10 @@ def test_customer_ids_keep_leading_zeros(demo: pd.DataFrame) -> None:
     naive = pd.read_csv(SHIPPED, usecols=["customer_id"])["customer_id"].dropna()
     assert not naive.astype(int).astype(str).str.startswith("0").any()
     # One name per customer; Chinese names survive the UTF-8 round trip.
-    assert demo.loc[demo["customer_id"] != ""].groupby("customer_id")["customer_name"].nunique().max() == 1
+    assert (
+        demo.loc[demo["customer_id"] != ""].groupby("customer_id")["customer_name"].nunique().max()
+        == 1
+    )
     assert demo["customer_name"].str.contains(r"[\u4e00-\u9fff]").any()
 
 
@@ -149,8 +156,11 @@ def test_returns(sales: pd.DataFrame) -> None:
     assert (returns["quantity_num"] < 0).all()
     assert (returns["amount_num"] < 0).all()
     first = originals.groupby("order_id", as_index=False).agg(
-        ts_orig=("ts", "first"), customer_id_orig=("customer_id", "first"))
-    matched = returns.assign(order_id=returns["order_id"].str[1:]).merge(first, on="order_id", how="left")
+        ts_orig=("ts", "first"), customer_id_orig=("customer_id", "first")
+    )
+    matched = returns.assign(order_id=returns["order_id"].str[1:]).merge(
+        first, on="order_id", how="left"
+    )
     assert matched["ts_orig"].notna().all()
     assert (matched["customer_id"] == matched["customer_id_orig"]).all()
     lag = (matched["ts"] - matched["ts_orig"]).dt.days
@@ -183,6 +193,6 @@ def test_seasonality(sales: pd.DataFrame) -> None:
     daily = sales.groupby(sales["ts"].dt.normalize())["amount_num"].sum()
     for cny in ("2024-02-10", "2025-01-29"):
         day = pd.Timestamp(cny)
-        before = daily[day - pd.Timedelta(days=21): day - pd.Timedelta(days=3)].mean()
-        after = daily[day: day + pd.Timedelta(days=6)].mean()
+        before = daily[day - pd.Timedelta(days=21) : day - pd.Timedelta(days=3)].mean()
+        after = daily[day : day + pd.Timedelta(days=6)].mean()
         assert before > 1.5 * after

@@ -20,9 +20,9 @@ from tiering.data.engines import duckdb_stream as D
 from tiering.params import validate
 
 N = 1_500_000
-BAD_EVERY = 9_973          # rows i % BAD_EVERY == 0: amount 'abc' (bad_amount)
-SAME_EVERY = 100_003       # rows i % SAME_EVERY == 0: one identical bad-date row
-TIE_EARLY, TIE_LATE = 11, N - 11   # customer T1 at the same latest time, other regions
+BAD_EVERY = 9_973  # rows i % BAD_EVERY == 0: amount 'abc' (bad_amount)
+SAME_EVERY = 100_003  # rows i % SAME_EVERY == 0: one identical bad-date row
+TIE_EARLY, TIE_LATE = 11, N - 11  # customer T1 at the same latest time, other regions
 
 
 def _row(i: int) -> int:
@@ -54,7 +54,7 @@ def big_csv(tmp_path_factory):
       FROM range({N}) t(i)
     ) TO '{path}' (FORMAT csv, HEADER true)""")
     con.close()
-    assert path.stat().st_size > 40 * 1024 * 1024   # several of DuckDB's CSV buffers
+    assert path.stat().st_size > 40 * 1024 * 1024  # several of DuckDB's CSV buffers
     return path
 
 
@@ -72,12 +72,14 @@ def test_rejected_rows_carry_the_row_they_were_written_at(result):
     got = pd.read_csv(res.rejected_path, dtype=str, keep_default_na=False)
     bad = [i for i in range(0, N, BAD_EVERY) if i % SAME_EVERY]
     same = list(range(0, N, SAME_EVERY))
-    expected = sorted([(_row(i), "bad_amount") for i in bad]
-                      + [(_row(i), "bad_date") for i in same])
+    expected = sorted(
+        [(_row(i), "bad_amount") for i in bad] + [(_row(i), "bad_date") for i in same]
+    )
     assert list(zip(got["row"].astype(int), got["reason"])) == expected
     # identical rows keep their own numbers, each once
-    assert got.loc[got["reason"] == "bad_date", "row"].astype(int).tolist() == \
-        [_row(i) for i in same]
+    assert got.loc[got["reason"] == "bad_date", "row"].astype(int).tolist() == [
+        _row(i) for i in same
+    ]
     assert set(got.loc[got["reason"] == "bad_amount", "src_amount"]) == {"abc"}
     assert res.source["rows_rejected"] == len(expected)
 
@@ -92,13 +94,22 @@ def test_same_date_tie_goes_to_the_later_row(result):
 def test_sample_transactions_carry_their_rows(result):
     src, spec, res = result
     tx = clean_transactions(res, src, spec=spec, customers=["C7", "T1"])
-    exp_c7 = [_row(i) for i in range(7, N, 40000)
-              if i % BAD_EVERY and i % SAME_EVERY and i not in (TIE_EARLY, TIE_LATE)]
+    exp_c7 = [
+        _row(i)
+        for i in range(7, N, 40000)
+        if i % BAD_EVERY and i % SAME_EVERY and i not in (TIE_EARLY, TIE_LATE)
+    ]
     assert tx.loc[tx["customer_id"] == "C7", "row"].tolist() == exp_c7
     assert tx.loc[tx["customer_id"] == "T1", "row"].tolist() == [_row(TIE_EARLY), _row(TIE_LATE)]
     assert tx["row"].is_monotonic_increasing
-    assert list(tx.columns[:6]) == ["row", "customer_id", "order_id", "order_date", "amount",
-                                    "is_return"]
+    assert list(tx.columns[:6]) == [
+        "row",
+        "customer_id",
+        "order_id",
+        "order_date",
+        "amount",
+        "is_return",
+    ]
     assert tx.loc[tx["row"] == _row(TIE_LATE), "region"].item() == "Late"
     assert tx["order_date"].max() <= pd.Timestamp(dt.date.today())
 

@@ -21,7 +21,7 @@ from tiering.params import DataSource, validate
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo_transactions.csv"
 ONLINE_RETAIL = ROOT.parent / "shared/datasets/online_retail.csv.gz"
-TODAY = dt.date.today()   # the pandas path measures future_date from today, so must we
+TODAY = dt.date.today()  # the pandas path measures future_date from today, so must we
 
 
 def source(path: Path, **data) -> DataSource:
@@ -38,18 +38,28 @@ def read_rejected(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-FACTS = ("rows_read", "rows_used", "rows_rejected", "return_rows", "duplicate_rows",
-         "encoding", "delimiter", "header_row", "columns", "format")
+FACTS = (
+    "rows_read",
+    "rows_used",
+    "rows_rejected",
+    "return_rows",
+    "duplicate_rows",
+    "encoding",
+    "delimiter",
+    "header_row",
+    "columns",
+    "format",
+)
 
 
 def assert_same(a: FeatureResult, b: FeatureResult, *, rows: bool = True, money_tol=1e-9) -> None:
     """``b`` (an engine) gives what ``a`` (the pandas path) gives."""
     assert list(a.features.columns) == list(b.features.columns)
     assert a.features.dtypes.to_dict() == b.features.dtypes.to_dict()
-    pd.testing.assert_frame_equal(a.features, b.features, check_exact=False, rtol=0,
-                                  atol=money_tol)
-    pd.testing.assert_frame_equal(a.quality.reset_index(drop=True),
-                                  b.quality.reset_index(drop=True))
+    pd.testing.assert_frame_equal(a.features, b.features, check_exact=False, rtol=0, atol=money_tol)
+    pd.testing.assert_frame_equal(
+        a.quality.reset_index(drop=True), b.quality.reset_index(drop=True)
+    )
     for k in FACTS:
         if k in a.source and b.source.get(k) is not None:
             assert a.source[k] == b.source[k], k
@@ -84,7 +94,7 @@ MESSY_ROWS = [
     "A7,2024-01-09,００１２３,Ann,2,North,web",
     "A8,2024-01-09,\u200b00777,Cat,2,West,shop",
     "A9,2024-01-10,1.23457E+11,Excel,5,West,shop",
-    "A10,2024-01-10,\"12\t34\",Tab,5,West,shop",
+    'A10,2024-01-10,"12\t34",Tab,5,West,shop',
     "A11,2024-01-10," + "9" * 201 + ",Long,5,West,shop",
     "A12,2024-01-10,,Blank,5,West,shop",
     "A13,2024-01-10,n/a,Blank,5,West,shop",
@@ -106,7 +116,7 @@ MESSY_ROWS = [
     "B14,  2024-03-07  ,00900,Dan,7,North,web",
     "B15,2024-1-8,00900,Dan,7,North,web",
     # amounts: currency, thousands, parentheses, trailing minus, text, zero, huge
-    "C1,2024-04-01,00555,Eve,\"¥1,234.50\",South,web",
+    'C1,2024-04-01,00555,Eve,"¥1,234.50",South,web',
     "C2,2024-04-01,00555,Eve,$ 99,South,web",
     "C3,2024-04-02,00555,Eve,(12.00),South,web",
     "C4,2024-04-03,00555,Eve,12.00-,South,web",
@@ -152,12 +162,20 @@ def test_messy_file_same_as_pandas(messy, tmp_path):
     assert_same(a, b)
     # the file exercises the reasons it was written for
     got = set(b.quality["reason"])
-    assert {"missing_customer_id", "bad_customer_id", "rounded_customer_id", "bad_date",
-            "implausible_date", "future_date", "bad_amount", "implausible_amount",
-            "zero_amount"} <= got
+    assert {
+        "missing_customer_id",
+        "bad_customer_id",
+        "rounded_customer_id",
+        "bad_date",
+        "implausible_date",
+        "future_date",
+        "bad_amount",
+        "implausible_amount",
+        "zero_amount",
+    } <= got
     f = b.features.set_index("customer_id")
-    assert f.loc["00444", "Region"] == "South"     # later row of the same timestamp wins
-    assert f.loc["00333", "Region"] == "West"      # stripped, incl. an ideographic space
+    assert f.loc["00444", "Region"] == "South"  # later row of the same timestamp wins
+    assert f.loc["00333", "Region"] == "West"  # stripped, incl. an ideographic space
     assert "17850" in f.index and "00123" in f.index
     assert b.source["duplicate_rows"] == 1
 
@@ -166,15 +184,23 @@ def test_ties_on_the_latest_date_follow_the_file_order(tmp_path):
     """Rows of a customer's latest timestamp with other attribute values: the later row in
     the file wins, in either order (a CSV is aggregated without row numbers, so the
     engine must see that the values differ and settle those customers by row)."""
-    rows = ["o,d,c,a,Region",
-            "T0,2024-04-01,P,5,West",
-            "T1,2024-05-01 12:00:00,P,5,North", "T2,2024-05-01 12:00:00,P,5,South",
-            "T3,2024-05-01 12:00:00,Q,5,South", "T4,2024-05-01 12:00:00,Q,5,North",
-            "T5,2024-05-01 12:00:00,R,5,East", "T6,2024-05-01 12:00:00,R,5,East"]
+    rows = [
+        "o,d,c,a,Region",
+        "T0,2024-04-01,P,5,West",
+        "T1,2024-05-01 12:00:00,P,5,North",
+        "T2,2024-05-01 12:00:00,P,5,South",
+        "T3,2024-05-01 12:00:00,Q,5,South",
+        "T4,2024-05-01 12:00:00,Q,5,North",
+        "T5,2024-05-01 12:00:00,R,5,East",
+        "T6,2024-05-01 12:00:00,R,5,East",
+    ]
     path = tmp_path / "ties.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    src = source(path, columns={"order_id": "o", "order_date": "d", "customer_id": "c",
-                                "amount": "a"}, attributes=["Region"])
+    src = source(
+        path,
+        columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"},
+        attributes=["Region"],
+    )
     a, b = both(src, tmp_path)
     assert_same(a, b)
     f = b.features.set_index("customer_id")["Region"]
@@ -182,22 +208,28 @@ def test_ties_on_the_latest_date_follow_the_file_order(tmp_path):
     assert b.timings["tied_customers"] == 2
 
 
-@pytest.mark.parametrize("options", [
-    {"duplicate_rows": "reject"},
-    {"exclude": {"Channel": ["shop"]}},
-    {"cancellations": {"order_id_prefixes": [], "negative_amounts": False}},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"duplicate_rows": "reject"},
+        {"exclude": {"Channel": ["shop"]}},
+        {"cancellations": {"order_id_prefixes": [], "negative_amounts": False}},
+    ],
+)
 def test_messy_file_options_same_as_pandas(messy, tmp_path, options):
     src = source(messy, attributes=["Region", "Channel"], **options)
     assert_same(*both(src, tmp_path))
 
 
-@pytest.mark.parametrize("window", [
-    {"as_of": dt.date(2024, 4, 15)},
-    {"window_start": dt.date(2024, 3, 1)},
-    {"window_months": 2},
-    {"as_of": dt.date(2024, 5, 1), "window_months": 1},
-])
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"as_of": dt.date(2024, 4, 15)},
+        {"window_start": dt.date(2024, 3, 1)},
+        {"window_months": 2},
+        {"as_of": dt.date(2024, 5, 1), "window_months": 1},
+    ],
+)
 def test_as_of_and_window_same_as_pandas(messy, tmp_path, window):
     src = source(messy, attributes=["Region"])
     a, b = both(src, tmp_path, **window)
@@ -208,34 +240,46 @@ def test_as_of_and_window_same_as_pandas(messy, tmp_path, window):
 def test_day_first_column_is_read_day_first(tmp_path):
     """A column whose slash dates only make sense day-first is read day-first, as the
     loader decides on the whole column (a second pass in DuckDB)."""
-    rows = ["o,d,c,a"] + [f"X{i},{d}/0{m}/2024,C{i % 3},{i + 1}"
-                          for i, (d, m) in enumerate([(13, 1), (2, 3), (25, 2), (5, 6)])]
+    rows = ["o,d,c,a"] + [
+        f"X{i},{d}/0{m}/2024,C{i % 3},{i + 1}"
+        for i, (d, m) in enumerate([(13, 1), (2, 3), (25, 2), (5, 6)])
+    ]
     path = tmp_path / "dmy.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    src = source(path, columns={"order_id": "o", "order_date": "d", "customer_id": "c",
-                                "amount": "a"})
+    src = source(
+        path, columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"}
+    )
     a, b = both(src, tmp_path)
     assert_same(a, b)
     assert b.source["modes"]["dayfirst"] is True
-    assert b.features.set_index("customer_id").loc["C1", "first_purchase"] == pd.Timestamp("2024-03-02")
+    assert b.features.set_index("customer_id").loc["C1", "first_purchase"] == pd.Timestamp(
+        "2024-03-02"
+    )
 
 
 def test_european_amount_column(tmp_path):
-    rows = ["o,d,c,a", "X1,2024-01-01,C1,\"1.234,50\"", "X2,2024-01-02,C1,1.234",
-            "X3,2024-01-03,C2,\"12,00\""]
+    rows = [
+        "o,d,c,a",
+        'X1,2024-01-01,C1,"1.234,50"',
+        "X2,2024-01-02,C1,1.234",
+        'X3,2024-01-03,C2,"12,00"',
+    ]
     path = tmp_path / "eu.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    src = source(path, columns={"order_id": "o", "order_date": "d", "customer_id": "c",
-                                "amount": "a"})
+    src = source(
+        path, columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"}
+    )
     a, b = both(src, tmp_path)
     assert_same(a, b)
     assert b.features.set_index("customer_id").loc["C1", "monetary"] == pytest.approx(2468.5)
 
 
 def test_quantity_times_price_title_rows_and_semicolons(tmp_path):
-    text = ("Sales export;;;\nGenerated 2024-06-01;;;\n\n"
-            "客户编号;订单日期;数量;单价;订单号\n"
-            "C1;2024-01-02;2;3,50;O1\nC1;2024-01-03;1;10;O2\nC2;2024-01-03;-1;10;O3\n")
+    text = (
+        "Sales export;;;\nGenerated 2024-06-01;;;\n\n"
+        "客户编号;订单日期;数量;单价;订单号\n"
+        "C1;2024-01-02;2;3,50;O1\nC1;2024-01-03;1;10;O2\nC2;2024-01-03;-1;10;O3\n"
+    )
     path = tmp_path / "zh.csv"
     path.write_bytes(text.encode("gb18030"))
     src = source(path)
@@ -249,31 +293,49 @@ def test_gzip_and_parquet_same_as_pandas(messy, tmp_path):
     gz.write_bytes(gzip.compress(messy.read_bytes()))
     assert_same(*both(source(gz, attributes=["Region"]), tmp_path))
     pq = tmp_path / "typed.parquet"
-    pd.DataFrame({
-        "order_id": ["O1", "O2", "O3", "R4", None],
-        "order_date": pd.to_datetime(["2024-01-01 10:00:00.7", "2024-02-01 00:00:00.0", "2024-03-01 00:00:00.0",
-                                      "2024-03-02 00:00:00.0", "2024-03-03 00:00:00.0"]),
-        "customer_id": [17850.0, 17850.0, 42.0, 42.0, np.nan],
-        "amount": [10.5, np.nan, 3.0, 2.0, 1.0],
-        "region": ["N", "N", "S", "S", "E"],
-    }).to_parquet(pq)
-    a, b = both(source(pq, attributes=["region"], cancellations={"order_id_prefixes": ["R"]}),
-                tmp_path)
+    pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "R4", None],
+            "order_date": pd.to_datetime(
+                [
+                    "2024-01-01 10:00:00.7",
+                    "2024-02-01 00:00:00.0",
+                    "2024-03-01 00:00:00.0",
+                    "2024-03-02 00:00:00.0",
+                    "2024-03-03 00:00:00.0",
+                ]
+            ),
+            "customer_id": [17850.0, 17850.0, 42.0, 42.0, np.nan],
+            "amount": [10.5, np.nan, 3.0, 2.0, 1.0],
+            "region": ["N", "N", "S", "S", "E"],
+        }
+    ).to_parquet(pq)
+    a, b = both(
+        source(pq, attributes=["region"], cancellations={"order_id_prefixes": ["R"]}), tmp_path
+    )
     assert_same(a, b)
     assert list(b.features["customer_id"]) == ["17850", "42"]
 
 
 def test_rows_too_wide_are_an_error(tmp_path):
     path = tmp_path / "wide.csv"
-    path.write_text("customer_id,order_date,amount\nC1,2024-01-01,5\nC2,2024-01-02,6,oops\n",
-                    encoding="utf-8")
+    path.write_text(
+        "customer_id,order_date,amount\nC1,2024-01-01,5\nC2,2024-01-02,6,oops\n", encoding="utf-8"
+    )
     with pytest.raises(DataError):
         run(source(path), "duckdb", tmp_path)
 
 
 def test_demo_data_same_as_pandas(tmp_path):
-    src = validate({"data": {"path": str(DEMO), "attributes": ["region", "customer_type"],
-                             "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    src = validate(
+        {
+            "data": {
+                "path": str(DEMO),
+                "attributes": ["region", "customer_type"],
+                "cancellations": {"order_id_prefixes": ["R"]},
+            }
+        }
+    ).data
     a, b = both(src, tmp_path)
     assert_same(a, b)
     assert len(b.features) == 3000 and b.source["rows_read"] == 36669
@@ -283,16 +345,26 @@ def test_demo_data_same_as_pandas(tmp_path):
 def test_online_retail_same_as_pandas(tmp_path):
     if not ONLINE_RETAIL.exists():
         pytest.skip("../shared/datasets/online_retail.csv.gz is not present")
-    src = source(ONLINE_RETAIL, columns={"customer_id": "CustomerID", "order_id": "InvoiceNo",
-                                         "order_date": "InvoiceDate", "quantity": "Quantity",
-                                         "unit_price": "UnitPrice"},
-                 attributes=["Country"], cancellations={"order_id_prefixes": ["C"]})
+    src = source(
+        ONLINE_RETAIL,
+        columns={
+            "customer_id": "CustomerID",
+            "order_id": "InvoiceNo",
+            "order_date": "InvoiceDate",
+            "quantity": "Quantity",
+            "unit_price": "UnitPrice",
+        },
+        attributes=["Country"],
+        cancellations={"order_id_prefixes": ["C"]},
+    )
     a, b = both(src, tmp_path)
     assert_same(a, b)
     # published figures of this data set (see ../shared/datasets/README.md)
     assert b.source["rows_read"] == 541_909 and len(b.features) == 4_372 - 1
     assert dict(zip(b.quality["reason"], b.quality["rows"])) == {
-        "missing_customer_id": 135_080, "zero_amount": 40}
+        "missing_customer_id": 135_080,
+        "zero_amount": 40,
+    }
 
 
 # --------------------------------------------------------------------------- rules
@@ -318,13 +390,23 @@ def test_reader_convention_copies_match_the_loader():
     from tiering.data import io
 
     assert (R.DOT_GROUP, R.DOT_GROUPS_MANY, R.DOT_DECIMAL) == (
-        io.DOT_GROUP, io.DOT_GROUPS_MANY, io.DOT_DECIMAL)
+        io.DOT_GROUP,
+        io.DOT_GROUPS_MANY,
+        io.DOT_DECIMAL,
+    )
     assert (R.COMMA_DECIMAL, R.US_GROUPS) == (io.COMMA_DECIMAL, io.US_GROUPS)
     assert (R.DAY_MONTH, R.PARTIAL_DATE) == (io.DAY_MONTH, io.PARTIAL_DATE)
     assert (R.SHAPE_THOUSANDS, R.SHAPE_DECIMAL, R.SHAPE_AMBIGUOUS) == (
-        io.SHAPE_THOUSANDS, io.SHAPE_DECIMAL, io.SHAPE_AMBIGUOUS)
+        io.SHAPE_THOUSANDS,
+        io.SHAPE_DECIMAL,
+        io.SHAPE_AMBIGUOUS,
+    )
     assert (R.KIND_DAY_ONLY, R.KIND_MONTH_ONLY, R.KIND_SLASH, R.KIND_OTHER) == (
-        io.KIND_DAY_ONLY, io.KIND_MONTH_ONLY, io.KIND_SLASH, io.KIND_OTHER)
+        io.KIND_DAY_ONLY,
+        io.KIND_MONTH_ONLY,
+        io.KIND_SLASH,
+        io.KIND_OTHER,
+    )
     assert list(R.REASON_ORDER).index("partial_date") < list(R.REASON_ORDER).index("bad_date")
 
 
@@ -336,22 +418,35 @@ def test_fast_paths_agree_with_the_loader_on_random_values(tmp_path):
     from tiering.data.io import parse_amounts, parse_dates
 
     rng = np.random.default_rng(8)
-    amounts = [f"{v:.{d}f}" for v, d in zip(rng.lognormal(3, 2, 3000) * rng.choice([-1, 1], 3000),
-                                            rng.integers(0, 7, 3000))]
+    amounts = [
+        f"{v:.{d}f}"
+        for v, d in zip(
+            rng.lognormal(3, 2, 3000) * rng.choice([-1, 1], 3000), rng.integers(0, 7, 3000)
+        )
+    ]
     amounts += ["1e5", "-.5", "+3", "007", "1E-3", "12.", "0.000001", "123456789.123456"]
     ts = pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 3e9, 2000), unit="s")
-    dates = list(ts.strftime("%Y-%m-%d %H:%M:%S")) + list(ts.strftime("%Y-%m-%d")) + \
-        list(ts.strftime("%Y-%m-%d %H:%M"))
+    dates = (
+        list(ts.strftime("%Y-%m-%d %H:%M:%S"))
+        + list(ts.strftime("%Y-%m-%d"))
+        + list(ts.strftime("%Y-%m-%d %H:%M"))
+    )
     con = duckdb.connect()
     try:
-        got_a = con.sql("SELECT " + D.amount_fast("v", "amount", D.Modes()) + " AS x FROM "
-                        "(SELECT unnest($1) AS v)", params=[amounts]).df()["x"]
-        got_d = con.sql("SELECT " + D.date_plain("v") + " AS x FROM (SELECT unnest($1) AS v)",
-                        params=[dates]).df()["x"]
+        got_a = con.sql(
+            "SELECT " + D.amount_fast("v", "amount", D.Modes()) + " AS x FROM "
+            "(SELECT unnest($1) AS v)",
+            params=[amounts],
+        ).df()["x"]
+        got_d = con.sql(
+            "SELECT " + D.date_plain("v") + " AS x FROM (SELECT unnest($1) AS v)", params=[dates]
+        ).df()["x"]
     finally:
         con.close()
     np.testing.assert_array_equal(got_a.to_numpy(), parse_amounts(pd.Series(amounts)).to_numpy())
-    assert (got_d.astype("datetime64[ns]").to_numpy() == parse_dates(pd.Series(dates)).to_numpy()).all()
+    assert (
+        got_d.astype("datetime64[ns]").to_numpy() == parse_dates(pd.Series(dates)).to_numpy()
+    ).all()
 
 
 # --------------------------------------------------------------------------- engine choice, cache
@@ -366,7 +461,9 @@ def test_auto_engine_by_size_and_format(tmp_path, monkeypatch):
     monkeypatch.setattr(E, "AUTO_STREAM_BYTES", 10)
     assert choose_engine(source(small)) == "duckdb"
     xlsx = tmp_path / "s.xlsx"
-    pd.DataFrame({"customer_id": ["C1"], "order_date": ["2024-01-01"], "amount": [5]}).to_excel(xlsx, index=False)
+    pd.DataFrame({"customer_id": ["C1"], "order_date": ["2024-01-01"], "amount": [5]}).to_excel(
+        xlsx, index=False
+    )
     assert choose_engine(source(xlsx)) == "pandas"
     assert choose_engine(source(small), EngineSpec(engine="spark")) == "spark"
 
@@ -403,8 +500,9 @@ def test_cache_hit_skips_the_aggregation_and_gives_the_same(messy, tmp_path, mon
     with pytest.raises(AssertionError, match="ran again"):
         compute_features(src, spec=spec, as_of=dt.date(2024, 4, 1), today=TODAY)
     # the file changes: a miss
-    messy.write_text(messy.read_text(encoding="utf-8") + "Z9,2024-05-05,00999,Zed,1,N,web\n",
-                     encoding="utf-8")
+    messy.write_text(
+        messy.read_text(encoding="utf-8") + "Z9,2024-05-05,00999,Zed,1,N,web\n", encoding="utf-8"
+    )
     with pytest.raises(AssertionError, match="ran again"):
         compute_features(src, spec=spec, today=TODAY)
 
@@ -412,8 +510,9 @@ def test_cache_hit_skips_the_aggregation_and_gives_the_same(messy, tmp_path, mon
 def test_cache_is_invalid_when_a_date_crosses_the_future_limit(tmp_path):
     path = tmp_path / "f.csv"
     soon = TODAY + dt.timedelta(days=10)
-    path.write_text(f"customer_id,order_date,amount\nC1,2024-01-01,5\nC2,{soon},5\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"customer_id,order_date,amount\nC1,2024-01-01,5\nC2,{soon},5\n", encoding="utf-8"
+    )
     spec = EngineSpec(engine="duckdb", cache_dir=tmp_path / "cache", threads=2)
     a = compute_features(source(path), spec=spec, today=TODAY)
     assert a.quality.set_index("reason").loc["future_date", "rows"] == 1
@@ -426,7 +525,9 @@ def test_monthly_by_tier_matches_the_pipeline(tmp_path):
     from tiering.data.engines import monthly_by_tier
     from tiering.data.io import load
 
-    src = validate({"data": {"path": str(DEMO), "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    src = validate(
+        {"data": {"path": str(DEMO), "cancellations": {"order_id_prefixes": ["R"]}}}
+    ).data
     res = run(src, "duckdb", tmp_path)
     loaded = load(src)
     tiers = res.features[["customer_id"]].copy()
@@ -451,15 +552,26 @@ def test_spark_same_as_duckdb_and_pandas(messy, tmp_path):
     """Spark in local mode: the demo data gives the DuckDB engine's (and the pandas
     path's) customer features; so does the messy file, rejected rows included."""
     spec = EngineSpec(engine="spark", threads=2, memory_limit="1GB")
-    demo = validate({"data": {"path": str(DEMO), "attributes": ["region", "customer_type"],
-                              "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    demo = validate(
+        {
+            "data": {
+                "path": str(DEMO),
+                "attributes": ["region", "customer_type"],
+                "cancellations": {"order_id_prefixes": ["R"]},
+            }
+        }
+    ).data
     d = run(demo, "duckdb", tmp_path)
     s = run(demo, "spark", tmp_path, spec=spec)
     assert s.engine == "spark" and len(s.features) == 3000
     pd.testing.assert_frame_equal(d.features, s.features, check_exact=False, rtol=0, atol=1e-9)
     assert_same(run(demo, "pandas", tmp_path), s)
-    m = source(messy, attributes=["Region"], cancellations={"order_id_prefixes": ["R"]},
-               duplicate_rows="reject")
+    m = source(
+        messy,
+        attributes=["Region"],
+        cancellations={"order_id_prefixes": ["R"]},
+        duplicate_rows="reject",
+    )
     assert_same(run(m, "pandas", tmp_path), run(m, "spark", tmp_path, spec=spec))
 
 
@@ -472,8 +584,9 @@ def test_clean_transactions_are_the_loaders(messy, tmp_path):
     want = load(src).transactions
     got = clean_transactions(res, src, spec=EngineSpec(threads=2))
     assert list(got.columns) == list(want.columns)
-    pd.testing.assert_frame_equal(want.reset_index(drop=True), got, check_dtype=False,
-                                  check_exact=False, atol=1e-9)
+    pd.testing.assert_frame_equal(
+        want.reset_index(drop=True), got, check_dtype=False, check_exact=False, atol=1e-9
+    )
     assert got["order_date"].dtype == want["order_date"].dtype
 
 
@@ -483,15 +596,18 @@ def test_rejected_rows_are_formula_safe(tmp_path, engine, duplicate_rows):
     """A rejected row is where a hostile value ends up: rejected_rows.csv must not let a
     spreadsheet run it (both the parallel and the single-threaded DuckDB writer)."""
     path = tmp_path / "hostile.csv"
-    path.write_text("order_id,order_date,customer_id,customer_name,amount\n"
-                    "O1,2024-01-01,C1,Ann,10\n"
-                    "O2,not a date,C2,\"=HYPERLINK(\"\"http://x\"\")\",5\n"
-                    "O3,2024-01-02,C3,@SUM(A1),abc\n"
-                    "O4,2024-01-03,-2,-cmd,-7\n", encoding="utf-8")
+    path.write_text(
+        "order_id,order_date,customer_id,customer_name,amount\n"
+        "O1,2024-01-01,C1,Ann,10\n"
+        'O2,not a date,C2,"=HYPERLINK(""http://x"")",5\n'
+        "O3,2024-01-02,C3,@SUM(A1),abc\n"
+        "O4,2024-01-03,-2,-cmd,-7\n",
+        encoding="utf-8",
+    )
     src = source(path, duplicate_rows=duplicate_rows)
     res = run(src, engine, tmp_path)
     got = pd.read_csv(res.rejected_path, dtype=str, keep_default_na=False)
-    assert got["src_customer_name"].tolist() == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]
+    assert got["src_customer_name"].tolist() == ['\'=HYPERLINK("http://x")', "'@SUM(A1)"]
     assert got["row"].tolist() == ["3", "4"]
 
 
@@ -501,7 +617,7 @@ def test_values_beyond_the_header_name_their_row(tmp_path):
     path = tmp_path / "extra.csv"
     lines = ["order_id,order_date,customer_id,amount"]
     lines += [f"O{i},2024-01-01,C{i % 7},10" for i in range(1, 40)]
-    lines[25] = "O25,2024-01-01,C4,1,234"          # row 26 of the file
+    lines[25] = "O25,2024-01-01,C4,1,234"  # row 26 of the file
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(DataError) as err:
         run(source(path), "duckdb", tmp_path)
@@ -514,30 +630,46 @@ def test_parquet_latest_attributes_same_as_pandas(tmp_path):
     winning rows (by date, then row): same-date ties go to the later row, rejected and
     return-only rows are judged as the pandas path judges them."""
     pq = tmp_path / "ties.parquet"
-    pd.DataFrame({
-        "order_id": ["O1", "O2", "O3", "O4", "O5", "R6", "O7", "O8"],
-        "order_date": ["2024-05-01 10:00:00", "2024-05-01 10:00:00", "2024-04-01 09:00:00",
-                       "2024-06-01 00:00:00", "2024-03-01 00:00:00", "2024-03-05 00:00:00",
-                       "2024-07-01 00:00:00", "2024-02-01 00:00:00"],
-        "customer_id": ["A", "A", "A", "A", "B", "B", "C", "C"],
-        "amount": ["10", "12", "5", "abc", "7", "-2", "3", "4"],
-        "region": ["North", "South", "East", "West", " Inner ", "Outer", None, "Far"],
-        "channel": ["web", "shop", "web", "shop", "shop", "web", "web", "shop"],
-    }).to_parquet(pq)
+    pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "O4", "O5", "R6", "O7", "O8"],
+            "order_date": [
+                "2024-05-01 10:00:00",
+                "2024-05-01 10:00:00",
+                "2024-04-01 09:00:00",
+                "2024-06-01 00:00:00",
+                "2024-03-01 00:00:00",
+                "2024-03-05 00:00:00",
+                "2024-07-01 00:00:00",
+                "2024-02-01 00:00:00",
+            ],
+            "customer_id": ["A", "A", "A", "A", "B", "B", "C", "C"],
+            "amount": ["10", "12", "5", "abc", "7", "-2", "3", "4"],
+            "region": ["North", "South", "East", "West", " Inner ", "Outer", None, "Far"],
+            "channel": ["web", "shop", "web", "shop", "shop", "web", "web", "shop"],
+        }
+    ).to_parquet(pq)
     src = source(pq, attributes=["region", "channel"], cancellations={"order_id_prefixes": ["R"]})
     a, b = both(src, tmp_path)
     assert_same(a, b)
     f = b.features.set_index("customer_id")
-    assert f.loc["A", "region"] == "South"      # the later of two rows at the same time
-    assert f.loc["B", "region"] == "Outer"      # a return row counts for the latest values
-    assert f.loc["C", "region"] == ""           # the latest row has no region
+    assert f.loc["A", "region"] == "South"  # the later of two rows at the same time
+    assert f.loc["B", "region"] == "Outer"  # a return row counts for the latest values
+    assert f.loc["C", "region"] == ""  # the latest row has no region
 
 
 def test_demo_as_parquet_same_as_pandas(tmp_path):
     pq = tmp_path / "demo.parquet"
     pd.read_csv(DEMO, dtype=str, keep_default_na=False).to_parquet(pq)
-    src = validate({"data": {"path": str(pq), "attributes": ["region", "customer_type"],
-                             "cancellations": {"order_id_prefixes": ["R"]}}}).data
+    src = validate(
+        {
+            "data": {
+                "path": str(pq),
+                "attributes": ["region", "customer_type"],
+                "cancellations": {"order_id_prefixes": ["R"]},
+            }
+        }
+    ).data
     assert_same(*both(src, tmp_path))
 
 
@@ -546,14 +678,30 @@ def test_customers_and_reasons_share_one_group_key(tmp_path, fmt):
     """The aggregation groups by one text key: the customer id, or chr(1) + the reason of
     a rejected row. A customer id that spells such a key (a control character and a
     reason code) is itself rejected, and customers named like reasons stay customers."""
-    rows = pd.DataFrame({
-        "order_id": ["O1", "O2", "O3", "O4", "O5", "O6", "O7"],
-        "order_date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04",
-                       "2024-01-05", "not a date", "2024-01-07"],
-        "customer_id": ["zero_amount", "bad_date", "\x01zero_amount", "\x01bad_date",
-                        "C1", "C1", "zero_amount"],
-        "amount": ["10", "20", "30", "40", "0", "5", "15"],
-    })
+    rows = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "O4", "O5", "O6", "O7"],
+            "order_date": [
+                "2024-01-01",
+                "2024-01-02",
+                "2024-01-03",
+                "2024-01-04",
+                "2024-01-05",
+                "not a date",
+                "2024-01-07",
+            ],
+            "customer_id": [
+                "zero_amount",
+                "bad_date",
+                "\x01zero_amount",
+                "\x01bad_date",
+                "C1",
+                "C1",
+                "zero_amount",
+            ],
+            "amount": ["10", "20", "30", "40", "0", "5", "15"],
+        }
+    )
     if fmt == "csv":
         path = tmp_path / "keys.csv"
         rows.to_csv(path, index=False)
@@ -567,6 +715,10 @@ def test_customers_and_reasons_share_one_group_key(tmp_path, fmt):
     assert f.loc["zero_amount", "monetary"] == 25
     assert f.loc["zero_amount", "frequency"] == 2
     got = read_rejected(b.rejected_path)
-    assert sorted(got["reason"]) == ["bad_customer_id", "bad_customer_id", "bad_date",
-                                     "zero_amount"]
+    assert sorted(got["reason"]) == [
+        "bad_customer_id",
+        "bad_customer_id",
+        "bad_date",
+        "zero_amount",
+    ]
     assert b.source["rows_rejected"] == 4

@@ -29,9 +29,8 @@ from pathlib import Path
 import pytest
 
 from tiering import params
-
-
 from tiering.build import report
+
 from .conftest import ROOT, need_tool
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -104,7 +103,9 @@ def capture(folder: Path, project: Path = ROOT) -> dict[str, bytes]:
             text = path.read_text(encoding="utf-8")
             out["report.html.txt"] = _IMAGE.sub("data:image/<image>", text).encode()
         elif name == "report.ipynb":
-            out["report.ipynb.txt"] = _notebook_text(path).replace(str(project), "<project>").encode()
+            out["report.ipynb.txt"] = (
+                _notebook_text(path).replace(str(project), "<project>").encode()
+            )
     return out
 
 
@@ -126,15 +127,23 @@ def _read(folder: Path) -> dict[str, bytes]:
     out = {}
     for p in sorted(folder.iterdir()):
         data = p.read_bytes()
-        out[p.name[:-3] if p.name.endswith(".gz") else p.name] = \
+        out[p.name[:-3] if p.name.endswith(".gz") else p.name] = (
             gzip.decompress(data) if p.name.endswith(".gz") else data
+        )
     return out
 
 
 def _diff(name: str, expected: bytes, actual: bytes, limit: int = 40) -> str:
-    lines = list(difflib.unified_diff(expected.decode(errors="replace").splitlines(),
-                                      actual.decode(errors="replace").splitlines(),
-                                      f"golden/{name}", f"built/{name}", lineterm="", n=1))
+    lines = list(
+        difflib.unified_diff(
+            expected.decode(errors="replace").splitlines(),
+            actual.decode(errors="replace").splitlines(),
+            f"golden/{name}",
+            f"built/{name}",
+            lineterm="",
+            n=1,
+        )
+    )
     return "\n".join(lines[:limit]) + ("\n..." if len(lines) > limit else "")
 
 
@@ -166,9 +175,13 @@ def test_capture_sees_a_changed_number_and_ignores_chart_bytes(tmp_path):
     """The comparison is not blind: a changed table cell is a difference, a chart's PNG
     bytes are not."""
     (tmp_path / "tiers.csv").write_text("customer_id,tier\nC1,A\n", encoding="utf-8")
-    (tmp_path / "report.html").write_text('<img src="data:image/png;base64,AAAA">', encoding="utf-8")
+    (tmp_path / "report.html").write_text(
+        '<img src="data:image/png;base64,AAAA">', encoding="utf-8"
+    )
     first = capture(tmp_path)
-    (tmp_path / "report.html").write_text('<img src="data:image/png;base64,BBBB">', encoding="utf-8")
+    (tmp_path / "report.html").write_text(
+        '<img src="data:image/png;base64,BBBB">', encoding="utf-8"
+    )
     assert capture(tmp_path) == first
     (tmp_path / "tiers.csv").write_text("customer_id,tier\nC1,B\n", encoding="utf-8")
     assert capture(tmp_path)["tiers.csv"] != first["tiers.csv"]

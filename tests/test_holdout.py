@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from tiering import params as params_mod
-from tiering.errors import TieringError
 from tiering.analysis.holdout import (
     CUSTOMER_COLUMNS,
     TEST_COLUMNS,
@@ -22,17 +21,20 @@ from tiering.analysis.holdout import (
     HoldoutCheck,
     holdout_check,
 )
+from tiering.errors import TieringError
 from tiering.present.holdout import lift_chart, section_holdout
 
 from .conftest import ONLINE_RETAIL, ROOT
 
-AS_OF = dt.date(2024, 7, 1)                # holdout of 3 months: 1 Apr - 30 Jun 2024
+AS_OF = dt.date(2024, 7, 1)  # holdout of 3 months: 1 Apr - 30 Jun 2024
 
 
 def make_params(tmp_path, **stats):
-    raw = {"data": {"path": str(tmp_path / "unused.csv")},
-           "tiering": {"method": "abc", "labels": ["A", "B"], "abc": {"cutoffs": [0.8]}},
-           "stats": stats}
+    raw = {
+        "data": {"path": str(tmp_path / "unused.csv")},
+        "tiering": {"method": "abc", "labels": ["A", "B"], "abc": {"cutoffs": [0.8]}},
+        "stats": stats,
+    }
     return params_mod.validate(raw)
 
 
@@ -64,7 +66,7 @@ def known_history() -> pd.DataFrame:
     for i in range(1, 6):
         rows.append((f"b{i:02d}", "2024-06-30", 20.0))
     rows.append(("n1", "2024-04-02", 50.0))
-    rows.append(("z_old", "2023-12-20", 0.0))    # history reaches back six months
+    rows.append(("z_old", "2023-12-20", 0.0))  # history reaches back six months
     return transactions(rows)
 
 
@@ -88,7 +90,10 @@ def test_known_future_gives_hand_computed_shares_lift_and_retention(tmp_path):
     assert tuple(v.customers.columns) == CUSTOMER_COLUMNS
     p = v.params
     assert (p["cutoff"], p["history_end"], p["period_end"]) == (
-        dt.date(2024, 4, 1), dt.date(2024, 3, 31), dt.date(2024, 6, 30))
+        dt.date(2024, 4, 1),
+        dt.date(2024, 3, 31),
+        dt.date(2024, 6, 30),
+    )
     # b06's future 500 is not in the tiers; but z_old (zero spend) is a customer.
     cust = v.customers.set_index("customer_id")
     assert cust.loc[["a1", "a2", "a3", "a4", "a5"], "tier"].astype(str).tolist() == ["A"] * 5
@@ -111,10 +116,14 @@ def test_known_future_gives_hand_computed_shares_lift_and_retention(tmp_path):
     assert t.loc["A", "churn"] == pytest.approx(0.2)
     low, high = wilson(4, 5)
     assert (t.loc["A", "retention_ci_low"], t.loc["A", "retention_ci_high"]) == (
-        pytest.approx(low), pytest.approx(high))
+        pytest.approx(low),
+        pytest.approx(high),
+    )
     assert t.loc["A", "churn_ci_low"] == pytest.approx(1 - high)
     for col in ("revenue_share", "lift", "revenue_per_customer"):
-        assert (t[f"{col}_ci_low"] <= t[col] + 1e-12).all() and (t[col] <= t[f"{col}_ci_high"] + 1e-12).all()
+        assert (t[f"{col}_ci_low"] <= t[col] + 1e-12).all() and (
+            t[col] <= t[f"{col}_ci_high"] + 1e-12
+        ).all()
     # Stratified bootstrap: lift bounds are revenue-share bounds over the fixed customer share.
     np.testing.assert_allclose(t["lift_ci_low"], t["revenue_share_ci_low"] / t["customer_share"])
     # The new customer is counted apart.
@@ -130,20 +139,26 @@ def test_future_purchases_never_change_the_tiers(tmp_path):
     two = holdout_check(leaked, params=cfg, as_of=AS_OF, months=3, n_boot=200)
     pd.testing.assert_series_equal(one.customers["tier"], two.customers["tier"])
     b = two.tiers[(two.tiers["grouping"] == "tiering")].set_index("tier")
-    assert b.loc["B", "revenue"] == pytest.approx(5100.0)     # ... but the outcome counts it
+    assert b.loc["B", "revenue"] == pytest.approx(5100.0)  # ... but the outcome counts it
     assert b.loc["A", "lift"] < 1.0
 
 
 def test_random_grouping_keeps_tier_sizes_and_follows_the_seed(tmp_path):
     cfg = make_params(tmp_path)
     v = holdout_check(known_history(), params=cfg, as_of=AS_OF, months=3, seed=3, n_boot=200)
-    pd.testing.assert_series_equal(v.customers["tier"].value_counts().sort_index(),
-                                   v.customers["random_tier"].value_counts().sort_index(),
-                                   check_names=False)
+    pd.testing.assert_series_equal(
+        v.customers["tier"].value_counts().sort_index(),
+        v.customers["random_tier"].value_counts().sort_index(),
+        check_names=False,
+    )
     again = holdout_check(known_history(), params=cfg, as_of=AS_OF, months=3, seed=3, n_boot=200)
     pd.testing.assert_frame_equal(v.tiers, again.tiers)
-    other = [holdout_check(known_history(), params=cfg, as_of=AS_OF, months=3, seed=s,
-                           n_boot=200).customers["random_tier"] for s in (4, 5, 6)]
+    other = [
+        holdout_check(
+            known_history(), params=cfg, as_of=AS_OF, months=3, seed=s, n_boot=200
+        ).customers["random_tier"]
+        for s in (4, 5, 6)
+    ]
     assert any(not o.equals(v.customers["random_tier"]) for o in other)
     r = v.tiers[v.tiers["grouping"] == "random"]
     assert r["customers"].tolist() == [5, 21]
@@ -151,12 +166,18 @@ def test_random_grouping_keeps_tier_sizes_and_follows_the_seed(tmp_path):
 
 
 def test_disabled_or_too_short_history(tmp_path):
-    assert holdout_check(known_history(), params=make_params(tmp_path, holdout_months=0),
-                         as_of=AS_OF) is None
-    assert holdout_check(known_history(), params=make_params(tmp_path, holdout_months=None),
-                         as_of=AS_OF) is None
+    assert (
+        holdout_check(known_history(), params=make_params(tmp_path, holdout_months=0), as_of=AS_OF)
+        is None
+    )
+    assert (
+        holdout_check(
+            known_history(), params=make_params(tmp_path, holdout_months=None), as_of=AS_OF
+        )
+        is None
+    )
     short = known_history()
-    short = short[short["order_date"] >= "2024-02-01"]        # 5 months < 2 x 3
+    short = short[short["order_date"] >= "2024-02-01"]  # 5 months < 2 x 3
     v = holdout_check(short, params=make_params(tmp_path), as_of=AS_OF)
     assert not v.available and v.reason == "too_short"
     assert (v.params["need_months"], v.params["have_months"]) == (6, 5)
@@ -164,8 +185,10 @@ def test_disabled_or_too_short_history(tmp_path):
     an = types.SimpleNamespace(params=make_params(tmp_path), holdout=v)
     html = section_holdout(an)
     assert 'id="sec-validation"' in html
-    assert ("needs at least 6 months of data (a 3-month holdout and as much history before it), "
-            "but the data covers only 5 months (1 Feb 2024 – 30 Jun 2024)") in html
+    assert (
+        "needs at least 6 months of data (a 3-month holdout and as much history before it), "
+        "but the data covers only 5 months (1 Feb 2024 – 30 Jun 2024)"
+    ) in html
     an.params = an.params.model_copy(update={"language": "zh"})
     assert "前瞻检验至少需要6个月的数据" in section_holdout(an)
     assert section_holdout(types.SimpleNamespace(params=an.params, holdout=None)) == ""
@@ -174,13 +197,11 @@ def test_disabled_or_too_short_history(tmp_path):
 
 
 def test_method_that_cannot_tier_the_earlier_data_gives_a_reason(tmp_path):
-    rows = [(f"c{i}", "2023-12-01", 10.0) for i in range(10)]        # all spend the same
+    rows = [(f"c{i}", "2023-12-01", 10.0) for i in range(10)]  # all spend the same
     rows += [("c1", "2024-05-01", 30.0)]
-    v = holdout_check(transactions(rows), params=make_params(tmp_path), as_of=AS_OF,
-                      n_boot=200)
+    v = holdout_check(transactions(rows), params=make_params(tmp_path), as_of=AS_OF, n_boot=200)
     assert v.reason == "tiering_failed" and "same monetary" in v.params["detail"]
-    html = section_holdout(types.SimpleNamespace(params=make_params(tmp_path),
-                                                 holdout=v))
+    html = section_holdout(types.SimpleNamespace(params=make_params(tmp_path), holdout=v))
     assert "could not tier the customers on the data before the cut-off (abc: all 10" in html
 
 
@@ -212,46 +233,62 @@ def population(n: int, *, predictive: bool, seed: int) -> pd.DataFrame:
 
 def test_random_by_construction_future_reads_as_not_predictive(tmp_path):
     cfg = make_params(tmp_path)
-    v = holdout_check(population(3000, predictive=False, seed=11), params=cfg, as_of=AS_OF,
-                      n_boot=300)
+    v = holdout_check(
+        population(3000, predictive=False, seed=11), params=cfg, as_of=AS_OF, n_boot=300
+    )
     test = v.tests.set_index("grouping")
     assert not test.loc["tiering", "meaningful"]
     assert test.loc["tiering", "magnitude"] == "negligible"
     a = v.tiers[(v.tiers["grouping"] == "tiering") & (v.tiers["tier"] == "A")].iloc[0]
     assert a["lift_ci_low"] < 1.0 < a["lift_ci_high"]
     for lang, expected, forbidden in (
-            ("en", "do not predict next-period revenue meaningfully better than a random grouping",
-             "The tiers predict what customers do next"),
-            ("zh", "对后续营收的预测并不比同样规模的随机分组有实质性的优势", "分级能够预测")):
-        an = types.SimpleNamespace(params=cfg.model_copy(update={"language": lang}),
-                                   holdout=v)
+        (
+            "en",
+            "do not predict next-period revenue meaningfully better than a random grouping",
+            "The tiers predict what customers do next",
+        ),
+        ("zh", "对后续营收的预测并不比同样规模的随机分组有实质性的优势", "分级能够预测"),
+    ):
+        an = types.SimpleNamespace(params=cfg.model_copy(update={"language": lang}), holdout=v)
         html = section_holdout(an)
         assert expected in html and forbidden not in html
-    text = re.sub(r"<[^>]+>", " ", section_holdout(types.SimpleNamespace(
-        params=cfg.model_copy(update={"language": "en"}), holdout=v)))
+    text = re.sub(
+        r"<[^>]+>",
+        " ",
+        section_holdout(
+            types.SimpleNamespace(params=cfg.model_copy(update={"language": "en"}), holdout=v)
+        ),
+    )
     assert "does not differ meaningfully between the tiers" in text
 
 
 def test_predictive_tiering_reads_as_predictive_with_the_headline_numbers(tmp_path):
     cfg = make_params(tmp_path)
-    v = holdout_check(population(3000, predictive=True, seed=12), params=cfg, as_of=AS_OF,
-                      n_boot=300)
+    v = holdout_check(
+        population(3000, predictive=True, seed=12), params=cfg, as_of=AS_OF, n_boot=300
+    )
     t = v.tiers[v.tiers["grouping"] == "tiering"].set_index("tier")
     r = v.tiers[v.tiers["grouping"] == "random"].set_index("tier")
-    assert t.loc["A", "lift_ci_low"] > 1.5 and r.loc["A", "lift_ci_low"] < 1.0 < r.loc["A", "lift_ci_high"]
+    assert (
+        t.loc["A", "lift_ci_low"] > 1.5
+        and r.loc["A", "lift_ci_low"] < 1.0 < r.loc["A", "lift_ci_high"]
+    )
     assert v.tests.set_index("grouping").loc["tiering", "meaningful"]
     an = types.SimpleNamespace(params=cfg, holdout=v)
     html = section_holdout(an)
     share = f"{t.loc['A', 'revenue_share'] * 100:.0f}%"
     cust = f"{t.loc['A', 'customer_share'] * 100:.0f}%"
-    assert (f"A-tier customers, chosen on data up to 31 Mar 2024, brought {share} of the next 3 "
-            f"months&#x27; revenue while being {cust} of customers (lift {t.loc['A', 'lift']:.2f}, "
-            f"95% CI {t.loc['A', 'lift_ci_low']:.2f}–{t.loc['A', 'lift_ci_high']:.2f}); a random "
-            f"grouping of the same sizes gives lift {r.loc['A', 'lift']:.2f}") in html
+    assert (
+        f"A-tier customers, chosen on data up to 31 Mar 2024, brought {share} of the next 3 "
+        f"months&#x27; revenue while being {cust} of customers (lift {t.loc['A', 'lift']:.2f}, "
+        f"95% CI {t.loc['A', 'lift_ci_low']:.2f}–{t.loc['A', 'lift_ci_high']:.2f}); a random "
+        f"grouping of the same sizes gives lift {r.loc['A', 'lift']:.2f}"
+    ) in html
     assert "The tiers predict what customers do next" in html
     assert html.count("<figure") == 1 and "tier-badge" in html
-    zh = section_holdout(types.SimpleNamespace(params=cfg.model_copy(update={"language": "zh"}),
-                                               holdout=v))
+    zh = section_holdout(
+        types.SimpleNamespace(params=cfg.model_copy(update={"language": "zh"}), holdout=v)
+    )
     assert "根据截至2024年3月31日的数据选出的A级客户" in zh
     visible = html_mod.unescape(re.sub(r"<[^>]+>", " ", zh))
     latin = set(re.findall(r"[A-Za-z]+", visible))
@@ -264,23 +301,37 @@ def test_lift_chart_draws_both_groupings_in_tier_colours(tmp_path):
     from tiering.style import tier_palette
 
     cfg = make_params(tmp_path)
-    v = holdout_check(population(600, predictive=True, seed=13), params=cfg, as_of=AS_OF,
-                      n_boot=200)
+    v = holdout_check(
+        population(600, predictive=True, seed=13), params=cfg, as_of=AS_OF, n_boot=200
+    )
     for lang in ("en", "zh"):
         ax = lift_chart(v, language=lang)
         assert ax.get_xscale() == "log"
-        colours = {tuple(np.round(line.get_color(), 3)) if not isinstance(line.get_color(), str)
-                   else line.get_color() for line in ax.lines}
+        colours = {
+            tuple(np.round(line.get_color(), 3))
+            if not isinstance(line.get_color(), str)
+            else line.get_color()
+            for line in ax.lines
+        }
         assert tier_palette(["A", "B"])["A"] in colours
         assert [tick.get_text() for tick in ax.get_yticklabels()] == ["A", "B"]
         title = ax.get_title(loc="left")
-        assert title == ("Share of the next 3 months' revenue per share of customers (lift)"
-                         if lang == "en" else "随后3个月的营收占比与客户占比之比（提升度）")
+        assert title == (
+            "Share of the next 3 months' revenue per share of customers (lift)"
+            if lang == "en"
+            else "随后3个月的营收占比与客户占比之比（提升度）"
+        )
         plt.close(ax.figure)
     with pytest.raises(TieringError, match="HoldoutCheck that ran"):
-        lift_chart(HoldoutCheck(tiers=pd.DataFrame(), tests=pd.DataFrame(),
-                              customers=pd.DataFrame(), params={"reason": "too_short"}),
-                   language="en")
+        lift_chart(
+            HoldoutCheck(
+                tiers=pd.DataFrame(),
+                tests=pd.DataFrame(),
+                customers=pd.DataFrame(),
+                params={"reason": "too_short"},
+            ),
+            language="en",
+        )
 
 
 # --------------------------------------------------------------------------- Online Retail
@@ -293,8 +344,9 @@ def test_online_retail_top_tier_brings_most_of_the_next_quarter():
     from tiering.data import io as io_mod
 
     cfg = params_mod.load(ROOT / "params" / "examples" / "online_retail.yaml")
-    loaded = io_mod.load(cfg.data, as_of=cfg.as_of, window_start=cfg.window.start,
-                         window_months=cfg.window.months)
+    loaded = io_mod.load(
+        cfg.data, as_of=cfg.as_of, window_start=cfg.window.start, window_months=cfg.window.months
+    )
     v = holdout_check(loaded.transactions, params=cfg, as_of=loaded.as_of, n_boot=500)
     assert v.available and v.params["cutoff"] == dt.date(2011, 9, 10)
     t = v.tiers[v.tiers["grouping"] == "tiering"].set_index("tier")
@@ -308,15 +360,26 @@ def test_online_retail_top_tier_brings_most_of_the_next_quarter():
     assert v.tests.set_index("grouping").loc["tiering", "magnitude"] in ("medium", "large")
 
 
-@pytest.mark.parametrize("language, equal, one, wrong", [
-    ("en", "in the random grouping every tier&#x27;s share still buying is 100%.",
-     "One customer who first bought after the cut-off brought",
-     ["lies between 100% and 100%", "1 customers who first bought"]),
-    ("zh", "随机分组中各组的再次购买比例都是100%。", "截止日之后才首次购买的1位新客户",
-     ["都在100%至100%之间"]),
-])
-def test_equal_random_retention_and_one_new_customer_read_right(tmp_path, language, equal, one,
-                                                                 wrong):
+@pytest.mark.parametrize(
+    "language, equal, one, wrong",
+    [
+        (
+            "en",
+            "in the random grouping every tier&#x27;s share still buying is 100%.",
+            "One customer who first bought after the cut-off brought",
+            ["lies between 100% and 100%", "1 customers who first bought"],
+        ),
+        (
+            "zh",
+            "随机分组中各组的再次购买比例都是100%。",
+            "截止日之后才首次购买的1位新客户",
+            ["都在100%至100%之间"],
+        ),
+    ],
+)
+def test_equal_random_retention_and_one_new_customer_read_right(
+    tmp_path, language, equal, one, wrong
+):
     # everyone tiered at the cut-off buys again, so every random group's share still
     # buying is 100 %; one customer (n1) is new after the cut-off
     rows = [(r.customer_id, r.order_date, r.amount) for r in known_history().itertuples()]

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from tiering import cli
-
 from tiering.analysis import pipeline
-from tiering.errors import DataError
 from tiering.data.io import load, read_table
+from tiering.errors import DataError
 from tiering.params import validate
 
 from .test_bad_input import corpus
@@ -29,8 +28,14 @@ def source(path: Path, **data):
     return validate({"data": {"path": str(path), **data}}).data
 
 
-def workbook(path: Path, sheets: dict[str, list[list]], *, hidden=(), active: str | None = None,
-             merge: dict[str, list[str]] | None = None) -> Path:
+def workbook(
+    path: Path,
+    sheets: dict[str, list[list]],
+    *,
+    hidden=(),
+    active: str | None = None,
+    merge: dict[str, list[str]] | None = None,
+) -> Path:
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -69,7 +74,7 @@ def orders(prefix: str, n: int = 6) -> list[list]:
 
 
 def write_params(tmp_path: Path, data: str, **extra) -> Path:
-    lines = [f"client: Hostile", f"data: {{path: {data}}}", "stats: {n_boot: 100}"]
+    lines = ["client: Hostile", f"data: {{path: {data}}}", "stats: {n_boot: 100}"]
     lines += [f"{k}: {v}" for k, v in extra.items()]
     path = tmp_path / "p.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -87,8 +92,12 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
 
 
 def test_hidden_first_sheet_is_not_read_by_default(tmp_path):
-    path = workbook(tmp_path / "b.xlsx", {"Old": orders("OLD"), "Orders": orders("C")},
-                    hidden=["Old"], active="Orders")
+    path = workbook(
+        tmp_path / "b.xlsx",
+        {"Old": orders("OLD"), "Orders": orders("C")},
+        hidden=["Old"],
+        active="Orders",
+    )
     res = load(source(path))
     assert set(res.transactions["customer_id"]) == {f"C{i}" for i in range(1, 7)}
     assert res.source["sheet"] == "Orders"
@@ -106,17 +115,26 @@ def test_the_active_sheet_is_read_when_visible_else_the_first_visible(tmp_path):
     assert (info["sheet"], info["sheet_choice"]) == ("Orders", "active")
     # the active sheet hidden (a crafted file: Excel and openpyxl never save one): the
     # first visible sheet
-    saved = workbook(tmp_path / "c.xlsx", {"Old": orders("OLD"), "Orders": orders("C")},
-                     hidden=["Old"], active="Orders")
-    crafted = rewrite(saved, tmp_path / "crafted.xlsx", "xl/workbook.xml",
-                      rb'activeTab="1"', b'activeTab="0"')
+    saved = workbook(
+        tmp_path / "c.xlsx",
+        {"Old": orders("OLD"), "Orders": orders("C")},
+        hidden=["Old"],
+        active="Orders",
+    )
+    crafted = rewrite(
+        saved, tmp_path / "crafted.xlsx", "xl/workbook.xml", rb'activeTab="1"', b'activeTab="0"'
+    )
     _, info = read_table(source(crafted))
     assert (info["sheet"], info["sheet_choice"]) == ("Orders", "first visible")
 
 
 def test_validate_says_which_sheet_was_read_and_which_are_hidden(tmp_path, capsys):
-    workbook(tmp_path / "b.xlsx", {"Old": orders("OLD"), "Orders": orders("C"),
-                                   "Secret": [["x"]]}, hidden=["Old", "Secret"], active="Orders")
+    workbook(
+        tmp_path / "b.xlsx",
+        {"Old": orders("OLD"), "Orders": orders("C"), "Secret": [["x"]]},
+        hidden=["Old", "Secret"],
+        active="Orders",
+    )
     code, out, _ = run_cli(["validate", str(write_params(tmp_path, "b.xlsx"))], capsys)
     assert code == 0
     assert "Sheet read: 'Orders' (the active sheet)" in out
@@ -128,10 +146,16 @@ def test_validate_says_which_sheet_was_read_and_which_are_hidden(tmp_path, capsy
 
 def merged_ids_book(path: Path) -> Path:
     # a title row merged across the table (harmless), then ids written once per block
-    rows = [["Sales 2024"], HEADER,
-            ["C1", "2024-01-05", 10], [None, "2024-01-06", 20], [None, "2024-01-07", 30],
-            ["C2", "2024-01-08", 40], [None, "2024-01-09", 50],
-            ["C3", "2024-01-10", 60]]
+    rows = [
+        ["Sales 2024"],
+        HEADER,
+        ["C1", "2024-01-05", 10],
+        [None, "2024-01-06", 20],
+        [None, "2024-01-07", 30],
+        ["C2", "2024-01-08", 40],
+        [None, "2024-01-09", 50],
+        ["C3", "2024-01-10", 60],
+    ]
     return workbook(path, {"Orders": rows}, merge={"Orders": ["A1:C1", "A3:A5", "A6:A7"]})
 
 
@@ -168,13 +192,18 @@ def test_merged_cells_elsewhere_are_not_refused(tmp_path):
 
 def test_typo_among_fractional_excel_serials_is_a_rejected_row(tmp_path):
     # 452960.5 (a digit too many) is the year 3140; 4529600000.5 is no date at all
-    text = ("customer_id,order_date,amount\n"
-            "C1,45296.5,10\nC2,45297.25,20\nC3,452960.5,30\nC4,4529600000.5,40\nC5,45298.75,50\n")
+    text = (
+        "customer_id,order_date,amount\n"
+        "C1,45296.5,10\nC2,45297.25,20\nC3,452960.5,30\nC4,4529600000.5,40\nC5,45298.75,50\n"
+    )
     path = tmp_path / "serial.csv"
     path.write_text(text, encoding="utf-8")
     res = load(source(path))
     assert res.transactions["order_date"].astype(str).tolist() == [
-        "2024-01-05 12:00:00", "2024-01-06 06:00:00", "2024-01-07 18:00:00"]
+        "2024-01-05 12:00:00",
+        "2024-01-06 06:00:00",
+        "2024-01-07 18:00:00",
+    ]
     rej = res.rejected.set_index("row")
     assert rej.loc[4, "reason"] in ("bad_date", "future_date")
     assert rej.loc[5, "reason"] == "bad_date"
@@ -209,8 +238,7 @@ def test_a_stray_cell_at_xfd1048576_is_refused_in_bounded_memory(tmp_path):
         from tiering import cli
         sys.exit(cli.main(["validate", {str(params_path)!r}]))
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert "has a value in cell XFD1048576" in proc.stderr
@@ -221,8 +249,13 @@ def test_a_stray_cell_at_xfd1048576_is_refused_in_bounded_memory(tmp_path):
 
 def test_a_huge_declared_dimension_is_ignored(tmp_path):
     plain = workbook(tmp_path / "plain.xlsx", {"Orders": orders("C")})
-    path = rewrite(plain, tmp_path / "dim.xlsx", "xl/worksheets/sheet1.xml",
-                   rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="A1:XFD1048576"/>')
+    path = rewrite(
+        plain,
+        tmp_path / "dim.xlsx",
+        "xl/worksheets/sheet1.xml",
+        rb'<dimension ref="[^"]*"\s*/>',
+        b'<dimension ref="A1:XFD1048576"/>',
+    )
     grid, _ = read_table(source(path))
     assert grid.shape == (7, 3)
     assert len(load(source(path)).transactions) == 6
@@ -269,8 +302,9 @@ def wide_csv(path: Path, *, before: int, after: int) -> Path:
     header = names[:before] + HEADER + names[before:]
     lines = [",".join(header)]
     for i in range(1, 6):
-        lines.append(",".join(["x"] * before + [f"C{i}", f"2024-01-{i:02d}", str(10 * i)]
-                              + ["y"] * after))
+        lines.append(
+            ",".join(["x"] * before + [f"C{i}", f"2024-01-{i:02d}", str(10 * i)] + ["y"] * after)
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert len(lines[0]) > 256 * 1024
     return path
@@ -280,8 +314,11 @@ def wide_csv(path: Path, *, before: int, after: int) -> Path:
 def test_header_line_over_256_kb_is_read(tmp_path, before, after):
     path = wide_csv(tmp_path / "wide.csv", before=before, after=after)
     res = load(source(path))
-    assert res.source["columns"] == {"customer_id": "customer_id", "order_date": "order_date",
-                                     "amount": "amount"}
+    assert res.source["columns"] == {
+        "customer_id": "customer_id",
+        "order_date": "order_date",
+        "amount": "amount",
+    }
     assert res.transactions["customer_id"].tolist() == [f"C{i}" for i in range(1, 6)]
     assert res.transactions["amount"].tolist() == [10, 20, 30, 40, 50]
 
@@ -290,8 +327,11 @@ def test_header_line_over_256_kb_on_the_duckdb_engine(tmp_path):
     from tiering.data.engines import EngineSpec, compute_features
 
     path = wide_csv(tmp_path / "wide.csv", before=0, after=1500)
-    res = compute_features(source(path), spec=EngineSpec(engine="duckdb", threads=1),
-                           rejected_path=tmp_path / "rejected.csv")
+    res = compute_features(
+        source(path),
+        spec=EngineSpec(engine="duckdb", threads=1),
+        rejected_path=tmp_path / "rejected.csv",
+    )
     assert sorted(res.features["customer_id"]) == [f"C{i}" for i in range(1, 6)]
     assert res.features["monetary"].sum() == 150
 
@@ -299,29 +339,36 @@ def test_header_line_over_256_kb_on_the_duckdb_engine(tmp_path):
 # --------------------------------------------------------------------------- 7 net revenue
 
 
-NEGATIVE = ("customer_id,order_date,amount\n"
-            "C1,2024-01-05,100\nC1,2024-02-05,-300\nC2,2024-01-06,50\nC2,2024-03-06,-120\n"
-            "C3,2024-01-07,20\nC3,2024-04-07,10\nC4,2024-01-08,30\nC5,2024-01-09,-80\n"
-            "C5,2024-01-03,10\nC6,2024-02-09,5\n")
+NEGATIVE = (
+    "customer_id,order_date,amount\n"
+    "C1,2024-01-05,100\nC1,2024-02-05,-300\nC2,2024-01-06,50\nC2,2024-03-06,-120\n"
+    "C3,2024-01-07,20\nC3,2024-04-07,10\nC4,2024-01-08,30\nC5,2024-01-09,-80\n"
+    "C5,2024-01-03,10\nC6,2024-02-09,5\n"
+)
 
 
 def test_net_revenue_below_zero_is_a_data_error_before_the_report(tmp_path):
     (tmp_path / "neg.csv").write_text(NEGATIVE, encoding="utf-8")
-    params = validate({"client": "Neg", "data": {"path": "neg.csv"}, "stats": {"n_boot": 100}},
-                      base_dir=tmp_path)
+    params = validate(
+        {"client": "Neg", "data": {"path": "neg.csv"}, "stats": {"n_boot": 100}}, base_dir=tmp_path
+    )
     with pytest.raises(DataError) as err:
         pipeline.run(params)
     e = err.value
-    assert e.message.startswith("Net revenue is -275.00: the returns and cancellations (500.00) "
-                                "outweigh the purchases of all 6 customers")
+    assert e.message.startswith(
+        "Net revenue is -275.00: the returns and cancellations (500.00) "
+        "outweigh the purchases of all 6 customers"
+    )
     assert e.where == "neg.csv, column 'amount', 10 rows used to 2024-04-08"
     assert "sign of the amounts" in e.hint and "data.cancellations" in e.hint
 
 
 def test_net_revenue_below_zero_exits_2_on_the_command_line(tmp_path, capsys):
     (tmp_path / "neg.csv").write_text(NEGATIVE, encoding="utf-8")
-    code, _, err = run_cli(["report", str(write_params(tmp_path, "neg.csv")),
-                            "--output", str(tmp_path / "out")], capsys)
+    code, _, err = run_cli(
+        ["report", str(write_params(tmp_path, "neg.csv")), "--output", str(tmp_path / "out")],
+        capsys,
+    )
     assert code == 2
     assert "Net revenue is -275.00" in err
     assert not (tmp_path / "out" / "report.ipynb").exists()

@@ -32,7 +32,7 @@ HOSTILE = {
     "colon": "region: east",
     "quotes": "say \"hi\" and 'bye'",
     "brace": "{a: 1, b: [2]}",
-    "bang": "!!python/object/apply:os.system [\"touch PWNED\"]",
+    "bang": '!!python/object/apply:os.system ["touch PWNED"]',
     "tab": "region\tcode",
     "nul": "region\x00code",
     "bell": "region\x07code",
@@ -46,8 +46,17 @@ HOSTILE = {
     "unicode": "地区 🍜 مرحبا",
 }
 TOP_KEYS = {"client", "consultant", "language", "currency", "data", "tiering"}
-DATA_KEYS = {"path", "encoding", "columns", "attributes", "cancellations", "duplicate_rows",
-             "delimiter", "sheet", "dayfirst"}
+DATA_KEYS = {
+    "path",
+    "encoding",
+    "columns",
+    "attributes",
+    "cancellations",
+    "duplicate_rows",
+    "delimiter",
+    "sheet",
+    "dayfirst",
+}
 
 
 def _csv(headers: list[str], rows: list[list[str]]) -> str:
@@ -57,8 +66,16 @@ def _csv(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _data(attribute: str, other: str, *, roles=("customer_id", "order_date", "amount")) -> str:
-    rows = [[f"C{i:03d}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", str(10 * i + 5),
-             "North" if i % 2 else "South", f"note {i}"] for i in range(1, 61)]
+    rows = [
+        [
+            f"C{i:03d}",
+            f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            str(10 * i + 5),
+            "North" if i % 2 else "South",
+            f"note {i}",
+        ]
+        for i in range(1, 61)
+    ]
     return _csv([*roles, attribute, other], rows)
 
 
@@ -108,8 +125,11 @@ def test_init_round_trips_hostile_role_headers(tmp_path, capsys):
     raw = _raw(target)
     assert set(raw) == TOP_KEYS and "exclude" not in raw["data"]
     loaded = params.load(target)
-    assert (loaded.data.columns.customer_id, loaded.data.columns.order_date,
-            loaded.data.columns.amount) == roles
+    assert (
+        loaded.data.columns.customer_id,
+        loaded.data.columns.order_date,
+        loaded.data.columns.amount,
+    ) == roles
     assert cli.main(["validate", str(target)]) == 0
     capsys.readouterr()
 
@@ -124,8 +144,11 @@ def test_init_unrecognised_roles_lists_hostile_headers_in_comments(tmp_path):
     # every role written as null for the user to fill in
     assert raw["data"]["columns"] == dict.fromkeys(("customer_id", "order_date", "amount"))
     assert "exclude" not in raw["data"]
-    listed = [ln for ln in target.read_text(encoding="utf-8").splitlines()
-              if ln.startswith("  # headers in the file:")]
+    listed = [
+        ln
+        for ln in target.read_text(encoding="utf-8").splitlines()
+        if ln.startswith("  # headers in the file:")
+    ]
     assert len(listed) == 1
     assert listed[0].endswith(": " + ", ".join(scaffold._named(h) for h in headers))
     assert [yaml.safe_load(scaffold._named(h)) for h in headers[:3]] == headers[:3]
@@ -170,7 +193,8 @@ def test_quoting_helper_keeps_every_string_on_one_line():
         assert "\n" not in out and "\u2028" not in out and "\r" not in out
         assert yaml.safe_load(f"k: {out}") == {"k": text}
     assert yaml.safe_load(f"k: {scaffold._q(list(HOSTILE.values()))}") == {
-        "k": list(HOSTILE.values())}
+        "k": list(HOSTILE.values())
+    }
     for text in HOSTILE.values():
         for shown in (scaffold._c(text), scaffold._named(text)):
             assert yaml.safe_load(f"# {shown}\nk: 1\n") == {"k": 1}
@@ -179,11 +203,20 @@ def test_quoting_helper_keeps_every_string_on_one_line():
 def test_init_does_not_suggest_reserved_attribute_names(tmp_path, capsys):
     """A column named like one the analysis computes (``segment``, ``tier``) is not
     written as an attribute (validate would refuse it); it is listed with the others."""
-    rows = [[f"C{i:03d}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", str(10 * i + 5),
-             "gold" if i % 2 else "silver", "A" if i % 3 else "B", "North" if i % 2 else "South"]
-            for i in range(1, 61)]
-    target, ins = _init(tmp_path, _csv(["customer_id", "order_date", "amount", "segment", "tier",
-                                        "region"], rows))
+    rows = [
+        [
+            f"C{i:03d}",
+            f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            str(10 * i + 5),
+            "gold" if i % 2 else "silver",
+            "A" if i % 3 else "B",
+            "North" if i % 2 else "South",
+        ]
+        for i in range(1, 61)
+    ]
+    target, ins = _init(
+        tmp_path, _csv(["customer_id", "order_date", "amount", "segment", "tier", "region"], rows)
+    )
     assert ins.attributes == ("region",)
     assert list(params.load(target).data.attributes) == ["region"]
     text = target.read_text(encoding="utf-8")

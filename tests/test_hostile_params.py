@@ -19,16 +19,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tiering.analysis import pipeline
-from tiering.build import action_lists
-
 from tiering import cli, params
-
-from tiering.build import outputs
-from tiering.errors import ParamsError
-from tiering.data.features import FEATURE_COLUMNS
-from tiering.safecsv import write_csv
+from tiering.analysis import pipeline
 from tiering.analysis.strategy import recommend
+from tiering.build import action_lists, outputs
+from tiering.data.features import FEATURE_COLUMNS
+from tiering.errors import ParamsError
+from tiering.safecsv import write_csv
 
 from .conftest import DEMO_DATA
 from .test_actions import tiers_table
@@ -57,8 +54,14 @@ def _small_data(tmp_path, attribute: str = "region", name: str = "d.csv"):
     rows = [["customer_id", "order_date", "amount", attribute]]
     for i in range(1, 41):
         for month in (1, 4, 8):
-            rows.append([f"C{i:03d}", f"2024-{month:02d}-{1 + i % 28:02d}", str(10 * i + month),
-                         "North" if i % 2 else "South"])
+            rows.append(
+                [
+                    f"C{i:03d}",
+                    f"2024-{month:02d}-{1 + i % 28:02d}",
+                    str(10 * i + month),
+                    "North" if i % 2 else "South",
+                ]
+            )
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     (tmp_path / name).write_text(buf.getvalue(), encoding="utf-8")
@@ -71,8 +74,9 @@ def _small_data(tmp_path, attribute: str = "region", name: str = "d.csv"):
 CHINESE = "client: 华东贸易有限公司\nconsultant: 咨询（上海）\ndata: {path: d.csv}\n"
 
 
-@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-16", "utf-16-le", "utf-16-be",
-                                      "utf-8-sig", "utf-32"])
+@pytest.mark.parametrize(
+    "encoding", ["gbk", "gb18030", "utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "utf-32"]
+)
 def test_parameter_file_encodings_are_read(encoding, tmp_path):
     path = _write(tmp_path, CHINESE, encoding)
     p = params.load(path)
@@ -96,11 +100,14 @@ def test_cli_validate_reads_a_gbk_parameter_file(tmp_path, capsys):
 # --------------------------------------------------------------------------- YAML shapes
 
 
-@pytest.mark.parametrize("text", [
-    "? [a, b]\n: 1\nclient: X\ndata: {path: d.csv}\n",
-    "client: X\ndata:\n  path: d.csv\n  ? {x: 1}\n  : 2\n",
-    "client: X\ndata: {path: d.csv, exclude: {? [a] : [b]}}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "? [a, b]\n: 1\nclient: X\ndata: {path: d.csv}\n",
+        "client: X\ndata:\n  path: d.csv\n  ? {x: 1}\n  : 2\n",
+        "client: X\ndata: {path: d.csv, exclude: {? [a] : [b]}}\n",
+    ],
+)
 def test_complex_keys_are_a_clear_error(text, tmp_path):
     _refused(_write(tmp_path, text), "complex key", "line")
 
@@ -133,8 +140,9 @@ def test_as_of_up_to_a_year_ahead_is_accepted_and_window_start_checked(tmp_path)
     assert params.load(path).as_of == soon
     path = _write(tmp_path, "client: X\ndata: {path: d.csv}\nwindow: {start: 0001-01-01}\n")
     _refused(path, "window.start", "0001-01-01")
-    path = _write(tmp_path, "client: X\ndata: {path: d.csv}\nas_of: 2024-01-01\n"
-                            "window: {start: 2024-06-01}\n")
+    path = _write(
+        tmp_path, "client: X\ndata: {path: d.csv}\nas_of: 2024-01-01\nwindow: {start: 2024-06-01}\n"
+    )
     _refused(path, "window.start 2024-06-01 must be before as_of")
 
 
@@ -146,23 +154,29 @@ def test_seed_out_of_range_is_refused(seed, tmp_path):
 
 def test_largest_seed_runs_every_seeded_step(tmp_path):
     _small_data(tmp_path)
-    path = _write(tmp_path, f"client: X\ndata: {{path: d.csv}}\nseed: {2**32 - 1}\n"
-                            "stats: {n_boot: 100}\n"
-                            "tiering: {method: cluster, compare_with: [score]}\n")
+    path = _write(
+        tmp_path,
+        f"client: X\ndata: {{path: d.csv}}\nseed: {2**32 - 1}\n"
+        "stats: {n_boot: 100}\n"
+        "tiering: {method: cluster, compare_with: [score]}\n",
+    )
     analysis, _ = pipeline.run(params.load(path))
     assert len(analysis.tiers) == 40
 
 
-@pytest.mark.parametrize("block", [
-    "tiering: {method: score, score: {criteria: [{column: monetary, weight: .inf}]}}",
-    "tiering: {method: score, score: {criteria: [{column: monetary, weight: .nan}]}}",
-    "tiering: {method: score, score: {shares: [.nan, .nan, .nan]}}",
-    "tiering: {method: score, score: {thresholds: [.nan, 0.2]}}",
-    "tiering: {method: rfm, rfm: {weights: {recency: .inf}}}",
-    "tiering: {method: rfm, rfm: {thresholds: [.inf, 2]}}",
-    "tiering: {abc: {cutoffs: [.nan, 0.9]}}",
-    "stats: {alpha: .nan}",
-])
+@pytest.mark.parametrize(
+    "block",
+    [
+        "tiering: {method: score, score: {criteria: [{column: monetary, weight: .inf}]}}",
+        "tiering: {method: score, score: {criteria: [{column: monetary, weight: .nan}]}}",
+        "tiering: {method: score, score: {shares: [.nan, .nan, .nan]}}",
+        "tiering: {method: score, score: {thresholds: [.nan, 0.2]}}",
+        "tiering: {method: rfm, rfm: {weights: {recency: .inf}}}",
+        "tiering: {method: rfm, rfm: {thresholds: [.inf, 2]}}",
+        "tiering: {abc: {cutoffs: [.nan, 0.9]}}",
+        "stats: {alpha: .nan}",
+    ],
+)
 def test_infinite_and_nan_numbers_are_refused(block, tmp_path):
     path = _write(tmp_path, f"client: X\ndata: {{path: d.csv}}\n{block}\n")
     message = _refused(path)
@@ -172,9 +186,22 @@ def test_infinite_and_nan_numbers_are_refused(block, tmp_path):
 # --------------------------------------------------------------------------- attributes
 
 
-@pytest.mark.parametrize("name", ["tier", "tier_rank", "is_return", "customer_id", "monetary",
-                                  "frequency", "recency_days", "row", "segment", "cum_share",
-                                  "value_score"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tier",
+        "tier_rank",
+        "is_return",
+        "customer_id",
+        "monetary",
+        "frequency",
+        "recency_days",
+        "row",
+        "segment",
+        "cum_share",
+        "value_score",
+    ],
+)
 def test_attribute_named_like_an_internal_column_is_refused(name, tmp_path):
     path = _write(tmp_path, f"client: X\ndata: {{path: d.csv, attributes: [region, {name}]}}\n")
     _refused(path, "data.attributes", repr(name), "Reserved names", "tier_rank")
@@ -182,13 +209,26 @@ def test_attribute_named_like_an_internal_column_is_refused(name, tmp_path):
 
 def test_reserved_names_cover_the_feature_and_score_columns():
     assert set(FEATURE_COLUMNS) <= set(params.RESERVED_COLUMNS)
-    assert {"tier", "tier_rank", "cum_share", "rfm_score", "segment", "value_score",
-            "rule", "is_return", "order_id", "amount"} <= set(params.RESERVED_COLUMNS)
+    assert {
+        "tier",
+        "tier_rank",
+        "cum_share",
+        "rfm_score",
+        "segment",
+        "value_score",
+        "rule",
+        "is_return",
+        "order_id",
+        "amount",
+    } <= set(params.RESERVED_COLUMNS)
 
 
 def test_customer_name_attribute_colliding_with_the_name_column_is_refused(tmp_path):
-    path = _write(tmp_path, "client: X\ndata: {path: d.csv, attributes: [customer_name], "
-                            "columns: {customer_name: Kunde}}\n")
+    path = _write(
+        tmp_path,
+        "client: X\ndata: {path: d.csv, attributes: [customer_name], "
+        "columns: {customer_name: Kunde}}\n",
+    )
     _refused(path, "customer_name", "Kunde")
 
 
@@ -196,8 +236,16 @@ def test_customer_name_attribute_colliding_with_the_name_column_is_refused(tmp_p
 
 
 def test_formula_headers_are_neutralised_in_csv(tmp_path):
-    df = pd.DataFrame({"customer_id": ["1"], HYPERLINK: ["x"], "+cmd": [1], "-2+3": [2.0],
-                       "@SUM(A1)": ["=1+1"], "-12": [3]})
+    df = pd.DataFrame(
+        {
+            "customer_id": ["1"],
+            HYPERLINK: ["x"],
+            "+cmd": [1],
+            "-2+3": [2.0],
+            "@SUM(A1)": ["=1+1"],
+            "-12": [3],
+        }
+    )
     write_csv(df, tmp_path / "arrow.csv")
     # an object Arrow cannot hold and a repeated column name: written by pandas
     mixed = df.assign(customer_id=[object()])
@@ -212,8 +260,14 @@ def test_formula_headers_are_neutralised_in_csv(tmp_path):
 
 def test_formula_attribute_header_is_neutralised_in_every_table(tmp_path):
     _small_data(tmp_path, attribute=HYPERLINK)
-    p = params.validate({"client": "X", "data": {"path": "d.csv", "attributes": [HYPERLINK]},
-                         "stats": {"n_boot": 100}}, base_dir=tmp_path)
+    p = params.validate(
+        {
+            "client": "X",
+            "data": {"path": "d.csv", "attributes": [HYPERLINK]},
+            "stats": {"n_boot": 100},
+        },
+        base_dir=tmp_path,
+    )
     analysis, loaded = pipeline.run(p)
     out = tmp_path / "out"
     out.mkdir()
@@ -236,8 +290,9 @@ def test_formula_attribute_header_is_neutralised_in_every_table(tmp_path):
 def test_formula_headers_of_extra_sheets_are_neutralised(tmp_path):
     tiers = tiers_table()
     extra = {"Movers": pd.DataFrame({HYPERLINK: ["a"], "customer_id": ["001"]})}
-    action_lists.write_action_lists(tiers, recommend(tiers), tmp_path, language="en",
-                                    extra_sheets=extra)
+    action_lists.write_action_lists(
+        tiers, recommend(tiers), tmp_path, language="en", extra_sheets=extra
+    )
     ws = openpyxl.load_workbook(tmp_path / action_lists.WORKBOOK_NAME)["Movers"]
     assert ws["A1"].value == "'" + HYPERLINK and ws["A1"].data_type == "s"
 
@@ -245,19 +300,22 @@ def test_formula_headers_of_extra_sheets_are_neutralised(tmp_path):
 # --------------------------------------------------------------------------- tier labels
 
 
-LABELS = ["VIP/Top [1]", "VIP:Top 1", "History", "Moved up", "$a^$", "$x$ A_1^2",
-          "$$$" + "x" * 40]
+LABELS = ["VIP/Top [1]", "VIP:Top 1", "History", "Moved up", "$a^$", "$x$ A_1^2", "$$$" + "x" * 40]
 
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory):
     """The demo data tiered with labels Excel and matplotlib would choke on."""
     folder = tmp_path_factory.mktemp("labels")
-    p = params.validate({"client": "X", "data": {"path": str(DEMO_DATA)},
-                         "stats": {"n_boot": 100},
-                         "tiering": {"labels": LABELS,
-                                     "abc": {"cutoffs": [0.3, 0.5, 0.65, 0.8, 0.9, 0.95]}}},
-                        base_dir=folder)
+    p = params.validate(
+        {
+            "client": "X",
+            "data": {"path": str(DEMO_DATA)},
+            "stats": {"n_boot": 100},
+            "tiering": {"labels": LABELS, "abc": {"cutoffs": [0.3, 0.5, 0.65, 0.8, 0.9, 0.95]}},
+        },
+        base_dir=folder,
+    )
     analysis, loaded = pipeline.run(p)
     return folder, analysis, loaded
 
@@ -279,16 +337,24 @@ def test_hostile_labels_get_clean_unique_sheet_names(hostile_labels):
     for n in names:
         assert 1 <= len(n) <= 31 and not set(n) & set("/\\?*[]:") and n.casefold() != "history"
         assert not n.startswith("'") and not n.endswith("'")
-    assert names[:7] == ["VIPTop 1", "VIPTop 1 (2)", "Tier 3", "Moved up (2)", "$a^$",
-                         "$x$ A_1^2", ("$$$" + "x" * 40)[:31]]
+    assert names[:7] == [
+        "VIPTop 1",
+        "VIPTop 1 (2)",
+        "Tier 3",
+        "Moved up (2)",
+        "$a^$",
+        "$x$ A_1^2",
+        ("$$$" + "x" * 40)[:31],
+    ]
     # the movers sheets are kept, cleaned too
     assert names[7:] == ["Left tier VIPTop 1", "Moved up"]
 
 
 def test_hostile_labels_stay_exact_in_the_csv_files(hostile_labels):
     folder, _, analysis = hostile_labels
-    rows = pd.read_csv(folder / action_lists.CSV_NAME, dtype=str, keep_default_na=False,
-                       encoding="utf-8-sig")
+    rows = pd.read_csv(
+        folder / action_lists.CSV_NAME, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
     assert list(pd.unique(rows["tier"])) == LABELS
     tiers = pd.read_csv(folder / "tiers.csv", dtype=str, keep_default_na=False)
     assert set(tiers["tier"]) == set(LABELS)
@@ -300,21 +366,23 @@ def test_mathtext_labels_are_drawn_literally(labelled, tmp_path):
     from matplotlib.figure import Figure
     from matplotlib.text import Text
 
-    from tiering.present import charts
+    from tiering.present import charts, holdout, migration_charts
 
-
-    from tiering.present import holdout, migration_charts
     _, a, _ = labelled
-    figures = [charts.tier_overview(a.tier_summary, language="en"),
-               charts.pareto_curve(a.tiers, language="en"),
-               charts.metric_distributions(a.tiers, language="en"),
-               charts.recency_frequency_map(a.tiers, language="en"),
-               charts.median_forest(a.comparison.summary, language="en", tier_order=LABELS),
-               charts.effect_size_heatmap(a.comparison.tests, language="en", tier_order=LABELS)]
+    figures = [
+        charts.tier_overview(a.tier_summary, language="en"),
+        charts.pareto_curve(a.tiers, language="en"),
+        charts.metric_distributions(a.tiers, language="en"),
+        charts.recency_frequency_map(a.tiers, language="en"),
+        charts.median_forest(a.comparison.summary, language="en", tier_order=LABELS),
+        charts.effect_size_heatmap(a.comparison.tests, language="en", tier_order=LABELS),
+    ]
     mig = a.migration
     if mig is not None:
-        figures += [migration_charts.flow_chart(mig, language="en"),
-                    migration_charts.transition_heatmap(mig, language="en")]
+        figures += [
+            migration_charts.flow_chart(mig, language="en"),
+            migration_charts.transition_heatmap(mig, language="en"),
+        ]
     val = a.holdout
     if val is not None and val.available:
         figures.append(holdout.lift_chart(val, language="en"))
@@ -337,13 +405,15 @@ def test_control_characters_in_names_reach_the_workbook_escaped(tmp_path):
     tiers["customer_name"] = tiers["customer_name"].astype(object)
     action_lists.write_action_lists(tiers, recommend(tiers), tmp_path, language="en")
     wb = openpyxl.load_workbook(tmp_path / action_lists.WORKBOOK_NAME)
-    cells = {row[0]: row[1] for ws in wb.worksheets for row in ws.iter_rows(min_row=2,
-                                                                           values_only=True)}
+    cells = {
+        row[0]: row[1] for ws in wb.worksheets for row in ws.iter_rows(min_row=2, values_only=True)
+    }
     assert cells["001"] == "Bad\ufffdName\ufffd"
     assert cells["101"] == "Esc\ufffd[31m"
     assert cells["201"] == "Tab\tand\nline"
-    rows = pd.read_csv(tmp_path / action_lists.CSV_NAME, dtype=str, keep_default_na=False,
-                       encoding="utf-8-sig")
+    rows = pd.read_csv(
+        tmp_path / action_lists.CSV_NAME, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
     by_id = dict(zip(rows["customer_id"], rows["customer_name"]))
     assert by_id["001"] == "Bad\x00Name\x07" and by_id["101"] == "Esc\x1b[31m"
 
@@ -352,10 +422,18 @@ def test_control_characters_in_data_do_not_break_the_tables(tmp_path):
     bell = "\x07"
     text = "customer_id,customer_name,order_date,amount,region\n" + "".join(
         f"C{i},Name{bell if i < 3 else ''}{i},2024-0{1 + i % 5}-{1 + i:02d},{100 * i},"
-        f"R{bell if i == 4 else ''}{i % 2}\n" for i in range(1, 21))
+        f"R{bell if i == 4 else ''}{i % 2}\n"
+        for i in range(1, 21)
+    )
     (tmp_path / "d.csv").write_text(text, encoding="utf-8")
-    p = params.validate({"client": "X", "data": {"path": "d.csv", "attributes": ["region"]},
-                         "stats": {"n_boot": 100}}, base_dir=tmp_path)
+    p = params.validate(
+        {
+            "client": "X",
+            "data": {"path": "d.csv", "attributes": ["region"]},
+            "stats": {"n_boot": 100},
+        },
+        base_dir=tmp_path,
+    )
     analysis, loaded = pipeline.run(p)
     out = tmp_path / "out"
     out.mkdir()

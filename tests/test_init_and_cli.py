@@ -30,8 +30,15 @@ def _csv(path: Path, headers: list[str], rows: list[list[str]], encoding: str = 
 
 
 def _rows(n: int = 40, *, amount=lambda i: f"{10 * i + 5}") -> list[list[str]]:
-    return [[f"C{i % 12:03d}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", amount(i),
-             ("North", "South")[(i % 12) % 2]] for i in range(n)]
+    return [
+        [
+            f"C{i % 12:03d}",
+            f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            amount(i),
+            ("North", "South")[(i % 12) % 2],
+        ]
+        for i in range(n)
+    ]
 
 
 # --------------------------------------------------------------------------- init
@@ -41,8 +48,11 @@ def test_init_makes_the_missing_folders_of_the_output(tmp_path, monkeypatch, cap
     """The README's step 1, ``tiering init DATA --output params/x.yaml``, in a folder
     without ``params/``."""
     monkeypatch.chdir(tmp_path)
-    data = _csv(tmp_path / "tx.csv", ["customer_id", "order_date", "amount", "region"],
-                _rows(amount=lambda i: f"${10 * i + 5}.50"))
+    data = _csv(
+        tmp_path / "tx.csv",
+        ["customer_id", "order_date", "amount", "region"],
+        _rows(amount=lambda i: f"${10 * i + 5}.50"),
+    )
     assert cli.main(["init", str(data), "--output", "params/clients/x.yaml"]) == 0
     target = tmp_path / "params" / "clients" / "x.yaml"
     assert f"Wrote {Path('params/clients/x.yaml')}" in capsys.readouterr().out
@@ -68,8 +78,11 @@ def test_init_keeps_the_roles_it_found_and_marks_the_missing_one(tmp_path, capsy
     assert "# headers in the file: user_id, when, revenue_usd, region" in text
     assert 'currency: "$"' in text  # from the header revenue_usd
     raw = params.read_yaml(target)
-    assert raw["data"]["columns"] == {"customer_id": "user_id", "order_date": None,
-                                      "amount": "revenue_usd"}
+    assert raw["data"]["columns"] == {
+        "customer_id": "user_id",
+        "order_date": None,
+        "amount": "revenue_usd",
+    }
     # validate refuses the file, naming the missing role, until it is filled in
     assert cli.main(["validate", str(target)]) == 2
     assert "Required column not recognised: order_date" in capsys.readouterr().err
@@ -79,9 +92,12 @@ def test_init_keeps_the_roles_it_found_and_marks_the_missing_one(tmp_path, capsy
 
 
 def test_init_marks_a_missing_amount_in_a_chinese_export(tmp_path, capsys):
-    data = _csv(tmp_path / "导出.csv", ["客户编号", "交易时间", "实收款项", "地区"],
-                [[f"K{i % 9}", f"2024-03-{1 + i % 28:02d} 10:00:00", "￥12.00", "华东"]
-                 for i in range(30)], encoding="gbk")
+    data = _csv(
+        tmp_path / "导出.csv",
+        ["客户编号", "交易时间", "实收款项", "地区"],
+        [[f"K{i % 9}", f"2024-03-{1 + i % 28:02d} 10:00:00", "￥12.00", "华东"] for i in range(30)],
+        encoding="gbk",
+    )
     target, ins = scaffold.init(data, output=tmp_path / "p.yaml")
     assert ins.mapping == {"customer_id": "客户编号", "order_date": "交易时间"}
     assert ins.missing_roles == ["amount"]
@@ -102,55 +118,118 @@ def test_init_marks_a_missing_amount_in_a_chinese_export(tmp_path, capsys):
 
 #: Headers of real exports (as written there) and the role each must get.
 NEW_HEADERS = [
-    ("amount", "dollars"), ("amount", "Sales"), ("amount", "revenue_usd"),
-    ("amount", "Revenue (USD)"), ("amount", "Sales EUR"), ("amount", "成交金额"),
-    ("amount", "消费金额"), ("amount", "Net Sales"), ("amount", "Gross Sales"),
-    ("amount", "Order Total"), ("amount", "Grand Total"), ("amount", "Amount Paid"),
-    ("amount", "Invoice Amount"), ("amount", "Total Spend"), ("amount", "Turnover"),
-    ("amount", "Extended Price"), ("amount", "支付金额"), ("amount", "付款金额"),
-    ("amount", "实付款"), ("amount", "买家实际支付金额"), ("amount", "订单总额"),
-    ("amount", "营业额"), ("amount", "销售收入"), ("amount", "价税合计"), ("amount", "金额元"),
-    ("order_date", "交易时间"), ("order_date", "Order Time"), ("order_date", "Paid at"),
-    ("order_date", "Transaction Time"), ("order_date", "Purchased At"),
-    ("order_date", "Payment Date"), ("order_date", "DateTime"), ("order_date", "订单创建时间"),
-    ("order_date", "付款时间"), ("order_date", "支付时间"), ("order_date", "成交时间"),
-    ("order_date", "消费日期"), ("order_date", "单据日期"), ("order_date", "时间"),
-    ("customer_id", "Customer Code"), ("customer_id", "Client No"),
-    ("customer_id", "Account Number"), ("customer_id", "Email"),
-    ("customer_id", "Shopper ID"), ("customer_id", "会员卡号"), ("customer_id", "客户账号"),
-    ("customer_id", "买家会员名"), ("customer_id", "顾客编号"),
-    ("order_id", "Invoice ID"), ("order_id", "Receipt Number"), ("order_id", "Order Ref"),
-    ("order_id", "Sales Order No"), ("order_id", "交易单号"), ("order_id", "流水号"),
-    ("order_id", "单据编号"), ("order_id", "小票号"),
-    ("quantity", "Qty Ordered"), ("quantity", "Units Sold"), ("quantity", "件数"),
-    ("quantity", "商品数量"), ("quantity", "销量"),
-    ("unit_price", "Price Each"), ("unit_price", "Selling Price"), ("unit_price", "Unit Price GBP"),
-    ("unit_price", "成交单价"), ("unit_price", "售价"),
-    ("customer_name", "Billing Name"), ("customer_name", "Full Name"),
-    ("customer_name", "客户姓名"), ("customer_name", "买家昵称"),
+    ("amount", "dollars"),
+    ("amount", "Sales"),
+    ("amount", "revenue_usd"),
+    ("amount", "Revenue (USD)"),
+    ("amount", "Sales EUR"),
+    ("amount", "成交金额"),
+    ("amount", "消费金额"),
+    ("amount", "Net Sales"),
+    ("amount", "Gross Sales"),
+    ("amount", "Order Total"),
+    ("amount", "Grand Total"),
+    ("amount", "Amount Paid"),
+    ("amount", "Invoice Amount"),
+    ("amount", "Total Spend"),
+    ("amount", "Turnover"),
+    ("amount", "Extended Price"),
+    ("amount", "支付金额"),
+    ("amount", "付款金额"),
+    ("amount", "实付款"),
+    ("amount", "买家实际支付金额"),
+    ("amount", "订单总额"),
+    ("amount", "营业额"),
+    ("amount", "销售收入"),
+    ("amount", "价税合计"),
+    ("amount", "金额元"),
+    ("order_date", "交易时间"),
+    ("order_date", "Order Time"),
+    ("order_date", "Paid at"),
+    ("order_date", "Transaction Time"),
+    ("order_date", "Purchased At"),
+    ("order_date", "Payment Date"),
+    ("order_date", "DateTime"),
+    ("order_date", "订单创建时间"),
+    ("order_date", "付款时间"),
+    ("order_date", "支付时间"),
+    ("order_date", "成交时间"),
+    ("order_date", "消费日期"),
+    ("order_date", "单据日期"),
+    ("order_date", "时间"),
+    ("customer_id", "Customer Code"),
+    ("customer_id", "Client No"),
+    ("customer_id", "Account Number"),
+    ("customer_id", "Email"),
+    ("customer_id", "Shopper ID"),
+    ("customer_id", "会员卡号"),
+    ("customer_id", "客户账号"),
+    ("customer_id", "买家会员名"),
+    ("customer_id", "顾客编号"),
+    ("order_id", "Invoice ID"),
+    ("order_id", "Receipt Number"),
+    ("order_id", "Order Ref"),
+    ("order_id", "Sales Order No"),
+    ("order_id", "交易单号"),
+    ("order_id", "流水号"),
+    ("order_id", "单据编号"),
+    ("order_id", "小票号"),
+    ("quantity", "Qty Ordered"),
+    ("quantity", "Units Sold"),
+    ("quantity", "件数"),
+    ("quantity", "商品数量"),
+    ("quantity", "销量"),
+    ("unit_price", "Price Each"),
+    ("unit_price", "Selling Price"),
+    ("unit_price", "Unit Price GBP"),
+    ("unit_price", "成交单价"),
+    ("unit_price", "售价"),
+    ("customer_name", "Billing Name"),
+    ("customer_name", "Full Name"),
+    ("customer_name", "客户姓名"),
+    ("customer_name", "买家昵称"),
 ]
-_FILLER = {"customer_id": "客户编号", "order_date": "Order Date", "amount": "Amount",
-           "order_id": "Order ID", "quantity": "Quantity", "unit_price": "Unit Price",
-           "customer_name": "Customer Name"}
+_FILLER = {
+    "customer_id": "客户编号",
+    "order_date": "Order Date",
+    "amount": "Amount",
+    "order_id": "Order ID",
+    "quantity": "Quantity",
+    "unit_price": "Unit Price",
+    "customer_name": "Customer Name",
+}
 
 
 @pytest.mark.parametrize(("role", "header"), NEW_HEADERS, ids=[h for _, h in NEW_HEADERS])
 def test_headers_of_real_exports_are_recognised(role, header):
-    others = [name for r, name in _FILLER.items()
-              if r != role and not (role == "amount" and r in ("quantity", "unit_price"))
-              and not (role in ("quantity", "unit_price") and r == "amount")]
+    others = [
+        name
+        for r, name in _FILLER.items()
+        if r != role
+        and not (role == "amount" and r in ("quantity", "unit_price"))
+        and not (role in ("quantity", "unit_price") and r == "amount")
+    ]
     mapping = _io._auto_map([*others, header])
     assert mapping.get(role) == header, mapping
     assert len(set(mapping.values())) == len(mapping)
 
 
 def test_a_file_with_only_new_synonyms_is_read(tmp_path):
-    data = _csv(tmp_path / "shop.csv", ["买家会员名", "订单创建时间", "买家实际支付金额", "订单编号"],
-                [[f"u{i % 5}", f"2024-0{1 + i % 9}-10 12:00:00", f"{20 + i}.00", f"T{i}"]
-                 for i in range(25)])
+    data = _csv(
+        tmp_path / "shop.csv",
+        ["买家会员名", "订单创建时间", "买家实际支付金额", "订单编号"],
+        [
+            [f"u{i % 5}", f"2024-0{1 + i % 9}-10 12:00:00", f"{20 + i}.00", f"T{i}"]
+            for i in range(25)
+        ],
+    )
     loaded = _io.load(params.DataSource(path=data))
-    assert loaded.source["columns"] == {"customer_id": "买家会员名", "order_date": "订单创建时间",
-                                        "order_id": "订单编号", "amount": "买家实际支付金额"}
+    assert loaded.source["columns"] == {
+        "customer_id": "买家会员名",
+        "order_date": "订单创建时间",
+        "order_id": "订单编号",
+        "amount": "买家实际支付金额",
+    }
     assert loaded.transactions["amount"].sum() == pytest.approx(sum(20 + i for i in range(25)))
 
 
@@ -164,14 +243,31 @@ def test_no_synonym_belongs_to_two_roles_and_known_files_map_as_before():
     # other columns
     demo_headers = DEMO_DATA.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert _io._auto_map(demo_headers) == {
-        "customer_id": "customer_id", "order_date": "order_date", "order_id": "order_id",
-        "amount": "amount", "quantity": "quantity", "unit_price": "unit_price",
-        "customer_name": "customer_name"}
-    retail = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
-              "CustomerID", "Country"]
+        "customer_id": "customer_id",
+        "order_date": "order_date",
+        "order_id": "order_id",
+        "amount": "amount",
+        "quantity": "quantity",
+        "unit_price": "unit_price",
+        "customer_name": "customer_name",
+    }
+    retail = [
+        "InvoiceNo",
+        "StockCode",
+        "Description",
+        "Quantity",
+        "InvoiceDate",
+        "UnitPrice",
+        "CustomerID",
+        "Country",
+    ]
     assert _io._auto_map(retail) == {
-        "customer_id": "CustomerID", "order_date": "InvoiceDate", "order_id": "InvoiceNo",
-        "quantity": "Quantity", "unit_price": "UnitPrice"}
+        "customer_id": "CustomerID",
+        "order_date": "InvoiceDate",
+        "order_id": "InvoiceNo",
+        "quantity": "Quantity",
+        "unit_price": "UnitPrice",
+    }
 
 
 @pytest.mark.realdata
@@ -180,29 +276,36 @@ def test_online_retail_maps_as_before(tmp_path):
     if not path.is_file():
         pytest.skip("../shared/datasets is not here")
     ins = scaffold.inspect_data(path)
-    assert ins.mapping == {"customer_id": "CustomerID", "order_date": "InvoiceDate",
-                           "order_id": "InvoiceNo", "quantity": "Quantity",
-                           "unit_price": "UnitPrice"}
+    assert ins.mapping == {
+        "customer_id": "CustomerID",
+        "order_date": "InvoiceDate",
+        "order_id": "InvoiceNo",
+        "quantity": "Quantity",
+        "unit_price": "UnitPrice",
+    }
     assert ins.currency is None and not ins.missing_roles
 
 
 # --------------------------------------------------------------------------- currency
 
 
-@pytest.mark.parametrize(("amounts", "header", "expected"), [
-    (lambda i: f"${10 * i + 2}.50", "amount", "$"),
-    (lambda i: f"€{i},50", "amount", "€"),
-    (lambda i: f"£{i}.00", "amount", "£"),
-    (lambda i: f"{i}.00 USD", "amount", "$"),
-    (lambda i: f"￥{i}.00", "amount", "¥"),
-    (lambda i: f"{i}.00", "Amount (EUR)", "€"),
-    (lambda i: f"{i}.00", "金额(元)", "¥"),
-    (lambda i: f"{i}.00", "amount", None),
-])
-def test_currency_is_inferred_from_the_amounts_or_their_header(tmp_path, amounts, header,
-                                                               expected):
-    data = _csv(tmp_path / "tx.csv", ["customer_id", "order_date", header, "region"],
-                _rows(amount=amounts))
+@pytest.mark.parametrize(
+    ("amounts", "header", "expected"),
+    [
+        (lambda i: f"${10 * i + 2}.50", "amount", "$"),
+        (lambda i: f"€{i},50", "amount", "€"),
+        (lambda i: f"£{i}.00", "amount", "£"),
+        (lambda i: f"{i}.00 USD", "amount", "$"),
+        (lambda i: f"￥{i}.00", "amount", "¥"),
+        (lambda i: f"{i}.00", "Amount (EUR)", "€"),
+        (lambda i: f"{i}.00", "金额(元)", "¥"),
+        (lambda i: f"{i}.00", "amount", None),
+    ],
+)
+def test_currency_is_inferred_from_the_amounts_or_their_header(tmp_path, amounts, header, expected):
+    data = _csv(
+        tmp_path / "tx.csv", ["customer_id", "order_date", header, "region"], _rows(amount=amounts)
+    )
     target, ins = scaffold.init(data, output=tmp_path / "p.yaml")
     assert ins.currency == expected
     text = target.read_text(encoding="utf-8")
@@ -214,8 +317,11 @@ def test_currency_is_inferred_from_the_amounts_or_their_header(tmp_path, amounts
 
 
 def test_the_currency_placeholder_is_refused_by_validate_and_report(tmp_path, capsys):
-    data = _csv(tmp_path / "tx.csv", ["customer_id", "order_date", "amount", "region"],
-                _rows(amount=lambda i: f"{12 + i}.50"))
+    data = _csv(
+        tmp_path / "tx.csv",
+        ["customer_id", "order_date", "amount", "region"],
+        _rows(amount=lambda i: f"{12 + i}.50"),
+    )
     target, ins = scaffold.init(data, output=tmp_path / "p.yaml")
     assert ins.currency is None
     assert cli.main(["validate", str(target)]) == 2
@@ -252,9 +358,19 @@ def test_quiet_and_verbose_exclude_each_other(capsys):
 
 _FAST = ["--set", "output.formats=[html]", "--set", "tiering.compare_with=[]"]
 DEMO_PARAMS = ROOT / "params" / "demo.yaml"
-STEPS = ["reading the data", "customer features", "tiers", "method comparison", "statistics",
-         "holdout check", "migration", "strategy", "tables, action lists", "report notebook",
-         "HTML"]
+STEPS = [
+    "reading the data",
+    "customer features",
+    "tiers",
+    "method comparison",
+    "statistics",
+    "holdout check",
+    "migration",
+    "strategy",
+    "tables, action lists",
+    "report notebook",
+    "HTML",
+]
 
 
 @pytest.mark.slow

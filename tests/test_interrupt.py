@@ -16,8 +16,8 @@ import time
 import pytest
 
 from tiering import cli, interrupt
-
 from tiering.build import render
+
 from .conftest import ROOT, fake_previous_report
 from .test_report import write_tiny_client
 
@@ -44,8 +44,13 @@ def test_ctrl_c_stops_a_duckdb_query(delay):
     ``tiering.interrupt`` DuckDB ignores the signal and this times out). At several
     moments: with the Python-level handler alone, 6 of 24 such signals were lost (the
     query ran on), depending on where DuckDB was when they arrived."""
-    proc = subprocess.Popen([sys.executable, "-c", LONG_QUERY], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LONG_QUERY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)
@@ -77,13 +82,14 @@ def test_an_interrupt_swallowed_by_a_library_does_not_publish(tmp_path, monkeypa
     monkeypatch.setattr(render, "html_to_pdf", swallowed)
     result = tmp_path / "result.json"
     capsys.readouterr()
-    assert cli.main(["report", str(client), "--output", str(out),
-                     "--result-json", str(result)]) == 130
+    assert (
+        cli.main(["report", str(client), "--output", str(out), "--result-json", str(result)]) == 130
+    )
     assert "interrupted; the previous report is unchanged" in capsys.readouterr().err
     assert (out / "manifest.json").read_text(encoding="utf-8") == before
-    assert (tmp_path / "out.failed" / "report.pdf").is_file()     # the work is kept aside
+    assert (tmp_path / "out.failed" / "report.pdf").is_file()  # the work is kept aside
     assert json.loads(result.read_text(encoding="utf-8"))["error"] == "KeyboardInterrupt"
-    assert not interrupt.REQUESTED.is_set()          # cleared when the command returns
+    assert not interrupt.REQUESTED.is_set()  # cleared when the command returns
 
 
 def test_ctrl_c_during_the_notebook_prints_only_the_interruption(tmp_path):
@@ -94,9 +100,13 @@ def test_ctrl_c_during_the_notebook_prints_only_the_interruption(tmp_path):
     client = write_tiny_client(tmp_path / "in")
     out = fake_previous_report(tmp_path / "out")
     before = (out / "report.pdf").read_bytes()
-    proc = subprocess.Popen([sys.executable, "-m", "tiering.cli", "report", str(client),
-                             "--output", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tiering.cli", "report", str(client), "--output", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 600  # generous: only a hung run gets near it
         while not list(tmp_path.glob(".out.tmp-*/.analysis.pkl")):
@@ -121,12 +131,25 @@ def test_a_good_run_prints_no_kernel_log(tmp_path):
     """jupyter_client interrupts every kernel it shuts down; the kernel's "KeyboardInterrupt
     caught in kernel" must not reach a user whose report was built."""
     client = write_tiny_client(tmp_path / "in")
-    res = subprocess.run([sys.executable, "-m", "tiering.cli", "report", str(client),
-                          "--output", str(tmp_path / "out")], capture_output=True, text=True,
-                         timeout=900, check=False)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tiering.cli",
+            "report",
+            str(client),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
-    assert _without_progress(res.stderr) == [f"Building the report for 'Tiny Co' from "
-                                            f"{tmp_path / 'in' / 'tx.csv'} ..."], res.stderr
+    assert _without_progress(res.stderr) == [
+        f"Building the report for 'Tiny Co' from {tmp_path / 'in' / 'tx.csv'} ..."
+    ], res.stderr
 
 
 def _without_progress(err: str) -> list[str]:

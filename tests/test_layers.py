@@ -34,7 +34,7 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     anchor = package.split(".")
-                    anchor = anchor[:len(anchor) - (node.level - 1)]
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
                     base = ".".join(anchor + ([base] if base else []))
                 submodules = [f"{base}.{a.name}" for a in node.names]
                 # "from . import locale" imports the submodule, not the package's names
@@ -48,8 +48,12 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
                 parts = target.split(".")
                 for k in range(1, len(parts) + 1):
                     enclosing = ".".join(parts[:k])
-                    if enclosing in modules and enclosing != name \
-                            and not name.startswith(enclosing + ".") and enclosing != top:
+                    if (
+                        enclosing in modules
+                        and enclosing != name
+                        and not name.startswith(enclosing + ".")
+                        and enclosing != top
+                    ):
                         graph[name].add(enclosing)
     return graph
 
@@ -99,24 +103,34 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_the_graph_sees_relative_absolute_and_function_level_imports(tmp_path):
-    files = {"pkg/__init__.py": "", "pkg/a.py": "from . import b\n",
-             "pkg/b.py": "def f():\n    from pkg.c import C\n", "pkg/c.py": "C = 1\n",
-             "pkg/sub/__init__.py": "", "pkg/sub/d.py": "from ..c import C\nimport pkg.a\n"}
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "from . import b\n",
+        "pkg/b.py": "def f():\n    from pkg.c import C\n",
+        "pkg/c.py": "C = 1\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/d.py": "from ..c import C\nimport pkg.a\n",
+    }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
     graph = import_graph(tmp_path / "pkg")
-    assert graph["pkg.a"] == {"pkg.b"}                 # relative
-    assert graph["pkg.b"] == {"pkg.c"}                 # absolute, inside a function
-    assert graph["pkg.sub.d"] == {"pkg.c", "pkg.a"}    # from a subpackage
+    assert graph["pkg.a"] == {"pkg.b"}  # relative
+    assert graph["pkg.b"] == {"pkg.c"}  # absolute, inside a function
+    assert graph["pkg.sub.d"] == {"pkg.c", "pkg.a"}  # from a subpackage
 
 
 def test_a_cycle_through_a_packages_init_is_found(tmp_path):
     """a.x imports b.y, which runs b/__init__, which imports b.z, which imports a.x:
     Python fails with a partially initialised module; the graph must see it."""
-    files = {"pkg/__init__.py": "", "pkg/a/__init__.py": "", "pkg/a/x.py": "from ..b.y import Y\n",
-             "pkg/b/__init__.py": "from .z import Z\n", "pkg/b/y.py": "Y = 1\n",
-             "pkg/b/z.py": "from ..a.x import X\n"}
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/a/__init__.py": "",
+        "pkg/a/x.py": "from ..b.y import Y\n",
+        "pkg/b/__init__.py": "from .z import Z\n",
+        "pkg/b/y.py": "Y = 1\n",
+        "pkg/b/z.py": "from ..a.x import X\n",
+    }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
@@ -126,9 +140,18 @@ def test_a_cycle_through_a_packages_init_is_found(tmp_path):
 # --------------------------------------------------------------------------- layers
 
 #: The layers, lowest first. A module may import its own layer and those below it.
-BASE = {"tiering.params", "tiering.errors", "tiering.locale", "tiering.style", "tiering.expr",
-        "tiering.safecsv", "tiering.interrupt", "tiering.sniff", "tiering.plugins",
-        "tiering.progress"}
+BASE = {
+    "tiering.params",
+    "tiering.errors",
+    "tiering.locale",
+    "tiering.style",
+    "tiering.expr",
+    "tiering.safecsv",
+    "tiering.interrupt",
+    "tiering.sniff",
+    "tiering.plugins",
+    "tiering.progress",
+}
 LAYERS = ("base", "data", "analysis", "present", "build", "top")
 
 
@@ -141,28 +164,42 @@ def layer(module: str) -> str:
 
 def test_every_module_has_a_layer():
     top = {m for m in import_graph() if layer(m) == "top"}
-    assert top == {"tiering", "tiering.api", "tiering.cli", "tiering.batch", "tiering.verify",
-                   "tiering.scaffold"}
+    assert top == {
+        "tiering",
+        "tiering.api",
+        "tiering.cli",
+        "tiering.batch",
+        "tiering.verify",
+        "tiering.scaffold",
+    }
 
 
 def test_imports_only_point_down():
-    upward = sorted(f"{a} -> {b}" for a, targets in import_graph().items() for b in targets
-                    if LAYERS.index(layer(b)) > LAYERS.index(layer(a)))
+    upward = sorted(
+        f"{a} -> {b}"
+        for a, targets in import_graph().items()
+        for b in targets
+        if LAYERS.index(layer(b)) > LAYERS.index(layer(a))
+    )
     assert upward == []
 
 
 def test_the_layer_check_sees_an_upward_import():
     assert LAYERS.index(layer("tiering.present.charts")) > LAYERS.index(
-        layer("tiering.analysis.migration"))
+        layer("tiering.analysis.migration")
+    )
     assert layer("tiering.data.engines.duckdb_stream") == "data"
 
 
 def _loaded_after(statement: str) -> list[str]:
-    code = (f"import sys; {statement}; print(sorted({{m.split('.')[0] for m in sys.modules}} "
-            "& {'matplotlib', 'seaborn', 'jinja2', 'nbconvert', 'nbformat', 'weasyprint', "
-            "'papermill', 'markdown', 'openpyxl'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    code = (
+        f"import sys; {statement}; print(sorted({{m.split('.')[0] for m in sys.modules}} "
+        "& {'matplotlib', 'seaborn', 'jinja2', 'nbconvert', 'nbformat', 'weasyprint', "
+        "'papermill', 'markdown', 'openpyxl'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return ast.literal_eval(out.stdout.strip())
 
 
@@ -234,7 +271,7 @@ def private_uses(package: Path = PACKAGE) -> list[str]:
                 base = node.module or ""
                 if node.level:
                     anchor = own_package.split(".")
-                    anchor = anchor[:len(anchor) - (node.level - 1)]
+                    anchor = anchor[: len(anchor) - (node.level - 1)]
                     base = ".".join(anchor + ([base] if base else []))
                 if base.split(".")[0] != package.name:
                     continue
@@ -262,24 +299,27 @@ def test_no_module_uses_another_modules_private_names():
 
 
 def test_the_private_name_check_sees_every_kind_of_use(tmp_path):
-    files = {"pkg/__init__.py": "",
-             "pkg/a.py": "_X = 1\n__all__ = []\ndef _f():\n    return _X\n",
-             "pkg/b.py": "from pkg.a import _X\n",
-             "pkg/c.py": "from . import a\n\ndef g():\n    return a._f()\n",
-             "pkg/d.py": "import pkg.a as m\nimport pkg.a\nfrom pkg.a import __all__\n"
-                         "print(m.__name__, pkg.a._X)\n",
-             "pkg/sub/__init__.py": "", "pkg/sub/_rules.py": "Y = 1\n_Z = 2\n",
-             "pkg/sub/e.py": "from . import _rules\nfrom ._rules import Y\nprint(_rules.Y)\n",
-             "pkg/sub/f.py": "from pkg.sub import _rules\nprint(_rules._Z)\n",
-             "pkg/g.py": "from .sub._rules import Y\nfrom pkg.sub import _rules\n"}
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "_X = 1\n__all__ = []\ndef _f():\n    return _X\n",
+        "pkg/b.py": "from pkg.a import _X\n",
+        "pkg/c.py": "from . import a\n\ndef g():\n    return a._f()\n",
+        "pkg/d.py": "import pkg.a as m\nimport pkg.a\nfrom pkg.a import __all__\n"
+        "print(m.__name__, pkg.a._X)\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/_rules.py": "Y = 1\n_Z = 2\n",
+        "pkg/sub/e.py": "from . import _rules\nfrom ._rules import Y\nprint(_rules.Y)\n",
+        "pkg/sub/f.py": "from pkg.sub import _rules\nprint(_rules._Z)\n",
+        "pkg/g.py": "from .sub._rules import Y\nfrom pkg.sub import _rules\n",
+    }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
     assert private_uses(tmp_path / "pkg") == [
-        "pkg/b.py:1: pkg.a._X",            # imported by name
-        "pkg/c.py:4: pkg.a._f",            # attribute of an imported module
-        "pkg/d.py:4: pkg.a._X",            # attribute of a dotted module path
-        "pkg/g.py:1: pkg.sub._rules",      # a private module outside its package
+        "pkg/b.py:1: pkg.a._X",  # imported by name
+        "pkg/c.py:4: pkg.a._f",  # attribute of an imported module
+        "pkg/d.py:4: pkg.a._X",  # attribute of a dotted module path
+        "pkg/g.py:1: pkg.sub._rules",  # a private module outside its package
         "pkg/g.py:2: pkg.sub._rules",
         "pkg/sub/f.py:2: pkg.sub._rules._Z",  # a private name of a private module
     ]
@@ -287,8 +327,10 @@ def test_the_private_name_check_sees_every_kind_of_use(tmp_path):
 
 # --------------------------------------------------------------------------- module size
 
-MAX_LINES = 600
-WHY_LONG = "Longer than 600 lines because"
+# Lines as `ruff format` lays them out (one argument per line in long calls): the 600
+# hand-formatted lines of issue 17 became about 800.
+MAX_LINES = 800
+WHY_LONG = "Longer than 800 lines because"
 
 
 def long_modules(package: Path = PACKAGE, *, layers=("analysis", "present")) -> list[str]:
@@ -311,10 +353,12 @@ def test_long_analysis_and_present_modules_say_why():
 
 def test_the_size_check_sees_a_long_module(tmp_path):
     body = "x = 1\n" * MAX_LINES
-    files = {"pkg/analysis/short.py": '"""Short."""\n' + "x = 1\n" * 10,
-             "pkg/analysis/long.py": '"""Long."""\n' + body,
-             "pkg/present/said.py": '"""Long.\n\nLonger than 600 lines\nbecause it is."""\n' + body,
-             "pkg/build/other.py": '"""Not checked."""\n' + body}
+    files = {
+        "pkg/analysis/short.py": '"""Short."""\n' + "x = 1\n" * 10,
+        "pkg/analysis/long.py": '"""Long."""\n' + body,
+        "pkg/present/said.py": '"""Long.\n\nLonger than 800 lines\nbecause it is."""\n' + body,
+        "pkg/build/other.py": '"""Not checked."""\n' + body,
+    }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
@@ -325,8 +369,8 @@ def test_the_readme_diagram_names_every_module_in_its_layer():
     """The README's layer diagram matches the code: each module (subpackages by their
     name) is named on its layer's lines."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = text[text.index("```\ntop ") + 4:]
-    block = block[:block.index("```")]
+    block = text[text.index("```\ntop ") + 4 :]
+    block = block[: block.index("```")]
     lines: dict[str, str] = {}
     current = None
     for line in block.splitlines():

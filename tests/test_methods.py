@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 
 from tiering.analysis import methods
-from tiering.errors import MethodError
 from tiering.analysis.methods.rfm import default_thresholds, quantile_scores
-from .conftest import tiering_spec as _spec, value_features as _features
+from tiering.errors import MethodError
+
+from .conftest import tiering_spec as _spec
+from .conftest import value_features as _features
 
 
 def test_abc_hand_computed():
@@ -47,7 +49,9 @@ def test_abc_negative_and_zero_spend_go_to_the_last_tier():
 
 def test_abc_custom_labels_and_cutoffs():
     f = _features([60, 25, 10, 5])
-    res = methods.fit(f, _spec(method="abc", labels=["VIP", "普通", "低"], abc={"cutoffs": [0.5, 0.9]}))
+    res = methods.fit(
+        f, _spec(method="abc", labels=["VIP", "普通", "低"], abc={"cutoffs": [0.5, 0.9]})
+    )
     assert list(res.assignments["tier"].astype(str)) == ["VIP", "普通", "普通", "低"]
     assert list(res.assignments["tier"].cat.categories) == ["VIP", "普通", "低"]
     assert res.assignments["tier"].cat.ordered
@@ -71,12 +75,14 @@ def test_quantile_scores_hand_computed():
 
 
 def test_rfm_hand_computed():
-    f = pd.DataFrame({
-        "customer_id": ["a", "b", "c", "d", "e"],
-        "recency_days": [5, 10, 50, 100, 300],   # lower is better
-        "frequency": [9, 4, 3, 2, 1],
-        "monetary": [900, 400, 300, 200, 100],
-    })
+    f = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "recency_days": [5, 10, 50, 100, 300],  # lower is better
+            "frequency": [9, 4, 3, 2, 1],
+            "monetary": [900, 400, 300, 200, 100],
+        }
+    )
     res = methods.fit(f, _spec(method="rfm", labels=["A", "B", "C"]))
     a = res.assignments
     assert list(a["r_score"]) == [5, 4, 3, 2, 1]
@@ -87,20 +93,39 @@ def test_rfm_hand_computed():
 
 
 def test_rfm_weights_and_thresholds():
-    f = pd.DataFrame({"customer_id": ["a", "b"], "recency_days": [1, 100], "frequency": [1, 5],
-                      "monetary": [10, 50]})
+    f = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "recency_days": [1, 100],
+            "frequency": [1, 5],
+            "monetary": [10, 50],
+        }
+    )
     # bins 2: a -> R2 F1 M1 ; b -> R1 F2 M2 ; only recency counts
-    res = methods.fit(f, _spec(method="rfm", labels=["A", "B"],
-                               rfm={"bins": 2, "weights": {"recency": 1, "frequency": 0, "monetary": 0},
-                                    "thresholds": [1.5]}))
+    res = methods.fit(
+        f,
+        _spec(
+            method="rfm",
+            labels=["A", "B"],
+            rfm={
+                "bins": 2,
+                "weights": {"recency": 1, "frequency": 0, "monetary": 0},
+                "thresholds": [1.5],
+            },
+        ),
+    )
     assert list(res.assignments["tier"].astype(str)) == ["A", "B"]
     assert list(res.assignments["rfm_score"]) == [2.0, 1.0]
 
 
 def test_rfm_all_zero_weights_is_a_clear_error():
-    f = pd.DataFrame({"customer_id": ["a"], "recency_days": [1], "frequency": [1], "monetary": [1.0]})
+    f = pd.DataFrame(
+        {"customer_id": ["a"], "recency_days": [1], "frequency": [1], "monetary": [1.0]}
+    )
     with pytest.raises(MethodError, match="weights are all zero"):
-        methods.fit(f, _spec(method="rfm", rfm={"weights": {"recency": 0, "frequency": 0, "monetary": 0}}))
+        methods.fit(
+            f, _spec(method="rfm", rfm={"weights": {"recency": 0, "frequency": 0, "monetary": 0}})
+        )
 
 
 def test_no_customers_is_a_clear_error():

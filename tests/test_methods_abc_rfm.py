@@ -7,18 +7,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering.analysis import methods
-
 from tiering import params
-from tiering.errors import MethodError, ParamsError
+from tiering.analysis import methods
 from tiering.analysis.methods import abc, rfm
-from .conftest import tiering_spec as _spec, value_features as _features
+from tiering.errors import MethodError, ParamsError
+
+from .conftest import tiering_spec as _spec
+from .conftest import value_features as _features
 
 
 def _rfm_features(recency, frequency, monetary):
     n = len(recency)
-    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "recency_days": recency,
-                         "frequency": frequency, "monetary": np.asarray(monetary, dtype=float)})
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "recency_days": recency,
+            "frequency": frequency,
+            "monetary": np.asarray(monetary, dtype=float),
+        }
+    )
 
 
 def _tiers(res):
@@ -49,7 +56,9 @@ def test_computed_abc_break_even_before_pareto_swaps_the_limits():
     # Pareto: i=2 (1/9 + .39^2 = .2632 < .2778); A|B = break-even (y=.5);
     # B|C nearest (x=1/3, 1): i=3 (1/36 + .285^2 = .109) -> y=.715
     cut, points = abc.computed_cutoffs(np.array([50.0, 11, 10.5, 10, 9.5, 9]))
-    assert points["break_even_point"] == pytest.approx({"customer_share": 1 / 6, "value_share": 0.5})
+    assert points["break_even_point"] == pytest.approx(
+        {"customer_share": 1 / 6, "value_share": 0.5}
+    )
     assert points["pareto_point"] == pytest.approx({"customer_share": 2 / 6, "value_share": 0.61})
     assert cut == pytest.approx([0.5, 0.715])
 
@@ -79,8 +88,14 @@ def test_abc_unknown_or_text_value_column_is_a_clear_error():
 
 @pytest.mark.parametrize("method", ["abc", "rfm", "score", "cluster"])
 def test_all_customers_equal_is_a_clear_error(method):
-    f = pd.DataFrame({"customer_id": [f"c{i}" for i in range(6)], "recency_days": [10] * 6,
-                      "frequency": [2] * 6, "monetary": [100.0] * 6})
+    f = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(6)],
+            "recency_days": [10] * 6,
+            "frequency": [2] * 6,
+            "monetary": [100.0] * 6,
+        }
+    )
     with pytest.raises(MethodError, match="same") as e:
         methods.fit(f, _spec(method=method))
     assert e.value.hint and e.value.where
@@ -88,8 +103,14 @@ def test_all_customers_equal_is_a_clear_error(method):
 
 @pytest.mark.parametrize("method", ["abc", "rfm", "score", "cluster", "rules"])
 def test_fewer_customers_than_tiers_is_a_clear_error(method):
-    f = pd.DataFrame({"customer_id": ["a", "b"], "recency_days": [1, 50], "frequency": [3, 1],
-                      "monetary": [500.0, 20.0]})
+    f = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "recency_days": [1, 50],
+            "frequency": [3, 1],
+            "monetary": [500.0, 20.0],
+        }
+    )
     extra = {"rules": {"conditions": [{"A": "monetary > 100"}]}} if method == "rules" else {}
     with pytest.raises(MethodError, match="only 2 customer\\(s\\) for 3 tiers") as e:
         methods.fit(f, _spec(method=method, **extra))
@@ -116,21 +137,43 @@ def test_abc_bootstrap_with_the_full_data_reproduces_the_tiers():
 def test_rfm_edge_scores_hand_computed():
     edges = [30, 90, 180, 365]
     # recency: up to and including 30 days scores 5; 31 days 4; 200 days 2; 400 days 1
-    assert list(rfm.edge_scores([10, 30, 31, 200, 400], edges, 5, lower_is_better=True)) == [5, 5, 4, 2, 1]
+    assert list(rfm.edge_scores([10, 30, 31, 200, 400], edges, 5, lower_is_better=True)) == [
+        5,
+        5,
+        4,
+        2,
+        1,
+    ]
     # frequency: one more for each edge reached
-    assert list(rfm.edge_scores([1, 2, 4, 10, 20], [2, 3, 5, 10], 5, lower_is_better=False)) == [1, 2, 3, 5, 5]
+    assert list(rfm.edge_scores([1, 2, 4, 10, 20], [2, 3, 5, 10], 5, lower_is_better=False)) == [
+        1,
+        2,
+        3,
+        5,
+        5,
+    ]
 
 
 def test_rfm_fixed_edges_in_fit_and_not_data_driven():
     f = _rfm_features([5, 100, 400], [12, 3, 1], [5000, 600, 50])
-    spec = _spec(method="rfm", rfm={"edges": {"recency": [30, 90, 180, 365], "frequency": [2, 3, 5, 10],
-                                              "monetary": [100, 500, 1000, 4000]}})
+    spec = _spec(
+        method="rfm",
+        rfm={
+            "edges": {
+                "recency": [30, 90, 180, 365],
+                "frequency": [2, 3, 5, 10],
+                "monetary": [100, 500, 1000, 4000],
+            }
+        },
+    )
     res = methods.fit(f, spec)
     assert list(res.assignments["rfm_code"]) == ["555", "333", "111"]
     assert not methods.is_data_driven(spec)
     assert methods.stability(f, spec) is None
     # one dimension on quantiles makes it data-driven
-    assert methods.is_data_driven(_spec(method="rfm", rfm={"edges": {"recency": [30, 90, 180, 365]}}))
+    assert methods.is_data_driven(
+        _spec(method="rfm", rfm={"edges": {"recency": [30, 90, 180, 365]}})
+    )
 
 
 def test_rfm_edges_must_match_bins():
@@ -145,8 +188,14 @@ def test_segments_hand_computed():
     f = np.array([1, 5, 5, 3, 1, 4])
     m = np.array([1, 5, 4, 2, 2, 3])
     # FM = (F + M + 1) // 2 -> 1, 5, 5, 3, 2, 4
-    assert list(rfm.segments(r, f, m, 5)) == ["new", "champions", "cant_lose", "need_attention",
-                                             "hibernating", "loyal"]
+    assert list(rfm.segments(r, f, m, 5)) == [
+        "new",
+        "champions",
+        "cant_lose",
+        "need_attention",
+        "hibernating",
+        "loyal",
+    ]
 
 
 def test_scores_move_to_the_five_point_grid_by_bin_centre():
@@ -163,26 +212,56 @@ def test_grid_covers_every_segment():
 
 def test_default_segment_tiers():
     m = rfm.default_segment_tiers(["A", "B", "C"])
-    assert m == {"A": ["champions", "loyal", "cant_lose"],
-                 "B": ["potential_loyalists", "new", "promising", "need_attention", "about_to_sleep",
-                       "at_risk"],
-                 "C": ["hibernating", "lost"]}
+    assert m == {
+        "A": ["champions", "loyal", "cant_lose"],
+        "B": [
+            "potential_loyalists",
+            "new",
+            "promising",
+            "need_attention",
+            "about_to_sleep",
+            "at_risk",
+        ],
+        "C": ["hibernating", "lost"],
+    }
     assert rfm.default_segment_tiers(["V", "N"]) == {
-        "V": ["champions", "loyal", "potential_loyalists", "need_attention", "at_risk", "cant_lose"],
-        "N": ["new", "promising", "about_to_sleep", "hibernating", "lost"]}
+        "V": [
+            "champions",
+            "loyal",
+            "potential_loyalists",
+            "need_attention",
+            "at_risk",
+            "cant_lose",
+        ],
+        "N": ["new", "promising", "about_to_sleep", "hibernating", "lost"],
+    }
 
 
 def test_rfm_tiers_by_segment_mapping():
     # five customers, quantile scores 5..1 on every dimension -> codes 555 444 333 222 111
     f = _rfm_features([5, 10, 50, 100, 300], [9, 4, 3, 2, 1], [900, 400, 300, 200, 100])
-    mapping = {"VIP": ["champions", "loyal"],
-               "Normal": ["potential_loyalists", "need_attention", "new", "promising", "cant_lose"],
-               "Low": ["about_to_sleep", "at_risk", "hibernating", "lost"]}
-    res = methods.fit(f, _spec(method="rfm", labels=["VIP", "Normal", "Low"],
-                               rfm={"tier_by": "segment", "segment_tiers": mapping}))
+    mapping = {
+        "VIP": ["champions", "loyal"],
+        "Normal": ["potential_loyalists", "need_attention", "new", "promising", "cant_lose"],
+        "Low": ["about_to_sleep", "at_risk", "hibernating", "lost"],
+    }
+    res = methods.fit(
+        f,
+        _spec(
+            method="rfm",
+            labels=["VIP", "Normal", "Low"],
+            rfm={"tier_by": "segment", "segment_tiers": mapping},
+        ),
+    )
     a = res.assignments
     # R5 FM5 champions; R4 FM4 loyal; R3 FM3 need_attention; R2 FM2 hibernating; R1 FM1 lost
-    assert list(a["segment"].astype(str)) == ["champions", "loyal", "need_attention", "hibernating", "lost"]
+    assert list(a["segment"].astype(str)) == [
+        "champions",
+        "loyal",
+        "need_attention",
+        "hibernating",
+        "lost",
+    ]
     assert _tiers(res) == ["VIP", "VIP", "Normal", "Low", "Low"]
     assert res.params["segment_tiers"] == mapping
     assert res.thresholds["rule"][0] == "segments champions, loyal"
@@ -190,13 +269,23 @@ def test_rfm_tiers_by_segment_mapping():
 
 def test_segment_tiers_validation_reports_every_problem():
     with pytest.raises(ParamsError) as e:
-        _spec(method="rfm", rfm={"tier_by": "segment", "segment_tiers": {
-            "A": ["champion", "loyal"], "B": ["loyal"], "Z": ["lost"]}})
+        _spec(
+            method="rfm",
+            rfm={
+                "tier_by": "segment",
+                "segment_tiers": {"A": ["champion", "loyal"], "B": ["loyal"], "Z": ["lost"]},
+            },
+        )
     text = str(e.value)
     assert "unknown segment 'champion' (did you mean 'champions'?)" in text
     with pytest.raises(ParamsError) as e:
-        _spec(method="rfm", rfm={"tier_by": "segment", "segment_tiers": {"A": ["loyal"], "B": ["loyal"],
-                                                                          "Z": ["lost"]}})
+        _spec(
+            method="rfm",
+            rfm={
+                "tier_by": "segment",
+                "segment_tiers": {"A": ["loyal"], "B": ["loyal"], "Z": ["lost"]},
+            },
+        )
     text = str(e.value)
     assert "'Z' not among the labels" in text
     assert "loyal mapped to more than one tier" in text

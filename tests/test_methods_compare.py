@@ -10,27 +10,39 @@ import pandas as pd
 import pytest
 
 from tiering.analysis import methods
-from tiering.errors import MethodError, ParamsError
 from tiering.analysis.methods import compare
 from tiering.analysis.methods.base import TieringResult, finish
+from tiering.errors import MethodError, ParamsError
+
 from .conftest import tiering_spec as _spec
 
 
 def _result(ranks, method="x", labels=("A", "B", "C")) -> TieringResult:
     f = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(ranks))]})
-    return finish(f, np.asarray(ranks), list(labels), {}, method=method,
-                  thresholds=pd.DataFrame({"tier": list(labels)}), params={})
+    return finish(
+        f,
+        np.asarray(ranks),
+        list(labels),
+        {},
+        method=method,
+        thresholds=pd.DataFrame({"tier": list(labels)}),
+        params={},
+    )
 
 
 def _customers(n=600, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"customer_id": [f"c{i:05d}" for i in range(n)],
-                         "recency_days": rng.integers(1, 700, n),
-                         "frequency": rng.geometric(0.3, n),
-                         "monetary": rng.lognormal(7, 1.3, n).round(2),
-                         "returns_value": np.where(rng.random(n) < 0.2, rng.uniform(0, 200, n), 0.0),
-                         "tenure_days": rng.integers(700, 900, n),
-                         "aov": rng.lognormal(5, 0.5, n)})
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(n)],
+            "recency_days": rng.integers(1, 700, n),
+            "frequency": rng.geometric(0.3, n),
+            "monetary": rng.lognormal(7, 1.3, n).round(2),
+            "returns_value": np.where(rng.random(n) < 0.2, rng.uniform(0, 200, n), 0.0),
+            "tenure_days": rng.integers(700, 900, n),
+            "aov": rng.lognormal(5, 0.5, n),
+        }
+    )
 
 
 def test_agreement_hand_computed():
@@ -45,7 +57,9 @@ def test_agreement_hand_computed():
     assert row["exact_agreement"] == pytest.approx(4 / 6)
     assert row["kappa_magnitude"] == "substantial"
     same = compare.agreement(a, _result([1, 1, 2, 2, 3, 3], method="z"))
-    assert same["weighted_kappa"] == pytest.approx(1.0) and same["adjusted_rand"] == pytest.approx(1.0)
+    assert same["weighted_kappa"] == pytest.approx(1.0) and same["adjusted_rand"] == pytest.approx(
+        1.0
+    )
 
 
 def test_kappa_undefined_when_everyone_is_in_one_tier():
@@ -53,14 +67,26 @@ def test_kappa_undefined_when_everyone_is_in_one_tier():
     assert np.isnan(row["weighted_kappa"]) and row["kappa_magnitude"] == ""
 
 
-@pytest.mark.parametrize("kappa, word", [(-0.1, "poor"), (0.0, "slight"), (0.2, "slight"), (0.35, "fair"),
-                                         (0.6, "moderate"), (0.61, "substantial"), (0.81, "almost_perfect")])
+@pytest.mark.parametrize(
+    "kappa, word",
+    [
+        (-0.1, "poor"),
+        (0.0, "slight"),
+        (0.2, "slight"),
+        (0.35, "fair"),
+        (0.6, "moderate"),
+        (0.61, "substantial"),
+        (0.81, "almost_perfect"),
+    ],
+)
 def test_kappa_magnitude_bands(kappa, word):
     assert compare.kappa_magnitude(kappa) == word
 
 
 def test_crosstab_tidy_with_zeros():
-    tab = compare.crosstab(_result([1, 1, 2, 3]), _result([1, 2, 2, 2], method="y", labels=("P", "Q")))
+    tab = compare.crosstab(
+        _result([1, 1, 2, 3]), _result([1, 2, 2, 2], method="y", labels=("P", "Q"))
+    )
     assert len(tab) == 6  # 3 x 2 pairs, zeros included
     assert tab.loc[(tab.tier == "A") & (tab.other_tier == "P"), "customers"].item() == 1
     assert tab.loc[(tab.tier == "A") & (tab.other_tier == "Q"), "share_of_tier"].item() == 0.5
@@ -80,10 +106,14 @@ def test_compare_methods_on_data():
         assert tab["customers"].sum() == len(f)
         # each crosstab row total is the main method's tier size, each column the other's
         main = methods.fit(f, spec).assignments
-        assert tab.groupby("tier", sort=False)["customers"].sum().tolist() == \
-            main["tier"].value_counts(sort=False).tolist()
-        assert tab.groupby("other_tier", sort=False)["customers"].sum().tolist() == \
-            other["tier"].value_counts(sort=False).tolist()
+        assert (
+            tab.groupby("tier", sort=False)["customers"].sum().tolist()
+            == main["tier"].value_counts(sort=False).tolist()
+        )
+        assert (
+            tab.groupby("other_tier", sort=False)["customers"].sum().tolist()
+            == other["tier"].value_counts(sort=False).tolist()
+        )
     assert len(mc.assignments) == 3 * len(f)
     assert list(mc.assignments.columns) == ["customer_id", "method", "tier", "tier_rank"]
     assert methods.compare_methods(f, _spec(method="abc"), seed=0) is None
@@ -94,16 +124,21 @@ def test_compare_with_is_validated():
         _spec(method="abc", compare_with=["abc"])
     with pytest.raises(ParamsError, match="rules.conditions is empty.*compare_with names rules"):
         _spec(method="abc", compare_with=["rules"])
-    with pytest.raises(ParamsError, match="abc needs one cut-off fewer than labels.*compare_with names abc"):
+    with pytest.raises(
+        ParamsError, match="abc needs one cut-off fewer than labels.*compare_with names abc"
+    ):
         _spec(method="rfm", labels=["A", "B", "C", "D"], compare_with=["abc"])
 
 
 def test_a_failing_compared_method_says_so():
     f = _customers(50)
-    spec = _spec(method="abc", compare_with=["score"],
-                 score={"criteria": [{"column": "credit_rating"}]})
-    with pytest.raises(MethodError, match="Comparing with score: score: the customer table has no "
-                                          "column 'credit_rating'") as e:
+    spec = _spec(
+        method="abc", compare_with=["score"], score={"criteria": [{"column": "credit_rating"}]}
+    )
+    with pytest.raises(
+        MethodError,
+        match="Comparing with score: score: the customer table has no column 'credit_rating'",
+    ) as e:
         methods.compare_methods(f, spec)
     assert "compare_with" in e.value.where
 
@@ -120,8 +155,17 @@ def test_stability_table():
     f = _customers(800)
     spec = _spec(method="score", labels=["A", "B"])
     st = methods.stability(f, spec, n_boot=30, seed=1)
-    assert list(st.columns) == ["tier", "tier_rank", "customers", "evaluated", "unchanged_share",
-                                "unchanged_low", "unchanged_high", "moved_up_share", "moved_down_share"]
+    assert list(st.columns) == [
+        "tier",
+        "tier_rank",
+        "customers",
+        "evaluated",
+        "unchanged_share",
+        "unchanged_low",
+        "unchanged_high",
+        "moved_up_share",
+        "moved_down_share",
+    ]
     assert st["customers"].tolist() == [400, 400]
     # the top tier cannot move up, the bottom one cannot move down; shares add up to 1
     assert st.loc[0, "moved_up_share"] == 0 and st.loc[1, "moved_down_share"] == 0
@@ -136,9 +180,16 @@ def test_stability_table():
 
 def test_stability_of_clear_clusters_is_complete():
     rng = np.random.default_rng(5)
-    rows = [{"customer_id": f"g{g}-{i}", "recency_days": r * rng.uniform(0.9, 1.1),
-             "frequency": f, "monetary": m * rng.uniform(0.9, 1.1)}
-            for g, (r, f, m) in enumerate([(5, 30, 50000), (60, 6, 3000), (400, 1, 80)]) for i in range(40)]
+    rows = [
+        {
+            "customer_id": f"g{g}-{i}",
+            "recency_days": r * rng.uniform(0.9, 1.1),
+            "frequency": f,
+            "monetary": m * rng.uniform(0.9, 1.1),
+        }
+        for g, (r, f, m) in enumerate([(5, 30, 50000), (60, 6, 3000), (400, 1, 80)])
+        for i in range(40)
+    ]
     f = pd.DataFrame(rows)
     st = methods.stability(f, _spec(method="cluster"), n_boot=10, seed=0)
     assert st["unchanged_share"].tolist() == [1.0, 1.0, 1.0]

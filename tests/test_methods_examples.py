@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tiering.analysis import methods
-
 from tiering import params
-
+from tiering.analysis import methods
 from tiering.build import report
 from tiering.present.i18n import t
 

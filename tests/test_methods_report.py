@@ -11,12 +11,11 @@ import re
 import numpy as np
 import pytest
 
-from tiering.analysis import methods, pipeline
-
 from tiering import params
-from tiering.present.i18n import t
-from tiering.present import methods as method_report
+from tiering.analysis import methods, pipeline
 from tiering.params import RFM_SEGMENTS
+from tiering.present import methods as method_report
+from tiering.present.i18n import t
 
 from .conftest import ONLINE_RETAIL, ROOT
 
@@ -24,12 +23,24 @@ EXAMPLES = ROOT / "params" / "examples"
 METHOD_OPTIONS = {
     "abc": {"abc": {"cutoffs": [0.7, 0.9]}},
     "rfm": {"rfm": {"tier_by": "segment"}},
-    "score": {"score": {"criteria": [{"column": "monetary", "weight": 3},
-                                     {"column": "recency_days", "direction": "lower"}],
-                        "shares": [0.25, 0.25, 0.5]}},
+    "score": {
+        "score": {
+            "criteria": [
+                {"column": "monetary", "weight": 3},
+                {"column": "recency_days", "direction": "lower"},
+            ],
+            "shares": [0.25, 0.25, 0.5],
+        }
+    },
     "cluster": {},
-    "rules": {"rules": {"conditions": [{"A": "monetary >= 1000 and frequency >= 4"},
-                                       {"B": 'monetary >= 300 or region == "N"'}]}},
+    "rules": {
+        "rules": {
+            "conditions": [
+                {"A": "monetary >= 1000 and frequency >= 4"},
+                {"B": 'monetary >= 300 or region == "N"'},
+            ]
+        }
+    },
 }
 
 
@@ -45,8 +56,10 @@ def client_csv(tmp_path_factory):
         for _ in range(int(rng.integers(1, 9))):
             n += 1
             day = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, last + 1)))
-            lines.append(f"O{n:05d},{day.isoformat()},C{c:03d},{'NSEW'[c % 4]},"
-                         f"{spend * rng.uniform(0.5, 1.5):.2f}")
+            lines.append(
+                f"O{n:05d},{day.isoformat()},C{c:03d},{'NSEW'[c % 4]},"
+                f"{spend * rng.uniform(0.5, 1.5):.2f}"
+            )
     path = tmp_path_factory.mktemp("client") / "tx.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -55,15 +68,32 @@ def client_csv(tmp_path_factory):
 _RUNS: dict = {}  # one pipeline run per parameter set; the language only changes the text
 
 
-def _analysis(csv, method, *, language="en", labels=("A", "B", "C"), compare_with=(), min_size=5,
-              extras=True, options=None):
-    cfg = params.validate({"data": {"path": str(csv), "attributes": ["region"]},
-                           "as_of": "2025-01-01", "language": language,
-                           "stats": {"n_boot": 100},
-                           "tiering": {"method": method, "labels": list(labels),
-                                       "min_tier_size": min_size,
-                                       "compare_with": list(compare_with),
-                                       **(options or METHOD_OPTIONS[method])}})
+def _analysis(
+    csv,
+    method,
+    *,
+    language="en",
+    labels=("A", "B", "C"),
+    compare_with=(),
+    min_size=5,
+    extras=True,
+    options=None,
+):
+    cfg = params.validate(
+        {
+            "data": {"path": str(csv), "attributes": ["region"]},
+            "as_of": "2025-01-01",
+            "language": language,
+            "stats": {"n_boot": 100},
+            "tiering": {
+                "method": method,
+                "labels": list(labels),
+                "min_tier_size": min_size,
+                "compare_with": list(compare_with),
+                **(options or METHOD_OPTIONS[method]),
+            },
+        }
+    )
     key = cfg.model_copy(update={"language": "en"}).model_dump_json()
     if key not in _RUNS:
         _RUNS[key] = pipeline.run(cfg.model_copy(update={"language": "en"}))[0]
@@ -74,9 +104,11 @@ def _analysis(csv, method, *, language="en", labels=("A", "B", "C"), compare_wit
     feats = a.tiers.drop(columns=["tier", "tier_rank"])
     res = methods.fit(feats, cfg.tiering, seed=cfg.seed)
     return dataclasses.replace(
-        a, stability=methods.stability(feats, cfg.tiering, n_boot=10, seed=0, result=res),
+        a,
+        stability=methods.stability(feats, cfg.tiering, n_boot=10, seed=0, result=res),
         method_comparison=methods.compare_methods(feats, cfg.tiering, seed=0, result=res),
-        warnings=tuple(res.warnings) + tuple(a.warnings))
+        warnings=tuple(res.warnings) + tuple(a.warnings),
+    )
 
 
 def _text(fragment: str) -> str:
@@ -85,8 +117,29 @@ def _text(fragment: str) -> str:
 
 # words a Chinese report may contain: method and statistic names, authors, our column
 # names inside rule expressions, tier labels
-ALLOWED_LATIN = {"ABC", "RFM", "FM", "R", "F", "M", "k", "kappa", "Ultsch", "Lötsch", "Landis",
-                 "Koch", "A", "B", "C", "monetary", "frequency", "region", "N", "or", "and"}
+ALLOWED_LATIN = {
+    "ABC",
+    "RFM",
+    "FM",
+    "R",
+    "F",
+    "M",
+    "k",
+    "kappa",
+    "Ultsch",
+    "Lötsch",
+    "Landis",
+    "Koch",
+    "A",
+    "B",
+    "C",
+    "monetary",
+    "frequency",
+    "region",
+    "N",
+    "or",
+    "and",
+}
 
 
 @pytest.mark.parametrize("method", list(METHOD_OPTIONS))
@@ -128,7 +181,9 @@ def test_rfm_section_shows_segments_and_their_tiers(client_csv):
     assert ">A</span>" in row
     counts = a.tiers["segment"].value_counts()
     assert f">{counts['champions']:,}<" in row
-    zh = _text(method_report.section_method(_analysis(client_csv, "rfm", language="zh", extras=False)))
+    zh = _text(
+        method_report.section_method(_analysis(client_csv, "rfm", language="zh", extras=False))
+    )
     assert "冠军客户" in zh and "重要挽留客户" in zh
 
 
@@ -143,14 +198,21 @@ def test_score_and_cluster_sections_show_their_settings(client_csv):
 
 
 def test_rules_are_escaped_and_warnings_shown(client_csv):
-    rules = {"rules": {"conditions": [{"<b>": "monetary >= 1000 and frequency >= 4"},
-                                      {"B": 'monetary >= 300 or region == "N"'}]}}
-    a = _analysis(client_csv, "rules", labels=("<b>", "B", "C"), min_size=40, extras=False,
-                  options=rules)
+    rules = {
+        "rules": {
+            "conditions": [
+                {"<b>": "monetary >= 1000 and frequency >= 4"},
+                {"B": 'monetary >= 300 or region == "N"'},
+            ]
+        }
+    }
+    a = _analysis(
+        client_csv, "rules", labels=("<b>", "B", "C"), min_size=40, extras=False, options=rules
+    )
     out = method_report.section_method(a)
     assert "<b>" not in out and "&lt;b&gt;" in out
     assert "monetary &gt;= 1000 and frequency &gt;= 4" in out
-    assert 'region == &quot;N&quot;' in out
+    assert "region == &quot;N&quot;" in out
     assert "fewer than 40" in _text(out)  # the small-tier warning
 
 
@@ -173,8 +235,11 @@ def test_every_built_in_method_has_its_texts_in_the_catalogue():
         for part in ("name", "short", "subtitle", "method"):
             entry = _catalogue()[f"methods.{part}_{m}"]
             assert set(entry) == {"en", "zh"} and all(entry.values()), (m, part)
-    keys = {k for k in _catalogue() if k.startswith(("methods.name_", "methods.short_",
-                                                     "methods.subtitle_"))}
+    keys = {
+        k
+        for k in _catalogue()
+        if k.startswith(("methods.name_", "methods.short_", "methods.subtitle_"))
+    }
     named = {k.split("_", 1)[1] for k in keys} - {"generic"}
     assert named == set(methods.BUILTIN)
     assert not [k for k in _catalogue() if "method_name_" in k]
@@ -193,8 +258,10 @@ def test_example_parameter_files():
 def test_online_retail_rfm_segments_and_mapping():
     if not ONLINE_RETAIL.exists():
         pytest.skip("the Online Retail data set is not in ../shared/datasets")
-    cfg = params.load(EXAMPLES / "online_retail.yaml",
-                      overrides=["tiering.method=rfm", "tiering.rfm.tier_by=segment", "stats.n_boot=100"])
+    cfg = params.load(
+        EXAMPLES / "online_retail.yaml",
+        overrides=["tiering.method=rfm", "tiering.rfm.tier_by=segment", "stats.n_boot=100"],
+    )
     a, _ = pipeline.run(cfg)
     out = method_report.section_method(a)
     text = _text(out)

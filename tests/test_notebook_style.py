@@ -28,22 +28,35 @@ def test_the_notebook_styles_are_scoped_to_html_outputs():
     selectors = _selectors(css.notebook_css())
     assert selectors and all(s.startswith(css.NOTEBOOK_SCOPES) for s in selectors)
     # the elements the sections use: tier badges in every colour, figures, tables, cards
-    for wanted in (".tier-badge.tier-1", f".tier-badge.tier-{len(TIER_COLORS)}",
-                   "figure.chart img", "table.data", "ul.findings li", "div.kpi",
-                   "div.strategy-card", "div.warning"):
-        assert any(s.endswith(wanted) or f"{wanted} " in s or f"{wanted}," in s
-                   or wanted in s for s in selectors), wanted
+    for wanted in (
+        ".tier-badge.tier-1",
+        f".tier-badge.tier-{len(TIER_COLORS)}",
+        "figure.chart img",
+        "table.data",
+        "ul.findings li",
+        "div.kpi",
+        "div.strategy-card",
+        "div.warning",
+    ):
+        assert any(
+            s.endswith(wanted) or f"{wanted} " in s or f"{wanted}," in s or wanted in s
+            for s in selectors
+        ), wanted
     # the page's own rules (fonts of the whole page, the cover, the contents) stay out
     assert not [s for s in selectors if re.search(r"\s(html|body|nav|\.cover)", s)]
     assert f"background: {TIER_COLORS[0]}" in css.notebook_css()
 
 
 def test_the_scoping_rewrites_every_selector_and_drops_page_rules():
-    scoped = css._scoped(":root { --x: 1; } html { font-size: 1pt; } @page { size: A4; }\n"
-                         "h2.section, .tier-badge { color: red; } @media print { p { x: y; } }",
-                         (".scope",))
-    assert scoped.splitlines() == [".scope { --x: 1; }",
-                                   ".scope h2.section, .scope .tier-badge { color: red; }"]
+    scoped = css._scoped(
+        ":root { --x: 1; } html { font-size: 1pt; } @page { size: A4; }\n"
+        "h2.section, .tier-badge { color: red; } @media print { p { x: y; } }",
+        (".scope",),
+    )
+    assert scoped.splitlines() == [
+        ".scope { --x: 1; }",
+        ".scope h2.section, .scope .tier-badge { color: red; }",
+    ]
 
 
 def test_the_report_notebook_shows_them_in_a_cell_the_report_leaves_out():

@@ -16,22 +16,26 @@ from pathlib import Path
 import pytest
 
 from tiering import batch, cli, params, verify
-
 from tiering.build import outputs, owned, report
 from tiering.errors import DataError, TieringError
 
 from .conftest import fake_previous_report
 from .test_report import write_tiny_client
 
-CLIENT_FILES = {"sales_2024.csv": b"customer_id,order_date,amount\nC1,2024-01-05,10\n",
-                "sales_2023.xlsx": b"PK\x03\x04 not really a workbook, but the user's file",
-                "notes.txt": "客户备注\n".encode()}
+CLIENT_FILES = {
+    "sales_2024.csv": b"customer_id,order_date,amount\nC1,2024-01-05,10\n",
+    "sales_2023.xlsx": b"PK\x03\x04 not really a workbook, but the user's file",
+    "notes.txt": "客户备注\n".encode(),
+}
 
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Relative path → SHA-256 of every file below ``folder`` (hidden ones included)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def put_files(folder: Path, files: dict[str, bytes] = CLIENT_FILES) -> dict[str, str]:
@@ -77,8 +81,10 @@ def test_output_dir_from_a_received_parameter_file_deletes_nothing(tmp_path, mon
 def test_a_folder_of_another_tool_with_its_own_manifest_is_not_wiped(tmp_path, capsys):
     client = write_tiny_client(tmp_path / "in")
     other = tmp_path / "build"
-    files = {"manifest.json": json.dumps({"name": "webapp", "outputs": {"app.js": {}}}).encode(),
-             "app.js": b"console.log(1)\n"}
+    files = {
+        "manifest.json": json.dumps({"name": "webapp", "outputs": {"app.js": {}}}).encode(),
+        "app.js": b"console.log(1)\n",
+    }
     before = put_files(other, files)
     assert report_cli(client, "--output", other) == 2
     assert "no manifest.json written by tiering" in capsys.readouterr().err
@@ -113,11 +119,15 @@ def test_the_input_may_not_be_inside_the_folder_it_would_replace(tmp_path):
     out = fake_previous_report(tmp_path / "acme")
     shutil.copy(write_tiny_client(tmp_path / "in").parent / "tx.csv", out / "tx.csv")
     listing = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    listing["outputs"]["tx.csv"] = {"sha256": hashlib.sha256((out / "tx.csv").read_bytes()).hexdigest()}
+    listing["outputs"]["tx.csv"] = {
+        "sha256": hashlib.sha256((out / "tx.csv").read_bytes()).hexdigest()
+    }
     (out / "manifest.json").write_text(json.dumps(listing), encoding="utf-8")
     before = snapshot(out)
     cfg = params.validate({"data": {"path": str(out / "tx.csv")}})
-    with pytest.raises(TieringError, match=r"is inside the report folder .* which the run replaces"):
+    with pytest.raises(
+        TieringError, match=r"is inside the report folder .* which the run replaces"
+    ):
         report.build(cfg, output=out)
     assert snapshot(out) == before
 
@@ -130,12 +140,16 @@ def test_impossible_targets_are_refused_and_leave_nothing(target, tmp_path, caps
     assert report_cli(client, "--output", target) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "ValueError" not in err
-    assert {"/": "root of the file system", "/dev/null": "exists and is not a folder",
-            "/dev/null/report": "/dev/null is a file"}[target] in err
+    assert {
+        "/": "root of the file system",
+        "/dev/null": "exists and is not a folder",
+        "/dev/null/report": "/dev/null is a file",
+    }[target] in err
     for d in watched:  # other processes may add files to /tmp: only tiering's would matter
         new = set(os.listdir(d)) - before[d]
-        assert not [n for n in new if "tiering" in n or "null" in n or n.endswith(".lock")
-                    or ".tmp-" in n], (d, new)
+        assert not [
+            n for n in new if "tiering" in n or "null" in n or n.endswith(".lock") or ".tmp-" in n
+        ], (d, new)
 
 
 def test_a_folder_holding_the_working_folder_is_refused(tmp_path, monkeypatch):
@@ -204,11 +218,17 @@ def test_a_rerun_replaces_the_report_tiering_wrote(tmp_path):
 # --------------------------------------------------------------------------- disk full, read-only
 
 
-@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "the disk is full"),
-                                         (errno.EACCES, "permission denied"),
-                                         (errno.EROFS, "the file system is read-only")])
-def test_a_write_error_is_a_clear_error_and_keeps_the_previous_report(code, words, tmp_path,
-                                                                       monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EACCES, "permission denied"),
+        (errno.EROFS, "the file system is read-only"),
+    ],
+)
+def test_a_write_error_is_a_clear_error_and_keeps_the_previous_report(
+    code, words, tmp_path, monkeypatch, capsys
+):
     client = write_tiny_client(tmp_path / "in")
     out = fake_previous_report(tmp_path / "acme")
     before = snapshot(out)
@@ -246,8 +266,10 @@ def test_a_read_only_parent_folder_is_a_clear_error(tmp_path, capsys):
 def test_batch_never_overwrites_an_index_it_did_not_write(tmp_path, capsys):
     client = write_tiny_client(tmp_path / "in")
     root = tmp_path / "site"
-    before = put_files(root, {"index.html": b"<html>the client's intranet page</html>",
-                              "batch.json": b'{"jobs": []}'})
+    before = put_files(
+        root,
+        {"index.html": b"<html>the client's intranet page</html>", "batch.json": b'{"jobs": []}'},
+    )
     assert cli.main(["batch", str(client), "--output", str(root)]) == 2
     err = capsys.readouterr().err
     assert "holds index.html and batch.json that tiering did not write" in err
@@ -269,8 +291,10 @@ def test_verify_rebuild_creates_nothing_named_in_an_edited_manifest(tmp_path):
     client = write_tiny_client(tmp_path / "in")
     out = report.build(params.load(client), output=tmp_path / "acme")
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    planted = {"cache_dir": str(tmp_path / "planted" / "cache"),
-               "temp_directory": str(tmp_path / "planted" / "spill")}
+    planted = {
+        "cache_dir": str(tmp_path / "planted" / "cache"),
+        "temp_directory": str(tmp_path / "planted" / "spill"),
+    }
     manifest["parameters"].setdefault("engine", {}).update(planted)
     manifest["parameters"]["engine"]["engine"] = "duckdb"
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -295,8 +319,10 @@ def test_a_file_saved_into_the_report_folder_during_the_run_survives(tmp_path, m
         (out / "consultant_notes.txt").write_text("call Mr Wang on Monday", encoding="utf-8")
 
     monkeypatch.setattr(report, "_write_manifest", write_manifest)
-    with pytest.raises(TieringError, match="changed while the report was being made: it now "
-                                           "holds consultant_notes.txt"):
+    with pytest.raises(
+        TieringError,
+        match="changed while the report was being made: it now holds consultant_notes.txt",
+    ):
         report.build(params.load(client), output=out)
     assert (out / "consultant_notes.txt").read_text(encoding="utf-8") == "call Mr Wang on Monday"
     assert (out / "report.pdf").read_bytes() == b"previous good report"
@@ -368,8 +394,10 @@ def test_a_feature_cache_in_a_users_folder_overwrites_nothing(tmp_path):
 
     client = write_tiny_client(tmp_path / "in")
     userdir = tmp_path / "userdir"
-    before = put_files(userdir, {"hashes.json": b"alice:hunter2\n",
-                                 "features": b"a file named like the cache's folder"})
+    before = put_files(
+        userdir,
+        {"hashes.json": b"alice:hunter2\n", "features": b"a file named like the cache's folder"},
+    )
     cfg = params.load(client, overrides=["engine.engine=duckdb", f"engine.cache_dir={userdir}"])
     for _ in range(2):  # the second run reads the cache
         pipeline.run(cfg)

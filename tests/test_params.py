@@ -39,19 +39,24 @@ def test_relative_paths_resolve_against_the_params_folder(tmp_path):
 
 
 def test_dates_are_dates(tmp_path):
-    cfg = params.load(_write(tmp_path, "data: {path: x.csv}\nas_of: 2011-12-10\nwindow: {start: 2011-01-01}\n"))
+    cfg = params.load(
+        _write(tmp_path, "data: {path: x.csv}\nas_of: 2011-12-10\nwindow: {start: 2011-01-01}\n")
+    )
     assert cfg.as_of == dt.date(2011, 12, 10)
     assert cfg.window.start == dt.date(2011, 1, 1)
 
 
 def test_every_problem_is_reported_at_once_with_key_paths_and_did_you_mean(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 client: X
 langauge: zh
 data: {path: x.csv, colums: {}}
 tiering: {methd: rfm, labels: [A], abc: {cutoffs: [0.9, 0.8]}}
 stats: {metrics: [monetary, frequncy]}
-""")
+""",
+    )
     with pytest.raises(ParamsError) as info:
         params.load(path)
     problems = info.value.problems
@@ -86,23 +91,31 @@ def test_abc_cutoffs_must_match_labels():
     with pytest.raises(ParamsError) as info:
         params.validate({"data": {"path": "x"}, "tiering": {"labels": ["A", "B", "C", "D"]}})
     assert "one cut-off fewer than labels" in str(info.value)
-    cfg = params.validate({"data": {"path": "x"},
-                           "tiering": {"labels": ["A", "B", "C", "D"], "abc": {"cutoffs": [0.5, 0.8, 0.95]}}})
+    cfg = params.validate(
+        {
+            "data": {"path": "x"},
+            "tiering": {"labels": ["A", "B", "C", "D"], "abc": {"cutoffs": [0.5, 0.8, 0.95]}},
+        }
+    )
     assert cfg.tiering.labels == ["A", "B", "C", "D"]
 
 
 def test_rfm_thresholds_checked():
     with pytest.raises(ParamsError, match="strictly decreasing"):
-        params.validate({"data": {"path": "x"},
-                         "tiering": {"method": "rfm", "rfm": {"thresholds": [2.0, 4.0]}}})
+        params.validate(
+            {"data": {"path": "x"}, "tiering": {"method": "rfm", "rfm": {"thresholds": [2.0, 4.0]}}}
+        )
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a: &x [1, 2]\nb: *x\n", "aliases"),
-    ("client: A\nclient: B\n", "duplicate key"),
-    ("- just\n- a list\n", "mapping"),
-    ("client: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: &x [1, 2]\nb: *x\n", "aliases"),
+        ("client: A\nclient: B\n", "duplicate key"),
+        ("- just\n- a list\n", "mapping"),
+        ("client: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_unsafe_or_malformed_yaml_is_refused(tmp_path, text, message):
     with pytest.raises(ParamsError, match=message):
         params.load(_write(tmp_path, text))
@@ -123,8 +136,15 @@ def test_oversized_file_refused(tmp_path):
 
 def test_overrides_by_dotted_path(tmp_path):
     path = _write(tmp_path, "data: {path: x.csv}\n")
-    cfg = params.load(path, overrides=["language=zh", "tiering.method=rfm",
-                                       "tiering.abc.cutoffs=[0.7, 0.9]", "stats.alpha=0.01"])
+    cfg = params.load(
+        path,
+        overrides=[
+            "language=zh",
+            "tiering.method=rfm",
+            "tiering.abc.cutoffs=[0.7, 0.9]",
+            "stats.alpha=0.01",
+        ],
+    )
     assert cfg.language == "zh"
     assert cfg.tiering.method == "rfm"
     assert cfg.tiering.abc.cutoffs == [0.7, 0.9]

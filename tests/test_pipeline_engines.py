@@ -5,12 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tiering import params
+from tiering.analysis import pipeline
 from tiering.build import outputs
 
-
-from tiering import params
-
-from tiering.analysis import pipeline
 from .conftest import ROOT
 
 DEMO = ROOT / "params" / "demo.yaml"
@@ -21,8 +19,15 @@ def both(tmp_path_factory):
     folder = tmp_path_factory.mktemp("engines")
     runs = {}
     for engine in ("pandas", "duckdb"):
-        cfg = params.load(DEMO, overrides=[f"engine.engine={engine}", "engine.threads=2",
-                                           "stats.n_boot=200", "tiering.compare_with=[]"])
+        cfg = params.load(
+            DEMO,
+            overrides=[
+                f"engine.engine={engine}",
+                "engine.threads=2",
+                "stats.n_boot=200",
+                "tiering.compare_with=[]",
+            ],
+        )
         out = folder / engine
         out.mkdir()
         analysis, loaded = pipeline.run(cfg, rejected_path=out / "rejected_rows.csv")
@@ -37,13 +42,20 @@ def test_streaming_engine_gives_the_same_tiers_and_tables(both):
     assert isinstance(loaded_db, pipeline.EngineLoad) and loaded_db.source["engine"] == "duckdb"
     assert sorted(written_pd) == sorted(written_db)
     cols = ["customer_id", "tier", "monetary", "frequency", "recency_days"]
-    pd.testing.assert_frame_equal(a_pd.tiers[cols].reset_index(drop=True),
-                                  a_db.tiers[cols].reset_index(drop=True), check_exact=False,
-                                  check_categorical=False)
+    pd.testing.assert_frame_equal(
+        a_pd.tiers[cols].reset_index(drop=True),
+        a_db.tiers[cols].reset_index(drop=True),
+        check_exact=False,
+        check_categorical=False,
+    )
     pd.testing.assert_frame_equal(a_pd.tier_summary, a_db.tier_summary, check_exact=False)
-    pd.testing.assert_frame_equal(a_pd.monthly.reset_index(drop=True),
-                                  a_db.monthly.reset_index(drop=True), check_exact=False,
-                                  check_dtype=False, check_categorical=False)
+    pd.testing.assert_frame_equal(
+        a_pd.monthly.reset_index(drop=True),
+        a_db.monthly.reset_index(drop=True),
+        check_exact=False,
+        check_dtype=False,
+        check_categorical=False,
+    )
     for name in ("tiers.csv", "tier_summary.csv", "migration.csv", "validation.csv"):
         assert (out_pd / name).read_bytes() == (out_db / name).read_bytes(), name
 
@@ -62,8 +74,15 @@ def test_large_data_runs_migration_and_holdout_on_a_customer_sample(monkeypatch)
     from tiering.present import narrative
 
     monkeypatch.setattr(pipeline, "MAX_TRANSACTIONS_IN_MEMORY", 10_000)
-    cfg = params.load(DEMO, overrides=["engine.engine=duckdb", "engine.threads=2",
-                                       "stats.n_boot=200", "tiering.compare_with=[]"])
+    cfg = params.load(
+        DEMO,
+        overrides=[
+            "engine.engine=duckdb",
+            "engine.threads=2",
+            "stats.n_boot=200",
+            "tiering.compare_with=[]",
+        ],
+    )
     analysis, loaded = pipeline.run(cfg)
     sample = analysis.source["transactions_sample"]
     assert sample["of_customers"] == len(analysis.tiers) == 3000

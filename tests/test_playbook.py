@@ -18,15 +18,18 @@ from tiering.errors import TieringError
 from tiering.locale import LANGUAGES
 from tiering.present.strategy_text import dormant_strategy
 
-
 # --- roles ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("labels", "expected"), [
-    (["A", "B"], ["top", "bottom"]),
-    (["A", "B", "C"], ["top", "middle", "bottom"]),
-    (["A", "B", "C", "D"], ["top", "upper", "middle", "bottom"]),
-    (list("ABCDEFG"), ["top", "upper", "middle", "middle", "middle", "middle", "bottom"]),
-])
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (["A", "B"], ["top", "bottom"]),
+        (["A", "B", "C"], ["top", "middle", "bottom"]),
+        (["A", "B", "C", "D"], ["top", "upper", "middle", "bottom"]),
+        (list("ABCDEFG"), ["top", "upper", "middle", "middle", "middle", "middle", "bottom"]),
+    ],
+)
 def test_tier_roles(labels, expected):
     roles = tier_roles(labels)
     assert list(roles) == labels
@@ -41,6 +44,7 @@ def test_tier_roles_rejects_one_tier_and_duplicates():
 
 
 # --- default playbook -------------------------------------------------------------
+
 
 def test_default_playbook_is_complete_in_both_languages():
     book = load_playbook()
@@ -73,6 +77,7 @@ def test_load_playbook_returns_an_independent_copy():
 
 # --- client overrides -------------------------------------------------------------
 
+
 def test_empty_client_playbook_is_the_default(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing to change\n", encoding="utf-8")
@@ -81,8 +86,9 @@ def test_empty_client_playbook_is_the_default(tmp_path):
 
 def test_client_playbook_unknown_keys_are_clear_errors(tmp_path):
     path = tmp_path / "client.yaml"
-    path.write_text("top:\n  acions: [x]\ngold:\n  goal: y\nmiddle:\n  goal: {fr: z}\n",
-                    encoding="utf-8")
+    path.write_text(
+        "top:\n  acions: [x]\ngold:\n  goal: y\nmiddle:\n  goal: {fr: z}\n", encoding="utf-8"
+    )
     with pytest.raises(TieringError) as info:
         load_playbook(path)
     message = str(info.value)
@@ -109,29 +115,58 @@ def test_client_playbook_wrong_shape_and_missing_file(tmp_path):
 
 # --- triggers ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("yaml_text", "message"), [
-    ("triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n"
-     "    when: '__import__(\"os\").system(\"touch /tmp/pwned\")'\n",
-     "A function call is not allowed"),
-    ("triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency.real > 1'\n",
-     "Attribute access"),
-    ("triggers:\n  x:\n    name: X\n    finding: '{customerz}'\n    action: A\n"
-     "    when: 'frequency == 1'\n", "unknown field {customerz}; did you mean {customers}?"),
-    ("triggers:\n  x:\n    name: X\n    finding: '{customers:>99999999}'\n    action: A\n"
-     "    when: 'frequency == 1'\n", "without ! or :"),
-    ("triggers:\n  x:\n    name: X\n    finding: '{customers.__class__}'\n    action: A\n"
-     "    when: 'frequency == 1'\n", "unknown field"),
-    ("triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency == 1'\n"
-     "    params: {monetary: 3}\n", "taken by a customer value"),
-    ("triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency == 1'\n"
-     "    roles: [vip]\n", "expected a list of roles"),
-    ("triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency == 1'\n"
-     "    segments: [champs]\n", "unknown segment 'champs'; did you mean 'champions'?"),
-    ("triggers:\n  x:\n    name: X\n    when: 'frequency == 1'\n", "triggers.x.finding: missing"),
-    ("triggers:\n  at_risk_vip:\n    priority: 0\n", "whole number of 1 or more"),
-    ("triggers:\n  at_risk_vip:\n    wen: 'x > 1'\n", "did you mean 'when'?"),
-    ("segments:\n  champions:\n    goal: {fr: x}\n", "unknown language"),
-])
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        (
+            "triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n"
+            '    when: \'__import__("os").system("touch /tmp/pwned")\'\n',
+            "A function call is not allowed",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency.real > 1'\n",
+            "Attribute access",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    finding: '{customerz}'\n    action: A\n"
+            "    when: 'frequency == 1'\n",
+            "unknown field {customerz}; did you mean {customers}?",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    finding: '{customers:>99999999}'\n    action: A\n"
+            "    when: 'frequency == 1'\n",
+            "without ! or :",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    finding: '{customers.__class__}'\n    action: A\n"
+            "    when: 'frequency == 1'\n",
+            "unknown field",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency == 1'\n"
+            "    params: {monetary: 3}\n",
+            "taken by a customer value",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency == 1'\n"
+            "    roles: [vip]\n",
+            "expected a list of roles",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    finding: F\n    action: A\n    when: 'frequency == 1'\n"
+            "    segments: [champs]\n",
+            "unknown segment 'champs'; did you mean 'champions'?",
+        ),
+        (
+            "triggers:\n  x:\n    name: X\n    when: 'frequency == 1'\n",
+            "triggers.x.finding: missing",
+        ),
+        ("triggers:\n  at_risk_vip:\n    priority: 0\n", "whole number of 1 or more"),
+        ("triggers:\n  at_risk_vip:\n    wen: 'x > 1'\n", "did you mean 'when'?"),
+        ("segments:\n  champions:\n    goal: {fr: x}\n", "unknown language"),
+    ],
+)
 def test_bad_triggers_are_clear_errors_and_nothing_runs(tmp_path, yaml_text, message):
     path = tmp_path / "client.yaml"
     path.write_text(yaml_text, encoding="utf-8")

@@ -15,19 +15,28 @@ def _name(spec: str) -> tuple[str, str]:
     return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
 
 
-def test_environment_yml_mirrors_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    extras = project["optional-dependencies"]
-    wanted = dict(_name(s) for s in project["dependencies"] + extras["dev"] + extras["spark"])
-    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+def _conda(path):
+    env = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     have = dict(_name(s.split("#")[0]) for s in conda)
     have.pop("python")
     have.pop("pip")
-    assert have == wanted
-    pip = [d for d in env["dependencies"] if isinstance(d, dict)]
-    assert pip == [{"pip": ["-e .[dev,spark]"]}]
-    assert env["dependencies"][-1] == {"pip": ["-e .[dev,spark]"]}
+    return env, have
+
+
+def test_environment_yml_mirrors_pyproject():
+    """environment.yml is the lean user environment (the runtime dependencies only);
+    environment-dev.yml adds the dev and spark extras, and both install the project."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    runtime = dict(_name(s) for s in project["dependencies"])
+    env, have = _conda("environment.yml")
+    assert have == runtime
+    assert env["dependencies"][-1] == {"pip": ["-e ."]}
+    dev_env, dev_have = _conda("environment-dev.yml")
+    assert dev_have == runtime | dict(_name(s) for s in extras["dev"] + extras["spark"])
+    assert dev_env["dependencies"][-1] == {"pip": ["-e .[dev,spark]"]}
+    assert env["name"] != dev_env["name"]
 
 
 def test_notebook_defaults_match_demo_params():
@@ -59,11 +68,14 @@ def test_reading_a_file_loads_no_plotting_or_rendering_library():
     import subprocess
     import sys
 
-    code = ("import sys, tiering.params, tiering.data.io, tiering.data.engines; "
-            "print(sorted(m for m in ('matplotlib', 'jinja2', 'nbconvert', 'weasyprint', "
-            "'seaborn') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120).stdout.strip()
+    code = (
+        "import sys, tiering.params, tiering.data.io, tiering.data.engines; "
+        "print(sorted(m for m in ('matplotlib', 'jinja2', 'nbconvert', 'weasyprint', "
+        "'seaborn') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
     assert out == "[]", out
 
 

@@ -25,15 +25,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tiering.data import features
-
 from tiering.analysis import methods
-from tiering.errors import MethodError
+from tiering.data import features
 from tiering.data.io import REASONS, load, normalise_ids, parse_amounts
+from tiering.errors import MethodError
 from tiering.params import TieringSpec, validate
 
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 # each example reads a file or runs DuckDB (~0.1 s): fewer of them
 FILE_SETTINGS = settings(SETTINGS, max_examples=20)
 AS_OF = dt.date(2025, 1, 1)
@@ -58,7 +62,8 @@ def to_csv(header: list[str], rows: list[list[str]]) -> str:
 
 ID_ALPHABET = "0123456789ABCXYZabcxyz-_/客户编号"
 ids = st.text(alphabet=ID_ALPHABET, min_size=1, max_size=12).filter(
-    lambda s: s not in ("-", "--"))  # placeholders for "no value" are blank IDs
+    lambda s: s not in ("-", "--")
+)  # placeholders for "no value" are blank IDs
 dates = st.dates(min_value=dt.date(1995, 1, 1), max_value=dt.date(2024, 12, 31))
 cents = st.integers(min_value=-10_000_000_00, max_value=10_000_000_00).filter(lambda c: c != 0)
 
@@ -66,8 +71,9 @@ cents = st.integers(min_value=-10_000_000_00, max_value=10_000_000_00).filter(la
 @st.composite
 def valid_row(draw):
     when = draw(dates)
-    style = draw(st.sampled_from(["%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%Y-%m-%d 13:45:00",
-                                  "%Y年%m月%d日"]))
+    style = draw(
+        st.sampled_from(["%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%Y-%m-%d 13:45:00", "%Y年%m月%d日"])
+    )
     amount = Decimal(draw(cents)) / 100
     return [draw(ids), when.strftime(style), f"{amount:.2f}"], (when, amount)
 
@@ -181,8 +187,11 @@ def test_ids_round_trip_as_strings(values, encoding):
 
 
 @SETTINGS
-@given(st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=20),
-       st.integers(min_value=0, max_value=4), st.integers(min_value=1, max_value=3))
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=20),
+    st.integers(min_value=0, max_value=4),
+    st.integers(min_value=1, max_value=3),
+)
 def test_float_formatted_ids_are_the_integer_with_its_zeros(numbers, zeros, decimals):
     """``00123.0`` from a float export is ``00123``; ``17850.000`` is ``17850``."""
     raw = ["0" * zeros + f"{n}." + "0" * decimals for n in numbers]
@@ -200,14 +209,16 @@ def transactions(draw):
     rows = []
     for i in range(n):
         amount = draw(st.integers(min_value=-500_00, max_value=5_000_00).filter(lambda c: c != 0))
-        rows.append({
-            "row": i + 2,
-            "customer_id": draw(st.sampled_from(customers)),
-            "order_id": f"O{draw(st.integers(min_value=0, max_value=n // 2 + 1))}",
-            "order_date": pd.Timestamp(draw(dates)) + pd.Timedelta(hours=draw(
-                st.integers(min_value=0, max_value=23))),
-            "amount": amount / 100,
-        })
+        rows.append(
+            {
+                "row": i + 2,
+                "customer_id": draw(st.sampled_from(customers)),
+                "order_id": f"O{draw(st.integers(min_value=0, max_value=n // 2 + 1))}",
+                "order_date": pd.Timestamp(draw(dates))
+                + pd.Timedelta(hours=draw(st.integers(min_value=0, max_value=23))),
+                "amount": amount / 100,
+            }
+        )
     tx = pd.DataFrame(rows)
     tx["is_return"] = tx["amount"] < 0
     tx["order_date"] = tx["order_date"].astype("datetime64[ns]")
@@ -226,8 +237,7 @@ def _fit(feats: pd.DataFrame, spec: TieringSpec):
 
 SPECS = {
     "abc": TieringSpec(),
-    "abc_5": TieringSpec(labels=["A", "B", "C", "D", "E"],
-                         abc={"cutoffs": [0.5, 0.7, 0.85, 0.95]}),
+    "abc_5": TieringSpec(labels=["A", "B", "C", "D", "E"], abc={"cutoffs": [0.5, 0.7, 0.85, 0.95]}),
     "rfm": TieringSpec(method="rfm"),
 }
 
@@ -240,10 +250,12 @@ def test_every_customer_gets_exactly_one_tier_and_totals_are_kept(tx, spec_name)
     assert feats["customer_id"].is_unique
     assert set(feats["customer_id"]) == set(tx["customer_id"])
     assert feats["monetary"].sum() == pytest.approx(tx["amount"].sum(), abs=1e-6)
-    assert feats["gross_revenue"].sum() == pytest.approx(tx.loc[~tx["is_return"], "amount"].sum(),
-                                                         abs=1e-6)
-    assert feats["returns_value"].sum() == pytest.approx(-tx.loc[tx["is_return"], "amount"].sum(),
-                                                         abs=1e-6)
+    assert feats["gross_revenue"].sum() == pytest.approx(
+        tx.loc[~tx["is_return"], "amount"].sum(), abs=1e-6
+    )
+    assert feats["returns_value"].sum() == pytest.approx(
+        -tx.loc[tx["is_return"], "amount"].sum(), abs=1e-6
+    )
     per_customer = tx.groupby("customer_id")["amount"].sum()
     got = feats.set_index("customer_id")["monetary"]
     assert np.allclose(got[per_customer.index], per_customer, atol=1e-6)
@@ -283,8 +295,12 @@ def test_abc_tiers_are_ordered_by_value(tx, spec_name):
 @given(st.lists(st.integers(min_value=1, max_value=10_000), min_size=3, max_size=30))
 def test_abc_refuses_or_ranks_but_never_loses_a_customer(values):
     """Equal values, few customers or many: a clear refusal or a full ranking."""
-    feats = pd.DataFrame({"customer_id": [f"{i:03d}" for i in range(len(values))],
-                          "monetary": np.asarray(values, dtype="float64")})
+    feats = pd.DataFrame(
+        {
+            "customer_id": [f"{i:03d}" for i in range(len(values))],
+            "monetary": np.asarray(values, dtype="float64"),
+        }
+    )
     result = _fit(feats, TieringSpec())
     if len(set(values)) == 1:
         assert result is None  # all equal: nothing to rank

@@ -19,7 +19,7 @@ from tiering.present.i18n import t
 
 from .conftest import ROOT, install_plugin
 
-PSEUDO_SOURCE = '''
+PSEUDO_SOURCE = """
 import dataclasses
 
 from tiering.locale import LOCALES
@@ -31,7 +31,7 @@ def wrap(text):
 
 PSEUDO = dataclasses.replace(LOCALES["en"], code="en-xa", html_lang="en-XA", fallback="en",
                              translate=wrap)
-'''
+"""
 OPEN, CLOSE = "\u27e6", "\u27e7"
 CJK_RULES = re.compile("[万亿，、；：（）。]")
 
@@ -39,8 +39,14 @@ CJK_RULES = re.compile("[万亿，、；：（）。]")
 @pytest.fixture
 def pseudo(tmp_path, monkeypatch):
     """The language installed for this process and its children (the report's kernel)."""
-    install_plugin(tmp_path, monkeypatch, module="pseudo_language", source=PSEUDO_SOURCE,
-                   group="tiering.languages", entry="en-xa = pseudo_language:PSEUDO")
+    install_plugin(
+        tmp_path,
+        monkeypatch,
+        module="pseudo_language",
+        source=PSEUDO_SOURCE,
+        group="tiering.languages",
+        entry="en-xa = pseudo_language:PSEUDO",
+    )
     monkeypatch.setattr(locale, "_added", {})
     monkeypatch.setattr(locale, "_entry_points_loaded", False)
     yield "en-xa"
@@ -52,8 +58,9 @@ def test_an_added_language_is_validated_and_translates_the_catalogue(pseudo):
     assert params.validate({"data": {"path": "x.csv"}, "language": pseudo}).language == pseudo
     assert t("report.sec_method", pseudo) == OPEN + t("report.sec_method", "en") + CLOSE
     assert locale.get(pseudo).html_lang == "en-XA"
-    with pytest.raises(params.ParamsError, match="unknown report language 'en-xb' \\(did you "
-                                                 "mean 'en-xa'\\?\\)"):
+    with pytest.raises(
+        params.ParamsError, match="unknown report language 'en-xb' \\(did you mean 'en-xa'\\?\\)"
+    ):
         params.validate({"data": {"path": "x.csv"}, "language": "en-xb"})
 
 
@@ -102,10 +109,15 @@ def _data_words() -> set[str]:
     words = set()
     for value in [*frame.columns, *pd.unique(frame.drop(columns=["amount"]).to_numpy().ravel())]:
         words.update(re.findall(r"[A-Za-z]+", str(value)))
-    for value in ("Demo Retail Co.", "Tiering Analytics", "demo_transactions.csv", "A B C",
-                  "utf-8 UTF-8 csv CSV SHA sha256 PDF HTML",         # formats and encodings
-                  "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",  # dates: the locale's
-                  "Q1 Q2 Q3 Q4"):
+    for value in (
+        "Demo Retail Co.",
+        "Tiering Analytics",
+        "demo_transactions.csv",
+        "A B C",
+        "utf-8 UTF-8 csv CSV SHA sha256 PDF HTML",  # formats and encodings
+        "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",  # dates: the locale's
+        "Q1 Q2 Q3 Q4",
+    ):
         words.update(re.findall(r"[A-Za-z]+", value))
     return words
 
@@ -115,8 +127,19 @@ def test_the_demo_report_in_a_pseudo_language_has_no_untranslated_text(pseudo, t
     from tiering import cli
 
     out = tmp_path / "out"
-    assert cli.main(["report", str(ROOT / "params" / "demo.yaml"), "--set",
-                     f"language={pseudo}", "--output", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "report",
+                str(ROOT / "params" / "demo.yaml"),
+                "--set",
+                f"language={pseudo}",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     page = (out / "report.html").read_text(encoding="utf-8")
     assert '<html lang="en-XA"' in page
     parser = _Text()
@@ -129,10 +152,15 @@ def test_the_demo_report_in_a_pseudo_language_has_no_untranslated_text(pseudo, t
             if word not in allowed and not re.fullmatch(r"[A-F0-9a-f]{6,}", word):
                 leftovers.setdefault(word, node.strip()[:120])
     assert leftovers == {}, "English outside the pseudo-language's brackets:\n" + "\n".join(
-        f"  {w!r} in {ctx!r}" for w, ctx in sorted(leftovers.items()))
-    pdf = subprocess.run(["pdftotext", "-layout", str(out / "report.pdf"), "-"],
-                         capture_output=True, text=True, check=True).stdout
-    assert OPEN in pdf and CLOSE in pdf                     # the PDF font draws them
+        f"  {w!r} in {ctx!r}" for w, ctx in sorted(leftovers.items())
+    )
+    pdf = subprocess.run(
+        ["pdftotext", "-layout", str(out / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert OPEN in pdf and CLOSE in pdf  # the PDF font draws them
     assert not CJK_RULES.findall(pdf), sorted(set(CJK_RULES.findall(pdf)))
     assert not CJK_RULES.findall(page)
     for name in ("tiers.csv", "strategies.csv", "action_lists.csv"):
@@ -156,19 +184,32 @@ def added(monkeypatch):
 
     monkeypatch.setattr(locale, "_added", {})
     monkeypatch.setattr(locale, "_entry_points_loaded", True)  # installed languages: none
-    locale.register_language(dataclasses.replace(
-        locale.LOCALES["en"], code="en-xb", html_lang="en-XB", fallback="en",
-        texts={"Retain and grow": "Own goal of the top tier"},
-        translate=lambda text: OPEN + text + CLOSE))
+    locale.register_language(
+        dataclasses.replace(
+            locale.LOCALES["en"],
+            code="en-xb",
+            html_lang="en-XB",
+            fallback="en",
+            texts={"Retain and grow": "Own goal of the top tier"},
+            translate=lambda text: OPEN + text + CLOSE,
+        )
+    )
     return "en-xb"
 
 
 def _summary() -> pd.DataFrame:
-    return pd.DataFrame({
-        "tier": ["A", "B", "C"], "tier_rank": [1, 2, 3], "customers": [312, 1_188, 1_500],
-        "customer_share": [0.104, 0.396, 0.5], "revenue": [2_136_000.0, 690_000.0, 174_000.0],
-        "revenue_share": [0.712, 0.23, 0.058], "monetary_median": [8420.0, 1234.5, 45.5],
-        "recency_median": [23.0, 61.5, 240.0]})
+    return pd.DataFrame(
+        {
+            "tier": ["A", "B", "C"],
+            "tier_rank": [1, 2, 3],
+            "customers": [312, 1_188, 1_500],
+            "customer_share": [0.104, 0.396, 0.5],
+            "revenue": [2_136_000.0, 690_000.0, 174_000.0],
+            "revenue_share": [0.712, 0.23, 0.058],
+            "monetary_median": [8420.0, 1234.5, 45.5],
+            "recency_median": [23.0, 61.5, 240.0],
+        }
+    )
 
 
 def test_an_added_language_gets_the_playbook_texts_of_its_fallback_translated(added):
@@ -183,13 +224,15 @@ def test_an_added_language_gets_the_playbook_texts_of_its_fallback_translated(ad
             if (field, i) == ("goal", 0):
                 continue
             mine, theirs = xb.loc[i, field], en.loc[i, field]
-            for a, b in (zip(mine, theirs, strict=True) if field in LIST_FIELDS
-                         else [(mine, theirs)]):
+            for a, b in (
+                zip(mine, theirs, strict=True) if field in LIST_FIELDS else [(mine, theirs)]
+            ):
                 assert a.startswith(OPEN) and a.endswith(CLOSE), (field, a)
                 assert _plain(a) == b
     plan, plan_en = dormant_strategy(language=added), dormant_strategy(language="en")
-    assert {k: _plain(v) if isinstance(v, str) else [_plain(x) for x in v]
-            for k, v in plan.items()} == plan_en
+    assert {
+        k: _plain(v) if isinstance(v, str) else [_plain(x) for x in v] for k, v in plan.items()
+    } == plan_en
     assert plan["goal"] == OPEN + plan_en["goal"] + CLOSE
 
 
@@ -221,8 +264,14 @@ def test_an_added_language_reaches_the_action_lists_and_the_triggers(added, tmp_
     write_action_lists(tiers, recs, tmp_path, language=added)
     import openpyxl
 
-    header = [c.value for c in next(openpyxl.load_workbook(
-        tmp_path / "action_lists.xlsx", read_only=True).worksheets[0].iter_rows(max_row=1))]
+    header = [
+        c.value
+        for c in next(
+            openpyxl.load_workbook(tmp_path / "action_lists.xlsx", read_only=True)
+            .worksheets[0]
+            .iter_rows(max_row=1)
+        )
+    ]
     assert all(h.startswith(OPEN) for h in header), header
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering.errors import DataError
 from tiering.data.io import load
+from tiering.errors import DataError
 
 from .test_engines import assert_same, both, read_rejected, run, source
 
@@ -69,28 +69,49 @@ def reasons_of(src) -> dict[int, str]:
 def test_dot_thousands_decided_by_the_column(tmp_path):
     """``1.500.000`` can only be thousands: the column's ``250.000`` and ``12.500`` are
     250000 and 12500 (not 250 and 12.5), and ``1.500.000`` is not rejected."""
-    path = rows_csv(tmp_path, [("2024-01-05", "C1", "250.000"), ("2024-01-06", "C2", "12.500"),
-                               ("2024-01-07", "C3", "1.500.000")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024-01-05", "C1", "250.000"),
+            ("2024-01-06", "C2", "12.500"),
+            ("2024-01-07", "C3", "1.500.000"),
+        ],
+    )
     src = source(path, columns=COLS)
     assert amounts_of(src) == {2: 250000.0, 3: 12500.0, 4: 1500000.0}
     a, b = both(src, tmp_path)
     assert_same(a, b)
     assert b.features.set_index("customer_id")["monetary"].to_dict() == {
-        "C1": 250000.0, "C2": 12500.0, "C3": 1500000.0}
+        "C1": 250000.0,
+        "C2": 12500.0,
+        "C3": 1500000.0,
+    }
 
 
 def test_dot_decimals_decided_by_the_column(tmp_path):
     """A value with a decimal point (``3.25``) decides the other way: ``12.500`` is 12.5."""
-    path = rows_csv(tmp_path, [("2024-01-05", "C1", "12.500"), ("2024-01-06", "C2", "3.25"),
-                               ("2024-01-07", "C3", "250.000")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024-01-05", "C1", "12.500"),
+            ("2024-01-06", "C2", "3.25"),
+            ("2024-01-07", "C3", "250.000"),
+        ],
+    )
     src = source(path, columns=COLS)
     assert amounts_of(src) == {2: 12.5, 3: 3.25, 4: 250.0}
     assert_same(*both(src, tmp_path))
 
 
 def test_ambiguous_dot_amounts_are_refused_with_examples(tmp_path):
-    path = rows_csv(tmp_path, [("2024-01-05", "C1", "250.000"), ("2024-01-06", "C2", "12.500"),
-                               ("2024-01-07", "C3", "40")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024-01-05", "C1", "250.000"),
+            ("2024-01-06", "C2", "12.500"),
+            ("2024-01-07", "C3", "40"),
+        ],
+    )
     src = source(path, columns=COLS)
     a, b = errors_of(src, tmp_path)
     assert str(a) == str(b)
@@ -102,23 +123,39 @@ def test_ambiguous_dot_amounts_are_refused_with_examples(tmp_path):
 def test_contradicting_dot_amounts_are_refused(tmp_path):
     """Dots as thousands (``1.500.000``) and as decimal points (``12.50``) in one column:
     ``250.000`` cannot be read either way."""
-    path = rows_csv(tmp_path, [("2024-01-05", "C1", "1.500.000"), ("2024-01-06", "C2", "12.50"),
-                               ("2024-01-07", "C3", "250.000")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024-01-05", "C1", "1.500.000"),
+            ("2024-01-06", "C2", "12.50"),
+            ("2024-01-07", "C3", "250.000"),
+        ],
+    )
     a, b = errors_of(source(path, columns=COLS), tmp_path)
     assert str(a) == str(b)
     assert "'250.000' (row 4)" in a.message
     assert "'1.500.000' (row 2)" in a.message and "'12.50' (row 3)" in a.message
 
 
-@pytest.mark.parametrize("decimal, want, rejected", [
-    (",", {2: 250000.0, 3: 12500.0, 4: 40.0}, {5: "bad_amount"}),
-    (".", {2: 250.0, 3: 12.5, 4: 40.0, 5: 3.25}, {}),
-])
+@pytest.mark.parametrize(
+    "decimal, want, rejected",
+    [
+        (",", {2: 250000.0, 3: 12500.0, 4: 40.0}, {5: "bad_amount"}),
+        (".", {2: 250.0, 3: 12.5, 4: 40.0, 5: 3.25}, {}),
+    ],
+)
 def test_data_decimal_settles_the_column(tmp_path, decimal, want, rejected):
     """``data.decimal`` reads the column one way; a value written the other way
     (``3.25`` when the comma is the decimal mark) is rejected, not guessed."""
-    path = rows_csv(tmp_path, [("2024-01-05", "C1", "250.000"), ("2024-01-06", "C2", "12.500"),
-                               ("2024-01-07", "C3", "40"), ("2024-01-08", "C4", "3.25")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024-01-05", "C1", "250.000"),
+            ("2024-01-06", "C2", "12.500"),
+            ("2024-01-07", "C3", "40"),
+            ("2024-01-08", "C4", "3.25"),
+        ],
+    )
     src = source(path, columns=COLS, decimal=decimal)
     assert amounts_of(src) == want
     assert reasons_of(src) == rejected
@@ -126,8 +163,15 @@ def test_data_decimal_settles_the_column(tmp_path, decimal, want, rejected):
 
 
 def test_european_column_keeps_reading_as_before(tmp_path):
-    path = rows_csv(tmp_path, [("2024-01-05", "C1", '"1.234,50"'), ("2024-01-06", "C1", "1.234"),
-                               ("2024-01-07", "C2", '"12,00"'), ("2024-01-08", "C2", "2.000.000")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024-01-05", "C1", '"1.234,50"'),
+            ("2024-01-06", "C1", "1.234"),
+            ("2024-01-07", "C2", '"12,00"'),
+            ("2024-01-08", "C2", "2.000.000"),
+        ],
+    )
     src = source(path, columns=COLS)
     assert amounts_of(src) == {2: 1234.5, 3: 1234.0, 4: 12.0, 5: 2000000.0}
     assert_same(*both(src, tmp_path))
@@ -137,12 +181,17 @@ def test_european_column_keeps_reading_as_before(tmp_path):
 
 
 def test_us_dates_with_hyphens_honour_dayfirst_false(tmp_path):
-    path = rows_csv(tmp_path, [("01-05-2024", "C1", "10"), ("02-07-2024", "C2", "20"),
-                               ("03.04.2024", "C3", "30")])
+    path = rows_csv(
+        tmp_path,
+        [("01-05-2024", "C1", "10"), ("02-07-2024", "C2", "20"), ("03.04.2024", "C3", "30")],
+    )
     src = source(path, columns=COLS, dayfirst=False)
     tx = load(src).transactions
-    assert tx["order_date"].tolist() == [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-02-07"),
-                                         pd.Timestamp("2024-03-04")]
+    assert tx["order_date"].tolist() == [
+        pd.Timestamp("2024-01-05"),
+        pd.Timestamp("2024-02-07"),
+        pd.Timestamp("2024-03-04"),
+    ]
     a, b = both(src, tmp_path)
     assert_same(a, b)
     first = b.features.set_index("customer_id")["first_purchase"]
@@ -159,8 +208,10 @@ def test_hyphen_dates_month_first_when_the_column_says_so(tmp_path):
 
 
 def test_dates_contradicting_each_other_are_refused(tmp_path):
-    path = rows_csv(tmp_path, [("05/01/2024", "C1", "10"), ("13/01/2024", "C2", "20"),
-                               ("01/13/2024", "C3", "30")])
+    path = rows_csv(
+        tmp_path,
+        [("05/01/2024", "C1", "10"), ("13/01/2024", "C2", "20"), ("01/13/2024", "C3", "30")],
+    )
     a, b = errors_of(source(path, columns=COLS), tmp_path)
     assert str(a) == str(b)
     assert "'13/01/2024' (row 3)" in a.message and "'01/13/2024' (row 4)" in a.message
@@ -168,13 +219,18 @@ def test_dates_contradicting_each_other_are_refused(tmp_path):
     assert "data.dayfirst" in a.hint
 
 
-@pytest.mark.parametrize("dayfirst, want, bad_row", [
-    (True, {2: "2024-01-05", 3: "2024-01-13"}, 4),
-    (False, {2: "2024-05-01", 4: "2024-01-13"}, 3),
-])
+@pytest.mark.parametrize(
+    "dayfirst, want, bad_row",
+    [
+        (True, {2: "2024-01-05", 3: "2024-01-13"}, 4),
+        (False, {2: "2024-05-01", 4: "2024-01-13"}, 3),
+    ],
+)
 def test_dayfirst_settles_a_contradicting_column(tmp_path, dayfirst, want, bad_row):
-    path = rows_csv(tmp_path, [("05/01/2024", "C1", "10"), ("13/01/2024", "C2", "20"),
-                               ("01/13/2024", "C3", "30")])
+    path = rows_csv(
+        tmp_path,
+        [("05/01/2024", "C1", "10"), ("13/01/2024", "C2", "20"), ("01/13/2024", "C3", "30")],
+    )
     src = source(path, columns=COLS, dayfirst=dayfirst)
     loaded = load(src)
     tx = loaded.transactions
@@ -184,9 +240,16 @@ def test_dayfirst_settles_a_contradicting_column(tmp_path, dayfirst, want, bad_r
 
 
 def test_a_bare_year_is_not_a_date(tmp_path):
-    path = rows_csv(tmp_path, [("2024", "C1", "10"), ("2024-01-05", "C2", "20"),
-                               ("2024-03", "C3", "30"), ("2023/11", "C4", "40"),
-                               ("2024-02-01", "C1", "5")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024", "C1", "10"),
+            ("2024-01-05", "C2", "20"),
+            ("2024-03", "C3", "30"),
+            ("2023/11", "C4", "40"),
+            ("2024-02-01", "C1", "5"),
+        ],
+    )
     src = source(path, columns=COLS)
     loaded = load(src)
     assert reasons_of(src) == {2: "partial_date", 4: "partial_date", 5: "partial_date"}
@@ -198,8 +261,8 @@ def test_a_bare_year_is_not_a_date(tmp_path):
 
 
 def test_partial_date_reason_has_report_text_in_both_languages():
-    from tiering.present.i18n import t
     from tiering.data.io import REASONS
+    from tiering.present.i18n import t
 
     assert REASONS["partial_date"][0] == "invalid"
     en, zh = t("reasons.reason_partial_date", "en"), t("reasons.reason_partial_date", "zh")
@@ -210,10 +273,18 @@ def test_partial_date_reason_has_report_text_in_both_languages():
 
 
 def test_ids_in_scientific_notation_are_rounded_ids(tmp_path):
-    path = rows_csv(tmp_path, [("2024-01-05", "1E+11", "10"), ("2024-01-06", "1.23457E11", "20"),
-                               ("2024-01-07", "1.2E+11", "30"), ("2024-01-08", "1.23457e+11", "40"),
-                               ("2024-01-09", "1.23457E+11", "50"), ("2024-01-10", "C1E5", "60"),
-                               ("2024-01-11", "123456789012", "70")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("2024-01-05", "1E+11", "10"),
+            ("2024-01-06", "1.23457E11", "20"),
+            ("2024-01-07", "1.2E+11", "30"),
+            ("2024-01-08", "1.23457e+11", "40"),
+            ("2024-01-09", "1.23457E+11", "50"),
+            ("2024-01-10", "C1E5", "60"),
+            ("2024-01-11", "123456789012", "70"),
+        ],
+    )
     src = source(path, columns=COLS)
     assert reasons_of(src) == {r: "rounded_customer_id" for r in (2, 3, 4, 5, 6)}
     a, b = both(src, tmp_path)
@@ -225,17 +296,28 @@ def test_ids_in_scientific_notation_are_rounded_ids(tmp_path):
 
 
 def test_chinese_am_pm_timestamps(tmp_path):
-    values = ["2024/1/5 下午 3:05:00", "2024/1/5 上午 10:05", "2024-01-05 下午3:05",
-              "2024/1/6 下午 12:30", "2024/1/6 上午 12:05", "2024/1/7 3:05:00 下午",
-              "2024/1/8 上午 13:05"]
+    values = [
+        "2024/1/5 下午 3:05:00",
+        "2024/1/5 上午 10:05",
+        "2024-01-05 下午3:05",
+        "2024/1/6 下午 12:30",
+        "2024/1/6 上午 12:05",
+        "2024/1/7 3:05:00 下午",
+        "2024/1/8 上午 13:05",
+    ]
     path = rows_csv(tmp_path, [(v, f"C{i}", "10") for i, v in enumerate(values)])
     src = source(path, columns=COLS)
     loaded = load(src)
     got = dict(zip(loaded.transactions["row"], loaded.transactions["order_date"]))
-    assert got == {2: pd.Timestamp("2024-01-05 15:05:00"), 3: pd.Timestamp("2024-01-05 10:05"),
-                   4: pd.Timestamp("2024-01-05 15:05"), 5: pd.Timestamp("2024-01-06 12:30"),
-                   6: pd.Timestamp("2024-01-06 00:05"), 7: pd.Timestamp("2024-01-07 15:05")}
-    assert reasons_of(src) == {8: "bad_date"}          # 上午 13:05 is not a time
+    assert got == {
+        2: pd.Timestamp("2024-01-05 15:05:00"),
+        3: pd.Timestamp("2024-01-05 10:05"),
+        4: pd.Timestamp("2024-01-05 15:05"),
+        5: pd.Timestamp("2024-01-06 12:30"),
+        6: pd.Timestamp("2024-01-06 00:05"),
+        7: pd.Timestamp("2024-01-07 15:05"),
+    }
+    assert reasons_of(src) == {8: "bad_date"}  # 上午 13:05 is not a time
     assert_same(*both(src, tmp_path))
 
 
@@ -246,10 +328,18 @@ def _dup_parquet(path, names):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table([pa.array(["1", "2", "3"]),
-                             pa.array(["2024-01-05", "2024-01-06", "2024-01-07"]),
-                             pa.array([10.0, 20.0, 30.0]), pa.array([11.0, 21.0, 31.0])],
-                            names=names), path)
+    pq.write_table(
+        pa.table(
+            [
+                pa.array(["1", "2", "3"]),
+                pa.array(["2024-01-05", "2024-01-06", "2024-01-07"]),
+                pa.array([10.0, 20.0, 30.0]),
+                pa.array([11.0, 21.0, 31.0]),
+            ],
+            names=names,
+        ),
+        path,
+    )
     return path
 
 
@@ -267,8 +357,10 @@ def test_duplicate_unused_parquet_columns_are_kept_apart(tmp_path):
     import pyarrow.parquet as pq
 
     t = pq.read_table(path)
-    t = pa.table(t.columns + [pa.array(["x", "y", "z"])],
-                 names=["customer_id", "order_date", "amount", "note", "note"])
+    t = pa.table(
+        t.columns + [pa.array(["x", "y", "z"])],
+        names=["customer_id", "order_date", "amount", "note", "note"],
+    )
     pq.write_table(t, path)
     a, b = both(source(path), tmp_path)
     assert_same(a, b)
@@ -292,8 +384,11 @@ QUOTING = {
 
 @pytest.mark.parametrize("case", list(QUOTING), ids=list(QUOTING))
 def test_quoting_read_the_same_by_both_engines(tmp_path, case):
-    text = ("customer_id,customer_name,order_date,amount\n" + QUOTING[case]
-            + "2,Plain,2024-01-06,20\n3,\"Other\",2024-01-07,oops\n")
+    text = (
+        "customer_id,customer_name,order_date,amount\n"
+        + QUOTING[case]
+        + '2,Plain,2024-01-06,20\n3,"Other",2024-01-07,oops\n'
+    )
     if case == "crlf_break":
         text = text.replace("\r\n", "\n").replace("\n", "\r\n")
     path = write(tmp_path, f"{case}.csv", text)
@@ -305,22 +400,30 @@ def test_quoting_read_the_same_by_both_engines(tmp_path, case):
 
 
 def test_quoted_names_are_read_as_pandas_reads_them(tmp_path):
-    text = ("customer_id,customer_name,order_date,amount\n"
-            + "".join(QUOTING[k].replace("1,", f"{i},", 1)
-                      for i, k in enumerate(["doubled", "text_after_quote", "space_before_quote",
-                                             "quote_inside"], start=1)))
+    text = "customer_id,customer_name,order_date,amount\n" + "".join(
+        QUOTING[k].replace("1,", f"{i},", 1)
+        for i, k in enumerate(
+            ["doubled", "text_after_quote", "space_before_quote", "quote_inside"], start=1
+        )
+    )
     path = write(tmp_path, "names.csv", text)
     src = source(path)
     a, b = both(src, tmp_path)
     assert_same(a, b)
-    assert b.features["customer_name"].tolist() == ['"Quote" & <Co>', "Quote & <Co>",
-                                                    '"Spaced"', 'Quote" & Co']
+    assert b.features["customer_name"].tolist() == [
+        '"Quote" & <Co>',
+        "Quote & <Co>",
+        '"Spaced"',
+        'Quote" & Co',
+    ]
 
 
 @pytest.mark.parametrize("how", ["gzip", "gb18030"])
 def test_quoting_read_the_same_when_compressed_or_transcoded(tmp_path, how):
-    text = ("customer_id,customer_name,order_date,amount\n"
-            '1, "张三",2024-01-05,10\n2,"Quote" & <Co>,2024-01-06,20\n3,李四,2024-01-07,x\n')
+    text = (
+        "customer_id,customer_name,order_date,amount\n"
+        '1, "张三",2024-01-05,10\n2,"Quote" & <Co>,2024-01-06,20\n3,李四,2024-01-07,x\n'
+    )
     path = tmp_path / ("q.csv.gz" if how == "gzip" else "q.csv")
     path.write_bytes(gzip.compress(text.encode()) if how == "gzip" else text.encode("gb18030"))
     src = source(path)
@@ -332,8 +435,9 @@ def test_quoting_read_the_same_when_compressed_or_transcoded(tmp_path, how):
 def test_rewritten_file_gives_the_loaders_transactions(tmp_path):
     from tiering.data.engines import EngineSpec, clean_transactions
 
-    text = ("customer_id,customer_name,order_date,amount\n"
-            + "".join(f'{i % 3}, "N{i}",2024-01-{1 + i:02d},{i + 1}\n' for i in range(9)))
+    text = "customer_id,customer_name,order_date,amount\n" + "".join(
+        f'{i % 3}, "N{i}",2024-01-{1 + i:02d},{i + 1}\n' for i in range(9)
+    )
     src = source(write(tmp_path, "sq.csv", text), attributes=["customer_name"])
     res = run(src, "duckdb", tmp_path)
     assert res.source["rewritten"] is True
@@ -348,9 +452,10 @@ def test_an_unclosed_quote_gets_the_loaders_message_on_duckdb(tmp_path, where):
     there DuckDB's reader finds it, and the message is the loader's."""
     rows = [f"{i},Name {i},2024-01-05,10\n" for i in range(3 if where == "head" else 12_000)]
     rows.insert(len(rows) - 1, '99,"Smith & Sons,2024-01-06,20\n')
-    path = write(tmp_path, "open.csv", "customer_id,customer_name,order_date,amount\n"
-                 + "".join(rows))
-    line = len(rows)   # the header is line 1
+    path = write(
+        tmp_path, "open.csv", "customer_id,customer_name,order_date,amount\n" + "".join(rows)
+    )
+    line = len(rows)  # the header is line 1
     a, b = errors_of(source(path), tmp_path)
     assert str(a) == str(b)
     assert a.where == f"open.csv, line {line}"
@@ -359,8 +464,9 @@ def test_an_unclosed_quote_gets_the_loaders_message_on_duckdb(tmp_path, where):
 def test_a_line_too_wide_after_the_head_gets_the_loaders_message_on_duckdb(tmp_path):
     rows = [f"{i},Name {i},2024-01-05,10\n" for i in range(12_000)]
     rows.insert(11_000, "99,Smith, Sons,2024-01-06,20\n")
-    path = write(tmp_path, "wide.csv", "customer_id,customer_name,order_date,amount\n"
-                 + "".join(rows))
+    path = write(
+        tmp_path, "wide.csv", "customer_id,customer_name,order_date,amount\n" + "".join(rows)
+    )
     a, b = errors_of(source(path), tmp_path)
     assert str(a) == str(b)
     assert a.where == "wide.csv, line 11002"
@@ -412,12 +518,20 @@ def test_date_fast_path_agrees_with_the_loader_on_day_month_values():
     con = duckdb.connect()
     try:
         for dayfirst in (True, False):
-            got = con.sql("SELECT " + D.date_fast_expr("v", dayfirst) + " AS x FROM "
-                          "(SELECT unnest($1) AS v)", params=[values]).df()["x"]
+            got = con.sql(
+                "SELECT " + D.date_fast_expr("v", dayfirst) + " AS x FROM (SELECT unnest($1) AS v)",
+                params=[values],
+            ).df()["x"]
             want = io.parse_dates_us(pd.Series(values), dayfirst=dayfirst)
             pd.testing.assert_series_equal(got.astype("datetime64[us]"), want, check_names=False)
-        kinds = con.sql("SELECT " + D.date_kind_expr("v") + " AS k FROM (SELECT unnest($1) AS v)",
-                        params=[values]).df()["k"].to_numpy()
+        kinds = (
+            con.sql(
+                "SELECT " + D.date_kind_expr("v") + " AS k FROM (SELECT unnest($1) AS v)",
+                params=[values],
+            )
+            .df()["k"]
+            .to_numpy()
+        )
     finally:
         con.close()
     np.testing.assert_array_equal(kinds, R.date_kinds(values))
@@ -431,19 +545,53 @@ def test_amount_shapes_agree_with_the_loader():
     from tiering.data.engines import _rules as R
     from tiering.data.engines import duckdb_stream as D
 
-    values = ["250.000", "12.500", "1.500.000", "12.50", "3.25", "0.125", "1234.567", "1,234.50",
-              "1,234", "1.234,50", "12,50", "40", "-250.000", "(12.500)", "$250.000", " 250.000 ",
-              "1.5e3", ".5", "12.", "abc", "", "1.234.5", "0.500", "￥250.000", "250.000-"]
+    values = [
+        "250.000",
+        "12.500",
+        "1.500.000",
+        "12.50",
+        "3.25",
+        "0.125",
+        "1234.567",
+        "1,234.50",
+        "1,234",
+        "1.234,50",
+        "12,50",
+        "40",
+        "-250.000",
+        "(12.500)",
+        "$250.000",
+        " 250.000 ",
+        "1.5e3",
+        ".5",
+        "12.",
+        "abc",
+        "",
+        "1.234.5",
+        "0.500",
+        "￥250.000",
+        "250.000-",
+    ]
     con = duckdb.connect()
     try:
-        D.register_udfs(con, D.Modes(), ("amount",))   # non-ASCII values: the loader's own
-        got = con.sql("SELECT " + D.amount_shape_sql("v") + " AS k FROM (SELECT unnest($1) AS v)",
-                      params=[values]).df()["k"].tolist()
+        D.register_udfs(con, D.Modes(), ("amount",))  # non-ASCII values: the loader's own
+        got = (
+            con.sql(
+                "SELECT " + D.amount_shape_sql("v") + " AS k FROM (SELECT unnest($1) AS v)",
+                params=[values],
+            )
+            .df()["k"]
+            .tolist()
+        )
     finally:
         con.close()
     assert got == R.amount_shapes(values)
     assert R.amount_shapes(["250.000", "1.500.000", "12.50", "40"]) == [
-        R.SHAPE_AMBIGUOUS, R.SHAPE_THOUSANDS, R.SHAPE_DECIMAL, 0]
+        R.SHAPE_AMBIGUOUS,
+        R.SHAPE_THOUSANDS,
+        R.SHAPE_DECIMAL,
+        0,
+    ]
 
 
 # --------------------------------------------------------------------------- Spark
@@ -463,13 +611,22 @@ def test_spark_reads_by_the_same_conventions(tmp_path):
     from tiering.data.engines import EngineSpec
 
     spec = EngineSpec(engine="spark", threads=2, memory_limit="1GB")
-    path = rows_csv(tmp_path, [("01-05-2024", "C1", "250.000"), ("02-07-2024", "C2", "1.500.000"),
-                               ("2024", "C3", "10"), ("03-01-2024", "1.2E+11", "5"),
-                               ("2024/1/5 下午 3:05:00", "C4", "12.500")])
+    path = rows_csv(
+        tmp_path,
+        [
+            ("01-05-2024", "C1", "250.000"),
+            ("02-07-2024", "C2", "1.500.000"),
+            ("2024", "C3", "10"),
+            ("03-01-2024", "1.2E+11", "5"),
+            ("2024/1/5 下午 3:05:00", "C4", "12.500"),
+        ],
+    )
     src = source(path, columns=COLS, dayfirst=False)
     assert_same(run(src, "pandas", tmp_path), run(src, "spark", tmp_path, spec=spec))
-    for rows in ([("13/01/2024", "C1", "1"), ("01/13/2024", "C2", "2")],
-                 [("2024-01-05", "C1", "250.000"), ("2024-01-06", "C2", "12.500")]):
+    for rows in (
+        [("13/01/2024", "C1", "1"), ("01/13/2024", "C2", "2")],
+        [("2024-01-05", "C1", "250.000"), ("2024-01-06", "C2", "12.500")],
+    ):
         bad = source(rows_csv(tmp_path, rows, name="bad.csv"), columns=COLS)
         with pytest.raises(DataError) as a:
             run(bad, "pandas", tmp_path)
@@ -490,13 +647,29 @@ def test_fast_path_finds_every_ambiguous_amount():
     x = rng.lognormal(3, 2, 4000) * rng.choice([-1, 1], 4000)
     values = [f"{v:.{d}f}" for v, d in zip(x, rng.integers(0, 6, 4000))]
     values += [f" {v} " for v in values[:300]] + [f"{v}\t" for v in values[300:600]]
-    values += ["250.000", "1.000", "999.999", "1000.000", "0.500", "-12.500", "+12.500", "1e3",
-               "2.5e2", "12.", ".500", "100.000 ", " 100.000"]
+    values += [
+        "250.000",
+        "1.000",
+        "999.999",
+        "1000.000",
+        "0.500",
+        "-12.500",
+        "+12.500",
+        "1e3",
+        "2.5e2",
+        "12.",
+        ".500",
+        "100.000 ",
+        " 100.000",
+    ]
     con = duckdb.connect()
     try:
         fast = D.amount_fast("v", "amount", D.Modes())
-        got = con.sql(f"SELECT CASE WHEN {fast} IS NOT NULL THEN {D.fast_shape('v', fast)} "
-                      "END AS k FROM (SELECT unnest($1) AS v)", params=[values]).df()["k"]
+        got = con.sql(
+            f"SELECT CASE WHEN {fast} IS NOT NULL THEN {D.fast_shape('v', fast)} "
+            "END AS k FROM (SELECT unnest($1) AS v)",
+            params=[values],
+        ).df()["k"]
     finally:
         con.close()
     want = np.asarray(R.amount_shapes(values)) == R.SHAPE_AMBIGUOUS
@@ -506,8 +679,9 @@ def test_fast_path_finds_every_ambiguous_amount():
     assert want[took].sum() > 50
 
 
-@pytest.mark.parametrize("decimal, thousands", [(None, False), (None, True), (",", True),
-                                                (".", False)])
+@pytest.mark.parametrize(
+    "decimal, thousands", [(None, False), (None, True), (",", True), (".", False)]
+)
 def test_amounts_in_sql_are_the_loaders(decimal, thousands):
     """Every reading (the column's decision or ``data.decimal``) gives in SQL what
     ``parse_amounts`` gives, fast path or not."""
@@ -516,18 +690,48 @@ def test_amounts_in_sql_are_the_loaders(decimal, thousands):
     from tiering.data.engines import duckdb_stream as D
     from tiering.data.io import parse_amounts
 
-    values = ["250.000", "12.500", "1.500.000", "12.50", "3.25", "0.125", "1234.567", "1,234.50",
-              "1,234", "1.234,50", "12,50", "40", "-250.000", "(12.500)", "$250.000", " 250.000 ",
-              "1.5e3", ".5", "12.", "abc", "", "1.234.5", "0.500", "￥250.000", "250.000-",
-              "€1.234,50", "1 234,50", "12,5000", "1_000", "１２.５", "RMB 1,000"]
+    values = [
+        "250.000",
+        "12.500",
+        "1.500.000",
+        "12.50",
+        "3.25",
+        "0.125",
+        "1234.567",
+        "1,234.50",
+        "1,234",
+        "1.234,50",
+        "12,50",
+        "40",
+        "-250.000",
+        "(12.500)",
+        "$250.000",
+        " 250.000 ",
+        "1.5e3",
+        ".5",
+        "12.",
+        "abc",
+        "",
+        "1.234.5",
+        "0.500",
+        "￥250.000",
+        "250.000-",
+        "€1.234,50",
+        "1 234,50",
+        "12,5000",
+        "1_000",
+        "１２.５",
+        "RMB 1,000",
+    ]
     modes = D.Modes(thousands=("amount",) if thousands else (), decimal=decimal)
     con = duckdb.connect()
     try:
         D.register_udfs(con, modes, ("amount",))
         fast = D.amount_fast("v", "amount", modes)
         slow, _ = D.amount_expr("v", "amount", modes)
-        got = con.sql(f"SELECT coalesce({fast}, {slow}) AS x FROM (SELECT unnest($1) AS v)",
-                      params=[values]).df()["x"]
+        got = con.sql(
+            f"SELECT coalesce({fast}, {slow}) AS x FROM (SELECT unnest($1) AS v)", params=[values]
+        ).df()["x"]
     finally:
         con.close()
     want = parse_amounts(pd.Series(values), decimal=decimal, thousands=thousands)
@@ -549,16 +753,24 @@ def test_spark_refuses_quoting_it_reads_otherwise(tmp_path):
         with pytest.raises(DataError) as err:
             run(source(path), "spark", tmp_path, spec=spec)
         assert err.value.where == f"{case}.csv, line 2"
-    ok = write(tmp_path, "ok.csv", head + QUOTING["doubled"]
-               + QUOTING["delimiter"].replace("1,", "2,", 1)
-               + QUOTING["quote_inside"].replace("1,", "3,", 1))
+    ok = write(
+        tmp_path,
+        "ok.csv",
+        head
+        + QUOTING["doubled"]
+        + QUOTING["delimiter"].replace("1,", "2,", 1)
+        + QUOTING["quote_inside"].replace("1,", "3,", 1),
+    )
     assert_same(run(source(ok), "pandas", tmp_path), run(source(ok), "spark", tmp_path, spec=spec))
 
 
-@pytest.mark.parametrize("rows, dayfirst, thousands", [
-    ([("05.01.2024", "C1", "10"), ("28.02.2024", "C2", "20")], True, ()),
-    ([("2024-01-05", "C1", "250.000"), ("2024-01-06", "C2", "1.500.000")], False, ("amount",)),
-])
+@pytest.mark.parametrize(
+    "rows, dayfirst, thousands",
+    [
+        ([("05.01.2024", "C1", "10"), ("28.02.2024", "C2", "20")], True, ()),
+        ([("2024-01-05", "C1", "250.000"), ("2024-01-06", "C2", "1.500.000")], False, ("amount",)),
+    ],
+)
 def test_duckdb_reads_in_one_pass_what_the_head_shows(tmp_path, rows, dayfirst, thousands):
     """The first pass reads as the head of the file suggests (day-first dates, dots
     between thousands): one pass, not a second one in the other mode."""

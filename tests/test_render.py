@@ -16,12 +16,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from tiering.build import render
-from tiering.present.css import tier_css
 from tiering.errors import RenderError
+from tiering.present.css import tier_css
 from tiering.style import TIER_COLORS
 
 HAVE_POPPLER = shutil.which("pdftotext") is not None and shutil.which("pdffonts") is not None
-needs_poppler = pytest.mark.skipif(not HAVE_POPPLER, reason="poppler-utils (pdftotext) not installed")
+needs_poppler = pytest.mark.skipif(
+    not HAVE_POPPLER, reason="poppler-utils (pdftotext) not installed"
+)
 
 CODE_TEXT = "SECRET_CODE_TEXT = compute_tiers()"
 PARAM_TEXT = "PARAM_NAME_XYZ = 'abc'"
@@ -38,18 +40,27 @@ def _png(width: int = 24, height: int = 12) -> str:
     raw = b"".join(b"\x00" + b"\x1b\x4f\x72" * width for _ in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
-    png = (b"\x89PNG\r\n\x1a\n"
-           + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
     return base64.b64encode(png).decode("ascii")
 
 
 def _html(fragment: str):
-    return new_output("display_data", data={"text/html": fragment,
-                                            "text/plain": "<IPython.core.display.HTML object>"})
+    return new_output(
+        "display_data",
+        data={"text/html": fragment, "text/plain": "<IPython.core.display.HTML object>"},
+    )
 
 
 def report_notebook(language: str = "en") -> nbformat.NotebookNode:
@@ -68,47 +79,66 @@ def report_notebook(language: str = "en") -> nbformat.NotebookNode:
     }
     params = new_code_cell(PARAM_TEXT)
     params.metadata["tags"] = ["parameters"]
-    injected = new_code_cell(f"method = '{INJECTED_TEXT}'",
-                             outputs=[new_output("stream", name="stdout", text=INJECTED_TEXT)])
+    injected = new_code_cell(
+        f"method = '{INJECTED_TEXT}'",
+        outputs=[new_output("stream", name="stdout", text=INJECTED_TEXT)],
+    )
     injected.metadata["tags"] = ["injected-parameters"]
-    noisy = new_code_cell(CODE_TEXT, outputs=[
-        new_output("stream", name="stderr", text=STDERR_TEXT + "\n"),
-        new_output("stream", name="stdout", text=STDOUT_TEXT + "\n"),
-    ])
-    plain = new_code_cell("1 + 1", outputs=[
-        new_output("execute_result", data={"text/plain": PLAIN_TEXT}, execution_count=4)])
+    noisy = new_code_cell(
+        CODE_TEXT,
+        outputs=[
+            new_output("stream", name="stderr", text=STDERR_TEXT + "\n"),
+            new_output("stream", name="stdout", text=STDOUT_TEXT + "\n"),
+        ],
+    )
+    plain = new_code_cell(
+        "1 + 1",
+        outputs=[new_output("execute_result", data={"text/plain": PLAIN_TEXT}, execution_count=4)],
+    )
     rows = "".join(
         f'<tr><td>C{1000 + i}</td><td><span class="tier-badge tier-{1 + (i % 3) * 2}">'
         f'{"ABC"[i % 3]}</span></td><td class="num">{(i * 7919) % 100000:,}</td></tr>'
-        for i in range(TABLE_ROWS))
+        for i in range(TABLE_ROWS)
+    )
     summary = _html(
         '<h2 id="sec-summary" class="section">Executive summary</h2>'
         '<p class="lead">Tier A holds most of the revenue.</p>'
         '<div class="kpis"><div class="kpi"><span class="kpi-value">12,345</span>'
         '<span class="kpi-label">Customers</span></div></div>'
         '<ul class="findings"><li>A-tier customers spent 6.1x the B-tier median.</li></ul>'
-        f'<p>{CHINESE}。</p>'
-        '<div class="warning">312 rows were rejected.</div>')
+        f"<p>{CHINESE}。</p>"
+        '<div class="warning">312 rows were rejected.</div>'
+    )
     tiers = _html(
         '<h2 id="sec-tiers" class="section">Customer tiers</h2>'
-        '<h3>Top customers</h3>'
+        "<h3>Top customers</h3>"
         '<table class="data"><thead><tr><th>Customer</th><th>Tier</th>'
         f'<th class="num">NETSPEND_HEADER</th></tr></thead><tbody>{rows}</tbody></table>'
         f'<figure class="chart"><img src="data:image/png;base64,{_png()}">'
-        '<figcaption>Figure 1. Revenue share by tier.</figcaption></figure>')
+        "<figcaption>Figure 1. Revenue share by tier.</figcaption></figure>"
+    )
     strategy = _html(
         '<h2 id="sec-strategy" class="section">Strategies by tier</h2>'
         '<div class="strategy-card tier-1"><h3>Protect tier A</h3>'
         '<p class="card-headline">Named account managers.</p>'
-        '<dl><dt>Budget</dt><dd>¥1,200,000</dd></dl><ul><li>Quarterly reviews</li></ul></div>')
-    appendix = _html('<h2 id="sec-method" class="section appendix">Method and data</h2>'
-                     '<p>Kruskal–Wallis with Dunn post-hoc tests.</p>')
+        "<dl><dt>Budget</dt><dd>¥1,200,000</dd></dl><ul><li>Quarterly reviews</li></ul></div>"
+    )
+    appendix = _html(
+        '<h2 id="sec-method" class="section appendix">Method and data</h2>'
+        "<p>Kruskal–Wallis with Dunn post-hoc tests.</p>"
+    )
     chart = new_output("display_data", data={"image/png": _png(), "text/plain": "<Figure>"})
-    nb.cells = [params, injected, noisy, new_code_cell("show()", outputs=[summary]), plain,
-                new_markdown_cell("The tiers below were built with the **ABC** method."),
-                new_code_cell("show()", outputs=[tiers, chart]),
-                new_code_cell("show()", outputs=[strategy]),
-                new_code_cell("show()", outputs=[appendix])]
+    nb.cells = [
+        params,
+        injected,
+        noisy,
+        new_code_cell("show()", outputs=[summary]),
+        plain,
+        new_markdown_cell("The tiers below were built with the **ABC** method."),
+        new_code_cell("show()", outputs=[tiers, chart]),
+        new_code_cell("show()", outputs=[strategy]),
+        new_code_cell("show()", outputs=[appendix]),
+    ]
     return nb
 
 
@@ -121,9 +151,21 @@ def html_en() -> str:
 
 
 def test_html_has_no_code_prompts_streams_or_plain_results(html_en):
-    for text in (CODE_TEXT, "SECRET_CODE_TEXT", PARAM_TEXT, "PARAM_NAME_XYZ", INJECTED_TEXT,
-                 STDERR_TEXT, "STDERR_NOISE_TEXT", STDOUT_TEXT, PLAIN_TEXT, "In&nbsp;[",
-                 "Out[", "<IPython.core.display.HTML object>", "<Figure>"):
+    for text in (
+        CODE_TEXT,
+        "SECRET_CODE_TEXT",
+        PARAM_TEXT,
+        "PARAM_NAME_XYZ",
+        INJECTED_TEXT,
+        STDERR_TEXT,
+        "STDERR_NOISE_TEXT",
+        STDOUT_TEXT,
+        PLAIN_TEXT,
+        "In&nbsp;[",
+        "Out[",
+        "<IPython.core.display.HTML object>",
+        "<Figure>",
+    ):
         assert text not in html_en, text
     assert "Executive summary" in html_en
     assert "<strong>ABC</strong>" in html_en  # Markdown cells are rendered
@@ -143,14 +185,26 @@ def test_html_is_self_contained(html_en):
 
 def test_html_lang_cover_and_contents(html_en):
     assert '<html lang="en">' in html_en
-    cover = html_en[html_en.index('<section class="cover'):html_en.index('class="toc"')]
-    for text in ("Customer tiering report", "Northwind Trading", "ABC tiering of active customers",
-                 "2024-01-01 – 2024-12-31", "2024-12-31", "Jane Doe", "2025-01-15",
-                 "Analysis period", "Prepared by"):
+    cover = html_en[html_en.index('<section class="cover') : html_en.index('class="toc"')]
+    for text in (
+        "Customer tiering report",
+        "Northwind Trading",
+        "ABC tiering of active customers",
+        "2024-01-01 – 2024-12-31",
+        "2024-12-31",
+        "Jane Doe",
+        "2025-01-15",
+        "Analysis period",
+        "Prepared by",
+    ):
         assert text in cover, text
     links = re.findall(r'<a href="#(sec-[^"]+)">([^<]+)</a>', html_en)
-    assert links == [("sec-summary", "Executive summary"), ("sec-tiers", "Customer tiers"),
-                     ("sec-strategy", "Strategies by tier"), ("sec-method", "Method and data")]
+    assert links == [
+        ("sec-summary", "Executive summary"),
+        ("sec-tiers", "Customer tiers"),
+        ("sec-strategy", "Strategies by tier"),
+        ("sec-method", "Method and data"),
+    ]
     assert 'toc-entry toc-appendix"><a href="#sec-method"' in html_en
 
 
@@ -207,9 +261,19 @@ def test_header_texts_are_escaped_for_css():
 
 def test_error_outputs_are_dropped(caplog):
     nb = report_notebook("en")
-    nb.cells.append(new_code_cell("1/0", outputs=[new_output(
-        "error", ename="ZeroDivisionError", evalue="division by zero",
-        traceback=["TRACEBACK_TEXT"])]))
+    nb.cells.append(
+        new_code_cell(
+            "1/0",
+            outputs=[
+                new_output(
+                    "error",
+                    ename="ZeroDivisionError",
+                    evalue="division by zero",
+                    traceback=["TRACEBACK_TEXT"],
+                )
+            ],
+        )
+    )
     with caplog.at_level(logging.WARNING, logger="tiering.build.render"):
         html = render.notebook_to_html(nb)
     assert "TRACEBACK_TEXT" not in html and "ZeroDivisionError" not in html
@@ -225,8 +289,7 @@ def _pdftotext(pdf: Path, first: int | None = None, last: int | None = None) -> 
         cmd += ["-f", str(first)]
     if last:
         cmd += ["-l", str(last)]
-    return subprocess.run(cmd + [str(pdf), "-"], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(cmd + [str(pdf), "-"], check=True, capture_output=True, text=True).stdout
 
 
 def _pages(pdf: Path) -> list[str]:
@@ -249,13 +312,30 @@ def pdfs(tmp_path_factory) -> dict[str, Path]:
 def test_pdf_text(pdfs):
     pages = _pages(pdfs["en"])
     body = "\n".join(pages[2:])
-    for text in ("Executive summary", "Customer tiers", "Top customers", "Strategies by tier",
-                 "Method and data", "NETSPEND_HEADER", "C1000", f"C{1000 + TABLE_ROWS - 1}",
-                 "Protect tier A", "Figure 1. Revenue share by tier.", CHINESE, "Page 2 of"):
+    for text in (
+        "Executive summary",
+        "Customer tiers",
+        "Top customers",
+        "Strategies by tier",
+        "Method and data",
+        "NETSPEND_HEADER",
+        "C1000",
+        f"C{1000 + TABLE_ROWS - 1}",
+        "Protect tier A",
+        "Figure 1. Revenue share by tier.",
+        CHINESE,
+        "Page 2 of",
+    ):
         assert text in body or text in pages[1], text
     everything = "\n".join(pages)
-    for text in ("SECRET_CODE_TEXT", "STDERR_NOISE_TEXT", "STDOUT_NOISE_TEXT", PLAIN_TEXT,
-                 "PARAM_NAME_XYZ", INJECTED_TEXT):
+    for text in (
+        "SECRET_CODE_TEXT",
+        "STDERR_NOISE_TEXT",
+        "STDOUT_NOISE_TEXT",
+        PLAIN_TEXT,
+        "PARAM_NAME_XYZ",
+        INJECTED_TEXT,
+    ):
         assert text not in everything, text
     assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
 
@@ -280,7 +360,7 @@ def test_pdf_contents_page_numbers_point_at_the_sections(pdfs):
         number = int(match.group(1))
         assert number >= 3
         assert heading in pages[number - 1]
-        assert all(heading not in page for page in pages[2:number - 1])
+        assert all(heading not in page for page in pages[2 : number - 1])
 
 
 @needs_poppler
@@ -308,8 +388,9 @@ def test_pdf_chinese_embeds_noto_cjk_with_bold(pdfs):
     text = "\n".join(pages)
     assert CHINESE in text and "目录" in pages[1]
     assert re.search(r"第 2 页，共 \d+ 页", pages[1])
-    fonts = subprocess.run(["pdffonts", str(pdfs["zh"])], check=True, capture_output=True,
-                           text=True).stdout
+    fonts = subprocess.run(
+        ["pdffonts", str(pdfs["zh"])], check=True, capture_output=True, text=True
+    ).stdout
     cjk = [line for line in fonts.splitlines() if "NotoSansCJK" in line.replace("-", "")]
     assert cjk, fonts
     assert all(" yes " in line for line in cjk)  # embedded
@@ -335,8 +416,10 @@ def test_pdf_is_written_atomically(tmp_path, monkeypatch):
 
 
 def test_weasyprint_warnings_go_to_logging(tmp_path, caplog, capfd):
-    html = ('<html><head><style>p { font-family: "DejaVu Sans"; bogus-property: 1; }'
-            '</style></head><body><p>x</p><img src="https://example.invalid/a.png"></body></html>')
+    html = (
+        '<html><head><style>p { font-family: "DejaVu Sans"; bogus-property: 1; }'
+        '</style></head><body><p>x</p><img src="https://example.invalid/a.png"></body></html>'
+    )
     target = tmp_path / "small.pdf"
     with caplog.at_level(logging.WARNING, logger="tiering.build.render"):
         render.html_to_pdf(html, target)
@@ -356,13 +439,16 @@ def _write_png(path: Path, width: int = 60, height: int = 20) -> Path:
 
 
 def _cover(html: str) -> str:
-    return html[html.index('<section class="cover'):html.index('class="toc"')]
+    return html[html.index('<section class="cover') : html.index('class="toc"')]
 
 
 def test_logo_is_embedded_on_the_cover(tmp_path):
     logo = tmp_path / "logo.svg"
-    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 4">'
-                    '<rect width="10" height="4" fill="#123456"/></svg>', encoding="utf-8")
+    logo.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 4">'
+        '<rect width="10" height="4" fill="#123456"/></svg>',
+        encoding="utf-8",
+    )
     html = render.notebook_to_html(report_notebook("en"), logo=logo)
     cover = _cover(html)
     expected = base64.b64encode(logo.read_bytes()).decode("ascii")
@@ -370,9 +456,13 @@ def test_logo_is_embedded_on_the_cover(tmp_path):
     assert 'class="cover-logo"' in img and 'alt="Jane Doe"' in img
     assert f'src="data:image/svg+xml;base64,{expected}"' in img
     assert 'class="cover has-brand"' in cover
-    assert 'class="cover-firm"' not in cover  # the logo stands for the firm; its name is in the table
+    assert (
+        'class="cover-firm"' not in cover
+    )  # the logo stands for the firm; its name is in the table
     png = _write_png(tmp_path / "logo.png")
-    assert "data:image/png;base64," in _cover(render.notebook_to_html(report_notebook("en"), logo=png))
+    assert "data:image/png;base64," in _cover(
+        render.notebook_to_html(report_notebook("en"), logo=png)
+    )
 
 
 def test_firm_name_on_the_cover_without_logo_is_escaped():
@@ -401,18 +491,25 @@ def test_bad_logos_are_refused_with_a_clear_message(tmp_path, monkeypatch):
 @needs_poppler
 def test_pdf_cover_shows_the_logo(tmp_path):
     pdf = tmp_path / "logo.pdf"
-    html = render.notebook_to_html(report_notebook("en"), logo=_write_png(tmp_path / "logo.png", 90, 30))
+    html = render.notebook_to_html(
+        report_notebook("en"), logo=_write_png(tmp_path / "logo.png", 90, 30)
+    )
     render.html_to_pdf(html, pdf)
-    listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True,
-                             check=True).stdout.splitlines()[2:]
-    pages_with_90x30 = {int(line.split()[0]) for line in listing if line.split()[3:5] == ["90", "30"]}
+    listing = subprocess.run(
+        ["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    pages_with_90x30 = {
+        int(line.split()[0]) for line in listing if line.split()[3:5] == ["90", "30"]
+    }
     assert pages_with_90x30 == {1}
 
 
 # ---- page breaks: headings, rows, short tables ---------------------------------------
 
-FILLER = ("Tier B customers buy less often than tier A customers but still bring a large "
-          "share of revenue, so they deserve targeted offers and regular care. ")
+FILLER = (
+    "Tier B customers buy less often than tier A customers but still bring a large "
+    "share of revenue, so they deserve targeted offers and regular care. "
+)
 
 
 def _flow_notebook() -> nbformat.NotebookNode:
@@ -421,17 +518,27 @@ def _flow_notebook() -> nbformat.NotebookNode:
     nb = report_notebook("en")
     parts = ['<h2 id="sec-flow" class="section">Flow</h2>']
     for k in range(40):
-        parts.append(f"<h3>Heading {k:02d}</h3><p>Body {k:02d} starts. " + FILLER * (1 + (k * 7) % 6)
-                     + "</p>")
-    rows = "".join(f"<tr><td>Row {k:02d} top<br>{FILLER[:60]}<br>Row {k:02d} bottom</td>"
-                   f'<td class="num">{k}</td></tr>' for k in range(60))
-    parts.append(f'<table class="data"><thead><tr><th>Item</th><th class="num">n</th></tr></thead>'
-                 f"<tbody>{rows}</tbody></table>")
+        parts.append(
+            f"<h3>Heading {k:02d}</h3><p>Body {k:02d} starts. "
+            + FILLER * (1 + (k * 7) % 6)
+            + "</p>"
+        )
+    rows = "".join(
+        f"<tr><td>Row {k:02d} top<br>{FILLER[:60]}<br>Row {k:02d} bottom</td>"
+        f'<td class="num">{k}</td></tr>'
+        for k in range(60)
+    )
+    parts.append(
+        f'<table class="data"><thead><tr><th>Item</th><th class="num">n</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
     for k in range(12):
         body = "".join(f"<tr><td>Short {k:02d} row {r}</td></tr>" for r in range(6))
-        parts.append(f"<p>{FILLER * (2 + (k * 5) % 7)}</p>"
-                     f'<table class="data"><thead><tr><th>Short table {k:02d}</th></tr></thead>'
-                     f"<tbody>{body}</tbody></table>")
+        parts.append(
+            f"<p>{FILLER * (2 + (k * 5) % 7)}</p>"
+            f'<table class="data"><thead><tr><th>Short table {k:02d}</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>"
+        )
     nb.cells.append(new_code_cell("show()", outputs=[_html("".join(parts))]))
     return nb
 
@@ -455,7 +562,10 @@ def _page_of(pages: list[str], text: str) -> int:
 def test_no_heading_is_stranded_at_the_foot_of_a_page(flow_pages):
     moved = 0
     for k in range(40):
-        head, body = _page_of(flow_pages, f"Heading {k:02d}"), _page_of(flow_pages, f"Body {k:02d} starts")
+        head, body = (
+            _page_of(flow_pages, f"Heading {k:02d}"),
+            _page_of(flow_pages, f"Body {k:02d} starts"),
+        )
         assert head == body, f"Heading {k:02d} on page {head + 1}, its text on page {body + 1}"
         moved += head != _page_of(flow_pages, f"Heading {k - 1:02d}") if k else 0
     assert moved >= 3  # the headings really do cross page boundaries
@@ -466,7 +576,9 @@ def test_table_rows_are_never_split_across_pages(flow_pages):
     pages = {_page_of(flow_pages, f"Row {k:02d} top") for k in range(60)}
     assert len(pages) >= 2  # the table spans pages
     for k in range(60):
-        assert _page_of(flow_pages, f"Row {k:02d} top") == _page_of(flow_pages, f"Row {k:02d} bottom"), k
+        assert _page_of(flow_pages, f"Row {k:02d} top") == _page_of(
+            flow_pages, f"Row {k:02d} bottom"
+        ), k
 
 
 @needs_poppler

@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 
 from tiering import cli, params
-
 from tiering.build import owned, report
 from tiering.errors import DataError, RenderError, TieringError
 
@@ -30,18 +29,34 @@ DEMO_PARAMS = ROOT / "params" / "demo.yaml"
 # The cover date of the demo reports, fixed once so that two builds either side of midnight
 # still give the same bytes (a CI run that crossed midnight failed on exactly that).
 GENERATED = dt.date.today()
-EXPECTED_FILES = {"report.html", "report.pdf", "report.ipynb", "tiers.csv", "tier_summary.csv",
-                  "comparisons.csv", "rejected_rows.csv", "manifest.json", "action_lists.xlsx",
-                  "action_lists.csv", "budget.csv", "triggers.csv", "method_agreement.csv",
-                  "stability.csv", "validation.csv", "migration.csv", "movers.csv"}
+EXPECTED_FILES = {
+    "report.html",
+    "report.pdf",
+    "report.ipynb",
+    "tiers.csv",
+    "tier_summary.csv",
+    "comparisons.csv",
+    "rejected_rows.csv",
+    "manifest.json",
+    "action_lists.xlsx",
+    "action_lists.csv",
+    "budget.csv",
+    "triggers.csv",
+    "method_agreement.csv",
+    "stability.csv",
+    "validation.csv",
+    "migration.csv",
+    "movers.csv",
+}
 HYPERLINK = '=HYPERLINK("http://example.com","x")'
 SCRIPT = "<script>alert(1)</script>"
 
 
 def pdf_text(path: Path) -> str:
     exe = need_tool("pdftotext")
-    return subprocess.run([exe, "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        [exe, "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +66,9 @@ def demo_report(tmp_path_factory):
     return report.build(cfg, output=out, params_path=DEMO_PARAMS, generated=GENERATED)
 
 
-def write_tiny_client(folder: Path, *, client: str = "Tiny Co", customers: int = 40,
-                      seed: int = 7, extra: str = "") -> Path:
+def write_tiny_client(
+    folder: Path, *, client: str = "Tiny Co", customers: int = 40, seed: int = 7, extra: str = ""
+) -> Path:
     """A small client (``customers`` customers, a few orders each, one attribute) and its
     parameter file in ``folder``; returns the parameter file. Reports on it build in
     seconds rather than the demo's minute."""
@@ -64,14 +80,19 @@ def write_tiny_client(folder: Path, *, client: str = "Tiny Co", customers: int =
         for _ in range(int(rng.integers(1, 8))):
             n += 1
             day = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
-            lines.append(f"O{n:05d},{day.isoformat()},C{c:03d},{'NSEW'[c % 4]},"
-                         f"{spend * rng.uniform(0.5, 1.5):.2f}")
+            lines.append(
+                f"O{n:05d},{day.isoformat()},C{c:03d},{'NSEW'[c % 4]},"
+                f"{spend * rng.uniform(0.5, 1.5):.2f}"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tx.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     path = folder / "client.yaml"
-    path.write_text(f"client: {json.dumps(client, ensure_ascii=False)}\n"
-                    "data: {path: tx.csv, attributes: [region]}\n"
-                    "stats: {n_boot: 200}\n" + extra, encoding="utf-8")
+    path.write_text(
+        f"client: {json.dumps(client, ensure_ascii=False)}\n"
+        "data: {path: tx.csv, attributes: [region]}\n"
+        "stats: {n_boot: 200}\n" + extra,
+        encoding="utf-8",
+    )
     return path
 
 
@@ -97,8 +118,19 @@ def test_demo_report_files_and_accounting(demo_report):
     assert set(tiers["tier"]) == {"A", "B", "C"}
     assert manifest["tiers"] == tiers["tier"].value_counts().sort_index().to_dict()
     comparisons = pd.read_csv(demo_report / "comparisons.csv")
-    for col in ("metric", "test", "statistic", "p_value", "p_adj", "effect_size_name",
-                "effect_size", "ci_low", "ci_high", "n1", "n2"):
+    for col in (
+        "metric",
+        "test",
+        "statistic",
+        "p_value",
+        "p_adj",
+        "effect_size_name",
+        "effect_size",
+        "ci_low",
+        "ci_high",
+        "n1",
+        "n2",
+    ):
         assert col in comparisons.columns
     assert (comparisons["test"] == "kruskal_wallis").sum() == 5
 
@@ -106,10 +138,20 @@ def test_demo_report_files_and_accounting(demo_report):
 @pytest.mark.slow
 def test_demo_pdf_content(demo_report):
     text = pdf_text(demo_report / "report.pdf")
-    for heading in ("Customer Tiering Report", "Demo Retail Co.", "Contents", "Executive summary",
-                    "Data and data quality", "Method and thresholds", "Tier profiles",
-                    "How different are the tiers?", "Strategies per tier", "Appendix",
-                    "Retain and grow", "Kruskal–Wallis"):
+    for heading in (
+        "Customer Tiering Report",
+        "Demo Retail Co.",
+        "Contents",
+        "Executive summary",
+        "Data and data quality",
+        "Method and thresholds",
+        "Tier profiles",
+        "How different are the tiers?",
+        "Strategies per tier",
+        "Appendix",
+        "Retain and grow",
+        "Kruskal–Wallis",
+    ):
         assert heading in text, heading
     assert "Page 2 of" in text
     assert "Traceback" not in text and "import " not in text and "display(HTML" not in text
@@ -117,15 +159,21 @@ def test_demo_pdf_content(demo_report):
     assert html.count('<figure class="chart">') >= 4
     assert "<script src" not in html and "cdn." not in html
     for tier in ("A", "B", "C"):
-        assert 'tier-badge' in html and f">{tier}</span>" in html
+        assert "tier-badge" in html and f">{tier}</span>" in html
 
 
 @pytest.mark.slow
 def test_demo_report_has_every_analysis(demo_report):
     text = pdf_text(demo_report / "report.pdf")
-    for heading in ("Would another method give the same tiers?", "How stable are the tiers?",
-                    "Do the tiers predict what customers do next?", "Tier migration over time",
-                    "Transition matrix", "Where to put the budget", "Files in the report folder"):
+    for heading in (
+        "Would another method give the same tiers?",
+        "How stable are the tiers?",
+        "Do the tiers predict what customers do next?",
+        "Tier migration over time",
+        "Transition matrix",
+        "Where to put the budget",
+        "Files in the report folder",
+    ):
         assert heading in text, heading
     agreement = pd.read_csv(demo_report / "method_agreement.csv")
     assert agreement["other_method"].tolist() == ["rfm"]
@@ -149,10 +197,17 @@ def test_demo_action_workbook_has_a_sheet_per_tier_and_formulas_as_text(demo_rep
     assert wb.sheetnames[:3] == ["A", "B", "C"]
     from tiering.present.i18n import t
 
-    assert wb.sheetnames[3:] == [t("migration.sheet_left_top", "en", top="A"),
-                                 t("migration.sheet_rose", "en")]
-    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row
-             if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert wb.sheetnames[3:] == [
+        t("migration.sheet_left_top", "en", top="A"),
+        t("migration.sheet_rose", "en"),
+    ]
+    cells = [
+        c
+        for ws in wb.worksheets
+        for row in ws.iter_rows()
+        for c in row
+        if isinstance(c.value, str) and "HYPERLINK" in c.value
+    ]
     assert cells, "the hostile demo customer is missing from the workbook"
     for c in cells:
         assert c.data_type == "s" and not c.value.startswith("=")
@@ -175,10 +230,18 @@ def test_chinese_report(tmp_path):
     cfg = params.load(DEMO_PARAMS, overrides=["language=zh"])
     out = report.build(cfg, output=tmp_path / "zh")
     text = pdf_text(out / "report.pdf")
-    for heading in ("客户分级分析报告", "执行摘要", "数据与数据质量", "分级管理策略", "附录", "保留并提升"):
+    for heading in (
+        "客户分级分析报告",
+        "执行摘要",
+        "数据与数据质量",
+        "分级管理策略",
+        "附录",
+        "保留并提升",
+    ):
         assert heading in text, heading
-    fonts = subprocess.run([need_tool("pdffonts"), str(out / "report.pdf")], capture_output=True,
-                           text=True, check=True).stdout
+    fonts = subprocess.run(
+        [need_tool("pdffonts"), str(out / "report.pdf")], capture_output=True, text=True, check=True
+    ).stdout
     assert "CJK" in fonts, fonts
 
 
@@ -206,9 +269,13 @@ def test_cli_refuses_injection_key_without_running(tmp_path):
     key = "x = 1\\nimport os; os.system('touch owned.txt')#"
     p = tmp_path / "evil.yaml"
     p.write_text(f'data: {{path: {DEMO_DATA}}}\n"{key}": 1\n', encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "tiering.cli", "report", str(p), "--output",
-                          str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path,
-                         check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "tiering.cli", "report", str(p), "--output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
     assert res.returncode == 2
     assert "not a valid parameter name" in res.stderr
     assert "Traceback" not in res.stderr
@@ -220,19 +287,31 @@ def test_cli_validate_reports_missing_column(tmp_path):
     csv = tmp_path / "tx.csv"
     csv.write_text("Kunde,Datum,Summe\n1,2024-01-01,5\n", encoding="utf-8")
     p = tmp_path / "p.yaml"
-    p.write_text("data: {path: tx.csv, columns: {customer_id: Kunde, order_date: Datum, amount: Sume}}\n",
-                 encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "tiering.cli", "validate", str(p)],
-                         capture_output=True, text=True, check=False)
+    p.write_text(
+        "data: {path: tx.csv, columns: {customer_id: Kunde, order_date: Datum, amount: Sume}}\n",
+        encoding="utf-8",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "tiering.cli", "validate", str(p)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 2
     assert "Column 'Sume' (data.columns.amount) not found" in res.stderr
     assert "did you mean 'Summe'?" in res.stderr
     assert "Traceback" not in res.stderr
     ok = tmp_path / "ok.yaml"
-    ok.write_text("data: {path: tx.csv, columns: {customer_id: Kunde, order_date: Datum, amount: Summe}}\n",
-                  encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "tiering.cli", "validate", str(ok)],
-                         capture_output=True, text=True, check=False)
+    ok.write_text(
+        "data: {path: tx.csv, columns: {customer_id: Kunde, order_date: Datum, amount: Summe}}\n",
+        encoding="utf-8",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "tiering.cli", "validate", str(ok)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert "customer_id    <- Kunde" in res.stdout
 
@@ -253,7 +332,9 @@ def test_online_retail_report(tmp_path):
     assert not tiers["customer_id"].str.endswith(".0").any()
     # cancellations are netted: the returns are in the customers' figures
     assert tiers["returns_value"].sum() > 0
-    assert tiers["monetary"].sum() == pytest.approx(tiers["gross_revenue"].sum() - tiers["returns_value"].sum())
+    assert tiers["monetary"].sum() == pytest.approx(
+        tiers["gross_revenue"].sum() - tiers["returns_value"].sum()
+    )
     # the A tier's revenue share matches the 80 % cut-off to within one customer
     positive = tiers["monetary"].clip(lower=0)
     share = positive / positive.sum()
@@ -263,7 +344,11 @@ def test_online_retail_report(tmp_path):
     text = pdf_text(out / "report.pdf")
     assert "Online Retail (UCI)" in text and "541,909" in text
     # quarterly migration: matrix, flow chart, churn by tier, and its tables
-    for heading in ("Tier migration over time", "Transition matrix", "Churn, downgrades and upgrades by tier"):
+    for heading in (
+        "Tier migration over time",
+        "Transition matrix",
+        "Churn, downgrades and upgrades by tier",
+    ):
         assert heading in text, heading
     migration = pd.read_csv(out / "migration.csv", parse_dates=["period_start", "period_end"])
     assert migration["period_end"].nunique() >= 2
@@ -295,8 +380,17 @@ def test_manifest_records_inputs_parameters_versions_and_timings(demo_report):
     assert manifest["parameters"]["data"]["path"] == str(DEMO_DATA)  # resolved, absolute
     assert manifest["parameters"]["tiering"]["abc"]["cutoffs"] == [0.8, 0.95]
     assert manifest["parameters"]["stats"]["n_boot"] == params.StatsSpec().n_boot  # defaults too
-    for step in ("load", "features", "tiering", "statistics", "tables", "notebook", "html", "pdf",
-                 "total"):
+    for step in (
+        "load",
+        "features",
+        "tiering",
+        "statistics",
+        "tables",
+        "notebook",
+        "html",
+        "pdf",
+        "total",
+    ):
         assert manifest["timings_seconds"][step] >= 0, step
     for package in ("pandas", "papermill", "weasyprint", "duckdb"):
         assert manifest["versions"][package], package
@@ -307,8 +401,12 @@ def test_manifest_records_inputs_parameters_versions_and_timings(demo_report):
 
 @pytest.mark.slow
 def test_two_runs_give_identical_tables_report_text_and_files(demo_report, tmp_path):
-    again = report.build(params.load(DEMO_PARAMS), output=tmp_path / "again", params_path=DEMO_PARAMS,
-                         generated=GENERATED)
+    again = report.build(
+        params.load(DEMO_PARAMS),
+        output=tmp_path / "again",
+        params_path=DEMO_PARAMS,
+        generated=GENERATED,
+    )
     names = {p.name for p in demo_report.iterdir()}
     assert names == {p.name for p in again.iterdir()}
     for name in sorted(names - {"manifest.json"}):  # CSV tables, HTML, PDF and notebook
@@ -338,20 +436,29 @@ def test_executive_summary_is_one_page_with_three_to_five_findings(demo_report):
     assert "Key findings" in pages[first]
     assert "Data and data quality" in pages[first + 1]  # the next section starts on the next page
     html = (demo_report / "report.html").read_text(encoding="utf-8")
-    summary = html[html.index('id="sec-summary"'):html.index('id="sec-data"')]
-    findings = summary[summary.index('<ul class="findings">'):summary.index("</ul>")]
+    summary = html[html.index('id="sec-summary"') : html.index('id="sec-data"')]
+    findings = summary[summary.index('<ul class="findings">') : summary.index("</ul>")]
     assert 3 <= findings.count("<li>") <= 5
 
 
 def test_normalise_notebook_drops_time_stamps_and_the_temporary_analysis_path():
     nb = nbformat.v4.new_notebook()
-    nb.metadata["papermill"] = {"start_time": "2025-01-01T10:00:00", "end_time": "x", "duration": 3.2,
-                                "input_path": "/a.ipynb", "output_path": "/tmp/.x.tmp-1/report.ipynb",
-                                "parameters": {"analysis_path": "/tmp/.x.tmp-1/.analysis.pkl",
-                                               "client": "A"}}
-    injected = nbformat.v4.new_code_cell('client = "A"\nanalysis_path = "/tmp/.x.tmp-1/.analysis.pkl"\n')
-    injected.metadata = {"tags": ["injected-parameters"], "execution": {"iopub.status.busy": "t"},
-                         "papermill": {"start_time": "t", "duration": 1.0, "status": "completed"}}
+    nb.metadata["papermill"] = {
+        "start_time": "2025-01-01T10:00:00",
+        "end_time": "x",
+        "duration": 3.2,
+        "input_path": "/a.ipynb",
+        "output_path": "/tmp/.x.tmp-1/report.ipynb",
+        "parameters": {"analysis_path": "/tmp/.x.tmp-1/.analysis.pkl", "client": "A"},
+    }
+    injected = nbformat.v4.new_code_cell(
+        'client = "A"\nanalysis_path = "/tmp/.x.tmp-1/.analysis.pkl"\n'
+    )
+    injected.metadata = {
+        "tags": ["injected-parameters"],
+        "execution": {"iopub.status.busy": "t"},
+        "papermill": {"start_time": "t", "duration": 1.0, "status": "completed"},
+    }
     injected["id"] = "a1b2c3d4"
     nb.cells = [injected]
     report.normalise_notebook(nb)
@@ -375,7 +482,9 @@ def test_a_folder_that_is_not_a_report_is_never_replaced(tmp_path):
     project.mkdir()
     (project / "notes.txt").write_text("my notes", encoding="utf-8")
     cfg = params.validate({"data": {"path": str(DEMO_DATA)}})
-    with pytest.raises(TieringError, match="is not a report folder of tiering .*it holds notes.txt"):
+    with pytest.raises(
+        TieringError, match="is not a report folder of tiering .*it holds notes.txt"
+    ):
         report.build(cfg, output=project)
     assert (project / "notes.txt").read_text(encoding="utf-8") == "my notes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # not even a lock file
@@ -416,8 +525,12 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
 
 
 def test_a_missing_logo_fails_before_the_analysis(tmp_path):
-    cfg = params.validate({"data": {"path": str(tmp_path / "missing.csv")},
-                           "output": {"logo": str(tmp_path / "logo.png")}})
+    cfg = params.validate(
+        {
+            "data": {"path": str(tmp_path / "missing.csv")},
+            "output": {"logo": str(tmp_path / "logo.png")},
+        }
+    )
     with pytest.raises(RenderError, match="Logo file not found"):  # not the data error
         report.build(cfg, output=tmp_path / "client")
 
@@ -426,9 +539,12 @@ def test_a_missing_logo_fails_before_the_analysis(tmp_path):
 def test_killed_run_leaves_the_previous_report_intact(tmp_path):
     client = write_tiny_client(tmp_path / "in")
     out = fake_previous_report(tmp_path / "client")
-    proc = subprocess.Popen([sys.executable, "-m", "tiering.cli", "report", str(client), "--output",
-                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tiering.cli", "report", str(client), "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         # the saved analysis exists while the notebook executes
@@ -497,8 +613,9 @@ def test_output_dir_from_a_parameter_file_stays_below_the_working_folder(tmp_pat
             report.build(cfg)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b"]
-    inside = params.validate({"data": {"path": str(tmp_path / "missing.csv")},
-                              "output": {"dir": "reports/x"}})
+    inside = params.validate(
+        {"data": {"path": str(tmp_path / "missing.csv")}, "output": {"dir": "reports/x"}}
+    )
     with pytest.raises(DataError):  # allowed: fails later, on the data
         report.build(inside)
     assert (work / "reports" / "x.failed" / "failure.json").is_file()

@@ -28,11 +28,13 @@ def tiered_frame(groups, labels=None, column="value") -> pd.DataFrame:
     """A tiered table with one numeric column from a list of per-tier samples."""
     labels = list(labels) if labels is not None else [f"T{i}" for i in range(len(groups))]
     tier = [lab for lab, g in zip(labels, groups) for _ in g]
-    return pd.DataFrame({
-        "customer_id": [f"c{i}" for i in range(len(tier))],
-        "tier": pd.Categorical(tier, categories=labels, ordered=True),
-        column: np.concatenate([np.asarray(g, dtype=float) for g in groups]),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(len(tier))],
+            "tier": pd.Categorical(tier, categories=labels, ordered=True),
+            column: np.concatenate([np.asarray(g, dtype=float) for g in groups]),
+        }
+    )
 
 
 def rows(comparison: Comparison, test: str) -> pd.DataFrame:
@@ -46,16 +48,18 @@ def customers(n: int, *, tier_probs=(0.2, 0.3, 0.5), separated=True, seed=1) -> 
     level = {"A": 6.5, "B": 5.0, "C": 3.5} if separated else {"A": 4.0, "B": 4.0, "C": 4.0}
     mu = np.array([level[x] for x in tier])
     recency_scale = np.array([{"A": 20, "B": 60, "C": 150}[x] if separated else 60 for x in tier])
-    return pd.DataFrame({
-        "customer_id": [f"c{i}" for i in range(n)],
-        "tier": pd.Categorical(tier, categories=["A", "B", "C"], ordered=True),
-        "monetary": rng.lognormal(mu, 1.0),
-        "frequency": rng.poisson(np.exp(mu - 3.0)) + 1,
-        "recency_days": rng.exponential(recency_scale).round(),
-        "aov": rng.lognormal(3.0, 1.0, n),
-        "tenure_days": rng.integers(1, 1000, n),
-        "region": rng.choice(["north", "south", "east"], n),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "tier": pd.Categorical(tier, categories=["A", "B", "C"], ordered=True),
+            "monetary": rng.lognormal(mu, 1.0),
+            "frequency": rng.poisson(np.exp(mu - 3.0)) + 1,
+            "recency_days": rng.exponential(recency_scale).round(),
+            "aov": rng.lognormal(3.0, 1.0, n),
+            "tenure_days": rng.integers(1, 1000, n),
+            "region": rng.choice(["north", "south", "east"], n),
+        }
+    )
 
 
 METRICS = ["monetary", "frequency", "recency_days", "aov", "tenure_days"]
@@ -80,7 +84,7 @@ def test_kruskal_wallis_matches_hollander_wolfe_reference():
     # epsilon² = H / ((n² - 1) / (n + 1)) = 0.77143 / 13
     assert kw["effect_size_name"] == "epsilon_squared"
     assert kw["effect_size"] == pytest.approx(0.771429 / 13, abs=1e-5)
-    assert kw["magnitude"] == "small"          # 0.01 <= 0.0593 < 0.08
+    assert kw["magnitude"] == "small"  # 0.01 <= 0.0593 < 0.08
     assert not kw["significant"]
 
 
@@ -94,11 +98,16 @@ def test_dunn_z_and_p_match_published_example():
     d = [1.26705653, 1.625320787, 1.266108976, 1.154187629, 1.268489431]
     e = [1.25697569, 1.265897356, 1.237814561, 0.954612564, 2.365415457]
     published = {
-        ("a", "b"): (-0.9882, 0.32304), ("a", "c"): (-2.1054, 0.03526),
-        ("a", "d"): (-3.8241, 0.00013), ("a", "e"): (-3.3944, 0.00069),
-        ("b", "c"): (-1.1171, 0.26393), ("b", "d"): (-2.8358, 0.00457),
-        ("b", "e"): (-2.4061, 0.01612), ("c", "d"): (-1.7187, 0.08567),
-        ("c", "e"): (-1.2890, 0.19740), ("d", "e"): (0.42967, 0.66744),
+        ("a", "b"): (-0.9882, 0.32304),
+        ("a", "c"): (-2.1054, 0.03526),
+        ("a", "d"): (-3.8241, 0.00013),
+        ("a", "e"): (-3.3944, 0.00069),
+        ("b", "c"): (-1.1171, 0.26393),
+        ("b", "d"): (-2.8358, 0.00457),
+        ("b", "e"): (-2.4061, 0.01612),
+        ("c", "d"): (-1.7187, 0.08567),
+        ("c", "e"): (-1.2890, 0.19740),
+        ("d", "e"): (0.42967, 0.66744),
     }
     result = compare_tiers(tiered_frame([a, b, c, d, e], "abcde"), metrics=["value"], n_boot=200)
     dunn = rows(result, "dunn")
@@ -140,8 +149,9 @@ def test_cliffs_delta_matches_effsize_reference_output():
     # and for x1 vs x2 "delta estimate: -0.06666667 (negligible)".
     treatment = [10, 10, 20, 20, 20, 30, 30, 30, 40, 50]
     control = [10, 20, 30, 40, 40, 50]
-    result = compare_tiers(tiered_frame([treatment, control], ["treatment", "control"]),
-                           metrics=["value"], n_boot=200)
+    result = compare_tiers(
+        tiered_frame([treatment, control], ["treatment", "control"]), metrics=["value"], n_boot=200
+    )
     row = rows(result, "dunn").iloc[0]
     assert (row["group1"], row["group2"]) == ("treatment", "control")
     assert row["effect_size_name"] == "cliffs_delta"
@@ -167,15 +177,25 @@ def test_cramers_v_bias_corrected_on_hand_computed_table():
     # Bergsma (2013): phi² = chi²/n = 0.1319444; phi²~ = phi² - (k-1)(r-1)/(n-1)
     # = 0.1319444 - 2/99; r~ = 2 - 1/99, k~ = 3 - 4/99; V~ = sqrt(phi²~ / (r~ - 1))
     # = sqrt(0.1117424 / 0.9898990) = 0.3359801.
-    cells = {("A", "north"): 20, ("A", "south"): 10, ("A", "east"): 10,
-             ("B", "north"): 10, ("B", "south"): 20, ("B", "east"): 30}
+    cells = {
+        ("A", "north"): 20,
+        ("A", "south"): 10,
+        ("A", "east"): 10,
+        ("B", "north"): 10,
+        ("B", "south"): 20,
+        ("B", "east"): 30,
+    }
     tier, region = [], []
     for (t_, r_), count in cells.items():
         tier += [t_] * count
         region += [r_] * count
-    frame = pd.DataFrame({"customer_id": [str(i) for i in range(100)],
-                          "tier": pd.Categorical(tier, categories=["A", "B"], ordered=True),
-                          "region": region})
+    frame = pd.DataFrame(
+        {
+            "customer_id": [str(i) for i in range(100)],
+            "tier": pd.Categorical(tier, categories=["A", "B"], ordered=True),
+            "region": region,
+        }
+    )
     result = compare_tiers(frame, metrics=[], categorical=["region"], n_boot=200)
     row = rows(result, "chi_square").iloc[0]
     assert row["statistic"] == pytest.approx(475 / 36, abs=1e-9)
@@ -185,13 +205,14 @@ def test_cramers_v_bias_corrected_on_hand_computed_table():
     assert row["effect_size"] == pytest.approx(math.sqrt(phi2_corr / (1 - 1 / 99)), abs=1e-12)
     assert row["effect_size"] == pytest.approx(0.3359801, abs=1e-7)
     assert row["effect_size_name"] == "cramers_v"
-    assert row["magnitude"] == "medium"        # Cohen's w, df* = 1: 0.3 <= V < 0.5
+    assert row["magnitude"] == "medium"  # Cohen's w, df* = 1: 0.3 <= V < 0.5
     assert row["significant"]
     finding = result.findings[result.findings["kind"] == "association"].iloc[0]
     assert finding["cramers_v"] == pytest.approx(0.3359801, abs=1e-7)
     assert finding["meaningful"]
     assert describe_findings(result, language="en")[0] == (
-        "The mix of region differs between tiers (Cramér's V = 0.34, medium).")
+        "The mix of region differs between tiers (Cramér's V = 0.34, medium)."
+    )
 
 
 # --------------------------------------------------------------------------- hand-built tiers
@@ -234,31 +255,39 @@ def test_separated_tiers_hand_computed_statistics():
     assert f.loc[("recency_days", "A", "B"), "difference"] == pytest.approx(15 - 50)
     assert f.loc[("recency_days", "A", "B"), "difference_ci_high"] < 0
     assert f["meaningful"].all()
-    assert len(result.findings) == 4          # adjacent pairs only: A-B, B-C per metric
+    assert len(result.findings) == 4  # adjacent pairs only: A-B, B-C per metric
 
     en = describe_findings(result, language="en")
-    assert en[0] == ("A-tier customers' median net spend is 5.0× the B tier's "
-                     f"(95% CI {lo:.1f}–{hi:.1f}); the difference is large (Cliff's δ = 1.00).")
-    assert en[2].startswith("A-tier customers' median days since last purchase is 35 lower "
-                            "than the B tier's (15 vs 50;")
+    assert en[0] == (
+        "A-tier customers' median net spend is 5.0× the B tier's "
+        f"(95% CI {lo:.1f}–{hi:.1f}); the difference is large (Cliff's δ = 1.00)."
+    )
+    assert en[2].startswith(
+        "A-tier customers' median days since last purchase is 35 lower than the B tier's (15 vs 50;"
+    )
     assert all("large" in s for s in en)
     assert not any("do not differ" in s for s in en)
     zh = describe_findings(result, language="zh")
-    assert zh[0] == (f"A级客户的净消费金额中位数是B级的5.0倍（95%置信区间 {lo:.1f}–{hi:.1f}），"
-                     "差异大（Cliff's δ = 1.00）。")
+    assert zh[0] == (
+        f"A级客户的净消费金额中位数是B级的5.0倍（95%置信区间 {lo:.1f}–{hi:.1f}），"
+        "差异大（Cliff's δ = 1.00）。"
+    )
     assert "比B级低35" in zh[2]
 
 
 def test_large_differences_on_realistic_customers_are_significant_and_large():
-    result = compare_tiers(customers(3000), metrics=["monetary", "frequency", "recency_days"],
-                           n_boot=500)
+    result = compare_tiers(
+        customers(3000), metrics=["monetary", "frequency", "recency_days"], n_boot=500
+    )
     kw = rows(result, "kruskal_wallis")
     assert kw["significant"].all() and (kw["magnitude"] == "large").all()
     pairs = result.findings[result.findings["kind"].isin(["ratio", "difference"])]
     assert pairs["meaningful"].all()
     monetary = pairs[pairs["metric"] == "monetary"]
     # log-normal levels differ by 1.5 between adjacent tiers: median ratio e^1.5 = 4.48
-    assert ((monetary["ratio_ci_low"] < math.exp(1.5)) & (math.exp(1.5) < monetary["ratio_ci_high"])).all()
+    assert (
+        (monetary["ratio_ci_low"] < math.exp(1.5)) & (math.exp(1.5) < monetary["ratio_ci_high"])
+    ).all()
     assert (monetary["cliffs_delta"] > 0.474).all()
 
 
@@ -281,8 +310,13 @@ def test_random_tiers_of_one_population_do_not_differ():
 
 def test_tier_below_min_group_size_is_excluded_with_a_note():
     rng = np.random.default_rng(3)
-    groups = [rng.lognormal(5, 1, 40), rng.lognormal(4, 1, 40), rng.lognormal(3, 1, 40),
-              rng.lognormal(2, 1, 3), []]
+    groups = [
+        rng.lognormal(5, 1, 40),
+        rng.lognormal(4, 1, 40),
+        rng.lognormal(3, 1, 40),
+        rng.lognormal(2, 1, 3),
+        [],
+    ]
     frame = tiered_frame(groups, ["A", "B", "C", "D", "E"], "monetary")
     result = compare_tiers(frame, metrics=["monetary"], n_boot=200)
     excluded = result.tests[result.tests["test"].str.startswith("excluded_tier")]
@@ -302,13 +336,16 @@ def test_tier_below_min_group_size_is_excluded_with_a_note():
         "The D tier has only 3 customers (fewer than 5), so it was left out of the statistical tests.",
         "The E tier has no customers, so it was left out of the statistical tests.",
     ]
-    assert describe_findings(result, language="zh")[-2] == "D等级仅有3位客户（少于5位），未纳入统计检验。"
+    assert (
+        describe_findings(result, language="zh")[-2]
+        == "D等级仅有3位客户（少于5位），未纳入统计检验。"
+    )
 
 
 def test_metric_without_variance_or_testable_tiers_gives_a_note_not_an_error():
     frame = tiered_frame([[5.0] * 10, [5.0] * 10], ["A", "B"], "frequency")
     frame["monetary"] = np.r_[np.arange(10.0), np.arange(10.0) + 3]
-    frame["aov"] = [1.0, 2.0, 3.0] + [np.nan] * 17          # too few values in both tiers
+    frame["aov"] = [1.0, 2.0, 3.0] + [np.nan] * 17  # too few values in both tiers
     result = compare_tiers(frame, metrics=["frequency", "monetary", "aov"], n_boot=200)
     by_metric = result.tests.groupby("metric")["test"].apply(list)
     assert by_metric["frequency"] == ["not_tested: no variance (every value is the same)"]
@@ -318,10 +355,14 @@ def test_metric_without_variance_or_testable_tiers_gives_a_note_not_an_error():
     assert not_tested["statistic"].isna().all() and not not_tested["significant"].any()
     notes = describe_findings(result, language="en")
     assert "Orders was not tested: all customers have the same value." in notes
-    assert ("Average order value was not tested: fewer than two tiers have at least 5 "
-            "customers with a value.") in notes
-    assert ("The A tier has only 3 customers with a known average order value (fewer than 5), "
-            "so it was left out of that test.") in notes
+    assert (
+        "Average order value was not tested: fewer than two tiers have at least 5 "
+        "customers with a value."
+    ) in notes
+    assert (
+        "The A tier has only 3 customers with a known average order value (fewer than 5), "
+        "so it was left out of that test."
+    ) in notes
 
 
 def test_chinese_sentences_contain_no_english_words():
@@ -345,9 +386,10 @@ def test_chinese_sentences_contain_no_english_words():
 def test_non_positive_median_is_reported_as_a_difference():
     rng = np.random.default_rng(5)
     a = rng.normal(50, 10, 60)
-    b = np.r_[np.zeros(35), rng.normal(-5, 3, 25)]          # median 0 (returns net out)
-    result = compare_tiers(tiered_frame([a, b], ["A", "B"], "monetary"), metrics=["monetary"],
-                           n_boot=300)
+    b = np.r_[np.zeros(35), rng.normal(-5, 3, 25)]  # median 0 (returns net out)
+    result = compare_tiers(
+        tiered_frame([a, b], ["A", "B"], "monetary"), metrics=["monetary"], n_boot=300
+    )
     f = result.findings.iloc[0]
     assert f["kind"] == "difference" and f["note"] == "non_positive_median"
     assert np.isnan(f["ratio"])
@@ -441,7 +483,9 @@ def test_describe_findings_limit_keeps_notes():
     sentences = describe_findings(result, language="en", limit=1)
     assert len(sentences) == 2
     assert sentences[0].startswith("A-tier customers' median net spend is 5.0×")
-    assert sentences[1] == "The D tier has no customers, so it was left out of the statistical tests."
+    assert (
+        sentences[1] == "The D tier has no customers, so it was left out of the statistical tests."
+    )
 
 
 def test_invalid_input_raises_project_errors():
@@ -463,12 +507,12 @@ def test_invalid_input_raises_project_errors():
 
 def test_five_metrics_three_tiers_5000_customers_under_ten_seconds():
     frame = customers(5000)
-    compare_tiers(frame.head(200), metrics=METRICS, n_boot=100)     # imports warmed up
+    compare_tiers(frame.head(200), metrics=METRICS, n_boot=100)  # imports warmed up
     # CPU time, not wall-clock time, so that a busy machine cannot fail the test; measured
     # 0.47 s of CPU (1.6 s wall-clock beside two busy loops on 2 cores): the limit is a guard
     # against a slower algorithm, not a benchmark (those are in benchmarks/)
     start = time.process_time()
-    compare_tiers(frame, metrics=METRICS, categorical=["region"])   # default n_boot=2000
+    compare_tiers(frame, metrics=METRICS, categorical=["region"])  # default n_boot=2000
     assert time.process_time() - start < 10.0
 
 
@@ -484,18 +528,38 @@ def test_holm_matches_statsmodels_and_keeps_nan():
 
 def test_ratio_and_its_interval_share_one_precision():
     row = {c: np.nan for c in FINDINGS_COLUMNS}
-    row.update({"metric": "frequency", "kind": "ratio", "group1": "A", "group2": "B",
-                "median1": 11.0, "median2": 5.0, "ratio": 2.2, "ratio_ci_low": 1.834,
-                "ratio_ci_high": 2.61, "cliffs_delta": 0.56, "magnitude": "large",
-                "p_adj": 1e-9, "significant": True, "meaningful": True,
-                "lower_is_better": False, "note": ""})
-    comparison = Comparison(tests=pd.DataFrame(columns=TESTS_COLUMNS),
-                            summary=pd.DataFrame(columns=SUMMARY_COLUMNS),
-                            findings=pd.DataFrame([row], columns=FINDINGS_COLUMNS),
-                            params={"min_group_size": 5})
+    row.update(
+        {
+            "metric": "frequency",
+            "kind": "ratio",
+            "group1": "A",
+            "group2": "B",
+            "median1": 11.0,
+            "median2": 5.0,
+            "ratio": 2.2,
+            "ratio_ci_low": 1.834,
+            "ratio_ci_high": 2.61,
+            "cliffs_delta": 0.56,
+            "magnitude": "large",
+            "p_adj": 1e-9,
+            "significant": True,
+            "meaningful": True,
+            "lower_is_better": False,
+            "note": "",
+        }
+    )
+    comparison = Comparison(
+        tests=pd.DataFrame(columns=TESTS_COLUMNS),
+        summary=pd.DataFrame(columns=SUMMARY_COLUMNS),
+        findings=pd.DataFrame([row], columns=FINDINGS_COLUMNS),
+        params={"min_group_size": 5},
+    )
     assert describe_findings(comparison, language="en") == [
-        ("A-tier customers' median orders is 2.2× the B tier's (95% CI 1.8–2.6); "
-         "the difference is large (Cliff's δ = 0.56).")]
+        (
+            "A-tier customers' median orders is 2.2× the B tier's (95% CI 1.8–2.6); "
+            "the difference is large (Cliff's δ = 0.56)."
+        )
+    ]
 
 
 def test_plain_string_tier_column_is_ordered_by_sorted_labels():
@@ -504,19 +568,82 @@ def test_plain_string_tier_column_is_ordered_by_sorted_labels():
     result = compare_tiers(frame.sample(frac=1.0, random_state=0), metrics=["monetary"], n_boot=200)
     assert result.params["tiers"] == ["A", "B", "C"]
     assert rows(result, "dunn")[["group1", "group2"]].values.tolist() == [
-        ["A", "B"], ["A", "C"], ["B", "C"]]
+        ["A", "B"],
+        ["A", "C"],
+        ["B", "C"],
+    ]
 
 
 # --------------------------------------------------------------------------- Welch family
 
 # R's ToothGrowth (Crampton 1947; datasets::ToothGrowth), odontoblast length by dose,
 # the VC rows then the OJ rows of each dose. Group means 10.605 / 19.735 / 26.100.
-TOOTH_05 = [4.2, 11.5, 7.3, 5.8, 6.4, 10.0, 11.2, 11.2, 5.2, 7.0,
-            15.2, 21.5, 17.6, 9.7, 14.5, 10.0, 8.2, 9.4, 16.5, 9.7]
-TOOTH_1 = [16.5, 16.5, 15.2, 17.3, 22.5, 17.3, 13.6, 14.5, 18.8, 15.5,
-           19.7, 23.3, 23.6, 26.4, 20.0, 25.2, 25.8, 21.2, 14.5, 27.3]
-TOOTH_2 = [23.6, 18.5, 33.9, 25.5, 26.4, 32.5, 26.7, 21.5, 23.3, 29.5,
-           25.5, 26.4, 22.4, 24.5, 24.8, 30.9, 26.4, 27.3, 29.4, 23.0]
+TOOTH_05 = [
+    4.2,
+    11.5,
+    7.3,
+    5.8,
+    6.4,
+    10.0,
+    11.2,
+    11.2,
+    5.2,
+    7.0,
+    15.2,
+    21.5,
+    17.6,
+    9.7,
+    14.5,
+    10.0,
+    8.2,
+    9.4,
+    16.5,
+    9.7,
+]
+TOOTH_1 = [
+    16.5,
+    16.5,
+    15.2,
+    17.3,
+    22.5,
+    17.3,
+    13.6,
+    14.5,
+    18.8,
+    15.5,
+    19.7,
+    23.3,
+    23.6,
+    26.4,
+    20.0,
+    25.2,
+    25.8,
+    21.2,
+    14.5,
+    27.3,
+]
+TOOTH_2 = [
+    23.6,
+    18.5,
+    33.9,
+    25.5,
+    26.4,
+    32.5,
+    26.7,
+    21.5,
+    23.3,
+    29.5,
+    25.5,
+    26.4,
+    22.4,
+    24.5,
+    24.8,
+    30.9,
+    26.4,
+    27.3,
+    29.4,
+    23.0,
+]
 
 
 def test_welch_anova_and_games_howell_match_jamovi_reference_on_toothgrowth():
@@ -544,7 +671,11 @@ def test_welch_anova_and_games_howell_match_jamovi_reference_on_toothgrowth():
     means = result.summary.set_index("tier")["mean"]
     assert means["0.5"] - means["2"] == pytest.approx(-15.495, abs=5e-4)
     f = result.findings.iloc[0]
-    assert (f["center"], f["mean1"], f["mean2"]) == ("mean", pytest.approx(10.605), pytest.approx(19.735))
+    assert (f["center"], f["mean1"], f["mean2"]) == (
+        "mean",
+        pytest.approx(10.605),
+        pytest.approx(19.735),
+    )
     assert f["effect_size_name"] == "hedges_g"
 
 
@@ -553,18 +684,20 @@ def test_welch_with_two_groups_is_welchs_t_test_on_the_sleep_data():
     # "t = -1.8608, df = 17.776, p-value = 0.07939", and oneway.test gives F = t².
     g1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
     g2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
-    result = compare_tiers(tiered_frame([g1, g2], ["1", "2"], "extra"), metrics=["extra"],
-                           test="welch", n_boot=200)
+    result = compare_tiers(
+        tiered_frame([g1, g2], ["1", "2"], "extra"), metrics=["extra"], test="welch", n_boot=200
+    )
     welch = rows(result, "welch_anova").iloc[0]
-    assert welch["statistic"] == pytest.approx(1.8608 ** 2, abs=5e-4)
+    assert welch["statistic"] == pytest.approx(1.8608**2, abs=5e-4)
     assert welch["df2"] == pytest.approx(17.776, abs=5e-4)
     assert welch["p_value"] == pytest.approx(0.07939, abs=5e-6)
     gh = rows(result, "games_howell").iloc[0]
     assert gh["statistic"] == pytest.approx(-1.8608, abs=5e-5)
-    assert gh["p_value"] == pytest.approx(0.07939, abs=5e-6)   # k = 2: Games-Howell = Welch t
+    assert gh["p_value"] == pytest.approx(0.07939, abs=5e-6)  # k = 2: Games-Howell = Welch t
     assert not gh["significant"]
     assert describe_findings(result, language="en")[0] == (
-        "Across the metrics compared, the tiers do not differ meaningfully.")
+        "Across the metrics compared, the tiers do not differ meaningfully."
+    )
 
 
 def test_hedges_g_matches_borenstein_worked_example():
@@ -578,13 +711,14 @@ def test_hedges_g_matches_borenstein_worked_example():
         return mean + sd * (z - z.mean()) / z.std(ddof=1)
 
     treated, control = exact(103, 5.5, 50), exact(100, 4.5, 50)
-    result = compare_tiers(tiered_frame([treated, control], ["T", "C"]), metrics=["value"],
-                           test="welch", n_boot=200)
+    result = compare_tiers(
+        tiered_frame([treated, control], ["T", "C"]), metrics=["value"], test="welch", n_boot=200
+    )
     row = rows(result, "games_howell").iloc[0]
     assert row["effect_size"] == pytest.approx(0.5924, abs=5e-5)
     se = (row["ci_high"] - row["ci_low"]) / (2 * ss.norm.ppf(0.975))
     assert se == pytest.approx(0.2028, abs=5e-5)
-    assert row["magnitude"] == "medium"                  # Cohen: 0.5 <= g < 0.8
+    assert row["magnitude"] == "medium"  # Cohen: 0.5 <= g < 0.8
 
 
 def test_welch_metric_with_a_constant_tier_is_not_tested():
@@ -592,8 +726,11 @@ def test_welch_metric_with_a_constant_tier_is_not_tested():
     result = compare_tiers(frame, metrics=["frequency"], test="welch", n_boot=200)
     assert result.tests["test"].iloc[0].startswith("not_tested: no variance within tier(s) A")
     assert describe_findings(result, language="en") == [
-        ("Orders was not tested: in at least one tier all customers have the same value, "
-         "which Welch's ANOVA cannot handle.")]
+        (
+            "Orders was not tested: in at least one tier all customers have the same value, "
+            "which Welch's ANOVA cannot handle."
+        )
+    ]
 
 
 def test_unknown_test_name_is_a_project_error():
@@ -607,35 +744,44 @@ def test_unknown_test_name_is_a_project_error():
 def test_fisher_exact_for_small_two_by_two_tables_matches_tea_tasting():
     # Fisher's lady tasting tea (Agresti 1990, p. 61; R's fisher.test example
     # "TeaTasting"): 3 of 4 milk-first cups guessed right: two-sided p = 0.4857.
-    frame = pd.DataFrame({
-        "tier": pd.Categorical(["Milk"] * 4 + ["Tea"] * 4, categories=["Milk", "Tea"],
-                               ordered=True),
-        "guess": ["Milk", "Milk", "Milk", "Tea", "Milk", "Tea", "Tea", "Tea"],
-    })
-    result = compare_tiers(frame, metrics=[], categorical=["guess"], min_group_size=4,
-                           n_boot=200)
+    frame = pd.DataFrame(
+        {
+            "tier": pd.Categorical(
+                ["Milk"] * 4 + ["Tea"] * 4, categories=["Milk", "Tea"], ordered=True
+            ),
+            "guess": ["Milk", "Milk", "Milk", "Tea", "Milk", "Tea", "Tea", "Tea"],
+        }
+    )
+    result = compare_tiers(frame, metrics=[], categorical=["guess"], min_group_size=4, n_boot=200)
     row = rows(result, "fisher_exact").iloc[0]
     assert row["p_value"] == pytest.approx(0.4857, abs=5e-5)
-    assert row["statistic"] == pytest.approx(9.0)            # sample odds ratio 3x3 / 1x1
+    assert row["statistic"] == pytest.approx(9.0)  # sample odds ratio 3x3 / 1x1
     assert pd.isna(row["df"]) and not row["significant"]
     # For a 2 x 2 table every adjusted residual is ±sqrt(chi²) = ±sqrt(2).
     np.testing.assert_allclose(result.residuals["residual"].abs(), math.sqrt(2))
     finding = result.findings[result.findings["kind"] == "association"].iloc[0]
-    assert finding["note"] == ""                              # exact: no approximation note
+    assert finding["note"] == ""  # exact: no approximation note
 
 
 def test_standardized_residuals_match_agresti_party_identification():
     # Agresti (2007), An Introduction to Categorical Data Analysis, 2nd ed., Table 2.5
     # (gender x party identification; also R's chisq.test example): X² = 30.07, df 2,
     # p = 2.954e-07; adjusted standardised residuals 4.50, 0.70, -5.32 for females.
-    counts = {("F", "Democrat"): 762, ("F", "Independent"): 327, ("F", "Republican"): 468,
-              ("M", "Democrat"): 484, ("M", "Independent"): 239, ("M", "Republican"): 477}
+    counts = {
+        ("F", "Democrat"): 762,
+        ("F", "Independent"): 327,
+        ("F", "Republican"): 468,
+        ("M", "Democrat"): 484,
+        ("M", "Independent"): 239,
+        ("M", "Republican"): 477,
+    }
     tier, party = [], []
     for (g, p), n in counts.items():
         tier += [g] * n
         party += [p] * n
-    frame = pd.DataFrame({"tier": pd.Categorical(tier, categories=["F", "M"], ordered=True),
-                          "party": party})
+    frame = pd.DataFrame(
+        {"tier": pd.Categorical(tier, categories=["F", "M"], ordered=True), "party": party}
+    )
     result = compare_tiers(frame, metrics=[], categorical=["party"], n_boot=200)
     row = rows(result, "chi_square").iloc[0]
     assert row["statistic"] == pytest.approx(30.07, abs=5e-3)
@@ -662,7 +808,7 @@ def test_bootstrap_medians_follow_the_exact_resampling_distribution():
     draws = effects.bootstrap_medians(x, n_boot=200_000, rng=np.random.default_rng(1))
     assert set(np.unique(draws)) <= set(x)
     for j in (8, 10, 11, 12, 14):
-        exact = ss.binom.sf(10, 21, j / 21)                 # P(Bin >= 11)
+        exact = ss.binom.sf(10, 21, j / 21)  # P(Bin >= 11)
         empirical = np.mean(draws <= x[j - 1])
         assert empirical == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 200_000))
 
@@ -674,9 +820,11 @@ def test_bootstrap_median_interval_agrees_with_scipy_bootstrap(n):
     rng = np.random.default_rng(n)
     x = rng.lognormal(3, 1, n).round(1)
     ours = effects.percentile_interval(
-        effects.bootstrap_medians(x, n_boot=100_000, rng=np.random.default_rng(2)))
-    ref = ss.bootstrap((x,), np.median, n_resamples=100_000, method="percentile",
-                       rng=np.random.default_rng(3)).confidence_interval
+        effects.bootstrap_medians(x, n_boot=100_000, rng=np.random.default_rng(2))
+    )
+    ref = ss.bootstrap(
+        (x,), np.median, n_resamples=100_000, method="percentile", rng=np.random.default_rng(3)
+    ).confidence_interval
     spread = np.quantile(x, 0.75) - np.quantile(x, 0.25)
     assert ours[0] == pytest.approx(ref.low, abs=0.05 * spread)
     assert ours[1] == pytest.approx(ref.high, abs=0.05 * spread)
@@ -710,18 +858,19 @@ def test_dunn_p_values_are_adjusted_across_metrics_as_well_as_pairs():
 
 
 def test_games_howell_p_values_are_multiplied_by_the_number_of_metrics():
-    result = compare_tiers(customers(600, seed=3), metrics=["monetary", "aov", "tenure_days"],
-                           test="welch", n_boot=200)
+    result = compare_tiers(
+        customers(600, seed=3), metrics=["monetary", "aov", "tenure_days"], test="welch", n_boot=200
+    )
     gh = rows(result, "games_howell")
     np.testing.assert_allclose(gh["p_adj"], np.minimum(1.0, 3 * gh["p_value"]), rtol=1e-12)
 
 
 def test_36000_customers_compared_in_a_few_seconds():
     frame = customers(36_000, seed=5)
-    compare_tiers(frame.head(300), metrics=METRICS, n_boot=100)      # imports warmed up
+    compare_tiers(frame.head(300), metrics=METRICS, n_boot=100)  # imports warmed up
     start = time.process_time()  # CPU time: 1.15 s (3.9 s wall-clock on a busy machine)
-    result = compare_tiers(frame, metrics=METRICS, categorical=["region"])   # n_boot=2000
-    assert time.process_time() - start < 10.0           # was ~16 s before the subsampling
+    result = compare_tiers(frame, metrics=METRICS, categorical=["region"])  # n_boot=2000
+    assert time.process_time() - start < 10.0  # was ~16 s before the subsampling
     c = result.summary[(result.summary["metric"] == "monetary") & (result.summary["tier"] == "C")]
     assert c["n"].iloc[0] > effects.BOOTSTRAP_MAX_N
     assert {r["tier"] for r in result.params["bootstrap_subsampled"]} >= {"C"}
@@ -736,8 +885,14 @@ def analysis_like(tmp_path, comparison, *, language="en", **stats_options):
 
     from tiering import params as params_mod
 
-    cfg = params_mod.validate({"data": {"path": str(tmp_path / "x.csv")}, "language": language,
-                               "currency": "£", "stats": stats_options})
+    cfg = params_mod.validate(
+        {
+            "data": {"path": str(tmp_path / "x.csv")},
+            "language": language,
+            "currency": "£",
+            "stats": stats_options,
+        }
+    )
     return types.SimpleNamespace(params=cfg, comparison=comparison)
 
 
@@ -761,12 +916,12 @@ def test_section_for_random_tiers_says_they_do_not_differ_in_both_languages(tmp_
     assert all("do not differ meaningfully" in s for s in items)
     text = html_mod.unescape(re.sub(r"<[^>]+>", " ", html))
     assert "×" not in text and "The mix of region differs" not in text
-    assert "Which region values set the tiers apart" not in text     # no residual table
+    assert "Which region values set the tiers apart" not in text  # no residual table
     assert "With 3,000 customers, even differences too small to matter" in text
     assert "adjusted p-value is below 0.05" in text
     assert "|δ| small from 0.147, medium from 0.33, large from 0.474" in text
     assert "Holm's method across every pair of tiers on every measure" in text
-    assert html.count('<figure class="chart">') == 2          # forest plot and heatmap
+    assert html.count('<figure class="chart">') == 2  # forest plot and heatmap
     assert 'id="sec-stats"' in html
 
     zh = section_stats(analysis_like(tmp_path, result, language="zh"))
@@ -776,8 +931,24 @@ def test_section_for_random_tiers_says_they_do_not_differ_in_both_languages(tmp_
     visible = html_mod.unescape(re.sub(r"<[^>]+>", " ", zh))
     assert "倍" not in " ".join(zh_items)
     latin = set(re.findall(r"[A-Za-z]+", visible))
-    allowed = {"A", "B", "C", "Cliff", "s", "Kruskal", "Wallis", "Dunn", "Holm", "H", "p",
-               "Mangiafico", "Romano", "et", "al", "Cohen"}
+    allowed = {
+        "A",
+        "B",
+        "C",
+        "Cliff",
+        "s",
+        "Kruskal",
+        "Wallis",
+        "Dunn",
+        "Holm",
+        "H",
+        "p",
+        "Mangiafico",
+        "Romano",
+        "et",
+        "al",
+        "Cohen",
+    }
     assert latin <= allowed, latin - allowed
 
 
@@ -789,16 +960,19 @@ def test_section_leads_with_effect_sizes_and_shows_residuals_of_a_differing_attr
     frame = customers(1200, seed=8)
     rng = np.random.default_rng(8)
     # A-tier customers come mostly from "<north>" (a label that must be escaped).
-    frame["region"] = np.where(frame["tier"] == "A",
-                               rng.choice(["<north>", "south"], len(frame), p=[0.8, 0.2]),
-                               rng.choice(["<north>", "south"], len(frame), p=[0.3, 0.7]))
-    result = compare_tiers(frame, metrics=["monetary", "frequency"], categorical=["region"],
-                           n_boot=300)
+    frame["region"] = np.where(
+        frame["tier"] == "A",
+        rng.choice(["<north>", "south"], len(frame), p=[0.8, 0.2]),
+        rng.choice(["<north>", "south"], len(frame), p=[0.3, 0.7]),
+    )
+    result = compare_tiers(
+        frame, metrics=["monetary", "frequency"], categorical=["region"], n_boot=300
+    )
     html = section_stats(analysis_like(tmp_path, result))
     assert "<north>" not in html and "&lt;north&gt;" in html
     table = re.search(r"Overall test per measure</h3>(<table.*?</table>)", html, re.DOTALL).group(1)
     heads = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", table)
-    assert heads[:4] == ["Measure", "Customers", "Effect size", "Size"]   # effect size first
+    assert heads[:4] == ["Measure", "Customers", "Effect size", "Size"]  # effect size first
     assert "ε² = " in table and "H(2) = " in table
     assert "Which region values set the tiers apart" in html
     res = result.residuals.set_index(["tier", "category"])["residual"]
@@ -811,8 +985,9 @@ def test_section_leads_with_effect_sizes_and_shows_residuals_of_a_differing_attr
 def test_welch_section_describes_means(tmp_path):
     from tiering.present.stats import section_stats
 
-    result = compare_tiers(customers(800, seed=9), metrics=["monetary", "frequency"],
-                           test="welch", n_boot=300)
+    result = compare_tiers(
+        customers(800, seed=9), metrics=["monetary", "frequency"], test="welch", n_boot=300
+    )
     html = section_stats(analysis_like(tmp_path, result, test="welch"))
     items = list_items(html)
     assert items[0].startswith("A-tier customers' mean net spend is ")

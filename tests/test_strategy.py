@@ -7,14 +7,28 @@ languages)."""
 
 from __future__ import annotations
 
+import math
 import re
+import types
 from html import escape
 
 import pandas as pd
 import pytest
 
-from tiering.errors import TieringError
+from tiering.analysis import strategy
 from tiering.analysis.playbook import LIST_FIELDS, ROLE_FIELDS, load_playbook
+from tiering.analysis.strategy import (
+    BUDGET_COLUMNS,
+    CUSTOMER_COLUMNS,
+    FIRED_COLUMNS,
+    allocate_budget,
+    recommend,
+    segment_lookup,
+    trigger_frame,
+)
+from tiering.errors import TieringError
+from tiering.expr import ExpressionError
+from tiering.params import Params, StrategySpec
 from tiering.present.strategy import dormant_note_html, segments_html, strategy_cards_html
 from tiering.present.strategy_text import (
     STRATEGY_COLUMNS,
@@ -36,12 +50,21 @@ def summary(labels=("A", "B", "C")) -> pd.DataFrame:
     rows = []
     for rank, (label, vals) in enumerate(zip(labels, base), start=1):
         customers, cshare, revenue, rshare, monetary, recency = vals
-        rows.append({
-            "tier": label, "tier_rank": rank, "customers": customers,
-            "customer_share": cshare, "revenue": revenue, "revenue_share": rshare,
-            "monetary_median": monetary, "frequency_median": 3.0,
-            "recency_median": recency, "aov_median": 100.0, "tenure_median": 400.0,
-        })
+        rows.append(
+            {
+                "tier": label,
+                "tier_rank": rank,
+                "customers": customers,
+                "customer_share": cshare,
+                "revenue": revenue,
+                "revenue_share": rshare,
+                "monetary_median": monetary,
+                "frequency_median": 3.0,
+                "recency_median": recency,
+                "aov_median": 100.0,
+                "tenure_median": 400.0,
+            }
+        )
     return pd.DataFrame(rows).iloc[[2, 0, 1]].reset_index(drop=True)
 
 
@@ -71,6 +94,7 @@ def test_chinese_strategies_have_no_ascii_letters(labels):
 
 # --- client overrides -------------------------------------------------------------
 
+
 def test_client_playbook_merges_over_default(tmp_path):
     path = tmp_path / "client.yaml"
     path.write_text(
@@ -80,7 +104,8 @@ def test_client_playbook_merges_over_default(tmp_path):
         "    - {en: Call every month, zh: 每月致电}\n"
         "middle:\n"
         "  contact_cadence: {zh: 每两周一次}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     default = load_playbook()
     book = load_playbook(path)
     assert book["top"]["goal"] == {"en": "Keep them close", "zh": "牢牢守住"}
@@ -90,13 +115,16 @@ def test_client_playbook_merges_over_default(tmp_path):
     assert book["bottom"] == default["bottom"]
     # one language given: the other keeps the default
     assert book["middle"]["contact_cadence"] == {
-        "en": default["middle"]["contact_cadence"]["en"], "zh": "每两周一次"}
+        "en": default["middle"]["contact_cadence"]["en"],
+        "zh": "每两周一次",
+    }
     out = tier_strategies(summary(), language="en", playbook=book)
     assert out.loc[0, "goal"] == "Keep them close"
     assert out.loc[0, "actions"] == ["Call every month"]
 
 
 # --- strategies and headlines -----------------------------------------------------
+
 
 def test_tier_strategies_table_and_english_headlines():
     out = tier_strategies(summary(), language="en")
@@ -105,8 +133,11 @@ def test_tier_strategies_table_and_english_headlines():
     assert out["tier_rank"].tolist() == [1, 2, 3]
     assert out["role"].tolist() == ["top", "middle", "bottom"]
     assert out.loc[0, "goal"] == "Retain and grow"
-    assert all(isinstance(v, list) and v and all(isinstance(s, str) for s in v)
-               for col in LIST_FIELDS for v in out[col])
+    assert all(
+        isinstance(v, list) and v and all(isinstance(s, str) for s in v)
+        for col in LIST_FIELDS
+        for v in out[col]
+    )
     assert out["headline"].tolist() == [
         "312 customers (10.4%) bring 71.2% of revenue; median net spend ¥8,420, "
         "last purchase a median 23 days ago.",
@@ -121,18 +152,21 @@ def test_chinese_headline_and_currency():
     out = tier_strategies(summary(), language="zh", currency="US$")
     assert out.loc[0, "headline"] == (
         "312位客户（占10.4%）贡献了71.2%的营收；净消费金额中位数为US$8,420，"
-        "最近一次购买距今中位数为23天。")
+        "最近一次购买距今中位数为23天。"
+    )
     assert out.loc[0, "goal"] == "保留并提升"
 
 
 def test_headline_edge_cases():
     data = summary()
-    data.loc[data["tier"] == "A", ["customers", "customer_share", "monetary_median",
-                                   "recency_median"]] = [1, 0.0003, -12.0, 1.0]
+    data.loc[
+        data["tier"] == "A", ["customers", "customer_share", "monetary_median", "recency_median"]
+    ] = [1, 0.0003, -12.0, 1.0]
     data.loc[data["tier"] == "C", "customers"] = 0
     out = tier_strategies(data, language="en").set_index("tier")
     assert out.loc["A", "headline"] == (
-        "1 customer (<0.1%) brings 71.2% of revenue; net spend -¥12, last purchase 1 day ago.")
+        "1 customer (<0.1%) brings 71.2% of revenue; net spend -¥12, last purchase 1 day ago."
+    )
     assert out.loc["C", "headline"] == "No customers in this tier."
 
 
@@ -148,6 +182,7 @@ def test_tier_strategies_validates_input():
 
 
 # --- HTML -------------------------------------------------------------------------
+
 
 def test_cards_html_structure_and_escaping():
     data = summary(("<b>A</b>", "B & Co", "C"))
@@ -188,22 +223,6 @@ def test_dormant_note_html():
 # Triggers, budget, recommendations
 
 
-import math
-import types
-
-from tiering.analysis import strategy
-from tiering.expr import ExpressionError
-from tiering.params import Params, StrategySpec
-from tiering.analysis.strategy import (
-    BUDGET_COLUMNS,
-    CUSTOMER_COLUMNS,
-    FIRED_COLUMNS,
-    allocate_budget,
-    recommend,
-    segment_lookup,
-    trigger_frame,
-)
-
 AS_OF = pd.Timestamp("2024-07-01")
 
 # quiet customers: no shipped trigger fires on them and none is at risk
@@ -219,9 +238,17 @@ def crafted(changes=None, *, labels=("A", "B", "C"), sizes=None, segments=None) 
     for label in labels:
         freq, tenure, recency, monetary = QUIET[label]
         for i in range(1, (sizes or SIZES)[label] + 1):
-            rows.append({"customer_id": f"{label}{i:02d}", "tier": label, "frequency": freq,
-                         "tenure_days": tenure, "recency_days": recency, "monetary": monetary,
-                         "returns_value": 0.0})
+            rows.append(
+                {
+                    "customer_id": f"{label}{i:02d}",
+                    "tier": label,
+                    "frequency": freq,
+                    "tenure_days": tenure,
+                    "recency_days": recency,
+                    "monetary": monetary,
+                    "returns_value": 0.0,
+                }
+            )
     df = pd.DataFrame(rows).set_index("customer_id")
     for cid, values in (changes or {}).items():
         for key, value in values.items():
@@ -240,33 +267,39 @@ def crafted(changes=None, *, labels=("A", "B", "C"), sizes=None, segments=None) 
 
 
 def fired_ids(recs, trigger_id):
-    caught = recs.customers[recs.customers["triggers"].str.split(";").map(
-        lambda ids: trigger_id in ids)]
+    caught = recs.customers[
+        recs.customers["triggers"].str.split(";").map(lambda ids: trigger_id in ids)
+    ]
     return sorted(caught["customer_id"])
 
 
 def test_quiet_customers_fire_nothing_and_get_the_role_action():
     recs = recommend(crafted())
     assert recs.fired.empty and list(recs.fired.columns) == list(FIRED_COLUMNS)
-    assert list(recs.customers.columns) == [c for c in CUSTOMER_COLUMNS
-                                            if c not in ("segment", "segment_key")]
+    assert list(recs.customers.columns) == [
+        c for c in CUSTOMER_COLUMNS if c not in ("segment", "segment_key")
+    ]
     assert not recs.customers["at_risk"].any()
     table = action_table(recs, language="en")
     book = load_playbook()
-    expected = {"A": book["top"]["actions"][0]["en"], "B": book["middle"]["actions"][0]["en"],
-                "C": book["bottom"]["actions"][0]["en"]}
+    expected = {
+        "A": book["top"]["actions"][0]["en"],
+        "B": book["middle"]["actions"][0]["en"],
+        "C": book["bottom"]["actions"][0]["en"],
+    }
     assert table["recommended_action"].tolist() == [expected[c[0]] for c in table["customer_id"]]
     assert (table["signals"] == "").all()
 
 
 def test_trigger_frame_usual_gap_and_references():
-    tiers = crafted({"A01": {"frequency": 5, "tenure_days": 420, "recency_days": 180},
-                     "C01": {"frequency": 1}})
+    tiers = crafted(
+        {"A01": {"frequency": 5, "tenure_days": 420, "recency_days": 180}, "C01": {"frequency": 1}}
+    )
     frame = trigger_frame(tiers, at_risk_factor=2.0)
     row = frame.set_index("customer_id")
-    assert row.loc["A01", "usual_gap_days"] == 60.0          # (420 - 180) / 4
+    assert row.loc["A01", "usual_gap_days"] == 60.0  # (420 - 180) / 4
     assert row.loc["A02", "usual_gap_days"] == pytest.approx(290 / 9)
-    assert math.isnan(row.loc["C01", "usual_gap_days"])     # one order: no gap
+    assert math.isnan(row.loc["C01", "usual_gap_days"])  # one order: no gap
     # one-order customers expect the median gap of everybody else
     assert row.loc["C01", "expected_gap_days"] == frame["usual_gap_days"].median()
     assert bool(row.loc["A01", "at_risk"]) and not row.loc["A02", "at_risk"]  # 180 > 120
@@ -281,42 +314,79 @@ def test_trigger_frame_usual_gap_and_references():
 # (trigger, changes that make it fire, customers caught, changes that must not fire)
 SHIPPED = [
     # at_risk_vip: frequency >= 2, recency > 1.5 x usual gap, recency >= 30 days
-    ("at_risk_vip", {"A01": {"frequency": 3, "tenure_days": 70, "recency_days": 31}}, ["A01"],
-     [{"A01": {"frequency": 3, "tenure_days": 70, "recency_days": 30}},    # 30 = 1.5 x 20
-      {"A01": {"frequency": 11, "tenure_days": 120, "recency_days": 20}},  # under 30 days
-      {"A01": {"frequency": 1, "tenure_days": 400, "recency_days": 400}},  # one order
-      {"B01": {"frequency": 3, "tenure_days": 70, "recency_days": 31}}]),  # not the top tier
+    (
+        "at_risk_vip",
+        {"A01": {"frequency": 3, "tenure_days": 70, "recency_days": 31}},
+        ["A01"],
+        [
+            {"A01": {"frequency": 3, "tenure_days": 70, "recency_days": 30}},  # 30 = 1.5 x 20
+            {"A01": {"frequency": 11, "tenure_days": 120, "recency_days": 20}},  # under 30 days
+            {"A01": {"frequency": 1, "tenure_days": 400, "recency_days": 400}},  # one order
+            {"B01": {"frequency": 3, "tenure_days": 70, "recency_days": 31}},
+        ],
+    ),  # not the top tier
     # lapsing_regulars: upper/middle, recency > 2 x usual gap, recency >= 30
-    ("lapsing_regulars", {"B01": {"frequency": 3, "tenure_days": 100, "recency_days": 60}},
-     ["B01"],
-     [{"B01": {"frequency": 3, "tenure_days": 80, "recency_days": 40}},    # 40 = 2 x 20
-      {"C01": {"frequency": 3, "tenure_days": 100, "recency_days": 60}}]),  # bottom tier
+    (
+        "lapsing_regulars",
+        {"B01": {"frequency": 3, "tenure_days": 100, "recency_days": 60}},
+        ["B01"],
+        [
+            {"B01": {"frequency": 3, "tenure_days": 80, "recency_days": 40}},  # 40 = 2 x 20
+            {"C01": {"frequency": 3, "tenure_days": 100, "recency_days": 60}},
+        ],
+    ),  # bottom tier
     # high_returns: any tier, frequency >= 2, returns >= 30% of purchases
-    ("high_returns", {"C01": {"monetary": 70.0, "returns_value": 30.0},
-                      "A02": {"monetary": 7_000.0, "returns_value": 3_000.0}}, ["A02", "C01"],
-     [{"C01": {"monetary": 71.0, "returns_value": 29.0}},
-      {"C01": {"frequency": 1, "monetary": 50.0, "returns_value": 50.0}}]),
+    (
+        "high_returns",
+        {
+            "C01": {"monetary": 70.0, "returns_value": 30.0},
+            "A02": {"monetary": 7_000.0, "returns_value": 3_000.0},
+        },
+        ["A02", "C01"],
+        [
+            {"C01": {"monetary": 71.0, "returns_value": 29.0}},
+            {"C01": {"frequency": 1, "monetary": 50.0, "returns_value": 50.0}},
+        ],
+    ),
     # close_to_next_tier: >= 80% of the lowest spend of the tier above, below it, not at risk
-    ("close_to_next_tier", {"B01": {"monetary": 8_000.0}, "C03": {"monetary": 1_999.0}},
-     ["B01", "C03"],
-     [{"B01": {"monetary": 7_999.0}},
-      {"B01": {"monetary": 8_000.0, "recency_days": 200}},   # at risk: 200 > 2 x 25
-      {"B01": {"monetary": 10_000.0}}]),                      # as much as the tier above
+    (
+        "close_to_next_tier",
+        {"B01": {"monetary": 8_000.0}, "C03": {"monetary": 1_999.0}},
+        ["B01", "C03"],
+        [
+            {"B01": {"monetary": 7_999.0}},
+            {"B01": {"monetary": 8_000.0, "recency_days": 200}},  # at risk: 200 > 2 x 25
+            {"B01": {"monetary": 10_000.0}},
+        ],
+    ),  # as much as the tier above
     # one_time_bottom: one order, in a bottom tier where >= 40% bought once
-    ("one_time_bottom", {"C01": {"frequency": 1}, "C02": {"frequency": 1}}, ["C01", "C02"],
-     [{"C01": {"frequency": 1}},                              # 1 of 5 = 20%
-      {"B01": {"frequency": 1}, "B02": {"frequency": 1}, "B03": {"frequency": 1}}]),
+    (
+        "one_time_bottom",
+        {"C01": {"frequency": 1}, "C02": {"frequency": 1}},
+        ["C01", "C02"],
+        [
+            {"C01": {"frequency": 1}},  # 1 of 5 = 20%
+            {"B01": {"frequency": 1}, "B02": {"frequency": 1}, "B03": {"frequency": 1}},
+        ],
+    ),
     # frequent_small_baskets: upper/middle, >= 3 orders, >= tier median orders,
     # order value < 75% of the tier's median order value
-    ("frequent_small_baskets", {"B01": {"frequency": 8, "monetary": 1_600.0}}, ["B01"],
-     [{"B01": {"frequency": 8, "monetary": 2_400.0}},         # 300 = 75% of 400
-      {"B01": {"frequency": 2, "monetary": 200.0}},           # fewer than 3 orders
-      {"C01": {"frequency": 8, "monetary": 200.0}}]),         # bottom tier
+    (
+        "frequent_small_baskets",
+        {"B01": {"frequency": 8, "monetary": 1_600.0}},
+        ["B01"],
+        [
+            {"B01": {"frequency": 8, "monetary": 2_400.0}},  # 300 = 75% of 400
+            {"B01": {"frequency": 2, "monetary": 200.0}},  # fewer than 3 orders
+            {"C01": {"frequency": 8, "monetary": 200.0}},
+        ],
+    ),  # bottom tier
 ]
 
 
-@pytest.mark.parametrize(("trigger_id", "changes", "caught", "misses"), SHIPPED,
-                         ids=[s[0] for s in SHIPPED])
+@pytest.mark.parametrize(
+    ("trigger_id", "changes", "caught", "misses"), SHIPPED, ids=[s[0] for s in SHIPPED]
+)
 def test_each_shipped_trigger_fires_and_near_misses_do_not(trigger_id, changes, caught, misses):
     recs = recommend(crafted(changes))
     assert fired_ids(recs, trigger_id) == caught
@@ -342,25 +412,31 @@ def test_default_playbook_ships_the_issue_triggers():
 
 
 def test_findings_cite_the_numbers_that_fired_them():
-    tiers = crafted({"A01": {"frequency": 5, "tenure_days": 420, "recency_days": 180},
-                     "A02": {"frequency": 3, "tenure_days": 200, "recency_days": 100}})
+    tiers = crafted(
+        {
+            "A01": {"frequency": 5, "tenure_days": 420, "recency_days": 180},
+            "A02": {"frequency": 3, "tenure_days": 200, "recency_days": 100},
+        }
+    )
     recs = recommend(tiers)
     row = recs.fired.set_index("trigger_id").loc["at_risk_vip"]
     assert row["customers"] == 2 and row["tier_customers"] == 4
     assert row["revenue"] == 20_000.0 and row["revenue_share"] == 0.5
-    assert row["recency_median"] == 140.0          # median of 180 and 100
-    assert row["usual_gap_median"] == 55.0         # median of 60 and 50
+    assert row["recency_median"] == 140.0  # median of 180 and 100
+    assert row["usual_gap_median"] == 55.0  # median of 60 and 50
     found = findings(recs, language="en").set_index("trigger_id").loc["at_risk_vip"]
     assert found["finding"] == (
         "2 A-tier customers (50.0% of the tier) have not bought for more than 1.5× their "
         "usual time between orders: a median 140 days since the last order against a usual "
-        "gap of 55 days. They spent ¥20,000 (50.0% of the tier's revenue).")
+        "gap of 55 days. They spent ¥20,000 (50.0% of the tier's revenue)."
+    )
     assert found["action"] == "Personal call from the account manager within two weeks"
     zh = findings(recs, language="zh").set_index("trigger_id").loc["at_risk_vip"]
     assert zh["finding"] == (
         "A级客户中有2位（占该等级的50.0%）距最近一次购买的时间已超过其正常购买间隔的1.5倍："
         "距最近购买中位数为140天，正常购买间隔中位数为55天。这些客户累计消费¥20,000"
-        "（占该等级营收的50.0%）。")
+        "（占该等级营收的50.0%）。"
+    )
     # one customer: the singular text
     one = recommend(crafted({"A01": {"frequency": 5, "tenure_days": 420, "recency_days": 180}}))
     text = findings(one, language="en").set_index("trigger_id").loc["at_risk_vip", "finding"]
@@ -370,16 +446,26 @@ def test_findings_cite_the_numbers_that_fired_them():
 
 def test_one_time_finding_and_threshold_as_percent():
     recs = recommend(crafted({"C01": {"frequency": 1}, "C02": {"frequency": 1}}))
-    text = findings(recs, language="en").set_index("trigger_id").loc["one_time_bottom",
-                                                                    "finding"]
-    assert text.startswith("40.0% of C-tier customers (2 customers) have bought only once "
-                           "(the trigger is 40%); together they spent ¥400.")
+    text = findings(recs, language="en").set_index("trigger_id").loc["one_time_bottom", "finding"]
+    assert text.startswith(
+        "40.0% of C-tier customers (2 customers) have bought only once "
+        "(the trigger is 40%); together they spent ¥400."
+    )
 
 
 def test_priority_decides_the_recommended_action():
     # B01 lapses (priority 2) and has high returns (priority 3)
-    tiers = crafted({"B01": {"frequency": 3, "tenure_days": 100, "recency_days": 60,
-                             "monetary": 1_400.0, "returns_value": 600.0}})
+    tiers = crafted(
+        {
+            "B01": {
+                "frequency": 3,
+                "tenure_days": 100,
+                "recency_days": 60,
+                "monetary": 1_400.0,
+                "returns_value": 600.0,
+            }
+        }
+    )
     recs = recommend(tiers)
     rec = recs.customers.set_index("customer_id").loc["B01"]
     assert rec["triggers"] == "lapsing_regulars;high_returns" and rec["priority"] == 2
@@ -403,19 +489,28 @@ def test_client_playbook_changes_disables_and_adds_triggers(tmp_path):
         "    finding: {en: '{customers} {group} in the north spend {min_amount} or more',\n"
         "              zh: '{group}中有{customers}位北方客户消费不低于{min_amount}'}\n"
         "    action: Visit them\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     book = load_playbook(path)
     assert book["triggers"]["at_risk_vip"]["params"] == {"gap_factor": 3, "min_days": 30}
-    assert book["triggers"]["at_risk_vip"]["finding"] == load_playbook()["triggers"][
-        "at_risk_vip"]["finding"]  # the rest is kept
+    assert (
+        book["triggers"]["at_risk_vip"]["finding"]
+        == load_playbook()["triggers"]["at_risk_vip"]["finding"]
+    )  # the rest is kept
     assert book["triggers"]["big_northern"]["action"] == {"en": "Visit them", "zh": "Visit them"}
-    tiers = crafted({"A01": {"frequency": 3, "tenure_days": 70, "recency_days": 31},
-                     "C01": {"frequency": 1}, "C02": {"frequency": 1}})
-    tiers["region"] = ["North" if cid in ("B01", "B02", "A03") else "South"
-                       for cid in tiers["customer_id"]]
+    tiers = crafted(
+        {
+            "A01": {"frequency": 3, "tenure_days": 70, "recency_days": 31},
+            "C01": {"frequency": 1},
+            "C02": {"frequency": 1},
+        }
+    )
+    tiers["region"] = [
+        "North" if cid in ("B01", "B02", "A03") else "South" for cid in tiers["customer_id"]
+    ]
     recs = recommend(tiers, playbook=book)
-    assert fired_ids(recs, "at_risk_vip") == []       # 31 < 3 x 19.5
-    assert fired_ids(recs, "one_time_bottom") == []   # switched off
+    assert fired_ids(recs, "at_risk_vip") == []  # 31 < 3 x 19.5
+    assert fired_ids(recs, "one_time_bottom") == []  # switched off
     assert fired_ids(recs, "big_northern") == ["B01", "B02"]
     text = findings(recs, language="en").set_index("trigger_id").loc["big_northern", "finding"]
     assert text == "2 B-tier customers in the north spend ¥1,500 or more"
@@ -449,7 +544,9 @@ def test_segments_lookup_and_segment_triggers(tmp_path):
         "    segments: [cant_lose, at_risk]\n"
         "    when: 'monetary > 0'\n"
         "    finding: '{customers} {group}'\n"
-        "    action: Call now\n", encoding="utf-8")
+        "    action: Call now\n",
+        encoding="utf-8",
+    )
     book = load_playbook(path)
     segs = {"A01": "Can't lose them", "B02": "At risk", "C01": "Champions", "C02": "Weird"}
     recs = recommend(crafted(segments=segs), playbook=book)
@@ -458,7 +555,9 @@ def test_segments_lookup_and_segment_triggers(tmp_path):
     assert keys["A01"] == "cant_lose" and pd.isna(keys["C02"])
     # default action follows the segment's plan, then the role's
     table = action_table(recs, language="en").set_index("customer_id")
-    assert table.loc["C01", "recommended_action"] == book["segments"]["champions"]["actions"][0]["en"]
+    assert (
+        table.loc["C01", "recommended_action"] == book["segments"]["champions"]["actions"][0]["en"]
+    )
     assert table.loc["C02", "recommended_action"] == book["bottom"]["actions"][0]["en"]
     # without a segment column the segment trigger does not apply
     recs = recommend(crafted(), playbook=book)
@@ -469,13 +568,33 @@ def test_segments_lookup_and_segment_triggers(tmp_path):
 
 # --- budget -------------------------------------------------------------------------
 
+
 def budget_tiers():
     """A: 1000, 600 (at risk); B: 300, 100; C: 50 (at risk), 10 — hand-computable."""
-    rows = [("a1", "A", 1000.0, 10), ("a2", "A", 600.0, 80), ("b1", "B", 300.0, 10),
-            ("b2", "B", 100.0, 10), ("c1", "C", 50.0, 80), ("c2", "C", 10.0, 10)]
-    df = pd.DataFrame([{"customer_id": cid, "tier": tier, "monetary": m, "frequency": 3,
-                        "tenure_days": 100, "recency_days": r, "returns_value": 0.0,
-                        "gross_revenue": m, "aov": m / 3} for cid, tier, m, r in rows])
+    rows = [
+        ("a1", "A", 1000.0, 10),
+        ("a2", "A", 600.0, 80),
+        ("b1", "B", 300.0, 10),
+        ("b2", "B", 100.0, 10),
+        ("c1", "C", 50.0, 80),
+        ("c2", "C", 10.0, 10),
+    ]
+    df = pd.DataFrame(
+        [
+            {
+                "customer_id": cid,
+                "tier": tier,
+                "monetary": m,
+                "frequency": 3,
+                "tenure_days": 100,
+                "recency_days": r,
+                "returns_value": 0.0,
+                "gross_revenue": m,
+                "aov": m / 3,
+            }
+            for cid, tier, m, r in rows
+        ]
+    )
     df["tier"] = pd.Categorical(df["tier"], categories=["A", "B", "C"], ordered=True)
     df["tier_rank"] = df["tier"].cat.codes + 1
     return df
@@ -499,8 +618,10 @@ def test_budget_split_by_the_stated_rule():
     assert b["share"].sum() == pytest.approx(1.0)
     assert recs.rule.used == ("revenue", "growth", "risk") and not recs.rule.equal_split
     en = budget_rule_text(recs.rule, language="en")
-    assert en[0] == ("Each tier's share of the budget is 50% × its share of revenue + 25% × "
-                     "its share of the growth potential + 25% × its share of the revenue at risk.")
+    assert en[0] == (
+        "Each tier's share of the budget is 50% × its share of revenue + 25% × "
+        "its share of the growth potential + 25% × its share of the revenue at risk."
+    )
     zh = budget_rule_text(recs.rule, language="zh")
     assert zh[0] == "各等级的预算占比 = 50% × 营收占比 + 25% × 增长潜力占比 + 25% × 风险营收占比。"
 
@@ -511,8 +632,9 @@ def test_budget_cost_to_serve_is_set_aside_first():
     assert b.loc["A", "base_cost"] == 2000.0
     assert b["amount"].tolist() == pytest.approx([2000 + 8000 * W_A, 8000 * W_B, 8000 * W_C])
     # the costs exceed the budget: split in proportion to them, and say so
-    recs = recommend(budget_tiers(), spec=StrategySpec(budget=1000,
-                                                       cost_to_serve={"A": 1000, "C": 250}))
+    recs = recommend(
+        budget_tiers(), spec=StrategySpec(budget=1000, cost_to_serve={"A": 1000, "C": 250})
+    )
     assert recs.rule.costs_exceed_budget
     assert recs.budget["amount"].tolist() == pytest.approx([800.0, 0.0, 200.0])
     assert "exceeds the budget" in " ".join(budget_rule_text(recs.rule, language="en"))
@@ -530,12 +652,15 @@ def test_budget_without_risk_reweights_and_without_budget_gives_shares():
     assert b.loc["A", "share"] == pytest.approx(expected_a)
     assert b["amount"].isna().all()
     text = budget_rule_text(recs.rule, language="en")
-    assert text[0] == ("Each tier's share of the budget is 70.6% × its share of revenue + "
-                       "29.4% × its share of the growth potential.")
+    assert text[0] == (
+        "Each tier's share of the budget is 70.6% × its share of revenue + "
+        "29.4% × its share of the growth potential."
+    )
     assert "no customer is at risk" in " ".join(text)
     frame = trigger_frame(tiers)
-    out, rule = allocate_budget(frame, labels=["A", "B", "C"], weights={"revenue": 0, "growth": 0,
-                                                                         "risk": 1})
+    out, rule = allocate_budget(
+        frame, labels=["A", "B", "C"], weights={"revenue": 0, "growth": 0, "risk": 1}
+    )
     assert rule.equal_split and out["share"].tolist() == pytest.approx([1 / 3] * 3)
 
 
@@ -544,21 +669,34 @@ def test_budget_params_are_validated():
     from tiering.params import validate
 
     with pytest.raises(ParamsError) as info:
-        validate({"data": {"path": "x.csv"},
-                  "strategy": {"budget": -5, "budget_weights": {"revenu": 1},
-                               "cost_to_serve": {"A": -1}}})
+        validate(
+            {
+                "data": {"path": "x.csv"},
+                "strategy": {
+                    "budget": -5,
+                    "budget_weights": {"revenu": 1},
+                    "cost_to_serve": {"A": -1},
+                },
+            }
+        )
     text = str(info.value)
     assert "strategy.budget" in text and "did you mean 'strategy.budget_weights.revenue'" in text
     assert "cost to serve must be a number, zero or more" in text
-    spec = validate({"data": {"path": "x.csv"},
-                     "strategy": {"budget": 50000, "budget_weights": {"risk": 0.5}}}).strategy
+    spec = validate(
+        {"data": {"path": "x.csv"}, "strategy": {"budget": 50000, "budget_weights": {"risk": 0.5}}}
+    ).strategy
     assert spec.budget == 50000 and spec.budget_weights.revenue == 0.5
     assert spec.budget_weights.risk == 0.5 and spec.at_risk_factor == 2.0
 
 
 def test_recommend_is_deterministic():
-    tiers = crafted({"B01": {"frequency": 8, "monetary": 1_600.0}, "C01": {"frequency": 1},
-                     "C02": {"frequency": 1}})
+    tiers = crafted(
+        {
+            "B01": {"frequency": 8, "monetary": 1_600.0},
+            "C01": {"frequency": 1},
+            "C02": {"frequency": 1},
+        }
+    )
     a, b = recommend(tiers), recommend(tiers.sample(frac=1, random_state=3))
     pd.testing.assert_frame_equal(a.fired, b.fired)
     pd.testing.assert_frame_equal(a.budget, b.budget)
@@ -566,24 +704,42 @@ def test_recommend_is_deterministic():
 
 # --- the report section ---------------------------------------------------------------
 
+
 def fake_analysis(language, *, tiers=None, budget=None):
-    tiers = crafted({"VIP01": {"frequency": 5, "tenure_days": 420, "recency_days": 180},
-                     "普通01": {"frequency": 8, "monetary": 1_600.0},
-                     "低01": {"frequency": 1}, "低02": {"frequency": 1}},
-                    labels=("VIP", "普通", "低"),
-                    sizes={"VIP": 4, "普通": 4, "低": 5}) if tiers is None else tiers
-    params = Params(data={"path": "x.csv"}, language=language,
-                    strategy={"budget": budget} if budget else {})
-    summ = tiers.groupby("tier", observed=False).agg(
-        customers=("customer_id", "size"), revenue=("monetary", "sum"),
-        monetary_median=("monetary", "median"),
-        recency_median=("recency_days", "median")).reset_index()
+    tiers = (
+        crafted(
+            {
+                "VIP01": {"frequency": 5, "tenure_days": 420, "recency_days": 180},
+                "普通01": {"frequency": 8, "monetary": 1_600.0},
+                "低01": {"frequency": 1},
+                "低02": {"frequency": 1},
+            },
+            labels=("VIP", "普通", "低"),
+            sizes={"VIP": 4, "普通": 4, "低": 5},
+        )
+        if tiers is None
+        else tiers
+    )
+    params = Params(
+        data={"path": "x.csv"}, language=language, strategy={"budget": budget} if budget else {}
+    )
+    summ = (
+        tiers.groupby("tier", observed=False)
+        .agg(
+            customers=("customer_id", "size"),
+            revenue=("monetary", "sum"),
+            monetary_median=("monetary", "median"),
+            recency_median=("recency_days", "median"),
+        )
+        .reset_index()
+    )
     summ["tier"] = summ["tier"].astype(str)
     summ["tier_rank"] = range(1, len(summ) + 1)
     summ["customer_share"] = summ["customers"] / summ["customers"].sum()
     summ["revenue_share"] = summ["revenue"] / summ["revenue"].sum()
-    return types.SimpleNamespace(params=params, tiers=tiers, tier_summary=summ,
-                                 playbook=load_playbook())
+    return types.SimpleNamespace(
+        params=params, tiers=tiers, tier_summary=summ, playbook=load_playbook()
+    )
 
 
 QUIET.update({"VIP": QUIET["A"], "普通": QUIET["B"], "低": QUIET["C"]})
@@ -615,7 +771,7 @@ def test_section_strategy_english_cards_with_numbers_and_budget():
     assert "Priority actions from your data" in page
     assert "1 VIP-tier customer has not bought for more than 1.5×" in page
     assert "1 普通 customer orders often" in page  # a CJK label is not "普通-tier"
-    assert 'class="strategy-note dormant"' in page   # the dormant note stays
+    assert 'class="strategy-note dormant"' in page  # the dormant note stays
     assert "Each tier&#x27;s share of the budget is 50% × its share of revenue" in page
     assert "suggested budget" in page and "The data raised 3 priority actions" in page
     # stored recommendations are used as they are
@@ -629,6 +785,7 @@ def test_cards_html_escapes_trigger_texts():
     book["triggers"]["at_risk_vip"]["action"] = {"en": "<b>call</b>", "zh": "<b>致电</b>"}
     tiers = crafted({"A01": {"frequency": 5, "tenure_days": 420, "recency_days": 180}})
     recs = recommend(tiers, playbook=book)
-    page = strategy_cards_html(tier_strategies(summary(), language="en"), language="en",
-                               recommendations=recs)
+    page = strategy_cards_html(
+        tier_strategies(summary(), language="en"), language="en", recommendations=recs
+    )
     assert "<b>call</b>" not in page and "&lt;b&gt;call&lt;/b&gt;" in page

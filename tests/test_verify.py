@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from tiering import cli, params, verify
-
-from tiering.build import outputs
-
 from tiering.analysis import pipeline
+from tiering.build import outputs
 from tiering.errors import TieringError
 
 from .test_report import write_tiny_client
@@ -33,8 +31,10 @@ def folder(tmp_path) -> Path:
     for name, content in files.items():
         (out / name).write_bytes(content)
     manifest = {
-        "outputs": {name: {"sha256": _sha(content), "bytes": len(content)}
-                    for name, content in files.items()},
+        "outputs": {
+            name: {"sha256": _sha(content), "bytes": len(content)}
+            for name, content in files.items()
+        },
         "inputs": [{"role": "data", "path": str(data), "sha256": _sha(data.read_bytes())}],
     }
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -107,8 +107,10 @@ def test_cli_exit_codes_and_report(folder, capsys):
     (folder / "tiers.csv").write_bytes(b"edited")
     assert cli.main(["verify", str(folder)]) == 1
     captured = capsys.readouterr()
-    assert "MODIFIED   tiers.csv: content differs from the manifest (6 bytes now, 21 recorded)" \
+    assert (
+        "MODIFIED   tiers.csv: content differs from the manifest (6 bytes now, 21 recorded)"
         in captured.out
+    )
     assert "FAILED: 1 file(s) do not match the manifest" in captured.err
     assert cli.main(["verify", str(folder.parent / "nowhere")]) == 2
 
@@ -119,8 +121,10 @@ def test_rebuild_reruns_the_analysis_and_compares_the_tables(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     written = outputs.write_tables(analysis, loaded, out)
-    manifest = {"outputs": {name: {"sha256": _sha((out / name).read_bytes())} for name in written},
-                "parameters": cfg.to_notebook()}
+    manifest = {
+        "outputs": {name: {"sha256": _sha((out / name).read_bytes())} for name in written},
+        "parameters": cfg.to_notebook(),
+    }
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     result = verify.verify(out, rebuild=True)
     rebuilt = result.checks[result.checks["kind"] == "rebuild"]

@@ -99,8 +99,13 @@ class Analysed:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: None if v is None or (isinstance(v, float) and v != v)
-                      or v is pd.NaT or v is pd.NA else str(v)).astype(object)
+    return values.map(
+        lambda v: (
+            None
+            if v is None or (isinstance(v, float) and v != v) or v is pd.NaT or v is pd.NA
+            else str(v)
+        )
+    ).astype(object)
 
 
 def _frame_to_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -113,10 +118,13 @@ def _frame_to_parquet(frame: pd.DataFrame, path: Path) -> None:
     names = [str(c) for c in out.columns]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise DataError(f"Column name(s) {', '.join(map(repr, repeated))} appear more than once "
-                        "in the DataFrame", where="tiering.analyse(frame)",
-                        hint="rename or drop the repeated columns (e.g. frame.loc[:, "
-                             "~frame.columns.duplicated()])")
+        raise DataError(
+            f"Column name(s) {', '.join(map(repr, repeated))} appear more than once "
+            "in the DataFrame",
+            where="tiering.analyse(frame)",
+            hint="rename or drop the repeated columns (e.g. frame.loc[:, "
+            "~frame.columns.duplicated()])",
+        )
     columns = {}
     for i, name in enumerate(names):
         values = out.iloc[:, i]
@@ -136,9 +144,12 @@ def analyse(data: str | Path | pd.DataFrame, /, **parameters) -> Analysed:
     module docstring."""
     raw: dict[str, Any] = {k: v for k, v in parameters.items()}
     data_params = dict(raw.pop("data", None) or {})
-    require("path" not in data_params, "Give the data as the first argument, not data.path",
-            where="tiering.analyse(data, data={'path': ...})",
-            hint="tiering.analyse('transactions.csv') or tiering.analyse(frame)")
+    require(
+        "path" not in data_params,
+        "Give the data as the first argument, not data.path",
+        where="tiering.analyse(data, data={'path': ...})",
+        hint="tiering.analyse('transactions.csv') or tiering.analyse(frame)",
+    )
     engine = raw.pop("engine", None) or {}
     engine = {"engine": engine} if isinstance(engine, str) else dict(engine)  # engine="duckdb"
     with tempfile.TemporaryDirectory(prefix="tiering-analyse-") as tmp:
@@ -146,23 +157,36 @@ def analyse(data: str | Path | pd.DataFrame, /, **parameters) -> Analysed:
             path = Path(tmp) / "dataframe.parquet"
             _frame_to_parquet(data, path)
             engine.setdefault("engine", "pandas")  # the frame is in memory already
-            cfg = _params.validate({**raw, "engine": engine,
-                                    "data": {**data_params, "path": str(path),
-                                             "format": "parquet"}},
-                                   base_dir=Path.cwd(), source="tiering.analyse(...)")
+            cfg = _params.validate(
+                {
+                    **raw,
+                    "engine": engine,
+                    "data": {**data_params, "path": str(path), "format": "parquet"},
+                },
+                base_dir=Path.cwd(),
+                source="tiering.analyse(...)",
+            )
             try:
                 return _run(cfg, Path(tmp), display_path="pandas.DataFrame")
             except ParamsError:
                 raise
             except TieringError as exc:  # name the frame, not the temporary file
                 raise _frame_error(exc, path) from None
-        require(isinstance(data, (str, Path)),
-                f"tiering.analyse needs a file path or a pandas DataFrame, got "
-                f"{type(data).__name__}", where="tiering.analyse(data)",
-                hint="pass a path or a DataFrame of transactions")
-        cfg = _params.validate({**raw, **({"engine": engine} if engine else {}),
-                                "data": {**data_params, "path": str(data)}},
-                               base_dir=Path.cwd(), source="tiering.analyse(...)")
+        require(
+            isinstance(data, (str, Path)),
+            f"tiering.analyse needs a file path or a pandas DataFrame, got {type(data).__name__}",
+            where="tiering.analyse(data)",
+            hint="pass a path or a DataFrame of transactions",
+        )
+        cfg = _params.validate(
+            {
+                **raw,
+                **({"engine": engine} if engine else {}),
+                "data": {**data_params, "path": str(data)},
+            },
+            base_dir=Path.cwd(),
+            source="tiering.analyse(...)",
+        )
         return _run(cfg, Path(tmp))
 
 
@@ -183,41 +207,63 @@ def tier(features: pd.DataFrame, /, *, seed: int = 0, **tiering):
     """
     from tiering.analysis import methods
 
-    require(isinstance(features, pd.DataFrame), f"tiering.tier needs a pandas DataFrame of "
-            f"customers, got {type(features).__name__}", where="tiering.tier(features)",
-            hint="one row per customer with customer_id and the columns the method uses")
-    require("customer_id" in features.columns, "The customer table has no column customer_id",
-            where="tiering.tier(features)", error=DataError,
-            hint="rename the id column: features.rename(columns={'id': 'customer_id'})")
+    require(
+        isinstance(features, pd.DataFrame),
+        f"tiering.tier needs a pandas DataFrame of customers, got {type(features).__name__}",
+        where="tiering.tier(features)",
+        hint="one row per customer with customer_id and the columns the method uses",
+    )
+    require(
+        "customer_id" in features.columns,
+        "The customer table has no column customer_id",
+        where="tiering.tier(features)",
+        error=DataError,
+        hint="rename the id column: features.rename(columns={'id': 'customer_id'})",
+    )
     ids = features["customer_id"]
     missing = ids.isna() | (ids.astype("string").str.strip() == "")
-    require(not missing.any(), f"{int(missing.sum())} customer(s) have no customer_id "
-            f"(rows {', '.join(map(str, list(features.index[missing])[:5]))})",
-            where="tiering.tier(features['customer_id'])", error=DataError,
-            hint="drop or fill those rows; tiering.analyse(...) rejects them with a reason")
+    require(
+        not missing.any(),
+        f"{int(missing.sum())} customer(s) have no customer_id "
+        f"(rows {', '.join(map(str, list(features.index[missing])[:5]))})",
+        where="tiering.tier(features['customer_id'])",
+        error=DataError,
+        hint="drop or fill those rows; tiering.analyse(...) rejects them with a reason",
+    )
     text_ids = ids.astype(str)
     repeated = text_ids.duplicated(keep=False)
-    require(not repeated.any(), f"customer_id repeats: {', '.join(sorted(set(text_ids[repeated]))[:5])}",
-            where="tiering.tier(features['customer_id'])", error=DataError,
-            hint="one row per customer: aggregate the transactions first, or use "
-                 "tiering.analyse(transactions)")
-    cfg = _params.validate({"data": {"path": "customer table"}, "seed": seed,
-                            "tiering": tiering}, source="tiering.tier(...)")
+    require(
+        not repeated.any(),
+        f"customer_id repeats: {', '.join(sorted(set(text_ids[repeated]))[:5])}",
+        where="tiering.tier(features['customer_id'])",
+        error=DataError,
+        hint="one row per customer: aggregate the transactions first, or use "
+        "tiering.analyse(transactions)",
+    )
+    cfg = _params.validate(
+        {"data": {"path": "customer table"}, "seed": seed, "tiering": tiering},
+        source="tiering.tier(...)",
+    )
     frame = features.reset_index(drop=True).assign(customer_id=text_ids.to_numpy())
     return methods.fit(frame, cfg.tiering, seed=cfg.seed)
 
 
 def _frame_error(exc: TieringError, path: Path) -> TieringError:
     """``exc`` with the temporary file's name replaced by the DataFrame."""
+
     def fix(text: str | None) -> str | None:
         if text is None:
             return None
-        return (text.replace(str(path), "the DataFrame").replace(path.name, "the DataFrame")
-                .replace("export the data again", "check the DataFrame"))
+        return (
+            text.replace(str(path), "the DataFrame")
+            .replace(path.name, "the DataFrame")
+            .replace("export the data again", "check the DataFrame")
+        )
 
     try:
-        return type(exc)(fix(exc.message), where=fix(exc.where) or "tiering.analyse(frame)",
-                         hint=fix(exc.hint))
+        return type(exc)(
+            fix(exc.message), where=fix(exc.where) or "tiering.analyse(frame)", hint=fix(exc.hint)
+        )
     except TypeError:  # an error type with other arguments: keep it as it is
         return exc
 
@@ -230,14 +276,19 @@ def _run(cfg: _params.Params, tmp: Path, *, display_path: str | None = None) -> 
     rejected_path = tmp / "rejected_rows.csv"
     analysis, loaded = pipeline.run(cfg, rejected_path=rejected_path)
     if loaded.rejected is None:  # a streaming engine wrote them to the temporary file
-        frame = (pd.read_csv(rejected_path, dtype=str, keep_default_na=False)
-                 if rejected_path.is_file() else pd.DataFrame(columns=["row", "reason"]))
+        frame = (
+            pd.read_csv(rejected_path, dtype=str, keep_default_na=False)
+            if rejected_path.is_file()
+            else pd.DataFrame(columns=["row", "reason"])
+        )
         if "row" in frame:
             frame["row"] = pd.to_numeric(frame["row"], errors="coerce").astype("Int64")
         loaded = dataclasses.replace(loaded, rejected=frame, rejected_path=None)
     if display_path is not None:  # the temporary file is gone: name what it was
-        for source in {id(analysis.source): analysis.source,
-                       id(loaded.source): loaded.source}.values():
+        for source in {
+            id(analysis.source): analysis.source,
+            id(loaded.source): loaded.source,
+        }.values():
             source["path"] = display_path
             source["format"] = "dataframe"
     return Analysed(analysis=analysis, loaded=loaded, params=cfg)

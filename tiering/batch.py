@@ -31,17 +31,35 @@ from urllib.parse import quote
 import pandas as pd
 
 from tiering import locale
-
 from tiering.build import owned
 from tiering.errors import TieringError, require
-from tiering.present.i18n import t
 from tiering.params import slug
+from tiering.present.i18n import t
 
-__all__ = ["RESULT_COLUMNS", "BatchResult", "Job", "plan", "run_batch", "summary_text",
-           "write_index"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "BatchResult",
+    "Job",
+    "plan",
+    "run_batch",
+    "summary_text",
+    "write_index",
+]
 
-RESULT_COLUMNS = ("params_file", "client", "folder", "status", "seconds", "error", "message",
-                  "cell", "failed_notebook", "language", "customers", "as_of")
+RESULT_COLUMNS = (
+    "params_file",
+    "client",
+    "folder",
+    "status",
+    "seconds",
+    "error",
+    "message",
+    "cell",
+    "failed_notebook",
+    "language",
+    "customers",
+    "as_of",
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +104,9 @@ class BatchResult:
 # --------------------------------------------------------------------------- planning
 
 
-def plan(param_files: Sequence[str | Path], *, root: str | Path,
-         overrides: Sequence[str] = ()) -> list[Job]:
+def plan(
+    param_files: Sequence[str | Path], *, root: str | Path, overrides: Sequence[str] = ()
+) -> list[Job]:
     """One :class:`Job` per parameter file, each with its own folder inside ``root``.
 
     The folder is ``root/<slug of the client>``; when that is taken by an earlier
@@ -96,8 +115,12 @@ def plan(param_files: Sequence[str | Path], *, root: str | Path,
     """
     from tiering import params as _params
 
-    require(len(param_files) > 0, "No parameter files given", where="tiering batch",
-            hint="tiering batch params/a.yaml params/b.yaml --output reports/batch")
+    require(
+        len(param_files) > 0,
+        "No parameter files given",
+        where="tiering batch",
+        hint="tiering batch params/a.yaml params/b.yaml --output reports/batch",
+    )
     root = Path(root).resolve()
     taken: set[str] = set()
     jobs = []
@@ -116,10 +139,21 @@ def plan(param_files: Sequence[str | Path], *, root: str | Path,
                 break
         taken.add(name.casefold())
         folder = (root / name).resolve()
-        require(folder.parent == root, f"Report folder {folder} is outside {root}",
-                where=str(path), hint="this is a bug in tiering.params.slug; please report it")
-        jobs.append(Job(params_file=path.resolve(), client=client, folder=folder,
-                        language=language, problem=problem))
+        require(
+            folder.parent == root,
+            f"Report folder {folder} is outside {root}",
+            where=str(path),
+            hint="this is a bug in tiering.params.slug; please report it",
+        )
+        jobs.append(
+            Job(
+                params_file=path.resolve(),
+                client=client,
+                folder=folder,
+                language=language,
+                problem=problem,
+            )
+        )
     return jobs
 
 
@@ -136,12 +170,23 @@ def _candidates(name: str, stem: str):
 # --------------------------------------------------------------------------- running
 
 
-def _command(job: Job, result_json: Path, overrides: Sequence[str],
-             notebook: str | Path | None) -> list[str]:
+def _command(
+    job: Job, result_json: Path, overrides: Sequence[str], notebook: str | Path | None
+) -> list[str]:
     # --quiet: the report's progress lines would only fill the error message read from
     # its standard error (the batch shows its own progress)
-    cmd = [sys.executable, "-m", "tiering.cli", "report", str(job.params_file),
-           "--output", str(job.folder), "--result-json", str(result_json), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiering.cli",
+        "report",
+        str(job.params_file),
+        "--output",
+        str(job.folder),
+        "--result-json",
+        str(result_json),
+        "--quiet",
+    ]
     for item in overrides:
         cmd += ["--set", item]
     if notebook is not None:
@@ -165,8 +210,15 @@ def _run_process(cmd: list[str], timeout: float | None) -> tuple[int | None, str
     Ctrl-C stops it (its kernel shut down, its work kept in ``<output>.failed/``),
     and SIGKILL if it is still running 15 s later (``killed`` is then True).
     """
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, encoding="utf-8", errors="replace")
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        encoding="utf-8",
+        errors="replace",
+    )
     try:
         _, stderr = proc.communicate(timeout=timeout)
         return proc.returncode, stderr, False
@@ -185,20 +237,32 @@ def _run_process(cmd: list[str], timeout: float | None) -> tuple[int | None, str
         raise
 
 
-def _run_one(job: Job, overrides: Sequence[str], notebook: str | Path | None,
-             timeout: float | None) -> dict[str, Any]:
-    row: dict[str, Any] = {"params_file": str(job.params_file), "client": job.client,
-                           "folder": str(job.folder), "status": "failed", "seconds": 0.0,
-                           "error": "", "message": "", "cell": "", "failed_notebook": "",
-                           "language": job.language, "customers": None, "as_of": ""}
+def _run_one(
+    job: Job, overrides: Sequence[str], notebook: str | Path | None, timeout: float | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "params_file": str(job.params_file),
+        "client": job.client,
+        "folder": str(job.folder),
+        "status": "failed",
+        "seconds": 0.0,
+        "error": "",
+        "message": "",
+        "cell": "",
+        "failed_notebook": "",
+        "language": job.language,
+        "customers": None,
+        "as_of": "",
+    }
     if job.problem is not None:
         row.update(error="ParamsError", message=job.problem)
         return row
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".tiering-batch-") as tmp:
         result_json = Path(tmp) / "result.json"
-        code, stderr, killed = _run_process(_command(job, result_json, overrides, notebook),
-                                            timeout)
+        code, stderr, killed = _run_process(
+            _command(job, result_json, overrides, notebook), timeout
+        )
         result = {}
         if result_json.is_file():
             try:
@@ -209,22 +273,38 @@ def _run_one(job: Job, overrides: Sequence[str], notebook: str | Path | None,
     if code == 0 and result.get("status") == "ok":
         row["status"] = "ok"
         manifest = _manifest(job.folder)
-        row.update(customers=manifest.get("customers"), as_of=manifest.get("as_of", ""),
-                   language=manifest.get("language", job.language))
+        row.update(
+            customers=manifest.get("customers"),
+            as_of=manifest.get("as_of", ""),
+            language=manifest.get("language", job.language),
+        )
         return row
     if code is None:
-        row.update(error="Timeout", message=f"stopped after {timeout:g} s (--timeout)" + (
-            f"; killed {KILL_AFTER:g} s later, as it did not stop on the interrupt" if killed else ""))
+        row.update(
+            error="Timeout",
+            message=f"stopped after {timeout:g} s (--timeout)"
+            + (
+                f"; killed {KILL_AFTER:g} s later, as it did not stop on the interrupt"
+                if killed
+                else ""
+            ),
+        )
     elif result.get("status") == "failed":
-        row.update(error=result.get("error", ""),
-                   message=result.get("text") or result.get("message", ""))
+        row.update(
+            error=result.get("error", ""), message=result.get("text") or result.get("message", "")
+        )
     else:
-        row.update(error=f"exit code {code}",
-                   message=_tail(stderr) or "the report process ended without a result")
+        row.update(
+            error=f"exit code {code}",
+            message=_tail(stderr) or "the report process ended without a result",
+        )
     cell = result.get("cell") or {}
     if cell:
-        label = f"In [{cell['execution_count']}]" if cell.get("execution_count") else \
-            f"cell {cell.get('index')}"
+        label = (
+            f"In [{cell['execution_count']}]"
+            if cell.get("execution_count")
+            else f"cell {cell.get('index')}"
+        )
         row["cell"] = f"{label}: {cell['source']}" if cell.get("source") else label
     kept = result.get("kept") or job.folder.with_name(job.folder.name + ".failed")
     failed_nb = Path(kept) / "report.ipynb"
@@ -249,8 +329,9 @@ class _Progress:
         if stream is not None and getattr(stream, "isatty", lambda: False)():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, file=stream, unit="report", desc="tiering batch",
-                            dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total, file=stream, unit="report", desc="tiering batch", dynamic_ncols=True
+            )
 
     def update(self, row: dict) -> None:
         self.done += 1
@@ -260,19 +341,29 @@ class _Progress:
             self.bar.update(1)
         elif self.stream is not None:
             mark = "ok    " if row["status"] == "ok" else "FAILED"
-            print(f"[{self.done}/{self.total}] {mark} {row['client']} ({row['seconds']:.0f} s)",
-                  file=self.stream, flush=True)
+            print(
+                f"[{self.done}/{self.total}] {mark} {row['client']} ({row['seconds']:.0f} s)",
+                file=self.stream,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_batch(param_files: Sequence[str | Path], *, output: str | Path | None = None,
-              jobs: int | None = None, overrides: Sequence[str] = (),
-              notebook: str | Path | None = None, timeout: float | None = None,
-              language: str = "en", progress: TextIO | None | str = "stderr",
-              on_result: Callable[[dict], None] | None = None) -> BatchResult:
+def run_batch(
+    param_files: Sequence[str | Path],
+    *,
+    output: str | Path | None = None,
+    jobs: int | None = None,
+    overrides: Sequence[str] = (),
+    notebook: str | Path | None = None,
+    timeout: float | None = None,
+    language: str = "en",
+    progress: TextIO | None | str = "stderr",
+    on_result: Callable[[dict], None] | None = None,
+) -> BatchResult:
     """Build one report per parameter file, ``jobs`` at a time, and write the index.
 
     ``output`` is the root folder (default ``reports``); ``overrides`` are ``--set``
@@ -285,21 +376,28 @@ def run_batch(param_files: Sequence[str | Path], *, output: str | Path | None = 
         progress = sys.stderr
     locale.get(language, where="--language (the language of the batch index)")
     jobs = jobs or min(4, os.cpu_count() or 1)
-    require(jobs >= 1, f"--jobs must be 1 or more, got {jobs}", where="--jobs", hint="e.g. --jobs 4")
+    require(
+        jobs >= 1, f"--jobs must be 1 or more, got {jobs}", where="--jobs", hint="e.g. --jobs 4"
+    )
     root = Path(output if output is not None else "reports").resolve()
     _check_root(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TieringError(f"Could not make the batch folder {root}: {exc.strerror or exc}",
-                           where="--output", hint="choose a folder you can write to") from None
+        raise TieringError(
+            f"Could not make the batch folder {root}: {exc.strerror or exc}",
+            where="--output",
+            hint="choose a folder you can write to",
+        ) from None
     planned = plan(param_files, root=root, overrides=overrides)
     rows: list[dict | None] = [None] * len(planned)
     bar = _Progress(len(planned), progress)
     executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="tiering-batch")
     try:
-        futures = {executor.submit(_run_one, job, overrides, notebook, timeout): i
-                   for i, job in enumerate(planned)}
+        futures = {
+            executor.submit(_run_one, job, overrides, notebook, timeout): i
+            for i, job in enumerate(planned)
+        }
         for future in as_completed(futures):
             row = future.result()
             rows[futures[future]] = row
@@ -321,20 +419,33 @@ def _check_root(root: Path) -> None:
     """The batch folder may be written: not the file system root, and its ``index.html``
     and ``batch.json``, when there, were written by tiering (never overwrite another's)."""
     owned.check_writable_target(root, what="--output")
-    require(not root.exists() or root.is_dir(), f"{root} exists and is not a folder",
-            where="--output", hint="choose a folder for the batch")
-    foreign = [name for name in ("index.html", "batch.json")
-               if (root / name).exists() and not owned.tiering_batch_file(root / name)]
-    require(not foreign,
-            f"{root} holds {' and '.join(foreign)} that tiering did not write; a batch writes "
-            "its own index.html and batch.json there", where="--output",
-            hint="write the batch to another folder with --output, or move those files away")
+    require(
+        not root.exists() or root.is_dir(),
+        f"{root} exists and is not a folder",
+        where="--output",
+        hint="choose a folder for the batch",
+    )
+    foreign = [
+        name
+        for name in ("index.html", "batch.json")
+        if (root / name).exists() and not owned.tiering_batch_file(root / name)
+    ]
+    require(
+        not foreign,
+        f"{root} holds {' and '.join(foreign)} that tiering did not write; a batch writes "
+        "its own index.html and batch.json there",
+        where="--output",
+        hint="write the batch to another folder with --output, or move those files away",
+    )
 
 
 def _write_json(results: pd.DataFrame, path: Path) -> None:
     records = json.loads(results.to_json(orient="records", force_ascii=False))
-    _atomic_write(path, json.dumps({"generator": owned.GENERATOR, "reports": records}, indent=2,
-                                   ensure_ascii=False) + "\n")
+    _atomic_write(
+        path,
+        json.dumps({"generator": owned.GENERATOR, "reports": records}, indent=2, ensure_ascii=False)
+        + "\n",
+    )
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -429,8 +540,11 @@ def write_index(results: pd.DataFrame, path: str | Path, *, language: str = "en"
         client = e(str(row.client))
         if row.status == "ok" and (folder / "report.html").is_file():
             client = f'<a href="{_href(root, folder / "report.html")}">{client}</a>'
-        status = (f'<span class="status ok">{tr("ok")}</span>' if row.status == "ok"
-                  else f'<span class="status failed">{tr("failed")}</span>')
+        status = (
+            f'<span class="status ok">{tr("ok")}</span>'
+            if row.status == "ok"
+            else f'<span class="status failed">{tr("failed")}</span>'
+        )
         detail = ""
         if row.status != "ok":
             parts = []
@@ -438,18 +552,25 @@ def write_index(results: pd.DataFrame, path: str | Path, *, language: str = "en"
                 parts.append(f"<div>{tr('cell')}: <code>{e(str(row.cell))}</code></div>")
             parts.append(f'<p class="error">{e(str(row.error))}: {e(str(row.message))}</p>')
             if row.failed_notebook:
-                parts.append(f'<a href="{_href(root, Path(row.failed_notebook))}">'
-                             f'{tr("failed_notebook")}</a>')
+                parts.append(
+                    f'<a href="{_href(root, Path(row.failed_notebook))}">'
+                    f"{tr('failed_notebook')}</a>"
+                )
             detail = "".join(parts)
-        customers = "" if row.customers is None or pd.isna(row.customers) else f"{int(row.customers):,}"
+        customers = (
+            "" if row.customers is None or pd.isna(row.customers) else f"{int(row.customers):,}"
+        )
         body.append(
-            f"<tr><td class=\"client\">{client}<br><small>{e(Path(row.params_file).name)}</small></td>"
+            f'<tr><td class="client">{client}<br><small>{e(Path(row.params_file).name)}</small></td>'
             f"<td>{status}</td><td>{' · '.join(links)}{detail}</td>"
-            f"<td class=\"num\">{e(customers)}</td><td>{e(str(row.as_of or ''))}</td>"
-            f"<td>{e(str(row.language or ''))}</td><td class=\"num\">{row.seconds:.0f}</td></tr>")
+            f'<td class="num">{e(customers)}</td><td>{e(str(row.as_of or ""))}</td>'
+            f'<td>{e(str(row.language or ""))}</td><td class="num">{row.seconds:.0f}</td></tr>'
+        )
     ok = int((results["status"] == "ok").sum())
-    heads = "".join(f"<th>{tr(k)}</th>" for k in ("client", "status", "files", "customers",
-                                                  "as_of", "language", "seconds"))
+    heads = "".join(
+        f"<th>{tr(k)}</th>"
+        for k in ("client", "status", "files", "customers", "as_of", "language", "seconds")
+    )
     page = (
         "<!DOCTYPE html>\n"
         f'<html lang="{locale.get(language).html_lang}">\n<head>\n<meta charset="utf-8">\n{owned.HTML_GENERATOR_META}\n'
@@ -459,6 +580,8 @@ def write_index(results: pd.DataFrame, path: str | Path, *, language: str = "en"
         f'<p class="meta">{tr("counts", total=len(results), ok=ok, failed=len(results) - ok)}'
         f" · {tr('generated')} {e(dt.date.today().isoformat())}</p>\n"
         f'<div class="wrap"><table>\n<thead><tr>{heads}</tr></thead>\n<tbody>\n'
-        + "\n".join(body) + "\n</tbody></table></div>\n</main>\n</body>\n</html>\n")
+        + "\n".join(body)
+        + "\n</tbody></table></div>\n</main>\n</body>\n</html>\n"
+    )
     _atomic_write(path, page)
     return path

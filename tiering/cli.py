@@ -21,8 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from tiering import __version__, interrupt
-from tiering import locale
+from tiering import __version__, interrupt, locale
 from tiering.errors import TieringError
 
 EXAMPLES = """\
@@ -36,75 +35,151 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tiering", description="Customer tiering reports.",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="tiering",
+        description="Customer tiering reports.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"tiering {__version__}")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="print errors only (no progress, no summary)")
-    p.add_argument("--verbose", "-v", action="store_true",
-                   help="also show how long each step took")
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="print errors only (no progress, no summary)"
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="also show how long each step took")
     # the same options also after the command (tiering report x.yaml --debug)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show full tracebacks")
-    common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
-                        help="print errors only (no progress, no summary)")
-    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS,
-                        help="also show how long each step took")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks"
+    )
+    common.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print errors only (no progress, no summary)",
+    )
+    common.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also show how long each step took",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("report", parents=[common], help="build a report (HTML, PDF, tables) from a parameter file")
+    r = sub.add_parser(
+        "report", parents=[common], help="build a report (HTML, PDF, tables) from a parameter file"
+    )
     r.add_argument("params", help="YAML parameter file, e.g. params/demo.yaml")
     r.add_argument("--output", "-o", help="report folder (default: output.dir or reports/<client>)")
-    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter by its dotted path, e.g. --set language=zh "
-                        "--set tiering.method=rfm (repeatable)")
-    r.add_argument("--notebook", help="report notebook to execute instead of "
-                                      "notebooks/tiering_report.ipynb (same parameters cell)")
+    r.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter by its dotted path, e.g. --set language=zh "
+        "--set tiering.method=rfm (repeatable)",
+    )
+    r.add_argument(
+        "--notebook",
+        help="report notebook to execute instead of "
+        "notebooks/tiering_report.ipynb (same parameters cell)",
+    )
     r.add_argument("--result-json", help=argparse.SUPPRESS)  # for tiering batch
 
-    b = sub.add_parser("batch", parents=[common], help="build many reports in parallel, with an index.html",
-                       description="Build one report per parameter file, in parallel processes. "
-                                   "Each goes to DIR/<client>/ (output.dir is ignored); a failing "
-                                   "client does not stop the others. Writes DIR/index.html and "
-                                   "DIR/batch.json; exits with 1 when any report failed.")
+    b = sub.add_parser(
+        "batch",
+        parents=[common],
+        help="build many reports in parallel, with an index.html",
+        description="Build one report per parameter file, in parallel processes. "
+        "Each goes to DIR/<client>/ (output.dir is ignored); a failing "
+        "client does not stop the others. Writes DIR/index.html and "
+        "DIR/batch.json; exits with 1 when any report failed.",
+    )
     b.add_argument("params", nargs="+", help="YAML parameter files")
-    b.add_argument("--output", "-o", default="reports", metavar="DIR",
-                   help="root folder of the reports (default: reports)")
-    b.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                   help="reports built at the same time (default: CPUs, at most 4)")
-    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter in every file, e.g. --set language=zh")
+    b.add_argument(
+        "--output",
+        "-o",
+        default="reports",
+        metavar="DIR",
+        help="root folder of the reports (default: reports)",
+    )
+    b.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="reports built at the same time (default: CPUs, at most 4)",
+    )
+    b.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter in every file, e.g. --set language=zh",
+    )
     b.add_argument("--notebook", help="report notebook to execute instead of the default")
-    b.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="stop a report that takes longer than this")
-    b.add_argument("--language", choices=locale.languages(), default="en",
-                   help="language of index.html (default: en)")
+    b.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a report that takes longer than this",
+    )
+    b.add_argument(
+        "--language",
+        choices=locale.languages(),
+        default="en",
+        help="language of index.html (default: en)",
+    )
 
-    v = sub.add_parser("validate", parents=[common], help="check a parameter file and the data's columns; runs nothing")
+    v = sub.add_parser(
+        "validate",
+        parents=[common],
+        help="check a parameter file and the data's columns; runs nothing",
+    )
     v.add_argument("params")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
-    i = sub.add_parser("init", parents=[common], help="inspect a data file and write a commented parameter file",
-                       description="Inspect a data file (format, encoding, sheet, header row, "
-                                   "column roles, attribute columns, cancellations) and write a "
-                                   "commented parameter file to edit.")
+    i = sub.add_parser(
+        "init",
+        parents=[common],
+        help="inspect a data file and write a commented parameter file",
+        description="Inspect a data file (format, encoding, sheet, header row, "
+        "column roles, attribute columns, cancellations) and write a "
+        "commented parameter file to edit.",
+    )
     i.add_argument("data", help="the client's data file (CSV, CSV.gz, TSV, XLSX, Parquet)")
-    i.add_argument("--output", "-o", default="params.yaml",
-                   help="parameter file to write (default: params.yaml)")
+    i.add_argument(
+        "--output",
+        "-o",
+        default="params.yaml",
+        help="parameter file to write (default: params.yaml)",
+    )
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    c = sub.add_parser("verify", parents=[common], help="check a report folder against its manifest.json",
-                       description="Recompute the SHA-256 of every output and input file listed "
-                                   "in DIR/manifest.json and report what no longer matches; "
-                                   "exits with 1 on any mismatch.")
+    c = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check a report folder against its manifest.json",
+        description="Recompute the SHA-256 of every output and input file listed "
+        "in DIR/manifest.json and report what no longer matches; "
+        "exits with 1 on any mismatch.",
+    )
     c.add_argument("folder", metavar="DIR", help="a report folder")
-    c.add_argument("--rebuild", action="store_true",
-                   help="also rerun the analysis from the manifest's parameters and compare the "
-                        "tables byte for byte")
-    c.add_argument("--no-inputs", dest="inputs", action="store_false",
-                   help="do not check the input files")
+    c.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="also rerun the analysis from the manifest's parameters and compare the "
+        "tables byte for byte",
+    )
+    c.add_argument(
+        "--no-inputs", dest="inputs", action="store_false", help="do not check the input files"
+    )
     return p
 
 
@@ -132,14 +207,17 @@ def _report(args) -> int:
     cfg = _load(args.params, args.overrides)
     _say(args, f"Building the report for {cfg.client!r} from {cfg.data.path} ...", file=sys.stderr)
     with _ShowProgress(args, report.planned_steps(cfg)):
-        folder = report.build(cfg, output=args.output, notebook=args.notebook,
-                              params_path=args.params)
+        folder = report.build(
+            cfg, output=args.output, notebook=args.notebook, params_path=args.params
+        )
     _say(args, f"Report written to {folder}")
     for name in ("report.pdf", "report.html", "tiers.csv", "manifest.json"):
         if (folder / name).exists():
             _say(args, f"  {folder / name}")
     if args.result_json:
-        _write_result(args.result_json, {"status": "ok", "client": cfg.client, "output": str(folder)})
+        _write_result(
+            args.result_json, {"status": "ok", "client": cfg.client, "output": str(folder)}
+        )
     return 0
 
 
@@ -150,10 +228,16 @@ def _write_result(path: str, result: dict) -> None:
 def _batch(args) -> int:
     from tiering import batch
 
-    result = batch.run_batch(args.params, output=args.output, jobs=args.jobs,
-                             overrides=args.overrides, notebook=args.notebook,
-                             timeout=args.timeout, language=args.language,
-                             progress=None if args.quiet else "stderr")
+    result = batch.run_batch(
+        args.params,
+        output=args.output,
+        jobs=args.jobs,
+        overrides=args.overrides,
+        notebook=args.notebook,
+        timeout=args.timeout,
+        language=args.language,
+        progress=None if args.quiet else "stderr",
+    )
     if not (args.quiet and result.ok):  # --quiet: the summary only when a report failed
         print(batch.summary_text(result.results), file=sys.stderr if args.quiet else sys.stdout)
     _say(args, f"Index: {result.index}")
@@ -173,28 +257,48 @@ def _validate(args) -> int:
 
         logo_data_url(cfg.output.logo)
     _say(args, f"Parameters OK: {args.params}")
-    _say(args, f"Data file: {info['path']} ({info['format']}"
-          + (f", {info.get('encoding')}" if info.get("encoding") else "")
-          + (f", sheet {info['sheet']!r}" if info.get("sheet") else "") + ")")
+    _say(
+        args,
+        f"Data file: {info['path']} ({info['format']}"
+        + (f", {info.get('encoding')}" if info.get("encoding") else "")
+        + (f", sheet {info['sheet']!r}" if info.get("sheet") else "")
+        + ")",
+    )
     if info.get("sheet"):
-        why = {"active": "the active sheet", "data.sheet": "chosen by data.sheet",
-               "first visible": "the first visible sheet; the active sheet is hidden",
-               "first": "the first sheet; no sheet is visible"}.get(info.get("sheet_choice"), "")
-        _say(args, f"Sheet read: {info['sheet']!r}" + (f" ({why})" if why else "")
-              + f"; sheets in the file: {', '.join(map(repr, info.get('sheets') or []))}")
+        why = {
+            "active": "the active sheet",
+            "data.sheet": "chosen by data.sheet",
+            "first visible": "the first visible sheet; the active sheet is hidden",
+            "first": "the first sheet; no sheet is visible",
+        }.get(info.get("sheet_choice"), "")
+        _say(
+            args,
+            f"Sheet read: {info['sheet']!r}"
+            + (f" ({why})" if why else "")
+            + f"; sheets in the file: {', '.join(map(repr, info.get('sheets') or []))}",
+        )
         hidden = info.get("hidden_sheets") or []
         if hidden:
-            _say(args, f"Hidden sheets: {', '.join(map(repr, hidden))}"
-                  + (" (not read; set data.sheet to read one)"
-                     if info["sheet"] not in hidden else ""))
+            _say(
+                args,
+                f"Hidden sheets: {', '.join(map(repr, hidden))}"
+                + (
+                    " (not read; set data.sheet to read one)" if info["sheet"] not in hidden else ""
+                ),
+            )
         if info.get("merged_cells_filled"):
-            _say(args, f"Merged cells filled (data.fill_merged_ids): {info['merged_cells_filled']:,}")
+            _say(
+                args, f"Merged cells filled (data.fill_merged_ids): {info['merged_cells_filled']:,}"
+            )
     _say(args, f"Header on row {int(grid.index[pos])}; {len(grid) - pos - 1:,} data rows")
     for role, name in mapping.items():
         _say(args, f"  {role:<14} <- {name}")
     for name in cfg.data.attributes:
         _say(args, f"  attribute      <- {name}")
-    _say(args, f"Method: {cfg.tiering.method}, tiers {', '.join(cfg.tiering.labels)}; language {cfg.language}")
+    _say(
+        args,
+        f"Method: {cfg.tiering.method}, tiers {', '.join(cfg.tiering.labels)}; language {cfg.language}",
+    )
     return 0
 
 
@@ -204,24 +308,35 @@ def _init(args) -> int:
     target, ins = scaffold.init(args.data, output=args.output, force=args.force)
     _say(args, f"Wrote {target}")
     where = f", sheet {ins.sheet!r}" if ins.sheet else ""
-    _say(args, f"  {ins.path.name}: {ins.format}{where}"
-          + (f", {ins.encoding}" if ins.encoding else "")
-          + f", header on row {ins.header_row}, {ins.rows:,} data rows")
+    _say(
+        args,
+        f"  {ins.path.name}: {ins.format}{where}"
+        + (f", {ins.encoding}" if ins.encoding else "")
+        + f", header on row {ins.header_row}, {ins.rows:,} data rows",
+    )
     for role, name in ins.mapping.items():
         _say(args, f"  {role:<14} <- {name}")
     if ins.attributes:
         _say(args, f"  attributes     <- {', '.join(ins.attributes)}")
     if ins.cancellation_prefixes:
-        _say(args, f"  cancellations: order ids starting with {', '.join(ins.cancellation_prefixes)}")
+        _say(
+            args, f"  cancellations: order ids starting with {', '.join(ins.cancellation_prefixes)}"
+        )
     missing = ins.missing_roles
     if missing:
-        print(f"WARNING: not recognised: {', '.join(missing)}; {target} marks "
-              f"{'it' if len(missing) == 1 else 'them'} with null (FILL IN): name the "
-              f"header{'s' if len(missing) > 1 else ''} there. Headers in the file: "
-              + ", ".join(map(repr, ins.columns["header"])), file=sys.stderr)
+        print(
+            f"WARNING: not recognised: {', '.join(missing)}; {target} marks "
+            f"{'it' if len(missing) == 1 else 'them'} with null (FILL IN): name the "
+            f"header{'s' if len(missing) > 1 else ''} there. Headers in the file: "
+            + ", ".join(map(repr, ins.columns["header"])),
+            file=sys.stderr,
+        )
     todo = ["client", "consultant"] + ([] if ins.currency else ["currency"])
-    _say(args, f"Next: edit {target} ({', '.join(todo + missing)}), then "
-         f"`tiering validate {target}` and `tiering report {target}`.")
+    _say(
+        args,
+        f"Next: edit {target} ({', '.join(todo + missing)}), then "
+        f"`tiering validate {target}` and `tiering report {target}`.",
+    )
     return 0
 
 
@@ -238,7 +353,9 @@ def _verify(args) -> int:
         bad = part[part["status"] != "ok"]
         _say(args, f"{kind + 's':<8} {len(part) - len(bad)} of {len(part)} match")
         for row in bad.itertuples():
-            print(f"  {row.status.upper():<10} {row.name}" + (f": {row.detail}" if row.detail else ""))
+            print(
+                f"  {row.status.upper():<10} {row.name}" + (f": {row.detail}" if row.detail else "")
+            )
     if result.ok:
         _say(args, "OK: the folder matches its manifest")
         return 0
@@ -248,12 +365,21 @@ def _verify(args) -> int:
 
 # --------------------------------------------------------------------------- progress
 
-STEP_LABELS = {"load": "reading the data", "features": "customer features",
-               "transactions": "transactions", "tiering": "tiers",
-               "method_comparison": "method comparison", "statistics": "statistics",
-               "holdout": "holdout check", "migration": "migration", "strategy": "strategy",
-               "tables": "tables, action lists", "notebook": "report notebook",
-               "html": "HTML", "pdf": "PDF"}
+STEP_LABELS = {
+    "load": "reading the data",
+    "features": "customer features",
+    "transactions": "transactions",
+    "tiering": "tiers",
+    "method_comparison": "method comparison",
+    "statistics": "statistics",
+    "holdout": "holdout check",
+    "migration": "migration",
+    "strategy": "strategy",
+    "tables": "tables, action lists",
+    "notebook": "report notebook",
+    "html": "HTML",
+    "pdf": "PDF",
+}
 
 
 class _ProgressHandler(logging.Handler):
@@ -274,12 +400,17 @@ class _ProgressHandler(logging.Handler):
                 width = os.get_terminal_size(stream.fileno()).columns
             except (AttributeError, OSError, ValueError):
                 width = 0
-            self.bar = tqdm(total=self.total, file=stream, leave=False,
-                            dynamic_ncols=width > 0, ncols=None if width > 0 else 80,
-                            nrows=None if width > 0 else 24,
-                            desc="starting", unit="step",
-                            bar_format="{desc:<20.20} |{bar}| {n_fmt}/{total_fmt} steps "
-                                       "[{elapsed}]")
+            self.bar = tqdm(
+                total=self.total,
+                file=stream,
+                leave=False,
+                dynamic_ncols=width > 0,
+                ncols=None if width > 0 else 80,
+                nrows=None if width > 0 else 24,
+                desc="starting",
+                unit="step",
+                bar_format="{desc:<20.20} |{bar}| {n_fmt}/{total_fmt} steps [{elapsed}]",
+            )
             self._stop = threading.Event()
             threading.Thread(target=self._tick, name="tiering-progress", daemon=True).start()
 
@@ -307,8 +438,11 @@ class _ProgressHandler(logging.Handler):
                 if self.verbose:
                     self.bar.write(f"  {label:<28} {seconds:7.2f} s", file=self.stream)
             elif self.verbose:
-                print(f"[{self.started}/{self.total}] {label}: {seconds:.2f} s",
-                      file=self.stream, flush=True)
+                print(
+                    f"[{self.started}/{self.total}] {label}: {seconds:.2f} s",
+                    file=self.stream,
+                    flush=True,
+                )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -316,8 +450,13 @@ class _ProgressHandler(logging.Handler):
             self.bar.close()
         if self.verbose:
             seconds = time.perf_counter() - self.t0
-            print(f"  {'total':<28} {seconds:7.2f} s" if self.bar is not None
-                  else f"total: {seconds:.2f} s", file=self.stream, flush=True)
+            print(
+                f"  {'total':<28} {seconds:7.2f} s"
+                if self.bar is not None
+                else f"total: {seconds:.2f} s",
+                file=self.stream,
+                flush=True,
+            )
         super().close()
 
 
@@ -335,8 +474,7 @@ class _ShowProgress:
 
         stream = sys.stderr
         live = bool(getattr(stream, "isatty", lambda: False)())
-        self.handler = _ProgressHandler(stream, self.planned, verbose=self.args.verbose,
-                                        live=live)
+        self.handler = _ProgressHandler(stream, self.planned, verbose=self.args.verbose, live=live)
         self.logger = logging.getLogger(PROGRESS_LOGGER)
         self.saved = (self.logger.level, self.logger.propagate)
         self.logger.setLevel(logging.INFO)
@@ -363,15 +501,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quiet and args.verbose:
         parser.error("--quiet and --verbose cannot be used together")
-    logging.basicConfig(level=logging.DEBUG if args.debug else
-                        logging.ERROR if args.quiet else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     quieted = [] if args.debug else list(logging.getLogger().handlers)
     for handler in quieted:
         handler.addFilter(_quiet_after_interrupt)
     _INTERRUPTED.clear()
-    commands = {"report": _report, "batch": _batch, "validate": _validate, "init": _init,
-                "verify": _verify}
+    commands = {
+        "report": _report,
+        "batch": _batch,
+        "validate": _validate,
+        "init": _init,
+        "verify": _verify,
+    }
     result_json = getattr(args, "result_json", None)
     previous = interrupt.install()
     try:
@@ -379,14 +523,18 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         # after Ctrl-C, whatever a library made of it (DuckDB raises RuntimeError) is an
         # interruption
-        if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, Exception)
-                                                  and interrupt.REQUESTED.is_set()):
+        if isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, Exception) and interrupt.REQUESTED.is_set()
+        ):
             _INTERRUPTED.set()
             if result_json:
                 _failed(result_json, KeyboardInterrupt())
-            print("interrupted; finished reports are kept, the others are unchanged"
-                  if args.command == "batch" else "interrupted; the previous report is unchanged",
-                  file=sys.stderr)
+            print(
+                "interrupted; finished reports are kept, the others are unchanged"
+                if args.command == "batch"
+                else "interrupted; the previous report is unchanged",
+                file=sys.stderr,
+            )
             return 130
         if not isinstance(exc, Exception):
             raise
@@ -396,8 +544,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         kept = getattr(exc, "kept_in", None)
-        if args.command == "report" and exc.exit_code == 3 and kept is not None \
-                and not hasattr(exc, "cell"):
+        if (
+            args.command == "report"
+            and exc.exit_code == 3
+            and kept is not None
+            and not hasattr(exc, "cell")
+        ):
             print(f"  (what the run produced was kept in {kept}/)", file=sys.stderr)
         return exc.exit_code
     finally:

@@ -55,8 +55,14 @@ class RenderError(TieringError):
     exit_code = 3
 
 
-def require(condition: bool, message: str, *, where: str | None = None, hint: str | None = None,
-            error: type[TieringError] = TieringError) -> None:
+def require(
+    condition: bool,
+    message: str,
+    *,
+    where: str | None = None,
+    hint: str | None = None,
+    error: type[TieringError] = TieringError,
+) -> None:
     """Raise ``error`` with a located, actionable message unless ``condition`` holds.
 
     The one validation helper of the package: library code never uses ``assert``.

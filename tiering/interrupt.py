@@ -47,7 +47,7 @@ def _interrupt_tracked() -> None:
     for con in list(_CONNECTIONS):
         try:
             con.interrupt()
-        except Exception:  # noqa: BLE001 - a closed connection has nothing to stop
+        except Exception:  # noqa: BLE001, S110 - a closed connection has nothing to stop
             pass
 
 
@@ -80,8 +80,7 @@ def install():
             reader.close()
             writer.close()
             return previous
-        thread = threading.Thread(target=_watch, args=(reader,), name="tiering-sigint",
-                                  daemon=True)
+        thread = threading.Thread(target=_watch, args=(reader,), name="tiering-sigint", daemon=True)
         thread.start()
         _WATCH.update(reader=reader, writer=writer, old_fd=old_fd, thread=thread)
     return previous

@@ -54,8 +54,20 @@ class Locale:
     translate: Callable[[str], str] | None = None  # applied to the fallback's sentences
     #: the months' abbreviated names, January first (``mon`` in dates and period labels;
     #: never the process's C locale)
-    month_names: tuple[str, ...] = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
-                                    "Sep", "Oct", "Nov", "Dec")
+    month_names: tuple[str, ...] = (
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Oct",
+        "Nov",
+        "Dec",
+    )
 
     def text(self, key: str, by_language: Mapping[str, str]) -> str | None:
         """This language's sentence for ``key`` from ``by_language`` (a catalogue entry
@@ -95,8 +107,9 @@ class Locale:
 
     def date(self, d) -> str:
         d = pd.Timestamp(d)
-        return self.date_pattern.format(year=d.year, month=d.month, day=d.day,
-                                        mon=self.month(d.month))
+        return self.date_pattern.format(
+            year=d.year, month=d.month, day=d.day, mon=self.month(d.month)
+        )
 
 
 def _trim(text: str) -> str:
@@ -104,16 +117,31 @@ def _trim(text: str) -> str:
 
 
 LOCALES: dict[str, Locale] = {
-    "en": Locale(code="en", html_lang="en", list_sep=", ", clause_sep="; ", comma=", ",
-                 number_units=((1e9, "B", 2), (1e6, "M", 2)), money_units=((1e6, "m", 2),),
-                 lowercase_in_sentence=True, humanise_columns=True,
-                 date_pattern="{day} {mon} {year}"),
-    "zh": Locale(code="zh", html_lang="zh-CN", list_sep="、", clause_sep="；", comma="，",
-                 number_units=((1e8, "亿", 2), (1e4, "万", 1)),
-                 money_units=((1e8, "亿", 2), (1e4, "万", 1)),
-                 lowercase_in_sentence=False, humanise_columns=False,
-                 date_pattern="{year}年{month}月{day}日",
-                 month_names=tuple(f"{m}月" for m in range(1, 13))),
+    "en": Locale(
+        code="en",
+        html_lang="en",
+        list_sep=", ",
+        clause_sep="; ",
+        comma=", ",
+        number_units=((1e9, "B", 2), (1e6, "M", 2)),
+        money_units=((1e6, "m", 2),),
+        lowercase_in_sentence=True,
+        humanise_columns=True,
+        date_pattern="{day} {mon} {year}",
+    ),
+    "zh": Locale(
+        code="zh",
+        html_lang="zh-CN",
+        list_sep="、",
+        clause_sep="；",
+        comma="，",
+        number_units=((1e8, "亿", 2), (1e4, "万", 1)),
+        money_units=((1e8, "亿", 2), (1e4, "万", 1)),
+        lowercase_in_sentence=False,
+        humanise_columns=False,
+        date_pattern="{year}年{month}月{day}日",
+        month_names=tuple(f"{m}月" for m in range(1, 13)),
+    ),
 }
 #: The built-in languages.
 LANGUAGES: tuple[str, ...] = tuple(LOCALES)
@@ -125,19 +153,29 @@ _entry_points_loaded = False
 
 def _check(loc: object, source: str) -> Locale:
     if not isinstance(loc, Locale):
-        raise TieringError(f"A report language must be a tiering.locale.Locale, got "
-                           f"{type(loc).__name__}", where=source)
+        raise TieringError(
+            f"A report language must be a tiering.locale.Locale, got {type(loc).__name__}",
+            where=source,
+        )
     if not _CODE_RE.match(loc.code) or loc.code in LOCALES:
-        raise TieringError(f"A report language needs a new lower-case code such as 'fr' or "
-                           f"'en-xa', got {loc.code!r}", where=source,
-                           hint=f"the built-in languages are {', '.join(LANGUAGES)}")
+        raise TieringError(
+            f"A report language needs a new lower-case code such as 'fr' or "
+            f"'en-xa', got {loc.code!r}",
+            where=source,
+            hint=f"the built-in languages are {', '.join(LANGUAGES)}",
+        )
     if len(loc.month_names) != 12:
-        raise TieringError(f"The report language {loc.code!r} needs 12 month names, got "
-                           f"{len(loc.month_names)}", where=source)
+        raise TieringError(
+            f"The report language {loc.code!r} needs 12 month names, got {len(loc.month_names)}",
+            where=source,
+        )
     if loc.fallback not in LOCALES:
-        raise TieringError(f"The report language {loc.code!r} needs a built-in fallback "
-                           f"language, got {loc.fallback!r}", where=source,
-                           hint=f"fallback: one of {', '.join(LANGUAGES)}")
+        raise TieringError(
+            f"The report language {loc.code!r} needs a built-in fallback "
+            f"language, got {loc.fallback!r}",
+            where=source,
+            hint=f"fallback: one of {', '.join(LANGUAGES)}",
+        )
     return loc
 
 
@@ -173,8 +211,11 @@ def get(language: str, *, where: str = "language") -> Locale:
     try:
         return _added[language]
     except (KeyError, TypeError):
-        raise TieringError(f"Unknown language {language!r}", where=where,
-                           hint=f"use one of {', '.join(languages())}") from None
+        raise TieringError(
+            f"Unknown language {language!r}",
+            where=where,
+            hint=f"use one of {', '.join(languages())}",
+        ) from None
 
 
 def short_number(value: float, language: str) -> str:

@@ -15,30 +15,44 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_serializer, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from tiering import plugins
+from tiering import locale, plugins
 from tiering.errors import ParamsError, TieringError, closest
-from tiering import locale
 from tiering.sniff import utf16_without_bom
 
 MAX_PARAMS_BYTES = 256 * 1024
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding and scikit-learn's random_state
 
-METRICS = ("monetary", "frequency", "recency_days", "aov", "tenure_days", "gross_revenue",
-           "returns_value")
+METRICS = (
+    "monetary",
+    "frequency",
+    "recency_days",
+    "aov",
+    "tenure_days",
+    "gross_revenue",
+    "returns_value",
+)
 
 
 class _Strict(BaseModel):
     # allow_inf_nan=False: `.inf` and `.nan` are YAML floats; no parameter of ours means one
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 #: Names of the columns the pipeline adds to the transaction, customer and tier tables
@@ -46,16 +60,47 @@ class _Strict(BaseModel):
 #: score columns of every method): an attribute column of that name would collide with
 #: them, so ``data.attributes`` may not name one.
 RESERVED_COLUMNS = (
-    "row", "customer_id", "order_id", "order_date", "amount", "is_return",
-    "first_purchase", "last_purchase", "recency_days", "frequency", "monetary",
-    "gross_revenue", "returns_value", "aov", "tenure_days",
-    "tier", "tier_rank", "cum_share", "r_score", "f_score", "m_score", "rfm_score",
-    "rfm_code", "segment", "rule", "value_score",
+    "row",
+    "customer_id",
+    "order_id",
+    "order_date",
+    "amount",
+    "is_return",
+    "first_purchase",
+    "last_purchase",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "gross_revenue",
+    "returns_value",
+    "aov",
+    "tenure_days",
+    "tier",
+    "tier_rank",
+    "cum_share",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_score",
+    "rfm_code",
+    "segment",
+    "rule",
+    "value_score",
 )
 
 #: Text encodings named in messages (any encoding Python knows is accepted).
-ENCODING_EXAMPLES = ("auto", "utf-8", "utf-8-sig", "gb18030", "gbk", "big5", "utf-16",
-                     "latin-1", "cp1252", "shift_jis")
+ENCODING_EXAMPLES = (
+    "auto",
+    "utf-8",
+    "utf-8-sig",
+    "gb18030",
+    "gbk",
+    "big5",
+    "utf-16",
+    "latin-1",
+    "cp1252",
+    "shift_jis",
+)
 
 #: The earliest analysis date: the loader rejects order dates before 1900.
 MIN_DATE = dt.date(1900, 1, 2)
@@ -69,13 +114,17 @@ def _date_in_range(v: dt.date | None, what: str) -> dt.date | None:
         return v
     latest = dt.date.today() + dt.timedelta(days=MAX_DAYS_AHEAD)
     if v < MIN_DATE:
-        raise ValueError(f"{what} {v.isoformat()} is before {MIN_DATE.isoformat()}; order dates "
-                         "before 1900 are rejected as implausible, so give a date after them")
+        raise ValueError(
+            f"{what} {v.isoformat()} is before {MIN_DATE.isoformat()}; order dates "
+            "before 1900 are rejected as implausible, so give a date after them"
+        )
     if v > latest:
-        raise ValueError(f"{what} {v.isoformat()} is more than a year in the future; order "
-                         "dates after tomorrow are rejected as typos, so give a date at most "
-                         f"{MAX_DAYS_AHEAD} days from today (or leave as_of out: the day "
-                         "after the last transaction)")
+        raise ValueError(
+            f"{what} {v.isoformat()} is more than a year in the future; order "
+            "dates after tomorrow are rejected as typos, so give a date at most "
+            f"{MAX_DAYS_AHEAD} days from today (or leave as_of out: the day "
+            "after the last transaction)"
+        )
     return v
 
 
@@ -138,8 +187,10 @@ class MigrationSpec(_Strict):
     @model_validator(mode="after")
     def _previous_needs_periods(self):
         if self.period == "none" and self.previous_report is not None:
-            raise ValueError("previous_report is compared in the migration analysis: set "
-                             "period to quarter or month, or remove previous_report")
+            raise ValueError(
+                "previous_report is compared in the migration analysis: set "
+                "period to quarter or month, or remove previous_report"
+            )
         return self
 
 
@@ -206,8 +257,10 @@ class DataSource(_Strict):
             codecs.lookup(v)
             "a".encode(v)  # refuses codecs that are not text encodings (rot13, base64)
         except (LookupError, TypeError, ValueError):  # UnicodeError is a ValueError
-            raise ValueError(f"unknown text encoding {v!r}; use one Python knows, e.g. "
-                             f"{', '.join(ENCODING_EXAMPLES)}") from None
+            raise ValueError(
+                f"unknown text encoding {v!r}; use one Python knows, e.g. "
+                f"{', '.join(ENCODING_EXAMPLES)}"
+            ) from None
         return v
 
     @field_validator("attributes")
@@ -219,17 +272,20 @@ class DataSource(_Strict):
                 f"attribute column(s) {', '.join(map(repr, bad))} have the name of a column the "
                 f"analysis computes itself; rename the column in the data file (e.g. "
                 f"{bad[0]!r} -> {'customer_' + bad[0]!r}) and in data.attributes. Reserved "
-                f"names: {', '.join(RESERVED_COLUMNS)}")
+                f"names: {', '.join(RESERVED_COLUMNS)}"
+            )
         return v
 
     @model_validator(mode="after")
     def _name_attribute(self):
         name = self.columns.customer_name
         if "customer_name" in self.attributes and name not in (None, "customer_name"):
-            raise ValueError("data.attributes names a column 'customer_name', but the customer "
-                             f"names are read from {name!r} (data.columns.customer_name): the "
-                             "two would collide; rename the column 'customer_name' in the data "
-                             "file")
+            raise ValueError(
+                "data.attributes names a column 'customer_name', but the customer "
+                f"names are read from {name!r} (data.columns.customer_name): the "
+                "two would collide; rename the column 'customer_name' in the data "
+                "file"
+            )
         return self
 
 
@@ -252,10 +308,20 @@ class Window(_Strict):
         return self
 
 
-
 # RFM segments, best first (names in tiering/present/i18n/methods.yaml, grid in tiering.analysis.methods.rfm)
-RFM_SEGMENTS = ("champions", "loyal", "potential_loyalists", "new", "promising", "need_attention",
-                "about_to_sleep", "at_risk", "cant_lose", "hibernating", "lost")
+RFM_SEGMENTS = (
+    "champions",
+    "loyal",
+    "potential_loyalists",
+    "new",
+    "promising",
+    "need_attention",
+    "about_to_sleep",
+    "at_risk",
+    "cant_lose",
+    "hibernating",
+    "lost",
+)
 
 
 def _increasing_list(v, what: str, example: str):
@@ -301,11 +367,15 @@ class AbcOptions(MethodOptions):
         c = self.cutoffs
         if c == "computed":
             if k != 3:
-                out.append(f"abc cutoffs: computed gives three tiers (A, B, C), but there are "
-                           f"{k} labels {labels}; give 3 labels or explicit cut-offs")
+                out.append(
+                    f"abc cutoffs: computed gives three tiers (A, B, C), but there are "
+                    f"{k} labels {labels}; give 3 labels or explicit cut-offs"
+                )
         elif len(c) != k - 1:
-            out.append(f"abc needs one cut-off fewer than labels: {k} labels "
-                       f"{labels} but {len(c)} cut-offs {c}")
+            out.append(
+                f"abc needs one cut-off fewer than labels: {k} labels "
+                f"{labels} but {len(c)} cut-offs {c}"
+            )
         return out
 
 
@@ -344,14 +414,18 @@ class RfmOptions(MethodOptions):
         for dim in ("recency", "frequency", "monetary"):
             e = getattr(self.edges, dim)
             if e is not None and len(e) != self.bins - 1:
-                problems.append(f"edges.{dim} needs bins - 1 = {self.bins - 1} values, got {len(e)}")
+                problems.append(
+                    f"edges.{dim} needs bins - 1 = {self.bins - 1} values, got {len(e)}"
+                )
         for tier, segs in (self.segment_tiers or {}).items():
             for s in segs:
                 if s not in RFM_SEGMENTS:
                     hint = closest(s, RFM_SEGMENTS)
-                    problems.append(f"segment_tiers.{tier}: unknown segment {s!r}"
-                                    + (f" (did you mean {hint!r}?)" if hint else "")
-                                    + f"; segments are {', '.join(RFM_SEGMENTS)}")
+                    problems.append(
+                        f"segment_tiers.{tier}: unknown segment {s!r}"
+                        + (f" (did you mean {hint!r}?)" if hint else "")
+                        + f"; segments are {', '.join(RFM_SEGMENTS)}"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -367,13 +441,16 @@ class RfmOptions(MethodOptions):
                 out.append("rfm.thresholds must be strictly decreasing (best tier first)")
         st = self.segment_tiers
         if self.tier_by == "segment" and st is None and k > 5:
-            out.append(f"rfm.tier_by: segment with {k} labels needs rfm.segment_tiers "
-                       "(the default mapping covers 2 to 5 tiers)")
+            out.append(
+                f"rfm.tier_by: segment with {k} labels needs rfm.segment_tiers "
+                "(the default mapping covers 2 to 5 tiers)"
+            )
         if st is not None:
             bad = [t for t in st if t not in labels]
             if bad:
-                out.append(f"rfm.segment_tiers: {', '.join(map(repr, bad))} not among the "
-                           f"labels {labels}")
+                out.append(
+                    f"rfm.segment_tiers: {', '.join(map(repr, bad))} not among the labels {labels}"
+                )
             seen = [s for segs in st.values() for s in segs]
             twice = sorted({s for s in seen if seen.count(s) > 1})
             missing = [s for s in RFM_SEGMENTS if s not in seen]
@@ -394,9 +471,11 @@ class ScoreCriterion(_Strict):
 
 
 def _default_criteria() -> list[ScoreCriterion]:
-    return [ScoreCriterion(column="monetary", weight=0.5),
-            ScoreCriterion(column="frequency", weight=0.3),
-            ScoreCriterion(column="recency_days", weight=0.2, direction="lower")]
+    return [
+        ScoreCriterion(column="monetary", weight=0.5),
+        ScoreCriterion(column="frequency", weight=0.3),
+        ScoreCriterion(column="recency_days", weight=0.2, direction="lower"),
+    ]
 
 
 class ScoreOptions(MethodOptions):
@@ -425,8 +504,9 @@ class ScoreOptions(MethodOptions):
                 problems.append("shares must be positive")
             elif abs(sum(self.shares) - 1) > 1e-6:
                 problems.append(f"shares must add up to 1 (got {sum(self.shares):g})")
-        if self.thresholds is not None and any(b >= a for a, b in zip(self.thresholds,
-                                                                      self.thresholds[1:])):
+        if self.thresholds is not None and any(
+            b >= a for a, b in zip(self.thresholds, self.thresholds[1:])
+        ):
             problems.append("thresholds must be strictly decreasing (best tier first)")
         if problems:
             raise ValueError("; ".join(problems))
@@ -439,8 +519,9 @@ class ScoreOptions(MethodOptions):
         if sc.shares is not None and len(sc.shares) != k:
             out.append(f"score.shares needs one share per label ({k}), got {len(sc.shares)}")
         if sc.thresholds is not None and len(sc.thresholds) != k - 1:
-            out.append(f"score.thresholds needs {k - 1} values for {k} labels, "
-                       f"got {len(sc.thresholds)}")
+            out.append(
+                f"score.thresholds needs {k - 1} values for {k} labels, got {len(sc.thresholds)}"
+            )
         return out
 
 
@@ -480,11 +561,12 @@ class ClusterOptions(MethodOptions):
         out: list[str] = []
         cl = self
         if isinstance(cl.k, int) and cl.k > k:
-            out.append(f"cluster.k is {cl.k} but there are only {k} labels; give more labels "
-                       "or a smaller k")
+            out.append(
+                f"cluster.k is {cl.k} but there are only {k} labels; give more labels "
+                "or a smaller k"
+            )
         if cl.k_range is not None and len(cl.k_range) == 2 and cl.k_range[1] > k:
-            out.append(f"cluster.k_range goes up to {cl.k_range[1]} but there are only {k} "
-                       "labels")
+            out.append(f"cluster.k_range goes up to {cl.k_range[1]} but there are only {k} labels")
         return out
 
 
@@ -499,7 +581,7 @@ class RuleItem(_Strict):
     @classmethod
     def _short_form(cls, v):
         if isinstance(v, dict) and len(v) == 1 and not {"tier", "when"} & set(v):
-            (tier, when), = v.items()
+            ((tier, when),) = v.items()
             return {"tier": str(tier), "when": when}
         return v
 
@@ -511,8 +593,9 @@ class RuleItem(_Strict):
         from tiering.expr import ExpressionError, parse
 
         try:
-            names = {n.id for n in ast.walk(ast.parse(v.strip(), mode="eval"))
-                     if isinstance(n, ast.Name)}
+            names = {
+                n.id for n in ast.walk(ast.parse(v.strip(), mode="eval")) if isinstance(n, ast.Name)
+            }
         except SyntaxError:
             names = set()
         try:
@@ -530,18 +613,20 @@ class RulesOptions(MethodOptions):
     default: str | None = None
 
     def check(self, labels: list[str]) -> list[str]:
-        k = len(labels)
         out: list[str] = []
         ru = self
         if not ru.conditions:
-            out.append("rules.conditions is empty; give rules such as "
-                       "[{A: 'monetary >= 10000 and frequency >= 5'}]")
+            out.append(
+                "rules.conditions is empty; give rules such as "
+                "[{A: 'monetary >= 10000 and frequency >= 5'}]"
+            )
         bad = [r.tier for r in ru.conditions if r.tier not in labels]
         if ru.default is not None and ru.default not in labels:
             bad.append(ru.default)
         if bad:
-            out.append(f"rules name tier(s) {', '.join(map(repr, bad))} not among the labels "
-                       f"{labels}")
+            out.append(
+                f"rules name tier(s) {', '.join(map(repr, bad))} not among the labels {labels}"
+            )
         return out
 
 
@@ -583,8 +668,10 @@ class TieringSpec(_Strict):
         if not names:
             return data
         out = {k: v for k, v in data.items() if k not in names}
-        out["plugin_options"] = {**dict(data.get("plugin_options") or {}),
-                                 **{k: data[k] for k in names}}
+        out["plugin_options"] = {
+            **dict(data.get("plugin_options") or {}),
+            **{k: data[k] for k in names},
+        }
         return out
 
     @field_validator("plugin_options", mode="before")
@@ -599,8 +686,11 @@ class TieringSpec(_Strict):
                 raise ValueError(f"{name!r} is not a tiering method added through a plugin")
             model = added[name].options
             try:
-                out[name] = body if isinstance(body, model) else model.model_validate(
-                    {} if body is None else body)
+                out[name] = (
+                    body
+                    if isinstance(body, model)
+                    else model.model_validate({} if body is None else body)
+                )
             except ValidationError as exc:  # keep the key path: tiering.<name>.<option>
                 errors += [{**e, "loc": (name, *e["loc"])} for e in exc.errors()]
         if errors:
@@ -655,8 +745,10 @@ class TieringSpec(_Strict):
         if len(set(self.compare_with)) != len(self.compare_with):
             problems.append("compare_with names a method twice")
         for m in dict.fromkeys([self.method, *self.compare_with]):
-            problems += [p if m == self.method else f"{p} (compare_with names {m})"
-                         for p in self.options(m).check(labels)]
+            problems += [
+                p if m == self.method else f"{p} (compare_with names {m})"
+                for p in self.options(m).check(labels)
+            ]
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -664,8 +756,10 @@ class TieringSpec(_Strict):
 
 #: The built-in methods: the option fields of :class:`TieringSpec`, in order.
 BUILTIN_METHODS: tuple[str, ...] = tuple(
-    name for name, f in TieringSpec.model_fields.items()
-    if isinstance(f.annotation, type) and issubclass(f.annotation, MethodOptions))
+    name
+    for name, f in TieringSpec.model_fields.items()
+    if isinstance(f.annotation, type) and issubclass(f.annotation, MethodOptions)
+)
 
 
 def method_names() -> tuple[str, ...]:
@@ -674,10 +768,11 @@ def method_names() -> tuple[str, ...]:
     added = plugins.methods()
     taken = sorted(set(added) & set(TieringSpec.model_fields))
     if taken:
-        raise TieringError(f"A tiering method plugin uses a reserved name: {', '.join(taken)}",
-                           where="tiering.plugins",
-                           hint="rename the plugin's method: the tiering block already has "
-                                "these keys")
+        raise TieringError(
+            f"A tiering method plugin uses a reserved name: {', '.join(taken)}",
+            where="tiering.plugins",
+            hint="rename the plugin's method: the tiering block already has these keys",
+        )
     return (*BUILTIN_METHODS, *added)
 
 
@@ -685,9 +780,11 @@ def _method_name(v: object) -> str:
     names = method_names()
     if v not in names:
         hint = closest(str(v), names) if isinstance(v, str) else None
-        raise ValueError(f"unknown tiering method {v!r}"
-                         + (f" (did you mean {hint!r}?)" if hint else "")
-                         + f"; choose one of {', '.join(names)}")
+        raise ValueError(
+            f"unknown tiering method {v!r}"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; choose one of {', '.join(names)}"
+        )
     return v
 
 
@@ -704,7 +801,8 @@ class StatsSpec(_Strict):
 
     alpha: float = Field(0.05, gt=0, lt=1)
     metrics: list[str] = Field(
-        default_factory=lambda: ["monetary", "frequency", "recency_days", "aov", "tenure_days"])
+        default_factory=lambda: ["monetary", "frequency", "recency_days", "aov", "tenure_days"]
+    )
     n_boot: int = Field(2000, ge=100, le=100_000)
     min_group_size: int = Field(5, ge=2)
     test: Literal["kruskal", "welch"] = "kruskal"
@@ -716,9 +814,11 @@ class StatsSpec(_Strict):
         bad = [m for m in v if m not in METRICS]
         if bad:
             hint = closest(bad[0], METRICS)
-            raise ValueError(f"unknown metric {bad[0]!r}"
-                             + (f" (did you mean {hint!r}?)" if hint else "")
-                             + f"; choose from {list(METRICS)}")
+            raise ValueError(
+                f"unknown metric {bad[0]!r}"
+                + (f" (did you mean {hint!r}?)" if hint else "")
+                + f"; choose from {list(METRICS)}"
+            )
         return v
 
 
@@ -728,7 +828,7 @@ class BudgetWeights(_Strict):
 
     revenue: float = Field(0.5, ge=0, allow_inf_nan=False)  # the tier's share of net revenue
     growth: float = Field(0.25, ge=0, allow_inf_nan=False)  # its share of the growth potential
-    risk: float = Field(0.25, ge=0, allow_inf_nan=False)    # its share of the revenue at risk
+    risk: float = Field(0.25, ge=0, allow_inf_nan=False)  # its share of the revenue at risk
 
     @model_validator(mode="after")
     def _some_weight(self):
@@ -772,8 +872,10 @@ class OutputSpec(_Strict):
     @classmethod
     def _some_format(cls, v):
         if not v:
-            raise ValueError("give html, pdf or both, e.g. [html, pdf] (the tables and action "
-                             "lists are always written besides the report)")
+            raise ValueError(
+                "give html, pdf or both, e.g. [html, pdf] (the tables and action "
+                "lists are always written besides the report)"
+            )
         return v
 
     @field_validator("logo")
@@ -808,15 +910,16 @@ class Params(_Strict):
     migration: MigrationSpec = Field(default_factory=MigrationSpec)
     engine: EngineSpec = Field(default_factory=EngineSpec)
 
-
     @field_validator("currency")
     @classmethod
     def _currency_set(cls, v):
         if v.strip().upper() == CURRENCY_PLACEHOLDER:
-            raise ValueError(f"the currency is still {v!r}, the placeholder tiering init wrote "
-                             "(the amounts show no currency symbol): write the client's "
-                             'currency symbol or code, e.g. currency: "$" (or "€", "£", "¥", '
-                             '"CHF")')
+            raise ValueError(
+                f"the currency is still {v!r}, the placeholder tiering init wrote "
+                "(the amounts show no currency symbol): write the client's "
+                'currency symbol or code, e.g. currency: "$" (or "€", "£", "¥", '
+                '"CHF")'
+            )
         return v
 
     @field_validator("language")
@@ -825,17 +928,21 @@ class Params(_Strict):
         names = locale.languages()
         if v not in names:
             hint = closest(str(v), names)
-            raise ValueError(f"unknown report language {v!r}"
-                             + (f" (did you mean {hint!r}?)" if hint else "")
-                             + f"; choose one of {', '.join(names)}")
+            raise ValueError(
+                f"unknown report language {v!r}"
+                + (f" (did you mean {hint!r}?)" if hint else "")
+                + f"; choose one of {', '.join(names)}"
+            )
         return v
 
     @field_validator("seed")
     @classmethod
     def _seed_range(cls, v):
         if not 0 <= v <= MAX_SEED:
-            raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,} "
-                             "(what numpy and scikit-learn accept), e.g. 0")
+            raise ValueError(
+                f"the seed must be a whole number from 0 to {MAX_SEED:,} "
+                "(what numpy and scikit-learn accept), e.g. 0"
+            )
         return v
 
     @field_validator("as_of")
@@ -848,8 +955,10 @@ class Params(_Strict):
     def _start_before_as_of(cls, v, info):
         as_of = info.data.get("as_of")  # validated before window (the order of the fields)
         if as_of is not None and v.start is not None and v.start >= as_of:
-            raise ValueError(f"window.start {v.start.isoformat()} must be before as_of "
-                             f"{as_of.isoformat()}; give an earlier start or use window.months")
+            raise ValueError(
+                f"window.start {v.start.isoformat()} must be before as_of "
+                f"{as_of.isoformat()}; give an earlier start or use window.months"
+            )
         return v
 
     def to_notebook(self) -> dict[str, Any]:
@@ -862,6 +971,7 @@ TOP_LEVEL_KEYS = tuple(Params.model_fields)
 
 # --------------------------------------------------------------------------- YAML
 
+
 class SafeNoAliasLoader(yaml.SafeLoader):
     """Safe loader that refuses aliases/anchors and duplicate keys (the loader of
     parameter files; ``yaml.load(text, Loader=SafeNoAliasLoader)``)."""
@@ -870,8 +980,8 @@ class SafeNoAliasLoader(yaml.SafeLoader):
         if self.check_event(yaml.events.AliasEvent):
             event = self.peek_event()
             raise yaml.constructor.ConstructorError(
-                None, None, "aliases (*name) are not allowed in parameter files",
-                event.start_mark)
+                None, None, "aliases (*name) are not allowed in parameter files", event.start_mark
+            )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
@@ -880,13 +990,17 @@ class SafeNoAliasLoader(yaml.SafeLoader):
             if not isinstance(key_node, yaml.ScalarNode):
                 kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a {kind} used as a parameter name (a YAML complex key, "
+                    None,
+                    None,
+                    f"a {kind} used as a parameter name (a YAML complex key, "
                     "'? ...'); parameter names are plain words such as 'client:'",
-                    key_node.start_mark)
+                    key_node.start_mark,
+                )
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -898,8 +1012,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ParamsError([f"file not found: {path}"], source=str(path))
     size = path.stat().st_size
     if size > MAX_PARAMS_BYTES:
-        raise ParamsError([f"the file is {size:,} bytes; parameter files are limited to "
-                           f"{MAX_PARAMS_BYTES:,} bytes"], source=str(path))
+        raise ParamsError(
+            [
+                f"the file is {size:,} bytes; parameter files are limited to "
+                f"{MAX_PARAMS_BYTES:,} bytes"
+            ],
+            source=str(path),
+        )
     text = _decode(path.read_bytes(), path)
     try:
         raw = yaml.load(text, Loader=SafeNoAliasLoader)  # noqa: S506 - safe subclass
@@ -908,16 +1027,25 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ParamsError(["the file must be a mapping of keys to values "
-                           "(start with e.g. 'client: My Client')"], source=str(path))
+        raise ParamsError(
+            ["the file must be a mapping of keys to values (start with e.g. 'client: My Client')"],
+            source=str(path),
+        )
     return raw
 
 
-_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
-         (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 # Characters of a Chinese text: CJK ideographs, CJK and full-width punctuation.
-_CHINESE = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-                      r"\u2014\u2018\u2019\u201c\u201d\u2026\u00b7]")
+_CHINESE = re.compile(
+    r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+    r"\u2014\u2018\u2019\u201c\u201d\u2026\u00b7]"
+)
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -932,9 +1060,13 @@ def _decode(data: bytes, path: Path) -> str:
         try:
             return data.decode(encoding).lstrip("\ufeff")
         except UnicodeDecodeError:
-            raise ParamsError([f"the file starts like {encoding.upper()} text but is not "
-                               f"valid {encoding.upper()}; save it again as UTF-8"],
-                              source=str(path)) from None
+            raise ParamsError(
+                [
+                    f"the file starts like {encoding.upper()} text but is not "
+                    f"valid {encoding.upper()}; save it again as UTF-8"
+                ],
+                source=str(path),
+            ) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -956,9 +1088,13 @@ def _decode(data: bytes, path: Path) -> str:
 
     best = from_bytes(data).best()
     guess = f" (it looks like {best.encoding})" if best is not None else ""
-    raise ParamsError([f"the file is not UTF-8 text{guess}; parameter files are read as UTF-8 "
-                       "(GBK and UTF-16 are recognised too): save it again as UTF-8"],
-                      source=str(path))
+    raise ParamsError(
+        [
+            f"the file is not UTF-8 text{guess}; parameter files are read as UTF-8 "
+            "(GBK and UTF-16 are recognised too): save it again as UTF-8"
+        ],
+        source=str(path),
+    )
 
 
 _SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(.*)$", re.S)
@@ -1031,8 +1167,11 @@ def _problems(exc: ValidationError) -> list[str]:
             name = str(loc[-1])
             allowed = _fields_at(loc[:-1])
             hint = closest(name, allowed) if name.isidentifier() else None
-            msg = f"unknown parameter {path!r}" if name.isidentifier() else (
-                f"unknown parameter {name!r}: not a valid parameter name")
+            msg = (
+                f"unknown parameter {path!r}"
+                if name.isidentifier()
+                else (f"unknown parameter {name!r}: not a valid parameter name")
+            )
             if hint:
                 msg += f" - did you mean {'.'.join([*map(str, loc[:-1]), hint])!r}?"
             elif allowed:
@@ -1048,7 +1187,9 @@ def _problems(exc: ValidationError) -> list[str]:
     return out
 
 
-def validate(raw: dict[str, Any], *, base_dir: str | Path = ".", source: str | None = None) -> Params:
+def validate(
+    raw: dict[str, Any], *, base_dir: str | Path = ".", source: str | None = None
+) -> Params:
     """Validate a raw dict into :class:`Params`, resolving relative paths.
 
     Raises :class:`ParamsError` listing every problem with its key path.
@@ -1071,14 +1212,18 @@ def validate(raw: dict[str, Any], *, base_dir: str | Path = ".", source: str | N
     update: dict[str, Any] = {"data": data, "strategy": strategy}
     if params.output.logo is not None and not params.output.logo.is_absolute():
         update["output"] = params.output.model_copy(update={"logo": resolved(params.output.logo)})
-    if params.migration.previous_report is not None \
-            and not params.migration.previous_report.is_absolute():
+    if (
+        params.migration.previous_report is not None
+        and not params.migration.previous_report.is_absolute()
+    ):
         update["migration"] = params.migration.model_copy(
-            update={"previous_report": resolved(params.migration.previous_report)})
-    engine_paths = {k: resolved(getattr(params.engine, k))
-                    for k in ("temp_directory", "cache_dir")
-                    if getattr(params.engine, k) is not None
-                    and not getattr(params.engine, k).is_absolute()}
+            update={"previous_report": resolved(params.migration.previous_report)}
+        )
+    engine_paths = {
+        k: resolved(getattr(params.engine, k))
+        for k in ("temp_directory", "cache_dir")
+        if getattr(params.engine, k) is not None and not getattr(params.engine, k).is_absolute()
+    }
     if engine_paths:
         update["engine"] = params.engine.model_copy(update=engine_paths)
     return params.model_copy(update=update)

@@ -38,12 +38,18 @@ _entry_points_loaded = False
 def _check(method: Any, source: str) -> str:
     name = getattr(method, "name", None)
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise TieringError(f"A tiering method needs a lower-case name, got {name!r}",
-                           where=source, hint="e.g. Method(name='toy', ...)")
+        raise TieringError(
+            f"A tiering method needs a lower-case name, got {name!r}",
+            where=source,
+            hint="e.g. Method(name='toy', ...)",
+        )
     for attr in ("fit", "options"):
         if getattr(method, attr, None) is None:
-            raise TieringError(f"The tiering method {name!r} has no {attr}", where=source,
-                               hint="describe it with tiering.analysis.methods.Method")
+            raise TieringError(
+                f"The tiering method {name!r} has no {attr}",
+                where=source,
+                hint="describe it with tiering.analysis.methods.Method",
+            )
     return name
 
 
@@ -69,9 +75,11 @@ def installed(group: str, *, skip: Container[str] = ()) -> Iterator[tuple[Any, s
         try:
             obj = ep.load()
         except Exception as exc:
-            raise TieringError(f"The plugin {ep.name!r} ({ep.value}) of {group} cannot be "
-                               f"loaded: {exc}", where=f"entry point group {group}",
-                               hint="fix or uninstall the package that provides it") from exc
+            raise TieringError(
+                f"The plugin {ep.name!r} ({ep.value}) of {group} cannot be loaded: {exc}",
+                where=f"entry point group {group}",
+                hint="fix or uninstall the package that provides it",
+            ) from exc
         yield obj, f"entry point {ep.name} = {ep.value}"
 
 

@@ -26,5 +26,9 @@ def timed(timings: dict, step: str) -> Iterator[None]:
     t0 = time.perf_counter()
     yield
     timings[step] = round(time.perf_counter() - t0, 3)
-    _log.info("%s done in %.2f s", step, timings[step],
-              extra={"step": step, "phase": "done", "seconds": timings[step]})
+    _log.info(
+        "%s done in %.2f s",
+        step,
+        timings[step],
+        extra={"step": step, "phase": "done", "seconds": timings[step]},
+    )

@@ -49,12 +49,21 @@ def _text_array(series: pd.Series):
         arr = pa.array(series, type=pa.string(), from_pandas=True)
     else:  # mixed objects: as pandas would print them
         values = series.astype(object).to_numpy()
-        arr = pa.array([None if v is None or v is pd.NA or v is pd.NaT
-                        or (isinstance(v, float) and v != v) else str(v) for v in values],
-                       type=pa.string())
-    risky = pc.or_(pc.match_substring_regex(arr, RISKY_START),
-                   pc.and_(pc.starts_with(arr, "-"),
-                           pc.invert(pc.match_substring_regex(arr, NEGATIVE_NUMBER))))
+        arr = pa.array(
+            [
+                None
+                if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
+                else str(v)
+                for v in values
+            ],
+            type=pa.string(),
+        )
+    risky = pc.or_(
+        pc.match_substring_regex(arr, RISKY_START),
+        pc.and_(
+            pc.starts_with(arr, "-"), pc.invert(pc.match_substring_regex(arr, NEGATIVE_NUMBER))
+        ),
+    )
     return pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
 
 
@@ -69,8 +78,9 @@ def _arrow_table(df: pd.DataFrame):
         if isinstance(s.dtype, pd.CategoricalDtype):
             arrays.append(_text_array(s.astype(str)))
         elif pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
-            arrays.append(pa.array(np.where(s.to_numpy(dtype=bool), "True", "False"),
-                                   type=pa.string()))
+            arrays.append(
+                pa.array(np.where(s.to_numpy(dtype=bool), "True", "False"), type=pa.string())
+            )
         elif pd.api.types.is_datetime64_any_dtype(s.dtype):
             if getattr(s.dtype, "tz", None) is not None:
                 raise TypeError("time-zone-aware timestamps: written by pandas")
@@ -110,5 +120,10 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, bom: bool = False) -> None:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(formula_safe)
     out.columns = [formula_safe(str(c)) for c in df.columns]  # headers are cells too
-    out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8-sig" if bom else "utf-8",
-               date_format="%Y-%m-%d %H:%M:%S")
+    out.to_csv(
+        path,
+        index=False,
+        lineterminator="\n",
+        encoding="utf-8-sig" if bom else "utf-8",
+        date_format="%Y-%m-%d %H:%M:%S",
+    )

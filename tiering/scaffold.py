@@ -32,10 +32,12 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # the symbols and codes the loader reads in amounts (tiering.data.io.CURRENCY), and the
 # currencies a money column's header may name (after a word break or an underscore)
 _CURRENCIES = (("¥", r"[¥￥元]|RMB|CNY"), ("$", r"\$|USD"), ("€", r"€|EUR"), ("£", r"£|GBP"))
-_CURRENCY_HEADERS = (("$", r"\$|(?<![a-z])usd(?![a-z])|dollar|美元"),
-                     ("€", r"€|(?<![a-z])eur(?![a-z])|euro|欧元"),
-                     ("£", r"£|(?<![a-z])gbp(?![a-z])|pound|sterling|英镑"),
-                     ("¥", r"[¥￥元]|(?<![a-z])(rmb|cny|jpy|yuan|yen)(?![a-z])|人民币|日元"))
+_CURRENCY_HEADERS = (
+    ("$", r"\$|(?<![a-z])usd(?![a-z])|dollar|美元"),
+    ("€", r"€|(?<![a-z])eur(?![a-z])|euro|欧元"),
+    ("£", r"£|(?<![a-z])gbp(?![a-z])|pound|sterling|英镑"),
+    ("¥", r"[¥￥元]|(?<![a-z])(rmb|cny|jpy|yuan|yen)(?![a-z])|人民币|日元"),
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,11 @@ class Inspection:
     def cancellation_prefixes(self) -> list[str]:
         """Prefixes to set active: at least 5 rows, 90 % of them negative (cancellations,
         not e.g. Online Retail's three ``A`` bad-debt adjustments)."""
-        return [p for p, n in self.prefixes.items()
-                if n["rows"] >= 5 and n["negative"] >= 0.9 * n["rows"]]
+        return [
+            p
+            for p, n in self.prefixes.items()
+            if n["rows"] >= 5 and n["negative"] >= 0.9 * n["rows"]
+        ]
 
 
 # --------------------------------------------------------------------------- inspection
@@ -124,27 +129,42 @@ def inspect_data(path: str | Path) -> Inspection:
             if partial is None or len(guess[1]) > len(partial[1][4]):
                 partial = (str(exc), (s, g, inf, *guess))
     if found is None:
-        require(partial is not None, f"The file {path.name} has no rows", where=str(path),
-                hint="export the data again with a header row and data rows", error=DataError)
+        require(
+            partial is not None,
+            f"The file {path.name} has no rows",
+            where=str(path),
+            hint="export the data again with a header row and data rows",
+            error=DataError,
+        )
         problem, found = partial
     src, grid, info, pos, mapping = found
     headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[pos].tolist()]
     headers = [h or f"column_{i + 1}" for i, h in enumerate(headers)]
-    body = grid.iloc[pos + 1:].copy()
+    body = grid.iloc[pos + 1 :].copy()
     body.columns = range(len(headers))
-    body = body.iloc[:, :len(headers)]
+    body = body.iloc[:, : len(headers)]
     body.columns = _unique(headers)
     headers = list(body.columns)
     columns = _describe_columns(body, mapping)
     attributes = tuple(columns.loc[columns["attribute"], "header"])[:MAX_ATTRIBUTES]
     facts = _money_and_dates(body, mapping)
     return Inspection(
-        path=path, format=info["format"], encoding=info.get("encoding"),
-        delimiter=info.get("delimiter"), sheet=info.get("sheet"), sheets=sheets,
-        header_row=int(grid.index[pos]), rows=len(body), mapping=dict(mapping), columns=columns,
-        attributes=attributes, duplicate_rows=int(body.duplicated().sum()),
+        path=path,
+        format=info["format"],
+        encoding=info.get("encoding"),
+        delimiter=info.get("delimiter"),
+        sheet=info.get("sheet"),
+        sheets=sheets,
+        header_row=int(grid.index[pos]),
+        rows=len(body),
+        mapping=dict(mapping),
+        columns=columns,
+        attributes=attributes,
+        duplicate_rows=int(body.duplicated().sum()),
         chinese_headers=any(_CJK.search(h) for h in _language_headers(mapping, headers)),
-        problem=problem, **facts)
+        problem=problem,
+        **facts,
+    )
 
 
 def _nonblank(grid: pd.DataFrame) -> pd.DataFrame:
@@ -190,14 +210,26 @@ def _describe_columns(body: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFra
                 per_customer = float((per == 1).mean())
         # a column named like one the analysis computes (tier, segment, ...) cannot be
         # an attribute (tiering.params.RESERVED_COLUMNS): it is listed with the others
-        attribute = bool(h not in role_of and h not in reserved
-                         and 2 <= distinct <= MAX_ATTRIBUTE_VALUES
-                         and filled.mean() >= 0.5 and per_customer >= 0.9)
-        rows.append({"header": h, "role": role_of.get(h, ""), "distinct": distinct,
-                     "filled": float(filled.mean()) if len(values) else 0.0,
-                     "per_customer": per_customer, "attribute": attribute})
-    return pd.DataFrame(rows, columns=["header", "role", "distinct", "filled", "per_customer",
-                                       "attribute"])
+        attribute = bool(
+            h not in role_of
+            and h not in reserved
+            and 2 <= distinct <= MAX_ATTRIBUTE_VALUES
+            and filled.mean() >= 0.5
+            and per_customer >= 0.9
+        )
+        rows.append(
+            {
+                "header": h,
+                "role": role_of.get(h, ""),
+                "distinct": distinct,
+                "filled": float(filled.mean()) if len(values) else 0.0,
+                "per_customer": per_customer,
+                "attribute": attribute,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["header", "role", "distinct", "filled", "per_customer", "attribute"]
+    )
 
 
 def _shape(text: pd.Series) -> pd.Series:
@@ -231,8 +263,10 @@ def _currency(values: pd.Series, header: str) -> str | None:
     """The currency symbol the money column shows: the one most of its values carry
     (``$12.50``, ``￥1,200``, ``12 EUR``), else the one its header names
     (``revenue_usd``, ``Amount (€)``, ``金额(元)``), else None."""
-    counts = {symbol: int(values.str.contains(pattern, regex=True).sum())
-              for symbol, pattern in _CURRENCIES}
+    counts = {
+        symbol: int(values.str.contains(pattern, regex=True).sum())
+        for symbol, pattern in _CURRENCIES
+    }
     symbol, hits = max(counts.items(), key=lambda kv: kv[1])
     if hits:
         return symbol
@@ -255,16 +289,18 @@ def _money_and_dates(body: pd.DataFrame, mapping: dict[str, str]) -> dict:
         if "amount" in mapping:
             value = _io.parse_amounts(raw)
         elif "quantity" in mapping:
-            value = (_io.parse_amounts(body[mapping["quantity"]].astype(str))
-                     * _io.parse_amounts(raw))
+            value = _io.parse_amounts(body[mapping["quantity"]].astype(str)) * _io.parse_amounts(
+                raw
+            )
         else:
             value = pd.Series(float("nan"), index=body.index)
         negative = value < 0
         out["negative_rows"] = int(negative.sum())
         out["currency"] = _currency(raw.head(20_000), money)
     if "order_id" in mapping:
-        out["prefixes"] = _order_id_prefixes(body[mapping["order_id"]].astype(str).str.strip(),
-                                             negative)
+        out["prefixes"] = _order_id_prefixes(
+            body[mapping["order_id"]].astype(str).str.strip(), negative
+        )
     if "order_date" not in mapping:
         return out
     dates_raw = body[mapping["order_date"]].astype(str)
@@ -295,29 +331,37 @@ def _q(value) -> str:
     a list as a flow sequence of such strings."""
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_q(v) for v in value) + "]"
-    out = yaml.safe_dump(str(value), default_style='"', allow_unicode=True, width=2**31 - 1,
-                         explicit_end=False)
+    out = yaml.safe_dump(
+        str(value), default_style='"', allow_unicode=True, width=2**31 - 1, explicit_end=False
+    )
     out = out.rstrip("\n")
     if out.endswith("\n..."):
         out = out[:-4].rstrip("\n")
-    require("\n" not in out and not _BREAKS.search(out),
-            "tiering init could not write a value on one line", where=repr(value)[:80])
+    require(
+        "\n" not in out and not _BREAKS.search(out),
+        "tiering init could not write a value on one line",
+        where=repr(value)[:80],
+    )
     return out
 
 
 # YAML line breaks and the characters YAML does not allow in a file (pyyaml's reader)
 _BREAKS = re.compile("[\n\r\x85\u2028\u2029]")
-_NOT_YAML = re.compile("[\u2028\u2029]|[^\x09\x20-\x7e\xa0-\ud7ff\ue000-\ufffd"
-                       "\U00010000-\U0010ffff]")
+_NOT_YAML = re.compile(
+    "[\u2028\u2029]|[^\x09\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 def _c(text: str) -> str:
     """Text for a comment line: line breaks and characters YAML refuses shown escaped
     (``\\n``, ``\\x00``), so nothing in it can end the comment."""
+
     def esc(m):
         ch = m.group(0)
         return {"\n": "\\n", "\r": "\\r"}.get(ch) or (
-            f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+            f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}"
+        )
+
     return _NOT_YAML.sub(esc, str(text))
 
 
@@ -326,8 +370,12 @@ def _named(text: str) -> str:
     (``Region``, ``客户编号``), else the quoted YAML scalar of :func:`_q` (line breaks,
     control characters, quotes, commas, leading or trailing spaces shown escaped)."""
     text = str(text)
-    plain = (text and text == text.strip() and not _NOT_YAML.search(text)
-             and not any(ch in text for ch in ',"\'\t\\'))
+    plain = (
+        text
+        and text == text.strip()
+        and not _NOT_YAML.search(text)
+        and not any(ch in text for ch in ",\"'\t\\")
+    )
     return text if plain else _q(text)
 
 
@@ -354,8 +402,10 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     lang = "zh" if ins.chinese_headers else "en"
     L: list[str] = []
     add = L.append
-    add(f"# Parameter file written by `tiering init` on {today.isoformat()} from "
-        f"{_c(ins.path.name)}.")
+    add(
+        f"# Parameter file written by `tiering init` on {today.isoformat()} from "
+        f"{_c(ins.path.name)}."
+    )
     add("# Edit it, check it with `tiering validate <this file>`, then build the report with")
     add("# `tiering report <this file>`. Relative paths are relative to this file's folder;")
     add("# params/demo.yaml and the README explain every option.")
@@ -366,9 +416,11 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     if ins.currency:
         add(f"currency: {_q(ins.currency)}   # found in the amounts")
     else:
-        add(f"currency: {_q(CURRENCY_PLACEHOLDER)}   # FILL IN: the amounts show no currency "
+        add(
+            f"currency: {_q(CURRENCY_PLACEHOLDER)}   # FILL IN: the amounts show no currency "
             'symbol; write the client\'s, e.g. "$", "€", "£", "¥" or "CHF" (validate and '
-            "report refuse the placeholder)")
+            "report refuse the placeholder)"
+        )
     add("")
     add("data:")
     add(f"  path: {_q(data_path)}")
@@ -382,24 +434,39 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     if ins.header_row > 1:
         add(f"  # (the {ins.header_row - 1} line(s) above the header are skipped automatically)")
     if ins.format in ("csv", "tsv") and ins.encoding:
-        add(f"  encoding: {_q(ins.encoding)}   # auto | utf-8 | utf-8-sig | gb18030 | utf-16 | latin-1")
+        add(
+            f"  encoding: {_q(ins.encoding)}   # auto | utf-8 | utf-8-sig | gb18030 | utf-16 | latin-1"
+        )
     if ins.format == "csv" and ins.delimiter and ins.delimiter != ",":
         add(f"  delimiter: {_q(ins.delimiter)}")
     if ins.format == "xlsx" and ins.sheet is not None:
         others = [s for s in ins.sheets if s != ins.sheet]
-        add(f"  sheet: {_q(ins.sheet)}"
-            + (f"   # other sheets: {', '.join(_named(o) for o in others)}" if others else ""))
+        add(
+            f"  sheet: {_q(ins.sheet)}"
+            + (f"   # other sheets: {', '.join(_named(o) for o in others)}" if others else "")
+        )
     missing = ins.missing_roles
     if missing:
-        add(f"  # NOT RECOGNISED: {', '.join(missing)}. Replace each null below by the header "
-            "that holds it;")
+        add(
+            f"  # NOT RECOGNISED: {', '.join(missing)}. Replace each null below by the header "
+            "that holds it;"
+        )
         add("  # validate and report refuse the file until then. The loader says:")
         for line in (ins.problem or "").split("\n"):
             add(f"  #   {_c(line.strip())}")
         add("  # headers in the file: " + ", ".join(_named(h) for h in ins.columns["header"]))
-    add("  columns:   # which header plays which role (recognised from the headers; correct if wrong)")
-    for role in ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
-                 "customer_name"):
+    add(
+        "  columns:   # which header plays which role (recognised from the headers; correct if wrong)"
+    )
+    for role in (
+        "customer_id",
+        "order_date",
+        "order_id",
+        "amount",
+        "quantity",
+        "unit_price",
+        "customer_name",
+    ):
         if role in ins.mapping:
             note = ""
             if role == "order_date" and ins.first_date:
@@ -414,29 +481,41 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
         add("  # customer attributes compared between the tiers (few values, one per customer):")
         add(f"  attributes: {_q(list(ins.attributes))}")
     else:
-        add("  attributes: []   # e.g. [region, customer_type]: columns with one value per customer")
+        add(
+            "  attributes: []   # e.g. [region, customer_type]: columns with one value per customer"
+        )
     rest = cols[(cols["role"] == "") & ~cols["header"].isin(ins.attributes)]
     if len(rest):
-        shown = ", ".join(f"{_named(r.header)} ({r.distinct:,} values)"
-                          for r in rest.head(12).itertuples())
+        shown = ", ".join(
+            f"{_named(r.header)} ({r.distinct:,} values)" for r in rest.head(12).itertuples()
+        )
         add(f"  # other columns: {shown}{' ...' if len(rest) > 12 else ''}")
     add("  cancellations:   # returns and cancellations are netted against the customer's spend")
     active = ins.cancellation_prefixes
     for p, n in ins.prefixes.items():
-        add(f"    # {n['rows']:,} order ids start with {p!r}, {n['negative']:,} of those rows are negative"
-            + (": cancellations" if p in active else ""))
+        add(
+            f"    # {n['rows']:,} order ids start with {p!r}, {n['negative']:,} of those rows are negative"
+            + (": cancellations" if p in active else "")
+        )
     if active:
         add(f"    order_id_prefixes: {_q(active)}")
     else:
         add("    order_id_prefixes: []   # e.g. [C] when cancelled orders' ids start with C")
-    neg = (f"   # {ins.negative_rows:,} rows have a negative amount: counted as returns"
-           if ins.negative_rows else "   # no negative amounts in the file")
+    neg = (
+        f"   # {ins.negative_rows:,} rows have a negative amount: counted as returns"
+        if ins.negative_rows
+        else "   # no negative amounts in the file"
+    )
     add(f"    negative_amounts: true{neg}")
-    add(f'  duplicate_rows: "keep"   # keep | reject: {ins.duplicate_rows:,} exact duplicate rows found')
+    add(
+        f'  duplicate_rows: "keep"   # keep | reject: {ins.duplicate_rows:,} exact duplicate rows found'
+    )
     add("")
     if ins.last_date:
-        add(f"# as_of: {(ins.last_date + dt.timedelta(days=1)).isoformat()}   # analysis date; default: "
-            "the day after the last transaction")
+        add(
+            f"# as_of: {(ins.last_date + dt.timedelta(days=1)).isoformat()}   # analysis date; default: "
+            "the day after the last transaction"
+        )
     else:
         add("# as_of: YYYY-MM-DD   # analysis date; default: the day after the last transaction")
     add("# window:")
@@ -455,8 +534,13 @@ def params_text(ins: Inspection, *, params_dir: str | Path, today: dt.date | Non
     return "\n".join(L) + "\n"
 
 
-def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bool = False,
-         today: dt.date | None = None) -> tuple[Path, Inspection]:
+def init(
+    data_file: str | Path,
+    *,
+    output: str | Path = "params.yaml",
+    force: bool = False,
+    today: dt.date | None = None,
+) -> tuple[Path, Inspection]:
     """Inspect ``data_file`` and write the parameter file ``output``.
 
     Refuses to overwrite an existing file unless ``force``; creates the missing folders
@@ -468,10 +552,18 @@ def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bo
     from tiering import params as _params
 
     target = Path(output)
-    require(force or not target.exists(), f"{target} already exists", where=str(target),
-            hint="choose another --output, or add --force to overwrite it")
-    require(not target.is_dir(), f"{target} is a folder", where=str(target),
-            hint="give the parameter file's name, e.g. --output params/client.yaml")
+    require(
+        force or not target.exists(),
+        f"{target} already exists",
+        where=str(target),
+        hint="choose another --output, or add --force to overwrite it",
+    )
+    require(
+        not target.is_dir(),
+        f"{target} is a folder",
+        where=str(target),
+        hint="give the parameter file's name, e.g. --output params/client.yaml",
+    )
     ins = inspect_data(data_file)
     text = params_text(ins, params_dir=target.resolve().parent, today=today)
     # the text must be a valid parameter file before anything is written, and it must
@@ -479,29 +571,42 @@ def init(data_file: str | Path, *, output: str | Path = "params.yaml", force: bo
     try:
         raw = yaml.load(text, Loader=_params.SafeNoAliasLoader)  # noqa: S506 - safe subclass
     except yaml.YAMLError as exc:
-        raise TieringError(f"tiering init wrote a parameter file it cannot read back: {exc}",
-                           where=str(ins.path), hint="report this as a bug; meanwhile copy "
-                           "params/demo.yaml and name the columns by hand") from None
+        raise TieringError(
+            f"tiering init wrote a parameter file it cannot read back: {exc}",
+            where=str(ins.path),
+            hint="report this as a bug; meanwhile copy "
+            "params/demo.yaml and name the columns by hand",
+        ) from None
     checked = dict(raw)
     if checked.get("currency") == CURRENCY_PLACEHOLDER:  # for the user to fill in
         checked["currency"] = "¥"
-    generated = _params.validate(checked, base_dir=target.resolve().parent,
-                                 source=f"{target} (as generated)")
+    generated = _params.validate(
+        checked, base_dir=target.resolve().parent, source=f"{target} (as generated)"
+    )
     columns = {k: v for k, v in generated.data.columns.model_dump().items() if v is not None}
-    require(columns == ins.mapping and list(generated.data.attributes) == list(ins.attributes)
-            and not generated.data.exclude,
-            "tiering init wrote a parameter file that does not say what it found in the data",
-            where=str(ins.path), hint="report this as a bug; meanwhile copy params/demo.yaml "
-            "and name the columns by hand")
+    require(
+        columns == ins.mapping
+        and list(generated.data.attributes) == list(ins.attributes)
+        and not generated.data.exclude,
+        "tiering init wrote a parameter file that does not say what it found in the data",
+        where=str(ins.path),
+        hint="report this as a bug; meanwhile copy params/demo.yaml and name the columns by hand",
+    )
     try:
         target.resolve().parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TieringError(f"Could not make the folder {target.parent}: {exc.strerror or exc}",
-                           where=str(target), hint="choose an --output in a folder you can "
-                           "write to") from None
+        raise TieringError(
+            f"Could not make the folder {target.parent}: {exc.strerror or exc}",
+            where=str(target),
+            hint="choose an --output in a folder you can write to",
+        ) from None
     _write(target, text, force=force)
-    require(_params.read_yaml(target) == raw, "tiering init could not read back the file it "
-            "wrote", where=str(target), hint="report this as a bug")
+    require(
+        _params.read_yaml(target) == raw,
+        "tiering init could not read back the file it wrote",
+        where=str(target),
+        hint="report this as a bug",
+    )
     return target, ins
 
 
@@ -513,8 +618,11 @@ def _write(target: Path, text: str, *, force: bool) -> None:
                 fh.write(data)
             return
         except FileExistsError:
-            raise TieringError(f"{target} already exists", where=str(target),
-                               hint="choose another --output, or add --force to overwrite it") from None
+            raise TieringError(
+                f"{target} already exists",
+                where=str(target),
+                hint="choose another --output, or add --force to overwrite it",
+            ) from None
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         tmp.write_bytes(data)

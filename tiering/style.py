@@ -29,8 +29,12 @@ def tier_palette(labels) -> dict[str, str]:
     if n <= 1:
         return {lab: TIER_COLORS[0] for lab in labels}
     picks = {
-        2: (0, 5), 3: (0, 2, 5), 4: (0, 1, 3, 5), 5: (0, 1, 2, 4, 5),
-        6: (0, 1, 2, 3, 4, 5), 7: (0, 1, 2, 3, 4, 5, 6),
+        2: (0, 5),
+        3: (0, 2, 5),
+        4: (0, 1, 3, 5),
+        5: (0, 1, 2, 4, 5),
+        6: (0, 1, 2, 3, 4, 5),
+        7: (0, 1, 2, 3, 4, 5, 6),
     }.get(n)
     if picks is None:
         picks = tuple(round(i * 6 / (n - 1)) for i in range(n))

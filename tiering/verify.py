@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from tiering.errors import TieringError, require
 from tiering.data.io import sha256_file
+from tiering.errors import TieringError, require
 
 __all__ = ["FAILING", "Verification", "load_manifest", "verify"]
 
@@ -61,25 +61,46 @@ def load_manifest(folder: str | Path) -> dict:
     """The parsed ``manifest.json`` of a report folder."""
     folder = Path(folder)
     path = folder / "manifest.json"
-    require(folder.is_dir(), f"Report folder not found: {folder}", where=str(folder),
-            hint="pass the folder that holds report.pdf and manifest.json")
-    require(path.is_file(), f"No manifest.json in {folder}", where=str(folder),
-            hint="only folders written by `tiering report` can be verified")
+    require(
+        folder.is_dir(),
+        f"Report folder not found: {folder}",
+        where=str(folder),
+        hint="pass the folder that holds report.pdf and manifest.json",
+    )
+    require(
+        path.is_file(),
+        f"No manifest.json in {folder}",
+        where=str(folder),
+        hint="only folders written by `tiering report` can be verified",
+    )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TieringError(f"manifest.json is not valid JSON: {exc}", where=str(path),
-                           hint="the manifest was damaged; rebuild the report") from None
-    require(isinstance(manifest, dict) and isinstance(manifest.get("outputs"), dict),
-            "manifest.json has no list of outputs", where=str(path),
-            hint="the manifest was damaged or written by another tool; rebuild the report")
+        raise TieringError(
+            f"manifest.json is not valid JSON: {exc}",
+            where=str(path),
+            hint="the manifest was damaged; rebuild the report",
+        ) from None
+    require(
+        isinstance(manifest, dict) and isinstance(manifest.get("outputs"), dict),
+        "manifest.json has no list of outputs",
+        where=str(path),
+        hint="the manifest was damaged or written by another tool; rebuild the report",
+    )
     return manifest
 
 
-def _row(kind: str, name: str, status: str, expected: str = "", actual: str = "",
-         detail: str = "") -> dict[str, Any]:
-    return {"kind": kind, "name": name, "status": status, "expected_sha256": expected,
-            "actual_sha256": actual, "detail": detail}
+def _row(
+    kind: str, name: str, status: str, expected: str = "", actual: str = "", detail: str = ""
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "name": name,
+        "status": status,
+        "expected_sha256": expected,
+        "actual_sha256": actual,
+        "detail": detail,
+    }
 
 
 def _output_checks(folder: Path, manifest: dict) -> list[dict]:
@@ -95,11 +116,17 @@ def _output_checks(folder: Path, manifest: dict) -> list[dict]:
         status = "ok" if actual == expected else "modified"
         detail = ""
         if status != "ok":
-            detail = (f"content differs from the manifest ({path.stat().st_size:,} bytes now, "
-                      f"{listed[name].get('bytes', '?')} recorded)")
+            detail = (
+                f"content differs from the manifest ({path.stat().st_size:,} bytes now, "
+                f"{listed[name].get('bytes', '?')} recorded)"
+            )
         rows.append(_row("output", name, status, expected, actual, detail))
     for path in sorted(folder.iterdir()):
-        if path.name not in listed and path.name != "manifest.json" and not path.name.startswith("."):
+        if (
+            path.name not in listed
+            and path.name != "manifest.json"
+            and not path.name.startswith(".")
+        ):
             rows.append(_row("output", path.name, "extra", detail="not listed in the manifest"))
     return rows
 
@@ -114,45 +141,89 @@ def _input_checks(manifest: dict) -> list[dict]:
         name = f"{entry.get('role', 'input')}: {path}"
         expected = str(entry.get("sha256", ""))
         if not path.is_file():
-            rows.append(_row("input", name, "not_found", expected,
-                             detail="not at the recorded path; cannot check"))
+            rows.append(
+                _row(
+                    "input",
+                    name,
+                    "not_found",
+                    expected,
+                    detail="not at the recorded path; cannot check",
+                )
+            )
             continue
         actual = sha256_file(path)
-        rows.append(_row("input", name, "ok" if actual == expected else "changed", expected, actual,
-                         "" if actual == expected else "the file changed since the report was built"))
+        rows.append(
+            _row(
+                "input",
+                name,
+                "ok" if actual == expected else "changed",
+                expected,
+                actual,
+                "" if actual == expected else "the file changed since the report was built",
+            )
+        )
     return rows
 
 
 def _rebuild_checks(folder: Path, manifest: dict) -> list[dict]:
-    from tiering.build import outputs
-
     from tiering import params
     from tiering.analysis import pipeline
+    from tiering.build import outputs
+
     rows = []
     with tempfile.TemporaryDirectory(prefix=".tiering-verify-") as tmp:
         try:
-            cfg = params.validate(manifest.get("parameters") or {}, base_dir=folder,
-                                  source=f"{folder / 'manifest.json'} (parameters)")
+            cfg = params.validate(
+                manifest.get("parameters") or {},
+                base_dir=folder,
+                source=f"{folder / 'manifest.json'} (parameters)",
+            )
             # the manifest can be edited: the rerun writes nothing outside its own temporary
             # folder (no feature cache, no spill folder named in the manifest)
-            cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(
-                update={"cache_dir": None, "temp_directory": Path(tmp)})})
+            cfg = cfg.model_copy(
+                update={
+                    "engine": cfg.engine.model_copy(
+                        update={"cache_dir": None, "temp_directory": Path(tmp)}
+                    )
+                }
+            )
             analysis, loaded = pipeline.run(cfg, rejected_path=Path(tmp) / "rejected_rows.csv")
         except TieringError as exc:
-            return [_row("rebuild", "(analysis)", "different",
-                         detail=f"could not rerun the analysis: {exc.message}")]
+            return [
+                _row(
+                    "rebuild",
+                    "(analysis)",
+                    "different",
+                    detail=f"could not rerun the analysis: {exc.message}",
+                )
+            ]
         written = outputs.write_tables(analysis, loaded, Path(tmp))
         for name in sorted(written):
             listed = manifest["outputs"].get(name)
             actual = sha256_file(Path(tmp) / name)
             if listed is None:
-                rows.append(_row("rebuild", name, "skipped", "", actual,
-                                 "the report folder has no such table"))
+                rows.append(
+                    _row(
+                        "rebuild",
+                        name,
+                        "skipped",
+                        "",
+                        actual,
+                        "the report folder has no such table",
+                    )
+                )
             else:
                 expected = str(listed.get("sha256", ""))
-                rows.append(_row("rebuild", name, "ok" if actual == expected else "different",
-                                 expected, actual, "" if actual == expected else
-                                 "the rerun wrote a different table"))
+                rows.append(
+                    _row(
+                        "rebuild",
+                        name,
+                        "ok" if actual == expected else "different",
+                        expected,
+                        actual,
+                        "" if actual == expected else "the rerun wrote a different table",
+                    )
+                )
     return rows
 
 

@@ -87,11 +87,11 @@ BOOTSTRAP_MAX_N = 5_000
 #: Confidence level of every interval in this module and in tiering.analysis.stats.
 CI_LEVEL = 0.95
 
-CLIFF_THRESHOLDS = (0.147, 0.33, 0.474)          # Romano et al. (2006)
-EPSILON_SQ_THRESHOLDS = (0.01, 0.08, 0.26)       # rcompanion handbook (Mangiafico)
-OMEGA_SQ_THRESHOLDS = (0.01, 0.06, 0.14)         # Cohen (1988)
-HEDGES_G_THRESHOLDS = (0.2, 0.5, 0.8)            # Cohen (1988)
-COHEN_W_THRESHOLDS = (0.1, 0.3, 0.5)             # Cohen (1988), for df* = 1
+CLIFF_THRESHOLDS = (0.147, 0.33, 0.474)  # Romano et al. (2006)
+EPSILON_SQ_THRESHOLDS = (0.01, 0.08, 0.26)  # rcompanion handbook (Mangiafico)
+OMEGA_SQ_THRESHOLDS = (0.01, 0.06, 0.14)  # Cohen (1988)
+HEDGES_G_THRESHOLDS = (0.2, 0.5, 0.8)  # Cohen (1988)
+COHEN_W_THRESHOLDS = (0.1, 0.3, 0.5)  # Cohen (1988), for df* = 1
 #: The magnitude codes, smallest first (the present layer translates them).
 MAGNITUDES = ("negligible", "small", "medium", "large")
 
@@ -106,8 +106,9 @@ def _batch(n_boot: int, n: int) -> int:
     return int(max(1, min(n_boot, _BATCH_ELEMENTS // max(n, 1))))
 
 
-def _order_statistic_index(k: int, n: int, size: int, rng: np.random.Generator,
-                           after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _order_statistic_index(
+    k: int, n: int, size: int, rng: np.random.Generator, after: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (0-based) of the k-th smallest of n uniform resample draws, ``size`` times.
 
     The k-th order statistic of n iid U(0, 1) is Beta(k, n - k + 1); the resample's
@@ -143,8 +144,9 @@ def bootstrap_medians(values, *, n_boot: int, rng: np.random.Generator) -> np.nd
     return (x[i1] + x[i2]) / 2.0
 
 
-def bootstrap_means(values, *, n_boot: int, rng: np.random.Generator,
-                    max_n: int | None = None) -> tuple[np.ndarray, int]:
+def bootstrap_means(
+    values, *, n_boot: int, rng: np.random.Generator, max_n: int | None = None
+) -> tuple[np.ndarray, int]:
     """``n_boot`` bootstrap replicates of the mean and the resample size used.
 
     Up to ``max_n`` (default ``BOOTSTRAP_MAX_N``) values: the ordinary bootstrap via
@@ -160,13 +162,18 @@ def bootstrap_means(values, *, n_boot: int, rng: np.random.Generator,
     require(n >= 1, "bootstrap_means needs at least one value", where="bootstrap_means")
     cap = BOOTSTRAP_MAX_N if max_n is None else int(max_n)
     if n <= cap:
-        options = {"n_resamples": n_boot, "method": "percentile", "vectorized": True,
-                   "confidence_level": CI_LEVEL, "batch": _batch(n_boot, n)}
+        options = {
+            "n_resamples": n_boot,
+            "method": "percentile",
+            "vectorized": True,
+            "confidence_level": CI_LEVEL,
+            "batch": _batch(n_boot, n),
+        }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 res = ss.bootstrap((x,), np.mean, rng=rng, **options)
-            except TypeError:         # scipy < 1.15 names the generator random_state
+            except TypeError:  # scipy < 1.15 names the generator random_state
                 res = ss.bootstrap((x,), np.mean, random_state=rng, **options)
         return np.asarray(res.bootstrap_distribution, dtype=float).reshape(-1), n
     mean = float(x.mean())
@@ -175,7 +182,7 @@ def bootstrap_means(values, *, n_boot: int, rng: np.random.Generator,
     for start in range(0, n_boot, step):
         size = min(step, n_boot - start)
         idx = rng.integers(0, n, size=(size, cap))
-        out[start:start + size] = x[idx].mean(axis=1)
+        out[start : start + size] = x[idx].mean(axis=1)
     return mean + (out - mean) * math.sqrt(cap / n), cap
 
 
@@ -229,8 +236,9 @@ def omega_squared(f: float, df1: float, n: int) -> float:
     return float(max(0.0, num / (num + n))) if np.isfinite(f) else float("nan")
 
 
-def hedges_g(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
-              ) -> tuple[float, float, float]:
+def hedges_g(
+    x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
+) -> tuple[float, float, float]:
     """Hedges' g of ``x`` over ``y`` (pooled SD) with its normal-theory interval.
 
     Borenstein, Hedges, Higgins & Rothstein (2009), *Introduction to Meta-Analysis*,
@@ -259,12 +267,13 @@ def welch_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     v1, v2 = np.var(x, ddof=1) / n1, np.var(y, ddof=1) / n2
     se2 = v1 + v2
     t_stat = (float(np.mean(x)) - float(np.mean(y))) / math.sqrt(se2)
-    df = se2 ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
+    df = se2**2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
     return float(t_stat), float(df)
 
 
-def cliffs_delta(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
-                  ) -> tuple[float, float, float]:
+def cliffs_delta(
+    x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
+) -> tuple[float, float, float]:
     """Cliff's delta of ``x`` over ``y`` with its analytic asymmetric interval.
 
     ``delta = P(X > Y) - P(X < Y)``. Interval of Cliff (1996) with the consistent
@@ -290,7 +299,7 @@ def cliffs_delta(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
     d = delta * (cells - 1.0) / cells if abs(delta) == 1.0 else delta
     d_i = (y_below - y_above) / n2
     d_j = (x_above - x_below) / n1
-    ssr = n_pos * (1.0 - d) ** 2 + n_zero * d ** 2 + n_neg * (1.0 + d) ** 2
+    ssr = n_pos * (1.0 - d) ** 2 + n_zero * d**2 + n_neg * (1.0 + d) ** 2
     s_i = float(((d_i - d) ** 2).sum()) / (n1 - 1)
     s_j = float(((d_j - d) ** 2).sum()) / (n2 - 1)
     s_ij = ssr / ((n1 - 1.0) * (n2 - 1.0))
@@ -300,7 +309,7 @@ def cliffs_delta(x: np.ndarray, y: np.ndarray, *, confidence: float = CI_LEVEL
     z = float(ss.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
     root = z * math.sqrt(var) * math.sqrt((1.0 - d * d) ** 2 + z * z * var)
     denom = 1.0 - d * d + z * z * var
-    low, high = (d - d ** 3 - root) / denom, (d - d ** 3 + root) / denom
+    low, high = (d - d**3 - root) / denom, (d - d**3 + root) / denom
     if delta == 1.0:
         high = 1.0
     if delta == -1.0:
@@ -350,7 +359,7 @@ def dunn_z(values: list[np.ndarray]) -> np.ndarray:
     ties = float(np.sum(counts.astype(float) ** 3 - counts)) / (12.0 * (n - 1))
     sizes = np.array([len(v) for v in values], dtype=float)
     bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    mean_ranks = np.array([ranks[bounds[i]:bounds[i + 1]].mean() for i in range(len(values))])
+    mean_ranks = np.array([ranks[bounds[i] : bounds[i + 1]].mean() for i in range(len(values))])
     k = len(values)
     z = np.full((k, k), np.nan)
     for i in range(k):
@@ -369,16 +378,21 @@ def posthoc_p(values: list[np.ndarray], which: str) -> np.ndarray:
     """
     import scikit_posthocs as sp
 
-    frame = pd.DataFrame({
-        "value": np.concatenate(values),
-        "group": np.repeat(np.arange(len(values)), [len(v) for v in values]),
-    })
+    frame = pd.DataFrame(
+        {
+            "value": np.concatenate(values),
+            "group": np.repeat(np.arange(len(values)), [len(v) for v in values]),
+        }
+    )
     if which == "dunn":
         matrix = sp.posthoc_dunn(frame, val_col="value", group_col="group")
     else:
         # Named posthoc_gameshowell before scikit-posthocs 0.10.
-        games_howell = (sp.posthoc_games_howell if hasattr(sp, "posthoc_games_howell")
-                        else sp.posthoc_gameshowell)
+        games_howell = (
+            sp.posthoc_games_howell
+            if hasattr(sp, "posthoc_games_howell")
+            else sp.posthoc_gameshowell
+        )
         matrix = games_howell(frame, val_col="value", group_col="group")
     order = list(range(len(values)))
     return matrix.reindex(index=order, columns=order).to_numpy(dtype=float)

@@ -56,20 +56,46 @@ __all__ = [
 
 GROUPINGS = ("tiering", "random")
 TIER_COLUMNS = (
-    "grouping", "tier", "tier_rank", "customers", "customer_share", "buyers", "retention",
-    "retention_ci_low", "retention_ci_high", "churn", "churn_ci_low", "churn_ci_high",
-    "revenue", "revenue_per_customer", "revenue_per_customer_ci_low",
-    "revenue_per_customer_ci_high", "revenue_share", "revenue_share_ci_low",
-    "revenue_share_ci_high", "lift", "lift_ci_low", "lift_ci_high",
+    "grouping",
+    "tier",
+    "tier_rank",
+    "customers",
+    "customer_share",
+    "buyers",
+    "retention",
+    "retention_ci_low",
+    "retention_ci_high",
+    "churn",
+    "churn_ci_low",
+    "churn_ci_high",
+    "revenue",
+    "revenue_per_customer",
+    "revenue_per_customer_ci_low",
+    "revenue_per_customer_ci_high",
+    "revenue_share",
+    "revenue_share_ci_low",
+    "revenue_share_ci_high",
+    "lift",
+    "lift_ci_low",
+    "lift_ci_high",
 )
 TEST_COLUMNS = (
-    "grouping", "metric", "test", "n", "k", "statistic", "df", "p_value",
-    "effect_size_name", "effect_size", "magnitude", "significant", "meaningful",
+    "grouping",
+    "metric",
+    "test",
+    "n",
+    "k",
+    "statistic",
+    "df",
+    "p_value",
+    "effect_size_name",
+    "effect_size",
+    "magnitude",
+    "significant",
+    "meaningful",
 )
-CUSTOMER_COLUMNS = ("customer_id", "tier", "random_tier", "next_revenue", "next_orders",
-                    "retained")
-_STANDARD = ("row", "customer_id", "order_id", "order_date", "amount", "is_return",
-             "customer_name")
+CUSTOMER_COLUMNS = ("customer_id", "tier", "random_tier", "next_revenue", "next_orders", "retained")
+_STANDARD = ("row", "customer_id", "order_id", "order_date", "amount", "is_return", "customer_name")
 _RNG_RANDOM, _RNG_BOOT = 11, 12
 
 
@@ -140,9 +166,12 @@ def _empty(columns) -> pd.DataFrame:
 
 
 def _unavailable(reason: str, base: dict, **extra) -> HoldoutCheck:
-    return HoldoutCheck(tiers=_empty(TIER_COLUMNS), tests=_empty(TEST_COLUMNS),
-                      customers=_empty(CUSTOMER_COLUMNS),
-                      params={**base, "reason": reason, **extra})
+    return HoldoutCheck(
+        tiers=_empty(TIER_COLUMNS),
+        tests=_empty(TEST_COLUMNS),
+        customers=_empty(CUSTOMER_COLUMNS),
+        params={**base, "reason": reason, **extra},
+    )
 
 
 def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
@@ -153,9 +182,15 @@ def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
     return max(months, 0)
 
 
-def holdout_check(transactions: pd.DataFrame, *, params, as_of,
-                  months: int | None = None, seed: int | None = None,
-                  n_boot: int | None = None) -> HoldoutCheck | None:
+def holdout_check(
+    transactions: pd.DataFrame,
+    *,
+    params,
+    as_of,
+    months: int | None = None,
+    seed: int | None = None,
+    n_boot: int | None = None,
+) -> HoldoutCheck | None:
     """Tier customers on the data before ``as_of - months`` and judge them on what follows.
 
     Parameters
@@ -186,32 +221,52 @@ def holdout_check(transactions: pd.DataFrame, *, params, as_of,
     months = params.stats.holdout_months if months is None else months
     if not months:
         return None
-    require(isinstance(months, (int, np.integer)) and 0 < months <= 120,
-            f"The holdout must be a whole number of months from 1 to 120, got {months!r}",
-            where="stats.holdout_months", hint="e.g. 3; 0 switches the check off")
+    require(
+        isinstance(months, (int, np.integer)) and 0 < months <= 120,
+        f"The holdout must be a whole number of months from 1 to 120, got {months!r}",
+        where="stats.holdout_months",
+        hint="e.g. 3; 0 switches the check off",
+    )
     seed = int(params.seed if seed is None else seed)
     n_boot = int(params.stats.n_boot if n_boot is None else n_boot)
-    require(n_boot >= 100, f"n_boot must be at least 100, got {n_boot}",
-            where="holdout_check(n_boot)")
-    require(isinstance(transactions, pd.DataFrame), "holdout_check needs a DataFrame",
-            where="holdout_check(transactions)", error=DataError)
-    missing = [c for c in ("customer_id", "order_id", "order_date", "amount", "is_return")
-               if c not in transactions.columns]
-    require(not missing, f"The transactions lack {', '.join(missing)}",
-            where="holdout_check(transactions)", error=DataError,
-            hint="pass LoadResult.transactions from tiering.data.io.load")
+    require(
+        n_boot >= 100, f"n_boot must be at least 100, got {n_boot}", where="holdout_check(n_boot)"
+    )
+    require(
+        isinstance(transactions, pd.DataFrame),
+        "holdout_check needs a DataFrame",
+        where="holdout_check(transactions)",
+        error=DataError,
+    )
+    missing = [
+        c
+        for c in ("customer_id", "order_id", "order_date", "amount", "is_return")
+        if c not in transactions.columns
+    ]
+    require(
+        not missing,
+        f"The transactions lack {', '.join(missing)}",
+        where="holdout_check(transactions)",
+        error=DataError,
+        hint="pass LoadResult.transactions from tiering.data.io.load",
+    )
 
     as_of_ts = pd.Timestamp(as_of).normalize()
     cutoff = as_of_ts - pd.DateOffset(months=int(months))
     dates = transactions["order_date"]
     first = dates.min() if len(dates) else pd.NaT
     base = {
-        "months": int(months), "as_of": as_of_ts.date(), "cutoff": cutoff.date(),
+        "months": int(months),
+        "as_of": as_of_ts.date(),
+        "cutoff": cutoff.date(),
         "history_start": None if pd.isna(first) else pd.Timestamp(first).date(),
         "history_end": (cutoff - pd.Timedelta(days=1)).date(),
         "period_end": (as_of_ts - pd.Timedelta(days=1)).date(),
-        "method": params.tiering.method, "labels": list(params.tiering.labels),
-        "seed": seed, "n_boot": n_boot, "alpha": float(params.stats.alpha),
+        "method": params.tiering.method,
+        "labels": list(params.tiering.labels),
+        "seed": seed,
+        "n_boot": n_boot,
+        "alpha": float(params.stats.alpha),
         "min_group_size": int(params.stats.min_group_size),
     }
     need_from = as_of_ts - pd.DateOffset(months=2 * int(months))
@@ -246,25 +301,37 @@ def holdout_check(transactions: pd.DataFrame, *, params, as_of,
 
     random_codes = np.random.default_rng([seed, _RNG_RANDOM]).permutation(codes)
     cat = pd.CategoricalDtype(labels, ordered=True)
-    customers = pd.DataFrame({
-        "customer_id": ids,
-        "tier": pd.Categorical.from_codes(codes, dtype=cat),
-        "random_tier": pd.Categorical.from_codes(random_codes, dtype=cat),
-        "next_revenue": next_revenue.round(6),
-        "next_orders": next_orders,
-        "retained": retained,
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "tier": pd.Categorical.from_codes(codes, dtype=cat),
+            "random_tier": pd.Categorical.from_codes(random_codes, dtype=cat),
+            "next_revenue": next_revenue.round(6),
+            "next_orders": next_orders,
+            "retained": retained,
+        }
+    )
 
     rows, tests = [], []
     for gi, (grouping, group_codes) in enumerate((("tiering", codes), ("random", random_codes))):
-        rows += _tier_rows(grouping, group_codes, labels, next_revenue, retained,
-                           n_boot=n_boot, seed=seed, key=gi)
-        tests.append(_kruskal_row(grouping, group_codes, len(labels), next_revenue,
-                                  min_group_size=base["min_group_size"], alpha=base["alpha"]))
+        rows += _tier_rows(
+            grouping, group_codes, labels, next_revenue, retained, n_boot=n_boot, seed=seed, key=gi
+        )
+        tests.append(
+            _kruskal_row(
+                grouping,
+                group_codes,
+                len(labels),
+                next_revenue,
+                min_group_size=base["min_group_size"],
+                alpha=base["alpha"],
+            )
+        )
 
     revenue_total = float(after["amount"].sum())
     params_out = {
-        **base, "reason": "",
+        **base,
+        "reason": "",
         "customers_tiered": len(ids),
         "revenue_tiered": float(next_revenue.sum()),
         "new_customers": int(after.loc[new_mask, "customer_id"].nunique()),
@@ -272,8 +339,12 @@ def holdout_check(transactions: pd.DataFrame, *, params, as_of,
         "revenue_total": revenue_total,
         "tiering_params": dict(result.params),
     }
-    return HoldoutCheck(tiers=_tier_frame(rows, labels), tests=_test_frame(tests),
-                      customers=customers, params=params_out)
+    return HoldoutCheck(
+        tiers=_tier_frame(rows, labels),
+        tests=_test_frame(tests),
+        customers=customers,
+        params=params_out,
+    )
 
 
 def _fit(features: pd.DataFrame, spec, *, seed: int):
@@ -295,8 +366,17 @@ def _wilson(count: int, n: int) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _tier_rows(grouping: str, codes: np.ndarray, labels: list[str], revenue: np.ndarray,
-               retained: np.ndarray, *, n_boot: int, seed: int, key: int) -> list[dict]:
+def _tier_rows(
+    grouping: str,
+    codes: np.ndarray,
+    labels: list[str],
+    revenue: np.ndarray,
+    retained: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    key: int,
+) -> list[dict]:
     k = len(labels)
     n_all = len(codes)
     total = float(revenue.sum())
@@ -310,23 +390,33 @@ def _tier_rows(grouping: str, codes: np.ndarray, labels: list[str], revenue: np.
         ret_low, ret_high = _wilson(buyers, n)
         if n >= 2 and np.ptp(values) > 0:
             means, _ = effects.bootstrap_means(
-                values, n_boot=n_boot, rng=np.random.default_rng([seed, _RNG_BOOT, key, i]))
+                values, n_boot=n_boot, rng=np.random.default_rng([seed, _RNG_BOOT, key, i])
+            )
         else:
             means = np.full(n_boot, float(values.mean()) if n else 0.0)
         sums[i] = means * n
         rpc_low, rpc_high = effects.percentile_interval(means) if n else (np.nan, np.nan)
         retention = buyers / n if n else np.nan
-        rows.append({
-            "grouping": grouping, "tier": label, "tier_rank": i + 1, "customers": n,
-            "customer_share": n / n_all if n_all else np.nan, "buyers": buyers,
-            "retention": retention, "retention_ci_low": ret_low, "retention_ci_high": ret_high,
-            "churn": 1 - retention if n else np.nan,
-            "churn_ci_low": 1 - ret_high if n else np.nan,
-            "churn_ci_high": 1 - ret_low if n else np.nan,
-            "revenue": float(values.sum()),
-            "revenue_per_customer": float(values.mean()) if n else np.nan,
-            "revenue_per_customer_ci_low": rpc_low, "revenue_per_customer_ci_high": rpc_high,
-        })
+        rows.append(
+            {
+                "grouping": grouping,
+                "tier": label,
+                "tier_rank": i + 1,
+                "customers": n,
+                "customer_share": n / n_all if n_all else np.nan,
+                "buyers": buyers,
+                "retention": retention,
+                "retention_ci_low": ret_low,
+                "retention_ci_high": ret_high,
+                "churn": 1 - retention if n else np.nan,
+                "churn_ci_low": 1 - ret_high if n else np.nan,
+                "churn_ci_high": 1 - ret_low if n else np.nan,
+                "revenue": float(values.sum()),
+                "revenue_per_customer": float(values.mean()) if n else np.nan,
+                "revenue_per_customer_ci_low": rpc_low,
+                "revenue_per_customer_ci_high": rpc_high,
+            }
+        )
     boot_total = sums.sum(axis=0)
     for i, row in enumerate(rows):
         share_c = row["customer_share"]
@@ -335,36 +425,77 @@ def _tier_rows(grouping: str, codes: np.ndarray, labels: list[str], revenue: np.
                 shares = np.where(boot_total > 0, sums[i] / boot_total, np.nan)
             low, high = effects.percentile_interval(shares)
             share = row["revenue"] / total
-            row.update({"revenue_share": share, "revenue_share_ci_low": low,
-                        "revenue_share_ci_high": high, "lift": share / share_c,
-                        "lift_ci_low": low / share_c, "lift_ci_high": high / share_c})
+            row.update(
+                {
+                    "revenue_share": share,
+                    "revenue_share_ci_low": low,
+                    "revenue_share_ci_high": high,
+                    "lift": share / share_c,
+                    "lift_ci_low": low / share_c,
+                    "lift_ci_high": high / share_c,
+                }
+            )
         else:
-            row.update({c: np.nan for c in ("revenue_share", "revenue_share_ci_low",
-                                            "revenue_share_ci_high", "lift", "lift_ci_low",
-                                            "lift_ci_high")})
+            row.update(
+                {
+                    c: np.nan
+                    for c in (
+                        "revenue_share",
+                        "revenue_share_ci_low",
+                        "revenue_share_ci_high",
+                        "lift",
+                        "lift_ci_low",
+                        "lift_ci_high",
+                    )
+                }
+            )
     return rows
 
 
-def _kruskal_row(grouping: str, codes: np.ndarray, k: int, revenue: np.ndarray, *,
-                 min_group_size: int, alpha: float) -> dict:
+def _kruskal_row(
+    grouping: str,
+    codes: np.ndarray,
+    k: int,
+    revenue: np.ndarray,
+    *,
+    min_group_size: int,
+    alpha: float,
+) -> dict:
     from scipy import stats as ss
 
     groups = [revenue[codes == i] for i in range(k)]
     tested = [g for g in groups if len(g) >= min_group_size]
-    row = {"grouping": grouping, "metric": "next_revenue", "test": "kruskal_wallis",
-           "n": int(sum(len(g) for g in tested)), "k": len(tested), "statistic": np.nan,
-           "df": len(tested) - 1 if tested else 0, "p_value": np.nan,
-           "effect_size_name": "epsilon_squared", "effect_size": np.nan, "magnitude": "",
-           "significant": False, "meaningful": False}
+    row = {
+        "grouping": grouping,
+        "metric": "next_revenue",
+        "test": "kruskal_wallis",
+        "n": int(sum(len(g) for g in tested)),
+        "k": len(tested),
+        "statistic": np.nan,
+        "df": len(tested) - 1 if tested else 0,
+        "p_value": np.nan,
+        "effect_size_name": "epsilon_squared",
+        "effect_size": np.nan,
+        "magnitude": "",
+        "significant": False,
+        "meaningful": False,
+    }
     if len(tested) < 2 or np.ptp(np.concatenate(tested)) == 0:
         row["test"] = "not_tested"
         return row
     h, p = ss.kruskal(*tested)
     eps = effects.epsilon_squared(float(h), row["n"])
     magnitude = effects.magnitude(eps, effects.EPSILON_SQ_THRESHOLDS)
-    row.update({"statistic": float(h), "p_value": float(p), "effect_size": eps,
-                "magnitude": magnitude, "significant": bool(p < alpha),
-                "meaningful": bool(p < alpha and magnitude not in ("", "negligible"))})
+    row.update(
+        {
+            "statistic": float(h),
+            "p_value": float(p),
+            "effect_size": eps,
+            "magnitude": magnitude,
+            "significant": bool(p < alpha),
+            "meaningful": bool(p < alpha and magnitude not in ("", "negligible")),
+        }
+    )
     return row
 
 

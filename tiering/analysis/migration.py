@@ -150,13 +150,18 @@ class Migration:
 # --------------------------------------------------------------------------- snapshots
 
 
-def snapshot_dates(first: dt.date | pd.Timestamp, as_of: dt.date, *, period: str,
-                   periods: int | None = None) -> list[pd.Timestamp]:
+def snapshot_dates(
+    first: dt.date | pd.Timestamp, as_of: dt.date, *, period: str, periods: int | None = None
+) -> list[pd.Timestamp]:
     """Snapshot dates, oldest first: ``as_of - k * period`` for k = 0, 1, ... while a full
     period of data (from ``first``) precedes the snapshot; the most recent ``periods``
     (default at most 8)."""
-    require(period in _MONTHS, f"Unknown migration period {period!r}", where="migration.period",
-            hint="use quarter, month or none")
+    require(
+        period in _MONTHS,
+        f"Unknown migration period {period!r}",
+        where="migration.period",
+        hint="use quarter, month or none",
+    )
     months = _MONTHS[period]
     first_ts = pd.Timestamp(first).normalize()
     as_of_ts = pd.Timestamp(as_of)
@@ -183,8 +188,12 @@ def _revenue_by_period(tx: pd.DataFrame, edges: list[pd.Timestamp]) -> pd.DataFr
     inside = (dates >= e[0]) & (dates < e[-1])
     sub = tx.loc[inside, ["customer_id", "amount"]]
     bins = np.searchsorted(e, dates[inside], side="right") - 1
-    out = (sub.assign(bin=bins).groupby(["customer_id", "bin"], sort=True)["amount"].sum()
-           .unstack("bin", fill_value=0.0))
+    out = (
+        sub.assign(bin=bins)
+        .groupby(["customer_id", "bin"], sort=True)["amount"]
+        .sum()
+        .unstack("bin", fill_value=0.0)
+    )
     return out.reindex(columns=range(len(edges) - 1), fill_value=0.0).round(6)
 
 
@@ -197,8 +206,16 @@ def _fit(methods, feats: pd.DataFrame, tiering_spec, seed: int):
     return methods.fit(feats, tiering_spec)
 
 
-def _snapshot(tx: pd.DataFrame, end: pd.Timestamp, *, tiering_spec, attributes, churn_days: int,
-              start: pd.Timestamp, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _snapshot(
+    tx: pd.DataFrame,
+    end: pd.Timestamp,
+    *,
+    tiering_spec,
+    attributes,
+    churn_days: int,
+    start: pd.Timestamp,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(features, snapshot rows) of the customers with transactions before ``end``."""
     from tiering.analysis import methods
 
@@ -234,9 +251,15 @@ def _direction(frm: str, to: str, rank: dict[str, int]) -> str:
     return "stay"
 
 
-def analyse_migration(transactions: pd.DataFrame, *, params: Params, spec: MigrationSpec,
-                      as_of: dt.date, attributes: tuple[str, ...] | list[str] = (),
-                      sample_customers: set[str] | None = None) -> Migration | None:
+def analyse_migration(
+    transactions: pd.DataFrame,
+    *,
+    params: Params,
+    spec: MigrationSpec,
+    as_of: dt.date,
+    attributes: tuple[str, ...] | list[str] = (),
+    sample_customers: set[str] | None = None,
+) -> Migration | None:
     """Tier the customers at each period end and measure how they moved.
 
     ``transactions`` are the clean transactions of the analysis window
@@ -253,9 +276,13 @@ def analyse_migration(transactions: pd.DataFrame, *, params: Params, spec: Migra
     timings: dict = {}
     t0 = time.perf_counter()
     for col in ("customer_id", "order_date", "amount", "is_return", "order_id"):
-        require(col in transactions.columns, f"The transactions lack the column {col!r}",
-                where="migration", hint="pass LoadResult.transactions from tiering.data.io.load",
-                error=DataError)
+        require(
+            col in transactions.columns,
+            f"The transactions lack the column {col!r}",
+            where="migration",
+            hint="pass LoadResult.transactions from tiering.data.io.load",
+            error=DataError,
+        )
     labels = tuple(str(x) for x in params.tiering.labels)
     check_labels(labels)
     rank = {lab: i + 1 for i, lab in enumerate(labels)}
@@ -279,12 +306,20 @@ def analyse_migration(transactions: pd.DataFrame, *, params: Params, spec: Migra
 
     snaps, last_feats, used_ends = [], None, []
     for i, (start, end) in enumerate(zip(starts, ends)):
-        feats, snap = _snapshot(tx, end, tiering_spec=params.tiering, attributes=tuple(attributes),
-                                churn_days=spec.churn_days, start=start, seed=params.seed)
+        feats, snap = _snapshot(
+            tx,
+            end,
+            tiering_spec=params.tiering,
+            attributes=tuple(attributes),
+            churn_days=spec.churn_days,
+            start=start,
+            seed=params.seed,
+        )
         if snap.empty:
             continue
-        snap["period_revenue"] = (snap["customer_id"].map(revenue[i]).fillna(0.0).to_numpy()
-                                  if len(revenue) else 0.0)
+        snap["period_revenue"] = (
+            snap["customer_id"].map(revenue[i]).fillna(0.0).to_numpy() if len(revenue) else 0.0
+        )
         snap.insert(0, "period_start", start)
         snap.insert(0, "snapshot_date", end)
         snap.insert(0, "snapshot", len(used_ends))
@@ -301,35 +336,82 @@ def analyse_migration(transactions: pd.DataFrame, *, params: Params, spec: Migra
         snapshots["tier"] = snapshots["tier"].astype(str).astype(tier_dtype)
         snapshots["state"] = snapshots["state"].astype(state_dtype)
     else:
-        snapshots = pd.DataFrame(columns=["snapshot", "snapshot_date", "period_start", "customer_id",
-                                          "tier", "tier_rank", "state", "is_new", "first_purchase",
-                                          "last_purchase", "recency_days", "monetary",
-                                          "period_revenue"])
+        snapshots = pd.DataFrame(
+            columns=[
+                "snapshot",
+                "snapshot_date",
+                "period_start",
+                "customer_id",
+                "tier",
+                "tier_rank",
+                "state",
+                "is_new",
+                "first_purchase",
+                "last_purchase",
+                "recency_days",
+                "monetary",
+                "period_revenue",
+            ]
+        )
     dates = tuple(e for _, e in used_ends)
     sizes = _sizes(snapshots, state_dtype)
     transitions, tier_rates, directions, movers = _flows(
-        snapshots, labels, rank, from_dtype, state_dtype,
-        churn_from=pd.Timestamp(first).normalize() + pd.Timedelta(days=spec.churn_days))
+        snapshots,
+        labels,
+        rank,
+        from_dtype,
+        state_dtype,
+        churn_from=pd.Timestamp(first).normalize() + pd.Timedelta(days=spec.churn_days),
+    )
     timings["transitions"] = round(time.perf_counter() - t0 - timings["snapshots"], 3)
 
     previous = None
     if earlier is not None:
         t1 = time.perf_counter()
         current = snapshots[snapshots["snapshot_date"] == pd.Timestamp(as_of)] if dates else None
-        if current is None or current.empty or last_feats is None or dates[-1] != pd.Timestamp(as_of):
+        if (
+            current is None
+            or current.empty
+            or last_feats is None
+            or dates[-1] != pd.Timestamp(as_of)
+        ):
             last_feats, current = _snapshot(
-                tx, pd.Timestamp(as_of), tiering_spec=params.tiering, attributes=tuple(attributes),
-                churn_days=spec.churn_days, start=_period_start(pd.Timestamp(as_of), spec.period),
-                seed=params.seed)
-        previous = compare_previous(tx, folder=spec.previous_report, current=current,
-                                    features=last_feats, params=params, spec=spec, as_of=as_of,
-                                    first=first, earlier=earlier)
+                tx,
+                pd.Timestamp(as_of),
+                tiering_spec=params.tiering,
+                attributes=tuple(attributes),
+                churn_days=spec.churn_days,
+                start=_period_start(pd.Timestamp(as_of), spec.period),
+                seed=params.seed,
+            )
+        previous = compare_previous(
+            tx,
+            folder=spec.previous_report,
+            current=current,
+            features=last_feats,
+            params=params,
+            spec=spec,
+            as_of=as_of,
+            first=first,
+            earlier=earlier,
+        )
         timings["previous"] = round(time.perf_counter() - t1, 3)
 
-    return Migration(spec=spec, tiering=_tiering_used(params), labels=labels, as_of=as_of,
-                     snapshot_dates=dates, snapshots=snapshots, sizes=sizes,
-                     transitions=transitions, tier_rates=tier_rates, directions=directions,
-                     movers=movers, previous=previous, timings=timings)
+    return Migration(
+        spec=spec,
+        tiering=_tiering_used(params),
+        labels=labels,
+        as_of=as_of,
+        snapshot_dates=dates,
+        snapshots=snapshots,
+        sizes=sizes,
+        transitions=transitions,
+        tier_rates=tier_rates,
+        directions=directions,
+        movers=movers,
+        previous=previous,
+        timings=timings,
+    )
 
 
 def _tiering_used(params) -> dict:
@@ -342,13 +424,24 @@ def _tiering_used(params) -> dict:
 
 
 def _sizes(snapshots: pd.DataFrame, state_dtype) -> pd.DataFrame:
-    cols = ["snapshot", "snapshot_date", "state", "customers", "customer_share", "revenue",
-            "revenue_share", "new_customers"]
+    cols = [
+        "snapshot",
+        "snapshot_date",
+        "state",
+        "customers",
+        "customer_share",
+        "revenue",
+        "revenue_share",
+        "new_customers",
+    ]
     if snapshots.empty:
         return pd.DataFrame(columns=cols)
     g = snapshots.groupby(["snapshot", "state"], observed=False, sort=True)
-    out = g.agg(customers=("customer_id", "size"), revenue=("period_revenue", "sum"),
-                new_customers=("is_new", "sum")).reset_index()
+    out = g.agg(
+        customers=("customer_id", "size"),
+        revenue=("period_revenue", "sum"),
+        new_customers=("is_new", "sum"),
+    ).reset_index()
     dates = snapshots.drop_duplicates("snapshot").set_index("snapshot")["snapshot_date"]
     out["snapshot_date"] = out["snapshot"].map(dates)
     tot_c = out.groupby("snapshot")["customers"].transform("sum")
@@ -362,8 +455,9 @@ def _sizes(snapshots: pd.DataFrame, state_dtype) -> pd.DataFrame:
     return out[cols]
 
 
-def _flows(snapshots: pd.DataFrame, labels, rank, from_dtype, state_dtype, *,
-           churn_from: pd.Timestamp):
+def _flows(
+    snapshots: pd.DataFrame, labels, rank, from_dtype, state_dtype, *, churn_from: pd.Timestamp
+):
     n = int(snapshots["snapshot"].max()) + 1 if len(snapshots) else 0
     trans, rates, dirs, movers = [], [], [], pd.DataFrame()
     has_name = "customer_name" in snapshots.columns
@@ -372,26 +466,38 @@ def _flows(snapshots: pd.DataFrame, labels, rank, from_dtype, state_dtype, *,
         b = snapshots[snapshots["snapshot"] == k].set_index("customer_id")
         start, end = a["snapshot_date"].iloc[0], b["snapshot_date"].iloc[0]
         frm = a["state"].astype(str).reindex(b.index).fillna(NEW)
-        pairs = pd.DataFrame({
-            "customer_id": b.index,
-            "from_state": frm.to_numpy(),
-            "to_state": b["state"].astype(str).to_numpy(),
-            "revenue_before": a["period_revenue"].reindex(b.index).fillna(0.0).to_numpy(),
-            "revenue": b["period_revenue"].to_numpy(),
-            "spend_to_date": b["monetary"].to_numpy(),
-        })
-        tr = transition_table(pairs, list(from_dtype.categories), list(state_dtype.categories),
-                               lambda f, s: _direction(f, s, rank),
-                               revenue_cols=("revenue_before", "revenue", "spend_to_date"))
+        pairs = pd.DataFrame(
+            {
+                "customer_id": b.index,
+                "from_state": frm.to_numpy(),
+                "to_state": b["state"].astype(str).to_numpy(),
+                "revenue_before": a["period_revenue"].reindex(b.index).fillna(0.0).to_numpy(),
+                "revenue": b["period_revenue"].to_numpy(),
+                "spend_to_date": b["monetary"].to_numpy(),
+            }
+        )
+        tr = transition_table(
+            pairs,
+            list(from_dtype.categories),
+            list(state_dtype.categories),
+            lambda f, s: _direction(f, s, rank),
+            revenue_cols=("revenue_before", "revenue", "spend_to_date"),
+        )
         tr.insert(0, "period_end", end)
         tr.insert(0, "period_start", start)
         tr.insert(0, "period", k)
         trans.append(tr)
         rates.append(_rates(tr, labels, k, start, end, churn_measurable=start >= churn_from))
-        d = (tr.groupby("direction", sort=False)
-             .agg(customers=("customers", "sum"), revenue_before=("revenue_before", "sum"),
-                  revenue_after=("revenue", "sum"))
-             .reindex(list(DIRECTIONS), fill_value=0).reset_index())
+        d = (
+            tr.groupby("direction", sort=False)
+            .agg(
+                customers=("customers", "sum"),
+                revenue_before=("revenue_before", "sum"),
+                revenue_after=("revenue", "sum"),
+            )
+            .reindex(list(DIRECTIONS), fill_value=0)
+            .reset_index()
+        )
         d["revenue_change"] = (d["revenue_after"] - d["revenue_before"]).round(6)
         d.insert(0, "period_end", end)
         d.insert(0, "period_start", start)
@@ -399,22 +505,59 @@ def _flows(snapshots: pd.DataFrame, labels, rank, from_dtype, state_dtype, *,
         dirs.append(d)
         if k == n - 1:
             movers = _movers(pairs, b, labels, start, end, has_name)
-    tcols = ["period", "period_start", "period_end", "from_state", "to_state", "customers",
-             "row_share", "revenue_before", "revenue", "direction"]
-    transitions = pd.concat(trans, ignore_index=True)[tcols] if trans else pd.DataFrame(columns=tcols)
+    tcols = [
+        "period",
+        "period_start",
+        "period_end",
+        "from_state",
+        "to_state",
+        "customers",
+        "row_share",
+        "revenue_before",
+        "revenue",
+        "direction",
+    ]
+    transitions = (
+        pd.concat(trans, ignore_index=True)[tcols] if trans else pd.DataFrame(columns=tcols)
+    )
     tier_rates = pd.concat(rates, ignore_index=True) if rates else pd.DataFrame(columns=_RATE_COLS)
-    dcols = ["period", "period_start", "period_end", "direction", "customers", "revenue_before",
-             "revenue_after", "revenue_change"]
+    dcols = [
+        "period",
+        "period_start",
+        "period_end",
+        "direction",
+        "customers",
+        "revenue_before",
+        "revenue_after",
+        "revenue_change",
+    ]
     directions = pd.concat(dirs, ignore_index=True)[dcols] if dirs else pd.DataFrame(columns=dcols)
     if movers.empty:
         movers = pd.DataFrame(columns=_mover_cols(has_name))
     return transitions, tier_rates, directions, movers
 
 
-_RATE_COLS = ["period", "period_start", "period_end", "tier", "tier_rank", "customers", "stayed",
-              "upgraded", "downgraded", "churned", "stay_rate", "upgrade_rate", "downgrade_rate",
-              "churn_rate", "churn_measurable", "revenue_before", "revenue_after", "net_revenue_effect",
-              "churned_spend_to_date"]
+_RATE_COLS = [
+    "period",
+    "period_start",
+    "period_end",
+    "tier",
+    "tier_rank",
+    "customers",
+    "stayed",
+    "upgraded",
+    "downgraded",
+    "churned",
+    "stay_rate",
+    "upgrade_rate",
+    "downgrade_rate",
+    "churn_rate",
+    "churn_measurable",
+    "revenue_before",
+    "revenue_after",
+    "net_revenue_effect",
+    "churned_spend_to_date",
+]
 
 
 def _rates(tr: pd.DataFrame, labels, k, start, end, *, churn_measurable: bool) -> pd.DataFrame:
@@ -431,22 +574,48 @@ def _rates(tr: pd.DataFrame, labels, k, start, end, *, churn_measurable: bool) -
         def rate(x, possible=True, n=n):
             return x / n if n and possible else np.nan
 
-        rows.append({
-            "period": k, "period_start": start, "period_end": end, "tier": lab, "tier_rank": r,
-            "customers": n, "stayed": stayed, "upgraded": up, "downgraded": down, "churned": churn,
-            "stay_rate": rate(stayed), "upgrade_rate": rate(up, r > 1),
-            "downgrade_rate": rate(down, r < len(labels)),
-            "churn_rate": rate(churn, churn_measurable), "churn_measurable": churn_measurable,
-            "revenue_before": round(rb, 6), "revenue_after": round(ra, 6),
-            "net_revenue_effect": round(ra - rb, 6), "churned_spend_to_date": round(lost, 6),
-        })
+        rows.append(
+            {
+                "period": k,
+                "period_start": start,
+                "period_end": end,
+                "tier": lab,
+                "tier_rank": r,
+                "customers": n,
+                "stayed": stayed,
+                "upgraded": up,
+                "downgraded": down,
+                "churned": churn,
+                "stay_rate": rate(stayed),
+                "upgrade_rate": rate(up, r > 1),
+                "downgrade_rate": rate(down, r < len(labels)),
+                "churn_rate": rate(churn, churn_measurable),
+                "churn_measurable": churn_measurable,
+                "revenue_before": round(rb, 6),
+                "revenue_after": round(ra, 6),
+                "net_revenue_effect": round(ra - rb, 6),
+                "churned_spend_to_date": round(lost, 6),
+            }
+        )
     return pd.DataFrame(rows, columns=_RATE_COLS)
 
 
 def _mover_cols(has_name: bool) -> list[str]:
-    return (["movement", "customer_id"] + (["customer_name"] if has_name else [])
-            + ["from_tier", "to_tier", "revenue_before", "revenue_after", "revenue_change",
-               "spend_to_date", "last_purchase", "period_start", "period_end"])
+    return (
+        ["movement", "customer_id"]
+        + (["customer_name"] if has_name else [])
+        + [
+            "from_tier",
+            "to_tier",
+            "revenue_before",
+            "revenue_after",
+            "revenue_change",
+            "spend_to_date",
+            "last_purchase",
+            "period_start",
+            "period_end",
+        ]
+    )
 
 
 def _movers(pairs: pd.DataFrame, b: pd.DataFrame, labels, start, end, has_name) -> pd.DataFrame:
@@ -459,8 +628,9 @@ def _movers(pairs: pd.DataFrame, b: pd.DataFrame, labels, start, end, has_name) 
     rose = fr.notna() & tr.notna() & (tr < fr)
     out = pairs[left | rose].copy()
     out["movement"] = np.where(left[left | rose], "left_top", "rose")
-    out = out.rename(columns={"from_state": "from_tier", "to_state": "to_tier",
-                              "revenue": "revenue_after"})
+    out = out.rename(
+        columns={"from_state": "from_tier", "to_state": "to_tier", "revenue": "revenue_after"}
+    )
     out["revenue_change"] = (out["revenue_after"] - out["revenue_before"]).round(6)
     out["last_purchase"] = out["customer_id"].map(b["last_purchase"]).to_numpy()
     if has_name:
@@ -468,7 +638,9 @@ def _movers(pairs: pd.DataFrame, b: pd.DataFrame, labels, start, end, has_name) 
     out["period_start"], out["period_end"] = start, end
     # left the top tier: biggest earlier spenders first; rose: biggest spenders now first
     out["_order"] = np.where(out["movement"] == "left_top", 0, 1)
-    out["_key"] = np.where(out["movement"] == "left_top", -out["revenue_before"], -out["revenue_after"])
+    out["_key"] = np.where(
+        out["movement"] == "left_top", -out["revenue_before"], -out["revenue_after"]
+    )
     out["_key2"] = -out["spend_to_date"]
     out = out.sort_values(["_order", "_key", "_key2", "customer_id"], kind="mergesort")
     return out[_mover_cols(has_name)].reset_index(drop=True)
@@ -480,9 +652,16 @@ def _movers(pairs: pd.DataFrame, b: pd.DataFrame, labels, start, end, has_name) 
 def pooled_matrix(result: Migration, *, period: int | None = None) -> pd.DataFrame:
     """The transition grid of one period, or of all periods pooled (``period=None``):
     ``from_state, to_state, customers, row_share, revenue``."""
-    tr = result.transitions if period is None else result.transitions[result.transitions["period"] == period]
-    g = (tr.groupby(["from_state", "to_state"], sort=False)
-         .agg(customers=("customers", "sum"), revenue=("revenue", "sum")).reset_index())
+    tr = (
+        result.transitions
+        if period is None
+        else result.transitions[result.transitions["period"] == period]
+    )
+    g = (
+        tr.groupby(["from_state", "to_state"], sort=False)
+        .agg(customers=("customers", "sum"), revenue=("revenue", "sum"))
+        .reset_index()
+    )
     tot = g.groupby("from_state", sort=False)["customers"].transform("sum")
     g["row_share"] = g["customers"] / tot.where(tot > 0)
     return g
@@ -495,7 +674,11 @@ def pooled_rates(result: Migration) -> pd.DataFrame:
     (over those periods only), ``upgrade_rate``, ``downgrade_rate``."""
     r = result.tier_rates
     g = r.groupby("tier", sort=False)[["customers", "churned", "upgraded", "downgraded"]].sum()
-    m = r[r["churn_measurable"].astype(bool)].groupby("tier", sort=False)[["customers", "churned"]].sum()
+    m = (
+        r[r["churn_measurable"].astype(bool)]
+        .groupby("tier", sort=False)[["customers", "churned"]]
+        .sum()
+    )
     m = m.reindex(g.index, fill_value=0)
     g["churn_periods"] = int(r.loc[r["churn_measurable"].astype(bool), "period"].nunique())
     g["churn_rate"] = m["churned"] / m["customers"].where(m["customers"] > 0)

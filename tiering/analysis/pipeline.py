@@ -15,22 +15,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tiering.data import engines
-
-from tiering.analysis import methods, stats, strategy
-from tiering.data import features as _features
-from tiering.data import io as _io
-from tiering.analysis import migration as _migration
 from tiering.analysis import holdout as _holdout
-from tiering.errors import DataError, TieringError
+from tiering.analysis import methods, stats, strategy
+from tiering.analysis import migration as _migration
 from tiering.analysis.methods import compare
 from tiering.analysis.playbook import load_playbook
+from tiering.data import engines
+from tiering.data import features as _features
+from tiering.data import io as _io
+from tiering.errors import DataError, TieringError
 from tiering.params import Params
 from tiering.progress import timed
 
-SUMMARY_COLUMNS = ("tier", "tier_rank", "customers", "customer_share", "revenue", "revenue_share",
-                   "cum_revenue_share", "monetary_mean", "monetary_median", "frequency_median",
-                   "recency_median", "aov_median", "tenure_median", "returns_value")
+SUMMARY_COLUMNS = (
+    "tier",
+    "tier_rank",
+    "customers",
+    "customer_share",
+    "revenue",
+    "revenue_share",
+    "cum_revenue_share",
+    "monetary_mean",
+    "monetary_median",
+    "frequency_median",
+    "recency_median",
+    "aov_median",
+    "tenure_median",
+    "returns_value",
+)
 
 
 @dataclass(frozen=True)
@@ -86,17 +98,19 @@ class Analysis:
 def tier_summary(tiers: pd.DataFrame) -> pd.DataFrame:
     """Per tier: size, revenue, shares and median profile (columns ``SUMMARY_COLUMNS``)."""
     g = tiers.groupby("tier", observed=False, sort=True)
-    out = pd.DataFrame({
-        "customers": g.size(),
-        "revenue": g["monetary"].sum(),
-        "monetary_mean": g["monetary"].mean(),
-        "monetary_median": g["monetary"].median(),
-        "frequency_median": g["frequency"].median(),
-        "recency_median": g["recency_days"].median(),
-        "aov_median": g["aov"].median(),
-        "tenure_median": g["tenure_days"].median(),
-        "returns_value": g["returns_value"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "customers": g.size(),
+            "revenue": g["monetary"].sum(),
+            "monetary_mean": g["monetary"].mean(),
+            "monetary_median": g["monetary"].median(),
+            "frequency_median": g["frequency"].median(),
+            "recency_median": g["recency_days"].median(),
+            "aov_median": g["aov"].median(),
+            "tenure_median": g["tenure_days"].median(),
+            "returns_value": g["returns_value"].sum(),
+        }
+    )
     out.index = out.index.astype(str)
     out = out.rename_axis("tier").reset_index()
     out["tier_rank"] = range(1, len(out) + 1)
@@ -113,9 +127,11 @@ def _monthly(transactions: pd.DataFrame, tiers: pd.DataFrame) -> pd.DataFrame:
     tx = transactions[["customer_id", "order_date", "amount"]].copy()
     tx["tier"] = tx["customer_id"].map(tier_of).astype(tiers["tier"].dtype)
     tx["month"] = tx["order_date"].dt.to_period("M").dt.to_timestamp()
-    out = (tx.groupby(["month", "tier"], observed=False, sort=True)
-           .agg(revenue=("amount", "sum"), customers=("customer_id", "nunique"))
-           .reset_index())
+    out = (
+        tx.groupby(["month", "tier"], observed=False, sort=True)
+        .agg(revenue=("amount", "sum"), customers=("customer_id", "nunique"))
+        .reset_index()
+    )
     out["revenue"] = out["revenue"].round(6)
     return out
 
@@ -169,10 +185,12 @@ class EngineLoad:
 
 def _no_transactions(params: Params, rows_read: int, quality: pd.DataFrame) -> TieringError:
     reasons = ", ".join(f"{r.reason} ({r.rows:,})" for r in quality.itertuples())
-    return DataError(f"No usable transactions: all {rows_read:,} rows were rejected",
-                     where=str(params.data.path),
-                     hint=f"reasons: {reasons or 'none'}; check data.columns, as_of and window "
-                          "(rejected_rows.csv lists every row with its reason)")
+    return DataError(
+        f"No usable transactions: all {rows_read:,} rows were rejected",
+        where=str(params.data.path),
+        hint=f"reasons: {reasons or 'none'}; check data.columns, as_of and window "
+        "(rejected_rows.csv lists every row with its reason)",
+    )
 
 
 def _check_net_revenue(feats: pd.DataFrame, loaded, params: Params) -> None:
@@ -187,9 +205,13 @@ def _check_net_revenue(feats: pd.DataFrame, loaded, params: Params) -> None:
     returns = float(src.get("return_value") or 0.0)
     window = loaded.window_start or params.window.start
     columns = src.get("columns") or {}
-    money = (f"column {columns['amount']!r}" if columns.get("amount") else
-             f"columns {columns.get('quantity')!r} x {columns.get('unit_price')!r}"
-             if columns.get("quantity") else "the amounts")
+    money = (
+        f"column {columns['amount']!r}"
+        if columns.get("amount")
+        else f"columns {columns.get('quantity')!r} x {columns.get('unit_price')!r}"
+        if columns.get("quantity")
+        else "the amounts"
+    )
     raise DataError(
         f"Net revenue is {net:,.2f}: the returns and cancellations "
         + (f"({returns:,.2f}) " if returns else "")
@@ -197,12 +219,14 @@ def _check_net_revenue(feats: pd.DataFrame, loaded, params: Params) -> None:
         "to tier (shares of revenue, the concentration curve and the budget need a "
         "positive total)",
         where=f"{Path(str(params.data.path)).name}, {money}, "
-              f"{src.get('rows_used', 0):,} rows used"
-              + (f" from {window}" if window else "") + f" to {loaded.as_of}",
+        f"{src.get('rows_used', 0):,} rows used"
+        + (f" from {window}" if window else "")
+        + f" to {loaded.as_of}",
         hint="check the sign of the amounts (are purchases exported as negative numbers?), "
-             "data.cancellations (order_id_prefixes, negative_amounts) and the window: "
-             "returns of purchases made before window.start or window.months count against "
-             "the period; rejected_rows.csv lists the rows not used")
+        "data.cancellations (order_id_prefixes, negative_amounts) and the window: "
+        "returns of purchases made before window.start or window.months count against "
+        "the period; rejected_rows.csv lists the rows not used",
+    )
 
 
 def _load_features(params: Params, timings: dict, rejected_path: Path | None):
@@ -211,19 +235,29 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
     engine = engines.choose_engine(params.data, params.engine)
     if engine == "pandas":
         with timed(timings, "load"):
-            loaded = _io.load(params.data, as_of=params.as_of, window_start=window.start,
-                              window_months=window.months)
+            loaded = _io.load(
+                params.data,
+                as_of=params.as_of,
+                window_start=window.start,
+                window_months=window.months,
+            )
         if loaded.transactions.empty:
             raise _no_transactions(params, loaded.rows_read, loaded.quality)
         loaded.source.setdefault("engine", "pandas")
         with timed(timings, "features"):
-            feats = _features.customer_features(loaded.transactions, as_of=loaded.as_of,
-                                                attributes=loaded.attributes)
+            feats = _features.customer_features(
+                loaded.transactions, as_of=loaded.as_of, attributes=loaded.attributes
+            )
         return feats, loaded, loaded.transactions["order_date"].min()
     with timed(timings, "features"):
-        res = engines.compute_features(params.data, as_of=params.as_of, window_start=window.start,
-                                       window_months=window.months, spec=params.engine,
-                                       rejected_path=rejected_path)
+        res = engines.compute_features(
+            params.data,
+            as_of=params.as_of,
+            window_start=window.start,
+            window_months=window.months,
+            spec=params.engine,
+            rejected_path=rejected_path,
+        )
     if res.features.empty:
         raise _no_transactions(params, res.rows_read, res.quality)
     transactions = None
@@ -236,29 +270,42 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
             rng = np.random.default_rng([params.seed, 0x5A4D])  # same customers every run
             sample = ids[np.sort(rng.choice(len(ids), size=size, replace=False))]
         with timed(timings, "transactions"):
-            transactions = engines.clean_transactions(res, params.data, spec=params.engine,
-                                                      customers=sample)
+            transactions = engines.clean_transactions(
+                res, params.data, spec=params.engine, customers=sample
+            )
         if sample is not None:
             res.source["transactions_sample"] = {
                 "customers": int(transactions["customer_id"].nunique()),
-                "of_customers": len(res.features), "rows": len(transactions), "of_rows": used,
-                "seed": params.seed}
-    loaded = EngineLoad(transactions=transactions, rejected=None, quality=res.quality,
-                        source=res.source, as_of=res.as_of, window_start=res.window_start,
-                        attributes=tuple(res.attributes), rejected_path=res.rejected_path,
-                        result=res)
+                "of_customers": len(res.features),
+                "rows": len(transactions),
+                "of_rows": used,
+                "seed": params.seed,
+            }
+    loaded = EngineLoad(
+        transactions=transactions,
+        rejected=None,
+        quality=res.quality,
+        source=res.source,
+        as_of=res.as_of,
+        window_start=res.window_start,
+        attributes=tuple(res.attributes),
+        rejected_path=res.rejected_path,
+        result=res,
+    )
     return res.features, loaded, res.first_date
 
 
-def run(params: Params, *, rejected_path: str | Path | None = None
-        ) -> tuple[Analysis, _io.LoadResult | EngineLoad]:
+def run(
+    params: Params, *, rejected_path: str | Path | None = None
+) -> tuple[Analysis, _io.LoadResult | EngineLoad]:
     """Run the whole analysis. Returns the analysis and the load result (the clean
     transactions and the rejected rows; an :class:`EngineLoad` when a streaming engine
     ran, which writes the rejected rows to ``rejected_path`` itself)."""
     timings: dict = {}
     extras: dict = {}  # the optional results, by their field name in Analysis
-    feats, loaded, first = _load_features(params, timings,
-                                          Path(rejected_path) if rejected_path else None)
+    feats, loaded, first = _load_features(
+        params, timings, Path(rejected_path) if rejected_path else None
+    )
     transactions = loaded.transactions
     with timed(timings, "tiering"):
         result = methods.fit(feats, params.tiering, seed=params.seed)
@@ -266,31 +313,42 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         scores = result.assignments.drop(columns=["customer_id"])
         tiers = pd.concat([feats, scores], axis=1)
         lead = ["customer_id"] + (["customer_name"] if "customer_name" in tiers else [])
-        order = lead + ["tier", "tier_rank"] + [c for c in tiers.columns
-                                                 if c not in lead + ["tier", "tier_rank"]]
+        order = (
+            lead
+            + ["tier", "tier_rank"]
+            + [c for c in tiers.columns if c not in lead + ["tier", "tier_rank"]]
+        )
         tiers = tiers[order]
         summary = tier_summary(tiers)
         if isinstance(loaded, EngineLoad):
-            monthly = engines.monthly_by_tier(loaded.result, tiers, params.data,
-                                              spec=params.engine)
+            monthly = engines.monthly_by_tier(loaded.result, tiers, params.data, spec=params.engine)
         else:
             monthly = _monthly(transactions, tiers)
     with timed(timings, "method_comparison"):
-        comparison_of_methods = compare.compare_methods(feats, params.tiering, seed=params.seed,
-                                                        result=result)
+        comparison_of_methods = compare.compare_methods(
+            feats, params.tiering, seed=params.seed, result=result
+        )
         if comparison_of_methods is not None:
             extras["method_comparison"] = comparison_of_methods
         if params.tiering.stability.n_boot > 0:  # None: the method's cut-offs are fixed
-            extras["stability"] = compare.stability(feats, params.tiering, seed=params.seed,
-                                                    result=result)
+            extras["stability"] = compare.stability(
+                feats, params.tiering, seed=params.seed, result=result
+            )
     with timed(timings, "statistics"):
-        categorical = [a for a in loaded.attributes
-                       if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
+        categorical = (
+            [a for a in loaded.attributes if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
+        )
         comparison = stats.compare_tiers(
-            tiers, metrics=list(params.stats.metrics), categorical=categorical,
-            test=params.stats.test, alpha=params.stats.alpha,
-            min_group_size=params.stats.min_group_size, n_boot=params.stats.n_boot,
-            seed=params.seed, max_posthoc_n=POSTHOC_MAX_N)
+            tiers,
+            metrics=list(params.stats.metrics),
+            categorical=categorical,
+            test=params.stats.test,
+            alpha=params.stats.alpha,
+            min_group_size=params.stats.min_group_size,
+            n_boot=params.stats.n_boot,
+            seed=params.seed,
+            max_posthoc_n=POSTHOC_MAX_N,
+        )
     as_of = loaded.as_of
     if transactions is not None:
         with timed(timings, "holdout"):
@@ -300,25 +358,39 @@ def run(params: Params, *, rejected_path: str | Path | None = None
         with timed(timings, "migration"):
             sampled = loaded.source.get("transactions_sample")
             migration = _migration.analyse_migration(
-                transactions, params=params, spec=params.migration, as_of=as_of,
+                transactions,
+                params=params,
+                spec=params.migration,
+                as_of=as_of,
                 attributes=loaded.attributes,
-                sample_customers=set(transactions["customer_id"].unique()) if sampled else None)
+                sample_customers=set(transactions["customer_id"].unique()) if sampled else None,
+            )
         if migration is not None:
             extras["migration"] = migration
     with timed(timings, "strategy"):
         playbook = load_playbook(params.strategy.playbook)
-        extras["recommendations"] = strategy.recommend(tiers, summary, spec=params.strategy,
-                                               currency=params.currency, playbook=playbook)
+        extras["recommendations"] = strategy.recommend(
+            tiers, summary, spec=params.strategy, currency=params.currency, playbook=playbook
+        )
     warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
     analysis = Analysis(
-        params=params, source=loaded.source, as_of=as_of,
+        params=params,
+        source=loaded.source,
+        as_of=as_of,
         window_start=loaded.window_start,
         period_start=loaded.window_start or pd.Timestamp(first).date(),
-        quality=loaded.quality, tiers=tiers, thresholds=result.thresholds,
+        quality=loaded.quality,
+        tiers=tiers,
+        thresholds=result.thresholds,
         tiering_params={"method": result.method, **result.params},
-        tier_summary=summary, monthly=monthly, comparison=comparison, playbook=playbook,
+        tier_summary=summary,
+        monthly=monthly,
+        comparison=comparison,
+        playbook=playbook,
         warnings=tuple(warnings),
-        timings=timings, **extras)
+        timings=timings,
+        **extras,
+    )
     return analysis, loaded
 
 

@@ -79,8 +79,15 @@ __all__ = [
 ROLES: tuple[str, ...] = ("top", "upper", "middle", "bottom")
 TEXT_FIELDS: tuple[str, ...] = ("goal", "service_level", "contact_cadence")
 LIST_FIELDS: tuple[str, ...] = ("actions", "channels", "offers", "kpis")
-ROLE_FIELDS: tuple[str, ...] = ("goal", "service_level", "actions", "channels",
-                                "contact_cadence", "offers", "kpis")
+ROLE_FIELDS: tuple[str, ...] = (
+    "goal",
+    "service_level",
+    "actions",
+    "channels",
+    "contact_cadence",
+    "offers",
+    "kpis",
+)
 DORMANT_TEXT_FIELDS: tuple[str, ...] = ("name", "goal", "trigger", "note")
 DORMANT_LIST_FIELDS: tuple[str, ...] = ("actions", "kpis")
 
@@ -97,10 +104,20 @@ SEGMENT_LIST_FIELDS: tuple[str, ...] = ("actions", "channels", "offers", "kpis")
 TRIGGER_TEXT_FIELDS: tuple[str, ...] = ("name", "finding", "action")
 # optional: the finding when exactly one customer is caught (grammar)
 _TRIGGER_OPTIONAL_TEXTS: tuple[str, ...] = ("finding_one",)
-_TRIGGER_DEFAULTS: dict[str, object] = {"roles": [], "segments": [], "params": {},
-                                        "priority": 10, "min_customers": 1, "enabled": True}
-TRIGGER_FIELDS: tuple[str, ...] = (*TRIGGER_TEXT_FIELDS, *_TRIGGER_OPTIONAL_TEXTS, "when",
-                                   *_TRIGGER_DEFAULTS)
+_TRIGGER_DEFAULTS: dict[str, object] = {
+    "roles": [],
+    "segments": [],
+    "params": {},
+    "priority": 10,
+    "min_customers": 1,
+    "enabled": True,
+}
+TRIGGER_FIELDS: tuple[str, ...] = (
+    *TRIGGER_TEXT_FIELDS,
+    *_TRIGGER_OPTIONAL_TEXTS,
+    "when",
+    *_TRIGGER_DEFAULTS,
+)
 _COLLECTIONS = ("segments", "triggers")
 _ALL_SECTIONS = (*_SECTIONS, *_COLLECTIONS)
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -115,39 +132,98 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: Columns of the tier table (``Analysis.tiers``) that the trigger values are computed
 #: from; a condition can name them.
-TIER_INPUT_COLUMNS: tuple[str, ...] = ("customer_id", "tier", "tier_rank", "recency_days",
-                                        "frequency", "monetary", "gross_revenue",
-                                        "returns_value", "aov", "tenure_days")
+TIER_INPUT_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "tier",
+    "tier_rank",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "gross_revenue",
+    "returns_value",
+    "aov",
+    "tenure_days",
+)
 
 #: Per-tier reference values of :func:`tiering.analysis.strategy.trigger_frame` (also
 #: columns of ``Recommendations.references``), broadcast to every customer of the tier.
 REFERENCE_COLUMNS: tuple[str, ...] = (
-    "tier_customers", "tier_revenue", "tier_one_time_share", "tier_at_risk_share",
-    "tier_at_risk_customers", "tier_revenue_at_risk",
-    "tier_median_monetary", "tier_median_frequency", "tier_median_aov",
-    "tier_median_recency_days", "tier_median_tenure_days", "tier_median_usual_gap_days",
-    "next_tier", "next_tier_min_monetary", "next_tier_median_monetary",
+    "tier_customers",
+    "tier_revenue",
+    "tier_one_time_share",
+    "tier_at_risk_share",
+    "tier_at_risk_customers",
+    "tier_revenue_at_risk",
+    "tier_median_monetary",
+    "tier_median_frequency",
+    "tier_median_aov",
+    "tier_median_recency_days",
+    "tier_median_tenure_days",
+    "tier_median_usual_gap_days",
+    "next_tier",
+    "next_tier_min_monetary",
+    "next_tier_median_monetary",
 )
 #: Whole-customer-base reference values of :func:`tiering.analysis.strategy.trigger_frame`.
 BASE_COLUMNS: tuple[str, ...] = (
-    "all_median_monetary", "all_median_frequency", "all_median_aov",
-    "all_median_recency_days", "all_median_tenure_days", "all_median_usual_gap_days",
+    "all_median_monetary",
+    "all_median_frequency",
+    "all_median_aov",
+    "all_median_recency_days",
+    "all_median_tenure_days",
+    "all_median_usual_gap_days",
 )
 #: Per-customer values :func:`tiering.analysis.strategy.trigger_frame` adds to the tier
 #: table.
-DERIVED_COLUMNS: tuple[str, ...] = ("role", "segment_key", "usual_gap_days", "expected_gap_days",
-                                    "at_risk", "return_share", *REFERENCE_COLUMNS, *BASE_COLUMNS)
+DERIVED_COLUMNS: tuple[str, ...] = (
+    "role",
+    "segment_key",
+    "usual_gap_days",
+    "expected_gap_days",
+    "at_risk",
+    "return_share",
+    *REFERENCE_COLUMNS,
+    *BASE_COLUMNS,
+)
 # names a trigger parameter may not take (they are customer values)
-_RESERVED_NAMES: frozenset[str] = frozenset({*TIER_INPUT_COLUMNS, *DERIVED_COLUMNS,
-                                             "customer_name", "segment", "first_purchase",
-                                             "last_purchase", "True", "False"})
+_RESERVED_NAMES: frozenset[str] = frozenset(
+    {
+        *TIER_INPUT_COLUMNS,
+        *DERIVED_COLUMNS,
+        "customer_name",
+        "segment",
+        "first_purchase",
+        "last_purchase",
+        "True",
+        "False",
+    }
+)
 
 #: Fields a trigger's ``finding``, ``action`` and ``name`` texts can use (plus its params).
 FINDING_FIELDS: tuple[str, ...] = (
-    "group", "group_one", "tier", "customers", "share", "revenue", "revenue_share",
-    "recency", "usual_gap", "frequency", "aov", "monetary", "return_share",
-    "tier_customers", "tier_recency", "tier_usual_gap", "tier_frequency", "tier_aov",
-    "tier_monetary", "tier_one_time_share", "next_tier", "next_group", "next_tier_min_monetary",
+    "group",
+    "group_one",
+    "tier",
+    "customers",
+    "share",
+    "revenue",
+    "revenue_share",
+    "recency",
+    "usual_gap",
+    "frequency",
+    "aov",
+    "monetary",
+    "return_share",
+    "tier_customers",
+    "tier_recency",
+    "tier_usual_gap",
+    "tier_frequency",
+    "tier_aov",
+    "tier_monetary",
+    "tier_one_time_share",
+    "next_tier",
+    "next_group",
+    "next_tier_min_monetary",
 )
 
 
@@ -156,19 +232,29 @@ FINDING_FIELDS: tuple[str, ...] = (
 
 
 def _read_yaml(path: Path) -> object:
-    require(path.is_file(), f"Playbook file not found: {path}", where=str(path),
-            hint="check the path of the playbook file in the parameters")
+    require(
+        path.is_file(),
+        f"Playbook file not found: {path}",
+        where=str(path),
+        hint="check the path of the playbook file in the parameters",
+    )
     try:
         with path.open(encoding="utf-8") as fh:
             return yaml.safe_load(fh)
     except UnicodeDecodeError as exc:
-        raise TieringError(f"Playbook file is not UTF-8 text: {exc}", where=str(path),
-                           hint="save the file as UTF-8") from None
+        raise TieringError(
+            f"Playbook file is not UTF-8 text: {exc}",
+            where=str(path),
+            hint="save the file as UTF-8",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
-        raise TieringError(f"Playbook file is not valid YAML: {exc}", where=where,
-                           hint="fix the YAML syntax (indentation, quotes, colons)") from None
+        raise TieringError(
+            f"Playbook file is not valid YAML: {exc}",
+            where=where,
+            hint="fix the YAML syntax (indentation, quotes, colons)",
+        ) from None
 
 
 def _check_text(value: object, key: str, problems: list[str], *, complete: bool) -> None:
@@ -177,8 +263,9 @@ def _check_text(value: object, key: str, problems: list[str], *, complete: bool)
             problems.append(f"{key}: empty text")
         return
     if not isinstance(value, Mapping):
-        problems.append(f"{key}: expected a text or {{en: ..., zh: ...}}, "
-                        f"got {type(value).__name__}")
+        problems.append(
+            f"{key}: expected a text or {{en: ..., zh: ...}}, got {type(value).__name__}"
+        )
         return
     for lang, text in value.items():
         if lang not in LANGUAGES:
@@ -193,8 +280,16 @@ def _check_text(value: object, key: str, problems: list[str], *, complete: bool)
         problems.append(f"{key}: give the text in at least one of {', '.join(LANGUAGES)}")
 
 
-def _check_fields(body: Mapping, key: str, text_fields: Sequence[str], list_fields: Sequence[str],
-                  problems: list[str], *, complete: bool, languages: bool) -> None:
+def _check_fields(
+    body: Mapping,
+    key: str,
+    text_fields: Sequence[str],
+    list_fields: Sequence[str],
+    problems: list[str],
+    *,
+    complete: bool,
+    languages: bool,
+) -> None:
     for field, value in body.items():
         fkey = f"{key}.{field}"
         if field in text_fields:
@@ -208,11 +303,14 @@ def _check_fields(body: Mapping, key: str, text_fields: Sequence[str], list_fiel
         else:
             known = tuple(text_fields) + tuple(list_fields)
             guess = closest(str(field), known)
-            problems.append(f"{fkey}: unknown field (known: {', '.join(known)})"
-                            + (f"; did you mean {guess!r}?" if guess else ""))
+            problems.append(
+                f"{fkey}: unknown field (known: {', '.join(known)})"
+                + (f"; did you mean {guess!r}?" if guess else "")
+            )
     if complete:
-        problems.extend(f"{key}.{field}: missing" for field in (*text_fields, *list_fields)
-                        if field not in body)
+        problems.extend(
+            f"{key}.{field}: missing" for field in (*text_fields, *list_fields) if field not in body
+        )
 
 
 def _template_fields(text: str) -> list[tuple[str, str | None, str | None]] | None:
@@ -226,26 +324,34 @@ def _template_fields(text: str) -> list[tuple[str, str | None, str | None]] | No
 
 
 def _check_trigger_texts(value: object, key: str, allowed: set[str], problems: list[str]) -> None:
-    texts = [value] if isinstance(value, str) else (
-        list(value.values()) if isinstance(value, Mapping) else [])
+    texts = (
+        [value]
+        if isinstance(value, str)
+        else (list(value.values()) if isinstance(value, Mapping) else [])
+    )
     for text in texts:
         if not isinstance(text, str):
             continue
         fields = _template_fields(text)
         if fields is None:
-            problems.append(f"{key}: unbalanced braces in {text!r} (write {{{{ and }}}} "
-                            f"for literal braces)")
+            problems.append(
+                f"{key}: unbalanced braces in {text!r} (write {{{{ and }}}} for literal braces)"
+            )
             continue
         for name, conv, spec in fields:
             if conv or spec:
-                problems.append(f"{key}: write fields as plain {{name}}, without ! or : "
-                                f"(got {{{name}{'!' + conv if conv else ''}"
-                                f"{':' + spec if spec else ''}}})")
+                problems.append(
+                    f"{key}: write fields as plain {{name}}, without ! or : "
+                    f"(got {{{name}{'!' + conv if conv else ''}"
+                    f"{':' + spec if spec else ''}}})"
+                )
             elif name not in allowed:
                 guess = closest(name, allowed) if name else None
-                problems.append(f"{key}: unknown field {{{name}}}"
-                                + (f"; did you mean {{{guess}}}?" if guess else "")
-                                + f" (known: {', '.join(sorted(allowed))})")
+                problems.append(
+                    f"{key}: unknown field {{{name}}}"
+                    + (f"; did you mean {{{guess}}}?" if guess else "")
+                    + f" (known: {', '.join(sorted(allowed))})"
+                )
 
 
 def _check_when(value: object, key: str, problems: list[str]) -> None:
@@ -264,21 +370,34 @@ def _check_when(value: object, key: str, problems: list[str]) -> None:
         problems.append(f"{key}: {exc.message}")
 
 
-def _check_trigger(body: Mapping, key: str, problems: list[str], *, complete: bool,
-                   languages: bool, segment_keys: set[str] | None) -> None:
+def _check_trigger(
+    body: Mapping,
+    key: str,
+    problems: list[str],
+    *,
+    complete: bool,
+    languages: bool,
+    segment_keys: set[str] | None,
+) -> None:
     params = body.get("params", {})
     if not isinstance(params, Mapping):
         problems.append(f"{key}.params: expected a mapping of names to numbers")
         params = {}
     for name, number in params.items():
         if not isinstance(name, str) or not NAME_RE.match(name):
-            problems.append(f"{key}.params.{name}: a name must be letters, digits and _ "
-                            f"(not starting with a digit)")
+            problems.append(
+                f"{key}.params.{name}: a name must be letters, digits and _ "
+                f"(not starting with a digit)"
+            )
         elif name in _RESERVED_NAMES:
-            problems.append(f"{key}.params.{name}: the name is taken by a customer value; "
-                            f"choose another")
-        if isinstance(number, bool) or not isinstance(number, int | float) \
-                or not math.isfinite(number):
+            problems.append(
+                f"{key}.params.{name}: the name is taken by a customer value; choose another"
+            )
+        if (
+            isinstance(number, bool)
+            or not isinstance(number, int | float)
+            or not math.isfinite(number)
+        ):
             problems.append(f"{key}.params.{name}: expected a number, got {number!r}")
     allowed = set(FINDING_FIELDS) | {str(n) for n in params}
     for field, value in body.items():
@@ -293,8 +412,9 @@ def _check_trigger(body: Mapping, key: str, problems: list[str], *, complete: bo
             _check_when(value, fkey, problems)
         elif field == "roles":
             if not isinstance(value, list) or any(r not in ROLES for r in value):
-                problems.append(f"{fkey}: expected a list of roles out of {', '.join(ROLES)}, "
-                                f"got {value!r}")
+                problems.append(
+                    f"{fkey}: expected a list of roles out of {', '.join(ROLES)}, got {value!r}"
+                )
         elif field == "segments":
             if not isinstance(value, list) or any(not isinstance(s, str) for s in value):
                 problems.append(f"{fkey}: expected a list of segment keys, got {value!r}")
@@ -302,8 +422,10 @@ def _check_trigger(body: Mapping, key: str, problems: list[str], *, complete: bo
                 for s in value:
                     if s not in segment_keys:
                         guess = closest(s, segment_keys)
-                        problems.append(f"{fkey}: unknown segment {s!r}"
-                                        + (f"; did you mean {guess!r}?" if guess else ""))
+                        problems.append(
+                            f"{fkey}: unknown segment {s!r}"
+                            + (f"; did you mean {guess!r}?" if guess else "")
+                        )
         elif field in ("priority", "min_customers"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 problems.append(f"{fkey}: expected a whole number of 1 or more, got {value!r}")
@@ -312,34 +434,61 @@ def _check_trigger(body: Mapping, key: str, problems: list[str], *, complete: bo
                 problems.append(f"{fkey}: expected true or false, got {value!r}")
         elif field != "params":
             guess = closest(str(field), TRIGGER_FIELDS)
-            problems.append(f"{fkey}: unknown field (known: {', '.join(TRIGGER_FIELDS)})"
-                            + (f"; did you mean {guess!r}?" if guess else ""))
+            problems.append(
+                f"{fkey}: unknown field (known: {', '.join(TRIGGER_FIELDS)})"
+                + (f"; did you mean {guess!r}?" if guess else "")
+            )
     if complete:
-        problems.extend(f"{key}.{field}: missing" for field in (*TRIGGER_TEXT_FIELDS, "when")
-                        if field not in body)
+        problems.extend(
+            f"{key}.{field}: missing"
+            for field in (*TRIGGER_TEXT_FIELDS, "when")
+            if field not in body
+        )
 
 
-def _check_collection(section: str, body: Mapping, problems: list[str], *, complete: bool,
-                      languages: bool, segment_keys: set[str] | None) -> None:
+def _check_collection(
+    section: str,
+    body: Mapping,
+    problems: list[str],
+    *,
+    complete: bool,
+    languages: bool,
+    segment_keys: set[str] | None,
+) -> None:
     for item, fields in body.items():
         key = f"{section}.{item}"
         if not isinstance(item, str) or not _KEY_RE.match(item):
-            problems.append(f"{key}: a key must be lower-case letters, digits and _, "
-                            f"e.g. at_risk_vip")
+            problems.append(
+                f"{key}: a key must be lower-case letters, digits and _, e.g. at_risk_vip"
+            )
             continue
         if not isinstance(fields, Mapping):
             problems.append(f"{key}: expected a mapping of fields, got {type(fields).__name__}")
             continue
         if section == "segments":
-            _check_fields(fields, key, SEGMENT_TEXT_FIELDS, SEGMENT_LIST_FIELDS, problems,
-                          complete=complete, languages=languages)
+            _check_fields(
+                fields,
+                key,
+                SEGMENT_TEXT_FIELDS,
+                SEGMENT_LIST_FIELDS,
+                problems,
+                complete=complete,
+                languages=languages,
+            )
         else:
-            _check_trigger(fields, key, problems, complete=complete, languages=languages,
-                           segment_keys=segment_keys)
+            _check_trigger(
+                fields,
+                key,
+                problems,
+                complete=complete,
+                languages=languages,
+                segment_keys=segment_keys,
+            )
 
 
-def _check_playbook(raw: object, problems: list[str], *, complete: bool,
-                    languages: bool | None = None) -> None:
+def _check_playbook(
+    raw: object, problems: list[str], *, complete: bool, languages: bool | None = None
+) -> None:
     """Collect every problem of a raw playbook mapping into ``problems``.
 
     ``complete`` requires every section and every field (the merged playbook);
@@ -348,28 +497,45 @@ def _check_playbook(raw: object, problems: list[str], *, complete: bool,
     """
     languages = complete if languages is None else languages
     if not isinstance(raw, Mapping):
-        problems.append(f"the playbook must be a mapping of sections "
-                        f"({', '.join(_ALL_SECTIONS)}), got {type(raw).__name__}")
+        problems.append(
+            f"the playbook must be a mapping of sections "
+            f"({', '.join(_ALL_SECTIONS)}), got {type(raw).__name__}"
+        )
         return
     segments = raw.get("segments")
     segment_keys = set(segments) if complete and isinstance(segments, Mapping) else None
     for section, body in raw.items():
         if section not in _ALL_SECTIONS:
             guess = closest(str(section), _ALL_SECTIONS)
-            problems.append(f"{section}: unknown role or section "
-                            f"(known: {', '.join(_ALL_SECTIONS)})"
-                            + (f"; did you mean {guess!r}?" if guess else ""))
+            problems.append(
+                f"{section}: unknown role or section "
+                f"(known: {', '.join(_ALL_SECTIONS)})"
+                + (f"; did you mean {guess!r}?" if guess else "")
+            )
             continue
         if not isinstance(body, Mapping):
             problems.append(f"{section}: expected a mapping of fields, got {type(body).__name__}")
             continue
         if section in _COLLECTIONS:
-            _check_collection(section, body, problems, complete=complete, languages=languages,
-                              segment_keys=segment_keys)
+            _check_collection(
+                section,
+                body,
+                problems,
+                complete=complete,
+                languages=languages,
+                segment_keys=segment_keys,
+            )
         else:
             text_fields, list_fields = _SECTIONS[section]
-            _check_fields(body, section, text_fields, list_fields, problems,
-                          complete=complete, languages=languages)
+            _check_fields(
+                body,
+                section,
+                text_fields,
+                list_fields,
+                problems,
+                complete=complete,
+                languages=languages,
+            )
     if complete:
         problems.extend(f"{section}: missing" for section in _ALL_SECTIONS if section not in raw)
 
@@ -379,8 +545,11 @@ def _raise_problems(problems: list[str], source: str) -> None:
         n = len(problems)
         lines = [f"Invalid playbook ({n} problem{'s' if n != 1 else ''}):"]
         lines += [f"  - {p}" for p in problems]
-        raise TieringError("\n".join(lines), where=source,
-                           hint="see tiering/playbook/default.yaml for the sections and fields")
+        raise TieringError(
+            "\n".join(lines),
+            where=source,
+            hint="see tiering/playbook/default.yaml for the sections and fields",
+        )
 
 
 def _merge(base: dict, override: Mapping) -> dict:
@@ -409,15 +578,22 @@ def _normalise_fields(body: Mapping, text_fields, list_fields) -> dict:
 
 
 def _normalise(raw: Mapping) -> dict:
-    out: dict = {section: _normalise_fields(raw[section], *fields)
-                 for section, fields in _SECTIONS.items()}
-    out["segments"] = {key: _normalise_fields(body, SEGMENT_TEXT_FIELDS, SEGMENT_LIST_FIELDS)
-                       for key, body in raw["segments"].items()}
+    out: dict = {
+        section: _normalise_fields(raw[section], *fields) for section, fields in _SECTIONS.items()
+    }
+    out["segments"] = {
+        key: _normalise_fields(body, SEGMENT_TEXT_FIELDS, SEGMENT_LIST_FIELDS)
+        for key, body in raw["segments"].items()
+    }
     triggers = {}
     for key, body in raw["triggers"].items():
         trig = {f: _text_pair(body[f]) for f in TRIGGER_TEXT_FIELDS}
-        trig.update({f: _text_pair(body[f]) if body.get(f) is not None else None
-                     for f in _TRIGGER_OPTIONAL_TEXTS})
+        trig.update(
+            {
+                f: _text_pair(body[f]) if body.get(f) is not None else None
+                for f in _TRIGGER_OPTIONAL_TEXTS
+            }
+        )
         trig["when"] = str(body["when"]).strip()
         for option, default in _TRIGGER_DEFAULTS.items():
             trig[option] = copy.deepcopy(body.get(option, default))
@@ -487,15 +663,27 @@ def tier_roles(labels: Sequence[str]) -> dict[str, str]:
     ``upper``; all others are ``middle``. Two tiers: top, bottom. The result keeps the
     order of ``labels``.
     """
-    require(not isinstance(labels, str), "Tier labels must be a list of labels, not one string",
-            where="tier labels", hint="pass e.g. ['A', 'B', 'C']")
+    require(
+        not isinstance(labels, str),
+        "Tier labels must be a list of labels, not one string",
+        where="tier labels",
+        hint="pass e.g. ['A', 'B', 'C']",
+    )
     labels = [str(label) for label in labels]
     n = len(labels)
-    require(n >= 2, f"At least 2 tiers are needed to assign roles, got {n}: {labels}",
-            where="tier labels", hint="define 2 to 7 tiers")
+    require(
+        n >= 2,
+        f"At least 2 tiers are needed to assign roles, got {n}: {labels}",
+        where="tier labels",
+        hint="define 2 to 7 tiers",
+    )
     dupes = sorted({label for label in labels if labels.count(label) > 1})
-    require(not dupes, f"Tier labels must be unique; repeated: {', '.join(dupes)}",
-            where="tier labels", hint="give every tier its own label")
+    require(
+        not dupes,
+        f"Tier labels must be unique; repeated: {', '.join(dupes)}",
+        where="tier labels",
+        hint="give every tier its own label",
+    )
     roles = {}
     for i, label in enumerate(labels):
         if i == 0:

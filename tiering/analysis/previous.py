@@ -77,36 +77,58 @@ def read_previous(folder: str | Path) -> tuple[pd.DataFrame, dict]:
     prefix removed) and its ``manifest.json``; a clear error when the folder, a file or a
     needed field is missing."""
     folder = Path(folder)
-    require(folder.is_dir(), f"The previous report folder does not exist: {folder}",
-            where="migration.previous_report",
-            hint="give the folder of an earlier `tiering report` run (it holds tiers.csv and "
-                 "manifest.json)")
+    require(
+        folder.is_dir(),
+        f"The previous report folder does not exist: {folder}",
+        where="migration.previous_report",
+        hint="give the folder of an earlier `tiering report` run (it holds tiers.csv and "
+        "manifest.json)",
+    )
     tiers_path, manifest_path = folder / "tiers.csv", folder / "manifest.json"
     for p in (tiers_path, manifest_path):
-        require(p.is_file(), f"The previous report folder has no {p.name}", where=str(folder),
-                hint="point migration.previous_report at a complete report folder written by "
-                     "`tiering report`", error=DataError)
+        require(
+            p.is_file(),
+            f"The previous report folder has no {p.name}",
+            where=str(folder),
+            hint="point migration.previous_report at a complete report folder written by "
+            "`tiering report`",
+            error=DataError,
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DataError(f"The previous report's manifest cannot be read: {exc}",
-                        where=str(manifest_path),
-                        hint="restore manifest.json from the report folder") from None
-    require(isinstance(manifest, dict) and "as_of" in manifest and "tiering" in manifest,
-            "The previous report's manifest lacks 'as_of' or 'tiering'", where=str(manifest_path),
-            hint="use a report folder written by this version of `tiering report`",
-            error=DataError)
+        raise DataError(
+            f"The previous report's manifest cannot be read: {exc}",
+            where=str(manifest_path),
+            hint="restore manifest.json from the report folder",
+        ) from None
+    require(
+        isinstance(manifest, dict) and "as_of" in manifest and "tiering" in manifest,
+        "The previous report's manifest lacks 'as_of' or 'tiering'",
+        where=str(manifest_path),
+        hint="use a report folder written by this version of `tiering report`",
+        error=DataError,
+    )
     from tiering.safecsv import unprefix
 
-    tiers = pd.read_csv(tiers_path, dtype={"customer_id": str, "tier": str}, encoding="utf-8",
-                        keep_default_na=False, na_values=[""])
+    tiers = pd.read_csv(
+        tiers_path,
+        dtype={"customer_id": str, "tier": str},
+        encoding="utf-8",
+        keep_default_na=False,
+        na_values=[""],
+    )
     for col in ("customer_id", "tier", "customer_name"):  # written formula-safe
         if col in tiers.columns:
             tiers[col] = tiers[col].map(unprefix)
     missing = [c for c in ("customer_id", "tier", "tier_rank") if c not in tiers.columns]
-    require(not missing, f"The previous tiers.csv lacks {', '.join(missing)}",
-            where=str(tiers_path), hint="use the tiers.csv written by `tiering report`",
-            error=DataError)
+    require(
+        not missing,
+        f"The previous tiers.csv lacks {', '.join(missing)}",
+        where=str(tiers_path),
+        hint="use the tiers.csv written by `tiering report`",
+        error=DataError,
+    )
     return tiers, manifest
 
 
@@ -134,12 +156,17 @@ def _window_days(manifest: dict, tiers: pd.DataFrame) -> int | None:
     return None
 
 
-def _frozen_abc(prev: pd.DataFrame, feats: pd.DataFrame, tiering: dict, labels) -> tuple[np.ndarray, pd.DataFrame]:
+def _frozen_abc(
+    prev: pd.DataFrame, feats: pd.DataFrame, tiering: dict, labels
+) -> tuple[np.ndarray, pd.DataFrame]:
     value = tiering.get("value", "monetary")
-    require(value in prev.columns and value in feats.columns,
-            f"The previous tiers.csv lacks the column {value!r} its abc tiers were cut on",
-            where="migration.previous_report", hint="use the tiers.csv written by `tiering report`",
-            error=DataError)
+    require(
+        value in prev.columns and value in feats.columns,
+        f"The previous tiers.csv lacks the column {value!r} its abc tiers were cut on",
+        where="migration.previous_report",
+        hint="use the tiers.csv written by `tiering report`",
+        error=DataError,
+    )
     v = pd.to_numeric(prev[value], errors="coerce")
     lowers = []
     for r in range(1, len(labels)):
@@ -151,18 +178,29 @@ def _frozen_abc(prev: pd.DataFrame, feats: pd.DataFrame, tiering: dict, labels) 
     rank = np.full(len(x), len(labels), dtype="int64")
     for r in range(len(lowers), 0, -1):
         rank = np.where((x >= lowers[r - 1]) & (x > 0), r, rank)
-    table = pd.DataFrame({"tier": list(labels), "tier_rank": range(1, len(labels) + 1),
-                          "metric": value, "lower": [*lowers.tolist(), np.nan]})
+    table = pd.DataFrame(
+        {
+            "tier": list(labels),
+            "tier_rank": range(1, len(labels) + 1),
+            "metric": value,
+            "lower": [*lowers.tolist(), np.nan],
+        }
+    )
     return rank, table
 
 
-def _frozen_rfm(prev: pd.DataFrame, feats: pd.DataFrame, tiering: dict, labels) -> tuple[np.ndarray, pd.DataFrame]:
+def _frozen_rfm(
+    prev: pd.DataFrame, feats: pd.DataFrame, tiering: dict, labels
+) -> tuple[np.ndarray, pd.DataFrame]:
     needed = ("r_score", "f_score", "m_score", "recency_days", "frequency", "monetary")
     missing = [c for c in needed if c not in prev.columns]
-    require(not missing, f"The previous tiers.csv lacks {', '.join(missing)} needed to freeze "
-            "its RFM bins", where="migration.previous_report",
-            hint="use migration.previous_thresholds: refit, or a tiers.csv from `tiering report`",
-            error=DataError)
+    require(
+        not missing,
+        f"The previous tiers.csv lacks {', '.join(missing)} needed to freeze its RFM bins",
+        where="migration.previous_report",
+        hint="use migration.previous_thresholds: refit, or a tiers.csv from `tiering report`",
+        error=DataError,
+    )
     bins = int(tiering.get("bins", 5))
 
     def score(metric: str, col: str, higher_is_better: bool) -> np.ndarray:
@@ -189,19 +227,37 @@ def _frozen_rfm(prev: pd.DataFrame, feats: pd.DataFrame, tiering: dict, labels) 
     wsum = float(w["recency"]) + float(w["frequency"]) + float(w["monetary"])
     s = np.round((w["recency"] * r + w["frequency"] * f + w["monetary"] * m) / wsum, 9)
     th = list(tiering.get("thresholds") or [])
-    require(len(th) == len(labels) - 1, "The previous manifest's RFM thresholds do not match its "
-            "tier labels", where="migration.previous_report",
-            hint="use migration.previous_thresholds: refit", error=DataError)
+    require(
+        len(th) == len(labels) - 1,
+        "The previous manifest's RFM thresholds do not match its tier labels",
+        where="migration.previous_report",
+        hint="use migration.previous_thresholds: refit",
+        error=DataError,
+    )
     rank = 1 + (s[:, None] < np.asarray(th, dtype=float)[None, :]).sum(axis=1)
-    table = pd.DataFrame({"tier": list(labels), "tier_rank": range(1, len(labels) + 1),
-                          "metric": "rfm_score", "lower": [*map(float, th), 1.0]})
+    table = pd.DataFrame(
+        {
+            "tier": list(labels),
+            "tier_rank": range(1, len(labels) + 1),
+            "metric": "rfm_score",
+            "lower": [*map(float, th), 1.0],
+        }
+    )
     return rank.astype("int64"), table
 
 
-def compare_previous(transactions: pd.DataFrame, *, folder: str | Path, current: pd.DataFrame,
-                     features: pd.DataFrame, params: Params, spec: MigrationSpec,
-                     as_of: dt.date, first: pd.Timestamp | None = None,
-                     earlier: tuple[pd.DataFrame, dict] | None = None) -> PreviousComparison:
+def compare_previous(
+    transactions: pd.DataFrame,
+    *,
+    folder: str | Path,
+    current: pd.DataFrame,
+    features: pd.DataFrame,
+    params: Params,
+    spec: MigrationSpec,
+    as_of: dt.date,
+    first: pd.Timestamp | None = None,
+    earlier: tuple[pd.DataFrame, dict] | None = None,
+) -> PreviousComparison:
     """Compare today's tiers (``current``: the snapshot rows at ``as_of``, with ``state``;
     ``features``: today's customer features in the same order) with an earlier report.
 
@@ -220,13 +276,21 @@ def compare_previous(transactions: pd.DataFrame, *, folder: str | Path, current:
     labels = tuple(str(x) for x in params.tiering.labels)
     warnings: list[tuple[str, dict]] = []
     if prev_as_of >= as_of:
-        warnings.append(("previous_not_earlier", {"previous": prev_as_of.isoformat(),
-                                                  "current": as_of.isoformat()}))
+        warnings.append(
+            (
+                "previous_not_earlier",
+                {"previous": prev_as_of.isoformat(), "current": as_of.isoformat()},
+            )
+        )
     if method != params.tiering.method:
         warnings.append(("previous_method", {"previous": method, "current": params.tiering.method}))
     if prev_labels != labels:
-        warnings.append(("previous_labels", {"previous": " / ".join(prev_labels),
-                                             "current": " / ".join(labels)}))
+        warnings.append(
+            (
+                "previous_labels",
+                {"previous": " / ".join(prev_labels), "current": " / ".join(labels)},
+            )
+        )
     prev_days = _window_days(manifest, prev)
     cur_days = int((pd.Timestamp(as_of) - pd.Timestamp(first)).days) if first is not None else None
     if prev_days and cur_days and abs(prev_days - cur_days) > 0.1 * max(prev_days, cur_days):
@@ -246,8 +310,9 @@ def compare_previous(transactions: pd.DataFrame, *, folder: str | Path, current:
     feats = features.set_index("customer_id")
     lapsed = cur["state"].astype(str) == LAPSED
     if frozen_rank is not None:
-        frozen_tier = pd.Series(np.asarray(prev_labels, dtype=object)[frozen_rank - 1],
-                                index=feats.index)
+        frozen_tier = pd.Series(
+            np.asarray(prev_labels, dtype=object)[frozen_rank - 1], index=feats.index
+        )
         frozen_state = frozen_tier.where(~lapsed.reindex(feats.index, fill_value=False), LAPSED)
     else:
         frozen_state = pd.Series(dtype=object)
@@ -265,8 +330,9 @@ def compare_previous(transactions: pd.DataFrame, *, folder: str | Path, current:
         out["customer_name"] = out["customer_id"].map(names)
     out["previous_tier"] = out["customer_id"].map(prev_tier).fillna(NEW)
     out["refit_state"] = out["customer_id"].map(cur["state"].astype(str)).fillna(LAPSED)
-    out["frozen_state"] = (out["customer_id"].map(frozen_state).fillna(LAPSED)
-                           if frozen_rank is not None else None)
+    out["frozen_state"] = (
+        out["customer_id"].map(frozen_state).fillna(LAPSED) if frozen_rank is not None else None
+    )
     out["revenue_since"] = out["customer_id"].map(since).fillna(0.0).round(6)
     out["monetary"] = out["customer_id"].map(feats["monetary"]).fillna(0.0)
 
@@ -278,19 +344,37 @@ def compare_previous(transactions: pd.DataFrame, *, folder: str | Path, current:
     for reading, col, to_labels in readings:
         # up/down compare positions: earlier labels by earlier rank, today's by today's rank
         rank = {lab: i + 1 for i, lab in enumerate(to_labels)}
-        pairs = pd.DataFrame({"from_state": out["previous_tier"], "to_state": out[col],
-                              "revenue": out["revenue_since"]})
-        grid = transition_table(pairs, [*prev_labels, NEW], [*to_labels, LAPSED],
-                                 lambda f, s, rank=rank: _direction_between(f, s, prank, rank),
-                                 revenue_cols=("revenue",))
+        pairs = pd.DataFrame(
+            {
+                "from_state": out["previous_tier"],
+                "to_state": out[col],
+                "revenue": out["revenue_since"],
+            }
+        )
+        grid = transition_table(
+            pairs,
+            [*prev_labels, NEW],
+            [*to_labels, LAPSED],
+            lambda f, s, rank=rank: _direction_between(f, s, prank, rank),
+            revenue_cols=("revenue",),
+        )
         grid.insert(0, "thresholds", reading)
         tables.append(grid)
     transitions = pd.concat(tables, ignore_index=True)[
-        ["thresholds", "from_state", "to_state", "customers", "row_share", "revenue", "direction"]]
-    return PreviousComparison(folder=str(folder), as_of=prev_as_of, method=method, labels=prev_labels,
-                              mode=mode, customers=out, transitions=transitions,
-                              frozen_thresholds=frozen_table, window_days=prev_days,
-                              warnings=tuple(warnings))
+        ["thresholds", "from_state", "to_state", "customers", "row_share", "revenue", "direction"]
+    ]
+    return PreviousComparison(
+        folder=str(folder),
+        as_of=prev_as_of,
+        method=method,
+        labels=prev_labels,
+        mode=mode,
+        customers=out,
+        transitions=transitions,
+        frozen_thresholds=frozen_table,
+        window_days=prev_days,
+        warnings=tuple(warnings),
+    )
 
 
 def _direction_between(frm: str, to: str, from_rank: dict, to_rank: dict) -> str:

@@ -61,7 +61,7 @@ The tables hold numbers and codes (``kind``, ``note``, ``magnitude``,
 in them is the fixed English reason after ``not_tested:`` and ``excluded_tier:`` in
 ``tests.test``, written as is to ``comparisons.csv``.
 
-Longer than 600 lines because :func:`compare_tiers` and the row builders it calls
+Longer than 800 lines because :func:`compare_tiers` and the row builders it calls
 (about 800 lines together) share the row layouts and the lists they fill; the numerical
 building blocks they use are already apart, in :mod:`tiering.analysis.effects`.
 """
@@ -95,21 +95,69 @@ LOWER_IS_BETTER = frozenset({"recency_days"})
 TESTS = ("kruskal", "welch")
 
 TESTS_COLUMNS = (
-    "metric", "test", "group1", "group2", "n1", "n2", "statistic", "df", "p_value",
-    "p_adj", "effect_size_name", "effect_size", "ci_low", "ci_high", "magnitude",
-    "significant", "df2",
+    "metric",
+    "test",
+    "group1",
+    "group2",
+    "n1",
+    "n2",
+    "statistic",
+    "df",
+    "p_value",
+    "p_adj",
+    "effect_size_name",
+    "effect_size",
+    "ci_low",
+    "ci_high",
+    "magnitude",
+    "significant",
+    "df2",
 )
 SUMMARY_COLUMNS = (
-    "metric", "tier", "n", "mean", "median", "q1", "q3", "median_ci_low",
-    "median_ci_high", "mean_ci_low", "mean_ci_high",
+    "metric",
+    "tier",
+    "n",
+    "mean",
+    "median",
+    "q1",
+    "q3",
+    "median_ci_low",
+    "median_ci_high",
+    "mean_ci_low",
+    "mean_ci_high",
 )
 FINDINGS_COLUMNS = (
-    "metric", "kind", "group1", "group2", "n1", "n2", "median1", "median2", "ratio",
-    "ratio_ci_low", "ratio_ci_high", "difference", "difference_ci_low",
-    "difference_ci_high", "cliffs_delta", "cliffs_delta_ci_low", "cliffs_delta_ci_high",
-    "cramers_v", "magnitude", "p_adj", "significant", "meaningful", "lower_is_better",
-    "note", "center", "mean1", "mean2", "effect_size_name", "effect_size",
-    "effect_size_ci_low", "effect_size_ci_high",
+    "metric",
+    "kind",
+    "group1",
+    "group2",
+    "n1",
+    "n2",
+    "median1",
+    "median2",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "cliffs_delta",
+    "cliffs_delta_ci_low",
+    "cliffs_delta_ci_high",
+    "cramers_v",
+    "magnitude",
+    "p_adj",
+    "significant",
+    "meaningful",
+    "lower_is_better",
+    "note",
+    "center",
+    "mean1",
+    "mean2",
+    "effect_size_name",
+    "effect_size",
+    "effect_size_ci_low",
+    "effect_size_ci_high",
 )
 RESIDUALS_COLUMNS = ("attribute", "tier", "category", "observed", "expected", "residual")
 
@@ -145,7 +193,8 @@ class Comparison:
     findings: pd.DataFrame
     params: dict = field(default_factory=dict)
     residuals: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=list(RESIDUALS_COLUMNS)))
+        default_factory=lambda: pd.DataFrame(columns=list(RESIDUALS_COLUMNS))
+    )
 
     @property
     def test(self) -> str:
@@ -173,14 +222,25 @@ def _as_names(value, what: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
-    require(isinstance(value, Iterable), f"{what} must be a list of column names",
-            where=f"compare_tiers({what}=...)", hint=f"pass e.g. {what}=['monetary']")
+    require(
+        isinstance(value, Iterable),
+        f"{what} must be a list of column names",
+        where=f"compare_tiers({what}=...)",
+        hint=f"pass e.g. {what}=['monetary']",
+    )
     names = tuple(value)
     for name in names:
-        require(isinstance(name, str), f"{what} must contain column names, got {name!r}",
-                where=f"compare_tiers({what}=...)")
-    require(len(set(names)) == len(names), f"{what} lists a column twice: {list(names)}",
-            where=f"compare_tiers({what}=...)", hint="list each column once")
+        require(
+            isinstance(name, str),
+            f"{what} must contain column names, got {name!r}",
+            where=f"compare_tiers({what}=...)",
+        )
+    require(
+        len(set(names)) == len(names),
+        f"{what} lists a column twice: {list(names)}",
+        where=f"compare_tiers({what}=...)",
+        hint="list each column once",
+    )
     return names
 
 
@@ -189,8 +249,11 @@ def _require_column(frame: pd.DataFrame, name: str, what: str) -> None:
         return
     guess = closest(name, [str(c) for c in frame.columns])
     hint = f"did you mean {guess!r}?" if guess else f"available columns: {list(frame.columns)}"
-    raise DataError(f"The tiered table has no {what} column {name!r}",
-                    where=f"compare_tiers(... {name!r})", hint=hint)
+    raise DataError(
+        f"The tiered table has no {what} column {name!r}",
+        where=f"compare_tiers(... {name!r})",
+        hint=hint,
+    )
 
 
 def _tier_codes(series: pd.Series) -> tuple[list[str], np.ndarray]:
@@ -212,22 +275,45 @@ def _tier_codes(series: pd.Series) -> tuple[list[str], np.ndarray]:
 
 def _empty_test_row(metric: str, test: str) -> dict:
     return {
-        "metric": metric, "test": test, "group1": "", "group2": "", "n1": pd.NA,
-        "n2": pd.NA, "statistic": np.nan, "df": pd.NA, "p_value": np.nan,
-        "p_adj": np.nan, "effect_size_name": "", "effect_size": np.nan,
-        "ci_low": np.nan, "ci_high": np.nan, "magnitude": "", "significant": False,
+        "metric": metric,
+        "test": test,
+        "group1": "",
+        "group2": "",
+        "n1": pd.NA,
+        "n2": pd.NA,
+        "statistic": np.nan,
+        "df": pd.NA,
+        "p_value": np.nan,
+        "p_adj": np.nan,
+        "effect_size_name": "",
+        "effect_size": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "magnitude": "",
+        "significant": False,
         "df2": np.nan,
     }
 
 
 def _empty_finding(metric: str, kind: str) -> dict:
     row = {c: np.nan for c in FINDINGS_COLUMNS}
-    row.update({
-        "metric": metric, "kind": kind, "group1": "", "group2": "", "n1": pd.NA,
-        "n2": pd.NA, "magnitude": "", "significant": False, "meaningful": False,
-        "lower_is_better": metric in LOWER_IS_BETTER, "note": "", "center": "",
-        "effect_size_name": "",
-    })
+    row.update(
+        {
+            "metric": metric,
+            "kind": kind,
+            "group1": "",
+            "group2": "",
+            "n1": pd.NA,
+            "n2": pd.NA,
+            "magnitude": "",
+            "significant": False,
+            "meaningful": False,
+            "lower_is_better": metric in LOWER_IS_BETTER,
+            "note": "",
+            "center": "",
+            "effect_size_name": "",
+        }
+    )
     return row
 
 
@@ -241,16 +327,24 @@ def _not_tested(metric: str, reason: str, note: str, tests: list, findings: list
 # --------------------------------------------------------------------------- main API
 
 
-def _exclude_small_tiers(name: str, labels, sizes: list[int], min_group_size: int,
-                        small_overall, tests: list, findings: list) -> list[int]:
+def _exclude_small_tiers(
+    name: str,
+    labels,
+    sizes: list[int],
+    min_group_size: int,
+    small_overall,
+    tests: list,
+    findings: list,
+) -> list[int]:
     """The tiers with at least ``min_group_size`` customers; a test row (and a finding,
     unless the tier is already reported as small overall) for each of the others."""
     testable = [i for i, n in enumerate(sizes) if n >= min_group_size]
     for i, n in enumerate(sizes):
         if i in testable:
             continue
-        row = _empty_test_row(name, f"excluded_tier: {n} customers "
-                                    f"< min_group_size {min_group_size}")
+        row = _empty_test_row(
+            name, f"excluded_tier: {n} customers < min_group_size {min_group_size}"
+        )
         row.update({"group1": labels[i], "n1": n})
         tests.append(row)
         if i not in small_overall:
@@ -358,49 +452,82 @@ def compare_tiers(
 
         ``residuals``: adjusted standardised residuals per attribute x tier x category.
     """
-    require(isinstance(tiered, pd.DataFrame), "compare_tiers needs a pandas DataFrame",
-            where="compare_tiers(tiered)", error=DataError)
+    require(
+        isinstance(tiered, pd.DataFrame),
+        "compare_tiers needs a pandas DataFrame",
+        where="compare_tiers(tiered)",
+        error=DataError,
+    )
     metrics = _as_names(metrics, "metrics")
     categorical = _as_names(categorical, "categorical")
-    require(bool(metrics) or bool(categorical), "Nothing to compare",
-            where="compare_tiers(metrics=..., categorical=...)",
-            hint="name at least one metric or categorical column")
-    require(isinstance(tier_col, str), "tier_col must be a column name",
-            where="compare_tiers(tier_col)")
-    require(test in TESTS, f"Unknown test {test!r}", where="compare_tiers(test) / stats.test",
-            hint="use 'kruskal' (medians, rank-based; the default) or 'welch' (means)")
+    require(
+        bool(metrics) or bool(categorical),
+        "Nothing to compare",
+        where="compare_tiers(metrics=..., categorical=...)",
+        hint="name at least one metric or categorical column",
+    )
+    require(
+        isinstance(tier_col, str), "tier_col must be a column name", where="compare_tiers(tier_col)"
+    )
+    require(
+        test in TESTS,
+        f"Unknown test {test!r}",
+        where="compare_tiers(test) / stats.test",
+        hint="use 'kruskal' (medians, rank-based; the default) or 'welch' (means)",
+    )
     _require_column(tiered, tier_col, "tier")
     for name in metrics:
         _require_column(tiered, name, "metric")
         col = tiered[name]
-        require(pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col),
-                f"Metric column {name!r} is not numeric (dtype {col.dtype})",
-                where=f"compare_tiers(metrics=[..., {name!r}])",
-                hint="compare it as a categorical attribute, or convert it to numbers first",
-                error=DataError)
+        require(
+            pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col),
+            f"Metric column {name!r} is not numeric (dtype {col.dtype})",
+            where=f"compare_tiers(metrics=[..., {name!r}])",
+            hint="compare it as a categorical attribute, or convert it to numbers first",
+            error=DataError,
+        )
     for name in categorical:
         _require_column(tiered, name, "categorical")
     overlap = (set(metrics) | set(categorical)) & {tier_col}
-    require(not overlap, f"The tier column {tier_col!r} cannot also be compared",
-            where="compare_tiers(metrics / categorical)")
+    require(
+        not overlap,
+        f"The tier column {tier_col!r} cannot also be compared",
+        where="compare_tiers(metrics / categorical)",
+    )
     both = sorted(set(metrics) & set(categorical))
-    require(not both, f"Columns listed as both metric and categorical: {both}",
-            where="compare_tiers(metrics, categorical)")
-    require(isinstance(alpha, (int, float)) and 0 < alpha < 1,
-            f"alpha must be between 0 and 1, got {alpha!r}",
-            where="compare_tiers(alpha)", hint="the usual choice is 0.05")
-    require(isinstance(min_group_size, (int, np.integer)) and min_group_size >= 2,
-            f"min_group_size must be an integer of at least 2, got {min_group_size!r}",
-            where="compare_tiers(min_group_size)")
-    require(isinstance(n_boot, (int, np.integer)) and n_boot >= 100,
-            f"n_boot must be an integer of at least 100, got {n_boot!r}",
-            where="compare_tiers(n_boot)", hint="2000 resamples give stable 95% intervals")
-    require(isinstance(seed, (int, np.integer)) and seed >= 0,
-            f"seed must be a non-negative integer, got {seed!r}", where="compare_tiers(seed)")
-    require(max_posthoc_n is None or (isinstance(max_posthoc_n, (int, np.integer))
-                                      and max_posthoc_n >= min_group_size),
-            f"max_posthoc_n must be None or an integer >= min_group_size, got {max_posthoc_n!r}",
-            where="compare_tiers(max_posthoc_n)")
+    require(
+        not both,
+        f"Columns listed as both metric and categorical: {both}",
+        where="compare_tiers(metrics, categorical)",
+    )
+    require(
+        isinstance(alpha, (int, float)) and 0 < alpha < 1,
+        f"alpha must be between 0 and 1, got {alpha!r}",
+        where="compare_tiers(alpha)",
+        hint="the usual choice is 0.05",
+    )
+    require(
+        isinstance(min_group_size, (int, np.integer)) and min_group_size >= 2,
+        f"min_group_size must be an integer of at least 2, got {min_group_size!r}",
+        where="compare_tiers(min_group_size)",
+    )
+    require(
+        isinstance(n_boot, (int, np.integer)) and n_boot >= 100,
+        f"n_boot must be an integer of at least 100, got {n_boot!r}",
+        where="compare_tiers(n_boot)",
+        hint="2000 resamples give stable 95% intervals",
+    )
+    require(
+        isinstance(seed, (int, np.integer)) and seed >= 0,
+        f"seed must be a non-negative integer, got {seed!r}",
+        where="compare_tiers(seed)",
+    )
+    require(
+        max_posthoc_n is None
+        or (isinstance(max_posthoc_n, (int, np.integer)) and max_posthoc_n >= min_group_size),
+        f"max_posthoc_n must be None or an integer >= min_group_size, got {max_posthoc_n!r}",
+        where="compare_tiers(max_posthoc_n)",
+    )
 
     labels, codes = _tier_codes(tiered[tier_col])
     k_all = len(labels)
@@ -414,9 +541,9 @@ def compare_tiers(
     residuals: list[dict] = []
     boot_subsampled: list[dict] = []
     posthoc_subsampled: list[dict] = []
-    omnibus_rows: list[int] = []                 # indices into tests
-    pair_rows: list[int] = []                    # indices into tests
-    linked: list[tuple[int, int]] = []           # (finding index, test index)
+    omnibus_rows: list[int] = []  # indices into tests
+    pair_rows: list[int] = []  # indices into tests
+    linked: list[tuple[int, int]] = []  # (finding index, test index)
     pair_metrics: set[str] = set()
 
     for i in small_overall:
@@ -431,27 +558,48 @@ def compare_tiers(
 
         # Descriptives with bootstrap intervals, for every tier.
         for ti, sample in enumerate(groups):
-            summary.append(_describe(metric, labels[ti], sample, n_boot=n_boot, seed=seed,
-                                     keys=(mi, ti), subsampled=boot_subsampled))
+            summary.append(
+                _describe(
+                    metric,
+                    labels[ti],
+                    sample,
+                    n_boot=n_boot,
+                    seed=seed,
+                    keys=(mi, ti),
+                    subsampled=boot_subsampled,
+                )
+            )
 
-        testable = _exclude_small_tiers(metric, labels, [len(g) for g in groups],
-                                        min_group_size, small_overall, tests, findings)
+        testable = _exclude_small_tiers(
+            metric, labels, [len(g) for g in groups], min_group_size, small_overall, tests, findings
+        )
 
         if len(testable) < 2:
-            _not_tested(metric, f"fewer than 2 tiers with at least {min_group_size} customers",
-                        "too_few_tiers", tests, findings)
+            _not_tested(
+                metric,
+                f"fewer than 2 tiers with at least {min_group_size} customers",
+                "too_few_tiers",
+                tests,
+                findings,
+            )
             continue
         tested = [groups[i] for i in testable]
         pooled = np.concatenate(tested)
         if np.ptp(pooled) == 0:
-            _not_tested(metric, "no variance (every value is the same)", "no_variance",
-                        tests, findings)
+            _not_tested(
+                metric, "no variance (every value is the same)", "no_variance", tests, findings
+            )
             continue
         if test == "welch" and any(np.ptp(g) == 0 for g in tested):
             flat = [labels[i] for i in testable if np.ptp(groups[i]) == 0]
-            _not_tested(metric, f"no variance within tier(s) {', '.join(flat)}; Welch's "
-                                "ANOVA needs some in every tier", "zero_variance_tier",
-                        tests, findings)
+            _not_tested(
+                metric,
+                f"no variance within tier(s) {', '.join(flat)}; Welch's "
+                "ANOVA needs some in every tier",
+                "zero_variance_tier",
+                tests,
+                findings,
+            )
             continue
 
         omnibus_rows.append(len(tests))
@@ -463,8 +611,14 @@ def compare_tiers(
             sample = groups[i]
             if max_posthoc_n is not None and len(sample) > max_posthoc_n:
                 sample = _subsample(sample, int(max_posthoc_n), _rng(seed, _RNG_POSTHOC, mi, i))
-                posthoc_subsampled.append({"metric": metric, "tier": labels[i],
-                                           "n": len(groups[i]), "n_used": len(sample)})
+                posthoc_subsampled.append(
+                    {
+                        "metric": metric,
+                        "tier": labels[i],
+                        "n": len(groups[i]),
+                        "n_used": len(sample),
+                    }
+                )
             post.append(sample)
         pair_index = {}
         for (a, b), row in _pair_rows(metric, post, [labels[i] for i in testable], test):
@@ -477,14 +631,33 @@ def compare_tiers(
         for a in range(len(testable) - 1):
             b = a + 1
             linked.append((len(findings), pair_index[(a, b)]))
-            findings.append(_pair_finding(
-                metric, groups[testable[a]], groups[testable[b]], tests[pair_index[(a, b)]],
-                center=center, n_boot=n_boot, seed=seed, keys=(mi, testable[a], testable[b])))
+            findings.append(
+                _pair_finding(
+                    metric,
+                    groups[testable[a]],
+                    groups[testable[b]],
+                    tests[pair_index[(a, b)]],
+                    center=center,
+                    n_boot=n_boot,
+                    seed=seed,
+                    keys=(mi, testable[a], testable[b]),
+                )
+            )
 
     for attribute in categorical:
-        _categorical(tiered[attribute], attribute, codes, labels, small_overall,
-                     min_group_size=min_group_size, tests=tests, findings=findings,
-                     residuals=residuals, omnibus_rows=omnibus_rows, linked=linked)
+        _categorical(
+            tiered[attribute],
+            attribute,
+            codes,
+            labels,
+            small_overall,
+            min_group_size=min_group_size,
+            tests=tests,
+            findings=findings,
+            residuals=residuals,
+            omnibus_rows=omnibus_rows,
+            linked=linked,
+        )
 
     # Multiplicity: omnibus rows across metrics and attributes; pairs across metrics too.
     omnibus_p = [tests[i]["p_value"] for i in omnibus_rows]
@@ -502,17 +675,29 @@ def compare_tiers(
     for fi, ti in linked:
         findings[fi]["p_adj"] = tests[ti]["p_adj"]
         findings[fi]["significant"] = tests[ti]["significant"]
-        findings[fi]["meaningful"] = bool(tests[ti]["significant"]
-                                          and tests[ti]["magnitude"] not in ("", "negligible"))
+        findings[fi]["meaningful"] = bool(
+            tests[ti]["significant"] and tests[ti]["magnitude"] not in ("", "negligible")
+        )
 
     return Comparison(
         tests=_frame(tests, TESTS_COLUMNS, ints=("n1", "n2", "df")),
         summary=_summary_frame(summary, labels),
         findings=_frame(findings, FINDINGS_COLUMNS, ints=("n1", "n2")),
-        params=_params(metrics, categorical, tier_col, labels, tier_sizes, test=test,
-                       alpha=alpha, min_group_size=min_group_size, n_boot=n_boot, seed=seed,
-                       max_posthoc_n=max_posthoc_n, boot_subsampled=boot_subsampled,
-                       posthoc_subsampled=posthoc_subsampled),
+        params=_params(
+            metrics,
+            categorical,
+            tier_col,
+            labels,
+            tier_sizes,
+            test=test,
+            alpha=alpha,
+            min_group_size=min_group_size,
+            n_boot=n_boot,
+            seed=seed,
+            max_posthoc_n=max_posthoc_n,
+            boot_subsampled=boot_subsampled,
+            posthoc_subsampled=posthoc_subsampled,
+        ),
         residuals=_residuals_frame(residuals),
     )
 
@@ -526,10 +711,17 @@ def _omnibus_row(metric: str, tested: list[np.ndarray], test: str) -> dict:
         h, p = ss.kruskal(*tested)
         eps = effects.epsilon_squared(h, n_total)
         row = _empty_test_row(metric, "kruskal_wallis")
-        row.update({"n1": n_total, "statistic": float(h), "df": len(tested) - 1,
-                    "p_value": float(p), "effect_size_name": "epsilon_squared",
-                    "effect_size": eps,
-                    "magnitude": effects.magnitude(eps, effects.EPSILON_SQ_THRESHOLDS)})
+        row.update(
+            {
+                "n1": n_total,
+                "statistic": float(h),
+                "df": len(tested) - 1,
+                "p_value": float(p),
+                "effect_size_name": "epsilon_squared",
+                "effect_size": eps,
+                "magnitude": effects.magnitude(eps, effects.EPSILON_SQ_THRESHOLDS),
+            }
+        )
         return row
     from statsmodels.stats.oneway import anova_oneway
 
@@ -537,10 +729,18 @@ def _omnibus_row(metric: str, tested: list[np.ndarray], test: str) -> dict:
     f, df1 = float(res.statistic), float(res.df_num)
     omega = effects.omega_squared(f, df1, n_total)
     row = _empty_test_row(metric, "welch_anova")
-    row.update({"n1": n_total, "statistic": f, "df": len(tested) - 1, "df2": float(res.df_denom),
-                "p_value": float(res.pvalue), "effect_size_name": "omega_squared",
-                "effect_size": omega,
-                "magnitude": effects.magnitude(omega, effects.OMEGA_SQ_THRESHOLDS)})
+    row.update(
+        {
+            "n1": n_total,
+            "statistic": f,
+            "df": len(tested) - 1,
+            "df2": float(res.df_denom),
+            "p_value": float(res.pvalue),
+            "effect_size_name": "omega_squared",
+            "effect_size": omega,
+            "magnitude": effects.magnitude(omega, effects.OMEGA_SQ_THRESHOLDS),
+        }
+    )
     return row
 
 
@@ -555,36 +755,75 @@ def _pair_rows(metric: str, post: list[np.ndarray], names: list[str], test: str)
         p_mat = effects.posthoc_p(post, "games_howell")
     for a, b in pairs:
         row = _empty_test_row(metric, "dunn" if test == "kruskal" else "games_howell")
-        row.update({"group1": names[a], "group2": names[b], "n1": len(post[a]),
-                    "n2": len(post[b]), "p_value": float(p_mat[a, b])})
+        row.update(
+            {
+                "group1": names[a],
+                "group2": names[b],
+                "n1": len(post[a]),
+                "n2": len(post[b]),
+                "p_value": float(p_mat[a, b]),
+            }
+        )
         if test == "kruskal":
             delta, lo, hi = effects.cliffs_delta(post[a], post[b])
-            row.update({"statistic": float(z[a, b]), "effect_size_name": "cliffs_delta",
-                        "effect_size": delta, "ci_low": lo, "ci_high": hi,
-                        "magnitude": effects.magnitude(delta, effects.CLIFF_THRESHOLDS)})
+            row.update(
+                {
+                    "statistic": float(z[a, b]),
+                    "effect_size_name": "cliffs_delta",
+                    "effect_size": delta,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "magnitude": effects.magnitude(delta, effects.CLIFF_THRESHOLDS),
+                }
+            )
         else:
             t_stat, df = effects.welch_t(post[a], post[b])
             g, lo, hi = effects.hedges_g(post[a], post[b])
-            row.update({"statistic": t_stat, "df2": df, "effect_size_name": "hedges_g",
-                        "effect_size": g, "ci_low": lo, "ci_high": hi,
-                        "magnitude": effects.magnitude(g, effects.HEDGES_G_THRESHOLDS)})
+            row.update(
+                {
+                    "statistic": t_stat,
+                    "df2": df,
+                    "effect_size_name": "hedges_g",
+                    "effect_size": g,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "magnitude": effects.magnitude(g, effects.HEDGES_G_THRESHOLDS),
+                }
+            )
         yield (a, b), row
 
 
-def _categorical(col: pd.Series, attribute: str, codes: np.ndarray, labels: list[str],
-                 small_overall: list[int], *, min_group_size: int, tests: list,
-                 findings: list, residuals: list, omnibus_rows: list, linked: list) -> None:
+def _categorical(
+    col: pd.Series,
+    attribute: str,
+    codes: np.ndarray,
+    labels: list[str],
+    small_overall: list[int],
+    *,
+    min_group_size: int,
+    tests: list,
+    findings: list,
+    residuals: list,
+    omnibus_rows: list,
+    linked: list,
+) -> None:
     """Chi-square (or Fisher's exact test) of tier x category, Cramér's V, residuals."""
     from scipy import stats as ss
 
     k_all = len(labels)
     valid = col.notna().to_numpy() & (codes >= 0)
     counts = np.bincount(codes[valid], minlength=k_all) if k_all else np.zeros(0, int)
-    testable = _exclude_small_tiers(attribute, labels, [int(c) for c in counts],
-                                    min_group_size, small_overall, tests, findings)
+    testable = _exclude_small_tiers(
+        attribute, labels, [int(c) for c in counts], min_group_size, small_overall, tests, findings
+    )
     if len(testable) < 2:
-        _not_tested(attribute, f"fewer than 2 tiers with at least {min_group_size} customers",
-                    "too_few_tiers", tests, findings)
+        _not_tested(
+            attribute,
+            f"fewer than 2 tiers with at least {min_group_size} customers",
+            "too_few_tiers",
+            tests,
+            findings,
+        )
         return
     keep = valid & np.isin(codes, testable)
     table = pd.crosstab(codes[keep], col.to_numpy()[keep].astype(str))
@@ -604,54 +843,88 @@ def _categorical(col: pd.Series, attribute: str, codes: np.ndarray, labels: list
     else:
         row = _empty_test_row(attribute, "chi_square")
         row.update({"statistic": chi2, "df": dof, "p_value": p})
-    row.update({"n1": int(observed.sum()), "effect_size_name": "cramers_v", "effect_size": v,
-                "magnitude": effects.magnitude(v, thresholds)})
+    row.update(
+        {
+            "n1": int(observed.sum()),
+            "effect_size_name": "cramers_v",
+            "effect_size": v,
+            "magnitude": effects.magnitude(v, thresholds),
+        }
+    )
     omnibus_rows.append(len(tests))
     tests.append(row)
     f = _empty_finding(attribute, "association")
-    f.update({"n1": row["n1"], "cramers_v": v, "magnitude": row["magnitude"],
-              "effect_size_name": "cramers_v", "effect_size": v,
-              # The chi-square approximation is rough when expected counts are < 5.
-              "note": "low_expected_counts" if low_expected and row["test"] == "chi_square"
-              else ""})
+    f.update(
+        {
+            "n1": row["n1"],
+            "cramers_v": v,
+            "magnitude": row["magnitude"],
+            "effect_size_name": "cramers_v",
+            "effect_size": v,
+            # The chi-square approximation is rough when expected counts are < 5.
+            "note": "low_expected_counts" if low_expected and row["test"] == "chi_square" else "",
+        }
+    )
     linked.append((len(findings), len(tests) - 1))
     findings.append(f)
     resid = effects.standardized_residuals(observed)
     for r, code in enumerate(table.index):
         for c, category in enumerate(table.columns):
-            residuals.append({"attribute": attribute, "tier": labels[int(code)],
-                              "category": str(category), "observed": int(observed[r, c]),
-                              "expected": float(expected[r, c]), "residual": float(resid[r, c])})
+            residuals.append(
+                {
+                    "attribute": attribute,
+                    "tier": labels[int(code)],
+                    "category": str(category),
+                    "observed": int(observed[r, c]),
+                    "expected": float(expected[r, c]),
+                    "residual": float(resid[r, c]),
+                }
+            )
 
 
-def _params(metrics, categorical, tier_col, labels, tier_sizes, *, test, alpha, min_group_size,
-            n_boot, seed, max_posthoc_n, boot_subsampled, posthoc_subsampled) -> dict:
+def _params(
+    metrics,
+    categorical,
+    tier_col,
+    labels,
+    tier_sizes,
+    *,
+    test,
+    alpha,
+    min_group_size,
+    n_boot,
+    seed,
+    max_posthoc_n,
+    boot_subsampled,
+    posthoc_subsampled,
+) -> dict:
     conventions = {
         "epsilon_squared": "H / ((n^2 - 1) / (n + 1)) (Tomczak & Tomczak 2014); "
-                           "magnitude thresholds 0.01 / 0.08 / 0.26 (rcompanion)",
+        "magnitude thresholds 0.01 / 0.08 / 0.26 (rcompanion)",
         "omega_squared": "df1 (F - 1) / (df1 (F - 1) + N) from Welch's F, floored at 0; "
-                         "thresholds 0.01 / 0.06 / 0.14 (Cohen 1988)",
+        "thresholds 0.01 / 0.06 / 0.14 (Cohen 1988)",
         "cliffs_delta": "P(X1 > X2) - P(X1 < X2); 95% CI analytic, Cliff (1996) consistent "
-                        "variance, normal quantile; thresholds 0.147 / 0.33 / 0.474 "
-                        "(Romano et al. 2006)",
+        "variance, normal quantile; thresholds 0.147 / 0.33 / 0.474 "
+        "(Romano et al. 2006)",
         "hedges_g": "pooled-SD standardised mean difference with small-sample factor J; 95% "
-                    "CI normal theory (Borenstein et al. 2009); thresholds 0.2 / 0.5 / 0.8 "
-                    "(Cohen 1988)",
+        "CI normal theory (Borenstein et al. 2009); thresholds 0.2 / 0.5 / 0.8 "
+        "(Cohen 1988)",
         "cramers_v": "bias-corrected (Bergsma 2013); thresholds 0.1 / 0.3 / 0.5 divided by "
-                     "sqrt(min(r, c) - 1) (Cohen 1988); Fisher's exact test for 2 x 2 tables "
-                     "with an expected count below 5",
+        "sqrt(min(r, c) - 1) (Cohen 1988); Fisher's exact test for 2 x 2 tables "
+        "with an expected count below 5",
         "residuals": "adjusted standardised residuals (Agresti 2007); |r| > 2 departs from "
-                     "independence",
+        "independence",
         "dunn": "scikit-posthocs posthoc_dunn, two-sided, tie-corrected",
         "games_howell": "scikit-posthocs posthoc_games_howell (studentized range, Welch df)",
         "omnibus_adjustment": "Holm across all omnibus tests (every metric and attribute)",
-        "pairwise_adjustment": ("Holm across all Dunn tests (every pair of every metric)"
-                                if test == "kruskal" else
-                                "Games-Howell p times the number of metrics (Bonferroni "
-                                "across metrics)"),
+        "pairwise_adjustment": (
+            "Holm across all Dunn tests (every pair of every metric)"
+            if test == "kruskal"
+            else "Games-Howell p times the number of metrics (Bonferroni across metrics)"
+        ),
         "bootstrap": "95% percentile; medians drawn from their exact resampling distribution; "
-                     f"means by scipy.stats.bootstrap up to {effects.BOOTSTRAP_MAX_N} customers, "
-                     "m-out-of-n rescaled above",
+        f"means by scipy.stats.bootstrap up to {effects.BOOTSTRAP_MAX_N} customers, "
+        "m-out-of-n rescaled above",
         "meaningful": "p_adj < alpha and magnitude at least small",
     }
     return {
@@ -715,47 +988,80 @@ def _residuals_frame(rows: list[dict]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _describe(metric: str, label: str, sample: np.ndarray, *, n_boot: int, seed: int,
-              keys: tuple[int, ...], subsampled: list[dict]) -> dict:
+def _describe(
+    metric: str,
+    label: str,
+    sample: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    keys: tuple[int, ...],
+    subsampled: list[dict],
+) -> dict:
     n = len(sample)
     row = {"metric": metric, "tier": label, "n": n}
     if n == 0:
         row.update({c: np.nan for c in SUMMARY_COLUMNS[3:]})
         return row
-    row.update({
-        "mean": float(np.mean(sample)), "median": float(np.median(sample)),
-        "q1": float(np.quantile(sample, 0.25)), "q3": float(np.quantile(sample, 0.75)),
-    })
+    row.update(
+        {
+            "mean": float(np.mean(sample)),
+            "median": float(np.median(sample)),
+            "q1": float(np.quantile(sample, 0.25)),
+            "q3": float(np.quantile(sample, 0.75)),
+        }
+    )
     if n < 2:
-        row.update({"median_ci_low": np.nan, "median_ci_high": np.nan,
-                    "mean_ci_low": np.nan, "mean_ci_high": np.nan})
+        row.update(
+            {
+                "median_ci_low": np.nan,
+                "median_ci_high": np.nan,
+                "mean_ci_low": np.nan,
+                "mean_ci_high": np.nan,
+            }
+        )
         return row
     if np.ptp(sample) == 0:
         value = float(sample[0])
-        row.update({"median_ci_low": value, "median_ci_high": value,
-                    "mean_ci_low": value, "mean_ci_high": value})
+        row.update(
+            {
+                "median_ci_low": value,
+                "median_ci_high": value,
+                "mean_ci_low": value,
+                "mean_ci_high": value,
+            }
+        )
         return row
-    medians = effects.bootstrap_medians(sample, n_boot=n_boot,
-                                        rng=_rng(seed, _RNG_SUMMARY, *keys))
-    means, used = effects.bootstrap_means(sample, n_boot=n_boot,
-                                          rng=_rng(seed, _RNG_MEAN, *keys))
+    medians = effects.bootstrap_medians(sample, n_boot=n_boot, rng=_rng(seed, _RNG_SUMMARY, *keys))
+    means, used = effects.bootstrap_means(sample, n_boot=n_boot, rng=_rng(seed, _RNG_MEAN, *keys))
     if used < n:
-        subsampled.append({"metric": metric, "tier": label, "n": n, "n_used": used,
-                           "purpose": "summary"})
+        subsampled.append(
+            {"metric": metric, "tier": label, "n": n, "n_used": used, "purpose": "summary"}
+        )
     row["median_ci_low"], row["median_ci_high"] = effects.percentile_interval(medians)
     row["mean_ci_low"], row["mean_ci_high"] = effects.percentile_interval(means)
     return row
 
 
-def _center_draws(values: np.ndarray, center: str, *, n_boot: int, rng: np.random.Generator
-                  ) -> np.ndarray:
+def _center_draws(
+    values: np.ndarray, center: str, *, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
     if center == "median":
         return effects.bootstrap_medians(values, n_boot=n_boot, rng=rng)
     return effects.bootstrap_means(values, n_boot=n_boot, rng=rng)[0]
 
 
-def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, center: str,
-                  n_boot: int, seed: int, keys: tuple[int, ...]) -> dict:
+def _pair_finding(
+    metric: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    test_row: dict,
+    *,
+    center: str,
+    n_boot: int,
+    seed: int,
+    keys: tuple[int, ...],
+) -> dict:
     """Finding for adjacent tiers: centers, ratio / difference with intervals, effect size.
 
     ``p_adj``, ``significant`` and ``meaningful`` are filled in by the caller once the
@@ -766,18 +1072,33 @@ def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, 
     mean1, mean2 = float(np.mean(x)), float(np.mean(y))
     c1, c2 = (med1, med2) if center == "median" else (mean1, mean2)
     effect = test_row["effect_size_name"]
-    row.update({
-        "group1": test_row["group1"], "group2": test_row["group2"],
-        "n1": len(x), "n2": len(y), "median1": med1, "median2": med2, "mean1": mean1,
-        "mean2": mean2, "center": center, "difference": c1 - c2,
-        "effect_size_name": effect, "effect_size": test_row["effect_size"],
-        "effect_size_ci_low": test_row["ci_low"], "effect_size_ci_high": test_row["ci_high"],
-        "magnitude": test_row["magnitude"],
-    })
+    row.update(
+        {
+            "group1": test_row["group1"],
+            "group2": test_row["group2"],
+            "n1": len(x),
+            "n2": len(y),
+            "median1": med1,
+            "median2": med2,
+            "mean1": mean1,
+            "mean2": mean2,
+            "center": center,
+            "difference": c1 - c2,
+            "effect_size_name": effect,
+            "effect_size": test_row["effect_size"],
+            "effect_size_ci_low": test_row["ci_low"],
+            "effect_size_ci_high": test_row["ci_high"],
+            "magnitude": test_row["magnitude"],
+        }
+    )
     if effect == "cliffs_delta":
-        row.update({"cliffs_delta": test_row["effect_size"],
-                    "cliffs_delta_ci_low": test_row["ci_low"],
-                    "cliffs_delta_ci_high": test_row["ci_high"]})
+        row.update(
+            {
+                "cliffs_delta": test_row["effect_size"],
+                "cliffs_delta_ci_low": test_row["ci_low"],
+                "cliffs_delta_ci_high": test_row["ci_high"],
+            }
+        )
     if np.ptp(np.concatenate([x, y])) == 0:
         d1 = d2 = None
         row["difference_ci_low"] = row["difference_ci_high"] = c1 - c2
@@ -786,8 +1107,14 @@ def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, 
         d2 = _center_draws(y, center, n_boot=n_boot, rng=_rng(seed, _RNG_RATIO, *keys, 1))
         low, high = effects.percentile_interval(d1 - d2)
         row["difference_ci_low"], row["difference_ci_high"] = low, high
-    ratio_ok = (c1 > 0 and c2 > 0 and d2 is not None and bool(np.all(d2 > 0))
-                and bool(np.all(np.isfinite(d1 / d2))) and bool(np.all(d1 / d2 > 0)))
+    ratio_ok = (
+        c1 > 0
+        and c2 > 0
+        and d2 is not None
+        and bool(np.all(d2 > 0))
+        and bool(np.all(np.isfinite(d1 / d2)))
+        and bool(np.all(d1 / d2 > 0))
+    )
     if ratio_ok:
         low, high = effects.percentile_interval(d1 / d2)
         row.update({"ratio": c1 / c2, "ratio_ci_low": low, "ratio_ci_high": high})
@@ -800,4 +1127,3 @@ def _pair_finding(metric: str, x: np.ndarray, y: np.ndarray, test_row: dict, *, 
     else:
         row["note"] = "ratio_undefined"
     return row
-

@@ -73,20 +73,56 @@ _MEDIANS: tuple[tuple[str, str, str], ...] = (
 )
 
 #: Columns of ``Recommendations.customers``, in order (``segment`` only when the tiers have it).
-CUSTOMER_COLUMNS: tuple[str, ...] = ("customer_id", "tier", "tier_rank", "role", "segment",
-                                     "segment_key", "usual_gap_days", "expected_gap_days",
-                                     "at_risk", "return_share", "triggers", "priority")
+CUSTOMER_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "tier",
+    "tier_rank",
+    "role",
+    "segment",
+    "segment_key",
+    "usual_gap_days",
+    "expected_gap_days",
+    "at_risk",
+    "return_share",
+    "triggers",
+    "priority",
+)
 #: Columns of ``Recommendations.fired``: one row per trigger and tier it fired in.
 FIRED_COLUMNS: tuple[str, ...] = (
-    "trigger_id", "tier", "tier_rank", "role", "priority", "customers", "tier_customers",
-    "customer_share", "revenue", "tier_revenue", "revenue_share", "recency_median",
-    "usual_gap_median", "frequency_median", "aov_median", "monetary_median",
+    "trigger_id",
+    "tier",
+    "tier_rank",
+    "role",
+    "priority",
+    "customers",
+    "tier_customers",
+    "customer_share",
+    "revenue",
+    "tier_revenue",
+    "revenue_share",
+    "recency_median",
+    "usual_gap_median",
+    "frequency_median",
+    "aov_median",
+    "monetary_median",
     "return_share_median",
 )
 #: Columns of ``Recommendations.budget``: one row per tier, best first.
 BUDGET_COLUMNS: tuple[str, ...] = (
-    "tier", "tier_rank", "role", "customers", "revenue", "revenue_share", "growth_potential",
-    "growth_share", "revenue_at_risk", "risk_share", "weight", "base_cost", "amount", "share",
+    "tier",
+    "tier_rank",
+    "role",
+    "customers",
+    "revenue",
+    "revenue_share",
+    "growth_potential",
+    "growth_share",
+    "revenue_at_risk",
+    "risk_share",
+    "weight",
+    "base_cost",
+    "amount",
+    "share",
 )
 BUDGET_COMPONENTS: tuple[str, ...] = ("revenue", "growth", "risk")
 _COMPONENT_SHARE = {"revenue": "revenue_share", "growth": "growth_share", "risk": "risk_share"}
@@ -115,9 +151,13 @@ def _ordered_labels(tiers: pd.DataFrame) -> list[str]:
     return [str(label) for label in ranks["tier"]]
 
 
-def trigger_frame(tiers: pd.DataFrame, *, at_risk_factor: float = 2.0,
-                  labels: Sequence[str] | None = None, playbook: Mapping | None = None
-                  ) -> pd.DataFrame:
+def trigger_frame(
+    tiers: pd.DataFrame,
+    *,
+    at_risk_factor: float = 2.0,
+    labels: Sequence[str] | None = None,
+    playbook: Mapping | None = None,
+) -> pd.DataFrame:
     """The tier table with the per-customer values triggers and the budget use.
 
     ``tiers`` is ``Analysis.tiers`` (one row per customer). ``labels`` are the tier
@@ -143,48 +183,74 @@ def trigger_frame(tiers: pd.DataFrame, *, at_risk_factor: float = 2.0,
     - for all customers (:data:`~tiering.analysis.playbook.BASE_COLUMNS`): the same
       medians.
     """
-    return _trigger_frame(tiers, at_risk_factor=at_risk_factor, labels=labels,
-                          playbook=playbook)[0]
+    return _trigger_frame(tiers, at_risk_factor=at_risk_factor, labels=labels, playbook=playbook)[0]
 
 
-def _trigger_frame(tiers: pd.DataFrame, *, at_risk_factor: float,
-                   labels: Sequence[str] | None, playbook: Mapping | None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    require(isinstance(tiers, pd.DataFrame), "tiers must be a pandas DataFrame",
-            where="trigger_frame(tiers)")
+def _trigger_frame(
+    tiers: pd.DataFrame,
+    *,
+    at_risk_factor: float,
+    labels: Sequence[str] | None,
+    playbook: Mapping | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    require(
+        isinstance(tiers, pd.DataFrame),
+        "tiers must be a pandas DataFrame",
+        where="trigger_frame(tiers)",
+    )
     missing = [c for c in TIER_INPUT_COLUMNS if c not in tiers.columns]
-    require(not missing, f"tiers lacks the column(s): {', '.join(missing)}",
-            where="trigger_frame(tiers)", hint="pass Analysis.tiers (one row per customer)")
-    require(at_risk_factor > 0, f"at_risk_factor must be positive, got {at_risk_factor!r}",
-            where="strategy.at_risk_factor", hint="e.g. 2 (twice the usual gap)")
+    require(
+        not missing,
+        f"tiers lacks the column(s): {', '.join(missing)}",
+        where="trigger_frame(tiers)",
+        hint="pass Analysis.tiers (one row per customer)",
+    )
+    require(
+        at_risk_factor > 0,
+        f"at_risk_factor must be positive, got {at_risk_factor!r}",
+        where="strategy.at_risk_factor",
+        hint="e.g. 2 (twice the usual gap)",
+    )
     labels = [str(x) for x in (labels if labels is not None else _ordered_labels(tiers))]
     roles = tier_roles(labels)
     frame = tiers.reset_index(drop=True).copy()
-    require(not frame["tier"].isna().any(),
-            f"{int(frame['tier'].isna().sum()):,} customer(s) have no tier",
-            where="trigger_frame(tiers['tier'])", hint="give every customer a tier")
+    require(
+        not frame["tier"].isna().any(),
+        f"{int(frame['tier'].isna().sum()):,} customer(s) have no tier",
+        where="trigger_frame(tiers['tier'])",
+        hint="give every customer a tier",
+    )
     frame["tier"] = frame["tier"].map(str).astype("object")
     unknown = sorted(set(frame["tier"]) - set(labels))
-    require(not unknown, f"tiers has tier labels not in the tier list: {', '.join(unknown)}",
-            where="trigger_frame(tiers['tier'])", hint="pass the labels of the tiering")
+    require(
+        not unknown,
+        f"tiers has tier labels not in the tier list: {', '.join(unknown)}",
+        where="trigger_frame(tiers['tier'])",
+        hint="pass the labels of the tiering",
+    )
     frame["role"] = frame["tier"].map(roles)
     if "segment" in frame.columns:
         lookup = segment_lookup(playbook)
         frame["segment_key"] = frame["segment"].map(
-            lambda s: None if is_missing(s) else lookup.get(_segment_key(s)))
+            lambda s: None if is_missing(s) else lookup.get(_segment_key(s))
+        )
     freq = frame["frequency"].astype("float64")
     span = (frame["tenure_days"] - frame["recency_days"]).astype("float64")
     frame["usual_gap_days"] = (span / (freq - 1)).where((freq >= 2) & (span > 0))
     base_gap = frame["usual_gap_days"].median()
     frame["expected_gap_days"] = frame["usual_gap_days"].fillna(base_gap)
-    frame["at_risk"] = (frame["recency_days"] > at_risk_factor * frame["expected_gap_days"]
-                        ).fillna(False).astype(bool)
+    frame["at_risk"] = (
+        (frame["recency_days"] > at_risk_factor * frame["expected_gap_days"])
+        .fillna(False)
+        .astype(bool)
+    )
     gross = frame["gross_revenue"].astype("float64")
     frame["return_share"] = (frame["returns_value"] / gross).where(gross > 0)
 
     refs = _references(frame, labels, roles)
-    frame = frame.merge(refs.drop(columns=["tier_rank", "role"]), on="tier", how="left",
-                        validate="many_to_one")
+    frame = frame.merge(
+        refs.drop(columns=["tier_rank", "role"]), on="tier", how="left", validate="many_to_one"
+    )
     for metric, _, overall in _MEDIANS:
         frame[overall] = frame[metric].median()
     return frame, refs
@@ -194,14 +260,22 @@ def _references(frame: pd.DataFrame, labels: list[str], roles: Mapping[str, str]
     tier = pd.Categorical(frame["tier"], categories=labels, ordered=True)
     g = frame.groupby(tier, observed=False, sort=True)
     risk_spend = frame["monetary"].clip(lower=0).where(frame["at_risk"], 0.0)
-    refs = pd.DataFrame({
-        "tier_customers": g.size(),
-        "tier_revenue": g["monetary"].sum().round(6),
-        "tier_one_time_share": (frame["frequency"] == 1).groupby(tier, observed=False).mean(),
-        "tier_at_risk_share": frame["at_risk"].astype(float).groupby(tier, observed=False).mean(),
-        "tier_at_risk_customers": frame["at_risk"].astype(int).groupby(tier, observed=False).sum(),
-        "tier_revenue_at_risk": risk_spend.groupby(tier, observed=False).sum().round(6),
-    })
+    refs = pd.DataFrame(
+        {
+            "tier_customers": g.size(),
+            "tier_revenue": g["monetary"].sum().round(6),
+            "tier_one_time_share": (frame["frequency"] == 1).groupby(tier, observed=False).mean(),
+            "tier_at_risk_share": frame["at_risk"]
+            .astype(float)
+            .groupby(tier, observed=False)
+            .mean(),
+            "tier_at_risk_customers": frame["at_risk"]
+            .astype(int)
+            .groupby(tier, observed=False)
+            .sum(),
+            "tier_revenue_at_risk": risk_spend.groupby(tier, observed=False).sum().round(6),
+        }
+    )
     for metric, column, _ in _MEDIANS:
         refs[column] = g[metric].median()
     refs.index = pd.Index([str(x) for x in refs.index], name="tier")
@@ -217,8 +291,9 @@ def _references(frame: pd.DataFrame, labels: list[str], roles: Mapping[str, str]
     for label in refs["tier"]:
         nxt_label.append(above)
         nxt_min.append(float(mins[above]) if above is not None else math.nan)
-        nxt_median.append(float(by_label.at[above, "tier_median_monetary"])
-                          if above is not None else math.nan)
+        nxt_median.append(
+            float(by_label.at[above, "tier_median_monetary"]) if above is not None else math.nan
+        )
         if by_label.at[label, "tier_customers"] > 0:
             above = label
     refs["next_tier"] = pd.Series(nxt_label, dtype="object")
@@ -291,8 +366,9 @@ class Recommendations:
         return self.rule.currency
 
 
-def _evaluate_triggers(frame: pd.DataFrame, labels: list[str], book: Mapping
-                       ) -> tuple[pd.DataFrame, pd.Series, pd.Series, tuple[str, ...]]:
+def _evaluate_triggers(
+    frame: pd.DataFrame, labels: list[str], book: Mapping
+) -> tuple[pd.DataFrame, pd.Series, pd.Series, tuple[str, ...]]:
     names = {str(c) for c in frame.columns if isinstance(c, str) and NAME_RE.match(c)}
     caught = pd.Series("", index=frame.index, dtype="object")
     best = pd.Series(pd.NA, index=frame.index, dtype="Int64")
@@ -306,18 +382,24 @@ def _evaluate_triggers(frame: pd.DataFrame, labels: list[str], book: Mapping
             continue
         params = dict(trig["params"])
         clash = sorted(set(params) & names)
-        require(not clash, f"Trigger {tid!r}: the parameter name(s) {', '.join(clash)} are "
-                f"also columns of the data", where=f"playbook trigger {tid!r}, field 'params'",
-                hint="rename the parameter")
+        require(
+            not clash,
+            f"Trigger {tid!r}: the parameter name(s) {', '.join(clash)} are "
+            f"also columns of the data",
+            where=f"playbook trigger {tid!r}, field 'params'",
+            hint="rename the parameter",
+        )
         expression = parse(trig["when"], allowed_names=names | set(params), where=where)
         try:
             mask = expression.mask(frame, values=params)
         except ExpressionError:
             raise
         except (TypeError, ValueError) as exc:
-            raise ExpressionError(f"Trigger {tid!r} cannot be evaluated: {exc}", where=where,
-                                  hint="compare numbers with numbers and text with quoted "
-                                       "text") from None
+            raise ExpressionError(
+                f"Trigger {tid!r} cannot be evaluated: {exc}",
+                where=where,
+                hint="compare numbers with numbers and text with quoted text",
+            ) from None
         if trig["roles"]:
             mask &= frame["role"].isin(trig["roles"])
         if trig["segments"]:
@@ -333,19 +415,27 @@ def _evaluate_triggers(frame: pd.DataFrame, labels: list[str], book: Mapping
             revenue = round(float(frame.loc[sel, "monetary"].sum()), 6)
             tier_revenue = round(float(frame.loc[in_tier, "monetary"].sum()), 6)
             part = frame.loc[sel]
-            rows.append({
-                "trigger_id": tid, "tier": label, "tier_rank": rank,
-                "role": frame.loc[sel, "role"].iloc[0], "priority": int(trig["priority"]),
-                "customers": n, "tier_customers": tier_n, "customer_share": n / tier_n,
-                "revenue": revenue, "tier_revenue": tier_revenue,
-                "revenue_share": revenue / tier_revenue if tier_revenue > 0 else math.nan,
-                "recency_median": part["recency_days"].median(),
-                "usual_gap_median": part["usual_gap_days"].median(),
-                "frequency_median": part["frequency"].median(),
-                "aov_median": part["aov"].median(),
-                "monetary_median": part["monetary"].median(),
-                "return_share_median": part["return_share"].median(),
-            })
+            rows.append(
+                {
+                    "trigger_id": tid,
+                    "tier": label,
+                    "tier_rank": rank,
+                    "role": frame.loc[sel, "role"].iloc[0],
+                    "priority": int(trig["priority"]),
+                    "customers": n,
+                    "tier_customers": tier_n,
+                    "customer_share": n / tier_n,
+                    "revenue": revenue,
+                    "tier_revenue": tier_revenue,
+                    "revenue_share": revenue / tier_revenue if tier_revenue > 0 else math.nan,
+                    "recency_median": part["recency_days"].median(),
+                    "usual_gap_median": part["usual_gap_days"].median(),
+                    "frequency_median": part["frequency"].median(),
+                    "aov_median": part["aov"].median(),
+                    "monetary_median": part["monetary"].median(),
+                    "return_share_median": part["return_share"].median(),
+                }
+            )
             caught.loc[sel] = caught.loc[sel] + ";" + tid
             best.loc[sel & best.isna()] = int(trig["priority"])
     fired = pd.DataFrame(rows, columns=list(FIRED_COLUMNS))
@@ -354,11 +444,17 @@ def _evaluate_triggers(frame: pd.DataFrame, labels: list[str], book: Mapping
     return fired, caught.str.lstrip(";"), best, tuple(skipped)
 
 
-def allocate_budget(frame: pd.DataFrame, *, labels: Sequence[str], budget: float | None = None,
-                    weights: Mapping[str, float] | None = None,
-                    cost_to_serve: Mapping[str, float] | None = None, currency: str = "¥",
-                    at_risk_factor: float = 2.0, references: pd.DataFrame | None = None
-                    ) -> tuple[pd.DataFrame, BudgetRule]:
+def allocate_budget(
+    frame: pd.DataFrame,
+    *,
+    labels: Sequence[str],
+    budget: float | None = None,
+    weights: Mapping[str, float] | None = None,
+    cost_to_serve: Mapping[str, float] | None = None,
+    currency: str = "¥",
+    at_risk_factor: float = 2.0,
+    references: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, BudgetRule]:
     """Split a budget across tiers (``frame`` is a :func:`trigger_frame`).
 
     The rule, per tier:
@@ -385,19 +481,35 @@ def allocate_budget(frame: pd.DataFrame, *, labels: Sequence[str], budget: float
     labels = [str(x) for x in labels]
     given = {"revenue": 0.5, "growth": 0.25, "risk": 0.25, **dict(weights or {})}
     unknown = sorted(set(given) - set(BUDGET_COMPONENTS))
-    require(not unknown, f"Unknown budget weight(s): {', '.join(unknown)}",
-            where="strategy.budget_weights", hint="use revenue, growth and risk")
-    require(all(math.isfinite(w) and w >= 0 for w in given.values()),
-            "Budget weights must be zero or more", where="strategy.budget_weights")
+    require(
+        not unknown,
+        f"Unknown budget weight(s): {', '.join(unknown)}",
+        where="strategy.budget_weights",
+        hint="use revenue, growth and risk",
+    )
+    require(
+        all(math.isfinite(w) and w >= 0 for w in given.values()),
+        "Budget weights must be zero or more",
+        where="strategy.budget_weights",
+    )
     costs = {str(k): float(v) for k, v in dict(cost_to_serve or {}).items()}
     bad = sorted(set(costs) - set(labels))
-    require(not bad, f"strategy.cost_to_serve names tier(s) that do not exist: {', '.join(bad)}",
-            where="strategy.cost_to_serve",
-            hint=f"use the tier labels: {', '.join(labels)}")
-    require(all(math.isfinite(c) and c >= 0 for c in costs.values()),
-            "The cost to serve must be zero or more", where="strategy.cost_to_serve")
-    require(budget is None or (math.isfinite(budget) and budget > 0),
-            f"The budget must be a positive amount, got {budget!r}", where="strategy.budget")
+    require(
+        not bad,
+        f"strategy.cost_to_serve names tier(s) that do not exist: {', '.join(bad)}",
+        where="strategy.cost_to_serve",
+        hint=f"use the tier labels: {', '.join(labels)}",
+    )
+    require(
+        all(math.isfinite(c) and c >= 0 for c in costs.values()),
+        "The cost to serve must be zero or more",
+        where="strategy.cost_to_serve",
+    )
+    require(
+        budget is None or (math.isfinite(budget) and budget > 0),
+        f"The budget must be a positive amount, got {budget!r}",
+        where="strategy.budget",
+    )
 
     if references is None or list(references["tier"]) != labels:
         references = _references(frame, labels, tier_roles(labels))
@@ -405,15 +517,22 @@ def allocate_budget(frame: pd.DataFrame, *, labels: Sequence[str], budget: float
     above = refs.set_index("tier")["next_tier_median_monetary"]
     gap = (frame["tier"].map(above) - frame["monetary"]).clip(lower=0).fillna(0.0)
     growth = gap.groupby(frame["tier"]).sum().reindex(labels, fill_value=0.0)
-    out = pd.DataFrame({
-        "tier": labels, "tier_rank": range(1, len(labels) + 1), "role": refs["role"].to_numpy(),
-        "customers": refs["tier_customers"].to_numpy(),
-        "revenue": refs["tier_revenue"].to_numpy(),
-        "growth_potential": growth.to_numpy(dtype="float64").round(6),
-        "revenue_at_risk": refs["tier_revenue_at_risk"].to_numpy(dtype="float64"),
-    })
-    totals = {"revenue": out["revenue"].clip(lower=0), "growth": out["growth_potential"],
-              "risk": out["revenue_at_risk"]}
+    out = pd.DataFrame(
+        {
+            "tier": labels,
+            "tier_rank": range(1, len(labels) + 1),
+            "role": refs["role"].to_numpy(),
+            "customers": refs["tier_customers"].to_numpy(),
+            "revenue": refs["tier_revenue"].to_numpy(),
+            "growth_potential": growth.to_numpy(dtype="float64").round(6),
+            "revenue_at_risk": refs["tier_revenue_at_risk"].to_numpy(dtype="float64"),
+        }
+    )
+    totals = {
+        "revenue": out["revenue"].clip(lower=0),
+        "growth": out["growth_potential"],
+        "risk": out["revenue_at_risk"],
+    }
     used = []
     for comp in BUDGET_COMPONENTS:
         total = float(totals[comp].sum())
@@ -443,17 +562,27 @@ def allocate_budget(frame: pd.DataFrame, *, labels: Sequence[str], budget: float
     out["tier_rank"] = out["tier_rank"].astype("int64")
     out["customers"] = out["customers"].astype("int64")
     rule = BudgetRule(
-        amount=None if budget is None else float(budget), currency=currency,
-        weights=tuple((c, float(given[c])) for c in BUDGET_COMPONENTS), used=tuple(used),
-        equal_split=not used, cost_to_serve=tuple((k, costs[k]) for k in labels if k in costs),
-        costs_exceed_budget=exceed, at_risk_factor=float(at_risk_factor),
-        base_gap_days=float(frame["usual_gap_days"].median()))
+        amount=None if budget is None else float(budget),
+        currency=currency,
+        weights=tuple((c, float(given[c])) for c in BUDGET_COMPONENTS),
+        used=tuple(used),
+        equal_split=not used,
+        cost_to_serve=tuple((k, costs[k]) for k in labels if k in costs),
+        costs_exceed_budget=exceed,
+        at_risk_factor=float(at_risk_factor),
+        base_gap_days=float(frame["usual_gap_days"].median()),
+    )
     return out, rule
 
 
-def recommend(tiers: pd.DataFrame, tier_summary: pd.DataFrame | None = None, *,
-              spec=None, currency: str = "¥", playbook: Mapping | None = None
-              ) -> Recommendations:
+def recommend(
+    tiers: pd.DataFrame,
+    tier_summary: pd.DataFrame | None = None,
+    *,
+    spec=None,
+    currency: str = "¥",
+    playbook: Mapping | None = None,
+) -> Recommendations:
     """Triggers, per-customer actions and the budget split of one analysis.
 
     ``tiers`` is ``Analysis.tiers``; ``tier_summary`` (optional) gives the tier order
@@ -466,25 +595,40 @@ def recommend(tiers: pd.DataFrame, tier_summary: pd.DataFrame | None = None, *,
     spec = StrategySpec() if spec is None else spec
     book = load_playbook(spec.playbook) if playbook is None else playbook_or_default(playbook)
     if tier_summary is not None:
-        require(isinstance(tier_summary, pd.DataFrame)
-                and {"tier", "tier_rank"} <= set(tier_summary.columns),
-                "tier_summary must be a table with the columns tier and tier_rank",
-                where="recommend(tier_summary)")
+        require(
+            isinstance(tier_summary, pd.DataFrame)
+            and {"tier", "tier_rank"} <= set(tier_summary.columns),
+            "tier_summary must be a table with the columns tier and tier_rank",
+            where="recommend(tier_summary)",
+        )
         labels = [str(x) for x in tier_summary.sort_values("tier_rank", kind="stable")["tier"]]
     else:
         labels = _ordered_labels(tiers)
-    frame, refs = _trigger_frame(tiers, at_risk_factor=spec.at_risk_factor, labels=labels,
-                                 playbook=book)
+    frame, refs = _trigger_frame(
+        tiers, at_risk_factor=spec.at_risk_factor, labels=labels, playbook=book
+    )
     fired, caught, best, skipped = _evaluate_triggers(frame, labels, book)
     budget, rule = allocate_budget(
-        frame, labels=labels, budget=spec.budget,
-        weights=spec.budget_weights.model_dump(), cost_to_serve=spec.cost_to_serve,
-        currency=currency, at_risk_factor=spec.at_risk_factor, references=refs)
+        frame,
+        labels=labels,
+        budget=spec.budget,
+        weights=spec.budget_weights.model_dump(),
+        cost_to_serve=spec.cost_to_serve,
+        currency=currency,
+        at_risk_factor=spec.at_risk_factor,
+        references=refs,
+    )
     customers = frame.assign(triggers=caught, priority=best)
-    customers["tier_rank"] = customers["tier"].map(
-        {label: i for i, label in enumerate(labels, start=1)}).astype("int64")
+    customers["tier_rank"] = (
+        customers["tier"].map({label: i for i, label in enumerate(labels, start=1)}).astype("int64")
+    )
     columns = [c for c in CUSTOMER_COLUMNS if c in customers.columns]
     return Recommendations(
-        customers=customers[columns].reset_index(drop=True), fired=fired,
-        references=refs, budget=budget, rule=rule,
-        playbook=book, skipped=skipped)
+        customers=customers[columns].reset_index(drop=True),
+        fired=fired,
+        references=refs,
+        budget=budget,
+        rule=rule,
+        playbook=book,
+        skipped=skipped,
+    )

@@ -26,19 +26,28 @@ DIRECTIONS = ("stay", "up", "down", "lapsed", "reactivated", "dormant", "new")
 def check_labels(labels) -> None:
     """Refuse tier labels that are also state names (:data:`LAPSED`, :data:`NEW`)."""
     clash = [x for x in labels if str(x) in (LAPSED, NEW)]
-    require(not clash, f"Tier label {clash[0]!r} is also a migration state name" if clash else "",
-            where="tiering.labels",
-            hint=f"rename the tier: {LAPSED!r} and {NEW!r} are reserved for tier migration")
+    require(
+        not clash,
+        f"Tier label {clash[0]!r} is also a migration state name" if clash else "",
+        where="tiering.labels",
+        hint=f"rename the tier: {LAPSED!r} and {NEW!r} are reserved for tier migration",
+    )
 
 
 def _grid(from_states, to_states) -> pd.DataFrame:
-    return pd.DataFrame([(f, s) for f in from_states for s in to_states],
-                        columns=["from_state", "to_state"])
+    return pd.DataFrame(
+        [(f, s) for f in from_states for s in to_states], columns=["from_state", "to_state"]
+    )
 
 
-def transition_table(pairs: pd.DataFrame, from_states: Sequence[str], to_states: Sequence[str],
-                     direction: Callable[[str, str], str], *,
-                     revenue_cols: tuple[str, ...]) -> pd.DataFrame:
+def transition_table(
+    pairs: pd.DataFrame,
+    from_states: Sequence[str],
+    to_states: Sequence[str],
+    direction: Callable[[str, str], str],
+    *,
+    revenue_cols: tuple[str, ...],
+) -> pd.DataFrame:
     """The full grid of flows from a table of ``from_state``, ``to_state`` and
     ``revenue_cols`` (one row per customer): one row per ``from_state`` x ``to_state``
     in the order given, with ``customers``, the summed ``revenue_cols``, ``row_share``
@@ -55,4 +64,3 @@ def transition_table(pairs: pd.DataFrame, from_states: Sequence[str], to_states:
     out["row_share"] = (out["customers"] / totals.where(totals > 0)).astype(float)
     out["direction"] = [direction(f, s) for f, s in zip(out["from_state"], out["to_state"])]
     return out
-

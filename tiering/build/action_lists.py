@@ -47,9 +47,19 @@ from tiering.errors import require
 from tiering.present.i18n import pick, t
 from tiering.present.strategy_text import action_table, findings
 
-__all__ = ["WORKBOOK_NAME", "CSV_NAME", "CSV_COLUMNS", "BUDGET_NAME", "TRIGGERS_NAME",
-           "safe_text", "workbook_text", "sheet_names", "action_list", "write_action_lists",
-           "write_strategy_tables"]
+__all__ = [
+    "WORKBOOK_NAME",
+    "CSV_NAME",
+    "CSV_COLUMNS",
+    "BUDGET_NAME",
+    "TRIGGERS_NAME",
+    "safe_text",
+    "workbook_text",
+    "sheet_names",
+    "action_list",
+    "write_action_lists",
+    "write_strategy_tables",
+]
 
 WORKBOOK_NAME = "action_lists.xlsx"
 CSV_NAME = "action_lists.csv"
@@ -59,9 +69,20 @@ TRIGGERS_NAME = "triggers.csv"
 #: Columns of :func:`action_list` and of ``action_lists.csv``, in order;
 #: ``customer_name`` and ``segment`` only when the data has them.
 CSV_COLUMNS: tuple[str, ...] = (
-    "tier", "customer_id", "customer_name", "segment", "monetary", "frequency", "aov",
-    "recency_days", "last_purchase", "usual_gap_days", "at_risk", "signals",
-    "recommended_action", "owner",
+    "tier",
+    "customer_id",
+    "customer_name",
+    "segment",
+    "monetary",
+    "frequency",
+    "aov",
+    "recency_days",
+    "last_purchase",
+    "usual_gap_days",
+    "at_risk",
+    "signals",
+    "recommended_action",
+    "owner",
 )
 # column -> (header key in tiering/text/strategy.yaml, kind)
 _SHEET_COLUMNS: dict[str, tuple[str, str]] = {
@@ -121,14 +142,15 @@ def _unique_sheet_name(name: str, used: set[str]) -> str:
     base, n = name, 2
     while name.casefold() in used:
         suffix = f" ({n})"
-        name = base[:_MAX_SHEET_NAME - len(suffix)].rstrip().rstrip("'") + suffix
+        name = base[: _MAX_SHEET_NAME - len(suffix)].rstrip().rstrip("'") + suffix
         n += 1
     used.add(name.casefold())
     return name
 
 
-def sheet_names(labels: Sequence[str], *, language: str,
-                reserved: Sequence[str] = ()) -> dict[str, str]:
+def sheet_names(
+    labels: Sequence[str], *, language: str, reserved: Sequence[str] = ()
+) -> dict[str, str]:
     """Excel-safe, unique sheet names for tier labels (in order).
 
     Removes ``[]:*?/\\`` and control characters, trims to 31 characters, refuses
@@ -147,8 +169,9 @@ def sheet_names(labels: Sequence[str], *, language: str,
     return out
 
 
-def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
-                language: str) -> pd.DataFrame:
+def action_list(
+    tiers: pd.DataFrame, recommendations: Recommendations, *, language: str
+) -> pd.DataFrame:
     """The rows of the action lists: one per customer, tier by tier, best tier first.
 
     Columns :data:`CSV_COLUMNS` (``customer_name`` and ``segment`` only when ``tiers``
@@ -160,19 +183,27 @@ def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
     ``recommended_action``; ``owner`` (empty). Values are not yet made formula-safe.
     """
     locale.get(language, where="language")
-    require(isinstance(recommendations, Recommendations),
-            "recommendations must be the result of tiering.analysis.strategy.recommend()",
-            where="action_list(recommendations)")
+    require(
+        isinstance(recommendations, Recommendations),
+        "recommendations must be the result of tiering.analysis.strategy.recommend()",
+        where="action_list(recommendations)",
+    )
     recs = recommendations.customers
     needed = ["customer_id", "monetary", "frequency", "aov", "recency_days"]
     missing = [c for c in needed if c not in tiers.columns]
-    require(not missing, f"tiers lacks the column(s): {', '.join(missing)}",
-            where="action_list(tiers)", hint="pass Analysis.tiers")
+    require(
+        not missing,
+        f"tiers lacks the column(s): {', '.join(missing)}",
+        where="action_list(tiers)",
+        hint="pass Analysis.tiers",
+    )
     ids = tiers["customer_id"].astype(str)
-    require(ids.is_unique and set(ids) == set(recs["customer_id"].astype(str)),
-            "tiers and recommendations do not describe the same customers",
-            where="action_list(tiers, recommendations)",
-            hint="pass the recommendations computed from these tiers")
+    require(
+        ids.is_unique and set(ids) == set(recs["customer_id"].astype(str)),
+        "tiers and recommendations do not describe the same customers",
+        where="action_list(tiers, recommendations)",
+        hint="pass the recommendations computed from these tiers",
+    )
     base = tiers.assign(customer_id=ids).set_index("customer_id")
     acts = action_table(recommendations, language=language).set_index("customer_id")
     rec = recs.assign(customer_id=recs["customer_id"].astype(str)).set_index("customer_id")
@@ -181,16 +212,20 @@ def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
     if "customer_name" in base.columns:
         out["customer_name"] = base.loc[order, "customer_name"]
     if "segment" in base.columns:
-        names = {key: pick(body["name"], language)
-                 for key, body in recommendations.playbook["segments"].items()}
+        names = {
+            key: pick(body["name"], language)
+            for key, body in recommendations.playbook["segments"].items()
+        }
         keys = rec["segment_key"] if "segment_key" in rec.columns else pd.Series(None, index=order)
         raw = base.loc[order, "segment"]
-        out["segment"] = [names.get(k, r) if isinstance(k, str) else r
-                          for k, r in zip(keys, raw)]
+        out["segment"] = [names.get(k, r) if isinstance(k, str) else r for k, r in zip(keys, raw)]
     for col in ("monetary", "frequency", "aov", "recency_days"):
         out[col] = base.loc[order, col]
-    out["last_purchase"] = (pd.to_datetime(base.loc[order, "last_purchase"]).dt.normalize()
-                            if "last_purchase" in base.columns else pd.NaT)
+    out["last_purchase"] = (
+        pd.to_datetime(base.loc[order, "last_purchase"]).dt.normalize()
+        if "last_purchase" in base.columns
+        else pd.NaT
+    )
     out["aov"] = out["aov"].round(2)  # a list for people: cents, tenths of days
     out["usual_gap_days"] = rec["usual_gap_days"].round(1)
     yes, no = t("strategy.yes", language), t("strategy.no", language)
@@ -203,7 +238,9 @@ def action_list(tiers: pd.DataFrame, recommendations: Recommendations, *,
     out["_priority"] = rec["priority"].astype("Float64").fillna(math.inf)
     out = out.reset_index(drop=True).sort_values(
         ["_rank", "_priority", "monetary", "customer_id"],
-        ascending=[True, True, False, True], kind="mergesort")
+        ascending=[True, True, False, True],
+        kind="mergesort",
+    )
     columns = [c for c in CSV_COLUMNS if c in out.columns]
     return out[columns].reset_index(drop=True)
 
@@ -246,8 +283,9 @@ def _cell(ws, value: object, kind: str, *, style: Mapping | None = None):
         if text:
             cell.data_type = "s"  # never a formula, an error code or a number
     else:
-        missing = value is None or value is pd.NaT or (
-            isinstance(value, float) and math.isnan(value))
+        missing = (
+            value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+        )
         if missing:
             cell = WriteOnlyCell(ws, value=None)
         elif kind == "date":
@@ -265,8 +303,10 @@ def _cell(ws, value: object, kind: str, *, style: Mapping | None = None):
 def _fixed_zip(data: bytes, core_xml: bytes) -> bytes:
     """Re-pack an .xlsx with fixed ZIP timestamps and the given core properties."""
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             body = core_xml if info.filename == "docProps/core.xml" else src.read(info.filename)
             fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
@@ -276,28 +316,41 @@ def _fixed_zip(data: bytes, core_xml: bytes) -> bytes:
     return out.getvalue()
 
 
-def _write_workbook(rows: pd.DataFrame, labels: Sequence[str], path: Path, *, language: str,
-                    currency: str, factor: str, timestamp: dt.datetime,
-                    max_rows: int, extra_sheets: Mapping[str, pd.DataFrame] | None = None
-                    ) -> None:
+def _write_workbook(
+    rows: pd.DataFrame,
+    labels: Sequence[str],
+    path: Path,
+    *,
+    language: str,
+    currency: str,
+    factor: str,
+    timestamp: dt.datetime,
+    max_rows: int,
+    extra_sheets: Mapping[str, pd.DataFrame] | None = None,
+) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.xml.functions import tostring
 
     columns = [c for c in _SHEET_COLUMNS if c in rows.columns]
-    headers = [t(f"strategy.{_SHEET_COLUMNS[c][0]}", language, currency=currency,
-                 factor=factor) for c in columns]
+    headers = [
+        t(f"strategy.{_SHEET_COLUMNS[c][0]}", language, currency=currency, factor=factor)
+        for c in columns
+    ]
     kinds = [_SHEET_COLUMNS[c][1] for c in columns]
-    header_style = {"font": Font(bold=True, color="FFFFFF"),
-                    "fill": PatternFill("solid", fgColor=_HEADER_FILL),
-                    "alignment": Alignment(vertical="center", wrap_text=True)}
+    header_style = {
+        "font": Font(bold=True, color="FFFFFF"),
+        "fill": PatternFill("solid", fgColor=_HEADER_FILL),
+        "alignment": Alignment(vertical="center", wrap_text=True),
+    }
     # the movers sheets keep their names; a tier label equal to one gets " (2)"
     extra_titles: dict[str, str] = {}
     taken: set[str] = {"history"}  # reserved by Excel
-    for title in (extra_sheets or {}):
-        name = _clean_sheet_name(title) or t("strategy.sheet_fallback", language,
-                                             n=len(labels) + len(extra_titles) + 1)
+    for title in extra_sheets or {}:
+        name = _clean_sheet_name(title) or t(
+            "strategy.sheet_fallback", language, n=len(labels) + len(extra_titles) + 1
+        )
         extra_titles[title] = _unique_sheet_name(name, taken)
     names = sheet_names(labels, language=language, reserved=list(extra_titles.values()))
     wb = Workbook(write_only=True)
@@ -376,11 +429,16 @@ def _write_csv(rows: pd.DataFrame, path: Path) -> None:
     write_csv(out, path, bom=True)
 
 
-def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
-                       folder: str | Path, *, language: str,
-                       timestamp: dt.datetime | dt.date | None = None,
-                       max_rows_per_sheet: int | None = None,
-                       extra_sheets: Mapping[str, pd.DataFrame] | None = None) -> list[str]:
+def write_action_lists(
+    tiers: pd.DataFrame,
+    recommendations: Recommendations,
+    folder: str | Path,
+    *,
+    language: str,
+    timestamp: dt.datetime | dt.date | None = None,
+    max_rows_per_sheet: int | None = None,
+    extra_sheets: Mapping[str, pd.DataFrame] | None = None,
+) -> list[str]:
     """Write ``action_lists.xlsx`` and ``action_lists.csv`` into ``folder``.
 
     ``tiers`` is ``Analysis.tiers``; ``recommendations`` the result of
@@ -396,8 +454,12 @@ def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
     Returns the file names written.
     """
     folder = Path(folder)
-    require(folder.is_dir(), f"Folder not found: {folder}", where="write_action_lists(folder)",
-            hint="create the output folder first")
+    require(
+        folder.is_dir(),
+        f"Folder not found: {folder}",
+        where="write_action_lists(folder)",
+        hint="create the output folder first",
+    )
     rows = action_list(tiers, recommendations, language=language)
     labels = [str(x) for x in recommendations.references.sort_values("tier_rank")["tier"]]
     if timestamp is None:
@@ -408,28 +470,45 @@ def write_action_lists(tiers: pd.DataFrame, recommendations: Recommendations,
         stamp = dt.datetime(timestamp.year, timestamp.month, timestamp.day)
     cap = _MAX_SHEET_ROWS - 2  # the header and the "more in the CSV" row
     if max_rows_per_sheet is not None:
-        require(isinstance(max_rows_per_sheet, int) and max_rows_per_sheet >= 1,
-                f"max_rows_per_sheet must be a whole number of 1 or more, "
-                f"got {max_rows_per_sheet!r}", where="write_action_lists(max_rows_per_sheet)")
+        require(
+            isinstance(max_rows_per_sheet, int) and max_rows_per_sheet >= 1,
+            f"max_rows_per_sheet must be a whole number of 1 or more, got {max_rows_per_sheet!r}",
+            where="write_action_lists(max_rows_per_sheet)",
+        )
         cap = min(cap, max_rows_per_sheet)
-    _write_workbook(rows, labels, folder / WORKBOOK_NAME, language=language,
-                    currency=recommendations.currency, timestamp=stamp, max_rows=cap,
-                    factor=f"{recommendations.rule.at_risk_factor:g}", extra_sheets=extra_sheets)
+    _write_workbook(
+        rows,
+        labels,
+        folder / WORKBOOK_NAME,
+        language=language,
+        currency=recommendations.currency,
+        timestamp=stamp,
+        max_rows=cap,
+        factor=f"{recommendations.rule.at_risk_factor:g}",
+        extra_sheets=extra_sheets,
+    )
     _write_csv(rows, folder / CSV_NAME)
     return [WORKBOOK_NAME, CSV_NAME]
 
 
-def write_strategy_tables(recommendations: Recommendations, folder: str | Path, *,
-                          language: str) -> list[str]:
+def write_strategy_tables(
+    recommendations: Recommendations, folder: str | Path, *, language: str
+) -> list[str]:
     """Write ``budget.csv`` (``Recommendations.budget``, one row per tier) and
     ``triggers.csv`` (:func:`tiering.present.strategy_text.findings` in ``language``:
     one row per fired trigger and tier, with the sentence citing its numbers) into ``folder``.
     UTF-8, ``\\n`` line ends, text cells made formula-safe. Returns the file names."""
     folder = Path(folder)
-    require(folder.is_dir(), f"Folder not found: {folder}",
-            where="write_strategy_tables(folder)", hint="create the output folder first")
-    tables = {BUDGET_NAME: recommendations.budget,
-              TRIGGERS_NAME: findings(recommendations, language=language)}
+    require(
+        folder.is_dir(),
+        f"Folder not found: {folder}",
+        where="write_strategy_tables(folder)",
+        hint="create the output folder first",
+    )
+    tables = {
+        BUDGET_NAME: recommendations.budget,
+        TRIGGERS_NAME: findings(recommendations, language=language),
+    }
     for name, df in tables.items():
         out = df.copy()
         for col in out.columns:

@@ -52,6 +52,9 @@ def movers_sheets(result: Migration | None, *, language: str) -> dict[str, pd.Da
     out = {}
     for movement in ("left_top", "rose"):
         name = t(f"migration.sheet_{movement}", language, top=top)[:31]
-        out[name] = (result.movers[result.movers["movement"] == movement]
-                     .drop(columns=["movement"]).reset_index(drop=True))
+        out[name] = (
+            result.movers[result.movers["movement"] == movement]
+            .drop(columns=["movement"])
+            .reset_index(drop=True)
+        )
     return out

@@ -63,15 +63,21 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the action lists (openpyxl: pure Python) are written while this thread writes
         # the CSV tables (Arrow writes them without holding the GIL)
-        actions_job = pool.submit(_write_actions, analysis, recs, migration, folder) \
-            if recs is not None else None
+        actions_job = (
+            pool.submit(_write_actions, analysis, recs, migration, folder)
+            if recs is not None
+            else None
+        )
         for name, df in tables.items():
             write_csv(df, folder / name)
         written = list(tables)
         rejected_path = getattr(loaded, "rejected_path", None)
-        if loaded.rejected is None and rejected_path is not None \
-                and Path(rejected_path).resolve() == (folder / "rejected_rows.csv").resolve() \
-                and Path(rejected_path).is_file():
+        if (
+            loaded.rejected is None
+            and rejected_path is not None
+            and Path(rejected_path).resolve() == (folder / "rejected_rows.csv").resolve()
+            and Path(rejected_path).is_file()
+        ):
             written.append("rejected_rows.csv")
         written += migration_tables.write_tables(migration, folder)
         if actions_job is not None:
@@ -82,9 +88,14 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
 def _write_actions(analysis: Analysis, recs, migration, folder: Path) -> list[str]:
     language = analysis.params.language
     written = action_lists.write_action_lists(
-        analysis.tiers, recs, folder, language=language, timestamp=analysis.as_of,
+        analysis.tiers,
+        recs,
+        folder,
+        language=language,
+        timestamp=analysis.as_of,
         max_rows_per_sheet=ACTION_SHEET_MAX_ROWS,
-        extra_sheets=migration_tables.movers_sheets(migration, language=language))
+        extra_sheets=migration_tables.movers_sheets(migration, language=language),
+    )
     return written + action_lists.write_strategy_tables(recs, folder, language=language)
 
 

@@ -22,8 +22,8 @@ import json
 import os
 from pathlib import Path
 
-from tiering.errors import TieringError
 from tiering.data.io import sha256_file
+from tiering.errors import TieringError
 
 GENERATOR = "tiering"
 WORK_MARKER = ".tiering-work"
@@ -46,7 +46,9 @@ def tiering_manifest(folder: Path, name: str = "manifest.json") -> dict | None:
     data = read_json(folder / name)
     if not isinstance(data, dict) or not isinstance(data.get("outputs"), dict):
         return None
-    if data.get("generator") == GENERATOR or ("tiering_version" in data and "manifest_version" in data):
+    if data.get("generator") == GENERATOR or (
+        "tiering_version" in data and "manifest_version" in data
+    ):
         return data
     return None
 
@@ -93,8 +95,11 @@ def failed_strangers(folder: Path) -> list[str] | None:
     """For an existing ``<output>.failed`` folder: what in it tiering did not write.
     None when it has no ``failure.json`` of tiering's listing its files."""
     record = read_json(folder / "failure.json")
-    if not isinstance(record, dict) or record.get("generator") != GENERATOR \
-            or not isinstance(record.get("files"), dict):
+    if (
+        not isinstance(record, dict)
+        or record.get("generator") != GENERATOR
+        or not isinstance(record.get("files"), dict)
+    ):
         return None
     listed = {str(k): (str(v) if v else None) for k, v in record["files"].items()}
     return strangers(folder, {**listed, "failure.json": None})
@@ -112,8 +117,11 @@ def removable_failed(folder: Path) -> bool:
 
 def file_digests(folder: Path) -> dict[str, str]:
     """Name → SHA-256 of the plain files directly in ``folder`` (not hidden ones)."""
-    return {p.name: sha256_file(p) for p in sorted(folder.iterdir())
-            if p.is_file() and not p.is_symlink() and not p.name.startswith(".")}
+    return {
+        p.name: sha256_file(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
+    }
 
 
 def make_work_dir(parent: Path, prefix: str) -> Path:
@@ -122,8 +130,9 @@ def make_work_dir(parent: Path, prefix: str) -> Path:
     import tempfile
 
     work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    (work / WORK_MARKER).write_text("a working folder of tiering; removed when the run ends\n",
-                                    encoding="utf-8")
+    (work / WORK_MARKER).write_text(
+        "a working folder of tiering; removed when the run ends\n", encoding="utf-8"
+    )
     return work
 
 
@@ -146,7 +155,8 @@ def tiering_batch_file(path: Path) -> bool:
         # earlier versions wrote {"reports": [...]} with one record per report
         return set(data) == {"reports"} and all(
             isinstance(r, dict) and {"params_file", "client", "folder", "status"} <= set(r)
-            for r in data["reports"])
+            for r in data["reports"]
+        )
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             head = fh.read(64 * 1024)
@@ -159,23 +169,33 @@ def check_writable_target(final: Path, *, what: str = "--output or output.dir") 
     """Refuse a target the run must not write: the file system root, a folder that
     holds the working folder, a path below a file. Nothing is created."""
     if final.parent == final:
-        raise TieringError(f"{final} is the root of the file system, not a report folder",
-                           where=what, hint="choose a new folder for the report, e.g. "
-                                            "--output reports/<client>")
+        raise TieringError(
+            f"{final} is the root of the file system, not a report folder",
+            where=what,
+            hint="choose a new folder for the report, e.g. --output reports/<client>",
+        )
     cwd = Path.cwd().resolve()
     if final == cwd or final in cwd.parents:
-        raise TieringError(f"{final} holds the working folder {cwd}; a report replaces its "
-                           "whole folder", where=what,
-                           hint="choose a new folder below it, e.g. --output reports/<client>")
+        raise TieringError(
+            f"{final} holds the working folder {cwd}; a report replaces its whole folder",
+            where=what,
+            hint="choose a new folder below it, e.g. --output reports/<client>",
+        )
     ancestor = final.parent
     while not ancestor.exists() and not ancestor.is_symlink() and ancestor.parent != ancestor:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise TieringError(f"{ancestor} is a file, so no folder can be made below it",
-                           where=what, hint="choose a folder for the report")
+        raise TieringError(
+            f"{ancestor} is a file, so no folder can be made below it",
+            where=what,
+            hint="choose a folder for the report",
+        )
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise TieringError(f"No permission to write in {ancestor}", where=what,
-                           hint="choose a folder you can write to, or ask for write permission")
+        raise TieringError(
+            f"No permission to write in {ancestor}",
+            where=what,
+            hint="choose a folder you can write to, or ask for write permission",
+        )
 
 
 def clean(folder: str | Path) -> tuple[list[Path], list[Path]]:
@@ -197,8 +217,11 @@ def clean(folder: str | Path) -> tuple[list[Path], list[Path]]:
         if p.is_symlink():
             kept.append(p)
         elif p.is_dir():
-            if is_work_dir(p) or removable_report(p) or (
-                    re.search(r"\.failed(-\d+)?$", name) and removable_failed(p)):
+            if (
+                is_work_dir(p)
+                or removable_report(p)
+                or (re.search(r"\.failed(-\d+)?$", name) and removable_failed(p))
+            ):
                 shutil.rmtree(p)
                 removed.append(p)
             elif not any(p.iterdir()) and not name.startswith("."):

@@ -36,15 +36,21 @@ from typing import TYPE_CHECKING, Any
 
 from tiering import locale
 from tiering.errors import RenderError, require
-from tiering.present.i18n import t
 from tiering.present.css import colour_properties, tier_css
+from tiering.present.i18n import t
 from tiering.style import MUTED, TIER_COLORS
 
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["MAX_LOGO_BYTES", "TEMPLATE_DIR", "TEMPLATE_NAME", "html_to_pdf", "logo_data_url",
-           "notebook_to_html"]
+__all__ = [
+    "MAX_LOGO_BYTES",
+    "TEMPLATE_DIR",
+    "TEMPLATE_NAME",
+    "html_to_pdf",
+    "logo_data_url",
+    "notebook_to_html",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +69,12 @@ MAX_LOGO_BYTES = 2 * 1024 * 1024
 # ---- public API ----------------------------------------------------------------
 
 
-def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
-                     language: str | None = None,
-                     logo: str | os.PathLike[str] | None = None) -> str:
+def notebook_to_html(
+    nb: nbformat.NotebookNode | str | os.PathLike[str],
+    *,
+    language: str | None = None,
+    logo: str | os.PathLike[str] | None = None,
+) -> str:
     """Render an executed report notebook as one self-contained HTML page.
 
     ``nb`` is a ``nbformat.NotebookNode`` or the path of an ``.ipynb`` file. The
@@ -85,9 +94,13 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
     node = _load_notebook(nb)
     meta = dict(node.metadata.get("tiering") or {})
     lang = language or meta.get("language") or "en"
-    require(lang in locale.languages(), f"Unknown report language {lang!r}",
-            where="notebook_to_html(language=...) or notebook metadata tiering.language",
-            hint=f"use one of {', '.join(locale.languages())}", error=RenderError)
+    require(
+        lang in locale.languages(),
+        f"Unknown report language {lang!r}",
+        where="notebook_to_html(language=...) or notebook metadata tiering.language",
+        hint=f"use one of {', '.join(locale.languages())}",
+        error=RenderError,
+    )
 
     clean = _report_cells(node)
     context = _report_context(meta, lang, toc=_table_of_contents(clean))
@@ -107,13 +120,17 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | os.PathLike[str], *,
     try:
         html, _ = exporter.from_notebook_node(clean, resources={"tiering": context})
     except Exception as exc:  # nbconvert/jinja raise many types
-        raise RenderError(f"Could not render the report notebook as HTML: {exc}",
-                          where=f"template {TEMPLATE_DIR / TEMPLATE_NAME}",
-                          hint="check the notebook outputs and the template") from exc
+        raise RenderError(
+            f"Could not render the report notebook as HTML: {exc}",
+            where=f"template {TEMPLATE_DIR / TEMPLATE_NAME}",
+            hint="check the notebook outputs and the template",
+        ) from exc
     return html
 
 
-def html_to_pdf(html: str, pdf_path: str | os.PathLike[str], *, base_url: str | None = None) -> None:
+def html_to_pdf(
+    html: str, pdf_path: str | os.PathLike[str], *, base_url: str | None = None
+) -> None:
     """Write ``html`` (from :func:`notebook_to_html`) as an A4 PDF at ``pdf_path``.
 
     The PDF is first written to a temporary file next to ``pdf_path`` and then moved
@@ -125,8 +142,13 @@ def html_to_pdf(html: str, pdf_path: str | os.PathLike[str], *, base_url: str | 
     from weasyprint import HTML
 
     target = Path(pdf_path)
-    require(target.parent.is_dir(), f"Output folder {target.parent} does not exist",
-            where=str(target), hint="create the folder first", error=RenderError)
+    require(
+        target.parent.is_dir(),
+        f"Output folder {target.parent} does not exist",
+        where=str(target),
+        hint="create the folder first",
+        error=RenderError,
+    )
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -140,8 +162,11 @@ def html_to_pdf(html: str, pdf_path: str | os.PathLike[str], *, base_url: str | 
         tmp.unlink(missing_ok=True)
         if isinstance(exc, RenderError) or not isinstance(exc, Exception):
             raise
-        raise RenderError(f"Could not write the PDF report: {exc}", where=str(target),
-                          hint="see the log for WeasyPrint's messages") from exc
+        raise RenderError(
+            f"Could not write the PDF report: {exc}",
+            where=str(target),
+            hint="see the log for WeasyPrint's messages",
+        ) from exc
 
 
 def logo_data_url(path: str | os.PathLike[str]) -> str:
@@ -152,14 +177,21 @@ def logo_data_url(path: str | os.PathLike[str]) -> str:
     """
     path = Path(path)
     where = f"output.logo ({path})"
-    require(path.is_file(), f"Logo file not found: {path}", where=where,
-            hint="check output.logo; a relative path is relative to the parameter file",
-            error=RenderError)
+    require(
+        path.is_file(),
+        f"Logo file not found: {path}",
+        where=where,
+        hint="check output.logo; a relative path is relative to the parameter file",
+        error=RenderError,
+    )
     size = path.stat().st_size
-    require(0 < size <= MAX_LOGO_BYTES,
-            f"The logo file is {size:,} bytes; it must hold 1 to {MAX_LOGO_BYTES:,} bytes",
-            where=where, hint="use a smaller PNG or an SVG (a cover logo needs about 600 px width)",
-            error=RenderError)
+    require(
+        0 < size <= MAX_LOGO_BYTES,
+        f"The logo file is {size:,} bytes; it must hold 1 to {MAX_LOGO_BYTES:,} bytes",
+        where=where,
+        hint="use a smaller PNG or an SVG (a cover logo needs about 600 px width)",
+        error=RenderError,
+    )
     data = path.read_bytes()
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -169,8 +201,11 @@ def logo_data_url(path: str | os.PathLike[str]) -> str:
     elif head.startswith(b"<") and b"<svg" in data[:4096].lower():
         mime = "image/svg+xml"
     else:
-        raise RenderError(f"The logo {path.name} is not a PNG, JPEG or SVG image",
-                          where=where, hint="export the logo as PNG or SVG")
+        raise RenderError(
+            f"The logo {path.name} is not a PNG, JPEG or SVG image",
+            where=where,
+            hint="export the logo as PNG or SVG",
+        )
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
@@ -182,16 +217,28 @@ def _load_notebook(nb: Any):
 
     if isinstance(nb, (str, os.PathLike)):
         path = Path(nb)
-        require(path.is_file(), f"Notebook {path} not found", where=str(path),
-                hint="pass the executed notebook (.ipynb) or a NotebookNode", error=RenderError)
+        require(
+            path.is_file(),
+            f"Notebook {path} not found",
+            where=str(path),
+            hint="pass the executed notebook (.ipynb) or a NotebookNode",
+            error=RenderError,
+        )
         try:
             return nbformat.read(path, as_version=4)
         except Exception as exc:
-            raise RenderError(f"Could not read notebook {path}: {exc}", where=str(path),
-                              hint="is it a valid .ipynb file?") from exc
-    require(isinstance(nb, Mapping) and "cells" in nb, "Not a notebook",
-            where=f"notebook_to_html({type(nb).__name__})",
-            hint="pass a nbformat.NotebookNode or a path to an .ipynb file", error=RenderError)
+            raise RenderError(
+                f"Could not read notebook {path}: {exc}",
+                where=str(path),
+                hint="is it a valid .ipynb file?",
+            ) from exc
+    require(
+        isinstance(nb, Mapping) and "cells" in nb,
+        "Not a notebook",
+        where=f"notebook_to_html({type(nb).__name__})",
+        hint="pass a nbformat.NotebookNode or a path to an .ipynb file",
+        error=RenderError,
+    )
     return nb
 
 
@@ -229,8 +276,10 @@ def _shown_output(output):
     """The output reduced to its displayable MIME types, or None if nothing shows."""
     if output.get("output_type") not in ("display_data", "execute_result"):
         if output.get("output_type") == "error":
-            log.warning("The report notebook contains an error output (%s); it is left out "
-                        "of the report", output.get("ename", "error"))
+            log.warning(
+                "The report notebook contains an error output (%s); it is left out of the report",
+                output.get("ename", "error"),
+            )
         return None
     data = output.get("data", {})
     shown = {mime: _joined(data[mime]) for mime in _SHOWN_MIMETYPES if mime in data}
@@ -293,8 +342,10 @@ def _table_of_contents(nb) -> list[dict[str, Any]]:
     toc = []
     for entry in sections:
         if entry["id"] in seen:
-            log.warning("Duplicate section id %r in the report; the contents link only to "
-                        "the first", entry["id"])
+            log.warning(
+                "Duplicate section id %r in the report; the contents link only to the first",
+                entry["id"],
+            )
             continue
         seen.add(entry["id"])
         toc.append(entry)
@@ -307,9 +358,20 @@ def _table_of_contents(nb) -> list[dict[str, Any]]:
 def _report_context(meta: Mapping[str, Any], lang: str, *, toc: list[dict[str, Any]]) -> dict:
     values = {key: _text(meta.get(key)) for key in _META_KEYS}
     values["title"] = values["title"] or t("render.default_title", lang)
-    labels = {key: t(f"render.{key}", lang) for key in
-              ("client", "period", "as_of", "consultant", "generated", "prepared_for",
-               "contents", "appendix", "confidential")}
+    labels = {
+        key: t(f"render.{key}", lang)
+        for key in (
+            "client",
+            "period",
+            "as_of",
+            "consultant",
+            "generated",
+            "prepared_for",
+            "contents",
+            "appendix",
+            "confidential",
+        )
+    }
     return {
         **values,
         "lang": lang,
@@ -319,7 +381,9 @@ def _report_context(meta: Mapping[str, Any], lang: str, *, toc: list[dict[str, A
         "toc": toc,
         "tier_count": len(TIER_COLORS),
         "dynamic_css": _dynamic_css(values, lang),
-        "phone_css": (TEMPLATE_DIR / TEMPLATE_NAME / "report-phone.css").read_text(encoding="utf-8"),
+        "phone_css": (TEMPLATE_DIR / TEMPLATE_NAME / "report-phone.css").read_text(
+            encoding="utf-8"
+        ),
     }
 
 
@@ -395,9 +459,13 @@ def _page_counter_content(pattern: str) -> str:
         if literal:
             parts.append(_css_string(literal))
         if field is not None:
-            require(field in ("page", "pages"), f"Unknown field {{{field}}} in render.page_of",
-                    where="tiering/present/i18n/render.yaml", hint="use {page} and {pages}",
-                    error=RenderError)
+            require(
+                field in ("page", "pages"),
+                f"Unknown field {{{field}}} in render.page_of",
+                where="tiering/present/i18n/render.yaml",
+                hint="use {page} and {pages}",
+                error=RenderError,
+            )
             parts.append(f"counter({field})")
     return " ".join(parts) or '""'
 
@@ -442,7 +510,8 @@ def _local_url_fetcher():
 _SLOW_SUBSET_HINT = (
     "WeasyPrint subsets fonts with fontTools because the HarfBuzz subsetting library is "
     "missing; CJK reports then take about 10 s instead of 2 s. Install the system "
-    "package libharfbuzz-subset0 (Debian/Ubuntu) or harfbuzz (Homebrew, conda-forge).")
+    "package libharfbuzz-subset0 (Debian/Ubuntu) or harfbuzz (Homebrew, conda-forge)."
+)
 
 
 class _ForwardHandler(logging.Handler):

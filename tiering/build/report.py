@@ -42,19 +42,27 @@ from pathlib import Path
 from typing import Any
 
 from tiering import __version__, interrupt
-
-from tiering.build import outputs, owned
-
 from tiering.analysis import pipeline
-from tiering.errors import RenderError, TieringError, require
+from tiering.build import outputs, owned
 from tiering.data.io import sha256_file
+from tiering.errors import RenderError, TieringError, require
 from tiering.params import Params, slug
 from tiering.progress import timed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FAILURE", "MANIFEST", "NOTEBOOK", "NotebookCellError", "build", "failure_record",
-           "normalise_notebook", "notebook_parameters", "output_dir_for", "sha256_file"]
+__all__ = [
+    "FAILURE",
+    "MANIFEST",
+    "NOTEBOOK",
+    "NotebookCellError",
+    "build",
+    "failure_record",
+    "normalise_notebook",
+    "notebook_parameters",
+    "output_dir_for",
+    "sha256_file",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -64,9 +72,25 @@ MANIFEST = "manifest.json"
 FAILURE = "failure.json"
 MANIFEST_VERSION = 2
 FAILED_CELL_TAG = "tiering-failed-cell"
-_VERSIONED = ("tiering", "pandas", "numpy", "scipy", "scikit-posthocs", "statsmodels", "duckdb",
-              "matplotlib", "seaborn", "papermill", "nbconvert", "nbformat", "ipykernel",
-              "weasyprint", "pydantic", "pyarrow", "openpyxl")
+_VERSIONED = (
+    "tiering",
+    "pandas",
+    "numpy",
+    "scipy",
+    "scikit-posthocs",
+    "statsmodels",
+    "duckdb",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "nbformat",
+    "ipykernel",
+    "weasyprint",
+    "pydantic",
+    "pyarrow",
+    "openpyxl",
+)
 
 
 class NotebookCellError(RenderError):
@@ -77,8 +101,14 @@ class NotebookCellError(RenderError):
     and ``evalue`` (the exception's type and message).
     """
 
-    def __init__(self, message: str, *, cell: dict[str, Any], where: str | None = None,
-                 hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        cell: dict[str, Any],
+        where: str | None = None,
+        hint: str | None = None,
+    ):
         self.cell = cell
         super().__init__(message, where=where, hint=hint)
 
@@ -101,11 +131,13 @@ def _check_parameter_output(params: Params, final: Path) -> None:
     ``--output`` is the way to write somewhere else."""
     base = Path.cwd().resolve()
     given = Path(params.output.dir)
-    require(not given.is_absolute() and base in final.parents,
-            f"output.dir {str(given)!r} is outside the working folder {base}",
-            where="output.dir",
-            hint="use a folder below the working folder, e.g. output.dir: reports/client, or "
-                 "choose any folder on the command line with --output")
+    require(
+        not given.is_absolute() and base in final.parents,
+        f"output.dir {str(given)!r} is outside the working folder {base}",
+        where="output.dir",
+        hint="use a folder below the working folder, e.g. output.dir: reports/client, or "
+        "choose any folder on the command line with --output",
+    )
 
 
 def _logo_path(params: Params) -> Path | None:
@@ -118,8 +150,9 @@ def _logo_path(params: Params) -> Path | None:
 # --------------------------------------------------------------------------- notebook
 
 
-def notebook_parameters(params: Params, analysis_path: str | Path,
-                        notebook: Path | None = None) -> dict:
+def notebook_parameters(
+    params: Params, analysis_path: str | Path, notebook: Path | None = None
+) -> dict:
     """The papermill parameters: only names declared in the notebook's parameters cell,
     each a Python identifier. Anything else is refused before anything runs."""
     import papermill
@@ -127,16 +160,26 @@ def notebook_parameters(params: Params, analysis_path: str | Path,
     notebook = Path(notebook or NOTEBOOK)
     declared = {p for p in papermill.inspect_notebook(str(notebook))}
     values = {**params.to_notebook(), ANALYSIS_PARAMETER: str(analysis_path)}
-    bad = sorted(k for k in values if not (isinstance(k, str) and k.isidentifier()) or k not in declared)
+    bad = sorted(
+        k for k in values if not (isinstance(k, str) and k.isidentifier()) or k not in declared
+    )
     if bad:
-        raise TieringError(f"Parameter names not declared in the notebook: {', '.join(map(repr, bad))}",
-                           where=str(notebook),
-                           hint="only the notebook's declared parameters can be passed")
+        raise TieringError(
+            f"Parameter names not declared in the notebook: {', '.join(map(repr, bad))}",
+            where=str(notebook),
+            hint="only the notebook's declared parameters can be passed",
+        )
     return values
 
 
-def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path, notebook: Path, *,
-                      kept_as: Path | None = None) -> None:
+def _execute_notebook(
+    params: Params,
+    analysis_file: Path,
+    out_nb: Path,
+    notebook: Path,
+    *,
+    kept_as: Path | None = None,
+) -> None:
     """Run the notebook with papermill into ``out_nb``; ``kept_as`` is where a failed
     notebook will be kept (for the message)."""
     import papermill
@@ -146,30 +189,40 @@ def _execute_notebook(params: Params, analysis_file: Path, out_nb: Path, noteboo
     values = notebook_parameters(params, analysis_file, notebook)
     try:
         papermill.execute_notebook(
-            str(notebook), str(out_nb), parameters=values, cwd=str(notebook.parent),
-            kernel_name="python3", progress_bar=False, log_output=False,
+            str(notebook),
+            str(out_nb),
+            parameters=values,
+            cwd=str(notebook.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
             request_save_on_cell_execute=False,
             # the kernel's own log is not for users: its start-up chatter ("running over
             # TCP"), "KeyboardInterrupt caught in kernel" (jupyter_client interrupts every
             # kernel it shuts down, also after a good run) and ZMQ tracebacks when Ctrl-C
             # closes its sockets. A cell's error is in the notebook; a dead kernel is
             # reported below.
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
     except DeadKernelError as exc:
         interrupt.check()  # after Ctrl-C a dead kernel is the interruption, not a failure
         kept = kept_as or out_nb
-        raise RenderError(f"The report notebook's kernel died: {exc}", where=str(kept),
-                          hint="the machine may be out of memory; rerun with --debug for "
-                               "details") from exc
+        raise RenderError(
+            f"The report notebook's kernel died: {exc}",
+            where=str(kept),
+            hint="the machine may be out of memory; rerun with --debug for details",
+        ) from exc
     except PapermillExecutionError as exc:
         cell = _mark_failed_cell(out_nb, exc)
         label = f"cell In [{exc.exec_count}]" if exc.exec_count else f"cell {cell['index']}"
         kept = kept_as or out_nb
         raise NotebookCellError(
             f"The report notebook failed in {label}, {cell['source']!r}: {exc.ename}: {exc.evalue}",
-            cell=cell, where=f"{kept}, {label}",
+            cell=cell,
+            where=f"{kept}, {label}",
             hint=f"open {kept} in JupyterLab: the red banner at its top links to the failing cell "
-                 "and its traceback; rerun with --debug to see the traceback here") from exc
+            "and its traceback; rerun with --debug to see the traceback here",
+        ) from exc
 
 
 def _mark_failed_cell(out_nb: Path, exc) -> dict[str, Any]:
@@ -177,16 +230,29 @@ def _mark_failed_cell(out_nb: Path, exc) -> dict[str, Any]:
     import nbformat
 
     source = exc.source if isinstance(exc.source, str) else "".join(exc.source or "")
-    first = next((ln.strip() for ln in source.splitlines()
-                  if ln.strip() and not ln.lstrip().startswith("#")), "")
-    cell = {"index": None, "execution_count": exc.exec_count, "source": first[:200],
-            "ename": exc.ename, "evalue": str(exc.evalue)[:2000]}
+    first = next(
+        (
+            ln.strip()
+            for ln in source.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")
+        ),
+        "",
+    )
+    cell = {
+        "index": None,
+        "execution_count": exc.exec_count,
+        "source": first[:200],
+        "ename": exc.ename,
+        "evalue": str(exc.evalue)[:2000],
+    }
     try:
         nb = nbformat.read(out_nb, as_version=4)
     except (OSError, ValueError):  # papermill may not have written it (e.g. the kernel died)
         return cell
     for i, c in enumerate(nb.cells):
-        if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+        if c.cell_type == "code" and any(
+            o.get("output_type") == "error" for o in c.get("outputs", [])
+        ):
             tags = list(c.metadata.get("tags", []))
             c.metadata["tags"] = tags + [FAILED_CELL_TAG] if FAILED_CELL_TAG not in tags else tags
             cell["index"] = i
@@ -221,7 +287,9 @@ def normalise_notebook(nb) -> None:
         for key in _VOLATILE_CELL_KEYS:
             cell.metadata.get("papermill", {}).pop(key, None)
         tags = cell.metadata.get("tags", [])
-        fixed = next((t for t in ("injected-parameters", "papermill-error-cell-tag") if t in tags), None)
+        fixed = next(
+            (t for t in ("injected-parameters", "papermill-error-cell-tag") if t in tags), None
+        )
         if fixed:
             counts[fixed] = counts.get(fixed, 0) + 1
             cell["id"] = fixed if counts[fixed] == 1 else f"{fixed}-{counts[fixed]}"
@@ -229,10 +297,13 @@ def normalise_notebook(nb) -> None:
             text = cell.source if isinstance(cell.source, str) else "".join(cell.source)
             cell.source = _ANALYSIS_LINE.sub(
                 f'{ANALYSIS_PARAMETER} = ""  # the run\'s saved analysis was temporary: '
-                'rerunning recomputes it', text)
+                "rerunning recomputes it",
+                text,
+            )
 
 
 # --------------------------------------------------------------------------- build
+
 
 def planned_steps(params: Params) -> list[str]:
     """The steps a :func:`build` of ``params`` reports, in order (for a progress bar's
@@ -253,9 +324,15 @@ def planned_steps(params: Params) -> list[str]:
     return steps
 
 
-def build(params: Params, *, output: str | Path | None = None, generated: dt.date | None = None,
-          notebook: str | Path | None = None, params_path: str | Path | None = None,
-          analysed=None) -> Path:
+def build(
+    params: Params,
+    *,
+    output: str | Path | None = None,
+    generated: dt.date | None = None,
+    notebook: str | Path | None = None,
+    params_path: str | Path | None = None,
+    analysed=None,
+) -> Path:
     """Build the report folder for ``params``. Returns the folder.
 
     ``output`` overrides ``output.dir``; ``generated`` is the date on the cover
@@ -267,17 +344,21 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
     """
     import nbformat
 
+    from tiering.build import render
     from tiering.present import narrative
 
-
-    from tiering.build import render
     if generated is None:
         epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
-        generated = (dt.datetime.fromtimestamp(int(epoch), dt.UTC).date() if epoch
-                     else dt.date.today())
+        generated = (
+            dt.datetime.fromtimestamp(int(epoch), dt.UTC).date() if epoch else dt.date.today()
+        )
     notebook = Path(notebook).resolve() if notebook is not None else NOTEBOOK
-    require(notebook.is_file(), f"Report notebook not found: {notebook}", where="--notebook",
-            hint="pass an .ipynb file with the parameters cell of notebooks/tiering_report.ipynb")
+    require(
+        notebook.is_file(),
+        f"Report notebook not found: {notebook}",
+        where="--notebook",
+        hint="pass an .ipynb file with the parameters cell of notebooks/tiering_report.ipynb",
+    )
     logo = _logo_path(params)
     if logo is not None:
         render.logo_data_url(logo)  # a missing or broken logo fails now, not after the analysis
@@ -286,8 +367,13 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
         _check_parameter_output(params, final)
     # nothing (lock, folders, working folder) is created before the target is known to be
     # one this run may write
-    what = ("--output" if output is not None else "output.dir" if params.output.dir is not None
-            else "the default report folder reports/<client>")
+    what = (
+        "--output"
+        if output is not None
+        else "output.dir"
+        if params.output.dir is not None
+        else "the default report folder reports/<client>"
+    )
     owned.check_writable_target(final, what=what)
     _check_replaceable(final, what)
     _check_inputs_outside(params, final, notebook=notebook, params_path=params_path, logo=logo)
@@ -318,8 +404,9 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
 
             with timed(timings, "notebook"):
                 out_nb = work / "report.ipynb"
-                _execute_notebook(params, analysis_file, out_nb, notebook,
-                                  kept_as=failed_dest / "report.ipynb")
+                _execute_notebook(
+                    params, analysis_file, out_nb, notebook, kept_as=failed_dest / "report.ipynb"
+                )
 
             with timed(timings, "html"):
                 nb = nbformat.read(out_nb, as_version=4)
@@ -336,8 +423,16 @@ def build(params: Params, *, output: str | Path | None = None, generated: dt.dat
                 (work / "report.html").unlink()
             analysis_file.unlink()
             timings["total"] = round(time.perf_counter() - started, 3)
-            _write_manifest(work, params, analysis, loaded, timings, notebook=notebook,
-                            logo=logo, params_path=params_path)
+            _write_manifest(
+                work,
+                params,
+                analysis,
+                loaded,
+                timings,
+                notebook=notebook,
+                logo=logo,
+                params_path=params_path,
+            )
             # an interrupt a library swallowed still stops the run before it publishes
             interrupt.check()
             owned.drop_work_marker(work)
@@ -357,13 +452,20 @@ def _os_error(exc: OSError, final: Path) -> TieringError:
     """A clear error for what the file system refused (read-only folder, disk full, ...)."""
     import errno
 
-    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-              errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-              errno.EROFS: "the file system is read-only"}.get(exc.errno, exc.strerror or str(exc))
+    reason = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+    }.get(exc.errno, exc.strerror or str(exc))
     where = exc.filename or final
-    return TieringError(f"Could not write the report {final}: {reason}", where=str(where),
-                        hint="free some space or choose a folder you can write to with --output; "
-                             "the previous report, if any, is unchanged")
+    return TieringError(
+        f"Could not write the report {final}: {reason}",
+        where=str(where),
+        hint="free some space or choose a folder you can write to with --output; "
+        "the previous report, if any, is unchanged",
+    )
 
 
 def failure_record(exc: BaseException) -> dict[str, Any]:
@@ -376,9 +478,15 @@ def failure_record(exc: BaseException) -> dict[str, Any]:
     else:
         message, where, hint = str(exc) or type(exc).__name__, None, None
     kept = getattr(exc, "kept_in", None)
-    return {"error": type(exc).__name__, "message": message, "where": where, "hint": hint,
-            "text": str(exc) or type(exc).__name__, "cell": getattr(exc, "cell", None),
-            "kept": str(kept) if kept is not None else None}
+    return {
+        "error": type(exc).__name__,
+        "message": message,
+        "where": where,
+        "hint": hint,
+        "text": str(exc) or type(exc).__name__,
+        "cell": getattr(exc, "cell", None),
+        "kept": str(kept) if kept is not None else None,
+    }
 
 
 def _failed_destination(final: Path) -> Path:
@@ -399,11 +507,16 @@ def _keep_failed(work: Path, final: Path, failed: Path, exc: BaseException) -> N
     try:
         (work / ".analysis.pkl").unlink(missing_ok=True)
         owned.drop_work_marker(work)
-        record = {**failure_record(exc), "generator": owned.GENERATOR, "report": str(final),
-                  "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                  "files": owned.file_digests(work)}
-        (work / FAILURE).write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str)
-                                    + "\n", encoding="utf-8")
+        record = {
+            **failure_record(exc),
+            "generator": owned.GENERATOR,
+            "report": str(final),
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "files": owned.file_digests(work),
+        }
+        (work / FAILURE).write_text(
+            json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )
         if failed.exists() and owned.removable_failed(failed):
             shutil.rmtree(failed)
         os.replace(work, failed)
@@ -438,18 +551,22 @@ def _output_lock(final: Path) -> Iterator[None]:
         except PermissionError:
             fd = os.open(lock_path, os.O_RDONLY | flags)
     except OSError as exc:
-        raise TieringError(f"Cannot use the lock file {lock_path}: {exc.strerror or exc}",
-                           where=str(lock_path),
-                           hint="it must be a plain file tiering can open (remove it if it is "
-                                "a folder or a link, when no run is writing this report), or "
-                                "write the report to another folder with --output") from None
+        raise TieringError(
+            f"Cannot use the lock file {lock_path}: {exc.strerror or exc}",
+            where=str(lock_path),
+            hint="it must be a plain file tiering can open (remove it if it is "
+            "a folder or a link, when no run is writing this report), or "
+            "write the report to another folder with --output",
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise TieringError(f"Another run is writing the report {final}", where=str(final),
-                               hint="wait for it to finish, or write to another folder with "
-                                    "--output") from None
+            raise TieringError(
+                f"Another run is writing the report {final}",
+                where=str(final),
+                hint="wait for it to finish, or write to another folder with --output",
+            ) from None
         yield
     finally:
         os.close(fd)
@@ -465,8 +582,11 @@ def _recover_and_clean(final: Path) -> None:
     left behind (no other run for this folder can be active): working folders that carry
     tiering's marker, and set-aside previous reports that hold only what tiering wrote.
     Anything else with such a name is left alone."""
-    olds = [p for p in _siblings(final, "old")
-            if p.name.rpartition("-")[2].isdigit() and owned.removable_report(p)]
+    olds = [
+        p
+        for p in _siblings(final, "old")
+        if p.name.rpartition("-")[2].isdigit() and owned.removable_report(p)
+    ]
     if olds and not final.exists() and not final.is_symlink():
         newest = max(olds, key=lambda p: p.stat().st_mtime)
         os.replace(newest, final)
@@ -486,9 +606,12 @@ def _check_replaceable(final: Path, what: str = "--output or output.dir") -> Non
     that holds nothing else (see :mod:`tiering.build.owned`)."""
     if not final.exists() and not final.is_symlink():
         return
-    require(final.is_dir() and not final.is_symlink(),
-            f"{final} exists and is not a folder", where=what,
-            hint="choose a new or empty folder for the report, e.g. --output reports/<client>")
+    require(
+        final.is_dir() and not final.is_symlink(),
+        f"{final} exists and is not a folder",
+        where=what,
+        hint="choose a new or empty folder for the report, e.g. --output reports/<client>",
+    )
     try:
         entries = list(final.iterdir())
     except OSError as exc:
@@ -500,36 +623,56 @@ def _check_replaceable(final: Path, what: str = "--output or output.dir") -> Non
         names = sorted(p.name for p in entries)
         raise TieringError(
             f"{final} exists and is not a report folder of tiering (it has no manifest.json "
-            f"written by tiering); it holds {_names(names)}", where=what,
+            f"written by tiering); it holds {_names(names)}",
+            where=what,
             hint="a report replaces its whole folder, and tiering only removes what it wrote: "
-                 "choose a new or empty folder, e.g. --output reports/<client>")
-    require(not found,
-            f"{final} is a report folder, but it also holds what tiering did not write: "
-            f"{_names(found)}", where=what,
-            hint="move those files out of the folder (tiering never deletes them), or write "
-                 "the report to another folder with --output")
+            "choose a new or empty folder, e.g. --output reports/<client>",
+        )
+    require(
+        not found,
+        f"{final} is a report folder, but it also holds what tiering did not write: "
+        f"{_names(found)}",
+        where=what,
+        hint="move those files out of the folder (tiering never deletes them), or write "
+        "the report to another folder with --output",
+    )
 
 
 def _names(names: list[str], limit: int = 8) -> str:
-    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return ", ".join(names[:limit]) + (
+        f" and {len(names) - limit} more" if len(names) > limit else ""
+    )
 
 
-def _check_inputs_outside(params: Params, final: Path, *, notebook: Path,
-                          params_path: str | Path | None, logo: Path | None) -> None:
+def _check_inputs_outside(
+    params: Params,
+    final: Path,
+    *,
+    notebook: Path,
+    params_path: str | Path | None,
+    logo: Path | None,
+) -> None:
     """The run's inputs may never be inside the folder it replaces."""
-    inputs = {"data.path": params.data.path, "the parameter file": params_path,
-              "strategy.playbook": params.strategy.playbook, "output.logo": logo,
-              "migration.previous_report": params.migration.previous_report,
-              "--notebook": notebook}
+    inputs = {
+        "data.path": params.data.path,
+        "the parameter file": params_path,
+        "strategy.playbook": params.strategy.playbook,
+        "output.logo": logo,
+        "migration.previous_report": params.migration.previous_report,
+        "--notebook": notebook,
+    }
     for what, path in inputs.items():
         if path is None:
             continue
         resolved = Path(path).resolve()
-        require(resolved != final and final not in resolved.parents,
-                f"The input {resolved} ({what}) is inside the report folder {final}, which the "
-                "run replaces", where=what,
-                hint="keep inputs outside report folders: move the file, or write the report "
-                     "to another folder with --output")
+        require(
+            resolved != final and final not in resolved.parents,
+            f"The input {resolved} ({what}) is inside the report folder {final}, which the "
+            "run replaces",
+            where=what,
+            hint="keep inputs outside report folders: move the file, or write the report "
+            "to another folder with --output",
+        )
 
 
 def _publish_permissions(folder: Path) -> None:
@@ -561,14 +704,19 @@ def _swap(work: Path, final: Path) -> None:
             raise TieringError(
                 f"{final} changed while the report was being made: it now holds "
                 + (_names(found) if found else "something that is not a report folder")
-                + ", which tiering did not write", where=str(final),
+                + ", which tiering did not write",
+                where=str(final),
                 hint="the previous report and those files are unchanged; move the files out "
-                     "of the folder and run again, or write to another folder with --output")
+                "of the folder and run again, or write to another folder with --output",
+            )
     os.replace(work, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     failed = [final.with_name(final.name + ".failed")] + [
-        p for p in _siblings_named(final, final.name + ".failed-") if p.name.rpartition("-")[2].isdigit()]
+        p
+        for p in _siblings_named(final, final.name + ".failed-")
+        if p.name.rpartition("-")[2].isdigit()
+    ]
     for folder in failed:
         if not (folder.exists() or folder.is_symlink()):
             continue
@@ -601,14 +749,23 @@ def _versions() -> dict:
 
 def _git_commit() -> str | None:
     try:
-        res = subprocess.run(["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=False)
+        res = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         commit = res.stdout.strip()
         if res.returncode or not commit:
             return None
-        dirty = subprocess.run(["git", "-C", str(PROJECT_DIR), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True,
-                               timeout=10, check=False).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -616,21 +773,49 @@ def _git_commit() -> str | None:
 
 def _file_entry(role: str, path: Path | str) -> dict[str, Any]:
     path = Path(path)
-    return {"role": role, "path": str(path), "sha256": sha256_file(path),
-            "bytes": path.stat().st_size}
+    return {
+        "role": role,
+        "path": str(path),
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+    }
 
 
-def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, loaded,
-                    timings: dict, *, notebook: Path = NOTEBOOK, logo: Path | None = None,
-                    params_path: str | Path | None = None) -> None:
+def _write_manifest(
+    folder: Path,
+    params: Params,
+    analysis: pipeline.Analysis,
+    loaded,
+    timings: dict,
+    *,
+    notebook: Path = NOTEBOOK,
+    logo: Path | None = None,
+    params_path: str | Path | None = None,
+) -> None:
     src = loaded.source
-    outputs = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-               for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
-    data_entry = (_file_entry("data", src["path"]) if Path(str(src["path"])).is_file() else
-                  {"role": "data", "path": str(src["path"]), "sha256": src.get("sha256"),
-                   "bytes": src.get("bytes")})  # a DataFrame given to tiering.analyse
-    inputs = [{**data_entry, "rows_read": src["rows_read"],
-               "rows_used": src["rows_used"], "rows_rejected": src["rows_rejected"]}]
+    outputs = {
+        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".")
+    }
+    data_entry = (
+        _file_entry("data", src["path"])
+        if Path(str(src["path"])).is_file()
+        else {
+            "role": "data",
+            "path": str(src["path"]),
+            "sha256": src.get("sha256"),
+            "bytes": src.get("bytes"),
+        }
+    )  # a DataFrame given to tiering.analyse
+    inputs = [
+        {
+            **data_entry,
+            "rows_read": src["rows_read"],
+            "rows_used": src["rows_used"],
+            "rows_rejected": src["rows_rejected"],
+        }
+    ]
     if params_path is not None:
         inputs.append(_file_entry("parameters", Path(params_path).resolve()))
     if params.strategy.playbook is not None:
@@ -646,15 +831,24 @@ def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, l
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
         "input": {
-            "path": src["path"], "sha256": src["sha256"], "bytes": src["bytes"],
-            "format": src["format"], "encoding": src.get("encoding"), "delimiter": src.get("delimiter"),
-            "sheet": src.get("sheet"), "header_row": src.get("header_row"), "columns": src["columns"],
+            "path": src["path"],
+            "sha256": src["sha256"],
+            "bytes": src["bytes"],
+            "format": src["format"],
+            "encoding": src.get("encoding"),
+            "delimiter": src.get("delimiter"),
+            "sheet": src.get("sheet"),
+            "header_row": src.get("header_row"),
+            "columns": src["columns"],
         },
         "inputs": inputs,
         "rows": {
-            "read": src["rows_read"], "used": src["rows_used"], "rejected": src["rows_rejected"],
+            "read": src["rows_read"],
+            "used": src["rows_used"],
+            "rejected": src["rows_rejected"],
             "rejected_by_reason": {r.reason: int(r.rows) for r in analysis.quality.itertuples()},
-            "return_rows": src.get("return_rows", 0), "duplicate_rows": src.get("duplicate_rows", 0),
+            "return_rows": src.get("return_rows", 0),
+            "duplicate_rows": src.get("duplicate_rows", 0),
         },
         "customers": len(analysis.tiers),
         "tiers": {str(r.tier): int(r.customers) for r in analysis.tier_summary.itertuples()},
@@ -669,5 +863,6 @@ def _write_manifest(folder: Path, params: Params, analysis: pipeline.Analysis, l
         "timings_seconds": timings,
         "outputs": outputs,
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
-                                   + "\n", encoding="utf-8")
+    (folder / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )

@@ -26,16 +26,27 @@ import pandas as pd
 
 from tiering import interrupt
 
-FEATURE_COLUMNS = ("customer_id", "first_purchase", "last_purchase", "recency_days", "frequency",
-                   "monetary", "gross_revenue", "returns_value", "aov", "tenure_days")
+FEATURE_COLUMNS = (
+    "customer_id",
+    "first_purchase",
+    "last_purchase",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "gross_revenue",
+    "returns_value",
+    "aov",
+    "tenure_days",
+)
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def customer_features(transactions: pd.DataFrame, *, as_of: dt.date,
-                      attributes: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+def customer_features(
+    transactions: pd.DataFrame, *, as_of: dt.date, attributes: tuple[str, ...] | list[str] = ()
+) -> pd.DataFrame:
     """Aggregate clean transactions (see ``tiering.data.io.LoadResult``) per customer."""
     extra = []
     if "customer_name" in transactions.columns:
@@ -43,8 +54,9 @@ def customer_features(transactions: pd.DataFrame, *, as_of: dt.date,
     extra += [a for a in attributes if a != "customer_name"]
     # latest value per customer; ties on the date are broken by the file row, never by chance
     latest = "".join(
-        f",\n      arg_max({_quote(c)}, struct_pack(d := order_date, r := \"row\")) AS {_quote(c)}"
-        for c in extra)
+        f',\n      arg_max({_quote(c)}, struct_pack(d := order_date, r := "row")) AS {_quote(c)}'
+        for c in extra
+    )
     sql = f"""
     SELECT
       customer_id,

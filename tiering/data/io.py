@@ -50,76 +50,316 @@ from tiering.sniff import utf16_without_bom
 
 # --------------------------------------------------------------------------- roles
 
-ROLES = ("customer_id", "order_date", "order_id", "amount", "quantity", "unit_price",
-         "customer_name")
+ROLES = (
+    "customer_id",
+    "order_date",
+    "order_id",
+    "amount",
+    "quantity",
+    "unit_price",
+    "customer_name",
+)
 
 # Header synonyms, compared after normalisation (lower case, no spaces/punctuation; a
 # trailing unit in brackets is dropped, see _norm). Within a role the first synonym found
 # in the file wins, so the plainest names come first; the later ones are headers seen in
 # real English and Chinese exports (shop systems, ERPs, Taobao/JD/Youzan, Shopify, POS).
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "customer_id": ("customerid", "customer", "customerno", "customernumber", "custid",
-                    "clientid", "memberid", "accountid", "userid", "buyerid",
-                    "客户编号", "客户id", "客户号", "客户代码", "会员号", "会员id", "会员编号",
-                    "用户id", "买家id", "客户",
-                    "customercode", "customerkey", "custno", "clientno", "clientnumber",
-                    "clientcode", "accountno", "accountnumber", "memberno", "membernumber",
-                    "shopperid", "contactid", "loyaltyid", "customeremail", "email",
-                    "客户编码", "客户账号", "会员账号", "会员卡号", "用户编号", "顾客编号",
-                    "顾客id", "顾客", "买家账号", "买家会员名"),
-    "order_date": ("orderdate", "invoicedate", "date", "transactiondate", "purchasedate",
-                   "saledate", "orderdatetime", "timestamp", "orderedat", "createdat",
-                   "订单日期", "下单时间", "下单日期", "日期", "交易日期", "交易时间", "购买日期",
-                   "购买时间", "销售日期", "订单时间",
-                   "ordertime", "invoicedatetime", "transactiontime", "transactiondatetime",
-                   "purchasetime", "purchasedat", "salesdate", "saletime", "orderedon",
-                   "orderplaced", "createdon", "paidat", "paymentdate", "billingdate",
-                   "receiptdate", "datetime",
-                   "订单创建时间", "创建时间", "成交时间", "成交日期", "付款时间", "付款日期",
-                   "支付时间", "支付日期", "消费时间", "消费日期", "开票日期", "单据日期",
-                   "业务日期", "时间"),
-    "order_id": ("orderid", "invoiceno", "invoice", "invoicenumber", "orderno", "ordernumber",
-                 "transactionid", "receiptno", "订单号", "订单编号", "单号", "发票号", "交易号",
-                 "订单id",
-                 "invoiceid", "receiptid", "receiptnumber", "transactionno", "transactionnumber",
-                 "orderreference", "orderref", "ordercode", "salesorder", "salesorderno",
-                 "salesordernumber", "billno", "documentno", "docno",
-                 "订单编码", "订单号码", "交易单号", "交易流水号", "流水号", "小票号", "销售单号",
-                 "单据编号", "单据号", "发票号码"),
-    "amount": ("amount", "sales", "revenue", "total", "totalamount", "netamount", "value",
-               "ordervalue", "linetotal", "salesamount", "金额", "实付金额", "销售额", "订单金额",
-               "交易金额", "消费金额", "实收金额", "总金额", "应付金额",
-               "dollars", "revenueusd", "netsales", "grosssales", "netrevenue", "grossrevenue",
-               "salesvalue", "salesrevenue", "saleamount", "sale", "ordertotal", "orderamount",
-               "grandtotal", "invoiceamount", "invoicetotal", "invoicevalue",
-               "transactionamount", "transactionvalue", "purchaseamount", "paidamount",
-               "amountpaid", "paymentamount", "spend", "spent", "totalspend", "totalspent",
-               "turnover", "lineamount", "linevalue", "extendedprice", "totalprice",
-               "subtotal",
-               "成交金额", "成交额", "支付金额", "付款金额", "实付款", "实际支付金额",
-               "买家实际支付金额", "订单实付金额", "销售金额", "订单总额", "订单总金额",
-               "消费额", "交易额", "营业额", "销售收入", "结算金额", "收款金额", "应收金额",
-               "合计金额", "金额合计", "价税合计", "含税金额", "总价", "总额", "小计"),
-    "quantity": ("quantity", "qty", "units", "数量", "销售数量", "购买数量",
-                 "quantityordered", "qtyordered", "orderquantity", "orderqty", "quantitysold",
-                 "unitssold", "pieces", "pcs", "lineitemquantity",
-                 "件数", "商品数量", "宝贝总数量", "订购数量", "购买件数", "销量"),
-    "unit_price": ("unitprice", "price", "单价", "销售单价", "价格",
-                   "priceeach", "itemprice", "saleprice", "salesprice", "sellingprice",
-                   "netprice", "lineitemprice",
-                   "成交单价", "商品单价", "实际单价", "成交价", "售价", "销售价", "零售价"),
-    "customer_name": ("customername", "name", "clientname", "companyname", "客户名称",
-                      "客户名", "姓名", "会员名称", "公司名称",
-                      "customerfullname", "fullname", "buyername", "membername", "billingname",
-                      "contactname", "accountname",
-                      "客户姓名", "客户全称", "会员姓名", "会员名", "顾客姓名", "买家姓名",
-                      "买家昵称", "联系人"),
+    "customer_id": (
+        "customerid",
+        "customer",
+        "customerno",
+        "customernumber",
+        "custid",
+        "clientid",
+        "memberid",
+        "accountid",
+        "userid",
+        "buyerid",
+        "客户编号",
+        "客户id",
+        "客户号",
+        "客户代码",
+        "会员号",
+        "会员id",
+        "会员编号",
+        "用户id",
+        "买家id",
+        "客户",
+        "customercode",
+        "customerkey",
+        "custno",
+        "clientno",
+        "clientnumber",
+        "clientcode",
+        "accountno",
+        "accountnumber",
+        "memberno",
+        "membernumber",
+        "shopperid",
+        "contactid",
+        "loyaltyid",
+        "customeremail",
+        "email",
+        "客户编码",
+        "客户账号",
+        "会员账号",
+        "会员卡号",
+        "用户编号",
+        "顾客编号",
+        "顾客id",
+        "顾客",
+        "买家账号",
+        "买家会员名",
+    ),
+    "order_date": (
+        "orderdate",
+        "invoicedate",
+        "date",
+        "transactiondate",
+        "purchasedate",
+        "saledate",
+        "orderdatetime",
+        "timestamp",
+        "orderedat",
+        "createdat",
+        "订单日期",
+        "下单时间",
+        "下单日期",
+        "日期",
+        "交易日期",
+        "交易时间",
+        "购买日期",
+        "购买时间",
+        "销售日期",
+        "订单时间",
+        "ordertime",
+        "invoicedatetime",
+        "transactiontime",
+        "transactiondatetime",
+        "purchasetime",
+        "purchasedat",
+        "salesdate",
+        "saletime",
+        "orderedon",
+        "orderplaced",
+        "createdon",
+        "paidat",
+        "paymentdate",
+        "billingdate",
+        "receiptdate",
+        "datetime",
+        "订单创建时间",
+        "创建时间",
+        "成交时间",
+        "成交日期",
+        "付款时间",
+        "付款日期",
+        "支付时间",
+        "支付日期",
+        "消费时间",
+        "消费日期",
+        "开票日期",
+        "单据日期",
+        "业务日期",
+        "时间",
+    ),
+    "order_id": (
+        "orderid",
+        "invoiceno",
+        "invoice",
+        "invoicenumber",
+        "orderno",
+        "ordernumber",
+        "transactionid",
+        "receiptno",
+        "订单号",
+        "订单编号",
+        "单号",
+        "发票号",
+        "交易号",
+        "订单id",
+        "invoiceid",
+        "receiptid",
+        "receiptnumber",
+        "transactionno",
+        "transactionnumber",
+        "orderreference",
+        "orderref",
+        "ordercode",
+        "salesorder",
+        "salesorderno",
+        "salesordernumber",
+        "billno",
+        "documentno",
+        "docno",
+        "订单编码",
+        "订单号码",
+        "交易单号",
+        "交易流水号",
+        "流水号",
+        "小票号",
+        "销售单号",
+        "单据编号",
+        "单据号",
+        "发票号码",
+    ),
+    "amount": (
+        "amount",
+        "sales",
+        "revenue",
+        "total",
+        "totalamount",
+        "netamount",
+        "value",
+        "ordervalue",
+        "linetotal",
+        "salesamount",
+        "金额",
+        "实付金额",
+        "销售额",
+        "订单金额",
+        "交易金额",
+        "消费金额",
+        "实收金额",
+        "总金额",
+        "应付金额",
+        "dollars",
+        "revenueusd",
+        "netsales",
+        "grosssales",
+        "netrevenue",
+        "grossrevenue",
+        "salesvalue",
+        "salesrevenue",
+        "saleamount",
+        "sale",
+        "ordertotal",
+        "orderamount",
+        "grandtotal",
+        "invoiceamount",
+        "invoicetotal",
+        "invoicevalue",
+        "transactionamount",
+        "transactionvalue",
+        "purchaseamount",
+        "paidamount",
+        "amountpaid",
+        "paymentamount",
+        "spend",
+        "spent",
+        "totalspend",
+        "totalspent",
+        "turnover",
+        "lineamount",
+        "linevalue",
+        "extendedprice",
+        "totalprice",
+        "subtotal",
+        "成交金额",
+        "成交额",
+        "支付金额",
+        "付款金额",
+        "实付款",
+        "实际支付金额",
+        "买家实际支付金额",
+        "订单实付金额",
+        "销售金额",
+        "订单总额",
+        "订单总金额",
+        "消费额",
+        "交易额",
+        "营业额",
+        "销售收入",
+        "结算金额",
+        "收款金额",
+        "应收金额",
+        "合计金额",
+        "金额合计",
+        "价税合计",
+        "含税金额",
+        "总价",
+        "总额",
+        "小计",
+    ),
+    "quantity": (
+        "quantity",
+        "qty",
+        "units",
+        "数量",
+        "销售数量",
+        "购买数量",
+        "quantityordered",
+        "qtyordered",
+        "orderquantity",
+        "orderqty",
+        "quantitysold",
+        "unitssold",
+        "pieces",
+        "pcs",
+        "lineitemquantity",
+        "件数",
+        "商品数量",
+        "宝贝总数量",
+        "订购数量",
+        "购买件数",
+        "销量",
+    ),
+    "unit_price": (
+        "unitprice",
+        "price",
+        "单价",
+        "销售单价",
+        "价格",
+        "priceeach",
+        "itemprice",
+        "saleprice",
+        "salesprice",
+        "sellingprice",
+        "netprice",
+        "lineitemprice",
+        "成交单价",
+        "商品单价",
+        "实际单价",
+        "成交价",
+        "售价",
+        "销售价",
+        "零售价",
+    ),
+    "customer_name": (
+        "customername",
+        "name",
+        "clientname",
+        "companyname",
+        "客户名称",
+        "客户名",
+        "姓名",
+        "会员名称",
+        "公司名称",
+        "customerfullname",
+        "fullname",
+        "buyername",
+        "membername",
+        "billingname",
+        "contactname",
+        "accountname",
+        "客户姓名",
+        "客户全称",
+        "会员姓名",
+        "会员名",
+        "顾客姓名",
+        "买家姓名",
+        "买家昵称",
+        "联系人",
+    ),
 }
 
 # A currency after the name of a money column (``revenue_usd``, ``Sales EUR``, ``金额元``):
 # dropped before an amount or unit-price header is compared with the synonyms.
-MONEY_UNIT = re.compile(r"(?<=.)(usd|eur|gbp|cny|rmb|jpy|hkd|aud|cad|chf|sgd|inr|"
-                        r"元|人民币|美元|欧元|英镑|日元|港币)$")
+MONEY_UNIT = re.compile(
+    r"(?<=.)(usd|eur|gbp|cny|rmb|jpy|hkd|aud|cad|chf|sgd|inr|"
+    r"元|人民币|美元|欧元|英镑|日元|港币)$"
+)
 _MONEY_ROLES = ("amount", "unit_price")
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -188,18 +428,32 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def detect_format(path: Path) -> str:
     name = path.name.lower()
-    for suffix, fmt in ((".csv.gz", "csv"), (".tsv.gz", "tsv"), (".txt.gz", "csv"),
-                        (".csv", "csv"), (".txt", "csv"), (".tsv", "tsv"), (".tab", "tsv"),
-                        (".xlsx", "xlsx"), (".xlsm", "xlsx"), (".parquet", "parquet"),
-                        (".pq", "parquet")):
+    for suffix, fmt in (
+        (".csv.gz", "csv"),
+        (".tsv.gz", "tsv"),
+        (".txt.gz", "csv"),
+        (".csv", "csv"),
+        (".txt", "csv"),
+        (".tsv", "tsv"),
+        (".tab", "tsv"),
+        (".xlsx", "xlsx"),
+        (".xlsm", "xlsx"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+    ):
         if name.endswith(suffix):
             return fmt
     if name.endswith(".xls"):
-        raise DataError(f"{path.name!r} is an old Excel .xls workbook", where=str(path),
-                        hint="open it in Excel and save it as .xlsx (or export it as CSV)")
-    raise DataError(f"Cannot tell the format of {path.name!r} from its name",
-                    where=str(path),
-                    hint="use a .csv, .csv.gz, .tsv, .xlsx or .parquet file, or set data.format")
+        raise DataError(
+            f"{path.name!r} is an old Excel .xls workbook",
+            where=str(path),
+            hint="open it in Excel and save it as .xlsx (or export it as CSV)",
+        )
+    raise DataError(
+        f"Cannot tell the format of {path.name!r} from its name",
+        where=str(path),
+        hint="use a .csv, .csv.gz, .tsv, .xlsx or .parquet file, or set data.format",
+    )
 
 
 def _is_gzip(path: Path) -> bool:
@@ -220,8 +474,9 @@ def _head_bytes(path: Path, n: int = HEAD_BYTES) -> bytes:
     opener = gzip.open if _is_gzip(path) else open
     with opener(path, "rb") as fh:
         data = fh.read(n)
-        while (len(data) >= n and len(data) < MAX_HEAD_BYTES
-               and data.count(b"\n") <= MAX_HEADER_SCAN):
+        while (
+            len(data) >= n and len(data) < MAX_HEAD_BYTES and data.count(b"\n") <= MAX_HEADER_SCAN
+        ):
             more = fh.read(n)
             if not more:
                 break
@@ -231,11 +486,19 @@ def _head_bytes(path: Path, n: int = HEAD_BYTES) -> bytes:
 
 # First bytes of files that are not delimited text, with what they are and what to do.
 _MAGIC: tuple[tuple[bytes, str, str], ...] = (
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive",
-     ("if it is a workbook, give it the .xlsx extension or set data.format: xlsx; "
-      "if it is a zip archive, extract the CSV file from it")),
-    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook (or another Office file)",
-     "open it in Excel and save it as .xlsx or export it as CSV"),
+    (
+        b"PK\x03\x04",
+        "an Excel workbook (.xlsx) or another zip archive",
+        (
+            "if it is a workbook, give it the .xlsx extension or set data.format: xlsx; "
+            "if it is a zip archive, extract the CSV file from it"
+        ),
+    ),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "an old Excel .xls workbook (or another Office file)",
+        "open it in Excel and save it as .xlsx or export it as CSV",
+    ),
     (b"PAR1", "a Parquet file", "give it the .parquet extension or set data.format: parquet"),
     (b"%PDF", "a PDF document", "export the data from the source system as CSV or Excel"),
     (b"\x89PNG", "a PNG image", "export the data from the source system as CSV or Excel"),
@@ -251,19 +514,22 @@ def _check_is_text(path: Path, sample: bytes, fmt: str) -> None:
     """Refuse files that are plainly not delimited text, saying what they are."""
     for magic, what, hint in _MAGIC:
         if sample.startswith(magic):
-            raise DataError(f"{path.name} is {what}, not {fmt.upper()} text", where=str(path),
-                            hint=hint)
+            raise DataError(
+                f"{path.name} is {what}, not {fmt.upper()} text", where=str(path), hint=hint
+            )
     head = sample[:4096]
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or not head:
         return
     # UTF-16 text has many zero bytes but few other control bytes; binary data has both.
     control = sum(1 for b in head if b < 32 and b not in (0, 9, 10, 13))
     if control > max(8, len(head) // 50):
-        raise DataError(f"{path.name} does not look like {fmt.upper()} text "
-                        f"({control} control bytes in its first {len(head):,} bytes)",
-                        where=str(path),
-                        hint="check it is the right file; export the data as CSV (UTF-8 or "
-                             "GBK), Excel .xlsx or Parquet")
+        raise DataError(
+            f"{path.name} does not look like {fmt.upper()} text "
+            f"({control} control bytes in its first {len(head):,} bytes)",
+            where=str(path),
+            hint="check it is the right file; export the data as CSV (UTF-8 or "
+            "GBK), Excel .xlsx or Parquet",
+        )
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -307,12 +573,19 @@ def read_table(src: DataSource) -> tuple[pd.DataFrame, dict]:
     """
     path = Path(src.path)
     if not path.is_file():
-        raise DataError(f"Data file not found: {path}", where="data.path",
-                        hint="check the path; relative paths are resolved against the "
-                             "folder of the parameter file")
+        raise DataError(
+            f"Data file not found: {path}",
+            where="data.path",
+            hint="check the path; relative paths are resolved against the "
+            "folder of the parameter file",
+        )
     fmt = detect_format(path) if src.format == "auto" else src.format
-    info = {"path": str(path), "format": fmt, "sha256": sha256_file(path),
-            "bytes": path.stat().st_size}
+    info = {
+        "path": str(path),
+        "format": fmt,
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+    }
     try:
         if fmt in ("csv", "tsv"):
             grid = _read_csv(path, src, fmt, info)
@@ -323,30 +596,38 @@ def read_table(src: DataSource) -> tuple[pd.DataFrame, dict]:
     except DataError:
         raise
     except _read_errors() as exc:
-        if fmt in ("csv", "tsv") and isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) \
-                and _is_gzip(path):
+        if (
+            fmt in ("csv", "tsv")
+            and isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile))
+            and _is_gzip(path)
+        ):
             raise gzip_error(path, fmt) from None
-        raise DataError(f"Could not read {path.name} as {fmt}: {type(exc).__name__}: {exc}",
-                        where=str(path), hint=READ_HINTS[fmt]) from None
+        raise DataError(
+            f"Could not read {path.name} as {fmt}: {type(exc).__name__}: {exc}",
+            where=str(path),
+            hint=READ_HINTS[fmt],
+        ) from None
     return grid, info
 
 
 def gzip_error(path: Path, fmt: str = "csv") -> DataError:
     """A ``.csv.gz`` whose compressed data ends early or is damaged (every engine)."""
-    return DataError(f"Could not read {path.name} as {fmt}: the gzip-compressed data ends "
-                     "early or is damaged (the file is truncated or incomplete)",
-                     where=str(path),
-                     hint="copy or download the file again (compare its size with the "
-                          "original), or compress the original CSV again and point data.path "
-                          "at it")
+    return DataError(
+        f"Could not read {path.name} as {fmt}: the gzip-compressed data ends "
+        "early or is damaged (the file is truncated or incomplete)",
+        where=str(path),
+        hint="copy or download the file again (compare its size with the "
+        "original), or compress the original CSV again and point data.path "
+        "at it",
+    )
 
 
 #: The hint of the error when a file cannot be read as its format, by format.
 READ_HINTS = {
     "csv": "check the file opens in a spreadsheet; set data.format, data.encoding or "
-           "data.delimiter if they were guessed wrong",
+    "data.delimiter if they were guessed wrong",
     "xlsx": "check the file opens in Excel and save it again as .xlsx (an old .xls or a "
-            "renamed CSV is not an .xlsx workbook), or set data.format",
+    "renamed CSV is not an .xlsx workbook), or set data.format",
     "parquet": "check the file is a complete Parquet file (export it again), or set data.format",
 }
 READ_HINTS["tsv"] = READ_HINTS["csv"]
@@ -357,8 +638,18 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     import pyarrow as pa
     from openpyxl.utils.exceptions import InvalidFileException
 
-    return (ValueError, OSError, UnicodeError, KeyError, EOFError, csv.Error, zipfile.BadZipFile,
-            InvalidFileException, pa.ArrowException, pd.errors.ParserError)
+    return (
+        ValueError,
+        OSError,
+        UnicodeError,
+        KeyError,
+        EOFError,
+        csv.Error,
+        zipfile.BadZipFile,
+        InvalidFileException,
+        pa.ArrowException,
+        pd.errors.ParserError,
+    )
 
 
 def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame:
@@ -366,20 +657,28 @@ def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame
     sample = _head_bytes(path)
     _check_is_text(path, sample, fmt)
     if len(sample) >= MAX_HEAD_BYTES and b"\n" not in sample and b"\r" not in sample:
-        raise DataError(f"The first line of {path.name} is longer than "
-                        f"{MAX_HEAD_BYTES // (1024 * 1024)} MB", where=f"{path.name}, line 1",
-                        hint="check that the file has line breaks and is a CSV export (not "
-                             "one long line); export it again")
+        raise DataError(
+            f"The first line of {path.name} is longer than {MAX_HEAD_BYTES // (1024 * 1024)} MB",
+            where=f"{path.name}, line 1",
+            hint="check that the file has line breaks and is a CSV export (not "
+            "one long line); export it again",
+        )
     enc = detect_encoding(sample) if src.encoding == "auto" else src.encoding
     try:
         codecs.lookup(enc)
     except LookupError:
-        raise DataError(f"Unknown text encoding {enc!r}", where="data.encoding",
-                        hint="use auto, utf-8, utf-8-sig, gb18030, utf-16 or latin-1") from None
+        raise DataError(
+            f"Unknown text encoding {enc!r}",
+            where="data.encoding",
+            hint="use auto, utf-8, utf-8-sig, gb18030, utf-16 or latin-1",
+        ) from None
     text = sample.decode(enc, errors="replace")
     if not text.strip("\ufeff \t\r\n\x00"):
-        raise DataError(f"The file {path.name} is empty", where=str(path),
-                        hint="export the data again; the file has no rows")
+        raise DataError(
+            f"The file {path.name} is empty",
+            where=str(path),
+            hint="export the data again; the file has no rows",
+        )
     delim = src.delimiter or ("\t" if fmt == "tsv" else detect_delimiter(text))
     info.update(encoding=enc, delimiter=delim)
     # Title lines above the header often have fewer fields than the table: give the
@@ -389,17 +688,23 @@ def _read_csv(path: Path, src: DataSource, fmt: str, info: dict) -> pd.DataFrame
         grid = _read_csv_grid(path, enc, delim, width, src.skip_rows, gz=gz)
     except UnicodeDecodeError:
         if src.encoding != "auto" or enc != "utf-8":
-            raise DataError(f"{path.name} is not valid {enc} text", where=str(path),
-                            hint="set data.encoding to the file's encoding, e.g. utf-8, "
-                                 "gb18030, utf-16 or latin-1") from None
+            raise DataError(
+                f"{path.name} is not valid {enc} text",
+                where=str(path),
+                hint="set data.encoding to the file's encoding, e.g. utf-8, "
+                "gb18030, utf-16 or latin-1",
+            ) from None
         # The sample was UTF-8 but a later part is not: GB18030 is the usual culprit.
         try:
             grid = _read_csv_grid(path, "gb18030", delim, width, src.skip_rows, gz=gz)
         except UnicodeDecodeError:
-            raise DataError(f"{path.name} is neither UTF-8 nor GB18030 text after its first "
-                            f"{len(sample) // 1024} KB", where=str(path),
-                            hint="set data.encoding to the file's encoding, e.g. latin-1 or "
-                                 "cp1252, or export it again as UTF-8") from None
+            raise DataError(
+                f"{path.name} is neither UTF-8 nor GB18030 text after its first "
+                f"{len(sample) // 1024} KB",
+                where=str(path),
+                hint="set data.encoding to the file's encoding, e.g. latin-1 or "
+                "cp1252, or export it again as UTF-8",
+            ) from None
         info["encoding"] = "gb18030"
     except pd.errors.ParserError as exc:
         err = csv_parser_error(exc, path.name, delim)
@@ -416,29 +721,45 @@ def csv_parser_error(exc: Exception, name: str, delim: str) -> DataError | None:
     eof = re.search(r"EOF inside string starting at row (\d+)", str(exc))
     if eof:
         line = int(eof.group(1)) + 1
-        return DataError(f"A quote (\") opened on line {line} of {name} is never closed, "
-                         "so the rest of the file would be read as one value",
-                         where=f"{name}, line {line}",
-                         hint="a value contains a stray double quote: remove it or double it "
-                              "(\"\") in the export, or export again with quoted values")
+        return DataError(
+            f'A quote (") opened on line {line} of {name} is never closed, '
+            "so the rest of the file would be read as one value",
+            where=f"{name}, line {line}",
+            hint="a value contains a stray double quote: remove it or double it "
+            '("") in the export, or export again with quoted values',
+        )
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
     if not m:
         return None
     expected, line, saw = m.groups()
-    return DataError(f"Line {line} of {name} has {saw} fields where the lines before "
-                     f"it have {expected}", where=f"{name}, line {line}",
-                     hint=f"a value probably contains the delimiter {delim!r} without "
-                          "quotes: quote such values in the export, or set data.delimiter "
-                          "if it was guessed wrong")
+    return DataError(
+        f"Line {line} of {name} has {saw} fields where the lines before it have {expected}",
+        where=f"{name}, line {line}",
+        hint=f"a value probably contains the delimiter {delim!r} without "
+        "quotes: quote such values in the export, or set data.delimiter "
+        "if it was guessed wrong",
+    )
 
 
-def _read_csv_grid(path: Path, enc: str, delim: str, width: int | None,
-                   skip_rows: int, *, gz: bool = False) -> pd.DataFrame:
-    grid = pd.read_csv(path, sep=delim, header=None, dtype=str, keep_default_na=False,
-                       na_filter=False, encoding=enc, skiprows=skip_rows,
-                       names=range(width) if width else None,
-                       skip_blank_lines=False, compression="gzip" if gz else None, engine="c",
-                       quoting=csv.QUOTE_MINIMAL, on_bad_lines="error")
+def _read_csv_grid(
+    path: Path, enc: str, delim: str, width: int | None, skip_rows: int, *, gz: bool = False
+) -> pd.DataFrame:
+    grid = pd.read_csv(
+        path,
+        sep=delim,
+        header=None,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        encoding=enc,
+        skiprows=skip_rows,
+        names=range(width) if width else None,
+        skip_blank_lines=False,
+        compression="gzip" if gz else None,
+        engine="c",
+        quoting=csv.QUOTE_MINIMAL,
+        on_bad_lines="error",
+    )
     return grid.fillna("")
 
 
@@ -462,8 +783,7 @@ MAX_EXCEL_CELLS = 20_000_000
 # An OLE2 compound file (D0 CF 11 E0 ...): a password-protected workbook (its streams
 # EncryptionInfo and EncryptedPackage) or an old .xls; neither is a zip archive.
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ENCRYPTED_STREAMS = ("EncryptionInfo".encode("utf-16-le"),
-                      "EncryptedPackage".encode("utf-16-le"))
+_ENCRYPTED_STREAMS = ("EncryptionInfo".encode("utf-16-le"), "EncryptedPackage".encode("utf-16-le"))
 # The columns whose merged cells data.fill_merged_ids fills: who, which order, when (never
 # amounts, quantities or prices: filling those would count a block's money several times).
 _FILLABLE_ROLES = ("customer_id", "customer_name", "order_id", "order_date")
@@ -487,24 +807,31 @@ def _read_excel(path: Path, src: DataSource, info: dict) -> pd.DataFrame:
         sheet = src.sheet
         if isinstance(sheet, str) and sheet not in sheets:
             hint = closest(sheet, sheets)
-            raise DataError(f"Sheet {sheet!r} not found in {path.name}", where="data.sheet",
-                            hint=(f"did you mean {hint!r}? " if hint else "")
-                            + f"sheets in the file: {', '.join(sheets)}")
+            raise DataError(
+                f"Sheet {sheet!r} not found in {path.name}",
+                where="data.sheet",
+                hint=(f"did you mean {hint!r}? " if hint else "")
+                + f"sheets in the file: {', '.join(sheets)}",
+            )
         if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
-            raise DataError(f"Sheet number {sheet} does not exist in {path.name}",
-                            where="data.sheet",
-                            hint=f"sheets are numbered from 0; the file has {len(sheets)} "
-                                 f"sheets: {', '.join(sheets)}")
+            raise DataError(
+                f"Sheet number {sheet} does not exist in {path.name}",
+                where="data.sheet",
+                hint=f"sheets are numbered from 0; the file has {len(sheets)} "
+                f"sheets: {', '.join(sheets)}",
+            )
         if sheet is None:
             name, choice = _default_sheet(book, path)
         else:
             name, choice = (sheet if isinstance(sheet, str) else sheets[sheet]), "data.sheet"
         info.update(sheet=name, sheets=sheets, hidden_sheets=hidden, sheet_choice=choice)
         if name not in worksheets:
-            raise DataError(f"Sheet {name!r} of {path.name} is a chart sheet, not a table",
-                            where=f"{path.name}, sheet {name!r}",
-                            hint="set data.sheet to the sheet that holds the transactions "
-                                 f"(worksheets: {', '.join(worksheets) or 'none'})")
+            raise DataError(
+                f"Sheet {name!r} of {path.name} is a chart sheet, not a table",
+                where=f"{path.name}, sheet {name!r}",
+                hint="set data.sheet to the sheet that holds the transactions "
+                f"(worksheets: {', '.join(worksheets) or 'none'})",
+            )
         ws = worksheets[name]
         grid = _excel_grid(ws, path, name, src.skip_rows)
         merged = _merged_ranges(path, getattr(ws, "_worksheet_path", None))
@@ -531,15 +858,18 @@ def _check_xlsx_container(path: Path) -> None:
                 break
             tail = chunk[-keep:]
     if encrypted:
-        raise DataError(f"{path.name} is password-protected (encrypted), so it cannot be read",
-                        where=str(path),
-                        hint="open it in Excel with its password, remove the password (File > "
-                             "Info > Protect Workbook > Encrypt with Password: clear the box) "
-                             "and save it as .xlsx; or export the sheet as CSV")
-    raise DataError(f"{path.name} is an old Excel .xls workbook (or another Office file) "
-                    "with an .xlsx name", where=str(path),
-                    hint="open it in Excel and save it as .xlsx (Excel Workbook), or export "
-                         "it as CSV")
+        raise DataError(
+            f"{path.name} is password-protected (encrypted), so it cannot be read",
+            where=str(path),
+            hint="open it in Excel with its password, remove the password (File > "
+            "Info > Protect Workbook > Encrypt with Password: clear the box) "
+            "and save it as .xlsx; or export the sheet as CSV",
+        )
+    raise DataError(
+        f"{path.name} is an old Excel .xls workbook (or another Office file) with an .xlsx name",
+        where=str(path),
+        hint="open it in Excel and save it as .xlsx (Excel Workbook), or export it as CSV",
+    )
 
 
 def _default_sheet(book, path: Path) -> tuple[str, str]:
@@ -547,8 +877,11 @@ def _default_sheet(book, path: Path) -> tuple[str, str]:
     visible worksheet (Excel shows the active one; a hidden sheet is rarely the data)."""
     worksheets = list(book.worksheets)
     if not worksheets:
-        raise DataError(f"{path.name} has no worksheet (only chart sheets)", where=str(path),
-                        hint="export the data as a table (.xlsx worksheet or CSV)")
+        raise DataError(
+            f"{path.name} has no worksheet (only chart sheets)",
+            where=str(path),
+            hint="export the data as a table (.xlsx worksheet or CSV)",
+        )
     active = book.active
     if any(active is ws for ws in worksheets) and active.sheet_state == "visible":
         return active.title, "active"
@@ -603,14 +936,16 @@ def _excel_grid(ws, path: Path, name: str, skip_rows: int) -> pd.DataFrame:
                     f"more than the {MAX_EXCEL_CELLS:,} cells tiering reads from a sheet",
                     where=f"{path.name}, sheet {name!r}, cell {far}",
                     hint="delete the stray cells after the table (in Excel, Ctrl+End jumps "
-                         "to the last used cell; delete the rows and columns after the "
-                         "table and save), or copy the table into a new workbook, or "
-                         "export the sheet as CSV")
+                    "to the last used cell; delete the rows and columns after the "
+                    "table and save), or copy the table into a new workbook, or "
+                    "export the sheet as CSV",
+                )
     cells = np.full((last - skip_rows, width), "", dtype=object)
     for row_no, values in rows:
-        cells[row_no - skip_rows - 1, :len(values)] = values
-    return pd.DataFrame(cells, index=pd.RangeIndex(skip_rows + 1, last + 1),
-                        columns=range(width)).astype(str)
+        cells[row_no - skip_rows - 1, : len(values)] = values
+    return pd.DataFrame(
+        cells, index=pd.RangeIndex(skip_rows + 1, last + 1), columns=range(width)
+    ).astype(str)
 
 
 def _merged_ranges(path: Path, member: str | None) -> list[tuple[int, int, int, int]]:
@@ -636,7 +971,7 @@ def _merged_ranges(path: Path, member: str | None) -> list[tuple[int, int, int, 
                     if m is None:
                         tail = chunk[-64:]
                         continue
-                    found = bytearray(chunk[m.start():])
+                    found = bytearray(chunk[m.start() :])
                 else:
                     found += block
                 if re.search(rb"</(?:[\w.-]+:)?mergeCells>", found) or len(found) > (64 << 20):
@@ -644,19 +979,22 @@ def _merged_ranges(path: Path, member: str | None) -> list[tuple[int, int, int, 
     if not found:
         return []
     out = []
-    for ref in re.findall(rb"<(?:[\w.-]+:)?mergeCell\b[^>]*?\sref=\"([A-Za-z]+\d+(?::[A-Za-z]+\d+)?)\"",
-                          bytes(found)):
+    for ref in re.findall(
+        rb"<(?:[\w.-]+:)?mergeCell\b[^>]*?\sref=\"([A-Za-z]+\d+(?::[A-Za-z]+\d+)?)\"", bytes(found)
+    ):
         try:
             min_col, min_row, max_col, max_row = range_boundaries(ref.decode("ascii"))
         except (ValueError, TypeError):
             continue
-        out.append((min_row, min_col, max_row if max_row else min_row,
-                    max_col if max_col else min_col))
+        out.append(
+            (min_row, min_col, max_row if max_row else min_row, max_col if max_col else min_col)
+        )
     return out
 
 
-def _merged_ids(grid: pd.DataFrame, merged: list[tuple[int, int, int, int]],
-                src: DataSource, info: dict) -> pd.DataFrame:
+def _merged_ids(
+    grid: pd.DataFrame, merged: list[tuple[int, int, int, int]], src: DataSource, info: dict
+) -> pd.DataFrame:
     """Refuse customer ids in cells merged over several rows (the id written once for a
     block of rows: the other rows would read as having no customer), or, with
     ``data.fill_merged_ids``, give every row of such a block its value (in the id, name,
@@ -672,14 +1010,19 @@ def _merged_ids(grid: pd.DataFrame, merged: list[tuple[int, int, int, int]],
     headers = [str(h).strip().lstrip("\ufeff") for h in body.iloc[pos].tolist()]
     column_of = {h: i + 1 for i, h in reversed(list(enumerate(headers))) if h}
     id_col = column_of.get(mapping["customer_id"])
-    blocks = [m for m in merged if m[2] > m[0] and m[2] > header_row and id_col is not None
-              and m[1] <= id_col <= m[3]]
+    blocks = [
+        m
+        for m in merged
+        if m[2] > m[0] and m[2] > header_row and id_col is not None and m[1] <= id_col <= m[3]
+    ]
     if not blocks:
         return grid
     if not getattr(src, "fill_merged_ids", False):
         blocks.sort()
         letter = get_column_letter(id_col)
-        shown = ", ".join(f"{letter}{max(a, header_row + 1)}:{letter}{b}" for a, _, b, _ in blocks[:5])
+        shown = ", ".join(
+            f"{letter}{max(a, header_row + 1)}:{letter}{b}" for a, _, b, _ in blocks[:5]
+        )
         rows = sum(b - max(a, header_row + 1) + 1 for a, _, b, _ in blocks)
         raise DataError(
             f"Customer ids in column {mapping['customer_id']!r} are in merged cells "
@@ -687,14 +1030,16 @@ def _merged_ids(grid: pd.DataFrame, merged: list[tuple[int, int, int, int]],
             f"{shown}{', ...' if len(blocks) > 5 else ''}): the id is written once per "
             "block and the block's other rows have none",
             where=f"{Path(src.path).name}, sheet {info.get('sheet')!r}, column "
-                  f"{mapping['customer_id']!r} ({letter}), rows {blocks[0][0]}-{blocks[0][2]}"
-                  + (" and others" if len(blocks) > 1 else ""),
+            f"{mapping['customer_id']!r} ({letter}), rows {blocks[0][0]}-{blocks[0][2]}"
+            + (" and others" if len(blocks) > 1 else ""),
             hint="unmerge the cells in Excel and fill the id into every row (Home > Merge & "
-                 "Center > Unmerge Cells, then Go To Special > Blanks, =cell above, "
-                 "Ctrl+Enter), or set data.fill_merged_ids: true to give every row of a "
-                 "merged block the block's value")
-    cols = {column_of[mapping[r]] for r in _FILLABLE_ROLES
-            if r in mapping and mapping[r] in column_of}
+            "Center > Unmerge Cells, then Go To Special > Blanks, =cell above, "
+            "Ctrl+Enter), or set data.fill_merged_ids: true to give every row of a "
+            "merged block the block's value",
+        )
+    cols = {
+        column_of[mapping[r]] for r in _FILLABLE_ROLES if r in mapping and mapping[r] in column_of
+    }
     grid = grid.copy()
     filled = 0
     for min_row, min_col, max_row, max_col in merged:
@@ -751,8 +1096,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         first = col.dropna()
         return col.dtype == object and len(first) > 0 and isinstance(first.iloc[0], decimal.Decimal)
 
-    grid.attrs[_NUMERIC_ATTR] = [n.strip() for n, c in zip(names, frame.columns)
-                                 if numeric(frame[c])]
+    grid.attrs[_NUMERIC_ATTR] = [
+        n.strip() for n, c in zip(names, frame.columns) if numeric(frame[c])
+    ]
     return grid
 
 
@@ -786,8 +1132,11 @@ def _auto_map(headers: list[str]) -> dict[str, str]:
 
 
 def _roles_ok(mapping: dict[str, str]) -> bool:
-    return ("customer_id" in mapping and "order_date" in mapping
-            and ("amount" in mapping or {"quantity", "unit_price"} <= mapping.keys()))
+    return (
+        "customer_id" in mapping
+        and "order_date" in mapping
+        and ("amount" in mapping or {"quantity", "unit_price"} <= mapping.keys())
+    )
 
 
 def missing_roles(mapping: dict[str, str]) -> list[str]:
@@ -831,8 +1180,11 @@ def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[in
         if best_score is None or score > best_score:
             best, best_score = (pos, headers), score
     if best is None:
-        raise DataError(f"The file {Path(src.path).name} has no rows", where=src.path.name,
-                        hint="export the data again with a header row and data rows")
+        raise DataError(
+            f"The file {Path(src.path).name} has no rows",
+            where=src.path.name,
+            hint="export the data again with a header row and data rows",
+        )
     pos, headers = best
     row_no = int(grid.index[pos])
     shown = ", ".join(repr(h) for h in headers if h)
@@ -842,14 +1194,16 @@ def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[in
             raise DataError(
                 f"Column {name!r} (data.columns.{role}) not found",
                 where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
-                hint=(f"did you mean {hint!r}? " if hint else "") + f"columns found: {shown}")
+                hint=(f"did you mean {hint!r}? " if hint else "") + f"columns found: {shown}",
+            )
     for name in src.attributes:
         if name not in headers:
             hint = closest(name, [h for h in headers if h])
             raise DataError(
                 f"Attribute column {name!r} (data.attributes) not found",
                 where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
-                hint=(f"did you mean {hint!r}? " if hint else "") + f"columns found: {shown}")
+                hint=(f"did you mean {hint!r}? " if hint else "") + f"columns found: {shown}",
+            )
     mapping = {**_auto_map(headers), **explicit}
     missing = [r for r in ("customer_id", "order_date") if r not in mapping]
     if "amount" not in mapping and not {"quantity", "unit_price"} <= mapping.keys():
@@ -861,8 +1215,11 @@ def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[in
         guess = _closest_header(role, free)
         if guess:
             guesses.append(f"data.columns.{role}: {guess!r}")
-    suggestion = (f"did you mean {' and '.join(guesses)}? " if guesses else
-                  f"name them in data.columns, e.g. data.columns.{missing[0].split()[0]}: <header>; ")
+    suggestion = (
+        f"did you mean {' and '.join(guesses)}? "
+        if guesses
+        else f"name them in data.columns, e.g. data.columns.{missing[0].split()[0]}: <header>; "
+    )
     if info.get("format") in ("csv", "tsv"):
         # A wrong delimiter leaves the real one inside the cells of the first line.
         first = next(i for i in range(len(grid)) if any(str(c).strip() for c in grid.iloc[i]))
@@ -871,18 +1228,23 @@ def resolve_columns(grid: pd.DataFrame, src: DataSource, info: dict) -> tuple[in
         counts = {d: joined.count(d) for d in ",;\t|" if d != info.get("delimiter")}
         sep = max(counts, key=counts.get)
         if counts[sep] >= (1 if len(first_cells) == 1 else 2):
-            what = ("one cell" if len(first_cells) == 1 else f"{len(first_cells)} cells")
-            suggestion = (f"the first line is {what} containing {sep!r}: set data.delimiter: "
-                          f"{sep!r} (read with {info.get('delimiter')!r}); ")
+            what = "one cell" if len(first_cells) == 1 else f"{len(first_cells)} cells"
+            suggestion = (
+                f"the first line is {what} containing {sep!r}: set data.delimiter: "
+                f"{sep!r} (read with {info.get('delimiter')!r}); "
+            )
             row_no = int(grid.index[first])
     others = [s for s in info.get("sheets", []) if s != info.get("sheet")]
     if others and not guesses:
-        suggestion += (f"if the transactions are on another sheet, set data.sheet (other "
-                       f"sheets: {', '.join(map(repr, others))}); ")
+        suggestion += (
+            f"if the transactions are on another sheet, set data.sheet (other "
+            f"sheets: {', '.join(map(repr, others))}); "
+        )
     raise DataError(
         f"Required column{'s' if len(missing) > 1 else ''} not recognised: {', '.join(missing)}",
         where=f"{Path(src.path).name}{_sheet(info)}, header row {row_no}",
-        hint=f"{suggestion}columns found: {shown or '(none)'}")
+        hint=f"{suggestion}columns found: {shown or '(none)'}",
+    )
 
 
 def _closest_header(role: str, headers: list[str], cutoff: float = 0.6) -> str | None:
@@ -956,9 +1318,11 @@ def _shapes_of(t: pd.Series) -> np.ndarray:
         thousands = s.str.match(EURO_NUMBER) | s.str.match(DOT_GROUPS_MANY)
         group = s.str.match(DOT_GROUP)
         decimal = s.str.match(US_NUMBER) | (s.str.match(DOT_DECIMAL) & ~group)
-        out[sep] = np.select([thousands.to_numpy(bool), group.to_numpy(bool),
-                              decimal.to_numpy(bool)],
-                             [SHAPE_THOUSANDS, SHAPE_AMBIGUOUS, SHAPE_DECIMAL], 0)
+        out[sep] = np.select(
+            [thousands.to_numpy(bool), group.to_numpy(bool), decimal.to_numpy(bool)],
+            [SHAPE_THOUSANDS, SHAPE_AMBIGUOUS, SHAPE_DECIMAL],
+            0,
+        )
     return out
 
 
@@ -985,8 +1349,9 @@ def thousands_dots(shapes: np.ndarray | set, decimal: str | None = None) -> bool
     return None
 
 
-def parse_amounts(values: pd.Series, *, decimal: str | None = None,
-                  thousands: bool | None = None) -> pd.Series:
+def parse_amounts(
+    values: pd.Series, *, decimal: str | None = None, thousands: bool | None = None
+) -> pd.Series:
     """Parse money written as text: ``¥1,234.50``, ``$1,234.50``, ``(12.00)``, ``$(12.00)``,
     ``1.234,50``, ``1.500.000``, ``12.00-``, full-width digits. Unparseable or blank
     values become NaN.
@@ -997,12 +1362,19 @@ def parse_amounts(values: pd.Series, *, decimal: str | None = None,
     comma as the decimal mark, ``'.'`` the other way round; values written the other way
     (``12.50`` with ``','``, ``12,50`` or ``1.500.000`` with ``'.'``) become NaN."""
     t, negative = _amount_text(values)
-    return _read_amounts(t, negative, None if decimal == "," else _shapes_of(t),
-                         decimal=decimal, thousands=thousands)
+    return _read_amounts(
+        t, negative, None if decimal == "," else _shapes_of(t), decimal=decimal, thousands=thousands
+    )
 
 
-def _read_amounts(t: pd.Series, negative: pd.Series, shapes: np.ndarray | None, *,
-                  decimal: str | None, thousands: bool | None) -> pd.Series:
+def _read_amounts(
+    t: pd.Series,
+    negative: pd.Series,
+    shapes: np.ndarray | None,
+    *,
+    decimal: str | None,
+    thousands: bool | None,
+) -> pd.Series:
     """:func:`parse_amounts` of the number text and shapes of the values."""
     bad = None
     if decimal == ",":
@@ -1013,11 +1385,15 @@ def _read_amounts(t: pd.Series, negative: pd.Series, shapes: np.ndarray | None, 
         if decimal == ".":
             thousands = False
             bad = pd.Series(shapes == SHAPE_THOUSANDS, index=t.index) | (
-                t.str.contains(",", regex=False) & ~t.str.match(US_GROUPS))
+                t.str.contains(",", regex=False) & ~t.str.match(US_GROUPS)
+            )
         elif thousands is None:
             thousands = bool(thousands_dots(shapes))
-        conv = pd.Series((shapes == SHAPE_THOUSANDS) & (decimal is None)
-                         | (shapes == SHAPE_AMBIGUOUS) & thousands, index=t.index)
+        conv = pd.Series(
+            (shapes == SHAPE_THOUSANDS) & (decimal is None)
+            | (shapes == SHAPE_AMBIGUOUS) & thousands,
+            index=t.index,
+        )
     if conv.any():
         sub = t[conv]
         t = t.where(~conv, sub.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
@@ -1034,13 +1410,19 @@ def _readings(value: str) -> tuple[str, str]:
     v = pd.Series([value])
     a = parse_amounts(v, thousands=True).iloc[0]
     b = parse_amounts(v, thousands=False).iloc[0]
-    return tuple(np.format_float_positional(abs(x), trim="-") if np.isfinite(x) else "?"
-                 for x in (a, b))
+    return tuple(
+        np.format_float_positional(abs(x), trim="-") if np.isfinite(x) else "?" for x in (a, b)
+    )
 
 
-def amount_convention_error(*, file: str, column: str, ambiguous: list[tuple[str, int]],
-                            thousands: list[tuple[str, int]], decimal: list[tuple[str, int]]
-                            ) -> DataError:
+def amount_convention_error(
+    *,
+    file: str,
+    column: str,
+    ambiguous: list[tuple[str, int]],
+    thousands: list[tuple[str, int]],
+    decimal: list[tuple[str, int]],
+) -> DataError:
     """The error for an amount column that cannot tell whether ``250.000`` is 250000 or
     250: ``ambiguous`` (one or two), ``thousands`` and ``decimal`` (at most one each) are
     (value, row) examples, first in the file."""
@@ -1048,9 +1430,11 @@ def amount_convention_error(*, file: str, column: str, ambiguous: list[tuple[str
     v0 = ambiguous[0][0]
     as_thousands, as_decimal = _readings(v0)
     if thousands and decimal:
-        why = (f"and the column has dots both between thousands, as in {thousands[0][0]!r} "
-               f"(row {thousands[0][1]}), and as a decimal point, as in {decimal[0][0]!r} "
-               f"(row {decimal[0][1]})")
+        why = (
+            f"and the column has dots both between thousands, as in {thousands[0][0]!r} "
+            f"(row {thousands[0][1]}), and as a decimal point, as in {decimal[0][0]!r} "
+            f"(row {decimal[0][1]})"
+        )
     else:
         why = "and no value in the column tells which"
     return DataError(
@@ -1058,8 +1442,9 @@ def amount_convention_error(*, file: str, column: str, ambiguous: list[tuple[str
         f"between thousands ({v0} = {as_thousands}) or as decimals ({v0} = {as_decimal}), {why}",
         where=f"{file}, column {column!r}, row {ambiguous[0][1]}",
         hint=f"set data.decimal: ',' if the dot separates thousands ({v0} = {as_thousands}), "
-             f"or data.decimal: '.' if it is the decimal point ({v0} = {as_decimal}); values "
-             "written the other way are then rejected (bad_amount)")
+        f"or data.decimal: '.' if it is the decimal point ({v0} = {as_decimal}); values "
+        "written the other way are then rejected (bad_amount)",
+    )
 
 
 def decimal_param(src) -> str | None:
@@ -1073,8 +1458,9 @@ def _examples(values: pd.Series, mask: np.ndarray, n: int) -> list[tuple[str, in
     return [(str(values.iloc[i]).strip()[:40], int(values.index[i])) for i in idx]
 
 
-def _column_amounts(values: pd.Series, *, decimal: str | None, column: str, file: str,
-                    typed: bool = False) -> pd.Series:
+def _column_amounts(
+    values: pd.Series, *, decimal: str | None, column: str, file: str, typed: bool = False
+) -> pd.Series:
     """One amount column read by its convention (:func:`thousands_dots`, or
     ``data.decimal``); a column that cannot tell is refused
     (:func:`amount_convention_error`). ``typed``: a numeric Parquet column (its text has
@@ -1088,27 +1474,61 @@ def _column_amounts(values: pd.Series, *, decimal: str | None, column: str, file
     decided = decimal == "," if decimal is not None else thousands_dots(shapes)
     if decided is None:
         raise amount_convention_error(
-            file=file, column=column, ambiguous=_examples(values, shapes == SHAPE_AMBIGUOUS, 2),
+            file=file,
+            column=column,
+            ambiguous=_examples(values, shapes == SHAPE_AMBIGUOUS, 2),
             thousands=_examples(values, shapes == SHAPE_THOUSANDS, 1),
-            decimal=_examples(values, shapes == SHAPE_DECIMAL, 1))
+            decimal=_examples(values, shapes == SHAPE_DECIMAL, 1),
+        )
     return _read_amounts(t, negative, shapes, decimal=decimal, thousands=decided)
 
 
 # A time zone after a time of day (``10:30:00+08:00``, ``10:30Z``, ``10:30:00 +0800``,
 # ``10:30 UTC``); a date alone (``05-01-2024``) has no time zone to strip.
 _TZ = r"(\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
-_FALLBACK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
-                     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d",
-                     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
-                     "%Y年%m月%d日%H:%M:%S", "%Y年%m月%d日%H:%M", "%Y%m%d")
-_DAYFIRST = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d/%m/%Y %H:%M:%S",
-             "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y")
-_MONTHFIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m-%d-%Y %H:%M:%S",
-               "%m-%d-%Y %H:%M", "%m-%d-%Y", "%m.%d.%Y %H:%M:%S", "%m.%d.%Y %H:%M", "%m.%d.%Y")
+_FALLBACK_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y年%m月%d日",
+    "%Y年%m月%d日%H:%M:%S",
+    "%Y年%m月%d日%H:%M",
+    "%Y%m%d",
+)
+_DAYFIRST = (
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+)
+_MONTHFIRST = (
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%m-%d-%Y %H:%M:%S",
+    "%m-%d-%Y %H:%M",
+    "%m-%d-%Y",
+    "%m.%d.%Y %H:%M:%S",
+    "%m.%d.%Y %H:%M",
+    "%m.%d.%Y",
+)
 # A day and month in either order (05/01/2024, 5-1-2024 9:30, 05.01.2024 09:30:00): the
 # values whose order the column decides. Separators /, - and . (the same one twice).
-DAY_MONTH = (r"^(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|"
-             r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})(?: [0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?)?$")
+DAY_MONTH = (
+    r"^(?:[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}|[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}|"
+    r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4})(?: [0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?)?$"
+)
 # date_kinds bits: reads only day first / only month first; written with / or with - or .
 KIND_DAY_ONLY, KIND_MONTH_ONLY, KIND_SLASH, KIND_OTHER = 1, 2, 4, 8
 # A year, or a year and month, alone (2024, 2024-03, 2023/11): not a date (partial_date).
@@ -1119,9 +1539,20 @@ _AMPM_BEFORE = r"^(?P<date>.*?\d)\s*(?P<half>[上下]午)\s*(?P<h>\d{1,2}):(?P<m
 _AMPM_AFTER = r"^(?P<date>.*?\d)\s+(?P<h>\d{1,2}):(?P<m>\d{2})(?P<s>:\d{2})?\s*(?P<half>[上下]午)$"
 # Month names (``5 Jan 2024``, ``05-JAN-24``, ``Jan 5, 2024``), tried only on values
 # with letters; commas are removed first.
-_MONTH_NAMES = tuple(d + t for d in ("%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y", "%d/%b/%Y",
-                                      "%b %d %Y", "%B %d %Y", "%Y-%b-%d")
-                     for t in ("", " %H:%M:%S", " %H:%M"))
+_MONTH_NAMES = tuple(
+    d + t
+    for d in (
+        "%d %b %Y",
+        "%d %B %Y",
+        "%d-%b-%Y",
+        "%d-%b-%y",
+        "%d/%b/%Y",
+        "%b %d %Y",
+        "%B %d %Y",
+        "%Y-%b-%d",
+    )
+    for t in ("", " %H:%M:%S", " %H:%M")
+)
 _TZ_END = r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"  # necessary for _TZ, and fast
 NS_MIN, NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
 
@@ -1153,9 +1584,15 @@ def _am_pm(t: pd.Series) -> pd.Series:
     ok = hour.notna() & (hour <= 12)
     if not ok.any():
         return t
-    h24 = (hour[ok].astype(int) % 12 + np.where(parts.loc[ok, "half"] == "下午", 12, 0))
-    text = (parts.loc[ok, "date"] + " " + h24.map("{:02d}".format) + ":" + parts.loc[ok, "m"]
-            + parts.loc[ok, "s"].fillna(""))
+    h24 = hour[ok].astype(int) % 12 + np.where(parts.loc[ok, "half"] == "下午", 12, 0)
+    text = (
+        parts.loc[ok, "date"]
+        + " "
+        + h24.map("{:02d}".format)
+        + ":"
+        + parts.loc[ok, "m"]
+        + parts.loc[ok, "s"].fillna("")
+    )
     return t.where(~ok, text)
 
 
@@ -1179,8 +1616,11 @@ def date_kinds(values: pd.Series) -> np.ndarray:
     a, b = nums[0].to_numpy(), nums[1].to_numpy()
     day = (a > 12) & (a <= 31) & (b >= 1) & (b <= 12)
     month = (b > 12) & (b <= 31) & (a >= 1) & (a <= 12)
-    bits = (np.where(day, KIND_DAY_ONLY, 0) | np.where(month, KIND_MONTH_ONLY, 0)
-            | np.where(sub.str.contains("/", regex=False), KIND_SLASH, KIND_OTHER))
+    bits = (
+        np.where(day, KIND_DAY_ONLY, 0)
+        | np.where(month, KIND_MONTH_ONLY, 0)
+        | np.where(sub.str.contains("/", regex=False), KIND_SLASH, KIND_OTHER)
+    )
     out[t.index.get_indexer(sub.index)] = bits
     return out
 
@@ -1201,8 +1641,9 @@ def day_first(kinds: int, given: bool | None = None) -> bool | None:
     return bool(kinds & KIND_OTHER) and not kinds & KIND_SLASH
 
 
-def date_convention_error(*, file: str, column: str, day: tuple[str, int],
-                          month: tuple[str, int]) -> DataError:
+def date_convention_error(
+    *, file: str, column: str, day: tuple[str, int], month: tuple[str, int]
+) -> DataError:
     """The error for a date column with dates that read only day first and others only
     month first: ``day`` and ``month`` are (value, row) examples, first in the file."""
     return DataError(
@@ -1210,9 +1651,10 @@ def date_convention_error(*, file: str, column: str, day: tuple[str, int],
         f"can only be day/month/year) and month first ({month[0]!r} (row {month[1]}) can "
         "only be month/day/year), so dates such as 05/01/2024 cannot be read",
         where=f"{file}, column {column!r}, rows {min(day[1], month[1])} and "
-              f"{max(day[1], month[1])}",
+        f"{max(day[1], month[1])}",
         hint="set data.dayfirst: true if the dates are day/month/year, or data.dayfirst: false "
-             "if they are month/day/year; dates that do not fit are then rejected (bad_date)")
+        "if they are month/day/year; dates that do not fit are then rejected (bad_date)",
+    )
 
 
 def dayfirst_param(src) -> bool | None:
@@ -1271,8 +1713,10 @@ def parse_dates_us(values: pd.Series, *, dayfirst: bool | None = None) -> pd.Ser
         sub = t[todo]
         sub = sub[sub.str.contains(r"[A-Za-z]{3}", regex=True)]
         if len(sub):
-            got = _first_format(sub.str.replace(",", " ", regex=False)
-                                .str.replace(r"\s+", " ", regex=True), _MONTH_NAMES)
+            got = _first_format(
+                sub.str.replace(",", " ", regex=False).str.replace(r"\s+", " ", regex=True),
+                _MONTH_NAMES,
+            )
             out[got.index] = got
             todo = out.isna() & (t != "")
     if todo.any():
@@ -1323,9 +1767,27 @@ def parse_dates(values: pd.Series, *, dayfirst: bool | None = None) -> pd.Series
 
 # Placeholders that exports write for "no value", and Excel's error values; as an ID
 # they mean "no customer".
-NULL_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "-", "--", "(null)", "<null>",
-            "#ref!", "#value!", "#div/0!", "#name?", "#null!", "#num!", "#spill!", "#calc!",
-            "#getting_data")
+NULL_IDS = (
+    "nan",
+    "null",
+    "none",
+    "n/a",
+    "#n/a",
+    "na",
+    "-",
+    "--",
+    "(null)",
+    "<null>",
+    "#ref!",
+    "#value!",
+    "#div/0!",
+    "#name?",
+    "#null!",
+    "#num!",
+    "#spill!",
+    "#calc!",
+    "#getting_data",
+)
 # Characters that do not show but would make two equal-looking IDs different: zero-width
 # spaces and joiners, word joiner, byte-order mark, soft hyphen.
 _INVISIBLE = "[\u200b-\u200f\u2060\ufeff\u00ad]"
@@ -1357,8 +1819,13 @@ def normalise_ids(values: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------- load
 
 
-def load(src: DataSource, *, as_of: dt.date | None = None, window_start: dt.date | None = None,
-         window_months: int | None = None) -> LoadResult:
+def load(
+    src: DataSource,
+    *,
+    as_of: dt.date | None = None,
+    window_start: dt.date | None = None,
+    window_months: int | None = None,
+) -> LoadResult:
     """Read, map, parse and screen the transactions of one data source."""
     grid, info = read_table(src)
     # numeric Parquet columns: their text has a decimal point whatever data.decimal says
@@ -1367,61 +1834,84 @@ def load(src: DataSource, *, as_of: dt.date | None = None, window_start: dt.date
     nonblank = grid.astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
     grid = grid[nonblank]
     if grid.empty:
-        raise DataError(f"The file {Path(src.path).name} is empty", where=str(src.path),
-                        hint="export the data again; the file has no rows")
+        raise DataError(
+            f"The file {Path(src.path).name} is empty",
+            where=str(src.path),
+            hint="export the data again; the file has no rows",
+        )
     header_pos, mapping = resolve_columns(grid, src, info)
     headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[header_pos].tolist()]
     dupes = sorted({h for h in headers if h and headers.count(h) > 1})
     used_headers = set(mapping.values()) | set(src.attributes) | set(src.exclude)
     clash = [h for h in dupes if h in used_headers]
     if clash:
-        raise DataError(f"Column name {clash[0]!r} appears more than once in the header",
-                        where=f"{Path(src.path).name}{_sheet(info)}, header row "
-                              f"{int(grid.index[header_pos])}",
-                        hint="rename the duplicate columns in the export, or map another "
-                             "column in data.columns")
+        raise DataError(
+            f"Column name {clash[0]!r} appears more than once in the header",
+            where=f"{Path(src.path).name}{_sheet(info)}, header row {int(grid.index[header_pos])}",
+            hint="rename the duplicate columns in the export, or map another "
+            "column in data.columns",
+        )
     if info["format"] in ("csv", "tsv"):
         _check_row_width(grid, header_pos, headers, src, info)
     headers = [h if h else f"column_{i + 1}" for i, h in enumerate(headers)]
     headers = dedupe_headers(headers)
-    body = grid.iloc[header_pos + 1:].copy()
+    body = grid.iloc[header_pos + 1 :].copy()
     body.columns = headers
-    info.update(header_row=int(grid.index[header_pos]), columns=mapping,
-                attributes=list(src.attributes), rows_read=len(body))
+    info.update(
+        header_row=int(grid.index[header_pos]),
+        columns=mapping,
+        attributes=list(src.attributes),
+        rows_read=len(body),
+    )
     if body.empty:
-        raise DataError(f"The file {Path(src.path).name} has a header but no data rows",
-                        where=f"{Path(src.path).name}{_sheet(info)}",
-                        hint="export the data again including the transactions")
+        raise DataError(
+            f"The file {Path(src.path).name} has a header but no data rows",
+            where=f"{Path(src.path).name}{_sheet(info)}",
+            hint="export the data again including the transactions",
+        )
     for name in src.exclude:
         if name not in headers:
             hint = closest(name, headers)
-            raise DataError(f"Column {name!r} in data.exclude not found",
-                            where=f"{Path(src.path).name}{_sheet(info)}",
-                            hint=(f"did you mean {hint!r}? " if hint else "")
-                            + f"columns found: {', '.join(headers)}")
-    return _screen(body, src, mapping, info, as_of=as_of, window_start=window_start,
-                   window_months=window_months, numeric=numeric)
+            raise DataError(
+                f"Column {name!r} in data.exclude not found",
+                where=f"{Path(src.path).name}{_sheet(info)}",
+                hint=(f"did you mean {hint!r}? " if hint else "")
+                + f"columns found: {', '.join(headers)}",
+            )
+    return _screen(
+        body,
+        src,
+        mapping,
+        info,
+        as_of=as_of,
+        window_start=window_start,
+        window_months=window_months,
+        numeric=numeric,
+    )
 
 
-def _check_row_width(grid: pd.DataFrame, header_pos: int, headers: list[str],
-                     src: DataSource, info: dict) -> None:
+def _check_row_width(
+    grid: pd.DataFrame, header_pos: int, headers: list[str], src: DataSource, info: dict
+) -> None:
     """A text row with values beyond the last header was split in the wrong places
     (usually an unquoted delimiter inside a value): stop rather than shift its values."""
     width = max(i for i, h in enumerate(headers) if h) + 1
     if width >= grid.shape[1]:
         return
-    extra = grid.iloc[header_pos + 1:, width:]
+    extra = grid.iloc[header_pos + 1 :, width:]
     bad = extra.apply(lambda c: c.astype(str).str.strip() != "").any(axis=1)
     if bad.any():
         row = int(bad.index[bad.to_numpy()][0])
         n_bad = int(bad.sum())
         fields = int(grid.loc[row].astype(str).str.strip().ne("").to_numpy().nonzero()[0].max()) + 1
-        raise DataError(f"Row {row} of {Path(src.path).name} has {fields} fields but the header "
-                        f"has {width}" + (f" ({n_bad} rows like this)" if n_bad > 1 else ""),
-                        where=f"{Path(src.path).name}, row {row}",
-                        hint=f"a value probably contains the delimiter {info.get('delimiter')!r} "
-                             "without quotes: quote such values in the export, or set "
-                             "data.delimiter if it was guessed wrong")
+        raise DataError(
+            f"Row {row} of {Path(src.path).name} has {fields} fields but the header "
+            f"has {width}" + (f" ({n_bad} rows like this)" if n_bad > 1 else ""),
+            where=f"{Path(src.path).name}, row {row}",
+            hint=f"a value probably contains the delimiter {info.get('delimiter')!r} "
+            "without quotes: quote such values in the export, or set "
+            "data.delimiter if it was guessed wrong",
+        )
 
 
 def dedupe_headers(headers: list[str]) -> list[str]:
@@ -1439,8 +1929,17 @@ def dedupe_headers(headers: list[str]) -> list[str]:
     return out
 
 
-def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: dict, *,
-            as_of, window_start, window_months, numeric: frozenset = frozenset()) -> LoadResult:
+def _screen(
+    body: pd.DataFrame,
+    src: DataSource,
+    mapping: dict[str, str],
+    info: dict,
+    *,
+    as_of,
+    window_start,
+    window_months,
+    numeric: frozenset = frozenset(),
+) -> LoadResult:
     reason = pd.Series(pd.NA, index=body.index, dtype="object")
     detail = pd.Series("", index=body.index, dtype="object")
 
@@ -1458,23 +1957,36 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
 
     raw_cust = body[mapping["customer_id"]].astype(str)
     cust = normalise_ids(raw_cust)
-    mark(cust == "", "missing_customer_id",
-         ("value: " + raw_cust.str.strip().str.slice(0, 40)).where(raw_cust.str.strip() != "", ""))
+    mark(
+        cust == "",
+        "missing_customer_id",
+        ("value: " + raw_cust.str.strip().str.slice(0, 40)).where(raw_cust.str.strip() != "", ""),
+    )
     long_id = cust.str.len() > MAX_ID_LENGTH
     if long_id.any():
         n_chars = cust[long_id].str.len().map("{:,}".format)
-        mark(long_id, "bad_customer_id",
-             ("customer id is " + n_chars + f" characters long (at most {MAX_ID_LENGTH})")
-             .reindex(body.index, fill_value=""))
+        mark(
+            long_id,
+            "bad_customer_id",
+            ("customer id is " + n_chars + f" characters long (at most {MAX_ID_LENGTH})").reindex(
+                body.index, fill_value=""
+            ),
+        )
     control = cust.str.contains(r"[\x00-\x1f\x7f]", regex=True)
     if control.any():
-        mark(control, "bad_customer_id",
-             "customer id contains control characters (line break, tab or NUL): "
-             + cust.str.slice(0, 40).str.replace(r"[\x00-\x1f\x7f]", "?", regex=True))
+        mark(
+            control,
+            "bad_customer_id",
+            "customer id contains control characters (line break, tab or NUL): "
+            + cust.str.slice(0, 40).str.replace(r"[\x00-\x1f\x7f]", "?", regex=True),
+        )
     rounded = cust.str.match(ROUNDED_ID)
     if rounded.any():
-        mark(rounded, "rounded_customer_id",
-             "value: " + cust.str.slice(0, 40) + " (rounded by Excel; the digits are lost)")
+        mark(
+            rounded,
+            "rounded_customer_id",
+            "value: " + cust.str.slice(0, 40) + " (rounded by Excel; the digits are lost)",
+        )
 
     raw_dates = body[mapping["order_date"]].astype(str)
     file = f"{Path(src.path).name}{_sheet(info)}"
@@ -1482,9 +1994,11 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
     order = day_first(int(np.bitwise_or.reduce(kinds)) if len(kinds) else 0, dayfirst_param(src))
     if order is None:
         raise date_convention_error(
-            file=file, column=mapping["order_date"],
+            file=file,
+            column=mapping["order_date"],
             day=_examples(raw_dates, (kinds & KIND_DAY_ONLY) > 0, 1)[0],
-            month=_examples(raw_dates, (kinds & KIND_MONTH_ONLY) > 0, 1)[0])
+            month=_examples(raw_dates, (kinds & KIND_MONTH_ONLY) > 0, 1)[0],
+        )
     dates_us = parse_dates_us(raw_dates, dayfirst=order)
     raw_text = "value: " + raw_dates.str.slice(0, 40)
     mark(partial_dates(raw_dates), "partial_date", raw_text)
@@ -1496,13 +2010,20 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
     # machine's clock). Without this, one typo (2204 for 2024) would move the default
     # as-of date two centuries ahead and every customer would look lost.
     tomorrow = today() + dt.timedelta(days=1)
-    mark(dates >= pd.Timestamp(tomorrow + dt.timedelta(days=1)), "future_date",
-         raw_text + f" (after {tomorrow}, the latest possible date)")
+    mark(
+        dates >= pd.Timestamp(tomorrow + dt.timedelta(days=1)),
+        "future_date",
+        raw_text + f" (after {tomorrow}, the latest possible date)",
+    )
 
     def amounts(role: str) -> pd.Series:
-        return _column_amounts(body[mapping[role]].astype(str), decimal=decimal_param(src),
-                               column=mapping[role], file=file,
-                               typed=mapping[role] in numeric)
+        return _column_amounts(
+            body[mapping[role]].astype(str),
+            decimal=decimal_param(src),
+            column=mapping[role],
+            file=file,
+            typed=mapping[role] in numeric,
+        )
 
     if "amount" in mapping:
         amount = amounts("amount")
@@ -1511,8 +2032,12 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
         qty = amounts("quantity")
         price = amounts("unit_price")
         amount = qty * price
-        raw_amount = ("quantity " + body[mapping["quantity"]].astype(str).str.slice(0, 20)
-                      + " x price " + body[mapping["unit_price"]].astype(str).str.slice(0, 20))
+        raw_amount = (
+            "quantity "
+            + body[mapping["quantity"]].astype(str).str.slice(0, 20)
+            + " x price "
+            + body[mapping["unit_price"]].astype(str).str.slice(0, 20)
+        )
     mark(amount.isna(), "bad_amount", "value: " + raw_amount)
     huge = amount.abs() >= MAX_AMOUNT
     if huge.any():
@@ -1547,11 +2072,17 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
             as_of = (last + pd.Timedelta(days=1)).date()
     if window_months is not None:
         window_start = (pd.Timestamp(as_of) - pd.DateOffset(months=window_months)).date()
-    mark(dates >= pd.Timestamp(as_of), "after_as_of",
-         "date " + dates.dt.strftime("%Y-%m-%d").fillna("") + f" >= as_of {as_of}")
+    mark(
+        dates >= pd.Timestamp(as_of),
+        "after_as_of",
+        "date " + dates.dt.strftime("%Y-%m-%d").fillna("") + f" >= as_of {as_of}",
+    )
     if window_start is not None:
-        mark(dates < pd.Timestamp(window_start), "before_window",
-             "date " + dates.dt.strftime("%Y-%m-%d").fillna("") + f" < start {window_start}")
+        mark(
+            dates < pd.Timestamp(window_start),
+            "before_window",
+            "date " + dates.dt.strftime("%Y-%m-%d").fillna("") + f" < start {window_start}",
+        )
 
     dup = body.duplicated(keep="first")
     info["duplicate_rows"] = int(dup.sum())
@@ -1559,38 +2090,64 @@ def _screen(body: pd.DataFrame, src: DataSource, mapping: dict[str, str], info: 
         mark(dup, "duplicate_row", "duplicate of an earlier row")
 
     used = reason.isna()
-    tx = pd.DataFrame({
-        "row": body.index[used].astype("int64"),
-        "customer_id": cust[used].astype(str).to_numpy(),
-        "order_id": order[used].astype(str).to_numpy(),
-        "order_date": dates[used].to_numpy(),
-        "amount": amount[used].round(6).to_numpy(),
-        "is_return": is_return[used].to_numpy(dtype=bool),
-    })
+    tx = pd.DataFrame(
+        {
+            "row": body.index[used].astype("int64"),
+            "customer_id": cust[used].astype(str).to_numpy(),
+            "order_id": order[used].astype(str).to_numpy(),
+            "order_date": dates[used].to_numpy(),
+            "amount": amount[used].round(6).to_numpy(),
+            "is_return": is_return[used].to_numpy(dtype=bool),
+        }
+    )
     if "customer_name" in mapping:
-        tx["customer_name"] = body.loc[used, mapping["customer_name"]].astype(str).str.strip().to_numpy()
+        tx["customer_name"] = (
+            body.loc[used, mapping["customer_name"]].astype(str).str.strip().to_numpy()
+        )
     for name in src.attributes:
         tx[name] = body.loc[used, name].astype(str).str.strip().to_numpy()
 
     rej_mask = ~used
-    rejected = pd.concat([
-        pd.DataFrame({"row": body.index[rej_mask].astype("int64"),
-                      "reason": reason[rej_mask].astype(str).to_numpy(),
-                      "category": reason[rej_mask].map({c: v[0] for c, v in REASONS.items()})
-                      .to_numpy(),
-                      "detail": detail[rej_mask].astype(str).to_numpy()}),
-        body[rej_mask].reset_index(drop=True).rename(columns=lambda c: f"src_{c}")
-        .set_axis(range(int(rej_mask.sum())), axis=0),
-    ], axis=1)
+    rejected = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "row": body.index[rej_mask].astype("int64"),
+                    "reason": reason[rej_mask].astype(str).to_numpy(),
+                    "category": reason[rej_mask]
+                    .map({c: v[0] for c, v in REASONS.items()})
+                    .to_numpy(),
+                    "detail": detail[rej_mask].astype(str).to_numpy(),
+                }
+            ),
+            body[rej_mask]
+            .reset_index(drop=True)
+            .rename(columns=lambda c: f"src_{c}")
+            .set_axis(range(int(rej_mask.sum())), axis=0),
+        ],
+        axis=1,
+    )
     counts = reason[rej_mask].value_counts()
     quality = pd.DataFrame(
-        [{"reason": code, "category": cat, "description": desc, "rows": int(counts.get(code, 0))}
-         for code, (cat, desc) in REASONS.items() if counts.get(code, 0)],
-        columns=["reason", "category", "description", "rows"])
-    info.update(rows_used=int(used.sum()), rows_rejected=int(rej_mask.sum()),
-                return_rows=int(tx["is_return"].sum()),
-                return_value=float(-tx.loc[tx["is_return"], "amount"].sum()))
-    return LoadResult(transactions=tx, rejected=rejected, quality=quality, source=info,
-                      as_of=as_of, window_start=window_start,
-                      attributes=tuple(src.attributes))
-
+        [
+            {"reason": code, "category": cat, "description": desc, "rows": int(counts.get(code, 0))}
+            for code, (cat, desc) in REASONS.items()
+            if counts.get(code, 0)
+        ],
+        columns=["reason", "category", "description", "rows"],
+    )
+    info.update(
+        rows_used=int(used.sum()),
+        rows_rejected=int(rej_mask.sum()),
+        return_rows=int(tx["is_return"].sum()),
+        return_value=float(-tx.loc[tx["is_return"], "amount"].sum()),
+    )
+    return LoadResult(
+        transactions=tx,
+        rejected=rejected,
+        quality=quality,
+        source=info,
+        as_of=as_of,
+        window_start=window_start,
+        attributes=tuple(src.attributes),
+    )

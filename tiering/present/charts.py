@@ -14,7 +14,7 @@ font rcParams so that Chinese and Latin text both render.
 :func:`figure_html` turns a figure into a self-contained, deterministic
 ``<figure class="chart">`` HTML snippet for the report.
 
-Longer than 600 lines because it holds both the public kit the other sections' charts
+Longer than 800 lines because it holds both the public kit the other sections' charts
 are drawn with (fonts, layout constants, axes and number helpers, :func:`figure_html`;
 about 400 lines) and the six charts of the tiers and statistics sections, which also
 use the kit's private helpers (``_tier_labels``, ``_require_columns``, ``_fmt_value``,
@@ -64,9 +64,23 @@ __all__ = [
     "effect_size_heatmap",
     "figure_html",
     # the kit the charts of the other report sections are drawn with
-    "FIG_WIDTH", "TEXT_COLOR", "AXIS_COLOR", "LABEL_SIZE", "TICK_SIZE", "NOTE_SIZE",
-    "check_language", "new_axes", "style_axes", "set_title", "set_axis_labels", "metric_name",
-    "fmt_number", "fmt_share", "value_formatter", "text_colour_on", "text_width",
+    "FIG_WIDTH",
+    "TEXT_COLOR",
+    "AXIS_COLOR",
+    "LABEL_SIZE",
+    "TICK_SIZE",
+    "NOTE_SIZE",
+    "check_language",
+    "new_axes",
+    "style_axes",
+    "set_title",
+    "set_axis_labels",
+    "metric_name",
+    "fmt_number",
+    "fmt_share",
+    "value_formatter",
+    "text_colour_on",
+    "text_width",
 ]
 
 # --------------------------------------------------------------------------- layout
@@ -81,21 +95,46 @@ TICK_SIZE = 8
 NOTE_SIZE = 7.5
 _BAND_ALPHA = 0.38
 # Horizontal box plots: ``orientation`` since matplotlib 3.10 (``vert`` is deprecated there).
-_HORIZONTAL = ({"orientation": "horizontal"}
-               if tuple(int(p) for p in mpl.__version__.split(".")[:2]) >= (3, 10) else {"vert": False})
+_HORIZONTAL = (
+    {"orientation": "horizontal"}
+    if tuple(int(p) for p in mpl.__version__.split(".")[:2]) >= (3, 10)
+    else {"vert": False}
+)
 
 # Columns whose values are money (formatted with the currency symbol).
-_MONEY_COLUMNS = frozenset({"monetary", "aov", "gross_revenue", "returns_value", "revenue",
-                            "next_revenue", "next_period_revenue"})
+_MONEY_COLUMNS = frozenset(
+    {
+        "monetary",
+        "aov",
+        "gross_revenue",
+        "returns_value",
+        "revenue",
+        "next_revenue",
+        "next_period_revenue",
+    }
+)
 
 # --------------------------------------------------------------------------- fonts
 
 # Preferred CJK families, best first (Simplified Chinese faces before the others).
 _CJK_FAMILIES = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-    "Noto Sans CJK TC", "Noto Sans CJK JP", "Source Han Sans", "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei", "Droid Sans Fallback", "PingFang SC", "Hiragino Sans GB",
-    "Heiti SC", "STHeiti", "Microsoft YaHei", "Noto Serif CJK SC", "Source Han Serif SC",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "Noto Sans CJK TC",
+    "Noto Sans CJK JP",
+    "Source Han Sans",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Heiti SC",
+    "STHeiti",
+    "Microsoft YaHei",
+    "Noto Serif CJK SC",
+    "Source Han Serif SC",
 )
 # Well-known locations of those fonts (Debian/Ubuntu, Fedora, Arch, macOS, Windows).
 _CJK_FILES = (
@@ -131,8 +170,9 @@ def _fc_list_files() -> list[str]:
     if not exe:
         return []
     try:
-        out = subprocess.run([exe, ":lang=zh", "file"], capture_output=True, text=True,
-                             timeout=20, check=False).stdout
+        out = subprocess.run(
+            [exe, ":lang=zh", "file"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     files = {line.split(":")[0].strip() for line in out.splitlines() if line.strip()}
@@ -164,8 +204,9 @@ def _covers_chinese(entry) -> bool:
 def _discover_cjk_font() -> str | None:
     files = list(_CJK_FILES)
     if _PACKAGE_FONTS.is_dir():
-        files += sorted(str(p) for p in _PACKAGE_FONTS.iterdir()
-                        if p.suffix.lower() in _FONT_SUFFIXES)
+        files += sorted(
+            str(p) for p in _PACKAGE_FONTS.iterdir() if p.suffix.lower() in _FONT_SUFFIXES
+        )
     _register(files)
     entries = font_manager.fontManager.ttflist
     by_name: dict[str, object] = {}
@@ -217,7 +258,8 @@ def setup_fonts() -> str | None:
             logger.warning(
                 "No CJK font found: Chinese text in charts will render as empty boxes. "
                 "Install Debian's fonts-noto-cjk (apt-get install fonts-noto-cjk) or put an "
-                "OFL-licensed CJK font file in tiering/fonts/.")
+                "OFL-licensed CJK font file in tiering/fonts/."
+            )
     name = _font_state["name"]
     rc = mpl.rcParams
     if name is not None:
@@ -241,19 +283,29 @@ def check_language(language: str) -> None:
 
 
 def _require_columns(df: pd.DataFrame, columns: Sequence[str], *, what: str) -> None:
-    require(isinstance(df, pd.DataFrame), f"{what} must be a pandas DataFrame, got {type(df).__name__}",
-            error=DataError)
+    require(
+        isinstance(df, pd.DataFrame),
+        f"{what} must be a pandas DataFrame, got {type(df).__name__}",
+        error=DataError,
+    )
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        hints = [f"{m!r} (did you mean {closest(m, df.columns)!r}?)" if closest(m, df.columns)
-                 else repr(m) for m in missing]
-        raise DataError(f"{what} lacks column(s) {', '.join(hints)}",
-                        where=f"{what} columns: {', '.join(map(str, df.columns))}",
-                        hint=f"pass the {what} table produced by the tiering package")
+        hints = [
+            f"{m!r} (did you mean {closest(m, df.columns)!r}?)"
+            if closest(m, df.columns)
+            else repr(m)
+            for m in missing
+        ]
+        raise DataError(
+            f"{what} lacks column(s) {', '.join(hints)}",
+            where=f"{what} columns: {', '.join(map(str, df.columns))}",
+            hint=f"pass the {what} table produced by the tiering package",
+        )
 
 
-def _tier_labels(tier: pd.Series, rank: pd.Series | None = None,
-                 order: Sequence | None = None) -> list[str]:
+def _tier_labels(
+    tier: pd.Series, rank: pd.Series | None = None, order: Sequence | None = None
+) -> list[str]:
     """Ordered tier labels, best first: explicit order, categories, rank, or appearance."""
     if order is not None:
         return [str(x) for x in order]
@@ -293,8 +345,7 @@ def style_axes(ax: Axes, *, grid: str = "y") -> None:
 
 def set_title(ax: Axes, text: str) -> None:
     """A chart title in the house style: bold, left-aligned."""
-    ax.set_title(text, loc="left", fontsize=_TITLE_SIZE, fontweight="bold", color=TEXT_COLOR,
-                 pad=8)
+    ax.set_title(text, loc="left", fontsize=_TITLE_SIZE, fontweight="bold", color=TEXT_COLOR, pad=8)
 
 
 def set_axis_labels(ax: Axes, *, x: str | None = None, y: str | None = None) -> None:
@@ -342,14 +393,18 @@ def _money(metric: str, currency: str | None) -> str | None:
     return currency if metric in _MONEY_COLUMNS else None
 
 
-def _set_log_axis(axis, low: float, high: float, language: str, currency: str | None, *,
-                  max_ticks: int = 8) -> None:
+def _set_log_axis(
+    axis, low: float, high: float, language: str, currency: str | None, *, max_ticks: int = 8
+) -> None:
     """Plain-number ticks on a log axis: 1, 10, 100 ... (with 2 and 5, or 3, when they fit)."""
     low, high = max(low, 1e-300), max(high, low)
     subs = (1.0,)
     for option in ((1.0, 2.0, 5.0), (1.0, 3.0)):
-        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-                 for m in option]
+        ticks = [
+            m * 10.0**e
+            for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+            for m in option
+        ]
         if sum(low <= v <= high for v in ticks) <= max_ticks:
             subs = option
             break
@@ -367,8 +422,9 @@ def text_colour_on(hex_colour: str) -> str:
 # --------------------------------------------------------------------------- charts
 
 
-def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = "¥",
-                  ax: Axes | None = None) -> Axes:
+def tier_overview(
+    tier_summary: pd.DataFrame, *, language: str, currency: str = "¥", ax: Axes | None = None
+) -> Axes:
     """Paired bars per tier: share of customers next to share of revenue.
 
     ``tier_summary`` needs ``tier, tier_rank, customers, customer_share, revenue,
@@ -377,8 +433,11 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
     tick labels give the tier, its number of customers and its revenue in ``currency``.
     """
     check_language(language)
-    _require_columns(tier_summary, ["tier", "tier_rank", "customers", "customer_share",
-                                    "revenue", "revenue_share"], what="tier_summary")
+    _require_columns(
+        tier_summary,
+        ["tier", "tier_rank", "customers", "customer_share", "revenue", "revenue_share"],
+        what="tier_summary",
+    )
     setup_fonts()
     data = tier_summary.sort_values("tier_rank", kind="stable").reset_index(drop=True)
     labels = _tier_labels(data["tier"], data["tier_rank"])
@@ -393,18 +452,36 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
     cust = np.array([float(rows[lab].customer_share) for lab in shown])
     rev = np.array([float(rows[lab].revenue_share) for lab in shown])
     colours = [palette[lab] for lab in shown]
-    bars_c = ax.bar(x - width / 2, cust, width, color=[mpl.colors.to_rgba(c, 0.28) for c in colours],
-                    edgecolor=colours, linewidth=1.0, hatch="////")
+    bars_c = ax.bar(
+        x - width / 2,
+        cust,
+        width,
+        color=[mpl.colors.to_rgba(c, 0.28) for c in colours],
+        edgecolor=colours,
+        linewidth=1.0,
+        hatch="////",
+    )
     for bar, c in zip(bars_c, colours):  # hatch in the tier colour (matplotlib >= 3.10)
         if hasattr(bar, "set_hatchcolor"):
             bar.set_hatchcolor(mpl.colors.to_rgba(c, 0.7))
             bar.set_hatch_linewidth(0.6)
     bars_r = ax.bar(x + width / 2, rev, width, color=colours, edgecolor=colours, linewidth=1.0)
     label_size = NOTE_SIZE if len(shown) <= 5 else 6.5
-    ax.bar_label(bars_c, labels=[fmt_share(v) for v in cust], padding=2, fontsize=label_size,
-                 color=TEXT_COLOR)
-    ax.bar_label(bars_r, labels=[fmt_share(v) for v in rev], padding=2, fontsize=label_size,
-                 color=TEXT_COLOR, fontweight="bold")
+    ax.bar_label(
+        bars_c,
+        labels=[fmt_share(v) for v in cust],
+        padding=2,
+        fontsize=label_size,
+        color=TEXT_COLOR,
+    )
+    ax.bar_label(
+        bars_r,
+        labels=[fmt_share(v) for v in rev],
+        padding=2,
+        fontsize=label_size,
+        color=TEXT_COLOR,
+        fontweight="bold",
+    )
 
     tick_labels = [
         f"{lab}\n{t('charts.n_customers', language, n=fmt_number(rows[lab].customers, language))}"
@@ -421,13 +498,25 @@ def tier_overview(tier_summary: pd.DataFrame, *, language: str, currency: str = 
     set_title(ax, t("charts.overview_title", language))
     grey = "#9a9a9a"
     handles = [
-        Patch(facecolor=mpl.colors.to_rgba(grey, 0.28), edgecolor=grey, hatch="////",
-              label=t("metrics.customer_share", language)),
+        Patch(
+            facecolor=mpl.colors.to_rgba(grey, 0.28),
+            edgecolor=grey,
+            hatch="////",
+            label=t("metrics.customer_share", language),
+        ),
         Patch(facecolor=grey, edgecolor=grey, label=t("metrics.revenue_share", language)),
     ]
     # Above the plot area, level with the title: never on top of a tall bar.
-    ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False,
-              fontsize=TICK_SIZE, ncols=2, borderaxespad=0.2, handlelength=1.6)
+    ax.legend(
+        handles=handles,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        frameon=False,
+        fontsize=TICK_SIZE,
+        ncols=2,
+        borderaxespad=0.2,
+        handlelength=1.6,
+    )
     return ax
 
 
@@ -443,15 +532,22 @@ def _concentration(tiered: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
         ascending.append(True)
     data = tiered[list(dict.fromkeys(cols + sort_by))].copy()
     data["monetary"] = pd.to_numeric(data["monetary"], errors="coerce")
-    require(bool(data["monetary"].notna().all()),
-            f"'monetary' has {int(data['monetary'].isna().sum())} missing or non-numeric values",
-            where="tiered['monetary']", hint="fill or drop those customers before charting",
-            error=DataError)
+    require(
+        bool(data["monetary"].notna().all()),
+        f"'monetary' has {int(data['monetary'].isna().sum())} missing or non-numeric values",
+        where="tiered['monetary']",
+        hint="fill or drop those customers before charting",
+        error=DataError,
+    )
     data = data.sort_values(sort_by, ascending=ascending, kind="mergesort")
     m = data["monetary"].to_numpy(dtype=float)
     total = float(m.sum())
-    require(total > 0, f"Total net spend is {total:,.2f}; a revenue concentration curve needs a "
-            "positive total", where="tiered['monetary']", error=DataError)
+    require(
+        total > 0,
+        f"Total net spend is {total:,.2f}; a revenue concentration curve needs a positive total",
+        where="tiered['monetary']",
+        error=DataError,
+    )
     n = len(m)
     x = np.arange(0, n + 1) / n
     y = np.r_[0.0, np.cumsum(m) / total]
@@ -460,8 +556,13 @@ def _concentration(tiered: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     return data["tier"].astype(str).to_numpy(), x, y, gini
 
 
-def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float] = (0.8, 0.95),
-                 ax: Axes | None = None) -> Axes:
+def pareto_curve(
+    tiered: pd.DataFrame,
+    *,
+    language: str,
+    cutoffs: Sequence[float] = (0.8, 0.95),
+    ax: Axes | None = None,
+) -> Axes:
     """Cumulative share of revenue against cumulative share of customers (Lorenz style).
 
     Customers are sorted by ``monetary`` (net spend) from highest to lowest; the area
@@ -478,8 +579,12 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     _require_columns(tiered, ["tier", "monetary"], what="tiered")
     require(len(tiered) > 0, "tiered has no customers", where="tiered", error=DataError)
     for c in cutoffs:
-        require(0 < float(c) < 1, f"cut-off {c!r} is not a share between 0 and 1",
-                where="cutoffs", hint="use revenue shares such as (0.8, 0.95)")
+        require(
+            0 < float(c) < 1,
+            f"cut-off {c!r} is not a share between 0 and 1",
+            where="cutoffs",
+            hint="use revenue shares such as (0.8, 0.95)",
+        )
     setup_fonts()
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
     palette = tier_palette(labels)
@@ -501,8 +606,14 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
     for start, end in zip(run_starts, run_ends):
         lo, hi = edges[start], edges[end]
         pts = grid[(grid >= lo) & (grid <= hi)]
-        ax.fill_between(x[pts], 0, y[pts], color=palette.get(bin_tiers[start], MUTED),
-                        alpha=_BAND_ALPHA, linewidth=0)
+        ax.fill_between(
+            x[pts],
+            0,
+            y[pts],
+            color=palette.get(bin_tiers[start], MUTED),
+            alpha=_BAND_ALPHA,
+            linewidth=0,
+        )
     ax.plot(x[grid], y[grid], color=TEXT_COLOR, linewidth=1.6, zorder=3)
     ax.plot([0, 1], [0, 1], color=MUTED, linestyle="--", linewidth=1.0, zorder=2)
 
@@ -515,35 +626,56 @@ def pareto_curve(tiered: pd.DataFrame, *, language: str, cutoffs: Sequence[float
         # the point where the level is first reached, labelled with its actual shares
         # (with few customers one customer can take the revenue well past the level)
         xc, yc = float(x[k]), float(y[k])
-        ax.plot([0, xc, xc], [yc, yc, 0], color=TEXT_COLOR, linestyle=":", linewidth=0.9,
-                zorder=3)
+        ax.plot([0, xc, xc], [yc, yc, 0], color=TEXT_COLOR, linestyle=":", linewidth=0.9, zorder=3)
         ax.plot([xc], [yc], marker="o", markersize=4, color=TEXT_COLOR, zorder=4)
         right = xc <= 0.55  # label on the side with room, below the curve
-        ax.annotate(t("charts.pareto_cutoff", language, revenue=fmt_share(yc),
-                      customers=fmt_share(xc)),
-                    (xc, yc), xytext=(7 if right else -7, -4), textcoords="offset points",
-                    va="top", ha="left" if right else "right",
-                    fontsize=NOTE_SIZE, color=TEXT_COLOR,
-                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none",
-                              alpha=0.85))
+        ax.annotate(
+            t("charts.pareto_cutoff", language, revenue=fmt_share(yc), customers=fmt_share(xc)),
+            (xc, yc),
+            xytext=(7 if right else -7, -4),
+            textcoords="offset points",
+            va="top",
+            ha="left" if right else "right",
+            fontsize=NOTE_SIZE,
+            color=TEXT_COLOR,
+            bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.85),
+        )
 
     ax.set_xlim(0, 1)
     ax.set_ylim(min(0.0, float(y.min())), max(1.0, float(y.max())) * 1.02)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    set_axis_labels(ax, x=t("charts.pareto_xlabel", language), y=t("charts.pareto_ylabel", language))
+    set_axis_labels(
+        ax, x=t("charts.pareto_xlabel", language), y=t("charts.pareto_ylabel", language)
+    )
     set_title(ax, t("charts.pareto_title", language))
     present = set(tiers_sorted)
-    handles = [Patch(facecolor=mpl.colors.to_rgba(palette[lab], _BAND_ALPHA), edgecolor="none",
-                     label=lab)
-               for lab in labels if lab in present]
-    handles += [Line2D([], [], color=TEXT_COLOR, linewidth=1.6, label=t("charts.pareto_curve", language)),
-                Line2D([], [], color=MUTED, linestyle="--", linewidth=1.0,
-                       label=t("charts.equality_line", language))]
-    leg = ax.legend(handles=handles, loc="lower right", fontsize=NOTE_SIZE, frameon=True,
-                    framealpha=0.92, edgecolor="none",
-                    title=t("charts.gini", language, gini=f"{gini:.2f}"),
-                    title_fontsize=TICK_SIZE)
+    handles = [
+        Patch(facecolor=mpl.colors.to_rgba(palette[lab], _BAND_ALPHA), edgecolor="none", label=lab)
+        for lab in labels
+        if lab in present
+    ]
+    handles += [
+        Line2D([], [], color=TEXT_COLOR, linewidth=1.6, label=t("charts.pareto_curve", language)),
+        Line2D(
+            [],
+            [],
+            color=MUTED,
+            linestyle="--",
+            linewidth=1.0,
+            label=t("charts.equality_line", language),
+        ),
+    ]
+    leg = ax.legend(
+        handles=handles,
+        loc="lower right",
+        fontsize=NOTE_SIZE,
+        frameon=True,
+        framealpha=0.92,
+        edgecolor="none",
+        title=t("charts.gini", language, gini=f"{gini:.2f}"),
+        title_fontsize=TICK_SIZE,
+    )
     leg._legend_box.align = "left"  # noqa: SLF001 - left-align the title
     return ax
 
@@ -578,13 +710,25 @@ def _scale_plan(values: np.ndarray) -> tuple[str, int, float]:
 
 def _box_stats(values: np.ndarray, label: str) -> dict:
     q5, q25, q50, q75, q95 = np.percentile(values, [5, 25, 50, 75, 95])
-    return {"label": label, "med": q50, "q1": q25, "q3": q75, "whislo": q5, "whishi": q95,
-            "fliers": np.array([])}
+    return {
+        "label": label,
+        "med": q50,
+        "q1": q25,
+        "q3": q75,
+        "whislo": q5,
+        "whishi": q95,
+        "fliers": np.array([]),
+    }
 
 
-def metric_distributions(tiered: pd.DataFrame, *,
-                         metrics: Sequence[str] = ("monetary", "frequency", "recency_days", "aov"),
-                         language: str, currency: str = "¥", ax=None) -> Figure:
+def metric_distributions(
+    tiered: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("monetary", "frequency", "recency_days", "aov"),
+    language: str,
+    currency: str = "¥",
+    ax=None,
+) -> Figure:
     """One panel per metric: box plots by tier (best tier on top), in tier colours.
 
     Boxes span the quartiles, the white line is the median, whiskers reach the 5th and
@@ -607,20 +751,30 @@ def metric_distributions(tiered: pd.DataFrame, *,
         ncols = 1 if len(metrics) == 1 else 2
         nrows = math.ceil(len(metrics) / ncols)
         height = 0.9 + nrows * (0.9 + 0.28 * len(labels))
-        fig, axes = plt.subplots(nrows, ncols, figsize=(FIG_WIDTH, height), sharey=True,
-                                 layout="constrained", facecolor="white", squeeze=False)
+        fig, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(FIG_WIDTH, height),
+            sharey=True,
+            layout="constrained",
+            facecolor="white",
+            squeeze=False,
+        )
         axes = list(axes.ravel())
-        for extra in axes[len(metrics):]:
+        for extra in axes[len(metrics) :]:
             extra.set_visible(False)
         axes = axes[: len(metrics)]
     else:
         axes = [ax] if isinstance(ax, Axes) else list(np.ravel(ax))
-        require(len(axes) == len(metrics) and all(isinstance(a, Axes) for a in axes),
-                f"ax must hold one Axes per metric ({len(metrics)}), got {len(axes)}", where="ax")
+        require(
+            len(axes) == len(metrics) and all(isinstance(a, Axes) for a in axes),
+            f"ax must hold one Axes per metric ({len(metrics)}), got {len(axes)}",
+            where="ax",
+        )
         fig = axes[0].figure
 
     positions = np.arange(len(labels))
-    for i, (metric, a) in enumerate(zip(metrics, axes)):
+    for _i, (metric, a) in enumerate(zip(metrics, axes)):
         values = _denoise(pd.to_numeric(tiered[metric], errors="coerce").to_numpy(dtype=float))
         scale, dropped, linthresh = _scale_plan(values)
         keep = np.isfinite(values) & ((values > 0) if scale == "log" else True)
@@ -633,12 +787,19 @@ def metric_distributions(tiered: pd.DataFrame, *,
                 colours.append(palette[lab])
         style_axes(a, grid="x")
         if stats:
-            art = a.bxp(stats, positions=pos, **_HORIZONTAL, widths=0.62,
-                        patch_artist=True, showfliers=False, manage_ticks=False,
-                        boxprops=dict(linewidth=0.8, edgecolor=TEXT_COLOR),
-                        medianprops=dict(color="white", linewidth=1.8, solid_capstyle="butt"),
-                        whiskerprops=dict(color=TEXT_COLOR, linewidth=0.8),
-                        capprops=dict(color=TEXT_COLOR, linewidth=0.8))
+            art = a.bxp(
+                stats,
+                positions=pos,
+                **_HORIZONTAL,
+                widths=0.62,
+                patch_artist=True,
+                showfliers=False,
+                manage_ticks=False,
+                boxprops=dict(linewidth=0.8, edgecolor=TEXT_COLOR),
+                medianprops=dict(color="white", linewidth=1.8, solid_capstyle="butt"),
+                whiskerprops=dict(color=TEXT_COLOR, linewidth=0.8),
+                capprops=dict(color=TEXT_COLOR, linewidth=0.8),
+            )
             for box, c in zip(art["boxes"], colours):
                 box.set_facecolor(c)
             for med, c in zip(art["medians"], colours):  # white on dark boxes, dark on light
@@ -649,8 +810,11 @@ def metric_distributions(tiered: pd.DataFrame, *,
             lo = min(s["whislo"] for s in stats) if stats else 1.0
             hi = max(s["whishi"] for s in stats) if stats else 10.0
             _set_log_axis(a.xaxis, lo, hi, language, money, max_ticks=5 if len(axes) > 1 else 8)
-            note = (t("charts.scale_log_dropped", language, n=fmt_number(dropped, language))
-                    if dropped else t("charts.scale_log", language))
+            note = (
+                t("charts.scale_log_dropped", language, n=fmt_number(dropped, language))
+                if dropped
+                else t("charts.scale_log", language)
+            )
         elif scale == "symlog":
             a.set_xscale("symlog", linthresh=linthresh)
             a.xaxis.set_major_formatter(value_formatter(language, money))
@@ -659,8 +823,13 @@ def metric_distributions(tiered: pd.DataFrame, *,
         else:
             a.xaxis.set_major_formatter(value_formatter(language, money))
             note = None
-        a.set_title(metric_name(metric, language), loc="left", fontsize=LABEL_SIZE + 0.5,
-                    color=TEXT_COLOR, fontweight="bold")
+        a.set_title(
+            metric_name(metric, language),
+            loc="left",
+            fontsize=LABEL_SIZE + 0.5,
+            color=TEXT_COLOR,
+            fontweight="bold",
+        )
         if note:
             a.set_xlabel(note, fontsize=NOTE_SIZE, color=MUTED)
         a.set_yticks(positions, labels)
@@ -668,16 +837,29 @@ def metric_distributions(tiered: pd.DataFrame, *,
         a.tick_params(axis="y", length=0)
         a.tick_params(axis="x", labelsize=NOTE_SIZE)
     if ax is None:
-        fig.suptitle(t("charts.dist_title", language), x=0.01, ha="left", fontsize=_TITLE_SIZE,
-                     fontweight="bold", color=TEXT_COLOR)
-        fig.supxlabel(t("charts.dist_note", language), x=0.01, ha="left", fontsize=NOTE_SIZE,
-                      color=MUTED)
+        fig.suptitle(
+            t("charts.dist_title", language),
+            x=0.01,
+            ha="left",
+            fontsize=_TITLE_SIZE,
+            fontweight="bold",
+            color=TEXT_COLOR,
+        )
+        fig.supxlabel(
+            t("charts.dist_note", language), x=0.01, ha="left", fontsize=NOTE_SIZE, color=MUTED
+        )
     return fig
 
 
-def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str = "¥",
-                          max_points: int = 20_000, seed: int = 0,
-                          ax: Axes | None = None) -> Axes:
+def recency_frequency_map(
+    tiered: pd.DataFrame,
+    *,
+    language: str,
+    currency: str = "¥",
+    max_points: int = 20_000,
+    seed: int = 0,
+    ax: Axes | None = None,
+) -> Axes:
     """Scatter of days since last purchase (x) against net spend (y, log), coloured by tier.
 
     With more than ``max_points`` customers a uniform random sample (``seed``) is drawn
@@ -692,7 +874,9 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
     palette = tier_palette(labels)
     n_all = len(tiered)
-    monetary_all = _denoise(pd.to_numeric(tiered["monetary"], errors="coerce").to_numpy(dtype=float))
+    monetary_all = _denoise(
+        pd.to_numeric(tiered["monetary"], errors="coerce").to_numpy(dtype=float)
+    )
     data = tiered
     sampled = n_all > max_points
     if sampled:
@@ -714,18 +898,33 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
     for lab in reversed(labels):
         sel = positive & (tiers == lab)
         if sel.any():
-            ax.scatter(rec[sel], mon[sel], s=size, color=palette[lab], alpha=alpha,
-                       linewidths=0, rasterized=True, label=lab)
+            ax.scatter(
+                rec[sel],
+                mon[sel],
+                s=size,
+                color=palette[lab],
+                alpha=alpha,
+                linewidths=0,
+                rasterized=True,
+                label=lab,
+            )
     ax.set_yscale("log")
     if n_shown:
-        _set_log_axis(ax.yaxis, float(mon[positive].min()), float(mon[positive].max()),
-                      language, currency)
+        _set_log_axis(
+            ax.yaxis, float(mon[positive].min()), float(mon[positive].max()), language, currency
+        )
     ax.xaxis.set_major_formatter(value_formatter(language, None))
     ax.set_xlim(left=min(0.0, float(np.nanmin(rec)) if len(rec) else 0.0))
     notes = []
     if sampled:
-        notes.append(t("charts.rf_sample", language, k=fmt_number(max_points, language),
-                       n=fmt_number(n_all, language)))
+        notes.append(
+            t(
+                "charts.rf_sample",
+                language,
+                k=fmt_number(max_points, language),
+                n=fmt_number(n_all, language),
+            )
+        )
     if dropped_all:
         notes.append(t("charts.rf_dropped", language, n=fmt_number(dropped_all, language)))
     sep = locale.get(language).clause_sep
@@ -734,17 +933,33 @@ def recency_frequency_map(tiered: pd.DataFrame, *, language: str, currency: str 
         xlabel += "\n" + sep.join(notes)
     set_axis_labels(ax, x=xlabel, y=t("metrics.monetary", language))
     set_title(ax, t("charts.rf_title", language))
-    handles = [Line2D([], [], linestyle="none", marker="o", markersize=5, color=palette[lab],
-                      label=lab) for lab in labels if (positive & (tiers == lab)).any()]
-    ax.legend(handles=handles, title=t("metrics.tier", language), fontsize=NOTE_SIZE,
-              title_fontsize=NOTE_SIZE, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              frameon=False, borderaxespad=0)
+    handles = [
+        Line2D([], [], linestyle="none", marker="o", markersize=5, color=palette[lab], label=lab)
+        for lab in labels
+        if (positive & (tiers == lab)).any()
+    ]
+    ax.legend(
+        handles=handles,
+        title=t("metrics.tier", language),
+        fontsize=NOTE_SIZE,
+        title_fontsize=NOTE_SIZE,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+        borderaxespad=0,
+    )
     return ax
 
 
-def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", language: str,
-                  currency: str = "¥", tier_order: Sequence | None = None,
-                  ax: Axes | None = None) -> Axes:
+def median_forest(
+    stats_summary: pd.DataFrame,
+    *,
+    metric: str = "monetary",
+    language: str,
+    currency: str = "¥",
+    tier_order: Sequence | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """Median of ``metric`` per tier (dot) with its 95% confidence interval (bar).
 
     ``stats_summary`` needs ``metric, tier, n, median, median_ci_low, median_ci_high``.
@@ -754,22 +969,34 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
     factor 10. Each dot is labelled with the median.
     """
     check_language(language)
-    _require_columns(stats_summary, ["metric", "tier", "n", "median", "median_ci_low",
-                                     "median_ci_high"], what="stats_summary")
+    _require_columns(
+        stats_summary,
+        ["metric", "tier", "n", "median", "median_ci_low", "median_ci_high"],
+        what="stats_summary",
+    )
     available = [str(m) for m in pd.unique(stats_summary["metric"])]
     if metric not in available:
         guess = closest(metric, available)
-        raise DataError(f"stats_summary has no rows for metric {metric!r}",
-                        where=f"stats_summary['metric'] values: {', '.join(available)}",
-                        hint=f"did you mean {guess!r}?" if guess else "pick one of those metrics")
+        raise DataError(
+            f"stats_summary has no rows for metric {metric!r}",
+            where=f"stats_summary['metric'] values: {', '.join(available)}",
+            hint=f"did you mean {guess!r}?" if guess else "pick one of those metrics",
+        )
     setup_fonts()
     labels = _tier_labels(stats_summary["tier"], order=tier_order)
     palette = tier_palette(labels)
     rows = stats_summary[stats_summary["metric"] == metric]
-    by_tier = {str(r.tier): r for r in rows.itertuples(index=False)
-               if pd.notna(r.median) and np.isfinite(float(r.median))}  # empty tiers: no row
-    require(len(by_tier) > 0, f"stats_summary has no median for metric {metric!r}",
-            where="stats_summary", error=DataError)
+    by_tier = {
+        str(r.tier): r
+        for r in rows.itertuples(index=False)
+        if pd.notna(r.median) and np.isfinite(float(r.median))
+    }  # empty tiers: no row
+    require(
+        len(by_tier) > 0,
+        f"stats_summary has no median for metric {metric!r}",
+        where="stats_summary",
+        error=DataError,
+    )
     shown = [lab for lab in labels if lab in by_tier]
     med = np.array([float(by_tier[lab].median) for lab in shown])
     lo = np.array([_float(by_tier[lab].median_ci_low) for lab in shown])
@@ -782,12 +1009,31 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
     money = _money(metric, currency)
     for i, lab in enumerate(shown):
         c = palette[lab]
-        ax.errorbar(med[i], i, xerr=[[max(med[i] - lo[i], 0)], [max(hi[i] - med[i], 0)]], fmt="o",
-                    color=c, ecolor=c, elinewidth=2.0, capsize=3.5, capthick=1.2, markersize=6,
-                    markeredgecolor="white", markeredgewidth=0.8, zorder=3)
-        ax.annotate(_fmt_value(med[i], language, money), (hi[i], i), xytext=(6, 0),
-                    textcoords="offset points", va="center", ha="left", fontsize=NOTE_SIZE,
-                    color=TEXT_COLOR)
+        ax.errorbar(
+            med[i],
+            i,
+            xerr=[[max(med[i] - lo[i], 0)], [max(hi[i] - med[i], 0)]],
+            fmt="o",
+            color=c,
+            ecolor=c,
+            elinewidth=2.0,
+            capsize=3.5,
+            capthick=1.2,
+            markersize=6,
+            markeredgecolor="white",
+            markeredgewidth=0.8,
+            zorder=3,
+        )
+        ax.annotate(
+            _fmt_value(med[i], language, money),
+            (hi[i], i),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=NOTE_SIZE,
+            color=TEXT_COLOR,
+        )
     finite = np.r_[lo, hi, med][np.isfinite(np.r_[lo, hi, med])]
     if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 10:
         ax.set_xscale("log")
@@ -799,8 +1045,10 @@ def median_forest(stats_summary: pd.DataFrame, *, metric: str = "monetary", lang
         if len(finite):
             span = max(finite.max() - finite.min(), abs(finite.max()) * 0.1, 1e-9)
             ax.set_xlim(min(0.0, finite.min() - 0.05 * span), finite.max() + 0.2 * span)
-    tick = [t("charts.tier_n", language, tier=lab, n=fmt_number(float(by_tier[lab].n), language))
-            for lab in shown]
+    tick = [
+        t("charts.tier_n", language, tier=lab, n=fmt_number(float(by_tier[lab].n), language))
+        for lab in shown
+    ]
     ax.set_yticks(np.arange(len(shown)), tick)
     ax.set_ylim(len(shown) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
@@ -845,8 +1093,13 @@ def _stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
-def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Sequence | None = None,
-                        ax: Axes | None = None) -> Axes:
+def effect_size_heatmap(
+    tests: pd.DataFrame,
+    *,
+    language: str,
+    tier_order: Sequence | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """Cliff's delta of every pair of tiers on every metric, from Dunn's test rows.
 
     Rows of ``tests`` with ``test == "dunn"`` and ``effect_size_name == "cliffs_delta"``
@@ -857,13 +1110,19 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
     (5+ tiers) the table is transposed (pairs as rows) so cells stay legible.
     """
     check_language(language)
-    _require_columns(tests, ["metric", "test", "group1", "group2", "effect_size_name",
-                             "effect_size", "p_adj"], what="tests")
+    _require_columns(
+        tests,
+        ["metric", "test", "group1", "group2", "effect_size_name", "effect_size", "p_adj"],
+        what="tests",
+    )
     rows = tests[(tests["test"] == "dunn") & (tests["effect_size_name"] == "cliffs_delta")]
-    require(len(rows) > 0, "tests has no Dunn rows with Cliff's delta to draw",
-            where="tests['test'] / tests['effect_size_name']",
-            hint="run the Kruskal-Wallis + Dunn comparison (the default) before this chart",
-            error=DataError)
+    require(
+        len(rows) > 0,
+        "tests has no Dunn rows with Cliff's delta to draw",
+        where="tests['test'] / tests['effect_size_name']",
+        hint="run the Kruskal-Wallis + Dunn comparison (the default) before this chart",
+        error=DataError,
+    )
     setup_fonts()
     if tier_order is None:
         appear = pd.unique(pd.Series(np.ravel(rows[["group1", "group2"]].astype(str).to_numpy())))
@@ -892,15 +1151,27 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
     if transpose:
         matrix, pvals = matrix.T, pvals.T
         row_labels, col_labels = pair_labels, metric_labels
-        row_axis, col_axis = t("charts.effect_pair_axis", language), t("charts.effect_metric_axis", language)
+        row_axis, col_axis = (
+            t("charts.effect_pair_axis", language),
+            t("charts.effect_metric_axis", language),
+        )
     else:
         row_labels, col_labels = metric_labels, pair_labels
-        row_axis, col_axis = t("charts.effect_metric_axis", language), t("charts.effect_pair_axis", language)
+        row_axis, col_axis = (
+            t("charts.effect_metric_axis", language),
+            t("charts.effect_pair_axis", language),
+        )
     nr, nc = matrix.shape
     fig, ax = new_axes(ax, (FIG_WIDTH, 1.5 + (0.32 if transpose else 0.42) * nr))
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="#f2f2f2")
-    im = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=-1, vmax=1, aspect="auto",
-                   interpolation="nearest")
+    im = ax.imshow(
+        np.ma.masked_invalid(matrix),
+        cmap=cmap,
+        vmin=-1,
+        vmax=1,
+        aspect="auto",
+        interpolation="nearest",
+    )
     size = NOTE_SIZE if nc <= 6 else 6.5
     for i in range(nr):
         for j in range(nc):
@@ -910,8 +1181,15 @@ def effect_size_heatmap(tests: pd.DataFrame, *, language: str, tier_order: Seque
                 continue
             rgba = cmap((d + 1) / 2)
             shown = f"{d:+.2f}" if abs(d) >= 0.005 else "0.00"
-            ax.text(j, i, f"{shown}{_stars(pvals[i, j])}", ha="center", va="center", fontsize=size,
-                    color=text_colour_on(mpl.colors.to_hex(rgba)))
+            ax.text(
+                j,
+                i,
+                f"{shown}{_stars(pvals[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=size,
+                color=text_colour_on(mpl.colors.to_hex(rgba)),
+            )
     # Column labels: wrap to the column width; rotate only if a single word is too wide.
     col_width = max(ax.get_position().width * fig.get_figwidth() - 0.3, 1.0) / max(nc, 1)
     wrapped = [_wrap(lab, col_width) for lab in col_labels]
@@ -954,23 +1232,39 @@ def figure_html(fig: Figure | Axes, *, alt: str, caption: str | None = None, dpi
     """
     if isinstance(fig, Axes):
         fig = fig.figure
-    require(isinstance(fig, Figure), f"figure_html needs a matplotlib Figure, got {type(fig).__name__}",
-            where="fig")
-    require(isinstance(alt, str) and alt.strip() != "", "alt text is empty", where="alt",
-            hint="describe what the chart shows, for screen readers and broken images")
+    require(
+        isinstance(fig, Figure),
+        f"figure_html needs a matplotlib Figure, got {type(fig).__name__}",
+        where="fig",
+    )
+    require(
+        isinstance(alt, str) and alt.strip() != "",
+        "alt text is empty",
+        where="alt",
+        hint="describe what the chart shows, for screen readers and broken images",
+    )
     require(int(dpi) > 0, f"dpi must be positive, got {dpi!r}", where="dpi")
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=int(dpi), facecolor="white", bbox_inches="tight",
-                    pad_inches=0.05, metadata={"Software": None})
+        fig.savefig(
+            buffer,
+            format="png",
+            dpi=int(dpi),
+            facecolor="white",
+            bbox_inches="tight",
+            pad_inches=0.05,
+            metadata={"Software": None},
+        )
     finally:
         plt.close(fig)
     png = buffer.getvalue()
     width_px = struct.unpack(">I", png[16:20])[0]
     css_width = round(width_px * 96 / int(dpi))
     data = base64.b64encode(png).decode("ascii")
-    parts = [f'<figure class="chart"><img src="data:image/png;base64,{data}" '
-             f'alt="{html.escape(alt, quote=True)}" width="{css_width}">']
+    parts = [
+        f'<figure class="chart"><img src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(alt, quote=True)}" width="{css_width}">'
+    ]
     if caption:
         parts.append(f"<figcaption>{html.escape(caption, quote=True)}</figcaption>")
     parts.append("</figure>")

@@ -43,6 +43,7 @@ def tint(color: str, amount: float) -> str:
 
 def text_on(color: str) -> str:
     """Black or white text, whichever contrasts more with ``color`` (WCAG luminance)."""
+
     def channel(c: int) -> float:
         c = c / 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
@@ -106,6 +107,9 @@ def _scoped(css: str, scopes: tuple[str, ...]) -> str:
 def notebook_css() -> str:
     """The report's section styles for the notebook's HTML outputs (JupyterLab and the
     classic notebook), as one ``<style>`` element."""
-    body = (_scoped(STYLESHEET.read_text(encoding="utf-8"), NOTEBOOK_SCOPES) + "\n"
-            + _scoped(colour_properties() + tier_css(), NOTEBOOK_SCOPES))
+    body = (
+        _scoped(STYLESHEET.read_text(encoding="utf-8"), NOTEBOOK_SCOPES)
+        + "\n"
+        + _scoped(colour_properties() + tier_css(), NOTEBOOK_SCOPES)
+    )
     return f'<style type="text/css" class="tiering-notebook">\n{body}\n</style>'

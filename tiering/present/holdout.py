@@ -49,9 +49,12 @@ def lift_chart(check: HoldoutCheck, *, language: str, ax=None):
     or bound is not positive. Each row is labelled with the tier's shares of revenue
     and customers. Returns the Axes.
     """
-    require(isinstance(check, HoldoutCheck) and check.available,
-            "lift_chart needs a HoldoutCheck that ran", where="lift_chart(check)",
-            hint="see check.available and check.reason first")
+    require(
+        isinstance(check, HoldoutCheck) and check.available,
+        "lift_chart needs a HoldoutCheck that ran",
+        where="lift_chart(check)",
+        hint="see check.available and check.reason first",
+    )
     locale.get(language)
     charts.setup_fonts()
     frame = check.tiers
@@ -62,44 +65,85 @@ def lift_chart(check: HoldoutCheck, *, language: str, ax=None):
     shown = [i for i in range(len(tiered)) if np.isfinite(tiered.loc[i, "lift"])]
     months = check.params["months"]
     if ax is None:
-        _, ax = plt.subplots(figsize=(charts.FIG_WIDTH, 1.3 + 0.55 * max(len(shown), 2)),
-                               layout="constrained", facecolor="white")
+        _, ax = plt.subplots(
+            figsize=(charts.FIG_WIDTH, 1.3 + 0.55 * max(len(shown), 2)),
+            layout="constrained",
+            facecolor="white",
+        )
     charts.style_axes(ax, grid="x")
-    values = np.concatenate([tiered.loc[shown, ["lift", "lift_ci_low", "lift_ci_high"]].to_numpy(float).ravel(),
-                             random.loc[shown, ["lift", "lift_ci_low", "lift_ci_high"]].to_numpy(float).ravel()])
+    values = np.concatenate(
+        [
+            tiered.loc[shown, ["lift", "lift_ci_low", "lift_ci_high"]].to_numpy(float).ravel(),
+            random.loc[shown, ["lift", "lift_ci_low", "lift_ci_high"]].to_numpy(float).ravel(),
+        ]
+    )
     values = values[np.isfinite(values)]
     log = bool(values.size) and bool(values.min() > 0)
     for y, i in enumerate(shown):
         colour = palette[labels[i]]
-        for grouping, table, dy, face in (("tiering", tiered, -0.13, colour),
-                                          ("random", random, 0.17, "white")):
-            est = float(table.loc[i, "lift"])
-            lo = float(table.loc[i, "lift_ci_low"])
-            hi = float(table.loc[i, "lift_ci_high"])
+        for grouping, frame, dy, face in (
+            ("tiering", tiered, -0.13, colour),
+            ("random", random, 0.17, "white"),
+        ):
+            est = float(frame.loc[i, "lift"])
+            lo = float(frame.loc[i, "lift_ci_low"])
+            hi = float(frame.loc[i, "lift_ci_high"])
             lo = est if not np.isfinite(lo) else lo
             hi = est if not np.isfinite(hi) else hi
             edge = colour if grouping == "tiering" else MUTED
-            ax.errorbar(est, y + dy, xerr=[[max(est - lo, 0)], [max(hi - est, 0)]], fmt="o",
-                        color=edge, ecolor=edge, elinewidth=2.0 if grouping == "tiering" else 1.2,
-                        capsize=3, markersize=6.5 if grouping == "tiering" else 5,
-                        markerfacecolor=face, markeredgecolor=edge, zorder=3)
+            ax.errorbar(
+                est,
+                y + dy,
+                xerr=[[max(est - lo, 0)], [max(hi - est, 0)]],
+                fmt="o",
+                color=edge,
+                ecolor=edge,
+                elinewidth=2.0 if grouping == "tiering" else 1.2,
+                capsize=3,
+                markersize=6.5 if grouping == "tiering" else 5,
+                markerfacecolor=face,
+                markeredgecolor=edge,
+                zorder=3,
+            )
         est = float(tiered.loc[i, "lift"])
-        hi = float(tiered.loc[i, "lift_ci_high"]) if np.isfinite(tiered.loc[i, "lift_ci_high"]) else est
-        ax.annotate(t("holdout.chart_shares", language,
-                      revenue=charts.fmt_share(float(tiered.loc[i, "revenue_share"])),
-                      customers=charts.fmt_share(float(tiered.loc[i, "customer_share"]))),
-                    (max(hi, est), y - 0.13), xytext=(7, 0), textcoords="offset points",
-                    va="center", ha="left", fontsize=charts.NOTE_SIZE, color=charts.TEXT_COLOR,
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white",
-                          "edgecolor": "none", "alpha": 0.9}, zorder=4)
+        hi = (
+            float(tiered.loc[i, "lift_ci_high"])
+            if np.isfinite(tiered.loc[i, "lift_ci_high"])
+            else est
+        )
+        ax.annotate(
+            t(
+                "holdout.chart_shares",
+                language,
+                revenue=charts.fmt_share(float(tiered.loc[i, "revenue_share"])),
+                customers=charts.fmt_share(float(tiered.loc[i, "customer_share"])),
+            ),
+            (max(hi, est), y - 0.13),
+            xytext=(7, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=charts.NOTE_SIZE,
+            color=charts.TEXT_COLOR,
+            bbox={
+                "boxstyle": "round,pad=0.15",
+                "facecolor": "white",
+                "edgecolor": "none",
+                "alpha": 0.9,
+            },
+            zorder=4,
+        )
     ax.axvline(1.0, color=charts.AXIS_COLOR, linewidth=1.0, linestyle="--", zorder=1)
     if log:
         ax.set_xscale("log")
         low, high = min(values.min(), 1.0), max(values.max(), 1.0)
         span = math.log10(high / low) or 1.0
         ax.set_xlim(low / 10 ** (0.06 * span), high * 10 ** (0.45 * span))
-        ticks = [v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
-                 if ax.get_xlim()[0] <= v <= ax.get_xlim()[1]]
+        ticks = [
+            v
+            for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+            if ax.get_xlim()[0] <= v <= ax.get_xlim()[1]
+        ]
         ax.set_xticks(ticks)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -115,16 +159,45 @@ def lift_chart(check: HoldoutCheck, *, language: str, ax=None):
     ax.set_xlabel(xlabel, fontsize=charts.LABEL_SIZE, color=charts.TEXT_COLOR)
     charts.set_title(ax, t("holdout.chart_title", language, months=months))
     handles = [
-        Line2D([], [], marker="o", color=charts.TEXT_COLOR, markerfacecolor=charts.TEXT_COLOR,
-               linestyle="-", linewidth=2.0, markersize=6,
-               label=t("holdout.chart_tiered", language)),
-        Line2D([], [], marker="o", color=MUTED, markerfacecolor="white", linestyle="-",
-               linewidth=1.2, markersize=5, label=t("holdout.chart_random", language)),
-        Line2D([], [], color=charts.AXIS_COLOR, linestyle="--", linewidth=1.0,
-               label=t("holdout.chart_fair_share", language)),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            color=charts.TEXT_COLOR,
+            markerfacecolor=charts.TEXT_COLOR,
+            linestyle="-",
+            linewidth=2.0,
+            markersize=6,
+            label=t("holdout.chart_tiered", language),
+        ),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            color=MUTED,
+            markerfacecolor="white",
+            linestyle="-",
+            linewidth=1.2,
+            markersize=5,
+            label=t("holdout.chart_random", language),
+        ),
+        Line2D(
+            [],
+            [],
+            color=charts.AXIS_COLOR,
+            linestyle="--",
+            linewidth=1.0,
+            label=t("holdout.chart_fair_share", language),
+        ),
     ]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(shown) > 2 else -0.3),
-              ncol=3, frameon=False, fontsize=charts.NOTE_SIZE)
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22 if len(shown) > 2 else -0.3),
+        ncol=3,
+        frameon=False,
+        fontsize=charts.NOTE_SIZE,
+    )
     return ax
 
 
@@ -136,18 +209,29 @@ def _extract(analysis) -> HoldoutCheck | None:
 
 
 def _dates(p: dict, lang: str) -> dict:
-    return {"history_end": fmt_date(p["history_end"], lang),
-            "start": fmt_date(p["cutoff"], lang), "end": fmt_date(p["period_end"], lang),
-            "months": p["months"]}
+    return {
+        "history_end": fmt_date(p["history_end"], lang),
+        "start": fmt_date(p["cutoff"], lang),
+        "end": fmt_date(p["period_end"], lang),
+        "months": p["months"],
+    }
 
 
 def _top_finding(top, rtop, lang: str, dates: dict) -> str:
-    return t("holdout.finding_top", lang, tier=top["tier"], **dates,
-             revenue_share=fmt_pct(top["revenue_share"], lang, 0),
-             customer_share=fmt_pct(top["customer_share"], lang, 0),
-             lift=_lift(top["lift"]), low=_lift(top["lift_ci_low"]),
-             high=_lift(top["lift_ci_high"]), random_lift=_lift(rtop["lift"]),
-             random_low=_lift(rtop["lift_ci_low"]), random_high=_lift(rtop["lift_ci_high"]))
+    return t(
+        "holdout.finding_top",
+        lang,
+        tier=top["tier"],
+        **dates,
+        revenue_share=fmt_pct(top["revenue_share"], lang, 0),
+        customer_share=fmt_pct(top["customer_share"], lang, 0),
+        lift=_lift(top["lift"]),
+        low=_lift(top["lift_ci_low"]),
+        high=_lift(top["lift_ci_high"]),
+        random_lift=_lift(rtop["lift"]),
+        random_low=_lift(rtop["lift_ci_low"]),
+        random_high=_lift(rtop["lift_ci_high"]),
+    )
 
 
 def headline(analysis) -> str | None:
@@ -164,7 +248,9 @@ def headline(analysis) -> str | None:
     random = tiers[(tiers["grouping"] == "random") & (tiers["tier"] == top["tier"])]
     if random.empty:
         return None
-    return _top_finding(top, random.iloc[0], analysis.params.language, _dates(v.params, analysis.params.language))
+    return _top_finding(
+        top, random.iloc[0], analysis.params.language, _dates(v.params, analysis.params.language)
+    )
 
 
 def section_holdout(analysis, check: HoldoutCheck | None = None) -> str:
@@ -177,20 +263,30 @@ def section_holdout(analysis, check: HoldoutCheck | None = None) -> str:
     v = check if check is not None else _extract(analysis)
     if v is None:
         return ""
-    require(isinstance(v, HoldoutCheck), "section_holdout needs a HoldoutCheck",
-            where="analysis.holdout", hint="store holdout_check(...) there")
+    require(
+        isinstance(v, HoldoutCheck),
+        "section_holdout needs a HoldoutCheck",
+        where="analysis.holdout",
+        hint="store holdout_check(...) there",
+    )
     lang = analysis.params.language
     cur = analysis.params.currency
     p = v.params
     months = p["months"]
     parts = [heading("holdout.sec_title", lang, anchor="validation")]
     if not v.available:
-        fields = {"months": months, "need": p.get("need_months", 2 * months),
-                  "have": p.get("have_months", 0), "detail": p.get("detail", ""),
-                  "cutoff": fmt_date(p["cutoff"], lang),
-                  "start": fmt_date(p["history_start"], lang) if p.get("history_start") else "–",
-                  "end": fmt_date(p["period_end"], lang)}
-        parts.append(f'<div class="note">{esc(t("holdout.unavailable_" + v.reason, lang, **fields))}</div>')
+        fields = {
+            "months": months,
+            "need": p.get("need_months", 2 * months),
+            "have": p.get("have_months", 0),
+            "detail": p.get("detail", ""),
+            "cutoff": fmt_date(p["cutoff"], lang),
+            "start": fmt_date(p["history_start"], lang) if p.get("history_start") else "–",
+            "end": fmt_date(p["period_end"], lang),
+        }
+        parts.append(
+            f'<div class="note">{esc(t("holdout.unavailable_" + v.reason, lang, **fields))}</div>'
+        )
         return "".join(parts)
 
     dates = _dates(p, lang)
@@ -207,64 +303,127 @@ def section_holdout(analysis, check: HoldoutCheck | None = None) -> str:
     if have_revenue:
         findings.append(_top_finding(top, rtop, lang, dates))
         if bottom["tier"] != top["tier"]:
-            findings.append(t("holdout.finding_bottom", lang, tier=bottom["tier"],
-                              revenue_share=fmt_pct(bottom["revenue_share"], lang, 0),
-                              customer_share=fmt_pct(bottom["customer_share"], lang, 0),
-                              lift=_lift(bottom["lift"]), low=_lift(bottom["lift_ci_low"]),
-                              high=_lift(bottom["lift_ci_high"])))
+            findings.append(
+                t(
+                    "holdout.finding_bottom",
+                    lang,
+                    tier=bottom["tier"],
+                    revenue_share=fmt_pct(bottom["revenue_share"], lang, 0),
+                    customer_share=fmt_pct(bottom["customer_share"], lang, 0),
+                    lift=_lift(bottom["lift"]),
+                    low=_lift(bottom["lift_ci_low"]),
+                    high=_lift(bottom["lift_ci_high"]),
+                )
+            )
     else:
         findings.append(t("holdout.no_revenue", lang, months=months))
     rnon = random[random["customers"] > 0]
     random_min = fmt_pct(rnon["retention"].min(), lang, 0)
     random_max = fmt_pct(rnon["retention"].max(), lang, 0)
-    fields = {"top": top["tier"], "bottom": bottom["tier"], "months": months,
-              "top_retention": fmt_pct(top["retention"], lang, 0),
-              "top_churn": fmt_pct(top["churn"], lang, 0),
-              "bottom_retention": fmt_pct(bottom["retention"], lang, 0)}
+    fields = {
+        "top": top["tier"],
+        "bottom": bottom["tier"],
+        "months": months,
+        "top_retention": fmt_pct(top["retention"], lang, 0),
+        "top_churn": fmt_pct(top["churn"], lang, 0),
+        "bottom_retention": fmt_pct(bottom["retention"], lang, 0),
+    }
     if random_min == random_max:  # as displayed: no "between 14% and 14%"
         findings.append(t("holdout.finding_retention_equal", lang, value=random_min, **fields))
     else:
-        findings.append(t("holdout.finding_retention", lang, random_min=random_min,
-                          random_max=random_max, **fields))
+        findings.append(
+            t(
+                "holdout.finding_retention",
+                lang,
+                random_min=random_min,
+                random_max=random_max,
+                **fields,
+            )
+        )
     findings.append(_test_sentence(tests, lang, fmt_p))
-    predictive = bool(have_revenue and tests.loc["tiering", "meaningful"]
-                      and top["lift_ci_low"] > 1 and top["lift_ci_low"] > rtop["lift_ci_high"])
-    verdict = t("holdout.verdict_predictive" if predictive else "holdout.verdict_not_predictive",
-                lang)
+    predictive = bool(
+        have_revenue
+        and tests.loc["tiering", "meaningful"]
+        and top["lift_ci_low"] > 1
+        and top["lift_ci_low"] > rtop["lift_ci_high"]
+    )
+    verdict = t(
+        "holdout.verdict_predictive" if predictive else "holdout.verdict_not_predictive", lang
+    )
     if p.get("new_customers"):
         total = p.get("revenue_total") or 0.0
-        findings.append(tn("holdout.new_customers", lang, int(p["new_customers"]),
-                           n=fmt_int(p["new_customers"]),
-                          share=fmt_pct(p["new_customer_revenue"] / total, lang, 0) if total > 0 else "–",
-                          revenue=fmt_money(p["new_customer_revenue"], lang, cur, compact=True)))
-    parts.append(f'<ul class="findings"><li><strong>{esc(verdict)}</strong></li>'
-                 + "".join(f"<li>{esc(s)}</li>" for s in findings) + "</ul>")
+        findings.append(
+            tn(
+                "holdout.new_customers",
+                lang,
+                int(p["new_customers"]),
+                n=fmt_int(p["new_customers"]),
+                share=fmt_pct(p["new_customer_revenue"] / total, lang, 0) if total > 0 else "–",
+                revenue=fmt_money(p["new_customer_revenue"], lang, cur, compact=True),
+            )
+        )
+    parts.append(
+        f'<ul class="findings"><li><strong>{esc(verdict)}</strong></li>'
+        + "".join(f"<li>{esc(s)}</li>" for s in findings)
+        + "</ul>"
+    )
     if have_revenue:
         caption = t("holdout.chart_caption", lang, months=months)
-        parts.append(charts.figure_html(lift_chart(v, language=lang).get_figure(), alt=caption,
-                                        caption=caption))
+        parts.append(
+            charts.figure_html(
+                lift_chart(v, language=lang).get_figure(), alt=caption, caption=caption
+            )
+        )
     classes = tier_css_classes([str(x) for x in tiered["tier"]])
     rows = []
     for r, rr in zip(tiered.itertuples(), random.itertuples()):
-        rows.append((
-            badge(str(r.tier), classes), esc(fmt_int(r.customers)),
-            esc(fmt_pct(r.customer_share, lang)),
-            _with_ci(fmt_pct(r.retention, lang, 0), fmt_pct(r.retention_ci_low, lang, 0),
-                     fmt_pct(r.retention_ci_high, lang, 0)),
-            esc(fmt_pct(r.churn, lang, 0)),
-            _with_ci(fmt_money(r.revenue_per_customer, lang, cur),
-                     fmt_money(r.revenue_per_customer_ci_low, lang, cur),
-                     fmt_money(r.revenue_per_customer_ci_high, lang, cur)),
-            esc(fmt_pct(r.revenue_share, lang)),
-            _with_ci(_lift(r.lift), _lift(r.lift_ci_low), _lift(r.lift_ci_high)),
-            _with_ci(_lift(rr.lift), _lift(rr.lift_ci_low), _lift(rr.lift_ci_high)),
-        ))
-    heads = [t(f"holdout.col_{c}", lang) for c in (
-        "tier", "customers", "customer_share", "retention", "churn", "revenue_per_customer",
-        "revenue_share", "lift", "random_lift")]
-    parts.append(table(heads, rows, numeric=tuple(range(1, 9)), raw=tuple(range(9)),
-                       caption=t("holdout.table_caption", lang, **dates)))
-    parts.append(f'<div class="note">{esc(t("holdout.method_note", lang, n_boot=p["n_boot"], seed=p["seed"]))}</div>')
+        rows.append(
+            (
+                badge(str(r.tier), classes),
+                esc(fmt_int(r.customers)),
+                esc(fmt_pct(r.customer_share, lang)),
+                _with_ci(
+                    fmt_pct(r.retention, lang, 0),
+                    fmt_pct(r.retention_ci_low, lang, 0),
+                    fmt_pct(r.retention_ci_high, lang, 0),
+                ),
+                esc(fmt_pct(r.churn, lang, 0)),
+                _with_ci(
+                    fmt_money(r.revenue_per_customer, lang, cur),
+                    fmt_money(r.revenue_per_customer_ci_low, lang, cur),
+                    fmt_money(r.revenue_per_customer_ci_high, lang, cur),
+                ),
+                esc(fmt_pct(r.revenue_share, lang)),
+                _with_ci(_lift(r.lift), _lift(r.lift_ci_low), _lift(r.lift_ci_high)),
+                _with_ci(_lift(rr.lift), _lift(rr.lift_ci_low), _lift(rr.lift_ci_high)),
+            )
+        )
+    heads = [
+        t(f"holdout.col_{c}", lang)
+        for c in (
+            "tier",
+            "customers",
+            "customer_share",
+            "retention",
+            "churn",
+            "revenue_per_customer",
+            "revenue_share",
+            "lift",
+            "random_lift",
+        )
+    ]
+    parts.append(
+        table(
+            heads,
+            rows,
+            numeric=tuple(range(1, 9)),
+            raw=tuple(range(9)),
+            caption=t("holdout.table_caption", lang, **dates),
+        )
+    )
+    parts.append(
+        f'<div class="note">{esc(t("holdout.method_note", lang, n_boot=p["n_boot"], seed=p["seed"]))}</div>'
+    )
     return "".join(parts)
 
 
@@ -288,14 +447,23 @@ def _test_sentence(tests, lang: str, fmt_p) -> str:
     def mag(r) -> str:
         return t(f"stats.magnitude_{r['magnitude']}", lang) if r["magnitude"] else "–"
 
-    fields = {"effect": effect, "value": _eps(row["effect_size"]), "magnitude": mag(row),
-              "p": _p_text(row["p_value"], fmt_p), "random_value": _eps(rnd["effect_size"]),
-              "random_magnitude": mag(rnd)}
+    fields = {
+        "effect": effect,
+        "value": _eps(row["effect_size"]),
+        "magnitude": mag(row),
+        "p": _p_text(row["p_value"], fmt_p),
+        "random_value": _eps(rnd["effect_size"]),
+        "random_magnitude": mag(rnd),
+    }
     if row["meaningful"]:
         return t("holdout.finding_test", lang, **fields)
-    reason = ("holdout.reason_not_tested" if row["test"] == "not_tested" else
-              "holdout.reason_negligible" if row["significant"] else
-              "holdout.reason_not_significant")
+    reason = (
+        "holdout.reason_not_tested"
+        if row["test"] == "not_tested"
+        else "holdout.reason_negligible"
+        if row["significant"]
+        else "holdout.reason_not_significant"
+    )
     return t("holdout.finding_no_test", lang, reason=t(reason, lang), **fields)
 
 

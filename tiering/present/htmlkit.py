@@ -16,8 +16,19 @@ from collections.abc import Iterable, Sequence
 from tiering import locale
 from tiering.present.i18n import t
 
-__all__ = ["badge", "esc", "fmt_date", "fmt_int", "fmt_money", "fmt_num", "fmt_p", "fmt_pct",
-           "heading", "kpis", "table"]
+__all__ = [
+    "badge",
+    "esc",
+    "fmt_date",
+    "fmt_int",
+    "fmt_money",
+    "fmt_num",
+    "fmt_p",
+    "fmt_pct",
+    "heading",
+    "kpis",
+    "table",
+]
 
 esc = html.escape
 
@@ -33,7 +44,7 @@ def fmt_pct(x, language: str = "en", digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if 0 < x < 0.5 * 10 ** -(digits + 2):
-        return f"<{10 ** -digits:.{digits}f}%"
+        return f"<{10**-digits:.{digits}f}%"
     return f"{x * 100:.{digits}f}%"
 
 
@@ -67,11 +78,19 @@ def heading(key: str, language: str, *, anchor: str, appendix: bool = False) -> 
     return f'<h2 id="sec-{anchor}" class="{cls}">{esc(t(key, language))}</h2>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence], *, numeric: Sequence[int] = (),
-          raw: Sequence[int] = (), caption: str | None = None) -> str:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    numeric: Sequence[int] = (),
+    raw: Sequence[int] = (),
+    caption: str | None = None,
+) -> str:
     """An HTML table. Cells are escaped except the columns listed in ``raw``."""
-    head = "".join(f'<th class="num">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>"
-                   for i, h in enumerate(headers))
+    head = "".join(
+        f'<th class="num">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>"
+        for i, h in enumerate(headers)
+    )
     body = []
     for row in rows:
         cells = []
@@ -80,8 +99,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], *, numeric: Sequence
             cells.append(f'<td class="num">{text}</td>' if i in numeric else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (f'<table class="data">{cap}<thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    return (
+        f'<table class="data">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def badge(label: str, classes: dict[str, str]) -> str:
@@ -89,6 +110,9 @@ def badge(label: str, classes: dict[str, str]) -> str:
 
 
 def kpis(items: Sequence[tuple[str, str]]) -> str:
-    tiles = "".join(f'<div class="kpi"><span class="kpi-value">{esc(v)}</span>'
-                    f'<span class="kpi-label">{esc(k)}</span></div>' for k, v in items)
+    tiles = "".join(
+        f'<div class="kpi"><span class="kpi-value">{esc(v)}</span>'
+        f'<span class="kpi-label">{esc(k)}</span></div>'
+        for k, v in items
+    )
     return f'<div class="kpis">{tiles}</div>'

@@ -13,7 +13,7 @@ language added from outside gets its own text or its fallback's, translated.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -25,7 +25,7 @@ __all__ = ["has", "pick", "t", "tn"]
 _DIR = Path(__file__).resolve().parents[1] / "text"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalogue() -> dict[str, dict[str, str]]:
     merged: dict[str, dict[str, str]] = {}
     for path in sorted(_DIR.glob("*.yaml")):
@@ -41,8 +41,11 @@ def t(key: str, language: str, /, **fields) -> str:
     loc = locale.get(language)
     entry = _catalogue().get(key)
     if entry is None:
-        raise TieringError(f"Missing report text {key!r}", where="tiering/text",
-                           hint="add the key to the catalogue in both languages")
+        raise TieringError(
+            f"Missing report text {key!r}",
+            where="tiering/text",
+            hint="add the key to the catalogue in both languages",
+        )
     text = loc.text(key, entry)
     return text.format(**fields) if fields else text
 
@@ -69,6 +72,7 @@ def pick(texts: Mapping[str, str], language: str) -> str:
     <tiering.locale.Locale.texts>`), else the fallback's, translated."""
     text = locale.get(language).text(str(texts.get("en") or ""), texts)
     if text is None:
-        raise TieringError(f"A text has no wording in {language!r} or its fallback: {texts!r}",
-                           where="playbook")
+        raise TieringError(
+            f"A text has no wording in {language!r} or its fallback: {texts!r}", where="playbook"
+        )
     return text

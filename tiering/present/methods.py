@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from tiering import locale
-from tiering.present.i18n import has, t, tn
-from tiering.present.htmlkit import badge, esc, fmt_int, fmt_money, fmt_num, fmt_pct, heading, table
-from tiering.params import RFM_SEGMENTS
-from tiering.style import tier_css_classes
 from tiering.analysis.methods import is_data_driven
 from tiering.analysis.methods import methods as all_methods
 from tiering.analysis.methods.rfm import SEGMENT_GRID
+from tiering.params import RFM_SEGMENTS
+from tiering.present.htmlkit import badge, esc, fmt_int, fmt_money, fmt_num, fmt_pct, heading, table
+from tiering.present.i18n import has, t, tn
+from tiering.style import tier_css_classes
 
 MONEY_COLUMNS = ("monetary", "gross_revenue", "returns_value", "aov")
 UNSTABLE = 0.8  # a tier keeping fewer of its customers than this gets a note
@@ -55,8 +55,9 @@ def method_short(method: str, language: str) -> str:
 
 def method_subtitle(method: str, language: str) -> str:
     """The cover subtitle of a report tiered with ``method``."""
-    return (method_text(method, "subtitle", language)
-            or t("methods.subtitle_generic", language, name=method_name(method, language)))
+    return method_text(method, "subtitle", language) or t(
+        "methods.subtitle_generic", language, name=method_name(method, language)
+    )
 
 
 def segment_name(segment: str, language: str) -> str:
@@ -94,17 +95,29 @@ def _abc(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     p = a.tiering_params
     labels = a.labels
     value = column_name(p.get("value", "monetary"), lang, in_sentence=True)
-    text = [t("methods.method_abc", lang, top=labels[0], value=value,
-              first_cut=_pct(p["cutoffs"][0]))]
+    text = [
+        t("methods.method_abc", lang, top=labels[0], value=value, first_cut=_pct(p["cutoffs"][0]))
+    ]
     if p.get("cutoff_mode") == "computed":
         pp, be = p["pareto_point"], p["break_even_point"]
-        text.append(t("methods.method_abc_computed", lang,
-                      p_customers=fmt_pct(pp["customer_share"]), p_value=fmt_pct(pp["value_share"]),
-                      b_customers=fmt_pct(be["customer_share"]), b_value=fmt_pct(be["value_share"]),
-                      top=labels[0], mid=labels[1], cut_a=fmt_pct(p["cutoffs"][0]),
-                      cut_b=fmt_pct(p["cutoffs"][1])))
-    rules = [t("methods.rule_abc", lang, lower=_pct(r.lower), upper=_pct(r.upper))
-             for r in a.thresholds.itertuples()]
+        text.append(
+            t(
+                "methods.method_abc_computed",
+                lang,
+                p_customers=fmt_pct(pp["customer_share"]),
+                p_value=fmt_pct(pp["value_share"]),
+                b_customers=fmt_pct(be["customer_share"]),
+                b_value=fmt_pct(be["value_share"]),
+                top=labels[0],
+                mid=labels[1],
+                cut_a=fmt_pct(p["cutoffs"][0]),
+                cut_b=fmt_pct(p["cutoffs"][1]),
+            )
+        )
+    rules = [
+        t("methods.rule_abc", lang, lower=_pct(r.lower), upper=_pct(r.upper))
+        for r in a.thresholds.itertuples()
+    ]
     return text, rules, [], []
 
 
@@ -113,8 +126,10 @@ def _rfm_scoring(p: dict, lang: str) -> str:
     given = [(dim, e) for dim, e in edges.items() if e]
     if not given:
         return t("methods.rfm_scoring_quantile", lang)
-    parts = [t(f"methods.rfm_edges_{dim}", lang, edges=" / ".join(fmt_num(x, 1) for x in e))
-             for dim, e in given]
+    parts = [
+        t(f"methods.rfm_edges_{dim}", lang, edges=" / ".join(fmt_num(x, 1) for x in e))
+        for dim, e in given
+    ]
     return t("methods.rfm_scoring_edges", lang, edges="; ".join(parts))
 
 
@@ -125,16 +140,33 @@ def _rfm(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     if p.get("tier_by") == "segment":
         text = [t("methods.method_rfm_segment", lang, bins=p["bins"], scoring=scoring)]
         mapping = p.get("segment_tiers") or {}
-        rules = [t("methods.rule_segments", lang,
-                   segments=_join([segment_name(s, lang) for s in mapping.get(lab, [])], lang)
-                   or t("methods.rule_empty", lang))
-                 for lab in a.labels]
+        rules = [
+            t(
+                "methods.rule_segments",
+                lang,
+                segments=_join([segment_name(s, lang) for s in mapping.get(lab, [])], lang)
+                or t("methods.rule_empty", lang),
+            )
+            for lab in a.labels
+        ]
     else:
-        text = [t("methods.method_rfm", lang, bins=p["bins"], scoring=scoring,
-                  wr=fmt_num(w["recency"]), wf=fmt_num(w["frequency"]), wm=fmt_num(w["monetary"]))]
-        rules = [t("methods.rule_rfm_top", lang, lower=f"{r.lower:.2f}") if i == 0 else
-                 t("methods.rule_rfm", lang, lower=f"{r.lower:.2f}", upper=f"{r.upper:.2f}")
-                 for i, r in enumerate(a.thresholds.itertuples())]
+        text = [
+            t(
+                "methods.method_rfm",
+                lang,
+                bins=p["bins"],
+                scoring=scoring,
+                wr=fmt_num(w["recency"]),
+                wf=fmt_num(w["frequency"]),
+                wm=fmt_num(w["monetary"]),
+            )
+        ]
+        rules = [
+            t("methods.rule_rfm_top", lang, lower=f"{r.lower:.2f}")
+            if i == 0
+            else t("methods.rule_rfm", lang, lower=f"{r.lower:.2f}", upper=f"{r.upper:.2f}")
+            for i, r in enumerate(a.thresholds.itertuples())
+        ]
     return text, rules, [], [_rfm_segments(a, lang)]
 
 
@@ -157,33 +189,75 @@ def _rfm_segments(a, lang: str) -> str:
             tier_cell = badge(tier_of[s], classes) if s in tier_of else "–"
         else:
             counts = members["tier"].value_counts(sort=False)
-            tier_cell = " ".join(f"{badge(str(lab), classes)}&nbsp;{fmt_int(c)}"
-                                 for lab, c in counts.items() if c) or "–"
-        rows.append((esc(segment_name(s, lang)), esc(t(f"methods.segdesc_{s}", lang)), fmt_int(k),
-                     fmt_pct(k / n if n else 0.0),
-                     fmt_money(members["monetary"].median(), lang, cur) if k else "–", tier_cell))
-    heads = [t("methods.col_segment", lang), t("methods.col_segment_desc", lang),
-             t("report.col_customers", lang), t("methods.col_share", lang),
-             t("methods.col_median_spend", lang),
-             t("metrics.tier", lang) if by_segment else t("methods.col_tiers", lang)]
-    grid_heads = [t("methods.col_r", lang)] + [t("methods.col_fm", lang, score=i) for i in range(1, 6)]
-    grid_rows = [(str(r), *[segment_name(s, lang) for s in SEGMENT_GRID[r]]) for r in range(5, 0, -1)]
-    out = [f"<h3>{esc(t('methods.h_rfm_segments', lang))}</h3>",
-           f"<p>{esc(t('methods.rfm_segments_lead', lang))}"
-           + (f" {esc(t('methods.rfm_segments_rescaled', lang, bins=p['bins']))}" if p["bins"] != 5 else "")
-           + "</p>",
-           table(heads, rows, numeric=(2, 3, 4), raw=tuple(range(6))),
-           table(grid_heads, grid_rows, caption=t("methods.h_rfm_grid", lang))]
+            tier_cell = (
+                " ".join(
+                    f"{badge(str(lab), classes)}&nbsp;{fmt_int(c)}"
+                    for lab, c in counts.items()
+                    if c
+                )
+                or "–"
+            )
+        rows.append(
+            (
+                esc(segment_name(s, lang)),
+                esc(t(f"methods.segdesc_{s}", lang)),
+                fmt_int(k),
+                fmt_pct(k / n if n else 0.0),
+                fmt_money(members["monetary"].median(), lang, cur) if k else "–",
+                tier_cell,
+            )
+        )
+    heads = [
+        t("methods.col_segment", lang),
+        t("methods.col_segment_desc", lang),
+        t("report.col_customers", lang),
+        t("methods.col_share", lang),
+        t("methods.col_median_spend", lang),
+        t("metrics.tier", lang) if by_segment else t("methods.col_tiers", lang),
+    ]
+    grid_heads = [t("methods.col_r", lang)] + [
+        t("methods.col_fm", lang, score=i) for i in range(1, 6)
+    ]
+    grid_rows = [
+        (str(r), *[segment_name(s, lang) for s in SEGMENT_GRID[r]]) for r in range(5, 0, -1)
+    ]
+    out = [
+        f"<h3>{esc(t('methods.h_rfm_segments', lang))}</h3>",
+        f"<p>{esc(t('methods.rfm_segments_lead', lang))}"
+        + (
+            f" {esc(t('methods.rfm_segments_rescaled', lang, bins=p['bins']))}"
+            if p["bins"] != 5
+            else ""
+        )
+        + "</p>",
+        table(heads, rows, numeric=(2, 3, 4), raw=tuple(range(6))),
+        table(grid_heads, grid_rows, caption=t("methods.h_rfm_grid", lang)),
+    ]
     return "".join(out)
 
 
 def _score(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     p = a.tiering_params
     text = [t("methods.method_score", lang, normalize=t(f"methods.norm_{p['normalize']}", lang))]
-    crit_rows = [(column_name(c["column"], lang), fmt_pct(c["weight_share"], digits=0),
-                  t(f"methods.direction_{c['direction']}", lang)) for c in p["criteria"]]
-    before = [table([t("methods.col_criterion", lang), t("methods.col_weight", lang),
-                     t("methods.col_direction", lang)], crit_rows, numeric=(1,))]
+    crit_rows = [
+        (
+            column_name(c["column"], lang),
+            fmt_pct(c["weight_share"], digits=0),
+            t(f"methods.direction_{c['direction']}", lang),
+        )
+        for c in p["criteria"]
+    ]
+    before = [
+        table(
+            [
+                t("methods.col_criterion", lang),
+                t("methods.col_weight", lang),
+                t("methods.col_direction", lang),
+            ],
+            crit_rows,
+            numeric=(1,),
+        )
+    ]
     th = a.thresholds
     k = len(th)
     if p.get("cut") == "thresholds":
@@ -195,16 +269,30 @@ def _score(a, lang: str) -> tuple[list[str], list[str], list[str]]:
             elif i == k - 1:
                 rules.append(t("methods.rule_score_bottom", lang, upper=f"{r.upper:.3f}"))
             else:
-                rules.append(t("methods.rule_score", lang, lower=f"{r.lower:.3f}", upper=f"{r.upper:.3f}"))
+                rules.append(
+                    t("methods.rule_score", lang, lower=f"{r.lower:.3f}", upper=f"{r.upper:.3f}")
+                )
     else:
         shares = p["shares"]
-        text.append(t("methods.method_score_shares", lang,
-                      shares=" / ".join(f"{lab} {_pct(s)}" for lab, s in zip(a.labels, shares))))
+        text.append(
+            t(
+                "methods.method_score_shares",
+                lang,
+                shares=" / ".join(f"{lab} {_pct(s)}" for lab, s in zip(a.labels, shares)),
+            )
+        )
         cum = np.concatenate([[0.0], np.cumsum(shares)])
-        rules = [t("methods.rule_score_share", lang, lower=_pct(lo), upper=_pct(min(hi, 1.0)),
-                   smin=fmt_num(r.lower, 3) if not pd.isna(r.lower) else "–",
-                   smax=fmt_num(r.upper, 3) if not pd.isna(r.upper) else "–")
-                 for lo, hi, r in zip(cum[:-1], cum[1:], th.itertuples())]
+        rules = [
+            t(
+                "methods.rule_score_share",
+                lang,
+                lower=_pct(lo),
+                upper=_pct(min(hi, 1.0)),
+                smin=fmt_num(r.lower, 3) if not pd.isna(r.lower) else "–",
+                smax=fmt_num(r.upper, 3) if not pd.isna(r.upper) else "–",
+            )
+            for lo, hi, r in zip(cum[:-1], cum[1:], th.itertuples())
+        ]
     return text, rules, before, []
 
 
@@ -212,28 +300,59 @@ def _cluster(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     p = a.tiering_params
     cur = a.params.currency
     feats = [column_name(f, lang, in_sentence=True) for f in p["features"]]
-    scaling = t("methods.cluster_scaling_log" if p.get("log") else "methods.cluster_scaling_plain", lang)
-    text = [t("methods.method_cluster", lang, k=p["k"], features=_join(feats, lang), scaling=scaling,
-              value=column_name(p["value"], lang, in_sentence=True), seed=p["seed"])]
+    scaling = t(
+        "methods.cluster_scaling_log" if p.get("log") else "methods.cluster_scaling_plain", lang
+    )
+    text = [
+        t(
+            "methods.method_cluster",
+            lang,
+            k=p["k"],
+            features=_join(feats, lang),
+            scaling=scaling,
+            value=column_name(p["value"], lang, in_sentence=True),
+            seed=p["seed"],
+        )
+    ]
     sil = p.get("silhouette")
     sil_text = fmt_num(sil, 2) if sil is not None and not math.isnan(sil) else "–"
     extra = []
     if p.get("k_mode") == "auto":
         ks = [s["k"] for s in p["silhouette_by_k"]]
-        text.append(t("methods.method_cluster_auto", lang, lo=min(ks), hi=max(ks), k=p["k"],
-                      silhouette=sil_text))
-        extra.append(table([t("methods.col_k", lang), t("methods.col_silhouette", lang)],
-                           [(s["k"], "–" if s["silhouette"] is None else fmt_num(s["silhouette"], 3))
-                            for s in p["silhouette_by_k"]],
-                           numeric=(0, 1)))
+        text.append(
+            t(
+                "methods.method_cluster_auto",
+                lang,
+                lo=min(ks),
+                hi=max(ks),
+                k=p["k"],
+                silhouette=sil_text,
+            )
+        )
+        extra.append(
+            table(
+                [t("methods.col_k", lang), t("methods.col_silhouette", lang)],
+                [
+                    (s["k"], "–" if s["silhouette"] is None else fmt_num(s["silhouette"], 3))
+                    for s in p["silhouette_by_k"]
+                ],
+                numeric=(0, 1),
+            )
+        )
     else:
         text.append(t("methods.method_cluster_silhouette", lang, k=p["k"], silhouette=sil_text))
     if p.get("silhouette_sample"):
         text.append(t("methods.cluster_silhouette_sample", lang, n=fmt_int(p["silhouette_sample"])))
-    rules = [t("methods.rule_cluster", lang,
-               centre=" · ".join(f"{column_name(c, lang)} {_value(c, v, lang, cur)}"
-                                 for c, v in centre.items()))
-             for centre in p["centres"]]
+    rules = [
+        t(
+            "methods.rule_cluster",
+            lang,
+            centre=" · ".join(
+                f"{column_name(c, lang)} {_value(c, v, lang, cur)}" for c, v in centre.items()
+            ),
+        )
+        for centre in p["centres"]
+    ]
     return text, rules, [], extra
 
 
@@ -241,13 +360,36 @@ def _rules(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     p = a.tiering_params
     classes = tier_css_classes(a.labels)
     text = [t("methods.method_rules", lang, default=p["default"])]
-    rows = [(str(i), badge(c["tier"], classes), f"<code>{esc(c['when'])}</code>", fmt_int(c["customers"]))
-            for i, c in enumerate(p["conditions"], start=1)]
-    rows.append(("–", badge(p["default"], classes), esc(t("methods.rule_otherwise", lang)),
-                 fmt_int(p["default_customers"])))
-    before = [table([t("methods.col_number", lang), t("metrics.tier", lang),
-                     t("methods.col_condition", lang), t("methods.col_matched", lang)], rows,
-                    numeric=(3,), raw=(0, 1, 2, 3))]
+    rows = [
+        (
+            str(i),
+            badge(c["tier"], classes),
+            f"<code>{esc(c['when'])}</code>",
+            fmt_int(c["customers"]),
+        )
+        for i, c in enumerate(p["conditions"], start=1)
+    ]
+    rows.append(
+        (
+            "–",
+            badge(p["default"], classes),
+            esc(t("methods.rule_otherwise", lang)),
+            fmt_int(p["default_customers"]),
+        )
+    )
+    before = [
+        table(
+            [
+                t("methods.col_number", lang),
+                t("metrics.tier", lang),
+                t("methods.col_condition", lang),
+                t("methods.col_matched", lang),
+            ],
+            rows,
+            numeric=(3,),
+            raw=(0, 1, 2, 3),
+        )
+    ]
     rules = []
     for lab in a.labels:
         numbers = [str(i) for i, c in enumerate(p["conditions"], start=1) if c["tier"] == lab]
@@ -264,8 +406,9 @@ def _generic(a, lang: str) -> tuple[list[str], list[str], list[str], list[str]]:
     p = a.tiering_params
     name = method_name(p["method"], lang)
     fields = {k: v for k, v in p.items() if isinstance(v, str | int | float)}
-    lead = (method_text(p["method"], "lead", lang, **fields)
-            or t("methods.method_generic", lang, name=name))
+    lead = method_text(p["method"], "lead", lang, **fields) or t(
+        "methods.method_generic", lang, name=name
+    )
     return [lead], [str(r) for r in a.thresholds["rule"]], [], []
 
 
@@ -297,19 +440,47 @@ def comparison_html(a, comparison, lang: str) -> str:
     for r in ag.itertuples():
         other = method_short(r.other_method, lang)
         kappa = r.weighted_kappa
-        words = (t(f"methods.kappa_{r.kappa_magnitude}", lang) if r.kappa_magnitude
-                 else t("methods.kappa_undefined", lang))
-        findings.append(t("methods.comparison_finding", lang, other=other, method=main,
-                          same=fmt_pct(r.exact_agreement), kappa=fmt_num(kappa, 2) if not math.isnan(kappa) else "–",
-                          magnitude=words))
-        rows.append((other, fmt_pct(r.exact_agreement), fmt_num(r.adjusted_rand, 2),
-                     fmt_num(kappa, 2) if not math.isnan(kappa) else "–", words))
-    out = [f"<h3>{esc(t('methods.h_comparison', lang))}</h3>",
-           f"<p>{esc(t('methods.comparison_lead', lang))}</p>",
-           '<ul class="findings">' + "".join(f"<li>{esc(x)}</li>" for x in findings) + "</ul>",
-           table([t("methods.col_method", lang), t("methods.col_same_tier", lang),
-                  t("methods.col_ari", lang), t("methods.col_kappa", lang),
-                  t("methods.col_agreement", lang)], rows, numeric=(1, 2, 3))]
+        words = (
+            t(f"methods.kappa_{r.kappa_magnitude}", lang)
+            if r.kappa_magnitude
+            else t("methods.kappa_undefined", lang)
+        )
+        findings.append(
+            t(
+                "methods.comparison_finding",
+                lang,
+                other=other,
+                method=main,
+                same=fmt_pct(r.exact_agreement),
+                kappa=fmt_num(kappa, 2) if not math.isnan(kappa) else "–",
+                magnitude=words,
+            )
+        )
+        rows.append(
+            (
+                other,
+                fmt_pct(r.exact_agreement),
+                fmt_num(r.adjusted_rand, 2),
+                fmt_num(kappa, 2) if not math.isnan(kappa) else "–",
+                words,
+            )
+        )
+    out = [
+        f"<h3>{esc(t('methods.h_comparison', lang))}</h3>",
+        f"<p>{esc(t('methods.comparison_lead', lang))}</p>",
+        '<ul class="findings">' + "".join(f"<li>{esc(x)}</li>" for x in findings) + "</ul>",
+        table(
+            [
+                t("methods.col_method", lang),
+                t("methods.col_same_tier", lang),
+                t("methods.col_ari", lang),
+                t("methods.col_kappa", lang),
+                t("methods.col_agreement", lang),
+            ],
+            rows,
+            numeric=(1, 2, 3),
+        ),
+    ]
     for other, tab in comparison.crosstabs.items():
         other_labels = list(dict.fromkeys(tab["other_tier"]))
         other_classes = tier_css_classes(other_labels)
@@ -323,14 +494,22 @@ def comparison_html(a, comparison, lang: str) -> str:
                 cells.append(f"<strong>{fmt_int(n)}</strong>" if o == lab else fmt_int(n))
             body.append((badge(lab, classes), *cells, fmt_int(int(part["customers"].sum()))))
         head_html = [heads[0]] + other_labels + [heads[-1]]
-        html_table = table(head_html, body, numeric=tuple(range(1, len(head_html))),
-                           raw=tuple(range(len(head_html))),
-                           caption=t("methods.comparison_caption", lang, method=main,
-                                     other=method_short(other, lang)))
+        html_table = table(
+            head_html,
+            body,
+            numeric=tuple(range(1, len(head_html))),
+            raw=tuple(range(len(head_html))),
+            caption=t(
+                "methods.comparison_caption", lang, method=main, other=method_short(other, lang)
+            ),
+        )
         # header badges for the other method's tiers
         for o in other_labels:
-            html_table = html_table.replace(f'<th class="num">{esc(o)}</th>',
-                                            f'<th class="num">{badge(o, other_classes)}</th>', 1)
+            html_table = html_table.replace(
+                f'<th class="num">{esc(o)}</th>',
+                f'<th class="num">{badge(o, other_classes)}</th>',
+                1,
+            )
         out.append(html_table)
     return "".join(out)
 
@@ -349,26 +528,54 @@ def stability_html(a, stab: pd.DataFrame | None, lang: str) -> str:
         if r.evaluated == 0:
             rows.append((badge(str(r.tier), classes), fmt_int(r.customers), "–", "–", "–", "–"))
             continue
-        rows.append((badge(str(r.tier), classes), fmt_int(r.customers), fmt_pct(r.unchanged_share),
-                     f"{fmt_pct(r.unchanged_low)} – {fmt_pct(r.unchanged_high)}",
-                     fmt_pct(r.moved_up_share), fmt_pct(r.moved_down_share)))
+        rows.append(
+            (
+                badge(str(r.tier), classes),
+                fmt_int(r.customers),
+                fmt_pct(r.unchanged_share),
+                f"{fmt_pct(r.unchanged_low)} – {fmt_pct(r.unchanged_high)}",
+                fmt_pct(r.moved_up_share),
+                fmt_pct(r.moved_down_share),
+            )
+        )
     notes = []
     if "overall_unchanged" in attrs:
-        notes.append(t("methods.stability_overall", lang, share=fmt_pct(attrs["overall_unchanged"])))
+        notes.append(
+            t("methods.stability_overall", lang, share=fmt_pct(attrs["overall_unchanged"]))
+        )
     if attrs.get("subsampled"):
-        notes.append(t("methods.stability_subsample", lang, n=fmt_int(len(a.tiers)),
-                       m=fmt_int(attrs["customers_used"])))
+        notes.append(
+            t(
+                "methods.stability_subsample",
+                lang,
+                n=fmt_int(len(a.tiers)),
+                m=fmt_int(attrs["customers_used"]),
+            )
+        )
     if attrs.get("method") == "cluster":
         notes.append(t("methods.stability_cluster", lang, k=a.tiering_params.get("k")))
     if notes:
         out.append(f"<p>{esc(' '.join(notes))}</p>")
-    out.append(table([t("metrics.tier", lang), t("report.col_customers", lang),
-                      t("methods.col_unchanged", lang), t("methods.col_range", lang),
-                      t("methods.col_moved_up", lang), t("methods.col_moved_down", lang)], rows,
-                     numeric=(1, 2, 3, 4, 5), raw=(0,)))
+    out.append(
+        table(
+            [
+                t("metrics.tier", lang),
+                t("report.col_customers", lang),
+                t("methods.col_unchanged", lang),
+                t("methods.col_range", lang),
+                t("methods.col_moved_up", lang),
+                t("methods.col_moved_down", lang),
+            ],
+            rows,
+            numeric=(1, 2, 3, 4, 5),
+            raw=(0,),
+        )
+    )
     for r in stab.itertuples():
         if r.evaluated and r.unchanged_share < UNSTABLE:
-            out.append(f'<div class="warning">{esc(t("methods.stability_unstable", lang, tier=r.tier, share=fmt_pct(r.unchanged_share)))}</div>')
+            out.append(
+                f'<div class="warning">{esc(t("methods.stability_unstable", lang, tier=r.tier, share=fmt_pct(r.unchanged_share)))}</div>'
+            )
     return "".join(out)
 
 
@@ -388,12 +595,23 @@ def section_method(a) -> str:
     for lab, rule in zip(a.thresholds["tier"], rules):
         n = int(s.loc[str(lab), "customers"]) if str(lab) in s.index else 0
         rows.append((badge(str(lab), classes), esc(rule), fmt_int(n), fmt_pct(n / total)))
-    out = [heading("report.sec_method", lang, anchor="method"),
-           f'<p class="lead">{esc(text[0])}</p>',
-           *before,
-           *(f"<p>{esc(x)}</p>" for x in text[1:]),
-           table([t("metrics.tier", lang), t("report.col_rule", lang), t("report.col_customers", lang),
-                  t("methods.col_share", lang)], rows, numeric=(2, 3), raw=(0, 1))]
+    out = [
+        heading("report.sec_method", lang, anchor="method"),
+        f'<p class="lead">{esc(text[0])}</p>',
+        *before,
+        *(f"<p>{esc(x)}</p>" for x in text[1:]),
+        table(
+            [
+                t("metrics.tier", lang),
+                t("report.col_rule", lang),
+                t("report.col_customers", lang),
+                t("methods.col_share", lang),
+            ],
+            rows,
+            numeric=(2, 3),
+            raw=(0, 1),
+        ),
+    ]
     seen = set()
     for code, fields in a.warnings:
         key = (code, tuple(sorted((k, str(v)) for k, v in fields.items())))

@@ -54,30 +54,50 @@ def section_migration(analysis) -> str:
     period_name = period_word(result.spec.period, lang)
     out = [heading("migration.sec_title", lang, anchor="migration")]
     if result.n_periods == 0:
-        out.append(f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, churn=result.spec.churn_days))}</p>')
-        out.append(f'<div class="note">{esc(t("migration.too_short", lang, period=period_name))}</div>')
+        out.append(
+            f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, churn=result.spec.churn_days))}</p>'
+        )
+        out.append(
+            f'<div class="note">{esc(t("migration.too_short", lang, period=period_name))}</div>'
+        )
         out.append(_previous_html(result, lang, cur))
         return "".join(out)
 
     classes = tier_css_classes(result.labels)
     k = result.n_periods
-    lab = {d: snapshot_label(d, period=result.spec.period, language=lang) for d in result.snapshot_dates}
+    lab = {
+        d: snapshot_label(d, period=result.spec.period, language=lang)
+        for d in result.snapshot_dates
+    }
     start, end = result.snapshot_dates[-2], result.snapshot_dates[-1]
     d = result.directions[result.directions["period"] == k].set_index("direction")
     rates = result.tier_rates[result.tier_rates["period"] == k].set_index("tier")
-    out.append(f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, churn=result.spec.churn_days))}</p>')
-    out.append(kpis([
-        (t("migration.kpi_up", lang), fmt_int(d.loc["up", "customers"])),
-        (t("migration.kpi_down", lang), fmt_int(d.loc["down", "customers"])),
-        (t("migration.kpi_lapsed", lang), fmt_int(d.loc["lapsed", "customers"])),
-        (t("migration.kpi_new", lang), fmt_int(d.loc["new", "customers"])),
-    ]))
+    out.append(
+        f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, churn=result.spec.churn_days))}</p>'
+    )
+    out.append(
+        kpis(
+            [
+                (t("migration.kpi_up", lang), fmt_int(d.loc["up", "customers"])),
+                (t("migration.kpi_down", lang), fmt_int(d.loc["down", "customers"])),
+                (t("migration.kpi_lapsed", lang), fmt_int(d.loc["lapsed", "customers"])),
+                (t("migration.kpi_new", lang), fmt_int(d.loc["new", "customers"])),
+            ]
+        )
+    )
     out.append(f"<h3>{esc(t('migration.findings', lang, start=lab[start], end=lab[end]))}</h3>")
-    out.append('<ul class="findings">' + "".join(f"<li>{esc(x)}</li>" for x in
-                                               _findings(result, lang, cur, lab)) + "</ul>")
-    out.append(charts.figure_html(flow_chart(result, language=lang),
-                                  alt=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
-                                  caption=t("migration.cap_flow", lang, start=lab[start], end=lab[end])))
+    out.append(
+        '<ul class="findings">'
+        + "".join(f"<li>{esc(x)}</li>" for x in _findings(result, lang, cur, lab))
+        + "</ul>"
+    )
+    out.append(
+        charts.figure_html(
+            flow_chart(result, language=lang),
+            alt=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
+            caption=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
+        )
+    )
 
     # what it cost: revenue by kind of move in the latest period
     out.append(f"<h3>{esc(t('migration.h_revenue', lang, start=lab[start], end=lab[end]))}</h3>")
@@ -86,19 +106,42 @@ def section_migration(analysis) -> str:
         if code not in d.index or d.loc[code, "customers"] == 0:
             continue
         r = d.loc[code]
-        rows.append((t(f"migration.dir_{code}", lang), fmt_int(r["customers"]),
-                     fmt_money(r["revenue_before"], lang, cur), fmt_money(r["revenue_after"], lang, cur),
-                     _signed_money(r["revenue_change"], lang, cur)))
+        rows.append(
+            (
+                t(f"migration.dir_{code}", lang),
+                fmt_int(r["customers"]),
+                fmt_money(r["revenue_before"], lang, cur),
+                fmt_money(r["revenue_after"], lang, cur),
+                _signed_money(r["revenue_change"], lang, cur),
+            )
+        )
     tot = d[["customers", "revenue_before", "revenue_after", "revenue_change"]].sum()
-    rows.append((t("migration.total", lang), fmt_int(tot["customers"]),
-                 fmt_money(tot["revenue_before"], lang, cur), fmt_money(tot["revenue_after"], lang, cur),
-                 _signed_money(tot["revenue_change"], lang, cur)))
-    out.append(table([t("migration.col_move", lang), t("migration.col_customers", lang),
-                      t("migration.col_rev_before", lang, period=lab[start]),
-                      t("migration.col_rev_after", lang, period=lab[end]),
-                      t("migration.col_rev_change", lang)], rows, numeric=(1, 2, 3, 4)))
+    rows.append(
+        (
+            t("migration.total", lang),
+            fmt_int(tot["customers"]),
+            fmt_money(tot["revenue_before"], lang, cur),
+            fmt_money(tot["revenue_after"], lang, cur),
+            _signed_money(tot["revenue_change"], lang, cur),
+        )
+    )
+    out.append(
+        table(
+            [
+                t("migration.col_move", lang),
+                t("migration.col_customers", lang),
+                t("migration.col_rev_before", lang, period=lab[start]),
+                t("migration.col_rev_after", lang, period=lab[end]),
+                t("migration.col_rev_change", lang),
+            ],
+            rows,
+            numeric=(1, 2, 3, 4),
+        )
+    )
     lost = float(rates["churned_spend_to_date"].sum())
-    out.append(f'<div class="note">{esc(t("migration.revenue_note", lang, churn=result.spec.churn_days, lost=fmt_money(lost, lang, cur)))}</div>')
+    out.append(
+        f'<div class="note">{esc(t("migration.revenue_note", lang, churn=result.spec.churn_days, lost=fmt_money(lost, lang, cur)))}</div>'
+    )
 
     # transition matrix (pooled) and the rates per tier
     out.append(f"<h3>{esc(t('migration.h_matrix', lang))}</h3>")
@@ -111,22 +154,46 @@ def section_migration(analysis) -> str:
     for tier in result.labels:
         p = pooled.loc[tier]
         last = rates.loc[tier]
-        rows.append((badge(tier, classes), fmt_int(last["customers"]),
-                     fmt_pct(last["churn_rate"]), fmt_pct(last["downgrade_rate"]),
-                     fmt_pct(last["upgrade_rate"]), fmt_pct(p["churn_rate"]),
-                     _signed_money(last["net_revenue_effect"], lang, cur)))
-    out.append(table([t("metrics.tier", lang), t("migration.col_start", lang, period=lab[start]),
-                      t("migration.col_churn", lang), t("migration.col_down", lang),
-                      t("migration.col_up", lang),
-                      t("migration.col_churn_avg", lang, n=int(pooled["churn_periods"].iloc[0])),
-                      t("migration.col_effect", lang)], rows, numeric=(1, 2, 3, 4, 5, 6), raw=(0,)))
-    out.append(f'<div class="note">{esc(t("migration.rates_note", lang, start=lab[start], end=lab[end]))}</div>')
+        rows.append(
+            (
+                badge(tier, classes),
+                fmt_int(last["customers"]),
+                fmt_pct(last["churn_rate"]),
+                fmt_pct(last["downgrade_rate"]),
+                fmt_pct(last["upgrade_rate"]),
+                fmt_pct(p["churn_rate"]),
+                _signed_money(last["net_revenue_effect"], lang, cur),
+            )
+        )
+    out.append(
+        table(
+            [
+                t("metrics.tier", lang),
+                t("migration.col_start", lang, period=lab[start]),
+                t("migration.col_churn", lang),
+                t("migration.col_down", lang),
+                t("migration.col_up", lang),
+                t("migration.col_churn_avg", lang, n=int(pooled["churn_periods"].iloc[0])),
+                t("migration.col_effect", lang),
+            ],
+            rows,
+            numeric=(1, 2, 3, 4, 5, 6),
+            raw=(0,),
+        )
+    )
+    out.append(
+        f'<div class="note">{esc(t("migration.rates_note", lang, start=lab[start], end=lab[end]))}</div>'
+    )
     if k >= 2:
         cap = t("migration.cap_rates", lang)
         out.append(charts.figure_html(rates_chart(result, language=lang), alt=cap, caption=cap))
-    unmeasured = result.tier_rates.loc[~result.tier_rates["churn_measurable"].astype(bool), "period_end"]
+    unmeasured = result.tier_rates.loc[
+        ~result.tier_rates["churn_measurable"].astype(bool), "period_end"
+    ]
     if len(unmeasured):
-        out.append(f'<div class="note">{esc(t("migration.churn_unmeasured", lang, churn=result.spec.churn_days, end=lab[max(unmeasured)]))}</div>')
+        out.append(
+            f'<div class="note">{esc(t("migration.churn_unmeasured", lang, churn=result.spec.churn_days, end=lab[max(unmeasured)]))}</div>'
+        )
     cap = t("migration.cap_trend", lang)
     out.append(charts.figure_html(trend_chart(result, language=lang), alt=cap, caption=cap))
 
@@ -136,24 +203,53 @@ def section_migration(analysis) -> str:
     has_name = "customer_name" in mv.columns
     for movement, limit in (("left_top", 10), ("rose", 10)):
         sub = mv[mv["movement"] == movement]
-        title = tn(f"migration.movers_{movement}", lang, len(sub), top=result.labels[0],
-                   n=fmt_int(len(sub)))
+        title = tn(
+            f"migration.movers_{movement}",
+            lang,
+            len(sub),
+            top=result.labels[0],
+            n=fmt_int(len(sub)),
+        )
         out.append(f"<h4>{esc(title)}</h4>")
         if sub.empty:
             continue
         rows = []
         for r in sub.head(limit).itertuples():
-            who = str(r.customer_id) + (f" · {r.customer_name}" if has_name and isinstance(
-                r.customer_name, str) and r.customer_name else "")
-            to = badge(r.to_tier, classes) if r.to_tier in classes else esc(state_name(r.to_tier, lang))
-            rows.append((esc(who), badge(r.from_tier, classes), to,
-                         fmt_money(r.revenue_before, lang, cur), fmt_money(r.revenue_after, lang, cur),
-                         f'<span style="white-space: nowrap">{esc(fmt_date(r.last_purchase, lang))}</span>'))
-        out.append(table([t("migration.col_customer", lang), t("migration.col_from", lang),
-                          t("migration.col_to", lang),
-                          t("migration.col_rev_before", lang, period=lab[start]),
-                          t("migration.col_rev_after", lang, period=lab[end]),
-                          t("migration.col_last", lang)], rows, numeric=(3, 4), raw=(0, 1, 2, 5)))
+            who = str(r.customer_id) + (
+                f" · {r.customer_name}"
+                if has_name and isinstance(r.customer_name, str) and r.customer_name
+                else ""
+            )
+            to = (
+                badge(r.to_tier, classes)
+                if r.to_tier in classes
+                else esc(state_name(r.to_tier, lang))
+            )
+            rows.append(
+                (
+                    esc(who),
+                    badge(r.from_tier, classes),
+                    to,
+                    fmt_money(r.revenue_before, lang, cur),
+                    fmt_money(r.revenue_after, lang, cur),
+                    f'<span style="white-space: nowrap">{esc(fmt_date(r.last_purchase, lang))}</span>',
+                )
+            )
+        out.append(
+            table(
+                [
+                    t("migration.col_customer", lang),
+                    t("migration.col_from", lang),
+                    t("migration.col_to", lang),
+                    t("migration.col_rev_before", lang, period=lab[start]),
+                    t("migration.col_rev_after", lang, period=lab[end]),
+                    t("migration.col_last", lang),
+                ],
+                rows,
+                numeric=(3, 4),
+                raw=(0, 1, 2, 5),
+            )
+        )
     out.append(f'<div class="note">{esc(t("migration.movers_note", lang))}</div>')
     out.append(_previous_html(result, lang, cur))
     return "".join(out)
@@ -173,43 +269,94 @@ def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
     out = []
     r = rates.loc[top]
     if r["customers"] == 1:  # one customer: one of three outcomes, no counts or shares
-        outcome = ("stayed" if r["stayed"] else "down" if r["downgraded"] else "lapsed")
-        out.append(t("migration.finding_top_sole", lang, top=top, start=lab[start],
-                     outcome=t(f"migration.top_one_{outcome}", lang, top=top,
-                               lost=fmt_money(r["churned_spend_to_date"], lang, cur))))
+        outcome = "stayed" if r["stayed"] else "down" if r["downgraded"] else "lapsed"
+        out.append(
+            t(
+                "migration.finding_top_sole",
+                lang,
+                top=top,
+                start=lab[start],
+                outcome=t(
+                    f"migration.top_one_{outcome}",
+                    lang,
+                    top=top,
+                    lost=fmt_money(r["churned_spend_to_date"], lang, cur),
+                ),
+            )
+        )
     elif r["customers"] > 0:
         stayed, down, lapsed = int(r["stayed"]), int(r["downgraded"]), int(r["churned"])
-        out.append(tn("migration.finding_top", lang, lapsed, top=top, n=fmt_int(r["customers"]),
-                      start=lab[start],
-                      stayed=tn("migration.top_stayed", lang, stayed, n=fmt_int(stayed), top=top,
-                                share=fmt_pct(r["stay_rate"])),
-                      down=tn("migration.top_down", lang, down, n=fmt_int(down)),
-                      lapsed=tn("migration.top_lapsed", lang, lapsed, n=fmt_int(lapsed)),
-                      lost=fmt_money(r["churned_spend_to_date"], lang, cur)))
+        out.append(
+            tn(
+                "migration.finding_top",
+                lang,
+                lapsed,
+                top=top,
+                n=fmt_int(r["customers"]),
+                start=lab[start],
+                stayed=tn(
+                    "migration.top_stayed",
+                    lang,
+                    stayed,
+                    n=fmt_int(stayed),
+                    top=top,
+                    share=fmt_pct(r["stay_rate"]),
+                ),
+                down=tn("migration.top_down", lang, down, n=fmt_int(down)),
+                lapsed=tn("migration.top_lapsed", lang, lapsed, n=fmt_int(lapsed)),
+                lost=fmt_money(r["churned_spend_to_date"], lang, cur),
+            )
+        )
     pooled = pooled_rates(result)
     valid = pooled[pooled["churn_rate"].notna()]
     if len(valid):
         worst = valid["churn_rate"].idxmax()
-        out.append(t("migration.finding_churn", lang, tier=worst,
-                     rate=fmt_pct(valid.loc[worst, "churn_rate"]), n=int(valid["churn_periods"].iloc[0]),
-                     period=period_word(result.spec.period, lang)))
+        out.append(
+            t(
+                "migration.finding_churn",
+                lang,
+                tier=worst,
+                rate=fmt_pct(valid.loc[worst, "churn_rate"]),
+                n=int(valid["churn_periods"].iloc[0]),
+                period=period_word(result.spec.period, lang),
+            )
+        )
     d = result.directions[result.directions["period"] == k].set_index("direction")
     moved = d.loc[["up", "down"], "customers"].sum()
     up, down = int(d.loc["up", "customers"]), int(d.loc["down", "customers"])
-    out.append(t("migration.finding_balance", lang,
-                 up=tn("migration.balance_up", lang, up, n=fmt_int(up)),
-                 down=tn("migration.balance_down", lang, down, n=fmt_int(down)),
-                 net=fmt_int(up - down)) if moved else
-               t("migration.finding_no_moves", lang))
+    out.append(
+        t(
+            "migration.finding_balance",
+            lang,
+            up=tn("migration.balance_up", lang, up, n=fmt_int(up)),
+            down=tn("migration.balance_down", lang, down, n=fmt_int(down)),
+            net=fmt_int(up - down),
+        )
+        if moved
+        else t("migration.finding_no_moves", lang)
+    )
     new = d.loc["new"]
     react = d.loc["reactivated"]
-    out.append(t("migration.finding_new", lang,
-                 new=tn("migration.new_bought", lang, int(new["customers"]),
-                        n=fmt_int(new["customers"]),
-                        revenue=fmt_money(new["revenue_after"], lang, cur)),
-                 react=tn("migration.react_bought", lang, int(react["customers"]),
-                          n=fmt_int(react["customers"]),
-                          revenue=fmt_money(react["revenue_after"], lang, cur))))
+    out.append(
+        t(
+            "migration.finding_new",
+            lang,
+            new=tn(
+                "migration.new_bought",
+                lang,
+                int(new["customers"]),
+                n=fmt_int(new["customers"]),
+                revenue=fmt_money(new["revenue_after"], lang, cur),
+            ),
+            react=tn(
+                "migration.react_bought",
+                lang,
+                int(react["customers"]),
+                n=fmt_int(react["customers"]),
+                revenue=fmt_money(react["revenue_after"], lang, cur),
+            ),
+        )
+    )
     return out
 
 
@@ -228,56 +375,105 @@ def _previous_html(result: Migration, lang: str, cur: str) -> str:
             metric = str(ft["metric"].iloc[0])
             name = t(f"metrics.{metric}", lang) if has(f"metrics.{metric}") else metric
             name = locale.get(lang).in_sentence(name)  # "A: net spend at least ..."
-            bounds = [t("migration.frozen_abc_rule", lang, tier=r.tier, metric=name,
-                        amount=fmt_money(r.lower, lang, cur))
-                      for r in ft.itertuples() if np.isfinite(r.lower)]
+            bounds = [
+                t(
+                    "migration.frozen_abc_rule",
+                    lang,
+                    tier=r.tier,
+                    metric=name,
+                    amount=fmt_money(r.lower, lang, cur),
+                )
+                for r in ft.itertuples()
+                if np.isfinite(r.lower)
+            ]
         else:
-            bounds = [t("migration.frozen_rfm_rule", lang, tier=r.tier, score=f"{r.lower:.2f}")
-                      for r in ft.itertuples() if r.tier_rank < len(ft)]
-        items.append(t("migration.frozen_explained", lang,
-                       rules=locale.get(lang).join_clauses(bounds)))
+            bounds = [
+                t("migration.frozen_rfm_rule", lang, tier=r.tier, score=f"{r.lower:.2f}")
+                for r in ft.itertuples()
+                if r.tier_rank < len(ft)
+            ]
+        items.append(
+            t("migration.frozen_explained", lang, rules=locale.get(lang).join_clauses(bounds))
+        )
     out.append('<ul class="findings">' + "".join(f"<li>{esc(x)}</li>" for x in items) + "</ul>")
     # how many customers in each tier then, and today under both readings
     c = prev.customers
     rows = []
     for tier in dict.fromkeys([*prev.labels, *result.labels]):
         was = fmt_int((c["previous_tier"] == tier).sum()) if tier in prev.labels else "–"
-        frozen = (fmt_int((c["frozen_state"] == tier).sum()) if has_frozen and tier in prev.labels
-                  else "–")
+        frozen = (
+            fmt_int((c["frozen_state"] == tier).sum())
+            if has_frozen and tier in prev.labels
+            else "–"
+        )
         refit = fmt_int((c["refit_state"] == tier).sum()) if tier in result.labels else "–"
         rows.append((tier, was, frozen, refit))
-    rows.append((state_name(LAPSED, lang), "–",
-                 fmt_int((c["frozen_state"] == LAPSED).sum()) if has_frozen else "–",
-                 fmt_int((c["refit_state"] == LAPSED).sum())))
-    out.append(table([t("migration.col_state", lang),
-                      t("migration.col_then", lang, date=fmt_date(prev.as_of, lang)),
-                      t("migration.col_frozen", lang), t("migration.col_refit", lang)], rows,
-                     numeric=(1, 2, 3)))
+    rows.append(
+        (
+            state_name(LAPSED, lang),
+            "–",
+            fmt_int((c["frozen_state"] == LAPSED).sum()) if has_frozen else "–",
+            fmt_int((c["refit_state"] == LAPSED).sum()),
+        )
+    )
+    out.append(
+        table(
+            [
+                t("migration.col_state", lang),
+                t("migration.col_then", lang, date=fmt_date(prev.as_of, lang)),
+                t("migration.col_frozen", lang),
+                t("migration.col_refit", lang),
+            ],
+            rows,
+            numeric=(1, 2, 3),
+        )
+    )
     n_new = int((c["previous_tier"] == NEW).sum())
     if n_new:
-        out.append(f"<p>{esc(tn('migration.previous_new', lang, n_new, n=fmt_int(n_new), date=fmt_date(prev.as_of, lang)))}</p>")
+        out.append(
+            f"<p>{esc(tn('migration.previous_new', lang, n_new, n=fmt_int(n_new), date=fmt_date(prev.as_of, lang)))}</p>"
+        )
     # the chosen reading: the matrix earlier tier -> today
     mode = prev.mode
     tr = prev.transitions[prev.transitions["thresholds"] == mode]
     to_states = [*(prev.labels if mode == "frozen" else result.labels), LAPSED]
-    from_states = [s for s in [*prev.labels, NEW] if tr.loc[tr["from_state"] == s, "customers"].sum() > 0]
+    from_states = [
+        s for s in [*prev.labels, NEW] if tr.loc[tr["from_state"] == s, "customers"].sum() > 0
+    ]
     heads = [t("migration.col_then_now", lang)] + [state_name(s, lang) for s in to_states]
     rows = []
     for s in from_states:
         sub = tr[tr["from_state"] == s].set_index("to_state")
-        rows.append([state_name(s, lang)] + [
-            f"{fmt_int(sub.loc[x, 'customers'])} ({fmt_pct(sub.loc[x, 'row_share'], digits=0)})"
-            for x in to_states])
-    out.append(table(heads, rows, numeric=tuple(range(1, len(heads))),
-                     caption=t(f"migration.previous_caption_{mode}", lang)))
+        rows.append(
+            [state_name(s, lang)]
+            + [
+                f"{fmt_int(sub.loc[x, 'customers'])} ({fmt_pct(sub.loc[x, 'row_share'], digits=0)})"
+                for x in to_states
+            ]
+        )
+    out.append(
+        table(
+            heads,
+            rows,
+            numeric=tuple(range(1, len(heads))),
+            caption=t(f"migration.previous_caption_{mode}", lang),
+        )
+    )
     top = prev.labels[0]
-    stay = tr[(tr["from_state"] == top) & (tr["to_state"] == (top if mode == "frozen" else result.labels[0]))]
+    stay = tr[
+        (tr["from_state"] == top)
+        & (tr["to_state"] == (top if mode == "frozen" else result.labels[0]))
+    ]
     was_top = tr.loc[tr["from_state"] == top, "customers"].sum()
     if was_top == 1:
         still = "still" if stay["customers"].sum() else "no_longer"
-        out.append(f"<p>{esc(t('migration.previous_top_one', lang, top=top, still=t(f'migration.previous_{still}', lang)))}</p>")
+        out.append(
+            f"<p>{esc(t('migration.previous_top_one', lang, top=top, still=t(f'migration.previous_{still}', lang)))}</p>"
+        )
     elif was_top:
-        out.append(f"<p>{esc(t('migration.previous_top', lang, top=top, n=fmt_int(was_top), stayed=fmt_int(stay['customers'].sum()), share=fmt_pct(stay['customers'].sum() / was_top)))}</p>")
+        out.append(
+            f"<p>{esc(t('migration.previous_top', lang, top=top, n=fmt_int(was_top), stayed=fmt_int(stay['customers'].sum()), share=fmt_pct(stay['customers'].sum() / was_top)))}</p>"
+        )
     for code, fields in prev.warnings:
         if code in ("previous_method", "frozen_unavailable"):
             fields = {k: method_name(v, lang) for k, v in fields.items()}

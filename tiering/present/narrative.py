@@ -14,15 +14,22 @@ import datetime as dt
 import pandas as pd
 
 from tiering import __version__, locale
-
-from tiering.present import charts, css
-
-from tiering.present import stats
-from tiering.present.htmlkit import (badge, esc, fmt_date, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct,
-                      heading, kpis, table)
+from tiering.analysis.pipeline import Analysis
+from tiering.present import charts, css, stats
+from tiering.present.htmlkit import (
+    badge,
+    esc,
+    fmt_date,
+    fmt_int,
+    fmt_money,
+    fmt_num,
+    fmt_pct,
+    heading,
+    kpis,
+    table,
+)
 from tiering.present.i18n import has, t
 from tiering.present.methods import method_name
-from tiering.analysis.pipeline import Analysis
 from tiering.style import tier_css_classes
 
 # The formatting and HTML helpers live in tiering.present.htmlkit (the sections import them
@@ -94,10 +101,21 @@ def _skipped_note(a: Analysis, what: str) -> str:
     if what == "migration" and a.params.migration.period == "none":
         return ""
     lang = _lang(a)
-    return ('<p class="note">' + esc(t("report.sampled_analysis", lang,
-            customers=fmt_int(sample["customers"]), of_customers=fmt_int(sample["of_customers"]),
-            rows=fmt_int(sample["rows"]), of_rows=fmt_int(sample["of_rows"]),
-            seed=sample["seed"])) + "</p>")
+    return (
+        '<p class="note">'
+        + esc(
+            t(
+                "report.sampled_analysis",
+                lang,
+                customers=fmt_int(sample["customers"]),
+                of_customers=fmt_int(sample["of_customers"]),
+                rows=fmt_int(sample["rows"]),
+                of_rows=fmt_int(sample["of_rows"]),
+                seed=sample["seed"],
+            )
+        )
+        + "</p>"
+    )
 
 
 def section_summary(a: Analysis) -> str:
@@ -106,17 +124,26 @@ def section_summary(a: Analysis) -> str:
     top = s.iloc[0]
     total_rev = float(s["revenue"].sum())
     end = pd.Timestamp(a.as_of) - pd.Timedelta(days=1)
-    lead = t("report.summary_lead", lang,
-             customers=fmt_int(s["customers"].sum()), revenue=fmt_money(total_rev, lang, cur, compact=True),
-             start=fmt_date(a.period_start, lang), end=fmt_date(end, lang),
-             top_customers=fmt_int(top["customers"]), top_customer_share=fmt_pct(top["customer_share"]),
-             top=top["tier"], top_revenue_share=fmt_pct(top["revenue_share"]))
-    kpis = _kpis([
-        (t("report.kpi_customers", lang), fmt_int(s["customers"].sum())),
-        (t("report.kpi_revenue", lang), fmt_money(total_rev, lang, cur, compact=True)),
-        (t("report.kpi_top_share", lang, tier=top["tier"]), fmt_pct(top["revenue_share"])),
-        (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
-    ])
+    lead = t(
+        "report.summary_lead",
+        lang,
+        customers=fmt_int(s["customers"].sum()),
+        revenue=fmt_money(total_rev, lang, cur, compact=True),
+        start=fmt_date(a.period_start, lang),
+        end=fmt_date(end, lang),
+        top_customers=fmt_int(top["customers"]),
+        top_customer_share=fmt_pct(top["customer_share"]),
+        top=top["tier"],
+        top_revenue_share=fmt_pct(top["revenue_share"]),
+    )
+    kpis = _kpis(
+        [
+            (t("report.kpi_customers", lang), fmt_int(s["customers"].sum())),
+            (t("report.kpi_revenue", lang), fmt_money(total_rev, lang, cur, compact=True)),
+            (t("report.kpi_top_share", lang, tier=top["tier"]), fmt_pct(top["revenue_share"])),
+            (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
+        ]
+    )
     from tiering.present.holdout import headline
 
     forward = headline(a)
@@ -126,26 +153,46 @@ def section_summary(a: Analysis) -> str:
         findings.append(forward)
     bottom = s.iloc[-1]
     if bottom["customers"] > 0:
-        findings.append(t("report.finding_bottom", lang, tier=bottom["tier"],
-                          customer_share=fmt_pct(bottom["customer_share"]),
-                          revenue_share=fmt_pct(bottom["revenue_share"])))
+        findings.append(
+            t(
+                "report.finding_bottom",
+                lang,
+                tier=bottom["tier"],
+                customer_share=fmt_pct(bottom["customer_share"]),
+                revenue_share=fmt_pct(bottom["revenue_share"]),
+            )
+        )
     else:  # no finding about a tier nobody is in: say it is empty, and why
         findings.append(t("report.finding_bottom_empty", lang, tier=bottom["tier"]))
     src = a.source
     gross = float(a.tiers["gross_revenue"].sum())
     if src.get("return_rows"):
-        findings.append(t("report.finding_returns", lang,
-                          value=fmt_money(src["return_value"], lang, cur, compact=True),
-                          share=fmt_pct(src["return_value"] / gross if gross else 0)))
+        findings.append(
+            t(
+                "report.finding_returns",
+                lang,
+                value=fmt_money(src["return_value"], lang, cur, compact=True),
+                share=fmt_pct(src["return_value"] / gross if gross else 0),
+            )
+        )
     if src.get("rows_rejected"):
-        findings.append(t("report.finding_rejected", lang, rows=fmt_int(src["rows_rejected"]),
-                          total=fmt_int(src["rows_read"]),
-                          share=fmt_pct(src["rows_rejected"] / src["rows_read"])))
+        findings.append(
+            t(
+                "report.finding_rejected",
+                lang,
+                rows=fmt_int(src["rows_rejected"]),
+                total=fmt_int(src["rows_read"]),
+                share=fmt_pct(src["rows_rejected"] / src["rows_read"]),
+            )
+        )
     items = "".join(f"<li>{esc(f)}</li>" for f in findings[:5])
-    return (heading("report.sec_summary", lang, anchor="summary")
-            + f'<p class="lead">{esc(lead)}</p>' + kpis
-            + f"<h3>{esc(t('report.summary_findings', lang))}</h3>"
-            + f'<ul class="findings">{items}</ul>')
+    return (
+        heading("report.sec_summary", lang, anchor="summary")
+        + f'<p class="lead">{esc(lead)}</p>'
+        + kpis
+        + f"<h3>{esc(t('report.summary_findings', lang))}</h3>"
+        + f'<ul class="findings">{items}</ul>'
+    )
 
 
 def section_data(a: Analysis) -> str:
@@ -153,32 +200,65 @@ def section_data(a: Analysis) -> str:
     src = a.source
     read = src["rows_read"]
     end = pd.Timestamp(a.as_of) - pd.Timedelta(days=1)
-    dup_note = t("report.data_duplicates_rejected" if a.params.data.duplicate_rows == "reject"
-                 else "report.data_duplicates_kept", lang)
+    dup_note = t(
+        "report.data_duplicates_rejected"
+        if a.params.data.duplicate_rows == "reject"
+        else "report.data_duplicates_kept",
+        lang,
+    )
     facts = [
         (t("report.data_file", lang), _file_name(src)),
         (t("report.data_rows_read", lang), fmt_int(read)),
-        (t("report.data_rows_used", lang), f"{fmt_int(src['rows_used'])} ({fmt_pct(src['rows_used'] / read)})"),
-        (t("report.data_rows_rejected", lang),
-         f"{fmt_int(src['rows_rejected'])} ({fmt_pct(src['rows_rejected'] / read)})"),
+        (
+            t("report.data_rows_used", lang),
+            f"{fmt_int(src['rows_used'])} ({fmt_pct(src['rows_used'] / read)})",
+        ),
+        (
+            t("report.data_rows_rejected", lang),
+            f"{fmt_int(src['rows_rejected'])} ({fmt_pct(src['rows_rejected'] / read)})",
+        ),
         (t("report.data_returns", lang), fmt_int(src.get("return_rows", 0))),
-        (t("report.data_duplicates", lang), _duplicates(src.get("duplicate_rows", 0), dup_note, lang)),
+        (
+            t("report.data_duplicates", lang),
+            _duplicates(src.get("duplicate_rows", 0), dup_note, lang),
+        ),
         (t("report.data_customers", lang), fmt_int(len(a.tiers))),
-        (t("report.data_period", lang), f"{fmt_date(a.period_start, lang)} – {fmt_date(end, lang)}"),
+        (
+            t("report.data_period", lang),
+            f"{fmt_date(a.period_start, lang)} – {fmt_date(end, lang)}",
+        ),
         (t("report.data_as_of", lang), fmt_date(a.as_of, lang)),
     ]
-    out = [heading("report.sec_data", lang, anchor="data"),
-           f'<p class="lead">{esc(t("report.data_lead", lang))}</p>',
-           table([t("report.col_item", lang), t("report.col_value", lang)], facts, numeric=(1,))]
+    out = [
+        heading("report.sec_data", lang, anchor="data"),
+        f'<p class="lead">{esc(t("report.data_lead", lang))}</p>',
+        table([t("report.col_item", lang), t("report.col_value", lang)], facts, numeric=(1,)),
+    ]
     out.append(f"<h3>{esc(t('report.data_reasons', lang))}</h3>")
     if a.quality.empty:
-        out.append(f'<p>{esc(t("report.data_no_rejects", lang))}</p>')
+        out.append(f"<p>{esc(t('report.data_no_rejects', lang))}</p>")
     else:
-        rows = [(t(f"reasons.reason_{r.reason}", lang), t(f"report.cat_{r.category}", lang),
-                 fmt_int(r.rows), fmt_pct(r.rows / read)) for r in a.quality.itertuples()]
-        out.append(table([t("report.col_reason", lang), t("report.col_category", lang),
-                          t("report.col_rows", lang), t("report.col_share", lang)], rows,
-                         numeric=(2, 3)))
+        rows = [
+            (
+                t(f"reasons.reason_{r.reason}", lang),
+                t(f"report.cat_{r.category}", lang),
+                fmt_int(r.rows),
+                fmt_pct(r.rows / read),
+            )
+            for r in a.quality.itertuples()
+        ]
+        out.append(
+            table(
+                [
+                    t("report.col_reason", lang),
+                    t("report.col_category", lang),
+                    t("report.col_rows", lang),
+                    t("report.col_share", lang),
+                ],
+                rows,
+                numeric=(2, 3),
+            )
+        )
     return "".join(out)
 
 
@@ -199,27 +279,62 @@ def section_profiles(a: Analysis) -> str:
     lang, cur = _lang(a), a.params.currency
     classes = tier_css_classes(a.labels)
     s = a.tier_summary
-    rows = [(badge(str(r.tier), classes), fmt_int(r.customers), fmt_pct(r.customer_share),
-             fmt_money(r.revenue, lang, cur), fmt_pct(r.revenue_share),
-             fmt_money(r.monetary_median, lang, cur), fmt_num(r.frequency_median),
-             fmt_num(r.recency_median))
-            for r in s.itertuples()]
-    heads = [t("metrics.tier", lang)] + [t(f"report.col_{c}", lang) for c in (
-        "customers", "customer_share", "revenue", "revenue_share", "monetary_median",
-        "frequency_median", "recency_median")]
+    rows = [
+        (
+            badge(str(r.tier), classes),
+            fmt_int(r.customers),
+            fmt_pct(r.customer_share),
+            fmt_money(r.revenue, lang, cur),
+            fmt_pct(r.revenue_share),
+            fmt_money(r.monetary_median, lang, cur),
+            fmt_num(r.frequency_median),
+            fmt_num(r.recency_median),
+        )
+        for r in s.itertuples()
+    ]
+    heads = [t("metrics.tier", lang)] + [
+        t(f"report.col_{c}", lang)
+        for c in (
+            "customers",
+            "customer_share",
+            "revenue",
+            "revenue_share",
+            "monetary_median",
+            "frequency_median",
+            "recency_median",
+        )
+    ]
     tiered = a.tiers
     cutoffs = tuple(a.tiering_params.get("cutoffs", ())) or None
     pareto_kw = {"cutoffs": cutoffs} if cutoffs else {"cutoffs": ()}
-    return "".join([
-        heading("report.sec_profiles", lang, anchor="profiles"),
-        f'<p class="lead">{esc(t("report.profiles_lead", lang))}</p>',
-        table(heads, rows, numeric=tuple(range(1, 8)), raw=(0,)),
-        _fig(charts.tier_overview(s, language=lang, currency=cur).get_figure(), lang, "report.cap_overview"),
-        _fig(charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(), lang, "report.cap_pareto"),
-        _fig(charts.metric_distributions(tiered, language=lang, currency=cur), lang, "report.cap_distributions"),
-        _fig(charts.recency_frequency_map(tiered, language=lang, currency=cur).get_figure(), lang, "report.cap_rf"),
-        _top_customers(a, classes),
-    ])
+    return "".join(
+        [
+            heading("report.sec_profiles", lang, anchor="profiles"),
+            f'<p class="lead">{esc(t("report.profiles_lead", lang))}</p>',
+            table(heads, rows, numeric=tuple(range(1, 8)), raw=(0,)),
+            _fig(
+                charts.tier_overview(s, language=lang, currency=cur).get_figure(),
+                lang,
+                "report.cap_overview",
+            ),
+            _fig(
+                charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(),
+                lang,
+                "report.cap_pareto",
+            ),
+            _fig(
+                charts.metric_distributions(tiered, language=lang, currency=cur),
+                lang,
+                "report.cap_distributions",
+            ),
+            _fig(
+                charts.recency_frequency_map(tiered, language=lang, currency=cur).get_figure(),
+                lang,
+                "report.cap_rf",
+            ),
+            _top_customers(a, classes),
+        ]
+    )
 
 
 TOP_CUSTOMERS = 10
@@ -240,16 +355,32 @@ def _top_customers(a: Analysis, classes: dict[str, str]) -> str:
         name = getattr(r, "customer_name", None) if has_name else None
         if isinstance(name, str) and name.strip():
             who += " · " + name
-        rows.append((str(i), esc(who), badge(str(r.tier), classes), fmt_money(r.monetary, lang, cur),
-                     fmt_pct(r.monetary / total if total else 0), fmt_int(r.frequency),
-                     fmt_num(r.recency_days)))
+        rows.append(
+            (
+                str(i),
+                esc(who),
+                badge(str(r.tier), classes),
+                fmt_money(r.monetary, lang, cur),
+                fmt_pct(r.monetary / total if total else 0),
+                fmt_int(r.frequency),
+                fmt_num(r.recency_days),
+            )
+        )
     share = float(top["monetary"].clip(lower=0).sum()) / total if total else 0.0
-    heads = ["#", t("report.col_customer", lang), t("metrics.tier", lang),
-             t("report.col_net_spend", lang), t("report.col_revenue_share", lang),
-             t("report.col_orders", lang), t("report.col_recency", lang)]
-    return (f"<h3>{esc(t('report.h_top_customers', lang, n=len(top)))}</h3>"
-            f"<p>{esc(t('report.top_customers_lead', lang, n=len(top), share=fmt_pct(share)))}</p>"
-            + table(heads, rows, numeric=(0, 3, 4, 5, 6), raw=(1, 2)))
+    heads = [
+        "#",
+        t("report.col_customer", lang),
+        t("metrics.tier", lang),
+        t("report.col_net_spend", lang),
+        t("report.col_revenue_share", lang),
+        t("report.col_orders", lang),
+        t("report.col_recency", lang),
+    ]
+    return (
+        f"<h3>{esc(t('report.h_top_customers', lang, n=len(top)))}</h3>"
+        f"<p>{esc(t('report.top_customers_lead', lang, n=len(top), share=fmt_pct(share)))}</p>"
+        + table(heads, rows, numeric=(0, 3, 4, 5, 6), raw=(1, 2))
+    )
 
 
 def notebook_style() -> str:
@@ -263,9 +394,12 @@ def section_appendix(a: Analysis) -> str:
     src = a.source
     enc = src.get("encoding") or "–"
     delim = {",": ",", ";": ";", "\t": t("report.prov_delimiter_tab", lang), "|": "|"}.get(
-        src.get("delimiter", ""), "–")
+        src.get("delimiter", ""), "–"
+    )
     sep = locale.get(lang).comma
-    cols = sep.join(f"{_role(role, lang)} = {name}" for role, name in src.get("columns", {}).items())
+    cols = sep.join(
+        f"{_role(role, lang)} = {name}" for role, name in src.get("columns", {}).items()
+    )
     if src.get("attributes"):
         cols += sep + t("report.role_attributes", lang) + " = " + sep.join(src["attributes"])
     method = method_name(a.tiering_params["method"], lang)
@@ -277,18 +411,25 @@ def section_appendix(a: Analysis) -> str:
         (t("report.prov_method", lang), method),
         (t("report.prov_version", lang), __version__),
     ]
-    return "".join([
-        heading("report.sec_appendix", lang, anchor="appendix", appendix=True),
-        f"<h3>{esc(t('report.appendix_method', lang))}</h3>",
-        f"<p>{esc(t('report.appendix_conventions', lang, alpha=a.params.stats.alpha))}</p>",
-        _appendix_stability(a),
-        f"<h3>{esc(t('report.appendix_provenance', lang))}</h3>",
-        table([t("report.col_item", lang), t("report.col_value", lang)], rows),
-        f"<h3>{esc(t('report.prov_outputs', lang))}</h3>",
-        table([t("report.col_file", lang), t("report.col_content", lang)],
-              [(f"<code>{esc(name)}</code>", esc(t(f"report.file_{key}", lang)))
-               for name, key in _output_files(a)], raw=(0, 1)),
-    ])
+    return "".join(
+        [
+            heading("report.sec_appendix", lang, anchor="appendix", appendix=True),
+            f"<h3>{esc(t('report.appendix_method', lang))}</h3>",
+            f"<p>{esc(t('report.appendix_conventions', lang, alpha=a.params.stats.alpha))}</p>",
+            _appendix_stability(a),
+            f"<h3>{esc(t('report.appendix_provenance', lang))}</h3>",
+            table([t("report.col_item", lang), t("report.col_value", lang)], rows),
+            f"<h3>{esc(t('report.prov_outputs', lang))}</h3>",
+            table(
+                [t("report.col_file", lang), t("report.col_content", lang)],
+                [
+                    (f"<code>{esc(name)}</code>", esc(t(f"report.file_{key}", lang)))
+                    for name, key in _output_files(a)
+                ],
+                raw=(0, 1),
+            ),
+        ]
+    )
 
 
 def _role(role: str, lang: str) -> str:
@@ -300,26 +441,43 @@ def _output_files(a: Analysis) -> list[tuple[str, str]]:
     """The files a report folder holds for this analysis: (name, text key suffix)."""
     formats = a.params.output.formats
     files = [(f"report.{f}", f) for f in ("pdf", "html") if f in formats]
-    files += [("report.ipynb", "ipynb"), ("tiers.csv", "tiers"),
-              ("tier_summary.csv", "tier_summary"), ("comparisons.csv", "comparisons"),
-              ("rejected_rows.csv", "rejected"), ("data_quality.csv", "data_quality"),
-              ("strategies.csv", "strategies")]
+    files += [
+        ("report.ipynb", "ipynb"),
+        ("tiers.csv", "tiers"),
+        ("tier_summary.csv", "tier_summary"),
+        ("comparisons.csv", "comparisons"),
+        ("rejected_rows.csv", "rejected"),
+        ("data_quality.csv", "data_quality"),
+        ("strategies.csv", "strategies"),
+    ]
     if a.recommendations is not None:
-        files += [("action_lists.xlsx", "action_xlsx"), ("action_lists.csv", "action_csv"),
-                  ("budget.csv", "budget"), ("triggers.csv", "triggers")]
+        files += [
+            ("action_lists.xlsx", "action_xlsx"),
+            ("action_lists.csv", "action_csv"),
+            ("budget.csv", "budget"),
+            ("triggers.csv", "triggers"),
+        ]
     if a.method_comparison is not None:
-        files += [("method_agreement.csv", "method_agreement"),
-                  ("method_assignments.csv", "method_assignments")]
+        files += [
+            ("method_agreement.csv", "method_agreement"),
+            ("method_assignments.csv", "method_assignments"),
+        ]
     if a.stability is not None:
         files.append(("stability.csv", "stability"))
     if a.holdout is not None and a.holdout.available:
         files += [("validation.csv", "validation"), ("validation_tests.csv", "validation_tests")]
     if a.migration is not None:
-        files += [("migration.csv", "migration"), ("migration_rates.csv", "migration_rates"),
-                  ("migration_sizes.csv", "migration_sizes"), ("movers.csv", "movers")]
+        files += [
+            ("migration.csv", "migration"),
+            ("migration_rates.csv", "migration_rates"),
+            ("migration_sizes.csv", "migration_sizes"),
+            ("movers.csv", "movers"),
+        ]
         if a.migration.previous is not None:
-            files += [("previous_comparison.csv", "previous_comparison"),
-                      ("previous_transitions.csv", "previous_transitions")]
+            files += [
+                ("previous_comparison.csv", "previous_comparison"),
+                ("previous_transitions.csv", "previous_transitions"),
+            ]
     files.append(("manifest.json", "manifest"))
     return files
 

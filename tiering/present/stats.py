@@ -48,15 +48,19 @@ def section_stats(a) -> str:
     comparison = a.comparison
     test = comparison.test
     tests = comparison.tests
-    parts = [heading("report.sec_stats", lang, anchor="stats"),
-             f'<p class="lead">{esc(t(f"stats.lead_{test}", lang))}</p>']
+    parts = [
+        heading("report.sec_stats", lang, anchor="stats"),
+        f'<p class="lead">{esc(t(f"stats.lead_{test}", lang))}</p>',
+    ]
     n_total = _customers(comparison)
     if n_total >= LARGE_N:
         parts.append(f'<div class="note">{esc(t("stats.large_n", lang, n=fmt_int(n_total)))}</div>')
     sentences = describe_findings(comparison, language=lang)
-    parts += [f"<h3>{esc(t('stats.findings_title', lang))}</h3>",
-              '<ul class="findings">' + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>",
-              f'<div class="note">{esc(_caveat(a, lang))}</div>']
+    parts += [
+        f"<h3>{esc(t('stats.findings_title', lang))}</h3>",
+        '<ul class="findings">' + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>",
+        f'<div class="note">{esc(_caveat(a, lang))}</div>',
+    ]
     omni = tests[tests["test"].isin(_OMNIBUS) | tests["test"].str.startswith("not_tested")]
     if len(omni):
         parts += [f"<h3>{esc(t('stats.omnibus_title', lang))}</h3>", _omnibus_table(omni, lang)]
@@ -87,11 +91,15 @@ def _omnibus_table(omni: pd.DataFrame, lang: str) -> str:
     rows = []
     for r in omni.itertuples():
         if str(r.test).startswith("not_tested"):
-            rows.append((_name(r.metric, lang), "–", "–", "–", t("stats.not_tested_cell", lang),
-                         "–", "–"))
+            rows.append(
+                (_name(r.metric, lang), "–", "–", "–", t("stats.not_tested_cell", lang), "–", "–")
+            )
             continue
-        effect = (f"{effect_label(r.effect_size_name, lang)} = {fmt_num(r.effect_size, 3)}"
-                  if isinstance(r.effect_size_name, str) and r.effect_size_name else "–")
+        effect = (
+            f"{effect_label(r.effect_size_name, lang)} = {fmt_num(r.effect_size, 3)}"
+            if isinstance(r.effect_size_name, str) and r.effect_size_name
+            else "–"
+        )
         magnitude = t(f"stats.magnitude_{r.magnitude}", lang) if r.magnitude else "–"
         statistic = fmt_num(r.statistic, 2)
         if r.test == "welch_anova" and pd.notna(r.df2):
@@ -101,10 +109,21 @@ def _omnibus_table(omni: pd.DataFrame, lang: str) -> str:
             statistic = f"{symbol}({int(r.df)}) = {fmt_num(r.statistic, 2)}"
         elif r.test == "fisher_exact":
             statistic = f"OR = {fmt_num(r.statistic, 2)}"
-        rows.append((_name(r.metric, lang), fmt_int(r.n1) if pd.notna(r.n1) else "–", effect,
-                     magnitude, t(f"stats.test_{r.test}", lang), statistic, fmt_p(r.p_adj)))
-    heads = [t(f"stats.col_{c}", lang) for c in
-             ("measure", "n", "effect", "magnitude", "test", "statistic", "p_adj")]
+        rows.append(
+            (
+                _name(r.metric, lang),
+                fmt_int(r.n1) if pd.notna(r.n1) else "–",
+                effect,
+                magnitude,
+                t(f"stats.test_{r.test}", lang),
+                statistic,
+                fmt_p(r.p_adj),
+            )
+        )
+    heads = [
+        t(f"stats.col_{c}", lang)
+        for c in ("measure", "n", "effect", "magnitude", "test", "statistic", "p_adj")
+    ]
     return table(heads, rows, numeric=(1, 2, 5, 6))
 
 
@@ -112,8 +131,11 @@ def _charts(a, comparison, lang: str) -> list[str]:
     parts = []
     summary = comparison.summary
     currency = getattr(a.params, "currency", None)
-    metric = "monetary" if (summary["metric"] == "monetary").any() else (
-        str(summary["metric"].iloc[0]) if len(summary) else None)
+    metric = (
+        "monetary"
+        if (summary["metric"] == "monetary").any()
+        else (str(summary["metric"].iloc[0]) if len(summary) else None)
+    )
     if metric is not None and summary.loc[summary["metric"] == metric, "median"].notna().any():
         name = _metric_name(metric, lang, mid_sentence=True)
         if comparison.test == "welch":
@@ -152,14 +174,17 @@ def _mean_forest(summary: pd.DataFrame, metric: str, lang: str, currency):
 def _hedges_heatmap(tests: pd.DataFrame, lang: str, order):
     """The pairwise heatmap for Games-Howell rows: Hedges' g with adjusted p stars."""
     rows = tests[tests["test"] == "games_howell"].copy()
-    rows["test"] = "dunn"                       # the chart's row filter, not a claim
+    rows["test"] = "dunn"  # the chart's row filter, not a claim
     rows["effect_size_name"] = "cliffs_delta"
     ax = charts.effect_size_heatmap(rows, language=lang, tier_order=order)
     charts.set_title(ax, t("stats.effects_title_welch", lang))
-    charts.set_axis_labels(ax, x=f"{t('charts.effect_pair_axis', lang)}\n{t('stats.effects_stars_welch', lang)}")
+    charts.set_axis_labels(
+        ax, x=f"{t('charts.effect_pair_axis', lang)}\n{t('stats.effects_stars_welch', lang)}"
+    )
     colorbar = ax.figure.axes[-1]
-    colorbar.set_ylabel(t("stats.effects_colorbar_welch", lang), fontsize=charts.NOTE_SIZE,
-                        color=charts.TEXT_COLOR)
+    colorbar.set_ylabel(
+        t("stats.effects_colorbar_welch", lang), fontsize=charts.NOTE_SIZE, color=charts.TEXT_COLOR
+    )
     return ax
 
 
@@ -191,10 +216,11 @@ def _associations(comparison, lang: str) -> list[str]:
             rows.append(cells)
         name = _metric_name(attribute, lang, mid_sentence=True)
         heads = [t("stats.assoc_col_value", lang)] + tiers + [t("stats.assoc_col_total", lang)]
-        parts += [f"<h3>{esc(t('stats.assoc_title', lang, attribute=name))}</h3>",
-                  f"<p>{esc(t('stats.assoc_lead', lang, attribute=name, shown=len(top), total=len(strength)))}</p>",
-                  table(heads, rows, numeric=tuple(range(1, len(heads))),
-                        raw=tuple(range(len(heads))))]
+        parts += [
+            f"<h3>{esc(t('stats.assoc_title', lang, attribute=name))}</h3>",
+            f"<p>{esc(t('stats.assoc_lead', lang, attribute=name, shown=len(top), total=len(strength)))}</p>",
+            table(heads, rows, numeric=tuple(range(1, len(heads))), raw=tuple(range(len(heads)))),
+        ]
     return parts
 
 
@@ -203,32 +229,51 @@ def _conventions(a, comparison, lang: str) -> str:
     test = comparison.test
     th = p.get("thresholds") or {
         "epsilon_squared": effects.EPSILON_SQ_THRESHOLDS,
-        "omega_squared": effects.OMEGA_SQ_THRESHOLDS, "cliffs_delta": effects.CLIFF_THRESHOLDS,
-        "hedges_g": effects.HEDGES_G_THRESHOLDS, "cramers_v": effects.COHEN_W_THRESHOLDS}
-    names = (("epsilon_squared", "cliffs_delta") if test == "kruskal"
-             else ("omega_squared", "hedges_g"))
+        "omega_squared": effects.OMEGA_SQ_THRESHOLDS,
+        "cliffs_delta": effects.CLIFF_THRESHOLDS,
+        "hedges_g": effects.HEDGES_G_THRESHOLDS,
+        "cramers_v": effects.COHEN_W_THRESHOLDS,
+    }
+    names = (
+        ("epsilon_squared", "cliffs_delta") if test == "kruskal" else ("omega_squared", "hedges_g")
+    )
     if p.get("categorical"):
         names += ("cramers_v",)
-    rules = [t(f"stats.rule_{n}", lang, a=_g(th[n][0]), b=_g(th[n][1]), c=_g(th[n][2]))
-             for n in names]
+    rules = [
+        t(f"stats.rule_{n}", lang, a=_g(th[n][0]), b=_g(th[n][1]), c=_g(th[n][2])) for n in names
+    ]
     joiner = locale.get(lang).clause_sep
     alpha = p.get("alpha", getattr(getattr(a.params, "stats", None), "alpha", 0.05))
     lines = [
-        t("stats.conventions_significant", lang, alpha=_g(alpha),
-          pairwise=t(f"stats.pairwise_{test}", lang)),
+        t(
+            "stats.conventions_significant",
+            lang,
+            alpha=_g(alpha),
+            pairwise=t(f"stats.pairwise_{test}", lang),
+        ),
         t("stats.conventions_size", lang, rules=joiner.join(rules)),
-        t("stats.conventions_intervals", lang, n_boot=fmt_int(p.get("n_boot", 0)),
-          seed=p.get("seed", 0), min_n=p.get("min_group_size", "")),
+        t(
+            "stats.conventions_intervals",
+            lang,
+            n_boot=fmt_int(p.get("n_boot", 0)),
+            seed=p.get("seed", 0),
+            min_n=p.get("min_group_size", ""),
+        ),
     ]
     sub = p.get("posthoc_subsampled") or []
     if sub:
         tiers = list(dict.fromkeys(str(x["tier"]) for x in sub))
-        lines.append(t("stats.conventions_subsampled", lang,
-                       tiers=locale.get(lang).join(tiers),
-                       n=fmt_int(sub[0]["n_used"]), seed=p.get("seed", 0)))
+        lines.append(
+            t(
+                "stats.conventions_subsampled",
+                lang,
+                tiers=locale.get(lang).join(tiers),
+                n=fmt_int(sub[0]["n_used"]),
+                seed=p.get("seed", 0),
+            )
+        )
     body = "".join(f"<p>{esc(x)}</p>" for x in lines)
-    return (f"<h3>{esc(t('stats.conventions_title', lang))}</h3>"
-            f'<div class="note">{body}</div>')
+    return f'<h3>{esc(t("stats.conventions_title", lang))}</h3><div class="note">{body}</div>'
 
 
 def _g(value) -> str:
@@ -313,8 +358,9 @@ def effect_label(name: str, language: str) -> str:
     return t(key, language) if has(key) else str(name).replace("_", " ")
 
 
-def describe_findings(comparison: Comparison, *, language: str, limit: int | None = None
-                      ) -> list[str]:
+def describe_findings(
+    comparison: Comparison, *, language: str, limit: int | None = None
+) -> list[str]:
     """Plain-language sentences from ``comparison.findings`` in ``language``.
 
     One sentence per adjacent tier pair and metric, and per attribute, in the order of
@@ -327,12 +373,18 @@ def describe_findings(comparison: Comparison, *, language: str, limit: int | Non
     or difference sentence with its 95% interval and effect size; all others say the
     tiers do not differ meaningfully, and why.
     """
-    require(isinstance(comparison, Comparison), "describe_findings needs a Comparison",
-            where="describe_findings(comparison)", hint="pass the result of compare_tiers()")
+    require(
+        isinstance(comparison, Comparison),
+        "describe_findings needs a Comparison",
+        where="describe_findings(comparison)",
+        hint="pass the result of compare_tiers()",
+    )
     locale.get(language, where="describe_findings(language)")
-    require(limit is None or (isinstance(limit, (int, np.integer)) and limit >= 0),
-            f"limit must be None or a non-negative integer, got {limit!r}",
-            where="describe_findings(limit)")
+    require(
+        limit is None or (isinstance(limit, (int, np.integer)) and limit >= 0),
+        f"limit must be None or a non-negative integer, got {limit!r}",
+        where="describe_findings(limit)",
+    )
     findings = comparison.findings
     min_n = comparison.params.get("min_group_size", "")
 
@@ -349,9 +401,14 @@ def describe_findings(comparison: Comparison, *, language: str, limit: int | Non
             notes.append(_excluded_sentence(row, language, min_n))
         elif kind == "not_tested":
             reason = t(f"stats.reason_{row['note']}", language, min_n=min_n)
-            notes.append(t("stats.not_tested", language,
-                           metric=_metric_name(row["metric"], language, mid_sentence=False),
-                           reason=reason))
+            notes.append(
+                t(
+                    "stats.not_tested",
+                    language,
+                    metric=_metric_name(row["metric"], language, mid_sentence=False),
+                    reason=reason,
+                )
+            )
     if len(compared) and not compared["meaningful"].any():
         sentences.insert(0, t("stats.overall_no_difference", language))
     if limit is not None:
@@ -379,13 +436,22 @@ def _pair_sentence(row, language: str) -> str:
         size = row["cliffs_delta"]
     effect = effect_label(effect_name, language)
     delta = _delta_text(size)
-    v1, v2 = ((row["median1"], row["median2"]) if center == "median"
-              else (row["mean1"], row["mean2"]))
+    v1, v2 = (
+        (row["median1"], row["median2"]) if center == "median" else (row["mean1"], row["mean2"])
+    )
     if not row["meaningful"]:
-        return t("stats.finding_no_difference", language, pair=_pair_text(g1, g2, language),
-                 metric=metric, centers=t(f"stats.centers_{center}", language),
-                 m1=_num(v1), m2=_num(v2), effect=effect, delta=delta,
-                 reason=_reason(row, language))
+        return t(
+            "stats.finding_no_difference",
+            language,
+            pair=_pair_text(g1, g2, language),
+            metric=metric,
+            centers=t(f"stats.centers_{center}", language),
+            m1=_num(v1),
+            m2=_num(v2),
+            effect=effect,
+            delta=delta,
+            reason=_reason(row, language),
+        )
     magnitude = t(f"stats.magnitude_{row['magnitude']}", language)
     who = _tier_text("tier_customers", g1, language)
     ref = _tier_text("tier_ref", g2, language)
@@ -393,28 +459,61 @@ def _pair_sentence(row, language: str) -> str:
     if row["kind"] == "ratio":
         # One precision for the estimate and its interval, chosen by the estimate.
         decimals = _ratio_decimals(row["ratio"])
-        return t("stats.finding_ratio", language, g1=who, g2=ref, metric=metric, center=word,
-                 ratio=_ratio_text(row["ratio"], decimals),
-                 low=_ratio_text(row["ratio_ci_low"], decimals),
-                 high=_ratio_text(row["ratio_ci_high"], decimals),
-                 magnitude=magnitude, effect=effect, delta=delta)
+        return t(
+            "stats.finding_ratio",
+            language,
+            g1=who,
+            g2=ref,
+            metric=metric,
+            center=word,
+            ratio=_ratio_text(row["ratio"], decimals),
+            low=_ratio_text(row["ratio_ci_low"], decimals),
+            high=_ratio_text(row["ratio_ci_high"], decimals),
+            magnitude=magnitude,
+            effect=effect,
+            delta=delta,
+        )
     diff = float(row["difference"])
     low, high = _interval(row["difference_ci_low"], row["difference_ci_high"], diff, _num)
     direction = t("stats.higher" if diff >= 0 else "stats.lower", language)
-    return t("stats.finding_difference", language, g1=who, g2=ref, metric=metric, center=word,
-             diff=_num(abs(diff)), direction=direction, m1=_num(v1), m2=_num(v2), low=low,
-             high=high, magnitude=magnitude, effect=effect, delta=delta)
+    return t(
+        "stats.finding_difference",
+        language,
+        g1=who,
+        g2=ref,
+        metric=metric,
+        center=word,
+        diff=_num(abs(diff)),
+        direction=direction,
+        m1=_num(v1),
+        m2=_num(v2),
+        low=low,
+        high=high,
+        magnitude=magnitude,
+        effect=effect,
+        delta=delta,
+    )
 
 
 def _association_sentence(row, language: str) -> str:
     attribute = _metric_name(row["metric"], language, mid_sentence=True)
     v = _delta_text(row["cramers_v"])
     if row["meaningful"]:
-        text = t("stats.finding_association", language, attribute=attribute, v=v,
-                 magnitude=t(f"stats.magnitude_{row['magnitude']}", language))
+        text = t(
+            "stats.finding_association",
+            language,
+            attribute=attribute,
+            v=v,
+            magnitude=t(f"stats.magnitude_{row['magnitude']}", language),
+        )
     else:
-        text = t("stats.finding_no_association", language, attribute=attribute, v=v,
-                 reason=_reason(row, language))
+        text = t(
+            "stats.finding_no_association",
+            language,
+            attribute=attribute,
+            v=v,
+            reason=_reason(row, language),
+        )
     if row["note"] == "low_expected_counts":
         text += t("stats.low_expected_counts", language)
     return text
@@ -426,5 +525,12 @@ def _excluded_sentence(row, language: str, min_n) -> str:
     if row["metric"] == "":
         key = "stats.excluded_tier_empty" if n == 0 else "stats.excluded_tier"
         return tn(key, language, n, tier=tier, n=n, min_n=min_n)
-    return tn("stats.excluded_tier_metric", language, n, tier=tier, n=n, min_n=min_n,
-              metric=_metric_name(row["metric"], language, mid_sentence=True))
+    return tn(
+        "stats.excluded_tier_metric",
+        language,
+        n,
+        tier=tier,
+        n=n,
+        min_n=min_n,
+        metric=_metric_name(row["metric"], language, mid_sentence=True),
+    )

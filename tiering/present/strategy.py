@@ -32,13 +32,22 @@ from tiering.present.strategy_text import (
 )
 from tiering.style import tier_css_classes
 
-__all__ = ["section_strategy", "recommendations_of", "strategy_cards_html", "segments_html",
-           "dormant_note_html"]
+__all__ = [
+    "section_strategy",
+    "recommendations_of",
+    "strategy_cards_html",
+    "segments_html",
+    "dormant_note_html",
+]
 
 # Card sections after the headline: (field, is_list)
 _CARD_FIELDS: tuple[tuple[str, bool], ...] = (
-    ("service_level", False), ("actions", True), ("channels", True),
-    ("contact_cadence", False), ("offers", True), ("kpis", True),
+    ("service_level", False),
+    ("actions", True),
+    ("channels", True),
+    ("contact_cadence", False),
+    ("offers", True),
+    ("kpis", True),
 )
 
 
@@ -47,8 +56,9 @@ def recommendations_of(a) -> Recommendations:
     recs = getattr(a, "recommendations", None)
     if isinstance(recs, Recommendations):
         return recs
-    return strategy.recommend(a.tiers, a.tier_summary, spec=a.params.strategy,
-                              currency=a.params.currency)
+    return strategy.recommend(
+        a.tiers, a.tier_summary, spec=a.params.strategy, currency=a.params.currency
+    )
 
 
 def _budget_table(recs: Recommendations, language: str) -> str:
@@ -56,12 +66,20 @@ def _budget_table(recs: Recommendations, language: str) -> str:
     classes = tier_css_classes([str(x) for x in budget["tier"]])
     has_amount = recs.rule.amount is not None
     has_costs = bool(recs.rule.cost_to_serve) and has_amount
-    fmt_share = lambda v: share_text(v, language)
-    fmt_money = lambda v: money_text(v, recs.currency, language)
-    headers = [t("strategy.col_tier", language), t("strategy.customers", language),
-               t("strategy.col_revenue_share", language),
-               t("strategy.col_growth_share", language),
-               t("strategy.col_risk_share", language)]
+
+    def fmt_share(v):
+        return share_text(v, language)
+
+    def fmt_money(v):
+        return money_text(v, recs.currency, language)
+
+    headers = [
+        t("strategy.col_tier", language),
+        t("strategy.customers", language),
+        t("strategy.col_revenue_share", language),
+        t("strategy.col_growth_share", language),
+        t("strategy.col_risk_share", language),
+    ]
     if has_costs:
         headers.append(t("strategy.col_base_cost", language))
     headers.append(t("strategy.col_budget_share", language))
@@ -69,26 +87,39 @@ def _budget_table(recs: Recommendations, language: str) -> str:
         headers.append(t("strategy.col_budget_amount", language))
     rows = []
     for rec in budget.to_dict("records"):
-        row = [badge(str(rec["tier"]), classes), f"{int(rec['customers']):,}",
-               fmt_share(rec["revenue_share"]), fmt_share(rec["growth_share"]),
-               fmt_share(rec["risk_share"])]
+        row = [
+            badge(str(rec["tier"]), classes),
+            f"{int(rec['customers']):,}",
+            fmt_share(rec["revenue_share"]),
+            fmt_share(rec["growth_share"]),
+            fmt_share(rec["risk_share"]),
+        ]
         if has_costs:
             row.append(fmt_money(rec["base_cost"]))
         row.append(fmt_share(rec["share"]))
         if has_amount:
             row.append(fmt_money(rec["amount"]))
         rows.append(row)
-    total = [t("strategy.total", language), f"{int(budget['customers'].sum()):,}", "100%",
-             "100%" if budget["growth_potential"].sum() > 0 else "–",
-             "100%" if budget["revenue_at_risk"].sum() > 0 else "–"]
+    total = [
+        t("strategy.total", language),
+        f"{int(budget['customers'].sum()):,}",
+        "100%",
+        "100%" if budget["growth_potential"].sum() > 0 else "–",
+        "100%" if budget["revenue_at_risk"].sum() > 0 else "–",
+    ]
     if has_costs:
         total.append(fmt_money(budget["base_cost"].sum()))
     total.append("100%")
     if has_amount:
         total.append(fmt_money(recs.rule.amount))
     rows.append(total)
-    return table(headers, rows, numeric=range(1, len(headers)), raw=(0,),
-                 caption=t("strategy.budget_caption", language))
+    return table(
+        headers,
+        rows,
+        numeric=range(1, len(headers)),
+        raw=(0,),
+        caption=t("strategy.budget_caption", language),
+    )
 
 
 def _segments(recs: Recommendations, language: str) -> str:
@@ -96,8 +127,10 @@ def _segments(recs: Recommendations, language: str) -> str:
     if not body:
         return ""
     # heading right before the table: they move to a new page together
-    return (f'<h3>{esc(t("strategy.segments_heading", language))}</h3>{body}'
-            f'<p>{esc(t("strategy.segments_lead", language))}</p>')
+    return (
+        f"<h3>{esc(t('strategy.segments_heading', language))}</h3>{body}"
+        f"<p>{esc(t('strategy.segments_lead', language))}</p>"
+    )
 
 
 def _note(n: int, language: str) -> str:
@@ -119,24 +152,30 @@ def section_strategy(a) -> str:
     if recs.rule.amount is None:
         budget_lead = t("strategy.budget_lead_shares", lang)
     else:
-        budget_lead = t("strategy.budget_lead", lang, amount=money_text(
-            recs.rule.amount, recs.currency, lang))
-    warning = (f'<div class="warning"><p>{esc(t("strategy.costs_exceed_warning", lang))}</p></div>'
-               if recs.rule.costs_exceed_budget else "")
+        budget_lead = t(
+            "strategy.budget_lead", lang, amount=money_text(recs.rule.amount, recs.currency, lang)
+        )
+    warning = (
+        f'<div class="warning"><p>{esc(t("strategy.costs_exceed_warning", lang))}</p></div>'
+        if recs.rule.costs_exceed_budget
+        else ""
+    )
     n_findings = len(recs.fired)
-    return "".join([
-        heading("report.sec_strategy", lang, anchor="strategy"),
-        f'<p class="lead">{esc(t("report.strategy_lead", lang))}</p>',
-        f'<h3>{esc(t("strategy.budget_heading", lang))}</h3>',
-        f"<p>{esc(budget_lead)}</p>",
-        warning,
-        _budget_table(recs, lang),
-        f'<ul class="findings budget-rule">{rule}</ul>',
-        f'<div class="note"><p>{esc(_note(n_findings, lang))}</p></div>',
-        _segments(recs, lang),
-        strategy_cards_html(strategies_of(a), language=lang, recommendations=recs),
-        dormant_note_html(language=lang, playbook=recs.playbook),
-    ])
+    return "".join(
+        [
+            heading("report.sec_strategy", lang, anchor="strategy"),
+            f'<p class="lead">{esc(t("report.strategy_lead", lang))}</p>',
+            f"<h3>{esc(t('strategy.budget_heading', lang))}</h3>",
+            f"<p>{esc(budget_lead)}</p>",
+            warning,
+            _budget_table(recs, lang),
+            f'<ul class="findings budget-rule">{rule}</ul>',
+            f'<div class="note"><p>{esc(_note(n_findings, lang))}</p></div>',
+            _segments(recs, lang),
+            strategy_cards_html(strategies_of(a), language=lang, recommendations=recs),
+            dormant_note_html(language=lang, playbook=recs.playbook),
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------
@@ -158,14 +197,17 @@ def _ul(items: Sequence[str], css: str) -> str:
 
 def _rank_class(value: object) -> str:
     rank = float(value)
-    require(math.isfinite(rank) and rank == int(rank) and rank >= 1,
-            f"tier_rank must be a positive whole number, got {value!r}",
-            where="strategy_cards_html(strategies['tier_rank'])")
+    require(
+        math.isfinite(rank) and rank == int(rank) and rank >= 1,
+        f"tier_rank must be a positive whole number, got {value!r}",
+        where="strategy_cards_html(strategies['tier_rank'])",
+    )
     return f"tier-{int(rank)}"
 
 
-def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
-                        recommendations: Recommendations | None = None) -> str:
+def strategy_cards_html(
+    strategies: pd.DataFrame, *, language: str, recommendations: Recommendations | None = None
+) -> str:
     """HTML for the report: one ``<div class="strategy-card tier-N">`` per tier.
 
     ``strategies`` is the table of :func:`tiering.present.strategy_text.tier_strategies`.
@@ -184,15 +226,18 @@ def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
     locale.get(language)
     needed = ["tier", "tier_rank", "goal", "headline", *(f for f, _ in _CARD_FIELDS)]
     missing = [c for c in needed if c not in strategies.columns]
-    require(not missing, f"strategies lacks the column(s): {', '.join(missing)}",
-            where="strategy_cards_html(strategies)", hint="pass the result of tier_strategies()")
+    require(
+        not missing,
+        f"strategies lacks the column(s): {', '.join(missing)}",
+        where="strategy_cards_html(strategies)",
+        hint="pass the result of tier_strategies()",
+    )
     cards = []
     records = strategies.sort_values("tier_rank", kind="stable").to_dict("records")
     for rec in records:
         _rank_class(rec["tier_rank"])
     colour_class = tier_css_classes([str(r["tier"]) for r in records])
-    found = (findings(recommendations, language=language)
-             if recommendations is not None else None)
+    found = findings(recommendations, language=language) if recommendations is not None else None
     for rec in records:
         label = str(rec["tier"])
         rank = colour_class[label]
@@ -210,17 +255,22 @@ def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
             mine = found[found["tier"] == label]
             if len(mine):
                 items = "".join(
-                    f'<li><strong>{html.escape(f.action)}</strong>'
-                    f'{html.escape(t("strategy.title_separator", language))}'
-                    f'{html.escape(f.finding)}</li>' for f in mine.itertuples())
-                parts.append(f'<dt>{html.escape(t("strategy.priority_actions", language))}</dt>'
-                             f'<dd class="priority-actions"><ul class="card-list priority-actions">'
-                             f'{items}</ul></dd>')
+                    f"<li><strong>{html.escape(f.action)}</strong>"
+                    f"{html.escape(t('strategy.title_separator', language))}"
+                    f"{html.escape(f.finding)}</li>"
+                    for f in mine.itertuples()
+                )
+                parts.append(
+                    f"<dt>{html.escape(t('strategy.priority_actions', language))}</dt>"
+                    f'<dd class="priority-actions"><ul class="card-list priority-actions">'
+                    f"{items}</ul></dd>"
+                )
         for field, is_list in _CARD_FIELDS:
             dt_label = html.escape(t(f"strategy.{field}", language))
             if is_list and page and field != "actions":  # one line each: a card is a page
-                body = html.escape(t("strategy.inline_separator", language).join(
-                    _as_list(rec[field])))
+                body = html.escape(
+                    t("strategy.inline_separator", language).join(_as_list(rec[field]))
+                )
             elif is_list:
                 body = _ul(_as_list(rec[field]), f"card-list {field.replace('_', '-')}")
             else:
@@ -228,28 +278,45 @@ def strategy_cards_html(strategies: pd.DataFrame, *, language: str,
             parts.append(f'<dt>{dt_label}</dt><dd class="{field.replace("_", "-")}">{body}</dd>')
         parts += ["</dl>", "</div>"]
         cards.append("\n".join(parts))
-    return (f'<div class="strategy-cards" lang="{locale.get(language).html_lang}">\n'
-            + "\n".join(cards) + "\n</div>")
+    return (
+        f'<div class="strategy-cards" lang="{locale.get(language).html_lang}">\n'
+        + "\n".join(cards)
+        + "\n</div>"
+    )
 
 
 def _card_kpis(recs: Recommendations, label: str, *, language: str) -> str:
     ref = recs.references.set_index("tier").loc[label]
     bud = recs.budget.set_index("tier").loc[label]
     total = int(recs.references["tier_customers"].sum())
-    money = lambda v: money_text(v, recs.currency, language)
+
+    def money(v):
+        return money_text(v, recs.currency, language)
+
     items = [
-        (f"{int(ref['tier_customers']):,}",
-         t("strategy.kpi_customers", language,
-           share=share_text(ref["tier_customers"] / total if total else math.nan, language))),
+        (
+            f"{int(ref['tier_customers']):,}",
+            t(
+                "strategy.kpi_customers",
+                language,
+                share=share_text(ref["tier_customers"] / total if total else math.nan, language),
+            ),
+        ),
         (share_text(bud["revenue_share"], language), t("strategy.kpi_revenue_share", language)),
-        (money(ref["tier_revenue_at_risk"]),
-         t("strategy.kpi_at_risk", language, n=f"{int(ref['tier_at_risk_customers']):,}")),
+        (
+            money(ref["tier_revenue_at_risk"]),
+            t("strategy.kpi_at_risk", language, n=f"{int(ref['tier_at_risk_customers']):,}"),
+        ),
     ]
     if recs.rule.amount is None:
         items.append((share_text(bud["share"], language), t("strategy.kpi_budget_share", language)))
     else:
-        items.append((money(bud["amount"]), t("strategy.kpi_budget", language,
-                                               share=share_text(bud["share"], language))))
+        items.append(
+            (
+                money(bud["amount"]),
+                t("strategy.kpi_budget", language, share=share_text(bud["share"], language)),
+            )
+        )
     return kpis([(label, value) for value, label in items])
 
 
@@ -266,13 +333,19 @@ def segments_html(recommendations: Recommendations, *, language: str) -> str:
         return ""
     book = recommendations.playbook["segments"]
     labels = [str(x) for x in recommendations.references["tier"]]
-    keys = (cust["segment_key"] if "segment_key" in cust.columns
-            else pd.Series(None, index=cust.index, dtype="object"))
+    keys = (
+        cust["segment_key"]
+        if "segment_key" in cust.columns
+        else pd.Series(None, index=cust.index, dtype="object")
+    )
     names, plan_keys = [], []
     for key, raw in zip(keys, cust["segment"]):
         known = isinstance(key, str) and key in book
-        names.append(pick(book[key]["name"], language) if known else (
-            t("strategy.not_available", language) if is_missing(raw) else str(raw)))
+        names.append(
+            pick(book[key]["name"], language)
+            if known
+            else (t("strategy.not_available", language) if is_missing(raw) else str(raw))
+        )
         plan_keys.append(key if known else None)
     frame = pd.DataFrame({"name": names, "key": plan_keys, "tier": cust["tier"].astype(str)})
     counts = pd.crosstab(frame["name"], pd.Categorical(frame["tier"], categories=labels))
@@ -280,44 +353,57 @@ def segments_html(recommendations: Recommendations, *, language: str) -> str:
     key_of = frame.drop_duplicates("name").set_index("name")["key"]
     order = sorted(counts.index, key=lambda n: (-int(counts.loc[n].sum()), n))
     classes = tier_css_classes(labels)
-    head = [f"<th>{html.escape(t('strategy.col_segment', language))}</th>",
-            f'<th class="num">{html.escape(t("strategy.customers", language))}</th>']
-    head += [f'<th class="num"><span class="tier-badge {classes[lab]}">{html.escape(lab)}'
-             f"</span></th>" for lab in labels]
-    head += [f"<th>{html.escape(t('strategy.goal', language))}</th>",
-             f"<th>{html.escape(t('strategy.segment_focus', language))}</th>"]
+    head = [
+        f"<th>{html.escape(t('strategy.col_segment', language))}</th>",
+        f'<th class="num">{html.escape(t("strategy.customers", language))}</th>',
+    ]
+    head += [
+        f'<th class="num"><span class="tier-badge {classes[lab]}">{html.escape(lab)}</span></th>'
+        for lab in labels
+    ]
+    head += [
+        f"<th>{html.escape(t('strategy.goal', language))}</th>",
+        f"<th>{html.escape(t('strategy.segment_focus', language))}</th>",
+    ]
     rows = []
     for name in order:
         key = key_of[name]
         known = isinstance(key, str)
-        cells = [f"<td>{html.escape(name)}</td>",
-                 f'<td class="num">{int(counts.loc[name].sum()):,}</td>']
+        cells = [
+            f"<td>{html.escape(name)}</td>",
+            f'<td class="num">{int(counts.loc[name].sum()):,}</td>',
+        ]
         cells += [f'<td class="num">{int(counts.loc[name, lab]):,}</td>' for lab in labels]
-        cells += [f"<td>{html.escape(pick(book[key]['goal'], language)) if known else ''}</td>",
-                  f"<td>{html.escape(pick(book[key]['actions'][0], language)) if known else ''}"
-                  "</td>"]
+        cells += [
+            f"<td>{html.escape(pick(book[key]['goal'], language)) if known else ''}</td>",
+            f"<td>{html.escape(pick(book[key]['actions'][0], language)) if known else ''}</td>",
+        ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     caption = html.escape(t("strategy.segments_caption", language))
-    return (f'<table class="data segments"><caption>{caption}</caption>'
-            f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (
+        f'<table class="data segments"><caption>{caption}</caption>'
+        f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def dormant_note_html(*, language: str, playbook: dict | None = None) -> str:
     """HTML note on dormant and at-risk customers: ``<div class="strategy-note dormant">``."""
     plan = dormant_strategy(language=language, playbook=playbook)
     esc = html.escape
-    return "\n".join([
-        f'<div class="strategy-note dormant" lang="{locale.get(language).html_lang}">',
-        f'<h3>{esc(plan["name"])}{esc(t("strategy.title_separator", language))}'
-        f'<span class="card-goal">{esc(plan["goal"])}</span></h3>',
-        f'<p class="card-headline">{esc(plan["note"])}</p>',
-        '<dl class="card-details">',
-        f'<dt>{esc(t("strategy.dormant_trigger", language))}</dt>'
-        f'<dd class="trigger">{esc(plan["trigger"])}</dd>',
-        f'<dt>{esc(t("strategy.dormant_actions", language))}</dt>'
-        f'<dd class="actions">{_ul(plan["actions"], "card-list actions")}</dd>',
-        f'<dt>{esc(t("strategy.kpis", language))}</dt>'
-        f'<dd class="kpis">{_ul(plan["kpis"], "card-list kpis")}</dd>',
-        "</dl>",
-        "</div>",
-    ])
+    return "\n".join(
+        [
+            f'<div class="strategy-note dormant" lang="{locale.get(language).html_lang}">',
+            f"<h3>{esc(plan['name'])}{esc(t('strategy.title_separator', language))}"
+            f'<span class="card-goal">{esc(plan["goal"])}</span></h3>',
+            f'<p class="card-headline">{esc(plan["note"])}</p>',
+            '<dl class="card-details">',
+            f"<dt>{esc(t('strategy.dormant_trigger', language))}</dt>"
+            f'<dd class="trigger">{esc(plan["trigger"])}</dd>',
+            f"<dt>{esc(t('strategy.dormant_actions', language))}</dt>"
+            f'<dd class="actions">{_ul(plan["actions"], "card-list actions")}</dd>',
+            f"<dt>{esc(t('strategy.kpis', language))}</dt>"
+            f'<dd class="kpis">{_ul(plan["kpis"], "card-list kpis")}</dd>',
+            "</dl>",
+            "</div>",
+        ]
+    )

@@ -51,8 +51,15 @@ __all__ = [
 #: Columns of :func:`tier_strategies`, in order.
 STRATEGY_COLUMNS: tuple[str, ...] = ("tier", "tier_rank", "role", *ROLE_FIELDS, "headline")
 
-_SUMMARY_COLUMNS: tuple[str, ...] = ("tier", "tier_rank", "customers", "customer_share",
-                                     "revenue_share", "monetary_median", "recency_median")
+_SUMMARY_COLUMNS: tuple[str, ...] = (
+    "tier",
+    "tier_rank",
+    "customers",
+    "customer_share",
+    "revenue_share",
+    "monetary_median",
+    "recency_median",
+)
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -106,16 +113,20 @@ def _headline(row: Mapping, *, language: str, currency: str) -> str:
     count = 0 if is_missing(customers) else int(customers)
     if count == 0:
         return t("strategy.headline_empty", language)
-    return t("strategy.headline_one" if count == 1 else "strategy.headline", language,
-             customers=f"{count:,}",
-             customer_share=share_text(row["customer_share"], language),
-             revenue_share=share_text(row["revenue_share"], language),
-             monetary=money_text(row["monetary_median"], currency, language),
-             recency=_fmt_days(row["recency_median"], language))
+    return t(
+        "strategy.headline_one" if count == 1 else "strategy.headline",
+        language,
+        customers=f"{count:,}",
+        customer_share=share_text(row["customer_share"], language),
+        revenue_share=share_text(row["revenue_share"], language),
+        monetary=money_text(row["monetary_median"], currency, language),
+        recency=_fmt_days(row["recency_median"], language),
+    )
 
 
-def tier_strategies(tier_summary: pd.DataFrame, *, language: str, playbook: dict | None = None,
-                    currency: str = "¥") -> pd.DataFrame:
+def tier_strategies(
+    tier_summary: pd.DataFrame, *, language: str, playbook: dict | None = None, currency: str = "¥"
+) -> pd.DataFrame:
     """One strategy row per tier, best tier first, in ``language``.
 
     ``tier_summary`` has one row per tier with at least the columns ``tier``,
@@ -134,17 +145,28 @@ def tier_strategies(tier_summary: pd.DataFrame, *, language: str, playbook: dict
       purchase a median 23 days ago."
     """
     _check_language(language)
-    require(isinstance(tier_summary, pd.DataFrame), "tier_summary must be a pandas DataFrame",
-            where="tier_strategies(tier_summary)")
+    require(
+        isinstance(tier_summary, pd.DataFrame),
+        "tier_summary must be a pandas DataFrame",
+        where="tier_strategies(tier_summary)",
+    )
     missing = [c for c in _SUMMARY_COLUMNS if c not in tier_summary.columns]
-    require(not missing, f"tier_summary lacks the column(s): {', '.join(missing)}",
-            where="tier_strategies(tier_summary)",
-            hint="pass the tier summary table (one row per tier)")
-    require(len(tier_summary) >= 2, f"tier_summary needs at least 2 tiers, has {len(tier_summary)}",
-            where="tier_strategies(tier_summary)")
-    require(not tier_summary["tier_rank"].isna().any() and tier_summary["tier_rank"].is_unique,
-            "tier_rank must be set and unique (1 = best tier)",
-            where="tier_strategies(tier_summary['tier_rank'])")
+    require(
+        not missing,
+        f"tier_summary lacks the column(s): {', '.join(missing)}",
+        where="tier_strategies(tier_summary)",
+        hint="pass the tier summary table (one row per tier)",
+    )
+    require(
+        len(tier_summary) >= 2,
+        f"tier_summary needs at least 2 tiers, has {len(tier_summary)}",
+        where="tier_strategies(tier_summary)",
+    )
+    require(
+        not tier_summary["tier_rank"].isna().any() and tier_summary["tier_rank"].is_unique,
+        "tier_rank must be set and unique (1 = best tier)",
+        where="tier_strategies(tier_summary['tier_rank'])",
+    )
     book = playbook_or_default(playbook)
 
     ordered = tier_summary.sort_values("tier_rank", kind="stable")
@@ -157,8 +179,11 @@ def tier_strategies(tier_summary: pd.DataFrame, *, language: str, playbook: dict
         row: dict = {"tier": label, "tier_rank": int(rec["tier_rank"]), "role": role}
         for field in ROLE_FIELDS:
             value = plan[field]
-            row[field] = ([pick(item, language) for item in value] if field in LIST_FIELDS
-                          else pick(value, language))
+            row[field] = (
+                [pick(item, language) for item in value]
+                if field in LIST_FIELDS
+                else pick(value, language)
+            )
         row["headline"] = _headline(rec, language=language, currency=currency)
         rows.append(row)
     out = pd.DataFrame(rows, columns=list(STRATEGY_COLUMNS))
@@ -182,8 +207,9 @@ def dormant_strategy(*, language: str, playbook: dict | None = None) -> dict:
 def strategies_of(a) -> pd.DataFrame:
     """:func:`tier_strategies` of an analysis (``Analysis``: its tier summary, playbook,
     report language and currency): the table written as ``strategies.csv``."""
-    return tier_strategies(a.tier_summary, language=a.params.language, playbook=a.playbook,
-                           currency=a.params.currency)
+    return tier_strategies(
+        a.tier_summary, language=a.params.language, playbook=a.playbook, currency=a.params.currency
+    )
 
 
 # ---------------------------------------------------------------------------------
@@ -218,7 +244,7 @@ def _fmt_param(name: str, value: object, *, language: str, currency: str) -> str
 
 
 def _group(label: object, language: str, *, one: bool = False) -> str:
-    """"A-tier customers" / "A级客户" (``one``: "A-tier customer")."""
+    """ "A-tier customers" / "A级客户" (``one``: "A-tier customer")."""
     if is_missing(label):
         return t("strategy.not_available", language)
     label = str(label)
@@ -226,31 +252,46 @@ def _group(label: object, language: str, *, one: bool = False) -> str:
     return t(f"{key}_cjk" if _CJK.search(label) else key, language, tier=label)
 
 
-def _finding_fields(rec: Mapping, ref: Mapping, params: Mapping, *, language: str,
-                    currency: str) -> dict[str, str]:
-    money = lambda v: money_text(v, currency, language)
-    days = lambda v: _fmt_days(v, language)
+def _finding_fields(
+    rec: Mapping, ref: Mapping, params: Mapping, *, language: str, currency: str
+) -> dict[str, str]:
+    def money(v):
+        return money_text(v, currency, language)
+
+    def days(v):
+        return _fmt_days(v, language)
+
     fields = {
-        "group": _group(rec["tier"], language), "tier": str(rec["tier"]),
+        "group": _group(rec["tier"], language),
+        "tier": str(rec["tier"]),
         "group_one": _group(rec["tier"], language, one=True),
-        "customers": f"{int(rec['customers']):,}", "share": share_text(rec["customer_share"], language),
-        "revenue": money(rec["revenue"]), "revenue_share": share_text(rec["revenue_share"], language),
-        "recency": days(rec["recency_median"]), "usual_gap": days(rec["usual_gap_median"]),
+        "customers": f"{int(rec['customers']):,}",
+        "share": share_text(rec["customer_share"], language),
+        "revenue": money(rec["revenue"]),
+        "revenue_share": share_text(rec["revenue_share"], language),
+        "recency": days(rec["recency_median"]),
+        "usual_gap": days(rec["usual_gap_median"]),
         "frequency": _fmt_number(rec["frequency_median"], language),
-        "aov": money(rec["aov_median"]), "monetary": money(rec["monetary_median"]),
+        "aov": money(rec["aov_median"]),
+        "monetary": money(rec["monetary_median"]),
         "return_share": share_text(rec["return_share_median"], language),
         "tier_customers": f"{int(ref['tier_customers']):,}",
         "tier_recency": days(ref["tier_median_recency_days"]),
         "tier_usual_gap": days(ref["tier_median_usual_gap_days"]),
         "tier_frequency": _fmt_number(ref["tier_median_frequency"], language),
-        "tier_aov": money(ref["tier_median_aov"]), "tier_monetary": money(ref["tier_median_monetary"]),
+        "tier_aov": money(ref["tier_median_aov"]),
+        "tier_monetary": money(ref["tier_median_monetary"]),
         "tier_one_time_share": share_text(ref["tier_one_time_share"], language),
         "next_tier": ("" if is_missing(ref["next_tier"]) else str(ref["next_tier"])),
         "next_group": _group(ref["next_tier"], language),
         "next_tier_min_monetary": money(ref["next_tier_min_monetary"]),
     }
-    fields.update({name: _fmt_param(name, value, language=language, currency=currency)
-                   for name, value in params.items()})
+    fields.update(
+        {
+            name: _fmt_param(name, value, language=language, currency=currency)
+            for name, value in params.items()
+        }
+    )
     return fields
 
 
@@ -263,25 +304,51 @@ def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
         parts.append(t("strategy.rule_equal", language))
     else:
         total = sum(weights[c] for c in rule.used)
-        terms = [t(f"strategy.rule_term_{c}", language,
-                   weight=_fmt_percent(weights[c] / total, language)) for c in rule.used]
-        parts.append(t("strategy.rule_weights", language,
-                       terms=t("strategy.rule_join", language).join(terms)))
+        terms = [
+            t(
+                f"strategy.rule_term_{c}",
+                language,
+                weight=_fmt_percent(weights[c] / total, language),
+            )
+            for c in rule.used
+        ]
+        parts.append(
+            t(
+                "strategy.rule_weights",
+                language,
+                terms=t("strategy.rule_join", language).join(terms),
+            )
+        )
         for comp in rule.used:
             if comp == "growth":
                 parts.append(t("strategy.rule_growth", language))
             elif comp == "risk":
-                parts.append(t("strategy.rule_risk", language,
-                               factor=_fmt_number(rule.at_risk_factor, language),
-                               base_gap=_fmt_days(rule.base_gap_days, language)))
+                parts.append(
+                    t(
+                        "strategy.rule_risk",
+                        language,
+                        factor=_fmt_number(rule.at_risk_factor, language),
+                        base_gap=_fmt_days(rule.base_gap_days, language),
+                    )
+                )
         left_out = [c for c in BUDGET_COMPONENTS if c not in rule.used and weights[c] > 0]
         for comp in left_out:
             no_gap = comp == "risk" and math.isnan(rule.base_gap_days)
-            parts.append(t("strategy.rule_left_out_risk_no_gap" if no_gap
-                           else f"strategy.rule_left_out_{comp}", language))
+            parts.append(
+                t(
+                    "strategy.rule_left_out_risk_no_gap"
+                    if no_gap
+                    else f"strategy.rule_left_out_{comp}",
+                    language,
+                )
+            )
     if rule.cost_to_serve and rule.amount is not None:
-        parts.append(t("strategy.rule_costs_exceed" if rule.costs_exceed_budget
-                       else "strategy.rule_costs", language))
+        parts.append(
+            t(
+                "strategy.rule_costs_exceed" if rule.costs_exceed_budget else "strategy.rule_costs",
+                language,
+            )
+        )
     elif rule.cost_to_serve:
         parts.append(t("strategy.rule_costs_no_budget", language))
     if rule.amount is None:
@@ -303,20 +370,41 @@ def findings(recs: Recommendations, *, language: str) -> pd.DataFrame:
     fired = recs.fired.sort_values(["tier_rank", "priority", "trigger_id"], kind="stable")
     for rec in fired.to_dict("records"):
         trig = recs.playbook["triggers"][rec["trigger_id"]]
-        fields = _finding_fields(rec, refs.loc[rec["tier"]], trig["params"],
-                                 language=language, currency=recs.currency)
-        rows.append({
-            "trigger_id": rec["trigger_id"], "tier": rec["tier"],
-            "tier_rank": int(rec["tier_rank"]), "priority": int(rec["priority"]),
-            "customers": int(rec["customers"]), "revenue": float(rec["revenue"]),
-            "name": pick(trig["name"], language).format_map(fields),
-            "finding": pick(trig["finding_one"] if rec["customers"] == 1
-                            and trig["finding_one"] else trig["finding"], language)
-            .format_map(fields),
-            "action": pick(trig["action"], language).format_map(fields),
-        })
-    return pd.DataFrame(rows, columns=["trigger_id", "tier", "tier_rank", "priority",
-                                       "customers", "revenue", "name", "finding", "action"])
+        fields = _finding_fields(
+            rec, refs.loc[rec["tier"]], trig["params"], language=language, currency=recs.currency
+        )
+        rows.append(
+            {
+                "trigger_id": rec["trigger_id"],
+                "tier": rec["tier"],
+                "tier_rank": int(rec["tier_rank"]),
+                "priority": int(rec["priority"]),
+                "customers": int(rec["customers"]),
+                "revenue": float(rec["revenue"]),
+                "name": pick(trig["name"], language).format_map(fields),
+                "finding": pick(
+                    trig["finding_one"]
+                    if rec["customers"] == 1 and trig["finding_one"]
+                    else trig["finding"],
+                    language,
+                ).format_map(fields),
+                "action": pick(trig["action"], language).format_map(fields),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "trigger_id",
+            "tier",
+            "tier_rank",
+            "priority",
+            "customers",
+            "revenue",
+            "name",
+            "finding",
+            "action",
+        ],
+    )
 
 
 def action_table(recs: Recommendations, *, language: str) -> pd.DataFrame:
@@ -330,28 +418,39 @@ def action_table(recs: Recommendations, *, language: str) -> pd.DataFrame:
     found = findings(recs, language=language)
     by_tier = {(r.trigger_id, r.tier): (r.name, r.action) for r in found.itertuples()}
     role_action = {role: pick(book[role]["actions"][0], language) for role in ROLES}
-    segment_action = {key: pick(body["actions"][0], language)
-                      for key, body in book["segments"].items()}
+    segment_action = {
+        key: pick(body["actions"][0], language) for key, body in book["segments"].items()
+    }
     signals, recommended = [], []
     cust = recs.customers
     n = len(cust)
-    segments = (cust["segment_key"].to_numpy(dtype=object) if "segment_key" in cust.columns
-                else [None] * n)
+    segments = (
+        cust["segment_key"].to_numpy(dtype=object) if "segment_key" in cust.columns else [None] * n
+    )
     memo: dict[tuple, tuple[str, str]] = {}  # few distinct combinations, many customers
-    for key in zip(cust["triggers"].astype(str).to_numpy(dtype=object),
-                   cust["tier"].astype(str).to_numpy(dtype=object), segments,
-                   cust["role"].to_numpy(dtype=object)):
+    for key in zip(
+        cust["triggers"].astype(str).to_numpy(dtype=object),
+        cust["tier"].astype(str).to_numpy(dtype=object),
+        segments,
+        cust["role"].to_numpy(dtype=object),
+    ):
         if key not in memo:
             memo[key] = _action_of(key, by_tier, segment_action, role_action)
         signal, action = memo[key]
         signals.append(signal)
         recommended.append(action)
-    return pd.DataFrame({"customer_id": recs.customers["customer_id"].to_numpy(),
-                         "signals": signals, "recommended_action": recommended})
+    return pd.DataFrame(
+        {
+            "customer_id": recs.customers["customer_id"].to_numpy(),
+            "signals": signals,
+            "recommended_action": recommended,
+        }
+    )
 
 
-def _action_of(key: tuple, by_tier: dict, segment_action: dict, role_action: dict
-               ) -> tuple[str, str]:
+def _action_of(
+    key: tuple, by_tier: dict, segment_action: dict, role_action: dict
+) -> tuple[str, str]:
     triggers, tier, segment, role = key
     ids = [x for x in triggers.split(";") if x]
     texts = [by_tier[(tid, tier)] for tid in ids]  # a trigger marks only where it fired

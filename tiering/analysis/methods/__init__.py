@@ -27,8 +27,20 @@ model, data-driven flag, bootstrap, report texts); the built-in ones are listed 
 from __future__ import annotations
 
 from tiering.analysis.methods.base import Method, TieringResult, finish
-from tiering.analysis.methods.registry import BUILTIN, fit, get, is_data_driven, methods, register
 from tiering.analysis.methods.compare import MethodComparison, compare_methods, stability
+from tiering.analysis.methods.registry import BUILTIN, fit, get, is_data_driven, methods, register
 
-__all__ = ["BUILTIN", "Method", "MethodComparison", "TieringResult", "compare_methods", "finish",
-           "fit", "get", "is_data_driven", "methods", "register", "stability"]
+__all__ = [
+    "BUILTIN",
+    "Method",
+    "MethodComparison",
+    "TieringResult",
+    "compare_methods",
+    "finish",
+    "fit",
+    "get",
+    "is_data_driven",
+    "methods",
+    "register",
+    "stability",
+]

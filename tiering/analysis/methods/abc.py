@@ -27,10 +27,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tiering.analysis.methods.base import (
+    Method,
+    TieringResult,
+    all_equal,
+    check_features,
+    finish,
+    numeric_column,
+)
 from tiering.errors import MethodError, require
 from tiering.params import AbcOptions, TieringSpec
-from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
-    finish, numeric_column)
 
 
 def _values(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list]:
@@ -42,13 +48,21 @@ def _values(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list
     if missing:
         warnings.append(("missing_values_zero", {"column": col, "n": missing}))
         value = np.nan_to_num(value, nan=0.0)
-    require(not all_equal(value),
-            f"abc: all {len(value)} customers have the same {col} ({value[0]:g}), so ABC "
-            "analysis cannot rank them", where="tiering.abc.value", error=MethodError,
-            hint="use a value that differs between customers, or method: rules")
-    require(bool((value > 0).any()), f"abc: no customer has a positive {col}",
-            where="tiering.abc.value", error=MethodError,
-            hint="check the amounts and the returns (data.cancellations)")
+    require(
+        not all_equal(value),
+        f"abc: all {len(value)} customers have the same {col} ({value[0]:g}), so ABC "
+        "analysis cannot rank them",
+        where="tiering.abc.value",
+        error=MethodError,
+        hint="use a value that differs between customers, or method: rules",
+    )
+    require(
+        bool((value > 0).any()),
+        f"abc: no customer has a positive {col}",
+        where="tiering.abc.value",
+        error=MethodError,
+        hint="check the amounts and the returns (data.cancellations)",
+    )
     return value, warnings
 
 
@@ -60,16 +74,20 @@ def computed_cutoffs(sorted_values: np.ndarray) -> tuple[list[float], dict]:
     total = v.sum()
     x = np.arange(1, n + 1) / n
     y = np.cumsum(v) / total
-    pareto = int(np.argmin(x ** 2 + (1 - y) ** 2))
+    pareto = int(np.argmin(x**2 + (1 - y) ** 2))
     # slope of the curve at customer i is v_i / mean: the last customer with slope >= 1
     break_even = int(np.count_nonzero(v >= total / n)) - 1
     a, b = sorted((pareto, break_even))
     c = int(np.argmin((x - x[b]) ** 2 + (1 - y) ** 2))
     c = max(c, a)
-    points = {"pareto_point": {"customer_share": float(x[pareto]), "value_share": float(y[pareto])},
-              "break_even_point": {"customer_share": float(x[break_even]),
-                                   "value_share": float(y[break_even])},
-              "bc_point": {"customer_share": float(x[c]), "value_share": float(y[c])}}
+    points = {
+        "pareto_point": {"customer_share": float(x[pareto]), "value_share": float(y[pareto])},
+        "break_even_point": {
+            "customer_share": float(x[break_even]),
+            "value_share": float(y[break_even]),
+        },
+        "bc_point": {"customer_share": float(x[c]), "value_share": float(y[c])},
+    }
     return [float(y[a]), float(y[c])], points
 
 
@@ -97,22 +115,39 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
     cum_share = np.empty_like(cum)
     cum_share[order] = cum
     bounds = [0.0, *cut.tolist(), 1.0]
-    thresholds = pd.DataFrame({
-        "tier": labels,
-        "tier_rank": range(1, len(labels) + 1),
-        "lower": bounds[:-1],
-        "upper": bounds[1:],
-        "rule": [f"cumulative {value_col} share {lo:.0%}–{hi:.0%}"
-                 for lo, hi in zip(bounds[:-1], bounds[1:])],
-    })
-    params = {"cutoffs": cut.tolist(), "value": value_col,
-              "cutoff_mode": "computed" if spec.abc.cutoffs == "computed" else "fixed", **points}
-    return finish(features, rank, labels, {"cum_share": cum_share.round(12)}, method="abc",
-                  thresholds=thresholds, params=params, warnings=warnings)
+    thresholds = pd.DataFrame(
+        {
+            "tier": labels,
+            "tier_rank": range(1, len(labels) + 1),
+            "lower": bounds[:-1],
+            "upper": bounds[1:],
+            "rule": [
+                f"cumulative {value_col} share {lo:.0%}–{hi:.0%}"
+                for lo, hi in zip(bounds[:-1], bounds[1:])
+            ],
+        }
+    )
+    params = {
+        "cutoffs": cut.tolist(),
+        "value": value_col,
+        "cutoff_mode": "computed" if spec.abc.cutoffs == "computed" else "fixed",
+        **points,
+    }
+    return finish(
+        features,
+        rank,
+        labels,
+        {"cum_share": cum_share.round(12)},
+        method="abc",
+        thresholds=thresholds,
+        params=params,
+        warnings=warnings,
+    )
 
 
-def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.ndarray,
-                    **_) -> np.ndarray:
+def bootstrap_ranks(
+    features: pd.DataFrame, spec: TieringSpec, references: np.ndarray, **_
+) -> np.ndarray:
     """Tier ranks of every customer (columns) with cut-offs estimated on each row of
     ``references`` (positions of the customers of one bootstrap resample). A customer's
     cumulative share before it is the share of the resample's value held by larger
@@ -138,4 +173,6 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
 
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
-METHOD = Method(name="abc", fit=fit, options=AbcOptions, data_driven=True, bootstrap=bootstrap_ranks)
+METHOD = Method(
+    name="abc", fit=fit, options=AbcOptions, data_driven=True, bootstrap=bootstrap_ranks
+)

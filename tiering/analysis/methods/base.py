@@ -13,8 +13,15 @@ from tiering.errors import MethodError, require
 from tiering.params import MethodOptions, TieringSpec
 
 # Customer columns that are identifiers or dates, never a numeric criterion.
-NON_NUMERIC = ("customer_id", "customer_name", "first_purchase", "last_purchase", "tier",
-               "tier_rank", "segment")
+NON_NUMERIC = (
+    "customer_id",
+    "customer_name",
+    "first_purchase",
+    "last_purchase",
+    "tier",
+    "tier_rank",
+    "segment",
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ class Method:
     """
 
     name: str
-    fit: Callable[..., "TieringResult"]
+    fit: Callable[..., TieringResult]
     options: type[MethodOptions]
     data_driven: bool | Callable[[TieringSpec], bool] = True
     bootstrap: Callable[..., np.ndarray] | None = None
@@ -79,10 +86,17 @@ class Method:
         return bool(self.data_driven(spec) if callable(self.data_driven) else self.data_driven)
 
 
-def finish(features: pd.DataFrame, rank: np.ndarray, labels: list[str] | tuple[str, ...],
-           scores: dict[str, np.ndarray | pd.Series], *, method: str,
-           thresholds: pd.DataFrame, params: dict,
-           warnings: list[tuple[str, dict]] | tuple = ()) -> TieringResult:
+def finish(
+    features: pd.DataFrame,
+    rank: np.ndarray,
+    labels: list[str] | tuple[str, ...],
+    scores: dict[str, np.ndarray | pd.Series],
+    *,
+    method: str,
+    thresholds: pd.DataFrame,
+    params: dict,
+    warnings: list[tuple[str, dict]] | tuple = (),
+) -> TieringResult:
     """Assemble a :class:`TieringResult` from 1-based tier ranks."""
     labels = tuple(str(x) for x in labels)
     rank = np.asarray(rank, dtype="int64")
@@ -93,26 +107,48 @@ def finish(features: pd.DataFrame, rank: np.ndarray, labels: list[str] | tuple[s
     out["tier_rank"] = rank
     for name, values in scores.items():
         out[name] = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
-    return TieringResult(method=method, labels=labels, assignments=out,
-                         thresholds=thresholds.reset_index(drop=True), params=params,
-                         warnings=tuple(warnings))
+    return TieringResult(
+        method=method,
+        labels=labels,
+        assignments=out,
+        thresholds=thresholds.reset_index(drop=True),
+        params=params,
+        warnings=tuple(warnings),
+    )
 
 
-def check_features(features: pd.DataFrame, needed: tuple[str, ...] | list[str], method: str,
-                   *, tiers: int | None = None) -> None:
+def check_features(
+    features: pd.DataFrame,
+    needed: tuple[str, ...] | list[str],
+    method: str,
+    *,
+    tiers: int | None = None,
+) -> None:
     """The features have the columns ``needed`` and at least ``tiers`` customers."""
     missing = [c for c in needed if c not in features.columns]
     available = [c for c in features.columns if c not in NON_NUMERIC]
-    require(not missing, f"{method}: the customer table has no column {', '.join(map(repr, missing))}",
-            where=f"tiering.{method}", error=MethodError,
-            hint=f"use one of {', '.join(available)} (attributes come from data.attributes)")
-    require(len(features) > 0, "No customers to tier: every row was rejected or the file is empty",
-            where="data", hint="see rejected_rows.csv for the reasons", error=MethodError)
+    require(
+        not missing,
+        f"{method}: the customer table has no column {', '.join(map(repr, missing))}",
+        where=f"tiering.{method}",
+        error=MethodError,
+        hint=f"use one of {', '.join(available)} (attributes come from data.attributes)",
+    )
+    require(
+        len(features) > 0,
+        "No customers to tier: every row was rejected or the file is empty",
+        where="data",
+        hint="see rejected_rows.csv for the reasons",
+        error=MethodError,
+    )
     if tiers is not None:
-        require(len(features) >= tiers,
-                f"{method}: only {len(features)} customer(s) for {tiers} tiers",
-                where="tiering.labels", error=MethodError,
-                hint="give fewer tier labels, or more data (a longer window or fewer exclusions)")
+        require(
+            len(features) >= tiers,
+            f"{method}: only {len(features)} customer(s) for {tiers} tiers",
+            where="tiering.labels",
+            error=MethodError,
+            hint="give fewer tier labels, or more data (a longer window or fewer exclusions)",
+        )
 
 
 def numeric_column(features: pd.DataFrame, column: str, method: str, *, where: str) -> np.ndarray:
@@ -124,9 +160,13 @@ def numeric_column(features: pd.DataFrame, column: str, method: str, *, where: s
         return s.astype("float64").to_numpy()
     if pd.api.types.is_numeric_dtype(s):
         return s.to_numpy(dtype="float64", na_value=np.nan)
-    require(not pd.api.types.is_datetime64_any_dtype(s),
-            f"{method}: column {column!r} holds dates, not numbers", where=where,
-            hint="use recency_days or tenure_days instead", error=MethodError)
+    require(
+        not pd.api.types.is_datetime64_any_dtype(s),
+        f"{method}: column {column!r} holds dates, not numbers",
+        where=where,
+        hint="use recency_days or tenure_days instead",
+        error=MethodError,
+    )
     text = s.astype("string").str.strip().str.replace(",", "", regex=False)
     blank = text.isna() | (text == "") | text.str.lower().isin(["nan", "none", "null", "na", "n/a"])
     num = pd.to_numeric(text.where(~blank), errors="coerce")
@@ -135,8 +175,10 @@ def numeric_column(features: pd.DataFrame, column: str, method: str, *, where: s
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise MethodError(
             f"{method}: column {column!r} is not numeric: customer "
-            f"{features['customer_id'].iloc[first]!s} has {s.iloc[first]!r}", where=where,
-            hint="choose a numeric column, or clean the attribute in the data file")
+            f"{features['customer_id'].iloc[first]!s} has {s.iloc[first]!r}",
+            where=where,
+            hint="choose a numeric column, or clean the attribute in the data file",
+        )
     return num.to_numpy(dtype="float64", na_value=np.nan)
 
 
@@ -146,8 +188,9 @@ def all_equal(values: np.ndarray) -> bool:
     return v.size == 0 or bool(np.all(v == v[0]))
 
 
-def midrank_counts(values: np.ndarray, reference: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, int]:
+def midrank_counts(
+    values: np.ndarray, reference: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
     """For each value: ``2 * below + ties`` and ``2 * n`` as integers, where ``below``
     counts reference values smaller than it and ``ties`` those equal to it, in
     ``reference`` (default: the values themselves). ``(2 * below + ties) / (2 * n)`` is

@@ -26,18 +26,28 @@ import warnings as _warnings
 import numpy as np
 import pandas as pd
 
+from tiering.analysis.methods.base import (
+    Method,
+    TieringResult,
+    all_equal,
+    check_features,
+    finish,
+    numeric_column,
+)
 from tiering.errors import MethodError, require
 from tiering.params import ClusterOptions, TieringSpec
-from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
-    finish, numeric_column)
 
 
 def _features(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list[str], list]:
     opts = spec.cluster
-    fewest = (opts.k if isinstance(opts.k, int) else
-              (opts.k_range or [2])[0] if opts.k == "auto" else len(spec.labels))
-    check_features(features, ("customer_id", *opts.features, opts.value), "cluster",
-                   tiers=fewest)
+    fewest = (
+        opts.k
+        if isinstance(opts.k, int)
+        else (opts.k_range or [2])[0]
+        if opts.k == "auto"
+        else len(spec.labels)
+    )
+    check_features(features, ("customer_id", *opts.features, opts.value), "cluster", tiers=fewest)
     cols, names, warnings = [], [], []
     for i, name in enumerate(opts.features):
         v = numeric_column(features, name, "cluster", where=f"tiering.cluster.features[{i}]")
@@ -50,10 +60,14 @@ def _features(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, li
             continue
         cols.append(v)
         names.append(name)
-    require(bool(cols), f"cluster: all {len(features)} customers have the same "
-            f"{', '.join(opts.features)}, so there is nothing to cluster",
-            where="tiering.cluster.features", error=MethodError,
-            hint="add a feature that differs between customers, or use method: rules")
+    require(
+        bool(cols),
+        f"cluster: all {len(features)} customers have the same "
+        f"{', '.join(opts.features)}, so there is nothing to cluster",
+        where="tiering.cluster.features",
+        error=MethodError,
+        hint="add a feature that differs between customers, or use method: rules",
+    )
     x = np.column_stack(cols)
     if opts.log:
         x = np.sign(x) * np.log1p(np.abs(x))
@@ -85,8 +99,9 @@ def _silhouette(z: np.ndarray, labels: np.ndarray, *, sample: int, seed: int) ->
 
 def _order(labels: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
     """Rank 1..k of each cluster id by the mean value of its members (highest first)."""
-    means = np.array([value[labels == c].mean() if (labels == c).any() else -np.inf
-                      for c in range(k)])
+    means = np.array(
+        [value[labels == c].mean() if (labels == c).any() else -np.inf for c in range(k)]
+    )
     order = np.lexsort((np.arange(k), -means))
     rank = np.empty(k, dtype="int64")
     rank[order] = np.arange(1, k + 1)
@@ -97,8 +112,9 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
     opts = spec.cluster
     labels_all = list(spec.labels)
     x, names, warnings = _features(features, spec)
-    value = np.nan_to_num(numeric_column(features, opts.value, "cluster",
-                                         where="tiering.cluster.value"))
+    value = np.nan_to_num(
+        numeric_column(features, opts.value, "cluster", where="tiering.cluster.value")
+    )
     ids = features["customer_id"].astype(str).to_numpy()
     perm = np.argsort(ids, kind="stable")
     z = _standardise(x, x)[perm]
@@ -109,12 +125,14 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
         candidates = [k for k in range(lo, min(hi, n_labels) + 1) if k <= distinct]
     else:
         candidates = [opts.k if isinstance(opts.k, int) else n_labels]
-    require(bool(candidates) and candidates[0] <= distinct,
-            f"cluster: only {distinct} distinct customer profile(s) on "
-            f"{', '.join(names)}, fewer than the {candidates[0] if candidates else 2} clusters asked for",
-            where="tiering.cluster.k", error=MethodError,
-            hint="ask for fewer clusters (fewer labels or a smaller k), add features, "
-                 "or use more data")
+    require(
+        bool(candidates) and candidates[0] <= distinct,
+        f"cluster: only {distinct} distinct customer profile(s) on "
+        f"{', '.join(names)}, fewer than the {candidates[0] if candidates else 2} clusters asked for",
+        where="tiering.cluster.k",
+        error=MethodError,
+        hint="ask for fewer clusters (fewer labels or a smaller k), add features, or use more data",
+    )
     fits, scores = {}, []
     for k in candidates:
         km = _kmeans(z, k, n_init=opts.n_init, seed=seed)
@@ -123,7 +141,9 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
             sil = _silhouette(z, km.labels_, sample=opts.silhouette_sample, seed=seed)
             scores.append({"k": k, "silhouette": None if np.isnan(sil) else sil})
     if opts.k == "auto":
-        best = max(scores, key=lambda s: (-2.0 if s["silhouette"] is None else s["silhouette"], -s["k"]))
+        best = max(
+            scores, key=lambda s: (-2.0 if s["silhouette"] is None else s["silhouette"], -s["k"])
+        )
         k = best["k"]
         silhouette = np.nan if best["silhouette"] is None else best["silhouette"]
     else:
@@ -144,23 +164,53 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
         centres = np.sign(centres) * np.expm1(np.abs(centres))
     by_rank = np.argsort(cluster_rank)
     centre_rows = [{name: float(centres[c, j]) for j, name in enumerate(names)} for c in by_rank]
-    thresholds = pd.DataFrame({
-        "tier": labels, "tier_rank": range(1, k + 1), "lower": np.nan, "upper": np.nan,
-        "rule": ["cluster centre " + ", ".join(f"{n} {v:,.1f}" for n, v in row.items())
-                 for row in centre_rows]})
-    params = {"k": k, "k_mode": "auto" if opts.k == "auto" else ("fixed" if opts.k else "labels"),
-              "features": names, "log": opts.log, "value": opts.value, "n_init": opts.n_init,
-              "seed": seed, "silhouette": None if np.isnan(silhouette) else silhouette,
-              "silhouette_by_k": scores,
-              "silhouette_sample": opts.silhouette_sample if len(ids) > opts.silhouette_sample else None,
-              "centres": centre_rows,
-              "value_means": [float(value[rank == r].mean()) for r in range(1, k + 1)]}
-    return finish(features, rank, labels, {}, method="cluster", thresholds=thresholds,
-                  params=params, warnings=warnings)
+    thresholds = pd.DataFrame(
+        {
+            "tier": labels,
+            "tier_rank": range(1, k + 1),
+            "lower": np.nan,
+            "upper": np.nan,
+            "rule": [
+                "cluster centre " + ", ".join(f"{n} {v:,.1f}" for n, v in row.items())
+                for row in centre_rows
+            ],
+        }
+    )
+    params = {
+        "k": k,
+        "k_mode": "auto" if opts.k == "auto" else ("fixed" if opts.k else "labels"),
+        "features": names,
+        "log": opts.log,
+        "value": opts.value,
+        "n_init": opts.n_init,
+        "seed": seed,
+        "silhouette": None if np.isnan(silhouette) else silhouette,
+        "silhouette_by_k": scores,
+        "silhouette_sample": opts.silhouette_sample if len(ids) > opts.silhouette_sample else None,
+        "centres": centre_rows,
+        "value_means": [float(value[rank == r].mean()) for r in range(1, k + 1)],
+    }
+    return finish(
+        features,
+        rank,
+        labels,
+        {},
+        method="cluster",
+        thresholds=thresholds,
+        params=params,
+        warnings=warnings,
+    )
 
 
-def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.ndarray, *,
-                    ranks: np.ndarray, seed: int = 0, **_) -> np.ndarray:
+def bootstrap_ranks(
+    features: pd.DataFrame,
+    spec: TieringSpec,
+    references: np.ndarray,
+    *,
+    ranks: np.ndarray,
+    seed: int = 0,
+    **_,
+) -> np.ndarray:
     """Tier ranks of every customer (columns) from k-means refitted on each row of
     ``references`` (one bootstrap resample), standardised with the resample's
     statistics and started from the centres of the full fit (the means of its tiers,
@@ -170,13 +220,15 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
     from sklearn.cluster import KMeans
 
     x, _, _ = _features(features, spec)
-    value = np.nan_to_num(numeric_column(features, spec.cluster.value, "cluster",
-                                         where="tiering.cluster.value"))
+    value = np.nan_to_num(
+        numeric_column(features, spec.cluster.value, "cluster", where="tiering.cluster.value")
+    )
     ranks = np.asarray(ranks)
     k = int(ranks.max())
     present = all((ranks == r).any() for r in range(1, k + 1))
-    centres = (np.vstack([x[ranks == r].mean(axis=0) for r in range(1, k + 1)]) if present
-               else None)  # a tier absent from a subsample: random starts instead
+    centres = (
+        np.vstack([x[ranks == r].mean(axis=0) for r in range(1, k + 1)]) if present else None
+    )  # a tier absent from a subsample: random starts instead
     out = np.empty((len(references), len(features)), dtype="int64")
     for b, reference in enumerate(references):
         ref = x[reference]
@@ -194,4 +246,11 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
 
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
-METHOD = Method(name="cluster", fit=fit, options=ClusterOptions, data_driven=True, bootstrap=bootstrap_ranks, bootstrap_from_fit=True)
+METHOD = Method(
+    name="cluster",
+    fit=fit,
+    options=ClusterOptions,
+    data_driven=True,
+    bootstrap=bootstrap_ranks,
+    bootstrap_from_fit=True,
+)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tiering.analysis.methods.base import TieringResult
 from tiering.errors import MethodError
 from tiering.params import TieringSpec
-from tiering.analysis.methods.base import TieringResult
 
 # Landis & Koch (1977) bands for kappa: upper bounds of slight, fair, moderate, substantial
 KAPPA_BANDS = (0.2, 0.4, 0.6, 0.8)
 KAPPA_WORDS = ("poor", "slight", "fair", "moderate", "substantial", "almost_perfect")
+
 
 @dataclass(frozen=True)
 class MethodComparison:
@@ -72,15 +73,17 @@ def crosstab(a: TieringResult, b: TieringResult) -> pd.DataFrame:
     row_tot = counts.sum(axis=1, keepdims=True)
     share_of_tier = np.divide(counts, row_tot, out=np.zeros(counts.shape), where=row_tot > 0)
     total = counts.sum()
-    return pd.DataFrame({
-        "tier": np.asarray(a.labels, dtype=object)[i.ravel()],
-        "tier_rank": i.ravel() + 1,
-        "other_tier": np.asarray(b.labels, dtype=object)[j.ravel()],
-        "other_tier_rank": j.ravel() + 1,
-        "customers": counts.ravel(),
-        "share_of_tier": share_of_tier.ravel(),
-        "share_of_all": counts.ravel() / total if total else 0.0,
-    })
+    return pd.DataFrame(
+        {
+            "tier": np.asarray(a.labels, dtype=object)[i.ravel()],
+            "tier_rank": i.ravel() + 1,
+            "other_tier": np.asarray(b.labels, dtype=object)[j.ravel()],
+            "other_tier_rank": j.ravel() + 1,
+            "customers": counts.ravel(),
+            "share_of_tier": share_of_tier.ravel(),
+            "share_of_all": counts.ravel() / total if total else 0.0,
+        }
+    )
 
 
 def agreement(a: TieringResult, b: TieringResult) -> dict:
@@ -93,14 +96,21 @@ def agreement(a: TieringResult, b: TieringResult) -> dict:
     with _warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         _warnings.simplefilter("ignore")
         kappa = float(cohen_kappa_score(ra, rb, weights="linear", labels=list(range(1, k + 1))))
-    return {"other_method": b.method, "customers": int(ra.size), "tiers": len(a.labels),
-            "other_tiers": len(b.labels), "exact_agreement": float(np.mean(ra == rb)),
-            "adjusted_rand": float(adjusted_rand_score(ra, rb)), "weighted_kappa": kappa,
-            "kappa_magnitude": kappa_magnitude(kappa)}
+    return {
+        "other_method": b.method,
+        "customers": int(ra.size),
+        "tiers": len(a.labels),
+        "other_tiers": len(b.labels),
+        "exact_agreement": float(np.mean(ra == rb)),
+        "adjusted_rand": float(adjusted_rand_score(ra, rb)),
+        "weighted_kappa": kappa,
+        "kappa_magnitude": kappa_magnitude(kappa),
+    }
 
 
-def compare_methods(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0,
-                    result: TieringResult | None = None) -> MethodComparison | None:
+def compare_methods(
+    features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0, result: TieringResult | None = None
+) -> MethodComparison | None:
     """Compare ``spec.method`` with each method in ``spec.compare_with`` (None when the
     list is empty). ``result``: the main method's result when already fitted."""
     from tiering.analysis.methods.registry import fit
@@ -113,26 +123,43 @@ def compare_methods(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0,
         try:
             other = fit(features, spec.model_copy(update={"method": name}), seed=seed)
         except MethodError as exc:
-            raise MethodError(f"Comparing with {name}: {exc.message}",
-                              where=f"tiering.compare_with ({exc.where or 'tiering.' + name})",
-                              hint=exc.hint or f"fix tiering.{name} or remove {name} "
-                                               "from tiering.compare_with") from None
+            raise MethodError(
+                f"Comparing with {name}: {exc.message}",
+                where=f"tiering.compare_with ({exc.where or 'tiering.' + name})",
+                hint=exc.hint or f"fix tiering.{name} or remove {name} from tiering.compare_with",
+            ) from None
         others.append(other)
         tabs[name] = crosstab(main, other)
         rows.append(agreement(main, other))
-    long = pd.concat([r.assignments[["customer_id", "tier", "tier_rank"]]
-                      .assign(method=r.method, tier=lambda d: d["tier"].astype(str))
-                      for r in [main, *others]], ignore_index=True)
+    long = pd.concat(
+        [
+            r.assignments[["customer_id", "tier", "tier_rank"]].assign(
+                method=r.method, tier=lambda d: d["tier"].astype(str)
+            )
+            for r in [main, *others]
+        ],
+        ignore_index=True,
+    )
     long = long[["customer_id", "method", "tier", "tier_rank"]]
-    return MethodComparison(method=main.method, others=tuple(spec.compare_with),
-                            assignments=long, crosstabs=tabs, agreement=pd.DataFrame(rows),
-                            params={"method": main.method, "compare_with": list(spec.compare_with),
-                                    "seed": seed})
+    return MethodComparison(
+        method=main.method,
+        others=tuple(spec.compare_with),
+        assignments=long,
+        crosstabs=tabs,
+        agreement=pd.DataFrame(rows),
+        params={"method": main.method, "compare_with": list(spec.compare_with), "seed": seed},
+    )
 
 
-def stability(features: pd.DataFrame, spec: TieringSpec, *, n_boot: int | None = None,
-              seed: int = 0, max_customers: int | None = None,
-              result: TieringResult | None = None) -> pd.DataFrame | None:
+def stability(
+    features: pd.DataFrame,
+    spec: TieringSpec,
+    *,
+    n_boot: int | None = None,
+    seed: int = 0,
+    max_customers: int | None = None,
+    result: TieringResult | None = None,
+) -> pd.DataFrame | None:
     """Bootstrap stability of a data-driven method's tiers, per tier.
 
     Each of ``n_boot`` resamples draws the customers with replacement (seeded), the
@@ -181,8 +208,11 @@ def stability(features: pd.DataFrame, spec: TieringSpec, *, n_boot: int | None =
     same = ranks == baseline[None, :]
     up = ranks < baseline[None, :]
     down = ranks > baseline[None, :]
-    counts = main.assignments["tier_rank"].value_counts().reindex(range(1, len(labels) + 1),
-                                                                  fill_value=0)
+    counts = (
+        main.assignments["tier_rank"]
+        .value_counts()
+        .reindex(range(1, len(labels) + 1), fill_value=0)
+    )
     rows = []
     for r, label in enumerate(labels, start=1):
         mask = reported == r
@@ -190,17 +220,40 @@ def stability(features: pd.DataFrame, spec: TieringSpec, *, n_boot: int | None =
         if k:
             per_boot = same[:, mask].mean(axis=1)
             lo, hi = np.quantile(per_boot, [0.025, 0.975])
-            rows.append({"tier": label, "tier_rank": r, "customers": int(counts[r]), "evaluated": k,
-                         "unchanged_share": float(same[:, mask].mean()),
-                         "unchanged_low": float(lo), "unchanged_high": float(hi),
-                         "moved_up_share": float(up[:, mask].mean()),
-                         "moved_down_share": float(down[:, mask].mean())})
+            rows.append(
+                {
+                    "tier": label,
+                    "tier_rank": r,
+                    "customers": int(counts[r]),
+                    "evaluated": k,
+                    "unchanged_share": float(same[:, mask].mean()),
+                    "unchanged_low": float(lo),
+                    "unchanged_high": float(hi),
+                    "moved_up_share": float(up[:, mask].mean()),
+                    "moved_down_share": float(down[:, mask].mean()),
+                }
+            )
         else:
-            rows.append({"tier": label, "tier_rank": r, "customers": int(counts[r]), "evaluated": 0,
-                         "unchanged_share": np.nan, "unchanged_low": np.nan,
-                         "unchanged_high": np.nan, "moved_up_share": np.nan,
-                         "moved_down_share": np.nan})
+            rows.append(
+                {
+                    "tier": label,
+                    "tier_rank": r,
+                    "customers": int(counts[r]),
+                    "evaluated": 0,
+                    "unchanged_share": np.nan,
+                    "unchanged_low": np.nan,
+                    "unchanged_high": np.nan,
+                    "moved_up_share": np.nan,
+                    "moved_down_share": np.nan,
+                }
+            )
     out = pd.DataFrame(rows)
-    out.attrs = {"method": main.method, "n_boot": int(n_boot), "seed": seed, "customers_used": m,
-                 "subsampled": bool(subsampled), "overall_unchanged": float(same.mean())}
+    out.attrs = {
+        "method": main.method,
+        "n_boot": int(n_boot),
+        "seed": seed,
+        "customers_used": m,
+        "subsampled": bool(subsampled),
+        "overall_unchanged": float(same.mean()),
+    }
     return out

@@ -10,15 +10,19 @@ from __future__ import annotations
 import pandas as pd
 
 from tiering import plugins
-from tiering.errors import MethodError
-from tiering.params import BUILTIN_METHODS, TieringSpec, method_names
 from tiering.analysis.methods import abc, cluster, rfm, rules, score
 from tiering.analysis.methods.base import Method, TieringResult
+from tiering.errors import MethodError
+from tiering.params import BUILTIN_METHODS, TieringSpec, method_names
 
 #: The built-in methods, in the order of :data:`tiering.params.BUILTIN_METHODS`.
-BUILTIN: dict[str, Method] = {m.name: m for m in sorted(
-    (abc.METHOD, rfm.METHOD, score.METHOD, cluster.METHOD, rules.METHOD),
-    key=lambda m: BUILTIN_METHODS.index(m.name))}
+BUILTIN: dict[str, Method] = {
+    m.name: m
+    for m in sorted(
+        (abc.METHOD, rfm.METHOD, score.METHOD, cluster.METHOD, rules.METHOD),
+        key=lambda m: BUILTIN_METHODS.index(m.name),
+    )
+}
 
 
 def methods() -> dict[str, Method]:
@@ -31,17 +35,22 @@ def get(name: str) -> Method:
     """The method called ``name``."""
     found = methods().get(name)
     if found is None:
-        raise MethodError(f"Unknown tiering method {name!r}", where="tiering.method",
-                          hint=f"choose one of {', '.join(methods())}")
+        raise MethodError(
+            f"Unknown tiering method {name!r}",
+            where="tiering.method",
+            hint=f"choose one of {', '.join(methods())}",
+        )
     return found
 
 
 def register(method: Method) -> None:
     """Add a method for this process (see :mod:`tiering.plugins` for every process)."""
     if not isinstance(method, Method):
-        raise MethodError("register() needs a tiering.analysis.methods.Method",
-                          where="register(method)",
-                          hint="describe the method with Method(name=..., fit=..., options=...)")
+        raise MethodError(
+            "register() needs a tiering.analysis.methods.Method",
+            where="register(method)",
+            hint="describe the method with Method(name=..., fit=..., options=...)",
+        )
     plugins.register_method(method)
 
 

@@ -43,10 +43,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tiering.analysis.methods.base import (
+    Method,
+    TieringResult,
+    all_equal,
+    check_features,
+    finish,
+    midrank_counts,
+)
 from tiering.errors import MethodError, require
 from tiering.params import RFM_SEGMENTS, RfmOptions, TieringSpec
-from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
-    finish, midrank_counts)
 
 DIMENSIONS = (("recency", "recency_days"), ("frequency", "frequency"), ("monetary", "monetary"))
 
@@ -59,13 +65,23 @@ SEGMENT_GRID: dict[int, tuple[str, ...]] = {
 }
 
 SEGMENT_LEVEL: dict[str, int] = {
-    "champions": 1, "loyal": 2, "cant_lose": 2, "potential_loyalists": 3, "need_attention": 3,
-    "at_risk": 3, "new": 4, "promising": 4, "about_to_sleep": 4, "hibernating": 5, "lost": 5,
+    "champions": 1,
+    "loyal": 2,
+    "cant_lose": 2,
+    "potential_loyalists": 3,
+    "need_attention": 3,
+    "at_risk": 3,
+    "new": 4,
+    "promising": 4,
+    "about_to_sleep": 4,
+    "hibernating": 5,
+    "lost": 5,
 }
 
 
-def quantile_scores(values: pd.Series | np.ndarray, bins: int,
-                    reference: np.ndarray | None = None) -> np.ndarray:
+def quantile_scores(
+    values: pd.Series | np.ndarray, bins: int, reference: np.ndarray | None = None
+) -> np.ndarray:
     """Scores 1..bins from mid-rank percentiles (higher value, higher score), within
     ``reference`` when given (cut-offs estimated on another sample of customers)."""
     values = np.asarray(values, dtype="float64")
@@ -75,8 +91,9 @@ def quantile_scores(values: pd.Series | np.ndarray, bins: int,
     return np.clip(bins * num // den + 1, 1, bins).astype("int64")
 
 
-def edge_scores(values: np.ndarray, edges: list[float], bins: int, *, lower_is_better: bool
-                ) -> np.ndarray:
+def edge_scores(
+    values: np.ndarray, edges: list[float], bins: int, *, lower_is_better: bool
+) -> np.ndarray:
     """Scores 1..bins from fixed ascending bin edges (see the module docstring)."""
     e = np.asarray(edges, dtype="float64")
     values = np.asarray(values, dtype="float64")
@@ -119,20 +136,26 @@ def is_data_driven(spec: TieringSpec) -> bool:
 
 def _weights(spec: TieringSpec) -> tuple[float, float, float]:
     w = spec.rfm.weights
-    require(w.recency + w.frequency + w.monetary > 0 or spec.rfm.tier_by == "segment",
-            "rfm weights are all zero", where="tiering.rfm.weights", error=MethodError,
-            hint="give at least one positive weight, e.g. recency: 1")
+    require(
+        w.recency + w.frequency + w.monetary > 0 or spec.rfm.tier_by == "segment",
+        "rfm weights are all zero",
+        where="tiering.rfm.weights",
+        error=MethodError,
+        hint="give at least one positive weight, e.g. recency: 1",
+    )
     return w.recency, w.frequency, w.monetary
 
 
 def _raw(features: pd.DataFrame, spec: TieringSpec) -> dict[str, np.ndarray]:
-    check_features(features, ("customer_id", *(c for _, c in DIMENSIONS)), "rfm",
-                   tiers=len(spec.labels))
+    check_features(
+        features, ("customer_id", *(c for _, c in DIMENSIONS)), "rfm", tiers=len(spec.labels)
+    )
     return {dim: features[col].to_numpy(dtype="float64") for dim, col in DIMENSIONS}
 
 
-def _scores(raw: dict[str, np.ndarray], spec: TieringSpec, reference: np.ndarray | None = None
-            ) -> dict[str, np.ndarray]:
+def _scores(
+    raw: dict[str, np.ndarray], spec: TieringSpec, reference: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     bins = spec.rfm.bins
     out = {}
     for dim, _ in DIMENSIONS:
@@ -147,26 +170,33 @@ def _scores(raw: dict[str, np.ndarray], spec: TieringSpec, reference: np.ndarray
     return out
 
 
-def _tiers(sc: dict[str, np.ndarray], spec: TieringSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                  list[float], dict]:
+def _tiers(
+    sc: dict[str, np.ndarray], spec: TieringSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float], dict]:
     labels = list(spec.labels)
     bins = spec.rfm.bins
     wr, wf, wm = _weights(spec)
     wsum = wr + wf + wm
     r, f, m = sc["recency"], sc["frequency"], sc["monetary"]
-    score = (np.round((wr * r + wf * f + wm * m) / wsum, 9) if wsum > 0
-             else np.round((r + f + m) / 3, 9))
+    score = (
+        np.round((wr * r + wf * f + wm * m) / wsum, 9) if wsum > 0 else np.round((r + f + m) / 3, 9)
+    )
     seg = segments(r, f, m, bins)
     mapping: dict = {}
     th: list[float] = []
     if spec.rfm.tier_by == "segment":
-        mapping = {lab: list(v) for lab, v in (spec.rfm.segment_tiers
-                                               or default_segment_tiers(labels)).items()}
+        mapping = {
+            lab: list(v)
+            for lab, v in (spec.rfm.segment_tiers or default_segment_tiers(labels)).items()
+        }
         tier_of = {s: labels.index(lab) + 1 for lab, segs in mapping.items() for s in segs}
         rank = pd.Series(seg).map(tier_of).to_numpy(dtype="int64")
     else:
-        th = list(spec.rfm.thresholds) if spec.rfm.thresholds is not None else \
-            default_thresholds(bins, len(labels))
+        th = (
+            list(spec.rfm.thresholds)
+            if spec.rfm.thresholds is not None
+            else default_thresholds(bins, len(labels))
+        )
         # rank = 1 + number of thresholds the score falls below
         rank = 1 + (score[:, None] < np.asarray(th)[None, :]).sum(axis=1)
     return rank, score, seg, th, mapping
@@ -178,44 +208,79 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
     labels = list(spec.labels)
     bins = spec.rfm.bins
     constant = [col for dim, col in DIMENSIONS if all_equal(raw[dim])]
-    require(len(constant) < 3,
-            f"rfm: all {len(features)} customers have the same recency, frequency and spend, "
-            "so RFM cannot rank them", where="tiering.rfm", error=MethodError,
-            hint="check the analysis window and the data; or use method: rules")
+    require(
+        len(constant) < 3,
+        f"rfm: all {len(features)} customers have the same recency, frequency and spend, "
+        "so RFM cannot rank them",
+        where="tiering.rfm",
+        error=MethodError,
+        hint="check the analysis window and the data; or use method: rules",
+    )
     warnings = [("constant_feature", {"column": c}) for c in constant]
     sc = _scores(raw, spec)
     rank, score, seg, th, mapping = _tiers(sc, spec)
     r, f, m = sc["recency"], sc["frequency"], sc["monetary"]
     codes = pd.Series(r.astype(str)) + pd.Series(f.astype(str)) + pd.Series(m.astype(str))
     if spec.rfm.tier_by == "segment":
-        thresholds = pd.DataFrame({
-            "tier": labels, "tier_rank": range(1, len(labels) + 1),
-            "lower": np.nan, "upper": np.nan,
-            "rule": ["segments " + ", ".join(mapping.get(lab, [])) for lab in labels]})
+        thresholds = pd.DataFrame(
+            {
+                "tier": labels,
+                "tier_rank": range(1, len(labels) + 1),
+                "lower": np.nan,
+                "upper": np.nan,
+                "rule": ["segments " + ", ".join(mapping.get(lab, [])) for lab in labels],
+            }
+        )
     else:
         uppers = [float(bins), *th]
         lowers = [*th, 1.0]
-        thresholds = pd.DataFrame({
-            "tier": labels,
-            "tier_rank": range(1, len(labels) + 1),
-            "lower": lowers,
-            "upper": uppers,
-            "rule": [f"RFM score {lo:.2f}–{hi:.2f}" if i else f"RFM score ≥ {lo:.2f}"
-                     for i, (lo, hi) in enumerate(zip(lowers, uppers))],
-        })
-    edges = {dim: (list(map(float, e)) if (e := getattr(spec.rfm.edges, dim)) is not None
-                   else None) for dim, _ in DIMENSIONS}
+        thresholds = pd.DataFrame(
+            {
+                "tier": labels,
+                "tier_rank": range(1, len(labels) + 1),
+                "lower": lowers,
+                "upper": uppers,
+                "rule": [
+                    f"RFM score {lo:.2f}–{hi:.2f}" if i else f"RFM score ≥ {lo:.2f}"
+                    for i, (lo, hi) in enumerate(zip(lowers, uppers))
+                ],
+            }
+        )
+    edges = {
+        dim: (list(map(float, e)) if (e := getattr(spec.rfm.edges, dim)) is not None else None)
+        for dim, _ in DIMENSIONS
+    }
     segment = pd.Categorical(seg, categories=list(RFM_SEGMENTS))
-    params = {"bins": bins, "weights": spec.rfm.weights.model_dump(), "tier_by": spec.rfm.tier_by,
-              "thresholds": th, "edges": edges, "segment_tiers": mapping}
-    return finish(features, rank, labels,
-                  {"r_score": r, "f_score": f, "m_score": m, "rfm_score": score,
-                   "rfm_code": codes.to_numpy(), "segment": segment},
-                  method="rfm", thresholds=thresholds, params=params, warnings=warnings)
+    params = {
+        "bins": bins,
+        "weights": spec.rfm.weights.model_dump(),
+        "tier_by": spec.rfm.tier_by,
+        "thresholds": th,
+        "edges": edges,
+        "segment_tiers": mapping,
+    }
+    return finish(
+        features,
+        rank,
+        labels,
+        {
+            "r_score": r,
+            "f_score": f,
+            "m_score": m,
+            "rfm_score": score,
+            "rfm_code": codes.to_numpy(),
+            "segment": segment,
+        },
+        method="rfm",
+        thresholds=thresholds,
+        params=params,
+        warnings=warnings,
+    )
 
 
-def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.ndarray,
-                    **_) -> np.ndarray:
+def bootstrap_ranks(
+    features: pd.DataFrame, spec: TieringSpec, references: np.ndarray, **_
+) -> np.ndarray:
     """Tier ranks of every customer (columns) with quantile bins estimated on each row
     of ``references`` (positions of one bootstrap resample); fixed edges stay fixed."""
     raw = _raw(features, spec)
@@ -226,4 +291,6 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
 
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
-METHOD = Method(name="rfm", fit=fit, options=RfmOptions, data_driven=is_data_driven, bootstrap=bootstrap_ranks)
+METHOD = Method(
+    name="rfm", fit=fit, options=RfmOptions, data_driven=is_data_driven, bootstrap=bootstrap_ranks
+)

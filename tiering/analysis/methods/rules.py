@@ -20,19 +20,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tiering.analysis.methods.base import (
+    NON_NUMERIC,
+    Method,
+    TieringResult,
+    check_features,
+    finish,
+    numeric_column,
+)
 from tiering.errors import MethodError
 from tiering.expr import ExpressionError, parse
 from tiering.params import RulesOptions, TieringSpec
-from tiering.analysis.methods.base import (Method, NON_NUMERIC, TieringResult, check_features,
-    finish, numeric_column)
 
 
 def rule_frame(features: pd.DataFrame) -> pd.DataFrame:
     """The customer table as rules see it: attribute columns of numbers as numbers."""
     frame = features.copy()
     for col in frame.columns:
-        if col in NON_NUMERIC or pd.api.types.is_numeric_dtype(frame[col]) \
-                or pd.api.types.is_datetime64_any_dtype(frame[col]):
+        if (
+            col in NON_NUMERIC
+            or pd.api.types.is_numeric_dtype(frame[col])
+            or pd.api.types.is_datetime64_any_dtype(frame[col])
+        ):
             continue
         try:
             values = numeric_column(frame, col, "rules", where=col)
@@ -65,8 +74,14 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
         rank[hit] = labels.index(item.tier) + 1
         rule_no[hit] = i + 1
         open_ &= ~hit
-        conditions.append({"tier": item.tier, "when": expression.text, "customers": int(hit.sum()),
-                           "matching": int(mask.sum())})
+        conditions.append(
+            {
+                "tier": item.tier,
+                "when": expression.text,
+                "customers": int(hit.sum()),
+                "matching": int(mask.sum()),
+            }
+        )
     texts = {lab: [c["when"] for c in conditions if c["tier"] == lab] for lab in labels}
     rules_text = []
     for lab in labels:
@@ -75,12 +90,25 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
         if lab == default:
             text = f"{text}; otherwise" if text else "otherwise"
         rules_text.append(text)
-    thresholds = pd.DataFrame({"tier": labels, "tier_rank": range(1, len(labels) + 1),
-                               "lower": np.nan, "upper": np.nan, "rule": rules_text})
-    params = {"conditions": conditions, "default": default,
-              "default_customers": int(open_.sum())}
-    return finish(features, rank, labels, {"rule": rule_no}, method="rules",
-                  thresholds=thresholds, params=params)
+    thresholds = pd.DataFrame(
+        {
+            "tier": labels,
+            "tier_rank": range(1, len(labels) + 1),
+            "lower": np.nan,
+            "upper": np.nan,
+            "rule": rules_text,
+        }
+    )
+    params = {"conditions": conditions, "default": default, "default_customers": int(open_.sum())}
+    return finish(
+        features,
+        rank,
+        labels,
+        {"rule": rule_no},
+        method="rules",
+        thresholds=thresholds,
+        params=params,
+    )
 
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).

@@ -27,18 +27,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tiering.analysis.methods.base import (
+    Method,
+    TieringResult,
+    all_equal,
+    check_features,
+    finish,
+    midrank_counts,
+    numeric_column,
+)
 from tiering.errors import MethodError, require
 from tiering.params import ScoreOptions, TieringSpec
-from tiering.analysis.methods.base import (Method, TieringResult, all_equal, check_features,
-    finish, midrank_counts, numeric_column)
 
 NEUTRAL = {"percentile": 0.5, "minmax": 0.5, "zscore": 0.0}
 
 
 def _matrix(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list]:
     crit = spec.score.criteria
-    check_features(features, ("customer_id", *(c.column for c in crit)), "score",
-                   tiers=len(spec.labels))
+    check_features(
+        features, ("customer_id", *(c.column for c in crit)), "score", tiers=len(spec.labels)
+    )
     cols, warnings = [], []
     for i, c in enumerate(crit):
         v = numeric_column(features, c.column, "score", where=f"tiering.score.criteria[{i}]")
@@ -49,11 +57,14 @@ def _matrix(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list
             warnings.append(("constant_feature", {"column": c.column}))
         cols.append(v)
     x = np.column_stack(cols)
-    require(not all(all_equal(x[:, j]) for j in range(x.shape[1])),
-            f"score: all {len(features)} customers have the same value on every criterion "
-            f"({', '.join(c.column for c in crit)}), so the score cannot rank them",
-            where="tiering.score.criteria", error=MethodError,
-            hint="add a criterion that differs between customers, e.g. monetary")
+    require(
+        not all(all_equal(x[:, j]) for j in range(x.shape[1])),
+        f"score: all {len(features)} customers have the same value on every criterion "
+        f"({', '.join(c.column for c in crit)}), so the score cannot rank them",
+        where="tiering.score.criteria",
+        error=MethodError,
+        hint="add a criterion that differs between customers, e.g. monetary",
+    )
     return x, warnings
 
 
@@ -79,7 +90,9 @@ def normalise(values: np.ndarray, how: str, reference: np.ndarray | None = None)
     return out
 
 
-def value_score(x: np.ndarray, spec: TieringSpec, reference: np.ndarray | None = None) -> np.ndarray:
+def value_score(
+    x: np.ndarray, spec: TieringSpec, reference: np.ndarray | None = None
+) -> np.ndarray:
     """The weighted value score of every row of ``x`` (customers x criteria)."""
     how = spec.score.normalize
     total = np.zeros(x.shape[0])
@@ -117,35 +130,60 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
     if spec.score.thresholds is not None:
         th = [float(t) for t in spec.score.thresholds]
         lower, upper = [*th, np.nan], [np.nan, *th]
-        rule = [f"value score ≥ {lo:.3f}" if i == 0 else
-                (f"value score < {hi:.3f}" if i == k - 1 else f"value score {lo:.3f}–{hi:.3f}")
-                for i, (lo, hi) in enumerate(zip(lower, upper))]
+        rule = [
+            f"value score ≥ {lo:.3f}"
+            if i == 0
+            else (f"value score < {hi:.3f}" if i == k - 1 else f"value score {lo:.3f}–{hi:.3f}")
+            for i, (lo, hi) in enumerate(zip(lower, upper))
+        ]
         cut = "thresholds"
     else:
         shares = spec.score.shares or [1.0 / k] * k
         lower = [np.nan if v is None else v for v in lows]
         upper = [np.nan if v is None else v for v in highs]
         cum = np.concatenate([[0.0], np.cumsum(shares)])
-        rule = [f"customers ranked {a:.0%}–{b:.0%} by value score" for a, b in zip(cum[:-1], cum[1:])]
+        rule = [
+            f"customers ranked {a:.0%}–{b:.0%} by value score" for a, b in zip(cum[:-1], cum[1:])
+        ]
         cut = "shares"
-    thresholds = pd.DataFrame({"tier": labels, "tier_rank": range(1, k + 1), "lower": lower,
-                               "upper": upper, "rule": rule})
+    thresholds = pd.DataFrame(
+        {"tier": labels, "tier_rank": range(1, k + 1), "lower": lower, "upper": upper, "rule": rule}
+    )
     wsum = sum(c.weight for c in spec.score.criteria)
     params = {
-        "criteria": [{"column": c.column, "weight": c.weight, "weight_share": c.weight / wsum,
-                      "direction": c.direction} for c in spec.score.criteria],
+        "criteria": [
+            {
+                "column": c.column,
+                "weight": c.weight,
+                "weight_share": c.weight / wsum,
+                "direction": c.direction,
+            }
+            for c in spec.score.criteria
+        ],
         "normalize": spec.score.normalize,
         "cut": cut,
-        "shares": [float(s) for s in (spec.score.shares or [1.0 / k] * k)] if cut == "shares" else None,
+        "shares": [float(s) for s in (spec.score.shares or [1.0 / k] * k)]
+        if cut == "shares"
+        else None,
         "thresholds": [float(t) for t in spec.score.thresholds] if cut == "thresholds" else None,
-        "score_min": lows, "score_max": highs,
+        "score_min": lows,
+        "score_max": highs,
     }
-    return finish(features, rank, labels, {"value_score": score}, method="score",
-                  thresholds=thresholds, params=params, warnings=warnings)
+    return finish(
+        features,
+        rank,
+        labels,
+        {"value_score": score},
+        method="score",
+        thresholds=thresholds,
+        params=params,
+        warnings=warnings,
+    )
 
 
-def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.ndarray,
-                    **_) -> np.ndarray:
+def bootstrap_ranks(
+    features: pd.DataFrame, spec: TieringSpec, references: np.ndarray, **_
+) -> np.ndarray:
     """Tier ranks of every customer (columns) with the normalisation and the score
     quantiles estimated on each row of ``references`` (one bootstrap resample)."""
     x, _ = _matrix(features, spec)
@@ -156,4 +194,6 @@ def bootstrap_ranks(features: pd.DataFrame, spec: TieringSpec, references: np.nd
 
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
-METHOD = Method(name="score", fit=fit, options=ScoreOptions, data_driven=True, bootstrap=bootstrap_ranks)
+METHOD = Method(
+    name="score", fit=fit, options=ScoreOptions, data_driven=True, bootstrap=bootstrap_ranks
+)

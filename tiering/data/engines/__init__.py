@@ -23,18 +23,29 @@ from pathlib import Path
 
 import pandas as pd
 
+from tiering.data.engines.base import (
+    AUTO_STREAM_BYTES,
+    ENGINES,
+    QUALITY_COLUMNS,
+    FeatureResult,
+    choose_engine,
+)
 from tiering.params import EngineSpec
-from tiering.data.engines.base import (AUTO_STREAM_BYTES, ENGINES, QUALITY_COLUMNS, FeatureResult,
-                   choose_engine)
 
 # EngineSpec (``engine:`` in the parameter file) is defined with the other settings in
 # tiering.params (the base layer) and re-exported here.
 
 
-def compute_features(src, *, as_of: dt.date | None = None, window_start: dt.date | None = None,
-                     window_months: int | None = None, spec: EngineSpec | None = None,
-                     rejected_path: str | Path | None = None,
-                     today: dt.date | None = None) -> FeatureResult:
+def compute_features(
+    src,
+    *,
+    as_of: dt.date | None = None,
+    window_start: dt.date | None = None,
+    window_months: int | None = None,
+    spec: EngineSpec | None = None,
+    rejected_path: str | Path | None = None,
+    today: dt.date | None = None,
+) -> FeatureResult:
     """Customer features, quality counts and rejected rows of a data source
     (``tiering.params.DataSource``) on the engine ``spec`` chooses, through the cache
     when ``spec.cache_dir`` is set. ``as_of``/``window_start``/``window_months`` mean
@@ -67,8 +78,9 @@ def compute_features(src, *, as_of: dt.date | None = None, window_start: dt.date
     return result
 
 
-def monthly_by_tier(result: FeatureResult, tiers: pd.DataFrame, src, *,
-                    spec: EngineSpec | None = None) -> pd.DataFrame:
+def monthly_by_tier(
+    result: FeatureResult, tiers: pd.DataFrame, src, *, spec: EngineSpec | None = None
+) -> pd.DataFrame:
     """Net revenue per month and tier, as ``tiering.analysis.pipeline._monthly`` computes it
     from the transactions (``month, tier, revenue, customers``): one more pass over
     the file in DuckDB, joined to the customers' tiers."""
@@ -77,8 +89,9 @@ def monthly_by_tier(result: FeatureResult, tiers: pd.DataFrame, src, *,
     return _run(result, tiers, src, spec=spec or EngineSpec())
 
 
-def clean_transactions(result: FeatureResult, src, *, spec: EngineSpec | None = None,
-                       customers=None) -> pd.DataFrame:
+def clean_transactions(
+    result: FeatureResult, src, *, spec: EngineSpec | None = None, customers=None
+) -> pd.DataFrame:
     """The used rows of ``result`` as ``tiering.data.io.LoadResult.transactions`` has them,
     for analyses that need transactions (migration, holdout) when they fit in memory:
     one more pass over the file in DuckDB, with the decisions ``result`` took.

@@ -16,26 +16,62 @@ import numpy as np
 import pandas as pd
 
 from tiering.data import io as _io
+
 # The loader's patterns and codes, used by the engines as ``_rules.NAME`` (the engines'
 # SQL is built from them: one definition, in tiering.data.io).
-from tiering.data.io import (COMMA_DECIMAL, CURRENCY, DAY_MONTH, DOT_DECIMAL, DOT_GROUP,
-                             DOT_GROUPS_MANY, EURO_NUMBER, KIND_DAY_ONLY, KIND_MONTH_ONLY,
-                             KIND_OTHER, KIND_SLASH, MAX_AMOUNT, MAX_ID_LENGTH, NS_MAX, NS_MIN,
-                             NULL_IDS, PARTIAL_DATE, ROUNDED_ID, SHAPE_AMBIGUOUS, SHAPE_DECIMAL,
-                             SHAPE_THOUSANDS, US_GROUPS, US_NUMBER)
+from tiering.data.io import (
+    COMMA_DECIMAL,
+    CURRENCY,
+    DAY_MONTH,
+    DOT_DECIMAL,
+    DOT_GROUP,
+    DOT_GROUPS_MANY,
+    EURO_NUMBER,
+    KIND_DAY_ONLY,
+    KIND_MONTH_ONLY,
+    KIND_OTHER,
+    KIND_SLASH,
+    MAX_AMOUNT,
+    MAX_ID_LENGTH,
+    NS_MAX,
+    NS_MIN,
+    NULL_IDS,
+    PARTIAL_DATE,
+    ROUNDED_ID,
+    SHAPE_AMBIGUOUS,
+    SHAPE_DECIMAL,
+    SHAPE_THOUSANDS,
+    US_GROUPS,
+    US_NUMBER,
+)
 
 # The order in which the loader assigns reasons: the first that applies wins.
-REASON_ORDER = ("excluded_value", "missing_customer_id", "bad_customer_id", "rounded_customer_id",
-                "partial_date", "bad_date", "implausible_date", "future_date", "bad_amount",
-                "implausible_amount", "zero_amount", "after_as_of", "before_window",
-                "duplicate_row")
+REASON_ORDER = (
+    "excluded_value",
+    "missing_customer_id",
+    "bad_customer_id",
+    "rounded_customer_id",
+    "partial_date",
+    "bad_date",
+    "implausible_date",
+    "future_date",
+    "bad_amount",
+    "implausible_amount",
+    "zero_amount",
+    "after_as_of",
+    "before_window",
+    "duplicate_row",
+)
 
 # What Python's str.strip() removes: ASCII whitespace (with the file/group/record/unit
 # separators, which str.isspace() counts) and the Unicode spaces.
 WS_ASCII = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
-WS_ALL = WS_ASCII + "\x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200b)) \
+WS_ALL = (
+    WS_ASCII
+    + "\x85\xa0\u1680"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
     + "\u2028\u2029\u202f\u205f\u3000"
-
+)
 
 
 def today() -> dt.date:
@@ -61,13 +97,15 @@ def ids(values: list[str | None]) -> list[str | None]:
     return _io.normalise_ids(_series(values)).tolist()
 
 
-def amounts(values: list[str | None], *, decimal: str | None = None, thousands: bool = False
-            ) -> np.ndarray:
+def amounts(
+    values: list[str | None], *, decimal: str | None = None, thousands: bool = False
+) -> np.ndarray:
     """``parse_amounts`` on a batch, with the column-wide reading forced (the loader
     decides it on the whole column, a batch only sees part of it): ``decimal``
     (``data.decimal``) and whether ``250.000`` is 250000 (``thousands``)."""
-    return _io.parse_amounts(_series(values), decimal=decimal,
-                             thousands=thousands).to_numpy(dtype="float64")
+    return _io.parse_amounts(_series(values), decimal=decimal, thousands=thousands).to_numpy(
+        dtype="float64"
+    )
 
 
 def amount_shapes(values: list[str | None]) -> list[int]:
@@ -100,10 +138,20 @@ def strip(values: pd.Series) -> pd.Series:
     return values.fillna("").astype(str).str.strip()
 
 
-def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list[str],
-                 exclude: dict[str, list], prefixes: tuple[str, ...], negative_returns: bool,
-                 dayfirst: bool, decimal: str | None, thousands: tuple[str, ...],
-                 today: dt.date, typed: tuple[str, ...] = ()) -> pd.DataFrame:
+def screen_batch(
+    raw: pd.DataFrame,
+    *,
+    mapping: dict[str, str],
+    attributes: list[str],
+    exclude: dict[str, list],
+    prefixes: tuple[str, ...],
+    negative_returns: bool,
+    dayfirst: bool,
+    decimal: str | None,
+    thousands: tuple[str, ...],
+    today: dt.date,
+    typed: tuple[str, ...] = (),
+) -> pd.DataFrame:
     """The loader's per-row rules on a batch of raw text rows (``tiering.data.io._screen``
     without the parts that need the whole file: the as-of date, the window and
     duplicates, which the caller applies).
@@ -139,17 +187,31 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
     raw_cust = text[mapping["customer_id"]]
     cust = _io.normalise_ids(raw_cust)
     stripped = raw_cust.str.strip()
-    mark(cust == "", "missing_customer_id",
-         ("value: " + stripped.str.slice(0, 40)).where(stripped != "", ""))
+    mark(
+        cust == "",
+        "missing_customer_id",
+        ("value: " + stripped.str.slice(0, 40)).where(stripped != "", ""),
+    )
     long_id = cust.str.len() > MAX_ID_LENGTH
-    mark(long_id, "bad_customer_id",
-         "customer id is " + cust.str.len().map("{:,}".format) + f" characters long (at most {MAX_ID_LENGTH})")
+    mark(
+        long_id,
+        "bad_customer_id",
+        "customer id is "
+        + cust.str.len().map("{:,}".format)
+        + f" characters long (at most {MAX_ID_LENGTH})",
+    )
     control = cust.str.contains(r"[\x00-\x1f\x7f]", regex=True)
-    mark(control, "bad_customer_id",
-         "customer id contains control characters (line break, tab or NUL): "
-         + cust.str.slice(0, 40).str.replace(r"[\x00-\x1f\x7f]", "?", regex=True))
-    mark(cust.str.match(ROUNDED_ID), "rounded_customer_id",
-         "value: " + cust.str.slice(0, 40) + " (rounded by Excel; the digits are lost)")
+    mark(
+        control,
+        "bad_customer_id",
+        "customer id contains control characters (line break, tab or NUL): "
+        + cust.str.slice(0, 40).str.replace(r"[\x00-\x1f\x7f]", "?", regex=True),
+    )
+    mark(
+        cust.str.match(ROUNDED_ID),
+        "rounded_customer_id",
+        "value: " + cust.str.slice(0, 40) + " (rounded by Excel; the digits are lost)",
+    )
 
     raw_dates = text[mapping["order_date"]]
     d = dates(raw_dates.tolist(), dayfirst=dayfirst)
@@ -160,16 +222,22 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
     out_of_range = (d < NS_MIN) | (d > NS_MAX)
     mark(out_of_range, "bad_date", raw_text + " (out of range)")
     limit = future_limit(today)
-    mark(d >= limit, "future_date",
-         raw_text + f" (after {today + dt.timedelta(days=1)}, the latest possible date)")
+    mark(
+        d >= limit,
+        "future_date",
+        raw_text + f" (after {today + dt.timedelta(days=1)}, the latest possible date)",
+    )
 
     flags = {}
     roles = ("amount",) if "amount" in mapping else ("quantity", "unit_price")
     values = {}
     for role in roles:
         col = text[mapping[role]].tolist()
-        values[role] = amounts(col, decimal=None if role in typed else decimal,
-                               thousands=role in thousands and role not in typed)
+        values[role] = amounts(
+            col,
+            decimal=None if role in typed else decimal,
+            thousands=role in thousands and role not in typed,
+        )
         flags[f"shape_{role}"] = np.asarray(amount_shapes(col), dtype="int8")
     if "amount" in mapping:
         amount = values["amount"]
@@ -177,12 +245,19 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
     else:
         with np.errstate(over="ignore", invalid="ignore"):
             amount = values["quantity"] * values["unit_price"]
-        raw_amount = ("quantity " + text[mapping["quantity"]].str.slice(0, 20) + " x price "
-                      + text[mapping["unit_price"]].str.slice(0, 20))
+        raw_amount = (
+            "quantity "
+            + text[mapping["quantity"]].str.slice(0, 20)
+            + " x price "
+            + text[mapping["unit_price"]].str.slice(0, 20)
+        )
     amount = pd.Series(amount)
     mark(amount.isna(), "bad_amount", "value: " + raw_amount)
-    mark(amount.abs() >= MAX_AMOUNT, "implausible_amount",
-         "value: " + raw_amount + f" (limit ±{MAX_AMOUNT:,.0f})")
+    mark(
+        amount.abs() >= MAX_AMOUNT,
+        "implausible_amount",
+        "value: " + raw_amount + f" (limit ±{MAX_AMOUNT:,.0f})",
+    )
     mark(amount == 0, "zero_amount")
 
     if "order_id" in mapping:
@@ -201,23 +276,31 @@ def screen_batch(raw: pd.DataFrame, *, mapping: dict[str, str], attributes: list
         is_ret = is_ret | (amount < 0).fillna(False)
     amount = amount.where(~is_ret, -amount.abs()).round(6)
 
-    out = pd.DataFrame({
-        "cust": cust.astype(str).to_numpy(dtype=object),
-        "ord": order.astype(str).to_numpy(dtype=object),
-        "is_ret": is_ret.to_numpy(dtype=bool),
-        "d_us": pd.Series(np.where(ns.notna().to_numpy(),
-                                   ns.to_numpy(dtype="datetime64[us]").view("int64"), 0),
-                          dtype="Int64").mask(ns.isna().to_numpy()).to_numpy(),
-        "amt": amount.to_numpy(dtype="float64"),
-        "pre_reason": reason.to_numpy(dtype=object),
-        "pre_detail": detail.to_numpy(dtype=object),
-        "date_kind": date_kinds(raw_dates.tolist()),
-        "nonblank": nonblank.to_numpy(dtype=bool),
-    })
+    out = pd.DataFrame(
+        {
+            "cust": cust.astype(str).to_numpy(dtype=object),
+            "ord": order.astype(str).to_numpy(dtype=object),
+            "is_ret": is_ret.to_numpy(dtype=bool),
+            "d_us": pd.Series(
+                np.where(
+                    ns.notna().to_numpy(), ns.to_numpy(dtype="datetime64[us]").view("int64"), 0
+                ),
+                dtype="Int64",
+            )
+            .mask(ns.isna().to_numpy())
+            .to_numpy(),
+            "amt": amount.to_numpy(dtype="float64"),
+            "pre_reason": reason.to_numpy(dtype=object),
+            "pre_detail": detail.to_numpy(dtype=object),
+            "date_kind": date_kinds(raw_dates.tolist()),
+            "nonblank": nonblank.to_numpy(dtype=bool),
+        }
+    )
     for k, v in flags.items():
         out[k] = v
-    names = ([mapping["customer_name"]] if "customer_name" in mapping else []) + \
-        [a for a in attributes if a != "customer_name"]
+    names = ([mapping["customer_name"]] if "customer_name" in mapping else []) + [
+        a for a in attributes if a != "customer_name"
+    ]
     for i, h in enumerate(names):
         out[f"a{i}"] = text[h].str.strip().to_numpy(dtype=object)
     return out

@@ -83,7 +83,6 @@ def choose_engine(src, spec: EngineSpec | None = None) -> str:
     return "duckdb" if size * (5 if fmt == "parquet" else 1) >= AUTO_STREAM_BYTES else "pandas"
 
 
-
 def quality_table(counts: dict[str, int]) -> pd.DataFrame:
     """The data-quality table of an engine's rejected-row ``counts`` (reason code ->
     rows): one row per reason that occurred, in the loader's reason order, with the
@@ -91,6 +90,10 @@ def quality_table(counts: dict[str, int]) -> pd.DataFrame:
     from tiering.data.io import REASONS
 
     return pd.DataFrame(
-        [{"reason": code, "category": cat, "description": desc, "rows": int(counts.get(code, 0))}
-         for code, (cat, desc) in REASONS.items() if counts.get(code, 0)],
-        columns=list(QUALITY_COLUMNS))
+        [
+            {"reason": code, "category": cat, "description": desc, "rows": int(counts.get(code, 0))}
+            for code, (cat, desc) in REASONS.items()
+            if counts.get(code, 0)
+        ],
+        columns=list(QUALITY_COLUMNS),
+    )

@@ -53,8 +53,11 @@ def _index(cache_dir) -> dict:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {k: v for k, v in data.items()
-            if isinstance(v, list) and len(v) == 3 and isinstance(v[2], str)}
+    return {
+        k: v
+        for k, v in data.items()
+        if isinstance(v, list) and len(v) == 3 and isinstance(v[2], str)
+    }
 
 
 def known_sha256(cache_dir: Path, path: Path) -> str | None:
@@ -84,7 +87,6 @@ def key(src, *, spec, as_of=None, window_start=None, window_months=None, today=N
     """What identifies an entry (without the input's hash, which :func:`get` and
     :func:`put` add)."""
     from tiering.data.engines.base import choose_engine
-
     from tiering.data.io import dayfirst_param, decimal_param
 
     data = src.model_dump(mode="json")
@@ -93,12 +95,17 @@ def key(src, *, spec, as_of=None, window_start=None, window_months=None, today=N
     data["dayfirst"] = dayfirst_param(src)
     data["decimal"] = decimal_param(src)
     engine = choose_engine(src, spec)
-    return {"version": CACHE_VERSION, "data": data, "path": str(Path(src.path).resolve()),
-            "as_of": as_of.isoformat() if as_of else None,
-            "window_start": window_start.isoformat() if window_start else None,
-            "window_months": window_months, "engine": engine,
-            "duplicates": spec.duplicates if src.duplicate_rows != "reject" else "reject",
-            "today": (today or dt.date.today()).isoformat()}
+    return {
+        "version": CACHE_VERSION,
+        "data": data,
+        "path": str(Path(src.path).resolve()),
+        "as_of": as_of.isoformat() if as_of else None,
+        "window_start": window_start.isoformat() if window_start else None,
+        "window_months": window_months,
+        "engine": engine,
+        "duplicates": spec.duplicates if src.duplicate_rows != "reject" else "reject",
+        "today": (today or dt.date.today()).isoformat(),
+    }
 
 
 def _digest(k: dict, sha256: str) -> str:
@@ -149,14 +156,18 @@ def get(cache_dir, k: dict, *, rejected_path=None):
         return None
     source = {**meta["source"], "path": k["path"], "cache": "hit"}
     return FeatureResult(
-        features=features, quality=quality, source=source,
+        features=features,
+        quality=quality,
+        source=source,
         as_of=dt.date.fromisoformat(meta["as_of"]),
         window_start=dt.date.fromisoformat(meta["window_start"]) if meta["window_start"] else None,
         attributes=tuple(meta["attributes"]),
         first_date=pd.Timestamp(meta["first_date"]) if meta["first_date"] else None,
         last_date=pd.Timestamp(meta["last_date"]) if meta["last_date"] else None,
         rejected_path=Path(rejected_path) if rejected_path else None,
-        engine=meta["engine"], timings={"cache": 0.0})
+        engine=meta["engine"],
+        timings={"cache": 0.0},
+    )
 
 
 def put(cache_dir, k: dict, result) -> None:
@@ -177,14 +188,17 @@ def put(cache_dir, k: dict, result) -> None:
                 os.link(result.rejected_path, work / "rejected.csv")
             except OSError:
                 shutil.copyfile(result.rejected_path, work / "rejected.csv")
-        meta = {"source": {kk: v for kk, v in result.source.items() if kk != "cache"},
-                "as_of": result.as_of.isoformat(),
-                "window_start": result.window_start.isoformat() if result.window_start else None,
-                "attributes": list(result.attributes),
-                "first_date": result.first_date.isoformat() if result.first_date is not None else None,
-                "last_date": result.last_date.isoformat() if result.last_date is not None else None,
-                "engine": result.engine, "today": k["today"],
-                "date_guard": result.source.get("date_guard")}
+        meta = {
+            "source": {kk: v for kk, v in result.source.items() if kk != "cache"},
+            "as_of": result.as_of.isoformat(),
+            "window_start": result.window_start.isoformat() if result.window_start else None,
+            "attributes": list(result.attributes),
+            "first_date": result.first_date.isoformat() if result.first_date is not None else None,
+            "last_date": result.last_date.isoformat() if result.last_date is not None else None,
+            "engine": result.engine,
+            "today": k["today"],
+            "date_guard": result.source.get("date_guard"),
+        }
         (work / "meta.json").write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
         if final.exists():
             shutil.rmtree(final, ignore_errors=True)

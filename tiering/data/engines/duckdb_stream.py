@@ -33,6 +33,11 @@ and above ``MAX_POSITIONED_ROWS`` records.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: pyarrow is imported where it is used
+    import pyarrow as pa
+
 import codecs
 import datetime as dt
 import gzip
@@ -49,9 +54,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tiering.errors import DataError, TieringError, closest
 from tiering import interrupt
 from tiering.data.engines import _rules as R
+from tiering.errors import DataError, TieringError, closest
 
 HEAD_BYTES = 256 * 1024
 UTF8 = ("utf-8", "utf-8-sig", "ascii", "utf8")
@@ -103,8 +108,8 @@ class Modes:
     """Column-wide reading decisions (the loader takes them on the whole column)."""
 
     dayfirst: bool = False
-    thousands: tuple[str, ...] = ()     # amount roles whose "250.000" is 250000
-    decimal: str | None = None          # data.decimal: "." or "," for every amount role
+    thousands: tuple[str, ...] = ()  # amount roles whose "250.000" is 250000
+    decimal: str | None = None  # data.decimal: "." or "," for every amount role
 
     def reads_thousands(self, role: str) -> bool:
         return self.decimal == "," or (self.decimal is None and role in self.thousands)
@@ -116,14 +121,14 @@ class Layout:
 
     path: Path
     fmt: str
-    reader: str                 # the FROM clause (a DuckDB table function)
-    row_expr: str | None        # the loader's row number of each record (None: a CSV
-                                # file; see ``numbered`` and :func:`_pick`)
-    headers: list[str]          # final header names (blank → column_N, de-duplicated)
-    raw: list[str]              # SQL selecting column i from the reader (as r<i>)
-    cols: list[str]             # SQL of the loader's text of column i, over r<i>
-    typed: dict[str, str]       # role → SQL of a typed value over r<i> (Parquet)
-    mapping: dict[str, str]     # role → header
+    reader: str  # the FROM clause (a DuckDB table function)
+    row_expr: str | None  # the loader's row number of each record (None: a CSV
+    # file; see ``numbered`` and :func:`_pick`)
+    headers: list[str]  # final header names (blank → column_N, de-duplicated)
+    raw: list[str]  # SQL selecting column i from the reader (as r<i>)
+    cols: list[str]  # SQL of the loader's text of column i, over r<i>
+    typed: dict[str, str]  # role → SQL of a typed value over r<i> (Parquet)
+    mapping: dict[str, str]  # role → header
     info: dict = field(default_factory=dict)
     guess: Modes | None = None  # the reading the head of the file suggests (first pass)
 
@@ -165,8 +170,11 @@ def _prepare_headers(grid: pd.DataFrame, src, info: dict) -> tuple[int, dict, li
     nonblank = grid.astype(str).apply(lambda c: c.str.strip() != "").any(axis=1)
     grid = grid[nonblank]
     if grid.empty:
-        raise DataError(f"The file {Path(src.path).name} is empty", where=str(src.path),
-                        hint="export the data again; the file has no rows")
+        raise DataError(
+            f"The file {Path(src.path).name} is empty",
+            where=str(src.path),
+            hint="export the data again; the file has no rows",
+        )
     header_pos, mapping = _io.resolve_columns(grid, src, info)
     headers = [str(h).strip().lstrip("\ufeff") for h in grid.iloc[header_pos].tolist()]
     dupes = sorted({h for h in headers if h and headers.count(h) > 1})
@@ -174,22 +182,27 @@ def _prepare_headers(grid: pd.DataFrame, src, info: dict) -> tuple[int, dict, li
     clash = [h for h in dupes if h in used]
     header_row = int(grid.index[header_pos])
     if clash:
-        raise DataError(f"Column name {clash[0]!r} appears more than once in the header",
-                        where=f"{Path(src.path).name}, header row {header_row}",
-                        hint="rename the duplicate columns in the export, or map another "
-                             "column in data.columns")
+        raise DataError(
+            f"Column name {clash[0]!r} appears more than once in the header",
+            where=f"{Path(src.path).name}, header row {header_row}",
+            hint="rename the duplicate columns in the export, or map another "
+            "column in data.columns",
+        )
     width = max([i for i, h in enumerate(headers) if h], default=0) + 1
     headers = [h if h else f"column_{i + 1}" for i, h in enumerate(headers)]
     final = _io.dedupe_headers(headers)  # the loader's names for repeated headers
     for name in src.exclude:
         if name not in final:
             hint = closest(name, final)
-            raise DataError(f"Column {name!r} in data.exclude not found",
-                            where=Path(src.path).name,
-                            hint=(f"did you mean {hint!r}? " if hint else "")
-                            + f"columns found: {', '.join(final)}")
-    info.update(header_row=header_row, columns=mapping, attributes=list(src.attributes),
-                header_width=width)
+            raise DataError(
+                f"Column {name!r} in data.exclude not found",
+                where=Path(src.path).name,
+                hint=(f"did you mean {hint!r}? " if hint else "")
+                + f"columns found: {', '.join(final)}",
+            )
+    info.update(
+        header_row=header_row, columns=mapping, attributes=list(src.attributes), header_width=width
+    )
     return header_row, mapping, final
 
 
@@ -200,14 +213,20 @@ def inspect(src, workdir: Path) -> Layout:
 
     path = Path(src.path)
     if not path.is_file():
-        raise DataError(f"Data file not found: {path}", where="data.path",
-                        hint="check the path; relative paths are resolved against the "
-                             "folder of the parameter file")
+        raise DataError(
+            f"Data file not found: {path}",
+            where="data.path",
+            hint="check the path; relative paths are resolved against the "
+            "folder of the parameter file",
+        )
     fmt = _io.detect_format(path) if src.format == "auto" else src.format
     info = {"path": str(path), "format": fmt, "bytes": path.stat().st_size}
     if fmt == "xlsx":
-        raise UnsupportedSource("Excel workbooks are read by the pandas engine",
-                                where=str(path), hint="use engine: pandas (or auto)")
+        raise UnsupportedSource(
+            "Excel workbooks are read by the pandas engine",
+            where=str(path),
+            hint="use engine: pandas (or auto)",
+        )
     if fmt == "parquet":
         return _inspect_parquet(path, src, info)
     return _inspect_csv(path, src, fmt, info, workdir)
@@ -226,10 +245,10 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
     if more:  # whole lines only
         cut = sample.rfind(b"\n")
         if cut > 0:
-            sample = sample[:cut + 1]
+            sample = sample[: cut + 1]
     # the loader's own reading of the head: encoding, delimiter, the grid, the header
     head_dir = Path(tempfile.mkdtemp(prefix="head-", dir=workdir))
-    head = head_dir / path.name          # same name: the loader's messages name the file
+    head = head_dir / path.name  # same name: the loader's messages name the file
     head.write_bytes(sample)
     head_src = src.model_copy(update={"path": head, "format": fmt})
     grid, head_info = _io.read_table(head_src)
@@ -247,15 +266,26 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
     names = [f"c{i}" for i in range(width)]
     cols_decl = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
     delim = info["delimiter"] or ","
-    reader = (f"read_csv({lit(str(read_path))}, header = false, skip = {header_row}, "
-              f"columns = {cols_decl}, auto_detect = false, delim = {lit(delim)}, "
-              f"quote = '\"', escape = '\"', null_padding = true, strict_mode = true, "
-              f"compression = {lit('gzip' if gz else 'none')}, "
-              "encoding = 'utf-8' __PARALLEL__)")
-    return Layout(path=read_path, fmt="csv", reader=reader, row_expr=None, headers=headers,
-                  raw=[f"c{i}" for i in range(width)], cols=[f"r{i}" for i in range(width)],
-                  typed={}, mapping=mapping, info=info,
-                  guess=_guess(grid, header_row, headers, mapping, src))
+    reader = (
+        f"read_csv({lit(str(read_path))}, header = false, skip = {header_row}, "
+        f"columns = {cols_decl}, auto_detect = false, delim = {lit(delim)}, "
+        f"quote = '\"', escape = '\"', null_padding = true, strict_mode = true, "
+        f"compression = {lit('gzip' if gz else 'none')}, "
+        "encoding = 'utf-8' __PARALLEL__)"
+    )
+    return Layout(
+        path=read_path,
+        fmt="csv",
+        reader=reader,
+        row_expr=None,
+        headers=headers,
+        raw=[f"c{i}" for i in range(width)],
+        cols=[f"r{i}" for i in range(width)],
+        typed={},
+        mapping=mapping,
+        info=info,
+        guess=_guess(grid, header_row, headers, mapping, src),
+    )
 
 
 def _guess(grid: pd.DataFrame, header_row: int, headers: list[str], mapping: dict, src) -> Modes:
@@ -274,13 +304,17 @@ def _guess(grid: pd.DataFrame, header_row: int, headers: list[str], mapping: dic
     dayfirst = _io.day_first(int(np.bitwise_or.reduce(kinds)) if len(kinds) else 0, given)
     decimal = _io.decimal_param(src)
     roles = ("amount",) if "amount" in mapping else ("quantity", "unit_price")
-    thousands = () if decimal is not None else tuple(
-        r for r in roles if _io.thousands_dots(_io.amount_shapes(col(r))))
+    thousands = (
+        ()
+        if decimal is not None
+        else tuple(r for r in roles if _io.thousands_dots(_io.amount_shapes(col(r))))
+    )
     return Modes(dayfirst=bool(dayfirst), thousands=thousands, decimal=decimal)
 
 
-def transcode(path: Path, workdir: Path, encoding: str, *, gz: bool = False,
-              found: dict | None = None) -> Path:
+def transcode(
+    path: Path, workdir: Path, encoding: str, *, gz: bool = False, found: dict | None = None
+) -> Path:
     """A UTF-8 copy of a text file in another encoding (DuckDB reads UTF-8), streamed.
     ``found``: ``found["space_quote"]`` is set when the text has a space before an opening
     quote (see :func:`hash_and_scan`)."""
@@ -313,13 +347,15 @@ def transcode(path: Path, workdir: Path, encoding: str, *, gz: bool = False,
         raise gzip_error(path) from None
     except UnicodeDecodeError:
         out.unlink(missing_ok=True)
-        raise DataError(f"{path.name} is not valid {encoding} text", where=str(path),
-                        hint="set data.encoding to the file's encoding, e.g. utf-8, "
-                             "gb18030, utf-16 or latin-1") from None
+        raise DataError(
+            f"{path.name} is not valid {encoding} text",
+            where=str(path),
+            hint="set data.encoding to the file's encoding, e.g. utf-8, gb18030, utf-16 or latin-1",
+        ) from None
     return out
 
 
-def _space_quote(delim: str) -> "re.Pattern[bytes]":
+def _space_quote(delim: str) -> re.Pattern[bytes]:
     """A space (or tab) before an opening quote: at the start of a line or after the
     delimiter (``a, "b"``). The loader reads ``"b"`` with its quotes, DuckDB without."""
     spaces = rb" +" if delim == "\t" else rb"[ \t]+"
@@ -344,11 +380,12 @@ def hash_and_scan(path: Path, delimiter: str | None = None) -> tuple[str, bool]:
             try:
                 text = block if dec is None else _inflate(dec, block)
             except zlib.error:
-                pattern = None   # damaged: the reader says so
+                pattern = None  # damaged: the reader says so
                 continue
             # memchr first: most blocks of most files have no quote at all
-            if b'"' in text and (b' "' in text or b'\t"' in text
-                                 or (tail[-1:] in (b" ", b"\t") and text[:1] == b'"')):
+            if b'"' in text and (
+                b' "' in text or b'\t"' in text or (tail[-1:] in (b" ", b"\t") and text[:1] == b'"')
+            ):
                 found = pattern.search(tail + text) is not None
             tail = text[-256:]
     return h.hexdigest(), found
@@ -380,32 +417,48 @@ def rewrite_csv(lay: Layout, src, workdir: Path) -> Path:
     delim = lay.info.get("delimiter") or ","
     enc = lay.info.get("encoding") or "utf-8"
     out = Path(tempfile.mkstemp(prefix="rewritten-", suffix=".csv", dir=workdir)[1])
-    drop = int(lay.info["header_row"]) - src.skip_rows - 1   # records above the header
+    drop = int(lay.info["header_row"]) - src.skip_rows - 1  # records above the header
     try:
-        chunks = pd.read_csv(path, sep=delim, header=None, dtype=str, keep_default_na=False,
-                             na_filter=False, encoding=enc, skiprows=src.skip_rows,
-                             names=range(len(lay.raw)), skip_blank_lines=False,
-                             compression="gzip" if _is_gzip(path) else None, engine="c",
-                             quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", chunksize=100_000)
+        chunks = pd.read_csv(
+            path,
+            sep=delim,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding=enc,
+            skiprows=src.skip_rows,
+            names=range(len(lay.raw)),
+            skip_blank_lines=False,
+            compression="gzip" if _is_gzip(path) else None,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL,
+            on_bad_lines="error",
+            chunksize=100_000,
+        )
         with chunks, open(out, "w", encoding="utf-8", newline="") as fh:
             for chunk in chunks:
                 if drop > 0:
                     chunk, drop = chunk.iloc[drop:], drop - min(drop, len(chunk))
-                chunk.to_csv(fh, header=False, index=False, lineterminator="\n",
-                             quoting=csv.QUOTE_MINIMAL)
+                chunk.to_csv(
+                    fh, header=False, index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL
+                )
     except pd.errors.ParserError as exc:
         out.unlink(missing_ok=True)
         err = _io.csv_parser_error(exc, path.name, delim)
-        raise err or DataError(f"Could not read {path.name} as csv: {exc}", where=str(path),
-                               hint=_io.READ_HINTS["csv"]) from None
+        raise err or DataError(
+            f"Could not read {path.name} as csv: {exc}", where=str(path), hint=_io.READ_HINTS["csv"]
+        ) from None
     except (EOFError, zlib.error, gzip.BadGzipFile):
         out.unlink(missing_ok=True)
         raise _io.gzip_error(path, lay.info.get("format") or "csv") from None
     except UnicodeDecodeError:
         out.unlink(missing_ok=True)
-        raise DataError(f"{path.name} is not valid {enc} text", where=str(path),
-                        hint="set data.encoding to the file's encoding, e.g. utf-8, gb18030, "
-                             "utf-16 or latin-1") from None
+        raise DataError(
+            f"{path.name} is not valid {enc} text",
+            where=str(path),
+            hint="set data.encoding to the file's encoding, e.g. utf-8, gb18030, utf-16 or latin-1",
+        ) from None
     lay.info["rewritten"] = True
     return out
 
@@ -414,8 +467,9 @@ def _use_copy(lay: Layout, path: Path, *, skip: int | None = None) -> None:
     """Read ``lay`` from ``path`` (a plain UTF-8 copy of the file: transcoded, rewritten)
     from now on; ``skip``: lines before the header in the copy."""
     lay.path = path
-    lay.reader = re.sub(r"read_csv\('(?:[^']|'')*'", f"read_csv({lit(str(path))}", lay.reader,
-                        count=1)
+    lay.reader = re.sub(
+        r"read_csv\('(?:[^']|'')*'", f"read_csv({lit(str(path))}", lay.reader, count=1
+    )
     lay.reader = re.sub(r"compression = '[a-z]+'", "compression = 'none'", lay.reader)
     if skip is not None:
         lay.reader = re.sub(r"skip = \d+", f"skip = {skip}", lay.reader, count=1)
@@ -430,9 +484,11 @@ def _inspect_parquet(path: Path, src, info: dict) -> Layout:
         names, types = list(rel.columns), [str(t) for t in rel.types]
         head = rel.limit(30).df()
     except duckdb.Error as exc:
-        raise DataError(f"Could not read {path.name} as parquet: {exc}", where=str(path),
-                        hint="check the file is a complete Parquet file (export it again), "
-                             "or set data.format") from None
+        raise DataError(
+            f"Could not read {path.name} as parquet: {exc}",
+            where=str(path),
+            hint="check the file is a complete Parquet file (export it again), or set data.format",
+        ) from None
     finally:
         con.close()
     text = [_parquet_text(f"r{i}", t) for i, t in enumerate(types)]
@@ -441,9 +497,18 @@ def _inspect_parquet(path: Path, src, info: dict) -> Layout:
     import pyarrow.parquet as pq
 
     own = [str(n) for n in pq.read_schema(path).names]
-    grid = pd.concat([pd.DataFrame([own if len(own) == len(names) else list(map(str, names))]),
-                      pd.DataFrame({i: head[c].astype(object).where(head[c].notna(), "").map(str)
-                                    for i, c in enumerate(head.columns)})], ignore_index=True)
+    grid = pd.concat(
+        [
+            pd.DataFrame([own if len(own) == len(names) else list(map(str, names))]),
+            pd.DataFrame(
+                {
+                    i: head[c].astype(object).where(head[c].notna(), "").map(str)
+                    for i, c in enumerate(head.columns)
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     grid.index = pd.RangeIndex(1, len(grid) + 1)
     header_row, mapping, headers = _prepare_headers(grid, src, info)
     typed = {}
@@ -455,14 +520,24 @@ def _inspect_parquet(path: Path, src, info: dict) -> Layout:
                 typed[role] = expr
     info.update(encoding=None, delimiter=None)
     reader = f"read_parquet({lit(str(path))}, file_row_number = true)"
-    return Layout(path=path, fmt="parquet", reader=reader,
-                  row_expr=f"(file_row_number + {header_row + 1})", headers=headers,
-                  raw=[ident(n) for n in names], cols=text, typed=typed, mapping=mapping,
-                  info=info)
+    return Layout(
+        path=path,
+        fmt="parquet",
+        reader=reader,
+        row_expr=f"(file_row_number + {header_row + 1})",
+        headers=headers,
+        raw=[ident(n) for n in names],
+        cols=text,
+        typed=typed,
+        mapping=mapping,
+        info=info,
+    )
 
 
-_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
-                      r"UBIGINT|FLOAT|DOUBLE|DECIMAL.*)$")
+_NUMERIC = re.compile(
+    r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
+    r"UBIGINT|FLOAT|DOUBLE|DECIMAL.*)$"
+)
 
 
 def _parquet_text(col: str, t: str) -> str:
@@ -472,8 +547,10 @@ def _parquet_text(col: str, t: str) -> str:
     if t == "BOOLEAN":
         return f"coalesce(CASE WHEN {col} THEN 'True' ELSE 'False' END, '')"
     if t in ("FLOAT", "DOUBLE"):
-        return (f"coalesce(CASE WHEN isnan({col}) THEN '' WHEN isinf({col}) THEN "
-                f"CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END ELSE CAST({col} AS VARCHAR) END, '')")
+        return (
+            f"coalesce(CASE WHEN isnan({col}) THEN '' WHEN isinf({col}) THEN "
+            f"CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END ELSE CAST({col} AS VARCHAR) END, '')"
+        )
     return f"coalesce(CAST({col} AS VARCHAR), '')"
 
 
@@ -497,8 +574,9 @@ def register_udfs(con, modes: Modes, amount_roles: tuple[str, ...]) -> list[str]
     names = []
 
     def add(name, fn, params, ret):
-        con.create_function(name, fn, params, ret, type="arrow", side_effects=False,
-                            null_handling="special")
+        con.create_function(
+            name, fn, params, ret, type="arrow", side_effects=False, null_handling="special"
+        )
         names.append(name)
 
     def ids(a):
@@ -506,8 +584,11 @@ def register_udfs(con, modes: Modes, amount_roles: tuple[str, ...]) -> list[str]
 
     def dates(a):
         out = R.dates(a.to_pylist(), dayfirst=modes.dayfirst)
-        return pa.array(out.astype("datetime64[us]").to_numpy(), type=pa.timestamp("us"),
-                        mask=out.isna().to_numpy())
+        return pa.array(
+            out.astype("datetime64[us]").to_numpy(),
+            type=pa.timestamp("us"),
+            mask=out.isna().to_numpy(),
+        )
 
     def shapes(a):
         return pa.array(R.amount_shapes(a.to_pylist()), type=pa.int32())
@@ -515,15 +596,21 @@ def register_udfs(con, modes: Modes, amount_roles: tuple[str, ...]) -> list[str]
     add("tiering_ids", ids, ["VARCHAR"], "VARCHAR")
     add("tiering_dates", dates, ["VARCHAR"], "TIMESTAMP")
     add("tiering_amount_shape", shapes, ["VARCHAR"], "INTEGER")
+
     def amounts_for(thousands: bool):
         def amounts(a):
             v = R.amounts(a.to_pylist(), decimal=modes.decimal, thousands=thousands)
             return pa.array(v, type=pa.float64(), mask=np.isnan(v))
+
         return amounts
 
     for role in amount_roles:
-        add(f"tiering_amounts_{role}", amounts_for(modes.reads_thousands(role)),
-            ["VARCHAR"], "DOUBLE")
+        add(
+            f"tiering_amounts_{role}",
+            amounts_for(modes.reads_thousands(role)),
+            ["VARCHAR"],
+            "DOUBLE",
+        )
     return names
 
 
@@ -537,15 +624,19 @@ _EDGE_WS = lit(f"^[\\x00-\\x20{_UNICODE_WS}]|[\\x00-\\x20{_UNICODE_WS}]$")
 def strip_all(c: str) -> str:
     """Python's ``str.strip()`` of a nullable text (NULL → ''); the full trim (slow in
     DuckDB) only runs for values that start or end with a space or a control character."""
-    edge = (f"(ascii({c}) <= 32 OR ascii(right({c}, 1)) <= 32 OR "
-            f"(strlen({c}) <> length({c}) AND regexp_matches({c}, {_EDGE_WS})))")
+    edge = (
+        f"(ascii({c}) <= 32 OR ascii(right({c}, 1)) <= 32 OR "
+        f"(strlen({c}) <> length({c}) AND regexp_matches({c}, {_EDGE_WS})))"
+    )
     return f"(CASE WHEN {c} IS NULL THEN '' WHEN {edge} THEN trim({c}, {WS_ALL}) ELSE {c} END)"
 
 
 def strip_ascii(c: str) -> str:
     """``str.strip()`` of an ASCII text."""
-    return (f"(CASE WHEN ascii({c}) > 32 AND ascii(right({c}, 1)) > 32 THEN {c} "
-            f"ELSE trim({c}, {WS_ASCII}) END)")
+    return (
+        f"(CASE WHEN ascii({c}) > 32 AND ascii(right({c}, 1)) > 32 THEN {c} "
+        f"ELSE trim({c}, {WS_ASCII}) END)"
+    )
 
 
 # tiering.data.io.ROUNDED_ID for RE2 (no anchors: regexp_full_match)
@@ -566,30 +657,36 @@ def id_expr(c: str, plain: str) -> str:
     :func:`id_plain` (computed once)."""
     t = strip_ascii(c)
     nulls = " OR ".join(f"lower({t}) = {lit(v)}" for v in R.NULL_IDS)
-    ascii_ = (f"(CASE WHEN length({t}) <= 13 AND ({nulls}) THEN '' "
-              f"WHEN contains({t}, '.') AND regexp_full_match({t}, '[0-9]+[.]0+') "
-              f"THEN split_part({t}, '.', 1) ELSE {t} END)")
-    return (f"(CASE WHEN {plain} THEN {c} WHEN {c} IS NULL OR {c} = '' THEN '' "
-            f"WHEN {_is_ascii(c)} THEN {ascii_} ELSE tiering_ids({c}) END)")
+    ascii_ = (
+        f"(CASE WHEN length({t}) <= 13 AND ({nulls}) THEN '' "
+        f"WHEN contains({t}, '.') AND regexp_full_match({t}, '[0-9]+[.]0+') "
+        f"THEN split_part({t}, '.', 1) ELSE {t} END)"
+    )
+    return (
+        f"(CASE WHEN {plain} THEN {c} WHEN {c} IS NULL OR {c} = '' THEN '' "
+        f"WHEN {_is_ascii(c)} THEN {ascii_} ELSE tiering_ids({c}) END)"
+    )
 
 
 def date_plain(c: str) -> str:
     """A timestamp written ``YYYY-MM-DD HH:MM:SS``, ``YYYY-MM-DD HH:MM`` or ``YYYY-MM-DD``
     (the common export shapes), by one strptime chosen by the length; NULL for every
     other value. A 4-digit year is checked through the value (cheaper than the text)."""
-    v = (f"(CASE strlen({c}) WHEN 19 THEN try_strptime({c}, '%Y-%m-%d %H:%M:%S') "
-         f"WHEN 10 THEN try_strptime({c}, '%Y-%m-%d') "
-         f"WHEN 16 THEN try_strptime({c}, '%Y-%m-%d %H:%M') END)")
-    return (f"(CASE WHEN {v} >= TIMESTAMP '1000-01-01' AND {v} < TIMESTAMP '10000-01-01' "
-            f"THEN {v} END)")
+    v = (
+        f"(CASE strlen({c}) WHEN 19 THEN try_strptime({c}, '%Y-%m-%d %H:%M:%S') "
+        f"WHEN 10 THEN try_strptime({c}, '%Y-%m-%d') "
+        f"WHEN 16 THEN try_strptime({c}, '%Y-%m-%d %H:%M') END)"
+    )
+    return (
+        f"(CASE WHEN {v} >= TIMESTAMP '1000-01-01' AND {v} < TIMESTAMP '10000-01-01' THEN {v} END)"
+    )
 
 
 def _day_month(t: str) -> str:
     """Whether an ASCII, stripped text is a day and month in either order (``05/01/2024``,
     ``5-1-2024 9:30``, ``05.01.2024``): ``tiering.data.io.DAY_MONTH``, a cheap test first."""
     seps = "('/', '-', '.')"
-    return (f"(({t}[2] IN {seps} OR {t}[3] IN {seps}) AND "
-            f"regexp_matches({t}, {DAY_MONTH_RE}))")
+    return f"(({t}[2] IN {seps} OR {t}[3] IN {seps}) AND regexp_matches({t}, {DAY_MONTH_RE}))"
 
 
 def date_fast_expr(t: str, dayfirst: bool) -> str:
@@ -598,11 +695,13 @@ def date_fast_expr(t: str, dayfirst: bool) -> str:
     order is read in the column's order only (a value that is no date that way is
     NULL here and in the loader)."""
     order = f"try_strptime({t}, {DMY_FORMATS if dayfirst else MDY_FORMATS})"
-    return (f"CASE WHEN {_day_month(t)} THEN {order} "
-            f"WHEN {t}[5] = '-' AND {t}[1] BETWEEN '0' AND '9' "
-            f"THEN try_strptime(replace({t}, 'T', ' '), {ISO_FORMATS}) "
-            f"WHEN {t}[5] = '/' AND {t}[1] BETWEEN '0' AND '9' "
-            f"THEN try_strptime({t}, {YMD_SLASH_FORMATS}) END")
+    return (
+        f"CASE WHEN {_day_month(t)} THEN {order} "
+        f"WHEN {t}[5] = '-' AND {t}[1] BETWEEN '0' AND '9' "
+        f"THEN try_strptime(replace({t}, 'T', ' '), {ISO_FORMATS}) "
+        f"WHEN {t}[5] = '/' AND {t}[1] BETWEEN '0' AND '9' "
+        f"THEN try_strptime({t}, {YMD_SLASH_FORMATS}) END"
+    )
 
 
 def date_kind_expr(t: str) -> str:
@@ -611,20 +710,24 @@ def date_kind_expr(t: str) -> str:
     separator (4: ``/``, 8: ``-`` or ``.``); 0 for every other value."""
     a = f"CAST(regexp_extract({t}, '^([0-9]{{1,2}})', 1) AS INTEGER)"
     b = f"CAST(regexp_extract({t}, '^[0-9]{{1,2}}[/.-]([0-9]{{1,2}})', 1) AS INTEGER)"
-    return (f"CASE WHEN {_day_month(t)} "
-            f"THEN (CASE WHEN {a} BETWEEN 13 AND 31 AND {b} BETWEEN 1 AND 12 "
-            f"THEN {R.KIND_DAY_ONLY} WHEN {b} BETWEEN 13 AND 31 AND {a} BETWEEN 1 AND 12 "
-            f"THEN {R.KIND_MONTH_ONLY} ELSE 0 END) "
-            f"+ (CASE WHEN contains({t}, '/') THEN {R.KIND_SLASH} ELSE {R.KIND_OTHER} END) "
-            "ELSE 0 END")
+    return (
+        f"CASE WHEN {_day_month(t)} "
+        f"THEN (CASE WHEN {a} BETWEEN 13 AND 31 AND {b} BETWEEN 1 AND 12 "
+        f"THEN {R.KIND_DAY_ONLY} WHEN {b} BETWEEN 13 AND 31 AND {a} BETWEEN 1 AND 12 "
+        f"THEN {R.KIND_MONTH_ONLY} ELSE 0 END) "
+        f"+ (CASE WHEN contains({t}, '/') THEN {R.KIND_SLASH} ELSE {R.KIND_OTHER} END) "
+        "ELSE 0 END"
+    )
 
 
 def partial_date_expr(c: str) -> str:
     """``tiering.data.io.partial_dates`` of a nullable text: an ASCII year, or year and month,
     alone."""
     t = strip_ascii(c)
-    return (f"({c} IS NOT NULL AND {_is_ascii(c)} AND strlen({t}) BETWEEN 1 AND 7 AND "
-            f"regexp_matches({t}, {PARTIAL_DATE_RE}))")
+    return (
+        f"({c} IS NOT NULL AND {_is_ascii(c)} AND strlen({t}) BETWEEN 1 AND 7 AND "
+        f"regexp_matches({t}, {PARTIAL_DATE_RE}))"
+    )
 
 
 def _amount_clean(a: str) -> tuple[str, str]:
@@ -638,12 +741,14 @@ def _amount_clean(a: str) -> tuple[str, str]:
 
 def _shape_sql(s2: str) -> str:
     """``tiering.data.io.amount_shapes`` of a number text (:func:`_amount_clean`)."""
-    return (f"(CASE WHEN NOT regexp_matches({s2}, '[.,]') THEN 0 "
-            f"WHEN regexp_matches({s2}, {lit(R.EURO_NUMBER)}) OR "
-            f"regexp_matches({s2}, {lit(R.DOT_GROUPS_MANY)}) THEN {R.SHAPE_THOUSANDS} "
-            f"WHEN regexp_matches({s2}, {lit(R.DOT_GROUP)}) THEN {R.SHAPE_AMBIGUOUS} "
-            f"WHEN regexp_matches({s2}, {lit(R.US_NUMBER)}) OR "
-            f"regexp_matches({s2}, {lit(R.DOT_DECIMAL)}) THEN {R.SHAPE_DECIMAL} ELSE 0 END)")
+    return (
+        f"(CASE WHEN NOT regexp_matches({s2}, '[.,]') THEN 0 "
+        f"WHEN regexp_matches({s2}, {lit(R.EURO_NUMBER)}) OR "
+        f"regexp_matches({s2}, {lit(R.DOT_GROUPS_MANY)}) THEN {R.SHAPE_THOUSANDS} "
+        f"WHEN regexp_matches({s2}, {lit(R.DOT_GROUP)}) THEN {R.SHAPE_AMBIGUOUS} "
+        f"WHEN regexp_matches({s2}, {lit(R.US_NUMBER)}) OR "
+        f"regexp_matches({s2}, {lit(R.DOT_DECIMAL)}) THEN {R.SHAPE_DECIMAL} ELSE 0 END)"
+    )
 
 
 def amount_sql(a: str, *, decimal: str | None, thousands: bool) -> tuple[str, str]:
@@ -655,11 +760,15 @@ def amount_sql(a: str, *, decimal: str | None, thousands: bool) -> tuple[str, st
     swap = f"replace(replace({s2}, '.', ''), ',', '.')"
     if decimal == ",":
         ok = f"regexp_matches({s2}, {lit(R.COMMA_DECIMAL)})"
-        s3 = (f"(CASE WHEN {ok} THEN {swap} WHEN regexp_matches({s2}, '[.,]') THEN NULL "
-              f"ELSE {s2} END)")
+        s3 = (
+            f"(CASE WHEN {ok} THEN {swap} WHEN regexp_matches({s2}, '[.,]') THEN NULL "
+            f"ELSE {s2} END)"
+        )
     elif decimal == ".":
-        bad = (f"({shape} = {R.SHAPE_THOUSANDS} OR (contains({s2}, ',') AND NOT "
-               f"regexp_matches({s2}, {lit(R.US_GROUPS)})))")
+        bad = (
+            f"({shape} = {R.SHAPE_THOUSANDS} OR (contains({s2}, ',') AND NOT "
+            f"regexp_matches({s2}, {lit(R.US_GROUPS)})))"
+        )
         s3 = f"(CASE WHEN {bad} THEN NULL ELSE {s2} END)"
     else:
         conv = f"{shape} = {R.SHAPE_THOUSANDS}"
@@ -667,8 +776,10 @@ def amount_sql(a: str, *, decimal: str | None, thousands: bool) -> tuple[str, st
             conv = f"{shape} IN ({R.SHAPE_THOUSANDS}, {R.SHAPE_AMBIGUOUS})"
         s3 = f"(CASE WHEN {conv} THEN {swap} ELSE {s2} END)"
     s4 = f"replace({s3}, ',', '')"
-    v = (f"(CASE WHEN regexp_full_match({s4}, {NUM_RE}) AND isfinite(TRY_CAST({s4} AS DOUBLE)) "
-         f"THEN TRY_CAST({s4} AS DOUBLE) END)")
+    v = (
+        f"(CASE WHEN regexp_full_match({s4}, {NUM_RE}) AND isfinite(TRY_CAST({s4} AS DOUBLE)) "
+        f"THEN TRY_CAST({s4} AS DOUBLE) END)"
+    )
     return f"(CASE WHEN {neg} THEN -{v} ELSE {v} END)", shape
 
 
@@ -679,8 +790,10 @@ def amount_fast(c: str, role: str, modes: Modes) -> str:
     dots are between thousands, or with ``data.decimal: ','``, always takes the full rules.)"""
     if modes.reads_thousands(role):
         return "NULL::DOUBLE"
-    return (f"(CASE WHEN NOT contains({c}, '_') AND isfinite(TRY_CAST({c} AS DOUBLE)) "
-            f"THEN TRY_CAST({c} AS DOUBLE) END)")
+    return (
+        f"(CASE WHEN NOT contains({c}, '_') AND isfinite(TRY_CAST({c} AS DOUBLE)) "
+        f"THEN TRY_CAST({c} AS DOUBLE) END)"
+    )
 
 
 def fast_shape(c: str, v: str) -> str:
@@ -690,10 +803,12 @@ def fast_shape(c: str, v: str) -> str:
     value is 1 to 999.999 and as long as its whole digits, a dot and three decimals: a
     test of the number and the length first (no string search on ``12.50``)."""
     digits = f"(CASE WHEN abs({v}) < 10 THEN 1 WHEN abs({v}) < 100 THEN 2 ELSE 3 END)"
-    return (f"(CASE WHEN abs({v}) >= 1 AND abs({v}) < 1000 AND "
-            f"strlen({c}) >= {digits} + 4 + ({v} < 0)::INTEGER AND "
-            f"regexp_matches(trim({c}, {WS_ASCII}), {lit(R.DOT_GROUP)}) "
-            f"THEN {R.SHAPE_AMBIGUOUS} ELSE 0 END)")
+    return (
+        f"(CASE WHEN abs({v}) >= 1 AND abs({v}) < 1000 AND "
+        f"strlen({c}) >= {digits} + 4 + ({v} < 0)::INTEGER AND "
+        f"regexp_matches(trim({c}, {WS_ASCII}), {lit(R.DOT_GROUP)}) "
+        f"THEN {R.SHAPE_AMBIGUOUS} ELSE 0 END)"
+    )
 
 
 def amount_expr(c: str, role: str, modes: Modes) -> tuple[str, str]:
@@ -701,12 +816,16 @@ def amount_expr(c: str, role: str, modes: Modes) -> tuple[str, str]:
     values :func:`amount_fast` does not read."""
     stripped = f"regexp_replace({c}, {CURRENCY_NON_ASCII}, '', 'g')"
     val, shape = amount_sql(stripped, decimal=modes.decimal, thousands=modes.reads_thousands(role))
-    value = (f"(CASE WHEN {c} IS NULL OR {c} = '' THEN NULL "
-             f"WHEN {_is_ascii(stripped)} THEN {val} "
-             f"ELSE tiering_amounts_{role}({c}) END)")
-    shape = (f"(CASE WHEN {c} IS NULL OR {c} = '' THEN 0 "
-             f"WHEN {_is_ascii(stripped)} THEN {shape} "
-             f"ELSE tiering_amount_shape({c}) END)")
+    value = (
+        f"(CASE WHEN {c} IS NULL OR {c} = '' THEN NULL "
+        f"WHEN {_is_ascii(stripped)} THEN {val} "
+        f"ELSE tiering_amounts_{role}({c}) END)"
+    )
+    shape = (
+        f"(CASE WHEN {c} IS NULL OR {c} = '' THEN 0 "
+        f"WHEN {_is_ascii(stripped)} THEN {shape} "
+        f"ELSE tiering_amount_shape({c}) END)"
+    )
     return value, shape
 
 
@@ -714,9 +833,11 @@ def amount_shape_sql(c: str) -> str:
     """``tiering.data.io.amount_shapes`` of a nullable text (every value, fast or not)."""
     stripped = f"regexp_replace({c}, {CURRENCY_NON_ASCII}, '', 'g')"
     s2, _ = _amount_clean(stripped)
-    return (f"(CASE WHEN {c} IS NULL OR {c} = '' THEN 0 "
-            f"WHEN {_is_ascii(stripped)} THEN {_shape_sql(s2)} "
-            f"ELSE tiering_amount_shape({c}) END)")
+    return (
+        f"(CASE WHEN {c} IS NULL OR {c} = '' THEN 0 "
+        f"WHEN {_is_ascii(stripped)} THEN {_shape_sql(s2)} "
+        f"ELSE tiering_amount_shape({c}) END)"
+    )
 
 
 # --------------------------------------------------------------------------- the query
@@ -736,8 +857,9 @@ def attribute_headers(lay: Layout, src) -> list[str]:
 
 
 def attribute_names(lay: Layout, src) -> list[str]:
-    return (["customer_name"] if "customer_name" in lay.mapping else []) + \
-        [a for a in src.attributes if a != "customer_name"]
+    return (["customer_name"] if "customer_name" in lay.mapping else []) + [
+        a for a in src.attributes if a != "customer_name"
+    ]
 
 
 def row_hash(lay: Layout) -> str:
@@ -748,9 +870,18 @@ def row_hash(lay: Layout) -> str:
     return "hash(" + ", ".join(f"r{i}" for i in range(len(lay.raw))) + ")"
 
 
-def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
-               duplicates: str, today: dt.date, numbered: bool = False,
-               only_rows: str | None = None) -> str:
+def parsed_sql(
+    lay: Layout,
+    src,
+    modes: Modes,
+    win: Window,
+    *,
+    details: bool,
+    duplicates: str,
+    today: dt.date,
+    numbered: bool = False,
+    only_rows: str | None = None,
+) -> str:
     """SQL (a WITH clause) of the screened rows, ending in CTE ``t3``: ``row, cust,
     ord, d_us, amt_signed, is_ret, pre_reason, reason`` (+ ``detail``), the attribute
     values ``a0..``, the flag columns and the raw columns ``r0..``.
@@ -762,16 +893,19 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
     screened (the rejected rows of a first pass, and the duplicates of them)."""
     m = lay.mapping
     n = len(lay.cols)
-    C = lay.cols                       # text of column i (over r<i>)
-    row = lay.row_expr or ("(row_number() OVER () + {})".format(lay.info["header_row"])
-                           if numbered else "0")
+    C = lay.cols  # text of column i (over r<i>)
+    row = lay.row_expr or (
+        "(row_number() OVER () + {})".format(lay.info["header_row"]) if numbered else "0"
+    )
     raw_cols = ", ".join([f"{r} AS r{i}" for i, r in enumerate(lay.raw)])
 
     def nonempty(i: int) -> str:
         return f"{strip_all(C[i])} <> ''"
 
     # a first cell starting with a printable ASCII character is not blank (cheap, most rows)
-    nonblank = f"(ascii({C[0]}) BETWEEN 33 AND 126) OR " + " OR ".join(nonempty(i) for i in range(n))
+    nonblank = f"(ascii({C[0]}) BETWEEN 33 AND 126) OR " + " OR ".join(
+        nonempty(i) for i in range(n)
+    )
     hdr = {h: C[i] for i, h in enumerate(lay.headers)}
     prefixes = list(src.cancellations.order_id_prefixes)
     cust_c = hdr[m["customer_id"]]
@@ -806,24 +940,31 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
         sel.append("0 AS date_kind")
     else:
         dt_t = strip_ascii(date_c)
-        slow = (f"(CASE WHEN {date_c} IS NULL OR {date_c} = '' THEN NULL "
-                f"WHEN {_is_ascii(date_c)} THEN (CASE WHEN {dt_t} = '' THEN NULL ELSE "
-                f"coalesce({date_fast_expr(dt_t, modes.dayfirst)}, tiering_dates({date_c})) END) "
-                f"ELSE tiering_dates({date_c}) END)")
+        slow = (
+            f"(CASE WHEN {date_c} IS NULL OR {date_c} = '' THEN NULL "
+            f"WHEN {_is_ascii(date_c)} THEN (CASE WHEN {dt_t} = '' THEN NULL ELSE "
+            f"coalesce({date_fast_expr(dt_t, modes.dayfirst)}, tiering_dates({date_c})) END) "
+            f"ELSE tiering_dates({date_c}) END)"
+        )
         sel.append(f"(CASE WHEN d_plain IS NOT NULL THEN d_plain ELSE {slow} END) AS d_us")
-        sel.append(f"(CASE WHEN d_plain IS NULL AND {date_c} IS NOT NULL AND {_is_ascii(date_c)} "
-                   f"THEN {date_kind_expr(dt_t)} ELSE 0 END) AS date_kind")
+        sel.append(
+            f"(CASE WHEN d_plain IS NULL AND {date_c} IS NOT NULL AND {_is_ascii(date_c)} "
+            f"THEN {date_kind_expr(dt_t)} ELSE 0 END) AS date_kind"
+        )
     for role in roles:
         if role in lay.typed:
             sel.append(f"v_{role}")
             sel.append(f"0 AS shape_{role}")
         else:
             v, shape = amount_expr(hdr[m[role]], role, modes)
-            sel.append(f"(CASE WHEN v_fast_{role} IS NOT NULL THEN v_fast_{role} ELSE {v} END) "
-                       f"AS v_{role}")
-            sel.append(f"(CASE WHEN v_fast_{role} IS NOT NULL THEN "
-                       f"{fast_shape(hdr[m[role]], f'v_fast_{role}')} "
-                       f"ELSE {shape} END) AS shape_{role}")
+            sel.append(
+                f"(CASE WHEN v_fast_{role} IS NOT NULL THEN v_fast_{role} ELSE {v} END) AS v_{role}"
+            )
+            sel.append(
+                f"(CASE WHEN v_fast_{role} IS NOT NULL THEN "
+                f"{fast_shape(hdr[m[role]], f'v_fast_{role}')} "
+                f"ELSE {shape} END) AS shape_{role}"
+            )
     if "amount" in m:
         sel.append("v_amount AS amt0")
     else:
@@ -850,21 +991,36 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
     d = "d_us"
     tomorrow = today + dt.timedelta(days=1)
     future = R.future_limit(today)
-    checks = [(f"({cond})", "excluded_value", f"{lit(name + ' = ')} || coalesce({hdr[name]}, '')")
-              for name, cond in excl]
+    checks = [
+        (f"({cond})", "excluded_value", f"{lit(name + ' = ')} || coalesce({hdr[name]}, '')")
+        for name, cond in excl
+    ]
     cust_raw = strip_all(cust_c)
     checks += [
-        ("cust = ''", "missing_customer_id",
-         f"CASE WHEN {cust_raw} <> '' THEN 'value: ' || left({cust_raw}, 40) ELSE '' END"),
-        (f"length(cust) > {R.MAX_ID_LENGTH}", "bad_customer_id",
-         f"'customer id is ' || format('{{:,}}', length(cust)) || ' characters long (at most {R.MAX_ID_LENGTH})'"),
-        ("NOT cust_plain AND regexp_matches(cust, '[\\x00-\\x1f\\x7f]')", "bad_customer_id",
-         ("'customer id contains control characters (line break, tab or NUL): ' || "
-          "regexp_replace(left(cust, 40), '[\\x00-\\x1f\\x7f]', '?', 'g')")),
-        ("NOT cust_plain AND (contains(cust, '+') OR contains(cust, '.')) AND "
-         f"regexp_full_match(cust, {lit(ROUNDED_ID_RE2)})",
-         "rounded_customer_id",
-         "'value: ' || left(cust, 40) || ' (rounded by Excel; the digits are lost)'"),
+        (
+            "cust = ''",
+            "missing_customer_id",
+            f"CASE WHEN {cust_raw} <> '' THEN 'value: ' || left({cust_raw}, 40) ELSE '' END",
+        ),
+        (
+            f"length(cust) > {R.MAX_ID_LENGTH}",
+            "bad_customer_id",
+            f"'customer id is ' || format('{{:,}}', length(cust)) || ' characters long (at most {R.MAX_ID_LENGTH})'",
+        ),
+        (
+            "NOT cust_plain AND regexp_matches(cust, '[\\x00-\\x1f\\x7f]')",
+            "bad_customer_id",
+            (
+                "'customer id contains control characters (line break, tab or NUL): ' || "
+                "regexp_replace(left(cust, 40), '[\\x00-\\x1f\\x7f]', '?', 'g')"
+            ),
+        ),
+        (
+            "NOT cust_plain AND (contains(cust, '+') OR contains(cust, '.')) AND "
+            f"regexp_full_match(cust, {lit(ROUNDED_ID_RE2)})",
+            "rounded_customer_id",
+            "'value: ' || left(cust, 40) || ' (rounded by Excel; the digits are lost)'",
+        ),
     ]
     raw_date = f"'value: ' || left(coalesce({date_c}, ''), 40)"
     if text_date:
@@ -872,20 +1028,31 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
     checks += [
         (f"{d} IS NULL", "bad_date", raw_date),
         (f"{d} < TIMESTAMP '1900-01-01'", "implausible_date", raw_date),
-        (f"{d} > TIMESTAMP '{R.NS_MAX}' OR {d} < TIMESTAMP '{R.NS_MIN}'", "bad_date",
-         f"{raw_date} || ' (out of range)'"),
-        (f"{d} >= TIMESTAMP '{future}'", "future_date",
-         f"{raw_date} || ' (after {tomorrow}, the latest possible date)'"),
+        (
+            f"{d} > TIMESTAMP '{R.NS_MAX}' OR {d} < TIMESTAMP '{R.NS_MIN}'",
+            "bad_date",
+            f"{raw_date} || ' (out of range)'",
+        ),
+        (
+            f"{d} >= TIMESTAMP '{future}'",
+            "future_date",
+            f"{raw_date} || ' (after {tomorrow}, the latest possible date)'",
+        ),
     ]
     if "amount" in m:
         raw_amount = f"left(coalesce({hdr[m['amount']]}, ''), 40)"
     else:
-        raw_amount = (f"'quantity ' || left(coalesce({hdr[m['quantity']]}, ''), 20) || ' x price ' || "
-                      f"left(coalesce({hdr[m['unit_price']]}, ''), 20)")
+        raw_amount = (
+            f"'quantity ' || left(coalesce({hdr[m['quantity']]}, ''), 20) || ' x price ' || "
+            f"left(coalesce({hdr[m['unit_price']]}, ''), 20)"
+        )
     checks += [
         ("amt0 IS NULL OR isnan(amt0)", "bad_amount", f"'value: ' || {raw_amount}"),
-        (f"abs(amt0) >= {R.MAX_AMOUNT!r}", "implausible_amount",
-         f"'value: ' || {raw_amount} || ' (limit ±{R.MAX_AMOUNT:,.0f})'"),
+        (
+            f"abs(amt0) >= {R.MAX_AMOUNT!r}",
+            "implausible_amount",
+            f"'value: ' || {raw_amount} || ' (limit ±{R.MAX_AMOUNT:,.0f})'",
+        ),
         ("amt0 = 0", "zero_amount", "''"),
     ]
     pre_reason = "CASE " + " ".join(f"WHEN {c} THEN {lit(r)}" for c, r, _ in checks) + " END"
@@ -899,17 +1066,41 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
         is_return = f"({is_return} OR coalesce(amt0 < 0, false))"
     late = []
     if win.as_of is not None:
-        late.append((f"{d} >= TIMESTAMP '{win.as_of}'", "after_as_of",
-                     f"'date ' || strftime({d}, '%Y-%m-%d') || ' >= as_of {win.as_of}'"))
+        late.append(
+            (
+                f"{d} >= TIMESTAMP '{win.as_of}'",
+                "after_as_of",
+                f"'date ' || strftime({d}, '%Y-%m-%d') || ' >= as_of {win.as_of}'",
+            )
+        )
     if win.start is not None:
-        late.append((f"{d} < TIMESTAMP '{win.start}'", "before_window",
-                     f"'date ' || strftime({d}, '%Y-%m-%d') || ' < start {win.start}'"))
+        late.append(
+            (
+                f"{d} < TIMESTAMP '{win.start}'",
+                "before_window",
+                f"'date ' || strftime({d}, '%Y-%m-%d') || ' < start {win.start}'",
+            )
+        )
     if duplicates == "reject":
         late.append(("is_dup", "duplicate_row", "'duplicate of an earlier row'"))
-    reason = ("coalesce(pre_reason, CASE " + " ".join(f"WHEN {c} THEN {lit(r)}" for c, r, _ in late)
-              + " END)") if late else "pre_reason"
-    detail = ("CASE WHEN pre_reason IS NOT NULL THEN pre_detail " + " ".join(
-        f"WHEN {c} THEN {x}" for c, _, x in late) + " ELSE '' END") if late else "pre_detail"
+    reason = (
+        (
+            "coalesce(pre_reason, CASE "
+            + " ".join(f"WHEN {c} THEN {lit(r)}" for c, r, _ in late)
+            + " END)"
+        )
+        if late
+        else "pre_reason"
+    )
+    detail = (
+        (
+            "CASE WHEN pre_reason IS NOT NULL THEN pre_detail "
+            + " ".join(f"WHEN {c} THEN {x}" for c, _, x in late)
+            + " ELSE '' END"
+        )
+        if late
+        else "pre_detail"
+    )
 
     only = f" AND {row_hash(lay)} IN (SELECT h FROM {only_rows})" if only_rows else ""
     return f"""
@@ -918,15 +1109,15 @@ def parsed_sql(lay: Layout, src, modes: Modes, win: Window, *, details: bool,
     ), body AS (
       SELECT * FROM src WHERE ({nonblank}){only}
     ), t0 AS (
-      SELECT {', '.join(sel0)} FROM body
+      SELECT {", ".join(sel0)} FROM body
     ), t1 AS (
-      SELECT {', '.join(sel)} FROM t0
+      SELECT {", ".join(sel)} FROM t0
     ), t2 AS (
-      SELECT *, {pre_reason} AS pre_reason{f', {pre_detail} AS pre_detail' if details else ''},
+      SELECT *, {pre_reason} AS pre_reason{f", {pre_detail} AS pre_detail" if details else ""},
         {is_return} AS is_ret
       FROM t1
     ), t3 AS (
-      SELECT *, {reason} AS reason{f', {detail} AS detail' if details else ''},
+      SELECT *, {reason} AS reason{f", {detail} AS detail" if details else ""},
         CASE WHEN is_ret THEN -abs(amt0) ELSE amt0 END AS amt_signed,
         CASE WHEN {has_order} THEN ord0 ELSE cust || '|' || coalesce(strftime({d}, '%Y-%m-%d'), '') END AS ord
       FROM t2
@@ -955,8 +1146,16 @@ def _date_key(d: str) -> str:
     return f"((epoch_us({d}) - {_EPOCH_1900})::HUGEINT * {_TWO64})"
 
 
-def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...], *,
-                  duplicates: str, exact_rows: bool, rejected_hashes: bool = False) -> str:
+def aggregate_sql(
+    parsed: str,
+    lay: Layout,
+    n_attr: int,
+    roles: tuple[str, ...],
+    *,
+    duplicates: str,
+    exact_rows: bool,
+    rejected_hashes: bool = False,
+) -> str:
     """One row per customer (valid rows, ``kind`` 'c') and one per rejection reason
     (``kind`` 'r'), in one hash aggregation.
 
@@ -984,17 +1183,21 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
     without attributes 37 s; with one more 8-byte aggregate 48 s; with two, 71 s. Hence
     the net spend from its two parts and one 128-bit maximum for the attribute ties."""
     bits = ["date_kind", f"CASE WHEN extra_cells THEN {FLAG_EXTRA} ELSE 0 END"]
-    bits += [f"CASE shape_{r} WHEN {R.SHAPE_THOUSANDS} THEN {flag_bit(i, R.SHAPE_THOUSANDS)} "
-             f"WHEN {R.SHAPE_AMBIGUOUS} THEN {flag_bit(i, R.SHAPE_AMBIGUOUS)} ELSE 0 END"
-             for i, r in enumerate(roles)]
+    bits += [
+        f"CASE shape_{r} WHEN {R.SHAPE_THOUSANDS} THEN {flag_bit(i, R.SHAPE_THOUSANDS)} "
+        f"WHEN {R.SHAPE_AMBIGUOUS} THEN {flag_bit(i, R.SHAPE_AMBIGUOUS)} ELSE 0 END"
+        for i, r in enumerate(roles)
+    ]
     latest = unpack = ""
     if n_attr:
         fields = ", ".join(f"a{i} := a{i}" for i in range(n_attr))
         if exact_rows:
             # only the latest row's number (a fixed-size state; an arg_max of the values
             # copies strings at every later row): :func:`_latest_values` reads them
-            latest = (f', (max({_date_key("d_us")} + "row") % {_TWO64})::BIGINT AS latest_row'
-                      ", false AS ambiguous")
+            latest = (
+                f', (max({_date_key("d_us")} + "row") % {_TWO64})::BIGINT AS latest_row'
+                ", false AS ambiguous"
+            )
         else:
             # the values of the latest row with the smallest hash of them (arg_max by date,
             # then by the complement of the hash), and the largest hash at that date: the
@@ -1003,13 +1206,15 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
             # fits in memory where it spilled, see BENCHMARKS.md.)
             def h(prefix: str) -> str:
                 return f"hash({', '.join(f'{prefix}a{i}' for i in range(n_attr))})"
+
             hi = f"{_date_key('d_us')} + {h('')}"
             lo = f"{_date_key('d_us')} + ({_TWO64 - 1} - {h('')})"
-            latest = (f", arg_max(struct_pack({fields}), {lo}) AS latest, "
-                      f"(max({hi}) % {_TWO64}) AS h_max")
-            unpack = (f", {h('latest.')} <> h_max AS ambiguous" +
-                      "".join(f", {strip_all(f'latest.a{i}')} AS latest_a{i}"
-                              for i in range(n_attr)))
+            latest = (
+                f", arg_max(struct_pack({fields}), {lo}) AS latest, (max({hi}) % {_TWO64}) AS h_max"
+            )
+            unpack = f", {h('latest.')} <> h_max AS ambiguous" + "".join(
+                f", {strip_all(f'latest.a{i}')} AS latest_a{i}" for i in range(n_attr)
+            )
     if duplicates == "reject":
         dup = ", count(*) FILTER (WHERE is_dup) AS dups"
     else:
@@ -1022,7 +1227,9 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
     # control characters): measured at 100M rows, 5M customers, against GROUP BY customer,
     # reason: 36-40 s instead of 50-70 s
     rej = "starts_with(gk, chr(1))"
-    return parsed + f"""
+    return (
+        parsed
+        + f"""
     , agg AS (
       SELECT
         CASE WHEN {rej} THEN 'r' ELSE 'c' END AS kind,
@@ -1040,7 +1247,7 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
         coalesce(min(d_us) FILTER (WHERE NOT is_ret), min(d_us)) AS first_purchase,
         coalesce(max(d_us) FILTER (WHERE NOT is_ret), max(d_us)) AS last_purchase,
         min(d_us) AS d_min, max(d_us) AS d_max,
-        bit_or({' | '.join(bits)}) AS flags{dup}{latest}
+        bit_or({" | ".join(bits)}) AS flags{dup}{latest}
       FROM (
         SELECT *, round_even(amt_signed, 6) AS amt,
           CASE WHEN {ok} THEN cust ELSE chr(1) || reason END AS gk,
@@ -1048,8 +1255,9 @@ def aggregate_sql(parsed: str, lay: Layout, n_attr: int, roles: tuple[str, ...],
         FROM t3)
       GROUP BY gk
     )
-    SELECT * {'EXCLUDE (latest, h_max)' if unpack else ''}{unpack} FROM agg ORDER BY kind, cust, reason
+    SELECT * {"EXCLUDE (latest, h_max)" if unpack else ""}{unpack} FROM agg ORDER BY kind, cust, reason
     """
+    )
 
 
 def latest_sql(parsed: str, n_attr: int) -> str:
@@ -1057,7 +1265,9 @@ def latest_sql(parsed: str, n_attr: int) -> str:
     the registered table ``ambiguous_customers``."""
     fields = ", ".join(f"a{i} := a{i}" for i in range(n_attr))
     unpack = ", ".join(f"{strip_all(f'latest.a{i}')} AS latest_a{i}" for i in range(n_attr))
-    return parsed + f"""
+    return (
+        parsed
+        + f"""
     , agg AS (
       SELECT cust, arg_max(struct_pack({fields}), {_date_key("d_us")} + "row") AS latest
       FROM t3 WHERE reason IS NULL AND cust IN (SELECT cust FROM ambiguous_customers)
@@ -1065,6 +1275,7 @@ def latest_sql(parsed: str, n_attr: int) -> str:
     )
     SELECT cust, {unpack} FROM agg ORDER BY cust
     """
+    )
 
 
 # --------------------------------------------------------------------------- running
@@ -1077,8 +1288,11 @@ def connect(spec, workdir: Path):
     spill = workdir / "spill"
     spill.mkdir(exist_ok=True)
     # file order matters only where rows are numbered (``numbered`` passes switch it on)
-    config = {"memory_limit": spec.memory_limit, "temp_directory": str(spill),
-              "preserve_insertion_order": False}
+    config = {
+        "memory_limit": spec.memory_limit,
+        "temp_directory": str(spill),
+        "preserve_insertion_order": False,
+    }
     if spec.threads:
         config["threads"] = spec.threads
     con = interrupt.track(duckdb.connect(config=config))
@@ -1132,7 +1346,7 @@ class _TooMany(Exception):
     pass
 
 
-def _pick(con, lay: Layout, key: str, values=None) -> "pa.Table | None":
+def _pick(con, lay: Layout, key: str, values=None) -> pa.Table | None:
     """The raw cells and the loader's row numbers of the CSV records whose ``key`` (SQL
     over the raw columns ``r0..``) is one of ``values`` (or, without ``values``, for
     which the condition ``key`` holds), in file order: an Arrow table ``row, c0..`` to
@@ -1154,23 +1368,30 @@ def _pick(con, lay: Layout, key: str, values=None) -> "pa.Table | None":
     if values is None:
         test, value_set = "k", None
     else:
-        value_set = values if isinstance(values, pa.Array) else \
-            pa.array([str(v) for v in values], pa.string())
+        value_set = (
+            values
+            if isinstance(values, pa.Array)
+            else pa.array([str(v) for v in values], pa.string())
+        )
         bits = max(1 << 16, min(1 << 26, 1 << int(64 * max(len(value_set), 1)).bit_length()))
         con.register("tiering_keys", pa.table({"v": value_set}))
         try:
-            buckets = con.sql(f"SELECT (hash(v) % {bits})::BIGINT AS b FROM tiering_keys"
-                              ).fetchnumpy()["b"]
+            buckets = con.sql(
+                f"SELECT (hash(v) % {bits})::BIGINT AS b FROM tiering_keys"
+            ).fetchnumpy()["b"]
         finally:
             con.unregister("tiering_keys")
         bitmap = np.zeros(bits, dtype=np.uint8)
         bitmap[buckets] = 1
-        con.execute("SET VARIABLE tiering_bitmap = ?::BIT",
-                    [(bitmap + ord("0")).tobytes().decode("ascii")])
+        con.execute(
+            "SET VARIABLE tiering_bitmap = ?::BIT", [(bitmap + ord("0")).tobytes().decode("ascii")]
+        )
         test = f"get_bit(getvariable('tiering_bitmap'), (hash(k) % {bits})::INTEGER) = 1"
-    sql = (f"SELECT CASE WHEN {test} THEN struct_pack(k := k, {fields}) END AS s "
-           f"FROM (SELECT {key} AS k, * FROM (SELECT {raw_cols} FROM {lay.reader}))")
-    base = int(lay.info["header_row"]) + 1      # row_number() OVER () + header_row
+    sql = (
+        f"SELECT CASE WHEN {test} THEN struct_pack(k := k, {fields}) END AS s "
+        f"FROM (SELECT {key} AS k, * FROM (SELECT {raw_cols} FROM {lay.reader}))"
+    )
+    base = int(lay.info["header_row"]) + 1  # row_number() OVER () + header_row
 
     def stream(q):
         pos, found, rows, parts = 0, 0, [], []
@@ -1188,9 +1409,13 @@ def _pick(con, lay: Layout, key: str, values=None) -> "pa.Table | None":
                 rows.append(idx + (pos + base))
                 parts.append(s.filter(pa.array(mask)))
             pos += batch.num_rows
-        structs = (pa.chunked_array(parts).combine_chunks() if parts else
-                   pa.array([], pa.struct([("k", pa.string())] +
-                                          [(f"r{i}", pa.string()) for i in range(n)])))
+        structs = (
+            pa.chunked_array(parts).combine_chunks()
+            if parts
+            else pa.array(
+                [], pa.struct([("k", pa.string())] + [(f"r{i}", pa.string()) for i in range(n)])
+            )
+        )
         arrays = [pa.array(np.concatenate(rows) if rows else np.empty(0), pa.int64())]
         arrays += [structs.field(f"r{i}").cast(pa.string()) for i in range(n)]
         return pa.Table.from_arrays(arrays, names=["row"] + [f"c{i}" for i in range(n)])
@@ -1219,8 +1444,11 @@ def _numbered_rows(con, lay: Layout, dup_mode: str, key: str, values):
     as a table; else (``values`` None: every record; Parquet rows carry their numbers;
     duplicate rows rejected, which numbers every row at once; too many records) the
     file itself, to be numbered."""
-    picked = _pick(con, lay, key, values) \
-        if values is not None and lay.row_expr is None and dup_mode != "reject" else None
+    picked = (
+        _pick(con, lay, key, values)
+        if values is not None and lay.row_expr is None and dup_mode != "reject"
+        else None
+    )
     if picked is None:
         yield lay, True
         return
@@ -1239,8 +1467,12 @@ def _cust_key(lay: Layout) -> str:
 
 def _read_error(msg: str, lay: Layout) -> TieringError:
     err = _read_error_of(msg, lay)
-    if lay.fmt == "csv" and not lay.info.get("rewritten") and type(err) is DataError \
-            and "gzip" not in err.message:
+    if (
+        lay.fmt == "csv"
+        and not lay.info.get("rewritten")
+        and type(err) is DataError
+        and "gzip" not in err.message
+    ):
         return _Unreadable(err)
     return err
 
@@ -1260,42 +1492,61 @@ def _read_error_of(msg: str, lay: Layout) -> TieringError:
     where = f"{name}, line {line.group(1)}" if line else name
     first = " ".join(ln.strip() for ln in msg.strip().splitlines()[:3] if ln.strip())
     if "Expected Number of Columns" in msg or "too many columns" in msg.lower():
-        return DataError(f"A line of {name} has more fields than the header", where=where,
-                         hint=f"a value probably contains the delimiter "
-                              f"{lay.info.get('delimiter')!r} without quotes: quote such values "
-                              "in the export, or set data.delimiter if it was guessed wrong")
+        return DataError(
+            f"A line of {name} has more fields than the header",
+            where=where,
+            hint=f"a value probably contains the delimiter "
+            f"{lay.info.get('delimiter')!r} without quotes: quote such values "
+            "in the export, or set data.delimiter if it was guessed wrong",
+        )
     if "unterminated quote" in msg.lower() or "quote" in msg.lower() and "never" in msg.lower():
-        return DataError(f"A quote (\") in {name} is never closed", where=where,
-                         hint="a value contains a stray double quote: remove it or double it "
-                              "(\"\") in the export, or export again with quoted values")
-    if "gzip" in msg.lower() and ("end of" in msg.lower() or "corrupt" in msg.lower()
-                                  or "invalid" in msg.lower()):
+        return DataError(
+            f'A quote (") in {name} is never closed',
+            where=where,
+            hint="a value contains a stray double quote: remove it or double it "
+            '("") in the export, or export again with quoted values',
+        )
+    if "gzip" in msg.lower() and (
+        "end of" in msg.lower() or "corrupt" in msg.lower() or "invalid" in msg.lower()
+    ):
         from tiering.data.io import gzip_error
 
         return gzip_error(Path(lay.info["path"]), lay.info.get("format") or "csv")
     if "Out of Memory" in msg:
-        return TieringError(f"DuckDB ran out of memory reading {name}: {first}", where=where,
-                            hint="raise engine.memory_limit, or point engine.temp_directory at "
-                                 "a disk with room to spill to")
+        return TieringError(
+            f"DuckDB ran out of memory reading {name}: {first}",
+            where=where,
+            hint="raise engine.memory_limit, or point engine.temp_directory at "
+            "a disk with room to spill to",
+        )
     if "maximum line size" in msg.lower():
-        return DataError(f"A line of {name} is longer than DuckDB reads (2 MB)", where=where,
-                         hint="a quote is probably never closed, so the rest of the file reads "
-                              "as one value; or use engine: pandas for this file")
+        return DataError(
+            f"A line of {name} is longer than DuckDB reads (2 MB)",
+            where=where,
+            hint="a quote is probably never closed, so the rest of the file reads "
+            "as one value; or use engine: pandas for this file",
+        )
     if "unicode" in msg.lower() or "utf-8" in msg.lower() or "utf8" in msg.lower():
-        return _NotUtf8(f"{name} is not valid UTF-8 text after its first "
-                        f"{HEAD_BYTES // 1024} KB", where=where,
-                        hint="set data.encoding to the file's encoding, e.g. gb18030 or latin-1")
-    return DataError(f"Could not read {name}: {first}", where=where,
-                     hint="check the file opens in a spreadsheet; set data.format, "
-                          "data.encoding or data.delimiter if they were guessed wrong")
+        return _NotUtf8(
+            f"{name} is not valid UTF-8 text after its first {HEAD_BYTES // 1024} KB",
+            where=where,
+            hint="set data.encoding to the file's encoding, e.g. gb18030 or latin-1",
+        )
+    return DataError(
+        f"Could not read {name}: {first}",
+        where=where,
+        hint="check the file opens in a spreadsheet; set data.format, "
+        "data.encoding or data.delimiter if they were guessed wrong",
+    )
 
 
 class _NotUtf8(DataError):
     pass
 
 
-def _decide_modes(con, lay: Layout, src, modes: Modes, flags: int, roles, parsed_base,
-                  memo: dict | None = None) -> Modes:
+def _decide_modes(
+    con, lay: Layout, src, modes: Modes, flags: int, roles, parsed_base, memo: dict | None = None
+) -> Modes:
     """The column-wide reading the loader chooses (``tiering.data.io.day_first``,
     ``thousands_dots``), from the flag bits of a pass: the day/month order of the dates,
     and for each amount column with values like ``250.000`` whether its dots are between
@@ -1317,9 +1568,15 @@ def _decide_modes(con, lay: Layout, src, modes: Modes, flags: int, roles, parsed
             found.add(R.SHAPE_THOUSANDS)
         if role not in memo:
             c = lay.col(lay.mapping[role])
-            memo[role] = bool(_run(con, parsed_base + f" SELECT coalesce(bool_or("
-                                   f"{amount_shape_sql(c)} = {R.SHAPE_DECIMAL}), false) FROM body",
-                                   lay, fetch="one")[0])
+            memo[role] = bool(
+                _run(
+                    con,
+                    parsed_base + f" SELECT coalesce(bool_or("
+                    f"{amount_shape_sql(c)} = {R.SHAPE_DECIMAL}), false) FROM body",
+                    lay,
+                    fetch="one",
+                )[0]
+            )
         if memo[role]:
             found.add(R.SHAPE_DECIMAL)
         decided = _io.thousands_dots(found)
@@ -1335,14 +1592,27 @@ def _first_rows(con, lay: Layout, src, value: str, kind: str, kinds: dict[str, i
     how many; ``kind`` is SQL over the raw columns giving each row its kind name (or
     NULL). Rows are numbered as the loader numbers them (a single-threaded scan for a CSV
     file: only for an error message)."""
-    parsed = parsed_sql(lay, src, Modes(), Window(None, None), details=False, duplicates="skip",
-                        today=R.today(), numbered=True)
-    got = _run(con, parsed + f"""
+    parsed = parsed_sql(
+        lay,
+        src,
+        Modes(),
+        Window(None, None),
+        details=False,
+        duplicates="skip",
+        today=R.today(),
+        numbered=True,
+    )
+    got = _run(
+        con,
+        parsed
+        + f"""
         SELECT k, "row", v FROM (
           SELECT k, "row", v, row_number() OVER (PARTITION BY k ORDER BY "row") AS n
           FROM (SELECT {kind} AS k, "row", left({strip_all(value)}, 40) AS v FROM body)
           WHERE k IS NOT NULL)
-        WHERE n <= {max(kinds.values())} ORDER BY k, "row" """, lay)
+        WHERE n <= {max(kinds.values())} ORDER BY k, "row" """,
+        lay,
+    )
     out = {k: [] for k in kinds}
     for k, row, v in zip(got["k"], got["row"], got["v"]):
         if k in out and len(out[k]) < kinds[k]:
@@ -1355,14 +1625,21 @@ def _date_error(con, lay: Layout, src) -> DataError:
     from tiering.data import io as _io
 
     c = lay.col(lay.mapping["order_date"])
-    k = (f"(CASE WHEN {c} IS NOT NULL AND {_is_ascii(c)} THEN {date_kind_expr(strip_ascii(c))} "
-         "ELSE 0 END)")
-    kind = (f"CASE WHEN ({k} & {R.KIND_DAY_ONLY}) > 0 THEN 'day' "
-            f"WHEN ({k} & {R.KIND_MONTH_ONLY}) > 0 THEN 'month' END")
+    k = (
+        f"(CASE WHEN {c} IS NOT NULL AND {_is_ascii(c)} THEN {date_kind_expr(strip_ascii(c))} "
+        "ELSE 0 END)"
+    )
+    kind = (
+        f"CASE WHEN ({k} & {R.KIND_DAY_ONLY}) > 0 THEN 'day' "
+        f"WHEN ({k} & {R.KIND_MONTH_ONLY}) > 0 THEN 'month' END"
+    )
     ex = _first_rows(con, lay, src, c, kind, {"day": 1, "month": 1})
-    return _io.date_convention_error(file=Path(lay.info["path"]).name,
-                                     column=lay.mapping["order_date"], day=ex["day"][0],
-                                     month=ex["month"][0])
+    return _io.date_convention_error(
+        file=Path(lay.info["path"]).name,
+        column=lay.mapping["order_date"],
+        day=ex["day"][0],
+        month=ex["month"][0],
+    )
 
 
 def _amount_error(con, lay: Layout, src, role: str) -> DataError:
@@ -1371,21 +1648,32 @@ def _amount_error(con, lay: Layout, src, role: str) -> DataError:
 
     c = lay.col(lay.mapping[role])
     shape = amount_shape_sql(c)
-    kind = (f"CASE {shape} WHEN {R.SHAPE_AMBIGUOUS} THEN 'ambiguous' WHEN {R.SHAPE_THOUSANDS} "
-            f"THEN 'thousands' WHEN {R.SHAPE_DECIMAL} THEN 'decimal' END")
+    kind = (
+        f"CASE {shape} WHEN {R.SHAPE_AMBIGUOUS} THEN 'ambiguous' WHEN {R.SHAPE_THOUSANDS} "
+        f"THEN 'thousands' WHEN {R.SHAPE_DECIMAL} THEN 'decimal' END"
+    )
     ex = _first_rows(con, lay, src, c, kind, {"ambiguous": 2, "thousands": 1, "decimal": 1})
-    return _io.amount_convention_error(file=Path(lay.info["path"]).name, column=lay.mapping[role],
-                                       **ex)
+    return _io.amount_convention_error(
+        file=Path(lay.info["path"]).name, column=lay.mapping[role], **ex
+    )
 
 
-def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None,
-            rejected_path=None, today=None):
+def compute(
+    src,
+    *,
+    as_of=None,
+    window_start=None,
+    window_months=None,
+    spec=None,
+    rejected_path=None,
+    today=None,
+):
     """Customer features and rejected rows of ``src`` in DuckDB (see the module doc)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from tiering.data.engines.base import FeatureResult, quality_table
     from tiering.data.features import finish_features
     from tiering.params import EngineSpec
-    from tiering.data.engines.base import FeatureResult, quality_table
 
     spec = spec or EngineSpec()
     today = today or R.today()
@@ -1402,22 +1690,45 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
         # the input's SHA-256 (for the manifest) is computed while DuckDB works, and the
         # same read looks for quoting DuckDB reads otherwise than the loader (a space
         # before an opening quote: see :func:`rewrite_csv`)
-        scan = lay.fmt == "csv" and lay.info.get("transcoded_from") is None \
+        scan = (
+            lay.fmt == "csv"
+            and lay.info.get("transcoded_from") is None
             and not lay.info.get("rewritten")
-        digest = pool.submit(hash_and_scan, Path(src.path),
-                             lay.info.get("delimiter") if scan else None)
+        )
+        digest = pool.submit(
+            hash_and_scan, Path(src.path), lay.info.get("delimiter") if scan else None
+        )
         result = None
         for _ in range(3):
             con = connect(spec, workdir)
             try:
-                result = _compute(con, lay, src, spec, as_of, window_start, window_months,
-                                  rejected_path, today, timings, workdir)
+                result = _compute(
+                    con,
+                    lay,
+                    src,
+                    spec,
+                    as_of,
+                    window_start,
+                    window_months,
+                    rejected_path,
+                    today,
+                    timings,
+                    workdir,
+                )
             except _NotUtf8:
                 if src.encoding != "auto" or lay.info.get("encoding") == "gb18030":
                     raise
                 # the head was UTF-8 but a later part is not: GB18030 is the usual culprit
-                _use_copy(lay, transcode(Path(src.path), workdir, "gb18030",
-                                         gz=_is_gzip(Path(src.path)), found=lay.info))
+                _use_copy(
+                    lay,
+                    transcode(
+                        Path(src.path),
+                        workdir,
+                        "gb18030",
+                        gz=_is_gzip(Path(src.path)),
+                        found=lay.info,
+                    ),
+                )
                 lay.info["encoding"] = "gb18030"
                 continue
             except _Unreadable as exc:
@@ -1429,8 +1740,11 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
                 continue
             finally:
                 con.close()
-            if lay.fmt == "csv" and not lay.info.get("rewritten") and (
-                    lay.info.pop("space_quote", False) or digest.result()[1]):
+            if (
+                lay.fmt == "csv"
+                and not lay.info.get("rewritten")
+                and (lay.info.pop("space_quote", False) or digest.result()[1])
+            ):
                 _use_copy(lay, rewrite_csv(lay, src, workdir), skip=1)
                 continue
             break
@@ -1442,19 +1756,26 @@ def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None
         timings["sha256_wait"] = round(time.perf_counter() - t1, 3)
         source.update(facts)
         source["engine"] = "duckdb"
-        extra = (["customer_name"] if "customer_name" in lay.mapping else []) + \
-            [a for a in src.attributes if a != "customer_name"]
+        extra = (["customer_name"] if "customer_name" in lay.mapping else []) + [
+            a for a in src.attributes if a != "customer_name"
+        ]
         feats = finish_features(features, as_of=as_of_, extra=extra)
         timings["total"] = round(time.perf_counter() - t0, 3)
         first = features["first_any"].min() if len(features) else None
         last = features["last_any"].max() if len(features) else None
         return FeatureResult(
-            features=feats, quality=quality_table(quality_counts), source=source, as_of=as_of_,
-            window_start=start_, attributes=tuple(src.attributes),
+            features=feats,
+            quality=quality_table(quality_counts),
+            source=source,
+            as_of=as_of_,
+            window_start=start_,
+            attributes=tuple(src.attributes),
             first_date=None if first is None or pd.isna(first) else pd.Timestamp(first),
             last_date=None if last is None or pd.isna(last) else pd.Timestamp(last),
-            rejected_path=Path(rejected_path) if rejected_path else None, engine="duckdb",
-            timings=timings)
+            rejected_path=Path(rejected_path) if rejected_path else None,
+            engine="duckdb",
+            timings=timings,
+        )
     finally:
         pool.shutdown(wait=True)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -1485,16 +1806,18 @@ def _roles(lay: Layout) -> tuple[str, ...]:
     return ("amount",) if "amount" in lay.mapping else ("quantity", "unit_price")
 
 
-def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_path, today,
-             timings, workdir):
+def _compute(
+    con, lay, src, spec, as_of, window_start, window_months, rejected_path, today, timings, workdir
+):
     roles = _roles(lay)
     n_attr = len(attribute_names(lay, src))
     dup_mode = "reject" if src.duplicate_rows == "reject" else spec.duplicates
     exact = lay.row_expr is not None
     from tiering.data import io as _io
 
-    modes = lay.guess or Modes(dayfirst=bool(_io.dayfirst_param(src)),
-                               decimal=_io.decimal_param(src))
+    modes = lay.guess or Modes(
+        dayfirst=bool(_io.dayfirst_param(src)), decimal=_io.decimal_param(src)
+    )
     memo: dict = {}
     udfs = register_udfs(con, modes, roles)
 
@@ -1505,16 +1828,19 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
 
     win = Window(as_of=as_of, start=window_start)
     if as_of is not None and window_months is not None:
-        win = Window(as_of=as_of,
-                     start=(pd.Timestamp(as_of) - pd.DateOffset(months=window_months)).date())
+        win = Window(
+            as_of=as_of, start=(pd.Timestamp(as_of) - pd.DateOffset(months=window_months)).date()
+        )
     if as_of is None and window_months is not None:
         # the window depends on the last valid date: find it (and the column modes) first
         t = time.perf_counter()
         for _ in range(3):
-            parsed = parsed_sql(lay, src, modes, Window(None, None), details=False,
-                                duplicates="skip", today=today)
-            agg = _run(con, aggregate_sql(parsed, lay, 0, roles, duplicates="skip",
-                                          exact_rows=exact), lay)
+            parsed = parsed_sql(
+                lay, src, modes, Window(None, None), details=False, duplicates="skip", today=today
+            )
+            agg = _run(
+                con, aggregate_sql(parsed, lay, 0, roles, duplicates="skip", exact_rows=exact), lay
+            )
             flags = _flags(agg)
             new = _decide_modes(con, lay, src, modes, flags, roles, parsed, memo)
             if new == modes:
@@ -1532,15 +1858,28 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
         # first, while nothing else is held in memory: a GROUP BY over every row's hash
         # (which does not depend on how values are read) takes DuckDB's whole memory
         duplicates = _count_duplicates(
-            con, lay, parsed_sql(lay, src, modes, win, details=False, duplicates="skip",
-                                 today=today), timings)
+            con,
+            lay,
+            parsed_sql(lay, src, modes, win, details=False, duplicates="skip", today=today),
+            timings,
+        )
 
     t = time.perf_counter()
-    for attempt in range(3):
+    for attempt in range(3):  # noqa: B007 - read after the loop (the passes taken)
         parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode, today=today)
-        agg = _run(con, aggregate_sql(parsed, lay, n_attr, roles, duplicates=dup_mode,
-                                      exact_rows=exact,
-                                      rejected_hashes=rejected_path is not None), lay)
+        agg = _run(
+            con,
+            aggregate_sql(
+                parsed,
+                lay,
+                n_attr,
+                roles,
+                duplicates=dup_mode,
+                exact_rows=exact,
+                rejected_hashes=rejected_path is not None,
+            ),
+            lay,
+        )
         flags = _flags(agg)
         if flags & FLAG_EXTRA:
             break  # refused below, as the loader refuses it before reading any value
@@ -1554,27 +1893,38 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
 
     if flags & FLAG_EXTRA:
         width = lay.info.get("header_width")
-        nonempty = " OR ".join(f"{strip_all(lay.cols[i])} <> ''" for i in range(width, len(lay.cols)))
+        nonempty = " OR ".join(
+            f"{strip_all(lay.cols[i])} <> ''" for i in range(width, len(lay.cols))
+        )
         picked = _pick(con, lay, f"({nonempty})") if lay.row_expr is None else None
         if picked is not None:
             row, n_bad = int(picked["row"][0]), picked.num_rows
         else:
-            numbered = parsed_sql(lay, src, modes, win, details=False, duplicates="skip",
-                                  today=today, numbered=True)
-            row, n_bad = _run(con, numbered + f' SELECT min("row"), count(*) FROM body '
-                              f'WHERE {nonempty}', lay, fetch="one")
+            numbered = parsed_sql(
+                lay, src, modes, win, details=False, duplicates="skip", today=today, numbered=True
+            )
+            row, n_bad = _run(
+                con,
+                numbered + f' SELECT min("row"), count(*) FROM body WHERE {nonempty}',
+                lay,
+                fetch="one",
+            )
         name = Path(lay.info["path"]).name
-        raise DataError(f"Row {row} of {name} has values beyond the {width} columns of the header"
-                        + (f" ({n_bad} rows like this)" if n_bad > 1 else ""),
-                        where=f"{name}, row {row}",
-                        hint=f"a value probably contains the delimiter {lay.info.get('delimiter')!r} "
-                             "without quotes: quote such values in the export, or set "
-                             "data.delimiter if it was guessed wrong")
+        raise DataError(
+            f"Row {row} of {name} has values beyond the {width} columns of the header"
+            + (f" ({n_bad} rows like this)" if n_bad > 1 else ""),
+            where=f"{name}, row {row}",
+            hint=f"a value probably contains the delimiter {lay.info.get('delimiter')!r} "
+            "without quotes: quote such values in the export, or set "
+            "data.delimiter if it was guessed wrong",
+        )
     rows_read = int(agg["n_rows"].sum()) if len(agg) else 0
     if rows_read == 0:
-        raise DataError(f"The file {Path(lay.info['path']).name} has a header but no data rows",
-                        where=Path(lay.info["path"]).name,
-                        hint="export the data again including the transactions")
+        raise DataError(
+            f"The file {Path(lay.info['path']).name} has a header but no data rows",
+            where=Path(lay.info["path"]).name,
+            hint="export the data again including the transactions",
+        )
     if win.as_of is None:
         last = _valid_max(agg)
         as_of_ = (pd.Timestamp(last) + pd.Timedelta(days=1)).date() if last is not None else today
@@ -1587,10 +1937,17 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
     rej = agg.iloc[n_cust:]
     counts = {r: int(n) for r, n in zip(rej["reason"], rej["n_rows"])}
     latest_names = attribute_names(lay, src)
-    columns = {"customer_id": "cust", "first_purchase": "first_purchase",
-               "last_purchase": "last_purchase", "frequency": "frequency",
-               "monetary": "monetary", "gross_revenue": "gross_revenue",
-               "returns_value": "returns_value", "first_any": "d_min", "last_any": "d_max"}
+    columns = {
+        "customer_id": "cust",
+        "first_purchase": "first_purchase",
+        "last_purchase": "last_purchase",
+        "frequency": "frequency",
+        "monetary": "monetary",
+        "gross_revenue": "gross_revenue",
+        "returns_value": "returns_value",
+        "first_any": "d_min",
+        "last_any": "d_max",
+    }
     if not (n_attr and exact):
         columns.update({name: f"latest_a{i}" for i, name in enumerate(latest_names)})
     features = pd.DataFrame({k: cust[v] for k, v in columns.items()}, copy=False)
@@ -1606,10 +1963,17 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
         t = time.perf_counter()
         amb = pd.DataFrame({"cust": cust.loc[cust["ambiguous"], "cust"].to_numpy()})
         con.register("ambiguous_customers", amb)
-        with _numbered_rows(con, lay, dup_mode, _cust_key(lay), amb["cust"]) \
-                as (lay_, numbered):
-            parsed = parsed_sql(lay_, src, modes, win, details=False, duplicates=dup_mode,
-                                today=today, numbered=numbered)
+        with _numbered_rows(con, lay, dup_mode, _cust_key(lay), amb["cust"]) as (lay_, numbered):
+            parsed = parsed_sql(
+                lay_,
+                src,
+                modes,
+                win,
+                details=False,
+                duplicates=dup_mode,
+                today=today,
+                numbered=numbered,
+            )
             fix = _run(con, latest_sql(parsed, n_attr), lay).set_index("cust")
         pos = pd.Index(features["customer_id"]).get_indexer(fix.index)
         for i, name in enumerate(latest_names):
@@ -1619,27 +1983,48 @@ def _compute(con, lay, src, spec, as_of, window_start, window_months, rejected_p
         timings["ties"] = round(time.perf_counter() - t, 3)
         timings["tied_customers"] = len(amb)
     used = int(cust["n_rows"].sum())
-    facts = {"rows_read": rows_read, "rows_used": used, "rows_rejected": rows_read - used,
-             "return_rows": int(cust["ret_rows"].sum()),
-             "return_value": float(-cust["ret"].fillna(0).sum()),
-             "duplicate_rows": (int(agg["dups"].sum()) if dup_mode == "reject" else
-                                duplicates),
-             "modes": {"dayfirst": modes.dayfirst, "thousands_dots": list(modes.thousands),
-                       "decimal": modes.decimal},
-             "today": today.isoformat()}
+    facts = {
+        "rows_read": rows_read,
+        "rows_used": used,
+        "rows_rejected": rows_read - used,
+        "return_rows": int(cust["ret_rows"].sum()),
+        "return_value": float(-cust["ret"].fillna(0).sum()),
+        "duplicate_rows": (int(agg["dups"].sum()) if dup_mode == "reject" else duplicates),
+        "modes": {
+            "dayfirst": modes.dayfirst,
+            "thousands_dots": list(modes.thousands),
+            "decimal": modes.decimal,
+        },
+        "today": today.isoformat(),
+    }
     # the dates around the future_date limit (the cache checks them on another day)
     ok = agg["kind"].eq("c") | agg["reason"].isin(GUARD_REASONS)
     gmax = agg.loc[ok, "d_max"].max()
     gmin = agg.loc[agg["reason"].eq("future_date"), "d_min"].min()
-    facts["date_guard"] = [None if pd.isna(gmax) else pd.Timestamp(gmax).isoformat(),
-                           None if pd.isna(gmin) else pd.Timestamp(gmin).isoformat()]
+    facts["date_guard"] = [
+        None if pd.isna(gmax) else pd.Timestamp(gmax).isoformat(),
+        None if pd.isna(gmin) else pd.Timestamp(gmin).isoformat(),
+    ]
 
     if rejected_path is not None:
         t = time.perf_counter()
-        hashes = [h for v in agg.get("rejected_h", pd.Series(dtype=object)).dropna()
-                  for h in [np.asarray(v, dtype="uint64")] if len(h)]
-        _write_rejected(con, lay, src, modes, win, dup_mode, today, Path(rejected_path),
-                        hashes=np.unique(np.concatenate(hashes)) if hashes else None)
+        hashes = [
+            h
+            for v in agg.get("rejected_h", pd.Series(dtype=object)).dropna()
+            for h in [np.asarray(v, dtype="uint64")]
+            if len(h)
+        ]
+        _write_rejected(
+            con,
+            lay,
+            src,
+            modes,
+            win,
+            dup_mode,
+            today,
+            Path(rejected_path),
+            hashes=np.unique(np.concatenate(hashes)) if hashes else None,
+        )
         timings["rejected"] = round(time.perf_counter() - t, 3)
     return features, counts, facts, as_of_, win.start
 
@@ -1653,13 +2038,18 @@ def _latest_values(con, lay: Layout, src, rows: pd.Series) -> pd.DataFrame:
     raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
     texts = [f"coalesce({lay.col(h)}, '')" for h in attribute_headers(lay, src)]
     values = ", ".join(f"{strip_all(t)} AS latest_a{i}" for i, t in enumerate(texts))
-    con.register("tiering_latest_rows",
-                 pa.table({"r": pa.array(rows.to_numpy(dtype="int64"), pa.int64())}))
+    con.register(
+        "tiering_latest_rows", pa.table({"r": pa.array(rows.to_numpy(dtype="int64"), pa.int64())})
+    )
     try:
-        got = _run(con, f"""
+        got = _run(
+            con,
+            f"""
             WITH src AS (SELECT {lay.row_expr} AS "row", {raw_cols} FROM {lay.reader})
             SELECT "row", {values} FROM src
-            WHERE "row" IN (SELECT r FROM tiering_latest_rows)""", lay)
+            WHERE "row" IN (SELECT r FROM tiering_latest_rows)""",
+            lay,
+        )
     finally:
         con.unregister("tiering_latest_rows")
     got = got.drop_duplicates("row").set_index("row").reindex(rows.to_numpy(dtype="int64"))
@@ -1673,14 +2063,30 @@ def _count_duplicates(con, lay: Layout, parsed: str, timings: dict) -> int:
     (Two different rows would have to share a hash to be counted as duplicates: odds
     of about n²/2⁶⁵ for n rows, 3 in 10,000 for 100 million.)"""
     t = time.perf_counter()
-    n = _run(con, parsed + f""" SELECT coalesce(sum(n - 1), 0) FROM (
-        SELECT {row_hash(lay)} AS h, count(*) AS n FROM body GROUP BY h) """, lay, fetch="one")[0]
+    n = _run(
+        con,
+        parsed
+        + f""" SELECT coalesce(sum(n - 1), 0) FROM (
+        SELECT {row_hash(lay)} AS h, count(*) AS n FROM body GROUP BY h) """,
+        lay,
+        fetch="one",
+    )[0]
     timings["duplicates"] = round(time.perf_counter() - t, 3)
     return int(n)
 
 
-def _write_rejected(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str,
-                    today: dt.date, path: Path, *, hashes) -> None:
+def _write_rejected(
+    con,
+    lay: Layout,
+    src,
+    modes: Modes,
+    win: Window,
+    dup_mode: str,
+    today: dt.date,
+    path: Path,
+    *,
+    hashes,
+) -> None:
     """The rejected rows as CSV (``row, reason, category, detail, src_<column>...``,
     ordered by row; the layout of ``LoadResult.rejected``), formula-safe as every table
     the report writes (:mod:`tiering.safecsv`).
@@ -1702,25 +2108,43 @@ def _write_rejected(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: 
         write_csv(pd.DataFrame(columns=names), part)
         os.replace(part, path)
         return
-    category = "CASE reason " + " ".join(f"WHEN {lit(code)} THEN {lit(cat)}"
-                                         for code, (cat, _) in REASONS.items()) + " END"
+    category = (
+        "CASE reason "
+        + " ".join(f"WHEN {lit(code)} THEN {lit(cat)}" for code, (cat, _) in REASONS.items())
+        + " END"
+    )
     cols = ["reason", f"{category} AS category", "NULLIF(detail, '') AS detail"] + [
-        f"NULLIF({lay.cols[i]}, '') AS {ident(nm)}" for i, nm in enumerate(names[4:])]
+        f"NULLIF({lay.cols[i]}, '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
+    ]
     hashes = pa.array(np.asarray(hashes, dtype="uint64"), pa.uint64())
     con.register("rejected_hashes", pa.table({"h": hashes}))
     try:
         with _numbered_rows(con, lay, dup_mode, row_hash(lay), hashes) as (lay_, numbered):
-            parsed = parsed_sql(lay_, src, modes, win, details=True, duplicates=dup_mode,
-                                today=today, numbered=numbered, only_rows="rejected_hashes")
-            rejected = f"FROM t3 WHERE reason IS NOT NULL ORDER BY \"row\""
+            parsed = parsed_sql(
+                lay_,
+                src,
+                modes,
+                win,
+                details=True,
+                duplicates=dup_mode,
+                today=today,
+                numbered=numbered,
+                only_rows="rejected_hashes",
+            )
+            rejected = 'FROM t3 WHERE reason IS NOT NULL ORDER BY "row"'
             if lay_ is not lay:  # the picked records: few enough to hold
                 got = _run(con, parsed + f' SELECT "row", {", ".join(cols)} {rejected}', lay)
                 write_csv(got[names], part)
-            else:               # DuckDB writes them, formula-safe in SQL
+            else:  # DuckDB writes them, formula-safe in SQL
                 safe = ['"row"'] + cols[:3] + [_formula_safe_sql(c) for c in cols[3:]]
-                _run(con, f"COPY ({parsed} SELECT {', '.join(safe)} {rejected}) TO "
-                     f"{lit(str(part))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
-                     "NEW_LINE '\\n')", lay, fetch="none")
+                _run(
+                    con,
+                    f"COPY ({parsed} SELECT {', '.join(safe)} {rejected}) TO "
+                    f"{lit(str(part))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
+                    "NEW_LINE '\\n')",
+                    lay,
+                    fetch="none",
+                )
     finally:
         con.unregister("rejected_hashes")
     os.replace(part, path)
@@ -1733,8 +2157,10 @@ def _formula_safe_sql(col: str) -> str:
 
     expr, _, name = col.rpartition(" AS ")
     v = f"({expr})"
-    risky = (f"(regexp_matches({v}, {lit(RISKY_START)}) OR (starts_with({v}, '-') AND "
-             f"NOT regexp_matches({v}, {lit(NEGATIVE_NUMBER)})))")
+    risky = (
+        f"(regexp_matches({v}, {lit(RISKY_START)}) OR (starts_with({v}, '-') AND "
+        f"NOT regexp_matches({v}, {lit(NEGATIVE_NUMBER)})))"
+    )
     return f"CASE WHEN {risky} THEN '''' || {v} ELSE {v} END AS {name}"
 
 
@@ -1747,15 +2173,22 @@ def monthly_by_tier(result, tiers: pd.DataFrame, src, *, spec) -> pd.DataFrame:
         lay, modes, win = _rescan_setup(result, src, spec, workdir)
         dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
         dtype = tiers["tier"].dtype
-        codes = pd.DataFrame({"customer_id": tiers["customer_id"].astype(str).to_numpy(),
-                              "tier_code": tiers["tier"].cat.codes.to_numpy(dtype="int64")})
+        codes = pd.DataFrame(
+            {
+                "customer_id": tiers["customer_id"].astype(str).to_numpy(),
+                "tier_code": tiers["tier"].cat.codes.to_numpy(dtype="int64"),
+            }
+        )
         con = connect(spec, workdir)
         try:
             register_udfs(con, modes, _roles(lay))
             con.register("tier_of", codes)
-            parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode,
-                                today=_today_of(result))
-            sql = parsed + """
+            parsed = parsed_sql(
+                lay, src, modes, win, details=False, duplicates=dup_mode, today=_today_of(result)
+            )
+            sql = (
+                parsed
+                + """
             SELECT date_trunc('month', t3.d_us) AS month, tier_of.tier_code,
                    sum(round_even(t3.amt_signed, 6)) AS revenue,
                    count(DISTINCT t3.cust) AS customers
@@ -1763,14 +2196,16 @@ def monthly_by_tier(result, tiers: pd.DataFrame, src, *, spec) -> pd.DataFrame:
             WHERE t3.reason IS NULL
             GROUP BY ALL ORDER BY ALL
             """
+            )
             got = _run(con, sql, lay)
         finally:
             con.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     months = sorted(got["month"].unique())
-    grid = pd.MultiIndex.from_product([months, range(len(dtype.categories))],
-                                      names=["month", "tier_code"])
+    grid = pd.MultiIndex.from_product(
+        [months, range(len(dtype.categories))], names=["month", "tier_code"]
+    )
     out = got.set_index(["month", "tier_code"]).reindex(grid).reset_index()
     out["revenue"] = out["revenue"].fillna(0.0).round(6)
     out["customers"] = out["customers"].fillna(0).astype("int64")
@@ -1788,17 +2223,22 @@ def _today_of(result) -> dt.date:
 def _rescan_setup(result, src, spec, workdir):
     """Layout, reading decisions and window of an earlier result, for another pass."""
     lay = inspect(src, workdir)
-    if lay.fmt == "csv" and result.source.get("encoding") == "gb18030" \
-            and lay.info.get("transcoded_from") is None:
+    if (
+        lay.fmt == "csv"
+        and result.source.get("encoding") == "gb18030"
+        and lay.info.get("transcoded_from") is None
+    ):
         _use_copy(lay, transcode(Path(src.path), workdir, "gb18030", gz=_is_gzip(Path(src.path))))
         lay.info["encoding"] = "gb18030"
     if lay.fmt == "csv" and result.source.get("rewritten"):
         # the first pass read the file the loader's way: so must this one
         _use_copy(lay, rewrite_csv(lay, src, workdir), skip=1)
     facts = result.source.get("modes") or {}
-    modes = Modes(dayfirst=bool(facts.get("dayfirst", src.dayfirst)),
-                  thousands=tuple(facts.get("thousands_dots", ())),
-                  decimal=facts.get("decimal"))
+    modes = Modes(
+        dayfirst=bool(facts.get("dayfirst", src.dayfirst)),
+        thousands=tuple(facts.get("thousands_dots", ())),
+        decimal=facts.get("decimal"),
+    )
     win = Window(as_of=result.as_of, start=result.window_start)
     return lay, modes, win
 
@@ -1821,20 +2261,35 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
             if customers is not None:
                 import pyarrow as pa
 
-                con.register("tiering_sample",
-                             pa.table({"id": pa.array([str(c) for c in customers], pa.string())}))
+                con.register(
+                    "tiering_sample",
+                    pa.table({"id": pa.array([str(c) for c in customers], pa.string())}),
+                )
                 keep = " AND cust IN (SELECT id FROM tiering_sample)"
             attrs = "".join(f", {strip_all(f'a{i}')} AS {ident(n)}" for i, n in enumerate(names))
-            select = (f"cust AS customer_id, ord AS order_id, d_us AS order_date, "
-                      f"round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}")
-            with _numbered_rows(con, lay, dup_mode, _cust_key(lay), customers) \
-                    as (lay_, numbered):
-                parsed = parsed_sql(lay_, src, modes, win, details=False,
-                                    duplicates=dup_mode, today=_today_of(result),
-                                    numbered=numbered)
-                tx = _run(con, parsed + f"""
+            select = (
+                f"cust AS customer_id, ord AS order_id, d_us AS order_date, "
+                f"round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}"
+            )
+            with _numbered_rows(con, lay, dup_mode, _cust_key(lay), customers) as (lay_, numbered):
+                parsed = parsed_sql(
+                    lay_,
+                    src,
+                    modes,
+                    win,
+                    details=False,
+                    duplicates=dup_mode,
+                    today=_today_of(result),
+                    numbered=numbered,
+                )
+                tx = _run(
+                    con,
+                    parsed
+                    + f"""
                     SELECT "row", {select}
-                    FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """, lay)
+                    FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """,
+                    lay,
+                )
         finally:
             con.close()
     finally:

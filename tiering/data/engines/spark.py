@@ -36,9 +36,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tiering.errors import TieringError
 from tiering import interrupt
 from tiering.data.engines import _rules as R
+from tiering.errors import TieringError
 
 
 class SparkUnavailable(TieringError):
@@ -63,8 +63,11 @@ def session(spec):
     """The Spark session for ``spec`` (one per master and settings, kept for reuse)."""
     ok, why = available()
     if not ok:
-        raise SparkUnavailable(f"The Spark engine cannot run: {why}", where="engine",
-                               hint="install it, or use engine: duckdb")
+        raise SparkUnavailable(
+            f"The Spark engine cannot run: {why}",
+            where="engine",
+            hint="install it, or use engine: duckdb",
+        )
     from pyspark.sql import SparkSession
 
     key = (spec.spark_master, tuple(sorted(spec.spark_conf.items())), spec.threads)
@@ -75,14 +78,17 @@ def session(spec):
     master = spec.spark_master
     if master == "local[*]" and spec.threads:
         master = f"local[{spec.threads}]"
-    builder = (SparkSession.builder.master(master).appName("tiering")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "8")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.driver.memory", spec.memory_limit.replace("GB", "g").replace("MB", "m"))
-               .config("spark.pyspark.python", sys.executable))
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("tiering")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", spec.memory_limit.replace("GB", "g").replace("MB", "m"))
+        .config("spark.pyspark.python", sys.executable)
+    )
     if spec.temp_directory:
         builder = builder.config("spark.local.dir", str(spec.temp_directory))
     for k, v in spec.spark_conf.items():
@@ -120,32 +126,44 @@ def _read(spark, lay, src, workdir: Path | None = None):
         return spark.createDataFrame(rdd, schema)
     path = str(lay.path)
     if lay.info.get("transcoded_from") is None and _is_gzip_named_otherwise(path):
-        raise TieringError("A gzip-compressed file without the .gz extension", where=path,
-                           hint="rename it to .csv.gz for the Spark engine")
+        raise TieringError(
+            "A gzip-compressed file without the .gz extension",
+            where=path,
+            hint="rename it to .csv.gz for the Spark engine",
+        )
     header_row = lay.info["header_row"]
     lines = spark.read.text(path)
     schema = StructType([StructField(f"c{i}", StringType()) for i in range(n)])
-    numbered = lines.rdd.zipWithIndex().filter(lambda p: p[1] >= header_row) \
+    numbered = (
+        lines.rdd.zipWithIndex()
+        .filter(lambda p: p[1] >= header_row)
         .map(lambda p: (p[1] + 1, p[0][0]))
-    df = spark.createDataFrame(numbered, StructType([StructField("row", LongType()),
-                                                     StructField("line", StringType())]))
+    )
+    df = spark.createDataFrame(
+        numbered, StructType([StructField("row", LongType()), StructField("line", StringType())])
+    )
     delim = lay.info.get("delimiter") or ","
     ddl = ", ".join(f"c{i} STRING" for i in range(n))
-    parsed = F.from_csv(F.col("line"), ddl,
-                        {"sep": delim, "quote": '"', "escape": '"', "mode": "PERMISSIVE"})
+    parsed = F.from_csv(
+        F.col("line"), ddl, {"sep": delim, "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
+    )
     # Lines read otherwise than the loader reads them (which reads records, not lines): an
     # odd number of quotes (a line break inside quotes, or a quote never closed), a space
     # before an opening quote (a, "b"), text after a closing quote ("Quote" & Co)
     line = F.col("line")
     d = re.escape(delim)
     inner = F.regexp_replace(line, '""', "")
-    odd = ((F.length(line) - F.length(F.regexp_replace(line, '"', ""))) % 2 == 1) \
-        & line.rlike(f'(^|{d})"')
+    odd = ((F.length(line) - F.length(F.regexp_replace(line, '"', ""))) % 2 == 1) & line.rlike(
+        f'(^|{d})"'
+    )
     space_before = inner.rlike(f'(^|{d})[ \\t]+"')
     text_after = inner.rlike(f'(^|{d})"[^"]*"[^{d}"\\r]')
-    quoting = F.when(F.instr(line, '"') > 0, odd | space_before | text_after).otherwise(F.lit(False))
-    return df.select("row", parsed.alias("v"), quoting.alias("quoting")) \
-        .select("row", *[F.col(f"v.c{i}") for i in range(n)], "quoting")
+    quoting = F.when(F.instr(line, '"') > 0, odd | space_before | text_after).otherwise(
+        F.lit(False)
+    )
+    return df.select("row", parsed.alias("v"), quoting.alias("quoting")).select(
+        "row", *[F.col(f"v.c{i}") for i in range(n)], "quoting"
+    )
 
 
 def _unique_names(lay, workdir: Path | None) -> Path:
@@ -189,13 +207,21 @@ def _screen(raw, lay, src, modes, today):
     prefixes = tuple(src.cancellations.order_id_prefixes)
     negative = bool(src.cancellations.negative_amounts)
     roles = ("amount",) if "amount" in mapping else ("quantity", "unit_price")
-    names = ([mapping["customer_name"]] if "customer_name" in mapping else []) + \
-        [a for a in attributes if a != "customer_name"]
-    fields = [StructField("row", LongType()), StructField("cust", StringType()),
-              StructField("ord", StringType()), StructField("is_ret", BooleanType()),
-              StructField("d_us", LongType()), StructField("amt", DoubleType()),
-              StructField("pre_reason", StringType()), StructField("pre_detail", StringType()),
-              StructField("date_kind", IntegerType()), StructField("nonblank", BooleanType())]
+    names = ([mapping["customer_name"]] if "customer_name" in mapping else []) + [
+        a for a in attributes if a != "customer_name"
+    ]
+    fields = [
+        StructField("row", LongType()),
+        StructField("cust", StringType()),
+        StructField("ord", StringType()),
+        StructField("is_ret", BooleanType()),
+        StructField("d_us", LongType()),
+        StructField("amt", DoubleType()),
+        StructField("pre_reason", StringType()),
+        StructField("pre_detail", StringType()),
+        StructField("date_kind", IntegerType()),
+        StructField("nonblank", BooleanType()),
+    ]
     fields += [StructField(f"shape_{r}", IntegerType()) for r in roles]
     fields += [StructField(f"a{i}", StringType()) for i in range(len(names))]
     fields += [StructField(f"c{i}", StringType()) for i in range(n)]
@@ -210,17 +236,27 @@ def _screen(raw, lay, src, modes, today):
         for b in batches:
             raw = b[[f"c{i}" for i in range(n)]].copy()
             raw.columns = headers
-            out = RR.screen_batch(raw, mapping=mapping, attributes=attributes, exclude=exclude,
-                                  prefixes=prefixes, negative_returns=negative, dayfirst=dayfirst,
-                                  decimal=decimal, thousands=thousands, today=today,
-                                  typed=typed)
+            out = RR.screen_batch(
+                raw,
+                mapping=mapping,
+                attributes=attributes,
+                exclude=exclude,
+                prefixes=prefixes,
+                negative_returns=negative,
+                dayfirst=dayfirst,
+                decimal=decimal,
+                thousands=thousands,
+                today=today,
+                typed=typed,
+            )
             out.insert(0, "row", b["row"].to_numpy())
             for r in roles:
                 out[f"shape_{r}"] = out[f"shape_{r}"].astype("int32")
             for i in range(n):
                 out[f"c{i}"] = b[f"c{i}"].to_numpy(dtype=object)
-            out["quoting"] = (b["quoting"].fillna(False).to_numpy(dtype=bool)
-                              if "quoting" in b else False)
+            out["quoting"] = (
+                b["quoting"].fillna(False).to_numpy(dtype=bool) if "quoting" in b else False
+            )
             out["date_kind"] = out["date_kind"].astype("int32")
             yield out[[f.name for f in fields]]
 
@@ -239,12 +275,14 @@ def _quoting_error(p, lay):
 
     row = p.filter("quoting").orderBy("row").select("row").first()[0]
     name = Path(lay.info["path"]).name
-    return DataError(f"Line {row} of {name} has quoting the Spark engine cannot read as the "
-                     "other engines do (a line break inside quotes, a quote never closed, a "
-                     "space before an opening quote, or text after a closing quote)",
-                     where=f"{name}, line {row}",
-                     hint="use engine: duckdb or pandas for this file, or export it again "
-                          "with every value quoted the standard way")
+    return DataError(
+        f"Line {row} of {name} has quoting the Spark engine cannot read as the "
+        "other engines do (a line break inside quotes, a quote never closed, a "
+        "space before an opening quote, or text after a closing quote)",
+        where=f"{name}, line {row}",
+        hint="use engine: duckdb or pandas for this file, or export it again "
+        "with every value quoted the standard way",
+    )
 
 
 def _date_error(p, lay):
@@ -256,9 +294,11 @@ def _date_error(p, lay):
     c = f"c{lay.headers.index(lay.mapping['order_date'])}"
     kind = F.col("date_kind")
     return _io.date_convention_error(
-        file=Path(lay.info["path"]).name, column=lay.mapping["order_date"],
+        file=Path(lay.info["path"]).name,
+        column=lay.mapping["order_date"],
         day=_first(p, c, kind.bitwiseAND(R.KIND_DAY_ONLY) > 0, 1)[0],
-        month=_first(p, c, kind.bitwiseAND(R.KIND_MONTH_ONLY) > 0, 1)[0])
+        month=_first(p, c, kind.bitwiseAND(R.KIND_MONTH_ONLY) > 0, 1)[0],
+    )
 
 
 def _amount_error(p, lay, role: str):
@@ -270,10 +310,12 @@ def _amount_error(p, lay, role: str):
     c = f"c{lay.headers.index(lay.mapping[role])}"
     shape = F.col(f"shape_{role}")
     return _io.amount_convention_error(
-        file=Path(lay.info["path"]).name, column=lay.mapping[role],
+        file=Path(lay.info["path"]).name,
+        column=lay.mapping[role],
         ambiguous=_first(p, c, shape == R.SHAPE_AMBIGUOUS, 2),
         thousands=_first(p, c, shape == R.SHAPE_THOUSANDS, 1),
-        decimal=_first(p, c, shape == R.SHAPE_DECIMAL, 1))
+        decimal=_first(p, c, shape == R.SHAPE_DECIMAL, 1),
+    )
 
 
 def _duck_round(values, digits: int = 6):
@@ -289,8 +331,16 @@ def _duck_round(values, digits: int = 6):
         con.close()
 
 
-def compute(src, *, as_of=None, window_start=None, window_months=None, spec=None,
-            rejected_path=None, today=None):
+def compute(
+    src,
+    *,
+    as_of=None,
+    window_start=None,
+    window_months=None,
+    spec=None,
+    rejected_path=None,
+    today=None,
+):
     """Customer features and rejected rows of ``src`` on Spark (see the module doc)."""
     import warnings
 
@@ -312,10 +362,10 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
     from pyspark.sql import functions as F
 
     from tiering.data import io as _io
-    from tiering.data.features import finish_features
-    from tiering.data.io import REASONS, sha256_file
     from tiering.data.engines.base import FeatureResult, quality_table
     from tiering.data.engines.duckdb_stream import UnsupportedSource, attribute_names, inspect
+    from tiering.data.features import finish_features
+    from tiering.data.io import REASONS, sha256_file
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -331,17 +381,28 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
         given = _io.dayfirst_param(src)
         modes = (bool(given), decimal, ())
         shapes = (R.SHAPE_THOUSANDS, R.SHAPE_DECIMAL, R.SHAPE_AMBIGUOUS)
-        for attempt in range(3):
+        for _attempt in range(3):
             p = _screen(raw, lay, src, modes, today).filter(F.col("nonblank"))
             p = p.persist(StorageLevel.MEMORY_AND_DISK)
             kinds = (R.KIND_DAY_ONLY, R.KIND_MONTH_ONLY, R.KIND_SLASH, R.KIND_OTHER)
-            flags = p.agg(*[F.max((F.col("date_kind").bitwiseAND(k) > 0).cast("int")).alias(f"kind{k}")
-                            for k in kinds],
-                          *[F.max((F.col(f"shape_{r}") == k).cast("int")).alias(f"shape_{r}_{k}")
-                            for r in roles for k in shapes],
-                          F.max(F.when(F.col("pre_reason").isNull(), F.col("d_us"))).alias("max_valid"),
-                          F.max(F.col("quoting").cast("int")).alias("quoting"),
-                          F.count(F.lit(1)).alias("rows")).collect()[0].asDict()
+            flags = (
+                p.agg(
+                    *[
+                        F.max((F.col("date_kind").bitwiseAND(k) > 0).cast("int")).alias(f"kind{k}")
+                        for k in kinds
+                    ],
+                    *[
+                        F.max((F.col(f"shape_{r}") == k).cast("int")).alias(f"shape_{r}_{k}")
+                        for r in roles
+                        for k in shapes
+                    ],
+                    F.max(F.when(F.col("pre_reason").isNull(), F.col("d_us"))).alias("max_valid"),
+                    F.max(F.col("quoting").cast("int")).alias("quoting"),
+                    F.count(F.lit(1)).alias("rows"),
+                )
+                .collect()[0]
+                .asDict()
+            )
             if flags["quoting"]:
                 raise _quoting_error(p, lay)
             dayfirst = _io.day_first(sum(k for k in kinds if flags[f"kind{k}"]), given)
@@ -363,23 +424,45 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
             modes = new
         timings["screen"] = round(time.perf_counter() - t0 - timings["start"], 3)
         if flags["rows"] == 0:
-            raise UnsupportedSource(f"The file {Path(src.path).name} has a header but no data rows",
-                                    where=str(src.path), hint="export the data again")
+            raise UnsupportedSource(
+                f"The file {Path(src.path).name} has a header but no data rows",
+                where=str(src.path),
+                hint="export the data again",
+            )
         last = flags["max_valid"]
         if as_of is None:
-            as_of = (pd.Timestamp(last, unit="us") + pd.Timedelta(days=1)).date() \
-                if last is not None else today
+            as_of = (
+                (pd.Timestamp(last, unit="us") + pd.Timedelta(days=1)).date()
+                if last is not None
+                else today
+            )
         if window_months is not None:
             window_start = (pd.Timestamp(as_of) - pd.DateOffset(months=window_months)).date()
         as_of_us = int(pd.Timestamp(as_of).value // 1000)
-        late = [(F.col("d_us") >= as_of_us, "after_as_of",
-                 F.concat(F.lit("date "), F.date_format(F.timestamp_micros("d_us"), "yyyy-MM-dd"),
-                          F.lit(f" >= as_of {as_of}")))]
+        late = [
+            (
+                F.col("d_us") >= as_of_us,
+                "after_as_of",
+                F.concat(
+                    F.lit("date "),
+                    F.date_format(F.timestamp_micros("d_us"), "yyyy-MM-dd"),
+                    F.lit(f" >= as_of {as_of}"),
+                ),
+            )
+        ]
         if window_start is not None:
             start_us = int(pd.Timestamp(window_start).value // 1000)
-            late.append((F.col("d_us") < start_us, "before_window",
-                         F.concat(F.lit("date "), F.date_format(F.timestamp_micros("d_us"), "yyyy-MM-dd"),
-                                  F.lit(f" < start {window_start}"))))
+            late.append(
+                (
+                    F.col("d_us") < start_us,
+                    "before_window",
+                    F.concat(
+                        F.lit("date "),
+                        F.date_format(F.timestamp_micros("d_us"), "yyyy-MM-dd"),
+                        F.lit(f" < start {window_start}"),
+                    ),
+                )
+            )
         raw_cols = [f"c{i}" for i in range(len(lay.headers))]
         dup_mode = "reject" if src.duplicate_rows == "reject" else spec.duplicates
         if dup_mode == "reject":
@@ -389,12 +472,20 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
         reason_late = None
         detail_late = None
         for cond, code, text in late:
-            reason_late = (F.when(cond, F.lit(code)) if reason_late is None
-                           else reason_late.when(cond, F.lit(code)))
-            detail_late = (F.when(cond, text) if detail_late is None else detail_late.when(cond, text))
-        p = p.withColumn("reason", F.coalesce(F.col("pre_reason"), reason_late)) \
-             .withColumn("detail", F.when(F.col("pre_reason").isNotNull(), F.col("pre_detail"))
-                         .otherwise(F.coalesce(detail_late, F.lit(""))))
+            reason_late = (
+                F.when(cond, F.lit(code))
+                if reason_late is None
+                else reason_late.when(cond, F.lit(code))
+            )
+            detail_late = (
+                F.when(cond, text) if detail_late is None else detail_late.when(cond, text)
+            )
+        p = p.withColumn("reason", F.coalesce(F.col("pre_reason"), reason_late)).withColumn(
+            "detail",
+            F.when(F.col("pre_reason").isNotNull(), F.col("pre_detail")).otherwise(
+                F.coalesce(detail_late, F.lit(""))
+            ),
+        )
         valid = p.filter(F.col("reason").isNull())
         n_attr = len(attribute_names(lay, src))
         aggs = [
@@ -406,53 +497,70 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
             F.sum(F.col("is_ret").cast("long")).alias("ret_rows"),
             F.min(F.when(~F.col("is_ret"), F.col("d_us"))).alias("fp"),
             F.max(F.when(~F.col("is_ret"), F.col("d_us"))).alias("lp"),
-            F.min("d_us").alias("d_min"), F.max("d_us").alias("d_max"),
+            F.min("d_us").alias("d_min"),
+            F.max("d_us").alias("d_max"),
         ]
         if n_attr:
-            aggs.append(F.max_by(F.struct(*[F.col(f"a{i}") for i in range(n_attr)]),
-                                 F.struct(F.col("d_us"), F.col("row"))).alias("latest"))
+            aggs.append(
+                F.max_by(
+                    F.struct(*[F.col(f"a{i}") for i in range(n_attr)]),
+                    F.struct(F.col("d_us"), F.col("row")),
+                ).alias("latest")
+            )
         agg = valid.groupBy("cust").agg(*aggs)
         if n_attr:
-            agg = agg.select("*", *[F.col(f"latest.a{i}").alias(f"latest_a{i}")
-                                    for i in range(n_attr)]).drop("latest")
+            agg = agg.select(
+                "*", *[F.col(f"latest.a{i}").alias(f"latest_a{i}") for i in range(n_attr)]
+            ).drop("latest")
         got = agg.toPandas().sort_values("cust", kind="stable").reset_index(drop=True)
-        counts = {r["reason"]: int(r["count"]) for r in
-                  p.filter(F.col("reason").isNotNull()).groupBy("reason").count().collect()}
+        counts = {
+            r["reason"]: int(r["count"])
+            for r in p.filter(F.col("reason").isNotNull()).groupBy("reason").count().collect()
+        }
         dups = None
         if dup_mode == "count":
             dups = int(flags["rows"] - p.select(*raw_cols).distinct().count())
         elif dup_mode == "reject":
             dups = int(p.filter(F.col("is_dup")).count())
-        timings["aggregate"] = round(time.perf_counter() - t0 - timings["start"] - timings["screen"], 3)
+        timings["aggregate"] = round(
+            time.perf_counter() - t0 - timings["start"] - timings["screen"], 3
+        )
 
         def ts(col):
             return pd.to_datetime(col.astype("float64"), unit="us")
 
         first_p = ts(got["fp"]).fillna(ts(got["d_min"]))
         last_p = ts(got["lp"]).fillna(ts(got["d_max"]))
-        features = pd.DataFrame({
-            "customer_id": got["cust"].to_numpy(),
-            "first_purchase": first_p.to_numpy(),
-            "last_purchase": last_p.to_numpy(),
-            "frequency": got["frequency"].to_numpy(),
-            "monetary": _duck_round(got["net"]),
-            "gross_revenue": _duck_round(got["gross"].fillna(0.0)),
-            "returns_value": _duck_round(-got["ret"].fillna(0.0)),
-        })
+        features = pd.DataFrame(
+            {
+                "customer_id": got["cust"].to_numpy(),
+                "first_purchase": first_p.to_numpy(),
+                "last_purchase": last_p.to_numpy(),
+                "frequency": got["frequency"].to_numpy(),
+                "monetary": _duck_round(got["net"]),
+                "gross_revenue": _duck_round(got["gross"].fillna(0.0)),
+                "returns_value": _duck_round(-got["ret"].fillna(0.0)),
+            }
+        )
         names = attribute_names(lay, src)
         for i, name in enumerate(names):
             features[name] = got[f"latest_a{i}"].to_numpy()
         feats = finish_features(features, as_of=as_of, extra=names)
         used = int(got["n_rows"].sum()) if len(got) else 0
         source = {k: v for k, v in lay.info.items() if k != "header_width"}
-        source.update(sha256=sha256_file(src.path), rows_read=int(flags["rows"]), rows_used=used,
-                      rows_rejected=int(flags["rows"]) - used,
-                      return_rows=int(got["ret_rows"].sum()) if len(got) else 0,
-                      return_value=float(-got["ret"].fillna(0).sum()) if len(got) else 0.0,
-                      duplicate_rows=dups, engine="spark", spark_master=spec.spark_master,
-                      modes={"dayfirst": modes[0], "thousands_dots": list(modes[2]),
-                             "decimal": modes[1]},
-                      today=today.isoformat())
+        source.update(
+            sha256=sha256_file(src.path),
+            rows_read=int(flags["rows"]),
+            rows_used=used,
+            rows_rejected=int(flags["rows"]) - used,
+            return_rows=int(got["ret_rows"].sum()) if len(got) else 0,
+            return_value=float(-got["ret"].fillna(0).sum()) if len(got) else 0.0,
+            duplicate_rows=dups,
+            engine="spark",
+            spark_master=spec.spark_master,
+            modes={"dayfirst": modes[0], "thousands_dots": list(modes[2]), "decimal": modes[1]},
+            today=today.isoformat(),
+        )
         if rejected_path is not None:
             t = time.perf_counter()
             _write_rejected(p, lay, Path(rejected_path), workdir, REASONS)
@@ -462,12 +570,18 @@ def _compute(src, as_of, window_start, window_months, spec, rejected_path, today
         first = ts(got["d_min"]).min() if len(got) else None
         last_d = ts(got["d_max"]).max() if len(got) else None
         return FeatureResult(
-            features=feats, quality=quality_table(counts), source=source, as_of=as_of,
-            window_start=window_start, attributes=tuple(src.attributes),
+            features=feats,
+            quality=quality_table(counts),
+            source=source,
+            as_of=as_of,
+            window_start=window_start,
+            attributes=tuple(src.attributes),
             first_date=None if first is None or pd.isna(first) else pd.Timestamp(first),
             last_date=None if last_d is None or pd.isna(last_d) else pd.Timestamp(last_d),
-            rejected_path=Path(rejected_path) if rejected_path else None, engine="spark",
-            timings=timings)
+            rejected_path=Path(rejected_path) if rejected_path else None,
+            engine="spark",
+            timings=timings,
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -481,15 +595,29 @@ def _write_rejected(p, lay, path: Path, workdir: Path, reasons: dict) -> None:
     for code, (cat, _) in reasons.items():
         cond = F.col("reason") == code
         category = F.when(cond, F.lit(cat)) if category is None else category.when(cond, F.lit(cat))
-    cols = [F.col("row"), F.col("reason"), category.alias("category"),
-            F.when(F.col("detail") != "", F.col("detail")).alias("detail")]
-    cols += [F.when(F.col(f"c{i}") != "", F.col(f"c{i}")).alias(f"x{i}")
-             for i in range(len(lay.headers))]
+    cols = [
+        F.col("row"),
+        F.col("reason"),
+        category.alias("category"),
+        F.when(F.col("detail") != "", F.col("detail")).alias("detail"),
+    ]
+    cols += [
+        F.when(F.col(f"c{i}") != "", F.col(f"c{i}")).alias(f"x{i}") for i in range(len(lay.headers))
+    ]
     rej = p.filter(F.col("reason").isNotNull()).select(*cols).orderBy("row")
     out = workdir / "rejected"
-    rej.coalesce(1).write.csv(str(out), header=False, quote='"', escape='"', emptyValue="",
-                              nullValue="", lineSep="\n", mode="overwrite",
-                              ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False)
+    rej.coalesce(1).write.csv(
+        str(out),
+        header=False,
+        quote='"',
+        escape='"',
+        emptyValue="",
+        nullValue="",
+        lineSep="\n",
+        mode="overwrite",
+        ignoreLeadingWhiteSpace=False,
+        ignoreTrailingWhiteSpace=False,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     header = pd.DataFrame(columns=names).to_csv(index=False, lineterminator="\n")
