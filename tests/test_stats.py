@@ -880,7 +880,8 @@ def test_36000_customers_compared_in_a_few_seconds():
 
 
 def analysis_like(tmp_path, comparison, *, language="en", **stats_options):
-    """What section_stats reads from an Analysis: params and comparison."""
+    """What section_stats reads from an Analysis: params, comparison and the fitted
+    method's parameters (ABC on net spend, the default method)."""
     import types
 
     from tiering import params as params_mod
@@ -893,7 +894,11 @@ def analysis_like(tmp_path, comparison, *, language="en", **stats_options):
             "stats": stats_options,
         }
     )
-    return types.SimpleNamespace(params=cfg, comparison=comparison)
+    return types.SimpleNamespace(
+        params=cfg,
+        comparison=comparison,
+        tiering_params={"method": "abc", "value": "monetary"},
+    )
 
 
 def list_items(html: str) -> list[str]:

@@ -373,6 +373,9 @@ def run(
             tiers, summary, spec=params.strategy, currency=params.currency, playbook=playbook
         )
     warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
+    untiered = untiered_customers(loaded, tiers["customer_id"].astype(str))
+    if untiered is not None:
+        loaded.source["untiered_customers"] = untiered
     analysis = Analysis(
         params=params,
         source=loaded.source,
@@ -392,6 +395,61 @@ def run(
         **extras,
     )
     return analysis, loaded
+
+
+#: Reasons that leave a row without a customer: such rows name no customer to miss.
+_NO_CUSTOMER = frozenset({"missing_customer_id", "bad_customer_id", "rounded_customer_id"})
+#: The rejected-rows file of a streaming engine is read back for the count up to this size.
+_MAX_REJECTED_READ = 512 * 2**20
+
+
+def untiered_customers(loaded, tiered_ids: pd.Series) -> dict | None:
+    """The customers the file names that are not tiered because none of their rows could
+    be used (every row zero, outside the period, or rejected for another reason):
+    ``{"customers": n, "ids_in_file": n + tiered, "reason": commonest reason, "reason_customers": m}``
+    (``reason``: the reason of most of these customers' rows). None when the rejected
+    rows are not at hand (a streaming engine's file over 512 MB) or name no column."""
+    column = (loaded.source.get("columns") or {}).get("customer_id")
+    if not column:
+        return None
+    src = f"src_{column}"
+    rejected = loaded.rejected
+    if rejected is None:
+        path = getattr(loaded, "rejected_path", None)
+        if (
+            path is None
+            or not Path(path).is_file()
+            or Path(path).stat().st_size > _MAX_REJECTED_READ
+        ):
+            return None
+        try:
+            rejected = pd.read_csv(
+                path,
+                usecols=["reason", src],
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",
+            )
+        except (ValueError, OSError):  # an older layout: no count rather than a wrong one
+            return None
+    if src not in rejected.columns or rejected.empty:
+        return {"customers": 0, "ids_in_file": int(len(tiered_ids))}
+    rows = rejected.loc[~rejected["reason"].isin(_NO_CUSTOMER), ["reason", src]]
+    ids = _io.normalise_ids(rows[src].astype(str))
+    missing = rows.assign(customer_id=ids.to_numpy())
+    missing = missing[
+        (missing["customer_id"] != "") & ~missing["customer_id"].isin(set(tiered_ids))
+    ]
+    n = int(missing["customer_id"].nunique())
+    out = {"customers": n, "ids_in_file": int(len(tiered_ids)) + n}
+    if n:
+        # each customer's commonest reason, then the commonest of those
+        per = missing.groupby(["customer_id", "reason"]).size().reset_index(name="rows")
+        per = per.sort_values(["customer_id", "rows", "reason"], ascending=[True, False, True])
+        first = per.drop_duplicates("customer_id")["reason"].value_counts()
+        top = sorted(first.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        out.update(reason=str(top[0]), reason_customers=int(top[1]))
+    return out
 
 
 def save(analysis: Analysis, path: str | Path) -> None:

@@ -21,6 +21,7 @@ from tiering.errors import require
 from tiering.present import charts
 from tiering.present.htmlkit import (
     badge,
+    ci_text,
     esc,
     fmt_date,
     fmt_int,
@@ -226,11 +227,9 @@ def _top_finding(top, rtop, lang: str, dates: dict) -> str:
         revenue_share=fmt_pct(top["revenue_share"], lang, 0),
         customer_share=fmt_pct(top["customer_share"], lang, 0),
         lift=_lift(top["lift"]),
-        low=_lift(top["lift_ci_low"]),
-        high=_lift(top["lift_ci_high"]),
+        ci=ci_text(_lift(top["lift_ci_low"]), _lift(top["lift_ci_high"]), lang),
         random_lift=_lift(rtop["lift"]),
-        random_low=_lift(rtop["lift_ci_low"]),
-        random_high=_lift(rtop["lift_ci_high"]),
+        random_ci=ci_text(_lift(rtop["lift_ci_low"]), _lift(rtop["lift_ci_high"]), lang),
     )
 
 
@@ -311,8 +310,7 @@ def section_holdout(analysis, check: HoldoutCheck | None = None) -> str:
                     revenue_share=fmt_pct(bottom["revenue_share"], lang, 0),
                     customer_share=fmt_pct(bottom["customer_share"], lang, 0),
                     lift=_lift(bottom["lift"]),
-                    low=_lift(bottom["lift_ci_low"]),
-                    high=_lift(bottom["lift_ci_high"]),
+                    ci=ci_text(_lift(bottom["lift_ci_low"]), _lift(bottom["lift_ci_high"]), lang),
                 )
             )
     else:

@@ -52,6 +52,16 @@ def fmt_money(x, language: str = "en", currency: str = "¥", *, compact: bool = 
     return locale.money(x, language, currency, compact=compact)
 
 
+def ci_text(low: str, high: str, language: str = "en") -> str:
+    """A 95% interval's bounds as shown in a sentence: ``3.8–4.4``; when the two bounds
+    read the same (a zero-width interval, or one narrower than the shown precision)
+    the value once, saying both ends are equal, never "2.0–2.0"."""
+    from tiering.present.i18n import t
+
+    key = "report.ci_point" if low == high else "report.ci_range"
+    return t(key, language, low=low, high=high)
+
+
 def fmt_num(x, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"

@@ -76,3 +76,12 @@ def pick(texts: Mapping[str, str], language: str) -> str:
             f"A text has no wording in {language!r} or its fallback: {texts!r}", where="playbook"
         )
     return text
+
+
+def listing(items, language: str) -> str:
+    """Items as a list inside a sentence: "a", "a and b", "a, b and c" ("a、b和c")."""
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    rest = locale.get(language).join(items[:-1])
+    return t("report.list_and", language, rest=rest, last=items[-1])

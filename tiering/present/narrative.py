@@ -28,7 +28,7 @@ from tiering.present.htmlkit import (
     kpis,
     table,
 )
-from tiering.present.i18n import has, t
+from tiering.present.i18n import has, t, tn
 from tiering.present.methods import method_name
 from tiering.style import tier_css_classes
 
@@ -144,13 +144,7 @@ def section_summary(a: Analysis) -> str:
             (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
         ]
     )
-    from tiering.present.holdout import headline
-
-    forward = headline(a)
-    n_stats = 2 if forward else 3
-    findings = stats.describe_findings(a.comparison, language=lang, limit=n_stats)[:n_stats]
-    if forward:
-        findings.append(forward)
+    findings = _lead_findings(a)
     bottom = s.iloc[-1]
     if bottom["customers"] > 0:
         findings.append(
@@ -166,6 +160,9 @@ def section_summary(a: Analysis) -> str:
         findings.append(t("report.finding_bottom_empty", lang, tier=bottom["tier"]))
     src = a.source
     gross = float(a.tiers["gross_revenue"].sum())
+    unused = _unused_rows(a)
+    if unused:
+        findings.append(unused)
     if src.get("return_rows"):
         findings.append(
             t(
@@ -175,23 +172,72 @@ def section_summary(a: Analysis) -> str:
                 share=fmt_pct(src["return_value"] / gross if gross else 0),
             )
         )
-    if src.get("rows_rejected"):
-        findings.append(
-            t(
-                "report.finding_rejected",
-                lang,
-                rows=fmt_int(src["rows_rejected"]),
-                total=fmt_int(src["rows_read"]),
-                share=fmt_pct(src["rows_rejected"] / src["rows_read"]),
-            )
-        )
-    items = "".join(f"<li>{esc(f)}</li>" for f in findings[:5])
+    items = "".join(f"<li>{esc(f)}</li>" for f in findings)
     return (
         heading("report.sec_summary", lang, anchor="summary")
         + f'<p class="lead">{esc(lead)}</p>'
         + kpis
         + f"<h3>{esc(t('report.summary_findings', lang))}</h3>"
         + f'<ul class="findings">{items}</ul>'
+    )
+
+
+#: Above this share of unused input rows the executive summary says so.
+UNUSED_ROWS_SUMMARY = 0.10
+
+
+def _lead_findings(a: Analysis) -> list[str]:
+    """The summary's findings, what the data could have contradicted first: the holdout
+    check, then differences in measures the tiers are not built from, then the
+    difference the method makes by construction, as context."""
+    from tiering.present.holdout import headline
+
+    lang = _lang(a)
+    out = []
+    forward = headline(a)
+    if forward:
+        out.append(forward)
+    basis = stats.basis_of(a)
+    names = set(a.comparison.findings["metric"])
+    if basis is None:  # the method does not say what it is built from: the table's order
+        out += stats.describe_findings(a.comparison, language=lang, limit=2)[:2]
+        return out
+    others = [m for m in names if m not in basis]
+    if others:
+        n = 1 if forward else 2
+        out += stats.describe_findings(a.comparison, language=lang, limit=n, metrics=others)[:n]
+    built = stats.describe_findings(a.comparison, language=lang, limit=1, metrics=basis)[:1]
+    if built:
+        from tiering.present.i18n import listing
+
+        out.append(
+            t(
+                "report.finding_by_construction",
+                lang,
+                finding=built[0],
+                basis=listing([stats.metric_name(m, lang, mid_sentence=True) for m in basis], lang),
+            )
+        )
+    return out
+
+
+def _unused_rows(a: Analysis) -> str | None:
+    """One sentence when more than :data:`UNUSED_ROWS_SUMMARY` of the input rows could
+    not be used (with the commonest reason); None otherwise."""
+    src = a.source
+    read, rejected = src.get("rows_read") or 0, src.get("rows_rejected") or 0
+    if not read or rejected / read <= UNUSED_ROWS_SUMMARY or a.quality.empty:
+        return None
+    lang = _lang(a)
+    first = a.quality.sort_values("rows", ascending=False, kind="stable").iloc[0]
+    return t(
+        "report.finding_rejected",
+        lang,
+        rows=fmt_int(rejected),
+        total=fmt_int(read),
+        share=fmt_pct(rejected / read),
+        reason=locale.get(lang).in_sentence(t(f"reasons.reason_{first['reason']}", lang)),
+        reason_rows=fmt_int(first["rows"]),
     )
 
 
@@ -222,7 +268,7 @@ def section_data(a: Analysis) -> str:
             t("report.data_duplicates", lang),
             _duplicates(src.get("duplicate_rows", 0), dup_note, lang),
         ),
-        (t("report.data_customers", lang), fmt_int(len(a.tiers))),
+        (t("report.data_customers", lang), _customers_fact(a)),
         (
             t("report.data_period", lang),
             f"{fmt_date(a.period_start, lang)} – {fmt_date(end, lang)}",
@@ -234,6 +280,9 @@ def section_data(a: Analysis) -> str:
         f'<p class="lead">{esc(t("report.data_lead", lang))}</p>',
         table([t("report.col_item", lang), t("report.col_value", lang)], facts, numeric=(1,)),
     ]
+    untiered = _untiered_sentence(a)
+    if untiered:
+        out.append(f'<p class="note">{esc(untiered)}</p>')
     out.append(f"<h3>{esc(t('report.data_reasons', lang))}</h3>")
     if a.quality.empty:
         out.append(f"<p>{esc(t('report.data_no_rejects', lang))}</p>")
@@ -260,6 +309,40 @@ def section_data(a: Analysis) -> str:
             )
         )
     return "".join(out)
+
+
+def _untiered(a: Analysis) -> dict | None:
+    found = a.source.get("untiered_customers")
+    return found if found and found.get("customers") else None
+
+
+def _customers_fact(a: Analysis) -> str:
+    found = _untiered(a)
+    if not found:
+        return fmt_int(len(a.tiers))
+    return t(
+        "report.data_customers_of",
+        _lang(a),
+        tiered=fmt_int(len(a.tiers)),
+        ids=fmt_int(found["ids_in_file"]),
+    )
+
+
+def _untiered_sentence(a: Analysis) -> str | None:
+    """How many customers of the file are not tiered, and why (None when all are)."""
+    found = _untiered(a)
+    if not found:
+        return None
+    lang = _lang(a)
+    return tn(
+        "report.data_untiered",
+        lang,
+        found["customers"],
+        n=fmt_int(found["customers"]),
+        ids=fmt_int(found["ids_in_file"]),
+        tiered=fmt_int(len(a.tiers)),
+        reason=locale.get(lang).in_sentence(t(f"reasons.reason_{found['reason']}", lang)),
+    )
 
 
 def _duplicates(n, note: str, lang: str) -> str:

@@ -19,17 +19,19 @@ sentence read the comparison's codes (``kind``, ``note``, ``magnitude``,
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
 
 from tiering import locale
 from tiering.analysis import effects
+from tiering.analysis.methods import built_from
 from tiering.analysis.stats import Comparison
 from tiering.errors import require
 from tiering.present import charts
-from tiering.present.htmlkit import esc, fmt_int, fmt_num, fmt_p, heading, table
-from tiering.present.i18n import has, t, tn
+from tiering.present.htmlkit import ci_text, esc, fmt_int, fmt_num, fmt_p, heading, table
+from tiering.present.i18n import has, listing, t, tn
 
 #: From this many customers on, the section warns that p-values say little.
 LARGE_N = 1000
@@ -70,9 +72,41 @@ def section_stats(a) -> str:
     return "".join(parts)
 
 
+def basis_of(a) -> tuple[str, ...] | None:
+    """The customer columns the analysis' tiers are built from (by its method and fitted
+    parameters); None when the method does not say."""
+    return built_from(a.params.tiering.method, a.tiering_params)
+
+
+def compared_metrics(comparison: Comparison) -> list[str]:
+    """The numeric measures of the comparison, in its order."""
+    f = comparison.findings
+    return list(dict.fromkeys(f.loc[f["kind"].isin(["ratio", "difference"]), "metric"]))
+
+
+def caveat_text(a, lang: str) -> str:
+    """What the tiers differ in by construction, worded from the method actually used:
+    the columns it built the tiers from against the other measures compared."""
+    basis = basis_of(a)
+    if basis is None:
+        from tiering.present.methods import method_name
+
+        return t("stats.caveat_unknown", lang, method=method_name(a.params.tiering.method, lang))
+    names = listing([metric_name(m, lang, mid_sentence=True) for m in basis], lang)
+    others = [m for m in compared_metrics(a.comparison) if m not in basis]
+    if not others:
+        return t("stats.caveat_all", lang, basis=names)
+    return t(
+        "stats.caveat_one" if len(basis) == 1 else "stats.caveat",
+        lang,
+        basis=names,
+        others=listing([metric_name(m, lang, mid_sentence=True) for m in others], lang),
+    )
+
+
 def _caveat(a, lang: str) -> str:
     """The by-construction caveat; it points to the holdout section when there is one."""
-    text = t("stats.caveat", lang)
+    text = caveat_text(a, lang)
     if getattr(a, "holdout", None) is not None:
         text += t("stats.caveat_forward", lang)
     return text
@@ -84,7 +118,7 @@ def _customers(comparison) -> int:
 
 
 def _name(code: str, lang: str) -> str:
-    return _metric_name(str(code), lang, mid_sentence=False)
+    return metric_name(str(code), lang, mid_sentence=False)
 
 
 def _omnibus_table(omni: pd.DataFrame, lang: str) -> str:
@@ -137,7 +171,7 @@ def _charts(a, comparison, lang: str) -> list[str]:
         else (str(summary["metric"].iloc[0]) if len(summary) else None)
     )
     if metric is not None and summary.loc[summary["metric"] == metric, "median"].notna().any():
-        name = _metric_name(metric, lang, mid_sentence=True)
+        name = metric_name(metric, lang, mid_sentence=True)
         if comparison.test == "welch":
             ax = _mean_forest(summary, metric, lang, currency)
             caption = t("stats.cap_forest_mean", lang, metric=name)
@@ -214,7 +248,7 @@ def _associations(comparison, lang: str) -> list[str]:
                 cells.append(f"<strong>{text}</strong>" if abs(r) > 2 else text)
             cells.append(esc(f"{int(wide_obs.loc[category, tiers].sum()):,}"))
             rows.append(cells)
-        name = _metric_name(attribute, lang, mid_sentence=True)
+        name = metric_name(attribute, lang, mid_sentence=True)
         heads = [t("stats.assoc_col_value", lang)] + tiers + [t("stats.assoc_col_total", lang)]
         parts += [
             f"<h3>{esc(t('stats.assoc_title', lang, attribute=name))}</h3>",
@@ -298,7 +332,7 @@ def _pair_text(t1: str, t2: str, language: str) -> str:
     return t(key, language, t1=t1, t2=t2)
 
 
-def _metric_name(column: str, language: str, *, mid_sentence: bool) -> str:
+def metric_name(column: str, language: str, *, mid_sentence: bool) -> str:
     """Display name from ``metrics.yaml``; else the column name (``_`` as space in English)."""
     if has(f"metrics.{column}"):
         name = t(f"metrics.{column}", language)
@@ -359,14 +393,19 @@ def effect_label(name: str, language: str) -> str:
 
 
 def describe_findings(
-    comparison: Comparison, *, language: str, limit: int | None = None
+    comparison: Comparison,
+    *,
+    language: str,
+    limit: int | None = None,
+    metrics: Collection[str] | None = None,
 ) -> list[str]:
     """Plain-language sentences from ``comparison.findings`` in ``language``.
 
     One sentence per adjacent tier pair and metric, and per attribute, in the order of
     the findings table; when no difference is meaningful, a sentence saying so comes
     first. Notes on tiers left out and metrics not tested always follow and are not
-    counted by ``limit``, which caps the number of finding sentences.
+    counted by ``limit``, which caps the number of finding sentences. ``metrics``
+    keeps only the findings on those measures and attributes (all when None).
 
     A difference is described as significant or sized only as the findings table says:
     ``meaningful`` (adjusted p < alpha and magnitude at least small) rows get a ratio
@@ -386,6 +425,8 @@ def describe_findings(
         where="describe_findings(limit)",
     )
     findings = comparison.findings
+    if metrics is not None:
+        findings = findings[findings["metric"].isin(list(metrics))]
     min_n = comparison.params.get("min_group_size", "")
 
     sentences: list[str] = []
@@ -405,7 +446,7 @@ def describe_findings(
                 t(
                     "stats.not_tested",
                     language,
-                    metric=_metric_name(row["metric"], language, mid_sentence=False),
+                    metric=metric_name(row["metric"], language, mid_sentence=False),
                     reason=reason,
                 )
             )
@@ -427,7 +468,7 @@ def _row_value(row, name: str, default=np.nan):
 
 
 def _pair_sentence(row, language: str) -> str:
-    metric = _metric_name(row["metric"], language, mid_sentence=True)
+    metric = metric_name(row["metric"], language, mid_sentence=True)
     g1, g2 = row["group1"], row["group2"]
     center = _row_value(row, "center", "") or "median"
     effect_name = _row_value(row, "effect_size_name", "") or "cliffs_delta"
@@ -467,8 +508,11 @@ def _pair_sentence(row, language: str) -> str:
             metric=metric,
             center=word,
             ratio=_ratio_text(row["ratio"], decimals),
-            low=_ratio_text(row["ratio_ci_low"], decimals),
-            high=_ratio_text(row["ratio_ci_high"], decimals),
+            ci=ci_text(
+                _ratio_text(row["ratio_ci_low"], decimals),
+                _ratio_text(row["ratio_ci_high"], decimals),
+                language,
+            ),
             magnitude=magnitude,
             effect=effect,
             delta=delta,
@@ -487,8 +531,7 @@ def _pair_sentence(row, language: str) -> str:
         direction=direction,
         m1=_num(v1),
         m2=_num(v2),
-        low=low,
-        high=high,
+        ci=ci_text(low, high, language),
         magnitude=magnitude,
         effect=effect,
         delta=delta,
@@ -496,7 +539,7 @@ def _pair_sentence(row, language: str) -> str:
 
 
 def _association_sentence(row, language: str) -> str:
-    attribute = _metric_name(row["metric"], language, mid_sentence=True)
+    attribute = metric_name(row["metric"], language, mid_sentence=True)
     v = _delta_text(row["cramers_v"])
     if row["meaningful"]:
         text = t(
@@ -532,5 +575,5 @@ def _excluded_sentence(row, language: str, min_n) -> str:
         tier=tier,
         n=n,
         min_n=min_n,
-        metric=_metric_name(row["metric"], language, mid_sentence=True),
+        metric=metric_name(row["metric"], language, mid_sentence=True),
     )

@@ -124,6 +124,43 @@ def _headline(row: Mapping, *, language: str, currency: str) -> str:
     )
 
 
+# The money fields a tier's playbook texts may use (see tiering/playbook/default.yaml).
+MONEY_FIELDS = ("currency", "order_value", "coupon_threshold", "coupon_value")
+_FIELD = re.compile(r"\{(" + "|".join(MONEY_FIELDS) + r")\}")
+
+
+def nice_threshold(value: float) -> float:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that is at least ``value`` (at least 1)."""
+    if not math.isfinite(value) or value <= 1:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * power >= value * (1 - 1e-12):
+            return float(step * power)
+    return 10 * power
+
+
+def money_fields(row: Mapping, *, currency: str, language: str) -> dict[str, str]:
+    """The values of :data:`MONEY_FIELDS` for one tier (``aov_median``: its median order
+    value): the coupon threshold is the round amount above 1.2 times the median order,
+    so the offer asks for a slightly larger basket than the tier's usual one. Without
+    an order value the example is 200 and 20 in ``currency``."""
+    aov = row.get("aov_median")
+    usual = float(aov) if not is_missing(aov) and math.isfinite(float(aov)) else None
+    threshold = nice_threshold(usual * 1.2) if usual and usual > 0 else 200.0
+    return {
+        "currency": currency,
+        "order_value": money_text(usual, currency, language),
+        "coupon_threshold": money_text(threshold, currency, language),
+        "coupon_value": money_text(threshold / 10, currency, language),
+    }
+
+
+def fill_money(text: str, fields: Mapping[str, str]) -> str:
+    """``text`` with the :data:`MONEY_FIELDS` replaced; every other brace kept."""
+    return _FIELD.sub(lambda m: fields[m.group(1)], text)
+
+
 def tier_strategies(
     tier_summary: pd.DataFrame, *, language: str, playbook: dict | None = None, currency: str = "¥"
 ) -> pd.DataFrame:
@@ -177,12 +214,13 @@ def tier_strategies(
         role = roles[label]
         plan = book[role]
         row: dict = {"tier": label, "tier_rank": int(rec["tier_rank"]), "role": role}
+        money = money_fields(rec, currency=currency, language=language)
         for field in ROLE_FIELDS:
             value = plan[field]
             row[field] = (
-                [pick(item, language) for item in value]
+                [fill_money(pick(item, language), money) for item in value]
                 if field in LIST_FIELDS
-                else pick(value, language)
+                else fill_money(pick(value, language), money)
             )
         row["headline"] = _headline(rec, language=language, currency=currency)
         rows.append(row)

@@ -28,13 +28,22 @@ from __future__ import annotations
 
 from tiering.analysis.methods.base import Method, TieringResult, finish
 from tiering.analysis.methods.compare import MethodComparison, compare_methods, stability
-from tiering.analysis.methods.registry import BUILTIN, fit, get, is_data_driven, methods, register
+from tiering.analysis.methods.registry import (
+    BUILTIN,
+    built_from,
+    fit,
+    get,
+    is_data_driven,
+    methods,
+    register,
+)
 
 __all__ = [
     "BUILTIN",
     "Method",
     "MethodComparison",
     "TieringResult",
+    "built_from",
     "compare_methods",
     "finish",
     "fit",

@@ -174,5 +174,10 @@ def bootstrap_ranks(
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
 METHOD = Method(
-    name="abc", fit=fit, options=AbcOptions, data_driven=True, bootstrap=bootstrap_ranks
+    name="abc",
+    fit=fit,
+    options=AbcOptions,
+    data_driven=True,
+    bootstrap=bootstrap_ranks,
+    built_from=lambda params: [params["value"]],
 )

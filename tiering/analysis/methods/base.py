@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,6 +67,9 @@ class Method:
       cut-offs estimated on each row of ``references`` (resampled row numbers); None
       when the method has none. ``bootstrap_from_fit``: the bootstrap also needs the
       reported ranks and the seed (``ranks=``, ``seed=``), as k-means does.
+    - ``built_from(params) -> columns``: the customer columns the tiers are computed
+      from, given the fitted ``TieringResult.params``; the tiers differ in these by
+      construction, so the report leads with the others. None when not known.
     - ``texts``: report texts of a method that is not in the package's catalogue, by
       part and language: ``name`` (display name), ``short`` (table headers),
       ``subtitle`` (the cover) and ``lead`` (the opening sentence of the method
@@ -80,6 +83,7 @@ class Method:
     data_driven: bool | Callable[[TieringSpec], bool] = True
     bootstrap: Callable[..., np.ndarray] | None = None
     bootstrap_from_fit: bool = False
+    built_from: Callable[[Mapping], Iterable[str]] | None = None
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def is_data_driven(self, spec: TieringSpec) -> bool:

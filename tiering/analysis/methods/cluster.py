@@ -253,4 +253,6 @@ METHOD = Method(
     data_driven=True,
     bootstrap=bootstrap_ranks,
     bootstrap_from_fit=True,
+    # the clusters come from the features; their order into tiers from the value
+    built_from=lambda params: [*params["features"], params["value"]],
 )

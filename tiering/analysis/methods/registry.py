@@ -54,6 +54,19 @@ def register(method: Method) -> None:
     plugins.register_method(method)
 
 
+def built_from(method: str, params: dict) -> tuple[str, ...] | None:
+    """The customer columns tiers of ``method`` with the fitted ``params`` are computed
+    from (they differ in these by construction); None when the method does not say or
+    the method is not registered in this process."""
+    found = methods().get(method)
+    if found is None or found.built_from is None:
+        return None
+    try:
+        return tuple(dict.fromkeys(str(c) for c in found.built_from(params)))
+    except (KeyError, TypeError, ValueError, SyntaxError):  # params of another version
+        return None
+
+
 def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringResult:
     """Tier customers with the method named in ``spec.method``. ``seed`` (the parameter
     file's ``seed``) seeds the methods that draw random numbers (cluster)."""

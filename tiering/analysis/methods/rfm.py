@@ -292,5 +292,10 @@ def bootstrap_ranks(
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
 METHOD = Method(
-    name="rfm", fit=fit, options=RfmOptions, data_driven=is_data_driven, bootstrap=bootstrap_ranks
+    name="rfm",
+    fit=fit,
+    options=RfmOptions,
+    data_driven=is_data_driven,
+    bootstrap=bootstrap_ranks,
+    built_from=lambda params: [column for _, column in DIMENSIONS],
 )

@@ -17,6 +17,8 @@ stability to report.
 
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pandas as pd
 
@@ -112,4 +114,21 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
 
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
-METHOD = Method(name="rules", fit=fit, options=RulesOptions, data_driven=False, bootstrap=None)
+def built_from(params: dict) -> list[str]:
+    """The columns the conditions read, in order of first use."""
+    out: list[str] = []
+    for condition in params["conditions"]:
+        for node in ast.walk(ast.parse(condition["when"], mode="eval")):
+            if isinstance(node, ast.Name) and node.id not in out:
+                out.append(node.id)
+    return out
+
+
+METHOD = Method(
+    name="rules",
+    fit=fit,
+    options=RulesOptions,
+    data_driven=False,
+    bootstrap=None,
+    built_from=built_from,
+)

@@ -195,5 +195,10 @@ def bootstrap_ranks(
 
 #: This method's entry in the registry (:mod:`tiering.analysis.methods.registry`).
 METHOD = Method(
-    name="score", fit=fit, options=ScoreOptions, data_driven=True, bootstrap=bootstrap_ranks
+    name="score",
+    fit=fit,
+    options=ScoreOptions,
+    data_driven=True,
+    bootstrap=bootstrap_ranks,
+    built_from=lambda params: [c["column"] for c in params["criteria"]],
 )
