@@ -116,7 +116,7 @@ def test_workbook_has_one_sheet_per_tier_and_no_formulas(written):
     folder, files, _, _ = written
     assert files == [WORKBOOK_NAME, CSV_NAME]
     wb = openpyxl.load_workbook(folder / WORKBOOK_NAME)
-    assert wb.sheetnames == ["A", "B", "C"]
+    assert wb.sheetnames == ["Summary", "A", "B", "C"]
     cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     ws = wb["A"]
@@ -226,10 +226,10 @@ def test_chinese_workbook_and_unsafe_tier_labels(tmp_path):
     recs = recommend(tiers)
     write_action_lists(tiers, recs, tmp_path, language="zh")
     wb = openpyxl.load_workbook(tmp_path / WORKBOOK_NAME)
-    assert wb.sheetnames == ["重要VIP", "普通客户", "x" * 31]
+    assert wb.sheetnames == ["概览", "重要VIP", "普通客户", "x" * 31]
     ws = wb["重要VIP"]
     assert [c.value for c in ws[1]][:4] == ["客户编号", "客户名称", "客户细分", "净消费金额（¥）"]
-    segments = sorted({row[2].value for w in wb.worksheets for row in w.iter_rows(min_row=2)})
+    segments = sorted({row[2].value for w in wb.worksheets[1:] for row in w.iter_rows(min_row=2)})
     assert segments == sorted(["Mystery", "重要挽留客户", "冠军客户"])
     risk = {row[0].value: row[9].value for row in ws.iter_rows(min_row=2)}
     assert risk["002"] == "是" and risk["001"] == "否"
@@ -303,8 +303,8 @@ def test_demo_run_writes_a_safe_workbook(tmp_path):
     out.mkdir()
     write_action_lists(analysis.tiers, recs, out, language="en")
     wb = openpyxl.load_workbook(out / WORKBOOK_NAME)
-    assert wb.sheetnames == analysis.labels
-    assert sum(ws.max_row - 1 for ws in wb.worksheets) == len(analysis.tiers)
+    assert wb.sheetnames == ["Summary", *analysis.labels]
+    assert sum(ws.max_row - 1 for ws in wb.worksheets[1:]) == len(analysis.tiers)
     found = [
         row[1] for ws in wb.worksheets for row in ws.iter_rows(min_row=2) if row[0].value == cid
     ]

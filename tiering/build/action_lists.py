@@ -2,13 +2,20 @@
 
 ``write_action_lists(tiers, recommendations, folder, language=...)`` writes
 
-- ``action_lists.xlsx``: one sheet per tier (named after the tier label, made safe
-  for Excel), best tier first; a styled header row, frozen header and ID column, an
-  auto-filter, fitted column widths. Columns: customer ID, name (when the data has
-  names), segment (when the tiering names segments), net spend, orders, average order
-  value, days since the last purchase, last purchase, usual gap between orders, at
-  risk, the signals (triggers) that caught the customer, the recommended action and an
-  empty owner column for the client to fill in. Headers are in the report language.
+- ``action_lists.xlsx``: first a Summary sheet (概览): per tier the customers, their
+  share, the net revenue and its share, the budget share and amount (from
+  ``Recommendations.budget``), a total row; then what each other sheet holds; then the
+  report (client and title), the as-of date and the currency when given. Numbers are
+  numbers with number formats. Then one sheet per tier (named after the tier label, made
+  safe for Excel), best tier first, then the extra sheets (e.g. the movers of
+  :func:`tiering.build.migration_tables.movers_sheets`). Every list sheet (tiers and
+  extras) has a styled header row in the report language, frozen header and first
+  column ("B2"), an auto-filter over the header and data rows, fitted column widths and
+  an owner column wide enough to write a name. Tier sheet columns: customer ID, name
+  (when the data has names), segment (when the tiering names segments), net spend,
+  orders, average order value, days since the last purchase, last purchase, usual gap
+  between orders, at risk, the signals (triggers) that caught the customer, the
+  recommended action and an empty owner column for the client to fill in.
 - ``action_lists.csv``: the same rows for all tiers in one table with a ``tier``
   column and stable snake_case headers (:data:`CSV_COLUMNS`), for CRM imports;
   UTF-8 with a byte-order mark so Excel shows Chinese correctly.
@@ -44,7 +51,7 @@ import pandas as pd
 from tiering import locale
 from tiering.analysis.strategy import Recommendations
 from tiering.errors import require
-from tiering.present.i18n import pick, t
+from tiering.present.i18n import pick, t, tn
 from tiering.present.strategy_text import action_table, findings
 
 __all__ = [
@@ -84,28 +91,48 @@ CSV_COLUMNS: tuple[str, ...] = (
     "recommended_action",
     "owner",
 )
-# column -> (header key in tiering/text/strategy.yaml, kind)
+#: Columns of the list sheets -> (header key in tiering/text/*.yaml, kind). The tier
+#: sheets show the first block in this order; the movers sheets (and any extra sheet)
+#: their table's columns in the table's order, headed from here when known.
 _SHEET_COLUMNS: dict[str, tuple[str, str]] = {
-    "customer_id": ("col_customer_id", "text"),
-    "customer_name": ("col_customer_name", "text"),
-    "segment": ("col_segment", "text"),
-    "monetary": ("col_monetary", "money"),
-    "frequency": ("col_frequency", "int"),
-    "aov": ("col_aov", "money"),
-    "recency_days": ("col_recency_days", "int"),
-    "last_purchase": ("col_last_purchase", "date"),
-    "usual_gap_days": ("col_usual_gap_days", "days"),
-    "at_risk": ("col_at_risk", "text"),
-    "signals": ("col_signals", "text"),
-    "recommended_action": ("col_recommended_action", "text"),
-    "owner": ("col_owner", "text"),
+    "customer_id": ("strategy.col_customer_id", "text"),
+    "customer_name": ("strategy.col_customer_name", "text"),
+    "segment": ("strategy.col_segment", "text"),
+    "monetary": ("strategy.col_monetary", "money"),
+    "frequency": ("strategy.col_frequency", "int"),
+    "aov": ("strategy.col_aov", "money"),
+    "recency_days": ("strategy.col_recency_days", "int"),
+    "last_purchase": ("strategy.col_last_purchase", "date"),
+    "usual_gap_days": ("strategy.col_usual_gap_days", "days"),
+    "at_risk": ("strategy.col_at_risk", "text"),
+    "signals": ("strategy.col_signals", "text"),
+    "recommended_action": ("strategy.col_recommended_action", "text"),
+    "owner": ("strategy.col_owner", "text"),
 }
-_NUMBER_FORMATS = {"money": "#,##0.00", "int": "#,##0", "days": "0.0", "date": "yyyy-mm-dd"}
+_MOVER_COLUMNS: dict[str, tuple[str, str]] = {
+    "from_tier": ("workbook.col_from_tier", "text"),
+    "to_tier": ("workbook.col_to_state", "text"),
+    "revenue_before": ("workbook.col_revenue_before", "money"),
+    "revenue_after": ("workbook.col_revenue_after", "money"),
+    "revenue_change": ("workbook.col_revenue_change", "money"),
+    "spend_to_date": ("workbook.col_spend_to_date", "money"),
+    "period_start": ("workbook.col_period_start", "date"),
+    "period_end": ("workbook.col_period_end", "date"),
+}
+_LIST_COLUMNS = {**_SHEET_COLUMNS, **_MOVER_COLUMNS}
+_NUMBER_FORMATS = {
+    "money": "#,##0.00",
+    "int": "#,##0",
+    "days": "0.0",
+    "date": "yyyy-mm-dd",
+    "share": "0.0%",
+}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _MAX_SHEET_NAME = 31
 _MAX_SHEET_ROWS = 1_048_576  # Excel's limit, header included
 _MAX_WIDTH = 60
+_OWNER_WIDTH = 20  # room to write a name
 #: Document timestamp used when none is given (reproducible output).
 DEFAULT_TIMESTAMP = dt.datetime(2000, 1, 1)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -262,6 +289,8 @@ def _display(value: object, kind: str) -> str:
         return f"{value:.1f}"
     if kind == "date":
         return "yyyy-mm-dd"  # shown as a 10-character date
+    if kind == "share":
+        return f"{value:.1%}"
     return str(value)
 
 
@@ -316,6 +345,156 @@ def _fixed_zip(data: bytes, core_xml: bytes) -> bytes:
     return out.getvalue()
 
 
+def _header_style() -> dict:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    return {
+        "font": Font(bold=True, color="FFFFFF"),
+        "fill": PatternFill("solid", fgColor=_HEADER_FILL),
+        "alignment": Alignment(vertical="center", wrap_text=True),
+    }
+
+
+def _fit_width(header: str, values: Sequence[str], *, owner: bool = False) -> float:
+    """A column width for the header and the (displayed) values: the widest plus a
+    margin, at most 60 characters; an owner column at least 20 to write a name in."""
+    width = max([_width(header)] + [_width(v) for v in values[:5000]]) + 2
+    if owner:
+        width = max(width, _OWNER_WIDTH)
+    return min(_MAX_WIDTH, width)
+
+
+def _write_list(
+    ws,
+    table: pd.DataFrame,
+    keys: Sequence[str],
+    headers: Sequence[str],
+    kinds: Sequence[str],
+    *,
+    max_rows: int,
+    more: str | None,
+) -> None:
+    """One list sheet: the header row, the first ``max_rows`` rows of ``table`` (its
+    columns ``keys``, in order) and the line ``more`` when rows were left out. Frozen
+    header and first column, an auto-filter over the header and the rows shown, fitted
+    widths; the ``owner`` column wide enough to write a name."""
+    from openpyxl.utils import get_column_letter
+
+    shown = table.iloc[:max_rows]
+    records = shown.to_numpy(dtype=object)
+    for j, (key, header, kind) in enumerate(zip(keys, headers, kinds)):
+        values = [_display(v, kind) for v in records[:, j]] if len(records) else []
+        ws.column_dimensions[get_column_letter(j + 1)].width = _fit_width(
+            header, values, owner=key == "owner"
+        )
+    ws.freeze_panes = "B2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(len(keys), 1))}{len(shown) + 1}"
+    style = _header_style()
+    ws.append([_cell(ws, h, "text", style=style) for h in headers])
+    for row in records:
+        ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds)])
+    if more:
+        ws.append([_cell(ws, more, "text")])
+
+
+def _write_summary(
+    ws,
+    summary: pd.DataFrame,
+    budget: pd.DataFrame,
+    sheets: Sequence[tuple[str, str]],
+    *,
+    language: str,
+    currency: str,
+    report: str | None,
+    as_of: dt.date | None,
+) -> None:
+    """The Summary sheet: per tier (``summary``: tier, customers, revenue) the
+    customers, their share, the net revenue and its share, the budget share and amount
+    (``budget``: ``Recommendations.budget``) and a total row; then what each sheet
+    holds (``sheets``: name, description); then the report, the as-of date and the
+    currency. A long text sits in the second column with nothing to its right, so it
+    shows in full without widening the column."""
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    bud = budget.assign(tier=budget["tier"].astype(str)).set_index("tier")
+    has_amount = bool(bud["amount"].notna().any())
+    headers = [
+        t("strategy.col_tier", language),
+        t("strategy.customers", language),
+        t("workbook.col_customer_share", language),
+        t("workbook.col_revenue", language, currency=currency),
+        t("strategy.col_revenue_share", language),
+        t("strategy.col_budget_share", language),
+    ]
+    kinds = ["text", "int", "share", "money", "share", "share"]
+    if has_amount:
+        headers.append(t("workbook.col_budget", language, currency=currency))
+        kinds.append("money")
+    customers = summary["customers"].astype("int64")
+    revenue = summary["revenue"].astype(float)
+    n_all, r_all = int(customers.sum()), float(revenue.sum())
+    table = []
+    for label, n, r in zip(summary["tier"].astype(str), customers, revenue):
+        share = bud["share"].get(label, math.nan)
+        row = [label, int(n), n / n_all if n_all else 0.0, r, r / r_all if r_all else 0.0, share]
+        if has_amount:
+            row.append(bud["amount"].get(label, math.nan))
+        table.append(row)
+    total = [t("strategy.total", language), n_all, 1.0 if n_all else 0.0, r_all]
+    total += [1.0 if r_all else 0.0, float(bud["share"].sum())]
+    if has_amount:
+        total.append(float(bud["amount"].sum()))
+    about = []
+    if report:
+        about.append((t("workbook.about_report", language), report, "text"))
+    if as_of is not None:
+        about.append((t("workbook.about_as_of", language), as_of, "date"))
+    about.append((t("workbook.about_currency", language), currency, "text"))
+    # widths: the tier table, the sheet names and labels; long texts are left to spill
+    columns: list[list[str]] = [[h] for h in headers]
+    for row in [*table, total]:
+        for j, (v, kind) in enumerate(zip(row, kinds)):
+            columns[j].append(_display(v, kind))
+    columns[0] += [t("workbook.col_sheet", language)] + [name for name, _ in sheets]
+    columns[0] += [label for label, _, _ in about]
+    columns[1].append(t("workbook.col_sheet_holds", language))
+    columns[1] += [_display(v, kind) for _, v, kind in about if kind != "text"]
+    for j, values in enumerate(columns):
+        ws.column_dimensions[get_column_letter(j + 1)].width = _fit_width(values[0], values[1:])
+    ws.freeze_panes = "A2"
+    style = _header_style()
+    bold = {"font": Font(bold=True)}
+    ws.append([_cell(ws, h, "text", style=style) for h in headers])
+    for row in table:
+        ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds)])
+    ws.append([_cell(ws, v, kind, style=bold) for v, kind in zip(total, kinds)])
+    ws.append([])
+    ws.append(
+        [
+            _cell(ws, t("workbook.col_sheet", language), "text", style=style),
+            _cell(ws, t("workbook.col_sheet_holds", language), "text", style=style),
+        ]
+    )
+    for name, description in sheets:
+        ws.append([_cell(ws, name, "text"), _cell(ws, description, "text")])
+    ws.append([])
+    for label, value, kind in about:
+        ws.append([_cell(ws, label, "text", style=bold), _cell(ws, value, kind)])
+
+
+def _more_text(left_out: int, language: str, *, file: str | None, tier: bool) -> str | None:
+    if left_out <= 0:
+        return None
+    n = f"{left_out:,}"
+    if tier:
+        key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
+        return t(key, language, n=n, file=CSV_NAME)
+    if file:
+        return tn("workbook.more_in_file", language, left_out, n=n, file=file)
+    return tn("workbook.more_rows", language, left_out, n=n)
+
+
 def _write_workbook(
     rows: pd.DataFrame,
     labels: Sequence[str],
@@ -326,71 +505,102 @@ def _write_workbook(
     factor: str,
     timestamp: dt.datetime,
     max_rows: int,
+    summary: pd.DataFrame,
+    budget: pd.DataFrame,
+    report: str | None = None,
+    as_of: dt.date | None = None,
     extra_sheets: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
     from openpyxl.xml.functions import tostring
 
+    def header(key: object) -> str:
+        known = _LIST_COLUMNS.get(key) if isinstance(key, str) else None
+        if known is None:
+            return str(key)  # a column of an extra table tiering does not know
+        return t(known[0], language, currency=currency, factor=factor)
+
     columns = [c for c in _SHEET_COLUMNS if c in rows.columns]
-    headers = [
-        t(f"strategy.{_SHEET_COLUMNS[c][0]}", language, currency=currency, factor=factor)
-        for c in columns
-    ]
+    headers = [header(c) for c in columns]
     kinds = [_SHEET_COLUMNS[c][1] for c in columns]
-    header_style = {
-        "font": Font(bold=True, color="FFFFFF"),
-        "fill": PatternFill("solid", fgColor=_HEADER_FILL),
-        "alignment": Alignment(vertical="center", wrap_text=True),
-    }
-    # the movers sheets keep their names; a tier label equal to one gets " (2)"
-    extra_titles: dict[str, str] = {}
+    # the Summary and the movers sheets keep their names; a tier label equal to one
+    # gets " (2)"
     taken: set[str] = {"history"}  # reserved by Excel
+    summary_name = _unique_sheet_name(
+        _clean_sheet_name(t("workbook.sheet_summary", language)) or "Summary", taken
+    )
+    extra_titles: dict[str, str] = {}
     for title in extra_sheets or {}:
         name = _clean_sheet_name(title) or t(
             "strategy.sheet_fallback", language, n=len(labels) + len(extra_titles) + 1
         )
         extra_titles[title] = _unique_sheet_name(name, taken)
-    names = sheet_names(labels, language=language, reserved=list(extra_titles.values()))
+    names = sheet_names(labels, language=language, reserved=[summary_name, *extra_titles.values()])
+    parts = {label: rows[rows["tier"] == label] for label in labels}
+    described: list[tuple[str, str]] = []
+    for label, part in parts.items():
+        n = len(part)
+        if n > max_rows:
+            text = t(
+                "workbook.sheet_tier_capped",
+                language,
+                tier=label,
+                n=f"{n:,}",
+                shown=f"{max_rows:,}",
+                file=CSV_NAME,
+            )
+        else:
+            text = tn("workbook.sheet_tier", language, n, tier=label, n=f"{n:,}")
+        described.append((names[label], text))
+    for title, table in (extra_sheets or {}).items():
+        text = table.attrs.get("description") or tn(
+            "workbook.sheet_table", language, len(table), n=f"{len(table):,}"
+        )
+        described.append((extra_titles[title], str(text)))
+
     wb = Workbook(write_only=True)
     wb.properties.creator = "tiering"
     wb.properties.lastModifiedBy = "tiering"
     wb.properties.title = t("strategy.workbook_title", language)
     wb.properties.created = timestamp
     wb.properties.modified = timestamp
-    for label in labels:
-        part = rows[rows["tier"] == label]
-        left_out = max(0, len(part) - max_rows)
-        if left_out:  # the most urgent customers come first; everybody is in the CSV
-            part = part.iloc[:max_rows]
-        ws = wb.create_sheet(title=names[label])
-        records = part[columns].to_numpy(dtype=object)
-        for j, (header, kind) in enumerate(zip(headers, kinds)):
-            values = [_display(v, kind) for v in records[:, j]] if len(records) else []
-            width = max([_width(header)] + [_width(v) for v in values[:5000]])
-            ws.column_dimensions[get_column_letter(j + 1)].width = min(_MAX_WIDTH, width + 2)
-        ws.freeze_panes = "B2"
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(part) + 1}"
-        ws.append([_cell(ws, h, "text", style=header_style) for h in headers])
-        for row in records:
-            ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds)])
-        if left_out:
-            key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
-            ws.append([_cell(ws, t(key, language, n=f"{left_out:,}", file=CSV_NAME), "text")])
+    _write_summary(
+        wb.create_sheet(title=summary_name),
+        summary,
+        budget,
+        described,
+        language=language,
+        currency=currency,
+        report=report,
+        as_of=as_of,
+    )
+    for label, part in parts.items():
+        # the most urgent customers come first; everybody is in the CSV
+        _write_list(
+            wb.create_sheet(title=names[label]),
+            part[columns],
+            columns,
+            headers,
+            kinds,
+            max_rows=max_rows,
+            more=_more_text(len(part) - max_rows, language, file=CSV_NAME, tier=True),
+        )
     for title, table in (extra_sheets or {}).items():
-        ws = wb.create_sheet(title=extra_titles[title])
-        kinds_x = [_extra_kind(table[c]) for c in table.columns]
-        for j, col in enumerate(table.columns):
-            ws.column_dimensions[get_column_letter(j + 1)].width = min(_MAX_WIDTH, _width(col) + 4)
-        ws.freeze_panes = "A2"
-        ws.append([_cell(ws, str(c), "text", style=header_style) for c in table.columns])
-        for row in table.iloc[:max_rows].to_numpy(dtype=object):
-            ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds_x)])
-        left_out = len(table) - max_rows
-        if left_out > 0:
-            key = "strategy.more_in_csv_one" if left_out == 1 else "strategy.more_in_csv"
-            ws.append([_cell(ws, t(key, language, n=f"{left_out:,}", file="movers.csv"), "text")])
+        keys = list(table.columns)
+        _write_list(
+            wb.create_sheet(title=extra_titles[title]),
+            table,
+            keys,
+            [header(c) for c in keys],
+            [
+                _LIST_COLUMNS[c][1] if c in _LIST_COLUMNS else _extra_kind(table.iloc[:, j])
+                for j, c in enumerate(keys)
+            ],
+            max_rows=max_rows,
+            more=_more_text(
+                len(table) - max_rows, language, file=table.attrs.get("file"), tier=False
+            ),
+        )
     buffer = io.BytesIO()
     wb.save(buffer)
     wb.properties.modified = timestamp  # save() stamps the current time
@@ -438,6 +648,9 @@ def write_action_lists(
     timestamp: dt.datetime | dt.date | None = None,
     max_rows_per_sheet: int | None = None,
     extra_sheets: Mapping[str, pd.DataFrame] | None = None,
+    client: str | None = None,
+    title: str | None = None,
+    as_of: dt.date | None = None,
 ) -> list[str]:
     """Write ``action_lists.xlsx`` and ``action_lists.csv`` into ``folder``.
 
@@ -449,8 +662,14 @@ def write_action_lists(
     last row says how many more are in the CSV, which always lists everybody.
     openpyxl writes about 10,000 cells a second, so a workbook of 100,000 customers
     takes a minute or two; cap it for very large clients. ``extra_sheets`` (sheet name
-    -> table) are appended after the tier sheets, e.g. the migration's movers; text
-    cells are formula-safe there too.
+    -> table) are appended after the tier sheets, e.g. the migration's movers
+    (:func:`tiering.build.migration_tables.movers_sheets`): their columns are headed in
+    ``language`` where known (else by the column name), the table's
+    ``attrs["description"]`` says on the Summary sheet what the sheet holds and
+    ``attrs["file"]`` names the file that lists rows left out; text cells are
+    formula-safe there too. The Summary sheet names the report (``client``: ``title``,
+    the default report title when only ``client`` is given) and the ``as_of`` date
+    when given.
     Returns the file names written.
     """
     folder = Path(folder)
@@ -476,6 +695,18 @@ def write_action_lists(
             where="write_action_lists(max_rows_per_sheet)",
         )
         cap = min(cap, max_rows_per_sheet)
+    tier = tiers["tier"].astype(str)
+    by_tier = tiers.groupby(tier, sort=False)
+    summary = pd.DataFrame(
+        {
+            "tier": labels,
+            "customers": by_tier.size().reindex(labels, fill_value=0).to_numpy(),
+            "revenue": by_tier["monetary"].sum().reindex(labels, fill_value=0.0).to_numpy(),
+        }
+    )
+    if client and not title:
+        title = t("report.title", language)
+    report = t("workbook.report_name", language, client=client, title=title) if client else title
     _write_workbook(
         rows,
         labels,
@@ -485,6 +716,10 @@ def write_action_lists(
         timestamp=stamp,
         max_rows=cap,
         factor=f"{recommendations.rule.at_risk_factor:g}",
+        summary=summary,
+        budget=recommendations.budget,
+        report=report,
+        as_of=as_of,
         extra_sheets=extra_sheets,
     )
     _write_csv(rows, folder / CSV_NAME)

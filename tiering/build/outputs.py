@@ -95,6 +95,9 @@ def _write_actions(analysis: Analysis, recs, migration, folder: Path) -> list[st
         timestamp=analysis.as_of,
         max_rows_per_sheet=ACTION_SHEET_MAX_ROWS,
         extra_sheets=migration_tables.movers_sheets(migration, language=language),
+        client=analysis.params.client,
+        title=analysis.params.title,
+        as_of=analysis.as_of,
     )
     return written + action_lists.write_strategy_tables(recs, folder, language=language)
 
