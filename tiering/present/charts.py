@@ -49,7 +49,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentF
 
 from tiering import locale
 from tiering.errors import DataError, closest, require
-from tiering.present.i18n import has, t
+from tiering.present.i18n import has, t, tn
 from tiering.style import MUTED, tier_palette
 
 logger = logging.getLogger(__name__)
@@ -422,6 +422,12 @@ def text_colour_on(hex_colour: str) -> str:
 # --------------------------------------------------------------------------- charts
 
 
+def _n_customers(n, language: str) -> str:
+    """A number of customers on a chart: "1,234 customers", "1 customer", "no customers"."""
+    count = int(n) if pd.notna(n) else None
+    return tn("charts.n_customers", language, count, n=fmt_number(n, language))
+
+
 def tier_overview(
     tier_summary: pd.DataFrame, *, language: str, currency: str = "¥", ax: Axes | None = None
 ) -> Axes:
@@ -484,7 +490,7 @@ def tier_overview(
     )
 
     tick_labels = [
-        f"{lab}\n{t('charts.n_customers', language, n=fmt_number(rows[lab].customers, language))}"
+        f"{lab}\n{_n_customers(rows[lab].customers, language)}"
         f"\n{_fmt_value(float(rows[lab].revenue), language, currency)}"
         for lab in shown
     ]
@@ -811,7 +817,7 @@ def metric_distributions(
             hi = max(s["whishi"] for s in stats) if stats else 10.0
             _set_log_axis(a.xaxis, lo, hi, language, money, max_ticks=5 if len(axes) > 1 else 8)
             note = (
-                t("charts.scale_log_dropped", language, n=fmt_number(dropped, language))
+                tn("charts.scale_log_dropped", language, dropped, n=fmt_number(dropped, language))
                 if dropped
                 else t("charts.scale_log", language)
             )
@@ -926,7 +932,9 @@ def recency_frequency_map(
             )
         )
     if dropped_all:
-        notes.append(t("charts.rf_dropped", language, n=fmt_number(dropped_all, language)))
+        notes.append(
+            tn("charts.rf_dropped", language, dropped_all, n=fmt_number(dropped_all, language))
+        )
     sep = locale.get(language).clause_sep
     xlabel = t("metrics.recency_days", language)
     if notes:

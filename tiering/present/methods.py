@@ -82,6 +82,32 @@ def _pct(x: float) -> str:
     return fmt_pct(x, digits=0 if abs(x * 100 - round(x * 100)) < 1e-9 else 1)
 
 
+def _bounds(lower: float, upper: float, fmt, digits=(2, 3, 4, 6)) -> tuple[str, str] | None:
+    """Two bounds of a range as texts that read differently: ``fmt(x, None)`` (the usual
+    format), else ``fmt(x, d)`` with the fewest ``digits`` that tell them apart; None when
+    the bounds are equal (the range is one value, never "from 3.00 to 3.00")."""
+    if lower == upper:
+        return None
+    lo, hi = fmt(lower, None), fmt(upper, None)
+    for d in digits:
+        if _number(lo) != _number(hi):
+            break
+        lo, hi = fmt(lower, d), fmt(upper, d)
+    return lo, hi
+
+
+def _number(text: str) -> float | str:
+    """The number a text reads as ("80%" and "80.0%" read the same), else the text."""
+    try:
+        return float(text.replace(",", "").rstrip("%"))
+    except ValueError:
+        return text
+
+
+def _pct_digits(x: float, digits: int | None) -> str:
+    return _pct(x) if digits is None else fmt_pct(x, digits=digits)
+
+
 def _value(column: str, x: float, language: str, currency: str) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
@@ -100,9 +126,10 @@ def _abc(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     ]
     if p.get("cutoff_mode") == "computed":
         pp, be = p["pareto_point"], p["break_even_point"]
+        cuts = _bounds(*p["cutoffs"][:2], lambda x, d: fmt_pct(x, digits=d or 1))
         text.append(
             t(
-                "methods.method_abc_computed",
+                "methods.method_abc_computed" if cuts else "methods.method_abc_computed_equal",
                 lang,
                 p_customers=fmt_pct(pp["customer_share"]),
                 p_value=fmt_pct(pp["value_share"]),
@@ -110,15 +137,29 @@ def _abc(a, lang: str) -> tuple[list[str], list[str], list[str]]:
                 b_value=fmt_pct(be["value_share"]),
                 top=labels[0],
                 mid=labels[1],
-                cut_a=fmt_pct(p["cutoffs"][0]),
-                cut_b=fmt_pct(p["cutoffs"][1]),
+                cut_a=cuts[0] if cuts else fmt_pct(p["cutoffs"][0]),
+                cut_b=cuts[1] if cuts else fmt_pct(p["cutoffs"][1]),
             )
         )
-    rules = [
-        t("methods.rule_abc", lang, lower=_pct(r.lower), upper=_pct(r.upper))
-        for r in a.thresholds.itertuples()
-    ]
+    rules = []
+    last = len(a.thresholds) - 1
+    for i, r in enumerate(a.thresholds.itertuples()):
+        bounds = _bounds(r.lower, r.upper, _pct_digits)
+        if bounds:
+            rules.append(t("methods.rule_abc", lang, lower=bounds[0], upper=bounds[1]))
+        else:  # cut-offs that coincide: no value between them (the last tier keeps the rest)
+            key = "methods.rule_abc_point_last" if i == last else "methods.rule_abc_point"
+            rules.append(t(key, lang, value=_pct(r.lower)))
     return text, rules, [], []
+
+
+def _range_rule(key: str, lower: float, upper: float, lang: str, digits: int) -> str:
+    """A half-open range rule (``key`` with ``lower``, ``upper``) to ``digits`` decimals,
+    more where the bounds would read the same; an empty range when they are equal."""
+    bounds = _bounds(lower, upper, lambda x, d: f"{x:.{d or digits}f}", range(digits + 1, 7))
+    if bounds is None:
+        return t("methods.rule_empty_range", lang, value=f"{lower:.{digits}f}")
+    return t(key, lang, lower=bounds[0], upper=bounds[1])
 
 
 def _rfm_scoring(p: dict, lang: str) -> str:
@@ -141,9 +182,10 @@ def _rfm(a, lang: str) -> tuple[list[str], list[str], list[str]]:
         text = [t("methods.method_rfm_segment", lang, bins=p["bins"], scoring=scoring)]
         mapping = p.get("segment_tiers") or {}
         rules = [
-            t(
+            tn(
                 "methods.rule_segments",
                 lang,
+                len(mapping.get(lab, [])) or None,
                 segments=_join([segment_name(s, lang) for s in mapping.get(lab, [])], lang)
                 or t("methods.rule_empty", lang),
             )
@@ -164,7 +206,7 @@ def _rfm(a, lang: str) -> tuple[list[str], list[str], list[str]]:
         rules = [
             t("methods.rule_rfm_top", lang, lower=f"{r.lower:.2f}")
             if i == 0
-            else t("methods.rule_rfm", lang, lower=f"{r.lower:.2f}", upper=f"{r.upper:.2f}")
+            else _range_rule("methods.rule_rfm", r.lower, r.upper, lang, 2)
             for i, r in enumerate(a.thresholds.itertuples())
         ]
     return text, rules, [], [_rfm_segments(a, lang)]
@@ -269,9 +311,7 @@ def _score(a, lang: str) -> tuple[list[str], list[str], list[str]]:
             elif i == k - 1:
                 rules.append(t("methods.rule_score_bottom", lang, upper=f"{r.upper:.3f}"))
             else:
-                rules.append(
-                    t("methods.rule_score", lang, lower=f"{r.lower:.3f}", upper=f"{r.upper:.3f}")
-                )
+                rules.append(_range_rule("methods.rule_score", r.lower, r.upper, lang, 3))
     else:
         shares = p["shares"]
         text.append(
@@ -282,17 +322,21 @@ def _score(a, lang: str) -> tuple[list[str], list[str], list[str]]:
             )
         )
         cum = np.concatenate([[0.0], np.cumsum(shares)])
-        rules = [
-            t(
-                "methods.rule_score_share",
-                lang,
-                lower=_pct(lo),
-                upper=_pct(min(hi, 1.0)),
-                smin=fmt_num(r.lower, 3) if not pd.isna(r.lower) else "–",
-                smax=fmt_num(r.upper, 3) if not pd.isna(r.upper) else "–",
-            )
-            for lo, hi, r in zip(cum[:-1], cum[1:], th.itertuples())
-        ]
+        rules = []
+        for lo, hi, r in zip(cum[:-1], cum[1:], th.itertuples()):
+            ranks = _bounds(lo, min(hi, 1.0), _pct_digits) or (_pct(lo),) * 2
+            fields = {"lower": ranks[0], "upper": ranks[1]}
+            if pd.isna(r.lower) or pd.isna(r.upper):  # an empty tier: no scores
+                rules.append(t("methods.rule_score_share_empty", lang, **fields))
+                continue
+            scores = _bounds(r.lower, r.upper, lambda x, d: fmt_num(x, d or 3), (4, 5, 6))
+            if scores is None:  # every customer of the tier has the same score
+                score = fmt_num(r.lower, 3)
+                rules.append(t("methods.rule_score_share_all", lang, score=score, **fields))
+            else:
+                rules.append(
+                    t("methods.rule_score_share", lang, smin=scores[0], smax=scores[1], **fields)
+                )
     return text, rules, before, []
 
 
@@ -321,7 +365,9 @@ def _cluster(a, lang: str) -> tuple[list[str], list[str], list[str]]:
         ks = [s["k"] for s in p["silhouette_by_k"]]
         text.append(
             t(
-                "methods.method_cluster_auto",
+                "methods.method_cluster_auto"
+                if min(ks) < max(ks)
+                else "methods.method_cluster_auto_one",
                 lang,
                 lo=min(ks),
                 hi=max(ks),
@@ -393,7 +439,11 @@ def _rules(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     rules = []
     for lab in a.labels:
         numbers = [str(i) for i, c in enumerate(p["conditions"], start=1) if c["tier"] == lab]
-        parts = [t("methods.rule_rules", lang, numbers=", ".join(numbers))] if numbers else []
+        parts = (
+            [tn("methods.rule_rules", lang, len(numbers), numbers=", ".join(numbers))]
+            if numbers
+            else []
+        )
         if lab == p["default"]:
             parts.append(t("methods.rule_otherwise", lang))
         rules.append("; ".join(parts) or t("methods.rule_empty", lang))
@@ -514,6 +564,12 @@ def comparison_html(a, comparison, lang: str) -> str:
     return "".join(out)
 
 
+def _range_cell(low: float, high: float) -> str:
+    """A range of shares for a table cell: "80.0% – 95.0%", one value when both read the same."""
+    lo, hi = fmt_pct(low), fmt_pct(high)
+    return lo if lo == hi else f"{lo} – {hi}"
+
+
 def stability_html(a, stab: pd.DataFrame | None, lang: str) -> str:
     """The stability block (a note when the method's cut-offs are fixed)."""
     out = [f"<h3>{esc(t('methods.h_stability', lang))}</h3>"]
@@ -522,7 +578,14 @@ def stability_html(a, stab: pd.DataFrame | None, lang: str) -> str:
         return "".join(out)
     classes = tier_css_classes(a.labels)
     attrs = stab.attrs or {}
-    out.append(f"<p>{esc(t('methods.stability_lead', lang, n_boot=attrs.get('n_boot', '–')))}</p>")
+    n_boot = attrs.get("n_boot")
+    lead = tn(
+        "methods.stability_lead",
+        lang,
+        n_boot if isinstance(n_boot, int | np.integer) else None,
+        n_boot=fmt_int(n_boot) if isinstance(n_boot, int | np.integer) else "–",
+    )
+    out.append(f"<p>{esc(lead)}</p>")
     rows = []
     for r in stab.itertuples():
         if r.evaluated == 0:
@@ -533,7 +596,7 @@ def stability_html(a, stab: pd.DataFrame | None, lang: str) -> str:
                 badge(str(r.tier), classes),
                 fmt_int(r.customers),
                 fmt_pct(r.unchanged_share),
-                f"{fmt_pct(r.unchanged_low)} – {fmt_pct(r.unchanged_high)}",
+                _range_cell(r.unchanged_low, r.unchanged_high),
                 fmt_pct(r.moved_up_share),
                 fmt_pct(r.moved_down_share),
             )

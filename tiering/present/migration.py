@@ -55,7 +55,7 @@ def section_migration(analysis) -> str:
     out = [heading("migration.sec_title", lang, anchor="migration")]
     if result.n_periods == 0:
         out.append(
-            f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, churn=result.spec.churn_days))}</p>'
+            f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, days=_days(result, lang)))}</p>'
         )
         out.append(
             f'<div class="note">{esc(t("migration.too_short", lang, period=period_name))}</div>'
@@ -73,7 +73,7 @@ def section_migration(analysis) -> str:
     d = result.directions[result.directions["period"] == k].set_index("direction")
     rates = result.tier_rates[result.tier_rates["period"] == k].set_index("tier")
     out.append(
-        f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, churn=result.spec.churn_days))}</p>'
+        f'<p class="lead">{esc(t("migration.lead", lang, period=period_name, days=_days(result, lang)))}</p>'
     )
     out.append(
         kpis(
@@ -91,13 +91,19 @@ def section_migration(analysis) -> str:
         + "".join(f"<li>{esc(x)}</li>" for x in _findings(result, lang, cur, lab))
         + "</ul>"
     )
-    out.append(
-        charts.figure_html(
-            flow_chart(result, language=lang),
-            alt=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
-            caption=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
+    tr = result.transitions[result.transitions["period"] == k]
+    dormant = (tr["from_state"] == LAPSED) & (tr["to_state"] == LAPSED)
+    if tr.loc[~dormant, "customers"].sum() > 0:
+        out.append(
+            charts.figure_html(
+                flow_chart(result, language=lang),
+                alt=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
+                caption=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
+            )
         )
-    )
+    else:  # every customer lapsed at both dates: no flow to draw
+        note = t("migration.flow_none", lang, start=lab[start], end=lab[end])
+        out.append(f'<div class="note">{esc(note)}</div>')
 
     # what it cost: revenue by kind of move in the latest period
     out.append(f"<h3>{esc(t('migration.h_revenue', lang, start=lab[start], end=lab[end]))}</h3>")
@@ -139,17 +145,27 @@ def section_migration(analysis) -> str:
         )
     )
     lost = float(rates["churned_spend_to_date"].sum())
-    out.append(
-        f'<div class="note">{esc(t("migration.revenue_note", lang, churn=result.spec.churn_days, lost=fmt_money(lost, lang, cur)))}</div>'
+    lapsed = int(d.loc["lapsed", "customers"]) if "lapsed" in d.index else 0
+    note = tn(
+        "migration.revenue_note",
+        lang,
+        lapsed,
+        days=_days(result, lang),
+        lost=fmt_money(lost, lang, cur),
     )
+    out.append(f'<div class="note">{esc(note)}</div>')
 
     # transition matrix (pooled) and the rates per tier
     out.append(f"<h3>{esc(t('migration.h_matrix', lang))}</h3>")
-    out.append(f"<p>{esc(t('migration.matrix_text', lang, n=k, period=period_name))}</p>")
-    cap = t("migration.cap_matrix", lang, n=k, period=period_name)
+    out.append(f"<p>{esc(tn('migration.matrix_text', lang, k, n=k, period=period_name))}</p>")
+    cap = tn(
+        "migration.cap_matrix", lang, k, n=k, period=period_name, start=lab[start], end=lab[end]
+    )
     out.append(charts.figure_html(transition_heatmap(result, language=lang), alt=cap, caption=cap))
     out.append(f"<h3>{esc(t('migration.h_rates', lang))}</h3>")
     pooled = pooled_rates(result)
+    # the pooled churn rate, where it pools more than the latest period's
+    n_churn = int(pooled["churn_periods"].iloc[0])
     rows = []
     for tier in result.labels:
         p = pooled.loc[tier]
@@ -161,26 +177,28 @@ def section_migration(analysis) -> str:
                 fmt_pct(last["churn_rate"]),
                 fmt_pct(last["downgrade_rate"]),
                 fmt_pct(last["upgrade_rate"]),
-                fmt_pct(p["churn_rate"]),
+                *([fmt_pct(p["churn_rate"])] if n_churn >= 2 else []),
                 _signed_money(last["net_revenue_effect"], lang, cur),
             )
         )
-    out.append(
-        table(
-            [
-                t("metrics.tier", lang),
-                t("migration.col_start", lang, period=lab[start]),
-                t("migration.col_churn", lang),
-                t("migration.col_down", lang),
-                t("migration.col_up", lang),
-                t("migration.col_churn_avg", lang, n=int(pooled["churn_periods"].iloc[0])),
-                t("migration.col_effect", lang),
-            ],
-            rows,
-            numeric=(1, 2, 3, 4, 5, 6),
-            raw=(0,),
+    heads = [
+        t("metrics.tier", lang),
+        t("migration.col_start", lang, period=lab[start]),
+        t("migration.col_churn", lang),
+        t("migration.col_down", lang),
+        t("migration.col_up", lang),
+    ]
+    if n_churn >= 2:
+        heads.append(
+            t(
+                "migration.col_churn_pooled",
+                lang,
+                n=n_churn,
+                periods=t(f"migration.periods_{result.spec.period}", lang),
+            )
         )
-    )
+    heads.append(t("migration.col_effect", lang))
+    out.append(table(heads, rows, numeric=tuple(range(1, len(heads))), raw=(0,)))
     out.append(
         f'<div class="note">{esc(t("migration.rates_note", lang, start=lab[start], end=lab[end]))}</div>'
     )
@@ -192,7 +210,7 @@ def section_migration(analysis) -> str:
     ]
     if len(unmeasured):
         out.append(
-            f'<div class="note">{esc(t("migration.churn_unmeasured", lang, churn=result.spec.churn_days, end=lab[max(unmeasured)]))}</div>'
+            f'<div class="note">{esc(t("migration.churn_unmeasured", lang, days=_days(result, lang), end=lab[max(unmeasured)]))}</div>'
         )
     cap = t("migration.cap_trend", lang)
     out.append(charts.figure_html(trend_chart(result, language=lang), alt=cap, caption=cap))
@@ -255,6 +273,12 @@ def section_migration(analysis) -> str:
     return "".join(out)
 
 
+def _days(result: Migration, lang: str) -> str:
+    """The churn window in days, as read in a sentence ("180 days", "1 day")."""
+    n = int(result.spec.churn_days)
+    return tn("migration.n_days", lang, n, n=fmt_int(n))
+
+
 def _signed_money(x, lang, cur) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
@@ -307,20 +331,7 @@ def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
                 lost=fmt_money(r["churned_spend_to_date"], lang, cur),
             )
         )
-    pooled = pooled_rates(result)
-    valid = pooled[pooled["churn_rate"].notna()]
-    if len(valid):
-        worst = valid["churn_rate"].idxmax()
-        out.append(
-            t(
-                "migration.finding_churn",
-                lang,
-                tier=worst,
-                rate=fmt_pct(valid.loc[worst, "churn_rate"]),
-                n=int(valid["churn_periods"].iloc[0]),
-                period=period_word(result.spec.period, lang),
-            )
-        )
+    out += _churn_findings(result, lang)
     d = result.directions[result.directions["period"] == k].set_index("direction")
     moved = d.loc[["up", "down"], "customers"].sum()
     up, down = int(d.loc["up", "customers"]), int(d.loc["down", "customers"])
@@ -357,6 +368,54 @@ def _findings(result: Migration, lang: str, cur: str, lab: dict) -> list[str]:
             ),
         )
     )
+    return out
+
+
+def _churn_findings(result: Migration, lang: str) -> list[str]:
+    """Which tier lapses most, at the rate pooled over the transitions where churn can be
+    measured (every customer at the start of those transitions counted together, so the
+    largest periods weigh most); no tier is named when no customer lapsed. When the
+    latest transition ranks another tier highest (or had no churn), a second sentence
+    says so."""
+    pooled = pooled_rates(result)
+    valid = pooled[pooled["churn_rate"].notna()]
+    if valid.empty:
+        return []
+    n = int(valid["churn_periods"].iloc[0])
+    period = period_word(result.spec.period, lang)
+    worst = valid["churn_rate"].idxmax()
+    if not valid.loc[worst, "churn_rate"] > 0:
+        return [tn("migration.finding_no_churn", lang, n, n=fmt_int(n), period=period)]
+    out = [
+        tn(
+            "migration.finding_churn",
+            lang,
+            n,
+            tier=worst,
+            rate=fmt_pct(valid.loc[worst, "churn_rate"]),
+            n=fmt_int(n),
+            period=period,
+        )
+    ]
+    k = result.n_periods
+    latest = result.tier_rates[result.tier_rates["period"] == k].set_index("tier")["churn_rate"]
+    latest = latest.dropna()
+    if n < 2 or latest.empty:
+        return out  # one measurable transition: the latest is the pooled one
+    top = latest.idxmax()
+    if not latest[top] > 0:
+        out.append(t("migration.finding_churn_latest_none", lang, period=period))
+    elif worst not in latest.index or fmt_pct(latest[worst]) != fmt_pct(latest[top]):
+        # another tier lapsed most in the latest period (a tie with the pooled one agrees)
+        out.append(
+            t(
+                "migration.finding_churn_latest",
+                lang,
+                tier=top,
+                rate=fmt_pct(latest[top]),
+                period=period,
+            )
+        )
     return out
 
 
@@ -471,9 +530,21 @@ def _previous_html(result: Migration, lang: str, cur: str) -> str:
             f"<p>{esc(t('migration.previous_top_one', lang, top=top, still=t(f'migration.previous_{still}', lang)))}</p>"
         )
     elif was_top:
-        out.append(
-            f"<p>{esc(t('migration.previous_top', lang, top=top, n=fmt_int(was_top), stayed=fmt_int(stay['customers'].sum()), share=fmt_pct(stay['customers'].sum() / was_top)))}</p>"
+        stayed = int(stay["customers"].sum())
+        variant = (
+            "_stayed_all"
+            if stayed == was_top
+            else {0: "_stayed_none", 1: "_stayed_one"}.get(stayed, "")
         )
+        sentence = t(
+            "migration.previous_top" + variant,
+            lang,
+            top=top,
+            n=fmt_int(was_top),
+            stayed=fmt_int(stayed),
+            share=fmt_pct(stayed / was_top),
+        )
+        out.append(f"<p>{esc(sentence)}</p>")
     for code, fields in prev.warnings:
         if code in ("previous_method", "frozen_unavailable"):
             fields = {k: method_name(v, lang) for k, v in fields.items()}

@@ -29,7 +29,7 @@ from tiering.analysis.migration import Migration, pooled_matrix
 from tiering.analysis.transitions import LAPSED, NEW
 from tiering.errors import DataError, require
 from tiering.present import charts
-from tiering.present.i18n import t
+from tiering.present.i18n import t, tn
 from tiering.style import LAPSED_COLOR, NEW_COLOR, tier_palette
 
 __all__ = [
@@ -303,7 +303,9 @@ def flow_chart(
     charts.set_title(ax, t("migration.flow_title", language, start=a_label, end=b_label))
     note = t("migration.flow_note", language)
     if dormant:
-        note += "\n" + t("migration.flow_dormant", language, n=charts.fmt_number(dormant, language))
+        note += "\n" + tn(
+            "migration.flow_dormant", language, int(dormant), n=charts.fmt_number(dormant, language)
+        )
     ax.text(
         0.5,
         -0.02,
@@ -393,6 +395,8 @@ def transition_heatmap(
     ax.grid(which="minor", color="white", linewidth=1.5)
     ax.tick_params(which="minor", length=0)
     name = result.spec.period
+    if period is None and result.n_periods == 1:
+        period = 1  # all transitions pooled are the one transition: name it
     if period is None:
         where = t(
             "migration.heatmap_pooled",
