@@ -339,3 +339,32 @@ def test_playbook_money_without_an_order_value_uses_the_example_amounts():
     assert fill_money("Spend {coupon_threshold}, {other} stays", fields) == (
         "Spend €200, {other} stays"
     )
+
+
+# --------------------------------------------------------------------------- revenue basis
+
+
+def _with_negative(a, n: int):
+    tiers = a.tiers.copy()
+    last = tiers.index[tiers["tier"] == a.labels[-1]][:n]
+    tiers.loc[last, "monetary"] = -25.0
+    return dataclasses.replace(a, tiers=tiers)
+
+
+def test_abc_states_its_basis_when_returns_exceed_purchases(tmp_path_factory):
+    from tiering.present import methods
+
+    a = tiny_analysis(tmp_path_factory, "en", {"method": "abc"})
+    assert "positive total" not in _text(methods.section_method(a))
+    b = _with_negative(a, 2)
+    text = " ".join(_text(methods.section_method(b)).split())
+    top = f"{100 * a.tier_summary['revenue_share'].iloc[0]:.1f}%"
+    assert (
+        "the 2 customers whose returns exceed their purchases (-¥50.00 in total) are in tier C"
+        in (text)
+    )
+    assert f"on which tier A holds {top}" in text
+    one = " ".join(_text(methods.section_method(_with_negative(a, 1))).split())
+    assert "the one customer whose returns exceed their purchases (-¥25.00) is in tier C" in one
+    zh = " ".join(_text(methods.section_method(_lang(b, "zh"))).split())
+    assert "退货超过购买的2位客户（合计-¥50.00）归入C级" in zh and f"按此基数A级占{top}" in zh

@@ -124,6 +124,9 @@ def _abc(a, lang: str) -> tuple[list[str], list[str], list[str]]:
     text = [
         t("methods.method_abc", lang, top=labels[0], value=value, first_cut=_pct(p["cutoffs"][0]))
     ]
+    basis = _abc_basis(a, lang)
+    if basis:
+        text.append(basis)
     if p.get("cutoff_mode") == "computed":
         pp, be = p["pareto_point"], p["break_even_point"]
         cuts = _bounds(*p["cutoffs"][:2], lambda x, d: fmt_pct(x, digits=d or 1))
@@ -151,6 +154,33 @@ def _abc(a, lang: str) -> tuple[list[str], list[str], list[str]]:
             key = "methods.rule_abc_point_last" if i == last else "methods.rule_abc_point"
             rules.append(t(key, lang, value=_pct(r.lower)))
     return text, rules, [], []
+
+
+def _abc_basis(a, lang: str) -> str | None:
+    """When ABC runs on net spend and some customers' net spend is negative, the cut-offs
+    are shares of the positive total while the tier table and the summary give shares
+    of net revenue: say so, with the top tier's share on net revenue (None otherwise)."""
+    column = a.tiering_params.get("value", "monetary")
+    if column != "monetary" or column not in a.tiers:
+        return None
+    value = a.tiers[column].astype(float)
+    negative = value[value < 0]
+    if negative.empty:
+        return None
+    cur = a.params.currency
+    return tn(
+        "methods.method_abc_basis",
+        lang,
+        len(negative),
+        value=column_name(column, lang, in_sentence=True),
+        positive=fmt_money(float(value.clip(lower=0).sum()), lang, cur),
+        negative=fmt_money(float(negative.sum()), lang, cur),
+        n=fmt_int(len(negative)),
+        net=fmt_money(float(value.sum()), lang, cur),
+        last=a.labels[-1],
+        top=a.labels[0],
+        top_share=fmt_pct(float(a.tier_summary["revenue_share"].iloc[0])),
+    )
 
 
 def _range_rule(key: str, lower: float, upper: float, lang: str, digits: int) -> str:

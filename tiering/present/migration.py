@@ -44,6 +44,21 @@ from tiering.style import tier_css_classes
 __all__ = ["section_migration"]
 
 
+def headline(analysis) -> str | None:
+    """The section's first finding (what became of the top tier over the latest period)
+    for the executive summary; None without a measured transition."""
+    result: Migration | None = getattr(analysis, "migration", None)
+    if result is None or result.n_periods == 0:
+        return None
+    lang, cur = analysis.params.language, analysis.params.currency
+    lab = {
+        d: snapshot_label(d, period=result.spec.period, language=lang)
+        for d in result.snapshot_dates
+    }
+    found = _findings(result, lang, cur, lab)
+    return found[0] if found else None
+
+
 def section_migration(analysis) -> str:
     """The report section on tier migration (empty when the analysis has none)."""
     result: Migration | None = getattr(analysis, "migration", None)

@@ -188,8 +188,9 @@ UNUSED_ROWS_SUMMARY = 0.10
 
 def _lead_findings(a: Analysis) -> list[str]:
     """The summary's findings, what the data could have contradicted first: the holdout
-    check, then differences in measures the tiers are not built from, then the
-    difference the method makes by construction, as context."""
+    check, differences in measures the tiers are not built from, what became of the
+    top tier over the latest period, then the difference the method makes by
+    construction, as context."""
     from tiering.present.holdout import headline
 
     lang = _lang(a)
@@ -197,15 +198,19 @@ def _lead_findings(a: Analysis) -> list[str]:
     forward = headline(a)
     if forward:
         out.append(forward)
+    from tiering.present.migration import headline as migration_headline
+
+    moved = migration_headline(a)
+    n = 1 if forward or moved else 2
     basis = stats.basis_of(a)
-    names = set(a.comparison.findings["metric"])
     if basis is None:  # the method does not say what it is built from: the table's order
-        out += stats.describe_findings(a.comparison, language=lang, limit=2)[:2]
-        return out
-    others = [m for m in names if m not in basis]
+        out += stats.describe_findings(a.comparison, language=lang, limit=n)[:n]
+        return out + ([moved] if moved else [])
+    others = [m for m in dict.fromkeys(a.comparison.findings["metric"]) if m not in basis]
     if others:
-        n = 1 if forward else 2
         out += stats.describe_findings(a.comparison, language=lang, limit=n, metrics=others)[:n]
+    if moved:
+        out.append(moved)
     built = stats.describe_findings(a.comparison, language=lang, limit=1, metrics=basis)[:1]
     if built:
         from tiering.present.i18n import listing
