@@ -54,6 +54,7 @@ def test_notebook_defaults_match_demo_params():
         if isinstance(node, ast.AnnAssign):
             defaults[node.target.id] = ast.literal_eval(node.value)
     defaults.pop("analysis_path")
+    assert defaults.pop("params_file") == ""  # empty by default
     defaults["title"] = defaults["title"] or None
     defaults["as_of"] = defaults["as_of"] or None
     from_nb = params.validate(defaults, base_dir=ROOT)

@@ -8,15 +8,19 @@ pydantic models below; unknown keys are errors with a did-you-mean, and every pr
 is reported at once with its key path (``tiering.abc.cutoffs``).
 
 Relative data and playbook paths are resolved against the folder of the parameter
-file; the output folder is resolved against the current working directory.
+file; the output folder is resolved against the current working directory. The report
+notebook run by papermill without its ``params_file`` tries several folders
+(:func:`notebook_folders`) and refuses names that are not its parameters
+(:func:`refuse_undeclared`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import yaml
@@ -1188,45 +1192,90 @@ def _problems(exc: ValidationError) -> list[str]:
 
 
 def validate(
-    raw: dict[str, Any], *, base_dir: str | Path = ".", source: str | None = None
+    raw: dict[str, Any],
+    *,
+    base_dir: str | Path | Sequence[str | Path] = ".",
+    source: str | None = None,
 ) -> Params:
     """Validate a raw dict into :class:`Params`, resolving relative paths.
 
-    Raises :class:`ParamsError` listing every problem with its key path.
+    ``base_dir``: the folder relative paths are resolved against (a parameter file's).
+    A list of folders (:func:`notebook_folders`): each relative path must exist in
+    exactly one of them (the engine's temporary and cache folders: the first where it
+    exists, else the first folder). Raises :class:`ParamsError` listing every problem
+    with its key path.
     """
     try:
         params = Params.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError(_problems(exc), source=source) from None
-    base = Path(base_dir).resolve()
-    data_path = params.data.path if params.data.path.is_absolute() else (base / params.data.path)
-    data = params.data.model_copy(update={"path": data_path.resolve()})
+    look_up = not isinstance(base_dir, str | Path)
+    bases = [Path(b).resolve() for b in (base_dir if look_up else [base_dir])]
+    problems: list[str] = []
+
+    def resolved(path: Path, key: str, *, must_exist: bool = True) -> Path:
+        tried = [(b / path).resolve() for b in bases]
+        if not look_up:
+            return tried[0]
+        found = list(dict.fromkeys(p for p in tried if p.exists()))
+        if must_exist and len(found) != 1:
+            problems.append(_not_in_one_folder(key, path, bases, found))
+        return found[0] if found else tried[0]
+
+    data_path = (
+        params.data.path.resolve()
+        if params.data.path.is_absolute()
+        else resolved(params.data.path, "data.path")
+    )
+    data = params.data.model_copy(update={"path": data_path})
     playbook = params.strategy.playbook
     if playbook is not None and not playbook.is_absolute():
-        playbook = (base / playbook).resolve()
+        playbook = resolved(playbook, "strategy.playbook")
     strategy = params.strategy.model_copy(update={"playbook": playbook})
-
-    def resolved(path: Path | None) -> Path | None:
-        return None if path is None or path.is_absolute() else (base / path).resolve()
 
     update: dict[str, Any] = {"data": data, "strategy": strategy}
     if params.output.logo is not None and not params.output.logo.is_absolute():
-        update["output"] = params.output.model_copy(update={"logo": resolved(params.output.logo)})
+        update["output"] = params.output.model_copy(
+            update={"logo": resolved(params.output.logo, "output.logo")}
+        )
     if (
         params.migration.previous_report is not None
         and not params.migration.previous_report.is_absolute()
     ):
         update["migration"] = params.migration.model_copy(
-            update={"previous_report": resolved(params.migration.previous_report)}
+            update={
+                "previous_report": resolved(
+                    params.migration.previous_report, "migration.previous_report"
+                )
+            }
         )
     engine_paths = {
-        k: resolved(getattr(params.engine, k))
+        k: resolved(getattr(params.engine, k), f"engine.{k}", must_exist=False)
         for k in ("temp_directory", "cache_dir")
         if getattr(params.engine, k) is not None and not getattr(params.engine, k).is_absolute()
     }
     if engine_paths:
         update["engine"] = params.engine.model_copy(update=engine_paths)
+    if problems:
+        raise ParamsError(problems, source=source)
     return params.model_copy(update=update)
+
+
+def _not_in_one_folder(key: str, path: Path, bases: list[Path], found: list[Path]) -> str:
+    fix = (
+        "give an absolute path or one relative to a folder listed (the notebook's "
+        "params_file, the parameter file the values come from, makes its folder the "
+        "only one tried)"
+    )
+    if found:
+        return (
+            f"{key}: {str(path)!r} is in more than one of the folders a relative path is "
+            f"tried against ({', '.join(map(str, found))}); {fix}"
+        )
+    return (
+        f"{key}: {str(path)!r} is in none of the folders a relative path is tried "
+        f"against ({', '.join(map(str, bases))}); {fix}"
+    )
 
 
 def load(path: str | Path, *, overrides: list[str] | None = None) -> Params:
@@ -1251,3 +1300,77 @@ def project_root(start: str | Path | None = None) -> Path:
         if (folder / "params").is_dir() and (folder / "pyproject.toml").is_file():
             return folder
     return here
+
+
+# --------------------------------------------------------------------------- the report notebook
+
+#: The report notebook's parameters: the top-level keys of a parameter file, the file
+#: they were read from and the analysis `tiering report` has already computed.
+NOTEBOOK_PARAMETERS = (*TOP_LEVEL_KEYS, "params_file", "analysis_path")
+_GLOBALS_BEFORE = "_tiering_globals_before_parameters"
+
+
+def notebook_folders(params_file: str | Path = "") -> list[Path]:
+    """The folders the report notebook resolves relative paths against (``base_dir`` of
+    :func:`validate`). With ``params_file`` (the parameter file the values come from, e.g.
+    the one papermill's ``-f`` read; relative to the working folder or the project
+    folder) its folder alone, as :func:`load` does. Without: the project folder
+    (:func:`project_root`), its ``params/`` folder (where parameter files are kept) and
+    the working folder."""
+    root, cwd = project_root(), Path.cwd().resolve()
+    if not params_file:
+        folders = [root, root / "params", cwd]
+        return list(dict.fromkeys(f for f in folders if f.is_dir()))
+    path = Path(params_file).expanduser()
+    tried = [path] if path.is_absolute() else list(dict.fromkeys([cwd / path, root / path]))
+    found = next((p for p in tried if p.is_file()), None)
+    if found is None:
+        raise ParamsError(
+            [
+                f"params_file: no file {str(params_file)!r} (tried "
+                f"{', '.join(map(str, tried))}); give the parameter file the values come "
+                "from, relative to the working folder or absolute, e.g. "
+                "-p params_file params/demo.yaml"
+            ],
+            source="notebook parameters",
+        )
+    return [found.resolve().parent]
+
+
+def note_globals(namespace: dict[str, Any]) -> None:
+    """Remember the report notebook's globals before its parameters cell (its first cell
+    calls this with ``globals()``), for :func:`refuse_undeclared`."""
+    namespace[_GLOBALS_BEFORE] = {k: v for k, v in namespace.items() if k != _GLOBALS_BEFORE}
+
+
+def refuse_undeclared(namespace: dict[str, Any], *, source: str = "notebook parameters") -> None:
+    """Refuse the globals set since :func:`note_globals` that are not notebook parameters
+    (:data:`NOTEBOOK_PARAMETERS`): papermill sets every parameter it is given as a global
+    (``-p langauge zh`` sets ``langauge``), so a misspelt one would be ignored. Names
+    starting with ``_`` (IPython's) and modules are left out. Checks once per run of the
+    first cell: after a clean check, a rerun of the calling cell is not checked again
+    (the names it set itself are not parameters)."""
+    before = namespace.get(_GLOBALS_BEFORE)
+    if before is None:
+        return
+    names = sorted(
+        k
+        for k, v in namespace.items()
+        if k not in NOTEBOOK_PARAMETERS
+        and not k.startswith("_")
+        and not isinstance(v, ModuleType)
+        and (k not in before or before[k] is not v)
+    )
+    problems = []
+    for name in names:
+        hint = closest(name, NOTEBOOK_PARAMETERS)
+        problems.append(
+            f"{name!r} is not a parameter of the notebook"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + ": papermill sets every parameter it is given (-p, -r, -y, -b, -f) as a "
+            "variable whatever its name, and the notebook reads only its own; correct or "
+            f"remove it. The notebook's parameters: {', '.join(NOTEBOOK_PARAMETERS)}"
+        )
+    if problems:
+        raise ParamsError(problems, source=source)
+    del namespace[_GLOBALS_BEFORE]
