@@ -368,3 +368,14 @@ def test_abc_states_its_basis_when_returns_exceed_purchases(tmp_path_factory):
     assert "the one customer whose returns exceed their purchases (-¥25.00) is in tier C" in one
     zh = " ".join(_text(methods.section_method(_lang(b, "zh"))).split())
     assert "退货超过购买的2位客户（合计-¥50.00）归入C级" in zh and f"按此基数A级占{top}" in zh
+
+
+def test_the_summary_keeps_to_five_findings_and_keeps_the_unused_rows_one(tmp_path_factory):
+    """Returns, the bottom tier and the rest give more than five findings: the summary
+    keeps five (one page), dropping the least important first, never the unused rows."""
+    a = _with_unused(tiny_analysis(tmp_path_factory, "en", {"method": "abc"}), 250, 1000)
+    a = dataclasses.replace(a, source=dict(a.source, return_rows=3, return_value=40.0))
+    items = _items(narrative.section_summary(a))
+    assert len(items) == narrative.MAX_FINDINGS
+    assert any("could not be used" in x for x in items)
+    assert not any("Returns and cancellations" in x for x in items)

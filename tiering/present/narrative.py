@@ -144,35 +144,43 @@ def section_summary(a: Analysis) -> str:
             (t("report.kpi_top_customers", lang, tier=top["tier"]), fmt_pct(top["customer_share"])),
         ]
     )
-    findings = _lead_findings(a)
+    findings = _lead_findings(a)  # (priority, text): lower is kept first
     bottom = s.iloc[-1]
     if bottom["customers"] > 0:
         findings.append(
-            t(
-                "report.finding_bottom",
-                lang,
-                tier=bottom["tier"],
-                customer_share=fmt_pct(bottom["customer_share"]),
-                revenue_share=fmt_pct(bottom["revenue_share"]),
+            (
+                6,
+                t(
+                    "report.finding_bottom",
+                    lang,
+                    tier=bottom["tier"],
+                    customer_share=fmt_pct(bottom["customer_share"]),
+                    revenue_share=fmt_pct(bottom["revenue_share"]),
+                ),
             )
         )
     else:  # no finding about a tier nobody is in: say it is empty, and why
-        findings.append(t("report.finding_bottom_empty", lang, tier=bottom["tier"]))
+        findings.append((6, t("report.finding_bottom_empty", lang, tier=bottom["tier"])))
     src = a.source
     gross = float(a.tiers["gross_revenue"].sum())
     unused = _unused_rows(a)
     if unused:
-        findings.append(unused)
+        findings.append((1, unused))
     if src.get("return_rows"):
         findings.append(
-            t(
-                "report.finding_returns",
-                lang,
-                value=fmt_money(src["return_value"], lang, cur, compact=True),
-                share=fmt_pct(src["return_value"] / gross if gross else 0),
+            (
+                7,
+                t(
+                    "report.finding_returns",
+                    lang,
+                    value=fmt_money(src["return_value"], lang, cur, compact=True),
+                    share=fmt_pct(src["return_value"] / gross if gross else 0),
+                ),
             )
         )
-    items = "".join(f"<li>{esc(f)}</li>" for f in findings)
+    # at most MAX_FINDINGS, the most important kept, shown in reading order
+    kept = sorted(sorted(range(len(findings)), key=lambda i: findings[i][0])[:MAX_FINDINGS])
+    items = "".join(f"<li>{esc(findings[i][1])}</li>" for i in kept)
     return (
         heading("report.sec_summary", lang, anchor="summary")
         + f'<p class="lead">{esc(lead)}</p>'
@@ -184,43 +192,51 @@ def section_summary(a: Analysis) -> str:
 
 #: Above this share of unused input rows the executive summary says so.
 UNUSED_ROWS_SUMMARY = 0.10
+#: The executive summary keeps to one page: at most this many findings. By priority:
+#: many unused rows, the holdout check, differences the tiers were not built from, the
+#: top tier's migration, the by-construction difference, the bottom tier, returns.
+MAX_FINDINGS = 5
 
 
-def _lead_findings(a: Analysis) -> list[str]:
-    """The summary's findings, what the data could have contradicted first: the holdout
-    check, differences in measures the tiers are not built from, what became of the
-    top tier over the latest period, then the difference the method makes by
-    construction, as context."""
+def _lead_findings(a: Analysis) -> list[tuple[int, str]]:
+    """The summary's findings with their priorities (lower kept first), in reading
+    order: what the data could have contradicted first (the holdout check, differences
+    in measures the tiers are not built from, what became of the top tier over the
+    latest period), then the difference the method makes by construction, as context."""
     from tiering.present.holdout import headline
-
-    lang = _lang(a)
-    out = []
-    forward = headline(a)
-    if forward:
-        out.append(forward)
+    from tiering.present.i18n import listing
     from tiering.present.migration import headline as migration_headline
 
+    lang = _lang(a)
+    out: list[tuple[int, str]] = []
+    forward = headline(a)
+    if forward:
+        out.append((2, forward))
     moved = migration_headline(a)
     n = 1 if forward or moved else 2
     basis = stats.basis_of(a)
     if basis is None:  # the method does not say what it is built from: the table's order
-        out += stats.describe_findings(a.comparison, language=lang, limit=n)[:n]
-        return out + ([moved] if moved else [])
+        out += [(3, x) for x in stats.describe_findings(a.comparison, language=lang, limit=n)[:n]]
+        return out + ([(4, moved)] if moved else [])
     others = [m for m in dict.fromkeys(a.comparison.findings["metric"]) if m not in basis]
     if others:
-        out += stats.describe_findings(a.comparison, language=lang, limit=n, metrics=others)[:n]
+        found = stats.describe_findings(a.comparison, language=lang, limit=n, metrics=others)
+        out += [(3, x) for x in found[:n]]
     if moved:
-        out.append(moved)
+        out.append((4, moved))
     built = stats.describe_findings(a.comparison, language=lang, limit=1, metrics=basis)[:1]
     if built:
-        from tiering.present.i18n import listing
-
         out.append(
-            t(
-                "report.finding_by_construction",
-                lang,
-                finding=built[0],
-                basis=listing([stats.metric_name(m, lang, mid_sentence=True) for m in basis], lang),
+            (
+                5,
+                t(
+                    "report.finding_by_construction",
+                    lang,
+                    finding=built[0],
+                    basis=listing(
+                        [stats.metric_name(m, lang, mid_sentence=True) for m in basis], lang
+                    ),
+                ),
             )
         )
     return out
