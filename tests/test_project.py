@@ -34,8 +34,9 @@ def test_environment_yml_mirrors_pyproject():
     assert have == runtime
     assert env["dependencies"][-1] == {"pip": ["-e ."]}
     dev_env, dev_have = _conda("environment-dev.yml")
-    assert dev_have == runtime | dict(_name(s) for s in extras["dev"] + extras["spark"])
-    assert dev_env["dependencies"][-1] == {"pip": ["-e .[dev,spark]"]}
+    extra = extras["dev"] + extras["spark"] + extras["value"]
+    assert dev_have == runtime | dict(_name(s) for s in extra)
+    assert dev_env["dependencies"][-1] == {"pip": ["-e .[dev,spark,value]"]}
     assert env["name"] != dev_env["name"]
 
 

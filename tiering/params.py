@@ -869,7 +869,8 @@ class OutputSpec(_Strict):
     cover (PNG, JPEG or SVG; a path relative to the parameter file)."""
 
     dir: Path | None = None
-    formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"])
+    # pptx: the slide deck report.pptx (tiering.build.deck), on request
+    formats: list[Literal["html", "pdf", "pptx"]] = Field(default_factory=lambda: ["html", "pdf"])
     logo: Path | None = None
 
     @field_validator("formats")

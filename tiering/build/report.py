@@ -1,4 +1,5 @@
-"""Build one report: analysis → tables → papermill notebook → HTML → PDF → manifest.
+"""Build one report: analysis → tables → papermill notebook → HTML → PDF (→ the slide
+deck report.pptx, when ``output.formats`` asks for it) → manifest.
 
 A run writes into a temporary folder beside the output folder and replaces the
 previous report only when every step succeeded:
@@ -19,7 +20,7 @@ previous report only when every step succeeded:
 - ``output.dir`` from a parameter file must be a folder below the working folder
   (``--output`` may point anywhere); ``tiering batch`` ignores it altogether.
 
-The same input and parameters give byte-identical tables, HTML, PDF and notebook; only
+The same input and parameters give byte-identical tables, HTML, PDF, deck and notebook; only
 ``manifest.json`` differs between runs (time stamps, timings, command line).
 """
 
@@ -90,6 +91,7 @@ _VERSIONED = (
     "pydantic",
     "pyarrow",
     "openpyxl",
+    "python-pptx",
 )
 
 
@@ -321,6 +323,7 @@ def planned_steps(params: Params) -> list[str]:
     steps += ["holdout", "migration"] if in_memory else []
     steps += ["strategy", "tables", "notebook", "html"]
     steps += ["pdf"] if "pdf" in params.output.formats else []
+    steps += ["pptx"] if "pptx" in params.output.formats else []
     return steps
 
 
@@ -413,14 +416,19 @@ def build(
                 nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
                 normalise_notebook(nb)
                 nbformat.write(nb, out_nb)
-                html = render.notebook_to_html(nb, language=params.language, logo=logo)
                 if "html" in params.output.formats or "pdf" in params.output.formats:
+                    html = render.notebook_to_html(nb, language=params.language, logo=logo)
                     (work / "report.html").write_text(html, encoding="utf-8")
             if "pdf" in params.output.formats:
                 with timed(timings, "pdf"):
                     render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
+            if "pptx" in params.output.formats:
+                from tiering.build import deck
+
+                with timed(timings, "pptx"):
+                    deck.write_deck(analysis, work / "report.pptx", generated=generated)
             if "html" not in params.output.formats:
-                (work / "report.html").unlink()
+                (work / "report.html").unlink(missing_ok=True)
             analysis_file.unlink()
             timings["total"] = round(time.perf_counter() - started, 3)
             _write_manifest(
