@@ -8,7 +8,10 @@ Snapshots
     (``customer_features(tx[tx.order_date < end], as_of=end)`` and the report's
     tiering method): adding later transactions never changes it. A snapshot is taken
     only when a full period of data precedes it (from the window start, or from the
-    first transaction when the window is open).
+    first transaction when the window is open). The features of all the snapshots come
+    from one pass over the transactions (``tiering.data.features.snapshot_features``:
+    aggregates per customer and period, accumulated over the periods), the same tables
+    as ``customer_features`` on each snapshot's transactions.
 
 States
     At a snapshot a customer is *lapsed* when their last purchase is more than
@@ -45,7 +48,7 @@ from pydantic import BaseModel
 
 from tiering.analysis.previous import PreviousComparison, compare_previous, read_previous
 from tiering.analysis.transitions import DIRECTIONS, LAPSED, NEW, check_labels, transition_table
-from tiering.data.features import customer_features
+from tiering.data.features import customer_features, snapshot_features
 from tiering.errors import DataError, require
 from tiering.params import MigrationSpec
 
@@ -215,12 +218,16 @@ def _snapshot(
     churn_days: int,
     start: pd.Timestamp,
     seed: int = 0,
+    features: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(features, snapshot rows) of the customers with transactions before ``end``."""
+    """(features, snapshot rows) of the customers with transactions before ``end``;
+    ``features``: theirs when already computed (:func:`snapshot_features`)."""
     from tiering.analysis import methods
 
-    before = tx[tx["order_date"] < end]
-    feats = customer_features(before, as_of=end.date(), attributes=attributes)
+    feats = features
+    if feats is None:
+        before = tx[tx["order_date"] < end]
+        feats = customer_features(before, as_of=end.date(), attributes=attributes)
     if feats.empty:
         return feats, pd.DataFrame()
     res = _fit(methods, feats, tiering_spec, seed)
@@ -303,6 +310,9 @@ def analyse_migration(
     ends = snapshot_dates(first, as_of, period=spec.period, periods=spec.periods)
     starts = [_period_start(e, spec.period) for e in ends]
     revenue = _revenue_by_period(tx, [starts[0], *ends]) if ends else pd.DataFrame()
+    # the features at every snapshot from one pass over the transactions (running sums
+    # over the periods), the same tables as customer_features on each snapshot's prefix
+    features = snapshot_features(tx, ends, attributes=tuple(attributes)) if ends else []
 
     snaps, last_feats, used_ends = [], None, []
     for i, (start, end) in enumerate(zip(starts, ends)):
@@ -314,7 +324,9 @@ def analyse_migration(
             churn_days=spec.churn_days,
             start=start,
             seed=params.seed,
+            features=features[i],
         )
+        features[i] = None  # let go of each table once used (last_feats keeps the latest)
         if snap.empty:
             continue
         snap["period_revenue"] = (
