@@ -379,3 +379,13 @@ def test_the_summary_keeps_to_five_findings_and_keeps_the_unused_rows_one(tmp_pa
     assert len(items) == narrative.MAX_FINDINGS
     assert any("could not be used" in x for x in items)
     assert not any("Returns and cancellations" in x for x in items)
+
+
+@pytest.mark.parametrize("language, text", [("en", "the slide deck"), ("zh", "演示文稿")])
+def test_the_appendix_lists_the_deck_when_it_is_written(tmp_path_factory, language, text):
+    a = tiny_analysis(tmp_path_factory, language, {"method": "abc"})
+    assert "report.pptx" not in narrative.section_appendix(a)
+    output = a.params.output.model_copy(update={"formats": ["html", "pdf", "pptx"]})
+    b = dataclasses.replace(a, params=a.params.model_copy(update={"output": output}))
+    page = _text(narrative.section_appendix(b))
+    assert "report.pptx" in page and text in page

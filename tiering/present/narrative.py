@@ -544,7 +544,7 @@ def _role(role: str, lang: str) -> str:
 def _output_files(a: Analysis) -> list[tuple[str, str]]:
     """The files a report folder holds for this analysis: (name, text key suffix)."""
     formats = a.params.output.formats
-    files = [(f"report.{f}", f) for f in ("pdf", "html") if f in formats]
+    files = [(f"report.{f}", f) for f in ("pdf", "html", "pptx") if f in formats]
     files += [
         ("report.ipynb", "ipynb"),
         ("tiers.csv", "tiers"),
