@@ -249,7 +249,23 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
                 loaded.transactions, as_of=loaded.as_of, attributes=loaded.attributes
             )
         return feats, loaded, loaded.transactions["order_date"].min()
+    wanted = bool(params.stats.holdout_months or params.migration.period != "none")
+    chosen: dict = {}
+
+    def sample_of(customer_ids, used: int):
+        """The customers whose transactions are read back: every one up to
+        MAX_TRANSACTIONS_IN_MEMORY used rows, else a seeded sample (None: every one)."""
+        sample = None
+        if used > MAX_TRANSACTIONS_IN_MEMORY:
+            ids = pd.Series(customer_ids).astype(str).sort_values().to_numpy()
+            size = max(1, round(len(ids) * MAX_TRANSACTIONS_IN_MEMORY / used))
+            rng = np.random.default_rng([params.seed, 0x5A4D])  # same customers every run
+            sample = ids[np.sort(rng.choice(len(ids), size=size, replace=False))]
+        chosen["sample"] = sample
+        return sample
+
     with timed(timings, "features"):
+        # the engine draws the transactions in its pass over the file
         res = engines.compute_features(
             params.data,
             as_of=params.as_of,
@@ -257,22 +273,24 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
             window_months=window.months,
             spec=params.engine,
             rejected_path=rejected_path,
+            transactions=sample_of if wanted else None,
+            months=True,  # for the monthly revenue by tier (``run``)
         )
     if res.features.empty:
         raise _no_transactions(params, res.rows_read, res.quality)
     transactions = None
     sample = None
-    if params.stats.holdout_months or params.migration.period != "none":
+    if wanted:
         used = int(res.source["rows_used"])
-        if used > MAX_TRANSACTIONS_IN_MEMORY:
-            ids = res.features["customer_id"].astype(str).sort_values().to_numpy()
-            size = max(1, round(len(ids) * MAX_TRANSACTIONS_IN_MEMORY / used))
-            rng = np.random.default_rng([params.seed, 0x5A4D])  # same customers every run
-            sample = ids[np.sort(rng.choice(len(ids), size=size, replace=False))]
-        with timed(timings, "transactions"):
-            transactions = engines.clean_transactions(
-                res, params.data, spec=params.engine, customers=sample
-            )
+        transactions = res.transactions
+        if transactions is not None:
+            sample = chosen.get("sample")
+        else:  # a cached result (or an engine that does not draw them): read them back
+            sample = sample_of(res.features["customer_id"], used)
+            with timed(timings, "transactions"):
+                transactions = engines.clean_transactions(
+                    res, params.data, spec=params.engine, customers=sample
+                )
         if sample is not None:
             res.source["transactions_sample"] = {
                 "customers": int(transactions["customer_id"].nunique()),

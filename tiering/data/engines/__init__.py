@@ -45,13 +45,26 @@ def compute_features(
     spec: EngineSpec | None = None,
     rejected_path: str | Path | None = None,
     today: dt.date | None = None,
+    transactions=None,
+    months: bool = False,
 ) -> FeatureResult:
     """Customer features, quality counts and rejected rows of a data source
     (``tiering.params.DataSource``) on the engine ``spec`` chooses, through the cache
     when ``spec.cache_dir`` is set. ``as_of``/``window_start``/``window_months`` mean
     what they mean for ``tiering.data.io.load``. The rejected rows are written to
     ``rejected_path`` (CSV) when given. ``today`` fixes the date that ``future_date``
-    is measured from (tests)."""
+    is measured from (tests).
+
+    Asked for what later steps would otherwise read the file again for, the DuckDB
+    engine reads the file once (when its rows fit in ``spec.memory_limit``, see
+    :mod:`tiering.data.engines.duckdb_stream`) and returns them too: with ``months``,
+    the (customer, month) aggregate (``FeatureResult.months``, for
+    :func:`monthly_by_tier`); with ``transactions``, the used rows
+    (``FeatureResult.transactions``): ``transactions(customer_ids, rows_used)`` (the
+    customers' ids, a pandas Series, and the number of used rows) returns the ids of the
+    customers whose rows to keep, or None for every customer's. Without them (a cached
+    result, a file too large), :func:`monthly_by_tier` and :func:`clean_transactions`
+    read the file."""
     from tiering.data.engines import cache
 
     spec = spec or EngineSpec()
@@ -69,6 +82,8 @@ def compute_features(
         from tiering.data.engines.duckdb_stream import compute
     else:
         from tiering.data.engines.spark import compute
+    if engine == "duckdb":
+        kwargs.update(transactions=transactions, months=months)
     result = compute(src, spec=spec, rejected_path=rejected_path, today=today, **kwargs)
     if key is not None:
         cache.put(spec.cache_dir, key, result)
@@ -82,8 +97,9 @@ def monthly_by_tier(
     result: FeatureResult, tiers: pd.DataFrame, src, *, spec: EngineSpec | None = None
 ) -> pd.DataFrame:
     """Net revenue per month and tier, as ``tiering.analysis.pipeline._monthly`` computes it
-    from the transactions (``month, tier, revenue, customers``): one more pass over
-    the file in DuckDB, joined to the customers' tiers."""
+    from the transactions (``month, tier, revenue, customers``): from the (customer,
+    month) aggregate of ``result`` joined to the customers' tiers, or, when ``result``
+    has none (a cached result), by one more pass over the file in DuckDB."""
     from tiering.data.engines.duckdb_stream import monthly_by_tier as _run
 
     return _run(result, tiers, src, spec=spec or EngineSpec())
@@ -95,7 +111,8 @@ def clean_transactions(
     """The used rows of ``result`` as ``tiering.data.io.LoadResult.transactions`` has them,
     for analyses that need transactions (migration, holdout) when they fit in memory:
     one more pass over the file in DuckDB, with the decisions ``result`` took.
-    ``customers``: only the transactions of these customer ids (a sample)."""
+    ``customers``: only the transactions of these customer ids (a sample). (The DuckDB
+    engine gives them in its one pass when ``compute_features`` is asked for them.)"""
     from tiering.data.engines.duckdb_stream import clean_transactions as _run
 
     return _run(result, src, spec=spec or EngineSpec(), customers=customers)

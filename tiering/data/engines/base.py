@@ -39,6 +39,14 @@ class FeatureResult:
       when not asked for (then no time is spent on them).
     - ``first_date``/``last_date``: first and last used transaction date.
     - ``timings``: seconds per step.
+    - ``months``: the (customer, month) aggregate of the used rows, an Arrow table
+      ``customer_id, month, revenue`` (net spend, DECIMAL(38, 6)), made in the feature
+      pass so that later steps need not read the file again
+      (:func:`tiering.data.engines.monthly_by_tier`); None when not asked for or not
+      made (a cached result, Spark, a file whose rows do not fit in DuckDB's memory).
+    - ``transactions``: the used rows as ``tiering.data.io.LoadResult.transactions`` has
+      them (of the customers chosen by ``compute_features``' ``transactions``); None
+      when not asked for or not made (as ``months``).
     """
 
     features: pd.DataFrame
@@ -52,6 +60,8 @@ class FeatureResult:
     rejected_path: Path | None = None
     engine: str = "duckdb"
     timings: dict = field(default_factory=dict)
+    months: object = field(default=None, repr=False)  # pyarrow.Table | None
+    transactions: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def rows_read(self) -> int:

@@ -6,7 +6,20 @@ loader's rules (``tiering.data.io``) are applied in SQL for the common shapes of
 and by ``tiering.data.io``'s own parsers for the rest (see :mod:`tiering.data.engines._rules`),
 so every row gets the reason it gets in the pandas path.
 
-Passes over the file:
+One scan, when later steps want the (customer, month) aggregate or the used rows and
+the rows fit in memory (the rows table's estimated size at most ``ROWS_TABLE_SHARE`` of
+``memory_limit``; without those asks the passes below are as fast and hold half the
+memory): every record is screened once into a DuckDB table (:func:`_build_rows`: parsed
+values, reasons, reading flags, the cells of the rejected rows) in file order, so that
+its place is its row number. Everything else is read from that table: the reading
+facts, the duplicate count, the aggregation below, same-date ties, the rejected rows,
+the (customer, month) aggregate and the used rows (monthly revenue by tier, holdout
+check, migration). A column read the wrong way (the facts below) is scanned again into
+the table; rows rejected by a window decided after the scan (``as_of`` not given,
+``window_months`` given) are read again from the file for the rejected-rows file.
+``read_hook`` sees every read of the file.
+
+Otherwise, passes over the file:
 
 1. aggregation: one row per customer (the features) and one per rejection reason
    (counts), plus the column-wide facts the loader decides on the whole column (the
@@ -60,6 +73,19 @@ from tiering.errors import DataError, TieringError, closest
 
 HEAD_BYTES = 256 * 1024
 UTF8 = ("utf-8", "utf-8-sig", "ascii", "utf8")
+
+
+#: Called as ``read_hook(path, kind)`` each time the engine reads the input file (or its
+#: transcoded or rewritten copy): ``kind`` is ``"scan"`` (a DuckDB query reads every
+#: record), ``"hash"`` (the SHA-256 of the bytes, beside the first scan), ``"copy"`` (a
+#: UTF-8 or rewritten copy is made) or ``"head"`` (the first lines, to detect the layout).
+#: None: nothing is called. Tests count the passes over the file with it.
+read_hook = None
+
+
+def _read(path, kind: str) -> None:
+    if read_hook is not None:
+        read_hook(Path(path), kind)
 
 
 class UnsupportedSource(TieringError):
@@ -131,6 +157,7 @@ class Layout:
     mapping: dict[str, str]  # role → header
     info: dict = field(default_factory=dict)
     guess: Modes | None = None  # the reading the head of the file suggests (first pass)
+    table_bytes: int | None = None  # the rows table's estimated size (:func:`_table_bytes`)
 
     def col(self, header: str) -> str:
         return self.cols[self.headers.index(header)]
@@ -152,6 +179,7 @@ def _head(path: Path, gz: bool, n: int = HEAD_BYTES) -> tuple[bytes, bool]:
 
     from tiering.data.io import MAX_HEAD_BYTES, MAX_HEADER_SCAN
 
+    _read(path, "head")
     opener = gzip.open if gz else open
     with opener(path, "rb") as fh:
         data = fh.read(n)
@@ -246,6 +274,10 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
         cut = sample.rfind(b"\n")
         if cut > 0:
             sample = sample[: cut + 1]
+    # records in the file, from the head's mean line (a compressed file: 5 times its size)
+    rows = sample.count(b"\n") or 1
+    if more:
+        rows = int(info["bytes"] * (5 if gz else 1) * rows / len(sample))
     # the loader's own reading of the head: encoding, delimiter, the grid, the header
     head_dir = Path(tempfile.mkdtemp(prefix="head-", dir=workdir))
     head = head_dir / path.name  # same name: the loader's messages name the file
@@ -285,6 +317,7 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
         mapping=mapping,
         info=info,
         guess=_guess(grid, header_row, headers, mapping, src),
+        table_bytes=_table_bytes(grid, header_row, headers, mapping, src, rows),
     )
 
 
@@ -324,6 +357,7 @@ def transcode(
     pattern = _space_quote(delim).pattern.decode() if found is not None and delim else None
     tail = ""
 
+    _read(path, "copy")
     out = Path(tempfile.mkstemp(prefix="utf8-", suffix=".csv", dir=workdir)[1])
     dec = codecs.getincrementaldecoder(encoding)(errors="strict")
     opener = gzip.open if gz else open
@@ -368,6 +402,7 @@ def hash_and_scan(path: Path, delimiter: str | None = None) -> tuple[str, bool]:
     UTF-8 text), in one read of the file."""
     import hashlib
 
+    _read(path, "hash")
     h = hashlib.sha256()
     pattern = _space_quote(delimiter) if delimiter else None
     found, tail = False, b""
@@ -416,6 +451,7 @@ def rewrite_csv(lay: Layout, src, workdir: Path) -> Path:
     path = Path(src.path)
     delim = lay.info.get("delimiter") or ","
     enc = lay.info.get("encoding") or "utf-8"
+    _read(path, "copy")
     out = Path(tempfile.mkstemp(prefix="rewritten-", suffix=".csv", dir=workdir)[1])
     drop = int(lay.info["header_row"]) - src.skip_rows - 1  # records above the header
     try:
@@ -478,6 +514,7 @@ def _use_copy(lay: Layout, path: Path, *, skip: int | None = None) -> None:
 def _inspect_parquet(path: Path, src, info: dict) -> Layout:
     import duckdb
 
+    _read(path, "head")
     con = interrupt.track(duckdb.connect())
     try:
         rel = con.sql(f"SELECT * FROM read_parquet({lit(str(path))})")
@@ -520,6 +557,7 @@ def _inspect_parquet(path: Path, src, info: dict) -> Layout:
                 typed[role] = expr
     info.update(encoding=None, delimiter=None)
     reader = f"read_parquet({lit(str(path))}, file_row_number = true)"
+    rows = pq.read_metadata(path).num_rows
     return Layout(
         path=path,
         fmt="parquet",
@@ -531,7 +569,48 @@ def _inspect_parquet(path: Path, src, info: dict) -> Layout:
         typed=typed,
         mapping=mapping,
         info=info,
+        table_bytes=_table_bytes(grid, header_row, headers, mapping, src, rows),
     )
+
+
+# The rows table's size (:func:`_build_rows`), uncompressed in memory: about 64 bytes a
+# row for the fixed-width columns, and per text column 6 bytes and its characters
+# (measured: 121 bytes a row on the synthetic files, an 8-character customer id, an
+# 11-character order id, a 15-character name and a 5-character attribute; estimated 126)
+ROW_BYTES_FIXED = 64
+
+
+def _table_bytes(grid, header_row: int, headers: list[str], mapping: dict, src, rows: int) -> int:
+    """The estimated size of the rows table of a file of ``rows`` records, from the
+    texts of the customer id, the order id and the attributes in the head (``grid``)."""
+    body = grid[grid.index > header_row]
+    names = [mapping["customer_id"], mapping.get("order_id")]
+    names += [mapping["customer_name"]] if "customer_name" in mapping else []
+    names += [a for a in src.attributes if a != "customer_name"]
+    per_row = ROW_BYTES_FIXED
+    for name in names:
+        i = headers.index(name) if name in headers else None
+        texts = body[i].astype(str) if i is not None and i < body.shape[1] else None
+        per_row += 6 + (float(texts.str.len().mean()) if texts is not None and len(texts) else 8)
+    return int(rows * per_row)
+
+
+# The file is read once into the rows table when its estimated size is at most this
+# share of DuckDB's memory limit; beyond, the passes read the file (at 100M rows, a 12 GB
+# table against a 3.8GB limit spilled while being written: 1.4 times the passes' time,
+# and a peak of 5.5 GB; see BENCHMARKS.md)
+ROWS_TABLE_SHARE = 0.75
+
+
+def _memory_bytes(limit: str) -> float:
+    """Bytes of a DuckDB memory limit (``4GB``, ``3.5GiB``, ``75%`` of the machine's)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]?)(i?)B?\s*", limit)
+    if m is None:
+        return float("inf")
+    value, unit, binary = float(m.group(1)), m.group(2), m.group(3)
+    if unit == "%":
+        return value / 100 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return value * (1024 if binary else 1000) ** " KMGT".index(unit or " ")
 
 
 _NUMERIC = re.compile(
@@ -881,6 +960,7 @@ def parsed_sql(
     today: dt.date,
     numbered: bool = False,
     only_rows: str | None = None,
+    table: bool = False,
 ) -> str:
     """SQL (a WITH clause) of the screened rows, ending in CTE ``t3``: ``row, cust,
     ord, d_us, amt_signed, is_ret, pre_reason, reason`` (+ ``detail``), the attribute
@@ -890,7 +970,10 @@ def parsed_sql(
     ``skip`` do not. ``numbered``: number the rows of a CSV file as the loader does
     (DuckDB can only do that single-threaded; Parquet rows are always numbered).
     ``only_rows``: a table of row hashes (``h``); only the rows with those hashes are
-    screened (the rejected rows of a first pass, and the duplicates of them)."""
+    screened (the rejected rows of a first pass, and the duplicates of them).
+    ``table``: for the rows table (:func:`_build_rows`): ``pre_detail`` is given for the
+    rows that fail a check (NULL for the others), and a CSV file read in parallel keeps
+    its blank records (``nonblank`` false), so that the records keep their places."""
     m = lay.mapping
     n = len(lay.cols)
     C = lay.cols  # text of column i (over r<i>)
@@ -914,6 +997,9 @@ def parsed_sql(
     roles = ("amount",) if "amount" in m else ("quantity", "unit_price")
     text_date = "order_date" not in lay.typed
     raw_pass = [f"r{i}" for i in range(n)] + ['"row"']
+    keep_blank = table and lay.row_expr is None and not numbered
+    if keep_blank:
+        raw_pass.append("nonblank")
 
     # --- t0: the cheap tests of the common shapes, computed once
     sel0 = list(raw_pass)
@@ -1064,6 +1150,51 @@ def parsed_sql(
     is_return = f"(({ret}) AND {has_order})" if prefixes else "false"
     if src.cancellations.negative_amounts:
         is_return = f"({is_return} OR coalesce(amt0 < 0, false))"
+    late = _late_checks(win, duplicates)
+    reason = _reason_sql(late)
+    detail = _detail_sql(late)
+
+    only = f" AND {row_hash(lay)} IN (SELECT h FROM {only_rows})" if only_rows else ""
+    if keep_blank:
+        body = f"SELECT *, ({nonblank}) AS nonblank FROM src"
+    else:
+        body = f"SELECT * FROM src WHERE ({nonblank}){only}"
+    # the rows table keeps the detail of the rows that fail a check, the others none
+    table_detail = f", CASE WHEN pre_reason IS NOT NULL THEN {pre_detail} END AS pre_detail"
+    details = details and not table
+    return f"""
+    WITH src AS (
+      SELECT {row} AS "row", {raw_cols} FROM {lay.reader}
+    ), body AS (
+      {body}
+    ), t0 AS (
+      SELECT {", ".join(sel0)} FROM body
+    ), t1 AS (
+      SELECT {", ".join(sel)} FROM t0
+    ), t2 AS (
+      SELECT *, {pre_reason} AS pre_reason{f", {pre_detail} AS pre_detail" if details else ""},
+        {is_return} AS is_ret
+      FROM t1
+    ), t3 AS (
+      SELECT *, {reason} AS reason{f", {detail} AS detail" if details else ""}{table_detail if table else ""},
+        {AMT_SIGNED} AS amt_signed,
+        {ORDER_KEY} AS ord
+      FROM t2
+    )
+    """
+
+
+# the signed amount and the order key of a screened row (t3 and the rows table's view)
+AMT_SIGNED = "CASE WHEN is_ret THEN -abs(amt0) ELSE amt0 END"
+ORDER_KEY = (
+    "CASE WHEN ord0 <> '' THEN ord0 "
+    "ELSE cust || '|' || coalesce(strftime(d_us, '%Y-%m-%d'), '') END"
+)
+
+
+def _late_checks(win: Window, duplicates: str, d: str = "d_us") -> list[tuple[str, str, str]]:
+    """(condition, reason, detail) of the checks made after the row's own values: the
+    window and, with ``duplicates: reject``, the copies of an earlier row."""
     late = []
     if win.as_of is not None:
         late.append(
@@ -1083,46 +1214,27 @@ def parsed_sql(
         )
     if duplicates == "reject":
         late.append(("is_dup", "duplicate_row", "'duplicate of an earlier row'"))
-    reason = (
-        (
-            "coalesce(pre_reason, CASE "
-            + " ".join(f"WHEN {c} THEN {lit(r)}" for c, r, _ in late)
-            + " END)"
-        )
-        if late
-        else "pre_reason"
-    )
-    detail = (
-        (
-            "CASE WHEN pre_reason IS NOT NULL THEN pre_detail "
-            + " ".join(f"WHEN {c} THEN {x}" for c, _, x in late)
-            + " ELSE '' END"
-        )
-        if late
-        else "pre_detail"
+    return late
+
+
+def _reason_sql(late) -> str:
+    if not late:
+        return "pre_reason"
+    return (
+        "coalesce(pre_reason, CASE "
+        + " ".join(f"WHEN {c} THEN {lit(r)}" for c, r, _ in late)
+        + " END)"
     )
 
-    only = f" AND {row_hash(lay)} IN (SELECT h FROM {only_rows})" if only_rows else ""
-    return f"""
-    WITH src AS (
-      SELECT {row} AS "row", {raw_cols} FROM {lay.reader}
-    ), body AS (
-      SELECT * FROM src WHERE ({nonblank}){only}
-    ), t0 AS (
-      SELECT {", ".join(sel0)} FROM body
-    ), t1 AS (
-      SELECT {", ".join(sel)} FROM t0
-    ), t2 AS (
-      SELECT *, {pre_reason} AS pre_reason{f", {pre_detail} AS pre_detail" if details else ""},
-        {is_return} AS is_ret
-      FROM t1
-    ), t3 AS (
-      SELECT *, {reason} AS reason{f", {detail} AS detail" if details else ""},
-        CASE WHEN is_ret THEN -abs(amt0) ELSE amt0 END AS amt_signed,
-        CASE WHEN {has_order} THEN ord0 ELSE cust || '|' || coalesce(strftime({d}, '%Y-%m-%d'), '') END AS ord
-      FROM t2
+
+def _detail_sql(late) -> str:
+    if not late:
+        return "pre_detail"
+    return (
+        "CASE WHEN pre_reason IS NOT NULL THEN pre_detail "
+        + " ".join(f"WHEN {c} THEN {x}" for c, _, x in late)
+        + " ELSE '' END"
     )
-    """
 
 
 # Flag bits of a pass (one bit_or over all rows): the date kinds (tiering.data.io.date_kinds
@@ -1182,20 +1294,16 @@ def aggregate_sql(
     it spilled under 1 GB before). Measured on 100M CSV rows at 3GB: the aggregation
     without attributes 37 s; with one more 8-byte aggregate 48 s; with two, 71 s. Hence
     the net spend from its two parts and one 128-bit maximum for the attribute ties."""
-    bits = ["date_kind", f"CASE WHEN extra_cells THEN {FLAG_EXTRA} ELSE 0 END"]
-    bits += [
-        f"CASE shape_{r} WHEN {R.SHAPE_THOUSANDS} THEN {flag_bit(i, R.SHAPE_THOUSANDS)} "
-        f"WHEN {R.SHAPE_AMBIGUOUS} THEN {flag_bit(i, R.SHAPE_AMBIGUOUS)} ELSE 0 END"
-        for i, r in enumerate(roles)
-    ]
+    bits = _flag_bits(roles)
     latest = unpack = ""
     if n_attr:
         fields = ", ".join(f"a{i} := a{i}" for i in range(n_attr))
         if exact_rows:
             # only the latest row's number (a fixed-size state; an arg_max of the values
-            # copies strings at every later row): :func:`_latest_values` reads them
+            # copies strings at every later row): :func:`_latest_values` reads them. (The
+            # groups of rejected rows may have dates before 1900: no number, not an error.)
             latest = (
-                f', (max({_date_key("d_us")} + "row") % {_TWO64})::BIGINT AS latest_row'
+                f', TRY_CAST(max({_date_key("d_us")} + "row") % {_TWO64} AS BIGINT) AS latest_row'
                 ", false AS ambiguous"
             )
         else:
@@ -1260,6 +1368,16 @@ def aggregate_sql(
     )
 
 
+def _flag_bits(roles) -> list[str]:
+    """The terms of the flag bits of a row (see ``FLAG_DATE_KINDS``)."""
+    bits = ["date_kind", f"CASE WHEN extra_cells THEN {FLAG_EXTRA} ELSE 0 END"]
+    return bits + [
+        f"CASE shape_{r} WHEN {R.SHAPE_THOUSANDS} THEN {flag_bit(i, R.SHAPE_THOUSANDS)} "
+        f"WHEN {R.SHAPE_AMBIGUOUS} THEN {flag_bit(i, R.SHAPE_AMBIGUOUS)} ELSE 0 END"
+        for i, r in enumerate(roles)
+    ]
+
+
 def latest_sql(parsed: str, n_attr: int) -> str:
     """The attributes of the latest row (by date, then row number) of the customers in
     the registered table ``ambiguous_customers``."""
@@ -1276,6 +1394,209 @@ def latest_sql(parsed: str, n_attr: int) -> str:
     SELECT cust, {unpack} FROM agg ORDER BY cust
     """
     )
+
+
+# --------------------------------------------------------------------------- the rows table
+
+ROWS = "tiering_rows"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The screened rows of the file, kept in the DuckDB table ``ROWS`` by
+    :func:`_build_rows` (one scan of the file) for every later pass of the run.
+
+    ``numbered``: the table holds the rows' numbers (Parquet; duplicate rows rejected);
+    else it holds every record of a CSV file in file order, blank ones included, and a
+    row's number is its place (``rowid``) after the header. ``dup_mode``: how duplicate
+    rows were screened (``reject``: the table has ``is_dup``)."""
+
+    numbered: bool
+    base: int
+    dup_mode: str
+
+
+def _build_rows(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str, today) -> Rows:
+    """Screen every row of the file once into the table ``ROWS``: per row its hash (for
+    the duplicate count), the parsed values (customer, order, date, amount, return),
+    the attributes as read, the reason of the checks on its own values (``pre_reason``,
+    ``pre_detail``), the reading flags, and for the rows rejected under ``win`` the text
+    of every cell (``texts``, for the rejected-rows file). The window's own reasons are
+    given later (:func:`_rows_sql`), so that a window decided after this scan needs no
+    other for the features.
+
+    A CSV file is read in parallel with insertion order kept (as :func:`_pick` does),
+    so that each record's place in the table is its place in the file; with
+    ``duplicate_rows: reject`` the records are numbered in the single-threaded scan, as
+    the first copy of a row is the one kept."""
+    numbered = lay.row_expr is not None or dup_mode == "reject"
+    parsed = parsed_sql(
+        lay,
+        src,
+        modes,
+        win,
+        details=False,
+        duplicates=dup_mode,
+        today=today,
+        numbered=numbered and lay.row_expr is None,
+        table=True,
+    )
+    roles = _roles(lay)
+    cols = ['"row"'] if numbered else ["nonblank"]
+    cols += [f"{row_hash(lay)} AS h", "cust", "ord0", "d_us", "amt0", "is_ret"]
+    cols += ["pre_reason", "pre_detail", "date_kind::UTINYINT AS date_kind", "extra_cells"]
+    cols += [f"shape_{r}::UTINYINT AS shape_{r}" for r in roles]
+    cols += ["is_dup"] if dup_mode == "reject" else []
+    cols += [f"a{i}" for i in range(len(attribute_names(lay, src)))]
+    cols.append(f"CASE WHEN reason IS NOT NULL THEN [{', '.join(lay.cols)}] END AS texts")
+    con.execute(f"DROP TABLE IF EXISTS {ROWS}")
+    _run(
+        con,
+        f"CREATE TEMP TABLE {ROWS} AS {parsed} SELECT {', '.join(cols)} FROM t3",
+        lay,
+        fetch="none",
+        ordered=True,
+    )
+    return Rows(numbered=numbered, base=int(lay.info["header_row"]) + 1, dup_mode=dup_mode)
+
+
+def _rows_sql(rows: Rows, win: Window, *, details: bool = False) -> str:
+    """A WITH clause over the rows table ending in CTE ``t3``, with the columns of
+    :func:`parsed_sql`'s ``t3`` that the later passes use: ``row, cust, ord, d_us,
+    amt_signed, is_ret, reason`` (+ ``detail``), ``a0..``, the flag columns, ``h`` and
+    ``texts``."""
+    late = _late_checks(win, rows.dup_mode)
+    if rows.numbered:
+        t2 = f"SELECT * FROM {ROWS}"
+    else:
+        t2 = f'SELECT rowid + {rows.base} AS "row", * FROM {ROWS} WHERE nonblank'
+    detail = _detail_sql(late) if late else "coalesce(pre_detail, '')"
+    return f"""
+    WITH t2 AS ({t2}), t3 AS (
+      SELECT *, {_reason_sql(late)} AS reason{f", {detail} AS detail" if details else ""},
+        {AMT_SIGNED} AS amt_signed, {ORDER_KEY} AS ord
+      FROM t2
+    )
+    """
+
+
+def _rows_facts(con, rows: Rows, lay: Layout) -> tuple[int, object]:
+    """(the flag bits of every row, the last date of the rows that passed the checks on
+    their own values: the base of the default as-of date)."""
+    flags, last = _run(
+        con,
+        _rows_sql(rows, Window(None, None))
+        + f" SELECT bit_or({' | '.join(_flag_bits(_roles(lay)))}), "
+        "max(d_us) FILTER (WHERE pre_reason IS NULL) FROM t3",
+        lay,
+        fetch="one",
+    )
+    return int(flags or 0), last
+
+
+def _rows_write_rejected(con, rows: Rows, lay: Layout, win: Window, path: Path) -> bool:
+    """Write the rejected rows from the rows table (as :func:`_write_rejected` does from
+    the file); False, writing nothing, when some rejected row has no cells there."""
+    from tiering.data.io import REASONS
+    from tiering.safecsv import write_csv
+
+    q = _rows_sql(rows, win, details=True)
+    missing, n = _run(
+        con,
+        q + " SELECT count(*) FILTER (WHERE texts IS NULL), count(*) FROM t3 "
+        "WHERE reason IS NOT NULL",
+        lay,
+        fetch="one",
+    )
+    if missing:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    names = ["row", "reason", "category", "detail"] + [f"src_{h}" for h in lay.headers]
+    category = (
+        "CASE reason "
+        + " ".join(f"WHEN {lit(code)} THEN {lit(cat)}" for code, (cat, _) in REASONS.items())
+        + " END"
+    )
+    cols = ['"row"', "reason", f"{category} AS category", "NULLIF(detail, '') AS detail"] + [
+        f"NULLIF(texts[{i + 1}], '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
+    ]
+    rejected = 'FROM t3 WHERE reason IS NOT NULL ORDER BY "row"'
+    if not n:
+        write_csv(pd.DataFrame(columns=names), part)
+    elif n <= MAX_POSITIONED_ROWS and not rows.numbered:
+        # as :func:`_write_rejected` writes the picked records of a CSV file
+        write_csv(_run(con, q + f" SELECT {', '.join(cols)} {rejected}", lay)[names], part)
+    else:  # DuckDB writes them, formula-safe in SQL
+        safe = cols[:4] + [_formula_safe_sql(c) for c in cols[4:]]
+        _run(
+            con,
+            f"COPY ({q} SELECT {', '.join(safe)} {rejected}) TO "
+            f"{lit(str(part))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
+            "NEW_LINE '\\n')",
+            lay,
+            fetch="none",
+        )
+    os.replace(part, path)
+    return True
+
+
+def _rows_months(con, rows: Rows, lay: Layout, win: Window):
+    """The (customer, month) aggregate of the used rows: an Arrow table ``customer_id,
+    month, revenue`` (one row per customer and month with used rows, in no particular
+    order), ``revenue`` the net spend, the exact sum of the amounts as the transactions
+    have them (rounded to 6 decimals), as DECIMAL(38, 6)."""
+    return _run(
+        con,
+        _rows_sql(rows, win)
+        + """
+        SELECT cust AS customer_id, date_trunc('month', d_us) AS month,
+          sum(CAST(round_even(amt_signed, 6) AS DECIMAL(38, 6))) AS revenue
+        FROM t3 WHERE reason IS NULL GROUP BY ALL""",
+        lay,
+        fetch="arrow",
+    )
+
+
+def _transactions_select(lay: Layout, src) -> str:
+    """The columns of ``LoadResult.transactions`` over ``t3``."""
+    names = attribute_names(lay, src)
+    attrs = "".join(f", {strip_all(f'a{i}')} AS {ident(n)}" for i, n in enumerate(names))
+    return (
+        f'"row", cust AS customer_id, ord AS order_id, d_us AS order_date, '
+        f"round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}"
+    )
+
+
+def _finish_transactions(tx: pd.DataFrame) -> pd.DataFrame:
+    tx["row"] = tx["row"].astype("int64")
+    tx["order_date"] = tx["order_date"].astype("datetime64[ns]")
+    tx["is_return"] = tx["is_return"].astype(bool)
+    return tx
+
+
+def _rows_transactions(con, rows: Rows, lay: Layout, src, win: Window, customers):
+    """The used rows from the rows table, as :func:`clean_transactions` reads them from
+    the file; ``customers``: only theirs."""
+    import pyarrow as pa
+
+    keep = ""
+    if customers is not None:
+        con.register(
+            "tiering_sample", pa.table({"id": pa.array([str(c) for c in customers], pa.string())})
+        )
+        keep = " AND cust IN (SELECT id FROM tiering_sample)"
+    try:
+        tx = _run(
+            con,
+            _rows_sql(rows, win)
+            + f' SELECT {_transactions_select(lay, src)} FROM t3 WHERE reason IS NULL{keep} ORDER BY "row"',
+            lay,
+        )
+    finally:
+        if customers is not None:
+            con.unregister("tiering_sample")
+    return _finish_transactions(tx)
 
 
 # --------------------------------------------------------------------------- running
@@ -1300,22 +1621,25 @@ def connect(spec, workdir: Path):
     return con
 
 
-def _run(con, sql: str, lay: Layout, *, fetch: str = "df"):
+def _run(con, sql: str, lay: Layout, *, fetch: str = "df", ordered: bool = False):
     """Run a query; a CSV the parallel reader refuses runs again single-threaded, and
-    DuckDB's reading errors become the loader's kind of message."""
+    DuckDB's reading errors become the loader's kind of message. ``ordered``: keep the
+    records in file order (insertion order)."""
 
     def go(q):
         if fetch == "df":
             # through Arrow: text stays in Arrow buffers (pandas' str dtype), no Python objects
             return con.sql(q).arrow().read_all().to_pandas(split_blocks=True, self_destruct=True)
+        if fetch == "arrow":
+            return con.sql(q).arrow().read_all()
         if fetch == "one":
             rows = con.sql(q).fetchall()
             return rows[0] if rows else None
         con.execute(q)
         return None
 
-    numbered = "row_number() OVER ()" in sql
-    con.execute(f"SET preserve_insertion_order = {'true' if numbered else 'false'}")
+    ordered = ordered or "row_number() OVER ()" in sql
+    con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
     return _reading(go, sql, lay)
 
 
@@ -1324,12 +1648,16 @@ def _reading(go, sql: str, lay: Layout):
     DuckDB's reading errors become the loader's kind of message."""
     import duckdb
 
+    scans = "read_csv(" in sql or "read_parquet(" in sql
     try:
+        if scans:
+            _read(lay.path, "scan")
         return go(sql.replace("__PARALLEL__", ""))
     except duckdb.Error as exc:
         msg = str(exc)
         if "parallel" in msg.lower() and "__PARALLEL__" in lay.reader:
             try:
+                _read(lay.path, "scan")
                 return go(sql.replace("__PARALLEL__", ", parallel = false"))
             except duckdb.Error as exc2:
                 msg = str(exc2)
@@ -1667,8 +1995,11 @@ def compute(
     spec=None,
     rejected_path=None,
     today=None,
+    transactions=None,
+    months=False,
 ):
-    """Customer features and rejected rows of ``src`` in DuckDB (see the module doc)."""
+    """Customer features and rejected rows of ``src`` in DuckDB (see the module doc);
+    ``transactions``, ``months``: see :func:`tiering.data.engines.compute_features`."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tiering.data.engines.base import FeatureResult, quality_table
@@ -1714,6 +2045,8 @@ def compute(
                     today,
                     timings,
                     workdir,
+                    transactions,
+                    months,
                 )
             except _NotUtf8:
                 if src.encoding != "auto" or lay.info.get("encoding") == "gb18030":
@@ -1748,7 +2081,7 @@ def compute(
                 _use_copy(lay, rewrite_csv(lay, src, workdir), skip=1)
                 continue
             break
-        features, quality_counts, facts, as_of_, start_ = result
+        features, quality_counts, facts, as_of_, start_, extras = result
         t1 = time.perf_counter()
         source = dict(lay.info)
         source.pop("header_width", None)
@@ -1775,6 +2108,8 @@ def compute(
             rejected_path=Path(rejected_path) if rejected_path else None,
             engine="duckdb",
             timings=timings,
+            months=extras.get("months"),
+            transactions=extras.get("transactions"),
         )
     finally:
         pool.shutdown(wait=True)
@@ -1807,11 +2142,32 @@ def _roles(lay: Layout) -> tuple[str, ...]:
 
 
 def _compute(
-    con, lay, src, spec, as_of, window_start, window_months, rejected_path, today, timings, workdir
+    con,
+    lay,
+    src,
+    spec,
+    as_of,
+    window_start,
+    window_months,
+    rejected_path,
+    today,
+    timings,
+    workdir,
+    transactions=None,
+    months=False,
 ):
     roles = _roles(lay)
     n_attr = len(attribute_names(lay, src))
     dup_mode = "reject" if src.duplicate_rows == "reject" else spec.duplicates
+    rows = None  # the rows table, when the file is read once (:func:`_build_rows`)
+    # read once when later steps want what the rows give (else the passes are as fast
+    # and hold half the memory: see BENCHMARKS.md) and the table fits in memory
+    use_table = (
+        (months or transactions is not None)
+        and lay.table_bytes is not None
+        and lay.table_bytes <= ROWS_TABLE_SHARE * _memory_bytes(spec.memory_limit)
+        and lay.reader.startswith(("read_csv(", "read_parquet("))
+    )
     exact = lay.row_expr is not None
     from tiering.data import io as _io
 
@@ -1831,65 +2187,36 @@ def _compute(
         win = Window(
             as_of=as_of, start=(pd.Timestamp(as_of) - pd.DateOffset(months=window_months)).date()
         )
-    if as_of is None and window_months is not None:
-        # the window depends on the last valid date: find it (and the column modes) first
-        t = time.perf_counter()
-        for _ in range(3):
-            parsed = parsed_sql(
-                lay, src, modes, Window(None, None), details=False, duplicates="skip", today=today
-            )
-            agg = _run(
-                con, aggregate_sql(parsed, lay, 0, roles, duplicates="skip", exact_rows=exact), lay
-            )
-            flags = _flags(agg)
-            new = _decide_modes(con, lay, src, modes, flags, roles, parsed, memo)
-            if new == modes:
-                break
-            modes = new
-            reregister(modes)
-        last = _valid_max(agg)
-        as_of_ = (pd.Timestamp(last) + pd.Timedelta(days=1)).date() if last is not None else today
-        start = (pd.Timestamp(as_of_) - pd.DateOffset(months=window_months)).date()
-        win = Window(as_of=as_of_, start=start)
-        timings["window_pass"] = round(time.perf_counter() - t, 3)
-
-    duplicates = None
-    if dup_mode == "count":
-        # first, while nothing else is held in memory: a GROUP BY over every row's hash
-        # (which does not depend on how values are read) takes DuckDB's whole memory
-        duplicates = _count_duplicates(
+    if use_table:
+        rows, agg, flags, modes, win, duplicates = _table_passes(
             con,
             lay,
-            parsed_sql(lay, src, modes, win, details=False, duplicates="skip", today=today),
+            src,
+            modes,
+            win,
+            as_of,
+            window_months,
+            dup_mode,
+            today,
             timings,
+            reregister,
+            memo,
         )
-
-    t = time.perf_counter()
-    for attempt in range(3):  # noqa: B007 - read after the loop (the passes taken)
-        parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode, today=today)
-        agg = _run(
+    else:
+        agg, flags, modes, win, duplicates = _file_passes(
             con,
-            aggregate_sql(
-                parsed,
-                lay,
-                n_attr,
-                roles,
-                duplicates=dup_mode,
-                exact_rows=exact,
-                rejected_hashes=rejected_path is not None,
-            ),
             lay,
+            src,
+            modes,
+            win,
+            window_months,
+            dup_mode,
+            today,
+            timings,
+            reregister,
+            memo,
+            rejected_hashes=rejected_path is not None,
         )
-        flags = _flags(agg)
-        if flags & FLAG_EXTRA:
-            break  # refused below, as the loader refuses it before reading any value
-        new = _decide_modes(con, lay, src, modes, flags, roles, parsed, memo)
-        if new == modes:
-            break
-        modes = new
-        reregister(modes)
-    timings["aggregate"] = round(time.perf_counter() - t, 3)
-    timings["aggregate_passes"] = attempt + 1
 
     if flags & FLAG_EXTRA:
         width = lay.info.get("header_width")
@@ -1953,7 +2280,7 @@ def _compute(
     features = pd.DataFrame({k: cust[v] for k, v in columns.items()}, copy=False)
     if n_attr and exact:
         t = time.perf_counter()
-        values = _latest_values(con, lay, src, cust["latest_row"])
+        values = _latest_values(con, lay, src, cust["latest_row"], table=rows, win=win)
         for i, name in enumerate(latest_names):
             features[name] = values[f"latest_a{i}"]
         timings["latest_values"] = round(time.perf_counter() - t, 3)
@@ -1963,18 +2290,21 @@ def _compute(
         t = time.perf_counter()
         amb = pd.DataFrame({"cust": cust.loc[cust["ambiguous"], "cust"].to_numpy()})
         con.register("ambiguous_customers", amb)
-        with _numbered_rows(con, lay, dup_mode, _cust_key(lay), amb["cust"]) as (lay_, numbered):
-            parsed = parsed_sql(
-                lay_,
-                src,
-                modes,
-                win,
-                details=False,
-                duplicates=dup_mode,
-                today=today,
-                numbered=numbered,
-            )
-            fix = _run(con, latest_sql(parsed, n_attr), lay).set_index("cust")
+        if rows is not None:  # the rows table has the rows' numbers
+            fix = _run(con, latest_sql(_rows_sql(rows, win), n_attr), lay).set_index("cust")
+        else:
+            with _numbered_rows(con, lay, dup_mode, _cust_key(lay), amb["cust"]) as (lay_, nb):
+                parsed = parsed_sql(
+                    lay_,
+                    src,
+                    modes,
+                    win,
+                    details=False,
+                    duplicates=dup_mode,
+                    today=today,
+                    numbered=nb,
+                )
+                fix = _run(con, latest_sql(parsed, n_attr), lay).set_index("cust")
         pos = pd.Index(features["customer_id"]).get_indexer(fix.index)
         for i, name in enumerate(latest_names):
             col = features[name].to_numpy(dtype=object).copy()
@@ -2008,48 +2338,219 @@ def _compute(
 
     if rejected_path is not None:
         t = time.perf_counter()
-        hashes = [
-            h
-            for v in agg.get("rejected_h", pd.Series(dtype=object)).dropna()
-            for h in [np.asarray(v, dtype="uint64")]
-            if len(h)
-        ]
-        _write_rejected(
+        # from the rows table; from the file when some rejected rows have no cells there
+        # (rejected by a window decided after the scan: as_of not given, window.months
+        # given) or the file was not read into a table
+        if rows is None or not _rows_write_rejected(con, rows, lay, win, Path(rejected_path)):
+            _write_rejected(
+                con,
+                lay,
+                src,
+                modes,
+                win,
+                dup_mode,
+                today,
+                Path(rejected_path),
+                hashes=_rejected_hashes(con, rows, lay, win, agg),
+            )
+        timings["rejected"] = round(time.perf_counter() - t, 3)
+    extras = {}
+    if rows is not None and months:
+        t = time.perf_counter()
+        extras["months"] = _rows_months(con, rows, lay, win)
+        timings["months"] = round(time.perf_counter() - t, 3)
+    if rows is not None and transactions is not None:
+        t = time.perf_counter()
+        ids = transactions(features["customer_id"], used)
+        extras["transactions"] = _rows_transactions(con, rows, lay, src, win, ids)
+        timings["transactions"] = round(time.perf_counter() - t, 3)
+    return features, counts, facts, as_of_, win.start, extras
+
+
+def _table_passes(
+    con, lay, src, modes, win, as_of, window_months, dup_mode, today, timings, reregister, memo
+):
+    """The aggregation of :func:`_compute` from one scan of the file: its screened rows
+    into the rows table (:func:`_build_rows`; again in the other reading mode when the
+    whole column decides so, as the loader reads it), then the duplicate count and the
+    aggregation from the table. Returns (rows, agg, flags, modes, window, duplicates)."""
+    roles = _roles(lay)
+    t = time.perf_counter()
+    for attempt in range(3):  # noqa: B007 - read after the loop (the passes taken)
+        # the window is known unless it depends on the last valid date (then the rows
+        # rejected by it have no cells in the table: see _rows_write_rejected)
+        known = Window(None, None) if as_of is None and window_months is not None else win
+        rows = _build_rows(con, lay, src, modes, known, dup_mode, today)
+        flags, last = _rows_facts(con, rows, lay)
+        if flags & FLAG_EXTRA:  # refused by the caller before reading a value, as the loader
+            return rows, None, flags, modes, win, None
+        base = parsed_sql(
+            lay, src, modes, Window(None, None), details=False, duplicates="skip", today=today
+        )
+        new = _decide_modes(con, lay, src, modes, flags, roles, base, memo)
+        if new == modes:
+            break
+        modes = new
+        reregister(modes)
+    timings["table"] = round(time.perf_counter() - t, 3)
+    if as_of is None and window_months is not None:
+        as_of_ = (pd.Timestamp(last) + pd.Timedelta(days=1)).date() if last is not None else today
+        start = (pd.Timestamp(as_of_) - pd.DateOffset(months=window_months)).date()
+        win = Window(as_of=as_of_, start=start)
+    duplicates = None
+    if dup_mode == "count":
+        # exact duplicate rows, by the hash of the row as read (see _count_duplicates)
+        t = time.perf_counter()
+        duplicates = int(
+            _run(
+                con,
+                _rows_sql(rows, win) + " SELECT coalesce(sum(n - 1), 0) FROM "
+                "(SELECT h, count(*) AS n FROM t3 GROUP BY h)",
+                lay,
+                fetch="one",
+            )[0]
+        )
+        timings["duplicates"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    n_attr = len(attribute_names(lay, src))
+    exact = lay.row_expr is not None
+    agg = _run(
+        con,
+        aggregate_sql(
+            _rows_sql(rows, win), lay, n_attr, roles, duplicates=dup_mode, exact_rows=exact
+        ),
+        lay,
+    )
+    timings["aggregate"] = round(time.perf_counter() - t, 3)
+    timings["aggregate_passes"] = attempt + 1  # the scans of the file it took
+    return rows, agg, flags, modes, win, duplicates
+
+
+def _file_passes(
+    con,
+    lay,
+    src,
+    modes,
+    win,
+    window_months,
+    dup_mode,
+    today,
+    timings,
+    reregister,
+    memo,
+    *,
+    rejected_hashes: bool,
+):
+    """The aggregation of :func:`_compute` by passes over the file: the last valid date
+    first when the window depends on it, the duplicate count, the aggregation (again in
+    the other reading mode when the whole column decides so). Returns (agg, flags,
+    modes, window, duplicates)."""
+    roles = _roles(lay)
+    n_attr = len(attribute_names(lay, src))
+    exact = lay.row_expr is not None
+    if win.as_of is None and window_months is not None:
+        # the window depends on the last valid date: find it (and the column modes) first
+        t = time.perf_counter()
+        for _ in range(3):
+            parsed = parsed_sql(
+                lay, src, modes, Window(None, None), details=False, duplicates="skip", today=today
+            )
+            agg = _run(
+                con, aggregate_sql(parsed, lay, 0, roles, duplicates="skip", exact_rows=exact), lay
+            )
+            flags = _flags(agg)
+            new = _decide_modes(con, lay, src, modes, flags, roles, parsed, memo)
+            if new == modes:
+                break
+            modes = new
+            reregister(modes)
+        last = _valid_max(agg)
+        as_of_ = (pd.Timestamp(last) + pd.Timedelta(days=1)).date() if last is not None else today
+        start = (pd.Timestamp(as_of_) - pd.DateOffset(months=window_months)).date()
+        win = Window(as_of=as_of_, start=start)
+        timings["window_pass"] = round(time.perf_counter() - t, 3)
+
+    duplicates = None
+    if dup_mode == "count":
+        # first, while nothing else is held in memory: a GROUP BY over every row's hash
+        # (which does not depend on how values are read) takes DuckDB's whole memory
+        duplicates = _count_duplicates(
             con,
             lay,
-            src,
-            modes,
-            win,
-            dup_mode,
-            today,
-            Path(rejected_path),
-            hashes=np.unique(np.concatenate(hashes)) if hashes else None,
+            parsed_sql(lay, src, modes, win, details=False, duplicates="skip", today=today),
+            timings,
         )
-        timings["rejected"] = round(time.perf_counter() - t, 3)
-    return features, counts, facts, as_of_, win.start
+
+    t = time.perf_counter()
+    for attempt in range(3):  # noqa: B007 - read after the loop (the passes taken)
+        parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode, today=today)
+        agg = _run(
+            con,
+            aggregate_sql(
+                parsed,
+                lay,
+                n_attr,
+                roles,
+                duplicates=dup_mode,
+                exact_rows=exact,
+                rejected_hashes=rejected_hashes,
+            ),
+            lay,
+        )
+        flags = _flags(agg)
+        if flags & FLAG_EXTRA:
+            break  # refused below, as the loader refuses it before reading any value
+        new = _decide_modes(con, lay, src, modes, flags, roles, parsed, memo)
+        if new == modes:
+            break
+        modes = new
+        reregister(modes)
+    timings["aggregate"] = round(time.perf_counter() - t, 3)
+    timings["aggregate_passes"] = attempt + 1
+    return agg, flags, modes, win, duplicates
 
 
-def _latest_values(con, lay: Layout, src, rows: pd.Series) -> pd.DataFrame:
+def _rejected_hashes(con, rows: Rows | None, lay: Layout, win: Window, agg: pd.DataFrame):
+    """The hashes of the rejected rows (for :func:`_write_rejected`): from the rows
+    table, or listed by the aggregation over the file."""
+    if rows is not None:
+        got = _run(
+            con, _rows_sql(rows, win) + " SELECT DISTINCT h FROM t3 WHERE reason IS NOT NULL", lay
+        )
+        return got["h"].to_numpy(dtype="uint64")
+    hashes = [
+        h
+        for v in agg.get("rejected_h", pd.Series(dtype=object)).dropna()
+        for h in [np.asarray(v, dtype="uint64")]
+        if len(h)
+    ]
+    return np.unique(np.concatenate(hashes)) if hashes else None
+
+
+def _latest_values(
+    con, lay: Layout, src, rows: pd.Series, *, table: Rows | None = None, win: Window | None = None
+) -> pd.DataFrame:
     """The attribute values (``latest_a0..``, stripped) of the given rows of a file whose
     rows carry their numbers (Parquet), in the order of ``rows``: a narrow pass that
-    reads only the attribute columns of those rows."""
+    reads only the attribute columns of those rows (from the rows ``table`` when given)."""
     import pyarrow as pa
 
     raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
     texts = [f"coalesce({lay.col(h)}, '')" for h in attribute_headers(lay, src)]
     values = ", ".join(f"{strip_all(t)} AS latest_a{i}" for i, t in enumerate(texts))
+    if table is not None:
+        n = len(attribute_names(lay, src))
+        values = ", ".join(f"{strip_all(f'a{i}')} AS latest_a{i}" for i in range(n))
+        sql = _rows_sql(table, win) + f' SELECT "row", {values} FROM t3'
+    else:
+        sql = f"""
+            WITH src AS (SELECT {lay.row_expr} AS "row", {raw_cols} FROM {lay.reader})
+            SELECT "row", {values} FROM src"""
     con.register(
         "tiering_latest_rows", pa.table({"r": pa.array(rows.to_numpy(dtype="int64"), pa.int64())})
     )
     try:
-        got = _run(
-            con,
-            f"""
-            WITH src AS (SELECT {lay.row_expr} AS "row", {raw_cols} FROM {lay.reader})
-            SELECT "row", {values} FROM src
-            WHERE "row" IN (SELECT r FROM tiering_latest_rows)""",
-            lay,
-        )
+        got = _run(con, sql + ' WHERE "row" IN (SELECT r FROM tiering_latest_rows)', lay)
     finally:
         con.unregister("tiering_latest_rows")
     got = got.drop_duplicates("row").set_index("row").reindex(rows.to_numpy(dtype="int64"))
@@ -2166,19 +2667,40 @@ def _formula_safe_sql(col: str) -> str:
 
 def monthly_by_tier(result, tiers: pd.DataFrame, src, *, spec) -> pd.DataFrame:
     """``month, tier, revenue, customers`` per calendar month and tier (every tier in
-    every month with data, as ``tiering.analysis.pipeline._monthly``): one more pass over the
-    file, with the reading decisions and window of ``result``."""
+    every month with data, as ``tiering.analysis.pipeline._monthly``): from the
+    (customer, month) aggregate of ``result`` (``result.months``) when it has one, else
+    by one more pass over the file, with the reading decisions and window of ``result``."""
+    dtype = tiers["tier"].dtype
+    codes = pd.DataFrame(
+        {
+            "customer_id": tiers["customer_id"].astype(str).to_numpy(),
+            "tier_code": tiers["tier"].cat.codes.to_numpy(dtype="int64"),
+        }
+    )
+    if getattr(result, "months", None) is not None:
+        import duckdb
+
+        config = {"threads": spec.threads} if spec.threads else {}
+        con = interrupt.track(duckdb.connect(config=config))
+        try:
+            con.register("tiering_months", result.months)
+            con.register("tier_of", codes)
+            # a (customer, month) is one customer of the month; the exact sums of the
+            # customers' revenue, as DOUBLE
+            got = con.sql(
+                """
+                SELECT m.month, tier_of.tier_code,
+                       CAST(sum(m.revenue) AS DOUBLE) AS revenue, count(*) AS customers
+                FROM tiering_months m JOIN tier_of ON m.customer_id = tier_of.customer_id
+                GROUP BY ALL ORDER BY ALL"""
+            ).df()
+        finally:
+            con.close()
+        return _monthly_grid(got, dtype)
     workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
     try:
         lay, modes, win = _rescan_setup(result, src, spec, workdir)
         dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
-        dtype = tiers["tier"].dtype
-        codes = pd.DataFrame(
-            {
-                "customer_id": tiers["customer_id"].astype(str).to_numpy(),
-                "tier_code": tiers["tier"].cat.codes.to_numpy(dtype="int64"),
-            }
-        )
         con = connect(spec, workdir)
         try:
             register_udfs(con, modes, _roles(lay))
@@ -2202,6 +2724,12 @@ def monthly_by_tier(result, tiers: pd.DataFrame, src, *, spec) -> pd.DataFrame:
             con.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return _monthly_grid(got, dtype)
+
+
+def _monthly_grid(got: pd.DataFrame, dtype) -> pd.DataFrame:
+    """``month, tier, revenue, customers`` with every tier in every month of ``got``
+    (``month, tier_code, revenue, customers``)."""
     months = sorted(got["month"].unique())
     grid = pd.MultiIndex.from_product(
         [months, range(len(dtype.categories))], names=["month", "tier_code"]
@@ -2253,7 +2781,6 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
     try:
         lay, modes, win = _rescan_setup(result, src, spec, workdir)
         dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
-        names = attribute_names(lay, src)
         con = connect(spec, workdir)
         try:
             register_udfs(con, modes, _roles(lay))
@@ -2266,11 +2793,6 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
                     pa.table({"id": pa.array([str(c) for c in customers], pa.string())}),
                 )
                 keep = " AND cust IN (SELECT id FROM tiering_sample)"
-            attrs = "".join(f", {strip_all(f'a{i}')} AS {ident(n)}" for i, n in enumerate(names))
-            select = (
-                f"cust AS customer_id, ord AS order_id, d_us AS order_date, "
-                f"round_even(amt_signed, 6) AS amount, is_ret AS is_return{attrs}"
-            )
             with _numbered_rows(con, lay, dup_mode, _cust_key(lay), customers) as (lay_, numbered):
                 parsed = parsed_sql(
                     lay_,
@@ -2286,7 +2808,7 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
                     con,
                     parsed
                     + f"""
-                    SELECT "row", {select}
+                    SELECT {_transactions_select(lay, src)}
                     FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """,
                     lay,
                 )
@@ -2294,7 +2816,4 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
             con.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    tx["row"] = tx["row"].astype("int64")
-    tx["order_date"] = tx["order_date"].astype("datetime64[ns]")
-    tx["is_return"] = tx["is_return"].astype(bool)
-    return tx
+    return _finish_transactions(tx)
