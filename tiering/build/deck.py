@@ -1137,16 +1137,7 @@ class _Deck:
         a, lang, cur = self.a, self.lang, self.cur
         s = a.tier_summary
         heads = [t("metrics.tier", lang)] + [
-            t(f"report.col_{c}", lang)
-            for c in (
-                "customers",
-                "customer_share",
-                "revenue",
-                "revenue_share",
-                "monetary_median",
-                "frequency_median",
-                "recency_median",
-            )
+            t(f"report.col_{c}", lang) for c in narrative.TIER_TABLE_COLUMNS
         ]
         rows = [
             (

@@ -379,6 +379,19 @@ def _file_name(src: dict) -> str:
     return f"{name} ({src['sheet']})" if src.get("sheet") else name
 
 
+#: The columns of the tier profile table after the tier (headers ``report.col_<name>``);
+#: the slide deck's tier table shows the same.
+TIER_TABLE_COLUMNS = (
+    "customers",
+    "customer_share",
+    "revenue",
+    "revenue_share",
+    "monetary_median",
+    "frequency_median",
+    "recency_median",
+)
+
+
 def section_profiles(a: Analysis) -> str:
     lang, cur = _lang(a), a.params.currency
     classes = tier_css_classes(a.labels)
@@ -396,18 +409,7 @@ def section_profiles(a: Analysis) -> str:
         )
         for r in s.itertuples()
     ]
-    heads = [t("metrics.tier", lang)] + [
-        t(f"report.col_{c}", lang)
-        for c in (
-            "customers",
-            "customer_share",
-            "revenue",
-            "revenue_share",
-            "monetary_median",
-            "frequency_median",
-            "recency_median",
-        )
-    ]
+    heads = [t("metrics.tier", lang)] + [t(f"report.col_{c}", lang) for c in TIER_TABLE_COLUMNS]
     tiered = a.tiers
     cutoffs = tuple(a.tiering_params.get("cutoffs", ())) or None
     pareto_kw = {"cutoffs": cutoffs} if cutoffs else {"cutoffs": ()}
