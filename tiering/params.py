@@ -218,6 +218,113 @@ class Cancellations(_Strict):
     negative_amounts: bool = True
 
 
+class _SecondFile(_Strict):
+    """A second input file read by the transaction loader's rules (format, encoding,
+    delimiter, header row below title lines, sheet, day/month order, decimal mark):
+    the customer master and the campaign results. ``path`` is relative to the
+    parameter file."""
+
+    path: Path
+    format: Literal["auto", "csv", "tsv", "xlsx", "parquet"] = "auto"
+    sheet: str | int | None = None
+    encoding: str = "auto"
+    delimiter: str | None = None
+    skip_rows: int = Field(0, ge=0)
+    dayfirst: bool | None = None
+    decimal: Literal[".", ","] | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v):
+        if v is not None and len(v) != 1:
+            raise ValueError("must be a single character such as ',' ';' or '\\t'")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v):
+        if v == "auto":
+            return v
+        import codecs
+
+        try:
+            codecs.lookup(v)
+            "a".encode(v)
+        except (LookupError, TypeError, ValueError):
+            raise ValueError(
+                f"unknown text encoding {v!r}; use one Python knows, e.g. "
+                f"{', '.join(ENCODING_EXAMPLES)}"
+            ) from None
+        return v
+
+
+class MasterColumns(_Strict):
+    """Which header of the customer master plays which role (``data.customers.columns``);
+    omitted roles are recognised from English and Chinese headers
+    (``tiering.data.customers.SYNONYMS``). Every other column is kept as an attribute."""
+
+    customer_id: str | None = None
+    customer_name: str | None = None
+    credit_rating: str | None = None
+    credit_score: str | None = None
+    overdue_days: str | None = None
+    overdue_amount: str | None = None
+    credit_limit: str | None = None
+    signup_date: str | None = None
+    owner: str | None = None
+    industry: str | None = None
+    customer_type: str | None = None
+    satisfaction: str | None = None
+    nps: str | None = None
+    referrals: str | None = None
+    list_status: str | None = None
+
+
+class CustomerMaster(_SecondFile):
+    """``data.customers``: the client's customer master (CRM export), one row per
+    customer, joined to the transactions by customer id (read by
+    ``tiering.data.customers``)."""
+
+    columns: MasterColumns = Field(default_factory=MasterColumns)
+
+
+class CampaignColumns(_Strict):
+    """Which header of the campaign results plays which role (``data.campaigns.columns``);
+    omitted roles are recognised from English and Chinese headers
+    (``tiering.data.campaigns.SYNONYMS``)."""
+
+    customer_id: str | None = None
+    campaign: str | None = None
+    date: str | None = None
+    group: str | None = None
+    responded: str | None = None
+    converted: str | None = None
+    revenue: str | None = None
+
+
+class CampaignSource(_SecondFile):
+    """``data.campaigns``: campaign results, one row per customer contacted (read by
+    ``tiering.data.campaigns``). ``treatment_values`` / ``control_values``: more values
+    of the group column that mean the treated or the control group, beside the ones
+    recognised (treatment, test, 实验组 ...; control, holdout, 对照组 ...)."""
+
+    columns: CampaignColumns = Field(default_factory=CampaignColumns)
+    treatment_values: list[str] = Field(default_factory=list)
+    control_values: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _groups_apart(self):
+        both = {v.strip().lower() for v in self.treatment_values} & {
+            v.strip().lower() for v in self.control_values
+        }
+        if both:
+            raise ValueError(
+                f"{', '.join(sorted(map(repr, both)))} is in both treatment_values and "
+                "control_values; a group value can mean only one group"
+            )
+        return self
+
+
 class DataSource(_Strict):
     path: Path
     format: Literal["auto", "csv", "tsv", "xlsx", "parquet"] = "auto"
@@ -242,6 +349,20 @@ class DataSource(_Strict):
     #: this is true; then every row of the block gets the block's id (and its name, order
     #: id and date; never its amount)
     fill_merged_ids: bool = False
+    #: a second file: the customer master (credit, overdue, owner, satisfaction, ...)
+    customers: CustomerMaster | None = None
+    #: a third file: campaign results (group, responded, converted, revenue)
+    campaigns: CampaignSource | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump_files_given(self, handler):
+        # the master and campaign files appear in dumps (manifest, notebook, cache key)
+        # only when given, so that parameters without them dump as before
+        out = handler(self)
+        for name in ("customers", "campaigns"):
+            if out.get(name) is None:
+                out.pop(name, None)
+        return out
 
     @field_validator("delimiter")
     @classmethod
@@ -1228,7 +1349,16 @@ def validate(
         if params.data.path.is_absolute()
         else resolved(params.data.path, "data.path")
     )
-    data = params.data.model_copy(update={"path": data_path})
+    data_update: dict[str, Any] = {"path": data_path}
+    for name in ("customers", "campaigns"):
+        second = getattr(params.data, name)
+        if second is not None and not second.path.is_absolute():
+            data_update[name] = second.model_copy(
+                update={"path": resolved(second.path, f"data.{name}.path")}
+            )
+        elif second is not None:
+            data_update[name] = second.model_copy(update={"path": second.path.resolve()})
+    data = params.data.model_copy(update=data_update)
     playbook = params.strategy.playbook
     if playbook is not None and not playbook.is_absolute():
         playbook = resolved(playbook, "strategy.playbook")
