@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := fonts-noto-cjk poppler-utils libharfbuzz-subset0 openjdk-17-jre-headless libreoffice-impress
+APT_PACKAGES := fonts-noto-cjk poppler-utils libharfbuzz-subset0 openjdk-17-jre-headless libreoffice-impress chromium
 PARAMS ?= params/demo.yaml
 
 .DEFAULT_GOAL := help
@@ -22,16 +22,17 @@ setup: $(STAMP) system-deps ## create .venv, install the project and the system 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,spark,value]'
+	$(PY) -m pip install --quiet -e '.[dev,spark,value,analyst]'
 	@touch $(STAMP)
 
-system-deps: ## install fonts-noto-cjk, poppler-utils, libharfbuzz-subset0, Java 17 (Spark) and libreoffice-impress via apt when missing
+system-deps: ## install fonts-noto-cjk, poppler-utils, libharfbuzz-subset0, Java 17 (Spark), libreoffice-impress and chromium via apt when missing
 	@missing=""; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	command -v soffice >/dev/null 2>&1 || missing="$$missing libreoffice-impress"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
@@ -45,7 +46,8 @@ system-deps: ## install fonts-noto-cjk, poppler-utils, libharfbuzz-subset0, Java
 	  echo "  Install them with your package manager, e.g.: sudo apt-get install$$missing"; \
 	  echo "  Without fonts-noto-cjk, Chinese reports fall back to another font (may show boxes);"; \
 	  echo "  without poppler-utils, the PDF text tests are skipped; without Java, the Spark test is skipped;"; \
-	  echo "  without libreoffice-impress (soffice), the slide deck's PDF test is skipped."; \
+	  echo "  without libreoffice-impress (soffice), the slide deck's PDF test is skipped;"; \
+	  echo "  without chromium, the HTML report's screenshot test is skipped."; \
 	fi
 
 report: setup ## build the demo report into reports/demo (PARAMS=... for another file)

@@ -1,20 +1,28 @@
-"""Generate the shipped demo transaction export of "Demo Retail Co.".
+"""Generate the shipped demo data of "Demo Retail Co.": the transaction export, the
+CRM customer master and the results of one campaign.
 
 Demo Retail Co. is a fictional Chinese-owned home-goods retailer selling to
 individuals, VIP members and businesses (hotels, offices, property managers)
 through online, store and phone channels. The export covers 2024-01-01 to
 2025-12-31, one row per order line, plus return rows and a few blemishes that
-real exports have (walk-in sales without a customer ID, free samples).
+real exports have (walk-in sales without a customer ID, free samples). The customer
+master (credit, overdue, owner, industry, satisfaction, referrals, red/black list,
+sign-up date) follows the customers' behaviour and has blemishes of its own; the
+campaign (treatment and a random control group) has a true uplift that differs by
+tier (``PLANTED_RESPONSE``, ``PLANTED_CONVERSION``, ``CONVERTER_MEDIAN``).
 
 Usage::
 
-    python data/generate_demo.py                 # writes data/demo_transactions.csv
-    python data/generate_demo.py --out x.csv --seed 7
+    python data/generate_demo.py                 # writes data/demo_transactions.csv,
+                                                 # demo_customers.csv, demo_campaigns.csv
+    python data/generate_demo.py --out x.csv --seed 7   # x.csv, x_customers.csv, x_campaigns.csv
     python data/generate_demo.py --summary       # also print the measured figures
 
-Everything random comes from one ``numpy.random.default_rng(seed)``, drawn in a
-fixed order, and the file is written with fixed formatting, so the same seed
-gives a byte-identical file (for a given numpy version: numpy keeps its
+The transactions' randomness comes from one ``numpy.random.default_rng(seed)``, drawn
+in a fixed order; the master draws from ``default_rng([seed, 1])`` and the campaign
+from ``default_rng([seed, 2])``, after the transactions are made, so that neither
+changes a byte of the transactions. Files are written with fixed formatting, so the
+same seed gives byte-identical files (for a given numpy version: numpy keeps its
 bit-generator streams stable, but may rarely change a distribution's algorithm).
 
 This script depends only on numpy and pandas; it does not import ``tiering``.
@@ -525,6 +533,11 @@ def fmt_cents(c: np.ndarray) -> np.ndarray:
 
 def generate(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Build the demo transactions as a DataFrame of strings, in output order."""
+    return build(seed)[0]
+
+
+def build(seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, Customers]:
+    """The demo transactions (strings, in output order) and the customers behind them."""
     rng = np.random.default_rng(seed)
     catalogue = make_catalogue(rng)
     cust = make_customers(rng)
@@ -613,7 +626,243 @@ def generate(seed: int = DEFAULT_SEED) -> pd.DataFrame:
     out = out.sort_values(["order_date", "order_id", "_line"], kind="mergesort").drop(
         columns="_line"
     )
-    return out.reset_index(drop=True)[COLUMNS]
+    return out.reset_index(drop=True)[COLUMNS], cust
+
+
+# --------------------------------------------------------------------------- customer master
+# Drawn after the transactions from a stream of its own (``default_rng([seed, 1])``),
+# so that the transactions file stays byte-identical whatever is drawn here.
+
+MASTER_COLUMNS = [
+    "customer_id",
+    "customer_name",
+    "credit_rating",
+    "credit_score",
+    "overdue_days",
+    "overdue_amount",
+    "credit_limit",
+    "signup_date",
+    "account_owner",
+    "industry",
+    "satisfaction",
+    "referrals",
+    "list_status",
+]
+# Account owners: business and VIP customers are assigned one; individuals have none.
+OWNERS = ["Chen Jing", "Li Wei", "Zhao Min", "Wang Lei", "Sun Yan"]
+INDUSTRIES = ["Hospitality", "Property management", "Offices", "Education", "Retail", "Design"]
+INDUSTRY_P = [0.30, 0.22, 0.20, 0.10, 0.10, 0.08]
+# Credit rating bands of the credit score (300-850): A from 750, B 700, C 650, D 600, E below.
+RATING_BANDS = [(750, "A"), (700, "B"), (650, "C"), (600, "D"), (0, "E")]
+# Blemishes planted in the master (customer index = customer number - FIRST_CUSTOMER_NUMBER):
+MASTER_MISSING = (5, 777, 2500)  # customers with transactions but no master row
+MASTER_DUPLICATE = 1200  # two differing rows with this id: both are rejected
+MASTER_UNPADDED = 2000  # its id written without leading zeros (2001 for 002001)
+MASTER_PROSPECTS = 2  # master-only customers (prospects, ids after the last customer)
+N_BLACK_LIST = 4  # the customers longest overdue (and over 180 days) are on the black list
+
+
+def behaviour_index(cust: Customers) -> np.ndarray:
+    """A standardised index of how good a customer is (purchase rate, order value, still
+    active, key account); the master's credit, satisfaction and referrals follow it."""
+    active = (cust.active_until >= N_DAYS - 1).astype(float)
+    raw = (
+        np.log(cust.rate)
+        + 0.5 * np.log(cust.order_value)
+        + 0.8 * active
+        - 0.8 * cust.one_time
+        + 1.5 * cust.key_account
+    )
+    return (raw - raw.mean()) / raw.std()
+
+
+def make_master(seed: int, cust: Customers) -> pd.DataFrame:
+    """The CRM customer master of the demo customers (strings, sorted by id, with the
+    planted blemishes)."""
+    rng = np.random.default_rng([seed, 1])
+    n = N_CUSTOMERS
+    z = behaviour_index(cust)
+    biz = cust.ctype == TYPES.index("Business")
+    vip = cust.ctype == TYPES.index("VIP-member")
+
+    score = np.clip(np.round(680 + 55 * (0.6 * z + 0.8 * rng.standard_normal(n))), 300, 850)
+    rating = np.array([next(r for lo, r in RATING_BANDS if s >= lo) for s in score], dtype=object)
+    # overdue: businesses buy on credit; the weaker the credit, the likelier late
+    p_late = np.where(biz, 1 / (1 + np.exp(2.0 + 1.6 * (score - 680) / 55)), 0.0)
+    late = rng.random(n) < p_late
+    days = np.where(late, np.ceil(rng.exponential(55.0, size=n)).astype(int), 0)
+    amount_cents = np.where(
+        late, np.round(cust.order_value * rng.uniform(0.3, 2.5, size=n) * 100), 0
+    ).astype(np.int64)
+    limit = np.where(biz, np.maximum(5000, np.round(cust.order_value * 6 / 5000) * 5000), np.nan)
+    # sign-up: existing customers (active from the first month) signed up years before;
+    # new ones shortly before their first purchase
+    existing = cust.acquired_day < 30
+    back = np.where(existing, rng.integers(30, 8 * 365, size=n), rng.integers(0, 15, size=n))
+    signup = START + pd.to_timedelta(cust.acquired_day - back, unit="D")
+    owner = np.where(
+        biz | vip, np.array(OWNERS, dtype=object)[rng.integers(0, len(OWNERS), size=n)], ""
+    )
+    industry = np.where(
+        biz,
+        np.array(INDUSTRIES, dtype=object)[rng.choice(len(INDUSTRIES), size=n, p=INDUSTRY_P)],
+        "",
+    )
+    # satisfaction 1-5 from the last survey; a third never answered (blank)
+    sat = np.clip(np.round(3.4 + 0.7 * z + 0.8 * rng.standard_normal(n)), 1, 5).astype(int)
+    surveyed = rng.random(n) < 0.67
+    referrals = rng.poisson(np.exp(-1.3 + 0.6 * z + 0.6 * vip))
+    status = np.where(cust.key_account, "red list", "").astype(object)
+    worst = np.argsort(-days, kind="stable")[:N_BLACK_LIST]
+    status[worst[days[worst] > 180]] = "black list"
+
+    master = pd.DataFrame(
+        {
+            "customer_id": cust.ids.copy(),
+            "customer_name": cust.names,
+            "credit_rating": rating,
+            "credit_score": score.astype(int).astype(str),
+            "overdue_days": days.astype(str),
+            "overdue_amount": fmt_cents(amount_cents),
+            "credit_limit": [("" if np.isnan(v) else f"{int(v)}") for v in limit],
+            "signup_date": signup.strftime("%Y-%m-%d"),
+            "account_owner": owner,
+            "industry": industry,
+            "satisfaction": np.where(surveyed, sat.astype(str), ""),
+            "referrals": referrals.astype(str),
+            "list_status": status,
+        }
+    )
+    master.loc[MASTER_UNPADDED, "customer_id"] = str(FIRST_CUSTOMER_NUMBER + MASTER_UNPADDED)
+    twin = master.loc[[MASTER_DUPLICATE]].copy()
+    twin["credit_score"] = str(int(score[MASTER_DUPLICATE]) - 40)  # a second, older record
+    twin["account_owner"] = OWNERS[0] if owner[MASTER_DUPLICATE] != OWNERS[0] else OWNERS[1]
+    prospects = pd.DataFrame(
+        {
+            "customer_id": [
+                f"{FIRST_CUSTOMER_NUMBER + n + i:06d}" for i in range(MASTER_PROSPECTS)
+            ],
+            "customer_name": ["Harbor View Hotel Co., Ltd.", "刘芳"][:MASTER_PROSPECTS],
+            "credit_rating": ["B", ""][:MASTER_PROSPECTS],
+            "credit_score": ["712", ""][:MASTER_PROSPECTS],
+            "overdue_days": ["0", ""][:MASTER_PROSPECTS],
+            "overdue_amount": ["0.00", ""][:MASTER_PROSPECTS],
+            "credit_limit": ["20000", ""][:MASTER_PROSPECTS],
+            "signup_date": ["2025-12-15", "2025-12-20"][:MASTER_PROSPECTS],
+            "account_owner": [OWNERS[2], ""][:MASTER_PROSPECTS],
+            "industry": ["Hospitality", ""][:MASTER_PROSPECTS],
+            "satisfaction": ["", ""][:MASTER_PROSPECTS],
+            "referrals": ["0", "1"][:MASTER_PROSPECTS],
+            "list_status": ["", ""][:MASTER_PROSPECTS],
+        }
+    )
+    master = master.drop(index=list(MASTER_MISSING))
+    master = pd.concat([master, twin, prospects], ignore_index=True)
+    # a CRM export in id order (the duplicate next to its twin)
+    return master.sort_values("customer_id", kind="stable").reset_index(drop=True)[MASTER_COLUMNS]
+
+
+# --------------------------------------------------------------------------- campaign
+
+CAMPAIGN_COLUMNS = [
+    "customer_id",
+    "campaign",
+    "contact_date",
+    "group",
+    "responded",
+    "converted",
+    "revenue",
+]
+CAMPAIGN_NAME = "Autumn loyalty offer 2025"
+CAMPAIGN_DATE = pd.Timestamp("2025-10-01")  # the first day of the demo's holdout quarter
+CONTROL_SHARE = 0.4  # random control group: 40 % of the contacted customers
+# The campaign targets the customers by their ABC tier on net spend before CAMPAIGN_DATE
+# (cut-offs 80 % and 95 % of value, as params/demo.yaml tiers them).
+CAMPAIGN_CUTOFFS = (0.8, 0.95)
+TIERS = ("A", "B", "C")
+# Planted effects per tier: (control rate, true uplift = treatment - control).
+# Top customers buy anyway (no uplift to speak of); the middle tier is the most
+# persuadable, the bottom tier responds less but still gains.
+PLANTED_RESPONSE = {"A": (0.20, 0.01), "B": (0.10, 0.15), "C": (0.05, 0.10)}
+PLANTED_CONVERSION = {"A": (0.08, 0.005), "B": (0.04, 0.06), "C": (0.015, 0.04)}
+# Revenue of a converted customer (CNY): lognormal with these medians, sigma 0.6; the
+# offer changes whether a customer converts, not how much a converter spends.
+CONVERTER_MEDIAN = {"A": 2000.0, "B": 900.0, "C": 350.0}
+CONVERTER_SIGMA = 0.6
+
+
+def planted_revenue_uplift(tier: str) -> float:
+    """The true revenue uplift per contacted customer of a tier (CNY): conversion uplift
+    times a converter's mean revenue (lognormal mean = median * exp(sigma^2 / 2))."""
+    return PLANTED_CONVERSION[tier][1] * CONVERTER_MEDIAN[tier] * np.exp(CONVERTER_SIGMA**2 / 2)
+
+
+def tiers_before(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Series:
+    """ABC tier (``TIERS``) of every customer with a purchase before ``cutoff``, by net
+    spend before it (the rule of ``tiering.analysis.methods.abc``: a customer joins the
+    first tier whose cut-off its cumulative share before it has not reached; zero or
+    negative spend is the last tier; ties by id)."""
+    tx = transactions[transactions["customer_id"] != ""]
+    tx = tx[tx["order_date"] < cutoff.strftime("%Y-%m-%d")]
+    net = tx["amount"].astype(float).groupby(tx["customer_id"]).sum()
+    ids = net.index.to_numpy(dtype=str)
+    value = net.to_numpy()
+    order = np.lexsort((ids, -value))
+    positive = np.clip(value[order], 0, None)
+    cum = np.cumsum(positive) / positive.sum()
+    before = np.concatenate([[0.0], cum[:-1]])
+    rank = np.searchsorted(np.asarray(CAMPAIGN_CUTOFFS), before, side="right")
+    rank = np.where(value[order] > 0, rank, len(TIERS) - 1)
+    return pd.Series(np.array(TIERS)[rank], index=ids[order]).sort_index()
+
+
+def make_campaign(
+    seed: int, transactions: pd.DataFrame, rng: np.random.Generator | None = None
+) -> pd.DataFrame:
+    """One campaign sent on CAMPAIGN_DATE to every customer who bought before it and to
+    the master's prospects, split at random into treatment and control; response,
+    conversion and revenue drawn with the planted per-tier effects (strings, by id)."""
+    rng = rng if rng is not None else np.random.default_rng([seed, 2])
+    tiers = tiers_before(transactions, CAMPAIGN_DATE)
+    ids = list(tiers.index) + [
+        f"{FIRST_CUSTOMER_NUMBER + N_CUSTOMERS + i:06d}" for i in range(MASTER_PROSPECTS)
+    ]
+    tier = np.array(list(tiers.to_numpy()) + ["C"] * MASTER_PROSPECTS)  # prospects: as C
+    n = len(ids)
+    control = rng.random(n) < CONTROL_SHARE
+    treated = ~control
+    base_r = np.array([PLANTED_RESPONSE[t][0] for t in tier])
+    up_r = np.array([PLANTED_RESPONSE[t][1] for t in tier])
+    base_c = np.array([PLANTED_CONVERSION[t][0] for t in tier])
+    up_c = np.array([PLANTED_CONVERSION[t][1] for t in tier])
+    p_resp = base_r + treated * up_r
+    p_conv = base_c + treated * up_c
+    responded = rng.random(n) < p_resp
+    # converters are responders: P(convert | responded) = p_conv / p_resp
+    converted = responded & (rng.random(n) < p_conv / p_resp)
+    median = np.array([CONVERTER_MEDIAN[t] for t in tier])
+    spend = median * np.exp(CONVERTER_SIGMA * rng.standard_normal(n))
+    cents = np.where(converted, np.round(spend * 100), 0).astype(np.int64)
+    out = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "campaign": CAMPAIGN_NAME,
+            "contact_date": CAMPAIGN_DATE.strftime("%Y-%m-%d"),
+            "group": np.where(control, "control", "treatment"),
+            "responded": responded.astype(int).astype(str),
+            "converted": converted.astype(int).astype(str),
+            "revenue": fmt_cents(cents),
+        }
+    )
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)[CAMPAIGN_COLUMNS]
+
+
+def companion_paths(out: Path) -> tuple[Path, Path]:
+    """Where the master and the campaign go beside the transactions file ``out``:
+    ``demo_customers.csv``/``demo_campaigns.csv`` next to ``demo_transactions.csv``,
+    else ``<stem>_customers.csv``/``<stem>_campaigns.csv``."""
+    stem = "demo" if out.name == DEFAULT_OUT.name else out.stem
+    return out.with_name(f"{stem}_customers.csv"), out.with_name(f"{stem}_campaigns.csv")
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -676,9 +925,16 @@ def main(argv: list[str] | None = None) -> int:
         "--summary", action="store_true", help="print the measured figures of the written file"
     )
     args = parser.parse_args(argv)
-    df = generate(args.seed)
+    df, cust = build(args.seed)
     write_csv(df, args.out)
     print(f"wrote {len(df)} rows to {args.out}")
+    master_out, campaign_out = companion_paths(args.out)
+    master = make_master(args.seed, cust)
+    write_csv(master, master_out)
+    print(f"wrote {len(master)} rows to {master_out}")
+    campaign = make_campaign(args.seed, df)
+    write_csv(campaign, campaign_out)
+    print(f"wrote {len(campaign)} rows to {campaign_out}")
     if args.summary:
         for key, value in summarize(args.out).items():
             print(f"{key}: {value}")

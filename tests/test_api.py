@@ -21,6 +21,11 @@ def demo_parameters() -> dict:
     """params/demo.yaml as keywords, without the data file and the output folder."""
     raw = params.read_yaml(ROOT / "params" / "demo.yaml")
     raw["data"].pop("path")
+    for second in ("customers", "campaigns"):  # the master and campaign files, as given
+        if raw["data"].get(second):
+            raw["data"][second]["path"] = str(
+                (ROOT / "params" / raw["data"][second]["path"]).resolve()
+            )
     raw.pop("output", None)
     return raw
 

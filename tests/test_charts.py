@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import re
 import warnings
 from itertools import combinations
@@ -291,13 +292,13 @@ def test_overview_bars_match_tiers_in_order():
     summary = make_summary(tiered)
     ax = charts.tier_overview(summary, language="en")
     palette = tier_palette(["A", "B", "C"])
-    solid = [
+    solid = [  # the revenue bars; the customer-share bars are hatched
         matplotlib.colors.to_hex(p.get_facecolor()[:3])
         for p in ax.patches
-        if p.get_facecolor()[3] == 1.0 and p.get_height() > 0
+        if not p.get_hatch() and p.get_height() > 0
     ]
     assert solid == [palette["A"], palette["B"], palette["C"]]
-    heights = [p.get_height() for p in ax.patches if p.get_facecolor()[3] == 1.0]
+    heights = [p.get_height() for p in ax.patches if not p.get_hatch()]
     np.testing.assert_allclose(heights, summary["revenue_share"].to_numpy())
     labels = [tx.get_text() for tx in ax.texts]
     assert f"{summary['revenue_share'].iloc[0]:.0%}" in labels
@@ -468,6 +469,13 @@ def test_unknown_language_is_rejected():
 # --------------------------------------------------------------------------- HTML
 
 
+def _copies(html: str) -> tuple[bytes, bytes]:
+    """The SVG (``src``) and the PNG print copy (``data-print-src``) of a chart snippet."""
+    svg = re.search(r'<img src="data:image/svg\+xml;base64,([^"]+)"', html).group(1)
+    png = re.search(r'data-print-src="data:image/png;base64,([^"]+)"', html).group(1)
+    return base64.b64decode(svg), base64.b64decode(png)
+
+
 def test_figure_html_is_deterministic_and_escaped():
     tiered = make_tiered()
     html1 = charts.figure_html(
@@ -484,22 +492,71 @@ def test_figure_html_is_deterministic_and_escaped():
     assert "<script>" not in html1
     assert 'alt="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"' in html1
     assert "<figcaption>A &amp; B &lt;b&gt;</figcaption>" in html1
-    assert html1.startswith('<figure class="chart"><img src="data:image/png;base64,')
-    png = base64.b64decode(re.search(r"base64,([^\"]+)", html1).group(1))
+    assert html1.startswith('<figure class="chart"><img src="data:image/svg+xml;base64,')
+    svg, png = _copies(html1)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"Software" not in png
+    assert b"<dc:date>" not in svg and b"Matplotlib v" not in svg
     assert plt.get_fignums() == []  # the figures were closed
+
+
+def test_figure_html_svg_keeps_the_text_as_text():
+    """The chart's words are <text> elements (searchable, sharp), not glyph outlines."""
+    import xml.etree.ElementTree as ET
+
+    tiered = make_tiered()
+    ax = charts.pareto_curve(tiered, language="zh")
+    words = [
+        ax.get_title("left"),
+        ax.get_xlabel(),
+        ax.get_ylabel(),
+        *(t.get_text() for t in ax.texts),
+    ]
+    lines = {line for text in words for line in text.split("\n") if line.strip()}
+    svg, _ = _copies(charts.figure_html(ax.figure, alt="帕累托曲线"))
+    root = ET.fromstring(svg)  # noqa: S314 (our own SVG)
+    texts = {el.text for el in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert len(lines) >= 4 and lines <= texts
+    assert any(re.search(r"[\u4e00-\u9fff]", w or "") for w in texts)  # Chinese labels too
 
 
 def test_figure_html_dpi_and_width():
     fig, ax = plt.subplots(figsize=(4, 2))
     ax.plot([0, 1])
     out = charts.figure_html(fig, alt="line", dpi=100)
-    png = base64.b64decode(re.search(r"base64,([^\"]+)", out).group(1))
+    _, png = _copies(out)
     width = int.from_bytes(png[16:20], "big")
     css = int(re.search(r'width="(\d+)"', out).group(1))
     assert css == round(width * 96 / 100)
     assert "<figcaption>" not in out
+
+
+def test_min_screen_width_hand_computed():
+    # designed 533 CSS px wide over a viewBox 400 units wide: the 8-unit text is
+    # 8 * 533 / 400 = 10.66 px there; 9 px needs 533 * 9 / 10.66 = 9 * 400 / 8 = 450 px
+    svg = (
+        b'<svg viewBox="0 0 400 100"><text style="font-size: 10px">a</text>'
+        b'<text style="font-weight: 700; font-size: 8px">b</text></svg>'
+    )
+    assert charts.min_screen_width(svg, 533) == 450
+    # 6-unit text over 453.6 units: 9 * 453.6 / 6 = 680.4, rounded up
+    small = b'<svg viewBox="0 0 453.6 200"><text style="font-size: 6px">c</text></svg>'
+    assert charts.min_screen_width(small, 605) == 681
+    assert charts.min_screen_width(b'<svg viewBox="0 0 10 10"><path d="M0 0"/></svg>', 13) == 0
+
+
+def test_figure_html_min_width_matches_the_smallest_text():
+    fig, ax = plt.subplots(figsize=(6.3, 3))
+    ax.plot([0, 1])
+    ax.tick_params(labelsize=7.5)
+    ax.set_title("Title", fontsize=10)
+    out = charts.figure_html(fig, alt="line")
+    svg, _ = _copies(out)
+    view_width = float(re.search(rb'viewBox="0 0 ([0-9.]+) ', svg).group(1))
+    minimum = int(re.search(r"--chart-min-width: (\d+)px", out).group(1))
+    # the 7.5 pt ticks are 7.5 units of a viewBox view_width units wide: 9 px needs
+    # 9 * view_width / 7.5 px (90% of the designed width: 7.5 pt = 10 px)
+    assert minimum == math.ceil(9 * view_width / 7.5)
 
 
 def test_figure_html_requires_alt():

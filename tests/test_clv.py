@@ -213,43 +213,6 @@ def test_parameters_are_checked():
             clv.fit_value_model(s, **bad)
 
 
-# --------------------------------------------------------------------------- per tier
-
-
-def test_tier_value_and_the_grid():
-    customers = pd.DataFrame(
-        {
-            "customer_id": [f"c{i}" for i in range(6)],
-            "p_alive": [0.9, 0.8, 0.7, 0.2, 0.1, 1.0],
-            "clv": [100.0, 10.0, 50.0, 5.0, 0.0, 35.0],
-        }
-    )
-    tiers = pd.Series(
-        pd.Categorical(["A", "A", "B", "B", "B", None], categories=["A", "B"], ordered=True),
-        index=customers["customer_id"],
-    )
-    table = clv.tier_value(customers, tiers, n_boot=200, seed=3)
-    assert list(table.columns) == list(clv.TIER_COLUMNS)
-    assert list(table["tier"]) == ["A", "B"] and list(table["customers"]) == [2, 3]
-    assert table["clv_total"].tolist() == [110.0, 55.0]  # c5 has no tier: left out
-    assert table["clv_share"].tolist() == pytest.approx([110 / 165, 55 / 165])
-    assert table["clv_median"].tolist() == [55.0, 5.0]
-    assert table["p_alive_median"].tolist() == pytest.approx([0.85, 0.2])
-    assert (table["clv_ci_low"] <= table["clv_median"]).all()
-    assert (table["clv_median"] <= table["clv_ci_high"]).all()
-    assert table.equals(clv.tier_value(customers, tiers, n_boot=200, seed=3))
-
-    revenue = pd.Series([500.0, 400.0, 300.0, 200.0, 100.0, 50.0], index=customers["customer_id"])
-    grid = clv.value_grid(customers, tiers, revenue)
-    assert list(grid.columns) == list(clv.GRID_COLUMNS) and len(grid) == 4
-    cell = grid.set_index(["tier", "value_tier"])
-    # by CLV: c0 (100), c2 (50) -> value tier A (the size of A); c1, c3, c4 -> B
-    assert cell.loc[("A", "A"), "customers"] == 1 and cell.loc[("A", "B"), "customers"] == 1
-    assert cell.loc[("B", "A"), "customers"] == 1 and cell.loc[("B", "B"), "customers"] == 2
-    assert cell.loc[("B", "A"), "revenue"] == 300.0 and cell.loc[("A", "B"), "clv_total"] == 10.0
-    assert grid["customers"].sum() == 5 and grid["revenue"].sum() == 1500.0
-
-
 # --------------------------------------------------------------------------- published values
 
 

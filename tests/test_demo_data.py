@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "data" / "generate_demo.py"
 SHIPPED = ROOT / "data" / "demo_transactions.csv"
+MASTER = ROOT / "data" / "demo_customers.csv"
+CAMPAIGN = ROOT / "data" / "demo_campaigns.csv"
 
 COLUMNS = [
     "order_id",
@@ -56,9 +59,14 @@ def run_generator(out: Path, *args: str) -> None:
 
 
 def test_regenerating_default_seed_is_byte_identical(tmp_path: Path) -> None:
+    """The transactions, the customer master and the campaign: the master and the
+    campaign are drawn from streams of their own, so the transactions are the bytes they
+    were before either existed."""
     out = tmp_path / "demo.csv"
     run_generator(out)
     assert out.read_bytes() == SHIPPED.read_bytes()
+    assert (tmp_path / "demo_customers.csv").read_bytes() == MASTER.read_bytes()
+    assert (tmp_path / "demo_campaigns.csv").read_bytes() == CAMPAIGN.read_bytes()
 
 
 def test_other_seed_gives_different_data(tmp_path: Path) -> None:
@@ -196,3 +204,120 @@ def test_seasonality(sales: pd.DataFrame) -> None:
         before = daily[day - pd.Timedelta(days=21) : day - pd.Timedelta(days=3)].mean()
         after = daily[day : day + pd.Timedelta(days=6)].mean()
         assert before > 1.5 * after
+
+
+# --------------------------------------------------------------------------- master, campaign
+
+
+@pytest.fixture(scope="module")
+def generator():
+    """data/generate_demo.py as a module (its planted constants)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_demo", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("generate_demo", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def master_table() -> pd.DataFrame:
+    return pd.read_csv(MASTER, dtype=str, keep_default_na=False, encoding="utf-8")
+
+
+def test_master_format_and_values(master_table: pd.DataFrame, generator) -> None:
+    raw = MASTER.read_bytes()
+    assert b"\r\n" not in raw and not raw.startswith(b"\xef\xbb\xbf")
+    assert list(master_table.columns) == generator.MASTER_COLUMNS
+    m = master_table
+    assert m["customer_id"].str.fullmatch(r"\d{4,6}").all()
+    assert set(m["credit_rating"]) <= {"A", "B", "C", "D", "E", ""}
+    score = pd.to_numeric(m["credit_score"])
+    assert score.dropna().between(300, 850).all() and score.isna().sum() == 1  # a prospect
+    assert set(m["list_status"]) == {"", "red list", "black list"}
+    assert set(m["satisfaction"]) <= {"", "1", "2", "3", "4", "5"}
+    assert set(m["account_owner"]) <= {"", *generator.OWNERS}
+    days = pd.to_numeric(m["overdue_days"])
+    black = m["list_status"] == "black list"
+    assert 1 <= black.sum() <= generator.N_BLACK_LIST and (days[black] > 180).all()
+    assert (days > 90).sum() >= 10  # enough for a credit-hold tier
+
+
+def test_master_follows_behaviour(master_table: pd.DataFrame, sales: pd.DataFrame) -> None:
+    """Credit score, satisfaction and referrals rise with what customers spend (Spearman
+    rank correlation > 0.1); only businesses are overdue."""
+    spend = sales.groupby("customer_id")["amount_num"].sum()
+    kind = sales.groupby("customer_id")["customer_type"].first()
+    m = master_table.set_index("customer_id")
+    joined = m.join(spend.rename("spend"), how="inner").join(kind.rename("kind"))
+    for col in ("credit_score", "satisfaction", "referrals"):
+        x = pd.to_numeric(joined[col], errors="coerce")
+        assert x.corr(joined["spend"], method="spearman") > 0.1, col
+    late = pd.to_numeric(joined["overdue_days"]) > 0
+    assert set(joined.loc[late, "kind"]) == {"Business"}
+
+
+def test_master_joins_with_the_planted_counts(tmp_path: Path, generator) -> None:
+    """Three customers without a master row, one id without its leading zeros, one id
+    on two differing rows (both rejected), two prospects without transactions."""
+    from tiering.data import customers, features, io
+    from tiering.params import CustomerMaster, DataSource
+
+    master = customers.read_customers(CustomerMaster(path=MASTER))
+    assert master.source["rows_read"] == generator.N_CUSTOMERS
+    assert master.quality[["reason", "rows"]].values.tolist() == [["duplicate_customer_id", 2]]
+    loaded = io.load(DataSource(path=SHIPPED, cancellations={"order_id_prefixes": ["R"]}))
+    feats = features.customer_features(loaded.transactions, as_of=loaded.as_of)
+    counts = customers.join_customers(feats, master, as_of=loaded.as_of).counts.iloc[0]
+    missing = len(generator.MASTER_MISSING)
+    assert counts["transaction_customers"] == generator.N_CUSTOMERS
+    assert counts["transactions_only"] == missing + 2  # + the unpadded id, the duplicate
+    assert counts["matched"] == generator.N_CUSTOMERS - missing - 2
+    assert counts["master_only"] == generator.MASTER_PROSPECTS + 1  # + the unpadded id
+    assert counts["zero_padding"] == 1
+
+
+def test_the_planted_uplift_is_recovered(generator) -> None:
+    """Tier the customers as the demo does (ABC 80/95) on the transactions before the
+    campaign; the per-tier uplift of response, conversion and revenue per customer that
+    the generator planted lies in the interval tiering.analysis.campaigns gives, and
+    the test of whether the uplift differs between tiers finds it."""
+    from tiering import params
+    from tiering.analysis import campaigns, methods
+    from tiering.data import campaigns as read
+    from tiering.data import features, io
+
+    cfg = params.load(ROOT / "params" / "demo.yaml")
+    as_of = generator.CAMPAIGN_DATE.date()
+    loaded = io.load(cfg.data, as_of=as_of)
+    feats = features.customer_features(loaded.transactions, as_of=loaded.as_of)
+    tiers = methods.fit(feats, cfg.tiering).assignments[["customer_id", "tier"]]
+    contacts = read.read_campaigns(
+        params.CampaignSource(path=CAMPAIGN),
+        window_start=dt.date(2024, 1, 1),
+        as_of=dt.date(2026, 1, 1),  # the demo's analysis window
+    )
+    assert contacts.source["rows_rejected"] == 0
+    result = campaigns.campaign_results(contacts.contacts, tiers, labels=["A", "B", "C"])
+    camp = result.campaigns.iloc[0]
+    assert camp["has_control"] and camp["untiered"] == generator.MASTER_PROSPECTS
+    uplift = result.uplift.set_index("tier")
+    for tier in generator.TIERS:
+        row = uplift.loc[tier]
+        truth = {
+            "response": generator.PLANTED_RESPONSE[tier][1],
+            "conversion": generator.PLANTED_CONVERSION[tier][1],
+            "revenue": generator.planted_revenue_uplift(tier),
+        }
+        for name, value in truth.items():
+            low, high = row[f"{name}_uplift_low"], row[f"{name}_uplift_high"]
+            assert low <= value <= high, (tier, name, low, value, high)
+    het = result.heterogeneity.set_index("outcome")
+    assert het.loc["responded", "p_value"] < 0.01
+    # the tiers the generator planted by are the ones the analysis finds
+    planted = generator.tiers_before(
+        pd.read_csv(SHIPPED, dtype=str, keep_default_na=False), generator.CAMPAIGN_DATE
+    )
+    found = tiers.set_index("customer_id")["tier"].astype(str)
+    assert (found.reindex(planted.index) == planted).all()

@@ -67,6 +67,8 @@ def assert_same(a: FeatureResult, b: FeatureResult, *, rows: bool = True, money_
     assert (a.as_of, a.window_start) == (b.as_of, b.window_start)
     ra, rb = read_rejected(a.rejected_path), read_rejected(b.rejected_path)
     assert list(ra.columns) == list(rb.columns)
+    if rows and b.engine != "spark":  # the same file, byte for byte (quoting, empty cells)
+        assert a.rejected_path.read_bytes() == b.rejected_path.read_bytes()
     if not rows:
         ra, rb = ra.drop(columns="row"), rb.drop(columns="row")
         ra = ra.sort_values(list(ra.columns)).reset_index(drop=True)

@@ -133,11 +133,11 @@ def test_compare_with_is_validated():
 def test_a_failing_compared_method_says_so():
     f = _customers(50)
     spec = _spec(
-        method="abc", compare_with=["score"], score={"criteria": [{"column": "credit_rating"}]}
+        method="abc", compare_with=["score"], score={"criteria": [{"column": "loyalty_points"}]}
     )
     with pytest.raises(
         MethodError,
-        match="Comparing with score: score: the customer table has no column 'credit_rating'",
+        match="Comparing with score: score: the customer table has no column 'loyalty_points'",
     ) as e:
         methods.compare_methods(f, spec)
     assert "compare_with" in e.value.where

@@ -22,7 +22,7 @@ from tiering.analysis.transitions import LAPSED, NEW
 from tiering.build import migration_tables
 from tiering.data.features import customer_features
 from tiering.errors import TieringError
-from tiering.params import validate
+from tiering.params import Brand, validate
 from tiering.present import migration as migration_section
 from tiering.present import migration_charts
 from tiering.present.i18n import t
@@ -367,7 +367,7 @@ def test_too_short_window_gives_no_transitions():
     assert r.n_periods == 0 and len(r.snapshot_dates) == 1 and r.transitions.empty
     html = migration_section.section_migration(
         types.SimpleNamespace(
-            params=types.SimpleNamespace(language="en", currency="¥"), migration=r
+            params=types.SimpleNamespace(language="en", currency="¥", brand=Brand()), migration=r
         )
     )
     assert 'id="sec-migration"' in html and "fewer than two full periods" in html
@@ -600,7 +600,8 @@ def test_catalogue_complete_and_zh_free_of_english():
 
 def _section(result, language):
     analysis = types.SimpleNamespace(
-        params=types.SimpleNamespace(language=language, currency="¥"), migration=result
+        params=types.SimpleNamespace(language=language, currency="¥", brand=Brand()),
+        migration=result,
     )
     return migration_section.section_migration(analysis)
 

@@ -26,7 +26,8 @@ def _conda(path):
 
 def test_environment_yml_mirrors_pyproject():
     """environment.yml is the lean user environment (the runtime dependencies only);
-    environment-dev.yml adds the dev and spark extras, and both install the project."""
+    environment-dev.yml adds the dev, spark, value and analyst extras, and both install
+    the project. JupyterLab is in the analyst extra, not a runtime dependency."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
     runtime = dict(_name(s) for s in project["dependencies"])
@@ -34,9 +35,10 @@ def test_environment_yml_mirrors_pyproject():
     assert have == runtime
     assert env["dependencies"][-1] == {"pip": ["-e ."]}
     dev_env, dev_have = _conda("environment-dev.yml")
-    extra = extras["dev"] + extras["spark"] + extras["value"]
+    assert "jupyterlab" not in runtime and "jupyterlab" in dict(map(_name, extras["analyst"]))
+    extra = extras["dev"] + extras["spark"] + extras["value"] + extras["analyst"]
     assert dev_have == runtime | dict(_name(s) for s in extra)
-    assert dev_env["dependencies"][-1] == {"pip": ["-e .[dev,spark,value]"]}
+    assert dev_env["dependencies"][-1] == {"pip": ["-e .[dev,spark,value,analyst]"]}
     assert env["name"] != dev_env["name"]
 
 

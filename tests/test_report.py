@@ -201,6 +201,8 @@ def test_demo_action_workbook_has_a_sheet_per_tier_and_formulas_as_text(demo_rep
     assert wb.sheetnames[4:] == [
         t("migration.sheet_left_top", "en", top="A"),
         t("migration.sheet_rose", "en"),
+        t("value.sheet_rescue", "en"),
+        t("value.sheet_develop", "en"),
     ]
     cells = [
         c

@@ -18,7 +18,7 @@ import pytest
 from matplotlib.text import Text
 
 from tiering.analysis.migration import MigrationSpec, analyse_migration, pooled_rates
-from tiering.params import validate
+from tiering.params import Brand, validate
 from tiering.present import charts, migration_charts
 from tiering.present import methods as method_report
 from tiering.present import migration as migration_section
@@ -95,7 +95,8 @@ def _result(name: str):
 
 def _section(result, language: str) -> str:
     analysis = types.SimpleNamespace(
-        params=types.SimpleNamespace(language=language, currency="¥"), migration=result
+        params=types.SimpleNamespace(language=language, currency="¥", brand=Brand()),
+        migration=result,
     )
     return _visible(migration_section.section_migration(analysis))
 
@@ -386,7 +387,7 @@ def _method(language, params, *, lower, upper, customers=(5, 0, 10), tiers=None)
     """The smallest analysis the methods section reads: parameters, tier definitions
     (``lower``/``upper`` per tier) and tier sizes."""
     return types.SimpleNamespace(
-        params=types.SimpleNamespace(language=language, currency="¥"),
+        params=types.SimpleNamespace(language=language, currency="¥", brand=Brand()),
         tiering_params=params,
         labels=LABELS,
         thresholds=pd.DataFrame(

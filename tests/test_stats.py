@@ -999,3 +999,22 @@ def test_welch_section_describes_means(tmp_path):
     assert "Hedges' g = " in items[0]
     assert "Welch" in html and "ω² = " in html and "Games–Howell within a measure" in html
     assert html.count('<figure class="chart">') == 2
+
+
+def test_equal_medians_with_a_real_difference_say_which_way_they_lean():
+    # A: 11 customers with no referral and 10 with one (median 0); B: 21 with none
+    # (median 0). Cliff's delta = P(A > B) - P(A < B) = 10/21 = 0.476: large, yet the
+    # medians are equal, so "0 higher" or "1.00x" would say nothing.
+    frame = tiered_frame([[0.0] * 11 + [1.0] * 10, [0.0] * 21], ["A", "B"], "referrals")
+    result = compare_tiers(frame, metrics=["referrals"], n_boot=200)
+    en = describe_findings(result, language="en")[0]
+    assert en.startswith("A-tier customers tend to have higher ")
+    assert "though the medians are equal (0 vs 0)" in en
+    assert "Cliff's δ = 0.48" in en and "large" in en
+    zh = describe_findings(result, language="zh")[0]
+    assert "总体高于B级" in zh and "中位数相同（0 对 0）" in zh
+    flipped = tiered_frame([[0.0] * 21, [0.0] * 11 + [1.0] * 10], ["A", "B"], "referrals")
+    en = describe_findings(
+        compare_tiers(flipped, metrics=["referrals"], n_boot=200), language="en"
+    )[0]
+    assert en.startswith("A-tier customers tend to have lower ")

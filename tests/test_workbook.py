@@ -1,6 +1,7 @@
 """The action-list workbook a sales manager opens (issue 19): a Summary sheet first, then
 every list sheet (tiers and movers) with translated headers, an auto-filter over its
-rows, frozen header and first column, an action and a wide, empty owner column.
+rows, frozen header and first column, an action and a wide owner column (the customer
+master's account owner where it names one).
 
 The demo data is analysed once; its workbook is written in English and in Chinese
 through the build layer (``tiering.build.outputs.write_tables``), no report is built."""
@@ -34,6 +35,11 @@ SUMMARY = {"en": "Summary", "zh": "概览"}
 OWNER = {"en": "Owner", "zh": "负责人"}
 ACTION = {"en": "Recommended action", "zh": "建议行动"}
 MOVERS = {"en": ["Left tier A", "Moved up"], "zh": ["离开A级客户", "升级客户"]}
+# the demo switches the value model on: its rescue and develop lists come after the movers
+VALUE_SHEETS = {
+    "en": ["Rescue (value)", "Develop (value)"],
+    "zh": ["挽救（价值模型）", "培育（价值模型）"],
+}
 SNAKE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")
 CJK = re.compile(r"[\u3400-\u9fff]")
 STATE_WORDS = re.compile(r"\b(lapsed|new|rose|left_top|stay|up|down)\b", re.IGNORECASE)
@@ -81,9 +87,14 @@ def _list_sheets(wb):
 # --------------------------------------------------------------------------- every sheet
 
 
-def test_the_first_sheet_is_the_summary_then_tiers_then_movers(book):
+def test_the_first_sheet_is_the_summary_then_tiers_then_movers_then_value_lists(book):
     language, a, _, wb = book
-    assert wb.sheetnames == [SUMMARY[language], *a.labels, *MOVERS[language]]
+    assert wb.sheetnames == [
+        SUMMARY[language],
+        *a.labels,
+        *MOVERS[language],
+        *VALUE_SHEETS[language],
+    ]
 
 
 def test_every_header_is_translated(book):
@@ -112,16 +123,29 @@ def test_every_list_sheet_has_a_filter_over_all_its_rows_and_frozen_panes(book):
         assert ws.freeze_panes == "B2", ws.title
 
 
-def test_every_list_sheet_has_an_action_and_an_empty_wide_owner_column(book):
-    language, _, _, wb = book
+def test_every_list_sheet_has_an_action_and_a_wide_owner_column(book):
+    """The owner column is last and wide; the demo's customer master fills it with the
+    account owner where the master names one (blank otherwise: for the client to fill
+    in), and the movers sheets leave it blank."""
+    language, analysis, _, wb = book
+    owner_of = analysis.tiers.set_index(analysis.tiers["customer_id"].astype(str))["owner"]
+    filled = 0
     for ws in _list_sheets(wb):
         header = _header(ws)
         assert header[-2:] == [ACTION[language], OWNER[language]], ws.title
         owner = get_column_letter(len(header))
         assert ws.column_dimensions[owner].width >= 18, ws.title
         rows = list(ws.iter_rows(min_row=2, values_only=True))
-        assert all(r[-1] is None for r in rows), ws.title
+        movers = ws.title in MOVERS[language]
+        for r in rows:
+            expected = None if movers else owner_of.get(str(r[0]))
+            assert r[-1] == (expected if isinstance(expected, str) and expected else None), (
+                ws.title,
+                r[0],
+            )
         assert all(isinstance(r[-2], str) and r[-2] for r in rows), ws.title
+        filled += sum(r[-1] is not None for r in rows)
+    assert filled > 0
     widths = [
         ws.column_dimensions[get_column_letter(j)].width
         for ws in wb.worksheets
@@ -318,7 +342,7 @@ def test_capped_movers_sheet_points_to_movers_csv(demo, tmp_path):
     n = int((a.migration.movers["movement"] == "rose").sum())
     assert ws.max_row == 12 and ws.auto_filter.ref == "A1:M11"
     assert ws["A12"].value == f"… and {n - 10:,} more customers: see movers.csv"
-    assert wb["A"].auto_filter.ref == "A1:L11"
+    assert wb["A"].auto_filter.ref == "A1:M11"  # with the master's credit flag
     holds = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True)}
     assert holds["A"].startswith("The 10 most urgent of the 691 customers of tier A")
     assert "action_lists.csv" in holds["A"]

@@ -374,6 +374,7 @@ STEP_LABELS = {
     "statistics": "statistics",
     "holdout": "holdout check",
     "migration": "migration",
+    "value": "forward-looking value",
     "strategy": "strategy",
     "tables": "tables, action lists",
     "notebook": "report notebook",

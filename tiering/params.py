@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from tiering import locale, plugins
+from tiering import locale, plugins, style
 from tiering.errors import ParamsError, TieringError, closest
 from tiering.sniff import utf16_without_bom
 
@@ -218,7 +218,36 @@ class Cancellations(_Strict):
     negative_amounts: bool = True
 
 
-class _SecondFile(_Strict):
+class _FileOptions(_Strict):
+    """The checks of the options every input file has (delimiter, encoding), shared by
+    ``data`` and the second files; the fields are declared by each model, in its order."""
+
+    @field_validator("delimiter", check_fields=False)
+    @classmethod
+    def _one_char(cls, v):
+        if v is not None and len(v) != 1:
+            raise ValueError("must be a single character such as ',' ';' or '\\t'")
+        return v
+
+    @field_validator("encoding", check_fields=False)
+    @classmethod
+    def _known_encoding(cls, v):
+        if v == "auto":
+            return v
+        import codecs
+
+        try:
+            codecs.lookup(v)
+            "a".encode(v)  # refuses codecs that are not text encodings (rot13, base64)
+        except (LookupError, TypeError, ValueError):  # UnicodeError is a ValueError
+            raise ValueError(
+                f"unknown text encoding {v!r}; use one Python knows, e.g. "
+                f"{', '.join(ENCODING_EXAMPLES)}"
+            ) from None
+        return v
+
+
+class _SecondFile(_FileOptions):
     """A second input file read by the transaction loader's rules (format, encoding,
     delimiter, header row below title lines, sheet, day/month order, decimal mark):
     the customer master and the campaign results. ``path`` is relative to the
@@ -232,30 +261,6 @@ class _SecondFile(_Strict):
     skip_rows: int = Field(0, ge=0)
     dayfirst: bool | None = None
     decimal: Literal[".", ","] | None = None
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_char(cls, v):
-        if v is not None and len(v) != 1:
-            raise ValueError("must be a single character such as ',' ';' or '\\t'")
-        return v
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, v):
-        if v == "auto":
-            return v
-        import codecs
-
-        try:
-            codecs.lookup(v)
-            "a".encode(v)
-        except (LookupError, TypeError, ValueError):
-            raise ValueError(
-                f"unknown text encoding {v!r}; use one Python knows, e.g. "
-                f"{', '.join(ENCODING_EXAMPLES)}"
-            ) from None
-        return v
 
 
 class MasterColumns(_Strict):
@@ -325,7 +330,7 @@ class CampaignSource(_SecondFile):
         return self
 
 
-class DataSource(_Strict):
+class DataSource(_FileOptions):
     path: Path
     format: Literal["auto", "csv", "tsv", "xlsx", "parquet"] = "auto"
     sheet: str | int | None = None
@@ -363,30 +368,6 @@ class DataSource(_Strict):
             if out.get(name) is None:
                 out.pop(name, None)
         return out
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_char(cls, v):
-        if v is not None and len(v) != 1:
-            raise ValueError("must be a single character such as ',' ';' or '\\t'")
-        return v
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, v):
-        if v == "auto":
-            return v
-        import codecs
-
-        try:
-            codecs.lookup(v)
-            "a".encode(v)  # refuses codecs that are not text encodings (rot13, base64)
-        except (LookupError, TypeError, ValueError):  # UnicodeError is a ValueError
-            raise ValueError(
-                f"unknown text encoding {v!r}; use one Python knows, e.g. "
-                f"{', '.join(ENCODING_EXAMPLES)}"
-            ) from None
-        return v
 
     @field_validator("attributes")
     @classmethod
@@ -985,6 +966,44 @@ class StrategySpec(_Strict):
         return v
 
 
+class ValueSpec(_Strict):
+    """The forward-looking value model (top-level key ``value``; see
+    ``tiering.analysis.value``): BG/NBD and Gamma-Gamma from PyMC-Marketing
+    (``pip install 'tiering[value]'``), per customer P(alive), expected purchases,
+    expected spend per purchase and lifetime value (CLV) over ``horizon_months``.
+
+    - ``enabled``: run it (off by default: it needs the ``value`` extra and adds about
+      10 s to a report, 40 s more the first time the model is compiled).
+    - ``horizon_months``: months ahead for expected purchases and CLV.
+    - ``discount_rate``: annual discount rate of the CLV (0.10 = 10 % a year).
+    - ``min_history_months``: less history than this and the model is not fitted.
+    - ``rescue_p_alive``: a high-value customer (top tier, or top predicted value)
+      whose P(alive) is below this is flagged "rescue".
+    - ``grid_groups``: predicted-value groups of the value x potential grid: null (the
+      default) for groups of the tiers' sizes, or 2-10 equal groups by CLV.
+    - ``budget_weighting``: ``revenue`` (past net revenue, the default) or
+      ``expected_value`` (the tiers' share of the expected CLV) for the revenue part
+      of the budget split.
+    """
+
+    enabled: bool = False
+    horizon_months: int = Field(12, ge=1, le=120)
+    discount_rate: float = Field(0.10, ge=0, lt=1)
+    min_history_months: int = Field(6, ge=1, le=120)
+    rescue_p_alive: float = Field(0.5, gt=0, lt=1)
+    grid_groups: int | None = Field(None, ge=2, le=10)
+    budget_weighting: Literal["revenue", "expected_value"] = "revenue"
+
+    @model_validator(mode="after")
+    def _weighting_needs_model(self):
+        if self.budget_weighting == "expected_value" and not self.enabled:
+            raise ValueError(
+                "budget_weighting: expected_value needs the value model: set "
+                "enabled: true, or budget_weighting: revenue"
+            )
+        return self
+
+
 class OutputSpec(_Strict):
     """Where the report goes, what is written, and the consulting firm's logo for the
     cover (PNG, JPEG or SVG; a path relative to the parameter file)."""
@@ -1012,6 +1031,187 @@ class OutputSpec(_Strict):
         return v
 
 
+class Brand(_Strict):
+    """``brand:``, the look of every output (the PDF, the HTML, the deck, the charts
+    and the workbook's headers). Colours are ``#rgb``, ``#rrggbb`` or CSS names.
+
+    ``primary`` colours the headings, the cover band, table headers and title bars;
+    ``secondary`` (default: the primary) the key figures and sub-headings;
+    ``text_on_primary`` the text on the primary colour (default: white or near-black,
+    whichever reads at WCAG AA, 4.5:1; a colour given that does not read is refused);
+    ``tier_colors`` one colour per tier, best first (default: the house scale);
+    ``logo`` a PNG, JPEG or SVG file (relative to the parameter file; default
+    ``output.logo``) for the cover, the HTML page's header and the slides; ``font`` a
+    font family installed on the machine, set before the CJK font Noto Sans CJK, which
+    Chinese text keeps; ``footer`` a line at the foot of every PDF page, slide and the
+    HTML page.
+    """
+
+    primary: str = style.ACCENT
+    secondary: str | None = None
+    text_on_primary: str | None = None
+    tier_colors: list[str] | None = None
+    logo: Path | None = None
+    font: str | None = Field(None, min_length=1, max_length=80)
+    footer: str = Field("", max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_colour(cls, data):
+        # `primary: #1b4f72` unquoted is a YAML comment: the key is there, its value null
+        if isinstance(data, dict):
+            for key in ("primary", "secondary", "text_on_primary", "tier_colors"):
+                value = data.get(key, "")
+                if value is None or (isinstance(value, list) and None in value):
+                    raise ValueError(
+                        f"{key} is empty: quote a colour that starts with # in YAML, e.g. "
+                        f'{key}: "#1b4f72" (a bare # starts a comment), or leave {key} out'
+                    )
+        return data
+
+    @field_validator("primary", "secondary", "text_on_primary")
+    @classmethod
+    def _colour(cls, v):
+        return None if v is None else style.parse_color(v)
+
+    @field_validator("tier_colors")
+    @classmethod
+    def _colours(cls, v):
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("give one colour per tier, best first, or leave tier_colors out")
+        out = []
+        for i, c in enumerate(v):
+            try:
+                out.append(style.parse_color(c))
+            except ValueError as exc:
+                raise ValueError(f"colour {i + 1}: {exc}") from None
+        return out
+
+    @field_validator("font")
+    @classmethod
+    def _font_name(cls, v):
+        if v is not None and not re.fullmatch(r"[\w][\w .\-]*", v.strip()):
+            raise ValueError(
+                "a font family is letters, digits, spaces, dots and hyphens, e.g. "
+                "font: Source Sans 3"
+            )
+        return None if v is None else v.strip()
+
+    @field_validator("footer")
+    @classmethod
+    def _one_line(cls, v):
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in v):
+            raise ValueError("the footer is one line of text without tabs or line breaks")
+        return v.strip()
+
+    @field_validator("logo")
+    @classmethod
+    def _logo_name(cls, v):
+        if v is not None and v.suffix.lower() not in (".png", ".jpg", ".jpeg", ".svg"):
+            raise ValueError("the logo must be a .png, .jpg, .jpeg or .svg file")
+        return v
+
+    @model_validator(mode="after")
+    def _readable(self):
+        if self.text_on_primary is not None:
+            ratio = style.contrast_ratio(self.text_on_primary, self.primary)
+            if ratio < style.MIN_CONTRAST:
+                raise ValueError(
+                    f"text_on_primary {self.text_on_primary} on primary {self.primary} has a "
+                    f"contrast of {ratio:.2f}:1, below the {style.MIN_CONTRAST}:1 WCAG AA asks "
+                    f"for normal text; leave text_on_primary out (then "
+                    f"{style.readable_text_on(self.primary)} is used) or pick a darker or "
+                    "lighter colour"
+                )
+        return self
+
+    def text_colour(self) -> tuple[str, str]:
+        """The text colour on the primary colour and how it was chosen (``"given"`` or
+        ``"automatic"``)."""
+        if self.text_on_primary is not None:
+            return self.text_on_primary, "given"
+        return style.readable_text_on(self.primary), "automatic"
+
+    def palette(self, n_tiers: int | None = None) -> style.Palette:
+        """The :class:`tiering.style.Palette` of this brand for ``n_tiers`` tiers (needed
+        when ``tier_colors`` is given)."""
+        base = style.Palette(
+            primary=self.primary,
+            secondary=self.secondary or self.primary,
+            text_on_primary=self.text_colour()[0],
+            font=self.font,
+            logo=None if self.logo is None else Path(self.logo),
+            footer=self.footer,
+        )
+        if self.tier_colors is None:
+            return base
+        n = len(self.tier_colors) if n_tiers is None else n_tiers
+        return base.with_tier_colors(self.tier_colors[:n])
+
+    def summary(self) -> dict[str, Any]:
+        """What the manifest records: the colours used and how the text colour was chosen."""
+        text, how = self.text_colour()
+        return {
+            **self.model_dump(mode="json"),
+            "text_on_primary": text,
+            "text_on_primary_chosen": how,
+            "contrast": round(style.contrast_ratio(text, self.primary), 2),
+            # headings and slide titles are set in the primary colour on white
+            "primary_on_white": round(style.contrast_ratio(self.primary, style.WHITE), 2),
+        }
+
+
+def logo_problem(path: Path, key: str) -> str | None:
+    """Why ``path`` is not a usable logo (missing, empty, too large, not a PNG, JPEG or
+    SVG image by its content), or ``None``."""
+    if not path.is_file():
+        return (
+            f"{key}: no file {str(path)!r}; give a PNG, JPEG or SVG file, relative to the "
+            "parameter file or absolute"
+        )
+    size = path.stat().st_size
+    if not 0 < size <= MAX_LOGO_BYTES:
+        return (
+            f"{key}: the logo {path.name} holds {size:,} bytes; it must hold 1 to "
+            f"{MAX_LOGO_BYTES:,} (a cover logo needs about 600 px width, or use SVG)"
+        )
+    if path.suffix.lower() == ".svg":
+        from xml.etree.ElementTree import ParseError
+
+        import defusedxml.ElementTree as safe_xml  # refuses entity expansion
+
+        try:
+            root = safe_xml.parse(str(path)).getroot()
+        except (ParseError, ValueError, OSError) as exc:  # defusedxml's refusals are ValueErrors
+            return f"{key}: {path.name} is not an SVG image ({exc}); export the logo as SVG or PNG"
+        if root.tag.rsplit("}", 1)[-1] != "svg":
+            return f"{key}: {path.name} is XML but not an SVG image (its root is <{root.tag}>)"
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            kind = img.format
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return (
+            f"{key}: {path.name} is not a readable image ({exc}); export the logo as PNG, "
+            "JPEG or SVG"
+        )
+    if kind not in ("PNG", "JPEG"):
+        return f"{key}: {path.name} is a {kind} image; use a PNG, JPEG or SVG file"
+    want = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    if kind != want:
+        return f"{key}: {path.name} holds a {kind} image; rename it to .{kind.lower()}"
+    return None
+
+
+#: Largest logo file accepted (it is embedded in the HTML and the deck).
+MAX_LOGO_BYTES = 2 * 1024 * 1024
+
+
 #: What ``tiering init`` writes as ``currency`` when the data shows none: refused until
 #: the user writes the client's currency.
 CURRENCY_PLACEHOLDER = "TODO"
@@ -1035,6 +1235,10 @@ class Params(_Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     migration: MigrationSpec = Field(default_factory=MigrationSpec)
     engine: EngineSpec = Field(default_factory=EngineSpec)
+    # the look of the outputs (colours, logo, font, footer); the build applies it, the
+    # notebook does not take it (its analysis carries it)
+    brand: Brand = Field(default_factory=Brand)
+    value: ValueSpec = Field(default_factory=ValueSpec)
 
     @field_validator("currency")
     @classmethod
@@ -1087,12 +1291,28 @@ class Params(_Strict):
             )
         return v
 
+    @field_validator("brand")
+    @classmethod
+    def _enough_tier_colours(cls, v, info):
+        spec = info.data.get("tiering")  # validated before brand (the order of the fields)
+        if v.tier_colors is not None and spec is not None and len(v.tier_colors) < len(spec.labels):
+            raise ValueError(
+                f"tier_colors has {len(v.tier_colors)} colours for {len(spec.labels)} tiers "
+                f"({', '.join(spec.labels)}); give {len(spec.labels)} colours, best tier "
+                "first, or leave tier_colors out"
+            )
+        return v
+
     def to_notebook(self) -> dict[str, Any]:
-        """The parameters as JSON-safe values, one entry per top-level key."""
-        return self.model_dump(mode="json")
+        """The parameters as JSON-safe values, one entry per top-level key the report
+        notebook takes (:data:`TOP_LEVEL_KEYS`; not ``brand``: the build applies it)."""
+        return self.model_dump(mode="json", exclude=set(BUILD_ONLY_KEYS))
 
 
-TOP_LEVEL_KEYS = tuple(Params.model_fields)
+#: Top-level keys the report notebook does not take: the build applies the brand to
+#: what the notebook draws, from the parameters its analysis carries.
+BUILD_ONLY_KEYS = ("brand",)
+TOP_LEVEL_KEYS = tuple(k for k in Params.model_fields if k not in BUILD_ONLY_KEYS)
 
 
 # --------------------------------------------------------------------------- YAML
@@ -1369,6 +1589,13 @@ def validate(
         update["output"] = params.output.model_copy(
             update={"logo": resolved(params.output.logo, "output.logo")}
         )
+    if params.brand.logo is not None:
+        logo = params.brand.logo
+        logo = logo.resolve() if logo.is_absolute() else resolved(logo, "brand.logo")
+        problem = logo_problem(logo, "brand.logo")
+        if problem is not None:
+            problems.append(problem)
+        update["brand"] = params.brand.model_copy(update={"logo": logo})
     if (
         params.migration.previous_report is not None
         and not params.migration.previous_report.is_absolute()
@@ -1480,7 +1707,9 @@ def refuse_undeclared(namespace: dict[str, Any], *, source: str = "notebook para
     (``-p langauge zh`` sets ``langauge``), so a misspelt one would be ignored. Names
     starting with ``_`` (IPython's) and modules are left out. Checks once per run of the
     first cell: after a clean check, a rerun of the calling cell is not checked again
-    (the names it set itself are not parameters)."""
+    (the names it set itself are not parameters). The keys of a parameter file only the
+    build applies (:data:`BUILD_ONLY_KEYS`, ``brand``: ``-f`` passes them too) are let
+    through; the notebook alone draws in the house style."""
     before = namespace.get(_GLOBALS_BEFORE)
     if before is None:
         return
@@ -1488,6 +1717,7 @@ def refuse_undeclared(namespace: dict[str, Any], *, source: str = "notebook para
         k
         for k, v in namespace.items()
         if k not in NOTEBOOK_PARAMETERS
+        and k not in BUILD_ONLY_KEYS
         and not k.startswith("_")
         and not isinstance(v, ModuleType)
         and (k not in before or before[k] is not v)

@@ -475,3 +475,53 @@ def _heterogeneity_row(name, outcome, tested: list) -> dict:
     q, df, p = cochran_q(eff, var)
     row.update({"statistic": q, "df": df, "p_value": p})
     return row
+
+
+#: The rate columns :func:`campaign_table` gives once per group (prefixed
+#: ``treatment_`` and ``control_``).
+_GROUP_RATE_COLUMNS = (
+    "customers",
+    "responders",
+    "response_rate",
+    "response_low",
+    "response_high",
+    "converters",
+    "conversion_rate",
+    "conversion_low",
+    "conversion_high",
+    "revenue_per_customer",
+)
+#: The columns of :func:`campaign_table` (campaigns.csv).
+TABLE_COLUMNS = (
+    "campaign",
+    "tier",
+    "tier_basis",
+    *(f"{g}_{c}" for g in GROUPS for c in _GROUP_RATE_COLUMNS),
+    *(c for c in UPLIFT_COLUMNS if c not in ("campaign", "tier", "treatment", "control")),
+)
+
+
+def campaign_table(result: CampaignAnalysis) -> pd.DataFrame:
+    """One row per campaign and tier (``tier`` ``*``: the campaign's tiered customers
+    together), :data:`TABLE_COLUMNS`: ``tier_basis`` (which tiers the customers were
+    counted in: ``params['tier_basis']``, ``current`` when not given); per group
+    (``treatment_``, ``control_``) the customers, responders and converters with their
+    rates and Wilson intervals, revenue per customer; then the uplift (treatment -
+    control) of response and conversion with Newcombe intervals and of revenue per
+    customer with its bootstrap interval, and ``small``. Without a control group the
+    ``control_`` and uplift columns are missing (NaN)."""
+    rates = result.rates
+    keys = ["campaign", "tier"]
+    out = rates[keys].drop_duplicates().reset_index(drop=True)
+    for g in GROUPS:
+        part = rates[rates["group"] == g][[*keys, *_GROUP_RATE_COLUMNS]]
+        part = part.rename(columns={c: f"{g}_{c}" for c in _GROUP_RATE_COLUMNS})
+        out = out.merge(part, on=keys, how="left")
+    uplift = result.uplift.drop(columns=["treatment", "control"])
+    out = out.merge(uplift, on=keys, how="left")
+    out.insert(2, "tier_basis", result.params.get("tier_basis", "current"))
+    for g in GROUPS:
+        for c in ("customers", "responders", "converters"):
+            out[f"{g}_{c}"] = out[f"{g}_{c}"].astype("Int64")
+    out["small"] = out["small"].astype("boolean")
+    return out[list(TABLE_COLUMNS)]

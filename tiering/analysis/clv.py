@@ -35,9 +35,12 @@ imports every analysis module).
    error) and by calibration frequency (the calibration chart of the BTYD
    literature), against a naive baseline: each customer's past repeat-purchase rate
    (``frequency / T``) and repeat-spend rate continued over the holdout.
-4. :func:`tier_value` and :func:`value_grid` summarise the result by tier: medians of
-   P(alive) and CLV with bootstrap intervals, each tier's share of the expected
-   value, and the current tier x predicted value tier grid.
+The result by tier (medians, shares, the value x potential grid) and the step of a
+report are in :mod:`tiering.analysis.value`.
+
+Longer than 800 lines because the summary, the fit and the holdout check share one set
+of conventions (period units, the same-day rule, the library's lazy import and its
+convergence verdicts) that a reader checks together against the published method.
 
 Known property of the BG/NBD: a customer can drop out only right after a repeat
 purchase, so P(alive) is 1 for every one-time buyer (their expected purchases are
@@ -59,11 +62,6 @@ process compiles the model's C code (PyTensor), about 15-40 s; PyTensor keeps th
 compiled modules in its ``base_compiledir`` (``~/.pytensor`` unless ``PYTENSOR_FLAGS``
 says ``base_compiledir=...``), where later processes find them (see
 ``benchmarks/clv.py`` for the measured costs).
-
-Longer than 800 lines because it holds the whole value model of issue 20's first
-phase: the summary, the fit and its holdout check share the conventions above, and
-:func:`tier_value` and :func:`value_grid` can move to a module of their own when the
-report section is wired.
 """
 
 from __future__ import annotations
@@ -76,25 +74,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tiering.analysis import effects
 from tiering.errors import DataError, require
 
 __all__ = [
     "CUSTOMER_COLUMNS",
-    "GRID_COLUMNS",
     "GROUP_COLUMNS",
     "HOLDOUT_COLUMNS",
     "PERIODS",
     "REASONS",
     "SPEND_REASONS",
     "SUMMARY_COLUMNS",
-    "TIER_COLUMNS",
     "ValueHoldout",
     "ValueModel",
     "fit_value_model",
     "rfm_summary",
-    "tier_value",
-    "value_grid",
     "value_holdout_check",
 ]
 
@@ -118,11 +111,6 @@ GROUP_COLUMNS = tuple(
     "frequency_group customers actual_purchases predicted_purchases "
     "baseline_purchases actual_spend predicted_spend baseline_spend".split()
 )
-TIER_COLUMNS = tuple(
-    "tier customers p_alive_median p_alive_ci_low p_alive_ci_high clv_median "
-    "clv_ci_low clv_ci_high clv_total clv_share customer_share".split()
-)
-GRID_COLUMNS = ("tier", "value_tier", "customers", "revenue", "clv_total")
 REASONS = ("too_short", "no_customers", "no_repeat_buyers", "not_converged", "fit_failed")
 SPEND_REASONS = tuple(
     "no_positive_spend spend_not_converged spend_infinite_mean spend_fit_failed".split()
@@ -206,14 +194,35 @@ def rfm_summary(
     repeat = (
         pd.Series(np.where(later, amount, 0.0)).groupby(cid, sort=True).sum().reindex(first.index)
     )
+    return summary_frame(
+        first.index.astype(str),
+        first,
+        last,
+        (days - 1).astype("int64").to_numpy(),
+        repeat.to_numpy(),
+        cutoff=cutoff_ts,
+        period=period,
+    )
+
+
+def summary_frame(
+    ids, first, last, frequency, repeat, *, cutoff, period: str = "W"
+) -> pd.DataFrame:
+    """The model's summary (:data:`SUMMARY_COLUMNS`) from each customer's first and last
+    purchase day, repeat purchase days (``frequency``) and repeat spend: recency and T
+    in ``period`` units from the first purchase day (T to the day before ``cutoff``),
+    the repeat spend averaged over the repeat days (0 for one-time buyers)."""
+    first = pd.DatetimeIndex(first)
+    last = pd.DatetimeIndex(last)
     unit = pd.Timedelta(days=PERIODS[period])
-    frequency = (days - 1).astype("int64").to_numpy()
-    last_day = cutoff_ts - pd.Timedelta(days=1)
+    last_day = pd.Timestamp(cutoff).normalize() - pd.Timedelta(days=1)
+    frequency = np.asarray(frequency, dtype=np.int64)
+    repeat = np.asarray(repeat, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        monetary = np.where(frequency > 0, repeat.to_numpy() / np.maximum(frequency, 1), 0.0)
+        monetary = np.where(frequency > 0, repeat / np.maximum(frequency, 1), 0.0)
     return pd.DataFrame(
         {
-            "customer_id": first.index.astype(str),
+            "customer_id": np.asarray(ids, dtype=object).astype(str),
             "frequency": frequency,
             "recency": ((last - first) / unit).to_numpy(dtype=float),
             "T": ((last_day - first) / unit).to_numpy(dtype=float),
@@ -814,89 +823,3 @@ def value_holdout_check(
         "model": model,
     }
     return ValueHoldout(customers=customers, groups=groups, params=params)
-
-
-# --------------------------------------------------------------------------- per tier
-
-
-def tier_value(
-    customers: pd.DataFrame, tiers: pd.Series, *, n_boot: int = 2000, seed: int = 0
-) -> pd.DataFrame:
-    """Per tier: medians of P(alive) and CLV with 95 % bootstrap intervals, the tier's
-    total CLV and its share of the expected value of all tiered customers.
-
-    ``customers`` is :attr:`ValueModel.customers`; ``tiers`` maps ``customer_id`` to
-    the tier (an ordered Categorical keeps the tiers' order; customers without a tier
-    are left out). Medians are bootstrapped with
-    :func:`tiering.analysis.effects.bootstrap_medians`, seeded per tier.
-    """
-    tier = customers["customer_id"].astype(str).map(tiers.rename(index=str))
-    labels = (
-        list(tiers.cat.categories)
-        if isinstance(tiers.dtype, pd.CategoricalDtype)
-        else sorted(set(tier.dropna()))
-    )
-    tiered = tier.notna().to_numpy()
-    clv_all = customers["clv"].to_numpy(dtype=float)
-    total = float(np.nansum(clv_all[tiered]))
-    n_all = int(tiered.sum())
-    rows = []
-    for i, label in enumerate(labels):
-        mask = (tier == label).to_numpy()
-        row = {"tier": label, "customers": int(mask.sum())}
-        for j, name in enumerate(("p_alive", "clv")):
-            values = customers[name].to_numpy(dtype=float)[mask]
-            values = values[np.isfinite(values)]
-            low = high = median = float("nan")
-            if values.size:
-                rng = np.random.default_rng([seed, i, j])
-                draws = effects.bootstrap_medians(values, n_boot=n_boot, rng=rng)
-                (low, high), median = effects.percentile_interval(draws), float(np.median(values))
-            row.update({f"{name}_median": median, f"{name}_ci_low": low, f"{name}_ci_high": high})
-        row["clv_total"] = float(np.nansum(clv_all[mask]))
-        row["clv_share"] = row["clv_total"] / total if total > 0 else float("nan")
-        row["customer_share"] = row["customers"] / n_all if n_all else float("nan")
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(TIER_COLUMNS))
-
-
-def value_grid(customers: pd.DataFrame, tiers: pd.Series, revenue: pd.Series) -> pd.DataFrame:
-    """Current tier x predicted value tier: customers, past revenue and CLV per cell.
-
-    The predicted value tiers have the sizes of the current tiers (ordered best first):
-    the customers are ranked by CLV (ties by ``customer_id``) and the first as many as
-    the best tier has go to value tier 1, and so on, so the diagonal holds the customers
-    the two views agree on. ``tiers`` and ``revenue`` are indexed by ``customer_id``.
-    """
-    ids = customers["customer_id"].astype(str)
-    tier = ids.map(tiers.rename(index=str))
-    keep = tier.notna() & customers["clv"].notna()
-    frame = pd.DataFrame(
-        {
-            "customer_id": ids[keep].to_numpy(),
-            "tier": tier[keep].to_numpy(),
-            "clv": customers.loc[keep, "clv"].to_numpy(dtype=float),
-        }
-    )
-    frame["revenue"] = frame["customer_id"].map(revenue.rename(index=str)).fillna(0.0)
-    labels = (
-        list(tiers.cat.categories)
-        if isinstance(tiers.dtype, pd.CategoricalDtype)
-        else sorted(set(frame["tier"]))
-    )
-    sizes = frame["tier"].value_counts().reindex(labels, fill_value=0).to_numpy()
-    order = np.lexsort((frame["customer_id"].to_numpy(), -frame["clv"].to_numpy()))
-    value_tier = np.empty(len(frame), dtype=object)
-    value_tier[order] = np.repeat(np.array(labels, dtype=object), sizes)
-    frame["value_tier"] = value_tier
-    cells = (
-        frame.groupby(["tier", "value_tier"], sort=False)
-        .agg(
-            customers=("customer_id", "size"), revenue=("revenue", "sum"), clv_total=("clv", "sum")
-        )
-        .reindex(pd.MultiIndex.from_product([labels, labels], names=["tier", "value_tier"]))
-        .fillna({"customers": 0, "revenue": 0.0, "clv_total": 0.0})
-        .reset_index()
-    )
-    cells["customers"] = cells["customers"].astype("int64")
-    return cells[list(GRID_COLUMNS)]

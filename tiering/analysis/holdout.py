@@ -43,6 +43,7 @@ import pandas as pd
 
 from tiering.analysis import effects
 from tiering.analysis import methods as _methods
+from tiering.data import customers as _customers
 from tiering.data import features as _features
 from tiering.errors import DataError, TieringError, require
 
@@ -280,6 +281,7 @@ def holdout_check(
         return _unavailable("no_history", base)
     attributes = [c for c in transactions.columns if c not in _STANDARD]
     feats = _features.customer_features(before, as_of=cutoff.date(), attributes=attributes)
+    feats = _customers.snapshot_master(feats, params.data.customers, as_of=cutoff.date())
     try:
         result = _fit(feats, params.tiering, seed=int(params.seed))
     except TieringError as exc:

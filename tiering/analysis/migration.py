@@ -48,6 +48,7 @@ from pydantic import BaseModel
 
 from tiering.analysis.previous import PreviousComparison, compare_previous, read_previous
 from tiering.analysis.transitions import DIRECTIONS, LAPSED, NEW, check_labels, transition_table
+from tiering.data import customers as _customers
 from tiering.data.features import customer_features, snapshot_features
 from tiering.errors import DataError, require
 from tiering.params import MigrationSpec
@@ -324,7 +325,9 @@ def analyse_migration(
             churn_days=spec.churn_days,
             start=start,
             seed=params.seed,
-            features=features[i],
+            features=_customers.snapshot_master(
+                features[i], params.data.customers, as_of=end.date()
+            ),
         )
         features[i] = None  # let go of each table once used (last_feats keeps the latest)
         if snap.empty:

@@ -15,11 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tiering.analysis import campaigns as _campaigns
 from tiering.analysis import holdout as _holdout
 from tiering.analysis import methods, stats, strategy
 from tiering.analysis import migration as _migration
+from tiering.analysis import value as _value
 from tiering.analysis.methods import compare
 from tiering.analysis.playbook import load_playbook
+from tiering.data import campaigns as _campaign_data
+from tiering.data import customers as _customers
 from tiering.data import engines
 from tiering.data import features as _features
 from tiering.data import io as _io
@@ -67,6 +71,15 @@ class Analysis:
     - ``migration``: :class:`tiering.analysis.migration.Migration`, None when not run.
     - ``recommendations``: :class:`tiering.analysis.strategy.Recommendations` (triggers,
       per-customer actions, the budget).
+    - ``value``: the forward-looking value (:class:`tiering.analysis.value.ValueAnalysis`:
+      P(alive), CLV, the value x potential grid, the holdout check against a naive
+      baseline, or the reason it could not run), None when ``value.enabled`` is off.
+    - ``campaigns``: campaign response, conversion and uplift per tier
+      (:class:`tiering.analysis.campaigns.CampaignAnalysis`), None without
+      ``data.campaigns``. Its ``params['tier_basis']`` says which tiers the customers
+      were counted in: ``holdout_cutoff`` (the holdout check's tiers, chosen on the data
+      before ``params['tier_date']``, when every contact is dated on or after it) or
+      ``current`` (today's tiers).
     """
 
     params: Params
@@ -89,6 +102,8 @@ class Analysis:
     holdout: _holdout.HoldoutCheck | None = None
     migration: _migration.Migration | None = None
     recommendations: strategy.Recommendations | None = None
+    value: _value.ValueAnalysis | None = None
+    campaigns: _campaigns.CampaignAnalysis | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -324,6 +339,8 @@ def run(
     feats, loaded, first = _load_features(
         params, timings, Path(rejected_path) if rejected_path else None
     )
+    # the customer master's columns (data.customers), joined by customer id
+    feats, loaded = _customers.attach_master(feats, loaded, params.data.customers)
     transactions = loaded.transactions
     with timed(timings, "tiering"):
         result = methods.fit(feats, params.tiering, seed=params.seed)
@@ -356,10 +373,12 @@ def run(
         categorical = (
             [a for a in loaded.attributes if 1 < tiers[a].nunique() <= 50] if len(tiers) else []
         )
+        # the customer master's numbers and categories, compared like the others
+        master_numeric, master_categorical = master_measures(tiers, attributes=loaded.attributes)
         comparison = stats.compare_tiers(
             tiers,
-            metrics=list(params.stats.metrics),
-            categorical=categorical,
+            metrics=list(dict.fromkeys([*params.stats.metrics, *master_numeric])),
+            categorical=list(dict.fromkeys([*categorical, *master_categorical])),
             test=params.stats.test,
             alpha=params.stats.alpha,
             min_group_size=params.stats.min_group_size,
@@ -385,10 +404,27 @@ def run(
             )
         if migration is not None:
             extras["migration"] = migration
+    if params.data.campaigns is not None:
+        with timed(timings, "campaigns"):
+            extras["campaigns"], loaded = campaigns_of(
+                tiers,
+                loaded,
+                params,
+                holdout=extras.get("holdout"),
+                window_start=loaded.window_start or pd.Timestamp(first).date(),
+            )
+    if params.value.enabled:
+        with timed(timings, "value"):
+            extras["value"] = value_of(tiers, loaded, params)
     with timed(timings, "strategy"):
         playbook = load_playbook(params.strategy.playbook)
         extras["recommendations"] = strategy.recommend(
-            tiers, summary, spec=params.strategy, currency=params.currency, playbook=playbook
+            tiers,
+            summary,
+            spec=params.strategy,
+            currency=params.currency,
+            playbook=playbook,
+            value=extras.get("value"),
         )
     warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
     untiered = untiered_customers(loaded, tiers["customer_id"].astype(str))
@@ -413,6 +449,101 @@ def run(
         **extras,
     )
     return analysis, loaded
+
+
+#: The customer master's numbers compared across the tiers when the master gives them
+#: (Kruskal-Wallis or Welch, with the metrics) ...
+MASTER_METRICS = (
+    "credit_score",
+    "overdue_days",
+    "satisfaction",
+    "nps",
+    "referrals",
+    "tenure_months",
+)
+#: ... and its categories (chi-square and Cramér's V, with the attributes); a name the
+#: transactions already use carries ``_master`` (``customer_type_master``).
+MASTER_CATEGORIES = ("credit_rating", "industry", "customer_type", "list_status")
+
+
+def master_measures(tiers: pd.DataFrame, *, attributes=()) -> tuple[list[str], list[str]]:
+    """The customer master's columns in ``tiers`` worth comparing across the tiers:
+    (numbers with at least two distinct values, categories with 2-50 values); both
+    empty without a master (no ``in_master`` column). ``attributes``: the transactions'
+    attribute columns, which are not the master's (the master's column of the same name
+    is ``<name>_master``)."""
+    if "in_master" not in tiers.columns or not len(tiers):
+        return [], []
+    numeric = [c for c in MASTER_METRICS if c in tiers.columns and tiers[c].nunique() > 1]
+    names = [n for c in MASTER_CATEGORIES for n in (c, f"{c}_master")]
+    categorical = [
+        c
+        for c in names
+        if c in tiers.columns and c not in set(attributes) and 1 < tiers[c].nunique() <= 50
+    ]
+    return numeric, categorical
+
+
+def campaigns_of(
+    tiers: pd.DataFrame,
+    loaded,
+    params: Params,
+    *,
+    holdout: _holdout.HoldoutCheck | None,
+    window_start: dt.date | None,
+):
+    """Read ``data.campaigns`` within the analysis window and measure the response per
+    tier. The tier a customer is counted in should be the one held before the campaign:
+    when the holdout check ran and every contact is dated on or after its cut-off, the
+    check's tiers (chosen on the data before the cut-off) are used (``tier_basis``
+    ``holdout_cutoff``); otherwise today's tiers (``current``), which may partly reflect
+    what the campaign itself sold. Returns ``(CampaignAnalysis, loaded)`` with the
+    campaign file in ``loaded.source['campaigns']`` and its rejected rows added."""
+    read, loaded = _campaign_data.attach_campaigns(
+        loaded, params.data.campaigns, window_start=window_start, as_of=loaded.as_of
+    )
+    contacts = read.contacts
+    basis, table, tier_date = "current", tiers[["customer_id", "tier"]], loaded.as_of
+    if holdout is not None and holdout.available and len(contacts):
+        cutoff = pd.Timestamp(holdout.params["cutoff"])
+        dates = contacts["date"]
+        if dates.notna().all() and (dates >= cutoff).all():
+            basis, tier_date = "holdout_cutoff", cutoff.date()
+            table = holdout.customers[["customer_id", "tier"]]
+    result = _campaigns.campaign_results(
+        contacts,
+        table.assign(tier=table["tier"].astype(str)),
+        labels=list(tiers["tier"].cat.categories.astype(str)),
+        n_boot=params.stats.n_boot,
+        seed=params.seed,
+        alpha=params.stats.alpha,
+    )
+    import dataclasses
+
+    extra = {"tier_basis": basis, "tier_date": tier_date, "has_group": read.has_group}
+    return dataclasses.replace(result, params={**result.params, **extra}), loaded
+
+
+def value_of(tiers: pd.DataFrame, loaded, params: Params) -> _value.ValueAnalysis:
+    """The forward-looking value model of one analysis: from the clean transactions
+    when all of them are in memory, else from a streaming engine's per-customer
+    aggregates (``reason`` ``missing_inputs`` naming what they lack)."""
+    transactions = loaded.transactions
+    if loaded.source.get("transactions_sample"):  # a sample would value only its customers
+        transactions = None
+    aggregates = None
+    if transactions is None and isinstance(loaded, EngineLoad) and loaded.result is not None:
+        aggregates = loaded.result.features
+    return _value.analyse_value(
+        tiers,
+        transactions=transactions,
+        aggregates=aggregates,
+        as_of=loaded.as_of,
+        spec=params.value,
+        holdout_months=params.stats.holdout_months,
+        n_boot=params.stats.n_boot,
+        seed=params.seed,
+    )
 
 
 #: Reasons that leave a row without a customer: such rows name no customer to miss.

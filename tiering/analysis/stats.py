@@ -87,10 +87,12 @@ __all__ = [
     "TESTS_COLUMNS",
     "Comparison",
     "compare_tiers",
+    "MASTER_PROFILE_COLUMNS",
+    "master_profile",
 ]
 
 #: Metrics where a smaller value is the better one; findings report differences.
-LOWER_IS_BETTER = frozenset({"recency_days"})
+LOWER_IS_BETTER = frozenset({"recency_days", "overdue_days"})
 #: The comparison families: rank-based (medians) or Welch (means).
 TESTS = ("kruskal", "welch")
 
@@ -1127,3 +1129,62 @@ def _pair_finding(
     else:
         row["note"] = "ratio_undefined"
     return row
+
+
+#: The columns of :func:`master_profile`.
+MASTER_PROFILE_COLUMNS = ("measure", "tier", "category", "customers", "known", "share", "median")
+
+
+def master_profile(
+    tiers: pd.DataFrame,
+    *,
+    categorical=(),
+    numeric=(),
+    labels=None,
+    tier_col: str = "tier",
+) -> pd.DataFrame:
+    """Per tier, the distribution of the customer master's columns (or any others):
+    one row per ``measure``, tier and ``category`` (:data:`MASTER_PROFILE_COLUMNS`).
+
+    - A ``categorical`` column: one row per value found in the tier (blank values left
+      out), ``customers`` with it, ``known`` (customers of the tier with a value) and
+      ``share`` = customers / known; values in descending count, then by name.
+    - ``overdue`` (a bool column, when named in ``categorical``): one row, ``category``
+      ``"overdue"``: the customers overdue among those known.
+    - A ``numeric`` column: one row, ``category`` ``""``, ``known`` customers with a
+      value and their ``median`` (``customers`` = known, ``share`` NaN).
+
+    ``labels``: the tiers best first (default: the categories of an ordered tier
+    column, else as they appear). A tier without customers gives rows with 0 known."""
+    col = tiers[tier_col]
+    if labels is None:
+        labels = (
+            list(col.cat.categories)
+            if isinstance(col.dtype, pd.CategoricalDtype)
+            else list(dict.fromkeys(col.dropna()))
+        )
+    rows = []
+    tier_text = col.astype(str)
+    for tier in [str(x) for x in labels]:
+        sub = tiers[(tier_text == tier).to_numpy()]
+        for measure in categorical:
+            values = sub[measure]
+            if measure == "overdue":
+                known = values.astype("boolean").dropna()
+                hits = int(known.sum())
+                share = hits / len(known) if len(known) else float("nan")
+                rows.append((measure, tier, "overdue", hits, len(known), share, float("nan")))
+                continue
+            text = values.dropna().astype(str).str.strip()
+            text = text[text != ""]
+            counts = text.value_counts()
+            counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+            for category, n in counts.items():
+                rows.append(
+                    (measure, tier, str(category), int(n), len(text), n / len(text), float("nan"))
+                )
+        for measure in numeric:
+            v = pd.to_numeric(sub[measure], errors="coerce").dropna()
+            median = float(v.median()) if len(v) else float("nan")
+            rows.append((measure, tier, "", len(v), len(v), float("nan"), median))
+    return pd.DataFrame(rows, columns=list(MASTER_PROFILE_COLUMNS))

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from tiering.analysis.playbook import (
@@ -40,6 +41,8 @@ __all__ = [
     "FIRED_COLUMNS",
     "BUDGET_COLUMNS",
     "BUDGET_COMPONENTS",
+    "VALUE_SIGNAL_COLUMNS",
+    "value_signals",
     "is_missing",
     "segment_lookup",
     "trigger_frame",
@@ -125,6 +128,19 @@ BUDGET_COLUMNS: tuple[str, ...] = (
     "share",
 )
 BUDGET_COMPONENTS: tuple[str, ...] = ("revenue", "growth", "risk")
+#: Columns of ``Recommendations.value_signals``: one row per signal of the value model
+#: (``rescue``, ``develop``) and tier, also when no customer is caught.
+VALUE_SIGNAL_COLUMNS: tuple[str, ...] = (
+    "signal",
+    "tier",
+    "tier_rank",
+    "customers",
+    "tier_customers",
+    "customer_share",
+    "revenue",
+    "clv",
+    "p_alive_median",
+)
 _COMPONENT_SHARE = {"revenue": "revenue_share", "growth": "growth_share", "risk": "risk_share"}
 
 
@@ -313,7 +329,9 @@ class BudgetRule:
     did and the budget was split equally across non-empty tiers; ``cost_to_serve`` the
     cost per customer by tier label, ``costs_exceed_budget`` True when the cost to
     serve alone exceeds the budget (then the budget is split in proportion to it);
-    ``at_risk_factor`` and ``base_gap_days`` define "at risk" (see :func:`trigger_frame`).
+    ``at_risk_factor`` and ``base_gap_days`` define "at risk" (see :func:`trigger_frame`);
+    ``revenue_basis`` is ``revenue`` (the revenue share is of past net revenue) or
+    ``expected_value`` (of the expected lifetime value over the value model's horizon).
     """
 
     amount: float | None
@@ -325,6 +343,7 @@ class BudgetRule:
     costs_exceed_budget: bool
     at_risk_factor: float
     base_gap_days: float
+    revenue_basis: str = "revenue"
 
 
 @dataclass(frozen=True, eq=False)
@@ -346,6 +365,10 @@ class Recommendations:
       (:data:`~tiering.analysis.playbook.REFERENCE_COLUMNS`).
     - ``budget`` (tier): :data:`BUDGET_COLUMNS`, see :func:`allocate_budget`.
 
+    - ``value_signals`` (signal and tier): :data:`VALUE_SIGNAL_COLUMNS`, the customers
+      the value model flags ``rescue`` and ``develop`` (:func:`value_signals`); None
+      without the value model.
+
     ``rule`` is the :class:`BudgetRule`; ``playbook`` the normalised playbook used
     (texts of triggers and default actions); ``skipped`` the ids of enabled triggers
     that did not apply (segment triggers without segments). The texts in a language
@@ -360,6 +383,7 @@ class Recommendations:
     rule: BudgetRule
     playbook: Mapping
     skipped: tuple[str, ...] = ()
+    value_signals: pd.DataFrame | None = None
 
     @property
     def currency(self) -> str:
@@ -454,6 +478,7 @@ def allocate_budget(
     currency: str = "¥",
     at_risk_factor: float = 2.0,
     references: pd.DataFrame | None = None,
+    expected_value: Mapping[str, float] | None = None,
 ) -> tuple[pd.DataFrame, BudgetRule]:
     """Split a budget across tiers (``frame`` is a :func:`trigger_frame`).
 
@@ -475,7 +500,10 @@ def allocate_budget(
     ``amount`` is missing and ``share`` is the weight.
 
     ``references`` is the per-tier table of the same frame (``Recommendations.references``;
-    computed when not given). Returns the table (:data:`BUDGET_COLUMNS`, one row per
+    computed when not given). ``expected_value`` (tier label -> expected lifetime
+    value, e.g. ``ValueAnalysis.tiers``' ``clv_total``) replaces past net revenue in the
+    revenue share; the table then also has ``expected_value`` and
+    ``expected_value_share``. Returns the table (:data:`BUDGET_COLUMNS`, one row per
     tier, best first) and the :class:`BudgetRule`.
     """
     labels = [str(x) for x in labels]
@@ -528,8 +556,12 @@ def allocate_budget(
             "revenue_at_risk": refs["tier_revenue_at_risk"].to_numpy(dtype="float64"),
         }
     )
+    basis = out["revenue"].clip(lower=0)
+    if expected_value is not None:
+        ev = {str(k): float(v) for k, v in dict(expected_value).items()}
+        basis = out["tier"].map(ev).fillna(0.0).clip(lower=0).astype("float64")
     totals = {
-        "revenue": out["revenue"].clip(lower=0),
+        "revenue": basis,
         "growth": out["growth_potential"],
         "risk": out["revenue_at_risk"],
     }
@@ -558,7 +590,14 @@ def allocate_budget(
         else:
             out["amount"] = out["base_cost"] + (budget - base) * out["weight"]
         out["share"] = out["amount"] / budget
-    out = out[list(BUDGET_COLUMNS)]
+    extra = []
+    if expected_value is not None:
+        out["expected_value"] = basis.round(6)
+        out["expected_value_share"] = out["revenue_share"]
+        total = float(out["revenue"].clip(lower=0).sum())
+        out["revenue_share"] = out["revenue"].clip(lower=0) / total if total > 0 else 0.0
+        extra = ["expected_value", "expected_value_share"]
+    out = out[[*BUDGET_COLUMNS, *extra]]
     out["tier_rank"] = out["tier_rank"].astype("int64")
     out["customers"] = out["customers"].astype("int64")
     rule = BudgetRule(
@@ -571,6 +610,7 @@ def allocate_budget(
         costs_exceed_budget=exceed,
         at_risk_factor=float(at_risk_factor),
         base_gap_days=float(frame["usual_gap_days"].median()),
+        revenue_basis="revenue" if expected_value is None else "expected_value",
     )
     return out, rule
 
@@ -582,6 +622,7 @@ def recommend(
     spec=None,
     currency: str = "¥",
     playbook: Mapping | None = None,
+    value=None,
 ) -> Recommendations:
     """Triggers, per-customer actions and the budget split of one analysis.
 
@@ -590,6 +631,10 @@ def recommend(
     ``strategy`` block of the parameters (:class:`tiering.params.StrategySpec`: playbook,
     budget, budget_weights, cost_to_serve, at_risk_factor); ``playbook`` (from
     :func:`~tiering.analysis.playbook.load_playbook`) overrides ``spec.playbook``.
+    ``value`` is the value model's result (:class:`tiering.analysis.value.ValueAnalysis`,
+    optional): its rescue and develop signals are counted per tier
+    (``value_signals``) and, when its ``budget_weighting`` is ``expected_value`` and the
+    expected value is there, the budget's revenue share is of the expected value.
     Deterministic: no randomness, rows in the order of ``tiers``.
     """
     spec = StrategySpec() if spec is None else spec
@@ -617,6 +662,7 @@ def recommend(
         currency=currency,
         at_risk_factor=spec.at_risk_factor,
         references=refs,
+        expected_value=_expected_value(value),
     )
     customers = frame.assign(triggers=caught, priority=best)
     customers["tier_rank"] = (
@@ -631,4 +677,74 @@ def recommend(
         rule=rule,
         playbook=book,
         skipped=skipped,
+        value_signals=(
+            value_signals(value.customers, tiers, labels)
+            if value is not None and value.available
+            else None
+        ),
     )
+
+
+def _expected_value(value) -> dict[str, float] | None:
+    """Tier -> expected lifetime value, when the value model asks the budget to use it."""
+    if value is None or value.params.get("budget_weighting") != "expected_value":
+        return None
+    if not value.spend_available or value.tiers.empty:
+        return None
+    return dict(zip(value.tiers["tier"].astype(str), value.tiers["clv_total"].astype(float)))
+
+
+def value_signals(
+    value_customers: pd.DataFrame, tiers: pd.DataFrame, labels: Sequence[str]
+) -> pd.DataFrame:
+    """Per signal of the value model (``rescue``, ``develop``) and tier: the customers
+    caught, their share of the tier, their past net revenue, their expected lifetime
+    value (``clv``, NaN without the spend model) and median P(alive).
+
+    ``value_customers`` is ``ValueAnalysis.customers`` (``customer_id``, ``tier``,
+    ``rescue``, ``develop``, ``p_alive``, ``clv``); ``tiers`` the tier table (for the
+    tier sizes and ``monetary``). Columns :data:`VALUE_SIGNAL_COLUMNS`, every signal
+    and tier (zero rows caught included), tiers best first.
+    """
+    labels = [str(x) for x in labels]
+    sizes = tiers["tier"].astype(str).value_counts()
+    spend = pd.Series(
+        tiers["monetary"].to_numpy(dtype=float), index=tiers["customer_id"].astype(str)
+    )
+    rows = []
+    for signal in ("rescue", "develop"):
+        caught = (
+            value_customers[value_customers[signal].astype(bool)]
+            if len(value_customers)
+            else value_customers
+        )
+        for rank, label in enumerate(labels, start=1):
+            part = caught[caught["tier"].astype(str) == label]
+            n, size = len(part), int(sizes.get(label, 0))
+            clv_sum = pd.Series(part["clv"].to_numpy(dtype=float))
+            rows.append(
+                {
+                    "signal": signal,
+                    "tier": label,
+                    "tier_rank": rank,
+                    "customers": n,
+                    "tier_customers": size,
+                    "customer_share": n / size if size else math.nan,
+                    "revenue": round(
+                        float(
+                            part["customer_id"].astype(str).map(spend).to_numpy(dtype=float).sum()
+                        ),
+                        6,
+                    ),
+                    "clv": round(float(clv_sum.sum()), 6)
+                    if clv_sum.notna().any() or not n
+                    else math.nan,
+                    "p_alive_median": float(np.median(part["p_alive"].to_numpy(dtype=float)))
+                    if n
+                    else math.nan,
+                }
+            )
+    out = pd.DataFrame(rows, columns=list(VALUE_SIGNAL_COLUMNS))
+    for col in ("tier_rank", "customers", "tier_customers"):
+        out[col] = out[col].astype("int64")
+    return out

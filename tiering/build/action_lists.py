@@ -53,6 +53,7 @@ from tiering.analysis.strategy import Recommendations
 from tiering.errors import require
 from tiering.present.i18n import pick, t, tn
 from tiering.present.strategy_text import action_table, findings
+from tiering.style import Palette
 
 __all__ = [
     "WORKBOOK_NAME",
@@ -66,6 +67,10 @@ __all__ = [
     "action_list",
     "write_action_lists",
     "write_strategy_tables",
+    "value_sheets",
+    "VALUE_SHEET_COLUMNS",
+    "owners",
+    "credit_flags",
 ]
 
 WORKBOOK_NAME = "action_lists.xlsx"
@@ -87,6 +92,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "last_purchase",
     "usual_gap_days",
     "at_risk",
+    "credit_flag",
     "signals",
     "recommended_action",
     "owner",
@@ -105,6 +111,7 @@ _SHEET_COLUMNS: dict[str, tuple[str, str]] = {
     "last_purchase": ("strategy.col_last_purchase", "date"),
     "usual_gap_days": ("strategy.col_usual_gap_days", "days"),
     "at_risk": ("strategy.col_at_risk", "text"),
+    "credit_flag": ("campaigns.col_credit_flag", "text"),
     "signals": ("strategy.col_signals", "text"),
     "recommended_action": ("strategy.col_recommended_action", "text"),
     "owner": ("strategy.col_owner", "text"),
@@ -196,6 +203,35 @@ def sheet_names(
     return out
 
 
+def owners(tiers: pd.DataFrame) -> pd.Series:
+    """The account owner per row of ``tiers`` from the customer master's ``owner``
+    column (blank where unknown); all blank without one."""
+    if "owner" not in tiers.columns:
+        return pd.Series("", index=tiers.index, dtype=object)
+    return tiers["owner"].astype(object).where(tiers["owner"].notna(), "").astype(str)
+
+
+def credit_flags(tiers: pd.DataFrame, *, language: str) -> pd.Series:
+    """Per row of ``tiers`` (with the master's ``overdue`` and, when known,
+    ``overdue_days``): "overdue N days" in ``language`` where the customer is overdue,
+    "overdue" when only an overdue amount says so, else blank."""
+    late = tiers["overdue"].astype("boolean").fillna(False).astype(bool)
+    days = (
+        tiers["overdue_days"]
+        if "overdue_days" in tiers.columns
+        else pd.Series(float("nan"), index=tiers.index)
+    )
+    out = pd.Series("", index=tiers.index, dtype=object)
+    for i in tiers.index[late.to_numpy()]:
+        d = days.loc[i]
+        out.loc[i] = (
+            t("campaigns.credit_overdue_days", language, days=f"{int(d):,}")
+            if pd.notna(d) and d > 0
+            else t("campaigns.credit_overdue", language)
+        )
+    return out
+
+
 def action_list(
     tiers: pd.DataFrame, recommendations: Recommendations, *, language: str
 ) -> pd.DataFrame:
@@ -207,7 +243,11 @@ def action_list(
     ``frequency`` (orders), ``aov``, ``recency_days``, ``last_purchase`` (date),
     ``usual_gap_days`` (missing for one-order customers); ``at_risk`` (yes/no in
     ``language``); ``signals`` (names of the triggers that caught the customer);
-    ``recommended_action``; ``owner`` (empty). Values are not yet made formula-safe.
+    ``recommended_action``; ``owner`` (the customer master's account owner when
+    ``tiers`` has an ``owner`` column, i.e. ``data.customers`` maps one; else empty for
+    the client to fill in). With the master's ``overdue`` column, ``credit_flag`` (after
+    ``at_risk``): "overdue N days" (or "overdue" without days) in ``language`` for an
+    overdue customer, else empty. Values are not yet made formula-safe.
     """
     locale.get(language, where="language")
     require(
@@ -259,7 +299,9 @@ def action_list(
     out["at_risk"] = rec["at_risk"].map({True: yes, False: no})
     out["signals"] = acts.loc[order, "signals"]
     out["recommended_action"] = acts.loc[order, "recommended_action"]
-    out["owner"] = ""
+    if "overdue" in base.columns:
+        out["credit_flag"] = credit_flags(base.loc[order], language=language)
+    out["owner"] = owners(base.loc[order])
     # callers first (by priority), then by net spend, then by ID
     out["_rank"] = rec["tier_rank"]
     out["_priority"] = rec["priority"].astype("Float64").fillna(math.inf)
@@ -345,12 +387,20 @@ def _fixed_zip(data: bytes, core_xml: bytes) -> bytes:
     return out.getvalue()
 
 
-def _header_style() -> dict:
+def _header_style(brand: Palette | None = None) -> dict:
+    """Header cells: bold, white on the accent colour, or the ``brand``'s text colour
+    on its primary colour (and its font, when it has one)."""
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    fill, text = _HEADER_FILL, "FFFFFF"
+    font = {}
+    if brand is not None and not brand.is_default:
+        fill = brand.primary.lstrip("#").upper()
+        text = brand.text_on_primary.lstrip("#").upper()
+        font = {"name": brand.font} if brand.font else {}
     return {
-        "font": Font(bold=True, color="FFFFFF"),
-        "fill": PatternFill("solid", fgColor=_HEADER_FILL),
+        "font": Font(bold=True, color=text, **font),
+        "fill": PatternFill("solid", fgColor=fill),
         "alignment": Alignment(vertical="center", wrap_text=True),
     }
 
@@ -373,6 +423,7 @@ def _write_list(
     *,
     max_rows: int,
     more: str | None,
+    header_style: Mapping | None = None,
 ) -> None:
     """One list sheet: the header row, the first ``max_rows`` rows of ``table`` (its
     columns ``keys``, in order) and the line ``more`` when rows were left out. Frozen
@@ -389,7 +440,7 @@ def _write_list(
         )
     ws.freeze_panes = "B2"
     ws.auto_filter.ref = f"A1:{get_column_letter(max(len(keys), 1))}{len(shown) + 1}"
-    style = _header_style()
+    style = header_style or _header_style()
     ws.append([_cell(ws, h, "text", style=style) for h in headers])
     for row in records:
         ws.append([_cell(ws, v, kind) for v, kind in zip(row, kinds)])
@@ -407,6 +458,7 @@ def _write_summary(
     currency: str,
     report: str | None,
     as_of: dt.date | None,
+    header_style: Mapping | None = None,
 ) -> None:
     """The Summary sheet: per tier (``summary``: tier, customers, revenue) the
     customers, their share, the net revenue and its share, the budget share and amount
@@ -463,7 +515,7 @@ def _write_summary(
     for j, values in enumerate(columns):
         ws.column_dimensions[get_column_letter(j + 1)].width = _fit_width(values[0], values[1:])
     ws.freeze_panes = "A2"
-    style = _header_style()
+    style = header_style or _header_style()
     bold = {"font": Font(bold=True)}
     ws.append([_cell(ws, h, "text", style=style) for h in headers])
     for row in table:
@@ -510,9 +562,12 @@ def _write_workbook(
     report: str | None = None,
     as_of: dt.date | None = None,
     extra_sheets: Mapping[str, pd.DataFrame] | None = None,
+    brand: Palette | None = None,
 ) -> None:
     from openpyxl import Workbook
     from openpyxl.xml.functions import tostring
+
+    header_style = _header_style(brand)
 
     def header(key: object) -> str:
         known = _LIST_COLUMNS.get(key) if isinstance(key, str) else None
@@ -573,6 +628,7 @@ def _write_workbook(
         currency=currency,
         report=report,
         as_of=as_of,
+        header_style=header_style,
     )
     for label, part in parts.items():
         # the most urgent customers come first; everybody is in the CSV
@@ -584,6 +640,7 @@ def _write_workbook(
             kinds,
             max_rows=max_rows,
             more=_more_text(len(part) - max_rows, language, file=CSV_NAME, tier=True),
+            header_style=header_style,
         )
     for title, table in (extra_sheets or {}).items():
         keys = list(table.columns)
@@ -600,6 +657,7 @@ def _write_workbook(
             more=_more_text(
                 len(table) - max_rows, language, file=table.attrs.get("file"), tier=False
             ),
+            header_style=header_style,
         )
     buffer = io.BytesIO()
     wb.save(buffer)
@@ -651,6 +709,7 @@ def write_action_lists(
     client: str | None = None,
     title: str | None = None,
     as_of: dt.date | None = None,
+    brand: Palette | None = None,
 ) -> list[str]:
     """Write ``action_lists.xlsx`` and ``action_lists.csv`` into ``folder``.
 
@@ -669,7 +728,8 @@ def write_action_lists(
     ``attrs["file"]`` names the file that lists rows left out; text cells are
     formula-safe there too. The Summary sheet names the report (``client``: ``title``,
     the default report title when only ``client`` is given) and the ``as_of`` date
-    when given.
+    when given. ``brand`` (:meth:`tiering.params.Brand.palette`) colours the header
+    rows (default: white on the house accent).
     Returns the file names written.
     """
     folder = Path(folder)
@@ -721,6 +781,7 @@ def write_action_lists(
         report=report,
         as_of=as_of,
         extra_sheets=extra_sheets,
+        brand=brand,
     )
     _write_csv(rows, folder / CSV_NAME)
     return [WORKBOOK_NAME, CSV_NAME]
@@ -752,3 +813,67 @@ def write_strategy_tables(
         out.columns = [safe_text(c) for c in out.columns]  # headers are cells too
         out.to_csv(folder / name, index=False, lineterminator="\n", encoding="utf-8")
     return list(tables)
+
+
+#: Columns of the value model's sheets (:func:`value_sheets`), in order;
+#: ``customer_name`` only when the data has names.
+VALUE_SHEET_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "customer_name",
+    "tier",
+    "monetary",
+    "p_alive",
+    "expected_purchases",
+    "clv",
+    "value_tier",
+    "recommended_action",
+    "owner",
+)
+_VALUE_HEADERS = {
+    "tier": "value.col_tier",
+    "p_alive": "value.col_p_alive_short",
+    "expected_purchases": "value.col_expected_purchases",
+    "clv": "value.col_clv_short",
+    "value_tier": "value.col_value_group",
+}
+
+
+def value_sheets(value, tiers: pd.DataFrame, *, language: str) -> dict[str, pd.DataFrame]:
+    """The value model's action lists as extra sheets of the workbook: sheet name (in
+    ``language``) -> table, "rescue" (high-value customers with a low P(alive), the
+    largest past net spend first) and "develop" (lower-tier customers with top
+    predicted value, the largest CLV first); ties by customer ID. Empty when the model
+    is off or did not run (``value`` is a :class:`tiering.analysis.value.ValueAnalysis`
+    or None).
+
+    Columns :data:`VALUE_SHEET_COLUMNS`; the model's columns are headed in ``language``
+    (the table's column names are the headers), the others by the workbook's own
+    headers. ``attrs["description"]`` says what the sheet holds and ``attrs["file"]``
+    names ``value.csv``, which lists everybody.
+    """
+    if value is None or not value.available or value.customers.empty:
+        return {}
+    threshold = f"{value.params['rescue_p_alive']:.2f}"
+    base = tiers.set_index(tiers["customer_id"].astype(str))
+    out = {}
+    for signal, order in (("rescue", "monetary"), ("develop", "clv")):
+        caught = value.customers[value.customers[signal].astype(bool)].copy()
+        caught["monetary"] = caught["customer_id"].map(base["monetary"]).to_numpy(dtype=float)
+        if "customer_name" in base.columns:
+            caught["customer_name"] = caught["customer_id"].map(base["customer_name"])
+        caught = caught.sort_values(
+            [order, "customer_id"], ascending=[False, True], kind="stable"
+        ).reset_index(drop=True)
+        caught["recommended_action"] = t(f"value.sheet_action_{signal}", language)
+        caught["owner"] = caught["customer_id"].map(owners(base)).fillna("").to_numpy()
+        for col in ("p_alive", "expected_purchases", "clv"):
+            caught[col] = caught[col].astype(float)
+        table = caught[[c for c in VALUE_SHEET_COLUMNS if c in caught.columns]]
+        table = table.rename(columns={k: t(v, language) for k, v in _VALUE_HEADERS.items()})
+        n = len(table)
+        table.attrs["description"] = t(
+            f"value.sheet_{signal}_text", language, n=f"{n:,}", threshold=threshold
+        )
+        table.attrs["file"] = "value.csv"
+        out[t(f"value.sheet_{signal}", language)[:31]] = table
+    return out

@@ -29,7 +29,10 @@ never grow or shrink their text by themselves (``noAutofit``); table rows are as
 their measured text.
 
 Every run names :data:`FONT` as its Latin and East Asian (``a:ea``) typeface, and the
-report language. The same analysis and date give the same bytes: fixed core
+report language; a brand's font (``brand.font``) becomes the Latin typeface when it is
+installed and no wider than :data:`FONT` (:func:`brand_font`), Chinese keeps
+:data:`FONT`. The brand's colours, logo (PNG or JPEG) and footer line are applied as in
+the report (:class:`tiering.params.Brand`). The same analysis and date give the same bytes: fixed core
 properties and ZIP time stamps.
 """
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import logging
 import re
 import shutil
 import subprocess
@@ -54,6 +58,7 @@ from tiering.analysis.pipeline import Analysis
 from tiering.analysis.transitions import LAPSED
 from tiering.present import charts, narrative
 from tiering.present import stats as stats_text
+from tiering.present.css import palette_of
 from tiering.present.htmlkit import fmt_date, fmt_int, fmt_money, fmt_num, fmt_pct
 from tiering.present.i18n import t, tn
 from tiering.present.methods import method_name, method_subtitle
@@ -65,10 +70,14 @@ from tiering.present.strategy_text import (
     share_text,
     strategies_of,
 )
-from tiering.style import ACCENT, MUTED, tier_palette
+from tiering.style import ACCENT, CJK_FONT, MUTED
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CHART_DPI",
+    "FONT_SAMPLE",
+    "brand_font",
     "FONT",
     "Overflow",
     "deck_bytes",
@@ -78,7 +87,7 @@ __all__ = [
 ]
 
 #: The deck's typeface, Latin and East Asian: the one the PDF report is set in.
-FONT = "Noto Sans CJK SC"
+FONT = CJK_FONT
 CHART_DPI = 200
 #: Lines may fill this share of a frame's width (the applications break lines a little
 #: differently from the measurement).
@@ -172,6 +181,36 @@ def _em_width(text: str, bold: bool) -> float:
 def text_width(text: str, size: float, *, bold: bool = False) -> float:
     """The width of ``text`` in points at ``size`` points, on one line."""
     return _em_width(text, bold) * size
+
+
+#: Latin text a brand's font is measured on against :data:`FONT` (see :func:`brand_font`).
+FONT_SAMPLE = (
+    "The quick brown fox jumps over the lazy dog 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ %,.¥$"
+)
+
+
+@functools.cache
+def brand_font(family: str | None) -> tuple[str, str]:
+    """The Latin typeface of the deck for a brand's font ``family`` and why: the family
+    when fontconfig finds it and its Latin text, regular and bold, is no wider than
+    :data:`FONT`'s (the text boxes are fitted with :data:`FONT`'s widths, so a narrower
+    face cannot overflow them); else :data:`FONT` and the reason."""
+    if not family or family == FONT:
+        return FONT, "default"
+    from PIL import ImageFont
+
+    for bold in (False, True):
+        found = _fc_match(f"{family}:style={'Bold' if bold else 'Regular'}")
+        if found is None or family.lower() not in [f.lower() for f in found[1].split(",")]:
+            return FONT, "not installed"
+        face = ImageFont.truetype(
+            found[0].path, _EM, index=found[0].index, layout_engine=ImageFont.Layout.BASIC
+        )
+        if face.getlength(FONT_SAMPLE) > _pil_font(bold).getlength(FONT_SAMPLE) * (
+            1 if _face(bold)[1] else 1.06
+        ):
+            return FONT, "wider than " + FONT
+    return family, "fits"
 
 
 # --------------------------------------------------------------------------- line breaking
@@ -622,8 +661,10 @@ def _write(
     *,
     color: str,
     anchor: str = "t",
+    accent: str = _ACCENT,
 ) -> None:
-    """Set a text frame's paragraphs at ``size`` (insets, no autofit, wrapping)."""
+    """Set a text frame's paragraphs at ``size`` (insets, no autofit, wrapping); a
+    numbered list's numbers in ``accent``."""
     from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
     from pptx.oxml.ns import qn
     from pptx.util import Emu, Pt
@@ -655,7 +696,7 @@ def _write(
         ppr.set("indent", str(-Emu(indent)))
         if p.number is not None:  # "1.", "2." ... in the accent colour
             colour = ppr.makeelement(qn("a:buClr"), {})
-            colour.append(colour.makeelement(qn("a:srgbClr"), {"val": _ACCENT}))
+            colour.append(colour.makeelement(qn("a:srgbClr"), {"val": accent}))
             ppr.append(colour)
             ppr.append(ppr.makeelement(qn("a:buFont"), {"typeface": FONT}))
             number = {"type": "arabicPeriod", "startAt": str(p.number)}
@@ -721,6 +762,11 @@ class _Summary(HTMLParser):
 _CJK_LABEL = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
+def _hex(colour: str) -> str:
+    """``#1b4f72`` → ``1B4F72`` (python-pptx's and the XML's spelling)."""
+    return colour.lstrip("#").upper()
+
+
 def _text_on(hex_colour: str) -> str:
     colour = charts.text_colour_on("#" + hex_colour.lstrip("#"))
     return _WHITE if colour == "white" else colour.lstrip("#").upper()
@@ -752,7 +798,38 @@ class _Deck:
         self.recs = recommendations_of(a)
         self.strategies = strategies_of(a)
         self.found = findings(self.recs, language=self.lang)
-        self.colours = tier_palette(a.labels)
+        # the brand (tiering.params.Brand): primary for title rules, titles, the cover
+        # band and table headers (with its readable text colour), secondary for key
+        # figures and sub-headings, the logo on the cover and small on every slide
+        self.brand = palette_of(a)
+        self.accent = _hex(self.brand.primary)
+        self.second = _hex(self.brand.secondary)
+        self.on_accent = _hex(self.brand.text_on_primary)
+        self.colours = self.brand.tier_palette(a.labels)
+        # the brand's logo, else (with a brand of its own) the cover logo output.logo
+        self.logo_file = self.brand.logo or (
+            None
+            if self.brand.is_default or a.params.output.logo is None
+            else Path(a.params.output.logo).resolve()
+        )
+        if self.logo_file is not None and self.logo_file.suffix.lower() == ".svg":
+            # python-pptx places bitmaps only, and no SVG rasteriser is a dependency
+            log.warning(
+                "The slide deck shows no logo: %s is an SVG image, and slides take a PNG "
+                "or JPEG; give brand.logo as PNG to have it on the slides too",
+                self.logo_file.name,
+            )
+            self.logo_file = None
+        self.font, why = brand_font(self.brand.font)
+        if why in ("not installed", "wider than " + FONT):
+            log.warning(
+                "The slide deck keeps %s: brand.font %r is %s (the slides' text is fitted "
+                "with %s's widths)",
+                FONT,
+                self.brand.font,
+                "not installed here" if why == "not installed" else f"wider than {FONT}",
+                FONT,
+            )
 
     # ------------------------------------------------------------------ kit
 
@@ -766,15 +843,15 @@ class _Deck:
         line = slide.shapes.add_connector(
             MSO_CONNECTOR.STRAIGHT, _emu(_MARGIN), _emu(1.22), _emu(SLIDE_W - _MARGIN), _emu(1.22)
         )
-        line.line.color.rgb = _rgb(_ACCENT)
+        line.line.color.rgb = _rgb(self.accent)
         line.line.width = _emu(0.015)
         _plain(line)
         return slide
 
-    def _title(self, shape, title, box, *, largest, smallest, notes, color=_ACCENT, anchor="m"):
+    def _title(self, shape, title, box, *, largest, smallest, notes, color=None, anchor="m"):
         shape.left, shape.top, shape.width, shape.height = box.emu()
         kept, size, _ = fit([para(title, bold=True)], box, largest, smallest)
-        self._fill(shape, kept, size, color=color, anchor=anchor)
+        self._fill(shape, kept, size, color=color or self.accent, anchor=anchor)
         full = [title] if kept[0].text != title else []
         shape.part.slide.notes_slide.notes_text_frame.text = "\n".join([*full, *notes])
 
@@ -793,6 +870,7 @@ class _Deck:
             size,
             color=color,
             anchor=anchor,
+            accent=self.accent,
         )
 
     def text(
@@ -832,7 +910,7 @@ class _Deck:
             [para(value, bold=True, align="ctr")],
             largest=big,
             smallest=big * 0.5,
-            color=_ACCENT,
+            color=self.second,
             anchor="b",
         )
         bottom = Box(box.x + 0.1, mid + 0.02, box.w - 0.2, box.y + box.h - mid - 0.1)
@@ -971,7 +1049,9 @@ class _Deck:
                 cell.margin_left = cell.margin_right = Emu(_emu(_CELL_X))
                 cell.margin_top = cell.margin_bottom = Emu(_emu(_CELL_Y))
                 fill, colour = (
-                    (_ACCENT, _WHITE) if r == 0 else ((_LIGHT if r % 2 == 0 else _WHITE), _TEXT)
+                    (self.accent, self.on_accent)
+                    if r == 0
+                    else ((_LIGHT if r % 2 == 0 else _WHITE), _TEXT)
                 )
                 custom = fills(r, c) if fills and r else None
                 if custom:
@@ -993,6 +1073,7 @@ class _Deck:
                     size,
                     color=colour,
                     anchor="m",
+                    accent=self.accent,
                 )
         return sum(heights) / 72
 
@@ -1025,15 +1106,35 @@ class _Deck:
         self.finish()
         return self.prs
 
+    def logo(self, slide, x: float, y: float, *, w: float, h: float) -> float:
+        """The brand's logo (PNG or JPEG) at ``(x, y)`` within ``w`` × ``h`` inches;
+        returns the width it took (0 without a logo)."""
+        if self.logo_file is None:
+            return 0.0
+        from PIL import Image
+
+        with Image.open(self.logo_file) as img:
+            px_w, px_h = img.size
+        k = min(w / px_w, h / px_h)
+        pic = slide.shapes.add_picture(
+            str(self.logo_file), _emu(x), _emu(y), _emu(px_w * k), _emu(px_h * k)
+        )
+        pic.element.find(f"{_q('p:nvPicPr')}/{_q('p:cNvPr')}").set(
+            "descr", self.a.params.consultant or "logo"
+        )
+        return px_w * k
+
     def cover(self):
         a, lang = self.a, self.lang
         end = pd.Timestamp(a.as_of) - pd.Timedelta(days=1)
         slide = self.prs.slides.add_slide(self.prs.slide_layouts[5])
         from pptx.enum.shapes import MSO_SHAPE
 
+        self.logo(slide, 1.0, 0.55, w=3.5, h=0.9)
+
         band = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, 0, 0, _emu(0.35), _emu(SLIDE_H))
         band.fill.solid()
-        band.fill.fore_color.rgb = _rgb(_ACCENT)
+        band.fill.fore_color.rgb = _rgb(self.accent)
         band.line.fill.background()
         _plain(band)
         self._title(
@@ -1159,7 +1260,7 @@ class _Deck:
         def fills(r, c):
             if c != 0:
                 return None
-            colour = colours.get(rows[r - 1][0], _ACCENT).lstrip("#").upper()
+            colour = colours.get(rows[r - 1][0], ACCENT).lstrip("#").upper()
             return colour, _text_on(colour)
 
         height = self.table(
@@ -1197,7 +1298,10 @@ class _Deck:
         ]
         slide = self.slide(title, notes=[caption, *items, "", self.summary.lead])
         self.chart(
-            slide, charts.pareto_curve(a.tiers, language=lang, cutoffs=cutoffs), _CHART, caption
+            slide,
+            charts.pareto_curve(a.tiers, language=lang, cutoffs=cutoffs, brand=self.brand),
+            _CHART,
+            caption,
         )
         self.text(
             slide,
@@ -1214,13 +1318,15 @@ class _Deck:
         slide = self.slide(title, notes=[caption, *(f"{r['tier']}: {r['headline']}" for r in rows)])
         self.chart(
             slide,
-            charts.tier_overview(a.tier_summary, language=lang, currency=self.cur),
+            charts.tier_overview(
+                a.tier_summary, language=lang, currency=self.cur, brand=self.brand
+            ),
             _CHART,
             caption,
         )
         paras = [
             P(
-                (R(str(r["tier"]) + "  ", bold=True, color=_ACCENT), R(str(r["headline"]))),
+                (R(str(r["tier"]) + "  ", bold=True, color=self.second), R(str(r["headline"]))),
                 before=0.7 if i else 0,
             )
             for i, r in enumerate(rows)
@@ -1250,7 +1356,7 @@ class _Deck:
             self.chart(slide, figure, _CHART, t(f"stats.cap_effects_{comparison.test}", lang))
         else:
             side = _BODY
-        paras = [para(t("stats.findings_title", lang), bold=True, color=_ACCENT, rel=1.1)]
+        paras = [para(t("stats.findings_title", lang), bold=True, color=self.second, rel=1.1)]
         paras += [para(x, bullet=True, before=0.5) for x in shown]
         paras.append(para(caveat, color=_MUTED, rel=0.9, before=0.8))
         self.text(slide, side, paras, largest=17, smallest=11)
@@ -1271,7 +1377,7 @@ class _Deck:
         )
         caption = t("holdout.chart_caption", lang, months=p["months"])
         slide = self.slide(title, notes=[headline, "", lead, "", caption])
-        self.chart(slide, lift_chart(a.holdout, language=lang), _CHART, caption)
+        self.chart(slide, lift_chart(a.holdout, language=lang, brand=self.brand), _CHART, caption)
         self.text(slide, _SIDE, [para(headline)], largest=20, smallest=12)
 
     def migration(self, title):
@@ -1300,7 +1406,7 @@ class _Deck:
         dormant = (tr["from_state"] == LAPSED) & (tr["to_state"] == LAPSED)
         side = _SIDE
         if tr.loc[~dormant, "customers"].sum() > 0:
-            self.chart(slide, flow_chart(result, language=lang), _CHART, caption)
+            self.chart(slide, flow_chart(result, language=lang, brand=self.brand), _CHART, caption)
         else:
             side = _BODY
         self.text(slide, Box(side.x, side.y, side.w, 2.6), [para(text)], largest=18, smallest=11)
@@ -1368,7 +1474,7 @@ class _Deck:
         def fills(r, c):
             if c != 0 or r > len(budget):
                 return None
-            colour = colours.get(rows[r - 1][0], _ACCENT).lstrip("#").upper()
+            colour = colours.get(rows[r - 1][0], ACCENT).lstrip("#").upper()
             return colour, _text_on(colour)
 
         height = self.table(
@@ -1452,7 +1558,9 @@ class _Deck:
                     "kpis",
                 )
             ]
-            left = [para(t("strategy.priority_actions", lang), bold=True, color=_ACCENT, rel=1.1)]
+            left = [
+                para(t("strategy.priority_actions", lang), bold=True, color=self.second, rel=1.1)
+            ]
             for f in mine.itertuples():
                 who = tn(
                     "deck.priority_who",
@@ -1472,7 +1580,7 @@ class _Deck:
             if mine.empty:
                 left.append(para(t("deck.no_priority_actions", lang), before=0.5))
             right = [
-                para(t("deck.tier_plan", lang), bold=True, color=_ACCENT, rel=1.1),
+                para(t("deck.tier_plan", lang), bold=True, color=self.second, rel=1.1),
                 P(
                     (
                         R(
@@ -1642,7 +1750,7 @@ class _Deck:
         ]
         slide = self.slide(title, notes=notes)
         left = [
-            para(t("report.appendix_method", lang), bold=True, color=_ACCENT, rel=1.1),
+            para(t("report.appendix_method", lang), bold=True, color=self.second, rel=1.1),
             para(method_subtitle(a.tiering_params["method"], lang), bold=True, before=0.5),
             para(conventions, before=0.5),
         ]
@@ -1653,7 +1761,7 @@ class _Deck:
         self.text(
             slide,
             Box(right.x, right.y, right.w, 0.45),
-            [para(t("report.appendix_provenance", lang), bold=True, color=_ACCENT)],
+            [para(t("report.appendix_provenance", lang), bold=True, color=self.second)],
             largest=16,
             smallest=11,
         )
@@ -1670,12 +1778,16 @@ class _Deck:
     def finish(self):
         """Footers and page numbers, fonts and language on every run, fixed properties."""
         lang = self.lang
-        footer = t("deck.footer", lang, client=self.a.params.client, title=self.title)
+        footer = self.brand.footer or t(
+            "deck.footer", lang, client=self.a.params.client, title=self.title
+        )
         slides = list(self.prs.slides)
         for n, slide in enumerate(slides[1:], start=2):
+            logo = self.logo(slide, _MARGIN, 7.08, w=1.2, h=0.3)
+            shift = logo + 0.15 if logo else 0.0
             self.text(
                 slide,
-                Box(_MARGIN, 7.08, SLIDE_W - 2 * _MARGIN - 1.0, 0.3),
+                Box(_MARGIN + shift, 7.08, SLIDE_W - 2 * _MARGIN - 1.0 - shift, 0.3),
                 [para(footer)],
                 largest=9,
                 smallest=7,
@@ -1696,7 +1808,7 @@ class _Deck:
                 parts.append(slide.notes_slide.element)
             for part in parts:
                 for run in part.iter(_q("a:r")):
-                    set_fonts(run.get_or_add_rPr(), language)
+                    set_fonts(run.get_or_add_rPr(), language, font=self.font)
         core = self.prs.core_properties
         stamp = dt.datetime.combine(self.generated, dt.time())
         core.title = self.title
@@ -1712,18 +1824,19 @@ class _Deck:
         core.revision = 1
 
 
-def set_fonts(rpr, language: str) -> None:
-    """Name :data:`FONT` as the Latin, East Asian and complex-script typeface of a run's
-    properties (``a:rPr``), and its language."""
+def set_fonts(rpr, language: str, *, font: str = FONT) -> None:
+    """Name ``font`` (default :data:`FONT`; a brand's, :func:`brand_font`) as the Latin
+    and complex-script typeface of a run's properties (``a:rPr``), the CJK font
+    :data:`tiering.style.CJK_FONT` as its East Asian one, and its language."""
     from pptx.oxml.ns import qn
 
     latin = rpr.get_or_add_latin()
-    latin.set("typeface", FONT)
+    latin.set("typeface", font)
     for tag in ("a:ea", "a:cs"):
         for old in rpr.findall(qn(tag)):
             rpr.remove(old)
-    cs = rpr.makeelement(qn("a:cs"), {"typeface": FONT})
-    ea = rpr.makeelement(qn("a:ea"), {"typeface": FONT})
+    cs = rpr.makeelement(qn("a:cs"), {"typeface": font})
+    ea = rpr.makeelement(qn("a:ea"), {"typeface": CJK_FONT})
     latin.addnext(cs)
     latin.addnext(ea)
     rpr.set("lang", language)

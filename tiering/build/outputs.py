@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from tiering.analysis.campaigns import campaign_table
 from tiering.analysis.pipeline import Analysis
 from tiering.build import action_lists, migration_tables
+from tiering.present.css import palette_of
 from tiering.present.strategy_text import strategies_of
 from tiering.safecsv import formula_safe, write_csv  # noqa: F401 - part of this module's API
 
@@ -40,6 +42,9 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
     folder = Path(folder)
     tiers = analysis.tiers.copy()
     tiers["tier"] = tiers["tier"].astype(str)
+    value = getattr(analysis, "value", None)
+    if value is not None and value.available:
+        tiers = _with_value(tiers, value)
     tables = {
         "tiers.csv": tiers,
         "tier_summary.csv": analysis.tier_summary,
@@ -58,6 +63,10 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
     holdout = analysis.holdout
     if holdout is not None and holdout.available:
         tables.update(_holdout_tables(holdout))
+    if value is not None and value.available:
+        tables["value.csv"] = value.customers
+    if getattr(analysis, "campaigns", None) is not None:
+        tables["campaigns.csv"] = campaign_table(analysis.campaigns)
     recs = analysis.recommendations
     migration = analysis.migration
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -94,12 +103,33 @@ def _write_actions(analysis: Analysis, recs, migration, folder: Path) -> list[st
         language=language,
         timestamp=analysis.as_of,
         max_rows_per_sheet=ACTION_SHEET_MAX_ROWS,
-        extra_sheets=migration_tables.movers_sheets(migration, language=language),
+        extra_sheets={
+            **migration_tables.movers_sheets(migration, language=language),
+            **action_lists.value_sheets(
+                getattr(analysis, "value", None), analysis.tiers, language=language
+            ),
+        },
         client=analysis.params.client,
         title=analysis.params.title,
         as_of=analysis.as_of,
+        brand=palette_of(analysis),
     )
     return written + action_lists.write_strategy_tables(recs, folder, language=language)
+
+
+#: The value model's columns added to tiers.csv (``ValueAnalysis.customers``).
+VALUE_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv", "value_tier")
+
+
+def _with_value(tiers: pd.DataFrame, value) -> pd.DataFrame:
+    """``tiers`` with the value model's per-customer columns (:data:`VALUE_COLUMNS`),
+    in the same rows and order; missing for customers the model did not see."""
+    per = value.customers.set_index("customer_id")
+    ids = tiers["customer_id"].astype(str)
+    out = tiers.copy()
+    for col in VALUE_COLUMNS:
+        out[col] = ids.map(per[col]).to_numpy()
+    return out
 
 
 def _holdout_tables(holdout) -> dict[str, pd.DataFrame]:

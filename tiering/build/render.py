@@ -7,6 +7,11 @@ streams (stdout and stderr, so warnings too), errors, plain-text results and the
 papermill parameter cells never reach the page. The file has no scripts and no
 external links: it opens without a network.
 
+Charts (:func:`tiering.present.charts.figure_html`) reach the page as SVG, text kept as
+text and the fonts it uses embedded as subsets, so they stay sharp and readable on any
+screen; the PDF is made from the ``media="print"`` page, whose charts are the
+high-resolution PNGs instead.
+
 The PDF comes from WeasyPrint on that HTML, using the template's print CSS (A4,
 cover without header or footer, running header, "Page N of M", contents with page
 numbers). WeasyPrint's warnings are sent to the ``tiering.build.render`` logger, and the
@@ -26,6 +31,7 @@ import copy
 import datetime as _dt
 import logging
 import os
+import re
 import string
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -35,10 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tiering import locale
+from tiering.build import svgfonts
 from tiering.errors import RenderError, require
-from tiering.present.css import colour_properties, tier_css
+from tiering.present.charts import PRINT_SRC
+from tiering.present.css import brand_css, colour_properties, css_string, font_family, tier_css
 from tiering.present.i18n import t
-from tiering.style import MUTED, TIER_COLORS
+from tiering.style import DEFAULT_PALETTE, MUTED, Palette
 
 if TYPE_CHECKING:
     import nbformat
@@ -64,6 +72,13 @@ _SHOWN_MIMETYPES = ("text/html", "text/markdown", "image/png", "image/jpeg", "im
 _HIDDEN_CELL_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "remove_cell"})
 _META_KEYS = ("title", "client", "subtitle", "consultant", "period", "as_of", "generated")
 MAX_LOGO_BYTES = 2 * 1024 * 1024
+_MEDIA = ("screen", "print")
+# A chart of figure_html, exactly as it writes it: the SVG, then the PNG print copy.
+_CHART_IMG = re.compile(
+    r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]*)" '
+    + re.escape(PRINT_SRC)
+    + r'="data:image/png;base64,([A-Za-z0-9+/=]*)"'
+)
 
 
 # ---- public API ----------------------------------------------------------------
@@ -74,6 +89,8 @@ def notebook_to_html(
     *,
     language: str | None = None,
     logo: str | os.PathLike[str] | None = None,
+    palette: Palette | None = None,
+    media: str = "screen",
 ) -> str:
     """Render an executed report notebook as one self-contained HTML page.
 
@@ -81,13 +98,22 @@ def notebook_to_html(
     ``language`` (``"en"``, ``"zh"`` or an added one: :func:`tiering.locale.languages`)
     of the cover, contents and page furniture defaults to
     ``nb.metadata["tiering"]["language"]``, then ``"en"``. ``logo`` is the consulting
-    firm's logo for the cover (see :func:`logo_data_url`).
+    firm's logo for the cover (see :func:`logo_data_url`). ``palette`` is the report's
+    brand (:meth:`tiering.params.Brand.palette`; default: the house style): colours,
+    font, footer line, and its logo (instead of ``logo``) on the cover and in the
+    page's header.
 
     Only rendered outputs appear: ``text/html``, ``text/markdown``, PNG, JPEG and
     SVG outputs of code cells, and Markdown cells. Code, prompts, streams, errors,
     plain-text-only results and cells tagged ``parameters``,
     ``injected-parameters`` or ``remove-cell`` are left out. The input notebook is
     not modified.
+
+    ``media`` is what the page is for. The charts of
+    :func:`tiering.present.charts.figure_html` hold an SVG and a PNG print copy;
+    ``"screen"`` (the HTML report) keeps the SVG, its text as text, with the glyphs it
+    uses embedded as font subsets (:mod:`tiering.build.svgfonts`); ``"print"`` (the
+    page :func:`html_to_pdf` gets) keeps the high-resolution PNG.
     """
     from nbconvert import HTMLExporter
 
@@ -102,8 +128,19 @@ def notebook_to_html(
         error=RenderError,
     )
 
+    require(
+        media in _MEDIA,
+        f"Unknown medium {media!r}",
+        where="notebook_to_html(media=...)",
+        hint=f"use one of {', '.join(_MEDIA)}",
+        error=RenderError,
+    )
     clean = _report_cells(node)
-    context = _report_context(meta, lang, toc=_table_of_contents(clean))
+    _charts_for(clean, media)
+    palette = palette or DEFAULT_PALETTE
+    context = _report_context(meta, lang, toc=_table_of_contents(clean), palette=palette)
+    if palette.logo is not None:
+        logo = palette.logo
     context["logo"] = logo_data_url(logo) if logo is not None else ""
 
     exporter = HTMLExporter(
@@ -131,7 +168,8 @@ def notebook_to_html(
 def html_to_pdf(
     html: str, pdf_path: str | os.PathLike[str], *, base_url: str | None = None
 ) -> None:
-    """Write ``html`` (from :func:`notebook_to_html`) as an A4 PDF at ``pdf_path``.
+    """Write ``html`` (from :func:`notebook_to_html`; for the report,
+    ``media="print"``: the charts as high-resolution PNGs) as an A4 PDF at ``pdf_path``.
 
     The PDF is first written to a temporary file next to ``pdf_path`` and then moved
     into place, so a failed run never leaves a half-written report. Resources are
@@ -272,6 +310,39 @@ def _report_cells(nb):
     return clean
 
 
+def _charts_for(nb, media: str) -> None:
+    """Keep each chart's copy for ``media`` in the notebook's HTML outputs, in place: the
+    SVG with its fonts embedded (screen) or the PNG (print)."""
+    outputs = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if _CHART_IMG.search(out.get("data", {}).get("text/html", ""))
+    ]
+    if media == "print":
+        for out in outputs:
+            out.data["text/html"] = _CHART_IMG.sub(
+                r'<img src="data:image/png;base64,\2"', out.data["text/html"]
+            )
+        return
+    svgs = [
+        base64.b64decode(match.group(1))
+        for out in outputs
+        for match in _CHART_IMG.finditer(out.data["text/html"])
+    ]
+    if not svgs:
+        return
+    with_fonts = iter(svgfonts.embed_fonts(svgs))
+
+    def screen(_match: re.Match) -> str:
+        svg = base64.b64encode(next(with_fonts)).decode("ascii")
+        return f'<img src="data:image/svg+xml;base64,{svg}"'
+
+    for out in outputs:
+        out.data["text/html"] = _CHART_IMG.sub(screen, out.data["text/html"])
+
+
 def _shown_output(output):
     """The output reduced to its displayable MIME types, or None if nothing shows."""
     if output.get("output_type") not in ("display_data", "execute_result"):
@@ -355,7 +426,13 @@ def _table_of_contents(nb) -> list[dict[str, Any]]:
 # ---- template context and generated CSS -----------------------------------------
 
 
-def _report_context(meta: Mapping[str, Any], lang: str, *, toc: list[dict[str, Any]]) -> dict:
+def _report_context(
+    meta: Mapping[str, Any],
+    lang: str,
+    *,
+    toc: list[dict[str, Any]],
+    palette: Palette = DEFAULT_PALETTE,
+) -> dict:
     values = {key: _text(meta.get(key)) for key in _META_KEYS}
     values["title"] = values["title"] or t("render.default_title", lang)
     labels = {
@@ -379,8 +456,10 @@ def _report_context(meta: Mapping[str, Any], lang: str, *, toc: list[dict[str, A
         "generated_iso": _iso_date(meta.get("generated")),
         "labels": labels,
         "toc": toc,
-        "tier_count": len(TIER_COLORS),
-        "dynamic_css": _dynamic_css(values, lang),
+        "stripe": palette.stripe,
+        "footer": palette.footer,
+        "brand_header": not palette.is_default,
+        "dynamic_css": _dynamic_css(values, lang, palette),
         "phone_css": (TEMPLATE_DIR / TEMPLATE_NAME / "report-phone.css").read_text(
             encoding="utf-8"
         ),
@@ -407,16 +486,25 @@ def _iso_date(value: Any) -> str:
         return ""
 
 
-def _dynamic_css(values: Mapping[str, str], lang: str) -> str:
-    """Colour properties, tier rules and the @page rules with the running texts."""
-    root = colour_properties()
+def _dynamic_css(values: Mapping[str, str], lang: str, palette: Palette = DEFAULT_PALETTE) -> str:
+    """Colour properties, tier rules, the @page rules with the running texts, and the
+    brand's rules (:func:`tiering.present.css.brand_css`; none for the house style)."""
+    root = colour_properties(palette=palette)
+    # the brand's footer line: above the confidentiality note in every page's foot (the
+    # cover shows it in its own foot, see the template)
+    confidential = _css_string(t("render.confidential", lang))
+    bottom_left = (
+        f'{_css_string(palette.footer)} "\\a " {confidential};\n    white-space: pre-line'
+        if palette.footer
+        else confidential
+    )
     header_left = values["client"] or values["title"]
     header_right = values["title"] if values["client"] else ""
     page = f"""
 @page {{
   size: A4;
   margin: 20mm 19mm 20mm 19mm;
-  font-family: "Noto Sans CJK SC", "Noto Sans SC", "Noto Sans", "DejaVu Sans", sans-serif;
+  font-family: {font_family(palette)};
   font-size: 7.5pt;
   color: {MUTED};
   /* the header rule: the page area's top border spans the full text width */
@@ -431,7 +519,7 @@ def _dynamic_css(values: Mapping[str, str], lang: str) -> str:
     vertical-align: bottom; padding-bottom: 2.5mm;
   }}
   @bottom-left {{
-    content: {_css_string(t("render.confidential", lang))};
+    content: {bottom_left};
     vertical-align: top; padding-top: 2.5mm;
   }}
   @bottom-right {{
@@ -449,7 +537,7 @@ def _dynamic_css(values: Mapping[str, str], lang: str) -> str:
   @bottom-right {{ content: none; }}
 }}
 """
-    return root + tier_css() + "\n" + page
+    return root + tier_css(palette.tier_colors) + "\n" + page + brand_css(palette)
 
 
 def _page_counter_content(pattern: str) -> str:
@@ -470,15 +558,7 @@ def _page_counter_content(pattern: str) -> str:
     return " ".join(parts) or '""'
 
 
-def _css_string(text: str) -> str:
-    """``text`` as a quoted CSS string, safe inside a ``<style>`` element."""
-    out = []
-    for ch in text:
-        if ch in '\\"<>&' or ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\{ord(ch):06x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+_css_string = css_string
 
 
 def _new_file_mode() -> int:

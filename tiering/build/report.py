@@ -42,9 +42,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tiering import __version__, interrupt
+from tiering import __version__, interrupt, style
 from tiering.analysis import pipeline
-from tiering.build import outputs, owned
+from tiering.build import kernel, outputs, owned
 from tiering.data.io import sha256_file
 from tiering.errors import RenderError, TieringError, require
 from tiering.params import Params, slug
@@ -92,6 +92,9 @@ _VERSIONED = (
     "pyarrow",
     "openpyxl",
     "python-pptx",
+    "pymc-marketing",
+    "pymc",
+    "pytensor",
 )
 
 
@@ -143,10 +146,48 @@ def _check_parameter_output(params: Params, final: Path) -> None:
 
 
 def _logo_path(params: Params) -> Path | None:
-    """``output.logo``; parameter files resolve it against their folder, a relative
-    path that reaches here (a Params built in code) is relative to the working folder."""
-    logo = params.output.logo
+    """``brand.logo``, else ``output.logo``; parameter files resolve it against their
+    folder, a relative path that reaches here (a Params built in code) is relative to the
+    working folder."""
+    logo = params.brand.logo or params.output.logo
     return None if logo is None else Path(logo).resolve()
+
+
+def _palette(params: Params, logo: Path | None):
+    """The brand's palette for this report's tiers, with the logo checked above."""
+    from dataclasses import replace
+
+    brand = params.brand
+    text, how = brand.text_colour()
+    if how == "automatic" and text != "#ffffff":
+        log.warning(
+            "brand.primary %s is light: the text on it (cover, title bars, table headers) "
+            "is %s instead of white, which would not reach WCAG AA's 4.5:1",
+            brand.primary,
+            text,
+        )
+    on_white = style.contrast_ratio(brand.primary, style.WHITE)
+    if on_white < style.MIN_CONTRAST_LARGE:
+        log.warning(
+            "brand.primary %s on white has a contrast of %.2f:1: headings and slide titles "
+            "set in it are hard to read (WCAG AA asks %s:1 for large text); a darker "
+            "primary colour reads",
+            brand.primary,
+            on_white,
+            style.MIN_CONTRAST_LARGE,
+        )
+    if brand.font and ("pdf" in params.output.formats or "html" in params.output.formats):
+        from tiering.build.deck import brand_font  # fontconfig's answer, as the deck asks it
+
+        if brand_font(brand.font)[1] == "not installed":
+            log.warning(
+                "brand.font %r is not installed here: the PDF is set in the next font of the "
+                "list (Noto Sans CJK); install the font or correct its family name (fc-list "
+                "shows the installed ones)",
+                brand.font,
+            )
+    palette = brand.palette(len(params.tiering.labels))
+    return palette if palette.is_default else replace(palette, logo=logo)
 
 
 # --------------------------------------------------------------------------- notebook
@@ -181,9 +222,11 @@ def _execute_notebook(
     notebook: Path,
     *,
     kept_as: Path | None = None,
+    km=None,
 ) -> None:
     """Run the notebook with papermill into ``out_nb``; ``kept_as`` is where a failed
-    notebook will be kept (for the message)."""
+    notebook will be kept (for the message); ``km``: a started kernel's manager
+    (:mod:`tiering.build.kernel`), else papermill starts one."""
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -205,6 +248,7 @@ def _execute_notebook(
             # closes its sockets. A cell's error is in the notebook; a dead kernel is
             # reported below.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            km=km,
         )
     except DeadKernelError as exc:
         interrupt.check()  # after Ctrl-C a dead kernel is the interruption, not a failure
@@ -316,11 +360,13 @@ def planned_steps(params: Params) -> list[str]:
         steps = ["load", "features"]
         in_memory = True
     else:
+        # the engine draws the transactions in its one pass; a file too large for that
+        # adds the step "transactions" (the progress counts it when it starts)
         steps = ["features"]
         in_memory = bool(params.stats.holdout_months or params.migration.period != "none")
-        steps += ["transactions"] if in_memory else []
     steps += ["tiering", "method_comparison", "statistics"]
     steps += ["holdout", "migration"] if in_memory else []
+    steps += ["value"] if params.value.enabled else []
     steps += ["strategy", "tables", "notebook", "html"]
     steps += ["pdf"] if "pdf" in params.output.formats else []
     steps += ["pptx"] if "pptx" in params.output.formats else []
@@ -394,7 +440,10 @@ def build(
             raise _os_error(exc, final) from None
         timings: dict = {}
         started = time.perf_counter()
+        warm = None
         try:
+            # the notebook's kernel starts and imports while the analysis runs
+            warm = kernel.start(notebook.parent)
             if analysed is None:
                 analysis, loaded = pipeline.run(params, rejected_path=work / "rejected_rows.csv")
             else:  # an analysis made in Python (tiering.analyse): reported as it is
@@ -407,8 +456,15 @@ def build(
 
             with timed(timings, "notebook"):
                 out_nb = work / "report.ipynb"
+                if warm is not None:
+                    warm.release_client()
                 _execute_notebook(
-                    params, analysis_file, out_nb, notebook, kept_as=failed_dest / "report.ipynb"
+                    params,
+                    analysis_file,
+                    out_nb,
+                    notebook,
+                    kept_as=failed_dest / "report.ipynb",
+                    km=warm.km if warm is not None else None,
                 )
 
             with timed(timings, "html"):
@@ -416,11 +472,19 @@ def build(
                 nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
                 normalise_notebook(nb)
                 nbformat.write(nb, out_nb)
-                if "html" in params.output.formats or "pdf" in params.output.formats:
-                    html = render.notebook_to_html(nb, language=params.language, logo=logo)
+                palette = _palette(params, logo)
+                if "html" in params.output.formats:
+                    html = render.notebook_to_html(
+                        nb, language=params.language, logo=logo, palette=palette
+                    )
                     (work / "report.html").write_text(html, encoding="utf-8")
             if "pdf" in params.output.formats:
                 with timed(timings, "pdf"):
+                    # the print page: the charts as high-resolution PNGs (the screen page's
+                    # are SVGs)
+                    html = render.notebook_to_html(
+                        nb, language=params.language, logo=logo, palette=palette, media="print"
+                    )
                     render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
             if "pptx" in params.output.formats:
                 from tiering.build import deck
@@ -453,6 +517,9 @@ def build(
         except BaseException as exc:
             _keep_failed(work, final, failed_dest, exc)
             raise
+        finally:
+            if warm is not None:
+                warm.close()
     return final
 
 
@@ -824,6 +891,21 @@ def _write_manifest(
             "rows_rejected": src["rows_rejected"],
         }
     ]
+    # the customer master and the campaign results: the SHA-256 of the bytes analysed
+    for role, key in (("customer_master", "customer_master"), ("campaigns", "campaigns")):
+        second = analysis.source.get(key)
+        if second:
+            inputs.append(
+                {
+                    "role": role,
+                    "path": second["path"],
+                    "sha256": second["sha256"],
+                    "bytes": second["bytes"],
+                    "rows_read": second["rows_read"],
+                    "rows_used": second["rows_used"],
+                    "rows_rejected": second["rows_rejected"],
+                }
+            )
     if params_path is not None:
         inputs.append(_file_entry("parameters", Path(params_path).resolve()))
     if params.strategy.playbook is not None:
@@ -865,6 +947,7 @@ def _write_manifest(
         "client": params.client,
         "language": params.language,
         "parameters": params.to_notebook(),
+        "brand": params.brand.summary(),
         "tiering": analysis.tiering_params,
         "versions": _versions(),
         "platform": platform.platform(),

@@ -19,8 +19,10 @@ Design note (issue 21; what the next phase wires):
   chooses and says which.
 - The budget split can take the measured per-tier uplift (``CampaignAnalysis.uplift``)
   instead of assumed growth.
-- Demo generator: one campaign with a random control group (seeded) whose true effect
-  differs by tier, so that the report finds it within its interval.
+- Demo data: ``data/demo_campaigns.csv``, one campaign with a random control group
+  whose true uplift differs by tier (``PLANTED_*`` in ``data/generate_demo.py``, on the
+  ABC tiers before 2025-10-01, the demo's holdout cut-off); ``tests/test_demo_data.py``
+  recovers it within the intervals of ``tiering.analysis.campaigns``.
 
 Rules: ids as the loader normalises them (``tiering.data.io.normalise_ids``) with its id
 reasons; the group is read from known words (treatment, test, 实验组 ...; control,
@@ -420,3 +422,52 @@ def read_campaigns(
         outcomes=outcomes,
         has_group="group" in mapping,
     )
+
+
+def campaign_source(result: CampaignResult) -> dict:
+    """What the analysis' ``source['campaigns']`` holds: the file, its rows (read, used,
+    rejected, rejected by reason), blank flags and revenue read as no and 0, the window."""
+    src = result.source
+    return {
+        "path": str(src.get("path")),
+        "file": Path(str(src.get("path"))).name,
+        "sha256": src.get("sha256"),
+        "bytes": src.get("bytes"),
+        "format": src.get("format"),
+        "encoding": src.get("encoding"),
+        "sheet": src.get("sheet"),
+        "header_row": src.get("header_row"),
+        "columns": dict(src.get("columns") or {}),
+        "rows_read": int(src["rows_read"]),
+        "rows_used": int(src["rows_used"]),
+        "rows_rejected": int(src["rows_rejected"]),
+        "rejected_by_reason": {r.reason: int(r.rows) for r in result.quality.itertuples()},
+        "blank_flags": dict(src.get("blank_flags") or {}),
+        "blank_revenue": int(src.get("blank_revenue") or 0),
+        "window": list(src.get("window") or [None, None]),
+    }
+
+
+def attach_campaigns(
+    loaded, spec: CampaignSource, *, window_start: dt.date | None, as_of: dt.date | None
+):
+    """The pipeline's step for ``data.campaigns``: read the file within the analysis
+    window and return ``(CampaignResult, loaded)``, where ``loaded`` is a copy whose
+    ``source['campaigns']`` holds :func:`campaign_source` and whose rejected rows include
+    the campaign file's (the master's layout: ``detail`` starts with the file name; a
+    streaming engine's rejected-rows file is appended to). The transactions' own counts
+    are left as they are."""
+    import dataclasses
+
+    from tiering.data.customers import append_rejected, rejected_in_layout
+
+    result = read_campaigns(spec, window_start=window_start, as_of=as_of)
+    update: dict = {"source": {**loaded.source, "campaigns": campaign_source(result)}}
+    if len(result.rejected):
+        if getattr(loaded, "rejected", None) is not None:
+            rejected = loaded.rejected
+            extra = rejected_in_layout(result, list(rejected.columns))
+            update["rejected"] = pd.concat([rejected, extra], ignore_index=True)
+        elif getattr(loaded, "rejected_path", None) is not None:
+            append_rejected(loaded.rejected_path, result)
+    return result, dataclasses.replace(loaded, **update)

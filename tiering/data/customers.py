@@ -2,6 +2,23 @@
 owner, satisfaction, sign-up date, ...), read by the transaction loader's rules and
 joined to the customer table by customer id.
 
+Longer than 800 lines because it holds the reading rules the campaign reader shares
+(header finding, the row screen, number and date columns), the master's roles with
+their English and Chinese synonyms, the join, and the join's use by the analysis
+(:func:`attach_master`, :func:`snapshot_master`); apart, they would reach into each
+other's helpers.
+
+Wired (issue 21, phase 2a): the pipeline calls :func:`attach_master` right after the
+customer features on either engine (the DuckDB engine's features are its customer
+aggregate, so the transactions never enter pandas; :func:`stream_join` does the same
+for a caller without the pipeline), and the holdout check and the migration snapshots
+call :func:`snapshot_master`, so that score criteria and rules can name the master's
+columns everywhere a method tiers; a master column named without a master is a clear
+error (:func:`require_master_columns`). The join counts are in the analysis'
+``source['customer_master']``; the master's rejected rows follow the transactions' in
+the rejected rows (detail: file name, row, cells), while the transactions' counts stay
+their own. The demo generator writes ``data/demo_customers.csv``.
+
 Design note (issue 21; what the next phase wires):
 
 - ``data.customers`` (``tiering.params.CustomerMaster``) is read by :func:`read_customers`
@@ -24,8 +41,8 @@ Design note (issue 21; what the next phase wires):
   which have the loader's layout (``row, reason, category, detail, src_<column>``) and
   reason codes (:data:`REASONS`, texts in ``tiering/text/reasons.yaml``), so that they
   can be written beside the transactions' in ``rejected_rows.csv`` with a file column.
-- Demo generator: a master with credit, overdue, owner, satisfaction and sign-up for the
-  demo customers, some master-only and some missing customers, one duplicate.
+- Report, data section: ``source['customer_master']`` (file, rows read/used/rejected
+  by reason, the join counts); the manifest's ``inputs`` should list the master file.
 
 Rules (the loader's, ``tiering.data.io``): the file is read by ``io.read_table`` (format,
 encoding, delimiter, sheet, title rows); ids are normalised by ``io.normalise_ids``
@@ -52,8 +69,8 @@ import numpy as np
 import pandas as pd
 
 from tiering.data import io
-from tiering.errors import DataError, closest
-from tiering.params import CustomerMaster, DataSource
+from tiering.errors import DataError, MethodError, closest
+from tiering.params import RESERVED_COLUMNS, CustomerMaster, DataSource
 
 # --------------------------------------------------------------------------- roles
 
@@ -878,3 +895,228 @@ def stream_join(
         rejected_path=rejected_path,
     )
     return result, join_customers(result.features, master, as_of=result.as_of)
+
+
+# --------------------------------------------------------------------------- in the analysis
+
+#: The columns the customer master gives the customer table (:func:`join_customers`),
+#: which score criteria and rules may name.
+TABLE_COLUMNS = (
+    "in_master",
+    *(r for r in ROLES if r not in ("customer_id", "customer_name")),
+    "tenure_months",
+    "overdue",
+)
+
+
+def require_master_columns(features: pd.DataFrame, names, method: str, *, where: str) -> None:
+    """A clear error when a criterion or rule names a column the customer master gives
+    (``credit_score``, ``overdue_days`` ...) and the customer table does not have it:
+    no ``data.customers`` given, or a master without that column."""
+    wanted = [n for n in dict.fromkeys(names) if n in TABLE_COLUMNS and n not in features]
+    if not wanted:
+        return
+    shown = ", ".join(map(repr, wanted))
+    if "in_master" in features.columns:  # a master is joined, but has no such column
+        roles = [r for r in wanted if r in ROLES]
+        raise MethodError(
+            f"{method}: the customer master has no column for {shown}",
+            where=where,
+            hint=(
+                f"map its header in data.customers.columns (e.g. {roles[0]}: <header>), "
+                if roles
+                else "tenure_months needs a sign-up date column, overdue an overdue days "
+                "or amount column; "
+            )
+            + "or leave the criterion out",
+        )
+    raise MethodError(
+        f"{method}: {shown} come{'s' if len(wanted) == 1 else ''} from the customer master, "
+        "and no customer master is given",
+        where=where,
+        hint="give the master file as data.customers: {path: customers.csv} (its columns "
+        "are recognised from English and Chinese headers: 信用评分, 逾期天数, 满意度 ...), "
+        "or leave the criterion out",
+    )
+
+
+def master_source(master: MasterResult, joined: CustomerJoin) -> dict:
+    """What the analysis' ``source['customer_master']`` holds: the file, its rows
+    (read, used, rejected, rejected by reason) and the join counts."""
+    src = master.source
+    counts = joined.counts.iloc[0]
+    return {
+        "path": str(src.get("path")),
+        "file": Path(str(src.get("path"))).name,
+        "sha256": src.get("sha256"),
+        "bytes": src.get("bytes"),
+        "format": src.get("format"),
+        "encoding": src.get("encoding"),
+        "sheet": src.get("sheet"),
+        "header_row": src.get("header_row"),
+        "columns": dict(src.get("columns") or {}),
+        "attributes": list(src.get("attributes") or []),
+        "rows_read": int(src["rows_read"]),
+        "rows_used": int(src["rows_used"]),
+        "rows_rejected": int(src["rows_rejected"]),
+        "rejected_by_reason": {r.reason: int(r.rows) for r in master.quality.itertuples()},
+        **{c: int(counts[c]) for c in JOIN_COUNT_COLUMNS},
+        "signup_after_as_of": int(joined.signup_after_as_of),
+    }
+
+
+def rejected_in_layout(master: MasterResult, columns: list[str]) -> pd.DataFrame:
+    """The master's rejected rows in the transactions' rejected-rows layout
+    (``columns``: ``row, reason, category, detail, src_<column>``): ``row`` is the row
+    of the master file, ``detail`` starts with the master's file name and holds every
+    cell of the row (``header=value``); the transactions' ``src_`` cells stay blank, so
+    that nothing counts a master row as a transaction row of a customer."""
+    rej = master.rejected
+    file = Path(str(master.source.get("path"))).name
+    src = [c for c in rej.columns if c.startswith("src_")]
+    cells = (
+        rej[src]
+        .astype(str)
+        .apply(lambda r: "; ".join(f"{c[4:]}={v}" for c, v in zip(src, r) if v.strip()), axis=1)
+    )
+    out = pd.DataFrame({c: [""] * len(rej) for c in columns})
+    if len(rej):
+        out["row"] = rej["row"].astype("int64").to_numpy()
+        out["reason"] = rej["reason"].astype(str).to_numpy()
+        out["category"] = rej["category"].astype(str).to_numpy()
+        out["detail"] = (
+            f"{file} row "
+            + rej["row"].astype(str)
+            + ": "
+            + rej["detail"].astype(str)
+            + " | "
+            + cells.astype(str)
+        ).to_numpy()
+    return out
+
+
+def append_rejected(path: Path, master: MasterResult) -> None:
+    """Append the master's (or the campaign file's) rejected rows to a rejected-rows CSV a streaming engine wrote
+    (same header, same writer), or write one with the loader's four columns."""
+    from tiering.safecsv import write_csv
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        write_csv(rejected_in_layout(master, ["row", "reason", "category", "detail"]), path)
+        return
+    import os
+    import shutil
+
+    header = list(pd.read_csv(path, nrows=0, dtype=str, encoding="utf-8-sig").columns)
+    part = path.with_name(path.name + ".master-part")
+    joined = path.with_name(path.name + ".part")
+    try:
+        write_csv(rejected_in_layout(master, header), part)
+        body = part.read_bytes().split(b"\n", 1)[1]
+        # a new file, never the old one changed in place: the engine's feature cache may
+        # hold the old one as a hard link (engines/cache.py)
+        shutil.copyfile(path, joined)
+        with open(joined, "rb+") as fh:
+            fh.seek(0, 2)
+            if fh.tell():
+                fh.seek(-1, 2)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")
+            fh.write(body)
+        os.replace(joined, path)
+    finally:
+        part.unlink(missing_ok=True)
+        joined.unlink(missing_ok=True)
+
+
+#: Names the tiers table gives its own columns (the features' and the methods'): a
+#: master attribute of that name (a CRM ``tier`` or ``segment`` column) is renamed.
+TAKEN_NAMES = frozenset(RESERVED_COLUMNS) | {"cluster"}
+
+
+def for_table(master: MasterResult, features: pd.DataFrame) -> MasterResult:
+    """The master as the tiers table takes it: without its ``customer_name`` when the
+    transactions have names (the report shows theirs), and an attribute named like a
+    column the analysis makes (``tier``, ``segment``, ``value_score`` ...) renamed
+    ``<name>_master``, so that the method's own column is not shadowed."""
+    import dataclasses
+
+    table = master.customers
+    if "customer_name" in table.columns and "customer_name" in features.columns:
+        table = table.drop(columns=["customer_name"])
+    rename = {
+        c: f"{c}_master"
+        for c in table.columns
+        if c in TAKEN_NAMES and c not in ("customer_id", "row") and c not in features.columns
+    }
+    return dataclasses.replace(
+        master,
+        customers=table.rename(columns=rename),
+        attributes=tuple(rename.get(a, a) for a in master.attributes),
+    )
+
+
+def attach_master(features: pd.DataFrame, loaded, spec: CustomerMaster | None):
+    """The pipeline's step after the customer features: with ``data.customers`` given,
+    read the master, join it to ``features`` (:func:`join_customers`; on the DuckDB
+    engine too, whose features are its customer aggregate: the transactions stay out of
+    pandas), and return ``(customer table with the master's columns, loaded)``, where
+    ``loaded`` is a copy whose ``source['customer_master']`` holds the master's row and
+    join counts (:func:`master_source`) and whose rejected rows include the master's
+    (:func:`rejected_in_layout`; a streaming engine's file is appended to). The
+    transactions' own counts (``rows_rejected``, ``quality``) are left as they are: the
+    two files are counted apart. Without ``data.customers``: the arguments unchanged.
+
+    The master's ``customer_name`` is dropped when the transactions have names (the
+    report shows the transactions' name)."""
+    import dataclasses
+
+    if spec is None:
+        return features, loaded
+    master = for_table(read_customers(spec), features)
+    joined = join_customers(features, master, as_of=loaded.as_of)
+    source = {**loaded.source, "customer_master": master_source(master, joined)}
+    update: dict = {"source": source}
+    if len(master.rejected):
+        if getattr(loaded, "rejected", None) is not None:
+            rejected = loaded.rejected
+            extra = rejected_in_layout(master, list(rejected.columns))
+            update["rejected"] = pd.concat([rejected, extra], ignore_index=True)
+        elif getattr(loaded, "rejected_path", None) is not None:
+            append_rejected(loaded.rejected_path, master)
+    return joined.customers, dataclasses.replace(loaded, **update)
+
+
+_READ_CACHE: dict[tuple, MasterResult] = {}
+
+
+def _read_cached(spec: CustomerMaster) -> MasterResult:
+    """:func:`read_customers`, read once per file state and parameters in a process (the
+    holdout check and every migration snapshot join the same master)."""
+    path = Path(spec.path)
+    stat = path.stat() if path.is_file() else None
+    key = (
+        str(path.resolve()),
+        stat.st_mtime_ns if stat else None,
+        stat.st_size if stat else None,
+        spec.model_dump_json(),
+    )
+    if key not in _READ_CACHE:
+        _READ_CACHE.clear()  # one master at a time
+        _READ_CACHE[key] = read_customers(spec)
+    return _READ_CACHE[key]
+
+
+def snapshot_master(
+    features: pd.DataFrame | None, spec: CustomerMaster | None, *, as_of: dt.date
+) -> pd.DataFrame | None:
+    """The customer table of an earlier snapshot (the holdout check's cut-off, a
+    migration period's end) with the master's columns, so that a method tiering on them
+    tiers the snapshot the same way. The master has no history: its values are those of
+    the export (credit, overdue, satisfaction today), only ``tenure_months`` is counted
+    to the snapshot's ``as_of`` (missing for a sign-up after it). ``features`` unchanged
+    without ``data.customers`` (or when None)."""
+    if spec is None or features is None:
+        return features
+    master = for_table(_read_cached(spec), features)
+    return join_customers(features, master, as_of=as_of).customers

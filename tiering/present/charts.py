@@ -4,15 +4,17 @@ Every function takes its data first and options keyword-only, draws on ``ax`` (o
 a new figure sized for an A4 page with ~16 cm of text width) and returns the Axes, or
 the Figure for multi-panel charts. Tier colours always come from
 :func:`tiering.style.tier_palette` over the full ordered list of tier labels, so a
-tier has the same colour in every chart. Every word on a chart comes from the i18n
-catalogue (``charts.*`` and ``metrics.*`` keys).
+tier has the same colour in every chart; ``brand=`` (a :class:`tiering.style.Palette`,
+default the house colours) gives a client's brand colours. Every word on a chart comes
+from the i18n catalogue (``charts.*`` and ``metrics.*`` keys).
 
 Importing this module changes no global state. The chart functions call
 :func:`setup_fonts`, which registers a CJK-capable font with matplotlib and sets the
 font rcParams so that Chinese and Latin text both render.
 
 :func:`figure_html` turns a figure into a self-contained, deterministic
-``<figure class="chart">`` HTML snippet for the report.
+``<figure class="chart">`` HTML snippet for the report: an SVG for screens (text stays
+text) with a PNG print copy.
 
 Longer than 800 lines because it holds both the public kit the other sections' charts
 are drawn with (fonts, layout constants, axes and number helpers, :func:`figure_html`;
@@ -30,6 +32,7 @@ import io
 import logging
 import math
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -50,7 +53,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentF
 from tiering import locale
 from tiering.errors import DataError, closest, require
 from tiering.present.i18n import has, t, tn
-from tiering.style import MUTED, tier_palette
+from tiering.style import MUTED, Palette, tier_palette
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,10 @@ __all__ = [
     "median_forest",
     "effect_size_heatmap",
     "figure_html",
+    "svg_bytes",
+    "min_screen_width",
+    "MIN_SCREEN_TEXT_PX",
+    "PRINT_SRC",
     # the kit the charts of the other report sections are drawn with
     "FIG_WIDTH",
     "TEXT_COLOR",
@@ -422,6 +429,12 @@ def text_colour_on(hex_colour: str) -> str:
 # --------------------------------------------------------------------------- charts
 
 
+def _tint(colour, share: float) -> str:
+    """``share`` of ``colour`` on white, as an opaque colour."""
+    rgb = np.asarray(mpl.colors.to_rgb(colour))
+    return mpl.colors.to_hex(share * rgb + (1.0 - share))
+
+
 def _n_customers(n, language: str) -> str:
     """A number of customers on a chart: "1,234 customers", "1 customer", "no customers"."""
     count = int(n) if pd.notna(n) else None
@@ -429,7 +442,12 @@ def _n_customers(n, language: str) -> str:
 
 
 def tier_overview(
-    tier_summary: pd.DataFrame, *, language: str, currency: str = "¥", ax: Axes | None = None
+    tier_summary: pd.DataFrame,
+    *,
+    language: str,
+    currency: str = "¥",
+    ax: Axes | None = None,
+    brand: Palette | None = None,
 ) -> Axes:
     """Paired bars per tier: share of customers next to share of revenue.
 
@@ -447,7 +465,7 @@ def tier_overview(
     setup_fonts()
     data = tier_summary.sort_values("tier_rank", kind="stable").reset_index(drop=True)
     labels = _tier_labels(data["tier"], data["tier_rank"])
-    palette = tier_palette(labels)
+    palette = tier_palette(labels, brand)
     rows = {str(r.tier): r for r in data.itertuples(index=False)}
     shown = [lab for lab in labels if lab in rows]
 
@@ -462,7 +480,9 @@ def tier_overview(
         x - width / 2,
         cust,
         width,
-        color=[mpl.colors.to_rgba(c, 0.28) for c in colours],
+        # 28% of the colour on white, opaque: a translucent face would hide the hatch in
+        # SVG (matplotlib fills the hatch pattern's tile with the face's colour)
+        color=[_tint(c, 0.28) for c in colours],
         edgecolor=colours,
         linewidth=1.0,
         hatch="////",
@@ -505,7 +525,7 @@ def tier_overview(
     grey = "#9a9a9a"
     handles = [
         Patch(
-            facecolor=mpl.colors.to_rgba(grey, 0.28),
+            facecolor=_tint(grey, 0.28),
             edgecolor=grey,
             hatch="////",
             label=t("metrics.customer_share", language),
@@ -568,6 +588,7 @@ def pareto_curve(
     language: str,
     cutoffs: Sequence[float] = (0.8, 0.95),
     ax: Axes | None = None,
+    brand: Palette | None = None,
 ) -> Axes:
     """Cumulative share of revenue against cumulative share of customers (Lorenz style).
 
@@ -593,7 +614,7 @@ def pareto_curve(
         )
     setup_fonts()
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
-    palette = tier_palette(labels)
+    palette = tier_palette(labels, brand)
     tiers_sorted, x, y, gini = _concentration(tiered)
     n = len(tiers_sorted)
 
@@ -734,6 +755,7 @@ def metric_distributions(
     language: str,
     currency: str = "¥",
     ax=None,
+    brand: Palette | None = None,
 ) -> Figure:
     """One panel per metric: box plots by tier (best tier on top), in tier colours.
 
@@ -750,7 +772,7 @@ def metric_distributions(
     _require_columns(tiered, ["tier", *metrics], what="tiered")
     setup_fonts()
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
-    palette = tier_palette(labels)
+    palette = tier_palette(labels, brand)
     tier_str = tiered["tier"].astype(str).to_numpy()
 
     if ax is None:
@@ -865,6 +887,7 @@ def recency_frequency_map(
     max_points: int = 20_000,
     seed: int = 0,
     ax: Axes | None = None,
+    brand: Palette | None = None,
 ) -> Axes:
     """Scatter of days since last purchase (x) against net spend (y, log), coloured by tier.
 
@@ -878,7 +901,7 @@ def recency_frequency_map(
     require(int(max_points) > 0, "max_points must be positive", where="max_points")
     setup_fonts()
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
-    palette = tier_palette(labels)
+    palette = tier_palette(labels, brand)
     n_all = len(tiered)
     monetary_all = _denoise(
         pd.to_numeric(tiered["monetary"], errors="coerce").to_numpy(dtype=float)
@@ -967,6 +990,7 @@ def median_forest(
     currency: str = "¥",
     tier_order: Sequence | None = None,
     ax: Axes | None = None,
+    brand: Palette | None = None,
 ) -> Axes:
     """Median of ``metric`` per tier (dot) with its 95% confidence interval (bar).
 
@@ -992,7 +1016,7 @@ def median_forest(
         )
     setup_fonts()
     labels = _tier_labels(stats_summary["tier"], order=tier_order)
-    palette = tier_palette(labels)
+    palette = tier_palette(labels, brand)
     rows = stats_summary[stats_summary["metric"] == metric]
     by_tier = {
         str(r.tier): r
@@ -1229,14 +1253,32 @@ def effect_size_heatmap(
 # --------------------------------------------------------------------------- HTML
 
 
+# The smallest chart text, in CSS pixels, a screen may show: a chart whose smallest text
+# would be drawn smaller (a phone) keeps a minimum width and scrolls sideways in its figure.
+MIN_SCREEN_TEXT_PX = 9.0
+# The attribute of a chart's <img> that carries its print copy (a PNG); its src is the SVG.
+PRINT_SRC = "data-print-src"
+_SVG_HASHSALT = "tiering"  # matplotlib's id seed: the same figure gives the same SVG bytes
+_FONT_SIZE = re.compile(r"font-size:\s*([0-9.]+)px")
+
+
 def figure_html(fig: Figure | Axes, *, alt: str, caption: str | None = None, dpi: int = 200) -> str:
     """The figure as a self-contained ``<figure class="chart">`` HTML snippet; closes it.
 
-    The PNG (``dpi`` dots per inch, white background, no software/date metadata) is
-    embedded as base64, so the same figure gives the same bytes on every run. The
-    ``<img>`` carries a ``width`` in CSS pixels equal to the figure's physical width
-    (96 CSS px per inch), so HTML and WeasyPrint print it at its designed size and at
-    full resolution. ``alt`` and ``caption`` are HTML-escaped.
+    The ``<img>`` shows the figure as SVG (``svg.fonttype: none``: its text stays text,
+    sharp at any zoom, selectable and searchable) and carries a PNG of ``dpi`` dots per
+    inch in its ``data-print-src`` attribute (:data:`PRINT_SRC`), the print copy:
+    :func:`tiering.build.render.notebook_to_html` keeps one of the two per medium (the
+    SVG for the screen page, with the fonts its text uses embedded as subsets; the PNG
+    for the PDF). Both are embedded as base64 without date or software metadata, so the
+    same figure gives the same bytes on every run.
+
+    The ``<img>`` carries a ``width`` in CSS pixels equal to the figure's physical width
+    (96 CSS px per inch), so HTML and WeasyPrint show it at its designed size, and a
+    ``--chart-min-width`` property (``style``): the width at which its smallest text is
+    :data:`MIN_SCREEN_TEXT_PX` CSS pixels tall; the report's screen CSS keeps the chart at
+    least that wide (narrower screens scroll the chart, not the page). ``alt`` and
+    ``caption`` are HTML-escaped.
     """
     if isinstance(fig, Axes):
         fig = fig.figure
@@ -1252,28 +1294,78 @@ def figure_html(fig: Figure | Axes, *, alt: str, caption: str | None = None, dpi
         hint="describe what the chart shows, for screen readers and broken images",
     )
     require(int(dpi) > 0, f"dpi must be positive, got {dpi!r}", where="dpi")
-    buffer = io.BytesIO()
     try:
-        fig.savefig(
-            buffer,
-            format="png",
-            dpi=int(dpi),
-            facecolor="white",
-            bbox_inches="tight",
-            pad_inches=0.05,
-            metadata={"Software": None},
-        )
+        png = _png_bytes(fig, int(dpi))
+        svg = svg_bytes(fig)
     finally:
         plt.close(fig)
-    png = buffer.getvalue()
     width_px = struct.unpack(">I", png[16:20])[0]
     css_width = round(width_px * 96 / int(dpi))
-    data = base64.b64encode(png).decode("ascii")
+    min_width = min_screen_width(svg, css_width)
     parts = [
-        f'<figure class="chart"><img src="data:image/png;base64,{data}" '
-        f'alt="{html.escape(alt, quote=True)}" width="{css_width}">'
+        f'<figure class="chart"><img src="data:image/svg+xml;base64,{_b64(svg)}" '
+        f'{PRINT_SRC}="data:image/png;base64,{_b64(png)}" '
+        f'alt="{html.escape(alt, quote=True)}" width="{css_width}" '
+        f'style="--chart-min-width: {min_width}px">'
     ]
     if caption:
         parts.append(f"<figcaption>{html.escape(caption, quote=True)}</figcaption>")
     parts.append("</figure>")
     return "".join(parts)
+
+
+def svg_bytes(fig: Figure) -> bytes:
+    """The figure as deterministic SVG: text as ``<text>`` elements (``svg.fonttype:
+    none``), fixed element ids (``svg.hashsalt``), no date or creator metadata, white
+    background, cropped like the PNG (``bbox_inches="tight"``, 0.05 in padding).
+
+    Its ``font-family`` lists are matplotlib's (the CJK face first when one is
+    installed); :mod:`tiering.build.svgfonts` embeds those fonts for the report page.
+    """
+    buffer = io.BytesIO()
+    with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": _SVG_HASHSALT}):
+        fig.savefig(
+            buffer,
+            format="svg",
+            facecolor="white",
+            bbox_inches="tight",
+            pad_inches=0.05,
+            metadata={"Date": None, "Creator": None},
+        )
+    return buffer.getvalue()
+
+
+def min_screen_width(svg: bytes, width: int) -> int:
+    """The CSS width (px) at which the smallest text of ``svg``, shown ``width`` CSS
+    pixels wide at its designed size, is :data:`MIN_SCREEN_TEXT_PX` tall (rounded up;
+    below ``width`` when its smallest text is larger than that); 0 when it has no text.
+
+    The font sizes are read from the SVG's ``font-size`` declarations, in user units of
+    its ``viewBox``.
+    """
+    text = svg.decode("utf-8")
+    view_box = re.search(r'viewBox="([^"]+)"', text)
+    sizes = [float(s) for s in _FONT_SIZE.findall(text)]
+    if view_box is None or not sizes or min(sizes) <= 0:
+        return 0
+    view_width = float(view_box.group(1).split()[2])
+    smallest_px = min(sizes) * width / view_width  # at the designed width
+    return math.ceil(round(width * MIN_SCREEN_TEXT_PX / smallest_px, 6))
+
+
+def _png_bytes(fig: Figure, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(
+        buffer,
+        format="png",
+        dpi=dpi,
+        facecolor="white",
+        bbox_inches="tight",
+        pad_inches=0.05,
+        metadata={"Software": None},
+    )
+    return buffer.getvalue()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

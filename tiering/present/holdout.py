@@ -19,6 +19,7 @@ from tiering import locale
 from tiering.analysis.holdout import HoldoutCheck
 from tiering.errors import require
 from tiering.present import charts
+from tiering.present.css import palette_of
 from tiering.present.htmlkit import (
     badge,
     ci_text,
@@ -33,7 +34,7 @@ from tiering.present.htmlkit import (
 )
 from tiering.present.i18n import t, tn
 from tiering.present.stats import effect_label
-from tiering.style import MUTED, tier_css_classes, tier_palette
+from tiering.style import MUTED, Palette, tier_css_classes, tier_palette
 
 __all__ = ["headline", "lift_chart", "section_holdout"]
 
@@ -41,7 +42,7 @@ __all__ = ["headline", "lift_chart", "section_holdout"]
 # --------------------------------------------------------------------------- chart
 
 
-def lift_chart(check: HoldoutCheck, *, language: str, ax=None):
+def lift_chart(check: HoldoutCheck, *, language: str, ax=None, brand: Palette | None = None):
     """Lift per tier with its 95% interval: tiers chosen at the cut-off against the
     random grouping of the same sizes; a line marks the fair share (lift 1).
 
@@ -62,7 +63,7 @@ def lift_chart(check: HoldoutCheck, *, language: str, ax=None):
     tiered = frame[frame["grouping"] == "tiering"].reset_index(drop=True)
     random = frame[frame["grouping"] == "random"].reset_index(drop=True)
     labels = [str(x) for x in tiered["tier"]]
-    palette = tier_palette(labels)
+    palette = tier_palette(labels, brand)
     shown = [i for i in range(len(tiered)) if np.isfinite(tiered.loc[i, "lift"])]
     months = check.params["months"]
     if ax is None:
@@ -369,7 +370,9 @@ def section_holdout(analysis, check: HoldoutCheck | None = None) -> str:
         caption = t("holdout.chart_caption", lang, months=months)
         parts.append(
             charts.figure_html(
-                lift_chart(v, language=lang).get_figure(), alt=caption, caption=caption
+                lift_chart(v, language=lang, brand=palette_of(analysis)).get_figure(),
+                alt=caption,
+                caption=caption,
             )
         )
     classes = tier_css_classes([str(x) for x in tiered["tier"]])

@@ -18,6 +18,7 @@ from tiering import locale
 from tiering.analysis.migration import Migration, pooled_rates
 from tiering.analysis.transitions import DIRECTIONS, LAPSED, NEW
 from tiering.present import charts
+from tiering.present.css import palette_of
 from tiering.present.htmlkit import (
     badge,
     fmt_date,
@@ -79,6 +80,7 @@ def section_migration(analysis) -> str:
         return "".join(out)
 
     classes = tier_css_classes(result.labels)
+    brand = palette_of(analysis)
     k = result.n_periods
     lab = {
         d: snapshot_label(d, period=result.spec.period, language=lang)
@@ -111,7 +113,7 @@ def section_migration(analysis) -> str:
     if tr.loc[~dormant, "customers"].sum() > 0:
         out.append(
             charts.figure_html(
-                flow_chart(result, language=lang),
+                flow_chart(result, language=lang, brand=brand),
                 alt=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
                 caption=t("migration.cap_flow", lang, start=lab[start], end=lab[end]),
             )
@@ -176,7 +178,11 @@ def section_migration(analysis) -> str:
     cap = tn(
         "migration.cap_matrix", lang, k, n=k, period=period_name, start=lab[start], end=lab[end]
     )
-    out.append(charts.figure_html(transition_heatmap(result, language=lang), alt=cap, caption=cap))
+    out.append(
+        charts.figure_html(
+            transition_heatmap(result, language=lang, brand=brand), alt=cap, caption=cap
+        )
+    )
     out.append(f"<h3>{esc(t('migration.h_rates', lang))}</h3>")
     pooled = pooled_rates(result)
     # the pooled churn rate, where it pools more than the latest period's
@@ -219,7 +225,11 @@ def section_migration(analysis) -> str:
     )
     if k >= 2:
         cap = t("migration.cap_rates", lang)
-        out.append(charts.figure_html(rates_chart(result, language=lang), alt=cap, caption=cap))
+        out.append(
+            charts.figure_html(
+                rates_chart(result, language=lang, brand=brand), alt=cap, caption=cap
+            )
+        )
     unmeasured = result.tier_rates.loc[
         ~result.tier_rates["churn_measurable"].astype(bool), "period_end"
     ]
@@ -228,7 +238,9 @@ def section_migration(analysis) -> str:
             f'<div class="note">{esc(t("migration.churn_unmeasured", lang, days=_days(result, lang), end=lab[max(unmeasured)]))}</div>'
         )
     cap = t("migration.cap_trend", lang)
-    out.append(charts.figure_html(trend_chart(result, language=lang), alt=cap, caption=cap))
+    out.append(
+        charts.figure_html(trend_chart(result, language=lang, brand=brand), alt=cap, caption=cap)
+    )
 
     # movers
     out.append(f"<h3>{esc(t('migration.h_movers', lang, start=lab[start], end=lab[end]))}</h3>")

@@ -30,7 +30,7 @@ from tiering.analysis.transitions import LAPSED, NEW
 from tiering.errors import DataError, require
 from tiering.present import charts
 from tiering.present.i18n import t, tn
-from tiering.style import LAPSED_COLOR, NEW_COLOR, tier_palette
+from tiering.style import LAPSED_COLOR, NEW_COLOR, Palette, tier_palette
 
 __all__ = [
     "flow_chart",
@@ -115,8 +115,8 @@ def state_name(state: str, language: str) -> str:
     return str(state)
 
 
-def _state_colors(labels) -> dict[str, str]:
-    return {**tier_palette(labels), LAPSED: LAPSED_COLOR, NEW: NEW_COLOR}
+def _state_colors(labels, brand: Palette | None = None) -> dict[str, str]:
+    return {**tier_palette(labels, brand), LAPSED: LAPSED_COLOR, NEW: NEW_COLOR}
 
 
 def period_word(period: str, language: str) -> str:
@@ -144,7 +144,12 @@ def _transition(result: Migration, period: int | None) -> pd.DataFrame:
 
 
 def flow_chart(
-    result: Migration, *, period: int | None = None, language: str, ax: Axes | None = None
+    result: Migration,
+    *,
+    period: int | None = None,
+    language: str,
+    ax: Axes | None = None,
+    brand: Palette | None = None,
 ) -> Axes:
     """Alluvial diagram of one transition (default: the latest): customers by state at
     the start (left: tiers, lapsed customers who came back, new) and at the end (right:
@@ -159,7 +164,7 @@ def flow_chart(
         tr.loc[(tr["from_state"] == LAPSED) & (tr["to_state"] == LAPSED), "customers"].sum()
     )
     tr = tr[~((tr["from_state"] == LAPSED) & (tr["to_state"] == LAPSED))]
-    colors = _state_colors(result.labels)
+    colors = _state_colors(result.labels, brand)
     left_states = [
         s for s in result.from_states if tr.loc[tr["from_state"] == s, "customers"].sum() > 0
     ]
@@ -336,7 +341,12 @@ def _spread(
 
 
 def transition_heatmap(
-    result: Migration, *, period: int | None = None, language: str, ax: Axes | None = None
+    result: Migration,
+    *,
+    period: int | None = None,
+    language: str,
+    ax: Axes | None = None,
+    brand: Palette | None = None,
 ) -> Axes:
     """Transition matrix as a heatmap: rows are the states at the start (tiers, lapsed,
     new), columns the states at the end; colour and text give the row share (where the
@@ -363,7 +373,13 @@ def transition_heatmap(
                 share[i, j] = r.row_share
                 count[i, j] = r.customers
     fig, ax = charts.new_axes(ax, (charts.FIG_WIDTH * 0.82, 0.9 + 0.42 * len(rows)))
-    cmap = mpl.colormaps["Blues"]
+    # a brand's primary colour shades the cells (white to primary); else matplotlib's Blues
+    ends = (brand or Palette()).cmap_colors()
+    cmap = (
+        mpl.colormaps["Blues"]
+        if ends is None
+        else mpl.colors.LinearSegmentedColormap.from_list("brand", list(ends))
+    )
     im = ax.imshow(share, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     for i in range(len(rows)):
         for j in range(len(cols)):
@@ -435,7 +451,9 @@ def transition_heatmap(
     return ax
 
 
-def trend_chart(result: Migration, *, language: str, ax=None) -> Figure:
+def trend_chart(
+    result: Migration, *, language: str, ax=None, brand: Palette | None = None
+) -> Figure:
     """Two panels over the snapshots: customers per state (stacked bars: tiers, then
     lapsed on top) and each tier's share of the period's net revenue (lines). ``ax`` may
     be a pair of Axes. Returns the Figure."""
@@ -460,7 +478,7 @@ def trend_chart(result: Migration, *, language: str, ax=None) -> Figure:
         )
         fig = axes[0].figure
     a1, a2 = axes
-    colors = _state_colors(result.labels)
+    colors = _state_colors(result.labels, brand)
     s = result.sizes
     n = len(result.snapshot_dates)
     x = np.arange(n)
@@ -533,7 +551,9 @@ def _set_ticks(ax: Axes, x, ticks: list[str], panels: int) -> None:
             lab.set_rotation_mode("anchor")
 
 
-def rates_chart(result: Migration, *, language: str, ax=None) -> Figure:
+def rates_chart(
+    result: Migration, *, language: str, ax=None, brand: Palette | None = None
+) -> Figure:
     """Three panels over the transitions: churn (to lapsed), downgrade and upgrade rate
     of each tier, one line per tier in its colour. ``ax`` may be three Axes. Returns the
     Figure."""
@@ -563,7 +583,7 @@ def rates_chart(result: Migration, *, language: str, ax=None) -> Figure:
         )
         fig = axes[0].figure
     r = result.tier_rates
-    colors = _state_colors(result.labels)
+    colors = _state_colors(result.labels, brand)
     n = result.n_periods
     x = np.arange(1, n + 1)
     ticks = tick_labels(result.snapshot_dates[1:], period=result.spec.period, language=language)

@@ -78,6 +78,21 @@ def section_validation(a: Analysis) -> str:
     return _after_heading(_section(a), _skipped_note(a, "holdout"))
 
 
+def section_value(a: Analysis) -> str:
+    """The forward-looking value model (empty when ``value.enabled`` is off)."""
+    from tiering.present.value import section_value as _section
+
+    return _section(a)
+
+
+def section_campaigns(a: Analysis) -> str:
+    """Do the tiers respond differently? Campaign response and uplift per tier (empty
+    without ``data.campaigns``)."""
+    from tiering.present.campaigns import section_campaigns as _section
+
+    return _section(a)
+
+
 def section_migration(a: Analysis) -> str:
     """Tier migration over the periods (empty when switched off)."""
     from tiering.present.migration import section_migration as _section
@@ -213,6 +228,11 @@ def _lead_findings(a: Analysis) -> list[tuple[int, str]]:
     if forward:
         out.append((2, forward))
     moved = migration_headline(a)
+    from tiering.present.value import headline as value_headline
+
+    ahead = value_headline(a)
+    if ahead:
+        out.append((4, ahead))
     n = 1 if forward or moved else 2
     basis = stats.basis_of(a)
     if basis is None:  # the method does not say what it is built from: the table's order
@@ -304,6 +324,11 @@ def section_data(a: Analysis) -> str:
     untiered = _untiered_sentence(a)
     if untiered:
         out.append(f'<p class="note">{esc(untiered)}</p>')
+    from tiering.present.campaigns import data_sentences, sentences
+
+    files = data_sentences(a)  # the customer master and the campaign file, when given
+    if files:
+        out.append(f"<p>{esc(sentences(files))}</p>")
     out.append(f"<h3>{esc(t('report.data_reasons', lang))}</h3>")
     if a.quality.empty:
         out.append(f"<p>{esc(t('report.data_no_rejects', lang))}</p>")
@@ -413,31 +438,35 @@ def section_profiles(a: Analysis) -> str:
     tiered = a.tiers
     cutoffs = tuple(a.tiering_params.get("cutoffs", ())) or None
     pareto_kw = {"cutoffs": cutoffs} if cutoffs else {"cutoffs": ()}
+    brand = css.palette_of(a)
     return "".join(
         [
             heading("report.sec_profiles", lang, anchor="profiles"),
             f'<p class="lead">{esc(t("report.profiles_lead", lang))}</p>',
             table(heads, rows, numeric=tuple(range(1, 8)), raw=(0,)),
             _fig(
-                charts.tier_overview(s, language=lang, currency=cur).get_figure(),
+                charts.tier_overview(s, language=lang, currency=cur, brand=brand).get_figure(),
                 lang,
                 "report.cap_overview",
             ),
             _fig(
-                charts.pareto_curve(tiered, language=lang, **pareto_kw).get_figure(),
+                charts.pareto_curve(tiered, language=lang, brand=brand, **pareto_kw).get_figure(),
                 lang,
                 "report.cap_pareto",
             ),
             _fig(
-                charts.metric_distributions(tiered, language=lang, currency=cur),
+                charts.metric_distributions(tiered, language=lang, currency=cur, brand=brand),
                 lang,
                 "report.cap_distributions",
             ),
             _fig(
-                charts.recency_frequency_map(tiered, language=lang, currency=cur).get_figure(),
+                charts.recency_frequency_map(
+                    tiered, language=lang, currency=cur, brand=brand
+                ).get_figure(),
                 lang,
                 "report.cap_rf",
             ),
+            stats.master_profile_html(a),  # the customer master per tier, when given
             _top_customers(a, classes),
         ]
     )
@@ -529,13 +558,19 @@ def section_appendix(a: Analysis) -> str:
             table(
                 [t("report.col_file", lang), t("report.col_content", lang)],
                 [
-                    (f"<code>{esc(name)}</code>", esc(t(f"report.file_{key}", lang)))
+                    (f"<code>{esc(name)}</code>", esc(t(_file_key(key), lang)))
                     for name, key in _output_files(a)
                 ],
                 raw=(0, 1),
             ),
         ]
     )
+
+
+def _file_key(key: str) -> str:
+    """The catalogue key of a file's description: ``report.file_<key>``, or ``key``
+    itself when it names its catalogue (``value.file_value``)."""
+    return key if "." in key else f"report.file_{key}"
 
 
 def _role(role: str, lang: str) -> str:
@@ -572,6 +607,11 @@ def _output_files(a: Analysis) -> list[tuple[str, str]]:
         files.append(("stability.csv", "stability"))
     if a.holdout is not None and a.holdout.available:
         files += [("validation.csv", "validation"), ("validation_tests.csv", "validation_tests")]
+    value = getattr(a, "value", None)
+    if value is not None and value.available:
+        files.append(("value.csv", "value.file_value"))
+    if getattr(a, "campaigns", None) is not None:
+        files.append(("campaigns.csv", "campaigns.file_campaigns"))
     if a.migration is not None:
         files += [
             ("migration.csv", "migration"),

@@ -30,6 +30,7 @@ from tiering.analysis.methods import built_from
 from tiering.analysis.stats import Comparison
 from tiering.errors import require
 from tiering.present import charts
+from tiering.present.css import palette_of
 from tiering.present.htmlkit import ci_text, esc, fmt_int, fmt_num, fmt_p, heading, table
 from tiering.present.i18n import has, listing, t, tn
 
@@ -173,10 +174,12 @@ def _charts(a, comparison, lang: str) -> list[str]:
     if metric is not None and summary.loc[summary["metric"] == metric, "median"].notna().any():
         name = metric_name(metric, lang, mid_sentence=True)
         if comparison.test == "welch":
-            ax = _mean_forest(summary, metric, lang, currency)
+            ax = _mean_forest(summary, metric, lang, currency, brand=palette_of(a))
             caption = t("stats.cap_forest_mean", lang, metric=name)
         else:
-            ax = charts.median_forest(summary, metric=metric, language=lang, currency=currency)
+            ax = charts.median_forest(
+                summary, metric=metric, language=lang, currency=currency, brand=palette_of(a)
+            )
             caption = t("stats.cap_forest_median", lang, metric=name)
         parts.append(charts.figure_html(ax.get_figure(), alt=caption, caption=caption))
     pair_test = "dunn" if comparison.test == "kruskal" else "games_howell"
@@ -192,13 +195,13 @@ def _charts(a, comparison, lang: str) -> list[str]:
     return parts
 
 
-def _mean_forest(summary: pd.DataFrame, metric: str, lang: str, currency):
+def _mean_forest(summary: pd.DataFrame, metric: str, lang: str, currency, *, brand=None):
     """The forest plot of tier means: ``median_forest`` drawn on the mean columns."""
     means = summary.copy()
     means["median"] = means["mean"]
     means["median_ci_low"] = means["mean_ci_low"]
     means["median_ci_high"] = means["mean_ci_high"]
-    ax = charts.median_forest(means, metric=metric, language=lang, currency=currency)
+    ax = charts.median_forest(means, metric=metric, language=lang, currency=currency, brand=brand)
     name = locale.get(lang).in_sentence(charts.metric_name(metric, lang))
     charts.set_title(ax, t("stats.forest_title_mean", lang, metric=name))
     charts.set_axis_labels(ax, x=t("stats.forest_xlabel_mean", lang, metric=name))
@@ -497,6 +500,22 @@ def _pair_sentence(row, language: str) -> str:
     who = _tier_text("tier_customers", g1, language)
     ref = _tier_text("tier_ref", g2, language)
     word = t(f"stats.center_{center}", language)
+    if _num(v1) == _num(v2) and np.isfinite(size) and size != 0:
+        # equal centres, different distributions: which way they lean, not "1.00×"
+        return t(
+            "stats.finding_shift",
+            language,
+            g1=who,
+            g2=ref,
+            metric=metric,
+            direction=t("stats.higher" if size > 0 else "stats.lower", language),
+            centers=t(f"stats.centers_{center}", language),
+            m1=_num(v1),
+            m2=_num(v2),
+            magnitude=magnitude,
+            effect=effect,
+            delta=delta,
+        )
     if row["kind"] == "ratio":
         # One precision for the estimate and its interval, chosen by the estimate.
         decimals = _ratio_decimals(row["ratio"])
@@ -577,3 +596,75 @@ def _excluded_sentence(row, language: str, min_n) -> str:
         min_n=min_n,
         metric=metric_name(row["metric"], language, mid_sentence=True),
     )
+
+
+# --------------------------------------------------------------------------- master profile
+
+#: Values of a category shown per tier in the master profile; the rest are "other".
+MASTER_PROFILE_VALUES = 3
+
+
+def master_profile_html(a) -> str:
+    """The profiles section's table of the customer master per tier: for each category
+    (credit rating, industry, type, red/black list) its most common values with their
+    shares, the share overdue, and the median of each number (credit score, days
+    overdue, satisfaction, ...); "" without a master. The tests and effect sizes of the
+    same columns are in the statistics section."""
+    from tiering.analysis.pipeline import master_measures
+    from tiering.analysis.stats import master_profile
+
+    tiers = a.tiers
+    numeric, categorical = master_measures(tiers, attributes=a.params.data.attributes)
+    if "overdue" in tiers.columns and tiers["overdue"].notna().any():
+        categorical = [*categorical, "overdue"]
+    if not numeric and not categorical:
+        return ""
+    lang = a.params.language
+    labels = [str(x) for x in a.labels]
+    prof = master_profile(tiers, categorical=categorical, numeric=numeric, labels=labels)
+    rows = []
+    for measure in [*categorical, *numeric]:
+        cells = [esc(_master_name(measure, lang))]
+        for tier in labels:
+            part = prof[(prof["measure"] == measure) & (prof["tier"] == tier)]
+            cells.append(esc(_profile_cell(measure, part, lang, numeric=measure in numeric)))
+        rows.append(cells)
+    heads = [t("campaigns.profile_col_measure", lang)] + labels
+    out = [
+        f"<h3>{esc(t('campaigns.profile_title', lang))}</h3>",
+        f"<p>{esc(t('campaigns.profile_lead', lang))}</p>",
+        table(heads, rows, raw=tuple(range(len(heads)))),
+    ]
+    return "".join(out)
+
+
+def _master_name(measure: str, lang: str) -> str:
+    base = measure[: -len("_master")] if measure.endswith("_master") else measure
+    if base == "overdue":
+        return t("campaigns.profile_overdue", lang)
+    name = charts.metric_name(base, lang)
+    return name[:1].upper() + name[1:]  # a row heading: "industry" -> "Industry"
+
+
+def _profile_cell(measure: str, part: pd.DataFrame, lang: str, *, numeric: bool) -> str:
+    if part.empty or int(part["known"].max()) == 0:
+        return "–"
+    if numeric:
+        r = part.iloc[0]
+        return t(
+            "campaigns.profile_median", lang, value=fmt_num(r["median"]), n=fmt_int(r["known"])
+        )
+    if measure == "overdue":
+        r = part.iloc[0]
+        return t(
+            "campaigns.profile_share_of",
+            lang,
+            share=f"{r['share'] * 100:.0f}%",
+            n=fmt_int(r["known"]),
+        )
+    shown = part.iloc[:MASTER_PROFILE_VALUES]
+    items = [f"{c} {s * 100:.0f}%" for c, s in zip(shown["category"], shown["share"])]
+    rest = float(part["share"].iloc[MASTER_PROFILE_VALUES:].sum())
+    if rest > 0:
+        items.append(f"{t('campaigns.profile_other', lang)} {rest * 100:.0f}%")
+    return " · ".join(items)

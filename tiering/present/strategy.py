@@ -73,10 +73,16 @@ def _budget_table(recs: Recommendations, language: str) -> str:
     def fmt_money(v):
         return money_text(v, recs.currency, language)
 
+    # the revenue part weighs the expected value when value.budget_weighting asks
+    by_value = "expected_value_share" in budget.columns
+    share_of = "expected_value_share" if by_value else "revenue_share"
     headers = [
         t("strategy.col_tier", language),
         t("strategy.customers", language),
-        t("strategy.col_revenue_share", language),
+        t(
+            "strategy.col_expected_value_share" if by_value else "strategy.col_revenue_share",
+            language,
+        ),
         t("strategy.col_growth_share", language),
         t("strategy.col_risk_share", language),
     ]
@@ -90,7 +96,7 @@ def _budget_table(recs: Recommendations, language: str) -> str:
         row = [
             badge(str(rec["tier"]), classes),
             f"{int(rec['customers']):,}",
-            fmt_share(rec["revenue_share"]),
+            fmt_share(rec[share_of]),
             fmt_share(rec["growth_share"]),
             fmt_share(rec["risk_share"]),
         ]
@@ -141,6 +147,39 @@ def _note(n: int, language: str) -> str:
     return t("strategy.action_lists_note", language, n=f"{n:,}")
 
 
+def _value_signals(recs: Recommendations, language: str) -> str:
+    """The value model's rescue and develop signals per tier (a table); "" without it."""
+    signals = getattr(recs, "value_signals", None)
+    if signals is None or signals.empty:
+        return ""
+    classes = tier_css_classes([str(x) for x in recs.budget["tier"]])
+    by = signals.set_index(["signal", "tier"])
+    rows = []
+    for label in [str(x) for x in recs.budget["tier"]]:
+        rescue, develop = by.loc[("rescue", label)], by.loc[("develop", label)]
+        rows.append(
+            (
+                badge(label, classes),
+                f"{int(rescue['customers']):,}",
+                money_text(rescue["revenue"], recs.currency, language),
+                f"{int(develop['customers']):,}",
+                money_text(develop["clv"], recs.currency, language),
+            )
+        )
+    heads = [
+        t("strategy.col_tier", language),
+        t("strategy.value_col_rescue", language),
+        t("strategy.value_col_rescue_revenue", language),
+        t("strategy.value_col_develop", language),
+        t("strategy.value_col_develop_clv", language),
+    ]
+    return (
+        f"<h3>{esc(t('strategy.value_heading', language))}</h3>"
+        f"<p>{esc(t('strategy.value_lead', language))}</p>"
+        + table(heads, rows, numeric=(1, 2, 3, 4), raw=(0,))
+    )
+
+
 def section_strategy(a) -> str:
     """What to do for each tier: budget split and its rule, one card per tier (its
     numbers, goal, the actions the data calls for, the playbook, budget share, KPIs),
@@ -171,6 +210,7 @@ def section_strategy(a) -> str:
             _budget_table(recs, lang),
             f'<ul class="findings budget-rule">{rule}</ul>',
             f'<div class="note"><p>{esc(_note(n_findings, lang))}</p></div>',
+            _value_signals(recs, lang),
             _segments(recs, lang),
             strategy_cards_html(strategies_of(a), language=lang, recommendations=recs),
             dormant_note_html(language=lang, playbook=recs.playbook),

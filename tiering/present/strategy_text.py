@@ -380,6 +380,8 @@ def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
                     language,
                 )
             )
+    if getattr(rule, "revenue_basis", "revenue") == "expected_value" and "revenue" in rule.used:
+        parts.append(t("value.budget_expected_value", language))
     if rule.cost_to_serve and rule.amount is not None:
         parts.append(
             t(

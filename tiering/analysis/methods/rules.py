@@ -7,9 +7,15 @@ is an expression of the safe rule language of :mod:`tiering.expr` (comparisons,
 customer table: ``recency_days``, ``frequency``, ``monetary``, ``gross_revenue``,
 ``returns_value``, ``aov``, ``tenure_days`` and the attribute columns. An attribute
 whose values are all numbers (blanks allowed) is compared as a number, any other as
-text (``region == "East"``). Anything else in a rule — a call, attribute access,
-``__import__`` — is refused when the parameters are read, before anything runs.
-Missing values never match a comparison.
+text (``region == "East"``). With a customer master (``data.customers``) its columns
+are there too: ``overdue_days > 90`` (a credit-hold tier), ``credit_rating in ["D",
+"E"]``, ``list_status == "black"``, ``satisfaction <= 2``, ``tenure_months >= 36``;
+naming one without a master is an error that says so. Anything else in a rule — a
+call, attribute access, ``__import__`` — is refused when the parameters are read,
+before anything runs.
+Missing values never match a comparison: a customer without a master row matches no
+rule on a master column (``overdue_days > 90`` holds only for customers the master
+says are over 90 days late).
 
 The cut-offs are the user's: rules are not data-driven, so there is no bootstrap
 stability to report.
@@ -30,6 +36,7 @@ from tiering.analysis.methods.base import (
     finish,
     numeric_column,
 )
+from tiering.data.customers import require_master_columns
 from tiering.errors import MethodError
 from tiering.expr import ExpressionError, parse
 from tiering.params import RulesOptions, TieringSpec
@@ -54,6 +61,16 @@ def rule_frame(features: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def rule_names(text: str) -> list[str]:
+    """The names a rule reads, in order (none for a rule that does not parse: the rule
+    language says why)."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return []
+    return list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)))
+
+
 def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringResult:
     opts = spec.rules
     labels = list(spec.labels)
@@ -67,6 +84,7 @@ def fit(features: pd.DataFrame, spec: TieringSpec, *, seed: int = 0) -> TieringR
     conditions = []
     for i, item in enumerate(opts.conditions):
         where = f"tiering.rules.conditions[{i}] ({item.tier}: {item.when})"
+        require_master_columns(features, rule_names(item.when), "rules", where=where)
         expression = parse(item.when, allowed_names=names, where=where)
         try:
             mask = expression.mask(frame).to_numpy(dtype=bool)

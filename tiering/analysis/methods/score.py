@@ -16,6 +16,15 @@ A constant criterion cannot separate customers: it scores the middle of the scal
 (0.5; 0 for z-scores) for everyone and is reported. So does a missing value. The
 value score is the weighted mean ``sum(w_i * n_i) / sum(w_i)``.
 
+Columns of the customer master (``data.customers``, joined by
+``tiering.data.customers.attach_master``: ``credit_score``, ``satisfaction``, ``nps``,
+``referrals``, ``tenure_months`` from the sign-up date, ``overdue_days`` ...) are
+criteria like any other. A customer without a master row (or with a blank there) has
+a missing value: it scores the middle of that criterion's scale, neither rewarded nor
+punished for what the master does not say, and the report counts such customers
+(``missing_values``). A criterion naming a master column without a master is an error
+that says so (``require_master_columns``).
+
 Tiers: by ``shares`` of customers ranked by score (best first, default equal shares;
 tied scores share a tier: a customer's position is the mid-rank percentile of its
 score from the top, and it joins the first tier whose cumulative share exceeds that
@@ -36,6 +45,7 @@ from tiering.analysis.methods.base import (
     midrank_counts,
     numeric_column,
 )
+from tiering.data.customers import require_master_columns
 from tiering.errors import MethodError, require
 from tiering.params import ScoreOptions, TieringSpec
 
@@ -44,6 +54,9 @@ NEUTRAL = {"percentile": 0.5, "minmax": 0.5, "zscore": 0.0}
 
 def _matrix(features: pd.DataFrame, spec: TieringSpec) -> tuple[np.ndarray, list]:
     crit = spec.score.criteria
+    require_master_columns(
+        features, [c.column for c in crit], "score", where="tiering.score.criteria"
+    )
     check_features(
         features, ("customer_id", *(c.column for c in crit)), "score", tiers=len(spec.labels)
     )

@@ -15,8 +15,11 @@ from tiering.params import EngineSpec
 
 ENGINES = ("auto", "pandas", "duckdb", "spark")
 # engine: auto picks the streaming engine from this input size on (bytes on disk;
-# Parquet counts five times, being compressed about that much against CSV)
-AUTO_STREAM_BYTES = 200 * 1024 * 1024
+# Parquet counts five times, being compressed about that much against CSV). Where the
+# two paths cross (BENCHMARKS.md, 2026-12-06 late): a report's feature step on DuckDB
+# took 1.05x the pandas path's CPU on the 3.9 MB demo file, 1.01x at 3.3 MB, 0.90x at
+# 6.6 MB, 0.68x at 13 MB and 0.29x at 135 MB (whole reports: 0.96x at 1.3 MB).
+AUTO_STREAM_BYTES = 5 * 1024 * 1024
 
 QUALITY_COLUMNS = ("reason", "category", "description", "rows")
 

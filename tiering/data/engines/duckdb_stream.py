@@ -72,6 +72,9 @@ from tiering.data.engines import _rules as R
 from tiering.errors import DataError, TieringError, closest
 
 HEAD_BYTES = 256 * 1024
+# the longest line a CSV may have on DuckDB (its default is 2 MB; the pandas path has no
+# limit, and a file from 5 MiB on is read by DuckDB: a 10 MB cell must still read)
+MAX_LINE_BYTES = 64 * 1024 * 1024
 UTF8 = ("utf-8", "utf-8-sig", "ascii", "utf8")
 
 
@@ -302,7 +305,7 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
         f"read_csv({lit(str(read_path))}, header = false, skip = {header_row}, "
         f"columns = {cols_decl}, auto_detect = false, delim = {lit(delim)}, "
         f"quote = '\"', escape = '\"', null_padding = true, strict_mode = true, "
-        f"compression = {lit('gzip' if gz else 'none')}, "
+        f"max_line_size = {MAX_LINE_BYTES}, compression = {lit('gzip' if gz else 'none')}, "
         "encoding = 'utf-8' __PARALLEL__)"
     )
     return Layout(
@@ -1518,8 +1521,9 @@ def _rows_write_rejected(con, rows: Rows, lay: Layout, win: Window, path: Path) 
         + " ".join(f"WHEN {lit(code)} THEN {lit(cat)}" for code, (cat, _) in REASONS.items())
         + " END"
     )
-    cols = ['"row"', "reason", f"{category} AS category", "NULLIF(detail, '') AS detail"] + [
-        f"NULLIF(texts[{i + 1}], '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
+    # empty cells as empty text, not missing: the pandas path's cells (written "")
+    cols = ['"row"', "reason", f"{category} AS category", "coalesce(detail, '') AS detail"] + [
+        f"coalesce(texts[{i + 1}], '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
     ]
     rejected = 'FROM t3 WHERE reason IS NOT NULL ORDER BY "row"'
     if not n:
@@ -1529,14 +1533,7 @@ def _rows_write_rejected(con, rows: Rows, lay: Layout, win: Window, path: Path) 
         write_csv(_run(con, q + f" SELECT {', '.join(cols)} {rejected}", lay)[names], part)
     else:  # DuckDB writes them, formula-safe in SQL
         safe = cols[:4] + [_formula_safe_sql(c) for c in cols[4:]]
-        _run(
-            con,
-            f"COPY ({q} SELECT {', '.join(safe)} {rejected}) TO "
-            f"{lit(str(part))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
-            "NEW_LINE '\\n')",
-            lay,
-            fetch="none",
-        )
+        _copy_rejected(con, f"{q} SELECT {', '.join(safe)} {rejected}", names, part, lay)
     os.replace(part, path)
     return True
 
@@ -1849,7 +1846,7 @@ def _read_error_of(msg: str, lay: Layout) -> TieringError:
         )
     if "maximum line size" in msg.lower():
         return DataError(
-            f"A line of {name} is longer than DuckDB reads (2 MB)",
+            f"A line of {name} is longer than DuckDB reads ({MAX_LINE_BYTES // 2**20} MB)",
             where=where,
             hint="a quote is probably never closed, so the rest of the file reads "
             "as one value; or use engine: pandas for this file",
@@ -2614,8 +2611,9 @@ def _write_rejected(
         + " ".join(f"WHEN {lit(code)} THEN {lit(cat)}" for code, (cat, _) in REASONS.items())
         + " END"
     )
-    cols = ["reason", f"{category} AS category", "NULLIF(detail, '') AS detail"] + [
-        f"NULLIF({lay.cols[i]}, '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
+    # empty cells as empty text, not missing: the pandas path's cells (written "")
+    cols = ["reason", f"{category} AS category", "coalesce(detail, '') AS detail"] + [
+        f"coalesce({lay.cols[i]}, '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
     ]
     hashes = pa.array(np.asarray(hashes, dtype="uint64"), pa.uint64())
     con.register("rejected_hashes", pa.table({"h": hashes}))
@@ -2638,17 +2636,36 @@ def _write_rejected(
                 write_csv(got[names], part)
             else:  # DuckDB writes them, formula-safe in SQL
                 safe = ['"row"'] + cols[:3] + [_formula_safe_sql(c) for c in cols[3:]]
-                _run(
-                    con,
-                    f"COPY ({parsed} SELECT {', '.join(safe)} {rejected}) TO "
-                    f"{lit(str(part))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
-                    "NEW_LINE '\\n')",
-                    lay,
-                    fetch="none",
+                _copy_rejected(
+                    con, f"{parsed} SELECT {', '.join(safe)} {rejected}", names, part, lay
                 )
     finally:
         con.unregister("rejected_hashes")
     os.replace(part, path)
+
+
+def _copy_rejected(con, select: str, names: list[str], part: Path, lay: Layout) -> None:
+    """Write the rows of ``select`` (``row`` then the text columns ``names[1:]``) to
+    ``part`` byte for byte as :func:`tiering.safecsv.write_csv` writes them from pandas
+    (the pandas path's rejected-rows file): the header by ``write_csv`` itself (quoted,
+    formula-safe), then DuckDB's rows with every text quoted and the row number not."""
+    from tiering.safecsv import write_csv
+
+    write_csv(pd.DataFrame(columns=names), part)
+    body = part.with_name(part.name + ".rows")
+    try:
+        quoted = ", ".join(ident(nm) for nm in names[1:])
+        _run(
+            con,
+            f"COPY ({select}) TO {lit(str(body))} (FORMAT csv, HEADER false, DELIMITER ',', "
+            f"QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n', FORCE_QUOTE ({quoted}))",
+            lay,
+            fetch="none",
+        )
+        with open(part, "ab") as out, open(body, "rb") as rows:
+            shutil.copyfileobj(rows, out, 1 << 20)
+    finally:
+        body.unlink(missing_ok=True)
 
 
 def _formula_safe_sql(col: str) -> str:

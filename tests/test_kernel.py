@@ -1,0 +1,65 @@
+"""The report notebook's kernel is started before the analysis (``tiering.build.kernel``):
+papermill runs the notebook on it, the warm-up leaves no trace in the notebook, the
+kernel is shut down after the build, and a kernel that cannot be started early leaves
+the start to papermill."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import nbformat
+import papermill.clientwrap
+import pytest
+
+from tiering import params
+from tiering.build import kernel, report
+
+from .test_report import write_tiny_client
+
+
+def _managers_given_to_papermill(monkeypatch) -> list:
+    seen: list = []
+    original = papermill.clientwrap.PapermillNotebookClient.__init__
+
+    def init(self, nb_man, km=None, **kwargs):
+        seen.append(km)
+        original(self, nb_man, km=km, **kwargs)
+
+    monkeypatch.setattr(papermill.clientwrap.PapermillNotebookClient, "__init__", init)
+    return seen
+
+
+def _code_cell_counts(path) -> list:
+    nb = nbformat.read(path, as_version=4)
+    return [c.execution_count for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_on_the_early_kernel_which_is_then_shut_down(tmp_path, monkeypatch):
+    cfg = params.load(write_tiny_client(tmp_path / "in"), overrides=["output.formats=[html]"])
+    seen = _managers_given_to_papermill(monkeypatch)
+    out = report.build(cfg, output=tmp_path / "out", generated=dt.date(2026, 12, 1))
+    assert len(seen) == 1 and seen[0] is not None  # papermill was given the early kernel
+    assert not seen[0].has_kernel  # and it is gone after the build
+    # the silent warm-up is not a cell of the notebook: its cells count from 1, in order
+    counts = _code_cell_counts(out / "report.ipynb")
+    assert counts == list(range(1, len(counts) + 1))
+    # the kernel imported what the warm-up names: every module exists
+    import importlib
+
+    for name in kernel.WARM_UP_MODULES:
+        importlib.import_module(name)
+
+
+@pytest.mark.slow
+def test_a_kernel_that_cannot_start_early_leaves_it_to_papermill(tmp_path, monkeypatch):
+    def refuse(cwd):
+        raise RuntimeError("no kernel here")
+
+    monkeypatch.setattr(kernel, "WarmKernel", refuse)
+    assert kernel.start(tmp_path) is None
+    cfg = params.load(write_tiny_client(tmp_path / "in"), overrides=["output.formats=[html]"])
+    seen = _managers_given_to_papermill(monkeypatch)
+    out = report.build(cfg, output=tmp_path / "out", generated=dt.date(2026, 12, 1))
+    assert seen == [None]  # papermill started its own
+    assert (out / "report.html").is_file()
