@@ -366,6 +366,8 @@ STEPS = [
     "statistics",
     "holdout check",
     "migration",
+    "campaign results",
+    "forward-looking value",
     "strategy",
     "tables, action lists",
     "report notebook",

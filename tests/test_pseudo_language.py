@@ -105,14 +105,16 @@ def _unwrapped(text: str) -> str:
 
 def _data_words() -> set[str]:
     """Words that are data: the demo file's values and headers, the parameters' texts."""
-    frame = pd.read_csv(ROOT / "data" / "demo_transactions.csv", dtype=str)
     words = set()
-    for value in [*frame.columns, *pd.unique(frame.drop(columns=["amount"]).to_numpy().ravel())]:
-        words.update(re.findall(r"[A-Za-z]+", str(value)))
+    for name in ("demo_transactions.csv", "demo_customers.csv", "demo_campaigns.csv"):
+        frame = pd.read_csv(ROOT / "data" / name, dtype=str)
+        frame = frame.drop(columns=["amount", "list_status"], errors="ignore")  # list: ours
+        for value in [*frame.columns, *pd.unique(frame.to_numpy().ravel())]:
+            words.update(re.findall(r"[A-Za-z]+", str(value)))
     for value in (
         "Demo Retail Co.",
         "Tiering Analytics",
-        "demo_transactions.csv",
+        "demo_transactions.csv demo_customers.csv demo_campaigns.csv",
         "A B C",
         "utf-8 UTF-8 csv CSV SHA sha256 PDF HTML",  # formats and encodings
         "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",  # dates: the locale's

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -192,6 +193,8 @@ def test_a_report_is_built_with_a_method_registered_in_the_test(toy, tmp_path):
 
     cfg = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text(encoding="utf-8"))
     cfg["data"]["path"] = str(ROOT / "data" / "demo_transactions.csv")
+    for second in ("customers", "campaigns"):  # the demo's master and campaign files
+        cfg["data"][second]["path"] = str(ROOT / "data" / Path(cfg["data"][second]["path"]).name)
     cfg["tiering"] = {
         "method": "orders",
         "labels": ["A", "B", "C"],

@@ -105,8 +105,15 @@ def test_demo_report_files_and_accounting(demo_report):
     assert rows["read"] == rows["used"] + rows["rejected"]
     assert rows["rejected"] == sum(rows["rejected_by_reason"].values())
     rejected = pd.read_csv(demo_report / "rejected_rows.csv", dtype=str)
-    assert len(rejected) == rows["rejected"]
-    assert set(rejected["reason"]) == set(rows["rejected_by_reason"])
+    # the transactions' rejected rows, then the customer master's and the campaign file's
+    # (the demo names both; each input's own count is in the manifest's inputs)
+    inputs = {entry["role"]: entry for entry in manifest["inputs"]}
+    second = inputs["customer_master"]["rows_rejected"] + inputs["campaigns"]["rows_rejected"]
+    assert second == 2  # the master's duplicate id, planted by data/generate_demo.py
+    assert len(rejected) == rows["rejected"] + second
+    transactions = rejected.iloc[: rows["rejected"]]
+    assert set(transactions["reason"]) == set(rows["rejected_by_reason"])
+    assert set(rejected.iloc[rows["rejected"] :]["reason"]) == {"duplicate_customer_id"}
     raw_rows = sum(1 for _ in DEMO_DATA.open(encoding="utf-8")) - 1
     assert rows["read"] == raw_rows
     assert manifest["input"]["sha256"] == report.sha256_file(DEMO_DATA)
@@ -132,7 +139,10 @@ def test_demo_report_files_and_accounting(demo_report):
         "n2",
     ):
         assert col in comparisons.columns
-    assert (comparisons["test"] == "kruskal_wallis").sum() == 5
+    # the five behaviour metrics and the demo master's five numbers (credit score, days
+    # overdue, satisfaction, referrals, months since sign-up)
+    assert (comparisons["test"] == "kruskal_wallis").sum() == 10
+    assert {"credit_score", "tenure_months"} <= set(comparisons["metric"])
 
 
 @pytest.mark.slow
@@ -375,7 +385,9 @@ def test_manifest_records_inputs_parameters_versions_and_timings(demo_report):
     manifest = json.loads((demo_report / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["manifest_version"] == report.MANIFEST_VERSION
     inputs = {entry["role"]: entry for entry in manifest["inputs"]}
-    assert set(inputs) == {"data", "parameters", "notebook"}
+    assert set(inputs) == {"data", "customer_master", "campaigns", "parameters", "notebook"}
+    assert inputs["customer_master"]["path"] == str(ROOT / "data" / "demo_customers.csv")
+    assert inputs["campaigns"]["rows_read"] == inputs["campaigns"]["rows_used"] == 2903
     for entry in inputs.values():
         assert entry["sha256"] == report.sha256_file(entry["path"])
     assert inputs["parameters"]["path"] == str(DEMO_PARAMS)

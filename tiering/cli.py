@@ -374,12 +374,14 @@ STEP_LABELS = {
     "statistics": "statistics",
     "holdout": "holdout check",
     "migration": "migration",
+    "campaigns": "campaign results",
     "value": "forward-looking value",
     "strategy": "strategy",
     "tables": "tables, action lists",
     "notebook": "report notebook",
     "html": "HTML",
     "pdf": "PDF",
+    "pptx": "slide deck",
 }
 
 

@@ -366,6 +366,7 @@ def planned_steps(params: Params) -> list[str]:
         in_memory = bool(params.stats.holdout_months or params.migration.period != "none")
     steps += ["tiering", "method_comparison", "statistics"]
     steps += ["holdout", "migration"] if in_memory else []
+    steps += ["campaigns"] if params.data.campaigns is not None else []
     steps += ["value"] if params.value.enabled else []
     steps += ["strategy", "tables", "notebook", "html"]
     steps += ["pdf"] if "pdf" in params.output.formats else []

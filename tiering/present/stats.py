@@ -663,7 +663,11 @@ def _profile_cell(measure: str, part: pd.DataFrame, lang: str, *, numeric: bool)
             n=fmt_int(r["known"]),
         )
     shown = part.iloc[:MASTER_PROFILE_VALUES]
-    items = [f"{c} {s * 100:.0f}%" for c, s in zip(shown["category"], shown["share"])]
+    if measure.startswith("list_status"):  # the reader's words red / black: report text
+        names = [t(f"campaigns.profile_list_{c}", lang) for c in shown["category"]]
+    else:  # the client's own values (industry, type, rating): data, shown as written
+        names = list(shown["category"])
+    items = [f"{c} {s * 100:.0f}%" for c, s in zip(names, shown["share"])]
     rest = float(part["share"].iloc[MASTER_PROFILE_VALUES:].sum())
     if rest > 0:
         items.append(f"{t('campaigns.profile_other', lang)} {rest * 100:.0f}%")

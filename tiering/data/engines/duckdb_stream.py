@@ -72,9 +72,6 @@ from tiering.data.engines import _rules as R
 from tiering.errors import DataError, TieringError, closest
 
 HEAD_BYTES = 256 * 1024
-# the longest line a CSV may have on DuckDB (its default is 2 MB; the pandas path has no
-# limit, and a file from 5 MiB on is read by DuckDB: a 10 MB cell must still read)
-MAX_LINE_BYTES = 64 * 1024 * 1024
 UTF8 = ("utf-8", "utf-8-sig", "ascii", "utf8")
 
 
@@ -305,7 +302,7 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
         f"read_csv({lit(str(read_path))}, header = false, skip = {header_row}, "
         f"columns = {cols_decl}, auto_detect = false, delim = {lit(delim)}, "
         f"quote = '\"', escape = '\"', null_padding = true, strict_mode = true, "
-        f"max_line_size = {MAX_LINE_BYTES}, compression = {lit('gzip' if gz else 'none')}, "
+        f"compression = {lit('gzip' if gz else 'none')}, "
         "encoding = 'utf-8' __PARALLEL__)"
     )
     return Layout(
@@ -1846,7 +1843,7 @@ def _read_error_of(msg: str, lay: Layout) -> TieringError:
         )
     if "maximum line size" in msg.lower():
         return DataError(
-            f"A line of {name} is longer than DuckDB reads ({MAX_LINE_BYTES // 2**20} MB)",
+            f"A line of {name} is longer than DuckDB reads (2 MB)",
             where=where,
             hint="a quote is probably never closed, so the rest of the file reads "
             "as one value; or use engine: pandas for this file",
