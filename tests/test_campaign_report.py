@@ -463,3 +463,51 @@ def test_a_campaign_file_with_nothing_usable_is_counted_and_said(demo, tmp_path)
     assert "No row of the campaign file campaign.csv could be used (3 rows rejected" in words
     data = text_of(narrative.section_data(shown))
     assert "Campaign results campaign.csv: 3 rows read, 0 used; 3 rejected" in data
+
+
+@pytest.mark.slow
+def test_the_budget_by_measured_uplift_example_report(tmp_path):
+    """params/examples/uplift_budget.yaml: the budget weighs the uplift the demo campaign
+    measured (revenue per contacted customer, treatment - control, per tier) in place of
+    the assumed growth; the PDF's budget table and rule say so, in English and Chinese,
+    and the shares are the measured uplift times the tier's customers."""
+    import subprocess
+
+    from tiering import cli
+
+    from .conftest import need_tool
+
+    exe = need_tool("pdftotext")
+    example = ROOT / "params" / "examples" / "uplift_budget.yaml"
+    texts = {}
+    for lang in ("en", "zh"):
+        out = tmp_path / lang
+        assert (
+            cli.main(
+                ["report", str(example), "--output", str(out), "--set", f"language={lang}", "-q"]
+            )
+            == 0
+        )
+        texts[lang] = subprocess.run(
+            [exe, str(out / "report.pdf"), "-"], capture_output=True, text=True, check=True
+        ).stdout
+    budget = pd.read_csv(tmp_path / "en" / "budget.csv").set_index("tier")
+    table = pd.read_csv(tmp_path / "en" / "campaigns.csv")
+    measured = table[table["tier"].isin(["A", "B", "C"])].set_index("tier")["revenue_uplift"]
+    value = measured.clip(lower=0) * budget["customers"]
+    assert budget["uplift_per_customer"].tolist() == pytest.approx(measured.tolist())
+    assert budget["uplift_share"].tolist() == pytest.approx((value / value.sum()).tolist())
+    expected = 0.5 * budget["revenue_share"] + 0.25 * budget["risk_share"]
+    expected += 0.25 * budget["uplift_share"]
+    assert budget["weight"].tolist() == pytest.approx(expected.tolist())
+    assert budget["amount"].sum() == pytest.approx(100_000)
+    # the planted effect: B gains most per customer in response, and its share of the
+    # measured uplift exceeds its share of revenue
+    assert budget.loc["B", "uplift_share"] > budget.loc["B", "revenue_share"]
+    en = re.sub(r"\s+", " ", texts["en"])
+    assert "Measured uplift share" in en and "Growth potential share" not in en
+    assert "25% × its share of the measured campaign uplift" in en
+    assert "Measured uplift (campaign: Autumn loyalty offer 2025): in each tier" in en
+    zh = re.sub(r"\s+", "", texts["zh"])
+    assert "实测提升占比" in zh and "25%×实测活动提升占比" in zh
+    assert "在“Autumnloyaltyoffer2025”活动中" in zh

@@ -689,6 +689,145 @@ def test_budget_params_are_validated():
     assert spec.budget_weights.risk == 0.5 and spec.at_risk_factor == 2.0
 
 
+def campaign_result(uplifts, *, campaign="Spring", last="2025-03-31", small=(), extra=None):
+    """A CampaignAnalysis with a control group whose revenue uplift per contacted
+    customer is ``uplifts`` (tier -> (uplift, low, high); ``*`` the overall row)."""
+    from tiering.analysis.campaigns import CAMPAIGN_COLUMNS, UPLIFT_COLUMNS, CampaignAnalysis
+
+    def campaigns_row(name, last_date):
+        row = dict.fromkeys(CAMPAIGN_COLUMNS, 0)
+        row.update(campaign=name, has_control=True, last_date=pd.Timestamp(last_date))
+        return row
+
+    def uplift_rows(name, table):
+        rows = []
+        for tier, (d, low, high) in table.items():
+            row = dict.fromkeys(UPLIFT_COLUMNS, float("nan"))
+            row.update(campaign=name, tier=tier, treatment=50, control=50, small=tier in small)
+            row.update(revenue_uplift=d, revenue_uplift_low=low, revenue_uplift_high=high)
+            row.update(response_uplift=d / 1000, response_uplift_low=low / 1000)
+            row.update(response_uplift_high=high / 1000)
+            rows.append(row)
+        return rows
+
+    camps, ups = [campaigns_row(campaign, last)], uplift_rows(campaign, uplifts)
+    for name, (last_date, table) in (extra or {}).items():
+        camps.append(campaigns_row(name, last_date))
+        ups += uplift_rows(name, table)
+    frame = pd.DataFrame
+    return CampaignAnalysis(
+        campaigns=frame(camps, columns=list(CAMPAIGN_COLUMNS)),
+        rates=frame(),
+        uplift=frame(ups, columns=list(UPLIFT_COLUMNS)),
+        heterogeneity=frame(),
+    )
+
+
+UPLIFTS = {
+    "A": (5.0, -1.0, 11.0),
+    "B": (2.0, 0.5, 3.5),
+    "C": (-1.0, -3.0, 1.0),
+    "*": (1.0, 0.2, 1.8),
+}
+
+
+def test_budget_weighs_the_measured_uplift_by_hand():
+    """Uplift per contacted customer 5, 2, -1 with 2 customers per tier: 10, 4, 0 (a
+    negative uplift counts as 0) of 14; weights revenue 0.5, uplift 0.5, growth and risk
+    0: A = 0.5 * 1600/2060 + 0.5 * 10/14."""
+    spec = StrategySpec(
+        budget=10_000, budget_weights={"revenue": 0.5, "growth": 0, "risk": 0, "uplift": 0.5}
+    )
+    recs = recommend(budget_tiers(), spec=spec, campaigns=campaign_result(UPLIFTS))
+    b = recs.budget.set_index("tier")
+    assert list(recs.budget.columns) == [*BUDGET_COLUMNS, *strategy.UPLIFT_BUDGET_COLUMNS]
+    assert b["uplift_per_customer"].tolist() == [5.0, 2.0, -1.0]
+    assert b["uplift_low"].tolist() == [-1.0, 0.5, -3.0]
+    assert b["uplift_value"].tolist() == [10.0, 4.0, 0.0]
+    assert b["uplift_share"].tolist() == pytest.approx([10 / 14, 4 / 14, 0.0])
+    expected = [0.5 * r / 2060 + 0.5 * u / 14 for r, u in ((1600, 10), (400, 4), (60, 0))]
+    assert b["weight"].tolist() == pytest.approx(expected)
+    assert b["amount"].tolist() == pytest.approx([10_000 * w for w in expected])
+    assert recs.rule.used == ("revenue", "uplift")
+    assert (recs.rule.uplift_campaign, recs.rule.uplift_outcome) == ("Spring", "revenue")
+    en = budget_rule_text(recs.rule, language="en")
+    assert en[0] == (
+        "Each tier's share of the budget is 50% × its share of revenue + 50% × "
+        "its share of the measured campaign uplift."
+    )
+    assert any(x.startswith("Measured uplift (campaign: Spring): in each tier") for x in en)
+    zh = budget_rule_text(recs.rule, language="zh")
+    assert zh[0] == "各等级的预算占比 = 50% × 营收占比 + 50% × 实测活动提升占比。"
+    assert any("在“Spring”活动中" in x for x in zh)
+    # the default weights leave the uplift out and the table as it was
+    plain = recommend(budget_tiers(), spec=StrategySpec(), campaigns=campaign_result(UPLIFTS))
+    assert list(plain.budget.columns) == list(BUDGET_COLUMNS)
+    assert plain.rule.uplift_campaign == "" and "uplift" not in plain.rule.used
+
+
+def test_the_uplift_campaign_small_tiers_and_a_rate_outcome():
+    from tiering.analysis.campaigns import tier_uplift
+    from tiering.errors import DataError
+
+    older = {"Winter": ("2024-12-31", {"A": (9.0, 8.0, 10.0), "*": (9.0, 8.0, 10.0)})}
+    result = campaign_result(UPLIFTS, small=("B",), extra=older)
+    table, reason = tier_uplift(result, ["A", "B", "C"])
+    assert reason == "" and set(table["campaign"]) == {"Spring"}  # the latest campaign
+    # a tier too small to measure takes the campaign's overall uplift, and says so
+    assert table["uplift"].tolist() == [5.0, 1.0, -1.0]
+    assert table["source"].tolist() == ["tier", "overall", "tier"]
+    named, _ = tier_uplift(result, ["A", "B", "C"], campaign="Winter")
+    # B and C were not in Winter: the overall uplift
+    assert named["uplift"].tolist() == [9.0, 9.0, 9.0]
+    assert named["source"].tolist() == ["tier", "overall", "overall"]
+    with pytest.raises(DataError) as info:
+        tier_uplift(result, ["A", "B", "C"], campaign="Sprng")
+    assert "'Sprng'" in str(info.value) and "Spring, Winter" in info.value.hint
+    # without revenue the response uplift is weighed
+    no_revenue = campaign_result(UPLIFTS)
+    no_revenue.uplift["revenue_uplift"] = float("nan")
+    rates, _ = tier_uplift(no_revenue, ["A", "B", "C"])
+    assert set(rates["outcome"]) == {"responded"}
+    assert rates["uplift"].tolist() == pytest.approx([0.005, 0.002, -0.001])
+    # no campaign with a control group; nothing positive
+    none = campaign_result({})
+    none.campaigns["has_control"] = False
+    assert tier_uplift(none, ["A", "B", "C"])[1] == "no_control"
+    assert tier_uplift(None, ["A", "B", "C"])[1] == "no_campaigns"
+    spec = StrategySpec(budget_weights={"uplift": 1})
+    recs = recommend(budget_tiers(), spec=spec, campaigns=none)
+    assert recs.rule.uplift_reason == "no_control" and "uplift" not in recs.rule.used
+    text = " ".join(budget_rule_text(recs.rule, language="en"))
+    assert "no campaign in the campaign file has a control group" in text
+    assert recs.budget["uplift_source"].tolist() == ["", "", ""]
+    losing = campaign_result({"A": (-1.0, -2.0, 0.0), "B": (0.0, -1.0, 1.0), "*": (-0.5, -1, 0)})
+    recs = recommend(budget_tiers(), spec=spec, campaigns=losing)
+    assert recs.rule.uplift_reason == "none_positive"
+    assert "in no tier did the treatment group do better" in " ".join(
+        budget_rule_text(recs.rule, language="en")
+    )
+
+
+def test_the_uplift_weight_needs_a_campaign_file():
+    from tiering.errors import ParamsError
+    from tiering.params import validate
+
+    for strategy_block, words in (
+        ({"budget_weights": {"uplift": 0.25}}, "no campaign file is given; add data.campaigns"),
+        ({"uplift_campaign": "Spring"}, "uplift_campaign names a campaign"),
+    ):
+        with pytest.raises(ParamsError, match=re.escape(words)):
+            validate({"data": {"path": "x.csv"}, "strategy": strategy_block})
+    spec = validate(
+        {
+            "data": {"path": "x.csv", "campaigns": {"path": "c.csv"}},
+            "strategy": {"budget_weights": {"uplift": 0.25}, "uplift_campaign": "Spring"},
+        }
+    ).strategy
+    assert spec.budget_weights.uplift == 0.25 and spec.uplift_campaign == "Spring"
+    assert validate({"data": {"path": "x.csv"}}).strategy.budget_weights.uplift == 0
+
+
 def test_recommend_is_deterministic():
     tiers = crafted(
         {

@@ -935,10 +935,14 @@ class BudgetWeights(_Strict):
     revenue: float = Field(0.5, ge=0, allow_inf_nan=False)  # the tier's share of net revenue
     growth: float = Field(0.25, ge=0, allow_inf_nan=False)  # its share of the growth potential
     risk: float = Field(0.25, ge=0, allow_inf_nan=False)  # its share of the revenue at risk
+    # its share of the uplift measured in a campaign with a control group (data.campaigns):
+    # uplift per contacted customer x customers; e.g. growth: 0, uplift: 0.25 puts the
+    # measured response in place of the assumed growth
+    uplift: float = Field(0.0, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _some_weight(self):
-        if self.revenue + self.growth + self.risk <= 0:
+        if self.revenue + self.growth + self.risk + self.uplift <= 0:
             raise ValueError("give at least one positive weight, e.g. revenue: 1")
         return self
 
@@ -956,6 +960,9 @@ class StrategySpec(_Strict):
     # a customer is at risk when the days since the last purchase exceed this many
     # times their usual gap between purchases
     at_risk_factor: float = Field(2.0, gt=0, allow_inf_nan=False)
+    # the campaign whose measured uplift the budget weighs (budget_weights.uplift);
+    # null = the latest campaign with a control group in data.campaigns
+    uplift_campaign: str | None = Field(None, min_length=1, max_length=200)
 
     @field_validator("cost_to_serve")
     @classmethod
@@ -1288,6 +1295,25 @@ class Params(_Strict):
             raise ValueError(
                 f"window.start {v.start.isoformat()} must be before as_of "
                 f"{as_of.isoformat()}; give an earlier start or use window.months"
+            )
+        return v
+
+    @field_validator("strategy")
+    @classmethod
+    def _uplift_needs_campaigns(cls, v, info):
+        data = info.data.get("data")  # validated before strategy (the order of the fields)
+        if data is None or data.campaigns is not None:
+            return v
+        if v.budget_weights.uplift > 0:
+            raise ValueError(
+                "budget_weights.uplift weighs the uplift measured in a campaign, but no "
+                "campaign file is given; add data.campaigns (a file with a control group) "
+                "or set budget_weights.uplift: 0"
+            )
+        if v.uplift_campaign is not None:
+            raise ValueError(
+                "uplift_campaign names a campaign, but no campaign file is given; add "
+                "data.campaigns or remove uplift_campaign"
             )
         return v
 

@@ -371,6 +371,106 @@ def campaign_results(
     )
 
 
+#: Columns of :func:`tier_uplift`: one row per tier, best first.
+TIER_UPLIFT_COLUMNS = (
+    "tier",
+    "campaign",
+    "outcome",
+    "uplift",
+    "uplift_low",
+    "uplift_high",
+    "source",
+)
+#: Why :func:`tier_uplift` has no uplift: no campaign result, or no campaign with a
+#: control group.
+UPLIFT_REASONS = ("no_campaigns", "no_control")
+#: The outcomes the budget's uplift can be measured in, first available first: revenue
+#: per contacted customer, else the response rate, else the conversion rate.
+_BUDGET_OUTCOMES = (
+    ("revenue", "revenue_uplift"),
+    ("responded", "response_uplift"),
+    ("converted", "conversion_uplift"),
+)
+
+
+def tier_uplift(
+    result: CampaignAnalysis | None, labels, *, campaign: str | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The measured uplift per contacted customer of one campaign, per tier: what the
+    budget split weighs when ``strategy.budget_weights.uplift`` asks for it.
+
+    The campaign is ``campaign`` when named (a :class:`~tiering.errors.DataError`
+    naming the campaigns with a control group when it is not one of them), else the
+    latest campaign with a control group (by its last date, then by name). The outcome
+    is its revenue uplift per contacted customer when the file has revenue, else the
+    response uplift, else the conversion uplift (``outcome``: ``revenue``,
+    ``responded``, ``converted``). A tier whose groups are under the minimum size
+    (``small``) or that has no contacted customer in one group takes the campaign's
+    overall uplift (``source`` ``overall``; else ``tier``), so that a handful of
+    customers does not swing the budget.
+
+    Returns ``(table, reason)``: :data:`TIER_UPLIFT_COLUMNS` and ``""``, or an empty
+    table and a code of :data:`UPLIFT_REASONS`.
+    """
+    labels = [str(x) for x in labels]
+    empty = pd.DataFrame(columns=list(TIER_UPLIFT_COLUMNS))
+    if result is None or result.campaigns.empty:
+        return empty, "no_campaigns"
+    camps = result.campaigns[result.campaigns["has_control"].astype(bool)]
+    camps = camps[camps["campaign"].astype(str).isin(set(result.uplift["campaign"].astype(str)))]
+    if campaign is not None:
+        names = sorted(camps["campaign"].astype(str))
+        require(
+            str(campaign) in names,
+            f"strategy.uplift_campaign is {campaign!r}, which is not a campaign "
+            "with a control group in the campaign results",
+            where="strategy.uplift_campaign",
+            hint=(
+                f"use one of: {', '.join(names)}"
+                if names
+                else "the campaign file has no campaign with a control group; "
+                "remove strategy.uplift_campaign"
+            ),
+            error=DataError,
+        )
+        name = str(campaign)
+    elif camps.empty:
+        return empty, "no_control"
+    else:
+        latest = camps.assign(_name=camps["campaign"].astype(str)).sort_values(
+            ["last_date", "_name"], kind="stable", na_position="first"
+        )
+        name = str(latest["_name"].iloc[-1])
+    up = result.uplift[result.uplift["campaign"].astype(str) == name]
+    overall_rows = up[up["tier"].astype(str) == ALL_TIERS]
+    if overall_rows.empty:  # no tiered customer in one of the groups
+        return empty, "no_control"
+    overall = overall_rows.iloc[0]
+    outcome, col = next(
+        ((o, c) for o, c in _BUDGET_OUTCOMES if np.isfinite(float(overall[c]))),
+        _BUDGET_OUTCOMES[0],
+    )
+    by_tier = {str(r["tier"]): r for r in up.to_dict("records")}
+    rows = []
+    for label in labels:
+        r = by_tier.get(label)
+        source = "tier"
+        if r is None or bool(r["small"]) or not np.isfinite(float(r[col])):
+            r, source = overall, "overall"
+        rows.append(
+            {
+                "tier": label,
+                "campaign": name,
+                "outcome": outcome,
+                "uplift": float(r[col]),
+                "uplift_low": float(r[f"{col}_low"]),
+                "uplift_high": float(r[f"{col}_high"]),
+                "source": source,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(TIER_UPLIFT_COLUMNS)), ""
+
+
 def _rate_row(name, tier, group, arm: pd.DataFrame, outcomes, alpha) -> dict:
     n = len(arm)
     row = {"campaign": name, "tier": tier, "group": group, "customers": n}

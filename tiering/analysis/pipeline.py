@@ -425,6 +425,7 @@ def run(
             currency=params.currency,
             playbook=playbook,
             value=extras.get("value"),
+            campaigns=extras.get("campaigns"),
         )
     warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
     untiered = untiered_customers(loaded, tiers["customer_id"].astype(str))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tiering.analysis import campaigns as _campaigns
 from tiering.analysis.playbook import (
     NAME_RE,
     REFERENCE_COLUMNS,
@@ -41,6 +42,7 @@ __all__ = [
     "FIRED_COLUMNS",
     "BUDGET_COLUMNS",
     "BUDGET_COMPONENTS",
+    "UPLIFT_BUDGET_COLUMNS",
     "VALUE_SIGNAL_COLUMNS",
     "value_signals",
     "is_missing",
@@ -127,7 +129,12 @@ BUDGET_COLUMNS: tuple[str, ...] = (
     "amount",
     "share",
 )
-BUDGET_COMPONENTS: tuple[str, ...] = ("revenue", "growth", "risk")
+BUDGET_COMPONENTS: tuple[str, ...] = ("revenue", "growth", "risk", "uplift")
+#: Columns added to ``Recommendations.budget`` when the budget weighs the measured
+#: uplift (``strategy.budget_weights.uplift`` > 0): see :func:`allocate_budget`.
+UPLIFT_BUDGET_COLUMNS: tuple[str, ...] = tuple(
+    "uplift_per_customer uplift_low uplift_high uplift_source uplift_value uplift_share".split()
+)
 #: Columns of ``Recommendations.value_signals``: one row per signal of the value model
 #: (``rescue``, ``develop``) and tier, also when no customer is caught.
 VALUE_SIGNAL_COLUMNS: tuple[str, ...] = (
@@ -141,7 +148,7 @@ VALUE_SIGNAL_COLUMNS: tuple[str, ...] = (
     "clv",
     "p_alive_median",
 )
-_COMPONENT_SHARE = {"revenue": "revenue_share", "growth": "growth_share", "risk": "risk_share"}
+_COMPONENT_SHARE = {c: f"{c}_share" for c in BUDGET_COMPONENTS}
 
 
 def _segment_key(text: object) -> str:
@@ -332,6 +339,9 @@ class BudgetRule:
     ``at_risk_factor`` and ``base_gap_days`` define "at risk" (see :func:`trigger_frame`);
     ``revenue_basis`` is ``revenue`` (the revenue share is of past net revenue) or
     ``expected_value`` (of the expected lifetime value over the value model's horizon).
+    ``uplift_campaign``, ``uplift_outcome``: the campaign and outcome whose measured
+    uplift the budget weighs (else empty); ``uplift_reason`` why it could not
+    (``campaigns.UPLIFT_REASONS``, or ``none_positive``: no tier's uplift is positive).
     """
 
     amount: float | None
@@ -344,6 +354,9 @@ class BudgetRule:
     at_risk_factor: float
     base_gap_days: float
     revenue_basis: str = "revenue"
+    uplift_campaign: str = ""
+    uplift_outcome: str = ""
+    uplift_reason: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -479,6 +492,8 @@ def allocate_budget(
     at_risk_factor: float = 2.0,
     references: pd.DataFrame | None = None,
     expected_value: Mapping[str, float] | None = None,
+    uplift: pd.DataFrame | None = None,
+    uplift_reason: str = "",
 ) -> tuple[pd.DataFrame, BudgetRule]:
     """Split a budget across tiers (``frame`` is a :func:`trigger_frame`).
 
@@ -490,9 +505,14 @@ def allocate_budget(
       none for the top tier; growth share: over all tiers' growth potential;
     - revenue at risk: the net spend of its at-risk customers (``at_risk``); risk share:
       over all tiers';
-    - weight = the weighted mean of the three shares (``weights``, default revenue 0.5,
-      growth 0.25, risk 0.25); a component whose total is 0 is left out and the others
-      reweighted; when none is left, non-empty tiers get equal weights.
+    - measured uplift (only with a positive ``uplift`` weight): the uplift per contacted
+      customer measured in a campaign with a control group (``uplift``, the table of
+      :func:`tiering.analysis.campaigns.tier_uplift`), times the tier's customers: what
+      the tier would add if all of it were reached; a negative uplift counts as 0;
+      uplift share: over all tiers';
+    - weight = the weighted mean of the shares (``weights``, default revenue 0.5,
+      growth 0.25, risk 0.25, uplift 0); a component whose total is 0 is left out and
+      the others reweighted; when none is left, non-empty tiers get equal weights.
 
     With a ``budget``, ``cost_to_serve`` (per customer, by tier label) is set aside first
     (``base_cost = cost × customers``) and the rest split by weight; when the costs alone
@@ -503,11 +523,13 @@ def allocate_budget(
     computed when not given). ``expected_value`` (tier label -> expected lifetime
     value, e.g. ``ValueAnalysis.tiers``' ``clv_total``) replaces past net revenue in the
     revenue share; the table then also has ``expected_value`` and
-    ``expected_value_share``. Returns the table (:data:`BUDGET_COLUMNS`, one row per
-    tier, best first) and the :class:`BudgetRule`.
+    ``expected_value_share``. With a positive ``uplift`` weight the table also has
+    :data:`UPLIFT_BUDGET_COLUMNS` (``uplift_source``: ``tier``, ``overall``, or empty
+    when no uplift was measured: ``uplift_reason`` says why). Returns the table
+    (:data:`BUDGET_COLUMNS`, one row per tier, best first) and the :class:`BudgetRule`.
     """
     labels = [str(x) for x in labels]
-    given = {"revenue": 0.5, "growth": 0.25, "risk": 0.25, **dict(weights or {})}
+    given = {"revenue": 0.5, "growth": 0.25, "risk": 0.25, "uplift": 0.0, **dict(weights or {})}
     unknown = sorted(set(given) - set(BUDGET_COMPONENTS))
     require(
         not unknown,
@@ -560,11 +582,16 @@ def allocate_budget(
     if expected_value is not None:
         ev = {str(k): float(v) for k, v in dict(expected_value).items()}
         basis = out["tier"].map(ev).fillna(0.0).clip(lower=0).astype("float64")
-    totals = {
-        "revenue": basis,
-        "growth": out["growth_potential"],
-        "risk": out["revenue_at_risk"],
-    }
+    measured = uplift if uplift is not None and not uplift.empty else None
+    # per tier: uplift per contacted customer, interval, source (tier or overall)
+    by_tier = (measured if measured is not None else pd.DataFrame(columns=["tier"])).set_index(
+        "tier"
+    )
+    up = {c: out["tier"].map(by_tier.get(c, {})) for c in ("uplift", "uplift_low", "uplift_high")}
+    per_customer = up["uplift"].astype("float64")
+    uplift_value = (per_customer.clip(lower=0) * out["customers"]).fillna(0.0)
+    totals = {"revenue": basis, "growth": out["growth_potential"], "risk": out["revenue_at_risk"]}
+    totals["uplift"] = uplift_value
     used = []
     for comp in BUDGET_COMPONENTS:
         total = float(totals[comp].sum())
@@ -597,6 +624,14 @@ def allocate_budget(
         total = float(out["revenue"].clip(lower=0).sum())
         out["revenue_share"] = out["revenue"].clip(lower=0) / total if total > 0 else 0.0
         extra = ["expected_value", "expected_value_share"]
+    if given["uplift"] > 0:
+        out["uplift_per_customer"] = per_customer
+        out["uplift_low"], out["uplift_high"] = up["uplift_low"], up["uplift_high"]
+        out["uplift_source"] = out["tier"].map(by_tier.get("source", {})).fillna("")
+        out["uplift_value"] = uplift_value.round(6)
+        extra += list(UPLIFT_BUDGET_COLUMNS)
+        if not uplift_reason and measured is not None and float(uplift_value.sum()) <= 0:
+            uplift_reason = "none_positive"
     out = out[[*BUDGET_COLUMNS, *extra]]
     out["tier_rank"] = out["tier_rank"].astype("int64")
     out["customers"] = out["customers"].astype("int64")
@@ -611,6 +646,9 @@ def allocate_budget(
         at_risk_factor=float(at_risk_factor),
         base_gap_days=float(frame["usual_gap_days"].median()),
         revenue_basis="revenue" if expected_value is None else "expected_value",
+        uplift_campaign=str(measured["campaign"].iloc[0]) if measured is not None else "",
+        uplift_outcome=str(measured["outcome"].iloc[0]) if measured is not None else "",
+        uplift_reason=uplift_reason if given["uplift"] > 0 else "",
     )
     return out, rule
 
@@ -623,6 +661,7 @@ def recommend(
     currency: str = "¥",
     playbook: Mapping | None = None,
     value=None,
+    campaigns=None,
 ) -> Recommendations:
     """Triggers, per-customer actions and the budget split of one analysis.
 
@@ -635,6 +674,9 @@ def recommend(
     optional): its rescue and develop signals are counted per tier
     (``value_signals``) and, when its ``budget_weighting`` is ``expected_value`` and the
     expected value is there, the budget's revenue share is of the expected value.
+    ``campaigns`` (optional, :class:`~tiering.analysis.campaigns.CampaignAnalysis`): with a
+    positive ``budget_weights.uplift`` the budget weighs its measured uplift per tier
+    (:func:`~tiering.analysis.campaigns.tier_uplift` of ``spec.uplift_campaign``).
     Deterministic: no randomness, rows in the order of ``tiers``.
     """
     spec = StrategySpec() if spec is None else spec
@@ -653,16 +695,24 @@ def recommend(
         tiers, at_risk_factor=spec.at_risk_factor, labels=labels, playbook=book
     )
     fired, caught, best, skipped = _evaluate_triggers(frame, labels, book)
+    weights = spec.budget_weights.model_dump()
+    measured, reason = None, ""
+    if weights.get("uplift", 0) > 0:
+        measured, reason = _campaigns.tier_uplift(
+            campaigns, labels, campaign=getattr(spec, "uplift_campaign", None)
+        )
     budget, rule = allocate_budget(
         frame,
         labels=labels,
         budget=spec.budget,
-        weights=spec.budget_weights.model_dump(),
+        weights=weights,
         cost_to_serve=spec.cost_to_serve,
         currency=currency,
         at_risk_factor=spec.at_risk_factor,
         references=refs,
         expected_value=_expected_value(value),
+        uplift=measured,
+        uplift_reason=reason,
     )
     customers = frame.assign(triggers=caught, priority=best)
     customers["tier_rank"] = (

@@ -1427,6 +1427,8 @@ class _Deck:
             t("strategy.col_growth_share", lang),
             t("strategy.col_risk_share", lang),
         ]
+        by_uplift = "uplift_share" in budget.columns
+        heads += [t("strategy.col_uplift_share", lang)] if by_uplift else []
         heads += [t("strategy.col_base_cost", lang)] if has_costs else []
         heads.append(t("strategy.col_budget_share", lang))
         heads += [t("strategy.col_budget_amount", lang)] if has_amount else []
@@ -1436,6 +1438,10 @@ class _Deck:
             row += [
                 share_text(rec[k], lang) for k in ("revenue_share", "growth_share", "risk_share")
             ]
+            if by_uplift:
+                row.append(
+                    share_text(rec["uplift_share"], lang) if recs.rule.uplift_campaign else "–"
+                )
             row += [money_text(rec["base_cost"], recs.currency, lang)] if has_costs else []
             row.append(share_text(rec["share"], lang))
             row += [money_text(rec["amount"], recs.currency, lang)] if has_amount else []
@@ -1444,6 +1450,8 @@ class _Deck:
         total += [
             "100%" if budget[k].sum() > 0 else "–" for k in ("growth_potential", "revenue_at_risk")
         ]
+        if by_uplift:
+            total.append("100%" if budget["uplift_value"].sum() > 0 else "–")
         total += [money_text(budget["base_cost"].sum(), recs.currency, lang)] if has_costs else []
         total.append("100%")
         total += [money_text(recs.rule.amount, recs.currency, lang)] if has_amount else []

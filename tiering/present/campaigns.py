@@ -33,7 +33,14 @@ from tiering.present.htmlkit import (
 from tiering.present.i18n import listing, t, tn
 from tiering.style import MUTED, Palette, tier_css_classes, tier_palette
 
-__all__ = ["data_sentences", "points", "section_campaigns", "sentences", "uplift_chart"]
+__all__ = [
+    "data_sentences",
+    "money_signed",
+    "points",
+    "section_campaigns",
+    "sentences",
+    "uplift_chart",
+]
 
 #: the rate outcomes the section words, with the prefix of their columns
 _RATES = (("responded", "response"), ("converted", "conversion"))
@@ -62,7 +69,7 @@ def _ci(low: str, high: str, lang: str) -> str:
     return t("campaigns.ci", lang, low=low, high=high)
 
 
-def _money_signed(value, lang: str, cur: str) -> str:
+def money_signed(value, lang: str, cur: str) -> str:
     if value is None or not np.isfinite(value):
         return "–"
     text = fmt_money(abs(float(value)), lang, cur)
@@ -233,7 +240,7 @@ def _revenue_sentence(tier: str, u, lang: str, cur: str) -> str:
         lang,
         tier=tier,
         uplift=fmt_money(abs(est), lang, cur),
-        ci=_ci(_money_signed(lo, lang, cur), _money_signed(hi, lang, cur), lang),
+        ci=_ci(money_signed(lo, lang, cur), money_signed(hi, lang, cur), lang),
     )
 
 
@@ -376,9 +383,9 @@ def _table(result, name, control, labels, classes, lang, cur) -> str:
                         points(u["conversion_uplift_high"]),
                     ),
                     _with_ci(
-                        _money_signed(u["revenue_uplift"], lang, cur),
-                        _money_signed(u["revenue_uplift_low"], lang, cur),
-                        _money_signed(u["revenue_uplift_high"], lang, cur),
+                        money_signed(u["revenue_uplift"], lang, cur),
+                        money_signed(u["revenue_uplift_low"], lang, cur),
+                        money_signed(u["revenue_uplift_high"], lang, cur),
                     ),
                 )
             )

@@ -20,6 +20,7 @@ from tiering import locale
 from tiering.analysis import strategy
 from tiering.analysis.strategy import Recommendations, is_missing
 from tiering.errors import require
+from tiering.present.campaigns import money_signed, points
 from tiering.present.htmlkit import badge, esc, heading, kpis, table
 from tiering.present.i18n import pick, t
 from tiering.present.strategy_text import (
@@ -76,16 +77,26 @@ def _budget_table(recs: Recommendations, language: str) -> str:
     # the revenue part weighs the expected value when value.budget_weighting asks
     by_value = "expected_value_share" in budget.columns
     share_of = "expected_value_share" if by_value else "revenue_share"
-    headers = [
-        t("strategy.col_tier", language),
-        t("strategy.customers", language),
-        t(
-            "strategy.col_expected_value_share" if by_value else "strategy.col_revenue_share",
-            language,
-        ),
-        t("strategy.col_growth_share", language),
-        t("strategy.col_risk_share", language),
-    ]
+    # the shares the rule weighs (a component given weight 0 is not shown)
+    weights = dict(recs.rule.weights)
+    shown = [c for c in ("revenue", "growth", "risk") if weights.get(c, 1) > 0]
+    share_cols = {"revenue": share_of, "growth": "growth_share", "risk": "risk_share"}
+    totals_of = {"revenue": "revenue", "growth": "growth_potential", "risk": "revenue_at_risk"}
+    share_heads = {
+        "revenue": "strategy.col_expected_value_share"
+        if by_value
+        else "strategy.col_revenue_share",
+        "growth": "strategy.col_growth_share",
+        "risk": "strategy.col_risk_share",
+    }
+    headers = [t("strategy.col_tier", language), t("strategy.customers", language)]
+    headers += [t(share_heads[c], language) for c in shown]
+    by_uplift = "uplift_share" in budget.columns
+    if by_uplift:
+        headers += [
+            t(_uplift_heading(recs.rule), language),
+            t("strategy.col_uplift_share", language),
+        ]
     if has_costs:
         headers.append(t("strategy.col_base_cost", language))
     headers.append(t("strategy.col_budget_share", language))
@@ -96,10 +107,13 @@ def _budget_table(recs: Recommendations, language: str) -> str:
         row = [
             badge(str(rec["tier"]), classes),
             f"{int(rec['customers']):,}",
-            fmt_share(rec[share_of]),
-            fmt_share(rec["growth_share"]),
-            fmt_share(rec["risk_share"]),
+            *(fmt_share(rec[share_cols[c]]) for c in shown),
         ]
+        if by_uplift:
+            row += [
+                uplift_text(rec, recs.rule.uplift_outcome, recs.currency, language),
+                fmt_share(rec["uplift_share"]) if recs.rule.uplift_campaign else "–",
+            ]
         if has_costs:
             row.append(fmt_money(rec["base_cost"]))
         row.append(fmt_share(rec["share"]))
@@ -109,10 +123,10 @@ def _budget_table(recs: Recommendations, language: str) -> str:
     total = [
         t("strategy.total", language),
         f"{int(budget['customers'].sum()):,}",
-        "100%",
-        "100%" if budget["growth_potential"].sum() > 0 else "–",
-        "100%" if budget["revenue_at_risk"].sum() > 0 else "–",
+        *("100%" if c == "revenue" or budget[totals_of[c]].sum() > 0 else "–" for c in shown),
     ]
+    if by_uplift:
+        total += ["", "100%" if budget["uplift_value"].sum() > 0 else "–"]
     if has_costs:
         total.append(fmt_money(budget["base_cost"].sum()))
     total.append("100%")
@@ -126,6 +140,32 @@ def _budget_table(recs: Recommendations, language: str) -> str:
         raw=(0,),
         caption=t("strategy.budget_caption", language),
     )
+
+
+def _uplift_heading(rule) -> str:
+    return (
+        "strategy.col_uplift_revenue"
+        if rule.uplift_outcome in ("revenue", "")
+        else ("strategy.col_uplift_rate")
+    )
+
+
+def uplift_text(rec: dict, outcome: str, currency: str, language: str) -> str:
+    """A tier's measured uplift with its 95 % interval, for the budget table: money per
+    contacted customer (``outcome`` ``revenue``) or percentage points; the campaign's
+    overall uplift is marked as such; "–" when none was measured."""
+    value = rec.get("uplift_per_customer")
+    if is_missing(value):
+        return "–"
+
+    def one(v):
+        return money_signed(v, language, currency) if outcome == "revenue" else points(v)
+
+    ci = t("campaigns.ci", language, low=one(rec["uplift_low"]), high=one(rec["uplift_high"]))
+    text = t("strategy.uplift_with_ci", language, value=one(value), ci=ci)
+    if rec.get("uplift_source") == "overall":
+        text = t("strategy.uplift_overall", language, value=text)
+    return text
 
 
 def _segments(recs: Recommendations, language: str) -> str:

@@ -369,8 +369,20 @@ def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
                         base_gap=_fmt_days(rule.base_gap_days, language),
                     )
                 )
-        left_out = [c for c in BUDGET_COMPONENTS if c not in rule.used and weights[c] > 0]
+            elif comp == "uplift":
+                parts.append(_uplift_rule(rule, language))
+        left_out = [c for c in BUDGET_COMPONENTS if c not in rule.used and weights.get(c, 0) > 0]
         for comp in left_out:
+            if comp == "uplift":
+                reason = rule.uplift_reason or "none_positive"
+                parts.append(
+                    t(
+                        f"strategy.rule_left_out_uplift_{reason}",
+                        language,
+                        campaign=rule.uplift_campaign,
+                    )
+                )
+                continue
             no_gap = comp == "risk" and math.isnan(rule.base_gap_days)
             parts.append(
                 t(
@@ -394,6 +406,15 @@ def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
     if rule.amount is None:
         parts.append(t("strategy.rule_no_budget", language))
     return parts
+
+
+def _uplift_rule(rule: BudgetRule, language: str) -> str:
+    """The sentence that says what the measured uplift is and where it comes from."""
+    return t(
+        f"strategy.rule_uplift_{rule.uplift_outcome or 'revenue'}",
+        language,
+        campaign=rule.uplift_campaign,
+    )
 
 
 def findings(recs: Recommendations, *, language: str) -> pd.DataFrame:
