@@ -62,7 +62,12 @@ from tiering.present.css import palette_of
 from tiering.present.htmlkit import fmt_date, fmt_int, fmt_money, fmt_num, fmt_pct
 from tiering.present.i18n import t, tn
 from tiering.present.methods import method_name, method_subtitle
-from tiering.present.strategy import recommendations_of
+from tiering.present.strategy import (
+    budget_share_text,
+    budget_share_total,
+    budget_shares,
+    recommendations_of,
+)
 from tiering.present.strategy_text import (
     budget_rule_text,
     findings,
@@ -1420,38 +1425,22 @@ class _Deck:
         budget = recs.budget
         has_amount = recs.rule.amount is not None
         has_costs = bool(recs.rule.cost_to_serve) and has_amount
-        heads = [
-            t("strategy.col_tier", lang),
-            t("strategy.customers", lang),
-            t("strategy.col_revenue_share", lang),
-            t("strategy.col_growth_share", lang),
-            t("strategy.col_risk_share", lang),
-        ]
-        by_uplift = "uplift_share" in budget.columns
-        heads += [t("strategy.col_uplift_share", lang)] if by_uplift else []
+        shown = budget_shares(recs)
+        heads = [t("strategy.col_tier", lang), t("strategy.customers", lang)]
+        heads += [t(key, lang) for key, _, _ in shown]
         heads += [t("strategy.col_base_cost", lang)] if has_costs else []
         heads.append(t("strategy.col_budget_share", lang))
         heads += [t("strategy.col_budget_amount", lang)] if has_amount else []
         rows = []
         for rec in budget.to_dict("records"):
             row = [str(rec["tier"]), fmt_int(rec["customers"])]
-            row += [
-                share_text(rec[k], lang) for k in ("revenue_share", "growth_share", "risk_share")
-            ]
-            if by_uplift:
-                row.append(
-                    share_text(rec["uplift_share"], lang) if recs.rule.uplift_campaign else "–"
-                )
+            row += [budget_share_text(rec, col, recs, lang) for _, col, _ in shown]
             row += [money_text(rec["base_cost"], recs.currency, lang)] if has_costs else []
             row.append(share_text(rec["share"], lang))
             row += [money_text(rec["amount"], recs.currency, lang)] if has_amount else []
             rows.append(row)
-        total = [t("strategy.total", lang), fmt_int(budget["customers"].sum()), "100%"]
-        total += [
-            "100%" if budget[k].sum() > 0 else "–" for k in ("growth_potential", "revenue_at_risk")
-        ]
-        if by_uplift:
-            total.append("100%" if budget["uplift_value"].sum() > 0 else "–")
+        total = [t("strategy.total", lang), fmt_int(budget["customers"].sum())]
+        total += [budget_share_total(budget, total_of) for _, _, total_of in shown]
         total += [money_text(budget["base_cost"].sum(), recs.currency, lang)] if has_costs else []
         total.append("100%")
         total += [money_text(recs.rule.amount, recs.currency, lang)] if has_amount else []

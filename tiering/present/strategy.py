@@ -34,11 +34,15 @@ from tiering.present.strategy_text import (
 from tiering.style import tier_css_classes
 
 __all__ = [
+    "budget_share_text",
+    "budget_share_total",
+    "budget_shares",
     "section_strategy",
     "recommendations_of",
     "strategy_cards_html",
     "segments_html",
     "dormant_note_html",
+    "uplift_text",
 ]
 
 # Card sections after the headline: (field, is_list)
@@ -74,29 +78,12 @@ def _budget_table(recs: Recommendations, language: str) -> str:
     def fmt_money(v):
         return money_text(v, recs.currency, language)
 
-    # the revenue part weighs the expected value when value.budget_weighting asks
-    by_value = "expected_value_share" in budget.columns
-    share_of = "expected_value_share" if by_value else "revenue_share"
-    # the shares the rule weighs (a component given weight 0 is not shown)
-    weights = dict(recs.rule.weights)
-    shown = [c for c in ("revenue", "growth", "risk") if weights.get(c, 1) > 0]
-    share_cols = {"revenue": share_of, "growth": "growth_share", "risk": "risk_share"}
-    totals_of = {"revenue": "revenue", "growth": "growth_potential", "risk": "revenue_at_risk"}
-    share_heads = {
-        "revenue": "strategy.col_expected_value_share"
-        if by_value
-        else "strategy.col_revenue_share",
-        "growth": "strategy.col_growth_share",
-        "risk": "strategy.col_risk_share",
-    }
-    headers = [t("strategy.col_tier", language), t("strategy.customers", language)]
-    headers += [t(share_heads[c], language) for c in shown]
+    shown = budget_shares(recs)
     by_uplift = "uplift_share" in budget.columns
-    if by_uplift:
-        headers += [
-            t(_uplift_heading(recs.rule), language),
-            t("strategy.col_uplift_share", language),
-        ]
+    headers = [t("strategy.col_tier", language), t("strategy.customers", language)]
+    headers += [t(key, language) for key, _, _ in shown]
+    if by_uplift:  # the measured uplift per customer before its share
+        headers.insert(-1, t(_uplift_heading(recs.rule), language))
     if has_costs:
         headers.append(t("strategy.col_base_cost", language))
     headers.append(t("strategy.col_budget_share", language))
@@ -107,13 +94,10 @@ def _budget_table(recs: Recommendations, language: str) -> str:
         row = [
             badge(str(rec["tier"]), classes),
             f"{int(rec['customers']):,}",
-            *(fmt_share(rec[share_cols[c]]) for c in shown),
+            *(budget_share_text(rec, col, recs, language) for _, col, _ in shown),
         ]
         if by_uplift:
-            row += [
-                uplift_text(rec, recs.rule.uplift_outcome, recs.currency, language),
-                fmt_share(rec["uplift_share"]) if recs.rule.uplift_campaign else "–",
-            ]
+            row.insert(-1, uplift_text(rec, recs.rule.uplift_outcome, recs.currency, language))
         if has_costs:
             row.append(fmt_money(rec["base_cost"]))
         row.append(fmt_share(rec["share"]))
@@ -123,10 +107,10 @@ def _budget_table(recs: Recommendations, language: str) -> str:
     total = [
         t("strategy.total", language),
         f"{int(budget['customers'].sum()):,}",
-        *("100%" if c == "revenue" or budget[totals_of[c]].sum() > 0 else "–" for c in shown),
+        *(budget_share_total(budget, total_of) for _, _, total_of in shown),
     ]
     if by_uplift:
-        total += ["", "100%" if budget["uplift_value"].sum() > 0 else "–"]
+        total.insert(-1, "")
     if has_costs:
         total.append(fmt_money(budget["base_cost"].sum()))
     total.append("100%")
@@ -140,6 +124,43 @@ def _budget_table(recs: Recommendations, language: str) -> str:
         raw=(0,),
         caption=t("strategy.budget_caption", language),
     )
+
+
+def budget_shares(recs: Recommendations) -> list[tuple[str, str, str]]:
+    """The shares a budget table shows, as ``(heading text key, share column, column
+    whose sum says whether the share exists)``: those the rule gives a positive weight
+    (the revenue share is of the expected value when the value model's weighting asks
+    for it), then the measured uplift's share when the budget weighs it."""
+    budget, weights = recs.budget, dict(recs.rule.weights)
+    by_value = "expected_value_share" in budget.columns
+    parts = [
+        (
+            "strategy.col_expected_value_share" if by_value else "strategy.col_revenue_share",
+            "expected_value_share" if by_value else "revenue_share",
+            "expected_value" if by_value else "revenue",
+            "revenue",
+        ),
+        ("strategy.col_growth_share", "growth_share", "growth_potential", "growth"),
+        ("strategy.col_risk_share", "risk_share", "revenue_at_risk", "risk"),
+        ("strategy.col_uplift_share", "uplift_share", "uplift_value", "uplift"),
+    ]
+    return [
+        (key, col, total)
+        for key, col, total, comp in parts
+        if col in budget.columns and weights.get(comp, 0) > 0
+    ]
+
+
+def budget_share_text(rec: dict, column: str, recs: Recommendations, language: str) -> str:
+    """One tier's share in a budget table ("–" for the uplift when none was measured)."""
+    if column == "uplift_share" and not recs.rule.uplift_campaign:
+        return "–"
+    return share_text(rec[column], language)
+
+
+def budget_share_total(budget: pd.DataFrame, total_of: str) -> str:
+    """The total row's cell of a share: 100 %, or "–" when no tier has any."""
+    return "100%" if budget[total_of].clip(lower=0).sum() > 0 else "–"
 
 
 def _uplift_heading(rule) -> str:
