@@ -290,6 +290,7 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
             rejected_path=rejected_path,
             transactions=sample_of if wanted else None,
             months=True,  # for the monthly revenue by tier (``run``)
+            value_inputs=params.value.enabled,  # for the value model (``value_of``)
         )
     if res.features.empty:
         raise _no_transactions(params, res.rows_read, res.quality)
@@ -528,13 +529,17 @@ def campaigns_of(
 def value_of(tiers: pd.DataFrame, loaded, params: Params) -> _value.ValueAnalysis:
     """The forward-looking value model of one analysis: from the clean transactions
     when all of them are in memory, else from a streaming engine's per-customer
-    aggregates (``reason`` ``missing_inputs`` naming what they lack)."""
+    aggregates (:func:`model_aggregates`; ``reason`` ``missing_inputs`` naming what
+    they lack, as on Spark). The two give the same summary, so the same fit; the
+    holdout check needs transactions, and runs on the customer sample's when the
+    transactions read back are a sample."""
     transactions = loaded.transactions
+    sample = None
     if loaded.source.get("transactions_sample"):  # a sample would value only its customers
-        transactions = None
+        transactions, sample = None, loaded.transactions
     aggregates = None
     if transactions is None and isinstance(loaded, EngineLoad) and loaded.result is not None:
-        aggregates = loaded.result.features
+        aggregates = model_aggregates(loaded.result)
     return _value.analyse_value(
         tiers,
         transactions=transactions,
@@ -542,9 +547,32 @@ def value_of(tiers: pd.DataFrame, loaded, params: Params) -> _value.ValueAnalysi
         as_of=loaded.as_of,
         spec=params.value,
         holdout_months=params.stats.holdout_months,
+        holdout_transactions=sample,
         n_boot=params.stats.n_boot,
         seed=params.seed,
     )
+
+
+def model_aggregates(result) -> pd.DataFrame:
+    """A streaming engine's per-customer aggregates for the value model
+    (``tiering.analysis.value.summary_from_aggregates``): ``customer_id``,
+    ``first_purchase`` and ``last_purchase`` of the features joined to the engine's
+    ``value_inputs`` (``purchase_days``, ``repeat_spend``; a customer without an entry,
+    with only returns, has no purchase day). The features alone when the engine made no
+    inputs (Spark): they lack ``purchase_days`` and ``repeat_spend``."""
+    features = result.features
+    inputs = getattr(result, "value_inputs", None)
+    if inputs is None:
+        return features
+    out = features[["customer_id", "first_purchase", "last_purchase"]].merge(
+        inputs[["customer_id", "purchase_days", "repeat_spend"]],
+        on="customer_id",
+        how="left",
+        validate="one_to_one",
+    )
+    out["purchase_days"] = out["purchase_days"].fillna(0).astype("int64")
+    out["repeat_spend"] = out["repeat_spend"].fillna(0.0).astype("float64")
+    return out
 
 
 #: Reasons that leave a row without a customer: such rows name no customer to miss.

@@ -18,7 +18,7 @@ holdout check, and by tier:
 
 Nothing here raises for the data: when the model cannot run (too short a history,
 one-time buyers only, no convergence, PyMC-Marketing not installed, the aggregates of
-a streaming engine without the model's inputs), :class:`ValueAnalysis` says why in
+an engine without the model's inputs: Spark's), :class:`ValueAnalysis` says why in
 ``reason`` and the rest of the report stands. No text and no HTML: the present layer
 (``present/value.py``) words the codes.
 """
@@ -68,7 +68,9 @@ ACTIONS = ("keep", "rescue", "develop", "grow", "maintain", "watch", "low_cost")
 REASONS = ("not_installed", "missing_inputs", *clv.REASONS)
 #: Per-customer aggregates a streaming engine must provide for the model (besides
 #: ``customer_id``): first and last purchase day, the number of distinct purchase
-#: days and the net spend after the first purchase day.
+#: days and the net spend after the first purchase day. The DuckDB engine gives the
+#: last two in ``FeatureResult.value_inputs`` (``tiering.analysis.pipeline.model_aggregates``
+#: joins them to the features' first and last purchase).
 MODEL_INPUTS = ("first_purchase", "last_purchase", "purchase_days", "repeat_spend")
 
 
@@ -249,7 +251,9 @@ class ValueAnalysis:
         The fit on all the data (:class:`tiering.analysis.clv.ValueModel`; None when
         not attempted: ``not_installed``, ``missing_inputs``).
     holdout : ValueHoldout or None
-        The check on the holdout split (None when the holdout is off or the model
+        The check on the holdout split, on every customer's transactions or, when
+        the model read a streaming engine's aggregates, on its customer sample
+        (``params["holdout_sample"]``); None when the holdout is off or the model
         could not be attempted).
     customers : DataFrame
         :data:`CUSTOMER_COLUMNS`, one row per tiered customer (the tier table's order);
@@ -264,7 +268,8 @@ class ValueAnalysis:
     params : dict
         ``horizon_months``, ``discount_rate``, ``min_history_months``,
         ``rescue_p_alive``, ``grid_groups``, ``group_labels``, ``budget_weighting``,
-        ``source`` (``transactions`` or ``aggregates``), ``missing`` (the inputs a
+        ``source`` (``transactions`` or ``aggregates``), ``holdout_sample`` (the
+        holdout check ran on a sample of the customers), ``missing`` (the inputs a
         streaming engine lacked), ``message`` (the library's or the optimiser's text),
         ``rescue`` and ``develop`` (counts).
     reason : str
@@ -302,6 +307,7 @@ def analyse_value(
     as_of,
     spec,
     holdout_months: int | None = None,
+    holdout_transactions: pd.DataFrame | None = None,
     n_boot: int = 2000,
     seed: int = 0,
 ) -> ValueAnalysis:
@@ -313,8 +319,11 @@ def analyse_value(
     row per customer with :data:`MODEL_INPUTS`); when neither holds the inputs,
     ``reason`` is ``missing_inputs`` and ``params["missing"]`` names what is missing.
     ``spec`` is :class:`tiering.params.ValueSpec`; ``holdout_months`` the holdout's
-    length (``stats.holdout_months``; 0 or None: no holdout check; it needs
-    transactions). Never raises for the data or the library: see ``reason``.
+    length (``stats.holdout_months``; 0 or None: no holdout check). The check needs
+    transactions: ``transactions``, else ``holdout_transactions`` (those of a sample
+    of the customers, when the model reads the aggregates of all of them, as a
+    streaming engine gives them for a large file). Never raises for the data or the
+    library: see ``reason``.
     """
     params = {
         "horizon_months": int(spec.horizon_months),
@@ -325,6 +334,7 @@ def analyse_value(
         "group_labels": [],
         "budget_weighting": spec.budget_weighting,
         "source": "transactions" if transactions is not None else "aggregates",
+        "holdout_sample": False,
         "missing": [],
         "message": "",
         "rescue": 0,
@@ -368,10 +378,12 @@ def analyse_value(
         return unavailable("fit_failed")
     params["message"] = model.message
     holdout = None
-    if holdout_months and transactions is not None:
+    checked = transactions if transactions is not None else holdout_transactions
+    if holdout_months and checked is not None:
+        params["holdout_sample"] = transactions is None
         try:
             holdout = clv.value_holdout_check(
-                transactions,
+                checked,
                 as_of=cutoff,
                 months=int(holdout_months),
                 min_history_months=params["min_history_months"],

@@ -213,6 +213,18 @@ def _holdout(a, v: ValueAnalysis, lang: str) -> str:
     if h is None:
         out.append(f'<p class="note">{esc(t("value.holdout_off", lang))}</p>')
         return "".join(out)
+    sample = (getattr(a, "source", None) or {}).get("transactions_sample")
+    if sample and v.params.get("holdout_sample"):  # the model valued every customer
+        note = t(
+            "report.sampled_analysis",
+            lang,
+            customers=fmt_int(sample["customers"]),
+            of_customers=fmt_int(sample["of_customers"]),
+            rows=fmt_int(sample["rows"]),
+            of_rows=fmt_int(sample["of_rows"]),
+            seed=sample["seed"],
+        )
+        out.append(f'<p class="note">{esc(note)}</p>')
     p = h.params
     if not h.available:
         if h.reason == "too_short":

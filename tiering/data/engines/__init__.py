@@ -47,6 +47,7 @@ def compute_features(
     today: dt.date | None = None,
     transactions=None,
     months: bool = False,
+    value_inputs: bool = False,
 ) -> FeatureResult:
     """Customer features, quality counts and rejected rows of a data source
     (``tiering.params.DataSource``) on the engine ``spec`` chooses, through the cache
@@ -64,7 +65,11 @@ def compute_features(
     customers' ids, a pandas Series, and the number of used rows) returns the ids of the
     customers whose rows to keep, or None for every customer's. Without them (a cached
     result, a file too large), :func:`monthly_by_tier` and :func:`clean_transactions`
-    read the file."""
+    read the file. With ``value_inputs``, the value model's inputs
+    (``FeatureResult.value_inputs``), on the DuckDB engine: from the same scan, or by
+    one more pass when the rows do not fit; the cache keeps them, and a cache entry
+    stored without them gets them by one pass over the file (:func:`value_inputs`). The
+    Spark engine does not make them (None)."""
     from tiering.data.engines import cache
 
     spec = spec or EngineSpec()
@@ -73,8 +78,17 @@ def compute_features(
     key = None
     if spec.cache_dir is not None:
         key = cache.key(src, spec=spec, today=today, **kwargs)
-        hit = cache.get(spec.cache_dir, key, rejected_path=rejected_path)
+        hit = cache.get(spec.cache_dir, key, rejected_path=rejected_path, value_inputs=value_inputs)
         if hit is not None:
+            if value_inputs and hit.value_inputs is None and hit.engine == "duckdb":
+                # an entry stored without them: one pass over the file, kept for next time
+                import dataclasses
+
+                from tiering.data.engines.duckdb_stream import value_inputs as read_inputs
+
+                inputs = read_inputs(hit, src, spec=spec)
+                cache.add_value_inputs(spec.cache_dir, key, hit, inputs)
+                hit = dataclasses.replace(hit, value_inputs=inputs)
             return hit
     if engine == "pandas":
         from tiering.data.engines.pandas_engine import compute
@@ -83,7 +97,7 @@ def compute_features(
     else:
         from tiering.data.engines.spark import compute
     if engine == "duckdb":
-        kwargs.update(transactions=transactions, months=months)
+        kwargs.update(transactions=transactions, months=months, value_inputs=value_inputs)
     result = compute(src, spec=spec, rejected_path=rejected_path, today=today, **kwargs)
     if key is not None:
         cache.put(spec.cache_dir, key, result)
@@ -116,3 +130,13 @@ def clean_transactions(
     from tiering.data.engines.duckdb_stream import clean_transactions as _run
 
     return _run(result, src, spec=spec or EngineSpec(), customers=customers)
+
+
+def value_inputs(result: FeatureResult, src, *, spec: EngineSpec | None = None) -> pd.DataFrame:
+    """The value model's inputs of a DuckDB engine's ``result``
+    (``FeatureResult.value_inputs``' columns): its own when it has them, else by one
+    more pass over the file in DuckDB with the decisions ``result`` took (a cache entry
+    stored without them)."""
+    from tiering.data.engines.duckdb_stream import value_inputs as _run
+
+    return _run(result, src, spec=spec or EngineSpec())

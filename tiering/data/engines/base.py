@@ -50,6 +50,16 @@ class FeatureResult:
     - ``transactions``: the used rows as ``tiering.data.io.LoadResult.transactions`` has
       them (of the customers chosen by ``compute_features``' ``transactions``); None
       when not asked for or not made (as ``months``).
+    - ``value_inputs``: the value model's inputs that the features lack
+      (``tiering.analysis.value.MODEL_INPUTS``), one row per customer with used rows,
+      ordered by ``customer_id``: ``customer_id``, ``purchase_days`` (int64: distinct
+      calendar days with a purchase row, 0 for a customer with only returns) and
+      ``repeat_spend`` (float64: net spend, returns included, of the used rows on days
+      after the customer's first purchase day), as
+      ``tiering.analysis.clv.rfm_summary`` counts them on the transactions; made in the
+      feature pass (or one more pass when the rows do not fit in memory) and kept by the
+      cache; None when not asked for, on Spark, or from a cache entry stored without them
+      (then :func:`tiering.data.engines.value_inputs` reads the file).
     """
 
     features: pd.DataFrame
@@ -65,6 +75,7 @@ class FeatureResult:
     timings: dict = field(default_factory=dict)
     months: object = field(default=None, repr=False)  # pyarrow.Table | None
     transactions: pd.DataFrame | None = field(default=None, repr=False)
+    value_inputs: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def rows_read(self) -> int:

@@ -3,12 +3,14 @@
 An entry is keyed by the SHA-256 of the input file and every parameter that changes
 the features, quality counts or rejected rows (the whole ``data`` section but its
 path, ``as_of``, the window, the engine and its duplicate counting). It holds the
-features and quality (Parquet), the facts (JSON) and the rejected rows
-(CSV, when they were written). Layout::
+features and quality (Parquet), the facts (JSON), the rejected rows (CSV, when they
+were written) and the value model's inputs (``FeatureResult.value_inputs``, Parquet,
+when they were made; a run that wants them from an entry stored without them reads
+them from the file and adds them, :func:`add_value_inputs`). Layout::
 
     <cache_dir>/tiering/hashes.json            path → [size, mtime_ns, sha256]
     <cache_dir>/tiering/data/features/<key>/        one entry: meta.json, features.parquet,
-                                       quality.parquet, rejected.csv
+                                       quality.parquet, rejected.csv, value_inputs.parquet
 
 Which rows are ``future_date`` depends on the day of the run. An entry stays valid on
 another day as long as no date of the file lies between the two days' limits (the
@@ -126,8 +128,9 @@ def _valid_today(meta: dict, today: dt.date) -> bool:
     return (max_ok is None or max_ok < limit) and (min_future is None or min_future >= limit)
 
 
-def get(cache_dir, k: dict, *, rejected_path=None):
-    """The cached :class:`~tiering.data.engines.FeatureResult`, or None."""
+def get(cache_dir, k: dict, *, rejected_path=None, value_inputs: bool = False):
+    """The cached :class:`~tiering.data.engines.FeatureResult`, or None; with
+    ``value_inputs``, with the value model's inputs when the entry holds them."""
     from tiering.data.engines.base import FeatureResult
 
     cache_dir = Path(cache_dir)
@@ -152,6 +155,9 @@ def get(cache_dir, k: dict, *, rejected_path=None):
     try:
         features = pd.read_parquet(folder / "features.parquet")
         quality = pd.read_parquet(folder / "quality.parquet")
+        inputs = None
+        if value_inputs and (folder / "value_inputs.parquet").is_file():
+            inputs = pd.read_parquet(folder / "value_inputs.parquet")
     except (OSError, ValueError):
         return None
     source = {**meta["source"], "path": k["path"], "cache": "hit"}
@@ -167,6 +173,7 @@ def get(cache_dir, k: dict, *, rejected_path=None):
         rejected_path=Path(rejected_path) if rejected_path else None,
         engine=meta["engine"],
         timings={"cache": 0.0},
+        value_inputs=inputs,
     )
 
 
@@ -183,6 +190,8 @@ def put(cache_dir, k: dict, result) -> None:
     try:
         result.features.to_parquet(work / "features.parquet", index=False)
         result.quality.to_parquet(work / "quality.parquet", index=False)
+        if result.value_inputs is not None:
+            result.value_inputs.to_parquet(work / "value_inputs.parquet", index=False)
         if result.rejected_path is not None and Path(result.rejected_path).is_file():
             try:
                 os.link(result.rejected_path, work / "rejected.csv")
@@ -205,3 +214,21 @@ def put(cache_dir, k: dict, result) -> None:
         os.replace(work, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def add_value_inputs(cache_dir, k: dict, result, inputs: pd.DataFrame) -> None:
+    """Add the value model's ``inputs`` to the entry ``result`` came from (a hit stored
+    without them), atomically; nothing when the entry is gone."""
+    sha = result.source.get("sha256")
+    if not sha:
+        return
+    folder = _root(cache_dir) / "features" / _digest(k, sha)
+    if not (folder / "meta.json").is_file():
+        return
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
+    os.close(fd)
+    try:
+        inputs.to_parquet(tmp, index=False)
+        os.replace(tmp, folder / "value_inputs.parquet")
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -6,18 +6,19 @@ loader's rules (``tiering.data.io``) are applied in SQL for the common shapes of
 and by ``tiering.data.io``'s own parsers for the rest (see :mod:`tiering.data.engines._rules`),
 so every row gets the reason it gets in the pandas path.
 
-One scan, when later steps want the (customer, month) aggregate or the used rows and
-the rows fit in memory (the rows table's estimated size at most ``ROWS_TABLE_SHARE`` of
-``memory_limit``; without those asks the passes below are as fast and hold half the
-memory): every record is screened once into a DuckDB table (:func:`_build_rows`: parsed
-values, reasons, reading flags, the cells of the rejected rows) in file order, so that
-its place is its row number. Everything else is read from that table: the reading
-facts, the duplicate count, the aggregation below, same-date ties, the rejected rows,
-the (customer, month) aggregate and the used rows (monthly revenue by tier, holdout
-check, migration). A column read the wrong way (the facts below) is scanned again into
-the table; rows rejected by a window decided after the scan (``as_of`` not given,
-``window_months`` given) are read again from the file for the rejected-rows file.
-``read_hook`` sees every read of the file.
+One scan, when later steps want the (customer, month) aggregate, the used rows or the
+value model's inputs (:func:`value_inputs_sql`) and the rows fit in memory (the rows
+table's estimated size at most ``ROWS_TABLE_SHARE`` of ``memory_limit``; without those
+asks the passes below are as fast and hold half the memory): every record is screened
+once into a DuckDB table (:func:`_build_rows`: parsed values, reasons, reading flags,
+the cells of the rejected rows) in file order, so that its place is its row number.
+Everything else is read from that table: the reading facts, the duplicate count, the
+aggregation below, same-date ties, the rejected rows, the (customer, month) aggregate
+and the used rows (monthly revenue by tier, holdout check, migration), the value
+model's inputs (purchase days and repeat spend per customer). A column read the wrong
+way (the facts below) is scanned again into the table; rows rejected by a window
+decided after the scan (``as_of`` not given, ``window_months`` given) are read again
+from the file for the rejected-rows file. ``read_hook`` sees every read of the file.
 
 Otherwise, passes over the file:
 
@@ -35,6 +36,8 @@ is rewritten by the loader's own parser into a plain copy first (:func:`rewrite_
 2. rejected rows: the rows whose hashes the aggregation listed, screened again with
    their original columns and file row numbers, written formula-safe, only when there
    are rejected rows and a path to write them to.
+3. the value model's inputs, only when asked for (``value_inputs``): one more pass, as
+   the aggregation keeps no more states per customer (see :func:`aggregate_sql`).
 
 Row numbers: Parquet rows carry theirs (``file_row_number``). DuckDB numbers CSV
 records only in a single-threaded scan (``row_number() OVER ()``), so the passes that
@@ -1552,6 +1555,70 @@ def _rows_months(con, rows: Rows, lay: Layout, win: Window):
     )
 
 
+#: Columns of the value model's inputs (``FeatureResult.value_inputs``).
+VALUE_INPUT_COLUMNS = ("customer_id", "purchase_days", "repeat_spend")
+
+
+def value_inputs_sql(screened: str) -> str:
+    """The value model's inputs per customer (``tiering.analysis.value.MODEL_INPUTS``
+    besides the first and last purchase, which the features have), as
+    ``tiering.analysis.clv.rfm_summary`` defines them on the transactions, over the used
+    rows (``reason IS NULL``) of ``screened`` (a WITH clause ending in CTE ``t3``: the
+    rows table's :func:`_rows_sql` or the file's :func:`parsed_sql`):
+
+    - ``purchase_days``: the distinct calendar days with a purchase (not a return) row;
+    - ``repeat_spend``: the net spend (returns included) of the days after the first
+      purchase day, the exact sum of the amounts as the transactions have them
+      (rounded to 6 decimals), as DOUBLE.
+
+    One row per customer with used rows (``purchase_days`` 0 for a customer with only
+    returns), ordered by ``customer_id``. The rows go through a (customer, day)
+    aggregate, each customer's first purchase day is taken from it and joined back
+    (measured on 20M rows against a window over the customer: 8 CPU-s instead of 12;
+    see BENCHMARKS.md)."""
+    return (
+        screened
+        + """
+    , used_days AS (
+      SELECT cust, d_us::DATE AS day, bool_or(NOT is_ret) AS buy,
+        sum(CAST(round_even(amt_signed, 6) AS DECIMAL(38, 6))) AS net
+      FROM t3 WHERE reason IS NULL GROUP BY cust, day
+    ), firsts AS (
+      SELECT cust, min(day) FILTER (WHERE buy) AS first_day,
+        count(*) FILTER (WHERE buy) AS purchase_days
+      FROM used_days GROUP BY cust
+    )
+    SELECT f.cust AS customer_id, any_value(f.purchase_days) AS purchase_days,
+      CAST(coalesce(sum(u.net) FILTER (WHERE u.day > f.first_day), 0) AS DOUBLE) AS repeat_spend
+    FROM used_days u JOIN firsts f ON u.cust = f.cust
+    GROUP BY f.cust ORDER BY f.cust
+    """
+    )
+
+
+def _finish_value_inputs(got: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            "customer_id": got["customer_id"].astype(str),
+            "purchase_days": got["purchase_days"].astype("int64"),
+            "repeat_spend": got["repeat_spend"].astype("float64"),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def _rows_value_inputs(con, rows: Rows, lay: Layout, win: Window) -> pd.DataFrame:
+    """The value model's inputs (:func:`value_inputs_sql`) from the rows table."""
+    return _finish_value_inputs(_run(con, value_inputs_sql(_rows_sql(rows, win)), lay))
+
+
+def _file_value_inputs(con, lay: Layout, src, modes: Modes, win: Window, dup_mode, today):
+    """The value model's inputs (:func:`value_inputs_sql`) by one pass over the file,
+    screened with the decisions taken (``modes``, ``win``)."""
+    parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode, today=today)
+    return _finish_value_inputs(_run(con, value_inputs_sql(parsed), lay))
+
+
 def _transactions_select(lay: Layout, src) -> str:
     """The columns of ``LoadResult.transactions`` over ``t3``."""
     names = attribute_names(lay, src)
@@ -1991,9 +2058,11 @@ def compute(
     today=None,
     transactions=None,
     months=False,
+    value_inputs=False,
 ):
     """Customer features and rejected rows of ``src`` in DuckDB (see the module doc);
-    ``transactions``, ``months``: see :func:`tiering.data.engines.compute_features`."""
+    ``transactions``, ``months``, ``value_inputs``: see
+    :func:`tiering.data.engines.compute_features`."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tiering.data.engines.base import FeatureResult, quality_table
@@ -2041,6 +2110,7 @@ def compute(
                     workdir,
                     transactions,
                     months,
+                    value_inputs,
                 )
             except _NotUtf8:
                 if src.encoding != "auto" or lay.info.get("encoding") == "gb18030":
@@ -2104,6 +2174,7 @@ def compute(
             timings=timings,
             months=extras.get("months"),
             transactions=extras.get("transactions"),
+            value_inputs=extras.get("value_inputs"),
         )
     finally:
         pool.shutdown(wait=True)
@@ -2149,6 +2220,7 @@ def _compute(
     workdir,
     transactions=None,
     months=False,
+    value_inputs=False,
 ):
     roles = _roles(lay)
     n_attr = len(attribute_names(lay, src))
@@ -2157,7 +2229,7 @@ def _compute(
     # read once when later steps want what the rows give (else the passes are as fast
     # and hold half the memory: see BENCHMARKS.md) and the table fits in memory
     use_table = (
-        (months or transactions is not None)
+        (months or transactions is not None or value_inputs)
         and lay.table_bytes is not None
         and lay.table_bytes <= ROWS_TABLE_SHARE * _memory_bytes(spec.memory_limit)
         and lay.reader.startswith(("read_csv(", "read_parquet("))
@@ -2358,6 +2430,15 @@ def _compute(
         ids = transactions(features["customer_id"], used)
         extras["transactions"] = _rows_transactions(con, rows, lay, src, win, ids)
         timings["transactions"] = round(time.perf_counter() - t, 3)
+    if value_inputs:
+        # from the rows table; else one more pass over the file (the main aggregation
+        # keeps no more states per customer: see aggregate_sql)
+        t = time.perf_counter()
+        if rows is not None:
+            extras["value_inputs"] = _rows_value_inputs(con, rows, lay, win)
+        else:
+            extras["value_inputs"] = _file_value_inputs(con, lay, src, modes, win, dup_mode, today)
+        timings["value_inputs"] = round(time.perf_counter() - t, 3)
     return features, counts, facts, as_of_, win.start, extras
 
 
@@ -2831,3 +2912,24 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _finish_transactions(tx)
+
+
+def value_inputs(result, src, *, spec) -> pd.DataFrame:
+    """The value model's inputs of ``result`` (``customer_id, purchase_days,
+    repeat_spend``: :func:`value_inputs_sql`): ``result.value_inputs`` when it has them,
+    else by one more pass over the file, with the decisions of ``result`` (a cached
+    result stored without them)."""
+    if getattr(result, "value_inputs", None) is not None:
+        return result.value_inputs
+    workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
+    try:
+        lay, modes, win = _rescan_setup(result, src, spec, workdir)
+        dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
+        con = connect(spec, workdir)
+        try:
+            register_udfs(con, modes, _roles(lay))
+            return _file_value_inputs(con, lay, src, modes, win, dup_mode, _today_of(result))
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
