@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "datasets"
 ONLINE_RETAIL = SHARED_DATA / "online_retail.csv.gz"
 DEMO_DATA = ROOT / "data" / "demo_transactions.csv"
+DEMO_PARAMS = ROOT / "params" / "demo.yaml"
+# The cover date of the shared demo reports (and of the golden files): fixed, so that two
+# builds either side of midnight still give the same bytes.
+COVER_DATE = dt.date(2026, 12, 1)
 
 
 def need_tool(name: str) -> str:
@@ -18,6 +25,49 @@ def need_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (poppler-utils); run `make setup`")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_demo(tmp_path_factory):
+    """``shared_demo(language="en")``: the folder of the full demo report
+    (``params/demo.yaml`` as it is, value model included, cover date ``COVER_DATE``),
+    built once per test run and shared by the tests that only read it. A test that
+    changes a report folder copies it first, or builds its own.
+
+    With pytest-xdist the workers share one build: the first that asks builds it under
+    the run's temporary folder while the others wait on a lock. At the end of the
+    session the folders are checked against their manifests, so a test that changed
+    one fails the run."""
+    from tiering import params
+    from tiering.build import report
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above the workers' own
+    built: list[Path] = []
+
+    def get(language: str = "en") -> Path:
+        folder = root / f"shared-demo-{language}"
+        with (root / f"shared-demo-{language}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            done = root / f"shared-demo-{language}.done"
+            if not done.exists():
+                overrides = [] if language == "en" else [f"language={language}"]
+                cfg = params.load(DEMO_PARAMS, overrides=overrides)
+                report.build(cfg, output=folder, params_path=DEMO_PARAMS, generated=COVER_DATE)
+                done.touch()
+        built.append(folder)
+        return folder
+
+    yield get
+    from tiering import verify
+
+    for folder in sorted(set(built)):
+        checks = verify.verify(folder, inputs=False).checks
+        changed = checks.loc[checks["status"] != "ok", ["name", "status", "detail"]]
+        assert changed.empty, (
+            f"a test changed the shared demo report {folder}:\n{changed.to_string(index=False)}"
+        )
 
 
 @pytest.fixture

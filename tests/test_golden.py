@@ -17,7 +17,6 @@ in the commit message::
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import gzip
 import json
@@ -28,14 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from tiering import params
-from tiering.build import report
-
 from .conftest import ROOT, need_tool
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-DEMO_PARAMS = ROOT / "params" / "demo.yaml"
-COVER_DATE = dt.date(2026, 12, 1)  # fixed: the cover shows the date the report was made
 UPDATE = os.environ.get("TIERING_UPDATE_GOLDEN") == "1"
 GZIP_ABOVE = 64 * 1024  # larger golden files are stored gzipped (mtime 0: same bytes each time)
 _IMAGE = re.compile(r"data:image/(png|jpeg|svg\+xml);base64,[A-Za-z0-9+/=\s]+")
@@ -148,12 +142,11 @@ def _diff(name: str, expected: bytes, actual: bytes, limit: int = 40) -> str:
 
 
 @pytest.fixture(scope="module", params=["en", "zh"])
-def built(request, tmp_path_factory):
+def built(request, shared_demo):
+    """The full demo report (params/demo.yaml, cover date COVER_DATE) in each language,
+    as the test run builds it once for the tests that read it."""
     language = request.param
-    cfg = params.load(DEMO_PARAMS, overrides=[f"language={language}"])
-    out = tmp_path_factory.mktemp(f"golden-{language}") / f"demo-{language}"
-    report.build(cfg, output=out, params_path=DEMO_PARAMS, generated=COVER_DATE)
-    return language, out
+    return language, shared_demo(language)
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ chart sections go to the test's ``tmp_path``.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import re
@@ -25,15 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tiering import params
-from tiering.build import report
 from tiering.present.charts import MIN_SCREEN_TEXT_PX
-
-from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-DEMO_PARAMS = ROOT / "params" / "demo.yaml"
 WIDTHS = (1280, 390)
 CHART_SECTIONS = ("sec-profiles", "sec-stats", "sec-migration")
 _CHROMIUM = next(
@@ -128,14 +122,12 @@ def _chromium(tmp: Path, width: int, height: int, url: str, *args: str) -> str:
 
 
 @pytest.fixture(scope="module", params=["en", "zh"])
-def demo_html(request, tmp_path_factory) -> tuple[str, Path]:
+def demo_html(request, shared_demo) -> tuple[str, Path]:
+    """The full demo report's page, as the test run builds it once (read only)."""
     if _CHROMIUM is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium; `make setup`)")
     language = request.param
-    cfg = params.load(DEMO_PARAMS, overrides=[f"language={language}", "output.formats=[html]"])
-    out = tmp_path_factory.mktemp(f"screens-{language}") / "demo"
-    report.build(cfg, output=out, params_path=DEMO_PARAMS, generated=dt.date(2026, 12, 1))
-    return language, out / "report.html"
+    return language, shared_demo(language) / "report.html"
 
 
 def _measure(page: Path, tmp: Path, width: int) -> dict:

@@ -26,6 +26,7 @@ def both(tmp_path_factory):
                 "engine.threads=2",
                 "stats.n_boot=200",
                 "tiering.compare_with=[]",
+                "value.enabled=false",  # the value model's fit is not the engines' part
             ],
         )
         out = folder / engine
@@ -88,6 +89,7 @@ def test_large_data_runs_migration_and_holdout_on_a_customer_sample(monkeypatch)
             "engine.threads=2",
             "stats.n_boot=200",
             "tiering.compare_with=[]",
+            "value.enabled=false",  # migration and holdout on the sample, not the value model
         ],
     )
     analysis, loaded = pipeline.run(cfg)

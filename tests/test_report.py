@@ -23,12 +23,16 @@ from tiering import cli, params
 from tiering.build import owned, report
 from tiering.errors import DataError, RenderError, TieringError
 
-from .conftest import DEMO_DATA, ONLINE_RETAIL, ROOT, fake_previous_report, need_tool
+from .conftest import (
+    COVER_DATE,
+    DEMO_DATA,
+    ONLINE_RETAIL,
+    ROOT,
+    fake_previous_report,
+    need_tool,
+)
 
 DEMO_PARAMS = ROOT / "params" / "demo.yaml"
-# The cover date of the demo reports, fixed once so that two builds either side of midnight
-# still give the same bytes (a CI run that crossed midnight failed on exactly that).
-GENERATED = dt.date.today()
 EXPECTED_FILES = {
     "report.html",
     "report.pdf",
@@ -60,10 +64,9 @@ def pdf_text(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "demo"
-    cfg = params.load(DEMO_PARAMS)
-    return report.build(cfg, output=out, params_path=DEMO_PARAMS, generated=GENERATED)
+def demo_report(shared_demo):
+    """The demo report in English, built once for the test run (read it, do not change it)."""
+    return shared_demo("en")
 
 
 def write_tiny_client(
@@ -239,9 +242,8 @@ def test_markup_in_customer_names_is_never_a_tag(demo_report):
 
 
 @pytest.mark.slow
-def test_chinese_report(tmp_path):
-    cfg = params.load(DEMO_PARAMS, overrides=["language=zh"])
-    out = report.build(cfg, output=tmp_path / "zh")
+def test_chinese_report(shared_demo):
+    out = shared_demo("zh")
     text = pdf_text(out / "report.pdf")
     for heading in (
         "客户分级分析报告",
@@ -420,7 +422,7 @@ def test_two_runs_give_identical_tables_report_text_and_files(demo_report, tmp_p
         params.load(DEMO_PARAMS),
         output=tmp_path / "again",
         params_path=DEMO_PARAMS,
-        generated=GENERATED,
+        generated=COVER_DATE,
     )
     names = {p.name for p in demo_report.iterdir()}
     assert names == {p.name for p in again.iterdir()}

@@ -81,7 +81,12 @@ def test_write_csv_formats_like_pandas_and_falls_back_for_mixed_objects(tmp_path
 def test_migration_tables_are_formula_safe(tmp_path):
     cfg = params.load(
         ROOT / "params" / "demo.yaml",
-        overrides=["stats.n_boot=200", "tiering.compare_with=[]", "stats.holdout_months=0"],
+        overrides=[
+            "stats.n_boot=200",
+            "tiering.compare_with=[]",
+            "stats.holdout_months=0",
+            "value.enabled=false",  # the migration's tables are tested, not the value model
+        ],
     )
     analysis, _ = pipeline.run(cfg)
     result = analysis.migration

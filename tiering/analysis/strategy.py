@@ -627,7 +627,7 @@ def allocate_budget(
     if given["uplift"] > 0:
         out["uplift_per_customer"] = per_customer
         out["uplift_low"], out["uplift_high"] = up["uplift_low"], up["uplift_high"]
-        out["uplift_source"] = out["tier"].map(by_tier.get("source", {})).fillna("")
+        out["uplift_source"] = [str(by_tier.get("source", {}).get(t, "")) for t in out["tier"]]
         out["uplift_value"] = uplift_value.round(6)
         extra += list(UPLIFT_BUDGET_COLUMNS)
         if not uplift_reason and measured is not None and float(uplift_value.sum()) <= 0:
