@@ -2792,33 +2792,23 @@ def monthly_by_tier(result, tiers: pd.DataFrame, src, *, spec) -> pd.DataFrame:
         finally:
             con.close()
         return _monthly_grid(got, dtype)
-    workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
-    try:
-        lay, modes, win = _rescan_setup(result, src, spec, workdir)
-        dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
-        con = connect(spec, workdir)
-        try:
-            register_udfs(con, modes, _roles(lay))
-            con.register("tier_of", codes)
-            parsed = parsed_sql(
-                lay, src, modes, win, details=False, duplicates=dup_mode, today=_today_of(result)
-            )
-            sql = (
-                parsed
-                + """
-            SELECT date_trunc('month', t3.d_us) AS month, tier_of.tier_code,
-                   sum(round_even(t3.amt_signed, 6)) AS revenue,
-                   count(DISTINCT t3.cust) AS customers
-            FROM t3 JOIN tier_of ON t3.cust = tier_of.customer_id
-            WHERE t3.reason IS NULL
-            GROUP BY ALL ORDER BY ALL
-            """
-            )
-            got = _run(con, sql, lay)
-        finally:
-            con.close()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with _rescan(result, src, spec) as (con, lay, modes, win, dup_mode):
+        con.register("tier_of", codes)
+        parsed = parsed_sql(
+            lay, src, modes, win, details=False, duplicates=dup_mode, today=_today_of(result)
+        )
+        sql = (
+            parsed
+            + """
+        SELECT date_trunc('month', t3.d_us) AS month, tier_of.tier_code,
+               sum(round_even(t3.amt_signed, 6)) AS revenue,
+               count(DISTINCT t3.cust) AS customers
+        FROM t3 JOIN tier_of ON t3.cust = tier_of.customer_id
+        WHERE t3.reason IS NULL
+        GROUP BY ALL ORDER BY ALL
+        """
+        )
+        got = _run(con, sql, lay)
     return _monthly_grid(got, dtype)
 
 
@@ -2841,6 +2831,25 @@ def _monthly_grid(got: pd.DataFrame, dtype) -> pd.DataFrame:
 def _today_of(result) -> dt.date:
     value = result.source.get("today")
     return dt.date.fromisoformat(value) if value else R.today()
+
+
+@contextmanager
+def _rescan(result, src, spec):
+    """Another pass over the file with the decisions of an earlier ``result``: yields
+    ``(con, lay, modes, win, dup_mode)``, a fresh connection with the UDFs registered;
+    the connection and its work folder go when the block ends."""
+    workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
+    try:
+        lay, modes, win = _rescan_setup(result, src, spec, workdir)
+        dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
+        con = connect(spec, workdir)
+        try:
+            register_udfs(con, modes, _roles(lay))
+            yield con, lay, modes, win, dup_mode
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _rescan_setup(result, src, spec, workdir):
@@ -2872,45 +2881,35 @@ def clean_transactions(result, src, *, spec, customers=None) -> pd.DataFrame:
     attributes), for the analyses that need transactions (migration, holdout) when the
     data fits in memory: one more pass over the file, with the decisions of ``result``.
     ``customers`` (a sequence of customer ids): only their transactions."""
-    workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
-    try:
-        lay, modes, win = _rescan_setup(result, src, spec, workdir)
-        dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
-        con = connect(spec, workdir)
-        try:
-            register_udfs(con, modes, _roles(lay))
-            keep = ""
-            if customers is not None:
-                import pyarrow as pa
+    with _rescan(result, src, spec) as (con, lay, modes, win, dup_mode):
+        keep = ""
+        if customers is not None:
+            import pyarrow as pa
 
-                con.register(
-                    "tiering_sample",
-                    pa.table({"id": pa.array([str(c) for c in customers], pa.string())}),
-                )
-                keep = " AND cust IN (SELECT id FROM tiering_sample)"
-            with _numbered_rows(con, lay, dup_mode, _cust_key(lay), customers) as (lay_, numbered):
-                parsed = parsed_sql(
-                    lay_,
-                    src,
-                    modes,
-                    win,
-                    details=False,
-                    duplicates=dup_mode,
-                    today=_today_of(result),
-                    numbered=numbered,
-                )
-                tx = _run(
-                    con,
-                    parsed
-                    + f"""
-                    SELECT {_transactions_select(lay, src)}
-                    FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """,
-                    lay,
-                )
-        finally:
-            con.close()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            con.register(
+                "tiering_sample",
+                pa.table({"id": pa.array([str(c) for c in customers], pa.string())}),
+            )
+            keep = " AND cust IN (SELECT id FROM tiering_sample)"
+        with _numbered_rows(con, lay, dup_mode, _cust_key(lay), customers) as (lay_, numbered):
+            parsed = parsed_sql(
+                lay_,
+                src,
+                modes,
+                win,
+                details=False,
+                duplicates=dup_mode,
+                today=_today_of(result),
+                numbered=numbered,
+            )
+            tx = _run(
+                con,
+                parsed
+                + f"""
+                SELECT {_transactions_select(lay, src)}
+                FROM t3 WHERE reason IS NULL{keep} ORDER BY "row" """,
+                lay,
+            )
     return _finish_transactions(tx)
 
 
@@ -2921,15 +2920,5 @@ def value_inputs(result, src, *, spec) -> pd.DataFrame:
     result stored without them)."""
     if getattr(result, "value_inputs", None) is not None:
         return result.value_inputs
-    workdir = Path(tempfile.mkdtemp(prefix="tiering-duckdb-", dir=spec.temp_directory))
-    try:
-        lay, modes, win = _rescan_setup(result, src, spec, workdir)
-        dup_mode = "reject" if src.duplicate_rows == "reject" else "skip"
-        con = connect(spec, workdir)
-        try:
-            register_udfs(con, modes, _roles(lay))
-            return _file_value_inputs(con, lay, src, modes, win, dup_mode, _today_of(result))
-        finally:
-            con.close()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with _rescan(result, src, spec) as (con, lay, modes, win, dup_mode):
+        return _file_value_inputs(con, lay, src, modes, win, dup_mode, _today_of(result))
