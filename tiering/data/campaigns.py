@@ -51,11 +51,9 @@ from tiering.data.customers import (
     Screen,
     column_dates,
     column_numbers,
-    find_header,
     header_key,
     latest_date,
-    read_grid,
-    sheet_text,
+    read_rows,
 )
 from tiering.errors import DataError
 from tiering.params import CampaignSource
@@ -260,39 +258,23 @@ def read_campaigns(
     """Read ``data.campaigns``. A date before ``window_start`` or on or after ``as_of``
     (the transactions' analysis window) is ``campaign_outside_window``."""
     key = "data.campaigns"
-    grid, info = read_grid(spec, key)
-    file = Path(spec.path).name
-    pos, mapping, headers = find_header(
-        grid,
-        explicit=spec.columns.model_dump(),
-        synonyms=SYNONYMS,
-        required=("customer_id",),
-        key=key,
-        file=file,
-        info=info,
+
+    def has_outcome(read) -> None:
+        if not any(r in read.mapping for r in OUTCOMES):
+            raise DataError(
+                f"The campaign results {read.file} have no outcome column "
+                "(responded, converted or revenue)",
+                where=f"{read.where}, header row {read.info['header_row']}",
+                hint=f"name one in {key}.columns, e.g. {key}.columns.responded: <header>; "
+                f"columns found: {', '.join(repr(h) for h in read.headers)}",
+            )
+
+    read = read_rows(
+        spec, key, synonyms=SYNONYMS, what="The campaign results file", check=has_outcome
     )
+    body, mapping, info, where = read.body, read.mapping, read.info, read.where
     outcomes = tuple(r for r in OUTCOMES if r in mapping)
-    where = f"{file}{sheet_text(info)}"
-    if not outcomes:
-        raise DataError(
-            f"The campaign results {file} have no outcome column (responded, converted or revenue)",
-            where=f"{where}, header row {int(grid.index[pos])}",
-            hint=f"name one in {key}.columns, e.g. {key}.columns.responded: <header>; "
-            f"columns found: {', '.join(repr(h) for h in headers)}",
-        )
-    body = grid.iloc[pos + 1 :].copy()
-    body.columns = headers[: body.shape[1]] + [
-        f"column_{i + 1}" for i in range(len(headers), body.shape[1])
-    ]
-    body = body.astype(str)
-    if body.empty:
-        raise DataError(
-            f"The campaign results {file} have a header but no rows",
-            where=where,
-            hint="export the campaign results again including their rows",
-        )
     info.update(
-        header_row=int(grid.index[pos]),
         columns={r: mapping[r] for r in ROLES if r in mapping},
         rows_read=len(body),
         window=[

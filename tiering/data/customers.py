@@ -423,6 +423,60 @@ def auto_map(headers: list[str], synonyms: dict[str, tuple[str, ...]]) -> dict[s
     return found
 
 
+@dataclass(frozen=True)
+class SecondFile:
+    """A second input file read up to its rows (:func:`read_rows`): ``body`` the rows
+    below the header as text, columns named by ``headers`` (extra cells
+    ``column_<n>``), index the row in the file; ``mapping`` role -> header; ``info`` the
+    facts of :func:`read_grid` plus ``header_row``; ``file`` the file's name; ``where``
+    the file and sheet for messages."""
+
+    body: pd.DataFrame
+    mapping: dict[str, str]
+    headers: list[str]
+    info: dict
+    file: str
+    where: str
+
+
+def read_rows(
+    spec, key: str, *, synonyms: dict[str, tuple[str, ...]], what: str, check=None
+) -> SecondFile:
+    """Read a second file (``key``: ``data.customers``, ``data.campaigns``): its grid
+    (:func:`read_grid`), the header row and role mapping (:func:`find_header`, the
+    ``customer_id`` role required), then the rows below the header as text. ``check``
+    (``SecondFile`` with an empty body -> None) may refuse the header before the rows
+    are looked at; a header without rows is a DataError naming ``what`` ("The customer
+    master", "The campaign results")."""
+    grid, info = read_grid(spec, key)
+    file = Path(spec.path).name
+    pos, mapping, headers = find_header(
+        grid,
+        explicit=spec.columns.model_dump(),
+        synonyms=synonyms,
+        required=("customer_id",),
+        key=key,
+        file=file,
+        info=info,
+    )
+    info["header_row"] = int(grid.index[pos])
+    where = f"{file}{sheet_text(info)}"
+    if check is not None:
+        check(SecondFile(grid.iloc[:0], mapping, headers, info, file, where))
+    body = grid.iloc[pos + 1 :].copy()
+    body.columns = headers[: body.shape[1]] + [
+        f"column_{i + 1}" for i in range(len(headers), body.shape[1])
+    ]
+    body = body.astype(str)
+    if body.empty:
+        raise DataError(
+            f"{what} {file} has a header but no rows",
+            where=where,
+            hint="export the file again including its rows",
+        )
+    return SecondFile(body, mapping, headers, info, file, where)
+
+
 def find_header(
     grid: pd.DataFrame,
     *,
@@ -628,38 +682,15 @@ def latest_date() -> pd.Timestamp:
 
 def read_customers(spec: CustomerMaster) -> MasterResult:
     """Read ``data.customers`` (a :class:`tiering.params.CustomerMaster`)."""
-    key = "data.customers"
-    grid, info = read_grid(spec, key)
-    file = Path(spec.path).name
-    pos, mapping, headers = find_header(
-        grid,
-        explicit=spec.columns.model_dump(),
-        synonyms=SYNONYMS,
-        required=("customer_id",),
-        key=key,
-        file=file,
-        info=info,
-    )
-    body = grid.iloc[pos + 1 :].copy()
-    body.columns = headers[: body.shape[1]] + [
-        f"column_{i + 1}" for i in range(len(headers), body.shape[1])
-    ]
-    body = body.astype(str)
-    if body.empty:
-        raise DataError(
-            f"The customer master {file} has a header but no rows",
-            where=f"{file}{sheet_text(info)}",
-            hint="export the customer master again including its rows",
-        )
+    read = read_rows(spec, "data.customers", synonyms=SYNONYMS, what="The customer master")
+    body, mapping, info, where = read.body, read.mapping, read.info, read.where
     roles = tuple(r for r in ROLES if r in mapping)
     attributes = tuple(h for h in body.columns if h not in mapping.values())
     info.update(
-        header_row=int(grid.index[pos]),
         columns={r: mapping[r] for r in roles},
         attributes=list(attributes),
         rows_read=len(body),
     )
-    where = f"{file}{sheet_text(info)}"
     s = Screen(body, REASONS)
     ids = s.ids(mapping["customer_id"])
     out = pd.DataFrame({"row": body.index.astype("int64"), "customer_id": ids}, index=body.index)
