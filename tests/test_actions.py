@@ -314,3 +314,42 @@ def test_demo_run_writes_a_safe_workbook(tmp_path):
     assert not [
         c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"
     ]
+
+
+def test_workbook_cells_with_infinities_missing_integers_and_old_dates(tmp_path):
+    """An extra sheet's infinite number and nullable-integer gap are blank cells, a date
+    before 1900 (outside Excel's calendar) is ISO text; the rest as usual."""
+    import numpy as np
+
+    tiers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "tier": pd.Categorical(["A", "B"], categories=["A", "B"], ordered=True),
+            "tier_rank": [1, 2],
+            "monetary": [100.0, 50.0],
+            "frequency": [2, 1],
+            "aov": [50.0, 50.0],
+            "recency_days": [10, 20],
+            "tenure_days": [100, 50],
+            "returns_value": [0.0, 0.0],
+            "gross_revenue": [100.0, 50.0],
+            "last_purchase": pd.to_datetime(["2025-01-01", "2025-02-01"]),
+        }
+    )
+    extra = pd.DataFrame(
+        {
+            "customer_id": ["x", "y", "z"],
+            "v": [np.inf, -np.inf, 1.5],
+            "n": pd.array([1, pd.NA, 3], dtype="Int64"),
+            "d": pd.to_datetime(["1850-06-01", "2025-01-01", None]),
+        }
+    )
+    write_action_lists(
+        tiers, recommend(tiers), tmp_path, language="en", extra_sheets={"Extra": extra}
+    )
+    rows = list(
+        openpyxl.load_workbook(tmp_path / WORKBOOK_NAME)["Extra"].iter_rows(values_only=True)
+    )
+    assert rows[1] == ("x", None, 1, "1850-06-01")
+    assert rows[2] == ("y", None, None, dt.datetime(2025, 1, 1))
+    assert rows[3] == ("z", 1.5, 3, None)

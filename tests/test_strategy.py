@@ -808,13 +808,33 @@ def test_the_uplift_campaign_small_tiers_and_a_rate_outcome():
     )
 
 
+def test_an_uplift_that_cannot_be_measured_says_why():
+    """A campaign with a control group none of whose customers are tiered (ids written
+    another way) is named as such, also when the uplift is all the rule weighs and the
+    budget falls back to an equal split."""
+    from tiering.analysis.campaigns import tier_uplift
+
+    unmatched = campaign_result({})  # has a control group, no uplift row: no tiered contacts
+    assert tier_uplift(unmatched, ["A", "B", "C"])[1] == "no_tiered_contacts"
+    assert tier_uplift(unmatched, ["A", "B", "C"], campaign="Spring")[1] == "no_tiered_contacts"
+    spec = StrategySpec(budget_weights={"revenue": 0, "growth": 0, "risk": 0, "uplift": 1})
+    recs = recommend(budget_tiers(), spec=spec, campaigns=unmatched)
+    assert recs.rule.equal_split and recs.rule.uplift_reason == "no_tiered_contacts"
+    assert recs.budget["share"].tolist() == pytest.approx([1 / 3] * 3)
+    en = budget_rule_text(recs.rule, language="en")
+    assert en[0].startswith("No tier has any of what the rule weighs")
+    assert "holds none of the tiered customers" in en[1] and "customer IDs" in en[1]
+    zh = budget_rule_text(recs.rule, language="zh")
+    assert "没有已分级的客户" in zh[1] and "客户编号" in zh[1]
+
+
 def test_the_uplift_weight_needs_a_campaign_file():
     from tiering.errors import ParamsError
     from tiering.params import validate
 
     for strategy_block, words in (
         ({"budget_weights": {"uplift": 0.25}}, "no campaign file is given; add data.campaigns"),
-        ({"uplift_campaign": "Spring"}, "uplift_campaign names a campaign"),
+        ({"uplift_campaign": "Spring"}, "budget_weights.uplift is 0; give budget_weights.uplift"),
     ):
         with pytest.raises(ParamsError, match=re.escape(words)):
             validate({"data": {"path": "x.csv"}, "strategy": strategy_block})

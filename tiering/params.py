@@ -1301,6 +1301,12 @@ class Params(_Strict):
     @field_validator("strategy")
     @classmethod
     def _uplift_needs_campaigns(cls, v, info):
+        if v.uplift_campaign is not None and v.budget_weights.uplift <= 0:
+            raise ValueError(
+                "uplift_campaign names the campaign whose uplift the budget weighs, but "
+                "budget_weights.uplift is 0; give budget_weights.uplift a weight (e.g. "
+                "0.25) or remove uplift_campaign"
+            )
         data = info.data.get("data")  # validated before strategy (the order of the fields)
         if data is None or data.campaigns is not None:
             return v
@@ -1309,11 +1315,6 @@ class Params(_Strict):
                 "budget_weights.uplift weighs the uplift measured in a campaign, but no "
                 "campaign file is given; add data.campaigns (a file with a control group) "
                 "or set budget_weights.uplift: 0"
-            )
-        if v.uplift_campaign is not None:
-            raise ValueError(
-                "uplift_campaign names a campaign, but no campaign file is given; add "
-                "data.campaigns or remove uplift_campaign"
             )
         return v
 

@@ -381,9 +381,10 @@ TIER_UPLIFT_COLUMNS = (
     "uplift_high",
     "source",
 )
-#: Why :func:`tier_uplift` has no uplift: no campaign result, or no campaign with a
-#: control group.
-UPLIFT_REASONS = ("no_campaigns", "no_control")
+#: Why :func:`tier_uplift` has no uplift: no campaign result, no campaign with a
+#: control group, or none whose treatment and control groups both hold tiered customers
+#: (the contacted ids match no tiered customer: ids written another way, another period).
+UPLIFT_REASONS = ("no_campaigns", "no_control", "no_tiered_contacts")
 #: The outcomes the budget's uplift can be measured in, first available first: revenue
 #: per contacted customer, else the response rate, else the conversion rate.
 _BUDGET_OUTCOMES = (
@@ -417,7 +418,7 @@ def tier_uplift(
     if result is None or result.campaigns.empty:
         return empty, "no_campaigns"
     camps = result.campaigns[result.campaigns["has_control"].astype(bool)]
-    camps = camps[camps["campaign"].astype(str).isin(set(result.uplift["campaign"].astype(str)))]
+    measured = set(result.uplift["campaign"].astype(str))
     if campaign is not None:
         names = sorted(camps["campaign"].astype(str))
         require(
@@ -437,14 +438,18 @@ def tier_uplift(
     elif camps.empty:
         return empty, "no_control"
     else:
-        latest = camps.assign(_name=camps["campaign"].astype(str)).sort_values(
+        # the latest campaign whose groups hold tiered customers (else: say so)
+        usable = camps[camps["campaign"].astype(str).isin(measured)]
+        if usable.empty:
+            return empty, "no_tiered_contacts"
+        latest = usable.assign(_name=usable["campaign"].astype(str)).sort_values(
             ["last_date", "_name"], kind="stable", na_position="first"
         )
         name = str(latest["_name"].iloc[-1])
     up = result.uplift[result.uplift["campaign"].astype(str) == name]
     overall_rows = up[up["tier"].astype(str) == ALL_TIERS]
-    if overall_rows.empty:  # no tiered customer in one of the groups
-        return empty, "no_control"
+    if overall_rows.empty:  # no tiered customer in one of its groups
+        return empty, "no_tiered_contacts"
     overall = overall_rows.iloc[0]
     outcome, col = next(
         ((o, c) for o, c in _BUDGET_OUTCOMES if np.isfinite(float(overall[c]))),

@@ -46,6 +46,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tiering import locale
@@ -220,15 +221,15 @@ def credit_flags(tiers: pd.DataFrame, *, language: str) -> pd.Series:
         if "overdue_days" in tiers.columns
         else pd.Series(float("nan"), index=tiers.index)
     )
-    out = pd.Series("", index=tiers.index, dtype=object)
-    for i in tiers.index[late.to_numpy()]:
-        d = days.loc[i]
-        out.loc[i] = (
-            t("campaigns.credit_overdue_days", language, days=f"{int(d):,}")
-            if pd.notna(d) and d > 0
-            else t("campaigns.credit_overdue", language)
-        )
-    return out
+    d = pd.to_numeric(days, errors="coerce").to_numpy(dtype=float)
+    flag = np.where(late.to_numpy(), t("campaigns.credit_overdue", language), "").astype(object)
+    with_days = late.to_numpy() & (d > 0)  # NaN compares False
+    texts = {
+        v: t("campaigns.credit_overdue_days", language, days=f"{int(v):,}")
+        for v in np.unique(d[with_days])
+    }
+    flag[with_days] = [texts[v] for v in d[with_days]]
+    return pd.Series(flag, index=tiers.index, dtype=object)
 
 
 def action_list(
@@ -270,25 +271,25 @@ def action_list(
         where="action_list(tiers, recommendations)",
         hint="pass the recommendations computed from these tiers",
     )
-    base = tiers.assign(customer_id=ids).set_index("customer_id")
-    acts = action_table(recommendations, language=language).set_index("customer_id")
     rec = recs.assign(customer_id=recs["customer_id"].astype(str)).set_index("customer_id")
     order = rec.index
+    base = tiers.assign(customer_id=ids).set_index("customer_id").reindex(order)
+    acts = action_table(recommendations, language=language)  # in the same order
     out = pd.DataFrame({"tier": rec["tier"].astype(str), "customer_id": order}, index=order)
     if "customer_name" in base.columns:
-        out["customer_name"] = base.loc[order, "customer_name"]
+        out["customer_name"] = base["customer_name"]
     if "segment" in base.columns:
         names = {
             key: pick(body["name"], language)
             for key, body in recommendations.playbook["segments"].items()
         }
         keys = rec["segment_key"] if "segment_key" in rec.columns else pd.Series(None, index=order)
-        raw = base.loc[order, "segment"]
+        raw = base["segment"]
         out["segment"] = [names.get(k, r) if isinstance(k, str) else r for k, r in zip(keys, raw)]
     for col in ("monetary", "frequency", "aov", "recency_days"):
-        out[col] = base.loc[order, col]
+        out[col] = base[col]
     out["last_purchase"] = (
-        pd.to_datetime(base.loc[order, "last_purchase"]).dt.normalize()
+        pd.to_datetime(base["last_purchase"]).dt.normalize()
         if "last_purchase" in base.columns
         else pd.NaT
     )
@@ -296,11 +297,11 @@ def action_list(
     out["usual_gap_days"] = rec["usual_gap_days"].round(1)
     yes, no = t("strategy.yes", language), t("strategy.no", language)
     out["at_risk"] = rec["at_risk"].map({True: yes, False: no})
-    out["signals"] = acts.loc[order, "signals"]
-    out["recommended_action"] = acts.loc[order, "recommended_action"]
+    out["signals"] = acts["signals"].to_numpy()
+    out["recommended_action"] = acts["recommended_action"].to_numpy()
     if "overdue" in base.columns:
-        out["credit_flag"] = credit_flags(base.loc[order], language=language)
-    out["owner"] = owners(base.loc[order])
+        out["credit_flag"] = credit_flags(base, language=language)
+    out["owner"] = owners(base)
     # callers first (by priority), then by net spend, then by ID
     out["_rank"] = rec["tier_rank"]
     out["_priority"] = rec["priority"].astype("Float64").fillna(math.inf)
@@ -385,8 +386,9 @@ class _Formats:
 def _put(ws, row: int, col: int, value: object, kind: str, fmt) -> None:
     """Write one cell: text always as a string (never a formula, an error code or a
     number; empty text leaves the cell empty, or blank with its format), numbers as
-    numbers and dates as dates with their number formats, a missing value as a blank
-    cell with the column's format."""
+    numbers and dates as dates with their number formats (a date before 1900, outside
+    Excel's calendar, as ISO text), a missing or infinite value as a blank cell with
+    the column's format."""
     if kind == "text":
         text = workbook_text(value)
         if text:
@@ -394,10 +396,16 @@ def _put(ws, row: int, col: int, value: object, kind: str, fmt) -> None:
         elif fmt is not None:
             ws.write_blank(row, col, None, fmt)
         return
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+    if value is None or pd.isna(value):  # None, NaN, NaT, pd.NA
         ws.write_blank(row, col, None, fmt)
     elif kind == "date":
-        ws.write_datetime(row, col, pd.Timestamp(value).to_pydatetime(), fmt)
+        when = pd.Timestamp(value).to_pydatetime()
+        if when.year < 1900:  # before Excel's calendar: the date as text
+            ws.write_string(row, col, when.date().isoformat())
+        else:
+            ws.write_datetime(row, col, when, fmt)
+    elif not math.isfinite(float(value)):  # infinities: no number to show
+        ws.write_blank(row, col, None, fmt)
     else:
         ws.write_number(row, col, int(value) if kind == "int" else float(value), fmt)
 

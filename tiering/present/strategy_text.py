@@ -340,6 +340,8 @@ def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
     parts = []
     if rule.equal_split:
         parts.append(t("strategy.rule_equal", language))
+        if weights.get("uplift", 0) > 0:  # asked for, but not measured: say why
+            parts.append(_left_out_uplift(rule, language))
     else:
         total = sum(weights[c] for c in rule.used)
         terms = [
@@ -374,14 +376,7 @@ def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
         left_out = [c for c in BUDGET_COMPONENTS if c not in rule.used and weights.get(c, 0) > 0]
         for comp in left_out:
             if comp == "uplift":
-                reason = rule.uplift_reason or "none_positive"
-                parts.append(
-                    t(
-                        f"strategy.rule_left_out_uplift_{reason}",
-                        language,
-                        campaign=rule.uplift_campaign,
-                    )
-                )
+                parts.append(_left_out_uplift(rule, language))
                 continue
             no_gap = comp == "risk" and math.isnan(rule.base_gap_days)
             parts.append(
@@ -406,6 +401,12 @@ def budget_rule_text(rule: BudgetRule, *, language: str) -> list[str]:
     if rule.amount is None:
         parts.append(t("strategy.rule_no_budget", language))
     return parts
+
+
+def _left_out_uplift(rule: BudgetRule, language: str) -> str:
+    """Why the measured uplift was not weighed."""
+    reason = rule.uplift_reason or "none_positive"
+    return t(f"strategy.rule_left_out_uplift_{reason}", language, campaign=rule.uplift_campaign)
 
 
 def _uplift_rule(rule: BudgetRule, language: str) -> str:

@@ -225,10 +225,15 @@ def add_value_inputs(cache_dir, k: dict, result, inputs: pd.DataFrame) -> None:
     folder = _root(cache_dir) / "features" / _digest(k, sha)
     if not (folder / "meta.json").is_file():
         return
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
+    try:  # a read-only cache still serves its entries: the inputs are just not kept
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
+    except OSError:
+        return
     os.close(fd)
     try:
         inputs.to_parquet(tmp, index=False)
         os.replace(tmp, folder / "value_inputs.parquet")
+    except OSError:
+        pass
     finally:
         Path(tmp).unlink(missing_ok=True)
