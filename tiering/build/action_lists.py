@@ -765,23 +765,29 @@ def write_action_lists(
     if client and not title:
         title = t("report.title", language)
     report = t("workbook.report_name", language, client=client, title=title) if client else title
-    _write_workbook(
-        rows,
-        labels,
-        folder / WORKBOOK_NAME,
-        language=language,
-        currency=recommendations.currency,
-        timestamp=stamp,
-        max_rows=cap,
-        factor=f"{recommendations.rule.at_risk_factor:g}",
-        summary=summary,
-        budget=recommendations.budget,
-        report=report,
-        as_of=as_of,
-        extra_sheets=extra_sheets,
-        brand=brand,
-    )
-    _write_csv(rows, folder / CSV_NAME)
+    # the CSV (pandas and Arrow, which let go of the GIL) is written while this thread
+    # writes the workbook (XlsxWriter: pure Python)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        csv_job = pool.submit(_write_csv, rows, folder / CSV_NAME)
+        _write_workbook(
+            rows,
+            labels,
+            folder / WORKBOOK_NAME,
+            language=language,
+            currency=recommendations.currency,
+            timestamp=stamp,
+            max_rows=cap,
+            factor=f"{recommendations.rule.at_risk_factor:g}",
+            summary=summary,
+            budget=recommendations.budget,
+            report=report,
+            as_of=as_of,
+            extra_sheets=extra_sheets,
+            brand=brand,
+        )
+        csv_job.result()
     return [WORKBOOK_NAME, CSV_NAME]
 
 
