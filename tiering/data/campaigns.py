@@ -51,6 +51,7 @@ from tiering.data.customers import (
     Screen,
     column_dates,
     column_numbers,
+    file_facts,
     header_key,
     latest_date,
     read_rows,
@@ -411,18 +412,7 @@ def campaign_source(result: CampaignResult) -> dict:
     rejected, rejected by reason), blank flags and revenue read as no and 0, the window."""
     src = result.source
     return {
-        "path": str(src.get("path")),
-        "file": Path(str(src.get("path"))).name,
-        "sha256": src.get("sha256"),
-        "bytes": src.get("bytes"),
-        "format": src.get("format"),
-        "encoding": src.get("encoding"),
-        "sheet": src.get("sheet"),
-        "header_row": src.get("header_row"),
-        "columns": dict(src.get("columns") or {}),
-        "rows_read": int(src["rows_read"]),
-        "rows_used": int(src["rows_used"]),
-        "rows_rejected": int(src["rows_rejected"]),
+        **file_facts(src),
         "rejected_by_reason": {r.reason: int(r.rows) for r in result.quality.itertuples()},
         "blank_flags": dict(src.get("blank_flags") or {}),
         "blank_revenue": int(src.get("blank_revenue") or 0),

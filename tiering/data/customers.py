@@ -971,11 +971,10 @@ def require_master_columns(features: pd.DataFrame, names, method: str, *, where:
     )
 
 
-def master_source(master: MasterResult, joined: CustomerJoin) -> dict:
-    """What the analysis' ``source['customer_master']`` holds: the file, its rows
-    (read, used, rejected, rejected by reason) and the join counts."""
-    src = master.source
-    counts = joined.counts.iloc[0]
+def file_facts(src: dict) -> dict:
+    """The facts of a second file read by :func:`read_rows` that ``source`` reports: path,
+    name, SHA-256, size, format, encoding, sheet, header row, columns by role and its
+    rows read, used and rejected."""
     return {
         "path": str(src.get("path")),
         "file": Path(str(src.get("path"))).name,
@@ -986,10 +985,20 @@ def master_source(master: MasterResult, joined: CustomerJoin) -> dict:
         "sheet": src.get("sheet"),
         "header_row": src.get("header_row"),
         "columns": dict(src.get("columns") or {}),
-        "attributes": list(src.get("attributes") or []),
         "rows_read": int(src["rows_read"]),
         "rows_used": int(src["rows_used"]),
         "rows_rejected": int(src["rows_rejected"]),
+    }
+
+
+def master_source(master: MasterResult, joined: CustomerJoin) -> dict:
+    """What the analysis' ``source['customer_master']`` holds: the file, its rows
+    (read, used, rejected, rejected by reason) and the join counts."""
+    src = master.source
+    counts = joined.counts.iloc[0]
+    return {
+        **file_facts(src),
+        "attributes": list(src.get("attributes") or []),
         "rejected_by_reason": {r.reason: int(r.rows) for r in master.quality.itertuples()},
         **{c: int(counts[c]) for c in JOIN_COUNT_COLUMNS},
         "signup_after_as_of": int(joined.signup_after_as_of),

@@ -27,6 +27,7 @@ __all__ = [
     "fmt_pct",
     "heading",
     "kpis",
+    "sampled_note",
     "table",
 ]
 
@@ -126,3 +127,17 @@ def kpis(items: Sequence[tuple[str, str]]) -> str:
         for k, v in items
     )
     return f'<div class="kpis">{tiles}</div>'
+
+
+def sampled_note(sample: dict, lang: str) -> str:
+    """The note that an analysis ran on a sample of customers (``source['transactions_sample']``)."""
+    text = t(
+        "report.sampled_analysis",
+        lang,
+        customers=fmt_int(sample["customers"]),
+        of_customers=fmt_int(sample["of_customers"]),
+        rows=fmt_int(sample["rows"]),
+        of_rows=fmt_int(sample["of_rows"]),
+        seed=sample["seed"],
+    )
+    return f'<p class="note">{esc(text)}</p>'

@@ -26,6 +26,7 @@ from tiering.present.htmlkit import (
     fmt_pct,
     heading,
     kpis,
+    sampled_note,
     table,
 )
 from tiering.present.i18n import has, t, tn
@@ -115,22 +116,7 @@ def _skipped_note(a: Analysis, what: str) -> str:
         return ""
     if what == "migration" and a.params.migration.period == "none":
         return ""
-    lang = _lang(a)
-    return (
-        '<p class="note">'
-        + esc(
-            t(
-                "report.sampled_analysis",
-                lang,
-                customers=fmt_int(sample["customers"]),
-                of_customers=fmt_int(sample["of_customers"]),
-                rows=fmt_int(sample["rows"]),
-                of_rows=fmt_int(sample["of_rows"]),
-                seed=sample["seed"],
-            )
-        )
-        + "</p>"
-    )
+    return sampled_note(sample, _lang(a))
 
 
 def section_summary(a: Analysis) -> str:

@@ -29,6 +29,7 @@ from tiering.present.htmlkit import (
     fmt_pct,
     heading,
     kpis,
+    sampled_note,
     table,
 )
 from tiering.present.i18n import t, tn
@@ -215,16 +216,7 @@ def _holdout(a, v: ValueAnalysis, lang: str) -> str:
         return "".join(out)
     sample = (getattr(a, "source", None) or {}).get("transactions_sample")
     if sample and v.params.get("holdout_sample"):  # the model valued every customer
-        note = t(
-            "report.sampled_analysis",
-            lang,
-            customers=fmt_int(sample["customers"]),
-            of_customers=fmt_int(sample["of_customers"]),
-            rows=fmt_int(sample["rows"]),
-            of_rows=fmt_int(sample["of_rows"]),
-            seed=sample["seed"],
-        )
-        out.append(f'<p class="note">{esc(note)}</p>')
+        out.append(sampled_note(sample, lang))
     p = h.params
     if not h.available:
         if h.reason == "too_short":
