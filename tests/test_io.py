@@ -1159,7 +1159,7 @@ def test_columns_not_found_on_the_first_sheet_names_the_others(tmp_path):
         ("blank.csv", b"\n\n  \r\n", "is empty"),
         ("bom_only.csv", b"\xef\xbb\xbf\n", "is empty"),
         ("utf16_empty.txt", "\n".encode("utf-16"), "is empty"),
-        ("empty.csv.gz", gzip.compress(b""), "is empty"),
+        ("empty.csv.gz", gzip.compress(b"", mtime=0), "is empty"),
         ("header.csv", b"customer_id,order_date,amount\n", "has a header but no data rows"),
         (
             "header_blank.csv",
@@ -1205,7 +1205,7 @@ def test_empty_and_header_only_xlsx_and_parquet(tmp_path):
             "save it again as .xlsx",
         ),
         ("broken.parquet", b"PAR1 this is not parquet", "Parquet"),
-        ("truncated.csv.gz", gzip.compress(BASIC.encode())[:20], "data."),
+        ("truncated.csv.gz", gzip.compress(BASIC.encode(), mtime=0)[:20], "data."),
     ],
 )
 def test_corrupt_files_are_data_errors(tmp_path, name, content, hint):
