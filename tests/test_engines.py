@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tiering.data.engines import EngineSpec, FeatureResult, choose_engine, compute_features
+from tiering.data.engines import (
+    EngineSpec,
+    FeatureResult,
+    choose_engine,
+    compute_features,
+    duckdb_stream,
+)
 from tiering.data.engines import _rules as R
 from tiering.errors import DataError
 from tiering.params import DataSource, validate
@@ -180,6 +186,38 @@ def test_messy_file_same_as_pandas(messy, tmp_path):
     assert f.loc["00333", "Region"] == "West"  # stripped, incl. an ideographic space
     assert "17850" in f.index and "00123" in f.index
     assert b.source["duplicate_rows"] == 1
+
+
+def test_the_rows_table_counts_duplicates_as_pandas(messy, tmp_path):
+    """With the rows table (one scan, when later steps want the months), the duplicate
+    rows are counted from the table's row hashes: as the pandas path and the passes."""
+    src = source(messy, attributes=["Region"], cancellations={"order_id_prefixes": ["R"]})
+    a = run(src, "pandas", tmp_path)
+    passes = run(src, "duckdb", tmp_path)
+    table = run(src, "duckdb", tmp_path, months=True)
+    assert "months" in table.timings and "duplicates" in table.timings  # the table's path
+    assert a.source["duplicate_rows"] == passes.source["duplicate_rows"] == 1
+    assert table.source["duplicate_rows"] == 1
+    # three more copies of one row and two of another: 1 + 3 + 2
+    text = messy.read_text(encoding="utf-8").splitlines()
+    extra = [text[1]] * 3 + [text[3]] * 2
+    more = tmp_path / "more.csv"
+    more.write_text("\n".join(text + extra) + "\n", encoding="utf-8")
+    src2 = source(more, attributes=["Region"], cancellations={"order_id_prefixes": ["R"]})
+    assert run(src2, "pandas", tmp_path).source["duplicate_rows"] == 6
+    assert run(src2, "duckdb", tmp_path, months=True).source["duplicate_rows"] == 6
+
+
+@pytest.mark.parametrize(
+    ("values", "repeats"),
+    [([], 0), ([7], 0), ([3, 1, 2], 0), ([5, 5, 5], 2), ([9, 1, 9, 1, 4, 9], 3)],
+)
+def test_repeated_values_hand_counted(values, repeats):
+    arr = np.array(values, dtype=np.uint64)
+    assert duckdb_stream.repeated_values(arr) == repeats
+    view = np.array(values, dtype=np.uint64)
+    view.flags.writeable = False  # a read-only view of an Arrow chunk is copied, not sorted
+    assert duckdb_stream.repeated_values(view) == repeats
 
 
 def test_ties_on_the_latest_date_follow_the_file_order(tmp_path):

@@ -988,9 +988,13 @@ def parsed_sql(
     def nonempty(i: int) -> str:
         return f"{strip_all(C[i])} <> ''"
 
-    # a first cell starting with a printable ASCII character is not blank (cheap, most rows)
-    nonblank = f"(ascii({C[0]}) BETWEEN 33 AND 126) OR " + " OR ".join(
-        nonempty(i) for i in range(n)
+    # a first cell starting with a printable ASCII character is not blank (cheap, most
+    # rows); a CASE, as DuckDB evaluates every term of an OR in a projection (the rows
+    # table keeps this as a column): 7 CPU-s at 20M rows against 1 (BENCHMARKS.md)
+    nonblank = (
+        f"CASE WHEN ascii({C[0]}) BETWEEN 33 AND 126 THEN true ELSE ("
+        + " OR ".join(nonempty(i) for i in range(n))
+        + ") END"
     )
     hdr = {h: C[i] for i, h in enumerate(lay.headers)}
     prefixes = list(src.cancellations.order_id_prefixes)
@@ -2476,15 +2480,9 @@ def _table_passes(
     if dup_mode == "count":
         # exact duplicate rows, by the hash of the row as read (see _count_duplicates)
         t = time.perf_counter()
-        duplicates = int(
-            _run(
-                con,
-                _rows_sql(rows, win) + " SELECT coalesce(sum(n - 1), 0) FROM "
-                "(SELECT h, count(*) AS n FROM t3 GROUP BY h)",
-                lay,
-                fetch="one",
-            )[0]
-        )
+        hashes = _run(con, _rows_sql(rows, win) + " SELECT h FROM t3", lay, fetch="arrow")
+        duplicates = repeated_values(hashes.column("h").to_numpy())  # one copy, sorted in place
+        del hashes
         timings["duplicates"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     n_attr = len(attribute_names(lay, src))
@@ -2630,6 +2628,22 @@ def _latest_values(
         con.unregister("tiering_latest_rows")
     got = got.drop_duplicates("row").set_index("row").reindex(rows.to_numpy(dtype="int64"))
     return got.reset_index(drop=True)
+
+
+def repeated_values(values: np.ndarray) -> int:
+    """How many values repeat an earlier one (the count minus the distinct count).
+
+    Sorting the 64-bit row hashes in NumPy and counting equal neighbours: at 20M rows
+    about 1.5 CPU-s with the copy out of DuckDB, where DuckDB's ``GROUP BY h`` (a hash
+    table of 20M groups) takes 6 (BENCHMARKS.md). Used for the rows table, whose size
+    is bounded by the memory limit; the passes over a bigger file count in DuckDB
+    (:func:`_count_duplicates`). ``values`` is sorted in place."""
+    if len(values) < 2:
+        return 0
+    if not values.flags.writeable:  # a view of one Arrow chunk
+        values = values.copy()
+    values.sort()
+    return int(np.count_nonzero(values[1:] == values[:-1]))
 
 
 def _count_duplicates(con, lay: Layout, parsed: str, timings: dict) -> int:
