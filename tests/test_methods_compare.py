@@ -4,6 +4,7 @@ bootstrap stability."""
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 from tiering.analysis import methods
 from tiering.analysis.methods import compare
 from tiering.analysis.methods.base import TieringResult, finish
+from tiering.analysis.methods.compare import adjusted_rand, weighted_kappa
 from tiering.errors import MethodError, ParamsError
 
 from .conftest import tiering_spec as _spec
@@ -215,3 +217,48 @@ def test_no_stability_for_fixed_cutoffs_or_zero_resamples():
     assert methods.stability(f, _spec(method="abc"), n_boot=0) is None
     assert methods.stability(f, _spec(method="abc", stability={"n_boot": 0})) is None
     assert methods.stability(f, _spec(method="abc"), n_boot=3) is not None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_agreement_measures_equal_scikit_learn_bit_for_bit(seed):
+    """The adjusted Rand index and the linearly weighted kappa are computed here (importing
+    scikit-learn's metrics costs 0.5 s a report); they must give scikit-learn's floats."""
+    from sklearn.metrics import adjusted_rand_score, cohen_kappa_score
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    k = int(rng.integers(1, 7))
+    ra = rng.integers(1, k + 1, size=n)
+    # agreeing in part, as two tierings of the same customers do
+    rb = np.where(rng.random(n) < 0.6, ra, rng.integers(1, k + 1, size=n))
+    if seed % 4 == 0:  # the other method has fewer tiers
+        rb = np.minimum(rb, max(1, k - 1))
+    assert adjusted_rand(ra, rb) == adjusted_rand_score(ra, rb)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = cohen_kappa_score(ra, rb, weights="linear", labels=list(range(1, k + 1)))
+    got = weighted_kappa(ra, rb, k)
+    assert (np.isnan(got) and np.isnan(want)) or got == want
+
+
+@pytest.mark.parametrize(
+    ("ra", "rb", "ari"),
+    [
+        ([1, 1, 2, 2], [1, 1, 2, 2], 1.0),
+        ([1, 1, 2, 2], [2, 2, 1, 1], 1.0),  # the same grouping under other labels
+        ([1, 1, 1, 1], [1, 1, 1, 1], 1.0),
+        ([1, 2], [1, 1], 0.0),
+        # pairs: tp 1, fp 1, fn 2, tn 2 -> 2 (1*2 - 2*1) / ((1+2)(2+2) + (1+1)(1+2)) = 0
+        ([1, 1, 1, 2], [1, 1, 2, 2], 0.0),
+    ],
+)
+def test_adjusted_rand_hand_computed(ra, rb, ari):
+    assert adjusted_rand(np.array(ra), np.array(rb)) == pytest.approx(ari)
+
+
+def test_weighted_kappa_hand_computed():
+    # confusion [[2, 1], [0, 1]] (k = 2): observed weighted disagreement 1 of 4, expected
+    # (row sums 3, 1; column sums 2, 2): off-diagonal 3*2/4 + 1*2/4 = 2 -> 1 - 1/2 = 0.5
+    assert weighted_kappa(np.array([1, 1, 1, 2]), np.array([1, 1, 2, 2]), 2) == pytest.approx(0.5)
+    # every customer in one tier in both: no disagreement possible, kappa undefined
+    assert np.isnan(weighted_kappa(np.array([1, 1]), np.array([1, 1]), 1))
