@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -97,3 +98,39 @@ def test_migration_tables_are_formula_safe(tmp_path):
     assert "movers.csv" in written
     names = pd.read_csv(tmp_path / "movers.csv", dtype=str)["customer_name"]
     assert (names == "'=cmd|' /C calc'!A0").all()
+
+
+def test_timestamps_are_written_as_strftime_writes_them(tmp_path):
+    """Arrow's cast to text (fast) gives what ``strftime`` gives, at the calendar's edges."""
+    when = pd.Series(
+        np.array(
+            ["0500-01-02T03:04:05", "1969-12-31T23:59:59", "2024-02-29T12:00:00", "NaT"],
+            dtype="datetime64[s]",
+        )
+    )
+    ns = pd.Series(
+        pd.to_datetime(["2262-04-11 23:47:16.854775807", "1677-09-22", None], format="ISO8601")
+    )
+    write_csv(pd.DataFrame({"when": when, "n": 1}), tmp_path / "s.csv")
+    write_csv(pd.DataFrame({"when": ns, "n": 1}), tmp_path / "ns.csv")
+    for series, name in ((when, "s.csv"), (ns, "ns.csv")):
+        back = pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)["when"]
+        assert back.tolist() == series.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("").tolist()
+    assert (tmp_path / "s.csv").read_text(encoding="utf-8").splitlines()[1:3] == [
+        '"0500-01-02 03:04:05",1',
+        '"1969-12-31 23:59:59",1',
+    ]
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_text_columns_with_and_without_formulas_match_formula_safe(tmp_path, dtype):
+    odd = ["=1", "-1", "-x", "\t", "@", "+", "001", "-1,234.5", "'=q", "", None, "张三", "=张"]
+    plain = ["a", "-2", "b", None, "中文", "001"]  # nothing to neutralise: written as is
+    lone = [["-x", "a"], ["b", "\tc"], ["@d", None], ["+e"], ["-1", "=f"]]  # one risky kind
+    cases = [(odd, "odd.csv"), (plain, "plain.csv")]
+    cases += [(values, f"lone{i}.csv") for i, values in enumerate(lone)]
+    for values, name in cases:
+        frame = pd.DataFrame({"n": range(len(values)), "v": pd.Series(values, dtype=dtype)})
+        write_csv(frame, tmp_path / name)
+        back = pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)["v"].tolist()
+        assert back == ["" if v is None else formula_safe(v) for v in values]

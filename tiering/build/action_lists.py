@@ -35,6 +35,14 @@ numbers are stored as numbers (a negative net spend stays a number; it cannot be
 formula). The workbook is reproducible: fixed document properties and ZIP timestamps,
 so the same input gives the same bytes. XlsxWriter in constant-memory mode writes it
 row by row (measured: about twice as fast as openpyxl's write-only mode, BENCHMARKS.md).
+
+Speed at 1M customers (issue 18): the list and its CSV are made column by column with
+Arrow, without a Python object per cell (each one costs CPU and, on first touch of its
+memory, a page fault); the workbook converts each distinct text once. 1M customers:
+``write_action_lists`` 3.5-3.9 CPU-s, was 11.5-12.5.
+
+Longer than 800 lines because the list, its CSV and its workbook share the column
+rules (kinds, formula-safe text, widths) that keep the two files consistent.
 """
 
 from __future__ import annotations
@@ -136,6 +144,7 @@ _NUMBER_FORMATS = {
     "share": "0.0%",
 }
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_REGEX = "^[=+\\-@\t\r]"  # starts with one of _FORMULA_START (Arrow's RE2)
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _MAX_SHEET_NAME = 31
 _MAX_SHEET_ROWS = 1_048_576  # Excel's limit, header included
@@ -265,17 +274,28 @@ def action_list(
         hint="pass Analysis.tiers",
     )
     ids = tiers["customer_id"].astype(str)
+    rec_ids = recs["customer_id"].astype(str)
+    # usually the same customers in the same order (Analysis.tiers, recommend()):
+    # then the rows pair up by position, else they are looked up by ID
+    same_order = ids.reset_index(drop=True).equals(rec_ids.reset_index(drop=True))
     require(
-        ids.is_unique and set(ids) == set(recs["customer_id"].astype(str)),
+        pd.Index(ids).is_unique
+        and (
+            same_order
+            or (bool(pd.Index(ids).isin(rec_ids).all()) and bool(pd.Index(rec_ids).isin(ids).all()))
+        ),
         "tiers and recommendations do not describe the same customers",
         where="action_list(tiers, recommendations)",
         hint="pass the recommendations computed from these tiers",
     )
-    rec = recs.assign(customer_id=recs["customer_id"].astype(str)).set_index("customer_id")
-    order = rec.index
-    base = tiers.assign(customer_id=ids).set_index("customer_id").reindex(order)
+    used = [c for c in _BASE_COLUMNS if c in tiers.columns]  # only what the list shows
+    base = tiers[used]
+    if not same_order:
+        base = base.take(pd.Index(ids).get_indexer(rec_ids))
+    base = base.reset_index(drop=True)
+    rec = recs.reset_index(drop=True)
     acts = action_table(recommendations, language=language)  # in the same order
-    out = pd.DataFrame({"tier": rec["tier"].astype(str), "customer_id": order}, index=order)
+    out = {"tier": rec["tier"].astype(str), "customer_id": rec_ids.reset_index(drop=True)}
     if "customer_name" in base.columns:
         out["customer_name"] = base["customer_name"]
     if "segment" in base.columns:
@@ -283,39 +303,130 @@ def action_list(
             key: pick(body["name"], language)
             for key, body in recommendations.playbook["segments"].items()
         }
-        keys = rec["segment_key"] if "segment_key" in rec.columns else pd.Series(None, index=order)
-        raw = base["segment"]
-        out["segment"] = [names.get(k, r) if isinstance(k, str) else r for k, r in zip(keys, raw)]
+        keys = (
+            rec["segment_key"] if "segment_key" in rec.columns else pd.Series(None, index=rec.index)
+        )
+        out["segment"] = _segment_names(keys, base["segment"], names)
     for col in ("monetary", "frequency", "aov", "recency_days"):
         out[col] = base[col]
+    out["aov"] = out["aov"].round(2)  # a list for people: cents, tenths of days
     out["last_purchase"] = (
         pd.to_datetime(base["last_purchase"]).dt.normalize()
         if "last_purchase" in base.columns
-        else pd.NaT
+        else pd.Series(pd.NaT, index=rec.index)
     )
-    out["aov"] = out["aov"].round(2)  # a list for people: cents, tenths of days
     out["usual_gap_days"] = rec["usual_gap_days"].round(1)
-    yes, no = t("strategy.yes", language), t("strategy.no", language)
-    out["at_risk"] = rec["at_risk"].map({True: yes, False: no})
-    out["signals"] = acts["signals"].to_numpy()
-    out["recommended_action"] = acts["recommended_action"].to_numpy()
+    out["at_risk"] = _yes_no(
+        rec["at_risk"], t("strategy.yes", language), t("strategy.no", language)
+    )
     if "overdue" in base.columns:
         out["credit_flag"] = credit_flags(base, language=language)
+    for col in ("signals", "recommended_action"):
+        out[col] = _text_values(acts[col])
     out["owner"] = owners(base)
     # callers first (by priority), then by net spend, then by ID
-    out["_rank"] = rec["tier_rank"]
-    out["_priority"] = rec["priority"].astype("Float64").fillna(math.inf)
-    out = out.reset_index(drop=True).sort_values(
-        ["_rank", "_priority", "monetary", "customer_id"],
-        ascending=[True, True, False, True],
-        kind="mergesort",
+    order = _order(
+        rec["tier_rank"],
+        pd.Series(rec["priority"].astype("Float64").fillna(math.inf).to_numpy(dtype=float)),
+        out["monetary"],
+        out["customer_id"],
     )
-    columns = [c for c in CSV_COLUMNS if c in out.columns]
-    return out[columns].reset_index(drop=True)
+    frame = pd.DataFrame({c: out[c] for c in CSV_COLUMNS if c in out}, copy=False)
+    return frame.take(order).reset_index(drop=True)
+
+
+#: The columns of ``tiers`` the action list shows or needs (owner, credit flag).
+_BASE_COLUMNS = (
+    "customer_name",
+    "segment",
+    "monetary",
+    "frequency",
+    "aov",
+    "recency_days",
+    "last_purchase",
+    "overdue",
+    "overdue_days",
+    "owner",
+)
+#: pandas' text dtype ("str"): Arrow strings, NaN for missing values.
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _segment_names(keys: pd.Series, raw: pd.Series, names: Mapping) -> pd.Series:
+    """Per row: the playbook's name of the segment key where the key is a known text,
+    else the segment as in the data (``raw``)."""
+    keys = keys.reset_index(drop=True)
+    raw = raw.reset_index(drop=True)
+    if isinstance(keys.dtype, pd.StringDtype):
+        is_text = keys.notna().to_numpy(dtype=bool)
+    else:
+        is_text = np.fromiter((isinstance(k, str) for k in keys), dtype=bool, count=len(keys))
+    known = is_text & keys.isin([k for k in names if isinstance(k, str)]).to_numpy(dtype=bool)
+    out = raw.where(~known, keys.map(names))
+    if out.dtype != _STR:  # mixed values: the column pandas makes of them
+        out = pd.Series(out.tolist(), index=out.index)
+    return out
+
+
+def _yes_no(flags: pd.Series, yes: str, no: str) -> pd.Series:
+    """``yes`` where ``flags`` is True, ``no`` where False (missing where missing)."""
+    if flags.dtype == bool:  # Arrow picks the texts without a Python object per row
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        chosen = pc.if_else(pa.array(flags.to_numpy()), yes, no)
+        return pd.Series(chosen, dtype=_STR, index=flags.index)
+    return flags.map({True: yes, False: no})
+
+
+def _text_values(column: pd.Series):
+    """The column's values to put in another table row by row: the text array itself
+    when it is one (no Python object per row), else its values."""
+    return column.array if column.dtype == _STR else column.to_numpy()
+
+
+def _order(rank: pd.Series, priority: pd.Series, monetary: pd.Series, ids: pd.Series) -> np.ndarray:
+    """The row positions by ``rank`` and ``priority`` (ascending), ``monetary``
+    (descending), then ``ids`` (ascending); missing values last. Arrow sorts numbers
+    and texts without a Python object per row; other dtypes are sorted by pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if ids.dtype == _STR and all(_numpy_number(s.dtype) for s in (rank, priority, monetary)):
+        # numpy arrays: NaN stays NaN, which Arrow sorts after every number, as pandas
+        table = pa.table(
+            {
+                "rank": pa.array(rank.to_numpy()),
+                "priority": pa.array(priority.to_numpy()),
+                "monetary": pa.array(monetary.to_numpy()),
+                "id": pa.array(ids),
+            }
+        )
+        keys = [
+            ("rank", "ascending"),
+            ("priority", "ascending"),
+            ("monetary", "descending"),
+            ("id", "ascending"),
+        ]
+        return pc.sort_indices(table, sort_keys=keys).to_numpy()
+    keys = pd.DataFrame(
+        {"rank": rank, "priority": priority, "monetary": monetary, "id": ids}, copy=False
+    )
+    return (
+        keys.reset_index(drop=True)
+        .sort_values(
+            ["rank", "priority", "monetary", "id"],
+            ascending=[True, True, False, True],
+            kind="mergesort",
+        )
+        .index.to_numpy()
+    )
 
 
 def _width(value: object) -> int:
     text = "" if value is None else str(value)
+    if text.isascii():  # no wide character
+        return len(text)
     # East Asian wide characters take two columns
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
@@ -336,12 +447,15 @@ def _display(value: object, kind: str) -> str:
     return str(value)
 
 
+# The control characters a workbook cannot hold: openpyxl's ``ILLEGAL_CHARACTERS_RE``
+# (openpyxl.cell.cell), written out here: importing openpyxl for it cost 0.2 s a report.
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+
+
 def workbook_text(value: object) -> str:
     """:func:`safe_text`, with the control characters a workbook cannot hold (NUL, BEL,
-    ESC ...; openpyxl's ``ILLEGAL_CHARACTERS_RE``) replaced by U+FFFD. Tabs and line
-    breaks stay. The CSV files keep the text unchanged."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
+    ESC ...: :data:`ILLEGAL_CHARACTERS_RE`) replaced by U+FFFD. Tabs and line breaks
+    stay. The CSV files keep the text unchanged."""
     return ILLEGAL_CHARACTERS_RE.sub("\ufffd", safe_text(value))
 
 
@@ -390,11 +504,7 @@ def _put(ws, row: int, col: int, value: object, kind: str, fmt) -> None:
     Excel's calendar, as ISO text), a missing or infinite value as a blank cell with
     the column's format."""
     if kind == "text":
-        text = workbook_text(value)
-        if text:
-            ws.write_string(row, col, text, fmt)
-        elif fmt is not None:
-            ws.write_blank(row, col, None, fmt)
+        _put_text(ws, row, col, workbook_text(value), fmt)
         return
     if value is None or pd.isna(value):  # None, NaN, NaT, pd.NA
         ws.write_blank(row, col, None, fmt)
@@ -410,6 +520,48 @@ def _put(ws, row: int, col: int, value: object, kind: str, fmt) -> None:
         ws.write_number(row, col, int(value) if kind == "int" else float(value), fmt)
 
 
+def _put_text(ws, row: int, col: int, text: str, fmt) -> None:
+    """Write a cell's text (made by :func:`workbook_text`): empty text leaves the cell
+    empty, or blank with its format."""
+    if text:
+        ws.write_string(row, col, text, fmt)
+    elif fmt is not None:
+        ws.write_blank(row, col, None, fmt)
+
+
+def _workbook_texts(values) -> list[str]:
+    """:func:`workbook_text` per value; each distinct text converted once (a list's
+    texts repeat: tiers, signals, actions)."""
+    memo: dict[str, str] = {}
+    out = []
+    for value in values:
+        if type(value) is str:
+            text = memo.get(value)
+            if text is None:
+                text = memo[value] = workbook_text(value)
+        else:
+            text = workbook_text(value)
+        out.append(text)
+    return out
+
+
+def _numpy_number(dtype) -> bool:
+    """Numbers numpy holds (no ``pd.NA``): integers and floats."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "iuf"
+
+
+def _workbook_numbers(column: pd.Series, kind: str) -> list:
+    """What :func:`_put` writes per value of a numeric (numpy) column: the number
+    (``int`` for the kind "int", else ``float``), ``None`` for a blank cell (missing,
+    infinite)."""
+    values = column.to_numpy()
+    convert = int if kind == "int" else float
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        return [convert(v) if ok else None for v, ok in zip(values.tolist(), finite.tolist())]
+    return [convert(v) for v in values.tolist()]
+
+
 def _put_row(ws, row: int, values, kinds, formats: _Formats, style: str | None = None) -> None:
     for col, (value, kind) in enumerate(zip(values, kinds)):
         _put(ws, row, col, value, kind, formats(kind, style))
@@ -418,7 +570,7 @@ def _put_row(ws, row: int, values, kinds, formats: _Formats, style: str | None =
 def _fit_width(header: str, values: Sequence[str], *, owner: bool = False) -> float:
     """A column width for the header and the (displayed) values: the widest plus a
     margin, at most 60 characters; an owner column at least 20 to write a name in."""
-    width = max([_width(header)] + [_width(v) for v in values[:5000]]) + 2
+    width = max(_width(v) for v in {header, *values[:5000]}) + 2  # each text once
     if owner:
         width = max(width, _OWNER_WIDTH)
     return min(_MAX_WIDTH, width)
@@ -448,9 +600,25 @@ def _write_list(
     ws.autofilter(0, 0, len(shown), max(len(keys), 1) - 1)
     _put_row(ws, 0, headers, ["text"] * len(headers), formats, "header")
     plain = [formats(kind) for kind in kinds]
-    for i, row in enumerate(records, start=1):
+    # each column's cells made at once: texts (each distinct text once) and numbers
+    texts = {j: _workbook_texts(records[:, j]) for j, kind in enumerate(kinds) if kind == "text"}
+    numbers = {
+        j: _workbook_numbers(shown.iloc[:, j], kind)
+        for j, kind in enumerate(kinds)
+        if kind not in ("text", "date") and _numpy_number(shown.iloc[:, j].dtype)
+    }
+    for i, row in enumerate(records):
         for j, (value, kind) in enumerate(zip(row, kinds)):
-            _put(ws, i, j, value, kind, plain[j])
+            if kind == "text":
+                _put_text(ws, i + 1, j, texts[j][i], plain[j])
+            elif j in numbers:
+                number = numbers[j][i]
+                if number is None:  # missing or infinite: a blank cell with the format
+                    ws.write_blank(i + 1, j, None, plain[j])
+                else:
+                    ws.write_number(i + 1, j, number, plain[j])
+            else:
+                _put(ws, i + 1, j, value, kind, plain[j])
     if more:
         _put(ws, len(records) + 1, 0, more, "text", None)
 
@@ -591,10 +759,15 @@ def _write_workbook(
         )
         extra_titles[title] = _unique_sheet_name(name, taken)
     names = sheet_names(labels, language=language, reserved=[summary_name, *extra_titles.values()])
-    parts = {label: rows[rows["tier"] == label] for label in labels}
+    # per tier: its customers (the rows keep their order) and the first max_rows of them,
+    # which the sheet shows (taking all 1M rows of a large client would cost seconds)
+    tier = rows["tier"]
+    where = {label: np.flatnonzero((tier == label).to_numpy(dtype=bool)) for label in labels}
+    sizes = {label: len(at) for label, at in where.items()}
+    parts = {label: rows.take(at[:max_rows]) for label, at in where.items()}
     described: list[tuple[str, str]] = []
-    for label, part in parts.items():
-        n = len(part)
+    for label in parts:
+        n = sizes[label]
         if n > max_rows:
             text = t(
                 "workbook.sheet_tier_capped",
@@ -642,7 +815,7 @@ def _write_workbook(
             headers,
             kinds,
             max_rows=max_rows,
-            more=_more_text(len(part_rows) - max_rows, language, file=CSV_NAME, tier=True),
+            more=_more_text(sizes[label] - max_rows, language, file=CSV_NAME, tier=True),
         )
     for title, table in (extra_sheets or {}).items():
         keys = list(table.columns)
@@ -675,24 +848,57 @@ def _extra_kind(column: pd.Series) -> str:
 
 
 def _safe_text_column(col: pd.Series) -> pd.Series:
-    """:func:`safe_text` on a whole column (vectorised)."""
+    """:func:`safe_text` on a whole column (vectorised): text columns by Arrow, without a
+    Python object per cell; other columns (mixed objects) as pandas prints them."""
+    if isinstance(col.dtype, pd.StringDtype) or (
+        col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty")
+    ):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            text = pc.fill_null(pa.array(col, type=pa.string(), from_pandas=True), "")
+        except (pa.ArrowException, TypeError, ValueError):
+            text = None  # e.g. a missing value Arrow does not know (NaT): pandas does it
+        if text is not None:
+            risky = pc.match_substring_regex(text, _FORMULA_REGEX)
+            if pc.any(risky).as_py():  # else no copy of the text (100 MB at 1M long texts)
+                text = pc.if_else(risky, pc.binary_join_element_wise("'", text, ""), text)
+            return pd.Series(text, dtype=_STR, index=col.index)
     text = col.astype(object).where(col.notna(), "").astype(str)
     risky = text.str.startswith(_FORMULA_START)
     return text.where(~risky, "'" + text)
 
 
+def _date_text(col: pd.Series) -> pd.Series:
+    """``YYYY-MM-DD`` per value of a date column, ``""`` where missing."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind == "M":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        days = col.to_numpy().astype("datetime64[D]")  # floors, as strftime does
+        known = days[~np.isnat(days)]
+        if not len(known) or (
+            known.min() >= np.datetime64("0001-01-01")
+            and known.max() <= np.datetime64("9999-12-31")
+        ):  # four-digit years: Arrow writes them as strftime does
+            text = pa.array(days, from_pandas=True).cast(pa.string())
+            return pd.Series(pc.fill_null(text, ""), dtype=_STR, index=col.index)
+    return col.dt.strftime("%Y-%m-%d").fillna("")
+
+
 def _write_csv(rows: pd.DataFrame, path: Path) -> None:
-    out = rows.copy()
-    for col in out.columns:
+    out = {}
+    for col in rows.columns:
         if col in ("monetary", "frequency", "aov", "recency_days", "usual_gap_days"):
-            continue
-        if col == "last_purchase":
-            out[col] = out[col].dt.strftime("%Y-%m-%d").fillna("")
+            out[col] = rows[col]
+        elif col == "last_purchase":
+            out[col] = _date_text(rows[col])
         else:
-            out[col] = _safe_text_column(out[col])
+            out[col] = _safe_text_column(rows[col])
     from tiering.safecsv import write_csv
 
-    write_csv(out, path, bom=True)
+    write_csv(pd.DataFrame(out, copy=False), path, bom=True)
 
 
 def write_action_lists(

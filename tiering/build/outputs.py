@@ -40,8 +40,7 @@ def _flatten_lists(df: pd.DataFrame) -> pd.DataFrame:
 def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
     """Write the analysis tables into ``folder``; returns the file names written."""
     folder = Path(folder)
-    tiers = analysis.tiers.copy()
-    tiers["tier"] = tiers["tier"].astype(str)
+    tiers = analysis.tiers.assign(tier=analysis.tiers["tier"].astype(str))  # no deep copy
     value = getattr(analysis, "value", None)
     if value is not None and value.available:
         tiers = _with_value(tiers, value)
@@ -126,7 +125,7 @@ def _with_value(tiers: pd.DataFrame, value) -> pd.DataFrame:
     in the same rows and order; missing for customers the model did not see."""
     per = value.customers.set_index("customer_id")
     ids = tiers["customer_id"].astype(str)
-    out = tiers.copy()
+    out = tiers.copy(deep=False)  # new columns only: the rows are shared, not copied
     for col in VALUE_COLUMNS:
         out[col] = ids.map(per[col]).to_numpy()
     return out

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
 import pandas as pd
 
 from tiering import locale
@@ -60,6 +61,9 @@ _SUMMARY_COLUMNS: tuple[str, ...] = (
     "monetary_median",
     "recency_median",
 )
+
+#: pandas' text dtype ("str"): Arrow strings, NaN for missing values.
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -483,31 +487,46 @@ def action_table(recs: Recommendations, *, language: str) -> pd.DataFrame:
     segment_action = {
         key: pick(body["actions"][0], language) for key, body in book["segments"].items()
     }
-    signals, recommended = [], []
     cust = recs.customers
     n = len(cust)
     segments = (
-        cust["segment_key"].to_numpy(dtype=object) if "segment_key" in cust.columns else [None] * n
+        cust["segment_key"] if "segment_key" in cust.columns else pd.Series(None, index=cust.index)
     )
-    memo: dict[tuple, tuple[str, str]] = {}  # few distinct combinations, many customers
-    for key in zip(
-        cust["triggers"].astype(str).to_numpy(dtype=object),
-        cust["tier"].astype(str).to_numpy(dtype=object),
-        segments,
-        cust["role"].to_numpy(dtype=object),
-    ):
-        if key not in memo:
-            memo[key] = _action_of(key, by_tier, segment_action, role_action)
-        signal, action = memo[key]
-        signals.append(signal)
-        recommended.append(action)
+    # few distinct combinations, many customers: each combination's texts are made once,
+    # then spread by Arrow (no Python object per customer; 1M customers: 1.1 -> 0.5 CPU-s)
+    columns = [cust["triggers"].astype(str), cust["tier"].astype(str), segments, cust["role"]]
+    combination = np.zeros(n, dtype=np.int64)
+    parts, values = [], []
+    for column in columns:
+        part, uniques = pd.factorize(column, use_na_sentinel=False)
+        combination = pd.factorize(combination * len(uniques) + part)[0]
+        parts.append(part)
+        values.append(uniques)
+    first = np.zeros(combination.max() + 1 if n else 0, dtype=np.int64)
+    first[combination[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each
+    texts = [
+        _action_of(
+            tuple(u[p[i]] for u, p in zip(values, parts)), by_tier, segment_action, role_action
+        )
+        for i in first
+    ]
+    ids = cust["customer_id"]
     return pd.DataFrame(
         {
-            "customer_id": recs.customers["customer_id"].to_numpy(),
-            "signals": signals,
-            "recommended_action": recommended,
+            "customer_id": ids.array if n and ids.dtype == _STR else ids.to_numpy(),
+            "signals": _spread([s for s, _ in texts], combination),
+            "recommended_action": _spread([a for _, a in texts], combination),
         }
     )
+
+
+def _spread(texts: list[str], codes: np.ndarray):
+    """``texts[code]`` for each code, as pandas text."""
+    if not len(codes):
+        return []
+    import pyarrow as pa
+
+    return pd.Series(pa.array(texts, type=pa.string()).take(pa.array(codes)), dtype=_STR).array
 
 
 def _action_of(
