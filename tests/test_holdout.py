@@ -20,6 +20,7 @@ from tiering.analysis.holdout import (
     TIER_COLUMNS,
     HoldoutCheck,
     holdout_check,
+    holdout_cutoff,
 )
 from tiering.errors import TieringError
 from tiering.present.holdout import lift_chart, section_holdout
@@ -392,3 +393,59 @@ def test_equal_random_retention_and_one_new_customer_read_right(
     assert equal in html and one in html
     for text in wrong:
         assert text not in html
+
+
+# --------------------------------------------------------------------------- shared history
+
+
+def assert_same_check(got: HoldoutCheck, want: HoldoutCheck) -> None:
+    for name in ("tiers", "tests", "customers"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=True)
+    assert got.params == want.params
+
+
+def test_the_migrations_snapshot_at_the_cutoff_serves_as_the_history(tmp_path, monkeypatch):
+    """The pipeline runs the migration first and hands its snapshot at the holdout's
+    cut-off to the check: the same check, bit for bit, as reading the history again."""
+    from tiering.analysis.migration import analyse_migration
+
+    history = known_history().assign(region=lambda f: np.where(f["amount"] > 50, "N", "S"))
+    cfg = params_mod.validate(
+        {
+            "data": {"path": str(tmp_path / "unused.csv")},
+            "tiering": {"method": "abc", "labels": ["A", "B"], "abc": {"cutoffs": [0.8]}},
+            "migration": {"period": "month"},
+            "stats": {"n_boot": 300},
+        }
+    )
+    cutoff = holdout_cutoff(AS_OF, 3)
+    assert cutoff == pd.Timestamp("2024-04-01")
+    shared = {cutoff: None, pd.Timestamp("2030-01-01"): "kept"}
+    analyse_migration(
+        history,
+        params=cfg,
+        spec=cfg.migration,
+        as_of=AS_OF,
+        attributes=("region",),
+        features_at=shared,
+    )
+    assert shared[pd.Timestamp("2030-01-01")] == "kept"  # not a snapshot date
+    features = shared[cutoff]
+    assert sorted(features["customer_id"]) == sorted(
+        history.loc[history["order_date"] < cutoff, "customer_id"].unique()
+    )
+    want = holdout_check(history, params=cfg, as_of=AS_OF, seed=1)
+    assert want.available
+    from tiering.analysis import holdout as holdout_mod
+
+    read = holdout_mod._features.customer_features
+    with monkeypatch.context() as m:  # given the snapshot, the history is not read again
+        m.setattr(holdout_mod._features, "customer_features", None)
+        got = holdout_check(history, params=cfg, as_of=AS_OF, seed=1, features=features)
+    assert holdout_mod._features.customer_features is read
+    assert_same_check(got, want)
+    # features made with other attribute columns are not used: the check reads the history
+    other = features.drop(columns=["region"])
+    assert_same_check(holdout_check(history, params=cfg, as_of=AS_OF, seed=1, features=other), want)
+    # the customers of the holdout not tiered before it: n1 alone (50)
+    assert (want.params["new_customers"], want.params["new_customer_revenue"]) == (1, 50.0)

@@ -975,3 +975,44 @@ def test_top_tier_clauses_read_right_for_one_and_none(hand, language, expected, 
     assert expected in html
     for text in wrong:
         assert text not in html
+
+
+def test_revenue_by_period_sums_each_customers_rows_per_bin_by_hand():
+    """Net revenue per customer and period bin [edge i, edge i+1): rows outside the
+    edges left out, returns netted, customers with no row in the bins absent, sums
+    rounded to 6 decimals; the numbers of a groupby by customer and bin."""
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["c2", "c1", "c1", "c2", "c3", "c1", "c2", "c4"],
+            "order_date": pd.to_datetime(
+                [
+                    "2024-01-05",  # c2, bin 0
+                    "2024-01-31",  # c1, bin 0
+                    "2024-02-01",  # c1, bin 1 (an edge belongs to the bin it opens)
+                    "2024-02-10",  # c2, bin 1
+                    "2023-12-31",  # c3, before the first edge: left out
+                    "2024-02-29",  # c1, bin 1
+                    "2024-03-01",  # c2, the last edge: left out
+                    "2024-01-20",  # c4, bin 0
+                ]
+            ),
+            "amount": [10.1, 5.0, 0.1, 7.0, 99.0, 0.2, 50.0, -3.0],
+        }
+    )
+    edges = [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01"), pd.Timestamp("2024-03-01")]
+    got = migration._revenue_by_period(tx, edges)
+    assert list(got.index) == ["c1", "c2", "c4"] and got.index.name == "customer_id"
+    assert list(got.columns) == [0, 1]
+    assert got.loc["c1"].tolist() == [5.0, 0.3]  # 0.1 + 0.2 rounded to 6 decimals
+    assert got.loc["c2"].tolist() == [10.1, 7.0]
+    assert got.loc["c4"].tolist() == [-3.0, 0.0]
+    inside = tx[(tx["order_date"] >= edges[0]) & (tx["order_date"] < edges[-1])]
+    bins = np.searchsorted(np.array(edges, dtype="datetime64[ns]"), inside["order_date"], "right")
+    want = (
+        inside.assign(bin=bins - 1)
+        .groupby(["customer_id", "bin"])["amount"]
+        .sum()
+        .unstack("bin", fill_value=0.0)
+        .round(6)
+    )
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())

@@ -1018,3 +1018,61 @@ def test_equal_medians_with_a_real_difference_say_which_way_they_lean():
         compare_tiers(flipped, metrics=["referrals"], n_boot=200), language="en"
     )[0]
     assert en.startswith("A-tier customers tend to have lower ")
+
+
+# --------------------------------------------------------------------------- cost at scale
+
+
+def test_bootstrap_means_draws_do_not_depend_on_the_batch_size(monkeypatch):
+    """The batch bounds memory only: the draws are the same, whatever its size, on both
+    paths (scipy.stats.bootstrap up to BOOTSTRAP_MAX_N values, m-out-of-n above)."""
+    rng = np.random.default_rng(3)
+    samples = {
+        "scipy": rng.gamma(2.0, 50.0, 1_200),
+        "m_out_of_n": rng.gamma(2.0, 50.0, effects.BOOTSTRAP_MAX_N * 3),
+    }
+
+    def draws(values):
+        return effects.bootstrap_means(values, n_boot=700, rng=np.random.default_rng(9))
+
+    want = {name: draws(values) for name, values in samples.items()}
+    assert want["scipy"][1] == 1_200 and want["m_out_of_n"][1] == effects.BOOTSTRAP_MAX_N
+    for elements in (1, effects.BOOTSTRAP_MAX_N + 1, 3 * effects.BOOTSTRAP_MAX_N + 7, 10**8):
+        monkeypatch.setattr(effects, "_BATCH_ELEMENTS", elements)
+        for name, values in samples.items():
+            got, used = draws(values)
+            np.testing.assert_array_equal(got, want[name][0], err_msg=f"{name} {elements}")
+            assert used == want[name][1]
+
+
+def test_attribute_counts_are_those_of_a_crosstab_of_the_values_as_text():
+    """Text and non-text attributes: the observed counts per tier and category, in the
+    order of ``pd.crosstab`` of the values written as text (numbers sort as text)."""
+    rng = np.random.default_rng(5)
+    n = 900
+    regions = rng.choice(["Nord", "Süd", "Ost", "West", "東京"], n)
+    frame = pd.DataFrame(
+        {
+            "tier": pd.Categorical(rng.choice(["A", "B", "C"], n), ["A", "B", "C"], ordered=True),
+            "monetary": rng.gamma(2.0, 10.0, n),
+            "region": pd.Series(regions).astype("string"),
+            "region_object": pd.Series(regions, dtype=object),
+            "stores": rng.choice([1, 2, 10], n),
+        }
+    )
+    frame.loc[::7, "region"] = pd.NA  # missing values are left out
+    attributes = ["region", "region_object", "stores"]
+    res = compare_tiers(frame, metrics=["monetary"], categorical=attributes, n_boot=200)
+    for attribute in attributes:
+        known = frame[attribute].notna()
+        table = pd.crosstab(
+            frame.loc[known, "tier"].astype(str),
+            frame.loc[known, attribute].to_numpy().astype(str),
+        )
+        want = [(t, c, int(table.loc[t, c])) for t in table.index for c in table.columns]
+        got = res.residuals[res.residuals["attribute"] == attribute]
+        assert list(zip(got["tier"], got["category"], got["observed"])) == want, attribute
+    categories = res.residuals.loc[res.residuals["attribute"] == "stores", "category"]
+    assert list(dict.fromkeys(categories)) == ["1", "10", "2"]
+    row = res.tests.set_index("metric").loc["region"]
+    assert row["n1"] == int(frame["region"].notna().sum())

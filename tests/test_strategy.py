@@ -948,3 +948,57 @@ def test_cards_html_escapes_trigger_texts():
         tier_strategies(summary(), language="en"), language="en", recommendations=recs
     )
     assert "<b>call</b>" not in page and "&lt;b&gt;call&lt;/b&gt;" in page
+
+
+def test_many_overlapping_triggers_join_in_order_with_the_first_priority(tmp_path):
+    """Per customer, the ids of every trigger that caught them in the playbook's order
+    (priority, then id) and the priority of the first; a trigger counts in a tier only
+    with ``min_customers`` caught there. Checked against a customer-by-customer reading
+    of the same rules, with more triggers than a 64-bit mask holds."""
+    shipped = load_playbook()["triggers"]
+    lines = ["triggers:"] + [f"  {tid}: {{enabled: false}}" for tid in shipped]
+    rules = {}
+    for i in range(70):
+        tid = f"spend{i:02d}"
+        floor, priority, least = (i * 37) % 700, 1 + (i * 7) % 5, 1 + i % 4
+        rules[tid] = (floor, priority, least)
+        lines += [
+            f"  {tid}:",
+            f"    name: {{en: Spend {i}, zh: 消费{i}}}",
+            f"    when: 'monetary >= {floor}'",
+            f"    priority: {priority}",
+            f"    min_customers: {least}",
+            "    finding: {en: '{customers} {group}', zh: '{group}{customers}'}",
+            "    action: Call",
+        ]
+    path = tmp_path / "book.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spend = {
+        f"{t}{i:02d}": {"monetary": 90.0 * i + 400 * (t == "A")}
+        for t in "ABC"
+        for i in (1, 2, 3, 4)
+    }
+    tiers = crafted(spend)
+    recs = recommend(tiers, playbook=load_playbook(path))
+    order = sorted(rules, key=lambda tid: (rules[tid][1], tid))
+    counts = {
+        (tid, tier): int(((tiers["monetary"] >= rules[tid][0]) & (tiers["tier"] == tier)).sum())
+        for tid in order
+        for tier in "ABC"
+    }
+    got = recs.customers.set_index("customer_id")
+    fired_anywhere = set()
+    for row in tiers.itertuples():
+        caught = [
+            tid
+            for tid in order
+            if row.monetary >= rules[tid][0] and counts[tid, row.tier] >= rules[tid][2]
+        ]
+        fired_anywhere.update(caught)
+        assert got.loc[row.customer_id, "triggers"] == ";".join(caught), row.customer_id
+        want = rules[caught[0]][1] if caught else None
+        have = got.loc[row.customer_id, "priority"]
+        assert (pd.isna(have) and want is None) or have == want, row.customer_id
+    assert len(fired_anywhere) > 64 and got["triggers"].dtype == object
+    assert str(got["priority"].dtype) == "Int64"
+    assert set(recs.fired["trigger_id"]) == fired_anywhere

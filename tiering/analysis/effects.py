@@ -95,8 +95,12 @@ COHEN_W_THRESHOLDS = (0.1, 0.3, 0.5)  # Cohen (1988), for df* = 1
 #: The magnitude codes, smallest first (the present layer translates them).
 MAGNITUDES = ("negligible", "small", "medium", "large")
 
-# Upper bound on the number of floats one bootstrap batch may hold (memory cap).
-_BATCH_ELEMENTS = 4_000_000
+# Upper bound on the number of floats one bootstrap batch holds. The batch size does not
+# change the draws (the generator's stream is consumed in the same order, each replicate
+# is the mean of its own row), only the memory: 2 MB batches are reused from the heap,
+# where 32 MB ones were fresh pages to fault in every time (about 4x the CPU at 1M
+# customers; see benchmarks/analysis_steps.py).
+_BATCH_ELEMENTS = 2**18
 
 
 # --------------------------------------------------------------------------- bootstrap

@@ -51,6 +51,7 @@ __all__ = [
     "CUSTOMER_COLUMNS",
     "TEST_COLUMNS",
     "TIER_COLUMNS",
+    "holdout_cutoff",
     "HoldoutCheck",
     "holdout_check",
 ]
@@ -183,6 +184,11 @@ def _months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
     return max(months, 0)
 
 
+def holdout_cutoff(as_of, months: int) -> pd.Timestamp:
+    """The cut-off of a holdout of ``months`` calendar months before ``as_of``."""
+    return pd.Timestamp(as_of).normalize() - pd.DateOffset(months=int(months))
+
+
 def holdout_check(
     transactions: pd.DataFrame,
     *,
@@ -191,6 +197,7 @@ def holdout_check(
     months: int | None = None,
     seed: int | None = None,
     n_boot: int | None = None,
+    features: pd.DataFrame | None = None,
 ) -> HoldoutCheck | None:
     """Tier customers on the data before ``as_of - months`` and judge them on what follows.
 
@@ -210,6 +217,13 @@ def holdout_check(
         Seed of the random grouping and the bootstrap; default ``params.seed``.
     n_boot : int, optional
         Bootstrap resamples; default ``params.stats.n_boot``.
+    features : DataFrame, optional
+        The features of the customers before the cut-off when already computed: the
+        tier migration's snapshot at the same date (:func:`holdout_cutoff`), which is
+        the table of step 1 (``tiering.data.features.snapshot_features`` gives what
+        ``customer_features`` gives, the customer master's columns joined the same way).
+        Used when its attribute columns are those of ``transactions``; saves reading
+        the history again.
 
     Returns
     -------
@@ -253,7 +267,7 @@ def holdout_check(
     )
 
     as_of_ts = pd.Timestamp(as_of).normalize()
-    cutoff = as_of_ts - pd.DateOffset(months=int(months))
+    cutoff = holdout_cutoff(as_of_ts, months)
     dates = transactions["order_date"]
     first = dates.min() if len(dates) else pd.NaT
     base = {
@@ -275,13 +289,25 @@ def holdout_check(
         have = 0 if pd.isna(first) else _months_between(pd.Timestamp(first).normalize(), as_of_ts)
         return _unavailable("too_short", base, need_months=2 * int(months), have_months=have)
 
-    before = transactions[dates < cutoff]
-    after = transactions[(dates >= cutoff) & (dates < as_of_ts)]
-    if before.empty:
+    before = (dates < cutoff).to_numpy()
+    # what follows the cut-off: only the columns the check reads (a smaller copy)
+    after = transactions.loc[
+        ((dates >= cutoff) & (dates < as_of_ts)).to_numpy(),
+        ["customer_id", "order_id", "amount", "is_return"],
+    ]
+    if not before.any():
         return _unavailable("no_history", base)
     attributes = [c for c in transactions.columns if c not in _STANDARD]
-    feats = _features.customer_features(before, as_of=cutoff.date(), attributes=attributes)
-    feats = _customers.snapshot_master(feats, params.data.customers, as_of=cutoff.date())
+    feats = features
+    if (
+        feats is None
+        or [c for c in feats.columns if c in transactions.columns and c not in _STANDARD]
+        != attributes
+    ):  # not given, or made with other attribute columns
+        feats = _features.customer_features(
+            transactions[before], as_of=cutoff.date(), attributes=attributes
+        )
+        feats = _customers.snapshot_master(feats, params.data.customers, as_of=cutoff.date())
     try:
         result = _fit(feats, params.tiering, seed=int(params.seed))
     except TieringError as exc:
@@ -298,8 +324,10 @@ def holdout_check(
     next_revenue = pd.Series(ids).map(revenue_by).fillna(0.0).to_numpy(dtype=float)
     next_orders = pd.Series(ids).map(orders_by).fillna(0).to_numpy(dtype=np.int64)
     retained = next_orders > 0
-    known = set(ids)
-    new_mask = ~after["customer_id"].astype(str).isin(known)
+    # customers of the holdout not tiered before it: judged per distinct id, not per row
+    # (``isin`` of a set of ids makes one pyarrow scalar per id)
+    after_codes, after_ids = pd.factorize(after["customer_id"].astype(str), use_na_sentinel=False)
+    new_mask = (pd.Index(ids).get_indexer(after_ids) < 0)[after_codes]
 
     random_codes = np.random.default_rng([seed, _RNG_RANDOM]).permutation(codes)
     cat = pd.CategoricalDtype(labels, ordered=True)

@@ -389,10 +389,11 @@ def run(
         )
     as_of = loaded.as_of
     if transactions is not None:
-        with timed(timings, "holdout"):
-            holdout = _holdout.holdout_check(transactions, params=params, as_of=as_of)
-        if holdout is not None:
-            extras["holdout"] = holdout
+        # the migration's snapshot at the holdout's cut-off (when it is one of its dates)
+        # is the holdout's history: computed once, by the migration
+        months = params.stats.holdout_months
+        cutoff = _holdout.holdout_cutoff(as_of, months) if months else None
+        shared = {cutoff: None}
         with timed(timings, "migration"):
             sampled = loaded.source.get("transactions_sample")
             migration = _migration.analyse_migration(
@@ -402,9 +403,16 @@ def run(
                 as_of=as_of,
                 attributes=loaded.attributes,
                 sample_customers=set(transactions["customer_id"].unique()) if sampled else None,
+                features_at=shared,
             )
         if migration is not None:
             extras["migration"] = migration
+        with timed(timings, "holdout"):
+            holdout = _holdout.holdout_check(
+                transactions, params=params, as_of=as_of, features=shared[cutoff]
+            )
+        if holdout is not None:
+            extras["holdout"] = holdout
     if params.data.campaigns is not None:
         with timed(timings, "campaigns"):
             extras["campaigns"], loaded = campaigns_of(

@@ -828,8 +828,8 @@ def _categorical(
         )
         return
     keep = valid & np.isin(codes, testable)
-    table = pd.crosstab(codes[keep], col.to_numpy()[keep].astype(str))
-    table = table.loc[:, table.sum(axis=0) > 0]
+    text = isinstance(col.dtype, pd.StringDtype)  # else as text the way numpy writes it
+    table = _crosstab(codes[keep], col[keep] if text else col.to_numpy()[keep].astype(str))
     if table.shape[1] < 2:
         _not_tested(attribute, "fewer than 2 categories", "too_few_categories", tests, findings)
         return
@@ -882,6 +882,17 @@ def _categorical(
                     "residual": float(resid[r, c]),
                 }
             )
+
+
+def _crosstab(rows: np.ndarray, values) -> pd.DataFrame:
+    """Counts of tier code (index, sorted) x value as text (columns, sorted): the numbers
+    of ``pd.crosstab(rows, values)`` from one sorted factorisation and a ``bincount``,
+    without turning a million values into Python strings."""
+    cats, col_codes = pd.factorize(pd.Series(values).astype(str), sort=True)[::-1]
+    row_ids, row_codes = np.unique(rows, return_inverse=True)
+    flat = row_codes.reshape(-1) * len(cats) + col_codes
+    counts = np.bincount(flat, minlength=len(row_ids) * len(cats)).astype(np.int64)
+    return pd.DataFrame(counts.reshape(len(row_ids), len(cats)), index=row_ids, columns=cats)
 
 
 def _params(

@@ -33,6 +33,7 @@ from tiering.analysis.playbook import (
     playbook_or_default,
     tier_roles,
 )
+from tiering.analysis.value import VALUE_SIGNAL_COLUMNS, value_signals
 from tiering.errors import require
 from tiering.expr import ExpressionError, parse
 from tiering.params import StrategySpec
@@ -135,19 +136,6 @@ BUDGET_COMPONENTS: tuple[str, ...] = ("revenue", "growth", "risk", "uplift")
 UPLIFT_BUDGET_COLUMNS: tuple[str, ...] = tuple(
     "uplift_per_customer uplift_low uplift_high uplift_source uplift_value uplift_share".split()
 )
-#: Columns of ``Recommendations.value_signals``: one row per signal of the value model
-#: (``rescue``, ``develop``) and tier, also when no customer is caught.
-VALUE_SIGNAL_COLUMNS: tuple[str, ...] = (
-    "signal",
-    "tier",
-    "tier_rank",
-    "customers",
-    "tier_customers",
-    "customer_share",
-    "revenue",
-    "clv",
-    "p_alive_median",
-)
 _COMPONENT_SHARE = {c: f"{c}_share" for c in BUDGET_COMPONENTS}
 
 
@@ -236,7 +224,7 @@ def _trigger_frame(
     )
     labels = [str(x) for x in (labels if labels is not None else _ordered_labels(tiers))]
     roles = tier_roles(labels)
-    frame = tiers.reset_index(drop=True).copy()
+    frame = tiers.reset_index(drop=True)  # a new frame: new columns leave ``tiers`` alone
     require(
         not frame["tier"].isna().any(),
         f"{int(frame['tier'].isna().sum()):,} customer(s) have no tier",
@@ -244,14 +232,15 @@ def _trigger_frame(
         hint="give every customer a tier",
     )
     frame["tier"] = frame["tier"].map(str).astype("object")
-    unknown = sorted(set(frame["tier"]) - set(labels))
+    position = pd.Categorical(frame["tier"], categories=labels).codes  # -1: not a label
+    unknown = sorted(set(frame["tier"][position < 0]))
     require(
         not unknown,
         f"tiers has tier labels not in the tier list: {', '.join(unknown)}",
         where="trigger_frame(tiers['tier'])",
         hint="pass the labels of the tiering",
     )
-    frame["role"] = frame["tier"].map(roles)
+    frame["role"] = pd.Series([roles[x] for x in labels]).take(position).set_axis(frame.index)
     if "segment" in frame.columns:
         lookup = segment_lookup(playbook)
         frame["segment_key"] = frame["segment"].map(
@@ -271,9 +260,8 @@ def _trigger_frame(
     frame["return_share"] = (frame["returns_value"] / gross).where(gross > 0)
 
     refs = _references(frame, labels, roles)
-    frame = frame.merge(
-        refs.drop(columns=["tier_rank", "role"]), on="tier", how="left", validate="many_to_one"
-    )
+    for col in REFERENCE_COLUMNS:  # on each row, its tier's (a left merge on the tier)
+        frame[col] = refs[col].take(position).set_axis(frame.index)  # keeps the dtype
     for metric, _, overall in _MEDIANS:
         frame[overall] = frame[metric].median()
     return frame, refs
@@ -407,8 +395,11 @@ def _evaluate_triggers(
     frame: pd.DataFrame, labels: list[str], book: Mapping
 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, tuple[str, ...]]:
     names = {str(c) for c in frame.columns if isinstance(c, str) and NAME_RE.match(c)}
-    caught = pd.Series("", index=frame.index, dtype="object")
-    best = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    position = pd.Categorical(frame["tier"], categories=labels).codes
+    in_tiers = [pd.Series(position == i, index=frame.index) for i in range(len(labels))]
+    hits: list[tuple[str, np.ndarray]] = []  # (trigger, customers it caught), in order
+    best = np.zeros(len(frame), dtype=np.int64)  # priority of the first trigger that caught
+    have = np.zeros(len(frame), dtype=bool)  # caught by some trigger
     rows, skipped = [], []
     for tid, trig in book["triggers"].items():
         if not trig["enabled"]:
@@ -441,8 +432,9 @@ def _evaluate_triggers(
             mask &= frame["role"].isin(trig["roles"])
         if trig["segments"]:
             mask &= frame["segment_key"].isin(trig["segments"])
+        hit = np.zeros(len(frame), dtype=bool)
         for rank, label in enumerate(labels, start=1):
-            in_tier = frame["tier"] == label
+            in_tier = in_tiers[rank - 1]
             sel = mask & in_tier
             n = int(sel.sum())
             if n == 0 or n < trig["min_customers"]:
@@ -451,13 +443,16 @@ def _evaluate_triggers(
             # sums rounded to 6 decimals, as the features are: no float noise in tables
             revenue = round(float(frame.loc[sel, "monetary"].sum()), 6)
             tier_revenue = round(float(frame.loc[in_tier, "monetary"].sum()), 6)
-            part = frame.loc[sel]
+            part = frame.loc[  # the columns of the medians, not the whole rows
+                sel,
+                ["recency_days", "usual_gap_days", "frequency", "aov", "monetary", "return_share"],
+            ]
             rows.append(
                 {
                     "trigger_id": tid,
                     "tier": label,
                     "tier_rank": rank,
-                    "role": frame.loc[sel, "role"].iloc[0],
+                    "role": frame["role"].iloc[int(np.argmax(sel.to_numpy()))],
                     "priority": int(trig["priority"]),
                     "customers": n,
                     "tier_customers": tier_n,
@@ -473,12 +468,25 @@ def _evaluate_triggers(
                     "return_share_median": part["return_share"].median(),
                 }
             )
-            caught.loc[sel] = caught.loc[sel] + ";" + tid
-            best.loc[sel & best.isna()] = int(trig["priority"])
+            hit |= sel.to_numpy()
+        best[hit & ~have] = int(trig["priority"])
+        have |= hit
+        hits.append((tid, hit))
     fired = pd.DataFrame(rows, columns=list(FIRED_COLUMNS))
     for col in ("tier_rank", "priority", "customers", "tier_customers"):
         fired[col] = fired[col].astype("int64")
-    return fired, caught.str.lstrip(";"), best, tuple(skipped)
+    priority = pd.Series(pd.arrays.IntegerArray(best, ~have), index=frame.index)
+    return fired, _joined(frame.index, hits), priority, tuple(skipped)
+
+
+def _joined(index: pd.Index, hits: list[tuple[str, np.ndarray]]) -> pd.Series:
+    """Per customer, the ids of the triggers that caught them (in order) joined by ``;``:
+    one text per distinct combination of triggers, not one per customer."""
+    bits = np.packbits(np.column_stack([h for _, h in hits] or [np.zeros(len(index), bool)]), 1)
+    keys = bits.view(np.dtype((np.void, bits.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    texts = np.array([";".join(t for t, hit in hits if hit[i]) for i in first], dtype=object)
+    return pd.Series(texts[inverse.reshape(-1)], index=index, dtype="object")
 
 
 def allocate_budget(
@@ -715,9 +723,8 @@ def recommend(
         uplift_reason=reason,
     )
     customers = frame.assign(triggers=caught, priority=best)
-    customers["tier_rank"] = (
-        customers["tier"].map({label: i for i, label in enumerate(labels, start=1)}).astype("int64")
-    )
+    position = pd.Categorical(customers["tier"], categories=labels).codes
+    customers["tier_rank"] = position.astype("int64") + 1
     columns = [c for c in CUSTOMER_COLUMNS if c in customers.columns]
     return Recommendations(
         customers=customers[columns].reset_index(drop=True),
@@ -742,59 +749,3 @@ def _expected_value(value) -> dict[str, float] | None:
     if not value.spend_available or value.tiers.empty:
         return None
     return dict(zip(value.tiers["tier"].astype(str), value.tiers["clv_total"].astype(float)))
-
-
-def value_signals(
-    value_customers: pd.DataFrame, tiers: pd.DataFrame, labels: Sequence[str]
-) -> pd.DataFrame:
-    """Per signal of the value model (``rescue``, ``develop``) and tier: the customers
-    caught, their share of the tier, their past net revenue, their expected lifetime
-    value (``clv``, NaN without the spend model) and median P(alive).
-
-    ``value_customers`` is ``ValueAnalysis.customers`` (``customer_id``, ``tier``,
-    ``rescue``, ``develop``, ``p_alive``, ``clv``); ``tiers`` the tier table (for the
-    tier sizes and ``monetary``). Columns :data:`VALUE_SIGNAL_COLUMNS`, every signal
-    and tier (zero rows caught included), tiers best first.
-    """
-    labels = [str(x) for x in labels]
-    sizes = tiers["tier"].astype(str).value_counts()
-    spend = pd.Series(
-        tiers["monetary"].to_numpy(dtype=float), index=tiers["customer_id"].astype(str)
-    )
-    rows = []
-    for signal in ("rescue", "develop"):
-        caught = (
-            value_customers[value_customers[signal].astype(bool)]
-            if len(value_customers)
-            else value_customers
-        )
-        for rank, label in enumerate(labels, start=1):
-            part = caught[caught["tier"].astype(str) == label]
-            n, size = len(part), int(sizes.get(label, 0))
-            clv_sum = pd.Series(part["clv"].to_numpy(dtype=float))
-            rows.append(
-                {
-                    "signal": signal,
-                    "tier": label,
-                    "tier_rank": rank,
-                    "customers": n,
-                    "tier_customers": size,
-                    "customer_share": n / size if size else math.nan,
-                    "revenue": round(
-                        float(
-                            part["customer_id"].astype(str).map(spend).to_numpy(dtype=float).sum()
-                        ),
-                        6,
-                    ),
-                    "clv": round(float(clv_sum.sum()), 6)
-                    if clv_sum.notna().any() or not n
-                    else math.nan,
-                    "p_alive_median": float(np.median(part["p_alive"].to_numpy(dtype=float)))
-                    if n
-                    else math.nan,
-                }
-            )
-    out = pd.DataFrame(rows, columns=list(VALUE_SIGNAL_COLUMNS))
-    for col in ("tier_rank", "customers", "tier_customers"):
-        out[col] = out[col].astype("int64")
-    return out

@@ -14,7 +14,9 @@ holdout check, and by tier:
 - the per-customer table behind ``value.csv``, with the two signals the strategy uses:
   ``rescue`` (a high-value customer, in the top tier or the top value group, whose
   P(alive) is below the threshold) and ``develop`` (a customer below the top tier in
-  the top value group).
+  the top value group);
+- :func:`value_signals`: those two signals counted per tier, for the strategy
+  (``Recommendations.value_signals``; :mod:`tiering.analysis.strategy` re-exports it).
 
 Nothing here raises for the data: when the model cannot run (too short a history,
 one-time buyers only, no convergence, PyMC-Marketing not installed, the aggregates of
@@ -25,6 +27,8 @@ an engine without the model's inputs: Spark's), :class:`ValueAnalysis` says why 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +43,7 @@ __all__ = [
     "MODEL_INPUTS",
     "REASONS",
     "TIER_COLUMNS",
+    "VALUE_SIGNAL_COLUMNS",
     "ValueAnalysis",
     "analyse_value",
     "grid_action",
@@ -46,6 +51,7 @@ __all__ = [
     "tier_value",
     "value_grid",
     "value_groups",
+    "value_signals",
 ]
 
 TIER_COLUMNS = tuple(
@@ -440,3 +446,74 @@ def analyse_value(
     params["rescue"] = int(out["rescue"].sum())
     params["develop"] = int(out["develop"].sum())
     return ValueAnalysis(model, holdout, out[list(CUSTOMER_COLUMNS)], table, grid, params, "")
+
+
+#: Columns of ``Recommendations.value_signals``: one row per signal of the value model
+#: (``rescue``, ``develop``) and tier, also when no customer is caught.
+VALUE_SIGNAL_COLUMNS: tuple[str, ...] = (
+    "signal",
+    "tier",
+    "tier_rank",
+    "customers",
+    "tier_customers",
+    "customer_share",
+    "revenue",
+    "clv",
+    "p_alive_median",
+)
+
+
+def value_signals(
+    value_customers: pd.DataFrame, tiers: pd.DataFrame, labels: Sequence[str]
+) -> pd.DataFrame:
+    """Per signal of the value model (``rescue``, ``develop``) and tier: the customers
+    caught, their share of the tier, their past net revenue, their expected lifetime
+    value (``clv``, NaN without the spend model) and median P(alive).
+
+    ``value_customers`` is ``ValueAnalysis.customers`` (``customer_id``, ``tier``,
+    ``rescue``, ``develop``, ``p_alive``, ``clv``); ``tiers`` the tier table (for the
+    tier sizes and ``monetary``). Columns :data:`VALUE_SIGNAL_COLUMNS`, every signal
+    and tier (zero rows caught included), tiers best first.
+    """
+    labels = [str(x) for x in labels]
+    sizes = tiers["tier"].astype(str).value_counts()
+    spend = pd.Series(
+        tiers["monetary"].to_numpy(dtype=float), index=tiers["customer_id"].astype(str)
+    )
+    rows = []
+    for signal in ("rescue", "develop"):
+        caught = (
+            value_customers[value_customers[signal].astype(bool)]
+            if len(value_customers)
+            else value_customers
+        )
+        for rank, label in enumerate(labels, start=1):
+            part = caught[caught["tier"].astype(str) == label]
+            n, size = len(part), int(sizes.get(label, 0))
+            clv_sum = pd.Series(part["clv"].to_numpy(dtype=float))
+            rows.append(
+                {
+                    "signal": signal,
+                    "tier": label,
+                    "tier_rank": rank,
+                    "customers": n,
+                    "tier_customers": size,
+                    "customer_share": n / size if size else math.nan,
+                    "revenue": round(
+                        float(
+                            part["customer_id"].astype(str).map(spend).to_numpy(dtype=float).sum()
+                        ),
+                        6,
+                    ),
+                    "clv": round(float(clv_sum.sum()), 6)
+                    if clv_sum.notna().any() or not n
+                    else math.nan,
+                    "p_alive_median": float(np.median(part["p_alive"].to_numpy(dtype=float)))
+                    if n
+                    else math.nan,
+                }
+            )
+    out = pd.DataFrame(rows, columns=list(VALUE_SIGNAL_COLUMNS))
+    for col in ("tier_rank", "customers", "tier_customers"):
+        out[col] = out[col].astype("int64")
+    return out

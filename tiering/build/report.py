@@ -365,7 +365,7 @@ def planned_steps(params: Params) -> list[str]:
         steps = ["features"]
         in_memory = bool(params.stats.holdout_months or params.migration.period != "none")
     steps += ["tiering", "method_comparison", "statistics"]
-    steps += ["holdout", "migration"] if in_memory else []
+    steps += ["migration", "holdout"] if in_memory else []  # the holdout reuses a snapshot
     steps += ["campaigns"] if params.data.campaigns is not None else []
     steps += ["value"] if params.value.enabled else []
     steps += ["strategy", "tables", "notebook", "html"]
