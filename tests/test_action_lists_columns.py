@@ -148,6 +148,19 @@ def test_action_list_matches_the_row_by_row_reference(language, segments, master
     assert got["signals"].str.len().sum() > 0  # triggers fired: their texts are compared
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_action_list_takes_a_categorical_segment_column(language):
+    """A tiers table made in Python may hold the segments as a category: the playbook's
+    names (other texts in Chinese) are not among its categories (found by review)."""
+    tiers = _odd_tiers(segments=True)
+    recs = recommend(tiers)
+    as_text = action_list(tiers, recs, language=language)
+    tiers["segment"] = tiers["segment"].astype("category")
+    got = action_list(tiers, recs, language=language)
+    pd.testing.assert_frame_equal(got, as_text)
+    assert got["segment"].notna().any()
+
+
 def test_action_list_orders_missing_and_tied_net_spend_like_pandas():
     tiers = _odd_tiers()
     tiers.loc[[0, 2], "monetary"] = np.nan  # missing: last within the priority

@@ -357,6 +357,8 @@ def _segment_names(keys: pd.Series, raw: pd.Series, names: Mapping) -> pd.Series
     else the segment as in the data (``raw``)."""
     keys = keys.reset_index(drop=True)
     raw = raw.reset_index(drop=True)
+    if isinstance(raw.dtype, pd.CategoricalDtype):  # a name may be no category of it
+        raw = raw.astype(object)
     if isinstance(keys.dtype, pd.StringDtype):
         is_text = keys.notna().to_numpy(dtype=bool)
     else:
