@@ -65,21 +65,22 @@ def test_ctrl_c_stops_a_duckdb_query(delay):
 
 
 def test_an_interrupt_swallowed_by_a_library_does_not_publish(tmp_path, monkeypatch, capsys):
-    """The interrupt arrives in a step that swallows it (here: the PDF step sets the flag
-    as the signal handler would, and carries on): the run still ends as interrupted, and
-    the previous report stays as it was."""
+    """The interrupt arrives in a step that swallows it (here: the screen page's step
+    sets the flag as the signal handler would, and carries on; the PDF is written in
+    the report's second process meanwhile): the run still ends as interrupted, and the
+    previous report stays as it was."""
     client = write_tiny_client(tmp_path / "in")
     out = tmp_path / "out"
     assert cli.main(["report", str(client), "--output", str(out)]) == 0
     before = (out / "manifest.json").read_text(encoding="utf-8")
 
-    original = render.html_to_pdf
+    original = render.notebook_to_html
 
     def swallowed(*args, **kwargs):
         interrupt.REQUESTED.set()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(render, "html_to_pdf", swallowed)
+    monkeypatch.setattr(render, "notebook_to_html", swallowed)
     result = tmp_path / "result.json"
     capsys.readouterr()
     assert (

@@ -20,6 +20,11 @@ class TieringError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
+    def __reduce__(self):
+        # as it is, not rebuilt from its text: a report's second process
+        # (tiering.build.worker) sends its errors back pickled
+        return (_restore, (type(self), self.args, self.__dict__))
+
     def _format(self) -> str:
         parts = [self.message]
         if self.where:
@@ -27,6 +32,14 @@ class TieringError(Exception):
         if self.hint:
             parts.append(f"  how to fix: {self.hint}")
         return "\n".join(parts)
+
+
+def _restore(cls: type, args: tuple, state: dict) -> TieringError:
+    """A pickled :class:`TieringError` again, with its text and attributes."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 class ParamsError(TieringError):

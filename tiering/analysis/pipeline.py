@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,11 +331,17 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
 
 
 def run(
-    params: Params, *, rejected_path: str | Path | None = None
+    params: Params, *, rejected_path: str | Path | None = None, executor=None
 ) -> tuple[Analysis, _io.LoadResult | EngineLoad]:
     """Run the whole analysis. Returns the analysis and the load result (the clean
     transactions and the rejected rows; an :class:`EngineLoad` when a streaming engine
-    ran, which writes the rejected rows to ``rejected_path`` itself)."""
+    ran, which writes the rejected rows to ``rejected_path`` itself).
+
+    ``executor`` (a :class:`concurrent.futures.Executor`, e.g. the report's second
+    process, ``tiering.build.worker``) fits the value model while the statistics, the
+    migration, the holdout check and the campaigns run here; the result is the same.
+    An executor that fails the job with ``BrokenExecutor`` (its process lost) leaves
+    the fit to this process."""
     timings: dict = {}
     extras: dict = {}  # the optional results, by their field name in Analysis
     feats, loaded, first = _load_features(
@@ -355,6 +362,10 @@ def run(
             + [c for c in tiers.columns if c not in lead + ["tier", "tier_rank"]]
         )
         tiers = tiers[order]
+        value_job = None
+        if params.value.enabled and executor is not None:
+            # submitted now: it needs only the tiers and the transactions
+            value_job = executor.submit(_value.analyse_value, **value_inputs(tiers, loaded, params))
         summary = tier_summary(tiers)
         if isinstance(loaded, EngineLoad):
             monthly = engines.monthly_by_tier(loaded.result, tiers, params.data, spec=params.engine)
@@ -424,7 +435,7 @@ def run(
             )
     if params.value.enabled:
         with timed(timings, "value"):
-            extras["value"] = value_of(tiers, loaded, params)
+            extras["value"] = _job_result(value_job, value_of, tiers, loaded, params)
     with timed(timings, "strategy"):
         playbook = load_playbook(params.strategy.playbook)
         extras["recommendations"] = strategy.recommend(
@@ -541,6 +552,13 @@ def value_of(tiers: pd.DataFrame, loaded, params: Params) -> _value.ValueAnalysi
     they lack, as on Spark). The two give the same summary, so the same fit; the
     holdout check needs transactions, and runs on the customer sample's when the
     transactions read back are a sample."""
+    return _value.analyse_value(**value_inputs(tiers, loaded, params))
+
+
+def value_inputs(tiers: pd.DataFrame, loaded, params: Params) -> dict:
+    """The arguments of :func:`tiering.analysis.value.analyse_value` for one analysis
+    (:func:`value_of`): only the columns of ``tiers`` it reads, so that handing them to
+    another process costs little."""
     transactions = loaded.transactions
     sample = None
     if loaded.source.get("transactions_sample"):  # a sample would value only its customers
@@ -548,17 +566,29 @@ def value_of(tiers: pd.DataFrame, loaded, params: Params) -> _value.ValueAnalysi
     aggregates = None
     if transactions is None and isinstance(loaded, EngineLoad) and loaded.result is not None:
         aggregates = model_aggregates(loaded.result)
-    return _value.analyse_value(
-        tiers,
-        transactions=transactions,
-        aggregates=aggregates,
-        as_of=loaded.as_of,
-        spec=params.value,
-        holdout_months=params.stats.holdout_months,
-        holdout_transactions=sample,
-        n_boot=params.stats.n_boot,
-        seed=params.seed,
-    )
+    return {
+        "tiers": tiers[["customer_id", "tier", "monetary"]],
+        "transactions": transactions,
+        "aggregates": aggregates,
+        "as_of": loaded.as_of,
+        "spec": params.value,
+        "holdout_months": params.stats.holdout_months,
+        "holdout_transactions": sample,
+        "n_boot": params.stats.n_boot,
+        "seed": params.seed,
+    }
+
+
+def _job_result(job, fn, /, *args):
+    """The result of an executor's ``job`` (``fn(*args)`` submitted), or ``fn(*args)``
+    run here when there is no job or the executor broke (``BrokenExecutor``: its process
+    was lost); an exception of ``fn`` itself is raised as it is."""
+    if job is not None:
+        try:
+            return job.result()
+        except BrokenExecutor:
+            pass
+    return fn(*args)
 
 
 def model_aggregates(result) -> pd.DataFrame:

@@ -44,7 +44,7 @@ from typing import Any
 
 from tiering import __version__, interrupt, style
 from tiering.analysis import pipeline
-from tiering.build import kernel, outputs, owned
+from tiering.build import kernel, outputs, owned, worker
 from tiering.data.io import sha256_file
 from tiering.errors import RenderError, TieringError, require
 from tiering.params import Params, slug
@@ -441,12 +441,16 @@ def build(
             raise _os_error(exc, final) from None
         timings: dict = {}
         started = time.perf_counter()
-        warm = None
+        warm = helper = None
         try:
-            # the notebook's kernel starts and imports while the analysis runs
+            # the notebook's kernel starts and imports while the analysis runs; so does
+            # the second process, for the value model and the PDF (tiering.build.worker)
             warm = kernel.start(notebook.parent)
+            helper = _start_worker(params, analysed=analysed is not None)
             if analysed is None:
-                analysis, loaded = pipeline.run(params, rejected_path=work / "rejected_rows.csv")
+                analysis, loaded = pipeline.run(
+                    params, rejected_path=work / "rejected_rows.csv", executor=helper
+                )
             else:  # an analysis made in Python (tiering.analyse): reported as it is
                 analysis, loaded = analysed.analysis, analysed.loaded
             timings.update(analysis.timings)
@@ -468,12 +472,25 @@ def build(
                     km=warm.km if warm is not None else None,
                 )
 
+            pdf_job = None
             with timed(timings, "html"):
                 nb = nbformat.read(out_nb, as_version=4)
                 nb.metadata["tiering"] = narrative.report_metadata(analysis, generated=generated)
                 normalise_notebook(nb)
                 nbformat.write(nb, out_nb)
                 palette = _palette(params, logo)
+                # the print page (the charts as high-resolution PNGs; the screen page's
+                # are SVGs) and its PDF, in the second process while the screen page is
+                # made here
+                pdf_args = (nb, str(work / "report.pdf"))
+                pdf_kwargs = {
+                    "language": params.language,
+                    "logo": logo,
+                    "palette": palette,
+                    "base_url": str(work),
+                }
+                if "pdf" in params.output.formats and helper is not None:
+                    pdf_job = helper.submit(worker.pdf_job, *pdf_args, **pdf_kwargs)
                 if "html" in params.output.formats:
                     html = render.notebook_to_html(
                         nb, language=params.language, logo=logo, palette=palette
@@ -481,12 +498,7 @@ def build(
                     (work / "report.html").write_text(html, encoding="utf-8")
             if "pdf" in params.output.formats:
                 with timed(timings, "pdf"):
-                    # the print page: the charts as high-resolution PNGs (the screen page's
-                    # are SVGs)
-                    html = render.notebook_to_html(
-                        nb, language=params.language, logo=logo, palette=palette, media="print"
-                    )
-                    render.html_to_pdf(html, work / "report.pdf", base_url=str(work))
+                    worker.result_or_run(pdf_job, worker.pdf_job, *pdf_args, **pdf_kwargs)
             if "pptx" in params.output.formats:
                 from tiering.build import deck
 
@@ -505,6 +517,7 @@ def build(
                 notebook=notebook,
                 logo=logo,
                 params_path=params_path,
+                second_process=_second_process_seconds(helper),
             )
             # an interrupt a library swallowed still stops the run before it publishes
             interrupt.check()
@@ -521,7 +534,29 @@ def build(
         finally:
             if warm is not None:
                 warm.close()
+            if helper is not None:
+                helper.close()
     return final
+
+
+def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
+    """The report's second process, importing what its jobs need (the value model's
+    library unless the analysis is already made, WeasyPrint for the PDF); None when it
+    has nothing to do."""
+    modules: list[str] = []
+    if params.value.enabled and not analysed:
+        modules += worker.VALUE_MODULES
+    if "pdf" in params.output.formats:
+        modules += worker.PDF_MODULES
+    return worker.start(modules) if modules else None
+
+
+def _second_process_seconds(helper: worker.Worker | None) -> dict:
+    """``{"value": s, "pdf": s}``: the seconds the second process ran each job."""
+    names = {"analyse_value": "value", "pdf_job": "pdf"}
+    if helper is None:
+        return {}
+    return {names.get(k, k): v for k, v in helper.seconds.items()}
 
 
 def _os_error(exc: OSError, final: Path) -> TieringError:
@@ -867,6 +902,7 @@ def _write_manifest(
     notebook: Path = NOTEBOOK,
     logo: Path | None = None,
     params_path: str | Path | None = None,
+    second_process: dict | None = None,
 ) -> None:
     src = loaded.source
     outputs = {
@@ -953,6 +989,9 @@ def _write_manifest(
         "versions": _versions(),
         "platform": platform.platform(),
         "timings_seconds": timings,
+        # the seconds each job ran in the report's second process (tiering.build.worker);
+        # the step of the same name in timings_seconds is what was left to wait for
+        "second_process_seconds": dict(second_process or {}),
         "outputs": outputs,
     }
     (folder / MANIFEST).write_text(

@@ -1,0 +1,185 @@
+"""The report's second process (tiering.build.worker): jobs, errors, logs, a lost
+process and Ctrl-C; and the report it helps build is the one built without it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import time
+from concurrent.futures import BrokenExecutor
+
+import pytest
+
+from tiering.build import worker
+from tiering.errors import ParamsError, RenderError
+
+from .conftest import COVER_DATE, need_tool
+from .test_report import write_tiny_client
+
+
+@pytest.fixture
+def helper():
+    made = worker.Worker(["json"])
+    yield made
+    made.close()
+
+
+def test_a_job_runs_in_another_process_and_returns_its_result(helper):
+    pid = helper.submit(os.getpid).result(timeout=60)
+    assert pid != os.getpid()
+    assert helper.submit(divmod, 17, 5).result(timeout=60) == (3, 2)
+    assert set(helper.seconds) == {"getpid", "divmod"}
+
+
+def test_jobs_run_in_order_and_keep_their_arguments_as_submitted(helper):
+    data = [1, 2, 3]
+    first = helper.submit(sum, data)
+    data.append(100)  # after submit: the job has the list as it was
+    second = helper.submit(sum, data)
+    assert (first.result(timeout=60), second.result(timeout=60)) == (6, 106)
+
+
+def test_a_tiering_error_comes_back_with_where_and_hint(helper):
+    job = helper.submit(_raise_render_error)
+    with pytest.raises(RenderError) as caught:
+        job.result(timeout=60)
+    assert caught.value.where == "report.pdf"
+    assert caught.value.hint == "free some space"
+    assert str(caught.value) == str(
+        RenderError("disk full", where="report.pdf", hint="free some space")
+    )
+
+
+def test_errors_pickle_with_their_own_text():
+    exc = ParamsError(["a: must be a number", "b: unknown key"], source="p.yaml")
+    again = pickle.loads(pickle.dumps(exc))
+    assert type(again) is ParamsError
+    assert (again.problems, again.source, str(again)) == (exc.problems, exc.source, str(exc))
+
+
+def test_a_failing_job_leaves_the_worker_running(helper):
+    with pytest.raises(ZeroDivisionError):
+        helper.submit(divmod, 1, 0).result(timeout=60)
+    assert helper.submit(divmod, 7, 2).result(timeout=60) == (3, 1)
+
+
+def test_an_unpicklable_result_is_an_error_not_a_hang(helper):
+    with pytest.raises(RuntimeError, match="second process"):
+        helper.submit(_lock).result(timeout=60)
+
+
+def test_warnings_logged_in_the_worker_are_logged_here(helper, caplog):
+    with caplog.at_level(logging.WARNING, logger="tiering"):
+        helper.submit(_log_warning, "font missing: boxes for Chinese").result(timeout=60)
+    assert [r.getMessage() for r in caplog.records if r.name == "tiering.build.render"] == [
+        "font missing: boxes for Chinese"
+    ]
+
+
+def test_a_lost_worker_fails_the_job_and_result_or_run_runs_it_here(helper):
+    job = helper.submit(os._exit, 9)
+    with pytest.raises(BrokenExecutor):
+        job.result(timeout=60)
+    assert not helper.alive()
+    later = helper.submit(divmod, 9, 4)
+    with pytest.raises(worker.WorkerLost):
+        later.result(timeout=1)
+    assert worker.result_or_run(later, divmod, 9, 4) == (2, 1)
+
+
+def test_close_stops_a_running_job_at_once_and_fails_what_waits():
+    made = worker.Worker()
+    job = made.submit(time.sleep, 60)
+    time.sleep(0.5)
+    started = time.perf_counter()
+    made.close()
+    assert time.perf_counter() - started < 5
+    assert not made.alive()
+    with pytest.raises(worker.WorkerLost):
+        job.result(timeout=5)
+    made.close()  # twice is fine
+    with pytest.raises(worker.WorkerLost):
+        made.submit(divmod, 1, 1).result(timeout=1)
+
+
+def test_ctrl_c_at_the_terminal_does_not_reach_the_worker(helper):
+    # its own session: the terminal's SIGINT goes to the report's process group only
+    assert os.getpgid(helper.submit(os.getpid).result(timeout=60)) != os.getpgid(0)
+    # and a SIGINT sent to it anyway is ignored
+    pid = helper.submit(os.getpid).result(timeout=60)
+    os.kill(pid, signal.SIGINT)
+    assert helper.submit(divmod, 5, 5).result(timeout=60) == (1, 0)
+
+
+def test_no_worker_when_asked_not_to(monkeypatch):
+    monkeypatch.setenv("TIERING_NO_WORKER", "1")
+    assert worker.start(["json"]) is None
+
+
+def _raise_render_error():
+    raise RenderError("disk full", where="report.pdf", hint="free some space")
+
+
+def _lock():
+    import threading
+
+    return threading.Lock()
+
+
+def _log_warning(message):
+    logging.getLogger("tiering.build.render").warning(message)
+
+
+# --------------------------------------------------------------------------- in a report
+
+
+def test_the_demo_report_fits_the_value_model_and_writes_its_pdf_beside(shared_demo):
+    manifest = json.loads((shared_demo() / "manifest.json").read_text(encoding="utf-8"))
+    beside = manifest["second_process_seconds"]
+    assert set(beside) == {"value", "pdf"}, beside
+    assert all(seconds > 0 for seconds in beside.values())
+
+
+def test_a_report_whose_second_process_dies_is_built_in_one(tmp_path, monkeypatch):
+    """The second process is killed before its first job: the value model and the PDF
+    are made in the report's own process, and the report is the one made with it."""
+    from tiering import params
+    from tiering.build import report
+
+    pdftotext = need_tool("pdftotext")
+    client = write_tiny_client(
+        tmp_path / "in", extra="value: {enabled: true, min_history_months: 3}\n"
+    )
+    cfg = params.load(client)
+    with_it = report.build(cfg, output=tmp_path / "with", generated=COVER_DATE)
+
+    started = worker.start
+
+    def dead(modules):
+        made = started(modules)
+        made._process.kill()
+        made._process.wait()
+        return made
+
+    monkeypatch.setattr(worker, "start", dead)
+    without = report.build(cfg, output=tmp_path / "without", generated=COVER_DATE)
+    manifest = json.loads((without / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["second_process_seconds"] == {}
+    assert manifest["timings_seconds"]["value"] > 0
+    text = [
+        subprocess.run(
+            [pdftotext, "-layout", str(folder / "report.pdf"), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for folder in (with_it, without)
+    ]
+    assert "Tiny Co" in text[0]
+    assert text[0] == text[1]
+    for name in ("tiers.csv", "action_lists.csv", "report.ipynb"):
+        assert (with_it / name).read_bytes() == (without / name).read_bytes(), name

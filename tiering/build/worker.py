@@ -1,0 +1,299 @@
+"""The report's second process: steps that do not wait for each other run side by side.
+
+A report runs mostly one step after another in one process, so on a machine with two
+cores one of them idles. Two steps need nothing from what runs beside them:
+
+- the value model (:func:`tiering.analysis.value.analyse_value`), which needs only the
+  tiers and the transactions: it is fitted while the statistics, the migration, the
+  holdout check and the campaigns run, and importing PyMC-Marketing (about 3 s) happens
+  while the data loads;
+- the PDF (:func:`pdf_job`: the print page and WeasyPrint), which needs only the
+  executed notebook: it is written while the screen page (``report.html``) is made.
+
+:class:`Worker` is that process, started (a fresh interpreter, ``python -c``: nothing of
+the parent's threads or DuckDB connections, and none of its imports but what the jobs
+need) when a build starts, importing what its jobs need
+while the analysis runs. :meth:`Worker.submit` follows :class:`concurrent.futures.Executor`
+(the analysis layer takes any executor). A job's result comes back pickled; its
+exception is raised again in the report's process (``tiering.errors`` keep their
+``where`` and ``hint``), and its log records at the level the report shows are logged
+again there. When the process cannot be started, or dies, the job raises
+:class:`WorkerLost` and the caller runs it in its own process (:func:`result_or_run`):
+the report is the same either way, only slower.
+
+The process ignores Ctrl-C: the report's process handles it and :meth:`Worker.close`
+stops the second one, whatever it is doing. It also ends by itself when the report's
+process is gone (its end of the socket closes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import pickle
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import BrokenExecutor, Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Modules the worker imports for a PDF job (WeasyPrint alone takes about 0.5 s).
+PDF_MODULES = ("weasyprint", "tiering.build.render")
+#: Modules the worker imports for the value model (PyMC-Marketing: about 3 s).
+VALUE_MODULES = (
+    "tiering.analysis.value",
+    "arviz",
+    "pymc",
+    "pymc_extras.prior",
+    "pymc_marketing.clv",
+)
+
+#: Seconds between checks that the worker is still alive while a job is awaited.
+_POLL = 0.2
+
+
+class WorkerLost(BrokenExecutor):
+    """The second process is gone (or never started): run the job in this process."""
+
+
+class Worker:
+    """A second Python process running submitted jobs one after another.
+
+    ``modules`` are imported there as soon as it starts (a module that fails to import
+    is left for the job to report). ``seconds`` maps each finished job's name to the
+    seconds it ran in the worker.
+    """
+
+    def __init__(self, modules: Iterable[str] = ()):
+        ours, theirs = socket.socketpair()
+        try:
+            # a session of its own: Ctrl-C at the terminal reaches the report's process
+            # only, which stops this one (close)
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, json.dumps([list(sys.path), theirs.fileno()])],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._conn = Connection(ours.detach())
+        self._futures: dict[int, Future] = {}
+        self._lock = threading.Lock()
+        self._next = 0
+        self._closed = False
+        self.seconds: dict[str, float] = {}
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        # the imports first; jobs are sent by a thread of their own, so that submit()
+        # never waits for the worker to read (it is importing when the first job comes)
+        self._outbox.put(pickle.dumps(tuple(modules)))
+        self._sender = threading.Thread(target=self._send, name="tiering-worker-send", daemon=True)
+        self._collector = threading.Thread(
+            target=self._collect, name="tiering-worker-results", daemon=True
+        )
+        self._sender.start()
+        self._collector.start()
+
+    def alive(self) -> bool:
+        """Whether the process is running."""
+        return self._process.poll() is None
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(*args, **kwargs)`` in the worker (``fn`` importable by name, the
+        arguments picklable). Returns its :class:`~concurrent.futures.Future`."""
+        future: Future = Future()
+        name = getattr(fn, "__name__", str(fn))
+        level = logging.getLogger("tiering").getEffectiveLevel()
+        # pickled now, not later on the sending thread: the caller may change the
+        # arguments once this returns
+        payload = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            if self._closed or not self.alive():
+                future.set_exception(WorkerLost("the report's second process is not running"))
+                return future
+            job = self._next
+            self._next += 1
+            self._futures[job] = future
+        self._outbox.put(pickle.dumps((job, name, payload, level)))
+        return future
+
+    def _send(self) -> None:
+        while (message := self._outbox.get()) is not None:
+            try:
+                self._conn.send_bytes(message)
+            except OSError:  # the worker is gone: _collect fails what waits
+                return
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                if not self._conn.poll(_POLL):
+                    if self.alive():
+                        continue
+                    self._fail_pending(f"exit code {self._process.returncode}")
+                    return
+                job, name, ok, payload, records, seconds = pickle.loads(self._conn.recv_bytes())  # noqa: S301 - our own child
+            except (EOFError, OSError):  # gone, or closed by close()
+                self._fail_pending("closed")
+                return
+            self.seconds[name] = round(seconds, 3)
+            for logger, level, message in records:
+                logging.getLogger(logger).log(level, "%s", message)
+            with self._lock:
+                future = self._futures.pop(job, None)
+            if future is None:
+                continue
+            try:
+                value = pickle.loads(payload)  # noqa: S301 - our own child's result
+            except Exception as exc:  # noqa: BLE001 - a result that does not load: run here
+                future.set_exception(WorkerLost(f"its result did not load: {exc}"))
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _fail_pending(self, why: str) -> None:
+        with self._lock:
+            pending, self._futures = list(self._futures.values()), {}
+        for future in pending:
+            if not future.done():
+                future.set_exception(WorkerLost(f"the report's second process stopped ({why})"))
+
+    def close(self) -> None:
+        """Stop the worker at once, whatever it is doing (its jobs' results are in, or
+        no longer wanted). Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            if self.alive():
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=5)
+                except subprocess.TimeoutExpired:  # pragma: no cover - SIGTERM ignored
+                    self._process.kill()
+                    self._process.wait()
+        finally:
+            self._outbox.put(None)
+            self._conn.close()
+            self._collector.join(timeout=2 * _POLL + 1)
+            self._fail_pending("closed")
+
+
+def start(modules: Iterable[str]) -> Worker | None:
+    """A started :class:`Worker` importing ``modules``, or None when a second process
+    cannot be started here (the report then runs every step in its own process)."""
+    if os.environ.get("TIERING_NO_WORKER"):  # for measuring the report without it
+        return None
+    try:
+        return Worker(modules)
+    except Exception as exc:  # noqa: BLE001 - any failure: the steps run in this process
+        log.debug("no second report process: %s", exc)
+        return None
+
+
+def result_or_run(future: Future | None, fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
+    """The result of ``future`` (a job submitted as ``fn(*args, **kwargs)``), or
+    ``fn(*args, **kwargs)`` run here when there is no future or the worker was lost."""
+    if future is not None:
+        try:
+            return future.result()
+        except WorkerLost as exc:
+            log.debug("running %s here: %s", getattr(fn, "__name__", fn), exc)
+    return fn(*args, **kwargs)
+
+
+def pdf_job(nb, pdf_path: str, *, language: str, logo, palette, base_url: str) -> None:
+    """The report's PDF from the executed notebook ``nb``: the print page (charts as
+    high-resolution PNGs) written by WeasyPrint to ``pdf_path``."""
+    from tiering.build import render
+
+    html = render.notebook_to_html(nb, language=language, logo=logo, palette=palette, media="print")
+    render.html_to_pdf(html, pdf_path, base_url=base_url)
+
+
+# --------------------------------------------------------------------------- the process
+
+
+class _Records(logging.Handler):
+    """Keeps the ``tiering`` log records of one job, to be logged again by the parent."""
+
+    def __init__(self, level: int):
+        super().__init__(level)
+        self.kept: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.kept.append((record.name, record.levelno, record.getMessage()))
+
+
+#: What the worker process runs: puts the report's ``sys.path`` first (a checkout
+#: run with PYTHONPATH finds the same package) and serves on the inherited socket.
+_BOOT = (
+    "import json, sys; path, fd = json.loads(sys.argv[1]); sys.path[:0] = path; "
+    "from tiering.build.worker import serve; serve(fd)"
+)
+
+
+def serve(fd: int) -> None:
+    """The worker's loop on the socket ``fd``: import the modules of the first message,
+    then run jobs until the report's process closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    conn = Connection(fd)
+    try:
+        modules = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent's message
+    except (EOFError, OSError):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. arviz announcing its 1.0 on import
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S112 - the job itself reports what is missing
+                continue
+    while True:
+        try:
+            job, name, payload, level = pickle.loads(conn.recv_bytes())  # noqa: S301 - our parent's
+        except (EOFError, OSError):  # the report's process is done with us
+            return
+        handler = _Records(level)
+        logger = logging.getLogger("tiering")
+        saved = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        started = time.perf_counter()
+        try:
+            fn, args, kwargs = pickle.loads(payload)  # noqa: S301 - our own parent's job
+            ok, value = True, fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+            ok, value = False, exc
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(saved)
+        seconds = time.perf_counter() - started
+        try:
+            result = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - e.g. an exception holding a lock
+            ok = False
+            result = pickle.dumps(
+                RuntimeError(f"{name} failed in the report's second process: {value!r} ({exc})")
+            )
+        try:
+            conn.send_bytes(pickle.dumps((job, name, ok, result, handler.kept, seconds)))
+        except OSError:
+            return
