@@ -9,6 +9,7 @@ import os
 import pickle
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import BrokenExecutor
 
@@ -183,3 +184,34 @@ def test_a_report_whose_second_process_dies_is_built_in_one(tmp_path, monkeypatc
     assert text[0] == text[1]
     for name in ("tiers.csv", "action_lists.csv", "report.ipynb"):
         assert (with_it / name).read_bytes() == (without / name).read_bytes(), name
+
+
+def test_the_worker_ends_when_the_report_is_killed_outright(tmp_path):
+    """SIGKILL of the report's process (no close()): the second process does not run on
+    to the end of its job."""
+    script = (
+        "import os, sys, time\n"
+        "from tiering.build import worker\n"
+        "made = worker.Worker()\n"
+        "made.submit(time.sleep, 120)\n"
+        "print(made.submit.__self__._process.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    child = int(proc.stdout.readline())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(child):
+        time.sleep(0.1)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -81,9 +81,15 @@ class Worker:
             # a session of its own: Ctrl-C at the terminal reaches the report's process
             # only, which stops this one (close)
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, json.dumps([list(sys.path), theirs.fileno()])],
+                [
+                    sys.executable,
+                    "-c",
+                    _BOOT,
+                    json.dumps([list(sys.path), theirs.fileno(), os.getpid()]),
+                ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # the report's own output stays its own
                 start_new_session=True,
             )
         except BaseException:
@@ -245,15 +251,25 @@ class _Records(logging.Handler):
 #: What the worker process runs: puts the report's ``sys.path`` first (a checkout
 #: run with PYTHONPATH finds the same package) and serves on the inherited socket.
 _BOOT = (
-    "import json, sys; path, fd = json.loads(sys.argv[1]); sys.path[:0] = path; "
-    "from tiering.build.worker import serve; serve(fd)"
+    "import json, sys; path, fd, parent = json.loads(sys.argv[1]); sys.path[:0] = path; "
+    "from tiering.build.worker import serve; serve(fd, parent)"
 )
 
 
-def serve(fd: int) -> None:
+def _exit_with(parent: int) -> None:
+    """End this process as soon as the report's process ``parent`` is gone."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def serve(fd: int, parent: int) -> None:
     """The worker's loop on the socket ``fd``: import the modules of the first message,
-    then run jobs until the report's process closes its end."""
+    then run jobs until the report's process (``parent``) closes its end or is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    # a report killed outright (SIGKILL: no close()) must not leave this process running
+    # on to the end of its job, holding the report's standard error open
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     conn = Connection(fd)
     try:
         modules = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent's message
