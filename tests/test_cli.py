@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from tiering import cli, params, scaffold
 
-from .conftest import DEMO_DATA
+from .conftest import DEMO_DATA, ROOT
 
 
 def retail_csv(path: Path, *, customers: int = 30, seed: int = 1) -> Path:
@@ -232,3 +234,28 @@ def test_an_interrupted_command_leaves_logging_as_it_was(tmp_path, monkeypatch, 
         for h in logging.getLogger().handlers
         for _quiet in [cli._quiet_after_interrupt]
     )
+
+
+def test_the_command_line_does_not_import_the_iri_grammar_jsonschema_would_build():
+    """With JupyterLab installed, importing jsonschema (nbformat, papermill) imports
+    rfc3987_syntax and builds its grammar (1.1 s of every report); the command line's
+    process never does, and nbformat still reads and checks the report notebook."""
+    code = (
+        "import sys\n"
+        "from tiering import cli\n"
+        "try:\n"
+        "    cli.main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "import nbformat\n"
+        "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+        "nbformat.validate(nb)\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'), 'jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "notebooks" / "tiering_report.ipynb")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[-2:] == ["None", "True"]  # after the version's line

@@ -499,7 +499,18 @@ class _ShowProgress:
 # --------------------------------------------------------------------------- main
 
 
+#: Modules the command line's process never imports although a library would: with
+#: JupyterLab installed (the ``analyst`` extra; jupyter-events asks for
+#: ``jsonschema[format-nongpl]``), importing jsonschema, which nbformat and papermill do
+#: in every report, imports ``rfc3987_syntax`` for the ``iri`` string format and builds
+#: its grammar: 1.1 s of every report. No schema a report checks (the notebook's) has a
+#: string format; jsonschema imports it only if it can (``ImportError`` is expected).
+UNUSED_IMPORTS = ("rfc3987_syntax",)
+
+
 def main(argv: list[str] | None = None) -> int:
+    for name in UNUSED_IMPORTS:
+        sys.modules.setdefault(name, None)  # None: "import name" raises ImportError
     parser = _parser()
     args = parser.parse_args(argv)
     if args.quiet and args.verbose:

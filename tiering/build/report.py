@@ -392,11 +392,6 @@ def build(
     :func:`tiering.analyse` returned for these ``params``) is reported as it is instead
     of running the analysis again.
     """
-    import nbformat
-
-    from tiering.build import render
-    from tiering.present import narrative
-
     if generated is None:
         epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
         generated = (
@@ -411,6 +406,8 @@ def build(
     )
     logo = _logo_path(params)
     if logo is not None:
+        from tiering.build import render
+
         render.logo_data_url(logo)  # a missing or broken logo fails now, not after the analysis
     final = output_dir_for(params, output)
     if output is None and params.output.dir is not None:
@@ -443,10 +440,17 @@ def build(
         started = time.perf_counter()
         warm = helper = None
         try:
-            # the notebook's kernel starts and imports while the analysis runs; so does
-            # the second process, for the value model and the PDF (tiering.build.worker)
-            warm = kernel.start(notebook.parent)
+            # the second process (tiering.build.worker: the value model, first needed,
+            # and the PDF) and the notebook's kernel start and import while the analysis
+            # runs
             helper = _start_worker(params, analysed=analysed is not None)
+            warm = kernel.start(notebook.parent)
+            # imported once both are on their way (half a second)
+            import nbformat
+
+            from tiering.build import render
+            from tiering.present import narrative
+
             if analysed is None:
                 analysis, loaded = pipeline.run(
                     params, rejected_path=work / "rejected_rows.csv", executor=helper
