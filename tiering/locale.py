@@ -23,8 +23,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from tiering import plugins
 from tiering.errors import TieringError
 
@@ -106,6 +104,8 @@ class Locale:
         return self.month_names[month - 1]
 
     def date(self, d) -> str:
+        import pandas as pd  # here: the report's second process renders without pandas
+
         d = pd.Timestamp(d)
         return self.date_pattern.format(
             year=d.year, month=d.month, day=d.day, mon=self.month(d.month)

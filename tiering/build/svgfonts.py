@@ -29,8 +29,6 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from matplotlib import font_manager
-
 log = logging.getLogger(__name__)
 
 __all__ = ["embed_fonts"]
@@ -131,6 +129,8 @@ def _covering(ch: str, families: tuple[str, ...], weight: int, style: str) -> Ke
 @lru_cache(maxsize=64)
 def _find(family: str, weight: int, style: str) -> tuple[str, int] | None:
     """The font file and face index matplotlib draws ``family`` at ``weight`` with."""
+    from matplotlib import font_manager  # here: the print page needs no font lookup
+
     prop = font_manager.FontProperties(family=family, weight=weight, style=style)
     try:
         path = font_manager.findfont(prop, fallback_to_default=False)
