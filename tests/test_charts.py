@@ -348,6 +348,76 @@ def test_pareto_gini_matches_hand_computed_value():
     assert [tx.get_text() for tx in ax.texts] == ["70% of revenue from 50% of customers"]
 
 
+def _curve_tiers(tiered: pd.DataFrame) -> list:
+    """The tier of each customer along the concentration curve, in its order."""
+    (codes, names), _, _, _ = charts._concentration(tiered)
+    return names[codes].tolist()
+
+
+def test_concentration_order_breaks_ties_by_rank_then_customer_id():
+    # spend 10, 10, 10, 5, 5: among the 10s rank 1 (c2, c3: A) before rank 2 (c1: B),
+    # among the 5s rank 2 (c5: B) before rank 3 (c4: C)
+    tiered = pd.DataFrame(
+        {
+            "customer_id": ["c3", "c1", "c2", "c4", "c5"],
+            "tier": pd.Categorical(list("ABACB"), categories=list("ABC"), ordered=True),
+            "tier_rank": [1, 2, 1, 3, 2],
+            "monetary": [10.0, 10.0, 10.0, 5.0, 5.0],
+        }
+    )
+    (codes, names), x, y, gini = charts._concentration(tiered)
+    assert names[codes].tolist() == ["A", "A", "B", "B", "C"]
+    assert x.tolist() == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert y.tolist() == [0.0, 0.25, 0.5, 0.75, 0.875, 1.0]
+    # trapezoids: (0.25 + 0.75 + 1.25 + 1.625 + 1.875) / 2 / 5 = 0.575; 2 * 0.575 - 1
+    assert gini == pytest.approx(0.15)
+    # one rank for two tiers: the customer id decides (b1 before b2), not the table order
+    same_rank = pd.DataFrame(
+        {
+            "customer_id": ["b2", "b1", "a0"],
+            "tier": pd.Categorical(list("ABA"), categories=list("AB"), ordered=True),
+            "tier_rank": [1, 1, 1],
+            "monetary": [5.0, 5.0, 9.0],
+        }
+    )
+    assert _curve_tiers(same_rank) == ["A", "B", "A"]
+    assert _curve_tiers(same_rank.drop(columns="tier_rank")) == ["A", "B", "A"]
+    # no customer id: the table's order among ties
+    assert _curve_tiers(same_rank.drop(columns="customer_id")) == ["A", "A", "B"]
+    # a missing rank goes last among its ties, as in a pandas sort
+    missing = same_rank.assign(tier_rank=[1.0, np.nan, 1.0], customer_id=["b2", "a1", "a0"])
+    assert _curve_tiers(missing) == ["A", "A", "B"]
+
+
+def test_concentration_order_equals_a_sort_of_the_whole_table():
+    """The tie groups sorted one by one give the order of the pandas sort of every row
+    (the path taken beyond _TIE_GROUPS_MAX groups), whatever the column types."""
+    rng = np.random.default_rng(3)
+    n = 4_000
+    base = pd.DataFrame(
+        {
+            "customer_id": rng.permutation(n).astype(str),
+            "tier": pd.Categorical(rng.choice(list("ABC"), n), categories=list("ABC")),
+            "tier_rank": rng.integers(1, 4, n),  # not the tier's: ties across tiers
+            "monetary": rng.integers(1, 30, n) * 10.0,
+        },
+        index=rng.permutation(n) + 11,
+    )
+    cases = {
+        "ranked": base,
+        "missing ranks": base.assign(tier_rank=np.where(rng.random(n) < 0.2, np.nan, 1.0)),
+        "no rank": base.drop(columns="tier_rank"),
+        "text tiers": base.assign(tier=base["tier"].astype(str)),
+        "integer ids": base.assign(customer_id=rng.permutation(n)),
+        "text ranks": base.assign(tier_rank=base["tier_rank"].astype(str)),
+    }
+    for name, tiered in cases.items():
+        m = tiered["monetary"].to_numpy(dtype=float)
+        codes, tier_names = charts._tier_codes(tiered["tier"])
+        whole = tier_names[codes[charts._spend_order_pandas(tiered, m)]].tolist()
+        assert _curve_tiers(tiered) == whole, name
+
+
 def test_pareto_caps_points_for_many_customers():
     tiered = make_tiered(n=50_000)
     ax = charts.pareto_curve(tiered, language="en")

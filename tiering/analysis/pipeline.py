@@ -668,10 +668,42 @@ def untiered_customers(loaded, tiered_ids: pd.Series) -> dict | None:
     return out
 
 
-def save(analysis: Analysis, path: str | Path) -> None:
-    """Save an analysis for the report notebook (a file this package wrote itself)."""
+def save(analysis: Analysis, path: str | Path, *, report_only: bool = False) -> None:
+    """Save an analysis for the report notebook (a file this package wrote itself).
+
+    ``report_only``: leave out the per-customer tables no section of the report reads,
+    which are most of a large analysis's file (at 1M customers 160 of its 305 MB, and
+    each MB written and read back costs CPU): the migration's ``snapshots`` are saved
+    empty (their columns kept) and the recommendations' ``customers`` keep only their
+    ``tier``, ``segment`` and ``segment_key`` columns (the report's segment table), all
+    rows, or are saved empty without segments. Everything else is saved as it is.
+    """
+    if report_only:
+        analysis = _report_copy(analysis)
     with open(path, "wb") as fh:
         pickle.dump(analysis, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _report_copy(analysis: Analysis) -> Analysis:
+    """``analysis`` without what the report does not read (see :func:`save`); the
+    analysis given is not changed."""
+    from dataclasses import replace
+
+    changes: dict = {}
+    if analysis.migration is not None:
+        changes["migration"] = replace(
+            analysis.migration, snapshots=analysis.migration.snapshots.iloc[:0]
+        )
+    recs = analysis.recommendations
+    if recs is not None:
+        customers = recs.customers
+        if "segment" in customers.columns:
+            kept = ("tier", "segment", "segment_key")
+            customers = customers[[c for c in kept if c in customers.columns]]
+        else:
+            customers = customers.iloc[:0]
+        changes["recommendations"] = replace(recs, customers=customers)
+    return replace(analysis, **changes) if changes else analysis
 
 
 def load_or_run(params: Params, analysis_path: str | Path | None = None) -> Analysis:

@@ -461,7 +461,9 @@ def build(
             with timed(timings, "tables"):
                 outputs.write_tables(analysis, loaded, work)
                 analysis_file = work / ".analysis.pkl"
-                pipeline.save(analysis, analysis_file)
+                # the shipped notebook reads no per-customer snapshot or strategy table
+                # (half the file at 1M customers); a notebook of the user's gets it all
+                pipeline.save(analysis, analysis_file, report_only=notebook == NOTEBOOK)
 
             with timed(timings, "notebook"):
                 out_nb = work / "report.ipynb"

@@ -546,27 +546,92 @@ def tier_overview(
     return ax
 
 
-def _concentration(tiered: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Customers sorted by spend (desc): tier labels in that order, x, y (with 0) and Gini."""
-    cols = ["monetary", "tier"]
+def _tier_codes(tier: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's tier as an index into ``names`` (the tiers as text, as
+    ``tier.astype(str)`` writes them): no Python string per customer."""
+    if isinstance(tier.dtype, pd.CategoricalDtype):
+        # code -1 (missing) becomes 0: names[0] is how astype(str) writes a missing tier
+        codes = tier.cat.codes.to_numpy().astype(np.intp) + 1
+        uniques = pd.Categorical.from_codes(
+            np.arange(-1, len(tier.cat.categories)), dtype=tier.dtype
+        )
+    else:
+        codes, uniques = pd.factorize(tier, use_na_sentinel=False)
+    names = pd.Series(uniques, dtype=tier.dtype).astype(str).to_numpy()
+    return codes, names
+
+
+#: Rows tied on spend and tier rank but in different tiers that are put in customer-id
+#: order one group at a time; beyond this many, the whole table is sorted instead.
+_TIE_GROUPS_MAX = 1000
+
+
+def _spend_order(tiered: pd.DataFrame, m: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The row order of a stable sort by spend (desc), ``tier_rank`` and ``customer_id``
+    (when those columns exist; missing values last), as far as it shows in the tiers:
+    rows tied on spend and rank that are all in one tier keep the table's order (their
+    order changes neither the curve nor the tier bands). NumPy on numbers, not a sort of
+    every customer id as text."""
+    rank = tiered["tier_rank"] if "tier_rank" in tiered.columns else None
+    if rank is not None and not (
+        pd.api.types.is_numeric_dtype(rank.dtype) and not pd.api.types.is_bool_dtype(rank.dtype)
+    ):
+        return _spend_order_pandas(tiered, m)
+    r = None if rank is None else rank.to_numpy(dtype=float, na_value=np.nan)
+    order = np.argsort(-m, kind="stable")
+    ms = m[order]
+    same = ms[1:] == ms[:-1]
+    if r is not None and same.any():  # rows tied on spend, by rank (a stable sort)
+        tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+        group = np.cumsum(np.r_[True, ~same])[tied]
+        order[tied] = order[tied][np.lexsort((r[order[tied]], group))]
+    if "customer_id" not in tiered.columns or len(m) < 2:
+        return order
+    if r is not None:
+        rs = r[order]
+        same &= (rs[1:] == rs[:-1]) | (np.isnan(rs[1:]) & np.isnan(rs[:-1]))
+    starts = np.flatnonzero(np.r_[True, ~same])
+    ends = np.r_[starts[1:], len(m)]
+    cs = codes[order]
+    mixed = np.flatnonzero(np.minimum.reduceat(cs, starts) != np.maximum.reduceat(cs, starts))
+    if len(mixed) > _TIE_GROUPS_MAX:
+        return _spend_order_pandas(tiered, m)
+    ids = tiered["customer_id"]
+    for g in mixed:
+        part = order[starts[g] : ends[g]]
+        by_id = ids.iloc[part].reset_index(drop=True).sort_values(kind="mergesort")
+        order[starts[g] : ends[g]] = part[by_id.index.to_numpy()]
+    return order
+
+
+def _spend_order_pandas(tiered: pd.DataFrame, m: np.ndarray) -> np.ndarray:
+    """:func:`_spend_order` by a pandas sort of the whole table (any column types)."""
     sort_by, ascending = ["monetary"], [False]
-    if "tier_rank" in tiered.columns:
-        sort_by.append("tier_rank")
-        ascending.append(True)
-    if "customer_id" in tiered.columns:
-        sort_by.append("customer_id")
-        ascending.append(True)
-    data = tiered[list(dict.fromkeys(cols + sort_by))].copy()
-    data["monetary"] = pd.to_numeric(data["monetary"], errors="coerce")
+    for col in ("tier_rank", "customer_id"):
+        if col in tiered.columns:
+            sort_by.append(col)
+            ascending.append(True)
+    data = tiered[sort_by].reset_index(drop=True).assign(monetary=m)
+    return data.sort_values(sort_by, ascending=ascending, kind="mergesort").index.to_numpy()
+
+
+def _concentration(tiered: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Customers sorted by spend (desc): tier labels in that order, x, y (with 0) and Gini.
+
+    The labels come as ``(codes, names)``: customer i's tier is ``names[codes[i]]``.
+    """
+    m = pd.to_numeric(tiered["monetary"], errors="coerce").to_numpy(dtype=float)
+    missing = np.isnan(m)
     require(
-        bool(data["monetary"].notna().all()),
-        f"'monetary' has {int(data['monetary'].isna().sum())} missing or non-numeric values",
+        not missing.any(),
+        f"'monetary' has {int(missing.sum())} missing or non-numeric values",
         where="tiered['monetary']",
         hint="fill or drop those customers before charting",
         error=DataError,
     )
-    data = data.sort_values(sort_by, ascending=ascending, kind="mergesort")
-    m = data["monetary"].to_numpy(dtype=float)
+    codes, names = _tier_codes(tiered["tier"])
+    order = _spend_order(tiered, m, codes)
+    m = m[order]
     total = float(m.sum())
     require(
         total > 0,
@@ -579,7 +644,7 @@ def _concentration(tiered: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     y = np.r_[0.0, np.cumsum(m) / total]
     area = float(np.sum((y[1:] + y[:-1]) / 2.0) / n)
     gini = 2.0 * area - 1.0
-    return data["tier"].astype(str).to_numpy(), x, y, gini
+    return (codes[order], names), x, y, gini
 
 
 def pareto_curve(
@@ -615,8 +680,8 @@ def pareto_curve(
     setup_fonts()
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
     palette = tier_palette(labels, brand)
-    tiers_sorted, x, y, gini = _concentration(tiered)
-    n = len(tiers_sorted)
+    (tier_codes, tier_names), x, y, gini = _concentration(tiered)
+    n = len(tier_codes)
 
     fig, ax = new_axes(ax, (FIG_WIDTH, 3.6))
     style_axes(ax, grid="both")
@@ -625,7 +690,7 @@ def pareto_curve(
     n_bins = min(n, 500)
     edges = np.linspace(0, n, n_bins + 1).round().astype(int)
     mids = np.minimum((edges[:-1] + edges[1:]) // 2, n - 1)
-    bin_tiers = tiers_sorted[mids]
+    bin_tiers = tier_names[tier_codes[mids]]
     change = np.flatnonzero(bin_tiers[1:] != bin_tiers[:-1]) + 1
     run_starts = np.r_[0, change]
     run_ends = np.r_[change, n_bins]
@@ -676,7 +741,7 @@ def pareto_curve(
         ax, x=t("charts.pareto_xlabel", language), y=t("charts.pareto_ylabel", language)
     )
     set_title(ax, t("charts.pareto_title", language))
-    present = set(tiers_sorted)
+    present = set(tier_names[np.unique(tier_codes)])
     handles = [
         Patch(facecolor=mpl.colors.to_rgba(palette[lab], _BAND_ALPHA), edgecolor="none", label=lab)
         for lab in labels
@@ -773,7 +838,9 @@ def metric_distributions(
     setup_fonts()
     labels = _tier_labels(tiered["tier"], tiered.get("tier_rank"))
     palette = tier_palette(labels, brand)
-    tier_str = tiered["tier"].astype(str).to_numpy()
+    codes, names = _tier_codes(tiered["tier"])
+    # each tier's rows, once for every panel
+    in_tier = [np.isin(codes, np.flatnonzero(names == lab)) for lab in labels]
 
     if ax is None:
         ncols = 1 if len(metrics) == 1 else 2
@@ -807,8 +874,8 @@ def metric_distributions(
         scale, dropped, linthresh = _scale_plan(values)
         keep = np.isfinite(values) & ((values > 0) if scale == "log" else True)
         stats, pos, colours = [], [], []
-        for p, lab in zip(positions, labels):
-            v = values[keep & (tier_str == lab)]
+        for p, lab, rows in zip(positions, labels, in_tier):
+            v = values[keep & rows]
             if len(v):
                 stats.append(_box_stats(v, lab))
                 pos.append(p)
