@@ -215,3 +215,22 @@ def _running(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_worker_does_not_import_what_the_report_chose_not_to(monkeypatch):
+    """tiering.cli.UNUSED_IMPORTS (None in sys.modules) hold in the worker too: its PDF
+    job imports nbconvert, which would import rfc3987_syntax (1.1 s)."""
+    monkeypatch.setitem(sys.modules, "tiering_test_never_imported", None)
+    made = worker.Worker()
+    try:
+        assert made.submit(_blocked_here, "tiering_test_never_imported").result(timeout=60)
+    finally:
+        made.close()
+
+
+def _blocked_here(name):
+    try:
+        __import__(name)
+    except ImportError:
+        return sys.modules[name] is None
+    return False

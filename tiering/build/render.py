@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 from tiering import locale
 from tiering.build import svgfonts
 from tiering.errors import RenderError, require
-from tiering.present.charts import PRINT_SRC
 from tiering.present.css import brand_css, colour_properties, css_string, font_family, tier_css
+from tiering.present.htmlkit import PRINT_SRC
 from tiering.present.i18n import t
 from tiering.style import DEFAULT_PALETTE, MUTED, Palette
 

@@ -48,8 +48,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: Modules the worker imports for a PDF job (WeasyPrint alone takes about 0.5 s).
-PDF_MODULES = ("weasyprint", "tiering.build.render")
+#: Modules the worker imports for a PDF job (WeasyPrint about 0.5 s, nbconvert 0.2 s).
+PDF_MODULES = ("weasyprint", "nbconvert", "tiering.build.render")
 #: Modules the worker imports for the value model (PyMC-Marketing: about 3 s).
 VALUE_MODULES = (
     "tiering.analysis.value",
@@ -85,7 +85,7 @@ class Worker:
                     sys.executable,
                     "-c",
                     _BOOT,
-                    json.dumps([list(sys.path), theirs.fileno(), os.getpid()]),
+                    json.dumps([list(sys.path), theirs.fileno(), os.getpid(), _blocked()]),
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -251,9 +251,16 @@ class _Records(logging.Handler):
 #: What the worker process runs: puts the report's ``sys.path`` first (a checkout
 #: run with PYTHONPATH finds the same package) and serves on the inherited socket.
 _BOOT = (
-    "import json, sys; path, fd, parent = json.loads(sys.argv[1]); sys.path[:0] = path; "
+    "import json, sys; path, fd, parent, blocked = json.loads(sys.argv[1]); "
+    "sys.path[:0] = path; sys.modules.update(dict.fromkeys(blocked)); "
     "from tiering.build.worker import serve; serve(fd, parent)"
 )
+
+
+def _blocked() -> list[str]:
+    """The modules the report's process has chosen never to import (``None`` in
+    ``sys.modules``; ``tiering.cli.UNUSED_IMPORTS``): the worker does not either."""
+    return sorted(name for name, module in sys.modules.items() if module is None)
 
 
 def _exit_with(parent: int) -> None:

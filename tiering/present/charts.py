@@ -52,6 +52,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentF
 
 from tiering import locale
 from tiering.errors import DataError, closest, require
+from tiering.present.htmlkit import PRINT_SRC
 from tiering.present.i18n import has, t, tn
 from tiering.style import MUTED, Palette, tier_palette
 
@@ -1323,8 +1324,6 @@ def effect_size_heatmap(
 # The smallest chart text, in CSS pixels, a screen may show: a chart whose smallest text
 # would be drawn smaller (a phone) keeps a minimum width and scrolls sideways in its figure.
 MIN_SCREEN_TEXT_PX = 9.0
-# The attribute of a chart's <img> that carries its print copy (a PNG); its src is the SVG.
-PRINT_SRC = "data-print-src"
 _SVG_HASHSALT = "tiering"  # matplotlib's id seed: the same figure gives the same SVG bytes
 _FONT_SIZE = re.compile(r"font-size:\s*([0-9.]+)px")
 
