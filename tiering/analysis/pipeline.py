@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,7 +332,11 @@ def _load_features(params: Params, timings: dict, rejected_path: Path | None):
 
 
 def run(
-    params: Params, *, rejected_path: str | Path | None = None, executor=None
+    params: Params,
+    *,
+    rejected_path: str | Path | None = None,
+    executor=None,
+    waiting: Callable[[], object] | None = None,
 ) -> tuple[Analysis, _io.LoadResult | EngineLoad]:
     """Run the whole analysis. Returns the analysis and the load result (the clean
     transactions and the rejected rows; an :class:`EngineLoad` when a streaming engine
@@ -341,7 +346,9 @@ def run(
     process, ``tiering.build.worker``) fits the value model while the statistics, the
     migration, the holdout check and the campaigns run here; the result is the same.
     An executor that fails the job with ``BrokenExecutor`` (its process lost) leaves
-    the fit to this process."""
+    the fit to this process. ``waiting`` is called once, when this process is about to
+    wait for that job (the report starts its notebook's kernel then: this process
+    leaves a core idle while it waits)."""
     timings: dict = {}
     extras: dict = {}  # the optional results, by their field name in Analysis
     feats, loaded, first = _load_features(
@@ -435,6 +442,8 @@ def run(
             )
     if params.value.enabled:
         with timed(timings, "value"):
+            if value_job is not None and waiting is not None:
+                waiting()
             extras["value"] = _job_result(value_job, value_of, tiers, loaded, params)
     with timed(timings, "strategy"):
         playbook = load_playbook(params.strategy.playbook)

@@ -438,13 +438,24 @@ def build(
             raise _os_error(exc, final) from None
         timings: dict = {}
         started = time.perf_counter()
-        warm = helper = None
+        helper = None
+        kernels: list = []  # the notebook's kernel once started (None: papermill starts one)
+
+        def start_kernel() -> kernel.WarmKernel | None:
+            if not kernels:
+                kernels.append(kernel.start(notebook.parent))
+            return kernels[0]
+
         try:
             # the second process (tiering.build.worker: the value model, first needed,
-            # and the PDF) and the notebook's kernel start and import while the analysis
-            # runs
+            # and the PDF) starts and imports while the analysis runs; so does the
+            # notebook's kernel, unless the analysis waits for the value model: then its
+            # start and imports (2 s) would slow the second process while it imports
+            # PyMC-Marketing, and they fit in while the analysis waits
             helper = _start_worker(params, analysed=analysed is not None)
-            warm = kernel.start(notebook.parent)
+            kernel_later = helper is not None and params.value.enabled and analysed is None
+            if not kernel_later:
+                start_kernel()
             # imported once both are on their way (half a second)
             import nbformat
 
@@ -453,10 +464,14 @@ def build(
 
             if analysed is None:
                 analysis, loaded = pipeline.run(
-                    params, rejected_path=work / "rejected_rows.csv", executor=helper
+                    params,
+                    rejected_path=work / "rejected_rows.csv",
+                    executor=helper,
+                    waiting=start_kernel if kernel_later else None,
                 )
             else:  # an analysis made in Python (tiering.analyse): reported as it is
                 analysis, loaded = analysed.analysis, analysed.loaded
+            warm = start_kernel()
             timings.update(analysis.timings)
             with timed(timings, "tables"):
                 outputs.write_tables(analysis, loaded, work)
@@ -538,8 +553,9 @@ def build(
             _keep_failed(work, final, failed_dest, exc)
             raise
         finally:
-            if warm is not None:
-                warm.close()
+            for warm in kernels:
+                if warm is not None:
+                    warm.close()
             if helper is not None:
                 helper.close()
     return final
