@@ -70,44 +70,35 @@ def test_with_the_value_model_the_kernel_starts_while_the_analysis_waits_and_is_
     tmp_path, monkeypatch
 ):
     """The value model is fitted in the report's second process; the kernel starts when
-    the analysis waits for it (not at the start, where its imports would slow the second
-    process), and a step failing after that still shuts it down."""
-    import logging
-
+    the analysis waits for it (after the statistics, not at the start, where its imports
+    would slow the second process), and a step failing after that still shuts it down."""
     from tiering.analysis import pipeline
 
     events: list = []
-
-    class Steps(logging.Handler):
-        def emit(self, record):
-            events.append(f"{record.step}:{record.phase}")
-
     started: list = []
-    original = kernel.start
+    original_start, original_compare = kernel.start, pipeline.stats.compare_tiers
 
     def start(cwd):
         events.append("kernel")
-        started.append(original(cwd))
+        started.append(original_start(cwd))
         return started[-1]
 
+    def compare(*args, **kwargs):
+        events.append("statistics")
+        return original_compare(*args, **kwargs)
+
     def broken(*args, **kwargs):
+        events.append("strategy")
         raise RuntimeError("strategy broke")
 
     monkeypatch.setattr(kernel, "start", start)
+    monkeypatch.setattr(pipeline.stats, "compare_tiers", compare)
     monkeypatch.setattr(pipeline.strategy, "recommend", broken)
-    handler = Steps(logging.INFO)
-    progress = logging.getLogger("tiering.progress")
-    progress.addHandler(handler)
-    monkeypatch.setattr(progress, "level", logging.INFO)
     client = write_tiny_client(
         tmp_path / "in", extra="value: {enabled: true, min_history_months: 3}\n"
     )
     cfg = params.load(client, overrides=["output.formats=[html]"])
-    try:
-        with pytest.raises(RuntimeError, match="strategy broke"):
-            report.build(cfg, output=tmp_path / "out", generated=dt.date(2026, 12, 1))
-    finally:
-        progress.removeHandler(handler)
-    assert events.count("kernel") == 1
-    assert events.index("kernel") == events.index("value:start") + 1, events
+    with pytest.raises(RuntimeError, match="strategy broke"):
+        report.build(cfg, output=tmp_path / "out", generated=dt.date(2026, 12, 1))
+    assert events == ["statistics", "kernel", "strategy"]
     assert started[0] is not None and not started[0].km.has_kernel  # shut down
