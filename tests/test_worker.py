@@ -68,9 +68,57 @@ def test_a_failing_job_leaves_the_worker_running(helper):
     assert helper.submit(divmod, 7, 2).result(timeout=60) == (3, 1)
 
 
-def test_an_unpicklable_result_is_an_error_not_a_hang(helper):
-    with pytest.raises(RuntimeError, match="second process"):
-        helper.submit(_lock).result(timeout=60)
+def test_an_unpicklable_result_is_run_again_here_not_a_hang(helper):
+    job = helper.submit(_lock)
+    with pytest.raises(worker.WorkerLost, match="cannot be sent back"):
+        job.result(timeout=60)
+    assert worker.result_or_run(job, _lock).locked() is False  # run here instead
+    assert helper.submit(divmod, 7, 2).result(timeout=60) == (3, 1)  # and still running
+
+
+def test_a_failure_carries_the_worker_s_traceback_as_its_cause(helper):
+    with pytest.raises(ZeroDivisionError) as caught:
+        helper.submit(_deep_failure).result(timeout=60)
+    cause = caught.value.__cause__
+    assert "In the report's second process" in str(cause)
+    assert "_deep_failure" in str(cause) and "_divide" in str(cause)
+
+
+def test_a_tiering_error_with_an_unpicklable_part_keeps_type_where_and_hint(helper):
+    with pytest.raises(RenderError) as caught:
+        helper.submit(_render_error_with_a_lock).result(timeout=60)
+    assert (caught.value.message, caught.value.where, caught.value.hint) == (
+        "disk full",
+        "report.pdf",
+        "free some space",
+    )
+
+
+def test_with_debug_the_worker_s_library_records_are_logged_here(monkeypatch, caplog):
+    """--debug (the root logger at DEBUG): what WeasyPrint or PyMC log at DEBUG in the
+    worker is logged here, as it was when they ran in this process."""
+    monkeypatch.setattr(logging.getLogger(), "level", logging.DEBUG)
+    made = worker.Worker()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            made.submit(_log, "weasyprint.progress", logging.DEBUG, "Step 5 - Drawing").result(
+                timeout=60
+            )
+    finally:
+        made.close()
+    assert ("weasyprint.progress", logging.DEBUG, "Step 5 - Drawing") in [
+        (r.name, r.levelno, r.getMessage()) for r in caplog.records
+    ]
+
+
+def test_below_the_report_s_level_the_worker_logs_and_prints_nothing(helper, caplog, capfd):
+    """The default level (WARNING): a library's INFO record in the worker is neither
+    logged here nor printed by a handler the library added itself (PyMC adds one when
+    the root logger has none)."""
+    with caplog.at_level(logging.WARNING):
+        helper.submit(_log_with_own_handler, "pymc", logging.INFO, "Optimizing").result(timeout=60)
+    assert "Optimizing" not in [r.getMessage() for r in caplog.records]
+    assert "Optimizing" not in capfd.readouterr().err
 
 
 def test_warnings_logged_in_the_worker_are_logged_here(helper, caplog):
@@ -129,6 +177,34 @@ def _lock():
     import threading
 
     return threading.Lock()
+
+
+def _divide(a, b):
+    return a / b
+
+
+def _deep_failure():
+    return _divide(1, 0)
+
+
+def _render_error_with_a_lock():
+    import threading
+
+    exc = RenderError("disk full", where="report.pdf", hint="free some space")
+    exc.lock = threading.Lock()
+    raise exc
+
+
+def _log(name, level, message):
+    logging.getLogger(name).log(level, message)
+
+
+def _log_with_own_handler(name, level, message):
+    logger = logging.getLogger(name)
+    if not logging.getLogger().handlers:  # as PyMC does on import
+        logger.addHandler(logging.StreamHandler())
+        logger.setLevel(logging.INFO)
+    logger.log(level, message)
 
 
 def _log_warning(message):
@@ -234,3 +310,72 @@ def _blocked_here(name):
     except ImportError:
         return sys.modules[name] is None
     return False
+
+
+def test_a_second_process_killed_while_writing_the_pdf_leaves_no_partial_file(
+    tmp_path, monkeypatch
+):
+    """Killed mid-PDF (e.g. by the out-of-memory killer): the PDF is written here, and
+    its partial file is not published (it made the next run into the folder refuse)."""
+    pdftotext = need_tool("pdftotext")
+    monkeypatch.setenv("TIERING_TEST_DIE_PID", str(os.getpid()))
+    monkeypatch.setattr(worker, "pdf_job", _pdf_job_that_dies)
+    from tiering import params
+    from tiering.build import report
+
+    cfg = params.load(write_tiny_client(tmp_path / "in"))
+    out = report.build(cfg, output=tmp_path / "out", generated=COVER_DATE)
+    assert sorted(p.name for p in out.glob(".*")) == []
+    text = subprocess.run(
+        [pdftotext, str(out / "report.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Tiny Co" in text
+    report.build(cfg, output=tmp_path / "out", generated=COVER_DATE)  # the folder is reusable
+
+
+def test_an_interrupt_while_the_pdf_is_written_keeps_no_partial_file(tmp_path, monkeypatch):
+    """Ctrl-C (or a batch time-out) while the second process writes the PDF: it is
+    stopped before the run's work is kept aside, and its partial file is not kept."""
+    from tiering import params
+    from tiering.build import render, report
+
+    monkeypatch.setattr(worker, "pdf_job", _pdf_job_that_hangs)
+
+    def interrupted(nb, *args, **kwargs):
+        work = next((tmp_path).glob(".out.tmp-*"))
+        deadline = time.monotonic() + 60
+        while not list(work.glob(".report.pdf.*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(work.glob(".report.pdf.*.tmp")), "the second process never started"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "notebook_to_html", interrupted)
+    cfg = params.load(write_tiny_client(tmp_path / "in"))
+    with pytest.raises(KeyboardInterrupt):
+        report.build(cfg, output=tmp_path / "out", generated=COVER_DATE)
+    kept = tmp_path / "out.failed"
+    assert kept.is_dir()
+    assert list(kept.glob(".report.pdf.*.tmp")) == []
+
+
+_REAL_PDF_JOB = worker.pdf_job
+
+
+def _pdf_job_that_dies(nb, pdf_path, **kwargs):
+    if os.environ.get("TIERING_TEST_DIE_PID") == str(os.getppid()):  # in the worker
+        with open(os.path.join(os.path.dirname(pdf_path), ".report.pdf.dying.tmp"), "wb") as fh:
+            fh.write(b"%PDF-1.7 partial")
+        os._exit(9)
+    return _REAL_PDF_JOB(nb, pdf_path, **kwargs)
+
+
+def _pdf_job_that_hangs(nb, pdf_path, **kwargs):
+    import tempfile
+
+    folder = os.path.dirname(pdf_path)
+    fd, partial = tempfile.mkstemp(prefix=".report.pdf.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        time.sleep(60)
+    finally:  # as html_to_pdf cleans up
+        os.unlink(partial)

@@ -519,7 +519,11 @@ def build(
                     (work / "report.html").write_text(html, encoding="utf-8")
             if "pdf" in params.output.formats:
                 with timed(timings, "pdf"):
-                    worker.result_or_run(pdf_job, worker.pdf_job, *pdf_args, **pdf_kwargs)
+                    try:
+                        worker.result_or_run(pdf_job, worker.pdf_job, *pdf_args, **pdf_kwargs)
+                    finally:
+                        # a second process killed while writing leaves its partial file
+                        _drop_partial_pdfs(work)
             if "pptx" in params.output.formats:
                 from tiering.build import deck
 
@@ -547,9 +551,12 @@ def build(
             _swap(work, final)
         except OSError as exc:
             # a full disk or a folder made read-only: keep nothing half-written
+            _stop(helper, work)
             shutil.rmtree(work, ignore_errors=True)
             raise _os_error(exc, final) from exc
         except BaseException as exc:
+            # the second process stops first: nothing of it lands in what is kept
+            _stop(helper, work)
             _keep_failed(work, final, failed_dest, exc)
             raise
         finally:
@@ -571,6 +578,21 @@ def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
     if "pdf" in params.output.formats:
         modules += worker.PDF_MODULES
     return worker.start(modules) if modules else None
+
+
+def _stop(helper: worker.Worker | None, work: Path) -> None:
+    """Stop the second process (a failed or interrupted run) and remove the partial PDF
+    it may have been writing in ``work``."""
+    if helper is not None:
+        helper.close()
+    _drop_partial_pdfs(work)
+
+
+def _drop_partial_pdfs(work: Path) -> None:
+    """Remove what :func:`tiering.build.render.html_to_pdf` writes before it moves the PDF
+    into place (``.report.pdf.*.tmp``), left by a second process that was stopped."""
+    for partial in work.glob(".report.pdf.*.tmp"):
+        partial.unlink(missing_ok=True)
 
 
 def _second_process_seconds(helper: worker.Worker | None) -> dict:

@@ -40,11 +40,14 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import BrokenExecutor, Future
 from multiprocessing.connection import Connection
 from typing import Any
+
+from tiering.errors import TieringError
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,17 @@ _POLL = 0.2
 
 class WorkerLost(BrokenExecutor):
     """The second process is gone (or never started): run the job in this process."""
+
+
+class _RemoteTraceback(Exception):
+    """The traceback of a job's exception in the worker (its ``__cause__``)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\nIn the report's second process:\n{self.text}"
 
 
 class Worker:
@@ -102,11 +116,14 @@ class Worker:
         self._lock = threading.Lock()
         self._next = 0
         self._closed = False
+        self._broken = False  # the results thread has stopped: no job can come back
         self.seconds: dict[str, float] = {}
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         # the imports first; jobs are sent by a thread of their own, so that submit()
         # never waits for the worker to read (it is importing when the first job comes)
-        self._outbox.put(pickle.dumps(tuple(modules)))
+        # the root logger's level: the worker's libraries log what this process would
+        # show (--debug: everything; -q: errors only), and nothing of their own making
+        self._outbox.put(pickle.dumps((tuple(modules), logging.getLogger().getEffectiveLevel())))
         self._sender = threading.Thread(target=self._send, name="tiering-worker-send", daemon=True)
         self._collector = threading.Thread(
             target=self._collect, name="tiering-worker-results", daemon=True
@@ -123,18 +140,17 @@ class Worker:
         arguments picklable). Returns its :class:`~concurrent.futures.Future`."""
         future: Future = Future()
         name = getattr(fn, "__name__", str(fn))
-        level = logging.getLogger("tiering").getEffectiveLevel()
         # pickled now, not later on the sending thread: the caller may change the
         # arguments once this returns
         payload = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            if self._closed or not self.alive():
+            if self._closed or self._broken or not self.alive():
                 future.set_exception(WorkerLost("the report's second process is not running"))
                 return future
             job = self._next
             self._next += 1
             self._futures[job] = future
-        self._outbox.put(pickle.dumps((job, name, payload, level)))
+        self._outbox.put(pickle.dumps((job, name, payload)))
         return future
 
     def _send(self) -> None:
@@ -152,7 +168,8 @@ class Worker:
                         continue
                     self._fail_pending(f"exit code {self._process.returncode}")
                     return
-                job, name, ok, payload, records, seconds = pickle.loads(self._conn.recv_bytes())  # noqa: S301 - our own child
+                message = self._conn.recv_bytes()
+                job, name, outcome, payload, records, seconds = pickle.loads(message)  # noqa: S301
             except (EOFError, OSError):  # gone, or closed by close()
                 self._fail_pending("closed")
                 return
@@ -166,15 +183,19 @@ class Worker:
             try:
                 value = pickle.loads(payload)  # noqa: S301 - our own child's result
             except Exception as exc:  # noqa: BLE001 - a result that does not load: run here
-                future.set_exception(WorkerLost(f"its result did not load: {exc}"))
-                continue
-            if ok:
+                value, outcome = WorkerLost(f"its result did not load: {exc}"), "lost"
+            if outcome == "ok":
                 future.set_result(value)
-            else:
-                future.set_exception(value)
+            elif outcome == "lost":
+                future.set_exception(value if isinstance(value, WorkerLost) else WorkerLost(value))
+            else:  # raised: with the worker's traceback as its cause, as --debug shows it
+                exc, remote = value
+                exc.__cause__ = _RemoteTraceback(remote)
+                future.set_exception(exc)
 
     def _fail_pending(self, why: str) -> None:
         with self._lock:
+            self._broken = True
             pending, self._futures = list(self._futures.values()), {}
         for future in pending:
             if not future.done():
@@ -238,10 +259,10 @@ def pdf_job(nb, pdf_path: str, *, language: str, logo, palette, base_url: str) -
 
 
 class _Records(logging.Handler):
-    """Keeps the ``tiering`` log records of one job, to be logged again by the parent."""
+    """Keeps the worker's log records, to be logged again by the report's process."""
 
-    def __init__(self, level: int):
-        super().__init__(level)
+    def __init__(self):
+        super().__init__(logging.NOTSET)
         self.kept: list[tuple[str, int, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -274,14 +295,23 @@ def serve(fd: int, parent: int) -> None:
     """The worker's loop on the socket ``fd``: import the modules of the first message,
     then run jobs until the report's process (``parent``) closes its end or is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    # close() stops a job with SIGTERM: as SystemExit, so that the job's own clean-up
+    # runs (html_to_pdf removes its partial file)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # a report killed outright (SIGKILL: no close()) must not leave this process running
     # on to the end of its job, holding the report's standard error open
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     conn = Connection(fd)
     try:
-        modules = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent's message
+        modules, level = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent's message
     except (EOFError, OSError):
         return
+    # every record at the report's level is kept and logged again by the report; a root
+    # handler also stops libraries (PyMC) from adding printing handlers of their own
+    records = _Records()
+    root = logging.getLogger()
+    root.handlers[:] = [records]
+    root.setLevel(level)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. arviz announcing its 1.0 on import
         for name in modules:
@@ -291,32 +321,51 @@ def serve(fd: int, parent: int) -> None:
                 continue
     while True:
         try:
-            job, name, payload, level = pickle.loads(conn.recv_bytes())  # noqa: S301 - our parent's
+            job, name, payload = pickle.loads(conn.recv_bytes())  # noqa: S301 - our parent's
         except (EOFError, OSError):  # the report's process is done with us
             return
-        handler = _Records(level)
-        logger = logging.getLogger("tiering")
-        saved = logger.level
-        logger.addHandler(handler)
-        logger.setLevel(level)
         started = time.perf_counter()
         try:
             fn, args, kwargs = pickle.loads(payload)  # noqa: S301 - our own parent's job
-            ok, value = True, fn(*args, **kwargs)
+            outcome, value = "ok", fn(*args, **kwargs)
+        except SystemExit:  # stopped by close(): the job has cleaned up after itself
+            return
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-            ok, value = False, exc
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(saved)
+            outcome, value = "raised", (_portable(exc), "".join(traceback.format_exception(exc)))
         seconds = time.perf_counter() - started
         try:
             result = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001 - e.g. an exception holding a lock
-            ok = False
-            result = pickle.dumps(
-                RuntimeError(f"{name} failed in the report's second process: {value!r} ({exc})")
-            )
+        except Exception as exc:  # noqa: BLE001 - a result that does not pickle: run it there
+            outcome = "lost"
+            result = pickle.dumps(f"{name} returned what cannot be sent back ({exc})")
+        kept, records.kept = records.kept, []
         try:
-            conn.send_bytes(pickle.dumps((job, name, ok, result, handler.kept, seconds)))
+            conn.send_bytes(pickle.dumps((job, name, outcome, result, kept, seconds)))
         except OSError:
             return
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it pickles; else the same error with what of it pickles (a
+    ``TieringError`` keeps its type, message, where and hint), or a RuntimeError naming
+    it."""
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:  # noqa: BLE001, S110 - some attribute does not pickle
+        pass
+    if isinstance(exc, TieringError):
+        clone = type(exc).__new__(type(exc))
+        clone.args = tuple(str(a) for a in exc.args)
+        for key, item in vars(exc).items():
+            try:
+                pickle.dumps(item)
+            except Exception:  # noqa: BLE001, S112 - left out
+                continue
+            setattr(clone, key, item)
+        return clone
+    return RuntimeError(f"{type(exc).__name__}: {exc}")
