@@ -133,6 +133,9 @@ def test_a_lost_worker_fails_the_job_and_result_or_run_runs_it_here(helper):
     job = helper.submit(os._exit, 9)
     with pytest.raises(BrokenExecutor):
         job.result(timeout=60)
+    deadline = time.monotonic() + 30  # its socket closes a moment before it is reaped
+    while helper.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not helper.alive()
     later = helper.submit(divmod, 9, 4)
     with pytest.raises(worker.WorkerLost):
