@@ -10,10 +10,9 @@ cores one of them idles. Two steps need nothing from what runs beside them:
 - the PDF (:func:`pdf_job`: the print page and WeasyPrint), which needs only the
   executed notebook: it is written while the screen page (``report.html``) is made.
 
-:class:`Worker` is that process, started (a fresh interpreter, ``python -c``: nothing of
-the parent's threads or DuckDB connections, and none of its imports but what the jobs
-need) when a build starts, importing what its jobs need
-while the analysis runs. :meth:`Worker.submit` follows :class:`concurrent.futures.Executor`
+:class:`Worker` is that process: a fresh interpreter (``python -c``: nothing of the
+parent's threads or DuckDB connections), started when a build starts, which imports
+only what its jobs need, while the analysis runs. :meth:`Worker.submit` follows :class:`concurrent.futures.Executor`
 (the analysis layer takes any executor). A job's result comes back pickled; its
 exception is raised again in the report's process (``tiering.errors`` keep their
 ``where`` and ``hint``), and its log records at the level the report shows are logged
