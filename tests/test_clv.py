@@ -381,6 +381,55 @@ def test_the_fit_recovers_simulated_parameters(library):
         assert rel(m.parameters[name], want) < 0.25, (name, m.parameters[name])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("max_evaluations", [5000, 3])
+def test_the_map_is_find_maps_to_the_last_bit(library, max_evaluations):
+    """``clv._map`` compiles fewer functions than PyMC's ``find_MAP`` but must land on the
+    same bits: the same start, the same log density and gradient, the same optimiser
+    (and, stopped after a few evaluations, the same last point)."""
+    import pymc as pm
+    from pymc_extras.prior import Prior
+    from pymc_marketing import clv as library_clv
+
+    s = clv.rfm_summary(simulate(300, seed=3), cutoff="2023-07-03")
+    data = s[["frequency", "recency", "T"]].assign(customer_id=np.arange(len(s)))
+    spend = s.loc[s["frequency"] > 0, ["frequency", "monetary_value"]].assign(
+        customer_id=lambda d: np.arange(len(d))
+    )
+    models = [
+        library_clv.BetaGeoModel(
+            model_config={k: Prior("HalfFlat") for k in "r alpha a b".split()}
+        ),
+        library_clv.GammaGammaModel(model_config={k: Prior("HalfFlat") for k in "p q v".split()}),
+    ]
+    for model, frame in zip(models, [data, spend]):
+        model.build_model(frame)
+        ours, result = clv._map(pm, model.model, seed=0, max_evaluations=max_evaluations)
+        theirs = pm.find_MAP(
+            model=model.model,
+            maxeval=max_evaluations,
+            progressbar=False,
+            include_transformed=False,
+            seed=0,
+        )
+        assert sorted(ours) == sorted(theirs)
+        for name in theirs:
+            assert np.asarray(ours[name]).tobytes() == np.asarray(theirs[name]).tobytes(), name
+        assert (result is None) == (max_evaluations == 3)
+
+
+def test_the_map_refuses_a_start_without_density(library):
+    """A model whose log density is not finite at the start fails as ``find_MAP`` does
+    (a RuntimeError the fit reports as ``fit_failed``), not with a NaN estimate."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        rate = pm.HalfFlat("rate")
+        pm.Exponential("y", lam=rate, observed=np.array([-1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="not finite at its starting point"):
+        clv._map(pm, model, seed=0, max_evaluations=100)
+
+
 # --------------------------------------------------------------------------- reproducibility
 
 RERUN = """

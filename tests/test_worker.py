@@ -239,8 +239,8 @@ def test_a_report_whose_second_process_dies_is_built_in_one(tmp_path, monkeypatc
 
     started = worker.start
 
-    def dead(modules):
-        made = started(modules)
+    def dead(modules, later=()):
+        made = started(modules, later)
         made._process.kill()
         made._process.wait()
         return made
@@ -305,6 +305,41 @@ def test_the_worker_does_not_import_what_the_report_chose_not_to(monkeypatch):
         assert made.submit(_blocked_here, "tiering_test_never_imported").result(timeout=60)
     finally:
         made.close()
+
+
+def test_later_modules_are_imported_after_the_waiting_job(tmp_path, monkeypatch):
+    """The value job runs before the PDF's imports (``later``), which come once the worker
+    has nothing waiting; and closing it then ends it at once (``os._exit``): an
+    orderly shutdown would first run the exit handlers a job registered."""
+    later = "tiering_test_later_module"
+    folder = tmp_path
+    (folder / f"{later}.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(folder))
+    made = worker.Worker(["pandas"], later=[later])  # pandas: the job waits for it
+    try:
+        first = made.submit(_imported_here, later)
+        assert first.result(timeout=60) is False
+        deadline = time.monotonic() + 60
+        while not made.submit(_imported_here, later).result(timeout=60):
+            assert time.monotonic() < deadline, "the later module was never imported"
+            time.sleep(0.1)
+        exit_mark = folder / "exited"
+        made.submit(_at_exit_write, str(exit_mark)).result(timeout=60)
+    finally:
+        made.close()
+    assert made._process.returncode is not None
+    assert not exit_mark.exists()
+
+
+def _imported_here(name):
+    return name in sys.modules
+
+
+def _at_exit_write(path):
+    import atexit
+    from pathlib import Path
+
+    atexit.register(Path(path).write_text, "exit handlers ran", encoding="utf-8")
 
 
 def _blocked_here(name):

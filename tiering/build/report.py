@@ -572,12 +572,16 @@ def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
     """The report's second process, importing what its jobs need (the value model's
     library unless the analysis is already made, WeasyPrint for the PDF); None when it
     has nothing to do."""
-    modules: list[str] = []
+    jobs: list[tuple[str, ...]] = []
     if params.value.enabled and not analysed:
-        modules += worker.VALUE_MODULES
+        jobs.append(worker.VALUE_MODULES)
     if "pdf" in params.output.formats:
-        modules += worker.PDF_MODULES
-    return worker.start(modules) if modules else None
+        jobs.append(worker.PDF_MODULES)
+    if not jobs:
+        return None
+    # the PDF's imports wait until the value job is done: they would delay it by half a
+    # second, and the PDF is not needed before the notebook has run
+    return worker.start(jobs[0], later=[m for more in jobs[1:] for m in more])
 
 
 def _stop(helper: worker.Worker | None, work: Path) -> None:

@@ -83,12 +83,13 @@ class _RemoteTraceback(Exception):
 class Worker:
     """A second Python process running submitted jobs one after another.
 
-    ``modules`` are imported there as soon as it starts (a module that fails to import
-    is left for the job to report). ``seconds`` maps each finished job's name to the
-    seconds it ran in the worker.
+    ``modules`` are imported there as soon as it starts, ``later`` whenever it has no
+    job waiting (the modules of the last job: its imports keep off the first job's
+    path); a module that fails to import is left for the job to report. ``seconds``
+    maps each finished job's name to the seconds it ran in the worker.
     """
 
-    def __init__(self, modules: Iterable[str] = ()):
+    def __init__(self, modules: Iterable[str] = (), later: Iterable[str] = ()):
         ours, theirs = socket.socketpair()
         try:
             # a session of its own: Ctrl-C at the terminal reaches the report's process
@@ -122,7 +123,8 @@ class Worker:
         # never waits for the worker to read (it is importing when the first job comes)
         # the root logger's level: the worker's libraries log what this process would
         # show (--debug: everything; -q: errors only), and nothing of their own making
-        self._outbox.put(pickle.dumps((tuple(modules), logging.getLogger().getEffectiveLevel())))
+        level = logging.getLogger().getEffectiveLevel()
+        self._outbox.put(pickle.dumps((tuple(modules), tuple(later), level)))
         self._sender = threading.Thread(target=self._send, name="tiering-worker-send", daemon=True)
         self._collector = threading.Thread(
             target=self._collect, name="tiering-worker-results", daemon=True
@@ -222,13 +224,14 @@ class Worker:
             self._fail_pending("closed")
 
 
-def start(modules: Iterable[str]) -> Worker | None:
-    """A started :class:`Worker` importing ``modules``, or None when a second process
-    cannot be started here (the report then runs every step in its own process)."""
+def start(modules: Iterable[str], later: Iterable[str] = ()) -> Worker | None:
+    """A started :class:`Worker` importing ``modules`` (and ``later`` when idle), or None
+    when a second process cannot be started here (the report then runs every step in
+    its own process)."""
     if os.environ.get("TIERING_NO_WORKER"):  # for measuring the report without it
         return None
     try:
-        return Worker(modules)
+        return Worker(modules, later)
     except Exception as exc:  # noqa: BLE001 - any failure: the steps run in this process
         log.debug("no second report process: %s", exc)
         return None
@@ -292,7 +295,28 @@ def _exit_with(parent: int) -> None:
 
 def serve(fd: int, parent: int) -> None:
     """The worker's loop on the socket ``fd``: import the modules of the first message,
-    then run jobs until the report's process (``parent``) closes its end or is gone."""
+    then run jobs until the report's process (``parent``) closes its end or is gone.
+
+    The process then ends at once (``os._exit``, after flushing its output): an orderly
+    interpreter shutdown with PyMC and PyTensor loaded takes over a second, which the
+    report would wait for. Nothing of the worker's needs that shutdown: a job's own
+    clean-up has run by then, and its results and records are sent."""
+    code = 0
+    try:
+        _serve(fd, parent)
+    except SystemExit as exc:  # SIGTERM (close()) while no job ran
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110 - a closed stream: nothing to keep
+                pass
+        os._exit(code)
+
+
+def _serve(fd: int, parent: int) -> None:
+    """:func:`serve` before the process ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     # close() stops a job with SIGTERM: as SystemExit, so that the job's own clean-up
     # runs (html_to_pdf removes its partial file)
@@ -302,7 +326,7 @@ def serve(fd: int, parent: int) -> None:
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     conn = Connection(fd)
     try:
-        modules, level = pickle.loads(conn.recv_bytes())  # noqa: S301 - our own parent's message
+        modules, later, level = pickle.loads(conn.recv_bytes())  # noqa: S301 - our parent's
     except (EOFError, OSError):
         return
     # every record at the report's level is kept and logged again by the report; a root
@@ -311,14 +335,13 @@ def serve(fd: int, parent: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [records]
     root.setLevel(level)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. arviz announcing its 1.0 on import
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001, S112 - the job itself reports what is missing
-                continue
+    _import(modules)
+    later = list(later)
     while True:
+        if later and not conn.poll(0):  # idle: the last job's modules, one at a time
+            _import(later[:1])
+            del later[:1]
+            continue
         try:
             job, name, payload = pickle.loads(conn.recv_bytes())  # noqa: S301 - our parent's
         except (EOFError, OSError):  # the report's process is done with us
@@ -342,6 +365,16 @@ def serve(fd: int, parent: int) -> None:
             conn.send_bytes(pickle.dumps((job, name, outcome, result, kept, seconds)))
         except OSError:
             return
+
+
+def _import(modules: Iterable[str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. arviz announcing its 1.0 on import
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S112 - the job itself reports what is missing
+                continue
 
 
 def _exit_on_sigterm(signum, frame) -> None:
