@@ -246,6 +246,38 @@ def test_a_write_error_is_a_clear_error_and_keeps_the_previous_report(
     assert sorted(p.name for p in tmp_path.iterdir()) == [".acme.lock", "acme", "in"]
 
 
+def test_a_failed_notebook_waits_for_the_tables_written_beside_it(tmp_path, monkeypatch):
+    """The tables are written by a thread while the notebook runs. A notebook that fails
+    first: the run waits for the tables before it keeps its work aside, so that
+    ``failure.json`` lists every file of the folder (which a later run may then
+    remove) and nothing is written after it was moved."""
+    import time
+
+    from tiering.errors import RenderError
+
+    client = write_tiny_client(tmp_path / "in")
+    real = outputs.write_tables
+
+    def slow_tables(analysis, loaded, folder):
+        time.sleep(1.5)
+        return real(analysis, loaded, folder)
+
+    def failing_notebook(*args, **kwargs):
+        raise RenderError("the notebook failed", where="report.ipynb")
+
+    monkeypatch.setattr(outputs, "write_tables", slow_tables)
+    monkeypatch.setattr(report, "_execute_notebook", failing_notebook)
+    with pytest.raises(RenderError) as caught:
+        report.build(params.load(client), output=tmp_path / "out")
+    kept = caught.value.kept_in
+    listed = json.loads((kept / report.FAILURE).read_text(encoding="utf-8"))["files"]
+    time.sleep(0.5)
+    on_disk = {p.relative_to(kept).as_posix() for p in kept.rglob("*") if p.is_file()}
+    assert "tiers.csv" in listed
+    assert on_disk - {report.FAILURE} == set(listed)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_parent_folder_is_a_clear_error(tmp_path, capsys):
     client = write_tiny_client(tmp_path / "in")

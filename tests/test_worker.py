@@ -331,6 +331,29 @@ def test_later_modules_are_imported_after_the_waiting_job(tmp_path, monkeypatch)
     assert not exit_mark.exists()
 
 
+def test_the_worker_started_early_is_the_one_the_build_takes(monkeypatch):
+    """The command line starts the worker before its own imports (start_early); the
+    build's start() takes that process, which has imported pandas meanwhile, and sends
+    it what to import; one nobody took is closed by discard_early."""
+    monkeypatch.delenv("TIERING_NO_WORKER", raising=False)
+    worker.start_early()
+    early = worker._EARLY[0]
+    taken = worker.start(["json"])
+    try:
+        assert taken is early and worker._EARLY == []
+        assert taken.submit(_imported_here, "pandas").result(timeout=60)
+        assert taken.submit(divmod, 7, 2).result(timeout=60) == (3, 1)
+    finally:
+        taken.close()
+    worker.start_early()
+    untaken = worker._EARLY[0]
+    worker.discard_early()
+    assert worker._EARLY == [] and not untaken.alive()
+    monkeypatch.setenv("TIERING_NO_WORKER", "1")
+    worker.start_early()
+    assert worker._EARLY == []
+
+
 def _imported_here(name):
     return name in sys.modules
 
@@ -379,7 +402,11 @@ def test_an_interrupt_while_the_pdf_is_written_keeps_no_partial_file(tmp_path, m
 
     monkeypatch.setattr(worker, "pdf_job", _pdf_job_that_hangs)
 
+    made_here = render.notebook_to_html
+
     def interrupted(nb, *args, **kwargs):
+        if kwargs.get("media") == "print":  # the PDF's page, made before the PDF job
+            return made_here(nb, *args, **kwargs)
         work = next((tmp_path).glob(".out.tmp-*"))
         deadline = time.monotonic() + 60
         while not list(work.glob(".report.pdf.*.tmp")) and time.monotonic() < deadline:
@@ -399,15 +426,15 @@ def test_an_interrupt_while_the_pdf_is_written_keeps_no_partial_file(tmp_path, m
 _REAL_PDF_JOB = worker.pdf_job
 
 
-def _pdf_job_that_dies(nb, pdf_path, **kwargs):
+def _pdf_job_that_dies(html, pdf_path, **kwargs):
     if os.environ.get("TIERING_TEST_DIE_PID") == str(os.getppid()):  # in the worker
         with open(os.path.join(os.path.dirname(pdf_path), ".report.pdf.dying.tmp"), "wb") as fh:
             fh.write(b"%PDF-1.7 partial")
         os._exit(9)
-    return _REAL_PDF_JOB(nb, pdf_path, **kwargs)
+    return _REAL_PDF_JOB(html, pdf_path, **kwargs)
 
 
-def _pdf_job_that_hangs(nb, pdf_path, **kwargs):
+def _pdf_job_that_hangs(html, pdf_path, **kwargs):
     import tempfile
 
     folder = os.path.dirname(pdf_path)

@@ -202,14 +202,25 @@ def _say(args, *values, **kwargs) -> None:
 
 
 def _report(args) -> int:
-    from tiering.build import report
+    from tiering.build import worker
 
-    cfg = _load(args.params, args.overrides)
-    _say(args, f"Building the report for {cfg.client!r} from {cfg.data.path} ...", file=sys.stderr)
-    with _ShowProgress(args, report.planned_steps(cfg)):
-        folder = report.build(
-            cfg, output=args.output, notebook=args.notebook, params_path=args.params
+    # the report's second process starts before the imports and the parameters below
+    worker.start_early()
+    try:
+        from tiering.build import report
+
+        cfg = _load(args.params, args.overrides)
+        _say(
+            args,
+            f"Building the report for {cfg.client!r} from {cfg.data.path} ...",
+            file=sys.stderr,
         )
+        with _ShowProgress(args, report.planned_steps(cfg)):
+            folder = report.build(
+                cfg, output=args.output, notebook=args.notebook, params_path=args.params
+            )
+    finally:
+        worker.discard_early()  # a report that did not get to take it
     _say(args, f"Report written to {folder}")
     for name in ("report.pdf", "report.html", "tiers.csv", "manifest.json"):
         if (folder / name).exists():
@@ -395,6 +406,7 @@ class _ProgressHandler(logging.Handler):
         super().__init__(logging.INFO)
         self.stream, self.verbose, self.total = stream, verbose, len(planned)
         self.started, self.step, self.t0 = 0, "", time.perf_counter()
+        self.number: dict[str, int] = {}  # steps can overlap (the tables beside the notebook)
         self.bar = self._stop = None
         if live:
             from tqdm import tqdm
@@ -428,6 +440,7 @@ class _ProgressHandler(logging.Handler):
         label = STEP_LABELS.get(step, step.replace("_", " "))
         if phase == "start":
             self.started += 1
+            self.number[step] = self.started
             self.total = max(self.total, self.started)
             if self.bar is not None:
                 self.bar.total = self.total
@@ -442,7 +455,7 @@ class _ProgressHandler(logging.Handler):
                     self.bar.write(f"  {label:<28} {seconds:7.2f} s", file=self.stream)
             elif self.verbose:
                 print(
-                    f"[{self.started}/{self.total}] {label}: {seconds:.2f} s",
+                    f"[{self.number.get(step, self.started)}/{self.total}] {label}: {seconds:.2f} s",
                     file=self.stream,
                     flush=True,
                 )

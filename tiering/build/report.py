@@ -35,6 +35,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -473,25 +474,25 @@ def build(
                 analysis, loaded = analysed.analysis, analysed.loaded
             warm = start_kernel()
             timings.update(analysis.timings)
-            with timed(timings, "tables"):
-                outputs.write_tables(analysis, loaded, work)
-                analysis_file = work / ".analysis.pkl"
-                # the shipped notebook reads no per-customer snapshot or strategy table
-                # (half the file at 1M customers); a notebook of the user's gets it all
-                pipeline.save(analysis, analysis_file, report_only=notebook == NOTEBOOK)
-
-            with timed(timings, "notebook"):
-                out_nb = work / "report.ipynb"
-                if warm is not None:
-                    warm.release_client()
-                _execute_notebook(
-                    params,
-                    analysis_file,
-                    out_nb,
-                    notebook,
-                    kept_as=failed_dest / "report.ipynb",
-                    km=warm.km if warm is not None else None,
-                )
+            analysis_file = work / ".analysis.pkl"
+            # the tables are written by a thread of this process while the kernel runs the
+            # notebook (it reads only the pickled analysis); both only read the analysis
+            with _beside(timings, "tables", outputs.write_tables, analysis, loaded, work):
+                with timed(timings, "notebook"):
+                    # the shipped notebook reads no per-customer snapshot or strategy table
+                    # (half the file at 1M customers); a notebook of the user's gets it all
+                    pipeline.save(analysis, analysis_file, report_only=notebook == NOTEBOOK)
+                    out_nb = work / "report.ipynb"
+                    if warm is not None:
+                        warm.release_client()
+                    _execute_notebook(
+                        params,
+                        analysis_file,
+                        out_nb,
+                        notebook,
+                        kept_as=failed_dest / "report.ipynb",
+                        km=warm.km if warm is not None else None,
+                    )
 
             pdf_job = None
             with timed(timings, "html"):
@@ -500,18 +501,19 @@ def build(
                 normalise_notebook(nb)
                 nbformat.write(nb, out_nb)
                 palette = _palette(params, logo)
-                # the print page (the charts as high-resolution PNGs; the screen page's
-                # are SVGs) and its PDF, in the second process while the screen page is
-                # made here
-                pdf_args = (nb, str(work / "report.pdf"))
-                pdf_kwargs = {
-                    "language": params.language,
-                    "logo": logo,
-                    "palette": palette,
-                    "base_url": str(work),
-                }
-                if "pdf" in params.output.formats and helper is not None:
-                    pdf_job = helper.submit(worker.pdf_job, *pdf_args, **pdf_kwargs)
+                if "pdf" in params.output.formats:
+                    # the print page (the charts as high-resolution PNGs; the screen
+                    # page's are SVGs), made here; WeasyPrint writes it as the PDF in the
+                    # second process while the screen page is made here
+                    pdf_args = (
+                        render.notebook_to_html(
+                            nb, language=params.language, logo=logo, palette=palette, media="print"
+                        ),
+                        str(work / "report.pdf"),
+                    )
+                    pdf_kwargs = {"base_url": str(work)}
+                    if helper is not None:
+                        pdf_job = helper.submit(worker.pdf_job, *pdf_args, **pdf_kwargs)
                 if "html" in params.output.formats:
                     html = render.notebook_to_html(
                         nb, language=params.language, logo=logo, palette=palette
@@ -568,6 +570,30 @@ def build(
     return final
 
 
+@contextmanager
+def _beside(timings: dict, step: str, fn, /, *args) -> Iterator[None]:
+    """Run ``fn(*args)`` as the step ``step`` in a thread while the block runs; on leaving
+    the block, wait for it (also when the block failed: nothing of it runs on into the
+    clean-up) and raise what it raised."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with timed(timings, step):
+                fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the build's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=f"tiering-{step}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
 def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
     """The report's second process, importing what its jobs need (the value model's
     library unless the analysis is already made, WeasyPrint for the PDF); None when it
@@ -578,6 +604,7 @@ def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
     if "pdf" in params.output.formats:
         jobs.append(worker.PDF_MODULES)
     if not jobs:
+        worker.discard_early()
         return None
     # the PDF's imports wait until the value job is done: they would delay it by half a
     # second, and the PDF is not needed before the notebook has run

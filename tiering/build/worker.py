@@ -7,8 +7,8 @@ cores one of them idles. Two steps need nothing from what runs beside them:
   tiers and the transactions: it is fitted while the statistics, the migration, the
   holdout check and the campaigns run, and importing PyMC-Marketing (about 3 s) happens
   while the data loads;
-- the PDF (:func:`pdf_job`: the print page and WeasyPrint), which needs only the
-  executed notebook: it is written while the screen page (``report.html``) is made.
+- the PDF (:func:`pdf_job`: WeasyPrint), which needs only the print page: it is
+  written while the screen page (``report.html``) is made.
 
 :class:`Worker` is that process: a fresh interpreter (``python -c``: nothing of the
 parent's threads or DuckDB connections), started when a build starts, which imports
@@ -89,7 +89,13 @@ class Worker:
     maps each finished job's name to the seconds it ran in the worker.
     """
 
-    def __init__(self, modules: Iterable[str] = (), later: Iterable[str] = ()):
+    def __init__(
+        self,
+        modules: Iterable[str] | None = (),
+        later: Iterable[str] = (),
+        *,
+        first: Iterable[str] = (),
+    ):
         ours, theirs = socket.socketpair()
         try:
             # a session of its own: Ctrl-C at the terminal reaches the report's process
@@ -99,7 +105,9 @@ class Worker:
                     sys.executable,
                     "-c",
                     _BOOT,
-                    json.dumps([list(sys.path), theirs.fileno(), os.getpid(), _blocked()]),
+                    json.dumps(
+                        [list(sys.path), theirs.fileno(), os.getpid(), _blocked(), list(first)]
+                    ),
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -123,14 +131,28 @@ class Worker:
         # never waits for the worker to read (it is importing when the first job comes)
         # the root logger's level: the worker's libraries log what this process would
         # show (--debug: everything; -q: errors only), and nothing of their own making
-        level = logging.getLogger().getEffectiveLevel()
-        self._outbox.put(pickle.dumps((tuple(modules), tuple(later), level)))
+        self._prepared = False
+        if modules is not None:
+            self.prepare(modules, later)
         self._sender = threading.Thread(target=self._send, name="tiering-worker-send", daemon=True)
         self._collector = threading.Thread(
             target=self._collect, name="tiering-worker-results", daemon=True
         )
         self._sender.start()
         self._collector.start()
+
+    def prepare(self, modules: Iterable[str], later: Iterable[str] = ()) -> None:
+        """Send what to import (once, before any job): ``modules`` now, ``later`` when
+        idle. The constructor does it unless its ``modules`` is None (a worker started
+        before the report knows what it needs: :func:`start_early`)."""
+        # the root logger's level: the worker's libraries log what this process would
+        # show (--debug: everything; -q: errors only), and nothing of their own making
+        level = logging.getLogger().getEffectiveLevel()
+        with self._lock:
+            if self._prepared:
+                return
+            self._prepared = True
+            self._outbox.put(pickle.dumps((tuple(modules), tuple(later), level)))
 
     def alive(self) -> bool:
         """Whether the process is running."""
@@ -144,6 +166,7 @@ class Worker:
         # pickled now, not later on the sending thread: the caller may change the
         # arguments once this returns
         payload = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        self.prepare(())  # the first message says what to import: nothing more, if unsaid
         with self._lock:
             if self._closed or self._broken or not self.alive():
                 future.set_exception(WorkerLost("the report's second process is not running"))
@@ -224,12 +247,44 @@ class Worker:
             self._fail_pending("closed")
 
 
+#: What the worker imports when started before the report knows what it needs
+#: (:func:`start_early`): what every job of it imports first (numpy and pandas, 0.4 s).
+FIRST_MODULES = ("pandas",)
+_EARLY: list[Worker] = []
+
+
+def start_early() -> None:
+    """Start the report's second process now, importing :data:`FIRST_MODULES`, for the
+    next :func:`start` to take: the command line calls this before its own imports and
+    the parameters (half a second), so the worker is that much further on when the build
+    starts it. :func:`discard_early` closes it if no build took it."""
+    if os.environ.get("TIERING_NO_WORKER") or _EARLY:
+        return
+    try:
+        _EARLY.append(Worker(None, first=FIRST_MODULES))
+    except Exception as exc:  # noqa: BLE001 - any failure: start() tries again
+        log.debug("no early second report process: %s", exc)
+
+
+def discard_early() -> None:
+    """Close the worker :func:`start_early` started, unless a build took it."""
+    while _EARLY:
+        _EARLY.pop().close()
+
+
 def start(modules: Iterable[str], later: Iterable[str] = ()) -> Worker | None:
     """A started :class:`Worker` importing ``modules`` (and ``later`` when idle), or None
     when a second process cannot be started here (the report then runs every step in
-    its own process)."""
+    its own process). The one :func:`start_early` started, if it is running."""
     if os.environ.get("TIERING_NO_WORKER"):  # for measuring the report without it
+        discard_early()
         return None
+    while _EARLY:
+        early = _EARLY.pop()
+        if early.alive():
+            early.prepare(modules, later)
+            return early
+        early.close()
     try:
         return Worker(modules, later)
     except Exception as exc:  # noqa: BLE001 - any failure: the steps run in this process
@@ -248,12 +303,12 @@ def result_or_run(future: Future | None, fn: Callable, /, *args: Any, **kwargs: 
     return fn(*args, **kwargs)
 
 
-def pdf_job(nb, pdf_path: str, *, language: str, logo, palette, base_url: str) -> None:
-    """The report's PDF from the executed notebook ``nb``: the print page (charts as
-    high-resolution PNGs) written by WeasyPrint to ``pdf_path``."""
+def pdf_job(html: str, pdf_path: str, *, base_url: str) -> None:
+    """The report's PDF: its print page ``html`` (``render.notebook_to_html`` with
+    ``media="print"``: the charts as high-resolution PNGs) written by WeasyPrint to
+    ``pdf_path``."""
     from tiering.build import render
 
-    html = render.notebook_to_html(nb, language=language, logo=logo, palette=palette, media="print")
     render.html_to_pdf(html, pdf_path, base_url=base_url)
 
 
@@ -274,9 +329,9 @@ class _Records(logging.Handler):
 #: What the worker process runs: puts the report's ``sys.path`` first (a checkout
 #: run with PYTHONPATH finds the same package) and serves on the inherited socket.
 _BOOT = (
-    "import json, sys; path, fd, parent, blocked = json.loads(sys.argv[1]); "
+    "import json, sys; path, fd, parent, blocked, first = json.loads(sys.argv[1]); "
     "sys.path[:0] = path; sys.modules.update(dict.fromkeys(blocked)); "
-    "from tiering.build.worker import serve; serve(fd, parent)"
+    "from tiering.build.worker import serve; serve(fd, parent, first)"
 )
 
 
@@ -293,9 +348,10 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
-def serve(fd: int, parent: int) -> None:
-    """The worker's loop on the socket ``fd``: import the modules of the first message,
-    then run jobs until the report's process (``parent``) closes its end or is gone.
+def serve(fd: int, parent: int, first: Iterable[str] = ()) -> None:
+    """The worker's loop on the socket ``fd``: import ``first``, then the modules of the
+    first message, then run jobs until the report's process (``parent``) closes its end
+    or is gone.
 
     The process then ends at once (``os._exit``, after flushing its output): an orderly
     interpreter shutdown with PyMC and PyTensor loaded takes over a second, which the
@@ -303,7 +359,7 @@ def serve(fd: int, parent: int) -> None:
     clean-up has run by then, and its results and records are sent."""
     code = 0
     try:
-        _serve(fd, parent)
+        _serve(fd, parent, first)
     except SystemExit as exc:  # SIGTERM (close()) while no job ran
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
@@ -315,7 +371,7 @@ def serve(fd: int, parent: int) -> None:
         os._exit(code)
 
 
-def _serve(fd: int, parent: int) -> None:
+def _serve(fd: int, parent: int, first: Iterable[str]) -> None:
     """:func:`serve` before the process ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     # close() stops a job with SIGTERM: as SystemExit, so that the job's own clean-up
@@ -325,6 +381,7 @@ def _serve(fd: int, parent: int) -> None:
     # on to the end of its job, holding the report's standard error open
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     conn = Connection(fd)
+    _import(first)
     try:
         modules, later, level = pickle.loads(conn.recv_bytes())  # noqa: S301 - our parent's
     except (EOFError, OSError):
