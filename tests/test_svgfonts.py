@@ -136,7 +136,7 @@ def _notebook() -> nbformat.NotebookNode:
 
 def test_screen_page_has_the_svg_with_fonts_and_no_png():
     page = render.notebook_to_html(_notebook())
-    assert "data:image/png" not in page and charts.PRINT_SRC not in page
+    assert "data:image/png" not in page and "data-print-src" not in page
     src = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', page).group(1)
     svg = base64.b64decode(src)
     assert b"@font-face" in svg and b">\xe5\xae\xa2\xe6\x88\xb7 by tier</text>" in svg  # 客户
@@ -144,14 +144,35 @@ def test_screen_page_has_the_svg_with_fonts_and_no_png():
     assert render.notebook_to_html(_notebook()) == page  # deterministic
 
 
-def test_print_page_has_the_png_only():
-    page = render.notebook_to_html(_notebook(), media="print")
-    assert "data:image/svg" not in page and charts.PRINT_SRC not in page
-    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1))
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+def test_print_page_has_the_svg_as_drawn():
+    """The PDF's page: the chart's own SVG, its text as text, no fonts embedded (WeasyPrint
+    draws it with the installed fonts matplotlib laid it out with)."""
+    nb = _notebook()
+    drawn = re.search(
+        r'src="data:image/svg\+xml;base64,([^"]+)"', nb.cells[0].outputs[0].data["text/html"]
+    )
+    page = render.notebook_to_html(nb, media="print")
+    assert "data:image/png" not in page and "data-print-src" not in page
+    src = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', page).group(1)
+    assert src == drawn.group(1)
+    assert b"@font-face" not in base64.b64decode(src)
     assert (
         'alt="Customers by tier"' in page and "<figcaption>Customers by tier.</figcaption>" in page
     )
+
+
+def test_a_notebook_with_the_old_png_print_copy_renders_without_it():
+    """A report notebook run before the charts were SVG only carries a PNG print copy in
+    ``data-print-src``: both pages drop it and show the SVG."""
+    nb = _notebook()
+    out = nb.cells[0].outputs[0]
+    out.data["text/html"] = out.data["text/html"].replace(
+        '" alt=', '" data-print-src="data:image/png;base64,iVBORw0KGgo=" alt=', 1
+    )
+    for media in ("screen", "print"):
+        page = render.notebook_to_html(nb, media=media)
+        assert "data-print-src" not in page and "data:image/png" not in page
+        assert 'src="data:image/svg+xml;base64,' in page
 
 
 def test_unknown_medium_is_refused():

@@ -9,8 +9,9 @@ external links: it opens without a network.
 
 Charts (:func:`tiering.present.charts.figure_html`) reach the page as SVG, text kept as
 text and the fonts it uses embedded as subsets, so they stay sharp and readable on any
-screen; the PDF is made from the ``media="print"`` page, whose charts are the
-high-resolution PNGs instead.
+screen; the PDF is made from the ``media="print"`` page, whose charts are the same
+SVGs without embedded fonts (WeasyPrint draws them as vector graphics with the
+installed fonts).
 
 The PDF comes from WeasyPrint on that HTML, using the template's print CSS (A4,
 cover without header or footer, running header, "Page N of M", contents with page
@@ -44,7 +45,6 @@ from tiering import locale
 from tiering.build import svgfonts
 from tiering.errors import RenderError, require
 from tiering.present.css import brand_css, colour_properties, css_string, font_family, tier_css
-from tiering.present.htmlkit import PRINT_SRC
 from tiering.present.i18n import t
 from tiering.style import DEFAULT_PALETTE, MUTED, Palette
 
@@ -73,11 +73,11 @@ _HIDDEN_CELL_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell
 _META_KEYS = ("title", "client", "subtitle", "consultant", "period", "as_of", "generated")
 MAX_LOGO_BYTES = 2 * 1024 * 1024
 _MEDIA = ("screen", "print")
-# A chart of figure_html, exactly as it writes it: the SVG, then the PNG print copy.
+# A chart of figure_html, exactly as it writes it: its SVG (a notebook run by tiering
+# before 2026-12-07 also carries a PNG print copy, which is dropped).
 _CHART_IMG = re.compile(
-    r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]*)" '
-    + re.escape(PRINT_SRC)
-    + r'="data:image/png;base64,([A-Za-z0-9+/=]*)"'
+    r'<figure class="chart"><img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]*)"'
+    r'(?: data-print-src="data:image/png;base64,[A-Za-z0-9+/=]*")?'
 )
 
 
@@ -110,10 +110,12 @@ def notebook_to_html(
     not modified.
 
     ``media`` is what the page is for. The charts of
-    :func:`tiering.present.charts.figure_html` hold an SVG and a PNG print copy;
-    ``"screen"`` (the HTML report) keeps the SVG, its text as text, with the glyphs it
-    uses embedded as font subsets (:mod:`tiering.build.svgfonts`); ``"print"`` (the
-    page :func:`html_to_pdf` gets) keeps the high-resolution PNG.
+    :func:`tiering.present.charts.figure_html` are SVGs, their text as text;
+    ``"screen"`` (the HTML report) embeds the glyphs they use as font subsets
+    (:mod:`tiering.build.svgfonts`: a browser shows an ``<img>`` SVG without the page's
+    fonts); ``"print"`` (the page :func:`html_to_pdf` gets) leaves them as they are:
+    WeasyPrint draws them as vector graphics with the installed fonts matplotlib laid
+    them out with.
     """
     from nbconvert import HTMLExporter
 
@@ -169,7 +171,7 @@ def html_to_pdf(
     html: str, pdf_path: str | os.PathLike[str], *, base_url: str | None = None
 ) -> None:
     """Write ``html`` (from :func:`notebook_to_html`; for the report,
-    ``media="print"``: the charts as high-resolution PNGs) as an A4 PDF at ``pdf_path``.
+    ``media="print"``: the charts as vector SVG) as an A4 PDF at ``pdf_path``.
 
     The PDF is first written to a temporary file next to ``pdf_path`` and then moved
     into place, so a failed run never leaves a half-written report. Resources are
@@ -311,8 +313,8 @@ def _report_cells(nb):
 
 
 def _charts_for(nb, media: str) -> None:
-    """Keep each chart's copy for ``media`` in the notebook's HTML outputs, in place: the
-    SVG with its fonts embedded (screen) or the PNG (print)."""
+    """Make each chart of the notebook's HTML outputs what ``media`` shows, in place: the
+    SVG with its fonts embedded (screen) or as it is (print)."""
     outputs = [
         out
         for cell in nb.cells
@@ -323,7 +325,8 @@ def _charts_for(nb, media: str) -> None:
     if media == "print":
         for out in outputs:
             out.data["text/html"] = _CHART_IMG.sub(
-                r'<img src="data:image/png;base64,\2"', out.data["text/html"]
+                r'<figure class="chart"><img src="data:image/svg+xml;base64,\1"',
+                out.data["text/html"],
             )
         return
     svgs = [
@@ -337,7 +340,7 @@ def _charts_for(nb, media: str) -> None:
 
     def screen(_match: re.Match) -> str:
         svg = base64.b64encode(next(with_fonts)).decode("ascii")
-        return f'<img src="data:image/svg+xml;base64,{svg}"'
+        return f'<figure class="chart"><img src="data:image/svg+xml;base64,{svg}"'
 
     for out in outputs:
         out.data["text/html"] = _CHART_IMG.sub(screen, out.data["text/html"])

@@ -502,9 +502,9 @@ def build(
                 nbformat.write(nb, out_nb)
                 palette = _palette(params, logo)
                 if "pdf" in params.output.formats:
-                    # the print page (the charts as high-resolution PNGs; the screen
-                    # page's are SVGs), made here; WeasyPrint writes it as the PDF in the
-                    # second process while the screen page is made here
+                    # the print page (the charts' SVGs without embedded fonts), made
+                    # here; WeasyPrint writes it as the PDF in the second process while
+                    # the screen page (which embeds the charts' fonts) is made here
                     pdf_args = (
                         render.notebook_to_html(
                             nb, language=params.language, logo=logo, palette=palette, media="print"

@@ -305,7 +305,7 @@ def result_or_run(future: Future | None, fn: Callable, /, *args: Any, **kwargs: 
 
 def pdf_job(html: str, pdf_path: str, *, base_url: str) -> None:
     """The report's PDF: its print page ``html`` (``render.notebook_to_html`` with
-    ``media="print"``: the charts as high-resolution PNGs) written by WeasyPrint to
+    ``media="print"``: the charts as vector SVG) written by WeasyPrint to
     ``pdf_path``."""
     from tiering.build import render
 

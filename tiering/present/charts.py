@@ -13,8 +13,8 @@ Importing this module changes no global state. The chart functions call
 font rcParams so that Chinese and Latin text both render.
 
 :func:`figure_html` turns a figure into a self-contained, deterministic
-``<figure class="chart">`` HTML snippet for the report: an SVG for screens (text stays
-text) with a PNG print copy.
+``<figure class="chart">`` HTML snippet for the report: an SVG (vector; its text stays
+text), which the screen page and the PDF both show.
 
 Longer than 800 lines because it holds both the public kit the other sections' charts
 are drawn with (fonts, layout constants, axes and number helpers, :func:`figure_html`;
@@ -34,7 +34,6 @@ import math
 import os
 import re
 import shutil
-import struct
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +51,6 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentF
 
 from tiering import locale
 from tiering.errors import DataError, closest, require
-from tiering.present.htmlkit import PRINT_SRC
 from tiering.present.i18n import has, t, tn
 from tiering.style import MUTED, Palette, tier_palette
 
@@ -70,7 +68,6 @@ __all__ = [
     "svg_bytes",
     "min_screen_width",
     "MIN_SCREEN_TEXT_PX",
-    "PRINT_SRC",
     # the kit the charts of the other report sections are drawn with
     "FIG_WIDTH",
     "TEXT_COLOR",
@@ -1328,16 +1325,16 @@ _SVG_HASHSALT = "tiering"  # matplotlib's id seed: the same figure gives the sam
 _FONT_SIZE = re.compile(r"font-size:\s*([0-9.]+)px")
 
 
-def figure_html(fig: Figure | Axes, *, alt: str, caption: str | None = None, dpi: int = 200) -> str:
+def figure_html(fig: Figure | Axes, *, alt: str, caption: str | None = None) -> str:
     """The figure as a self-contained ``<figure class="chart">`` HTML snippet; closes it.
 
-    The ``<img>`` shows the figure as SVG (``svg.fonttype: none``: its text stays text,
-    sharp at any zoom, selectable and searchable) and carries a PNG of ``dpi`` dots per
-    inch in its ``data-print-src`` attribute (:data:`PRINT_SRC`), the print copy:
-    :func:`tiering.build.render.notebook_to_html` keeps one of the two per medium (the
-    SVG for the screen page, with the fonts its text uses embedded as subsets; the PNG
-    for the PDF). Both are embedded as base64 without date or software metadata, so the
-    same figure gives the same bytes on every run.
+    The ``<img>`` shows the figure as SVG (:func:`svg_bytes`: vector, its text stays text
+    (``svg.fonttype: none``): sharp at any zoom and in print, selectable and searchable),
+    embedded as base64 without date or software metadata, so the same figure gives the
+    same bytes on every run. The report's two pages both show it:
+    :func:`tiering.build.render.notebook_to_html` embeds the fonts its text uses as
+    subsets for the screen page (a browser shows an ``<img>`` SVG with no page fonts);
+    WeasyPrint draws it into the PDF as vector graphics with the same installed fonts.
 
     The ``<img>`` carries a ``width`` in CSS pixels equal to the figure's physical width
     (96 CSS px per inch), so HTML and WeasyPrint show it at its designed size, and a
@@ -1359,22 +1356,14 @@ def figure_html(fig: Figure | Axes, *, alt: str, caption: str | None = None, dpi
         where="alt",
         hint="describe what the chart shows, for screen readers and broken images",
     )
-    require(int(dpi) > 0, f"dpi must be positive, got {dpi!r}", where="dpi")
     try:
-        png = _png_bytes(fig, int(dpi))
-        # the layout the PNG's draw settled (constrained layout) is kept for the SVG:
-        # drawn again, it would come to the same places at about a third of the cost
-        if fig.get_layout_engine() is not None:
-            fig.set_layout_engine("none")
         svg = svg_bytes(fig)
     finally:
         plt.close(fig)
-    width_px = struct.unpack(">I", png[16:20])[0]
-    css_width = round(width_px * 96 / int(dpi))
+    css_width = round(_svg_width_pt(svg) * 96 / 72)
     min_width = min_screen_width(svg, css_width)
     parts = [
         f'<figure class="chart"><img src="data:image/svg+xml;base64,{_b64(svg)}" '
-        f'{PRINT_SRC}="data:image/png;base64,{_b64(png)}" '
         f'alt="{html.escape(alt, quote=True)}" width="{css_width}" '
         f'style="--chart-min-width: {min_width}px">'
     ]
@@ -1384,10 +1373,18 @@ def figure_html(fig: Figure | Axes, *, alt: str, caption: str | None = None, dpi
     return "".join(parts)
 
 
+def _svg_width_pt(svg: bytes) -> float:
+    """The width matplotlib gives its SVG (``width="…pt"`` on the root element)."""
+    match = re.search(rb'<svg\b[^>]*\bwidth="([0-9.]+)pt"', svg)
+    if match is None:  # pragma: no cover - matplotlib always writes it
+        raise RuntimeError("matplotlib wrote an SVG without a width in pt")
+    return float(match.group(1))
+
+
 def svg_bytes(fig: Figure) -> bytes:
     """The figure as deterministic SVG: text as ``<text>`` elements (``svg.fonttype:
     none``), fixed element ids (``svg.hashsalt``), no date or creator metadata, white
-    background, cropped like the PNG (``bbox_inches="tight"``, 0.05 in padding).
+    background, cropped to what is drawn (``bbox_inches="tight"``, 0.05 in padding).
 
     Its ``font-family`` lists are matplotlib's (the CJK face first when one is
     installed); :mod:`tiering.build.svgfonts` embeds those fonts for the report page.
@@ -1421,20 +1418,6 @@ def min_screen_width(svg: bytes, width: int) -> int:
     view_width = float(view_box.group(1).split()[2])
     smallest_px = min(sizes) * width / view_width  # at the designed width
     return math.ceil(round(width * MIN_SCREEN_TEXT_PX / smallest_px, 6))
-
-
-def _png_bytes(fig: Figure, dpi: int) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(
-        buffer,
-        format="png",
-        dpi=dpi,
-        facecolor="white",
-        bbox_inches="tight",
-        pad_inches=0.05,
-        metadata={"Software": None},
-    )
-    return buffer.getvalue()
 
 
 def _b64(data: bytes) -> str:

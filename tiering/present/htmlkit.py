@@ -16,11 +16,6 @@ from collections.abc import Iterable, Sequence
 from tiering import locale
 from tiering.present.i18n import t
 
-#: The attribute of a chart's ``<img>`` that carries its print copy (a PNG); its ``src``
-#: is the SVG (:func:`tiering.present.charts.figure_html`; the renderer swaps them for the
-#: print page). Here, not in the chart kit, so that rendering imports no matplotlib.
-PRINT_SRC = "data-print-src"
-
 __all__ = [
     "badge",
     "esc",
