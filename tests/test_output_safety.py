@@ -278,6 +278,115 @@ def test_a_failed_notebook_waits_for_the_tables_written_beside_it(tmp_path, monk
     assert not (tmp_path / "out").exists()
 
 
+def test_ctrl_c_during_the_notebook_stops_the_tables_and_keeps_a_consistent_folder(
+    tmp_path, monkeypatch
+):
+    """Ctrl-C while the notebook runs: the tables thread stops at its next check
+    (tiering.interrupt), and the run keeps its work aside only once the thread has
+    ended, so ``failure.json`` matches the folder (a later run may remove it)."""
+    import threading
+    import time
+
+    from tiering import interrupt
+
+    client = write_tiny_client(tmp_path / "in")
+    stopped = threading.Event()
+
+    def endless_tables(analysis, loaded, folder):
+        with open(Path(folder) / "slow_table.csv", "w", encoding="utf-8") as fh:
+            for i in range(600):  # a minute, unless interrupted
+                fh.write(f"{i}\n")
+                fh.flush()
+                try:
+                    interrupt.check()
+                except KeyboardInterrupt:
+                    stopped.set()
+                    raise
+                time.sleep(0.1)
+
+    def interrupted_notebook(*args, **kwargs):
+        time.sleep(0.5)
+        interrupt.REQUESTED.set()  # what the command line's handler does on SIGINT
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "write_tables", endless_tables)
+    monkeypatch.setattr(report, "_execute_notebook", interrupted_notebook)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            report.build(params.load(client), output=tmp_path / "out")
+    finally:
+        interrupt.REQUESTED.clear()
+    assert stopped.is_set()
+    kept = tmp_path / "out.failed"
+    listed = json.loads((kept / report.FAILURE).read_text(encoding="utf-8"))["files"]
+    assert not owned.failed_strangers(kept), "a file changed after failure.json was written"
+    assert "slow_table.csv" in listed
+
+
+def test_the_tables_stop_after_ctrl_c(tmp_path):
+    """With an interrupt requested the tables write nothing more: no CSV, and an action
+    list sheet stops between rows (tiering.interrupt)."""
+    from tiering import interrupt
+    from tiering.analysis import pipeline
+
+    cfg = params.load(write_tiny_client(tmp_path / "in"))
+    analysis, loaded = pipeline.run(cfg)
+    out = tmp_path / "tables"
+    out.mkdir()
+    interrupt.REQUESTED.set()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            outputs.write_tables(analysis, loaded, out)
+    finally:
+        interrupt.REQUESTED.clear()
+    assert not list(out.glob("*.csv"))
+    assert outputs.write_tables(analysis, loaded, out)  # and without one, it writes them
+
+
+def test_waiting_for_the_tables_survives_a_second_ctrl_c():
+    """A Ctrl-C while the build waits for the tables thread does not cut the wait short:
+    it is raised once the thread has ended."""
+
+    class Ended:
+        def __init__(self):
+            self.waits = 0
+
+        def wait(self):
+            self.waits += 1
+            if self.waits == 1:
+                raise KeyboardInterrupt
+            return True
+
+    ended = Ended()
+    with pytest.raises(KeyboardInterrupt):
+        report._wait_through_interrupts(ended)
+    assert ended.waits == 2
+
+
+def test_tables_failing_beside_a_failing_notebook_are_logged(tmp_path, monkeypatch, caplog):
+    """The notebook's error is the one raised; the tables' own (here a full disk) is not
+    lost: it is logged."""
+    from tiering.errors import RenderError
+
+    client = write_tiny_client(tmp_path / "in")
+
+    def full_disk(analysis, loaded, folder):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(folder) / "tiers.csv"))
+
+    def failing_notebook(*args, **kwargs):
+        raise RenderError("the notebook failed", where="report.ipynb")
+
+    monkeypatch.setattr(outputs, "write_tables", full_disk)
+    monkeypatch.setattr(report, "_execute_notebook", failing_notebook)
+    with caplog.at_level("WARNING", logger="tiering.build.report"):
+        with pytest.raises(RenderError, match="the notebook failed"):
+            report.build(params.load(client), output=tmp_path / "out")
+    assert any(
+        "tables also failed" in r.getMessage() and "No space" in r.getMessage()
+        for r in caplog.records
+    )
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_parent_folder_is_a_clear_error(tmp_path, capsys):
     client = write_tiny_client(tmp_path / "in")

@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tiering import locale
+from tiering import interrupt, locale
 from tiering.analysis.strategy import Recommendations
 from tiering.errors import require
 from tiering.present.i18n import pick, t, tn
@@ -610,6 +610,8 @@ def _write_list(
         if kind not in ("text", "date") and _numpy_number(shown.iloc[:, j].dtype)
     }
     for i, row in enumerate(records):
+        if i % _CHECK_EVERY == 0:  # a sheet of 1M rows takes seconds: Ctrl-C stops it
+            interrupt.check()
         for j, (value, kind) in enumerate(zip(row, kinds)):
             if kind == "text":
                 _put_text(ws, i + 1, j, texts[j][i], plain[j])
@@ -718,6 +720,10 @@ def _more_text(left_out: int, language: str, *, file: str | None, tier: bool) ->
     if file:
         return tn("workbook.more_in_file", language, left_out, n=n, file=file)
     return tn("workbook.more_rows", language, left_out, n=n)
+
+
+#: Rows of a list sheet between two checks for Ctrl-C (a tenth of a second or so).
+_CHECK_EVERY = 20_000
 
 
 def _write_workbook(

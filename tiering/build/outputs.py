@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tiering import interrupt
 from tiering.analysis.campaigns import campaign_table
 from tiering.analysis.pipeline import Analysis
 from tiering.build import action_lists, migration_tables
@@ -77,6 +78,9 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
             else None
         )
         for name, df in tables.items():
+            # written beside the notebook (tiering.build.report): after Ctrl-C this thread
+            # stops between files, so that the run stops as promptly as it did before
+            interrupt.check()
             write_csv(df, folder / name)
         written = list(tables)
         rejected_path = getattr(loaded, "rejected_path", None)
@@ -94,6 +98,7 @@ def write_tables(analysis: Analysis, loaded, folder: Path) -> list[str]:
 
 
 def _write_actions(analysis: Analysis, recs, migration, folder: Path) -> list[str]:
+    interrupt.check()
     language = analysis.params.language
     written = action_lists.write_action_lists(
         analysis.tiers,

@@ -576,6 +576,7 @@ def _beside(timings: dict, step: str, fn, /, *args) -> Iterator[None]:
     the block, wait for it (also when the block failed: nothing of it runs on into the
     clean-up) and raise what it raised."""
     failed: list[BaseException] = []
+    ended = threading.Event()
 
     def run() -> None:
         try:
@@ -583,15 +584,37 @@ def _beside(timings: dict, step: str, fn, /, *args) -> Iterator[None]:
                 fn(*args)
         except BaseException as exc:  # noqa: BLE001 - raised again in the build's thread
             failed.append(exc)
+        finally:
+            ended.set()
 
-    thread = threading.Thread(target=run, name=f"tiering-{step}", daemon=True)
-    thread.start()
+    threading.Thread(target=run, name=f"tiering-{step}", daemon=True).start()
     try:
         yield
-    finally:
-        thread.join()
+    except BaseException:
+        _wait_through_interrupts(ended)
+        if failed and not isinstance(failed[0], KeyboardInterrupt):
+            log.warning("The %s also failed: %s", step, failed[0])
+        raise
+    _wait_through_interrupts(ended)
     if failed:
         raise failed[0]
+
+
+def _wait_through_interrupts(ended: threading.Event) -> None:
+    """Wait until ``ended`` is set, also through Ctrl-C (which the thread that sets it sees
+    through :mod:`tiering.interrupt` and stops for); a Ctrl-C while waiting is raised once
+    it is set, so that nothing is moved or removed under that thread. (Not
+    ``Thread.join``: interrupted, Python 3.11's marks the thread as ended although it
+    runs on.)"""
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            if ended.wait():
+                break
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
