@@ -129,8 +129,6 @@ class Worker:
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         # the imports first; jobs are sent by a thread of their own, so that submit()
         # never waits for the worker to read (it is importing when the first job comes)
-        # the root logger's level: the worker's libraries log what this process would
-        # show (--debug: everything; -q: errors only), and nothing of their own making
         self._prepared = False
         if modules is not None:
             self.prepare(modules, later)
@@ -425,6 +423,7 @@ def _serve(fd: int, parent: int, first: Iterable[str]) -> None:
 
 
 def _import(modules: Iterable[str]) -> None:
+    """Import ``modules``, quietly; one that fails is left for the job to report."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. arviz announcing its 1.0 on import
         for name in modules:
