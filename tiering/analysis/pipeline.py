@@ -662,9 +662,7 @@ def untiered_customers(loaded, tiered_ids: pd.Series) -> dict | None:
     rows = rejected.loc[~rejected["reason"].isin(_NO_CUSTOMER), ["reason", src]]
     ids = _io.normalise_ids(rows[src].astype(str))
     missing = rows.assign(customer_id=ids.to_numpy())
-    missing = missing[
-        (missing["customer_id"] != "") & ~missing["customer_id"].isin(set(tiered_ids))
-    ]
+    missing = missing[(missing["customer_id"] != "") & ~_among(missing["customer_id"], tiered_ids)]
     n = int(missing["customer_id"].nunique())
     out = {"customers": n, "ids_in_file": int(len(tiered_ids)) + n}
     if n:
@@ -675,6 +673,20 @@ def untiered_customers(loaded, tiered_ids: pd.Series) -> dict | None:
         top = sorted(first.items(), key=lambda kv: (-kv[1], kv[0]))[0]
         out.update(reason=str(top[0]), reason_customers=int(top[1]))
     return out
+
+
+def _among(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """Which of ``values`` (text) are among ``known`` (text): Arrow's hash set, not a
+    Python set of ``known`` (at 1M tiered customers that set took 0.6-5 s)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(s: pd.Series) -> pa.Array:
+        got = pa.array(s, type=pa.large_string(), from_pandas=True)
+        return got.combine_chunks() if isinstance(got, pa.ChunkedArray) else got
+
+    found = pc.is_in(arrow(values), value_set=arrow(known))
+    return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def save(analysis: Analysis, path: str | Path, *, report_only: bool = False) -> None:
