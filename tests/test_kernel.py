@@ -53,7 +53,7 @@ def test_the_notebook_runs_on_the_early_kernel_which_is_then_shut_down(tmp_path,
 
 @pytest.mark.slow
 def test_a_kernel_that_cannot_start_early_leaves_it_to_papermill(tmp_path, monkeypatch):
-    def refuse(cwd):
+    def refuse(cwd, env=None):
         raise RuntimeError("no kernel here")
 
     monkeypatch.setattr(kernel, "WarmKernel", refuse)
@@ -78,9 +78,9 @@ def test_with_the_value_model_the_kernel_starts_while_the_analysis_waits_and_is_
     started: list = []
     original_start, original_compare = kernel.start, pipeline.stats.compare_tiers
 
-    def start(cwd):
+    def start(cwd, env=None):
         events.append("kernel")
-        started.append(original_start(cwd))
+        started.append(original_start(cwd, env))
         return started[-1]
 
     def compare(*args, **kwargs):

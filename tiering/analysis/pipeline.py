@@ -337,6 +337,7 @@ def run(
     rejected_path: str | Path | None = None,
     executor=None,
     waiting: Callable[[], object] | None = None,
+    ahead: Callable[[Analysis], object] | None = None,
 ) -> tuple[Analysis, _io.LoadResult | EngineLoad]:
     """Run the whole analysis. Returns the analysis and the load result (the clean
     transactions and the rejected rows; an :class:`EngineLoad` when a streaming engine
@@ -348,7 +349,10 @@ def run(
     An executor that fails the job with ``BrokenExecutor`` (its process lost) leaves
     the fit to this process. ``waiting`` is called once, when this process is about to
     wait for that job (the report starts its notebook's kernel then: this process
-    leaves a core idle while it waits)."""
+    leaves a core idle while it waits). ``ahead`` is called once with the analysis as it
+    stands before the value model (``value``, ``recommendations`` and ``playbook`` None,
+    ``timings`` empty; every other field final), before the value model is waited for
+    (the report renders the sections that need no more while it waits)."""
     timings: dict = {}
     extras: dict = {}  # the optional results, by their field name in Analysis
     feats, loaded, first = _load_features(
@@ -440,6 +444,32 @@ def run(
                 holdout=extras.get("holdout"),
                 window_start=loaded.window_start or pd.Timestamp(first).date(),
             )
+    warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
+    untiered = untiered_customers(loaded, tiers["customer_id"].astype(str))
+    if untiered is not None:
+        loaded.source["untiered_customers"] = untiered
+
+    def analysis_of(**late) -> Analysis:
+        return Analysis(
+            params=params,
+            source=loaded.source,
+            as_of=as_of,
+            window_start=loaded.window_start,
+            period_start=loaded.window_start or pd.Timestamp(first).date(),
+            quality=loaded.quality,
+            tiers=tiers,
+            thresholds=result.thresholds,
+            tiering_params={"method": result.method, **result.params},
+            tier_summary=summary,
+            monthly=monthly,
+            comparison=comparison,
+            warnings=tuple(warnings),
+            **extras,
+            **late,
+        )
+
+    if ahead is not None:
+        ahead(analysis_of(playbook=None))
     if params.value.enabled:
         with timed(timings, "value"):
             if value_job is not None and waiting is not None:
@@ -456,29 +486,7 @@ def run(
             value=extras.get("value"),
             campaigns=extras.get("campaigns"),
         )
-    warnings = [*result.warnings, *_checks(tiers, summary, params.tiering.min_tier_size)]
-    untiered = untiered_customers(loaded, tiers["customer_id"].astype(str))
-    if untiered is not None:
-        loaded.source["untiered_customers"] = untiered
-    analysis = Analysis(
-        params=params,
-        source=loaded.source,
-        as_of=as_of,
-        window_start=loaded.window_start,
-        period_start=loaded.window_start or pd.Timestamp(first).date(),
-        quality=loaded.quality,
-        tiers=tiers,
-        thresholds=result.thresholds,
-        tiering_params={"method": result.method, **result.params},
-        tier_summary=summary,
-        monthly=monthly,
-        comparison=comparison,
-        playbook=playbook,
-        warnings=tuple(warnings),
-        timings=timings,
-        **extras,
-    )
-    return analysis, loaded
+    return analysis_of(playbook=playbook, timings=timings), loaded
 
 
 #: The customer master's numbers compared across the tiers when the master gives them

@@ -11,6 +11,7 @@ notebook's cells, their numbers and their outputs are those of a fresh kernel.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class WarmKernel:
     """A started ``python3`` kernel importing :data:`WARM_UP_MODULES` (``km``: its
     ``jupyter_client`` AsyncKernelManager, for papermill)."""
 
-    def __init__(self, cwd: Path):
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None):
         from jupyter_client import BlockingKernelClient
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
@@ -52,7 +53,10 @@ class WarmKernel:
         clients: list = []
         self._clients = clients
         self.km = Manager(kernel_name="python3")
-        run_sync(self.km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(cwd))
+        # ``env``: added to this process's environment (which the kernel gets as it is)
+        run_sync(self.km.start_kernel)(
+            extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(cwd), env={**os.environ, **(env or {})}
+        )
         # a client of its own, only to send the imports: its requests wait in the kernel's
         # socket until the kernel is up, and its channels stay open until the notebook
         # runs (closing them at once could drop a request not yet delivered)
@@ -89,11 +93,12 @@ class WarmKernel:
             run_sync(self.km.cleanup_resources)()
 
 
-def start(cwd: Path) -> WarmKernel | None:
-    """A :class:`WarmKernel` in ``cwd``, or None when it cannot be started here (papermill
-    then starts its own kernel, and reports a failure as it always does)."""
+def start(cwd: Path, env: dict[str, str] | None = None) -> WarmKernel | None:
+    """A :class:`WarmKernel` in ``cwd`` (``env`` added to its environment), or None when it
+    cannot be started here (papermill then starts its own kernel, and reports a failure as
+    it always does)."""
     try:
-        return WarmKernel(cwd)
+        return WarmKernel(cwd, env)
     except Exception as exc:  # noqa: BLE001 - any failure: papermill's own start reports it
         log.debug("no early report kernel: %s", exc)
         return None

@@ -441,10 +441,14 @@ def build(
         started = time.perf_counter()
         helper = None
         kernels: list = []  # the notebook's kernel once started (None: papermill starts one)
+        # the shipped notebook's sections that need no value model are rendered by this
+        # process too, beside its kernel (a notebook of the user's may change the analysis
+        # before it renders a section)
+        ahead = _Ahead(work / ".sections", timings) if notebook == NOTEBOOK else None
 
         def start_kernel() -> kernel.WarmKernel | None:
             if not kernels:
-                kernels.append(kernel.start(notebook.parent))
+                kernels.append(kernel.start(notebook.parent, ahead.env if ahead else None))
             return kernels[0]
 
         try:
@@ -469,9 +473,12 @@ def build(
                     rejected_path=work / "rejected_rows.csv",
                     executor=helper,
                     waiting=start_kernel if kernel_later else None,
+                    ahead=ahead.start if ahead else None,
                 )
             else:  # an analysis made in Python (tiering.analyse): reported as it is
                 analysis, loaded = analysed.analysis, analysed.loaded
+                if ahead is not None:
+                    ahead.start(analysis)
             warm = start_kernel()
             timings.update(analysis.timings)
             analysis_file = work / ".analysis.pkl"
@@ -493,6 +500,8 @@ def build(
                         kept_as=failed_dest / "report.ipynb",
                         km=warm.km if warm is not None else None,
                     )
+                    if ahead is not None:
+                        ahead.finish()
 
             pdf_job = None
             with timed(timings, "html"):
@@ -553,11 +562,16 @@ def build(
             _swap(work, final)
         except OSError as exc:
             # a full disk or a folder made read-only: keep nothing half-written
+            if ahead is not None:
+                ahead.stop()
             _stop(helper, work)
             shutil.rmtree(work, ignore_errors=True)
             raise _os_error(exc, final) from exc
         except BaseException as exc:
-            # the second process stops first: nothing of it lands in what is kept
+            # the second process and the sections' thread stop first: nothing of them
+            # lands in what is kept
+            if ahead is not None:
+                ahead.stop()
             _stop(helper, work)
             _keep_failed(work, final, failed_dest, exc)
             raise
@@ -568,6 +582,65 @@ def build(
             if helper is not None:
                 helper.close()
     return final
+
+
+class _Ahead:
+    """The notebook's sections rendered ahead by a thread of this process
+    (:mod:`tiering.present.ahead`) in ``folder``, which the kernel's environment names
+    (``env``): started with the analysis as it stands before the value model, stopped
+    once the notebook has run (then the kernel has claimed every section the thread had
+    not) or the build failed. Its time is ``sections_ahead`` in the manifest's timings; it
+    overlaps the value model and the notebook."""
+
+    def __init__(self, folder: Path, timings: dict):
+        from tiering.present import ahead
+
+        folder.mkdir()
+        self.folder = folder
+        self.env = {ahead.ENV: str(folder)}
+        self._timings = timings
+        self._ended = threading.Event()
+        self._ended.set()
+        self._stopping = False
+        self._seconds: float | None = None
+
+    def start(self, analysis) -> None:
+        from tiering.present import ahead, narrative
+
+        if not self._ended.is_set():
+            return
+        functions = {n: getattr(narrative, f"section_{n}").__wrapped__ for n in ahead.SECTIONS}
+        self._ended.clear()
+
+        def run() -> None:
+            t0 = time.perf_counter()
+            try:
+                done = ahead.render_ahead(
+                    analysis,
+                    self.folder,
+                    functions,
+                    keep_going=lambda: not self._stopping and not interrupt.REQUESTED.is_set(),
+                )
+                self._seconds = round(time.perf_counter() - t0, 3)
+                log.debug("sections rendered ahead: %s", ", ".join(done) or "none")
+            except BaseException as exc:  # noqa: BLE001 - the kernel renders what is missing
+                log.debug("rendering sections ahead stopped: %r", exc)
+            finally:
+                self._ended.set()
+
+        threading.Thread(target=run, name="tiering-sections-ahead", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop after the section being rendered, and wait for that."""
+        self._stopping = True
+        _wait_through_interrupts(self._ended)
+
+    def finish(self) -> None:
+        """:meth:`stop`, and remove the folder (not part of the report)."""
+        self.stop()
+        shutil.rmtree(self.folder)
+        if self._seconds is not None:  # not a step of the progress display: it ran beside them
+            self._timings["sections_ahead"] = self._seconds
 
 
 @contextmanager

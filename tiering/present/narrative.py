@@ -16,6 +16,7 @@ import pandas as pd
 from tiering import __version__, locale
 from tiering.analysis.pipeline import Analysis
 from tiering.present import charts, css, stats
+from tiering.present.ahead import shared
 from tiering.present.htmlkit import (
     badge,
     esc,
@@ -53,12 +54,14 @@ def _lang(a: Analysis) -> str:
 # re-exported here so the notebook has one place to call.
 
 
+@shared("method")
 def section_method(a: Analysis) -> str:
     from tiering.present.methods import section_method as _section
 
     return _section(a)
 
 
+@shared("stats")
 def section_stats(a: Analysis) -> str:
     from tiering.present.stats import section_stats as _section
 
@@ -71,6 +74,7 @@ def section_strategy(a: Analysis) -> str:
     return _section(a)
 
 
+@shared("validation")
 def section_validation(a: Analysis) -> str:
     """The holdout check (empty when switched off); a note when it could not run
     because a streaming engine left too many transactions on disk."""
@@ -86,6 +90,7 @@ def section_value(a: Analysis) -> str:
     return _section(a)
 
 
+@shared("campaigns")
 def section_campaigns(a: Analysis) -> str:
     """Do the tiers respond differently? Campaign response and uplift per tier (empty
     without ``data.campaigns``)."""
@@ -94,6 +99,7 @@ def section_campaigns(a: Analysis) -> str:
     return _section(a)
 
 
+@shared("migration")
 def section_migration(a: Analysis) -> str:
     """Tier migration over the periods (empty when switched off)."""
     from tiering.present.migration import section_migration as _section
@@ -268,6 +274,7 @@ def _unused_rows(a: Analysis) -> str | None:
     )
 
 
+@shared("data")
 def section_data(a: Analysis) -> str:
     lang = _lang(a)
     src = a.source
@@ -403,6 +410,7 @@ TIER_TABLE_COLUMNS = (
 )
 
 
+@shared("profiles")
 def section_profiles(a: Analysis) -> str:
     lang, cur = _lang(a), a.params.currency
     classes = tier_css_classes(a.labels)
