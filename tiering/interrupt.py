@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import signal
 import socket
+import sys
 import threading
 import weakref
 
 REQUESTED = threading.Event()
 _CONNECTIONS: weakref.WeakSet = weakref.WeakSet()
 _WATCH: dict = {}
+_HOOK: dict = {}  # the sys.unraisablehook install() replaced
 
 
 def _handler(signum, frame) -> None:
@@ -71,6 +73,9 @@ def install():
         return None
     REQUESTED.clear()
     previous = signal.signal(signal.SIGINT, _handler)
+    if "unraisable" not in _HOOK:
+        _HOOK["unraisable"] = sys.unraisablehook
+        sys.unraisablehook = _unraisable
     if not _WATCH:
         reader, writer = socket.socketpair()
         writer.setblocking(False)
@@ -86,11 +91,23 @@ def install():
     return previous
 
 
+def _unraisable(unraisable) -> None:
+    """``sys.unraisablehook`` while the handler is installed: a Ctrl-C that landed in a
+    finaliser or a weak-reference callback (where Python can only print it, as "Exception
+    ignored in ...") is dropped, since :data:`REQUESTED` already stops the run at its next
+    :func:`check`; anything else goes to the hook before."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and REQUESTED.is_set():
+        return
+    _HOOK.get("unraisable", sys.__unraisablehook__)(unraisable)
+
+
 def restore(previous) -> None:
     """Put back the handler :func:`install` replaced, and forget the request (the
     command that saw it has ended)."""
     if previous is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, previous)
+        if "unraisable" in _HOOK:
+            sys.unraisablehook = _HOOK.pop("unraisable")
         if _WATCH:
             try:
                 signal.set_wakeup_fd(_WATCH["old_fd"])

@@ -563,7 +563,7 @@ def build(
         except OSError as exc:
             # a full disk or a folder made read-only: keep nothing half-written
             if ahead is not None:
-                ahead.stop()
+                ahead.discard()
             _stop(helper, work)
             shutil.rmtree(work, ignore_errors=True)
             raise _os_error(exc, final) from exc
@@ -571,7 +571,7 @@ def build(
             # the second process and the sections' thread stop first: nothing of them
             # lands in what is kept
             if ahead is not None:
-                ahead.stop()
+                ahead.discard()
             _stop(helper, work)
             _keep_failed(work, final, failed_dest, exc)
             raise
@@ -641,6 +641,12 @@ class _Ahead:
         shutil.rmtree(self.folder)
         if self._seconds is not None:  # not a step of the progress display: it ran beside them
             self._timings["sections_ahead"] = self._seconds
+
+    def discard(self) -> None:
+        """:meth:`stop` and remove the folder, if still there, from a failed build's work
+        (which may be kept aside: nothing in it but the build's own files)."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @contextmanager
