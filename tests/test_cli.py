@@ -259,3 +259,76 @@ def test_the_command_line_does_not_import_the_iri_grammar_jsonschema_would_build
         check=True,
     ).stdout.split()
     assert out[-2:] == ["None", "True"]  # after the version's line
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_the_command_ends_without_the_teardown_but_with_its_code_exit_functions_and_output(
+    tmp_path,
+):
+    """``tiering`` skips the interpreter's teardown: its exit code, what it printed (also
+    unflushed, into a pipe), the other exit functions (a temporary folder's removal) and a
+    logging file handler's last records all survive, and a thread the interpreter waits
+    for is waited for. The teardown itself (which frees the modules' objects) does not
+    run."""
+    log_file = tmp_path / "log.txt"
+    code = f"""
+import atexit, logging, sys, tempfile, threading, time
+from pathlib import Path
+from tiering import cli
+
+def main():
+    kept = tempfile.TemporaryDirectory()  # removed by its exit function
+    Path({str(tmp_path / "where")!r}).write_text(kept.name)
+    cli._kept = kept
+    handler = logging.FileHandler({str(log_file)!r})
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().warning("last words")
+    atexit.register(lambda: print("exit function ran"))
+    def late():
+        time.sleep(0.3)
+        sys.stdout.write("thread done ")
+    threading.Thread(target=late).start()
+    sys.stdout.write("unflushed ")
+    cli._witness = Witness()  # freed by the teardown only
+    return 3
+
+class Witness:
+    def __del__(self):
+        sys.stdout.write(" teardown")
+
+cli.main = main
+cli.run()
+"""
+    out = _python(code)
+    assert out.returncode == 3, out.stderr
+    assert out.stdout == "unflushed thread done exit function ran\n"
+    assert "last words" in log_file.read_text(encoding="utf-8")
+    assert not Path((tmp_path / "where").read_text()).exists()
+
+
+def test_an_error_escaping_the_command_still_ends_as_python_ends_it():
+    code = """
+from tiering import cli
+def main():
+    raise RuntimeError("escaped")
+cli.main = main
+cli.run()
+"""
+    out = _python(code)
+    assert out.returncode == 1
+    assert "RuntimeError: escaped" in out.stderr
+
+
+def test_the_installed_command_reports_its_exit_code(tmp_path):
+    exe = Path(sys.executable).with_name("tiering")
+    if not exe.is_file():
+        pytest.skip("the tiering command is not installed beside this Python")
+    assert subprocess.run([str(exe), "--version"], capture_output=True, timeout=120).returncode == 0
+    bad = subprocess.run(
+        [str(exe), "report", str(tmp_path / "missing.yaml")], capture_output=True, timeout=120
+    )
+    assert bad.returncode not in (0, None)
+    assert b"missing.yaml" in bad.stderr

@@ -13,6 +13,7 @@ prints errors only, ``--verbose`` adds each step's time.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
@@ -608,5 +609,37 @@ def _failed(path: str, exc: BaseException) -> None:
         pass
 
 
+def run() -> None:
+    """The ``tiering`` command: :func:`main`, and the process ends with its exit code
+    without the interpreter's teardown (:func:`_end_now`)."""
+    atexit.register(_end_now)  # registered before the others: it runs after them
+    try:
+        code = main()
+    except BaseException:  # what the interpreter reports and exits with, as ever
+        atexit.unregister(_end_now)
+        raise
+    _END["code"] = code
+    sys.exit(code)
+
+
+_END: dict = {}
+
+
+def _end_now() -> None:
+    """The last exit function of the ``tiering`` command: the interpreter has waited for
+    its threads and run the other exit functions (temporary folders' removal ...);
+    logging's handlers are flushed and closed, standard output and error flushed, and
+    the process ends. What is skipped is the teardown that frees every object of every
+    module one by one: half a second after a report, with pandas, matplotlib and PyMC
+    loaded, for a process about to be gone."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001, S110 - a closed pipe: nothing more to say
+            pass
+    os._exit(_END.get("code", 0))
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
