@@ -297,8 +297,8 @@ def _running(pid: int) -> bool:
 
 
 def test_the_worker_does_not_import_what_the_report_chose_not_to(monkeypatch):
-    """tiering.cli.UNUSED_IMPORTS (None in sys.modules) hold in the worker too: its PDF
-    job imports nbconvert, which would import rfc3987_syntax (1.1 s)."""
+    """tiering.cli.UNUSED_IMPORTS (None in sys.modules) hold in the worker too: a job that
+    imports nbconvert would import rfc3987_syntax (1.1 s)."""
     monkeypatch.setitem(sys.modules, "tiering_test_never_imported", None)
     made = worker.Worker()
     try:
@@ -444,3 +444,19 @@ def _pdf_job_that_hangs(html, pdf_path, **kwargs):
         time.sleep(60)
     finally:  # as html_to_pdf cleans up
         os.unlink(partial)
+
+
+@pytest.mark.slow
+def test_the_pdf_job_imports_weasyprint_and_not_nbconvert(tmp_path):
+    """The PDF job runs WeasyPrint on a page made by the report's process: the worker
+    imports no nbconvert for it (half a CPU-second beside the notebook)."""
+    made = worker.Worker(worker.PDF_MODULES)
+    try:
+        pdf = tmp_path / "page.pdf"
+        html = "<html><body><h1>Tiers</h1><p>A page.</p></body></html>"
+        made.submit(worker.pdf_job, html, str(pdf), base_url=str(tmp_path)).result(timeout=120)
+        assert pdf.read_bytes().startswith(b"%PDF")
+        assert made.submit(_imported_here, "weasyprint").result(timeout=60) is True
+        assert made.submit(_imported_here, "nbconvert").result(timeout=60) is False
+    finally:
+        made.close()

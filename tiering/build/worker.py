@@ -50,8 +50,9 @@ from tiering.errors import TieringError
 
 log = logging.getLogger(__name__)
 
-#: Modules the worker imports for a PDF job (WeasyPrint about 0.5 s, nbconvert 0.2 s).
-PDF_MODULES = ("weasyprint", "nbconvert", "tiering.build.render")
+#: Modules the worker imports for a PDF job (WeasyPrint about 0.5 s): the job only runs
+#: WeasyPrint on the print page the report's process made (no nbconvert here).
+PDF_MODULES = ("weasyprint", "tiering.build.render")
 #: Modules the worker imports for the value model (PyMC-Marketing: about 3 s).
 VALUE_MODULES = (
     "tiering.analysis.value",
