@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -150,7 +151,8 @@ def test_the_demo_sections_rendered_before_the_value_model_equal_those_rendered_
     holdout all on); none of them reads a late field."""
     cfg = params.load(DEMO_PARAMS)
     early: list = []
-    final, _ = pipeline.run(cfg, ahead=early.append)
+    with ThreadPoolExecutor(1) as executor:  # the value model is waited for
+        final, _ = pipeline.run(cfg, executor=executor, ahead=early.append)
     assert len(early) == 1 and early[0].value is None and final.value is not None
     done = ahead.render_ahead(
         early[0],
@@ -184,7 +186,7 @@ def test_the_report_is_the_same_whoever_renders_the_sections(tmp_path, monkeypat
     of the report."""
     cfg = params.load(
         write_tiny_client(tmp_path / "in"),
-        overrides=["output.formats=[html]", "value.enabled=false"],
+        overrides=["output.formats=[html]", "value.enabled=true"],
     )
     original = report._Ahead.start
 
@@ -214,3 +216,13 @@ def test_the_report_is_the_same_whoever_renders_the_sections(tmp_path, monkeypat
         assert a[name] == b[name], name
     assert (by_build / "report.html").read_bytes() == (by_kernel / "report.html").read_bytes()
     assert os.environ.get(ahead.ENV) is None  # only the kernel's environment names it
+
+
+def test_without_a_wait_for_the_value_model_nothing_is_rendered_ahead():
+    """The hook comes with the wait: with the value model off, or fitted in this process,
+    the report's thread has no idle time to render in (the kernel renders every section
+    in its own process)."""
+    cfg = params.load(DEMO_PARAMS, overrides=["value.enabled=false", "migration.period=none"])
+    called: list = []
+    pipeline.run(cfg, ahead=called.append, waiting=lambda: called.append("waiting"))
+    assert called == []

@@ -349,10 +349,11 @@ def run(
     An executor that fails the job with ``BrokenExecutor`` (its process lost) leaves
     the fit to this process. ``waiting`` is called once, when this process is about to
     wait for that job (the report starts its notebook's kernel then: this process
-    leaves a core idle while it waits). ``ahead`` is called once with the analysis as it
-    stands before the value model (``value``, ``recommendations`` and ``playbook`` None,
-    ``timings`` empty; every other field final), before the value model is waited for
-    (the report renders the sections that need no more while it waits)."""
+    leaves a core idle while it waits). ``ahead`` is called just before, with the
+    analysis as it stands before the value model (``value``, ``recommendations`` and
+    ``playbook`` None, ``timings`` empty; every other field final): the report renders
+    the sections that need no more while this thread waits. Neither is called when
+    nothing is waited for."""
     timings: dict = {}
     extras: dict = {}  # the optional results, by their field name in Analysis
     feats, loaded, first = _load_features(
@@ -468,12 +469,13 @@ def run(
             **late,
         )
 
-    if ahead is not None:
-        ahead(analysis_of(playbook=None))
     if params.value.enabled:
         with timed(timings, "value"):
-            if value_job is not None and waiting is not None:
-                waiting()
+            if value_job is not None:
+                if ahead is not None:
+                    ahead(analysis_of(playbook=None))
+                if waiting is not None:
+                    waiting()
             extras["value"] = _job_result(value_job, value_of, tiers, loaded, params)
     with timed(timings, "strategy"):
         playbook = load_playbook(params.strategy.playbook)
