@@ -107,6 +107,8 @@ def test_the_early_analysis_refuses_every_late_field_and_cannot_be_changed():
     for name in ahead.LATE_FIELDS:
         with pytest.raises(ahead.LateField):
             getattr(early, name)
+        with pytest.raises(ahead.LateField):  # not taken for a missing field
+            getattr(early, name, None)
     with pytest.raises(AttributeError):
         early.params = 2
 
@@ -191,24 +193,27 @@ def test_the_report_is_the_same_whoever_renders_the_sections(tmp_path, monkeypat
     original = report._Ahead.start
 
     def start_and_finish(self, analysis):
-        original(self, analysis)
+        end_of_wait = original(self, analysis)
         self._ended.wait(60)
+        return end_of_wait
 
     monkeypatch.setattr(report._Ahead, "start", start_and_finish)
     with caplog.at_level(logging.DEBUG, logger="tiering.build.report"):
-        by_build = report.build(cfg, output=tmp_path / "a", generated=dt.date(2026, 12, 1))
+        by_build = report.build(
+            cfg, output=tmp_path / "a", generated=dt.date(2026, 12, 1), render_ahead=True
+        )
     assert f"sections rendered ahead: {', '.join(ahead.SECTIONS)}" in caplog.text
     manifest = json.loads((by_build / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["timings_seconds"]["sections_ahead"] > 0
     assert not any(p.name == ".sections" for p in by_build.rglob("*"))
 
-    monkeypatch.setattr(report._Ahead, "start", original)
-    monkeypatch.setattr(ahead, "SECTIONS", ())  # the build claims nothing
+    # the Python API's default: nothing rendered ahead (the caller's matplotlib settings
+    # would be the sections'), the kernel renders every section
     by_kernel = report.build(cfg, output=tmp_path / "b", generated=dt.date(2026, 12, 1))
     timings = json.loads((by_kernel / "manifest.json").read_text(encoding="utf-8"))[
         "timings_seconds"
     ]
-    assert "sections_ahead" in timings  # it ran, and rendered nothing
+    assert "sections_ahead" not in timings
 
     a, b = _section_outputs(by_build), _section_outputs(by_kernel)
     assert sorted(a) == sorted(SECTIONS) == sorted(b)
@@ -226,3 +231,61 @@ def test_without_a_wait_for_the_value_model_nothing_is_rendered_ahead():
     called: list = []
     pipeline.run(cfg, ahead=called.append, waiting=lambda: called.append("waiting"))
     assert called == []
+
+
+def test_the_hook_comes_after_the_kernel_start_and_its_end_once_the_value_model_is_in():
+    """``waiting`` (the kernel's start, which imports IPython: a section drawn meanwhile
+    saw it half imported) comes first, then ``ahead``; what ``ahead`` returns is called
+    when the value model is in, not before."""
+    cfg = params.load(DEMO_PARAMS, overrides=["migration.period=none"])
+    events: list = []
+    gate = threading.Event()
+
+    class Executor:
+        def submit(self, fn, /, **kwargs):
+            pool = ThreadPoolExecutor(1)
+
+            def job():
+                gate.wait(60)
+                events.append("value fitted")
+                return fn(**kwargs)
+
+            return pool.submit(job)
+
+    def hook(analysis):
+        events.append("ahead")
+        gate.set()
+        return lambda: events.append("end of wait")
+
+    pipeline.run(cfg, executor=Executor(), waiting=lambda: events.append("waiting"), ahead=hook)
+    assert events == ["waiting", "ahead", "value fitted", "end of wait"]
+
+
+def test_the_build_gives_a_section_back_when_it_cannot_write_it(tmp_path, monkeypatch):
+    real = ahead._write
+
+    def full_disk(path, text):
+        if path.suffix == ".html":
+            raise OSError(28, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(ahead, "_write", full_disk)
+    done = ahead.render_ahead(object(), tmp_path, {n: (lambda a: "<p/>") for n in SECTIONS})
+    assert done == []
+    assert sorted(p.name for p in tmp_path.glob("*.none")) == sorted(f"{n}.none" for n in SECTIONS)
+
+
+@pytest.mark.slow
+def test_the_command_renders_ahead_with_matplotlib_on_agg(tmp_path):
+    """``tiering report`` (its process is the command's own) renders ahead while the
+    value model is fitted, drawing on matplotlib's Agg backend."""
+    import matplotlib
+
+    from tiering import cli
+
+    client = write_tiny_client(tmp_path / "in", extra="value: {enabled: true}\n")
+    out = tmp_path / "out"
+    assert cli.main(["report", str(client), "--output", str(out), "-q"]) == 0
+    timings = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["timings_seconds"]
+    assert timings["sections_ahead"] > 0
+    assert matplotlib.get_backend().lower() == "agg"

@@ -218,7 +218,11 @@ def _report(args) -> int:
         )
         with _ShowProgress(args, report.planned_steps(cfg)):
             folder = report.build(
-                cfg, output=args.output, notebook=args.notebook, params_path=args.params
+                cfg,
+                output=args.output,
+                notebook=args.notebook,
+                params_path=args.params,
+                render_ahead=True,  # this process is the command's own
             )
     finally:
         worker.discard_early()  # a report that did not get to take it

@@ -349,11 +349,12 @@ def run(
     An executor that fails the job with ``BrokenExecutor`` (its process lost) leaves
     the fit to this process. ``waiting`` is called once, when this process is about to
     wait for that job (the report starts its notebook's kernel then: this process
-    leaves a core idle while it waits). ``ahead`` is called just before, with the
-    analysis as it stands before the value model (``value``, ``recommendations`` and
+    leaves a core idle while it waits). ``ahead`` is called just after ``waiting``, with
+    the analysis as it stands before the value model (``value``, ``recommendations`` and
     ``playbook`` None, ``timings`` empty; every other field final): the report renders
-    the sections that need no more while this thread waits. Neither is called when
-    nothing is waited for."""
+    the sections that need no more while this thread waits; what it returns, when
+    callable, is called once the wait is over. Neither is called when nothing is waited
+    for."""
     timings: dict = {}
     extras: dict = {}  # the optional results, by their field name in Analysis
     feats, loaded, first = _load_features(
@@ -471,12 +472,15 @@ def run(
 
     if params.value.enabled:
         with timed(timings, "value"):
+            waited = None  # what ``ahead`` returned: called when the wait is over
             if value_job is not None:
-                if ahead is not None:
-                    ahead(analysis_of(playbook=None))
                 if waiting is not None:
                     waiting()
+                if ahead is not None:
+                    waited = ahead(analysis_of(playbook=None))
             extras["value"] = _job_result(value_job, value_of, tiers, loaded, params)
+            if callable(waited):
+                waited()
     with timed(timings, "strategy"):
         playbook = load_playbook(params.strategy.playbook)
         extras["recommendations"] = strategy.recommend(

@@ -383,6 +383,7 @@ def build(
     notebook: str | Path | None = None,
     params_path: str | Path | None = None,
     analysed=None,
+    render_ahead: bool = False,
 ) -> Path:
     """Build the report folder for ``params``. Returns the folder.
 
@@ -391,7 +392,12 @@ def build(
     report notebook (it must declare the same parameters); ``params_path`` is the
     parameter file, recorded with its SHA-256 in the manifest; ``analysed`` (what
     :func:`tiering.analyse` returned for these ``params``) is reported as it is instead
-    of running the analysis again.
+    of running the analysis again. ``render_ahead``: while the analysis waits for the
+    value model, this process renders the notebook's sections that need no value model
+    (:mod:`tiering.present.ahead`; the command line's ``tiering report``). Only for a
+    process of its own: the sections are drawn with this process's matplotlib settings,
+    which must be those of a fresh process as the kernel's are, and matplotlib is
+    switched to its Agg backend (the drawing runs in a thread).
     """
     if generated is None:
         epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention
@@ -442,9 +448,12 @@ def build(
         helper = None
         kernels: list = []  # the notebook's kernel once started (None: papermill starts one)
         # the shipped notebook's sections that need no value model are rendered by this
-        # process too, beside its kernel (a notebook of the user's may change the analysis
-        # before it renders a section)
-        ahead = _Ahead(work / ".sections", timings) if notebook == NOTEBOOK else None
+        # process too, beside its kernel, when it is the command line's own (see
+        # render_ahead; a notebook of the user's may change the analysis before it renders
+        # a section)
+        ahead = (
+            _Ahead(work / ".sections", timings) if render_ahead and notebook == NOTEBOOK else None
+        )
 
         def start_kernel() -> kernel.WarmKernel | None:
             if not kernels:
@@ -560,18 +569,22 @@ def build(
             _swap(work, final)
         except OSError as exc:
             # a full disk or a folder made read-only: keep nothing half-written
-            if ahead is not None:
-                ahead.discard()
-            _stop(helper, work)
-            shutil.rmtree(work, ignore_errors=True)
+            try:
+                if ahead is not None:
+                    ahead.discard()
+            finally:
+                _stop(helper, work)
+                shutil.rmtree(work, ignore_errors=True)
             raise _os_error(exc, final) from exc
         except BaseException as exc:
             # the second process and the sections' thread stop first: nothing of them
             # lands in what is kept
-            if ahead is not None:
-                ahead.discard()
-            _stop(helper, work)
-            _keep_failed(work, final, failed_dest, exc)
+            try:
+                if ahead is not None:
+                    ahead.discard()
+            finally:  # also after a second Ctrl-C while the thread ended
+                _stop(helper, work)
+                _keep_failed(work, final, failed_dest, exc)
             raise
         finally:
             for warm in kernels:
@@ -587,12 +600,12 @@ class _Ahead:
     (:mod:`tiering.present.ahead`) in ``folder``, which the kernel's environment names
     (``env``): started with the analysis as it stands before the value model when the
     analysis waits for that model in the second process (this process's thread is then
-    idle: the rendering does not contend with it for the interpreter), stopped once the
-    notebook has run (then the kernel has claimed every section the thread had not) or
-    the build failed. Without such a wait it never starts, and the kernel renders every
-    section, in its own process (at 1M customers the tables thread holds this process's
-    interpreter for 6 s beside the notebook). Its time is ``sections_ahead`` in the
-    manifest's timings; it overlaps the value model and the notebook."""
+    idle: the rendering does not contend with it for the interpreter). It claims no
+    section after the wait (:meth:`end_of_wait`: the strategy and the tables would
+    contend with it; at 1M customers the tables hold the interpreter for 6 s), and is
+    waited for once the notebook has run or the build failed. Without such a wait it
+    never starts, and the kernel renders every section, in its own process. Its time is
+    ``sections_ahead`` in the manifest's timings; it overlaps the value model."""
 
     def __init__(self, folder: Path, timings: dict):
         from tiering.present import ahead
@@ -606,11 +619,14 @@ class _Ahead:
         self._stopping = False
         self._seconds: float | None = None
 
-    def start(self, analysis) -> None:
+    def start(self, analysis):
         from tiering.present import ahead, narrative
 
         if not self._ended.is_set():
             return
+        import matplotlib
+
+        matplotlib.use("agg")  # no GUI backend: the figures are made in a thread
         functions = {n: getattr(narrative, f"section_{n}").__wrapped__ for n in ahead.SECTIONS}
         self._ended.clear()
 
@@ -631,6 +647,13 @@ class _Ahead:
                 self._ended.set()
 
         threading.Thread(target=run, name="tiering-sections-ahead", daemon=True).start()
+        return self.end_of_wait
+
+    def end_of_wait(self) -> None:
+        """The analysis has its value model: no section is claimed after the one being
+        rendered (the rest would contend with the analysis and the tables for the
+        interpreter; the kernel renders them in its own process)."""
+        self._stopping = True
 
     def stop(self) -> None:
         """Stop after the section being rendered, and wait for that."""
@@ -646,9 +669,12 @@ class _Ahead:
 
     def discard(self) -> None:
         """:meth:`stop` and remove the folder, if still there, from a failed build's work
-        (which may be kept aside: nothing in it but the build's own files)."""
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        (which may be kept aside: nothing in it but the build's own files); also after a
+        Ctrl-C while waiting (raised once the thread has ended)."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @contextmanager

@@ -48,8 +48,10 @@ LATE_FIELDS = frozenset({"value", "recommendations", "playbook", "timings"})
 WAIT_SECONDS = 120.0
 
 
-class LateField(AttributeError):
-    """A section rendered ahead read a field made after the value model."""
+class LateField(Exception):
+    """A section rendered ahead read a field made after the value model. (Not an
+    ``AttributeError``: ``getattr(a, "value", None)`` or ``hasattr`` must not take it
+    for a missing field and render the section without the value model.)"""
 
 
 class Early:
@@ -148,14 +150,16 @@ def render_ahead(
         if not _claim(folder, name):
             continue
         try:
-            html = sections[name](early)
-        except Exception as exc:  # noqa: BLE001 - the kernel renders it, and reports a failure
+            _write(folder / f"{name}.html", sections[name](early))
+        except BaseException as exc:
+            # the kernel renders it itself (and reports a failure of its own)
             log.debug("section %s not rendered ahead: %r", name, exc)
-            _write(folder / f"{name}.none", "")
+            try:
+                _write(folder / f"{name}.none", "")
+            except OSError:  # e.g. a full disk: the kernel stops waiting after WAIT_SECONDS
+                pass
+            if not isinstance(exc, Exception):
+                raise
             continue
-        except BaseException:
-            _write(folder / f"{name}.none", "")
-            raise
-        _write(folder / f"{name}.html", html)
         done.append(name)
     return done
