@@ -2230,10 +2230,18 @@ def _compute(
     n_attr = len(attribute_names(lay, src))
     dup_mode = "reject" if src.duplicate_rows == "reject" else spec.duplicates
     rows = None  # the rows table, when the file is read once (:func:`_build_rows`)
-    # read once when later steps want what the rows give (else the passes are as fast
-    # and hold half the memory: see BENCHMARKS.md) and the table fits in memory
+    # read once when the step takes more than one pass over the file (the duplicate
+    # count, the rejected rows) or later steps want what the rows give, and the table
+    # fits in memory: at 10M rows 0.73x the passes' time, with twice their memory (within
+    # the limit; BENCHMARKS.md, 2026-12-07 (4)). The features alone take one pass.
     use_table = (
-        (months or transactions is not None or value_inputs)
+        (
+            months
+            or transactions is not None
+            or value_inputs
+            or rejected_path is not None
+            or dup_mode == "count"
+        )
         and lay.table_bytes is not None
         and lay.table_bytes <= ROWS_TABLE_SHARE * _memory_bytes(spec.memory_limit)
         and lay.reader.startswith(("read_csv(", "read_parquet("))
