@@ -1,11 +1,12 @@
-"""Sections rendered ahead: the report's build renders, in its own process, the notebook
-sections that do not depend on the value model, while it waits for that model and while
-the kernel runs the notebook; the kernel takes each section the build has rendered
+"""Sections rendered ahead: while the analysis waits for the value model (fitted in the
+report's second process), the command's own process renders the notebook sections that
+do not depend on that model; the kernel takes each section the build has rendered
 instead of rendering it again.
 
-Without this the kernel draws every chart on one core while the build's process waits
-(about 2.5 s of a demo report with a core idle). The two processes share the work
-through a folder, named to the kernel by the environment variable :data:`ENV`:
+Without this the kernel draws every chart on one core after the wait while the build's
+process waits for it (about 2.5 s of a demo report with a core idle). The two processes
+share the work through a folder, named to the kernel by the environment variable
+:data:`ENV`:
 
 - whoever renders a section first claims it, with a file ``<name>.claim`` created only
   if it does not exist (``O_EXCL``: exactly one of them gets it);
