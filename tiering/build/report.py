@@ -620,11 +620,11 @@ class _Ahead:
         self._seconds: float | None = None
 
     def start(self, analysis):
-        from tiering.present import ahead, narrative
-
-        if not self._ended.is_set():
-            return
+        """Start the thread on ``analysis`` (``pipeline.run``'s ``ahead``, called once);
+        returns :meth:`end_of_wait`, for the end of the wait."""
         import matplotlib
+
+        from tiering.present import ahead, narrative
 
         matplotlib.use("agg")  # no GUI backend: the figures are made in a thread
         functions = {n: getattr(narrative, f"section_{n}").__wrapped__ for n in ahead.SECTIONS}
@@ -657,7 +657,7 @@ class _Ahead:
 
     def stop(self) -> None:
         """Stop after the section being rendered, and wait for that."""
-        self._stopping = True
+        self.end_of_wait()
         _wait_through_interrupts(self._ended)
 
     def finish(self) -> None:
