@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +20,25 @@ DEMO_PARAMS = ROOT / "params" / "demo.yaml"
 # The cover date of the shared demo reports (and of the golden files): fixed, so that two
 # builds either side of midnight still give the same bytes.
 COVER_DATE = dt.date(2026, 12, 1)
+
+
+#: How far (relative) a decimal number may be from the golden one: 12x the processor's
+#: doing (see ``tests/test_golden.py``), and far below what any page or table shows.
+REL_TOL = 1e-7
+_DECIMAL = re.compile(rb"-?\d+\.\d+(?:[eE][-+]?\d+)?")
+
+
+def same_as_golden(expected: bytes, actual: bytes) -> bool:
+    """The same bytes, or the same text around decimal numbers each within
+    :data:`REL_TOL` of the golden one."""
+    if expected == actual:
+        return True
+    if _DECIMAL.split(expected) != _DECIMAL.split(actual):
+        return False  # the text, the integers or the count of numbers differ
+    return all(
+        math.isclose(float(e), float(a), rel_tol=REL_TOL, abs_tol=1e-12)
+        for e, a in zip(_DECIMAL.findall(expected), _DECIMAL.findall(actual), strict=True)
+    )
 
 
 def need_tool(name: str) -> str:
