@@ -458,3 +458,68 @@ def test_a_rerun_gives_the_same_bytes(library):
         timeout=600,
     )
     assert out.stdout.strip() == hashlib.sha256(text).hexdigest()
+
+
+# --------------------------------------------------------------------------- compiler flags
+
+MARCH = """
+import json, sys
+sys.path.insert(0, {root!r})
+from pytensor.link.c import cmodule
+from tiering.analysis import clv
+if {cached_only!r}:  # a process that must not run the compiler to find them
+    def refuse(*args, **kwargs):
+        raise AssertionError("the compiler was run to find the flags")
+    cmodule.GCC_compiler.compile_args = staticmethod(refuse)
+clv._known_march_flags({folder!r})
+print(json.dumps(cmodule.GCC_compiler.march_flags))
+"""
+
+
+def _march_flags(folder, *, cached_only=False, env=None):
+    import json
+    import os
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MARCH.format(root=str(ROOT), folder=str(folder), cached_only=cached_only),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.slow
+def test_the_processors_compiler_flags_are_found_once_and_kept(tmp_path):
+    """PyTensor's ``-march=native`` equivalent is kept beside its compiled modules: a
+    later process takes it from there without running the compiler, and gets what
+    PyTensor finds itself (so the compiled modules' keys do not change)."""
+    import json
+
+    pytest.importorskip("pytensor")
+    from pytensor import config
+
+    if not config.cxx:
+        pytest.skip("no C++ compiler: PyTensor compiles nothing")
+    found = _march_flags(tmp_path)
+    kept = tmp_path / clv.MARCH_FLAGS_FILE
+    assert found and any(f.startswith("-march=") for f in found)
+    assert json.loads(kept.read_text())["flags"] == found
+    assert [p.name for p in tmp_path.iterdir()] == [clv.MARCH_FLAGS_FILE]  # no leftovers
+    assert _march_flags(tmp_path, cached_only=True) == found
+    # another machine's (another key), or a damaged file: found again, and kept
+    for text in (json.dumps({"key": "another processor", "flags": ["-march=i386"]}), "{not json"):
+        kept.write_text(text)
+        assert _march_flags(tmp_path) == found
+        assert json.loads(kept.read_text())["flags"] == found
+    # a -march of the user's: PyTensor adds none, and nothing is kept
+    kept.unlink()
+    assert _march_flags(tmp_path, env={"PYTENSOR_FLAGS": "gcc__cxxflags=-march=x86-64"}) is None
+    assert not kept.exists()

@@ -102,3 +102,62 @@ def test_with_the_value_model_the_kernel_starts_while_the_analysis_waits_and_is_
         report.build(cfg, output=tmp_path / "out", generated=dt.date(2026, 12, 1))
     assert events == ["statistics", "kernel", "strategy"]
     assert started[0] is not None and not started[0].km.has_kernel  # shut down
+
+
+@pytest.mark.slow
+def test_the_kernels_client_is_ready_without_waiting_for_iopub_to_fall_quiet(tmp_path):
+    """papermill's client (made by the early kernel's manager) waits for the kernel as
+    jupyter_client's does, but stops at the ``idle`` status of its ``kernel_info``
+    request instead of reading IOPub until it has been quiet for 0.2 s: its last read of
+    IOPub is that status, nothing of the request is left on IOPub, and a cell then
+    runs."""
+    from queue import Empty
+
+    from jupyter_core.utils import run_sync
+
+    warm = kernel.start(tmp_path)
+    assert warm is not None
+    try:
+        warm.release_client()
+        client = warm.km.client()
+        assert isinstance(client, kernel.ready_client())
+        client.start_channels()
+        reads: list = []
+        original = client.iopub_channel.get_msg
+
+        async def get_msg(*args, **kwargs):
+            try:
+                msg = await original(*args, **kwargs)
+            except Empty:
+                reads.append("empty")
+                raise
+            reads.append((msg["msg_type"], msg["content"].get("execution_state")))
+            return msg
+
+        client.iopub_channel.get_msg = get_msg
+        run_sync(client.wait_for_ready)(timeout=60)
+        # jupyter_client's always ends with a read that times out (IOPub quiet for
+        # 0.2 s); this one ends at the idle status. (A read may time out before it, on a
+        # busy machine, while IOPub connects: then it asks again, as jupyter_client does.)
+        assert reads and reads[-1] == ("status", "idle")
+        client.iopub_channel.get_msg = original
+        with pytest.raises(Empty):  # nothing left about the request
+            run_sync(client.iopub_channel.get_msg)(timeout=0.3)
+        reply = run_sync(client.execute_interactive)("6 * 7", timeout=60)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        warm.close()
+
+
+@pytest.mark.slow
+def test_the_kernel_is_shut_down_in_the_background_and_close_waits_for_it(tmp_path):
+    """close_soon starts the shut-down in a thread (the build goes on to the pages);
+    close then waits until the kernel is gone, and both may be called again."""
+    warm = kernel.start(tmp_path)
+    assert warm is not None
+    process = warm.km.provisioner.process
+    warm.close_soon()
+    warm.close_soon()
+    warm.close()
+    assert not warm.km.has_kernel and process.poll() is not None
+    warm.close()  # again: nothing left to do

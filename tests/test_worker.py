@@ -354,6 +354,48 @@ def test_the_worker_started_early_is_the_one_the_build_takes(monkeypatch):
     assert worker._EARLY == []
 
 
+def test_what_the_worker_imports_follows_the_parameters():
+    """The value model's library first, unless the analysis is made already, then
+    WeasyPrint for the PDF; nothing when the report needs neither."""
+    from types import SimpleNamespace as NS
+
+    def params(value, formats):
+        return NS(value=NS(enabled=value), output=NS(formats=formats))
+
+    assert worker.plan(params(True, ["pdf", "html"])) == (
+        worker.VALUE_MODULES,
+        list(worker.PDF_MODULES),
+    )
+    assert worker.plan(params(True, ["pdf"]), analysed=True) == (worker.PDF_MODULES, [])
+    assert worker.plan(params(False, ["pdf"])) == (worker.PDF_MODULES, [])
+    assert worker.plan(params(True, ["html"])) == (worker.VALUE_MODULES, [])
+    assert worker.plan(params(False, ["html", "pptx"])) is None
+
+
+def test_the_command_line_tells_the_early_worker_what_to_import(tmp_path, monkeypatch):
+    """prepare_early sends the early worker what the parameters need as soon as the
+    command line has read them; the build's start() then takes that worker and what it
+    asks no longer changes what was sent."""
+    from types import SimpleNamespace as NS
+
+    name = "tiering_test_early_module"
+    (tmp_path / f"{name}.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("TIERING_NO_WORKER", raising=False)
+    monkeypatch.setattr(worker, "VALUE_MODULES", (name,))
+    worker.start_early()
+    try:
+        worker.prepare_early(NS(value=NS(enabled=True), output=NS(formats=["html"])))
+        taken = worker.start(["json"])
+    finally:
+        worker.discard_early()
+    try:
+        assert taken is not None
+        assert taken.submit(_imported_here, name).result(timeout=60)
+    finally:
+        taken.close()
+
+
 def _imported_here(name):
     return name in sys.modules
 

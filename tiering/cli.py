@@ -208,9 +208,10 @@ def _report(args) -> int:
     # the report's second process starts before the imports and the parameters below
     worker.start_early()
     try:
+        cfg = _load(args.params, args.overrides)
+        worker.prepare_early(cfg)  # what to import, before the report's own imports
         from tiering.build import report
 
-        cfg = _load(args.params, args.overrides)
         _say(
             args,
             f"Building the report for {cfg.client!r} from {cfg.data.path} ...",

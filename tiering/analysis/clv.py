@@ -310,7 +310,74 @@ def _library():
         import pymc as pm
         from pymc_extras.prior import Prior
         from pymc_marketing import clv
+    _known_march_flags()
     return clv, pm, az, Prior
+
+
+#: The file, in PyTensor's compile directory, where :func:`_known_march_flags` keeps the
+#: compiler flags PyTensor found for this machine's processor.
+MARCH_FLAGS_FILE = "tiering-march-flags.json"
+
+
+def _known_march_flags(folder=None) -> None:
+    """Give PyTensor the ``-march=native`` equivalent it found on this machine before.
+
+    PyTensor finds it once per process, at its first compilation, by running the C++
+    compiler on ``-march=native -E -v`` and compiling and running a test program with
+    what that prints: a quarter of a second of every report's value model. What it
+    finds depends only on the compiler and the processor, so it is kept in
+    :data:`MARCH_FLAGS_FILE` beside PyTensor's compiled modules, under a key made of
+    the compiler's path and version and the processor's model and flags
+    (``/proc/cpuinfo``); another compiler or processor finds its own again. The flags
+    are those PyTensor's compilation then uses (``GCC_compiler.march_flags``), so the
+    compiled modules and their cache keys are the same as without the file. Without a C
+    compiler, with a ``-march`` of the user's in ``gcc__cxxflags``, or when the file
+    cannot be read or written, PyTensor finds them itself, as ever. ``folder``: where
+    the file is (the tests'; PyTensor's ``compiledir`` when None).
+    """
+    import hashlib
+    import json
+    import os
+    import platform
+    from pathlib import Path
+
+    try:
+        from pytensor import config
+        from pytensor.link.c.cmodule import GCC_compiler, gcc_version_str
+
+        if not config.cxx or GCC_compiler.march_flags is not None:
+            return  # no C compiler, or found already in this process
+        if any(f.startswith(("-march=", "--march=")) for f in config.gcc__cxxflags.split()):
+            return  # the user's own: PyTensor adds none
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            cpu = fh.read().split("\n\n", 1)[0]
+        processor = [ln for ln in cpu.splitlines() if ln.split(":")[0].strip() in _CPU_KEYS]
+        key = hashlib.sha256(
+            json.dumps([config.cxx, gcc_version_str, platform.machine(), processor]).encode()
+        ).hexdigest()
+        path = Path(config.compiledir if folder is None else folder) / MARCH_FLAGS_FILE
+    except (ImportError, AttributeError, OSError):
+        return  # another PyTensor, or no /proc: PyTensor finds them
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if kept.get("key") == key and isinstance(kept.get("flags"), list):
+            GCC_compiler.march_flags = [str(flag) for flag in kept["flags"]]
+            return
+    except (OSError, ValueError, AttributeError):
+        pass  # none kept yet, or unreadable: found and kept below
+    GCC_compiler.compile_args()  # PyTensor finds them (its first compilation would)
+    if GCC_compiler.march_flags is None:
+        return
+    try:  # written whole, then moved into place: another process reads all or nothing
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "flags": GCC_compiler.march_flags}), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+#: The lines of ``/proc/cpuinfo`` that say which processor this is (its first one).
+_CPU_KEYS = frozenset({"vendor_id", "cpu family", "model", "model name", "flags"})
 
 
 def _versions() -> dict:

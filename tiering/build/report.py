@@ -509,6 +509,8 @@ def build(
                     )
                     if ahead is not None:
                         ahead.finish()
+                    if warm is not None:  # done with: it ends beside the pages below
+                        warm.close_soon()
 
             pdf_job = None
             with timed(timings, "html"):
@@ -725,20 +727,13 @@ def _wait_through_interrupts(ended: threading.Event) -> None:
 
 
 def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
-    """The report's second process, importing what its jobs need (the value model's
-    library unless the analysis is already made, WeasyPrint for the PDF); None when it
-    has nothing to do."""
-    jobs: list[tuple[str, ...]] = []
-    if params.value.enabled and not analysed:
-        jobs.append(worker.VALUE_MODULES)
-    if "pdf" in params.output.formats:
-        jobs.append(worker.PDF_MODULES)
-    if not jobs:
+    """The report's second process, importing what its jobs need
+    (:func:`tiering.build.worker.plan`); None when it has nothing to do."""
+    planned = worker.plan(params, analysed=analysed)
+    if planned is None:
         worker.discard_early()
         return None
-    # the PDF's imports wait until the value job is done: they would delay it by half a
-    # second, and the PDF is not needed before the notebook has run
-    return worker.start(jobs[0], later=[m for more in jobs[1:] for m in more])
+    return worker.start(*planned)
 
 
 def _stop(helper: worker.Worker | None, work: Path) -> None:
