@@ -22,23 +22,86 @@ DEMO_PARAMS = ROOT / "params" / "demo.yaml"
 COVER_DATE = dt.date(2026, 12, 1)
 
 
-#: How far (relative) a decimal number may be from the golden one: 12x the processor's
-#: doing (see ``tests/test_golden.py``), and far below what any page or table shows.
+#: How far (relative) a number of the value model may be from the golden one: 12x what
+#: the processor does to it (see ``tests/test_golden.py``), and far below what any page
+#: or table shows.
 REL_TOL = 1e-7
-_DECIMAL = re.compile(rb"-?\d+\.\d+(?:[eE][-+]?\d+)?")
+#: The value model's numbers: the columns of the CSV tables and the workbook's headers
+#: (English, Chinese) that hold them. Nothing else is compared but byte for byte.
+VALUE_COLUMNS = frozenset({"p_alive", "expected_purchases", "expected_spend", "clv"})
+VALUE_HEADERS = frozenset(
+    {"P(alive)", "Expected purchases", "CLV", "存活概率", "预计购买次数", "客户生命周期价值"}
+)
 
 
-def same_as_golden(expected: bytes, actual: bytes) -> bool:
-    """The same bytes, or the same text around decimal numbers each within
-    :data:`REL_TOL` of the golden one."""
+def same_as_golden(expected: bytes, actual: bytes, name: str = "") -> bool:
+    """The same bytes; or, for a CSV table (``name`` ends in ``.csv``) or the workbook's
+    cells (``.cells.txt``), the same but for the value model's numbers
+    (:data:`VALUE_COLUMNS`, :data:`VALUE_HEADERS`), each within :data:`REL_TOL` of the
+    golden one."""
     if expected == actual:
         return True
-    if _DECIMAL.split(expected) != _DECIMAL.split(actual):
-        return False  # the text, the integers or the count of numbers differ
-    return all(
-        math.isclose(float(e), float(a), rel_tol=REL_TOL, abs_tol=1e-12)
-        for e, a in zip(_DECIMAL.findall(expected), _DECIMAL.findall(actual), strict=True)
-    )
+    if name.endswith(".csv"):
+        return _same_csv(expected, actual)
+    if name.endswith(".cells.txt"):
+        return _same_cells(expected, actual)
+    return False
+
+
+def _close(e: str, a: str) -> bool:
+    """Two texts of decimal numbers within REL_TOL of each other."""
+    try:
+        x, y = float(e), float(a)
+    except ValueError:
+        return False
+    return "." in e and "." in a and math.isclose(x, y, rel_tol=REL_TOL, abs_tol=1e-12)
+
+
+#: A CSV line's fields as written (quotes kept): ``"text"`` or bare.
+_FIELD = re.compile(r'(?:^|,)("(?:[^"]|"")*"|[^,"]*)')
+
+
+def _same_csv(expected: bytes, actual: bytes) -> bool:
+    lines_e, lines_a = expected.split(b"\n"), actual.split(b"\n")
+    if len(lines_e) != len(lines_a) or lines_e[0] != lines_a[0]:
+        return False
+    header = [f.strip('"') for f in _FIELD.findall(lines_e[0].decode("utf-8-sig"))]
+    loose = {i for i, column in enumerate(header) if column in VALUE_COLUMNS}
+    for line_e, line_a in zip(lines_e[1:], lines_a[1:], strict=True):
+        if line_e == line_a:
+            continue
+        fields_e = _FIELD.findall(line_e.decode())
+        fields_a = _FIELD.findall(line_a.decode())
+        if len(fields_e) != len(header) or len(fields_a) != len(header):
+            return False  # not one record per line: compared byte for byte only
+        for i, (e, a) in enumerate(zip(fields_e, fields_a, strict=True)):
+            if e != a and not (i in loose and _close(e, a)):
+                return False
+    return True
+
+
+def _same_cells(expected: bytes, actual: bytes) -> bool:
+    lines_e, lines_a = expected.decode().splitlines(), actual.decode().splitlines()
+    if len(lines_e) != len(lines_a):
+        return False
+    headers: dict[str, str] = {}  # column letters -> the header of this sheet's row 1
+    for e, a in zip(lines_e, lines_a, strict=True):
+        if e == a:
+            if e.startswith("## sheet "):
+                headers = {}
+            cell, _, value = e.partition("\t")
+            column = cell.rstrip("0123456789")
+            if cell == f"{column}1":
+                headers[column] = value.strip("'")
+            continue
+        cell_e, _, value_e = e.partition("\t")
+        cell_a, _, value_a = a.partition("\t")
+        column = cell_e.rstrip("0123456789")
+        if cell_e != cell_a or headers.get(column) not in VALUE_HEADERS:
+            return False
+        if not _close(value_e, value_a):
+            return False
+    return True
 
 
 def need_tool(name: str) -> str:

@@ -37,7 +37,9 @@ def test_a_dataframe_gives_the_reports_tiers_csv_byte_for_byte(tmp_path):
     names = result.write_tables(tmp_path)
     assert "tiers.csv" in names and "action_lists.xlsx" in names
     assert same_as_golden(
-        gzip.decompress(GOLDEN_TIERS.read_bytes()), (tmp_path / "tiers.csv").read_bytes()
+        gzip.decompress(GOLDEN_TIERS.read_bytes()),
+        (tmp_path / "tiers.csv").read_bytes(),
+        "tiers.csv",
     )
     assert result.analysis.source["path"] == "pandas.DataFrame"
 
@@ -167,7 +169,7 @@ def test_a_report_built_from_an_analysis_of_a_frame(tmp_path):
     assert manifest["input"]["path"] == "pandas.DataFrame"
     assert manifest["inputs"][0]["rows_read"] == len(frame)
     assert same_as_golden(
-        gzip.decompress(GOLDEN_TIERS.read_bytes()), (out / "tiers.csv").read_bytes()
+        gzip.decompress(GOLDEN_TIERS.read_bytes()), (out / "tiers.csv").read_bytes(), "tiers.csv"
     )
     exe = shutil.which("pdftotext")
     if exe:

@@ -467,25 +467,28 @@ import json, sys
 sys.path.insert(0, {root!r})
 from pytensor.link.c import cmodule
 from tiering.analysis import clv
-if {cached_only!r}:  # a process that must not run the compiler to find them
+if {mode!r} == "cached only":  # a process that must not run the compiler to find them
     def refuse(*args, **kwargs):
         raise AssertionError("the compiler was run to find the flags")
     cmodule.GCC_compiler.compile_args = staticmethod(refuse)
+if {mode!r} == "test fails":  # PyTensor's test of what it found fails: it falls back
+    original = cmodule.try_march_flag
+    calls = []
+    def failing_once(flags):
+        calls.append(flags)
+        return (False, False) if len(calls) == 1 else original(flags)
+    cmodule.try_march_flag = failing_once
 clv._known_march_flags({folder!r})
 print(json.dumps(cmodule.GCC_compiler.march_flags))
 """
 
 
-def _march_flags(folder, *, cached_only=False, env=None):
+def _march_flags(folder, mode="", env=None):
     import json
     import os
 
     out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            MARCH.format(root=str(ROOT), folder=str(folder), cached_only=cached_only),
-        ],
+        [sys.executable, "-c", MARCH.format(root=str(ROOT), folder=str(folder), mode=mode)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -509,17 +512,33 @@ def test_the_processors_compiler_flags_are_found_once_and_kept(tmp_path):
     if not config.cxx:
         pytest.skip("no C++ compiler: PyTensor compiles nothing")
     found = _march_flags(tmp_path)
-    kept = tmp_path / clv.MARCH_FLAGS_FILE
+    kept = list(tmp_path.glob(clv.MARCH_FLAGS_FILES))
     assert found and any(f.startswith("-march=") for f in found)
-    assert json.loads(kept.read_text())["flags"] == found
-    assert [p.name for p in tmp_path.iterdir()] == [clv.MARCH_FLAGS_FILE]  # no leftovers
-    assert _march_flags(tmp_path, cached_only=True) == found
-    # another machine's (another key), or a damaged file: found again, and kept
+    assert [p.name for p in tmp_path.iterdir()] == [kept[0].name]  # one file, no leftovers
+    assert json.loads(kept[0].read_text())["flags"] == found
+    assert _march_flags(tmp_path, "cached only") == found
+    # another processor's (another key in the file), or a damaged file: found again, kept
     for text in (json.dumps({"key": "another processor", "flags": ["-march=i386"]}), "{not json"):
-        kept.write_text(text)
+        kept[0].write_text(text)
         assert _march_flags(tmp_path) == found
-        assert json.loads(kept.read_text())["flags"] == found
-    # a -march of the user's: PyTensor adds none, and nothing is kept
-    kept.unlink()
+        assert json.loads(kept[0].read_text())["flags"] == found
+    # other compiler flags of PyTensor's: another key, another file beside the first
+    other = _march_flags(tmp_path, env={"PYTENSOR_FLAGS": "gcc__cxxflags=-O2"})
+    assert other and len(list(tmp_path.glob(clv.MARCH_FLAGS_FILES))) == 2
+
+
+@pytest.mark.slow
+def test_flags_that_failed_pytensors_test_or_the_users_own_are_not_kept(tmp_path):
+    """A fallback PyTensor takes after its test of the flags it found failed (a full
+    disk, a killed compile) is used in that process only; with a ``-march`` of the
+    user's, PyTensor adds none and nothing is kept."""
+    pytest.importorskip("pytensor")
+    from pytensor import config
+
+    if not config.cxx:
+        pytest.skip("no C++ compiler: PyTensor compiles nothing")
+    fallback = _march_flags(tmp_path, "test fails")
+    assert fallback is not None  # what PyTensor fell back to, in that process
+    assert list(tmp_path.iterdir()) == []
     assert _march_flags(tmp_path, env={"PYTENSOR_FLAGS": "gcc__cxxflags=-march=x86-64"}) is None
-    assert not kept.exists()
+    assert list(tmp_path.iterdir()) == []

@@ -141,8 +141,14 @@ def test_the_kernels_client_is_ready_without_waiting_for_iopub_to_fall_quiet(tmp
         # busy machine, while IOPub connects: then it asks again, as jupyter_client does.)
         assert reads and reads[-1] == ("status", "idle")
         client.iopub_channel.get_msg = original
-        with pytest.raises(Empty):  # nothing left about the request
-            run_sync(client.iopub_channel.get_msg)(timeout=0.3)
+        left = []  # nothing is left about the request it ended at
+        while True:
+            try:
+                left.append(run_sync(client.iopub_channel.get_msg)(timeout=0.3))
+            except Empty:
+                break
+        assert client.ready_request is not None
+        assert all(m["parent_header"].get("msg_id") != client.ready_request for m in left)
         reply = run_sync(client.execute_interactive)("6 * 7", timeout=60)
         assert reply["content"]["status"] == "ok"
     finally:
@@ -161,3 +167,35 @@ def test_the_kernel_is_shut_down_in_the_background_and_close_waits_for_it(tmp_pa
     warm.close()
     assert not warm.km.has_kernel and process.poll() is not None
     warm.close()  # again: nothing left to do
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_the_kernel_is_shut_down_is_raised_once_it_is_gone(tmp_path):
+    """close() waits for the shut-down through Ctrl-C (an interrupted Thread.join would
+    return while the kernel still runs, and a process ending then would leave it), and
+    its event loop is closed: no ResourceWarning."""
+    import asyncio
+    import gc
+    import os
+    import signal
+    import threading
+    import warnings
+
+    warm = kernel.start(tmp_path)
+    assert warm is not None
+    original = warm._shut_down
+
+    async def slow():
+        await asyncio.sleep(1.0)
+        await original()
+
+    warm._shut_down = slow
+    # a real SIGINT (interrupt_main() would wait until the main thread is back in Python)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            warm.close()
+        assert not warm.km.has_kernel  # gone before the Ctrl-C was raised
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)], seen

@@ -396,6 +396,28 @@ def test_the_command_line_tells_the_early_worker_what_to_import(tmp_path, monkey
         taken.close()
 
 
+def test_the_command_line_prepares_the_early_worker_before_the_build(tmp_path, monkeypatch):
+    """``tiering report`` sends the early worker what to import once it has read the
+    parameters, before it imports and starts the build."""
+    from tiering import cli
+    from tiering.build import report
+
+    from .conftest import DEMO_PARAMS
+
+    events: list = []
+    monkeypatch.setattr(worker, "prepare_early", lambda cfg: events.append(("prepare", cfg)))
+
+    def build(cfg, **kwargs):
+        events.append(("build", cfg))
+        raise KeyboardInterrupt  # enough: nothing is built
+
+    monkeypatch.setattr(report, "build", build)
+    monkeypatch.setenv("TIERING_NO_WORKER", "1")
+    cli.main(["report", str(DEMO_PARAMS), "--output", str(tmp_path / "out"), "-q"])
+    assert [e[0] for e in events] == ["prepare", "build"]
+    assert events[0][1] is events[1][1]  # the parameters the build gets
+
+
 def _imported_here(name):
     return name in sys.modules
 

@@ -123,3 +123,20 @@ def check() -> None:
     """Raise KeyboardInterrupt when an interrupt was requested, even if it was swallowed."""
     if REQUESTED.is_set():
         raise KeyboardInterrupt
+
+
+def wait_through(ended: threading.Event) -> None:
+    """Wait until ``ended`` is set, also through Ctrl-C (which the thread that sets it sees
+    through :mod:`tiering.interrupt` and stops for); a Ctrl-C while waiting is raised once
+    it is set, so that nothing is moved or removed under that thread. (Not
+    ``Thread.join``: interrupted, Python 3.11's marks the thread as ended although it
+    runs on.)"""
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            if ended.wait():
+                break
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted

@@ -66,7 +66,9 @@ says ``base_compiledir=...``), where later processes find them (see
 
 from __future__ import annotations
 
+import logging
 import math
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -75,6 +77,8 @@ import numpy as np
 import pandas as pd
 
 from tiering.errors import DataError, require
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CUSTOMER_COLUMNS",
@@ -314,9 +318,9 @@ def _library():
     return clv, pm, az, Prior
 
 
-#: The file, in PyTensor's compile directory, where :func:`_known_march_flags` keeps the
-#: compiler flags PyTensor found for this machine's processor.
-MARCH_FLAGS_FILE = "tiering-march-flags.json"
+#: The files, in PyTensor's compile directory, where :func:`_known_march_flags` keeps the
+#: compiler flags PyTensor found for a processor (one per compiler and processor).
+MARCH_FLAGS_FILES = "tiering-march-flags-*.json"
 
 
 def _known_march_flags(folder=None) -> None:
@@ -325,59 +329,91 @@ def _known_march_flags(folder=None) -> None:
     PyTensor finds it once per process, at its first compilation, by running the C++
     compiler on ``-march=native -E -v`` and compiling and running a test program with
     what that prints: a quarter of a second of every report's value model. What it
-    finds depends only on the compiler and the processor, so it is kept in
-    :data:`MARCH_FLAGS_FILE` beside PyTensor's compiled modules, under a key made of
-    the compiler's path and version and the processor's model and flags
-    (``/proc/cpuinfo``); another compiler or processor finds its own again. The flags
+    finds depends only on the compiler, its flags and the processor, so it is kept in
+    a file beside PyTensor's compiled modules (:data:`MARCH_FLAGS_FILES`), named after a
+    key made of the compiler (its path, size and time), PyTensor's ``gcc__cxxflags`` and
+    the processor's model, flags and cache size (``/proc/cpuinfo``): another compiler
+    or processor, also one sharing the folder, finds its own. Only flags that passed
+    PyTensor's own test at once are kept (not its fallbacks after a failure), and they
     are those PyTensor's compilation then uses (``GCC_compiler.march_flags``), so the
-    compiled modules and their cache keys are the same as without the file. Without a C
-    compiler, with a ``-march`` of the user's in ``gcc__cxxflags``, or when the file
-    cannot be read or written, PyTensor finds them itself, as ever. ``folder``: where
-    the file is (the tests'; PyTensor's ``compiledir`` when None).
+    compiled modules and their cache keys are the same as without the file. Without a
+    C compiler, with a ``-march`` of the user's in ``gcc__cxxflags``, or when anything
+    here fails, PyTensor finds them itself, as ever. ``folder``: where the files are
+    (the tests'; PyTensor's ``compiledir`` when None).
     """
+    try:
+        _march_flags_from(folder)
+    except Exception as exc:  # noqa: BLE001 - PyTensor finds them itself at its first compile
+        log.debug("PyTensor's -march flags not kept: %s", exc)
+
+
+def _march_flags_from(folder) -> None:
     import hashlib
     import json
     import os
     import platform
     from pathlib import Path
 
-    try:
-        from pytensor import config
-        from pytensor.link.c.cmodule import GCC_compiler, gcc_version_str
+    from pytensor import config
+    from pytensor.link.c import cmodule
 
-        if not config.cxx or GCC_compiler.march_flags is not None:
-            return  # no C compiler, or found already in this process
-        if any(f.startswith(("-march=", "--march=")) for f in config.gcc__cxxflags.split()):
-            return  # the user's own: PyTensor adds none
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            cpu = fh.read().split("\n\n", 1)[0]
-        processor = [ln for ln in cpu.splitlines() if ln.split(":")[0].strip() in _CPU_KEYS]
-        key = hashlib.sha256(
-            json.dumps([config.cxx, gcc_version_str, platform.machine(), processor]).encode()
-        ).hexdigest()
-        path = Path(config.compiledir if folder is None else folder) / MARCH_FLAGS_FILE
-    except (ImportError, AttributeError, OSError):
-        return  # another PyTensor, or no /proc: PyTensor finds them
+    compiler = cmodule.GCC_compiler
+    if not config.cxx or compiler.march_flags is not None:
+        return  # no C compiler, or found already in this process
+    if any(f.startswith(("-march=", "--march=")) for f in config.gcc__cxxflags.split()):
+        return  # the user's own: PyTensor adds none
+    with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+        cpu = fh.read().split("\n\n", 1)[0]
+    processor = [ln for ln in cpu.splitlines() if ln.split(":")[0].strip() in _CPU_KEYS]
+    exe = Path(shutil.which(config.cxx) or config.cxx).resolve()
+    stat = exe.stat()
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                str(exe),
+                stat.st_size,
+                stat.st_mtime_ns,
+                cmodule.gcc_version_str,
+                config.gcc__cxxflags,
+                platform.machine(),
+                processor,
+            ]
+        ).encode()
+    ).hexdigest()
+    folder = Path(config.compiledir if folder is None else folder)
+    path = folder / MARCH_FLAGS_FILES.replace("*", key[:24])
     try:
         kept = json.loads(path.read_text(encoding="utf-8"))
-        if kept.get("key") == key and isinstance(kept.get("flags"), list):
-            GCC_compiler.march_flags = [str(flag) for flag in kept["flags"]]
+        if kept.get("key") == key and isinstance(kept.get("flags"), list) and kept["flags"]:
+            compiler.march_flags = [str(flag) for flag in kept["flags"]]
             return
     except (OSError, ValueError, AttributeError):
         pass  # none kept yet, or unreadable: found and kept below
-    GCC_compiler.compile_args()  # PyTensor finds them (its first compilation would)
-    if GCC_compiler.march_flags is None:
-        return
+    tests: list = []  # PyTensor's tests of the flags it found: passed at once, or not
+    original = cmodule.try_march_flag
+
+    def recorded(flags):
+        result = original(flags)
+        tests.append(bool(result[0] and result[1]))
+        return result
+
+    cmodule.try_march_flag = recorded
+    try:
+        compiler.compile_args()  # PyTensor finds them (its first compilation would)
+    finally:
+        cmodule.try_march_flag = original
+    if tests != [True] or not compiler.march_flags:
+        return  # a fallback after a failed test, or none: not kept, found again next time
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:  # written whole, then moved into place: another process reads all or nothing
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "flags": GCC_compiler.march_flags}), "utf-8")
+        tmp.write_text(json.dumps({"key": key, "flags": compiler.march_flags}), "utf-8")
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
 
 
 #: The lines of ``/proc/cpuinfo`` that say which processor this is (its first one).
-_CPU_KEYS = frozenset({"vendor_id", "cpu family", "model", "model name", "flags"})
+_CPU_KEYS = frozenset({"vendor_id", "cpu family", "model", "model name", "flags", "cache size"})
 
 
 def _versions() -> dict:

@@ -10,6 +10,7 @@ notebook's cells, their numbers and their outputs are those of a fresh kernel.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -58,6 +59,7 @@ class WarmKernel:
         self._clients = clients
         self._lock = threading.Lock()
         self._closing: threading.Thread | None = None
+        self._closed = threading.Event()
         self.km = Manager(kernel_name="python3", client_factory=ready_client())
         # ``env``: added to this process's environment (which the kernel gets as it is)
         run_sync(self.km.start_kernel)(
@@ -87,38 +89,52 @@ class WarmKernel:
         and nothing need wait for the kernel's end (a tenth of a second) but
         :meth:`close`."""
         with self._lock:
-            if self._closing is None:
-                self._closing = threading.Thread(
-                    target=self._close, name="tiering-kernel-close", daemon=True
-                )
+            if self._closing is not None:
+                return
+            self._closing = threading.Thread(
+                target=self._close, name="tiering-kernel-close", daemon=True
+            )
+            try:
                 self._closing.start()
+            except RuntimeError:  # no thread to be had: shut it down here
+                self._close()
 
     def close(self) -> None:
         """Shut the kernel down (papermill leaves a kernel it was given running), or wait
-        until :meth:`close_soon` has. Safe to call again."""
+        until :meth:`close_soon` has; also through Ctrl-C, which is raised once the
+        kernel is gone (a process ending at once would leave it running). Safe to call
+        again."""
+        from tiering import interrupt
+
         self.close_soon()
-        self._closing.join()
+        interrupt.wait_through(self._closed)
 
     def _close(self) -> None:
-        from jupyter_core.utils import run_sync
-
         try:
-            self._shut_down(run_sync)
-        except Exception as exc:  # noqa: BLE001 - a kernel that does not stop is not the report's
-            log.debug("report kernel shut-down: %s", exc)
-
-    def _shut_down(self, run_sync) -> None:
-        self.release_client()
-        for made in self._clients:
-            made.stop_channels()  # and destroys the ZMQ context it made
-        self._clients.clear()
-        try:
-            if run_sync(self.km.is_alive)():
-                run_sync(self.km.shutdown_kernel)(now=True)
-        except RuntimeError as exc:  # already gone: nothing to stop
-            log.debug("report kernel shut-down: %s", exc)
+            asyncio.run(self._shut_down())
+        except Exception as exc:  # noqa: BLE001 - the report is made; the kernel's end is not its
+            log.warning("The report notebook's kernel may still be running: %s", exc)
         finally:
-            run_sync(self.km.cleanup_resources)()
+            self._closed.set()
+
+    async def _shut_down(self) -> None:
+        """Close the clients, stop the kernel, remove its connection file: in an event
+        loop of the closing thread's own (``asyncio.run``: closed after it)."""
+        from jupyter_core.utils import ensure_async
+
+        try:
+            self.release_client()
+            for made in self._clients:
+                made.stop_channels()  # and destroys the ZMQ context it made
+            self._clients.clear()
+        finally:
+            try:
+                if await ensure_async(self.km.is_alive()):
+                    await ensure_async(self.km.shutdown_kernel(now=True))
+            except RuntimeError as exc:  # already gone: nothing to stop
+                log.debug("report kernel shut-down: %s", exc)
+            finally:
+                await ensure_async(self.km.cleanup_resources())
 
 
 @functools.cache
@@ -129,9 +145,10 @@ def ready_client() -> type:
     jupyter_client's own wait sends ``kernel_info`` until it has the reply and a message
     on IOPub (the proof that IOPub is connected), then reads IOPub until it has been
     quiet for 0.2 s: a fixed 0.2 s before papermill runs the first cell, on the report's
-    critical path. This one reads IOPub up to the ``idle`` status of the request it has
-    the reply of: the kernel's last message about that request, so nothing of it is left
-    to read (and nbclient ignores a message that is not about the cell it runs). The
+    critical path. This one, once it has a reply, reads IOPub up to the ``idle`` status
+    of a ``kernel_info`` request it sent: the kernel's last message about that request.
+    (A kernel slower than a second to start gets a second request, whose messages may
+    be left: nbclient ignores every message that is not about the cell it runs.) The
     rest is jupyter_client's: the same requests, the same timeout and errors.
     """
     from queue import Empty
@@ -140,17 +157,20 @@ def ready_client() -> type:
     from jupyter_core.utils import ensure_async
 
     class ReadyClient(AsyncKernelClient):
+        #: the ``kernel_info`` request whose ``idle`` status ended :meth:`wait_for_ready`
+        ready_request: str | None = None
+
         async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
             deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            sent: set[str] = set()
             while True:
-                request = self.kernel_info()
+                sent.add(self.kernel_info())
                 try:
                     reply = await ensure_async(self.shell_channel.get_msg(timeout=1))
                 except Empty:
                     reply = None
                 if reply is not None and reply["msg_type"] == "kernel_info_reply":
-                    answered = reply["parent_header"].get("msg_id", request)
-                    if await self._until_idle(answered, deadline):
+                    if await self._until_idle(sent, deadline):
                         self._handle_kernel_info_reply(reply)
                         return
                 if not await self._async_is_alive():
@@ -158,21 +178,24 @@ def ready_client() -> type:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
 
-        async def _until_idle(self, request: str, deadline: float) -> bool:
-            """Read IOPub up to the ``idle`` status of ``request``; False when IOPub
-            stays silent for 0.2 s (not yet connected: ask again), as jupyter_client
-            decides it."""
+        async def _until_idle(self, sent: set[str], deadline: float) -> bool:
+            """Read IOPub up to the ``idle`` status of one of the ``sent`` requests (any:
+            a first one's may have gone out before IOPub was connected); False when
+            IOPub stays silent for 0.2 s (not yet connected: ask again), as
+            jupyter_client decides it."""
             while True:
                 wait = min(0.2, max(deadline - time.monotonic(), 0.0))
                 try:
                     msg = await ensure_async(self.iopub_channel.get_msg(timeout=wait))
                 except Empty:
                     return False
+                parent = msg["parent_header"].get("msg_id")
                 if (
                     msg["msg_type"] == "status"
                     and msg["content"].get("execution_state") == "idle"
-                    and msg["parent_header"].get("msg_id") == request
+                    and parent in sent
                 ):
+                    self.ready_request = parent
                     return True
 
     return ReadyClient

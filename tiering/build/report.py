@@ -589,11 +589,13 @@ def build(
                 _keep_failed(work, final, failed_dest, exc)
             raise
         finally:
-            for warm in kernels:
-                if warm is not None:
-                    warm.close()
-            if helper is not None:
-                helper.close()
+            try:
+                for warm in kernels:
+                    if warm is not None:
+                        warm.close()
+            finally:  # also after a Ctrl-C while the kernel was shut down
+                if helper is not None:
+                    helper.close()
     return final
 
 
@@ -660,7 +662,7 @@ class _Ahead:
     def stop(self) -> None:
         """Stop after the section being rendered, and wait for that."""
         self.end_of_wait()
-        _wait_through_interrupts(self._ended)
+        interrupt.wait_through(self._ended)
 
     def finish(self) -> None:
         """:meth:`stop`, and remove the folder (not part of the report)."""
@@ -700,30 +702,13 @@ def _beside(timings: dict, step: str, fn, /, *args) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        _wait_through_interrupts(ended)
+        interrupt.wait_through(ended)
         if failed and not isinstance(failed[0], KeyboardInterrupt):
             log.warning("The %s also failed: %s", step, failed[0])
         raise
-    _wait_through_interrupts(ended)
+    interrupt.wait_through(ended)
     if failed:
         raise failed[0]
-
-
-def _wait_through_interrupts(ended: threading.Event) -> None:
-    """Wait until ``ended`` is set, also through Ctrl-C (which the thread that sets it sees
-    through :mod:`tiering.interrupt` and stops for); a Ctrl-C while waiting is raised once
-    it is set, so that nothing is moved or removed under that thread. (Not
-    ``Thread.join``: interrupted, Python 3.11's marks the thread as ended although it
-    runs on.)"""
-    interrupted: KeyboardInterrupt | None = None
-    while True:
-        try:
-            if ended.wait():
-                break
-        except KeyboardInterrupt as exc:
-            interrupted = exc
-    if interrupted is not None:
-        raise interrupted
 
 
 def _start_worker(params: Params, *, analysed: bool) -> worker.Worker | None:
