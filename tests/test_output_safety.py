@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tiering import batch, cli, params, verify
+from tiering import batch, cli, interrupt, params, verify
 from tiering.build import outputs, owned, report
 from tiering.errors import DataError, TieringError
 
@@ -359,7 +359,7 @@ def test_waiting_for_the_tables_survives_a_second_ctrl_c():
 
     ended = Ended()
     with pytest.raises(KeyboardInterrupt):
-        report._wait_through_interrupts(ended)
+        interrupt.wait_through(ended)
     assert ended.waits == 2
 
 
