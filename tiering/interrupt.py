@@ -127,8 +127,8 @@ def check() -> None:
 
 def wait_through(ended: threading.Event) -> None:
     """Wait until ``ended`` is set, also through Ctrl-C (which the thread that sets it sees
-    through :mod:`tiering.interrupt` and stops for); a Ctrl-C while waiting is raised once
-    it is set, so that nothing is moved or removed under that thread. (Not
+    through :data:`REQUESTED` and stops for); a Ctrl-C while waiting is raised once it is
+    set, so that nothing is moved or removed under that thread. (Not
     ``Thread.join``: interrupted, Python 3.11's marks the thread as ended although it
     runs on.)"""
     interrupted: KeyboardInterrupt | None = None

@@ -294,9 +294,10 @@ def prepare_early(params) -> None:
     first modules instead of waiting for the build to start it (a fifth of a second of
     imports of the report's own)."""
     planned = plan(params)
+    if planned is None:  # nothing to import: the build discards it
+        return
     for early in _EARLY:
-        if planned is not None:
-            early.prepare(*planned)
+        early.prepare(*planned)
 
 
 def start(modules: Iterable[str], later: Iterable[str] = ()) -> Worker | None:
