@@ -88,7 +88,8 @@ def test_same_date_tie_goes_to_the_later_row(result):
     _, _, res = result
     f = res.features.set_index("customer_id")
     assert f.loc["T1", "region"] == "Late"
-    assert res.timings.get("tied_customers", 0) >= 1
+    # decided by the rows' places in the rows table, not settled afterwards
+    assert "latest_values" in res.timings and "tied_customers" not in res.timings
 
 
 def test_sample_transactions_carry_their_rows(result):

@@ -1274,12 +1274,14 @@ def aggregate_sql(
     duplicates: str,
     exact_rows: bool,
     rejected_hashes: bool = False,
+    latest_by: str = '"row"',
 ) -> str:
     """One row per customer (valid rows, ``kind`` 'c') and one per rejection reason
     (``kind`` 'r'), in one hash aggregation.
 
     The attributes are those of the customer's latest row, ties on the date broken by
-    the row number. Without row numbers (a CSV file read in parallel), the latest row
+    the row number (or by ``latest_by``, a column in the rows' order: the rows table's
+    ``rid``; ``latest_row`` is then that column's value). Without row numbers (a CSV file read in parallel), the latest row
     is found by date alone and ``ambiguous`` says when rows of the latest date differ
     in their attributes (max and min of a hash of them differ); the caller then settles
     those customers with numbered rows.
@@ -1310,7 +1312,7 @@ def aggregate_sql(
             # copies strings at every later row): :func:`_latest_values` reads them. (The
             # groups of rejected rows may have dates before 1900: no number, not an error.)
             latest = (
-                f', TRY_CAST(max({_date_key("d_us")} + "row") % {_TWO64} AS BIGINT) AS latest_row'
+                f", TRY_CAST(max({_date_key('d_us')} + {latest_by}) % {_TWO64} AS BIGINT) AS latest_row"
                 ", false AS ambiguous"
             )
         else:
@@ -1471,12 +1473,13 @@ def _rows_sql(rows: Rows, win: Window, *, details: bool = False) -> str:
     """A WITH clause over the rows table ending in CTE ``t3``, with the columns of
     :func:`parsed_sql`'s ``t3`` that the later passes use: ``row, cust, ord, d_us,
     amt_signed, is_ret, reason`` (+ ``detail``), ``a0..``, the flag columns, ``h`` and
-    ``texts``."""
+    ``texts``, and the table's ``rid`` (``rowid``: in the rows' order, as the table
+    keeps file order)."""
     late = _late_checks(win, rows.dup_mode)
     if rows.numbered:
-        t2 = f"SELECT * FROM {ROWS}"
+        t2 = f"SELECT rowid AS rid, * FROM {ROWS}"
     else:
-        t2 = f'SELECT rowid + {rows.base} AS "row", * FROM {ROWS} WHERE nonblank'
+        t2 = f'SELECT rowid AS rid, rowid + {rows.base} AS "row", * FROM {ROWS} WHERE nonblank'
     detail = _detail_sql(late) if late else "coalesce(pre_detail, '')"
     return f"""
     WITH t2 AS ({t2}), t3 AS (
@@ -2246,7 +2249,8 @@ def _compute(
         and lay.table_bytes <= ROWS_TABLE_SHARE * _memory_bytes(spec.memory_limit)
         and lay.reader.startswith(("read_csv(", "read_parquet("))
     )
-    exact = lay.row_expr is not None
+    # the latest rows are known by their places (the rows table's, or Parquet's numbers)
+    exact = lay.row_expr is not None or use_table
     from tiering.data import io as _io
 
     modes = lay.guess or Modes(
@@ -2358,7 +2362,7 @@ def _compute(
     features = pd.DataFrame({k: cust[v] for k, v in columns.items()}, copy=False)
     if n_attr and exact:
         t = time.perf_counter()
-        values = _latest_values(con, lay, src, cust["latest_row"], table=rows, win=win)
+        values = _latest_values(con, lay, src, cust["latest_row"], table=rows)
         for i, name in enumerate(latest_names):
             features[name] = values[f"latest_a{i}"]
         timings["latest_values"] = round(time.perf_counter() - t, 3)
@@ -2368,21 +2372,19 @@ def _compute(
         t = time.perf_counter()
         amb = pd.DataFrame({"cust": cust.loc[cust["ambiguous"], "cust"].to_numpy()})
         con.register("ambiguous_customers", amb)
-        if rows is not None:  # the rows table has the rows' numbers
-            fix = _run(con, latest_sql(_rows_sql(rows, win), n_attr), lay).set_index("cust")
-        else:
-            with _numbered_rows(con, lay, dup_mode, _cust_key(lay), amb["cust"]) as (lay_, nb):
-                parsed = parsed_sql(
-                    lay_,
-                    src,
-                    modes,
-                    win,
-                    details=False,
-                    duplicates=dup_mode,
-                    today=today,
-                    numbered=nb,
-                )
-                fix = _run(con, latest_sql(parsed, n_attr), lay).set_index("cust")
+        # (the rows table gives every row's place: no ties there)
+        with _numbered_rows(con, lay, dup_mode, _cust_key(lay), amb["cust"]) as (lay_, nb):
+            parsed = parsed_sql(
+                lay_,
+                src,
+                modes,
+                win,
+                details=False,
+                duplicates=dup_mode,
+                today=today,
+                numbered=nb,
+            )
+            fix = _run(con, latest_sql(parsed, n_attr), lay).set_index("cust")
         pos = pd.Index(features["customer_id"]).get_indexer(fix.index)
         for i, name in enumerate(latest_names):
             col = features[name].to_numpy(dtype=object).copy()
@@ -2494,11 +2496,20 @@ def _table_passes(
         timings["duplicates"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     n_attr = len(attribute_names(lay, src))
-    exact = lay.row_expr is not None
+    # the latest row of a customer by date, then by its place in the table (file order):
+    # one 128-bit maximum, and the values of those rows looked up by rowid afterwards
+    # (:func:`_latest_values`). At 10M rows, 2 cores: 1.34 s and 0.06 s against 1.8 s for
+    # the latest values and a hash of them in the aggregation (BENCHMARKS.md)
     agg = _run(
         con,
         aggregate_sql(
-            _rows_sql(rows, win), lay, n_attr, roles, duplicates=dup_mode, exact_rows=exact
+            _rows_sql(rows, win),
+            lay,
+            n_attr,
+            roles,
+            duplicates=dup_mode,
+            exact_rows=True,
+            latest_by="rid",
         ),
         lay,
     )
@@ -2609,29 +2620,31 @@ def _rejected_hashes(con, rows: Rows | None, lay: Layout, win: Window, agg: pd.D
 
 
 def _latest_values(
-    con, lay: Layout, src, rows: pd.Series, *, table: Rows | None = None, win: Window | None = None
+    con, lay: Layout, src, rows: pd.Series, *, table: Rows | None = None
 ) -> pd.DataFrame:
-    """The attribute values (``latest_a0..``, stripped) of the given rows of a file whose
-    rows carry their numbers (Parquet), in the order of ``rows``: a narrow pass that
-    reads only the attribute columns of those rows (from the rows ``table`` when given)."""
+    """The attribute values (``latest_a0..``, stripped) of the given rows, in the order of
+    ``rows``: rows of the rows ``table`` by their ``rowid`` (a semi-join on the rowid,
+    0.06 s for 500k of 10M rows), or rows of a file whose rows carry their numbers
+    (Parquet), by a narrow pass that reads only the attribute columns."""
     import pyarrow as pa
 
-    raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
-    texts = [f"coalesce({lay.col(h)}, '')" for h in attribute_headers(lay, src)]
-    values = ", ".join(f"{strip_all(t)} AS latest_a{i}" for i, t in enumerate(texts))
     if table is not None:
         n = len(attribute_names(lay, src))
         values = ", ".join(f"{strip_all(f'a{i}')} AS latest_a{i}" for i in range(n))
-        sql = _rows_sql(table, win) + f' SELECT "row", {values} FROM t3'
+        sql = f'SELECT rowid AS "row", {values} FROM {ROWS} WHERE rowid'
     else:
-        sql = f"""
-            WITH src AS (SELECT {lay.row_expr} AS "row", {raw_cols} FROM {lay.reader})
-            SELECT "row", {values} FROM src"""
+        raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
+        texts = [f"coalesce({lay.col(h)}, '')" for h in attribute_headers(lay, src)]
+        values = ", ".join(f"{strip_all(t)} AS latest_a{i}" for i, t in enumerate(texts))
+        sql = (
+            f'WITH src AS (SELECT {lay.row_expr} AS "row", {raw_cols} FROM {lay.reader}) '
+            f'SELECT "row", {values} FROM src WHERE "row"'
+        )
     con.register(
         "tiering_latest_rows", pa.table({"r": pa.array(rows.to_numpy(dtype="int64"), pa.int64())})
     )
     try:
-        got = _run(con, sql + ' WHERE "row" IN (SELECT r FROM tiering_latest_rows)', lay)
+        got = _run(con, sql + " IN (SELECT r FROM tiering_latest_rows)", lay)
     finally:
         con.unregister("tiering_latest_rows")
     got = got.drop_duplicates("row").set_index("row").reindex(rows.to_numpy(dtype="int64"))
