@@ -773,3 +773,28 @@ def test_customers_and_reasons_share_one_group_key(tmp_path, fmt):
         "zero_amount",
     ]
     assert b.source["rows_rejected"] == 4
+
+
+def test_empty_cells_quoted_or_missing_are_one_value_for_duplicates(tmp_path):
+    """An empty cell, a quoted empty cell and a missing last cell are the same as read:
+    the rows differing only so are copies of one row (the row hash needs no coalesce
+    because DuckDB's reader gives NULL for all three)."""
+    rows = [
+        "o,d,c,a,Region,Note",
+        "T1,2024-05-01,P,5,North,",
+        'T1,2024-05-01,P,5,North,""',
+        "T1,2024-05-01,P,5,North",
+        "T2,2024-05-02,P,5,,x",
+        'T2,2024-05-02,P,5,"",x',
+        "T3,2024-05-03,P,5, ,x",  # a space is a value: not a copy
+    ]
+    path = tmp_path / "empty.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = source(
+        path,
+        columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"},
+        attributes=["Region"],
+    )
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    assert a.source["duplicate_rows"] == b.source["duplicate_rows"] == 3

@@ -946,9 +946,10 @@ def attribute_names(lay: Layout, src) -> list[str]:
 
 def row_hash(lay: Layout) -> str:
     """A 64-bit hash of a whole row as read (text for CSV, typed values for Parquet): it
-    finds exact duplicate rows and identifies the rejected rows between the passes."""
-    if lay.fmt == "csv":
-        return "hash(" + ", ".join(f"coalesce(r{i}, '')" for i in range(len(lay.raw))) + ")"
+    finds exact duplicate rows and identifies the rejected rows between the passes.
+    (DuckDB's CSV reader, as :func:`_inspect_csv` sets it, reads an empty cell as NULL,
+    quoted or not, and a missing one too: no cell is ``''``, so the cells need no
+    ``coalesce``, 0.15 s at 10M rows; ``test_engines`` checks the three.)"""
     return "hash(" + ", ".join(f"r{i}" for i in range(len(lay.raw))) + ")"
 
 
@@ -1433,9 +1434,10 @@ class Rows:
 def _build_rows(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str, today) -> Rows:
     """Screen every row of the file once into the table ``ROWS``: per row its hash (for
     the duplicate count), the parsed values (customer, order, date, amount, return),
-    the attributes as read, the reason of the checks on its own values (``pre_reason``,
-    ``pre_detail``), the reading flags, and for the rows rejected under ``win`` the text
-    of every cell (``texts``, for the rejected-rows file). The window's own reasons are
+    the attributes as read, the reason of the checks on its own values (``pre_reason``),
+    the reading flags, and for the rows rejected under ``win`` the detail of that reason
+    and the text of every cell (``texts``: the detail first, for the rejected-rows file;
+    :func:`_rows_sql` gives it as ``pre_detail``). The window's own reasons are
     given later (:func:`_rows_sql`), so that a window decided after this scan needs no
     other for the features.
 
@@ -1458,11 +1460,14 @@ def _build_rows(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str,
     roles = _roles(lay)
     cols = ['"row"'] if numbered else ["nonblank"]
     cols += [f"{row_hash(lay)} AS h", "cust", "ord0", "d_us", "amt0", "is_ret"]
-    cols += ["pre_reason", "pre_detail", "date_kind::UTINYINT AS date_kind", "extra_cells"]
+    cols += ["pre_reason", "date_kind::UTINYINT AS date_kind", "extra_cells"]
     cols += [f"shape_{r}::UTINYINT AS shape_{r}" for r in roles]
     cols += ["is_dup"] if dup_mode == "reject" else []
     cols += [f"a{i}" for i in range(len(attribute_names(lay, src)))]
-    cols.append(f"CASE WHEN reason IS NOT NULL THEN [{', '.join(lay.cols)}] END AS texts")
+    # the detail first, then the cells: one column fewer (0.1 s at 10M rows)
+    cols.append(
+        f"CASE WHEN reason IS NOT NULL THEN [pre_detail, {', '.join(lay.cols)}] END AS texts"
+    )
     con.execute(f"DROP TABLE IF EXISTS {ROWS}")
     _run(
         con,
@@ -1482,9 +1487,12 @@ def _rows_sql(rows: Rows, win: Window, *, details: bool = False) -> str:
     keeps file order)."""
     late = _late_checks(win, rows.dup_mode)
     if rows.numbered:
-        t2 = f"SELECT rowid AS rid, * FROM {ROWS}"
+        t2 = f"SELECT rowid AS rid, *, texts[1] AS pre_detail FROM {ROWS}"
     else:
-        t2 = f'SELECT rowid AS rid, rowid + {rows.base} AS "row", * FROM {ROWS} WHERE nonblank'
+        t2 = (
+            f'SELECT rowid AS rid, rowid + {rows.base} AS "row", *, texts[1] AS pre_detail '
+            f"FROM {ROWS} WHERE nonblank"
+        )
     detail = _detail_sql(late) if late else "coalesce(pre_detail, '')"
     return f"""
     WITH t2 AS ({t2}), t3 AS (
@@ -1535,7 +1543,7 @@ def _rows_write_rejected(con, rows: Rows, lay: Layout, win: Window, path: Path) 
     )
     # empty cells as empty text, not missing: the pandas path's cells (written "")
     cols = ['"row"', "reason", f"{category} AS category", "coalesce(detail, '') AS detail"] + [
-        f"coalesce(texts[{i + 1}], '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
+        f"coalesce(texts[{i + 2}], '') AS {ident(nm)}" for i, nm in enumerate(names[4:])
     ]
     rejected = 'FROM t3 WHERE reason IS NOT NULL ORDER BY "row"'
     if not n:
