@@ -1275,15 +1275,12 @@ def aggregate_sql(
     duplicates: str,
     exact_rows: bool,
     rejected_hashes: bool = False,
-    latest_by: str = '"row"',
-    flags: bool = True,
 ) -> str:
     """One row per customer (valid rows, ``kind`` 'c') and one per rejection reason
     (``kind`` 'r'), in one hash aggregation.
 
     The attributes are those of the customer's latest row, ties on the date broken by
-    the row number (or by ``latest_by``, a column in the rows' order: the rows table's
-    ``rid``; ``latest_row`` is then that column's value). Without row numbers (a CSV file read in parallel), the latest row
+    the row number. Without row numbers (a CSV file read in parallel), the latest row
     is found by date alone and ``ambiguous`` says when rows of the latest date differ
     in their attributes (max and min of a hash of them differ); the caller then settles
     those customers with numbered rows.
@@ -1299,9 +1296,6 @@ def aggregate_sql(
     a two-step aggregation by customer and order, the count as a query of its own; see
     BENCHMARKS.md.)
 
-    ``flags``: the reading facts' bits (``flags``); without, 0 (the rows table has them
-    from :func:`_rows_facts`).
-
     Every state counts: with two threads DuckDB grows one hash table per thread, each
     holding every customer, and when they outgrow ``memory_limit`` the aggregation goes
     external and writes out its partial rows (7-13 GB at 100M rows, 5M customers, where
@@ -1313,13 +1307,8 @@ def aggregate_sql(
     if n_attr:
         fields = ", ".join(f"a{i} := a{i}" for i in range(n_attr))
         if exact_rows:
-            # only the latest row's number (a fixed-size state; an arg_max of the values
-            # copies strings at every later row): :func:`_latest_values` reads them. (The
-            # groups of rejected rows may have dates before 1900: no number, not an error.)
-            latest = (
-                f", TRY_CAST(max({_date_key('d_us')} + {latest_by}) % {_TWO64} AS BIGINT) AS latest_row"
-                ", false AS ambiguous"
-            )
+            # only the latest row's number: :func:`_latest_values` reads the values
+            latest = _latest_row('"row"')
         else:
             # the values of the latest row with the smallest hash of them (arg_max by date,
             # then by the complement of the hash), and the largest hash at that date: the
@@ -1357,20 +1346,8 @@ def aggregate_sql(
         CASE WHEN {rej} THEN 'r' ELSE 'c' END AS kind,
         CASE WHEN {rej} THEN NULL ELSE gk END AS cust,
         CASE WHEN {rej} THEN substring(gk, 2) END AS reason,
-        count(*) AS n_rows,
-        -- (a CASE, not a FILTER: at 10M rows 0.1 s less)
-        count(DISTINCT CASE WHEN NOT is_ret THEN hash(k_ord) END) AS frequency,
-        -- net spend from the two sums below (one state fewer per customer)
-        round(coalesce(sum(amt) FILTER (WHERE NOT is_ret), 0)
-              + coalesce(sum(amt) FILTER (WHERE is_ret), 0), 6) AS monetary,
-        round(coalesce(sum(amt) FILTER (WHERE NOT is_ret), 0), 6) AS gross_revenue,
-        round(coalesce(-sum(amt) FILTER (WHERE is_ret), 0), 6) AS returns_value,
-        sum(amt) FILTER (WHERE is_ret) AS ret,
-        count(*) FILTER (WHERE is_ret) AS ret_rows,
-        coalesce(min(d_us) FILTER (WHERE NOT is_ret), min(d_us)) AS first_purchase,
-        coalesce(max(d_us) FILTER (WHERE NOT is_ret), max(d_us)) AS last_purchase,
-        min(d_us) AS d_min, max(d_us) AS d_max,
-        {f"bit_or({' | '.join(bits)})" if flags else "0"} AS flags{dup}{latest}
+        {_ROW_AGGREGATES},
+        bit_or({" | ".join(bits)}) AS flags{dup}{latest}
       FROM (
         SELECT *, round_even(amt_signed, 6) AS amt,
           CASE WHEN {ok} THEN cust ELSE chr(1) || reason END AS gk,
@@ -1379,6 +1356,63 @@ def aggregate_sql(
       GROUP BY gk
     )
     SELECT * {"EXCLUDE (latest, h_max)" if unpack else ""}{unpack} FROM agg ORDER BY kind, cust, reason
+    """
+    )
+
+
+# The aggregates of a customer's rows (``amt``: the signed amount rounded as the
+# transactions have it; ``k_ord``: the order key): rows, orders (counted by the key's
+# hash; a CASE, not a FILTER: at 10M rows 0.1 s less), net spend from its two parts (one
+# state fewer per customer), returns, first and last purchase and any row's dates.
+_ROW_AGGREGATES = """count(*) AS n_rows,
+        count(DISTINCT CASE WHEN NOT is_ret THEN hash(k_ord) END) AS frequency,
+        round(coalesce(sum(amt) FILTER (WHERE NOT is_ret), 0)
+              + coalesce(sum(amt) FILTER (WHERE is_ret), 0), 6) AS monetary,
+        round(coalesce(sum(amt) FILTER (WHERE NOT is_ret), 0), 6) AS gross_revenue,
+        round(coalesce(-sum(amt) FILTER (WHERE is_ret), 0), 6) AS returns_value,
+        sum(amt) FILTER (WHERE is_ret) AS ret,
+        count(*) FILTER (WHERE is_ret) AS ret_rows,
+        coalesce(min(d_us) FILTER (WHERE NOT is_ret), min(d_us)) AS first_purchase,
+        coalesce(max(d_us) FILTER (WHERE NOT is_ret), max(d_us)) AS last_purchase,
+        min(d_us) AS d_min, max(d_us) AS d_max"""
+
+
+def _latest_row(place: str) -> str:
+    """``latest_row``: the ``place`` (a column in the rows' order) of a group's latest row
+    by date, then by place, as one 128-bit maximum (a fixed-size state; an arg_max of
+    the values copies strings at every later row). (The groups of rejected rows may have
+    dates before 1900: no number, not an error.)"""
+    return (
+        f", TRY_CAST(max({_date_key('d_us')} + {place}) % {_TWO64} AS BIGINT) AS latest_row"
+        ", false AS ambiguous"
+    )
+
+
+def table_aggregate_sql(screened: str, n_attr: int, duplicates: str) -> str:
+    """:func:`aggregate_sql`'s result from the rows table (``screened``: its
+    :func:`_rows_sql`): the used rows by customer, in an aggregation of their own, and
+    the rejected rows by reason (rows, dates, copies), in another over the same scan.
+    (At 10M rows, 2 cores: 1.21 s against 1.36 s for the one aggregation by a text key
+    of either, which builds that key for every row.) A customer's latest row is the one
+    with the latest date, then the later place in the table (``rid``, file order):
+    ``latest_row`` is that place, the values are looked up there (:func:`_latest_values`).
+    No flag bits: :func:`_rows_facts` has them."""
+    latest = _latest_row("rid") if n_attr else ""
+    dups = "count(*) FILTER (WHERE is_dup)" if duplicates == "reject" else "0"
+    return (
+        screened
+        + f"""
+    , agg AS (
+      SELECT 'c' AS kind, cust, NULL::VARCHAR AS reason, {_ROW_AGGREGATES},
+        0 AS flags, 0 AS dups{latest}
+      FROM (SELECT *, round_even(amt_signed, 6) AS amt, ord AS k_ord FROM t3 WHERE reason IS NULL)
+      GROUP BY cust
+      UNION ALL BY NAME
+      SELECT 'r' AS kind, NULL::VARCHAR AS cust, reason, count(*) AS n_rows,
+        min(d_us) AS d_min, max(d_us) AS d_max, {dups} AS dups
+      FROM t3 WHERE reason IS NOT NULL GROUP BY reason
+    )
+    SELECT * FROM agg ORDER BY kind, cust, reason
     """
     )
 
@@ -2509,25 +2543,7 @@ def _table_passes(
         timings["duplicates"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     n_attr = len(attribute_names(lay, src))
-    # the latest row of a customer by date, then by its place in the table (file order):
-    # one 128-bit maximum, and the values of those rows looked up by rowid afterwards
-    # (:func:`_latest_values`). At 10M rows, 2 cores: 1.34 s and 0.06 s against 1.8 s for
-    # the latest values and a hash of them in the aggregation (BENCHMARKS.md). The flags
-    # are the facts' (_rows_facts).
-    agg = _run(
-        con,
-        aggregate_sql(
-            _rows_sql(rows, win),
-            lay,
-            n_attr,
-            roles,
-            duplicates=dup_mode,
-            exact_rows=True,
-            latest_by="rid",
-            flags=False,
-        ),
-        lay,
-    )
+    agg = _run(con, table_aggregate_sql(_rows_sql(rows, win), n_attr, dup_mode), lay)
     timings["aggregate"] = round(time.perf_counter() - t, 3)
     timings["aggregate_passes"] = attempt + 1  # the scans of the file it took
     return rows, agg, flags, modes, win, duplicates
