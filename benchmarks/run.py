@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/run.py                       # 1M and 10M rows, reports
     .venv/bin/python benchmarks/run.py --rows 1000000 10000000 100000000
     .venv/bin/python benchmarks/run.py --rows 1000000 --formats csv --no-report
+    .venv/bin/python benchmarks/run.py --rows 10000000 --no-report --repeat 5 \
+        --only "tiering duckdb" "duckdb rules floor"       # the feature step against its floor
 
 Synthetic files are made by ``benchmarks/generate.py`` (DuckDB writes them; they are
 kept in ``--data``, default ``$TIERING_BENCH_DIR`` or ``/tmp/tiering-bench``, outside the
@@ -29,6 +31,11 @@ CPU time and peak resident memory (``getrusage``):
 
 With ``--report`` (default), the whole report (``tiering report``, HTML + PDF) is timed
 on the 1M-row file (50k customers) and on a 20M-row file (1M customers).
+With ``--repeat N`` every kind runs N times, in turns (each round runs every kind once,
+so that a drift of the machine's speed reaches all of them): the table gives the median
+wall time, the median CPU time and the largest peak, and ``× floor`` is the median of
+the rounds' ratios to the rules floor (paired within a round).
+
 Prints Markdown tables; ``--json`` also saves the raw figures. Nothing is asserted.
 """
 
@@ -187,6 +194,31 @@ def run_child(
     return json.loads(found[-1])
 
 
+def summarise(runs: list[dict], floor: list[dict] | None) -> dict:
+    """One kind's runs as one result: the median wall and CPU time, the largest peak, the
+    spread, and the median of the ratios to the rules floor's run of the same round; the
+    first failed run's error if any failed."""
+    import statistics
+
+    bad = [r for r in runs if "wall" not in r]
+    if bad:
+        return dict(bad[0])
+    out = dict(runs[len(runs) // 2])  # the other figures (customers, timings) of one run
+    walls = [r["wall"] for r in runs]
+    out.update(
+        wall=statistics.median(walls),
+        cpu=statistics.median(r["cpu"] for r in runs),
+        peak_mb=max(r["peak_mb"] for r in runs),
+        wall_min=min(walls),
+        wall_max=max(walls),
+        runs=len(runs),
+        walls=walls,
+    )
+    if floor and all("wall" in f for f in floor):
+        out["x_floor"] = statistics.median(r["wall"] / f["wall"] for r, f in zip(runs, floor))
+    return out
+
+
 def report_time(rows: int, data: Path, tmp: Path) -> dict:
     """Time ``tiering report`` (HTML + PDF) on a synthetic file of ``rows`` rows."""
     csv = generate(rows, data, formats=("csv",))["csv"]
@@ -261,6 +293,9 @@ def main() -> None:
         help=f"DuckDB's memory limit for the feature step (default {MEMORY_LIMIT})",
     )
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of each kind, in turns (medians reported)"
+    )
     args = ap.parse_args()
     kinds = [
         "tiering duckdb",
@@ -279,19 +314,26 @@ def main() -> None:
         for rows in args.rows:
             paths = generate(rows, args.data, formats=tuple(args.formats))
             for fmt in args.formats:
+                runs = {kind: [] for kind in kinds}
+                for round_ in range(args.repeat):
+                    for kind in kinds:
+                        limit = {
+                            "pandas groupby": args.pandas_max_rows,
+                            "tiering pandas path": args.pandas_max_rows,
+                            "lifetimes": args.lifetimes_max_rows,
+                        }.get(kind)
+                        if limit is not None and rows > limit:
+                            r = {"skipped": f"above {limit:,} rows"}
+                        else:
+                            r = run_child(kind, paths[fmt], fmt, tmp, args.memory_limit)
+                        r.update(round=round_)
+                        runs[kind].append(r)
+                        print(json.dumps({"kind": kind, **r}), file=sys.stderr, flush=True)
+                floor = runs.get("duckdb rules floor")
                 for kind in kinds:
-                    limit = {
-                        "pandas groupby": args.pandas_max_rows,
-                        "tiering pandas path": args.pandas_max_rows,
-                        "lifetimes": args.lifetimes_max_rows,
-                    }.get(kind)
-                    if limit is not None and rows > limit:
-                        r = {"skipped": f"above {limit:,} rows"}
-                    else:
-                        r = run_child(kind, paths[fmt], fmt, tmp, args.memory_limit)
+                    r = summarise(runs[kind], floor)
                     r.update(rows=rows, format=fmt, kind=kind, bytes=paths[fmt].stat().st_size)
                     results.append(r)
-                    print(json.dumps(r), file=sys.stderr, flush=True)
         reports = []
         if args.report:
             for rows in args.report_rows:
@@ -300,8 +342,11 @@ def main() -> None:
                 reports.append(r)
                 print(json.dumps(r), file=sys.stderr, flush=True)
     print(f"Machine: {machine()}; DuckDB memory_limit {args.memory_limit}, {THREADS} threads\n")
-    print("| rows | file | engine / library | seconds | rows/s | peak MiB | customers | note |")
-    print("|---:|---|---|---:|---:|---:|---:|---|")
+    print(
+        "| rows | file | engine / library | seconds | CPU s | × floor | rows/s | peak MiB "
+        "| customers | note |"
+    )
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         f = f"{r['format']} ({r['bytes'] / 1e6:,.0f} MB)"
         if "wall" in r:
@@ -317,13 +362,19 @@ def main() -> None:
                     "window_pass",
                 )
                 note = ", ".join(f"{k} {v:.1f}s" for k, v in tm.items() if k in steps)
+            if r.get("runs", 1) > 1:
+                note = f"median of {r['runs']} runs ({r['wall_min']:.2f}-{r['wall_max']:.2f} s)" + (
+                    f"; {note}" if note else ""
+                )
+            ratio = f"{r['x_floor']:.2f}" if r.get("x_floor") is not None else "–"
             print(
-                f"| {r['rows']:,} | {f} | {r['kind']} | {r['wall']:.1f} | "
-                f"{r['rows'] / r['wall']:,.0f} | {r['peak_mb']:,.0f} | {r.get('customers', 0):,} | {note} |"
+                f"| {r['rows']:,} | {f} | {r['kind']} | {r['wall']:.2f} | {r['cpu']:.2f} | "
+                f"{ratio} | {r['rows'] / r['wall']:,.0f} | {r['peak_mb']:,.0f} | "
+                f"{r.get('customers', 0):,} | {note} |"
             )
         else:
             print(
-                f"| {r['rows']:,} | {f} | {r['kind']} | – | – | – | – | "
+                f"| {r['rows']:,} | {f} | {r['kind']} | – | – | – | – | – | – | "
                 f"{r.get('skipped') or r.get('error')} |"
             )
     if reports:

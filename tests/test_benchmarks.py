@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import ROOT
 
 KINDS = [
@@ -36,6 +38,8 @@ def test_the_benchmark_runs_every_engine_on_one_file(tmp_path):
             *KINDS,
             "--json",
             str(out),
+            "--repeat",
+            "2",
         ],
         capture_output=True,
         text=True,
@@ -50,6 +54,16 @@ def test_the_benchmark_runs_every_engine_on_one_file(tmp_path):
     for kind, r in got.items():
         assert "error" not in r, (kind, r.get("error"))
         assert r["wall"] > 0 and r["peak_mb"] > 0, kind
+        # two runs in turns: the median of two is their mean; the ratio to the rules
+        # floor is the median of the two rounds' ratios
+        assert r["runs"] == 2 and len(r["walls"]) == 2, kind
+        assert r["wall"] == pytest.approx(sum(r["walls"]) / 2), kind
+    floor = got["duckdb rules floor"]["walls"]
+    full = got["tiering duckdb"]["walls"]
+    assert got["tiering duckdb"]["x_floor"] == pytest.approx(
+        (full[0] / floor[0] + full[1] / floor[1]) / 2
+    )
+    assert got["duckdb rules floor"]["x_floor"] == pytest.approx(1.0)
     # about 1,000 customers in 20,000 rows, the same for every engine that applies the
     # loader's rules; the rows without a customer id are one more group for the bare
     # GROUP BY, which applies none
@@ -61,3 +75,4 @@ def test_the_benchmark_runs_every_engine_on_one_file(tmp_path):
     # the Markdown table names every engine with its figures
     for kind in KINDS:
         assert "| 20,000 | csv (" in res.stdout and f"| {kind} | " in res.stdout, kind
+    assert "median of 2 runs" in res.stdout
