@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -257,6 +258,45 @@ def test_ties_on_the_latest_date_follow_the_file_order(tmp_path, passes):
         assert "table" in b.timings
     else:
         assert b.timings["tied_customers"] == 2 and "table" not in b.timings
+
+
+@pytest.mark.parametrize("passes", ["rows table", "file passes"])
+def test_the_latest_row_by_fractions_of_a_second(tmp_path, passes):
+    """Dates with fractions of a second: the later time wins over the later row (the rows
+    table's aggregation then keys rows by microseconds, not by seconds)."""
+    rows = [
+        "o,d,c,a,Region",
+        "T1,2024-05-01 12:00:00.900,P,5,North",
+        "T2,2024-05-01 12:00:00.100,P,5,South",
+        "T3,2024-05-01 12:00:00,Q,5,West",
+        "T4,2024-05-01 12:00:01,Q,5,East",
+    ]
+    path = tmp_path / "fractions.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = source(
+        path,
+        columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"},
+        attributes=["Region"],
+    )
+    if passes == "rows table":
+        a, b = both(src, tmp_path)
+        assert_same(a, b)
+    else:
+        spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB", duplicates="skip")
+        b = compute_features(src, spec=spec, rejected_path=None, today=TODAY)
+    f = b.features.set_index("customer_id")["Region"]
+    assert (f["P"], f["Q"]) == ("North", "East")
+
+
+def test_place_bits_beside_seconds():
+    """The 64-bit key of the latest row: the date in seconds from 1900 (32 bits until
+    2036) and the row's place, only when the dates are whole seconds and both fit."""
+    facts = duckdb_stream.RowsFacts(flags=0, last=None, whole_seconds=True, max_rid=10_000_000)
+    assert duckdb_stream._place_bits(facts, TODAY) == 24
+    assert duckdb_stream._place_bits(replace(facts, max_rid=None), TODAY) == 1
+    assert duckdb_stream._place_bits(replace(facts, whole_seconds=False), TODAY) is None
+    assert duckdb_stream._place_bits(replace(facts, max_rid=2**31 - 1), TODAY) == 31
+    assert duckdb_stream._place_bits(replace(facts, max_rid=2**31), TODAY) is None
 
 
 @pytest.mark.parametrize(

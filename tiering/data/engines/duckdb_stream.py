@@ -1388,7 +1388,24 @@ def _latest_row(place: str) -> str:
     )
 
 
-def table_aggregate_sql(screened: str, n_attr: int, duplicates: str) -> str:
+# seconds from 1900-01-01 to the Unix epoch
+_SECONDS_1900 = 2208988800
+
+
+def _place_bits(facts: RowsFacts, today: dt.date) -> int | None:
+    """The bits for a row's place beside its date in seconds in a 64-bit key (see
+    :func:`table_aggregate_sql`), or None when the used rows' dates are not whole seconds
+    or the two do not fit 63 bits."""
+    if not facts.whole_seconds:
+        return None
+    place = max(int(facts.max_rid or 0), 1).bit_length()
+    latest = dt.datetime.combine(R.future_limit(today), dt.time()) - dt.datetime(1900, 1, 1)
+    return place if int(latest.total_seconds()).bit_length() + place <= 63 else None
+
+
+def table_aggregate_sql(
+    screened: str, n_attr: int, duplicates: str, place_bits: int | None = None
+) -> str:
     """:func:`aggregate_sql`'s result from the rows table (``screened``: its
     :func:`_rows_sql`): the used rows by customer, in an aggregation of their own, and
     the rejected rows by reason (rows, dates, copies), in another over the same scan.
@@ -1396,8 +1413,19 @@ def table_aggregate_sql(screened: str, n_attr: int, duplicates: str) -> str:
     of either, which builds that key for every row.) A customer's latest row is the one
     with the latest date, then the later place in the table (``rid``, file order):
     ``latest_row`` is that place, the values are looked up there (:func:`_latest_values`).
-    No flag bits: :func:`_rows_facts` has them."""
-    latest = _latest_row("rid") if n_attr else ""
+    With ``place_bits`` (:func:`_place_bits`: the dates are whole seconds), the date in
+    seconds from 1900 and the place are one 64-bit key, not a 128-bit one (0.1 s less at
+    10M rows). No flag bits: :func:`_rows_facts` has them."""
+    if not n_attr:
+        latest = ""
+    elif place_bits is None:
+        latest = _latest_row("rid")
+    else:
+        seconds = f"(epoch_us(d_us) // 1000000 + {_SECONDS_1900})"
+        latest = (
+            f", max(({seconds} << {place_bits}) + rid) & {(1 << place_bits) - 1} AS latest_row"
+            ", false AS ambiguous"
+        )
     dups = "count(*) FILTER (WHERE is_dup)" if duplicates == "reject" else "0"
     return (
         screened
@@ -1537,18 +1565,30 @@ def _rows_sql(rows: Rows, win: Window, *, details: bool = False) -> str:
     """
 
 
-def _rows_facts(con, rows: Rows, lay: Layout) -> tuple[int, object]:
-    """(the flag bits of every row, the last date of the rows that passed the checks on
-    their own values: the base of the default as-of date)."""
-    flags, last = _run(
+@dataclass(frozen=True)
+class RowsFacts:
+    """Of the rows table (:func:`_rows_facts`): the flag bits of every row, the last date
+    of the rows that passed the checks on their own values (the base of the default
+    as-of date), whether all their dates are whole seconds, and the largest rowid."""
+
+    flags: int
+    last: object
+    whole_seconds: bool
+    max_rid: int | None
+
+
+def _rows_facts(con, rows: Rows, lay: Layout) -> RowsFacts:
+    flags, last, whole, max_rid = _run(
         con,
         _rows_sql(rows, Window(None, None))
         + f" SELECT bit_or({' | '.join(_flag_bits(_roles(lay)))}), "
-        "max(d_us) FILTER (WHERE pre_reason IS NULL) FROM t3",
+        "max(d_us) FILTER (WHERE pre_reason IS NULL), "
+        "coalesce(bool_and(epoch_us(d_us) % 1000000 = 0) FILTER (WHERE pre_reason IS NULL), "
+        "true), max(rid) FROM t3",
         lay,
         fetch="one",
     )
-    return int(flags or 0), last
+    return RowsFacts(int(flags or 0), last, bool(whole), max_rid)
 
 
 def _rows_write_rejected(con, rows: Rows, lay: Layout, win: Window, path: Path) -> bool:
@@ -2517,7 +2557,8 @@ def _table_passes(
         # rejected by it have no cells in the table: see _rows_write_rejected)
         known = Window(None, None) if as_of is None and window_months is not None else win
         rows = _build_rows(con, lay, src, modes, known, dup_mode, today)
-        flags, last = _rows_facts(con, rows, lay)
+        facts = _rows_facts(con, rows, lay)
+        flags, last = facts.flags, facts.last
         if flags & FLAG_EXTRA:  # refused by the caller before reading a value, as the loader
             return rows, None, flags, modes, win, None
         base = parsed_sql(
@@ -2543,7 +2584,13 @@ def _table_passes(
         timings["duplicates"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     n_attr = len(attribute_names(lay, src))
-    agg = _run(con, table_aggregate_sql(_rows_sql(rows, win), n_attr, dup_mode), lay)
+    agg = _run(
+        con,
+        table_aggregate_sql(
+            _rows_sql(rows, win), n_attr, dup_mode, place_bits=_place_bits(facts, today)
+        ),
+        lay,
+    )
     timings["aggregate"] = round(time.perf_counter() - t, 3)
     timings["aggregate_passes"] = attempt + 1  # the scans of the file it took
     return rows, agg, flags, modes, win, duplicates
@@ -2671,15 +2718,20 @@ def _latest_values(
             f'WITH src AS (SELECT {lay.row_expr} AS "row", {raw_cols} FROM {lay.reader}) '
             f'SELECT "row", {values} FROM src WHERE "row"'
         )
-    con.register(
-        "tiering_latest_rows", pa.table({"r": pa.array(rows.to_numpy(dtype="int64"), pa.int64())})
-    )
+    want = rows.to_numpy(dtype="int64")
+    con.register("tiering_latest_rows", pa.table({"r": pa.array(want, pa.int64())}))
     try:
-        got = _run(con, sql + " IN (SELECT r FROM tiering_latest_rows)", lay)
+        got = _run(con, sql + " IN (SELECT r FROM tiering_latest_rows)", lay, fetch="arrow")
     finally:
         con.unregister("tiering_latest_rows")
-    got = got.drop_duplicates("row").set_index("row").reindex(rows.to_numpy(dtype="int64"))
-    return got.reset_index(drop=True)
+    # in the order of ``rows`` (a row found twice: its first copy; one not found: NULL)
+    at = pd.Index(got.column("row").to_numpy()).get_indexer(want)
+    if (at < 0).any() or len(got) != len(want):
+        keys = pd.Index(got.column("row").to_numpy())
+        at = np.where(keys.duplicated(), -1, np.arange(len(keys)))
+        at = pd.Index(np.where(at >= 0, keys, -1)).get_indexer(want)
+    taken = got.drop_columns(["row"]).take(pa.array(at, mask=at < 0))
+    return taken.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def repeated_values(values: np.ndarray) -> int:
