@@ -299,3 +299,44 @@ def test_the_rows_table_keeps_the_file_order_when_both_threads_read(
         rn._row(rn.TIE_LATE),
     ]
     assert table.features.set_index("customer_id").loc["T1", "region"] == "Late"
+
+
+@pytest.mark.parametrize("way", ["gathered", "own scan", "group by"])
+def test_the_duplicate_count_of_a_file_read_in_passes(tmp_path, reads, monkeypatch, way):
+    """A file read in passes counts its duplicate rows after the aggregation, by sorting
+    their hashes: gathered by the rejected-rows pass, which reads every record of a CSV
+    file; or by a scan of their own when no rejected rows are picked; or, when the hashes
+    would not fit in memory, by a GROUP BY before the aggregation. The count is the rows
+    table's and the pandas path's, and the scans of the file are as many as said."""
+    lines = (ROOT / "data" / "demo_transactions.csv").read_text(encoding="utf-8").splitlines()
+    extra = [lines[7], lines[7], lines[40], ""]  # three more copies, and a blank line
+    if way != "own scan":
+        bad = lines[5].split(",")
+        bad[1] = "not a date"
+        extra.append(",".join(bad))
+    path = tmp_path / "tx.csv"
+    path.write_text("\n".join(lines[:200] + extra + lines[200:]) + "\n", encoding="utf-8")
+    src = DataSource(path=path, attributes=["region"])
+    today = dt.date(2026, 12, 6)
+    ref = engines.compute_features(
+        src, spec=EngineSpec(engine="pandas"), rejected_path=tmp_path / "p.csv", today=today
+    )
+    spec = EngineSpec(engine="duckdb", threads=2)
+    table = engines.compute_features(src, spec=spec, rejected_path=tmp_path / "a.csv", today=today)
+    assert "table" in table.timings
+    assert table.source["duplicate_rows"] == ref.source["duplicate_rows"] > 3
+    del reads[:]
+    monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)
+    if way == "group by":
+        monkeypatch.setattr(D, "HASHES_SHARE", 0.0)
+    counted = []
+    real = D._count_duplicates
+    monkeypatch.setattr(D, "_count_duplicates", lambda *a, **k: counted.append(1) or real(*a, **k))
+    passes = engines.compute_features(src, spec=spec, rejected_path=tmp_path / "b.csv", today=today)
+    assert "table" not in passes.timings
+    _same(table, passes)
+    # the aggregation and: the rejected rows' pass (gathering the hashes); the count's own
+    # scan; the GROUP BY first and the rejected rows' pass
+    scans = [k for k, _ in reads].count("scan")
+    assert scans == {"gathered": 2, "own scan": 2, "group by": 3}[way]
+    assert counted == ([1] if way == "group by" else [])

@@ -291,12 +291,15 @@ def test_the_latest_row_by_fractions_of_a_second(tmp_path, passes):
 def test_place_bits_beside_seconds():
     """The 64-bit key of the latest row: the date in seconds from 1900 (32 bits until
     2036) and the row's place, only when the dates are whole seconds and both fit."""
-    facts = duckdb_stream.RowsFacts(flags=0, last=None, whole_seconds=True, max_rid=10_000_000)
-    assert duckdb_stream._place_bits(facts, TODAY) == 24
-    assert duckdb_stream._place_bits(replace(facts, max_rid=None), TODAY) == 1
-    assert duckdb_stream._place_bits(replace(facts, whole_seconds=False), TODAY) is None
-    assert duckdb_stream._place_bits(replace(facts, max_rid=2**31 - 1), TODAY) == 31
-    assert duckdb_stream._place_bits(replace(facts, max_rid=2**31), TODAY) is None
+    day = dt.date(2026, 12, 7)
+    facts = duckdb_stream.RowsFacts(flags=0, last=None, whole_seconds=True, max_place=10_000_000)
+    assert duckdb_stream._place_bits(facts, day) == 24
+    assert duckdb_stream._place_bits(replace(facts, max_place=None), day) == 1
+    assert duckdb_stream._place_bits(replace(facts, whole_seconds=False), day) is None
+    assert duckdb_stream._place_bits(replace(facts, max_place=2**31 - 1), day) == 31
+    assert duckdb_stream._place_bits(replace(facts, max_place=2**31), day) is None
+    # from 2036-02-07 the seconds from 1900 take 33 bits
+    assert duckdb_stream._place_bits(replace(facts, max_place=2**30), dt.date(2036, 3, 1)) is None
 
 
 @pytest.mark.parametrize(
@@ -838,3 +841,36 @@ def test_empty_cells_quoted_or_missing_are_one_value_for_duplicates(tmp_path):
     a, b = both(src, tmp_path)
     assert_same(a, b)
     assert a.source["duplicate_rows"] == b.source["duplicate_rows"] == 3
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_ties_on_the_latest_date_with_duplicate_rows_rejected(tmp_path, fmt):
+    """``duplicate_rows: reject`` numbers the rows in a window partitioned by their cells,
+    so the rows table's rowids do not follow the file: the latest row of a tie is the one
+    with the later row number, not the later rowid."""
+    import random
+
+    rng = random.Random(1)
+    regions = ["North", "South", "East", "West"]
+    recs = [
+        f"T{i}_{j},2024-05-01 12:00:00,C{i:04d},{j + 1},{regions[(i + j) % 4]}"
+        for i in range(300)
+        for j in range(3)
+    ]
+    rng.shuffle(recs)
+    recs += recs[:20]  # copies, rejected
+    path = tmp_path / "ties.csv"
+    path.write_text("\n".join(["o,d,c,a,Region", *recs]) + "\n", encoding="utf-8")
+    if fmt == "parquet":
+        frame = pd.read_csv(path, dtype=str)
+        path = tmp_path / "ties.parquet"
+        frame.to_parquet(path)
+    src = source(
+        path,
+        columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"},
+        attributes=["Region"],
+        duplicate_rows="reject",
+    )
+    a, b = both(src, tmp_path)
+    assert_same(a, b)
+    assert "table" in b.timings and b.source["duplicate_rows"] == 20

@@ -161,6 +161,7 @@ class Layout:
     info: dict = field(default_factory=dict)
     guess: Modes | None = None  # the reading the head of the file suggests (first pass)
     table_bytes: int | None = None  # the rows table's estimated size (:func:`_table_bytes`)
+    rows_estimate: int | None = None  # the records in the file, estimated from its head
 
     def col(self, header: str) -> str:
         return self.cols[self.headers.index(header)]
@@ -321,6 +322,7 @@ def _inspect_csv(path: Path, src, fmt: str, info: dict, workdir: Path) -> Layout
         info=info,
         guess=_guess(grid, header_row, headers, mapping, src),
         table_bytes=_table_bytes(grid, header_row, headers, mapping, src, rows),
+        rows_estimate=rows,
     )
 
 
@@ -573,6 +575,7 @@ def _inspect_parquet(path: Path, src, info: dict) -> Layout:
         mapping=mapping,
         info=info,
         table_bytes=_table_bytes(grid, header_row, headers, mapping, src, rows),
+        rows_estimate=rows,
     )
 
 
@@ -953,6 +956,19 @@ def row_hash(lay: Layout) -> str:
     return "hash(" + ", ".join(f"r{i}" for i in range(len(lay.raw))) + ")"
 
 
+def nonblank_sql(lay: Layout) -> str:
+    """SQL (over the raw columns ``r0..``) of a record that is not blank: a first cell
+    starting with a printable ASCII character is not blank (cheap, most rows); a CASE,
+    as DuckDB evaluates every term of an OR in a projection (the rows table keeps this
+    as a column): 7 CPU-s at 20M rows against 1 (BENCHMARKS.md)."""
+    C = lay.cols
+    return (
+        f"CASE WHEN ascii({C[0]}) BETWEEN 33 AND 126 THEN true ELSE ("
+        + " OR ".join(f"{strip_all(c)} <> ''" for c in C)
+        + ") END"
+    )
+
+
 def parsed_sql(
     lay: Layout,
     src,
@@ -989,14 +1005,7 @@ def parsed_sql(
     def nonempty(i: int) -> str:
         return f"{strip_all(C[i])} <> ''"
 
-    # a first cell starting with a printable ASCII character is not blank (cheap, most
-    # rows); a CASE, as DuckDB evaluates every term of an OR in a projection (the rows
-    # table keeps this as a column): 7 CPU-s at 20M rows against 1 (BENCHMARKS.md)
-    nonblank = (
-        f"CASE WHEN ascii({C[0]}) BETWEEN 33 AND 126 THEN true ELSE ("
-        + " OR ".join(nonempty(i) for i in range(n))
-        + ") END"
-    )
+    nonblank = nonblank_sql(lay)
     hdr = {h: C[i] for i, h in enumerate(lay.headers)}
     prefixes = list(src.cancellations.order_id_prefixes)
     cust_c = hdr[m["customer_id"]]
@@ -1398,20 +1407,20 @@ def _place_bits(facts: RowsFacts, today: dt.date) -> int | None:
     or the two do not fit 63 bits."""
     if not facts.whole_seconds:
         return None
-    place = max(int(facts.max_rid or 0), 1).bit_length()
+    place = max(int(facts.max_place or 0), 1).bit_length()
     latest = dt.datetime.combine(R.future_limit(today), dt.time()) - dt.datetime(1900, 1, 1)
     return place if int(latest.total_seconds()).bit_length() + place <= 63 else None
 
 
 def table_aggregate_sql(
-    screened: str, n_attr: int, duplicates: str, place_bits: int | None = None
+    screened: str, n_attr: int, duplicates: str, place: str, place_bits: int | None = None
 ) -> str:
     """:func:`aggregate_sql`'s result from the rows table (``screened``: its
     :func:`_rows_sql`): the used rows by customer, in an aggregation of their own, and
     the rejected rows by reason (rows, dates, copies), in another over the same scan.
     (At 10M rows, 2 cores: 1.21 s against 1.36 s for the one aggregation by a text key
     of either, which builds that key for every row.) A customer's latest row is the one
-    with the latest date, then the later place in the table (``rid``, file order):
+    with the latest date, then the later place in the file (``place``: :attr:`Rows.place`):
     ``latest_row`` is that place, the values are looked up there (:func:`_latest_values`).
     With ``place_bits`` (:func:`_place_bits`: the dates are whole seconds), the date in
     seconds from 1900 and the place are one 64-bit key, not a 128-bit one (0.1 s less at
@@ -1419,12 +1428,12 @@ def table_aggregate_sql(
     if not n_attr:
         latest = ""
     elif place_bits is None:
-        latest = _latest_row("rid")
+        latest = _latest_row(place)
     else:
         seconds = f"(epoch_us(d_us) // 1000000 + {_SECONDS_1900})"
         latest = (
-            f", max(({seconds} << {place_bits}) + rid) & {(1 << place_bits) - 1} AS latest_row"
-            ", false AS ambiguous"
+            f", max(({seconds} << {place_bits}) + {place}) & {(1 << place_bits) - 1} "
+            "AS latest_row, false AS ambiguous"
         )
     dups = "count(*) FILTER (WHERE is_dup)" if duplicates == "reject" else "0"
     return (
@@ -1492,6 +1501,19 @@ class Rows:
     base: int
     dup_mode: str
 
+    @property
+    def place(self) -> str:
+        """The column of a row's place in the file, in :func:`_rows_sql`: the stored
+        number of a numbered table (whose rowids need not follow the file: ``duplicate_rows:
+        reject`` numbers the rows in a window partitioned by their cells), else ``rid``,
+        the rowid (the table keeps file order)."""
+        return '"row"' if self.numbered else "rid"
+
+    @property
+    def place_of_rowid(self) -> str:
+        """SQL of :attr:`place` straight over the table ``ROWS``."""
+        return '"row"' if self.numbered else "rowid"
+
 
 def _build_rows(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str, today) -> Rows:
     """Screen every row of the file once into the table ``ROWS``: per row its hash (for
@@ -1545,8 +1567,7 @@ def _rows_sql(rows: Rows, win: Window, *, details: bool = False) -> str:
     """A WITH clause over the rows table ending in CTE ``t3``, with the columns of
     :func:`parsed_sql`'s ``t3`` that the later passes use: ``row, cust, ord, d_us,
     amt_signed, is_ret, reason`` (+ ``detail``), ``a0..``, the flag columns, ``h`` and
-    ``texts``, and the table's ``rid`` (``rowid``: in the rows' order, as the table
-    keeps file order)."""
+    ``texts``, and the table's ``rid`` (its ``rowid``; see :attr:`Rows.place`)."""
     late = _late_checks(win, rows.dup_mode)
     if rows.numbered:
         t2 = f"SELECT rowid AS rid, *, texts[1] AS pre_detail FROM {ROWS}"
@@ -1569,26 +1590,27 @@ def _rows_sql(rows: Rows, win: Window, *, details: bool = False) -> str:
 class RowsFacts:
     """Of the rows table (:func:`_rows_facts`): the flag bits of every row, the last date
     of the rows that passed the checks on their own values (the base of the default
-    as-of date), whether all their dates are whole seconds, and the largest rowid."""
+    as-of date), whether all their dates are whole seconds, and the largest place
+    (:attr:`Rows.place`)."""
 
     flags: int
     last: object
     whole_seconds: bool
-    max_rid: int | None
+    max_place: int | None
 
 
 def _rows_facts(con, rows: Rows, lay: Layout) -> RowsFacts:
-    flags, last, whole, max_rid = _run(
+    flags, last, whole, max_place = _run(
         con,
         _rows_sql(rows, Window(None, None))
         + f" SELECT bit_or({' | '.join(_flag_bits(_roles(lay)))}), "
         "max(d_us) FILTER (WHERE pre_reason IS NULL), "
         "coalesce(bool_and(epoch_us(d_us) % 1000000 = 0) FILTER (WHERE pre_reason IS NULL), "
-        "true), max(rid) FROM t3",
+        f"true), max({rows.place}) FROM t3",
         lay,
         fetch="one",
     )
-    return RowsFacts(int(flags or 0), last, bool(whole), max_rid)
+    return RowsFacts(int(flags or 0), last, bool(whole), max_place)
 
 
 def _rows_write_rejected(con, rows: Rows, lay: Layout, win: Window, path: Path) -> bool:
@@ -1829,7 +1851,9 @@ class _TooMany(Exception):
     pass
 
 
-def _pick(con, lay: Layout, key: str, values=None) -> pa.Table | None:
+def _pick(
+    con, lay: Layout, key: str, values=None, *, hashes: RowHashes | None = None
+) -> pa.Table | None:
     """The raw cells and the loader's row numbers of the CSV records whose ``key`` (SQL
     over the raw columns ``r0..``) is one of ``values`` (or, without ``values``, for
     which the condition ``key`` holds), in file order: an Arrow table ``row, c0..`` to
@@ -1841,10 +1865,16 @@ def _pick(con, lay: Layout, key: str, values=None) -> pa.Table | None:
     kept, every record gives one (mostly null) value, and its position in that ordered
     stream is its number. A join would lose the order, so the records are screened by a
     bitmap of their keys' hashes (a superset, by a variable; no join) and then exactly,
-    in Arrow."""
+    in Arrow.
+
+    ``hashes`` (``key`` then being :func:`row_hash`): also gather every nonblank record's
+    hash there, as the scan reads every record anyway (the duplicate count without a
+    pass of its own)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if hashes is not None and key != row_hash(lay):
+        raise ValueError("hashes are gathered from a scan keyed by the row hash")
     n = len(lay.raw)
     raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
     fields = ", ".join(f"r{i} := r{i}" for i in range(n))
@@ -1870,8 +1900,9 @@ def _pick(con, lay: Layout, key: str, values=None) -> pa.Table | None:
             "SET VARIABLE tiering_bitmap = ?::BIT", [(bitmap + ord("0")).tobytes().decode("ascii")]
         )
         test = f"get_bit(getvariable('tiering_bitmap'), (hash(k) % {bits})::INTEGER) = 1"
+    gather = f", CASE WHEN {nonblank_sql(lay)} THEN k END AS h" if hashes is not None else ""
     sql = (
-        f"SELECT CASE WHEN {test} THEN struct_pack(k := k, {fields}) END AS s "
+        f"SELECT CASE WHEN {test} THEN struct_pack(k := k, {fields}) END AS s{gather} "
         f"FROM (SELECT {key} AS k, * FROM (SELECT {raw_cols} FROM {lay.reader}))"
     )
     base = int(lay.info["header_row"]) + 1  # row_number() OVER () + header_row
@@ -1879,6 +1910,8 @@ def _pick(con, lay: Layout, key: str, values=None) -> pa.Table | None:
     def stream(q):
         pos, found, rows, parts = 0, 0, [], []
         for batch in con.sql(q).to_arrow_reader(1 << 20):
+            if hashes is not None:
+                hashes.add(batch.column(1))
             s = batch.column(0)
             mask = s.is_valid()
             if value_set is not None:
@@ -1907,6 +1940,8 @@ def _pick(con, lay: Layout, key: str, values=None) -> pa.Table | None:
     try:
         return _reading(stream, sql, lay)
     except _TooMany:
+        if hashes is not None:
+            hashes.spoil()
         return None
     finally:
         con.execute("SET preserve_insertion_order = false")
@@ -1921,14 +1956,14 @@ def _picked_layout(lay: Layout) -> Layout:
 
 
 @contextmanager
-def _numbered_rows(con, lay: Layout, dup_mode: str, key: str, values):
+def _numbered_rows(con, lay: Layout, dup_mode: str, key: str, values, *, hashes=None):
     """``(layout, numbered)`` to screen the records whose ``key`` is one of ``values``
     with their row numbers: for a CSV file, the records :func:`_pick` found, registered
     as a table; else (``values`` None: every record; Parquet rows carry their numbers;
     duplicate rows rejected, which numbers every row at once; too many records) the
     file itself, to be numbered."""
     picked = (
-        _pick(con, lay, key, values)
+        _pick(con, lay, key, values, hashes=hashes)
         if values is not None and lay.row_expr is None and dup_mode != "reject"
         else None
     )
@@ -2385,6 +2420,7 @@ def _compute(
             reregister,
             memo,
             rejected_hashes=rejected_path is not None,
+            memory=_memory_bytes(spec.memory_limit),
         )
 
     if flags & FLAG_EXTRA:
@@ -2503,6 +2539,11 @@ def _compute(
         None if pd.isna(gmin) else pd.Timestamp(gmin).isoformat(),
     ]
 
+    # the duplicate count of a file read by passes, when not counted before the
+    # aggregation: its rows' hashes, gathered by the rejected-rows pass when it reads
+    # every record (a CSV file's picked rows), else by a scan of their own
+    late = dup_mode == "count" and duplicates is None and rows is None
+    gathered = RowHashes(rows_read) if late else None
     if rejected_path is not None:
         t = time.perf_counter()
         # from the rows table; from the file when some rejected rows have no cells there
@@ -2519,8 +2560,16 @@ def _compute(
                 today,
                 Path(rejected_path),
                 hashes=_rejected_hashes(con, rows, lay, win, agg),
+                row_hashes=gathered,
             )
         timings["rejected"] = round(time.perf_counter() - t, 3)
+    if late:
+        t = time.perf_counter()
+        parsed = parsed_sql(lay, src, modes, win, details=False, duplicates="skip", today=today)
+        duplicates = _late_duplicates(con, lay, parsed, rows_read, gathered)
+        facts["duplicate_rows"] = duplicates
+        del gathered
+        timings["duplicates"] = round(time.perf_counter() - t, 3)
     extras = {}
     if rows is not None and months:
         t = time.perf_counter()
@@ -2587,7 +2636,11 @@ def _table_passes(
     agg = _run(
         con,
         table_aggregate_sql(
-            _rows_sql(rows, win), n_attr, dup_mode, place_bits=_place_bits(facts, today)
+            _rows_sql(rows, win),
+            n_attr,
+            dup_mode,
+            rows.place,
+            place_bits=_place_bits(facts, today),
         ),
         lay,
     )
@@ -2610,9 +2663,11 @@ def _file_passes(
     memo,
     *,
     rejected_hashes: bool,
+    memory: float,
 ):
     """The aggregation of :func:`_compute` by passes over the file: the last valid date
-    first when the window depends on it, the duplicate count, the aggregation (again in
+    first when the window depends on it, the duplicate count when the rows' hashes do
+    not fit in memory (else None: :func:`_late_duplicates`), the aggregation (again in
     the other reading mode when the whole column decides so). Returns (agg, flags,
     modes, window, duplicates)."""
     roles = _roles(lay)
@@ -2641,9 +2696,11 @@ def _file_passes(
         timings["window_pass"] = round(time.perf_counter() - t, 3)
 
     duplicates = None
-    if dup_mode == "count":
+    if dup_mode == "count" and not _hashes_fit(lay.rows_estimate, memory):
         # first, while nothing else is held in memory: a GROUP BY over every row's hash
-        # (which does not depend on how values are read) takes DuckDB's whole memory
+        # (which does not depend on how values are read) takes DuckDB's whole memory.
+        # (Else the hashes are sorted in memory after the aggregation, gathered from the
+        # rejected-rows pass or a scan of their own: _late_duplicates.)
         duplicates = _count_duplicates(
             con,
             lay,
@@ -2701,15 +2758,17 @@ def _latest_values(
     con, lay: Layout, src, rows: pd.Series, *, table: Rows | None = None
 ) -> pd.DataFrame:
     """The attribute values (``latest_a0..``, stripped) of the given rows, in the order of
-    ``rows``: rows of the rows ``table`` by their ``rowid`` (a semi-join on the rowid,
-    0.06 s for 500k of 10M rows), or rows of a file whose rows carry their numbers
-    (Parquet), by a narrow pass that reads only the attribute columns."""
+    ``rows`` (NULL for a row not found): rows of the rows ``table`` by their place
+    (:attr:`Rows.place`: a semi-join on the rowid, 0.06 s for 500k of 10M rows, or on the
+    stored number), or rows of a file whose rows carry their numbers (Parquet), by a
+    narrow pass that reads only the attribute columns."""
     import pyarrow as pa
 
     if table is not None:
         n = len(attribute_names(lay, src))
         values = ", ".join(f"{strip_all(f'a{i}')} AS latest_a{i}" for i in range(n))
-        sql = f'SELECT rowid AS "row", {values} FROM {ROWS} WHERE rowid'
+        where = table.place_of_rowid
+        sql = f'SELECT {where} AS "row", {values} FROM {ROWS} WHERE {where}'
     else:
         raw_cols = ", ".join(f"{r} AS r{i}" for i, r in enumerate(lay.raw))
         texts = [f"coalesce({lay.col(h)}, '')" for h in attribute_headers(lay, src)]
@@ -2724,14 +2783,82 @@ def _latest_values(
         got = _run(con, sql + " IN (SELECT r FROM tiering_latest_rows)", lay, fetch="arrow")
     finally:
         con.unregister("tiering_latest_rows")
-    # in the order of ``rows`` (a row found twice: its first copy; one not found: NULL)
-    at = pd.Index(got.column("row").to_numpy()).get_indexer(want)
-    if (at < 0).any() or len(got) != len(want):
-        keys = pd.Index(got.column("row").to_numpy())
-        at = np.where(keys.duplicated(), -1, np.arange(len(keys)))
-        at = pd.Index(np.where(at >= 0, keys, -1)).get_indexer(want)
+    # in the order of ``rows``, a row not found NULL (rowids and row numbers are unique;
+    # a row found twice all the same: its first copy)
+    keys = pd.Index(got.column("row").to_numpy())
+    if not keys.is_unique:
+        first = ~keys.duplicated()
+        got, keys = got.filter(pa.array(first)), keys[first]
+    at = keys.get_indexer(want)
     taken = got.drop_columns(["row"]).take(pa.array(at, mask=at < 0))
     return taken.to_pandas(split_blocks=True, self_destruct=True)
+
+
+class RowHashes:
+    """The 64-bit hashes of a file's nonblank rows (:func:`row_hash`), gathered from a
+    scan as it goes, into one array of the known number of rows, to count the exact
+    duplicate rows by sorting them (:func:`repeated_values`). ``repeated`` is None when
+    the scan did not give exactly that many (a scan left off, a miscount)."""
+
+    def __init__(self, rows: int):
+        self.values = np.empty(rows, dtype=np.uint64)
+        self.filled = 0
+        self.ok = True
+
+    def add(self, hashes) -> None:
+        got = hashes.drop_null().to_numpy(zero_copy_only=False)
+        end = self.filled + len(got)
+        if not self.ok or end > len(self.values):
+            self.ok = False
+            return
+        self.values[self.filled : end] = got
+        self.filled = end
+
+    def spoil(self) -> None:
+        self.ok = False
+
+    def repeated(self) -> int | None:
+        if not self.ok or self.filled != len(self.values):
+            return None
+        return repeated_values(self.values)
+
+
+# The duplicate count of a file read by passes: its rows' hashes sorted in memory when
+# they take at most this share of DuckDB's memory limit (8 bytes a row; 800 MB at 100M
+# rows), else a GROUP BY in DuckDB, which can spill to disk (:func:`_count_duplicates`).
+HASHES_SHARE = 0.25
+
+
+def _hashes_fit(rows: int | None, memory: float) -> bool:
+    """Whether ``rows`` rows' hashes fit ``HASHES_SHARE`` of DuckDB's memory limit."""
+    return rows is not None and rows * 8 <= HASHES_SHARE * memory
+
+
+def _late_duplicates(con, lay: Layout, parsed: str, rows: int, gathered: RowHashes | None):
+    """The duplicate count after the aggregation of a file read by passes: from the
+    hashes the rejected-rows pass gathered, else from a scan of its own (in memory when
+    they fit, else a GROUP BY)."""
+    got = gathered.repeated() if gathered is not None else None
+    if got is None:
+        got = _stream_duplicates(con, lay, parsed, rows)
+    if got is None:  # not as many rows as counted: the GROUP BY, as for a bigger file
+        got = _count_duplicates(con, lay, parsed, {})
+    return got
+
+
+def _stream_duplicates(con, lay: Layout, parsed: str, rows: int) -> int | None:
+    """The exact duplicate rows of the ``rows`` nonblank rows of ``parsed``'s file by one
+    scan that hands their hashes over in Arrow batches (no GROUP BY: at 100M rows a hash
+    table of 100M keys; see :func:`repeated_values`). None when the count does not
+    match."""
+    got = RowHashes(rows)
+
+    def stream(q):
+        for batch in con.sql(q).to_arrow_reader(1 << 20):
+            got.add(batch.column(0))
+
+    _reading(stream, parsed + f" SELECT {row_hash(lay)} AS h FROM body", lay)
+    return got.repeated()
 
 
 def repeated_values(values: np.ndarray) -> int:
@@ -2780,6 +2907,7 @@ def _write_rejected(
     path: Path,
     *,
     hashes,
+    row_hashes: RowHashes | None = None,
 ) -> None:
     """The rejected rows as CSV (``row, reason, category, detail, src_<column>...``,
     ordered by row; the layout of ``LoadResult.rejected``), formula-safe as every table
@@ -2789,7 +2917,8 @@ def _write_rejected(
     rows with these hashes are screened again. Their row numbers come from
     :func:`_pick` (a CSV file; parallel) or from the reader (Parquet); above
     ``MAX_POSITIONED_ROWS`` rejected rows of a CSV file, DuckDB numbers the rows in a
-    single-threaded scan and writes the file itself."""
+    single-threaded scan and writes the file itself. ``row_hashes``: gathers every row's
+    hash from :func:`_pick`'s scan, when it is made."""
     import pyarrow as pa
 
     from tiering.data.io import REASONS
@@ -2814,7 +2943,10 @@ def _write_rejected(
     hashes = pa.array(np.asarray(hashes, dtype="uint64"), pa.uint64())
     con.register("rejected_hashes", pa.table({"h": hashes}))
     try:
-        with _numbered_rows(con, lay, dup_mode, row_hash(lay), hashes) as (lay_, numbered):
+        with _numbered_rows(con, lay, dup_mode, row_hash(lay), hashes, hashes=row_hashes) as (
+            lay_,
+            numbered,
+        ):
             parsed = parsed_sql(
                 lay_,
                 src,
