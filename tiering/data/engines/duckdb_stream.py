@@ -1341,7 +1341,11 @@ def aggregate_sql(
         dup = ", 0 AS dups"
     if rejected_hashes:
         # the rejected rows' hashes, so that the rejected-rows pass screens only them
-        dup += f", list({row_hash(lay)}) FILTER (WHERE reason IS NOT NULL) AS rejected_h"
+        # (the hash in a CASE: computed for those rows only, 8 % of the pass at 10M rows)
+        dup += (
+            f", list(CASE WHEN reason IS NOT NULL THEN {row_hash(lay)} END) "
+            "FILTER (WHERE reason IS NOT NULL) AS rejected_h"
+        )
     ok = "reason IS NULL"
     # one text key, the customer id or chr(1) + the reason (a valid customer id has no
     # control characters): measured at 100M rows, 5M customers, against GROUP BY customer,
