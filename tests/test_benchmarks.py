@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -45,6 +46,9 @@ def test_the_benchmark_runs_every_engine_on_one_file(tmp_path):
         text=True,
         timeout=300,
         check=False,
+        # its scratch folder (tiering-bench-*) in this test's folder, not the shared /tmp
+        # that other tests watch for tiering's files
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert res.returncode == 0, res.stderr[-2000:]
     figures = json.loads(out.read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -133,9 +134,15 @@ def test_the_input_may_not_be_inside_the_folder_it_would_replace(tmp_path):
 
 
 @pytest.mark.parametrize("target", ["/", "/dev/null", "/dev/null/report"])
-def test_impossible_targets_are_refused_and_leave_nothing(target, tmp_path, capsys):
+def test_impossible_targets_are_refused_and_leave_nothing(target, tmp_path, capsys, monkeypatch):
     client = write_tiny_client(tmp_path / "in")
-    watched = [Path("/"), Path("/dev"), Path("/tmp")]
+    # the run's temporary files in a folder of this test's own: the shared /tmp gets
+    # tiering's temporary folders from the tests running beside this one
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(own_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(own_tmp))
+    watched = [Path("/"), Path("/dev"), own_tmp]
     before = {d: set(os.listdir(d)) for d in watched}
     assert report_cli(client, "--output", target) == 2
     err = capsys.readouterr().err
@@ -145,7 +152,7 @@ def test_impossible_targets_are_refused_and_leave_nothing(target, tmp_path, caps
         "/dev/null": "exists and is not a folder",
         "/dev/null/report": "/dev/null is a file",
     }[target] in err
-    for d in watched:  # other processes may add files to /tmp: only tiering's would matter
+    for d in watched:  # other processes may add files to /: only tiering's would matter
         new = set(os.listdir(d)) - before[d]
         assert not [
             n for n in new if "tiering" in n or "null" in n or n.endswith(".lock") or ".tmp-" in n
