@@ -340,3 +340,60 @@ def test_the_duplicate_count_of_a_file_read_in_passes(tmp_path, reads, monkeypat
     scans = [k for k, _ in reads].count("scan")
     assert scans == {"gathered": 2, "own scan": 2, "group by": 3}[way]
     assert counted == ([1] if way == "group by" else [])
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["no rejected rows", "a rejected row"])
+def test_a_quoted_line_break_in_a_file_read_in_passes(tmp_path, monkeypatch, bad):
+    """DuckDB's parallel reader refuses a quoted line break; through an Arrow stream the
+    refusal is an OSError, read again single-threaded as any of DuckDB's refusals: the
+    duplicate count and the rejected rows as the pandas path's."""
+    rows = ["order_id,order_date,customer_id,amount,note"]
+    rows += [f"O{i},2024-01-{1 + i % 28:02d},C{i % 300},5,n" for i in range(5000)]
+    rows[2500] = 'Q1,2024-01-02,C1,5,"two\nlines"'
+    rows += [rows[10], rows[11]]  # two copies
+    if bad:
+        rows.append("O9,not a date,C9,5,n")
+    path = tmp_path / "q.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = source(path)
+    today = dt.date(2026, 12, 6)
+    ref = engines.compute_features(
+        src, spec=EngineSpec(engine="pandas"), rejected_path=tmp_path / "p.csv", today=today
+    )
+    monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)
+    got = engines.compute_features(
+        src,
+        spec=EngineSpec(engine="duckdb", threads=2),
+        rejected_path=tmp_path / "d.csv",
+        today=today,
+    )
+    assert got.source["duplicate_rows"] == ref.source["duplicate_rows"] == 2
+    assert got.source["rows_rejected"] == ref.source["rows_rejected"] == int(bad)
+
+
+def test_more_rows_than_the_head_suggested_are_counted_in_duckdb(tmp_path, monkeypatch):
+    """The head's estimate of the rows said their hashes fit in memory, the rows read say
+    they do not: the duplicate count is DuckDB's GROUP BY after the aggregation, and no
+    array of hashes is made."""
+    long_head = [f"O{i},2024-01-02,C{i % 50},5,{'x' * 4000}" for i in range(80)]
+    short = [f"P{i},2024-01-03,C{i % 50},5,y" for i in range(30_000)]
+    lines = ["order_id,order_date,customer_id,amount,note", *long_head, *short, short[5]]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    src = source(path)
+    spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB")
+    estimate = D.inspect(src, tmp_path).rows_estimate
+    assert estimate < 5_000  # the long lines of the head
+    rows = len(lines) - 1
+    monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)
+    # between the two: the estimate's hashes fit, the rows' do not
+    monkeypatch.setattr(D, "HASHES_SHARE", (estimate + rows) * 4 / D._memory_bytes("1GB"))
+    made, counted = [], []
+    real_hashes, real_count = D.RowHashes, D._count_duplicates
+    monkeypatch.setattr(D, "RowHashes", lambda n: made.append(n) or real_hashes(n))
+    monkeypatch.setattr(
+        D, "_count_duplicates", lambda *a, **k: counted.append(1) or real_count(*a, **k)
+    )
+    got = engines.compute_features(src, spec=spec, today=dt.date(2026, 12, 6))
+    assert got.source["rows_read"] == rows and got.source["duplicate_rows"] == 1
+    assert made == [] and counted == [1]

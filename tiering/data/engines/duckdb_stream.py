@@ -13,7 +13,7 @@ asks the passes below are as fast and hold half the memory): every record is scr
 once into a DuckDB table (:func:`_build_rows`: parsed values, reasons, reading flags,
 the cells of the rejected rows) in file order, so that its place is its row number.
 Everything else is read from that table: the reading facts, the duplicate count, the
-aggregation below, same-date ties, the rejected rows, the (customer, month) aggregate
+aggregation (:func:`table_aggregate_sql`), same-date ties, the rejected rows, the (customer, month) aggregate
 and the used rows (monthly revenue by tier, holdout check, migration), the value
 model's inputs (purchase days and repeat spend per customer). A column read the wrong
 way (the facts below) is scanned again into the table; rows rejected by a window
@@ -38,6 +38,14 @@ is rewritten by the loader's own parser into a plain copy first (:func:`rewrite_
    are rejected rows and a path to write them to.
 3. the value model's inputs, only when asked for (``value_inputs``): one more pass, as
    the aggregation keeps no more states per customer (see :func:`aggregate_sql`).
+4. the duplicate count (``duplicates: count``): the rows' hashes sorted in memory, handed
+   over by the rejected-rows pass of a CSV file (which reads every record) or by a scan
+   of their own, after the aggregation; a GROUP BY pass first when the hashes would not
+   fit ``HASHES_SHARE`` of ``memory_limit`` (:class:`RowHashes`).
+
+Same-date ties: the rows table gives every row's place, and a customer's latest row is
+the one with the latest date and then the latest place; a CSV aggregated straight from
+the file has no places, and its customers whose latest rows differ are settled by row.
 
 Row numbers: Parquet rows carry theirs (``file_row_number``). DuckDB numbers CSV
 records only in a single-threaded scan (``row_number() OVER ()``), so the passes that
@@ -1824,23 +1832,40 @@ def _run(con, sql: str, lay: Layout, *, fetch: str = "df", ordered: bool = False
     return _reading(go, sql, lay)
 
 
-def _reading(go, sql: str, lay: Layout):
-    """``go(sql)``; a CSV the parallel reader refuses is read again single-threaded, and
-    DuckDB's reading errors become the loader's kind of message."""
+# DuckDB's error text ("Invalid Input Error: ..."), as an Arrow stream of a query's
+# result passes it on: an OSError from pyarrow's RecordBatchReader
+_DUCKDB_ERROR = re.compile(r"^[A-Z][A-Za-z]*( [A-Z][A-Za-z]*)* Error: ")
+
+
+def _duckdb_errors(exc: BaseException) -> bool:
     import duckdb
 
+    if isinstance(exc, duckdb.Error):
+        return True
+    return isinstance(exc, OSError) and bool(_DUCKDB_ERROR.match(str(exc)))
+
+
+def _reading(go, sql: str, lay: Layout):
+    """``go(sql)``; a CSV the parallel reader refuses is read again single-threaded, and
+    DuckDB's reading errors become the loader's kind of message (also when they come
+    through an Arrow stream of the result, as an OSError). ``go`` must start afresh when
+    called again."""
     scans = "read_csv(" in sql or "read_parquet(" in sql
     try:
         if scans:
             _read(lay.path, "scan")
         return go(sql.replace("__PARALLEL__", ""))
-    except duckdb.Error as exc:
+    except Exception as exc:
+        if not _duckdb_errors(exc):
+            raise
         msg = str(exc)
         if "parallel" in msg.lower() and "__PARALLEL__" in lay.reader:
             try:
                 _read(lay.path, "scan")
                 return go(sql.replace("__PARALLEL__", ", parallel = false"))
-            except duckdb.Error as exc2:
+            except Exception as exc2:
+                if not _duckdb_errors(exc2):
+                    raise
                 msg = str(exc2)
         raise _read_error(msg, lay) from None
 
@@ -1912,6 +1937,8 @@ def _pick(
     base = int(lay.info["header_row"]) + 1  # row_number() OVER () + header_row
 
     def stream(q):
+        if hashes is not None:
+            hashes.restart()
         pos, found, rows, parts = 0, 0, [], []
         for batch in con.sql(q).to_arrow_reader(1 << 20):
             if hashes is not None:
@@ -2547,7 +2574,9 @@ def _compute(
     # aggregation: its rows' hashes, gathered by the rejected-rows pass when it reads
     # every record (a CSV file's picked rows), else by a scan of their own
     late = dup_mode == "count" and duplicates is None and rows is None
-    gathered = RowHashes(rows_read) if late else None
+    mem = _memory_bytes(spec.memory_limit)
+    # (the head's estimate said the hashes fit; the rows read may say otherwise)
+    gathered = RowHashes(rows_read) if late and _hashes_fit(rows_read, mem) else None
     if rejected_path is not None:
         t = time.perf_counter()
         # from the rows table; from the file when some rejected rows have no cells there
@@ -2570,7 +2599,10 @@ def _compute(
     if late:
         t = time.perf_counter()
         parsed = parsed_sql(lay, src, modes, win, details=False, duplicates="skip", today=today)
-        duplicates = _late_duplicates(con, lay, parsed, rows_read, gathered)
+        if gathered is not None:
+            duplicates = _late_duplicates(con, lay, parsed, rows_read, gathered)
+        else:  # more rows than the head suggested: DuckDB's GROUP BY, which can spill
+            duplicates = _count_duplicates(con, lay, parsed, {})
         facts["duplicate_rows"] = duplicates
         del gathered
         timings["duplicates"] = round(time.perf_counter() - t, 3)
@@ -2809,6 +2841,10 @@ class RowHashes:
         self.filled = 0
         self.ok = True
 
+    def restart(self) -> None:
+        """For a scan read again from its start (single-threaded after a refusal)."""
+        self.filled = 0
+
     def add(self, hashes) -> None:
         got = hashes.drop_null().to_numpy(zero_copy_only=False)
         end = self.filled + len(got)
@@ -2819,7 +2855,9 @@ class RowHashes:
         self.filled = end
 
     def spoil(self) -> None:
+        """The scan left off: the count is made otherwise, and the array is let go."""
         self.ok = False
+        self.values = np.empty(0, dtype=np.uint64)
 
     def repeated(self) -> int | None:
         if not self.ok or self.filled != len(self.values):
@@ -2829,7 +2867,8 @@ class RowHashes:
 
 # The duplicate count of a file read by passes: its rows' hashes sorted in memory when
 # they take at most this share of DuckDB's memory limit (8 bytes a row; 800 MB at 100M
-# rows), else a GROUP BY in DuckDB, which can spill to disk (:func:`_count_duplicates`).
+# rows), by the head's estimate of its rows before the aggregation and by the rows read
+# after it; else a GROUP BY in DuckDB, which can spill to disk (:func:`_count_duplicates`).
 HASHES_SHARE = 0.25
 
 
@@ -2839,11 +2878,14 @@ def _hashes_fit(rows: int | None, memory: float) -> bool:
 
 
 def _late_duplicates(con, lay: Layout, parsed: str, rows: int, gathered: RowHashes | None):
-    """The duplicate count after the aggregation of a file read by passes: from the
-    hashes the rejected-rows pass gathered, else from a scan of its own (in memory when
-    they fit, else a GROUP BY)."""
+    """The duplicate count after the aggregation of a file read by passes, whose rows'
+    hashes fit in memory (the caller checks): from the hashes the rejected-rows pass
+    gathered, else from a scan of its own, else (not as many rows as counted) a GROUP
+    BY."""
     got = gathered.repeated() if gathered is not None else None
     if got is None:
+        if gathered is not None:
+            gathered.spoil()  # let its array go before the scan fills another
         got = _stream_duplicates(con, lay, parsed, rows)
     if got is None:  # not as many rows as counted: the GROUP BY, as for a bigger file
         got = _count_duplicates(con, lay, parsed, {})
@@ -2858,6 +2900,7 @@ def _stream_duplicates(con, lay: Layout, parsed: str, rows: int) -> int | None:
     got = RowHashes(rows)
 
     def stream(q):
+        got.restart()
         for batch in con.sql(q).to_arrow_reader(1 << 20):
             got.add(batch.column(0))
 
@@ -2871,7 +2914,8 @@ def repeated_values(values: np.ndarray) -> int:
     Sorting the 64-bit row hashes in NumPy and counting equal neighbours: at 20M rows
     about 1.5 CPU-s with the copy out of DuckDB, where DuckDB's ``GROUP BY h`` (a hash
     table of 20M groups) takes 6 (BENCHMARKS.md). Used for the rows table, whose size
-    is bounded by the memory limit; the passes over a bigger file count in DuckDB
+    is bounded by the memory limit, and for the passes over a file whose hashes fit
+    ``HASHES_SHARE`` of it (:class:`RowHashes`); a bigger file counts in DuckDB
     (:func:`_count_duplicates`). ``values`` is sorted in place."""
     if len(values) < 2:
         return 0
