@@ -1515,16 +1515,16 @@ class Rows:
 
     @property
     def place(self) -> str:
-        """The column of a row's place in the file, in :func:`_rows_sql`: the stored
-        number of a numbered table (whose rowids need not follow the file: ``duplicate_rows:
-        reject`` numbers the rows in a window partitioned by their cells), else ``rid``,
-        the rowid (the table keeps file order)."""
-        return '"row"' if self.numbered else "rid"
+        """The column of a row's place in the file, in :func:`_rows_sql`: ``rid``, the
+        rowid, as the table keeps file order; but with ``duplicate_rows: reject`` the
+        stored row number, as the rows are numbered in a window partitioned by their
+        cells, after which the rowids do not follow the file."""
+        return '"row"' if self.dup_mode == "reject" else "rid"
 
     @property
     def place_of_rowid(self) -> str:
         """SQL of :attr:`place` straight over the table ``ROWS``."""
-        return '"row"' if self.numbered else "rowid"
+        return '"row"' if self.dup_mode == "reject" else "rowid"
 
 
 def _build_rows(con, lay: Layout, src, modes: Modes, win: Window, dup_mode: str, today) -> Rows:
