@@ -221,6 +221,29 @@ def test_repeated_values_hand_counted(values, repeats):
     assert duckdb_stream.repeated_values(view) == repeats
 
 
+TIE_COLUMNS = {"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"}
+
+
+def latest_regions(rows: list[str], tmp_path: Path, passes: str) -> tuple[FeatureResult, pd.Series]:
+    """(the DuckDB result, its Region by customer) of a CSV (``rows``) or the Parquet file
+    of it, read into the rows table (checked against the pandas path) or, as ``file
+    passes``, in one pass straight from the file."""
+    path = tmp_path / "latest.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    if passes.endswith("parquet"):  # the rows carry their numbers; the table keeps them
+        frame = pd.read_csv(path, dtype=str)
+        path = tmp_path / "latest.parquet"
+        frame.to_parquet(path)
+    src = source(path, columns=TIE_COLUMNS, attributes=["Region"])
+    if passes.startswith("rows table"):
+        a, b = both(src, tmp_path)
+        assert_same(a, b)
+    else:  # one pass: no rejected rows written, no duplicate count
+        spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB", duplicates="skip")
+        b = compute_features(src, spec=spec, rejected_path=None, today=TODAY)
+    return b, b.features.set_index("customer_id")["Region"]
+
+
 @pytest.mark.parametrize("passes", ["rows table", "file passes", "rows table, parquet"])
 def test_ties_on_the_latest_date_follow_the_file_order(tmp_path, passes):
     """Rows of a customer's latest timestamp with other attribute values: the later row in
@@ -238,27 +261,9 @@ def test_ties_on_the_latest_date_follow_the_file_order(tmp_path, passes):
         "T5,2024-05-01 12:00:00,R,5,East",
         "T6,2024-05-01 12:00:00,R,5,East",
     ]
-    path = tmp_path / "ties.csv"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    if passes.endswith("parquet"):  # the rows carry their numbers; the table keeps them
-        frame = pd.read_csv(path, dtype=str)
-        path = tmp_path / "ties.parquet"
-        frame.to_parquet(path)
-        passes = "rows table"
-    src = source(
-        path,
-        columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"},
-        attributes=["Region"],
-    )
-    if passes == "rows table":
-        a, b = both(src, tmp_path)
-        assert_same(a, b)
-    else:  # one pass: no rejected rows written, no duplicate count
-        spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB", duplicates="skip")
-        b = compute_features(src, spec=spec, rejected_path=None, today=TODAY)
-    f = b.features.set_index("customer_id")["Region"]
+    b, f = latest_regions(rows, tmp_path, passes)
     assert (f["P"], f["Q"], f["R"]) == ("South", "North", "East")
-    if passes == "rows table":
+    if passes.startswith("rows table"):
         assert "latest_values" in b.timings and "tied_customers" not in b.timings
         assert "table" in b.timings
     else:
@@ -276,20 +281,7 @@ def test_the_latest_row_by_fractions_of_a_second(tmp_path, passes):
         "T3,2024-05-01 12:00:00,Q,5,West",
         "T4,2024-05-01 12:00:01,Q,5,East",
     ]
-    path = tmp_path / "fractions.csv"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    src = source(
-        path,
-        columns={"order_id": "o", "order_date": "d", "customer_id": "c", "amount": "a"},
-        attributes=["Region"],
-    )
-    if passes == "rows table":
-        a, b = both(src, tmp_path)
-        assert_same(a, b)
-    else:
-        spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB", duplicates="skip")
-        b = compute_features(src, spec=spec, rejected_path=None, today=TODAY)
-    f = b.features.set_index("customer_id")["Region"]
+    _, f = latest_regions(rows, tmp_path, passes)
     assert (f["P"], f["Q"]) == ("North", "East")
 
 
