@@ -41,12 +41,13 @@ def reads(monkeypatch):
 
 def _config(tmp_path, *overrides):
     data = tmp_path / "tx.csv"
-    # the demo data with a blank line, a duplicate row and a row of a bad date, so that
-    # the duplicate count and the rejected rows have work
+    # the demo data with a blank line (spaces: an empty line makes the file be read as
+    # the loader reads it, see test_an_empty_line_before_a_record), a duplicate row and a
+    # row of a bad date, so that the duplicate count and the rejected rows have work
     lines = (ROOT / "data" / "demo_transactions.csv").read_text(encoding="utf-8").splitlines()
     bad = lines[5].split(",")
     bad[1] = "not a date"
-    lines = lines[:300] + ["", lines[7], ",".join(bad)] + lines[300:]
+    lines = lines[:300] + ["   ", lines[7], ",".join(bad)] + lines[300:]
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return params.load(
         DEMO,
@@ -309,7 +310,7 @@ def test_the_duplicate_count_of_a_file_read_in_passes(tmp_path, reads, monkeypat
     would not fit in memory, by a GROUP BY before the aggregation. The count is the rows
     table's and the pandas path's, and the scans of the file are as many as said."""
     lines = (ROOT / "data" / "demo_transactions.csv").read_text(encoding="utf-8").splitlines()
-    extra = [lines[7], lines[7], lines[40], ""]  # three more copies, and a blank line
+    extra = [lines[7], lines[7], lines[40], "  "]  # three more copies, and a blank line
     if way != "own scan":
         bad = lines[5].split(",")
         bad[1] = "not a date"
@@ -397,3 +398,48 @@ def test_more_rows_than_the_head_suggested_are_counted_in_duckdb(tmp_path, monke
     got = engines.compute_features(src, spec=spec, today=dt.date(2026, 12, 6))
     assert got.source["rows_read"] == rows and got.source["duplicate_rows"] == 1
     assert made == [] and counted == [1]
+
+
+@pytest.mark.parametrize("where", ["table", "passes"])
+def test_an_empty_line_before_a_record(tmp_path, monkeypatch, where):
+    """DuckDB's reader skips an empty line, the loader counts it as a row: a file with
+    one before a record is read as the loader reads it (rewritten), so that the rejected
+    rows carry the numbers of their lines, as the pandas path's. Empty lines above the
+    header or at the end change nothing and are read straight."""
+    header = "order_id,order_date,customer_id,amount"
+    rows = [f"O{i},2024-01-{1 + i % 28:02d},C{i % 9},5" for i in range(40)]
+    rows[30] = "O30,not a date,C3,5"  # line 32 before the empty lines, 34 after
+    text = "\n".join([header, *rows[:10], "", "", *rows[10:]]) + "\n\n"
+    path = tmp_path / "empty.csv"
+    path.write_text(text, encoding="utf-8")
+    src = source(path)
+    today = dt.date(2026, 12, 6)
+    ref = engines.compute_features(
+        src, spec=EngineSpec(engine="pandas"), rejected_path=tmp_path / "p.csv", today=today
+    )
+    if where == "passes":
+        monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)
+    got = engines.compute_features(
+        src,
+        spec=EngineSpec(engine="duckdb", threads=2),
+        rejected_path=tmp_path / "d.csv",
+        today=today,
+    )
+    assert got.source.get("rewritten") and ref.rejected_path.read_bytes() == (
+        got.rejected_path.read_bytes()
+    )
+    rejected = pd.read_csv(got.rejected_path, dtype=str)
+    assert rejected["row"].tolist() == ["34"]
+    _same_features = pd.testing.assert_frame_equal
+    _same_features(ref.features, got.features, check_dtype=False)
+    # empty lines above the header and at the end only: no rewrite
+    straight = tmp_path / "straight.csv"
+    straight.write_text("\n".join(["", header, *rows]) + "\n\n\n", encoding="utf-8")
+    got = engines.compute_features(
+        source(straight),
+        spec=EngineSpec(engine="duckdb", threads=2),
+        rejected_path=tmp_path / "s.csv",
+        today=today,
+    )
+    assert not got.source.get("rewritten")
+    assert pd.read_csv(got.rejected_path, dtype=str)["row"].tolist() == ["33"]
