@@ -416,18 +416,25 @@ def _space_quote(delim: str) -> re.Pattern[bytes]:
     return re.compile(rb"(?:^|[\r\n" + re.escape(delim.encode()) + rb"])" + spaces + rb'"', re.M)
 
 
-def _first_empty_line(text: bytes) -> int | None:
-    """The offset of the first ``\\n\\n`` or ``\\n\\r\\n`` in ``text``, by NumPy over its
-    line breaks: 0.28 ms a MB of CSV, where ``bytes.find`` of the two takes 1.4 (a line
-    break every 70 bytes stops its search at each)."""
-    a = np.frombuffer(text, dtype=np.uint8)
-    breaks = np.flatnonzero(a == 10)
-    if len(breaks) < 2:
-        return None
-    gap = np.diff(breaks)
-    empty = (gap == 1) | ((gap == 2) & (a[breaks[:-1] + 1] == 13))
-    hit = np.flatnonzero(empty)
-    return int(breaks[hit[0]]) if len(hit) else None
+def _has_empty_line(text) -> bool:
+    """Whether ``text`` has ``\\n\\n`` (or ``\\r\\n\\r\\n``). For bytes, by NumPy
+    over its pairs (and quadruples) of bytes at each alignment: 0.1 ms a MB of CSV, where
+    ``bytes.find`` takes 0.7 (a line break every 70 bytes stops its search at each)."""
+    if not isinstance(text, bytes):
+        return "\n\n" in text or "\n\r\n" in text
+    n = len(text)
+    if n < 64:  # the seams between blocks
+        return b"\n\n" in text or b"\n\r\n" in text
+    for off in (0, 1):
+        m = (n - off) // 2
+        if m > 0 and (np.frombuffer(text, np.uint16, m, off) == 0x0A0A).any():
+            return True
+    if b"\r" in text:
+        for off in range(4):
+            m = (n - off) // 4
+            if m > 0 and (np.frombuffer(text, np.uint32, m, off) == 0x0A0D0A0D).any():
+                return True
+    return False
 
 
 class _EmptyLines:
@@ -464,13 +471,11 @@ class _EmptyLines:
         else:
             text_from = 0
         if self.first_empty is None:
-            seen = self.tail + text[text_from:]
-            at = _first_empty_line(seen) if isinstance(seen, bytes) else None
-            if at is None and not isinstance(seen, bytes):
+            body = text[text_from:] if text_from else text
+            if _has_empty_line(self.tail + body[:3]) or _has_empty_line(body):
+                seen = self.tail + body  # where: once a file
                 hits = [i for i in (seen.find(nl + nl), seen.find(nl + cr + nl)) if i >= 0]
-                at = min(hits) if hits else None
-            if at is not None:
-                self.first_empty = self.offset + text_from - len(self.tail) + at
+                self.first_empty = self.offset + text_from - len(self.tail) + min(hits)
         kept = text.rstrip(cr + nl)
         if kept:
             self.last_text = self.offset + len(kept) - 1
