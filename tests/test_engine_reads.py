@@ -343,6 +343,26 @@ def test_the_duplicate_count_of_a_file_read_in_passes(tmp_path, reads, monkeypat
     assert counted == ([1] if way == "group by" else [])
 
 
+TODAY = dt.date(2026, 12, 6)
+
+
+def pandas_and_duckdb(src, tmp_path, monkeypatch, *, passes: bool):
+    """(the pandas path's result, the DuckDB engine's) of ``src`` with the rejected rows
+    written; ``passes``: DuckDB reads the file in passes (no rows table fits)."""
+    ref = engines.compute_features(
+        src, spec=EngineSpec(engine="pandas"), rejected_path=tmp_path / "p.csv", today=TODAY
+    )
+    if passes:
+        monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)
+    got = engines.compute_features(
+        src,
+        spec=EngineSpec(engine="duckdb", threads=2),
+        rejected_path=tmp_path / "d.csv",
+        today=TODAY,
+    )
+    return ref, got
+
+
 @pytest.mark.parametrize("bad", [False, True], ids=["no rejected rows", "a rejected row"])
 def test_a_quoted_line_break_in_a_file_read_in_passes(tmp_path, monkeypatch, bad):
     """DuckDB's parallel reader refuses a quoted line break; through an Arrow stream the
@@ -356,18 +376,7 @@ def test_a_quoted_line_break_in_a_file_read_in_passes(tmp_path, monkeypatch, bad
         rows.append("O9,not a date,C9,5,n")
     path = tmp_path / "q.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    src = source(path)
-    today = dt.date(2026, 12, 6)
-    ref = engines.compute_features(
-        src, spec=EngineSpec(engine="pandas"), rejected_path=tmp_path / "p.csv", today=today
-    )
-    monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)
-    got = engines.compute_features(
-        src,
-        spec=EngineSpec(engine="duckdb", threads=2),
-        rejected_path=tmp_path / "d.csv",
-        today=today,
-    )
+    ref, got = pandas_and_duckdb(source(path), tmp_path, monkeypatch, passes=True)
     assert got.source["duplicate_rows"] == ref.source["duplicate_rows"] == 2
     assert got.source["rows_rejected"] == ref.source["rows_rejected"] == int(bad)
 
@@ -412,26 +421,13 @@ def test_an_empty_line_before_a_record(tmp_path, monkeypatch, where):
     text = "\n".join([header, *rows[:10], "", "", *rows[10:]]) + "\n\n"
     path = tmp_path / "empty.csv"
     path.write_text(text, encoding="utf-8")
-    src = source(path)
-    today = dt.date(2026, 12, 6)
-    ref = engines.compute_features(
-        src, spec=EngineSpec(engine="pandas"), rejected_path=tmp_path / "p.csv", today=today
-    )
-    if where == "passes":
-        monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)
-    got = engines.compute_features(
-        src,
-        spec=EngineSpec(engine="duckdb", threads=2),
-        rejected_path=tmp_path / "d.csv",
-        today=today,
-    )
+    ref, got = pandas_and_duckdb(source(path), tmp_path, monkeypatch, passes=where == "passes")
     assert got.source.get("rewritten") and ref.rejected_path.read_bytes() == (
         got.rejected_path.read_bytes()
     )
     rejected = pd.read_csv(got.rejected_path, dtype=str)
     assert rejected["row"].tolist() == ["34"]
-    _same_features = pd.testing.assert_frame_equal
-    _same_features(ref.features, got.features, check_dtype=False)
+    pd.testing.assert_frame_equal(ref.features, got.features, check_dtype=False)
     # empty lines above the header and at the end only: no rewrite
     straight = tmp_path / "straight.csv"
     straight.write_text("\n".join(["", header, *rows]) + "\n\n\n", encoding="utf-8")
@@ -439,7 +435,7 @@ def test_an_empty_line_before_a_record(tmp_path, monkeypatch, where):
         source(straight),
         spec=EngineSpec(engine="duckdb", threads=2),
         rejected_path=tmp_path / "s.csv",
-        today=today,
+        today=TODAY,
     )
     assert not got.source.get("rewritten")
     assert pd.read_csv(got.rejected_path, dtype=str)["row"].tolist() == ["33"]
