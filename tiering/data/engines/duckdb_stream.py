@@ -2476,6 +2476,7 @@ def _compute(
     # count, the rejected rows) or later steps want what the rows give, and the table
     # fits in memory: at 10M rows 0.73x the passes' time, with twice their memory (within
     # the limit; BENCHMARKS.md, 2026-12-07 (4)). The features alone take one pass.
+    memory = _memory_bytes(spec.memory_limit)
     use_table = (
         (
             months
@@ -2485,7 +2486,7 @@ def _compute(
             or dup_mode == "count"
         )
         and lay.table_bytes is not None
-        and lay.table_bytes <= ROWS_TABLE_SHARE * _memory_bytes(spec.memory_limit)
+        and lay.table_bytes <= ROWS_TABLE_SHARE * memory
         and lay.reader.startswith(("read_csv(", "read_parquet("))
     )
     # the latest rows are known by their places (the rows table's, or Parquet's numbers)
@@ -2537,7 +2538,7 @@ def _compute(
             reregister,
             memo,
             rejected_hashes=rejected_path is not None,
-            memory=_memory_bytes(spec.memory_limit),
+            memory=memory,
         )
 
     if flags & FLAG_EXTRA:
@@ -2660,9 +2661,8 @@ def _compute(
     # aggregation: its rows' hashes, gathered by the rejected-rows pass when it reads
     # every record (a CSV file's picked rows), else by a scan of their own
     late = dup_mode == "count" and duplicates is None and rows is None
-    mem = _memory_bytes(spec.memory_limit)
     # (the head's estimate said the hashes fit; the rows read may say otherwise)
-    gathered = RowHashes(rows_read) if late and _hashes_fit(rows_read, mem) else None
+    gathered = RowHashes(rows_read) if late and _hashes_fit(rows_read, memory) else None
     if rejected_path is not None:
         t = time.perf_counter()
         # from the rows table; from the file when some rejected rows have no cells there
@@ -2963,15 +2963,14 @@ def _hashes_fit(rows: int | None, memory: float) -> bool:
     return rows is not None and rows * 8 <= HASHES_SHARE * memory
 
 
-def _late_duplicates(con, lay: Layout, parsed: str, rows: int, gathered: RowHashes | None):
+def _late_duplicates(con, lay: Layout, parsed: str, rows: int, gathered: RowHashes):
     """The duplicate count after the aggregation of a file read by passes, whose rows'
     hashes fit in memory (the caller checks): from the hashes the rejected-rows pass
     gathered, else from a scan of its own, else (not as many rows as counted) a GROUP
     BY."""
-    got = gathered.repeated() if gathered is not None else None
+    got = gathered.repeated()
     if got is None:
-        if gathered is not None:
-            gathered.spoil()  # let its array go before the scan fills another
+        gathered.spoil()  # let its array go before the scan fills another
         got = _stream_duplicates(con, lay, parsed, rows)
     if got is None:  # not as many rows as counted: the GROUP BY, as for a bigger file
         got = _count_duplicates(con, lay, parsed, {})
