@@ -189,6 +189,24 @@ def test_messy_file_same_as_pandas(messy, tmp_path):
     assert b.source["duplicate_rows"] == 1
 
 
+@pytest.mark.parametrize("months", [False, True], ids=["passes", "rows_table"])
+def test_every_row_rejected_same_as_pandas(tmp_path, months):
+    # no customer left: the attribute columns are text all the same (they came out of
+    # the pandas path's empty frame as ``object``)
+    path = tmp_path / "all_bad.csv"
+    path.write_text(
+        "Order No,Date,Customer,Name,Amount,Region\n"
+        "A1,not a date,001,Ann,5,North\n"
+        "A2,2024-01-01,002,Bob,abc,South\n",
+        encoding="utf-8",
+    )
+    a, b = both(source(path, attributes=["Region"]), tmp_path, months=months)
+    assert len(a.features) == len(b.features) == 0
+    assert a.features["Region"].dtype == b.features["Region"].dtype == "str"
+    assert_same(a, b)
+    assert b.source["rows_rejected"] == 2
+
+
 def test_the_rows_table_counts_duplicates_as_pandas(messy, tmp_path):
     """With the rows table (one scan, when later steps want the months), the duplicate
     rows are counted from the table's row hashes: as the pandas path and the passes."""

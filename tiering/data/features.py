@@ -95,6 +95,11 @@ def finish_features(out: pd.DataFrame, *, as_of: dt.date, extra: list[str]) -> p
     out["aov"] = (out["gross_revenue"] / out["frequency"].where(out["frequency"] > 0)).fillna(0.0)
     out["aov"] = out["aov"].round(6)
     out["customer_id"] = out["customer_id"].astype(str)
+    # the attributes are text (the latest value as read): pandas' ``str`` dtype, also
+    # where no customer is left and the columns came out of an empty frame as ``object``
+    for c in extra:
+        if out[c].dtype == object:
+            out[c] = out[c].astype(_STR)
     for c in ("first_purchase", "last_purchase"):
         out[c] = out[c].astype("datetime64[ns]")
     return out[list(FEATURE_COLUMNS) + extra].reset_index(drop=True)
