@@ -303,6 +303,35 @@ def test_the_latest_row_by_fractions_of_a_second(tmp_path, passes):
     assert (f["P"], f["Q"]) == ("North", "East")
 
 
+@pytest.mark.parametrize("passes", ["rows table", "file passes"])
+def test_two_attributes_of_the_latest_row(tmp_path, passes):
+    """Two attributes come from the same latest row (one value and a struct of several
+    take different forms in the aggregation over the file), ties on the date included."""
+    rows = [
+        "o,d,c,a,Region,Channel",
+        "T0,2024-04-01,P,5,West,shop",
+        "T1,2024-05-01 12:00:00,P,5,North,web",
+        "T2,2024-05-01 12:00:00,P,5,South,shop",
+        "T3,2024-05-01 12:00:00,Q,5,South,app",
+        "T4,2024-05-02 12:00:00,Q,5,North,web",
+        "T5,2024-05-01 12:00:00,R,5,East,web",
+        "T6,2024-05-01 12:00:00,R,5,East,shop",
+    ]
+    path = tmp_path / "latest.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    src = source(path, columns=TIE_COLUMNS, attributes=["Region", "Channel"])
+    if passes == "rows table":
+        a, b = both(src, tmp_path)
+        assert_same(a, b)
+    else:
+        spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB", duplicates="skip")
+        b = compute_features(src, spec=spec, rejected_path=None, today=TODAY)
+        assert b.timings["tied_customers"] == 2 and "table" not in b.timings
+    f = b.features.set_index("customer_id")
+    got = {c: (f.loc[c, "Region"], f.loc[c, "Channel"]) for c in "PQR"}
+    assert got == {"P": ("South", "shop"), "Q": ("North", "web"), "R": ("East", "shop")}
+
+
 def test_place_bits_beside_seconds():
     """The 64-bit key of the latest row: the date in seconds from 1900 (32 bits until
     2036) and the row's place, only when the dates are whole seconds and both fit."""

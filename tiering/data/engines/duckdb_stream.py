@@ -1374,7 +1374,7 @@ def aggregate_sql(
     *,
     duplicates: str,
     exact_rows: bool,
-    rejected_hashes: bool = False,
+    rejected_hashes: str | None = None,
 ) -> str:
     """One row per customer (valid rows, ``kind`` 'c') and one per rejection reason
     (``kind`` 'r'), in one hash aggregation.
@@ -1401,11 +1401,23 @@ def aggregate_sql(
     external and writes out its partial rows (7-13 GB at 100M rows, 5M customers, where
     it spilled under 1 GB before). Measured on 100M CSV rows at 3GB: the aggregation
     without attributes 37 s; with one more 8-byte aggregate 48 s; with two, 71 s. Hence
-    the net spend from its two parts and one 128-bit maximum for the attribute ties."""
+    the net spend from its two parts and one 128-bit maximum for the attribute ties, a
+    single attribute's latest value as itself rather than in a struct, and the rejected
+    rows' hashes handed to a function (``rejected_hashes``: its name, a
+    :class:`RejectedHashes`) rather than listed by an aggregate, which has a state in
+    every customer's group. (At 3.8GB both together turned a 57 s aggregation that
+    spilled into a 34 s one that fits, 6 runs of 6; BENCHMARKS.md, 2026-12-07 (8).)"""
     bits = _flag_bits(roles)
     latest = unpack = ""
     if n_attr:
-        fields = ", ".join(f"a{i} := a{i}" for i in range(n_attr))
+        # one attribute as itself (a struct's state is a copy of it, made at every
+        # later row: 75 MB more at 10M rows)
+        fields = (
+            "a0"
+            if n_attr == 1
+            else "struct_pack(" + ", ".join(f"a{i} := a{i}" for i in range(n_attr)) + ")"
+        )
+        field = (lambda i: "latest") if n_attr == 1 else (lambda i: f"latest.a{i}")
         if exact_rows:
             # only the latest row's number: :func:`_latest_values` reads the values
             latest = _latest_row('"row"')
@@ -1420,22 +1432,21 @@ def aggregate_sql(
 
             hi = f"{_date_key('d_us')} + {h('')}"
             lo = f"{_date_key('d_us')} + ({_TWO64 - 1} - {h('')})"
-            latest = (
-                f", arg_max(struct_pack({fields}), {lo}) AS latest, (max({hi}) % {_TWO64}) AS h_max"
-            )
-            unpack = f", {h('latest.')} <> h_max AS ambiguous" + "".join(
-                f", {strip_all(f'latest.a{i}')} AS latest_a{i}" for i in range(n_attr)
+            latest = f", arg_max({fields}, {lo}) AS latest, (max({hi}) % {_TWO64}) AS h_max"
+            got = ", ".join(field(i) for i in range(n_attr))
+            unpack = f", hash({got}) <> h_max AS ambiguous" + "".join(
+                f", {strip_all(field(i))} AS latest_a{i}" for i in range(n_attr)
             )
     if duplicates == "reject":
         dup = ", count(*) FILTER (WHERE is_dup) AS dups"
     else:
         dup = ", 0 AS dups"
     if rejected_hashes:
-        # the rejected rows' hashes, so that the rejected-rows pass screens only them
-        # (the hash in a CASE: computed for those rows only, 8 % of the pass at 10M rows)
-        dup += (
-            f", list(CASE WHEN reason IS NOT NULL THEN {row_hash(lay)} END) "
-            "FILTER (WHERE reason IS NOT NULL) AS rejected_h"
+        # the rejected rows' hashes, so that the rejected-rows pass screens only them:
+        # handed to the function as the rows go by, in a CASE (called for those rows
+        # only), as a term of the flag bits that is always 0
+        bits.append(
+            f"coalesce(CASE WHEN reason IS NOT NULL THEN {rejected_hashes}({row_hash(lay)}) END, 0)"
         )
     ok = "reason IS NULL"
     # one text key, the customer id or chr(1) + the reason (a valid customer id has no
@@ -2509,6 +2520,8 @@ def _compute(
         win = Window(
             as_of=as_of, start=(pd.Timestamp(as_of) - pd.DateOffset(months=window_months)).date()
         )
+    # the rejected rows' hashes, handed over by the aggregation over the file
+    handed = RejectedHashes(con) if not use_table and rejected_path is not None else None
     if use_table:
         rows, agg, flags, modes, win, duplicates = _table_passes(
             con,
@@ -2537,7 +2550,7 @@ def _compute(
             timings,
             reregister,
             memo,
-            rejected_hashes=rejected_path is not None,
+            rejected_hashes=handed,
             memory=memory,
         )
 
@@ -2678,7 +2691,7 @@ def _compute(
                 dup_mode,
                 today,
                 Path(rejected_path),
-                hashes=_rejected_hashes(con, rows, lay, win, agg),
+                hashes=_rejected_hashes(con, rows, lay, win, handed),
                 row_hashes=gathered,
             )
         timings["rejected"] = round(time.perf_counter() - t, 3)
@@ -2784,7 +2797,7 @@ def _file_passes(
     reregister,
     memo,
     *,
-    rejected_hashes: bool,
+    rejected_hashes: RejectedHashes | None,
     memory: float,
 ):
     """The aggregation of :func:`_compute` by passes over the file: the last valid date
@@ -2842,7 +2855,7 @@ def _file_passes(
                 roles,
                 duplicates=dup_mode,
                 exact_rows=exact,
-                rejected_hashes=rejected_hashes,
+                rejected_hashes=rejected_hashes.NAME if rejected_hashes else None,
             ),
             lay,
         )
@@ -2859,21 +2872,17 @@ def _file_passes(
     return agg, flags, modes, win, duplicates
 
 
-def _rejected_hashes(con, rows: Rows | None, lay: Layout, win: Window, agg: pd.DataFrame):
+def _rejected_hashes(
+    con, rows: Rows | None, lay: Layout, win: Window, handed: RejectedHashes | None
+):
     """The hashes of the rejected rows (for :func:`_write_rejected`): from the rows
-    table, or listed by the aggregation over the file."""
+    table, or as the aggregation over the file handed them over."""
     if rows is not None:
         got = _run(
             con, _rows_sql(rows, win) + " SELECT DISTINCT h FROM t3 WHERE reason IS NOT NULL", lay
         )
         return got["h"].to_numpy(dtype="uint64")
-    hashes = [
-        h
-        for v in agg.get("rejected_h", pd.Series(dtype=object)).dropna()
-        for h in [np.asarray(v, dtype="uint64")]
-        if len(h)
-    ]
-    return np.unique(np.concatenate(hashes)) if hashes else None
+    return handed.hashes() if handed is not None else None
 
 
 def _latest_values(
@@ -2914,6 +2923,39 @@ def _latest_values(
     at = keys.get_indexer(want)
     taken = got.drop_columns(["row"]).take(pa.array(at, mask=at < 0))
     return taken.to_pandas(split_blocks=True, self_destruct=True)
+
+
+class RejectedHashes:
+    """The hashes of the rejected rows of an aggregation over the file, handed over by
+    the aggregation's query as it reads them: a Python function that the query calls
+    for those rows only (:func:`aggregate_sql`), keeping 8 bytes a row. A list aggregate
+    gave them before, with a state in every group: at 100M rows, 5M customers, enough
+    for the aggregation to outgrow 3.8GB and spill. A query read again (single-threaded
+    after a refusal, or in other reading modes) hands some hashes over twice, and rows
+    it no longer rejects: the set is then larger than the rejected rows', never smaller,
+    and the rejected-rows pass only screens by it (its rows' reasons are found again)."""
+
+    NAME = "tiering_rejected_row"
+
+    def __init__(self, con):
+        from array import array
+
+        self.values = array("Q")
+        add = self.values.append
+
+        def take(h):
+            add(h)
+            return 0  # a term of the flag bits
+
+        # native (called row by row: 0.0 s at 10M rows, against 0.2 s for Arrow's
+        # conversion of every vector that has a rejected row)
+        con.create_function(
+            self.NAME, take, ["UBIGINT"], "INTEGER", type="native", side_effects=True
+        )
+
+    def hashes(self) -> np.ndarray | None:
+        got = np.unique(np.frombuffer(self.values, dtype=np.uint64))
+        return got if len(got) else None
 
 
 class RowHashes:
