@@ -1405,8 +1405,9 @@ def aggregate_sql(
     single attribute's latest value as itself rather than in a struct, and the rejected
     rows' hashes handed to a function (``rejected_hashes``: its name, a
     :class:`RejectedHashes`) rather than listed by an aggregate, which has a state in
-    every customer's group. (At 3.8GB both together turned a 57 s aggregation that
-    spilled into a 34 s one that fits, 6 runs of 6; BENCHMARKS.md, 2026-12-07 (8).)"""
+    every customer's group. (At 100M CSV rows and 3.8GB, the aggregation took 57-73 s
+    and spilled before, 38.6-39.1 s in memory after, in all 5 runs of the feature
+    step; BENCHMARKS.md, 2026-12-07 (8).)"""
     bits = _flag_bits(roles)
     latest = unpack = ""
     if n_attr:
