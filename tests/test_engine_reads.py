@@ -227,6 +227,36 @@ def test_a_file_whose_rows_do_not_fit_in_memory_is_read_in_passes(tmp_path, read
     assert [k for k, _ in reads].count("scan") >= 2
 
 
+def test_ctrl_c_in_a_function_of_a_query_stops_the_step(tmp_path, monkeypatch):
+    """Ctrl-C that lands in one of the engine's Python functions while a query runs (here
+    the one the aggregation over the file hands the rejected rows' hashes to; DuckDB
+    reports it as that function's error) stops the step: it is not taken for a file that
+    DuckDB cannot read, which would rewrite the file and run the step again."""
+    path = tmp_path / "t.csv"
+    path.write_text(MESSY_HEADER + "\n".join(MESSY_ROWS) + "\n", encoding="utf-8")
+    monkeypatch.setattr(D, "ROWS_TABLE_SHARE", 0.0)  # the aggregation over the file
+
+    class Stop(D.RejectedHashes):
+        def __init__(self, con):
+            def take(h):
+                raise KeyboardInterrupt
+
+            con.create_function(
+                self.NAME, take, ["UBIGINT"], "INTEGER", type="native", side_effects=True
+            )
+
+    rewrites = []
+    real_rewrite = D.rewrite_csv
+    monkeypatch.setattr(D, "RejectedHashes", Stop)
+    monkeypatch.setattr(
+        D, "rewrite_csv", lambda *a, **k: rewrites.append(a) or real_rewrite(*a, **k)
+    )
+    spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB")
+    with pytest.raises(KeyboardInterrupt):
+        engines.compute_features(source(path), spec=spec, rejected_path=tmp_path / "rej.csv")
+    assert rewrites == []
+
+
 def test_cells_beyond_the_header_are_refused_the_same_way(tmp_path):
     """A record with more cells than the header: the same message, with its row, from
     the rows table as from the passes."""

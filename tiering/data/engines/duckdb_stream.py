@@ -1954,6 +1954,7 @@ def _reading(go, sql: str, lay: Layout):
         if not _duckdb_errors(exc):
             raise
         msg = str(exc)
+        _stop_if_interrupted(msg)
         if "parallel" in msg.lower() and "__PARALLEL__" in lay.reader:
             try:
                 _read(lay.path, "scan")
@@ -1962,7 +1963,17 @@ def _reading(go, sql: str, lay: Layout):
                 if not _duckdb_errors(exc2):
                     raise
                 msg = str(exc2)
+                _stop_if_interrupted(msg)
         raise _read_error(msg, lay) from None
+
+
+def _stop_if_interrupted(msg: str) -> None:
+    """Ctrl-C is not a file DuckDB cannot read: when it lands in one of the engine's
+    Python functions during a query (DuckDB reports it as that function's error, "Python
+    exception occurred while executing the UDF: KeyboardInterrupt"), or was asked for
+    (:mod:`tiering.interrupt`), stop, rather than rewrite the file and read it again."""
+    if interrupt.REQUESTED.is_set() or "KeyboardInterrupt" in msg:
+        raise KeyboardInterrupt
 
 
 # Above this many records to number, the single-threaded numbered scan is used instead
