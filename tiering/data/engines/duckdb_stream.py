@@ -2857,6 +2857,8 @@ def _file_passes(
 
     t = time.perf_counter()
     for attempt in range(3):  # noqa: B007 - read after the loop (the passes taken)
+        if rejected_hashes is not None:
+            rejected_hashes.clear()
         parsed = parsed_sql(lay, src, modes, win, details=False, duplicates=dup_mode, today=today)
         agg = _run(
             con,
@@ -2942,10 +2944,10 @@ class RejectedHashes:
     the aggregation's query as it reads them: a Python function that the query calls
     for those rows only (:func:`aggregate_sql`), keeping 8 bytes a row. A list aggregate
     gave them before, with a state in every group: at 100M rows, 5M customers, enough
-    for the aggregation to outgrow 3.8GB and spill. A query read again (single-threaded
-    after a refusal, or in other reading modes) hands some hashes over twice, and rows
-    it no longer rejects: the set is then larger than the rejected rows', never smaller,
-    and the rejected-rows pass only screens by it (its rows' reasons are found again)."""
+    for the aggregation to outgrow 3.8GB and spill. Each run of the aggregation starts
+    afresh (:meth:`clear`: a run in other reading modes rejects other rows); within a
+    run, a query read again single-threaded after a refusal hands some hashes over
+    twice, which the set takes once."""
 
     NAME = "tiering_rejected_row"
 
@@ -2964,6 +2966,9 @@ class RejectedHashes:
         con.create_function(
             self.NAME, take, ["UBIGINT"], "INTEGER", type="native", side_effects=True
         )
+
+    def clear(self) -> None:
+        del self.values[:]  # the same array: the function appends to it
 
     def hashes(self) -> np.ndarray | None:
         got = np.unique(np.frombuffer(self.values, dtype=np.uint64))
