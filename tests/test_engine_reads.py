@@ -238,6 +238,9 @@ def test_ctrl_c_in_a_function_of_a_query_stops_the_step(tmp_path, monkeypatch):
 
     class Stop(D.RejectedHashes):
         def __init__(self, con):
+            super().__init__(con)
+            con.remove_function(self.NAME)
+
             def take(h):
                 raise KeyboardInterrupt
 
