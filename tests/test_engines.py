@@ -243,8 +243,16 @@ TIE_COLUMNS = {"order_id": "o", "order_date": "d", "customer_id": "c", "amount":
 
 
 def latest_regions(rows: list[str], tmp_path: Path, passes: str) -> tuple[FeatureResult, pd.Series]:
-    """(the DuckDB result, its Region by customer) of a CSV (``rows``) or the Parquet file
-    of it, read into the rows table (checked against the pandas path) or, as ``file
+    """(the DuckDB result, its Region by customer) of :func:`latest_attributes`."""
+    b, f = latest_attributes(rows, tmp_path, passes, ["Region"])
+    return b, f["Region"]
+
+
+def latest_attributes(
+    rows: list[str], tmp_path: Path, passes: str, attributes: list[str]
+) -> tuple[FeatureResult, pd.DataFrame]:
+    """(the DuckDB result, its features by customer) of a CSV (``rows``) or the Parquet
+    file of it, read into the rows table (checked against the pandas path) or, as ``file
     passes``, in one pass straight from the file."""
     path = tmp_path / "latest.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -252,14 +260,14 @@ def latest_regions(rows: list[str], tmp_path: Path, passes: str) -> tuple[Featur
         frame = pd.read_csv(path, dtype=str)
         path = tmp_path / "latest.parquet"
         frame.to_parquet(path)
-    src = source(path, columns=TIE_COLUMNS, attributes=["Region"])
+    src = source(path, columns=TIE_COLUMNS, attributes=attributes)
     if passes.startswith("rows table"):
         a, b = both(src, tmp_path)
         assert_same(a, b)
     else:  # one pass: no rejected rows written, no duplicate count
         spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB", duplicates="skip")
         b = compute_features(src, spec=spec, rejected_path=None, today=TODAY)
-    return b, b.features.set_index("customer_id")["Region"]
+    return b, b.features.set_index("customer_id")
 
 
 @pytest.mark.parametrize("passes", ["rows table", "file passes", "rows table, parquet"])
@@ -317,17 +325,9 @@ def test_two_attributes_of_the_latest_row(tmp_path, passes):
         "T5,2024-05-01 12:00:00,R,5,East,web",
         "T6,2024-05-01 12:00:00,R,5,East,shop",
     ]
-    path = tmp_path / "latest.csv"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    src = source(path, columns=TIE_COLUMNS, attributes=["Region", "Channel"])
-    if passes == "rows table":
-        a, b = both(src, tmp_path)
-        assert_same(a, b)
-    else:
-        spec = EngineSpec(engine="duckdb", threads=2, memory_limit="1GB", duplicates="skip")
-        b = compute_features(src, spec=spec, rejected_path=None, today=TODAY)
+    b, f = latest_attributes(rows, tmp_path, passes, ["Region", "Channel"])
+    if passes == "file passes":
         assert b.timings["tied_customers"] == 2 and "table" not in b.timings
-    f = b.features.set_index("customer_id")
     got = {c: (f.loc[c, "Region"], f.loc[c, "Channel"]) for c in "PQR"}
     assert got == {"P": ("South", "shop"), "Q": ("North", "web"), "R": ("East", "shop")}
 
