@@ -501,7 +501,7 @@ def hash_and_scan(
     plain or gzip-compressed UTF-8 text), in one read of the file. ``stop`` (a
     ``threading.Event``): raise :class:`_Stopped` at the next megabyte once it is set, so
     that a step stopped by Ctrl-C or an error does not wait for the rest of a big file
-    (4 s at 100M rows)."""
+    (2.8 s at 100M rows)."""
     import hashlib
 
     _read(path, "hash")
@@ -1416,7 +1416,7 @@ def aggregate_sql(
     rows' hashes handed to a function (``rejected_hashes``: its name, a
     :class:`RejectedHashes`) rather than listed by an aggregate, which has a state in
     every customer's group. (At 100M CSV rows and 3.8GB, the aggregation took 57-73 s
-    and spilled before, 38.6-39.1 s in memory after, in all 5 runs of the feature
+    and spilled before, 38.6-41.3 s in memory after, in all 6 runs of the feature
     step; BENCHMARKS.md, 2026-12-07 (8).)"""
     bits = _flag_bits(roles)
     latest = unpack = ""
@@ -2882,7 +2882,7 @@ def _file_passes(
                 roles,
                 duplicates=dup_mode,
                 exact_rows=exact,
-                rejected_hashes=rejected_hashes.NAME if rejected_hashes else None,
+                rejected_hashes=rejected_hashes.NAME if rejected_hashes is not None else None,
             ),
             lay,
         )
